@@ -1,0 +1,443 @@
+//! The one typed HTTP client of the key service, shared by the console and the CLI. One
+//! `reqwest::Client` per process (cloned, never rebuilt per request); every failure becomes an
+//! [`ApiError`] that says whether the service answered or could not be reached.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroize;
+
+use crate::credential::Secret;
+use crate::wire::{
+    ApiKeyList, AuditList, CreateService, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Me,
+    Service, ServiceList, Verified,
+};
+
+/// How to reach the service.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub endpoint: String,
+    pub token: Secret,
+    /// Extra roots trusted besides the system's (an internal CA).
+    pub ca_cert: Option<PathBuf>,
+    /// Skip certificate verification entirely. Callers warn about it.
+    pub insecure: bool,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl ClientOptions {
+    pub fn new(endpoint: impl Into<String>, token: Secret) -> Self {
+        ClientOptions {
+            endpoint: endpoint.into(),
+            token,
+            ca_cert: None,
+            insecure: false,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What went wrong with a call.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The service answered with its error shape.
+    #[error("{message} ({code})")]
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        /// Seconds, from `Retry-After` on a 429.
+        retry_after: Option<u64>,
+    },
+    /// The service could not be reached: connection refused or reset, DNS, TLS, time-out.
+    #[error("cannot reach the service at {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    /// Something answered, but not as the key service does (HTML, garbage, wrong shape).
+    #[error("unexpected answer from {endpoint}: {reason}")]
+    Protocol { endpoint: String, reason: String },
+    /// The client itself could not be set up (bad URL, unreadable CA file).
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ApiError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True when the request may not have reached the service: safe to retry an idempotent call.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ApiError::Unreachable { .. })
+    }
+}
+
+/// A successful issue, and whether the service answered from its idempotency record.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub key: IssuedKey,
+    pub replayed: bool,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    endpoint: Arc<str>,
+    auth: HeaderValue,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// rustls needs one process-wide crypto provider; ring builds everywhere without extra tools.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Parses an endpoint the way every command does, with a message a person can act on.
+pub fn parse_endpoint(endpoint: &str) -> Result<Url, ApiError> {
+    let mut url = Url::parse(endpoint.trim()).map_err(|e| {
+        ApiError::Config(format!(
+            "invalid endpoint URL {endpoint:?}: {e} (expected e.g. https://keys.example.com)"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ApiError::Config(format!(
+            "invalid endpoint URL {endpoint:?}: use http:// or https:// with a host"
+        )));
+    }
+    if !url.path().ends_with('/') {
+        let p = format!("{}/", url.path());
+        url.set_path(&p);
+    }
+    Ok(url)
+}
+
+impl Client {
+    pub fn new(opts: &ClientOptions) -> Result<Client, ApiError> {
+        install_crypto_provider();
+        let base = parse_endpoint(&opts.endpoint)?;
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.timeout)
+            .user_agent(concat!("ragkeys/", env!("CARGO_PKG_VERSION")))
+            .default_headers(HeaderMap::new());
+        if let Some(path) = &opts.ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                ApiError::Config(format!(
+                    "cannot read CA certificate {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ApiError::Config(format!("CA certificate {} is not PEM: {e}", path.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(ApiError::Config(format!(
+                    "CA certificate {} holds no certificate",
+                    path.display()
+                )));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        if opts.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", opts.token.expose()))
+            .map_err(|_| ApiError::Config("the admin token contains invalid characters".into()))?;
+        auth.set_sensitive(true);
+        let endpoint: Arc<str> = base.as_str().trim_end_matches('/').into();
+        Ok(Client {
+            http,
+            base,
+            endpoint,
+            auth,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ApiError> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ApiError::Config(format!("bad path {path}: {e}")))
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> ApiError {
+        // The error chain says refused / DNS / certificate; show its innermost useful part.
+        let mut reason = e.to_string();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = src {
+            reason = s.to_string();
+            src = s.source();
+        }
+        if e.is_timeout() {
+            reason = format!("timed out ({reason})");
+        }
+        ApiError::Unreachable {
+            endpoint: self.endpoint.to_string(),
+            reason,
+        }
+    }
+
+    fn protocol(&self, reason: impl Into<String>) -> ApiError {
+        ApiError::Protocol {
+            endpoint: self.endpoint.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Sends one request and returns the status, headers and body, or the service's error.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        extra: &[(&'static str, &str)],
+        auth: Option<&HeaderValue>,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ApiError> {
+        let mut req = self.http.request(method, self.url(path)?);
+        if let Some(a) = auth {
+            req = req.header(AUTHORIZATION, a.clone());
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = match bytes.try_into_mut() {
+            Ok(m) => Vec::from(m),
+            Err(shared) => shared.to_vec(),
+        };
+        if status.is_success() {
+            return Ok((status, headers, bytes));
+        }
+        let retry_after = headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => Err(ApiError::Api {
+                status: status.as_u16(),
+                code: e.error.code,
+                message: e.error.message,
+                retry_after,
+            }),
+            Err(_) => Err(self.protocol(format!(
+                "HTTP {} without the service's error shape (is this the ragkeys service?)",
+                status.as_u16()
+            ))),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, ApiError> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            self.protocol(format!(
+                "response is not the expected JSON ({e}); is this the ragkeys service?"
+            ))
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let (_, _, bytes) = self
+            .send(Method::GET, path, None, &[], Some(&self.auth))
+            .await?;
+        self.decode(&bytes)
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
+        let (_, _, bytes) = self
+            .send(Method::POST, path, Some(json), &[], Some(&self.auth))
+            .await?;
+        self.decode(&bytes)
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), ApiError> {
+        self.send(Method::DELETE, path, None, &[], Some(&self.auth))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn health(&self) -> Result<(), ApiError> {
+        self.send(Method::GET, "healthz", None, &[], None)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn me(&self) -> Result<Me, ApiError> {
+        self.get("v1/me").await
+    }
+
+    pub async fn list_services(&self) -> Result<ServiceList, ApiError> {
+        self.get("v1/services").await
+    }
+
+    pub async fn get_service(&self, service_id: &str) -> Result<Service, ApiError> {
+        self.get(&format!("v1/services/{}", seg(service_id))).await
+    }
+
+    pub async fn create_service(&self, body: &CreateService) -> Result<Service, ApiError> {
+        self.post("v1/services", body).await
+    }
+
+    pub async fn delete_service(&self, service_id: &str) -> Result<(), ApiError> {
+        self.delete(&format!("v1/services/{}", seg(service_id)))
+            .await
+    }
+
+    pub async fn list_keys(&self, service_id: &str) -> Result<ApiKeyList, ApiError> {
+        self.get(&format!("v1/services/{}/api-keys", seg(service_id)))
+            .await
+    }
+
+    /// Issues a key. `idempotency_key` must be reused on a retry of the same issue.
+    pub async fn issue_key(
+        &self,
+        service_id: &str,
+        body: &IssueApiKey,
+        idempotency_key: &str,
+    ) -> Result<Issued, ApiError> {
+        let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
+        let (_, headers, mut bytes) = self
+            .send(
+                Method::POST,
+                &format!("v1/services/{}/api-keys", seg(service_id)),
+                Some(json),
+                &[("idempotency-key", idempotency_key)],
+                Some(&self.auth),
+            )
+            .await?;
+        let parsed = self.decode::<IssuedKey>(&bytes);
+        // The body held the plaintext key: wipe it, the parsed `Secret` is the only copy now.
+        bytes.zeroize();
+        let replayed = headers
+            .get("idempotent-replayed")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        Ok(Issued {
+            key: parsed?,
+            replayed,
+        })
+    }
+
+    pub async fn delete_key(&self, service_id: &str, key_id: &str) -> Result<(), ApiError> {
+        self.delete(&format!(
+            "v1/services/{}/api-keys/{}",
+            seg(service_id),
+            seg(key_id)
+        ))
+        .await
+    }
+
+    pub async fn audit(&self, service_id: &str) -> Result<AuditList, ApiError> {
+        self.get(&format!("v1/services/{}/audit", seg(service_id)))
+            .await
+    }
+
+    /// Checks an API key as the service's own clients do.
+    pub async fn verify(&self, api_key: &Secret) -> Result<Verified, ApiError> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", api_key.expose()))
+            .map_err(|_| ApiError::Config("the API key contains invalid characters".into()))?;
+        auth.set_sensitive(true);
+        let (_, _, bytes) = self
+            .send(Method::GET, "v1/verify", None, &[], Some(&auth))
+            .await?;
+        self.decode(&bytes)
+    }
+}
+
+/// A fresh Idempotency-Key for one issue attempt (and its retries).
+pub fn new_idempotency_key() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..24)
+        .map(|_| {
+            let i = rng.random_range(0..62u8);
+            (match i {
+                0..=9 => b'0' + i,
+                10..=35 => b'a' + i - 10,
+                _ => b'A' + i - 36,
+            }) as char
+        })
+        .collect()
+}
+
+/// Percent-encodes one path segment: ids are opaque and may hold anything a user typed.
+fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        // '.' is escaped too, so that an id of ".." cannot climb the path.
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked_and_normalised() {
+        assert_eq!(
+            parse_endpoint("http://127.0.0.1:8080").unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            parse_endpoint("https://h.example/keys").unwrap().as_str(),
+            "https://h.example/keys/"
+        );
+        assert!(parse_endpoint("127.0.0.1:8080").is_err());
+        assert!(parse_endpoint("ftp://h").is_err());
+        assert!(parse_endpoint("not a url").is_err());
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(seg("svc_1"), "svc_1");
+        assert_eq!(seg("../x"), "%2E%2E%2Fx");
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_and_distinct() {
+        let (a, b) = (new_idempotency_key(), new_idempotency_key());
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

@@ -1,0 +1,88 @@
+//! The boundary between the console's pure core (`update`, `view`) and its effectful loop
+//! (`app`): messages in, effects out. Nothing here does I/O.
+
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::client::{ApiError, Issued};
+use crate::credential::Secret;
+use crate::wire::{ApiKeyList, CreateService, IssueApiKey, Me, Service, ServiceList};
+
+/// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
+pub type RequestId = u64;
+
+/// Everything that can happen to the console.
+#[derive(Debug)]
+pub enum Msg {
+    /// A key press (the loop passes presses and repeats only, never releases).
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize { width: u16, height: u16 },
+    /// Turns the spinner; the loop sends it only while `Model::needs_tick()` is true.
+    Tick,
+    /// The answer to `Effect::Call` with the same id.
+    Api { id: RequestId, result: ApiResult },
+    /// What became of an `Effect::Copy`.
+    Copied(CopyOutcome),
+}
+
+/// One API call the core asks the loop to make.
+#[derive(Debug, Clone)]
+pub enum ApiCall {
+    Me,
+    ListServices,
+    CreateService(CreateService),
+    ListKeys {
+        service_id: String,
+    },
+    /// `idempotency_key` is chosen by `update` and reused when the user retries.
+    IssueKey {
+        service_id: String,
+        body: IssueApiKey,
+        idempotency_key: String,
+    },
+    DeleteKey {
+        service_id: String,
+        key_id: String,
+    },
+}
+
+/// The result of an `ApiCall`, one variant per call.
+#[derive(Debug)]
+pub enum ApiResult {
+    Me(Result<Me, ApiError>),
+    Services(Result<ServiceList, ApiError>),
+    ServiceCreated(Result<Service, ApiError>),
+    Keys {
+        service_id: String,
+        result: Result<ApiKeyList, ApiError>,
+    },
+    Issued(Result<Issued, ApiError>),
+    KeyDeleted {
+        service_id: String,
+        key_id: String,
+        result: Result<(), ApiError>,
+    },
+}
+
+/// How a copy went, for the key popup to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// Put on the system clipboard; cleared after `clear_after_secs` if it still holds the key.
+    System { clear_after_secs: u64 },
+    /// Sent to the terminal as OSC 52, which the terminal does not confirm.
+    Osc52,
+    /// Copying is switched off (`--clipboard off`).
+    Disabled,
+    /// It could not be copied, and why.
+    Failed(String),
+}
+
+/// What `update` asks the loop to do.
+#[derive(Debug)]
+pub enum Effect {
+    Call { id: RequestId, call: ApiCall },
+    /// Copy the key through the clipboard policy; answered by `Msg::Copied`.
+    Copy(Secret),
+    Quit,
+}

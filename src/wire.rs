@@ -1,0 +1,406 @@
+//! The HTTP API's request, response and error types: the only language the console, the CLI and
+//! the key service share. Field names and codes here are the contract of `shared/API.md`.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+
+use crate::credential::Secret;
+
+/// A point in time on the wire: RFC 3339, UTC, whole seconds, with a `Z`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp::from_unix(Utc::now().timestamp())
+    }
+
+    pub fn from_unix(secs: i64) -> Self {
+        Timestamp(DateTime::from_timestamp(secs, 0).unwrap_or_default())
+    }
+
+    pub fn unix(&self) -> i64 {
+        self.0.timestamp()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| Timestamp(t.with_timezone(&Utc)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The role of an admin token. A viewer may make every GET; a manager everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Manager => "manager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every stable machine code an error response may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthorized,
+    InvalidApiKey,
+    Forbidden,
+    ServiceNotFound,
+    ApiKeyNotFound,
+    NotFound,
+    ApiKeyLimitExceeded,
+    ServiceLimitExceeded,
+    ServiceNameTaken,
+    IdempotencyInProgress,
+    IdempotencySecretUnavailable,
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    RateLimited,
+    Internal,
+    /// A code this client does not know yet (a newer service); kept so that it can still be shown.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ServiceNotFound => "service_not_found",
+            ErrorCode::ApiKeyNotFound => "api_key_not_found",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::ApiKeyLimitExceeded => "api_key_limit_exceeded",
+            ErrorCode::ServiceLimitExceeded => "service_limit_exceeded",
+            ErrorCode::ServiceNameTaken => "service_name_taken",
+            ErrorCode::IdempotencyInProgress => "idempotency_in_progress",
+            ErrorCode::IdempotencySecretUnavailable => "idempotency_secret_unavailable",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    /// The HTTP status the service answers with for this code.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::Unauthorized | ErrorCode::InvalidApiKey => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::ServiceNotFound | ErrorCode::ApiKeyNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::ApiKeyLimitExceeded
+            | ErrorCode::ServiceLimitExceeded
+            | ErrorCode::ServiceNameTaken
+            | ErrorCode::IdempotencyInProgress
+            | ErrorCode::IdempotencySecretUnavailable => 409,
+            ErrorCode::IdempotencyKeyReused => 422,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Internal | ErrorCode::Unknown => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `{"error":{"code":…,"message":…}}`: the one shape of every error.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// Who the presented admin token belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub key_count: u32,
+    pub key_limit: u32,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceList {
+    pub services: Vec<Service>,
+}
+
+/// Body of `POST /v1/services`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateService {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// An issued key as listed: never the key, never its digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub masked: String,
+    pub name: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKey>,
+    pub key_limit: u32,
+}
+
+/// Body of `POST /v1/services/{service_id}/api-keys`: `{}` or `{"name":"…"}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueApiKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The answer to an issue: the listed fields plus the plaintext key, in this response only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedKey {
+    #[serde(flatten)]
+    pub api_key: ApiKey,
+    #[schema(value_type = String)]
+    pub key: Secret,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum AuditAction {
+    #[serde(rename = "service.create")]
+    ServiceCreate,
+    #[serde(rename = "service.delete")]
+    ServiceDelete,
+    #[serde(rename = "api_key.issue")]
+    ApiKeyIssue,
+    #[serde(rename = "api_key.delete")]
+    ApiKeyDelete,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::ServiceCreate => "service.create",
+            AuditAction::ServiceDelete => "service.delete",
+            AuditAction::ApiKeyIssue => "api_key.issue",
+            AuditAction::ApiKeyDelete => "api_key.delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            AuditAction::ServiceCreate,
+            AuditAction::ServiceDelete,
+            AuditAction::ApiKeyIssue,
+            AuditAction::ApiKeyDelete,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// One issue or delete, failed or not. Never a secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub actor: String,
+    pub role: Role,
+    pub action: AuditAction,
+    pub service_id: String,
+    pub key_id: Option<String>,
+    pub masked: Option<String>,
+    pub remote_addr: String,
+    /// `ok`, or the error code the request was answered with.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    pub events: Vec<AuditEvent>,
+}
+
+/// `GET /v1/verify` with a valid key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Verified {
+    pub valid: bool,
+    pub service_id: String,
+    pub key_id: String,
+}
+
+/// Limits of names, shared so that the console validates as the service does.
+pub mod limits {
+    pub const SERVICE_NAME_MIN: usize = 3;
+    pub const SERVICE_NAME_MAX: usize = 20;
+    pub const SERVICE_DESCRIPTION_MAX: usize = 50;
+    pub const KEY_NAME_MIN: usize = 1;
+    pub const KEY_NAME_MAX: usize = 50;
+    pub const MAX_SERVICES: usize = 999;
+    pub const DEFAULT_KEY_LIMIT: u32 = 5;
+    pub const MAX_BODY_BYTES: usize = 16 * 1024;
+    pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+}
+
+/// Whether a character is refused in names and descriptions: C0, C1, DEL, and bidi controls.
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks a name or description the way the service does; the error says what is wrong.
+pub fn validate_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), String> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(if min == 0 {
+            format!("{field} must be at most {max} characters")
+        } else {
+            format!("{field} must be {min} to {max} characters")
+        });
+    }
+    if value.chars().any(is_forbidden_char) {
+        return Err(format!(
+            "{field} must not contain control or bidi characters"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_seconds_with_z() {
+        let t = Timestamp::from_unix(1_795_671_470);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2026-11-26T05:37:50Z\"");
+        let back: Timestamp = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn error_body_has_the_documented_shape() {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::ApiKeyLimitExceeded,
+                message: "m".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"error":{"code":"api_key_limit_exceeded","message":"m"}})
+        );
+        let unknown: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"brand_new","message":"x"}}"#).unwrap();
+        assert_eq!(unknown.error.code, ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn issued_key_is_flat_and_debug_redacts() {
+        let k = IssuedKey {
+            api_key: ApiKey {
+                id: "key_1".into(),
+                masked: "ragk_AbCd********wXyZ".into(),
+                name: None,
+                created_at: Timestamp::from_unix(0),
+                last_used_at: None,
+            },
+            key: Secret::new("ragk_secret".into()),
+        };
+        let v = serde_json::to_value(&k).unwrap();
+        assert_eq!(v["key"], "ragk_secret");
+        assert_eq!(v["id"], "key_1");
+        assert!(!format!("{k:?}").contains("ragk_secret"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<IssueApiKey>(r#"{"nam":"x"}"#).is_err());
+        assert!(serde_json::from_str::<CreateService>(r#"{"name":"abc","x":1}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<IssueApiKey>("{}").unwrap(),
+            IssueApiKey::default()
+        );
+    }
+
+    #[test]
+    fn validation_counts_scalars_and_refuses_controls() {
+        assert!(validate_text("name", "서비스이름", 3, 20).is_ok());
+        assert!(validate_text("name", "ab", 3, 20).is_err());
+        assert!(validate_text("name", "abc\u{1b}[2J", 3, 20).is_err());
+        assert!(validate_text("name", "abc\u{202E}", 3, 20).is_err());
+        assert!(validate_text("name", "abc\u{85}", 3, 20).is_err());
+    }
+}
