@@ -1,0 +1,159 @@
+//! A real terminal for end-to-end tests: a private tmux server (its own socket, no user config)
+//! running one pane, driven with send-keys and read with capture-pane.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell command line) in a `width`×`height` pane. The pane stays after
+    /// the program exits, so its scrollback can still be read.
+    pub fn start(command: &str, width: u16, height: u16) -> Tmux {
+        let socket = format!("ragkeys-test-{}-{}", std::process::id(), unique());
+        let t = Tmux { socket };
+        t.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ])
+        .expect("tmux new-session");
+        // Applications may set the tmux buffer with OSC 52; a finished pane stays readable.
+        let _ = t.run(&["set-option", "-g", "set-clipboard", "on"]);
+        let _ = t.run(&["set-option", "-g", "remain-on-exit", "on"]);
+        let _ = t.run(&["set-option", "-g", "history-limit", "5000"]);
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Output, String> {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .map_err(|e| format!("tmux: {e}"))?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Sends tmux key names (`Enter`, `Left`, `BTab`, `q`, …) one by one.
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", "t", k]).expect("send-keys");
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    /// The visible screen as text.
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The whole history of the pane: scrollback plus the visible screen.
+    pub fn history(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t", "-S", "-", "-E", "-"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The newest tmux paste buffer, if any was set.
+    pub fn buffer(&self) -> Option<String> {
+        self.run(&["show-buffer"])
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    pub fn format(&self, fmt: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "t", fmt])
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn pane_dead(&self) -> bool {
+        self.format("#{pane_dead}") == "1"
+    }
+
+    /// Waits until `pred` holds for the screen; panics with the screen when it never does.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen was:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_text(&self, text: &str) -> String {
+        self.wait_for(text, |s| s.contains(text))
+    }
+
+    pub fn wait_dead(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.pane_dead() {
+            if Instant::now() > deadline {
+                panic!(
+                    "the program did not exit; the screen was:\n{}",
+                    self.screen()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Quotes a string for the shell tmux runs the command with.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The first API key (`ragk_` + 36 base62) on the screen.
+pub fn find_key(screen: &str) -> Option<String> {
+    let bytes = screen.as_bytes();
+    let mut from = 0;
+    while let Some(i) = screen[from..].find("ragk_") {
+        let start = from + i;
+        let body = &bytes[start + 5..];
+        let n = body
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if n == 36 {
+            return Some(screen[start..start + 41].to_string());
+        }
+        from = start + 5;
+    }
+    None
+}
