@@ -71,11 +71,7 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             service_id,
             body,
             idempotency_key,
-        } => ApiResult::Issued(
-            client
-                .issue_key(&service_id, &body, &idempotency_key)
-                .await,
-        ),
+        } => ApiResult::Issued(client.issue_key(&service_id, &body, &idempotency_key).await),
         ApiCall::DeleteKey { service_id, key_id } => {
             let result = client.delete_key(&service_id, &key_id).await;
             ApiResult::KeyDeleted {

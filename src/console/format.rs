@@ -60,7 +60,8 @@ mod tests {
     #[test]
     fn times_carry_their_offset() {
         let t = Timestamp::from_unix(1_795_671_792); // 2026-11-26T05:43:12Z
-        let kst = Tz::Fixed(FixedOffset::east_opt(9 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap()));
+        let kst =
+            Tz::Fixed(FixedOffset::east_opt(9 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap()));
         assert_eq!(with_offset(t, kst), "2026-11-26 14:43:12 (UTC+09:00)");
         let nst = Tz::Fixed(FixedOffset::west_opt(3 * 3600 + 1800).unwrap());
         assert_eq!(with_offset(t, nst), "2026-11-26 02:13:12 (UTC-03:30)");
@@ -72,11 +73,26 @@ mod tests {
         let en = Catalog::get(Lang::En);
         let now = Timestamp::from_unix(100_000);
         assert_eq!(last_used(en, now, None), "never");
-        assert_eq!(last_used(en, now, Some(Timestamp::from_unix(99_990))), "just now");
-        assert_eq!(last_used(en, now, Some(Timestamp::from_unix(100_000 - 300))), "5 min ago");
-        assert_eq!(last_used(en, now, Some(Timestamp::from_unix(100_000 - 3 * 3600 - 5))), "3 h ago");
-        assert_eq!(last_used(en, now, Some(Timestamp::from_unix(100_000 - 2 * 86_400))), "2 d ago");
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(99_990))),
+            "just now"
+        );
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 - 300))),
+            "5 min ago"
+        );
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 - 3 * 3600 - 5))),
+            "3 h ago"
+        );
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 - 2 * 86_400))),
+            "2 d ago"
+        );
         let ko = Catalog::get(Lang::Ko);
-        assert_eq!(last_used(ko, now, Some(Timestamp::from_unix(100_000 - 3 * 3600))), "3시간 전");
+        assert_eq!(
+            last_used(ko, now, Some(Timestamp::from_unix(100_000 - 3 * 3600))),
+            "3시간 전"
+        );
     }
 }

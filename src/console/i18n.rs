@@ -143,7 +143,11 @@ mod tests {
                     "{lang:?} {key}"
                 );
             }
-            assert_eq!(c.keys().count(), en.keys().count(), "{lang:?} has extra keys");
+            assert_eq!(
+                c.keys().count(),
+                en.keys().count(),
+                "{lang:?} has extra keys"
+            );
         }
     }
 
@@ -175,10 +179,7 @@ mod tests {
     #[test]
     fn placeholders_are_filled() {
         let en = Catalog::get(Lang::En);
-        assert_eq!(
-            en.f("keys.count", &[("count", &3), ("limit", &5)]),
-            "3 / 5"
-        );
+        assert_eq!(en.f("keys.count", &[("count", &3), ("limit", &5)]), "3 / 5");
         assert_eq!(en.t("no.such.key"), "no.such.key");
     }
 }

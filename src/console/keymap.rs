@@ -351,13 +351,25 @@ mod tests {
         assert_eq!(m.action(keys, &key(KeyCode::Char('j'))), Some(Action::Down));
         assert_eq!(m.action(keys, &key(KeyCode::Down)), Some(Action::Down));
         assert_eq!(m.action(keys, &key(KeyCode::Char('k'))), Some(Action::Up));
-        assert_eq!(m.action(keys, &key(KeyCode::Char('g'))), Some(Action::First));
+        assert_eq!(
+            m.action(keys, &key(KeyCode::Char('g'))),
+            Some(Action::First)
+        );
         let shift_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
         assert_eq!(m.action(keys, &shift_g), Some(Action::Last));
-        assert_eq!(m.action(keys, &key(KeyCode::PageDown)), Some(Action::PageDown));
-        assert_eq!(m.action(keys, &key(KeyCode::Char('i'))), Some(Action::Issue));
+        assert_eq!(
+            m.action(keys, &key(KeyCode::PageDown)),
+            Some(Action::PageDown)
+        );
+        assert_eq!(
+            m.action(keys, &key(KeyCode::Char('i'))),
+            Some(Action::Issue)
+        );
         assert_eq!(m.action(keys, &key(KeyCode::Delete)), Some(Action::Delete));
-        assert_eq!(m.action(keys, &key(KeyCode::Char('d'))), Some(Action::Delete));
+        assert_eq!(
+            m.action(keys, &key(KeyCode::Char('d'))),
+            Some(Action::Delete)
+        );
         assert_eq!(m.action(keys, &key(KeyCode::Char('m'))), Some(Action::Menu));
         assert_eq!(m.action(keys, &key(KeyCode::Char('c'))), None);
         assert_eq!(
@@ -379,7 +391,10 @@ mod tests {
             assert_eq!(m.action(ctx, &ctrl_c), Some(Action::ForceQuit));
         }
         let shift_tab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
-        assert_eq!(m.action(Context::Popup, &shift_tab), Some(Action::PrevFocus));
+        assert_eq!(
+            m.action(Context::Popup, &shift_tab),
+            Some(Action::PrevFocus)
+        );
         // Letters are not shortcuts in a text field.
         assert_eq!(m.action(Context::Field, &key(KeyCode::Char('q'))), None);
         assert_eq!(m.action(Context::Filter, &key(KeyCode::Char('?'))), None);
@@ -408,6 +423,9 @@ mod tests {
             Some(Action::Issue)
         );
         assert_eq!(m.action(Context::Keys, &key(KeyCode::Char('i'))), None);
-        assert!(m.help(Context::Keys).contains(&("n".to_string(), Action::Issue)));
+        assert!(
+            m.help(Context::Keys)
+                .contains(&("n".to_string(), Action::Issue))
+        );
     }
 }

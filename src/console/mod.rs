@@ -145,8 +145,7 @@ async fn run_in_terminal(
 ) -> Result<Exit, String> {
     terminal::install_panic_hook();
     let guard = terminal::TerminalGuard::enter(settings.mouse).map_err(|e| e.to_string())?;
-    let mut term =
-        Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| e.to_string())?;
+    let mut term = Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| e.to_string())?;
     let mut clipboard = Clipboard::new(settings.clipboard, settings.clipboard_clear_secs);
     let mut out = io::stdout();
     let result = app::run(

@@ -43,8 +43,9 @@ pub struct Notice {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ServicesFocus {
+    #[default]
     Table,
     CreateButton,
     Filter,
@@ -63,12 +64,6 @@ pub struct ServicesView {
     pub filter: Input,
     /// A service to select when the next list arrives (one just created).
     pub want: Option<String>,
-}
-
-impl Default for ServicesFocus {
-    fn default() -> Self {
-        ServicesFocus::Table
-    }
 }
 
 impl ServicesView {
@@ -248,9 +243,7 @@ impl Model {
                 _ => Context::Popup,
             },
             None => match self.screen {
-                Screen::Services if self.services.focus == ServicesFocus::Filter => {
-                    Context::Filter
-                }
+                Screen::Services if self.services.focus == ServicesFocus::Filter => Context::Filter,
                 Screen::Services => Context::Services,
                 Screen::Keys => Context::Keys,
             },

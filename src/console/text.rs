@@ -147,7 +147,10 @@ mod tests {
         let ja = wrap("既存のAPI Keyを削除してから再度お試しください。", 10);
         assert!(ja.iter().all(|l| width(l) <= 10), "{ja:?}");
         assert!(!ja.iter().any(|l| l.starts_with('。')));
-        assert_eq!(ja.concat().replace(' ', ""), "既存のAPIKeyを削除してから再度お試しください。");
+        assert_eq!(
+            ja.concat().replace(' ', ""),
+            "既存のAPIKeyを削除してから再度お試しください。"
+        );
         assert_eq!(wrap("a\nb", 10), vec!["a", "b"]);
         assert_eq!(wrap("ragk_0123456789", 5).len(), 3);
     }

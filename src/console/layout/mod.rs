@@ -175,7 +175,13 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
         spec(Col::SvcId, id_w.min(12), id_w, Some(2), false),
         spec(Col::SvcName, name_w.min(10), name_w, None, false),
         spec(Col::SvcDescription, 12, 50, Some(4), true),
-        spec(Col::SvcKeys, head("services.col_keys").max(5), 5, Some(1), false),
+        spec(
+            Col::SvcKeys,
+            head("services.col_keys").max(5),
+            5,
+            Some(1),
+            false,
+        ),
         spec(Col::SvcCreated, 19, 19, Some(3), false),
         spec(Col::SvcButton, button, button, None, false),
     ]

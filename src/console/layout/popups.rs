@@ -114,9 +114,12 @@ fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             ];
             if let Some(outcome) = &p.copied {
                 let (s, tone) = match outcome {
-                    CopyOutcome::System { clear_after_secs: 0 } => {
-                        (tr.t("copy.copied_system_no_clear").to_string(), Tone::Success)
-                    }
+                    CopyOutcome::System {
+                        clear_after_secs: 0,
+                    } => (
+                        tr.t("copy.copied_system_no_clear").to_string(),
+                        Tone::Success,
+                    ),
                     CopyOutcome::System { clear_after_secs } => (
                         tr.f("copy.copied_system", &[("secs", clear_after_secs)]),
                         Tone::Success,
@@ -374,7 +377,12 @@ pub fn help_lines(m: &Model, ctx: crate::console::keymap::Context) -> Vec<(Strin
     m.keymap
         .help(ctx)
         .into_iter()
-        .map(|(keys, action)| (keys, m.tr.t(&format!("action.{}", action.name())).to_string()))
+        .map(|(keys, action)| {
+            (
+                keys,
+                m.tr.t(&format!("action.{}", action.name())).to_string(),
+            )
+        })
         .collect()
 }
 
@@ -386,11 +394,7 @@ fn place_help(m: &Model, h: &crate::console::popup::HelpPopup, area: Rect) -> Po
         .max()
         .unwrap_or(0)
         .min(24) as u16;
-    let desc_w = lines
-        .iter()
-        .map(|(_, d)| text::width(d))
-        .max()
-        .unwrap_or(0) as u16;
+    let desc_w = lines.iter().map(|(_, d)| text::width(d)).max().unwrap_or(0) as u16;
     let width = (keys_w + desc_w + 7).min(area.width.saturating_sub(4));
     let visible = (lines.len() as u16).min(area.height.saturating_sub(4));
     let height = visible + 2;
@@ -400,7 +404,9 @@ fn place_help(m: &Model, h: &crate::console::popup::HelpPopup, area: Rect) -> Po
         width,
         height,
     };
-    let first = h.scroll.min(lines.len().saturating_sub(usize::from(visible)));
+    let first = h
+        .scroll
+        .min(lines.len().saturating_sub(usize::from(visible)));
     let rows = lines
         .into_iter()
         .skip(first)

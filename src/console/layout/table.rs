@@ -126,11 +126,7 @@ impl TableLayout {
             width: block.width.saturating_sub(2),
             height: block.height.saturating_sub(2),
         };
-        let columns = fit(
-            specs,
-            inner.x + MARKER,
-            inner.width.saturating_sub(MARKER),
-        );
+        let columns = fit(specs, inner.x + MARKER, inner.width.saturating_sub(MARKER));
         let capacity = usize::from(inner.height.saturating_sub(1));
         let rows = (offset..len.min(offset + capacity))
             .enumerate()
@@ -195,11 +191,41 @@ mod tests {
 
     fn key_specs() -> Vec<Spec> {
         vec![
-            Spec { col: Col::KeyMasked, min: 21, max: 21, drop_rank: None, filler: false },
-            Spec { col: Col::KeyName, min: 8, max: 50, drop_rank: Some(1), filler: true },
-            Spec { col: Col::KeyCreated, min: 31, max: 31, drop_rank: None, filler: false },
-            Spec { col: Col::KeyLastUsed, min: 12, max: 12, drop_rank: Some(2), filler: false },
-            Spec { col: Col::KeyMenu, min: 1, max: 1, drop_rank: None, filler: false },
+            Spec {
+                col: Col::KeyMasked,
+                min: 21,
+                max: 21,
+                drop_rank: None,
+                filler: false,
+            },
+            Spec {
+                col: Col::KeyName,
+                min: 8,
+                max: 50,
+                drop_rank: Some(1),
+                filler: true,
+            },
+            Spec {
+                col: Col::KeyCreated,
+                min: 31,
+                max: 31,
+                drop_rank: None,
+                filler: false,
+            },
+            Spec {
+                col: Col::KeyLastUsed,
+                min: 12,
+                max: 12,
+                drop_rank: Some(2),
+                filler: false,
+            },
+            Spec {
+                col: Col::KeyMenu,
+                min: 1,
+                max: 1,
+                drop_rank: None,
+                filler: false,
+            },
         ]
     }
 
@@ -210,7 +236,10 @@ mod tests {
     #[test]
     fn narrow_tables_drop_last_used_then_name_never_the_key_or_menu() {
         use Col::*;
-        assert_eq!(cols(100), vec![KeyMasked, KeyName, KeyCreated, KeyLastUsed, KeyMenu]);
+        assert_eq!(
+            cols(100),
+            vec![KeyMasked, KeyName, KeyCreated, KeyLastUsed, KeyMenu]
+        );
         assert_eq!(cols(70), vec![KeyMasked, KeyName, KeyCreated, KeyMenu]);
         assert_eq!(cols(56), vec![KeyMasked, KeyCreated, KeyMenu]);
     }

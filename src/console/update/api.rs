@@ -79,10 +79,7 @@ fn load_failed(m: &mut Model, e: &ApiError) -> Vec<Effect> {
         return Vec::new();
     }
     let text = if e.is_unreachable() {
-        m.tr.f(
-            "notice.unreachable",
-            &[("reason", &clean(&e.to_string()))],
-        )
+        m.tr.f("notice.unreachable", &[("reason", &clean(&e.to_string()))])
     } else {
         format!("{} {}", errors::message(m, e), m.tr.t("notice.press_r"))
     };
@@ -108,8 +105,7 @@ fn services_loaded(m: &mut Model, list: Vec<Service>) {
 
 fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
     // Newest first, whatever order arrives; the service promises it, the console makes sure.
-    list.api_keys
-        .sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    list.api_keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
     let count = list.api_keys.len() as u32;
     let limit = list.key_limit;
     if let Some(svc) = m
@@ -154,7 +150,10 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
 fn service_gone(m: &mut Model) -> Vec<Effect> {
     m.popups.clear();
     let out = back_to_services(m);
-    m.notice(NoticeKind::Error, m.tr.t("error.service_not_found").to_string());
+    m.notice(
+        NoticeKind::Error,
+        m.tr.t("error.service_not_found").to_string(),
+    );
     out
 }
 
@@ -181,12 +180,7 @@ fn clear_owner(m: &mut Model, id: RequestId) {
     }
 }
 
-fn issued(
-    m: &mut Model,
-    id: RequestId,
-    call: ApiCall,
-    r: Result<Issued, ApiError>,
-) -> Vec<Effect> {
+fn issued(m: &mut Model, id: RequestId, call: ApiCall, r: Result<Issued, ApiError>) -> Vec<Effect> {
     let service_id = match &call {
         ApiCall::IssueKey { service_id, .. } => service_id.clone(),
         _ => String::new(),
@@ -221,10 +215,9 @@ fn issued(
                         _ => String::new(),
                     };
                     let kind = match errors::orphan_key_id(&msg) {
-                        Some(key_id) if m.can_manage() => ErrorKind::DeleteOrphan {
-                            service_id,
-                            key_id,
-                        },
+                        Some(key_id) if m.can_manage() => {
+                            ErrorKind::DeleteOrphan { service_id, key_id }
+                        }
                         _ => ErrorKind::Plain,
                     };
                     let focus = Focus::Button(match kind {
@@ -306,7 +299,7 @@ fn key_deleted(
         }
         Err(e) => {
             let p = errors::popup(m, &e, None);
-                    replace_at(m, at, p);
+            replace_at(m, at, p);
             Vec::new()
         }
     }
@@ -350,7 +343,7 @@ fn service_created(
                 m.popups.push(errors::popup(m, &e, Some(call)));
             } else {
                 let p = errors::popup(m, &e, None);
-                    replace_at(m, at, p);
+                replace_at(m, at, p);
             }
             Vec::new()
         }

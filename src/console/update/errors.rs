@@ -66,9 +66,7 @@ pub fn title(m: &Model, e: &ApiError) -> String {
     let key = match e {
         ApiError::Unreachable { .. } => "error.connection_title",
         ApiError::Api { code, .. } => match code {
-            ErrorCode::ApiKeyLimitExceeded | ErrorCode::ServiceLimitExceeded => {
-                "error.limit_title"
-            }
+            ErrorCode::ApiKeyLimitExceeded | ErrorCode::ServiceLimitExceeded => "error.limit_title",
             ErrorCode::Unauthorized | ErrorCode::InvalidApiKey | ErrorCode::Forbidden => {
                 "error.access_title"
             }

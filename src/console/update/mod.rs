@@ -7,7 +7,7 @@ mod mouse;
 mod popups;
 mod screens;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_flow;
 
@@ -104,8 +104,7 @@ pub(crate) fn call(m: &mut Model, c: ApiCall) -> Effect {
 
 /// Reloads the services unless that is already under way.
 pub(crate) fn refresh_services(m: &mut Model) -> Vec<Effect> {
-    if m
-        .pending
+    if m.pending
         .values()
         .any(|c| matches!(c, ApiCall::ListServices))
     {
@@ -122,8 +121,7 @@ pub(crate) fn refresh_keys(m: &mut Model, want: Option<Want>) -> Vec<Effect> {
     let want = want.or_else(|| k.selected_key().map(|key| Want::Id(key.id.clone())));
     k.want = want;
     let service_id = k.service.id.clone();
-    if m
-        .pending
+    if m.pending
         .values()
         .any(|c| matches!(c, ApiCall::ListKeys { service_id: s } if *s == service_id))
     {
@@ -203,8 +201,10 @@ pub(crate) fn keep_selection_visible(m: &mut Model) {
 }
 
 pub(crate) fn help(m: &mut Model, context: Context) {
-    m.popups
-        .push(Popup::Help(crate::console::popup::HelpPopup { context, scroll: 0 }));
+    m.popups.push(Popup::Help(crate::console::popup::HelpPopup {
+        context,
+        scroll: 0,
+    }));
 }
 
 /// Moves the focus of the top popup along its order.
@@ -221,7 +221,11 @@ pub(crate) fn cycle_focus(m: &mut Model, forward: bool) {
     }
     let i = order.iter().position(|f| *f == current).unwrap_or(0);
     let n = order.len();
-    let next = if forward { (i + 1) % n } else { (i + n - 1) % n };
+    let next = if forward {
+        (i + 1) % n
+    } else {
+        (i + n - 1) % n
+    };
     p.set_focus(order[next]);
 }
 

@@ -45,7 +45,9 @@ fn wheel(m: &mut Model, a: Action) {
             // Clamped by the layout when drawn; clamp here too so Up answers at once.
             let l = layout::for_model(m);
             if let (Some(pl), Some(Popup::Help(h))) = (l.popups.last(), m.popups.last_mut()) {
-                h.scroll = h.scroll.min(pl.total_lines.saturating_sub(pl.visible_lines));
+                h.scroll = h
+                    .scroll
+                    .min(pl.total_lines.saturating_sub(pl.visible_lines));
             }
         }
         return;

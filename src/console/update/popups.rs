@@ -160,7 +160,13 @@ fn key_name_error(m: &Model, v: &str) -> Option<String> {
     if v.is_empty() {
         return None;
     }
-    check(m, v, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX, "validate.key_name")
+    check(
+        m,
+        v,
+        limits::KEY_NAME_MIN,
+        limits::KEY_NAME_MAX,
+        "validate.key_name",
+    )
 }
 
 fn service_name_error(m: &Model, v: &str) -> Option<String> {
@@ -230,7 +236,10 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
         m.pending.remove(&id);
         if matches!(p, Popup::Issue(_)) {
             m.abandoned_issues.insert(id);
-            m.notice(NoticeKind::Info, m.tr.t("notice.issue_abandoned").to_string());
+            m.notice(
+                NoticeKind::Info,
+                m.tr.t("notice.issue_abandoned").to_string(),
+            );
         } else {
             m.notice(NoticeKind::Info, m.tr.t("notice.cancelled").to_string());
         }
@@ -391,7 +400,10 @@ fn submit_create(m: &mut Model) -> Vec<Effect> {
         }
         return Vec::new();
     }
-    let effect = call(m, ApiCall::CreateService(CreateService { name, description }));
+    let effect = call(
+        m,
+        ApiCall::CreateService(CreateService { name, description }),
+    );
     if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
         p.set_in_flight(Some(*id));
     }

@@ -1,8 +1,8 @@
 //! Keys on the two screens (no popup open): Services, its filter field, API Key management.
 
 use crossterm::event::{Event, KeyEvent};
-use tui_input::backend::crossterm::to_input_request;
 use tui_input::Input;
+use tui_input::backend::crossterm::to_input_request;
 
 use super::{
     back_to_services, help, keep_selection_visible, moved, open_service, quit, refresh,
@@ -32,7 +32,12 @@ pub(super) fn on_key(
 fn is_move(a: Action) -> bool {
     matches!(
         a,
-        Action::Up | Action::Down | Action::First | Action::Last | Action::PageUp | Action::PageDown
+        Action::Up
+            | Action::Down
+            | Action::First
+            | Action::Last
+            | Action::PageUp
+            | Action::PageDown
     )
 }
 

@@ -15,14 +15,15 @@ use crate::sanitize::clean;
 
 pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -> Option<Position> {
     let tr = m.tr;
-    let Some(k) = m.keys.as_ref() else {
-        return None;
-    };
+    let k = m.keys.as_ref()?;
     // 1. Menu name, with the service's name and id.
     put(buf, l.title, tr.t("keys.title"), theme.bold());
     let service = tr.f(
         "keys.service",
-        &[("name", &clean(&k.service.name)), ("id", &clean(&k.service.id))],
+        &[
+            ("name", &clean(&k.service.name)),
+            ("id", &clean(&k.service.id)),
+        ],
     );
     put(buf, l.service, &service, theme.dim());
     // 2. Basic features.
@@ -38,7 +39,10 @@ pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -
         theme,
     );
     let count = match &k.list {
-        Some(_) => tr.f("keys.count", &[("count", &k.count()), ("limit", &k.limit())]),
+        Some(_) => tr.f(
+            "keys.count",
+            &[("count", &k.count()), ("limit", &k.limit())],
+        ),
         None => tr.f("keys.count", &[("count", &"…"), ("limit", &k.limit())]),
     };
     put(buf, l.count, &count, theme.bold());
@@ -66,7 +70,12 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
     for c in &t.columns {
         let key = header_key(c.col);
         if !key.is_empty() {
-            put(buf, Rect::new(c.x, t.header_y, c.width, 1), tr.t(key), theme.bold());
+            put(
+                buf,
+                Rect::new(c.x, t.header_y, c.width, 1),
+                tr.t(key),
+                theme.bold(),
+            );
         }
     }
     let body = t.body();
@@ -81,7 +90,12 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
             if i as u16 >= body.height {
                 break;
             }
-            put(buf, Rect::new(body.x, body.y + i as u16, body.width, 1), line, theme.dim());
+            put(
+                buf,
+                Rect::new(body.x, body.y + i as u16, body.width, 1),
+                line,
+                theme.dim(),
+            );
         }
         return;
     }

@@ -96,9 +96,27 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     let product = format!(" {} ", tr.t("app.product"));
     let badge = format!(" {} ", tr.t("app.badge"));
     let mut x = r.x;
-    put(buf, Rect { x, width: r.width, ..r }, &product, theme.header().patch(theme.bold()));
+    put(
+        buf,
+        Rect {
+            x,
+            width: r.width,
+            ..r
+        },
+        &product,
+        theme.header().patch(theme.bold()),
+    );
     x += text::width(&product) as u16;
-    put(buf, Rect { x, width: r.right().saturating_sub(x), ..r }, &badge, theme.badge());
+    put(
+        buf,
+        Rect {
+            x,
+            width: r.right().saturating_sub(x),
+            ..r
+        },
+        &badge,
+        theme.badge(),
+    );
     x += text::width(&badge) as u16 + 1;
     let who = match &m.me {
         Some(me) => format!("{} · {} ", clean(&me.name), me.role.as_str()),
@@ -108,11 +126,24 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     let who_x = r.right().saturating_sub(who_w).max(x);
     put(
         buf,
-        Rect { x, width: who_x.saturating_sub(x + 1), ..r },
+        Rect {
+            x,
+            width: who_x.saturating_sub(x + 1),
+            ..r
+        },
         &clean(&m.connection),
         theme.header(),
     );
-    put(buf, Rect { x: who_x, width: r.right().saturating_sub(who_x), ..r }, &who, theme.header());
+    put(
+        buf,
+        Rect {
+            x: who_x,
+            width: r.right().saturating_sub(who_x),
+            ..r
+        },
+        &who,
+        theme.header(),
+    );
 }
 
 fn breadcrumb(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
@@ -131,7 +162,14 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         .keymap
         .footer(m.context())
         .into_iter()
-        .map(|(key, action)| format!("{key} {}", tr.t(&format!("hint.{}", action.name()))))
+        .map(|(key, action)| {
+            // In a popup, Enter presses a button rather than opening a row.
+            let name = match (action, m.popups.is_empty()) {
+                (crate::console::keymap::Action::Press, false) => "press_button",
+                _ => action.name(),
+            };
+            format!("{key} {}", tr.t(&format!("hint.{name}")))
+        })
         .collect();
     let hints = format!(" {}", hints.join("  "));
     let mut right = String::new();
@@ -152,7 +190,24 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     let rx = r.right().saturating_sub(rw + 1);
     let hints_w = rx.saturating_sub(r.x + 1);
     if hints_w > 0 {
-        put(buf, Rect { width: hints_w, ..r }, &hints, theme.dim());
+        put(
+            buf,
+            Rect {
+                width: hints_w,
+                ..r
+            },
+            &hints,
+            theme.dim(),
+        );
     }
-    put(buf, Rect { x: rx, width: rw, ..r }, &right, style);
+    put(
+        buf,
+        Rect {
+            x: rx,
+            width: rw,
+            ..r
+        },
+        &right,
+        style,
+    );
 }

@@ -103,7 +103,12 @@ pub(super) fn draw(
         );
         let w = text::width(&s) as u16;
         let x = l.area.right().saturating_sub(w + 1);
-        put(buf, Rect::new(x, l.area.bottom().saturating_sub(1), w, 1), &s, theme.dim());
+        put(
+            buf,
+            Rect::new(x, l.area.bottom().saturating_sub(1), w, 1),
+            &s,
+            theme.dim(),
+        );
     }
     cursor
 }
