@@ -7,6 +7,7 @@ mod idempotency;
 mod middleware;
 mod openapi;
 mod rate_limit;
+mod redact;
 mod router;
 pub mod setup;
 mod state;

@@ -211,6 +211,16 @@ async fn service_fields_are_validated_with_messages_naming_the_field() {
             "{body}: message {msg:?} does not name {field}"
         );
     }
+    // A credential pasted into a field is refused, and never echoed back.
+    let key = crate::support::unknown_api_key();
+    for body in [
+        json!({"name": "abc", "description": format!("key {key}")}),
+        json!({"name": "abc", key.clone(): 1}),
+    ] {
+        let r = api.post("/v1/services", t, &body).await;
+        r.expect_error(400, "invalid_request");
+        assert!(!r.text.contains(&key), "{}", r.text);
+    }
     // Limits count Unicode scalar values: 20 Hangul syllables fit, 21 do not.
     api.post("/v1/services", t, &json!({"name": "가".repeat(20)}))
         .await

@@ -70,6 +70,9 @@ async fn the_data_dir_is_private_and_the_first_token_is_written_for_the_operator
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join("pepper")), 0o600);
     assert_eq!(mode(&dir.join("admin.token")), 0o600);
+    for db in ["ragkeys.db", "ragkeys.db-wal", "ragkeys.db-shm"] {
+        assert_eq!(mode(&dir.join(db)), 0o600, "{db}");
+    }
     let file = std::fs::read_to_string(dir.join("admin.token")).unwrap();
     assert_eq!(file, format!("{}\n", server.token));
     assert!(server.token.starts_with("ragadm_") && server.token.len() == 43);
