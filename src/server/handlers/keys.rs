@@ -12,7 +12,7 @@ use crate::server::store::KeyRecord;
 use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
 
 /// Audit events returned per call, newest first.
-const AUDIT_PAGE: u32 = 1000;
+const AUDIT_PAGE: u32 = 10_000;
 
 pub fn to_wire(k: KeyRecord) -> ApiKey {
     ApiKey {
@@ -49,7 +49,7 @@ pub async fn list(
     }
 }
 
-/// The audit trail of a service, newest first (at most 1000 events).
+/// The audit trail of a service, newest first (at most the 10000 newest events).
 #[utoipa::path(get, path = "/v1/services/{service_id}/audit", tag = "api-keys", security(("admin_token" = [])),
     params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
     responses(
