@@ -1,0 +1,620 @@
+//! `update` through whole flows: issue, copy, delete, create, the limit, a viewer, failures.
+
+use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+use super::tests::*;
+use super::update;
+use crate::console::layout::{self, Body, Hit};
+use crate::console::model::{Model, Want};
+use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, Msg};
+use crate::console::popup::{Button, ErrorKind, Field, Focus, Popup};
+use crate::wire::{ErrorCode, Role};
+
+fn issue_call(fx: &[Effect]) -> (u64, String, Option<String>) {
+    match only_call(fx) {
+        (
+            id,
+            ApiCall::IssueKey {
+                idempotency_key,
+                body,
+                ..
+            },
+        ) => (id, idempotency_key, body.name),
+        other => panic!("expected an issue, got {other:?}"),
+    }
+}
+
+#[test]
+fn issue_copy_ok_refreshes_and_selects_the_new_key() {
+    let mut m = on_keys(&[1, 2], Role::Manager);
+    update(&mut m, key('i'));
+    let Popup::Issue(p) = top(&m) else {
+        panic!("no issue popup")
+    };
+    assert_eq!((p.limit, p.remaining), (5, 3));
+    assert_eq!(
+        p.focus,
+        Focus::Field(Field::Name),
+        "focus starts in the Name field"
+    );
+    // Letters go to the field, shortcuts included.
+    for c in "ci-bot".chars() {
+        update(&mut m, key(c));
+    }
+    let fx = update(&mut m, code(KeyCode::Enter));
+    let (id, idem, name) = issue_call(&fx);
+    assert_eq!(name.as_deref(), Some("ci-bot"));
+    assert!(!idem.is_empty());
+    // A second Enter while issuing does nothing.
+    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
+    assert!(update(&mut m, code(KeyCode::Tab)).is_empty());
+    assert!(update(&mut m, key(' ')).is_empty());
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: issued(7),
+        },
+    );
+    let Popup::KeyCopy(k) = top(&m) else {
+        panic!("the copy popup replaces the issue popup")
+    };
+    assert_eq!(k.focus, Focus::Button(Button::CopyKey));
+    assert_eq!(m.popups.len(), 1);
+    let fx = update(&mut m, code(KeyCode::Enter));
+    assert!(matches!(fx.as_slice(), [Effect::Copy(_)]));
+    update(&mut m, Msg::Copied(CopyOutcome::Osc52));
+    update(&mut m, code(KeyCode::Right));
+    let fx = update(&mut m, code(KeyCode::Enter));
+    assert!(m.popups.is_empty(), "OK after a copy closes at once");
+    let (id, call) = only_call(&fx);
+    assert!(matches!(call, ApiCall::ListKeys { .. }));
+    assert_eq!(
+        m.keys.as_ref().and_then(|k| k.want.clone()),
+        Some(Want::Id("key_0007".into()))
+    );
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: keys_result("svc_0001", &[1, 2, 7, 0]),
+        },
+    );
+    let k = m.keys.as_ref().unwrap();
+    assert_eq!(k.selected_key().map(|k| k.id.as_str()), Some("key_0007"));
+}
+
+#[test]
+fn ok_before_any_copy_asks_once_more() {
+    let mut m = on_keys(&[], Role::Manager);
+    update(&mut m, key('i'));
+    let (id, _, name) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    assert_eq!(name, None, "an empty name sends {{}}");
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: issued(1),
+        },
+    );
+    update(&mut m, code(KeyCode::Tab));
+    update(&mut m, code(KeyCode::Enter));
+    let Popup::ConfirmClose(c) = top(&m) else {
+        panic!("no confirmation")
+    };
+    assert_eq!(c.focus, Focus::Button(Button::Cancel));
+    update(&mut m, code(KeyCode::Enter));
+    assert!(
+        matches!(top(&m), Popup::KeyCopy(_)),
+        "Cancel goes back to the key"
+    );
+    // Esc on the key popup is its OK: it asks too.
+    update(&mut m, code(KeyCode::Esc));
+    assert!(matches!(top(&m), Popup::ConfirmClose(_)));
+    update(&mut m, code(KeyCode::Left));
+    let fx = update(&mut m, code(KeyCode::Enter));
+    assert!(m.popups.is_empty(), "OK closes both, wiping the key");
+    assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
+}
+
+#[test]
+fn esc_abandons_an_issue_and_its_result_is_dropped() {
+    let mut m = on_keys(&[1], Role::Manager);
+    update(&mut m, key('i'));
+    let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    update(&mut m, code(KeyCode::Esc));
+    assert!(m.popups.is_empty() && !m.pending.contains_key(&id));
+    let fx = update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: issued(2),
+        },
+    );
+    assert!(
+        m.popups.is_empty(),
+        "the key of an abandoned issue is never shown"
+    );
+    // But the list is refreshed, so the issued key shows up masked.
+    assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
+}
+
+#[test]
+fn a_network_failure_offers_retry_with_the_same_idempotency_key() {
+    let mut m = on_keys(&[1], Role::Manager);
+    update(&mut m, key('i'));
+    let (id, idem, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::Issued(Err(unreachable())),
+        },
+    );
+    let Popup::Error(e) = top(&m) else {
+        panic!("no error popup")
+    };
+    assert!(matches!(e.kind, ErrorKind::Retry(_)));
+    assert_eq!(e.focus, Focus::Button(Button::Retry));
+    assert!(
+        e.message.contains("Cannot reach the service"),
+        "{}",
+        e.message
+    );
+    let (id2, idem2, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    assert_eq!(idem2, idem, "the retry reuses the Idempotency-Key");
+    assert_ne!(id2, id);
+    assert!(matches!(top(&m), Popup::Issue(p) if p.in_flight == Some(id2)));
+    // Cancel on the error popup, then [Issue] again: still the same key.
+    update(
+        &mut m,
+        Msg::Api {
+            id: id2,
+            result: ApiResult::Issued(Err(unreachable())),
+        },
+    );
+    update(&mut m, code(KeyCode::Esc));
+    assert!(matches!(top(&m), Popup::Issue(p) if p.in_flight.is_none()));
+    let (_, idem3, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    assert_eq!(idem3, idem);
+}
+
+#[test]
+fn a_new_issue_popup_gets_a_new_idempotency_key() {
+    let mut m = on_keys(&[], Role::Manager);
+    update(&mut m, key('i'));
+    let (_, a, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    update(&mut m, code(KeyCode::Esc));
+    update(&mut m, key('i'));
+    let (_, b, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    assert_ne!(a, b);
+}
+
+#[test]
+fn at_the_limit_issue_is_refused_with_the_page_note() {
+    let mut m = on_keys(&[1, 2, 3, 4, 5], Role::Manager);
+    assert!(m.keys.as_ref().unwrap().at_limit());
+    let fx = update(&mut m, key('i'));
+    assert!(fx.is_empty() && m.popups.is_empty());
+    let n = m.notice.clone().unwrap();
+    assert!(
+        n.text
+            .starts_with("If you exceed the maximum number of issuable API Keys")
+    );
+    // The service says so too (another admin issued meanwhile).
+    let mut m = on_keys(&[1, 2, 3, 4], Role::Manager);
+    update(&mut m, key('i'));
+    let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    let fx = update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::Issued(Err(api_err(
+                ErrorCode::ApiKeyLimitExceeded,
+                "You can issue up to 5 API Keys.",
+            ))),
+        },
+    );
+    let Popup::Error(e) = top(&m) else {
+        panic!("no error popup")
+    };
+    assert_eq!(m.popups.len(), 1, "it replaces the issue popup");
+    assert_eq!(e.title, "Limit reached");
+    assert_eq!(
+        e.message,
+        "If you exceed the maximum number of issuable API Keys, you cannot issue a new one. Delete an existing API Key and try again."
+    );
+    assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
+}
+
+#[test]
+fn a_viewer_sees_the_reason_and_nothing_is_sent() {
+    let mut m = on_keys(&[1, 2], Role::Viewer);
+    for k in [key('i'), key('d'), code(KeyCode::Delete)] {
+        let fx = update(&mut m, k);
+        assert!(fx.is_empty());
+        assert!(m.popups.is_empty());
+        let n = m.notice.clone().unwrap();
+        assert!(n.text.contains("viewer"), "{}", n.text);
+    }
+    // The menu opens (it is how the page shows Delete) but Delete is refused.
+    update(&mut m, key('m'));
+    let fx = update(&mut m, code(KeyCode::Enter));
+    assert!(fx.is_empty() && m.popups.is_empty());
+    let mut m = on_services(1, Role::Viewer);
+    assert!(update(&mut m, key('c')).is_empty());
+    assert!(m.popups.is_empty());
+}
+
+#[test]
+fn delete_starts_on_cancel_and_the_selection_lands_on_an_existing_row() {
+    let mut m = on_keys(&[1, 2, 3], Role::Manager);
+    update(&mut m, key('j'));
+    update(&mut m, key('d'));
+    assert_eq!(focus(&m), Some(Focus::Button(Button::Cancel)));
+    assert!(
+        update(&mut m, code(KeyCode::Enter)).is_empty(),
+        "Enter on Cancel"
+    );
+    assert!(m.popups.is_empty());
+    update(&mut m, code(KeyCode::Delete));
+    update(&mut m, code(KeyCode::Left));
+    assert_eq!(focus(&m), Some(Focus::Button(Button::Delete)));
+    let fx = update(&mut m, code(KeyCode::Enter));
+    let (id, call) = only_call(&fx);
+    assert!(matches!(call, ApiCall::DeleteKey { ref key_id, .. } if key_id == "key_0002"));
+    assert!(
+        update(&mut m, code(KeyCode::Enter)).is_empty(),
+        "no double delete"
+    );
+    let fx = update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::KeyDeleted {
+                service_id: "svc_0001".into(),
+                key_id: "key_0002".into(),
+                result: Ok(()),
+            },
+        },
+    );
+    assert!(m.popups.is_empty());
+    assert_eq!(
+        m.notice.as_ref().map(|n| n.text.as_str()),
+        Some("API Key deleted: ragk_Ab02********wXyZ")
+    );
+    let (id, _) = only_call(&fx);
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: keys_result("svc_0001", &[1, 3]),
+        },
+    );
+    let k = m.keys.as_ref().unwrap();
+    assert_eq!(k.selected_key().map(|k| k.id.as_str()), Some("key_0001"));
+    // Deleting the last row selects the new last row.
+    let mut m = on_keys(&[1, 2], Role::Manager);
+    update(&mut m, key('G'));
+    update(&mut m, key('d'));
+    update(&mut m, code(KeyCode::BackTab));
+    let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
+    let fx = update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::KeyDeleted {
+                service_id: "svc_0001".into(),
+                key_id: "key_0001".into(),
+                result: Ok(()),
+            },
+        },
+    );
+    let (id, _) = only_call(&fx);
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: keys_result("svc_0001", &[2]),
+        },
+    );
+    assert_eq!(
+        m.keys
+            .as_ref()
+            .and_then(|k| k.selected_key())
+            .map(|k| k.id.as_str()),
+        Some("key_0002")
+    );
+}
+
+#[test]
+fn an_orphaned_replay_offers_to_delete_its_key() {
+    let mut m = on_keys(&[1], Role::Manager);
+    update(&mut m, key('i'));
+    let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::Issued(Err(api_err(
+                ErrorCode::IdempotencySecretUnavailable,
+                "the key key_9f3 was issued but can no longer be shown",
+            ))),
+        },
+    );
+    let Popup::Error(e) = top(&m) else {
+        panic!("no error popup")
+    };
+    assert!(matches!(&e.kind, ErrorKind::DeleteOrphan { key_id, .. } if key_id == "key_9f3"));
+    assert!(e.message.contains("key_9f3"));
+    assert_eq!(e.focus, Focus::Button(Button::Cancel));
+    update(&mut m, code(KeyCode::Tab));
+    let (id, call) = only_call(&update(&mut m, code(KeyCode::Enter)));
+    assert!(matches!(call, ApiCall::DeleteKey { ref key_id, .. } if key_id == "key_9f3"));
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::KeyDeleted {
+                service_id: "svc_0001".into(),
+                key_id: "key_9f3".into(),
+                result: Ok(()),
+            },
+        },
+    );
+    assert!(m.popups.is_empty());
+}
+
+#[test]
+fn every_error_code_has_its_message() {
+    let m = model();
+    let cases = [
+        (
+            ErrorCode::ApiKeyLimitExceeded,
+            "If you exceed the maximum number of issuable API Keys",
+        ),
+        (ErrorCode::Unauthorized, "refused the admin token (401)"),
+        (ErrorCode::InvalidApiKey, "refused the admin token (401)"),
+        (ErrorCode::Forbidden, "may only read (403)"),
+        (ErrorCode::ServiceLimitExceeded, "up to 999 services"),
+        (ErrorCode::ServiceNameTaken, "already exists"),
+        (ErrorCode::ServiceNotFound, "service no longer exists"),
+        (ErrorCode::ApiKeyNotFound, "already deleted"),
+        (ErrorCode::NotFound, "Not found: the message"),
+        (ErrorCode::IdempotencyInProgress, "still running"),
+        (
+            ErrorCode::IdempotencySecretUnavailable,
+            "can no longer be shown",
+        ),
+        (
+            ErrorCode::IdempotencyKeyReused,
+            "does not match the first request",
+        ),
+        (ErrorCode::PayloadTooLarge, "too large"),
+        (ErrorCode::RateLimited, "Too many requests"),
+        (ErrorCode::Internal, "internal error"),
+        (
+            ErrorCode::InvalidRequest,
+            "refused the request: the message",
+        ),
+        (ErrorCode::Unknown, "the message (unknown)"),
+    ];
+    for (code, want) in cases {
+        let msg = super::errors::message(&m, &api_err(code, "the message"));
+        assert!(msg.contains(want), "{code}: {msg}");
+    }
+    let limited = crate::client::ApiError::Api {
+        status: 429,
+        code: ErrorCode::RateLimited,
+        message: String::new(),
+        retry_after: Some(7),
+    };
+    assert!(super::errors::message(&m, &limited).contains("7 s"));
+    // A hostile message cannot reach the terminal as an escape sequence.
+    let hostile = super::errors::message(&m, &api_err(ErrorCode::InvalidRequest, "x\u{1b}[2Jy"));
+    assert!(!hostile.contains('\u{1b}'));
+}
+
+#[test]
+fn a_refused_token_shows_a_popup_once() {
+    let mut m = model();
+    let fx = super::start(&mut m);
+    for (id, _) in calls(&fx) {
+        let result = if id == 1 {
+            ApiResult::Me(Err(api_err(ErrorCode::Unauthorized, "no")))
+        } else {
+            ApiResult::Services(Err(api_err(ErrorCode::Unauthorized, "no")))
+        };
+        update(&mut m, Msg::Api { id, result });
+    }
+    assert_eq!(m.popups.len(), 1);
+    let Popup::Error(e) = top(&m) else {
+        panic!("no popup")
+    };
+    assert_eq!(e.title, "Access denied");
+    assert!(e.message.contains("401"));
+}
+
+#[test]
+fn a_lost_connection_while_loading_says_press_r() {
+    let mut m = on_services(2, Role::Manager);
+    let (id, _) = only_call(&update(&mut m, key('r')));
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::Services(Err(unreachable())),
+        },
+    );
+    let n = m.notice.clone().unwrap();
+    assert!(
+        n.text.starts_with("Connection lost") && n.text.ends_with("Press r to retry."),
+        "{}",
+        n.text
+    );
+    assert_eq!(m.services.visible().len(), 2, "what was shown stays");
+}
+
+#[test]
+fn create_service_validates_inline_and_sends_once() {
+    let mut m = on_services(1, Role::Manager);
+    update(&mut m, key('c'));
+    assert_eq!(focus(&m), Some(Focus::Field(Field::Name)));
+    for c in "ab".chars() {
+        update(&mut m, key(c));
+    }
+    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
+    let Popup::CreateService(p) = top(&m) else {
+        panic!("no popup")
+    };
+    assert_eq!(
+        p.name_error.as_deref(),
+        Some("Service name: 3 to 20 characters.")
+    );
+    update(&mut m, key('c'));
+    assert!(
+        matches!(top(&m), Popup::CreateService(p) if p.name_error.is_none()),
+        "fixed as typed"
+    );
+    update(&mut m, code(KeyCode::Tab));
+    assert_eq!(focus(&m), Some(Focus::Field(Field::Description)));
+    update(&mut m, Msg::Paste("Demo\u{1b}[31m retrieval\n".into()));
+    let fx = update(&mut m, code(KeyCode::Enter));
+    let (id, call) = only_call(&fx);
+    let ApiCall::CreateService(body) = call else {
+        panic!("expected a create")
+    };
+    assert_eq!(
+        (body.name.as_str(), body.description.as_str()),
+        ("abc", "Demo[31m retrieval")
+    );
+    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::ServiceCreated(Err(api_err(ErrorCode::ServiceNameTaken, "taken"))),
+        },
+    );
+    let Popup::CreateService(p) = top(&m) else {
+        panic!("the popup stays")
+    };
+    assert!(
+        p.name_error
+            .as_deref()
+            .is_some_and(|e| e.contains("already exists"))
+    );
+    assert_eq!(p.focus, Focus::Field(Field::Name));
+}
+
+#[test]
+fn arrows_leave_a_text_field_only_past_its_ends() {
+    let mut m = on_keys(&[], Role::Manager);
+    update(&mut m, key('i'));
+    update(&mut m, key('x'));
+    update(&mut m, code(KeyCode::Left));
+    assert_eq!(
+        focus(&m),
+        Some(Focus::Field(Field::Name)),
+        "the cursor moved"
+    );
+    update(&mut m, code(KeyCode::Left));
+    assert_eq!(
+        focus(&m),
+        Some(Focus::Button(Button::Cancel)),
+        "past the start"
+    );
+    update(&mut m, code(KeyCode::Right));
+    assert_eq!(focus(&m), Some(Focus::Field(Field::Name)));
+    update(&mut m, code(KeyCode::End));
+    update(&mut m, code(KeyCode::Right));
+    assert_eq!(focus(&m), Some(Focus::Button(Button::Issue)));
+    // A long name is flagged while typing.
+    update(&mut m, code(KeyCode::BackTab));
+    for _ in 0..51 {
+        update(&mut m, key('n'));
+    }
+    assert!(matches!(top(&m), Popup::Issue(p) if p.name_error.is_some()));
+    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
+}
+
+fn click(m: &mut Model, hit: Hit) -> Vec<Effect> {
+    let l = layout::for_model(m);
+    let (x, y) = find_hit(&l, hit).unwrap_or_else(|| panic!("{hit:?} is not on screen"));
+    update(
+        m,
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        }),
+    )
+}
+
+fn find_hit(l: &layout::ScreenLayout, want: Hit) -> Option<(u16, u16)> {
+    (0..l.area.height)
+        .flat_map(|y| (0..l.area.width).map(move |x| (x, y)))
+        .find(|(x, y)| layout::hit(l, *x, *y) == Some(want))
+}
+
+#[test]
+fn clicks_press_buttons_open_menus_and_select_rows() {
+    let mut m = on_services(3, Role::Manager);
+    let fx = click(&mut m, Hit::OpenService(2));
+    assert!(
+        matches!(only_call(&fx).1, ApiCall::ListKeys { service_id } if service_id == "svc_0003")
+    );
+    let (id, _) = only_call(&fx);
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: keys_result("svc_0003", &[1, 2, 3]),
+        },
+    );
+    click(&mut m, Hit::Row(2));
+    assert_eq!(m.keys.as_ref().map(|k| k.selected), Some(2));
+    click(&mut m, Hit::RowMenu(1));
+    assert!(matches!(top(&m), Popup::Menu(p) if p.row == 1));
+    // The menu is anchored to its row: right next to the ≡.
+    let l = layout::for_model(&m);
+    let Body::Keys(k) = &l.body else { panic!() };
+    let row = k.table.row_rect(1).unwrap();
+    assert_eq!(l.popups[0].area.y, row.y + 1);
+    click(&mut m, Hit::MenuItem(0));
+    assert!(matches!(top(&m), Popup::Delete(d) if d.key.id == "key_0002"));
+    click(&mut m, Hit::PopupButton(Button::Cancel));
+    assert!(m.popups.is_empty());
+    click(&mut m, Hit::IssueKey);
+    assert!(matches!(top(&m), Popup::Issue(_)));
+    let fx = click(&mut m, Hit::PopupButton(Button::Issue));
+    assert!(matches!(only_call(&fx).1, ApiCall::IssueKey { .. }));
+}
+
+#[test]
+fn a_click_outside_closes_a_menu_but_not_a_dialog() {
+    let mut m = on_keys(&[1], Role::Manager);
+    update(&mut m, key('m'));
+    update(
+        &mut m,
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 0,
+            row: 0,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+    assert!(m.popups.is_empty());
+    update(&mut m, key('d'));
+    update(
+        &mut m,
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 0,
+            row: 0,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+    assert!(matches!(top(&m), Popup::Delete(_)));
+}

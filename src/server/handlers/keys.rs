@@ -1,0 +1,139 @@
+//! `/v1/services/{service_id}/api-keys`: list and delete, and the service's audit trail.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::{Actor, detached, json, record_failure};
+use crate::server::error::ApiError;
+use crate::server::extract::{Admin, KeyPath, Peer, ServicePath};
+use crate::server::state::SharedState;
+use crate::server::store::KeyRecord;
+use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
+
+/// Audit events returned per call, newest first.
+const AUDIT_PAGE: u32 = 10_000;
+
+pub fn to_wire(k: KeyRecord) -> ApiKey {
+    ApiKey {
+        id: k.id,
+        masked: k.masked,
+        name: k.name,
+        created_at: Timestamp::from_unix(k.created_at),
+        last_used_at: k.last_used_at.map(Timestamp::from_unix),
+    }
+}
+
+/// The keys of a service, newest first, with the service's key limit.
+#[utoipa::path(get, path = "/v1/services/{service_id}/api-keys", tag = "api-keys", security(("admin_token" = [])),
+    params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
+    responses(
+        (status = 200, description = "The keys (never a key or its digest)", body = ApiKeyList),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`service_not_found`", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<SharedState>,
+    _admin: Admin,
+    ServicePath(id): ServicePath,
+) -> Response {
+    match state.store.list_keys(id).await {
+        Ok(keys) => json(
+            StatusCode::OK,
+            &ApiKeyList {
+                api_keys: keys.into_iter().map(to_wire).collect(),
+                key_limit: state.key_limit,
+            },
+        ),
+        Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
+    }
+}
+
+/// The audit trail of a service, newest first (at most the 10000 newest events).
+#[utoipa::path(get, path = "/v1/services/{service_id}/audit", tag = "api-keys", security(("admin_token" = [])),
+    params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
+    responses(
+        (status = 200, description = "Issues and deletes, failed or not; never a secret", body = AuditList),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`service_not_found`", body = ErrorBody),
+    ))]
+pub async fn audit(
+    State(state): State<SharedState>,
+    _admin: Admin,
+    ServicePath(id): ServicePath,
+) -> Response {
+    match state.store.get_service(id.clone()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return ApiError::service_not_found().into_response(),
+        Err(e) => return ApiError::from_store(e, state.key_limit).into_response(),
+    }
+    match state.store.list_audit(id, AUDIT_PAGE).await {
+        Ok(events) => json(StatusCode::OK, &AuditList { events }),
+        Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
+    }
+}
+
+/// Deletes a key (manager). Once this answers 204, the key fails verification.
+#[utoipa::path(delete, path = "/v1/services/{service_id}/api-keys/{key_id}", tag = "api-keys", security(("admin_token" = [])),
+    params(
+        ("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
+        ("key_id" = String, Path, description = "Id of the key (`key_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted; verification fails from now on"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a viewer token", body = ErrorBody),
+        (status = 404, description = "`service_not_found` or `api_key_not_found` (also on a second delete)", body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(state): State<SharedState>,
+    admin: Admin,
+    Peer(peer): Peer,
+    KeyPath(service_id, key_id): KeyPath,
+) -> Response {
+    detached(async move {
+        let actor = Actor::new(admin, peer);
+        let fail = |e: ApiError| {
+            let event = actor.event(
+                AuditAction::ApiKeyDelete,
+                &service_id,
+                Some(&key_id),
+                None,
+                e.code.as_str(),
+            );
+            (event, e)
+        };
+        if let Err(e) = actor.admin.require_manager() {
+            let (event, e) = fail(e);
+            record_failure(&state, event, None).await;
+            return e.into_response();
+        }
+        let audit = actor.event(
+            AuditAction::ApiKeyDelete,
+            &service_id,
+            Some(&key_id),
+            None,
+            "ok",
+        );
+        let deleted = {
+            let _gate = state.write_gate.lock().await;
+            let r = state
+                .store
+                .delete_key(service_id.clone(), key_id.clone(), audit)
+                .await;
+            if let Ok(digest) = &r {
+                state.index.remove(std::slice::from_ref(digest));
+            }
+            r
+        };
+        match deleted {
+            Ok(_) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => {
+                let (event, e) = fail(ApiError::from_store(e, state.key_limit));
+                record_failure(&state, event, None).await;
+                e.into_response()
+            }
+        }
+    })
+    .await
+}
