@@ -49,6 +49,7 @@ fn mask(key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_copy_delete_in_a_real_terminal_leaves_no_key_behind() {
+    ragkeys::client::install_crypto_provider();
     let server = Server::start();
     create_service(&server, "e2e-service").await;
     let home = tempfile::tempdir().unwrap();

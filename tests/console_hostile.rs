@@ -106,3 +106,28 @@ async fn strings_from_the_wire_cannot_command_the_terminal() {
     term.keys(&["C-c"]);
     term.wait_dead();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn command_output_from_the_wire_cannot_command_the_terminal() {
+    // The commands print without ratatui in between: their own sanitizing is all there is.
+    let url = start_hostile().await;
+    let home = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "env -u RAGKEYS_PROFILE HOME={home} XDG_CONFIG_HOME={home}/config LANG=C.UTF-8 \
+         RAGKEYS_TOKEN=ragadm_notchecked RAGKEYS_ENDPOINT={url} \
+         sh -c '{bin} services list; {bin} keys list svc_evil; {bin} --json services list; echo DONE'",
+        home = sh_quote(&home.path().display().to_string()),
+        bin = BIN,
+        url = sh_quote(&url),
+    );
+    let term = Tmux::start(&cmd, 200, 40);
+    let title_before = term.format("#{pane_title}");
+    term.wait_dead();
+    let history = term.history();
+    assert!(history.contains("DONE"), "{history}");
+    assert!(history.contains("evil"), "the service was not listed:\n{history}");
+    assert!(history.contains("ragk_AbCd"), "the key was not listed:\n{history}");
+    assert_eq!(term.buffer(), None, "OSC 52 from the wire set the clipboard");
+    assert_eq!(term.format("#{pane_title}"), title_before);
+    assert!(!history.contains('\u{202e}') && !history.contains('\u{2066}'));
+}
