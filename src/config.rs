@@ -28,7 +28,9 @@ use crate::credential::Secret;
 #[derive(Debug, Clone)]
 pub enum Connection {
     /// No endpoint configured: the key service runs inside the process on loopback.
-    Embedded { data_dir: PathBuf },
+    Embedded {
+        data_dir: PathBuf,
+    },
     Remote(ClientOptions),
 }
 
@@ -295,10 +297,12 @@ pub fn resolve_with(
                 }
             };
             let mut opts = ClientOptions::new(endpoint, token);
-            opts.ca_cert = global
-                .ca_cert
-                .clone()
-                .or_else(|| profile.ca_cert.as_ref().map(|p| expand(p, base_dir.as_deref())));
+            opts.ca_cert = global.ca_cert.clone().or_else(|| {
+                profile
+                    .ca_cert
+                    .as_ref()
+                    .map(|p| expand(p, base_dir.as_deref()))
+            });
             opts.insecure = global.insecure;
             Connection::Remote(opts)
         }
@@ -324,7 +328,10 @@ fn pick_profile(
     global: &GlobalArgs,
     file: Option<&LoadedFile>,
 ) -> Result<(Option<String>, Profile), SettingsError> {
-    let (name, from_flag) = match (&global.profile, file.and_then(|f| f.config.default_profile.as_ref())) {
+    let (name, from_flag) = match (
+        &global.profile,
+        file.and_then(|f| f.config.default_profile.as_ref()),
+    ) {
         (Some(n), _) => (n.clone(), true),
         (None, Some(n)) => (n.clone(), false),
         (None, None) => return Ok((None, Profile::default())),

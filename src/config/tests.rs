@@ -211,15 +211,26 @@ fn a_token_in_a_file_others_can_read_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    std::fs::write(&path, "[profile.a]\nendpoint = \"http://h\"\ntoken = \"t\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[profile.a]\nendpoint = \"http://h\"\ntoken = \"t\"\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let e = load_file(&path).unwrap_err();
-    assert!(e.to_string().contains(&format!("chmod 600 {}", path.display())), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("chmod 600 {}", path.display())),
+        "{e}"
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(load_file(&path).unwrap().is_some());
     std::fs::write(&path, "[profile.a]\nendpoint = \"http://h\"\n").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(load_file(&path).unwrap().is_some());
-    assert!(load_file(&dir.path().join("missing.toml")).unwrap().is_none());
+    assert!(
+        load_file(&dir.path().join("missing.toml"))
+            .unwrap()
+            .is_none()
+    );
 }
-
