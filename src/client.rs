@@ -174,6 +174,11 @@ impl Client {
         if opts.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
+        if base.scheme() == "http" && opts.ca_cert.is_none() {
+            // No TLS to verify: skip reading the system's roots (hundreds of files, and an
+            // error on a machine that has none).
+            builder = builder.tls_certs_only(Vec::new());
+        }
         let http = builder
             .build()
             .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))?;

@@ -46,20 +46,41 @@ fn services_in_tables_and_json() {
     let o = cli.remote(
         &s.url(),
         &s.token,
-        &["services", "create", "rag-demo", "--description", "Demo retrieval service"],
+        &[
+            "services",
+            "create",
+            "rag-demo",
+            "--description",
+            "Demo retrieval service",
+        ],
     );
     expect_code(&o, 0);
     let table = stdout(&o);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 2, "{table}");
     assert!(lines[0].starts_with("Service ID"), "{table}");
-    assert!(lines[1].contains("rag-demo") && lines[1].contains("0/5"), "{table}");
-    assert!(stderr(&o).contains("Created service rag-demo"), "{}", stderr(&o));
+    assert!(
+        lines[1].contains("rag-demo") && lines[1].contains("0/5"),
+        "{table}"
+    );
+    assert!(
+        stderr(&o).contains("Created service rag-demo"),
+        "{}",
+        stderr(&o)
+    );
 
     // --json prints the Service object itself; flags may follow the subcommand.
     let o = cli.run(&[
-        "services", "create", "검색서비스", "--description", "한국어 설명", "--json", "--endpoint",
-        &s.url(), "--token", &s.token,
+        "services",
+        "create",
+        "검색서비스",
+        "--description",
+        "한국어 설명",
+        "--json",
+        "--endpoint",
+        &s.url(),
+        "--token",
+        &s.token,
     ]);
     expect_code(&o, 0);
     let svc = json(&o);
@@ -85,7 +106,9 @@ fn services_in_tables_and_json() {
     // Columns line up in terminal cells, Korean included: "Created at" starts at the same cell.
     use unicode_width::UnicodeWidthStr;
     let col = |l: &str| {
-        let i = l.find("20").unwrap_or_else(|| l.find("Created at").unwrap());
+        let i = l
+            .find("20")
+            .unwrap_or_else(|| l.find("Created at").unwrap());
         l[..i].width()
     };
     assert_eq!(col(lines[0]), col(lines[1]), "{table}");
@@ -134,7 +157,10 @@ fn keys_issue_list_delete_in_tables_and_json() {
     let keys = list["api_keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0]["id"], issued["id"], "newest first");
-    assert!(keys[0].get("key").is_none(), "a listing never holds the key");
+    assert!(
+        keys[0].get("key").is_none(),
+        "a listing never holds the key"
+    );
     assert!(!stdout(&o).contains(key) && !stdout(&o).contains(key2));
 
     let o = cli.remote(&s.url(), &s.token, &["keys", "list", &svc]);
@@ -142,9 +168,18 @@ fn keys_issue_list_delete_in_tables_and_json() {
     let table = stdout(&o);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[0].starts_with("Key ID") && lines[0].contains("API Key"), "{table}");
-    assert!(lines[1].contains(masked) && lines[1].contains("배포 봇"), "{table}");
-    assert!(lines[2].contains("ci-bot") && lines[2].contains("never"), "{table}");
+    assert!(
+        lines[0].starts_with("Key ID") && lines[0].contains("API Key"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains(masked) && lines[1].contains("배포 봇"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("ci-bot") && lines[2].contains("never"),
+        "{table}"
+    );
     assert!(!table.contains(key) && !table.contains(key2));
     assert!(stderr(&o).contains("2 / 5"), "{}", stderr(&o));
 
@@ -186,7 +221,11 @@ fn exit_codes() {
     let o = issue(&cli, &s, &svc, &[]);
     expect_code(&o, 4);
     assert!(stdout(&o).is_empty());
-    assert!(stderr(&o).contains("api_key_limit_exceeded"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("api_key_limit_exceeded"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(key_ids(&cli, &s, &svc).len(), 5);
 
     // 5: a viewer may look but not delete; a bad token may do nothing.
@@ -205,16 +244,27 @@ fn exit_codes() {
     // 6: nothing listening.
     let o = cli.remote(&dead_url(), &s.token, &["services", "list"]);
     expect_code(&o, 6);
-    assert!(stderr(&o).contains("cannot reach the service"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach the service"),
+        "{}",
+        stderr(&o)
+    );
 
     // 2: usage.
     expect_code(&cli.remote(&s.url(), &s.token, &["keys", "list"]), 2);
     expect_code(&cli.remote(&s.url(), &s.token, &["keys", "frobnicate"]), 2);
-    expect_code(&cli.remote(&s.url(), &s.token, &["services", "create", "ab"]), 2);
+    expect_code(
+        &cli.remote(&s.url(), &s.token, &["services", "create", "ab"]),
+        2,
+    );
     expect_code(&cli.run(&["services", "list"]), 2);
     let o = cli.remote("not a url", &s.token, &["services", "list"]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("invalid endpoint URL"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid endpoint URL"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -261,7 +311,12 @@ fn out_writes_a_new_private_file_and_never_overwrites() {
 
     // With --json the file holds the IssuedKey object.
     let jpath = dir.path().join("key.json");
-    let o = issue(&cli, &s, &svc, &["--json", "--out", jpath.to_str().unwrap()]);
+    let o = issue(
+        &cli,
+        &s,
+        &svc,
+        &["--json", "--out", jpath.to_str().unwrap()],
+    );
     expect_code(&o, 0);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&jpath).unwrap()).unwrap();
@@ -311,12 +366,24 @@ fn delete_on_a_terminal_asks_first() {
     let svc = create_service(&cli, &s, "tty-demo");
     expect_code(&issue(&cli, &s, &svc, &["--name", "prod-app"]), 0);
     let id = key_ids(&cli, &s, &svc).remove(0);
-    let base = ["--endpoint", &s.url(), "--token", &s.token, "keys", "delete", &svc, &id];
+    let base = [
+        "--endpoint",
+        &s.url(),
+        "--token",
+        &s.token,
+        "keys",
+        "delete",
+        &svc,
+        &id,
+    ];
 
     let o = delete_on_a_terminal(&cli, &base, "n\n");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("[y/N]") && e.contains("prod-app") && e.contains("ragk_"), "{e}");
+    assert!(
+        e.contains("[y/N]") && e.contains("prod-app") && e.contains("ragk_"),
+        "{e}"
+    );
     assert!(e.contains("cancelled"), "{e}");
     assert_eq!(key_ids(&cli, &s, &svc), vec![id.clone()]);
 
@@ -324,7 +391,15 @@ fn delete_on_a_terminal_asks_first() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(key_ids(&cli, &s, &svc).is_empty());
 
-    let sbase = ["--endpoint", &s.url(), "--token", &s.token, "services", "delete", &svc];
+    let sbase = [
+        "--endpoint",
+        &s.url(),
+        "--token",
+        &s.token,
+        "services",
+        "delete",
+        &svc,
+    ];
     let o = delete_on_a_terminal(&cli, &sbase, "yes\n");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("tty-demo"), "{}", stderr(&o));

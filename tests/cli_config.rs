@@ -51,14 +51,20 @@ fn flags_beat_environment_beat_profile() {
     expect_code(&cli.run(&list), 6);
 
     // Environment over the profile, field by field.
-    let env = [("RAGKEYS_ENDPOINT", s.url()), ("RAGKEYS_TOKEN", s.token.clone())];
+    let env = [
+        ("RAGKEYS_ENDPOINT", s.url()),
+        ("RAGKEYS_TOKEN", s.token.clone()),
+    ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(count(&cli.run_env(&list, &env)), 0);
     let o = cli.run_env(&list, &env[..1]);
     expect_code(&o, 5);
 
     // Flags over the environment.
-    let bad_env = [("RAGKEYS_ENDPOINT", dead.as_str()), ("RAGKEYS_TOKEN", "ragadm_bad")];
+    let bad_env = [
+        ("RAGKEYS_ENDPOINT", dead.as_str()),
+        ("RAGKEYS_TOKEN", "ragadm_bad"),
+    ];
     let url = s.url();
     let mut args = vec!["--endpoint", url.as_str(), "--token", &s.token];
     args.extend_from_slice(&list);
@@ -71,7 +77,10 @@ fn flags_beat_environment_beat_profile() {
     expect_code(&cli.run_env(&with_flag, &[("RAGKEYS_PROFILE", "b")]), 6);
     let mut with_flag = vec!["--profile", "b"];
     with_flag.extend_from_slice(&list);
-    assert_eq!(count(&cli.run_env(&with_flag, &[("RAGKEYS_PROFILE", "a")])), 0);
+    assert_eq!(
+        count(&cli.run_env(&with_flag, &[("RAGKEYS_PROFILE", "a")])),
+        0
+    );
 }
 
 #[test]
@@ -141,7 +150,11 @@ fn config_mistakes_are_one_clear_line() {
     );
     let o = cli.run(&["services", "list"]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("tokn") && stderr(&o).contains("line 4"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("tokn") && stderr(&o).contains("line 4"),
+        "{}",
+        stderr(&o)
+    );
 
     cli.write_config("[profile.p]\nendpoint = \"http://127.0.0.1:9\"\n", 0o600);
     let o = cli.run(&["--profile", "q", "services", "list"]);
@@ -154,13 +167,21 @@ fn config_mistakes_are_one_clear_line() {
     );
     let o = cli.run(&["--profile", "p", "services", "list"]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("invalid endpoint URL"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid endpoint URL"),
+        "{}",
+        stderr(&o)
+    );
 
     // No configuration at all: the commands say how to configure one.
     let empty = Cli::new();
     let o = empty.run(&["keys", "list", "svc_1"]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("no endpoint configured"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no endpoint configured"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("--endpoint"), "{}", stderr(&o));
 
     // An unreadable CA file.
@@ -190,7 +211,7 @@ fn completions_print_a_script_for_each_shell() {
         expect_code(&o, 0);
         let script = stdout(&o);
         assert!(script.contains(marker), "{shell}: {script}");
-        for word in ["services", "keys", "--endpoint", "--json"] {
+        for word in ["services", "keys", "endpoint", "json", "ca-cert"] {
             assert!(script.contains(word), "{shell} lacks {word}");
         }
     }

@@ -177,7 +177,10 @@ fn json_output_is_the_services_value_escaped_for_the_terminal() {
     assert_terminal_safe(&out);
     let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
     let original: serde_json::Value = serde_json::from_str(&sent).unwrap();
-    assert_eq!(printed, original, "--json must print the service's own object");
+    assert_eq!(
+        printed, original,
+        "--json must print the service's own object"
+    );
 }
 
 #[test]
@@ -202,10 +205,17 @@ fn html_or_garbage_instead_of_the_service_is_one_clear_error() {
         ("502 Bad Gateway", "text/html", html),
         ("200 OK", "application/json", "{\"services\": [garbage"),
         ("200 OK", "application/json", "{\"unexpected\": true}"),
-        ("500 Internal Server Error", "application/octet-stream", "\u{0}\u{1}\u{2}binary"),
+        (
+            "500 Internal Server Error",
+            "application/octet-stream",
+            "\u{0}\u{1}\u{2}binary",
+        ),
     ] {
         let fake = Fake::start(move |_, _| Some(response(status, ctype, body)));
-        for args in [&["services", "list"][..], &["--json", "keys", "list", "svc_1"][..]] {
+        for args in [
+            &["services", "list"][..],
+            &["--json", "keys", "list", "svc_1"][..],
+        ] {
             let o = fake.run(args);
             assert_eq!(o.status.code(), Some(1), "{status} {body}: {}", stderr(&o));
             let line = assert_one_error_line(&o);
@@ -227,9 +237,8 @@ fn gets_are_retried_when_the_connection_drops_then_give_exit_6() {
 
 #[test]
 fn a_get_that_fails_once_succeeds_on_the_retry() {
-    let fake = Fake::start(|n, _| {
-        (n > 0).then(|| json("200 OK", r#"{"api_keys":[],"key_limit":5}"#))
-    });
+    let fake =
+        Fake::start(|n, _| (n > 0).then(|| json("200 OK", r#"{"api_keys":[],"key_limit":5}"#)));
     let o = fake.run(&["--json", "keys", "list", "svc_1"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "{\"api_keys\":[],\"key_limit\":5}\n");
@@ -256,7 +265,10 @@ fn issuance_is_retried_with_the_same_idempotency_key() {
     let keys: Vec<Option<String>> = reqs.iter().map(|r| idempotency_key(r)).collect();
     assert!(keys[0].is_some(), "issuance must carry an Idempotency-Key");
     assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
-    assert!(reqs.iter().all(|r| r.starts_with("POST /v1/services/svc_1/api-keys ")));
+    assert!(
+        reqs.iter()
+            .all(|r| r.starts_with("POST /v1/services/svc_1/api-keys "))
+    );
 
     // A second issue is a new request: a new key.
     let fake2 = Fake::start(move |_, _| Some(json("201 Created", issued)));
@@ -278,7 +290,10 @@ fn a_replay_that_lost_the_secret_names_the_key_to_delete() {
     let o = fake.run(&["keys", "issue", "svc_1"]);
     assert_eq!(o.status.code(), Some(1));
     let line = assert_one_error_line(&o);
-    assert!(line.contains("ragkeys keys delete svc_1 key_7Hq2"), "{line}");
+    assert!(
+        line.contains("ragkeys keys delete svc_1 key_7Hq2"),
+        "{line}"
+    );
     assert!(stdout(&o).is_empty());
 }
 
@@ -296,5 +311,8 @@ fn a_retried_delete_that_finds_nothing_counts_as_done() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 2);
-    assert!(reqs.iter().all(|r| r.starts_with("DELETE /v1/services/svc_1/api-keys/key_1 ")));
+    assert!(
+        reqs.iter()
+            .all(|r| r.starts_with("DELETE /v1/services/svc_1/api-keys/key_1 "))
+    );
 }

@@ -73,15 +73,26 @@ fn a_private_ca_is_trusted_with_ca_cert_and_refused_without() {
     let url = https_url(&s);
     let ca = p.ca.to_str().unwrap();
 
-    let o = cli.remote(&url, &s.token, &["--ca-cert", ca, "--json", "services", "create", "tls-demo"]);
+    let o = cli.remote(
+        &url,
+        &s.token,
+        &["--ca-cert", ca, "--json", "services", "create", "tls-demo"],
+    );
     expect_code(&o, 0);
     let svc = json(&o)["id"].as_str().unwrap().to_string();
-    assert!(stderr(&o).is_empty(), "no warning for verified TLS: {}", stderr(&o));
+    assert!(
+        stderr(&o).is_empty(),
+        "no warning for verified TLS: {}",
+        stderr(&o)
+    );
     let o = cli.remote(&url, &s.token, &["keys", "issue", &svc, "--ca-cert", ca]);
     expect_code(&o, 0);
     // The IP address in the certificate works as well.
     let ip_url = format!("https://127.0.0.1:{}", s.addr.port());
-    expect_code(&cli.remote(&ip_url, &s.token, &["--ca-cert", ca, "services", "list"]), 0);
+    expect_code(
+        &cli.remote(&ip_url, &s.token, &["--ca-cert", ca, "services", "list"]),
+        0,
+    );
 
     let o = cli.remote(&url, &s.token, &["services", "list"]);
     expect_code(&o, 6);
@@ -90,7 +101,11 @@ fn a_private_ca_is_trusted_with_ca_cert_and_refused_without() {
     // A CA file that is not PEM is a usage error, not a crash.
     let junk = p.dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate").unwrap();
-    let o = cli.remote(&url, &s.token, &["--ca-cert", junk.to_str().unwrap(), "services", "list"]);
+    let o = cli.remote(
+        &url,
+        &s.token,
+        &["--ca-cert", junk.to_str().unwrap(), "services", "list"],
+    );
     expect_code(&o, 2);
 }
 
@@ -100,10 +115,17 @@ fn insecure_works_and_warns_on_every_run() {
     let s = https_server(&p);
     let cli = Cli::new();
     for _ in 0..2 {
-        let o = cli.remote(&https_url(&s), &s.token, &["--insecure", "services", "list"]);
+        let o = cli.remote(
+            &https_url(&s),
+            &s.token,
+            &["--insecure", "services", "list"],
+        );
         expect_code(&o, 0);
         let e = stderr(&o);
-        assert!(e.lines().any(|l| l.starts_with("warning: --insecure")), "{e}");
+        assert!(
+            e.lines().any(|l| l.starts_with("warning: --insecure")),
+            "{e}"
+        );
     }
 }
 
@@ -133,7 +155,9 @@ fn plain_http_to_another_host_warns() {
     let o = cli.remote("http://0.0.0.0:1", "ragadm_x", &["services", "list"]);
     expect_code(&o, 6);
     assert!(
-        stderr(&o).lines().any(|l| l.starts_with("warning:") && l.contains("https://")),
+        stderr(&o)
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("https://")),
         "{}",
         stderr(&o)
     );

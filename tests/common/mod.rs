@@ -44,7 +44,10 @@ impl Server {
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
-            .env("RAGKEYS_LOG", std::env::var("RAGKEYS_TEST_LOG").unwrap_or("info".into()))
+            .env(
+                "RAGKEYS_LOG",
+                std::env::var("RAGKEYS_TEST_LOG").unwrap_or("info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -108,7 +111,15 @@ impl Server {
     /// Creates an admin token with `ragkeys tokens create` on this data dir.
     pub fn create_token(&self, name: &str, role: &str) -> String {
         let out = Command::new(BIN)
-            .args(["tokens", "create", "--name", name, "--role", role, "--data-dir"])
+            .args([
+                "tokens",
+                "create",
+                "--name",
+                name,
+                "--role",
+                role,
+                "--data-dir",
+            ])
             .arg(&self.data_dir)
             .output()
             .expect("run ragkeys tokens create");
