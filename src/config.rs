@@ -58,8 +58,7 @@ impl Connection {
         };
         let mut out = Vec::new();
         let url = parse_endpoint(&opts.endpoint).ok();
-        let scheme = url.as_ref().map(|u| u.scheme().to_string());
-        if opts.insecure && scheme.as_deref() != Some("http") {
+        if opts.insecure {
             out.push(
                 "--insecure: TLS certificates are not verified; anyone on the path can read the \
                  admin token and the keys"

@@ -39,7 +39,7 @@ impl CliError {
 
     /// Writes `error: …` on stderr as one line, whatever the message holds.
     pub fn print(&self) {
-        eprintln!("error: {}", one_line(&self.message));
+        super::output::to_stderr(&format!("error: {}\n", one_line(&self.message)));
     }
 }
 

@@ -83,7 +83,8 @@ async fn issue(
     let content = Zeroizing::new(if ctx.json {
         json_for_terminal(&raw.body)
     } else {
-        format!("{}\n", issued.key.key.expose())
+        // A key is base62 after its prefix; anything else from the wire must not reach a terminal.
+        format!("{}\n", clean(issued.key.key.expose()))
     });
     let lost = |what: String| {
         CliError::other(format!(

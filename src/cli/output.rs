@@ -152,11 +152,17 @@ pub fn stdout(text: &str) -> Result<(), CliError> {
 
 /// A notice or confirmation for the person at the terminal.
 pub fn notice(text: &str) {
-    eprintln!("{}", super::error::one_line(text));
+    to_stderr(&format!("{}\n", super::error::one_line(text)));
 }
 
 pub fn warning(text: &str) {
-    eprintln!("warning: {}", super::error::one_line(text));
+    to_stderr(&format!("warning: {}\n", super::error::one_line(text)));
+}
+
+/// Unlike `eprintln!`, a stderr that went away (a closed pipe) is no reason to panic.
+pub fn to_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 #[cfg(test)]
