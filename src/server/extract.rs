@@ -12,6 +12,7 @@ use axum::serve::IncomingStream;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::redact::{contains_credential, redact};
 use super::state::SharedState;
 use super::tls::TlsListener;
 use crate::credential::{self, Kind};
@@ -151,15 +152,27 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        // Serde quotes what it did not expect; that must never echo a credential back.
         if path.is_empty() || path == "." {
-            ApiError::invalid(format!("invalid JSON body: {inner}"))
+            ApiError::invalid(redact(&format!("invalid JSON body: {inner}")))
         } else {
-            ApiError::invalid(format!("invalid JSON body: {path}: {inner}"))
+            ApiError::invalid(redact(&format!("invalid JSON body: {path}: {inner}")))
         }
     })?;
     de.end()
         .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
     Ok(value)
+}
+
+/// `validate_text`, and no credential inside: a key pasted into a name would be kept in clear.
+pub fn validate_field(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    crate::wire::validate_text(field, value, min, max).map_err(ApiError::invalid)?;
+    if contains_credential(value) {
+        return Err(ApiError::invalid(format!(
+            "{field} must not contain an API key or admin token"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

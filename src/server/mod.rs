@@ -7,6 +7,7 @@ mod idempotency;
 mod middleware;
 mod openapi;
 mod rate_limit;
+mod redact;
 mod router;
 pub mod setup;
 mod state;
@@ -93,19 +94,18 @@ pub fn main(global: &GlobalArgs, args: &ServeArgs) -> u8 {
     }
 }
 
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Registers SIGTERM and SIGINT handlers now (before we announce that we listen, so that an
+/// early signal is never fatal) and returns a future that completes on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    tokio::select! {
-        _ = term => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
+    })
 }
 
 /// Serves until `stop` turns true, then lets in-flight requests finish (within the grace).
@@ -175,6 +175,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let signal = shutdown_signal()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         data_dir = %data.path.display(),
@@ -184,7 +185,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("stop signal received: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });

@@ -101,7 +101,16 @@ pub async fn open(dir: &Path, pepper_file: Option<&Path>) -> anyhow::Result<Data
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<SqliteStore> {
             ensure_dir(&dir)?;
-            Ok(SqliteStore::open(&dir.join(DB_FILE))?)
+            let db = dir.join(DB_FILE);
+            // Created 0600 here: SQLite gives its -wal and -shm files the database's mode.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&db)
+                .with_context(|| format!("cannot create the database {}", db.display()))?;
+            Ok(SqliteStore::open(&db)?)
         })
         .await
         .context("setup task failed")??
@@ -207,6 +216,7 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join(PEPPER_FILE)), 0o600);
+        assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
         let path = bootstrap_admin(&data).await.unwrap().unwrap();
         assert_eq!(mode(&path), 0o600);
         let token = std::fs::read_to_string(&path).unwrap();

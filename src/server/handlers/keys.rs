@@ -11,13 +11,13 @@ use zeroize::Zeroizing;
 use super::{Actor, detached, json, json_bytes, new_id, no_store, record_failure};
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
-use crate::server::extract::{Admin, KeyPath, Peer, ServicePath, parse_json};
+use crate::server::extract::{Admin, KeyPath, Peer, ServicePath, parse_json, validate_field};
 use crate::server::idempotency::{self, Begin, RECORD_RETENTION_SECS, RunningGuard};
 use crate::server::state::{AppState, SharedState};
 use crate::server::store::{IdempotencyRecord, KeyRecord, NewKey};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, ErrorCode, IssueApiKey, IssuedKey,
-    Timestamp, limits, validate_text,
+    Timestamp, limits,
 };
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -109,8 +109,7 @@ fn check_issue(
     };
     let req: IssueApiKey = parse_json(headers, body)?;
     if let Some(name) = &req.name {
-        validate_text("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)
-            .map_err(ApiError::invalid)?;
+        validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
     }
     let idempotency = match idem_key {
         Some(k) => {

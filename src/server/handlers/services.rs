@@ -7,12 +7,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::{Actor, detached, json, new_id, record_failure};
 use crate::server::error::ApiError;
-use crate::server::extract::{Admin, Peer, ServicePath, parse_json};
+use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
 use crate::server::state::{AppState, SharedState};
 use crate::server::store::ServiceRecord;
-use crate::wire::{
-    AuditAction, CreateService, ErrorBody, Service, ServiceList, Timestamp, limits, validate_text,
-};
+use crate::wire::{AuditAction, CreateService, ErrorBody, Service, ServiceList, Timestamp, limits};
 
 pub fn to_wire(s: ServiceRecord, key_limit: u32) -> Service {
     Service {
@@ -73,20 +71,18 @@ fn check_create(
 ) -> Result<CreateService, ApiError> {
     admin.require_manager()?;
     let req: CreateService = parse_json(headers, body)?;
-    validate_text(
+    validate_field(
         "name",
         &req.name,
         limits::SERVICE_NAME_MIN,
         limits::SERVICE_NAME_MAX,
-    )
-    .map_err(ApiError::invalid)?;
-    validate_text(
+    )?;
+    validate_field(
         "description",
         &req.description,
         0,
         limits::SERVICE_DESCRIPTION_MAX,
-    )
-    .map_err(ApiError::invalid)?;
+    )?;
     Ok(req)
 }
 

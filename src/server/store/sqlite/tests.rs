@@ -272,8 +272,12 @@ async fn tokens_are_found_by_digest_replaced_and_revoked() {
         created_at: 1,
     };
     store.create_token(t.clone(), false).await.unwrap();
+    let same_name = NewToken {
+        digest: [3; 32],
+        ..t.clone()
+    };
     assert!(matches!(
-        store.create_token(t.clone(), false).await,
+        store.create_token(same_name, false).await,
         Err(StoreError::NameTaken)
     ));
     let replaced = NewToken {
