@@ -12,6 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+mod tls;
+
 use crate::credential::Secret;
 use crate::wire::{
     ApiKeyList, AuditList, CreateService, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Me,
@@ -78,6 +80,11 @@ impl ApiError {
     /// True when the request may not have reached the service: safe to retry an idempotent call.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ApiError::Unreachable { .. })
+    }
+
+    /// True when TLS refused the service's certificate or handshake: a retry meets the same.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ApiError::Unreachable { reason, .. } if reason.starts_with(tls::PREFIX))
     }
 }
 
@@ -216,8 +223,13 @@ impl Client {
             reason = s.to_string();
             src = s.source();
         }
-        if e.is_timeout() {
+        if let Some(t) = tls::find(e) {
+            reason = tls::reason(t);
+        } else if e.is_timeout() {
             reason = format!("timed out ({reason})");
+        } else if self.base.scheme() == "http" && reason.contains("invalid HTTP version") {
+            // What hyper says when the answer is a TLS record: the service speaks HTTPS.
+            reason = format!("{reason} (is the endpoint https:// rather than http://?)");
         }
         ApiError::Unreachable {
             endpoint: self.endpoint.to_string(),

@@ -94,9 +94,21 @@ fn a_private_ca_is_trusted_with_ca_cert_and_refused_without() {
         0,
     );
 
+    // Without the CA: refused, in words, with what to do.
     let o = cli.remote(&url, &s.token, &["services", "list"]);
     expect_code(&o, 6);
-    assert!(stderr(&o).contains("certificate"), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("certificate") && e.contains("--ca-cert"), "{e}");
+    assert!(
+        !e.contains("UnknownIssuer") && !e.contains("Other("),
+        "no Debug dump: {e}"
+    );
+
+    // Plain http:// to the HTTPS service says which is wrong.
+    let http_url = format!("http://localhost:{}", s.addr.port());
+    let o = cli.remote(&http_url, &s.token, &["services", "list"]);
+    expect_code(&o, 6);
+    assert!(stderr(&o).contains("https://"), "{}", stderr(&o));
 
     // A CA file that is not PEM is a usage error, not a crash.
     let junk = p.dir.path().join("junk.pem");

@@ -13,7 +13,8 @@ const BACKOFF: [Duration; 2] = [Duration::from_millis(250), Duration::from_milli
 /// What may be retried: the request may not have arrived, or (for issuance with the same
 /// Idempotency-Key) the first attempt is still running on the service.
 fn retryable(e: &ApiError, idempotent_post: bool) -> bool {
-    e.is_unreachable() || (idempotent_post && e.code() == Some(ErrorCode::IdempotencyInProgress))
+    (e.is_unreachable() && !e.is_tls())
+        || (idempotent_post && e.code() == Some(ErrorCode::IdempotencyInProgress))
 }
 
 /// Calls `f(attempt)` until it succeeds, fails for good, or the attempts run out.
