@@ -192,10 +192,24 @@ fn keys_issue_list_delete_in_tables_and_json() {
     let o = cli.remote(&s.url(), &s.token, &["keys", "delete", &svc, id, "--yes"]);
     expect_code(&o, 3);
 
+    // With --json a delete prints nothing: the service answers 204 without a body.
+    let other = key_ids(&cli, &s, &svc).remove(0);
+    let o = cli.remote(
+        &s.url(),
+        &s.token,
+        &["--json", "keys", "delete", &svc, &other, "--yes"],
+    );
+    expect_code(&o, 0);
+    assert!(stdout(&o).is_empty());
+    assert!(key_ids(&cli, &s, &svc).is_empty());
+
     let o = cli.remote(&s.url(), &s.token, &["services", "delete", &svc, "--yes"]);
     expect_code(&o, 0);
+    assert!(stderr(&o).contains("Deleted service"), "{}", stderr(&o));
     let o = cli.remote(&s.url(), &s.token, &["keys", "list", &svc]);
     expect_code(&o, 3);
+    let o = cli.remote(&s.url(), &s.token, &["--json", "services", "list"]);
+    assert_eq!(json(&o)["services"], serde_json::json!([]));
 }
 
 #[test]

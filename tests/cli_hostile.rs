@@ -316,3 +316,26 @@ fn a_retried_delete_that_finds_nothing_counts_as_done() {
             .all(|r| r.starts_with("DELETE /v1/services/svc_1/api-keys/key_1 "))
     );
 }
+
+#[test]
+fn an_issue_still_running_on_the_service_is_waited_for_with_the_same_key() {
+    let issued = r#"{"id":"key_2","masked":"ragk_AbCd********wXyZ","name":"n","created_at":"2026-11-26T05:37:50Z","last_used_at":null,"key":"ragk_AbCdEfGhIjKlMnOpQrStUvWxYz0123wXyZ"}"#;
+    let fake = Fake::start(move |n, _| {
+        Some(if n == 0 {
+            json(
+                "409 Conflict",
+                r#"{"error":{"code":"idempotency_in_progress","message":"still running"}}"#,
+            )
+        } else {
+            json("201 Created", issued)
+        })
+    });
+    let o = fake.run(&["--json", "keys", "issue", "svc_1", "--name", "n"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["id"], "key_2");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(idempotency_key(&reqs[0]), idempotency_key(&reqs[1]));
+    assert!(reqs[1].ends_with(r#"{"name":"n"}"#), "{}", reqs[1]);
+}

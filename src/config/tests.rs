@@ -1,3 +1,4 @@
+use super::file::parse_file;
 use super::*;
 
 fn file(text: &str) -> LoadedFile {
