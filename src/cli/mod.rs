@@ -66,8 +66,8 @@ pub fn connect(global: &GlobalArgs) -> Result<Ctx, CliError> {
     match &settings.connection {
         Connection::Embedded { .. } => Err(CliError::usage(format!(
             "no endpoint configured: pass --endpoint URL and --token TOKEN, set RAGKEYS_ENDPOINT \
-             and RAGKEYS_TOKEN, or add a profile to {} (the embedded service is for the console \
-             only)",
+             and RAGKEYS_TOKEN, or add a profile to {} (for the local data dir, run `ragkeys \
+             serve` and use its address)",
             config::config_path().display()
         ))),
         Connection::Remote(opts) => Ok(Ctx {
