@@ -94,11 +94,20 @@ async fn session(settings: Settings) -> u8 {
             (opts, label)
         }
         Connection::Embedded { data_dir } => {
-            eprintln!(
-                "ragkeys: the embedded key service is not in this build yet (data dir {}); start `ragkeys serve` and use --endpoint and --token",
-                data_dir.display()
-            );
-            return 1;
+            let server = match crate::server::start_embedded(&data_dir).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!(
+                        "ragkeys: cannot start the embedded key service over {}: {e:#}",
+                        data_dir.display()
+                    );
+                    return 1;
+                }
+            };
+            let opts = ClientOptions::new(server.endpoint(), server.token().clone());
+            let code = run_remote(&settings, &opts, "local".to_string()).await;
+            server.shutdown().await;
+            return code;
         }
     };
     run_remote(&settings, &opts, label).await

@@ -164,26 +164,31 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
     let id_w = longest(&|s| text::width(&s.id)).max(head("services.col_id"));
     let name_w = longest(&|s| text::width(&s.name)).max(head("services.col_name"));
     let button = button_width(&button_label(m, "button.api_key_management")) - 1;
-    let spec = |col, min: u16, max: u16, drop_rank, filler| Spec {
+    let desc_w = longest(&|s| text::width(&s.description)).max(head("services.col_description"));
+    let name_min = name_w.min(head("services.col_name").max(10));
+    let spec = |col, min: u16, max: u16, drop_rank, filler, grow| Spec {
         col,
         min,
         max: max.max(min),
         drop_rank,
         filler,
+        grow,
     };
+    // Ids are long and opaque: they give way first (`svc_8f2k…`), names last.
     vec![
-        spec(Col::SvcId, id_w.min(12), id_w, Some(2), false),
-        spec(Col::SvcName, name_w.min(10), name_w, None, false),
-        spec(Col::SvcDescription, 12, 50, Some(4), true),
+        spec(Col::SvcId, id_w.min(10), id_w, Some(2), false, 2),
+        spec(Col::SvcName, name_min, name_w, None, false, 0),
+        spec(Col::SvcDescription, 12, desc_w.min(30), Some(4), true, 1),
         spec(
             Col::SvcKeys,
             head("services.col_keys").max(5),
             5,
             Some(1),
             false,
+            0,
         ),
-        spec(Col::SvcCreated, 19, 19, Some(3), false),
-        spec(Col::SvcButton, button, button, None, false),
+        spec(Col::SvcCreated, 19, 19, Some(3), false, 0),
+        spec(Col::SvcButton, button, button, None, false, 0),
     ]
 }
 
@@ -248,6 +253,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 21,
             drop_rank: None,
             filler: false,
+            grow: 0,
         },
         Spec {
             col: Col::KeyName,
@@ -255,6 +261,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 50,
             drop_rank: Some(1),
             filler: true,
+            grow: 0,
         },
         Spec {
             col: Col::KeyCreated,
@@ -262,6 +269,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 31,
             drop_rank: None,
             filler: false,
+            grow: 0,
         },
         Spec {
             col: Col::KeyLastUsed,
@@ -269,6 +277,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: last_used,
             drop_rank: Some(2),
             filler: false,
+            grow: 0,
         },
         Spec {
             col: Col::KeyMenu,
@@ -276,6 +285,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 1,
             drop_rank: None,
             filler: false,
+            grow: 0,
         },
     ]
 }

@@ -105,7 +105,8 @@ fn services_loaded(m: &mut Model, list: Vec<Service>) {
 
 fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
     // Newest first, whatever order arrives; the service promises it, the console makes sure.
-    list.api_keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+    list.api_keys
+        .sort_by_key(|k| std::cmp::Reverse(k.created_at));
     let count = list.api_keys.len() as u32;
     let limit = list.key_limit;
     if let Some(svc) = m
