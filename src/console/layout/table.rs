@@ -202,6 +202,7 @@ mod tests {
                 max: 21,
                 drop_rank: None,
                 filler: false,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyName,
@@ -209,6 +210,7 @@ mod tests {
                 max: 50,
                 drop_rank: Some(1),
                 filler: true,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyCreated,
@@ -216,6 +218,7 @@ mod tests {
                 max: 31,
                 drop_rank: None,
                 filler: false,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyLastUsed,
@@ -223,6 +226,7 @@ mod tests {
                 max: 12,
                 drop_rank: Some(2),
                 filler: false,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyMenu,
@@ -230,6 +234,7 @@ mod tests {
                 max: 1,
                 drop_rank: None,
                 filler: false,
+                grow: 0,
             },
         ]
     }

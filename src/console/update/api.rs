@@ -78,8 +78,8 @@ fn load_failed(m: &mut Model, e: &ApiError) -> Vec<Effect> {
         m.notice(NoticeKind::Error, msg);
         return Vec::new();
     }
-    let text = if e.is_unreachable() {
-        m.tr.f("notice.unreachable", &[("reason", &clean(&e.to_string()))])
+    let text = if let ApiError::Unreachable { reason, .. } = e {
+        m.tr.f("notice.unreachable", &[("reason", &clean(reason))])
     } else {
         format!("{} {}", errors::message(m, e), m.tr.t("notice.press_r"))
     };

@@ -131,7 +131,6 @@ fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect>
 }
 
 pub(crate) fn open_create_service(m: &mut Model) -> Vec<Effect> {
-    m.services.focus = ServicesFocus::CreateButton;
     if !m.can_manage() {
         viewer_notice(m, "what.create_service");
         return Vec::new();
