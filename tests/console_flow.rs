@@ -7,88 +7,23 @@ mod common;
 #[path = "console_flow/driver.rs"]
 mod driver;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+#[path = "console_flow/support.rs"]
+mod support;
+
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use base64::Engine;
 use crossterm::event::KeyCode;
-use ragkeys::client::{Client, ClientOptions, new_idempotency_key};
 use ragkeys::console::app::Exit;
 use ragkeys::credential::Secret;
-use ragkeys::wire::{AuditAction, CreateService, IssueApiKey, Service};
+use ragkeys::wire::AuditAction;
 
 use common::{BIN, Server};
-use driver::{Console, Setup, run};
+use driver::{Setup, run};
+use support::{client, issue, issue_in_console, open_first_service, serve_at, service};
 
 const NOTE: &str = "If you exceed the maximum number of issuable API Keys, you cannot issue a new one. Delete an existing API Key and try again.";
-
-fn client(endpoint: &str, token: &str) -> Client {
-    Client::new(&ClientOptions::new(endpoint, Secret::new(token.into())))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn service(c: &Client, name: &str) -> Service {
-    c.create_service(&CreateService {
-        name: name.into(),
-        description: "Demo retrieval service".into(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn issue(c: &Client, service_id: &str, name: &str) -> String {
-    c.issue_key(
-        service_id,
-        &IssueApiKey {
-            name: Some(name.into()),
-        },
-        &new_idempotency_key(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-    .key
-    .api_key
-    .id
-}
-
-/// The plaintext key shown in the API Key copy popup.
-fn key_on_screen(text: &str) -> String {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .find(|w| w.starts_with("ragk_") && w.len() == 41)
-        .unwrap_or_else(|| panic!("no key on screen:\n{text}"))
-        .to_string()
-}
-
-/// Opens the first service's API Key management and waits for its list.
-async fn open_first_service(c: &mut Console) {
-    c.wait_for("[API Key management]").await;
-    c.key(KeyCode::Enter);
-    c.wait_until("the key list", |t| {
-        t.contains("Last used") && !t.contains("Loading…")
-    })
-    .await;
-}
-
-/// Issues one key through the popups, copies it, and closes; returns the key.
-async fn issue_in_console(c: &mut Console, name: &str, count_after: usize) -> String {
-    c.ch('i');
-    c.wait_for("┌ Issue API Key").await;
-    c.typed(name);
-    c.key(KeyCode::Enter);
-    let text = c.wait_for("┌ API Key copy").await;
-    let key = key_on_screen(&text);
-    c.key(KeyCode::Enter);
-    c.wait_for("Sent to the terminal by OSC 52").await;
-    c.key(KeyCode::Tab);
-    c.key(KeyCode::Enter);
-    c.wait_for(&format!("[Issue API Key] {count_after} / 5"))
-        .await;
-    c.wait_gone("┌ API Key copy").await;
-    key
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_keys_are_issued_and_copied_and_the_sixth_is_refused_with_the_page_note() {
@@ -238,35 +173,6 @@ async fn delete_is_cancelled_first_then_done() {
     let ids: Vec<&str> = keys.api_keys.iter().map(|k| k.id.as_str()).collect();
     assert_eq!(ids, [second.as_str()]);
     assert!(!ids.contains(&first.as_str()));
-}
-
-/// `ragkeys serve` on a given address (to come back where the console expects it).
-fn serve_at(dir: &Path, addr: SocketAddr) -> Child {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening on")
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-        let _ = child.kill();
-        panic!("ragkeys serve did not come back on {addr}");
-    }
-    child
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use crate::console::model::{Model, NoticeKind, Want};
 use crate::console::msg::{ApiCall, ApiResult, Effect, RequestId};
 use crate::console::popup::{Button, ErrorKind, ErrorPopup, Focus, KeyCopyPopup, Popup};
 use crate::sanitize::clean;
-use crate::wire::{ApiKeyList, ErrorCode, Service};
+use crate::wire::{ApiKeyList, ErrorCode, IssuedKey, Service};
 
 pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<Effect> {
     let Some(call) = m.pending.remove(&id) else {
@@ -188,15 +188,18 @@ fn issued(m: &mut Model, id: RequestId, call: ApiCall, r: Result<Issued, ApiErro
     };
     match r {
         Ok(issued) => {
-            let Issued { key, .. } = issued;
+            // Moved, not copied: the popup holds the only plaintext.
+            let Issued {
+                key: IssuedKey { api_key, key },
+                ..
+            } = issued;
             let popup = Popup::KeyCopy(KeyCopyPopup {
                 service_id,
-                key: key.key.clone(),
-                api_key: key.api_key.clone(),
+                key,
+                api_key,
                 focus: Focus::Button(Button::CopyKey),
                 copied: None,
             });
-            drop(key);
             let at = owner(m, id);
             replace_at(m, at, popup);
             Vec::new()

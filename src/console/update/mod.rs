@@ -3,13 +3,18 @@
 
 mod api;
 mod errors;
+mod fields;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod mouse;
 mod popups;
 mod screens;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 #[cfg(test)]
-mod tests_flow;
+mod tests_issue;
+#[cfg(test)]
+mod tests_manage;
 
 use crossterm::event::KeyEvent;
 
@@ -34,7 +39,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Mouse(ev) => mouse::on_mouse(m, ev),
         Msg::Paste(s) => {
             m.dirty = true;
-            popups::paste(m, &s);
+            fields::paste(m, &s);
             Vec::new()
         }
         Msg::Resize { width, height } => {

@@ -11,6 +11,7 @@ use crate::console::layout::{PopupLayout, Row, popups::button_key};
 use crate::console::model::Model;
 use crate::console::popup::{Button, Focus, Popup};
 use crate::console::text;
+use crate::sanitize::clean;
 
 pub(super) fn draw(
     m: &Model,
@@ -38,7 +39,9 @@ pub(super) fn draw(
             Row::Secret => {
                 if let Popup::KeyCopy(k) = p {
                     // The key on its own line, whole: never cut, so it can be selected by hand.
-                    buf.set_string(r.x, r.y, k.key.expose(), theme.bold());
+                    // Cleaned like every string from the wire; a copy made by cleaning is wiped.
+                    let shown = zeroize::Zeroizing::new(clean(k.key.expose()).into_owned());
+                    buf.set_string(r.x, r.y, shown.as_str(), theme.bold());
                 }
             }
             Row::Buttons => {

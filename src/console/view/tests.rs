@@ -11,7 +11,7 @@ use crate::args::Lang;
 use crate::console::i18n::Catalog;
 use crate::console::model::Model;
 use crate::console::msg::{ApiResult, CopyOutcome, Msg};
-use crate::console::update::tests::*;
+use crate::console::update::fixtures::*;
 use crate::console::update::update;
 use crate::console::view::view;
 use crate::wire::{ErrorCode, Role, Service, ServiceList};
