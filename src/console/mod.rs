@@ -121,8 +121,9 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
             return 1;
         }
     };
-    if opts.insecure {
-        eprintln!("ragkeys: warning: TLS certificate verification is off (--insecure)");
+    let warnings = settings.warnings();
+    for w in &warnings {
+        eprintln!("ragkeys: warning: {w}");
     }
     let mut model = Model::new(Options {
         lang: i18n::choose(settings.lang),
@@ -130,8 +131,14 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
         tz: Tz::Local,
         connection: label,
     });
+    // The same warning stays in sight in the footer until something else is said.
     if opts.insecure {
         model.notice(NoticeKind::Error, model.tr.t("notice.insecure").to_string());
+    } else if !warnings.is_empty() {
+        model.notice(
+            NoticeKind::Error,
+            model.tr.t("notice.plain_http").to_string(),
+        );
     }
     let exit = run_in_terminal(settings, &mut model, &client).await;
     // The model may still hold a key in a popup: drop (wipe) it now.

@@ -54,7 +54,8 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                 parts.push(Part::Text(e.clone(), Tone::Error));
             }
             if p.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("issue.issuing").to_string(), Tone::Dim));
+                let s = format!("{} {}", m.spinner_frame(), tr.t("issue.issuing"));
+                parts.push(Part::Text(s, Tone::Dim));
             }
             parts.push(Part::Blank);
             parts.push(Part::Buttons(vec![Button::Issue, Button::Cancel]));
@@ -125,7 +126,8 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                 Part::Text(tr.t("delete.caution").to_string(), Tone::Caution),
             ];
             if p.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("delete.deleting").to_string(), Tone::Dim));
+                let s = format!("{} {}", m.spinner_frame(), tr.t("delete.deleting"));
+                parts.push(Part::Text(s, Tone::Dim));
             }
             parts.push(Part::Blank);
             parts.push(Part::Buttons(vec![Button::Delete, Button::Cancel]));
@@ -148,7 +150,8 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                 parts.push(Part::Text(e.clone(), Tone::Error));
             }
             if p.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("service.creating").to_string(), Tone::Dim));
+                let s = format!("{} {}", m.spinner_frame(), tr.t("service.creating"));
+                parts.push(Part::Text(s, Tone::Dim));
             }
             parts.push(Part::Blank);
             parts.push(Part::Buttons(vec![Button::Create, Button::Cancel]));
@@ -162,7 +165,8 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             };
             let mut parts = vec![Part::Text(e.message.clone(), Tone::Normal)];
             if e.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("app.working").to_string(), Tone::Dim));
+                let s = format!("{} {}", m.spinner_frame(), tr.t("app.working"));
+                parts.push(Part::Text(s, Tone::Dim));
             }
             parts.push(Part::Blank);
             parts.push(Part::Buttons(buttons));

@@ -27,9 +27,6 @@ use crate::wire::Service;
 
 pub use errors::orphan_key_id;
 
-/// The spinner's frames; the view picks `spinner % len`.
-pub const SPINNER_FRAMES: usize = 10;
-
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(k) => {
@@ -51,7 +48,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick => {
             if m.needs_tick() {
-                m.spinner = (m.spinner + 1) % SPINNER_FRAMES;
+                m.spinner = (m.spinner + 1) % crate::console::model::SPINNER.len();
                 m.dirty = true;
             }
             Vec::new()

@@ -54,13 +54,19 @@ fn enter_opens_the_selected_service_and_esc_or_q_goes_back() {
     assert_eq!(m.screen, Screen::Keys);
     let (_, call) = only_call(&fx);
     assert!(matches!(call, ApiCall::ListKeys { service_id } if service_id == "svc_0002"));
-    // Esc first abandons the load in flight, then goes back.
-    update(&mut m, code(KeyCode::Esc));
-    assert_eq!(m.screen, Screen::Keys);
-    assert!(m.pending.is_empty());
+    // Esc goes back at once, abandoning the load in flight: its answer will be dropped.
+    let (load, _) = only_call(&fx);
     let fx = update(&mut m, code(KeyCode::Esc));
     assert_eq!(m.screen, Screen::Services);
+    assert!(!m.pending.contains_key(&load));
     assert!(matches!(only_call(&fx).1, ApiCall::ListServices));
+    // On the start screen, Esc abandons the load in flight.
+    update(&mut m, code(KeyCode::Esc));
+    assert!(m.pending.is_empty());
+    assert_eq!(
+        m.notice.as_ref().map(|n| n.text.as_str()),
+        Some("Request cancelled.")
+    );
     update(&mut m, code(KeyCode::Enter));
     let fx = update(&mut m, key('q'));
     assert_eq!(

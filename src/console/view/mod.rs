@@ -19,9 +19,6 @@ use crate::sanitize::clean;
 use theme::Theme;
 use widgets::put;
 
-const SPINNER: [&str; crate::console::update::SPINNER_FRAMES] =
-    ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-
 pub fn view(m: &Model, f: &mut Frame) {
     let area = f.area();
     let l = layout::layout(m, area);
@@ -174,7 +171,7 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     let hints = format!(" {}", hints.join("  "));
     let mut right = String::new();
     if m.needs_tick() {
-        right.push_str(SPINNER[m.spinner % SPINNER.len()]);
+        right.push_str(m.spinner_frame());
         right.push(' ');
     }
     let style = match m.notice.as_ref().map(|n| n.kind) {
