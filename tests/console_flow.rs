@@ -10,7 +10,7 @@ mod driver;
 #[path = "console_flow/support.rs"]
 mod support;
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -21,7 +21,7 @@ use ragkeys::wire::AuditAction;
 
 use common::{BIN, Server};
 use driver::{Setup, run};
-use support::{client, issue, issue_in_console, open_first_service, serve_at, service};
+use support::{Serving, client, issue, issue_in_console, open_first_service, serve_at, service};
 
 const NOTE: &str = "If you exceed the maximum number of issuable API Keys, you cannot issue a new one. Delete an existing API Key and try again.";
 
@@ -184,18 +184,24 @@ async fn a_stopped_service_is_reported_and_the_console_recovers_without_issuing_
     let api = client(&url, &token);
     let svc = service(&api, "rag-demo").await;
     issue(&api, &svc.id, "existing").await;
-    let mut restarted: Option<Child> = None;
-    let slot = &mut restarted;
+    let mut last: Option<Serving> = None;
+    let slot = &mut last;
     let dir2 = dir.clone();
     run(Setup::new(url.clone(), &token), |mut c| async move {
         open_first_service(&mut c).await;
         c.wait_for("[Issue API Key] 1 / 5").await;
+        // The service stops: r says so, and what was shown stays.
         server.stop();
         c.ch('r');
-        let text = c.wait_for("Connection lost").await;
-        assert!(text.contains("Press r to retry"), "{text}");
-        assert!(text.contains("existing"), "what was shown stays on screen");
-        // An issue while the service is down: a clear error, with [Retry].
+        let text = c.wait_for("Connection lost. Press r to retry.").await;
+        assert!(text.contains("existing"), "{text}");
+        // It comes back on the same address: r recovers, and the notice goes.
+        let back = serve_at(&dir2, addr);
+        c.ch('r');
+        c.wait_gone("Connection lost").await;
+        assert!(c.text().contains("existing"));
+        // It stops again during an issue: a clear error, with [Retry].
+        back.stop();
         c.ch('i');
         c.wait_for("┌ Issue API Key").await;
         c.typed("during-outage");
@@ -204,7 +210,7 @@ async fn a_stopped_service_is_reported_and_the_console_recovers_without_issuing_
         assert!(popup.starts_with("Cannot reach the service"), "{popup}");
         assert!(popup.contains("a retried issue never issues a second key"));
         assert!(popup.ends_with(">[Retry] [Cancel]"), "{popup}");
-        // The service comes back where it was; Retry sends the same issue again.
+        // Back again; Retry sends the same issue, with the same Idempotency-Key.
         *slot = Some(serve_at(&dir2, addr));
         c.key(KeyCode::Enter);
         c.wait_for("┌ API Key copy").await;
@@ -222,10 +228,7 @@ async fn a_stopped_service_is_reported_and_the_console_recovers_without_issuing_
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(keys.api_keys.len(), 2, "issued once, not twice");
-    if let Some(mut child) = restarted {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(last);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,8 @@ pub enum NoticeKind {
     Info,
     Success,
     Error,
+    /// About the connection itself (`--insecure`, plain http): stays until replaced.
+    Warning,
 }
 
 /// The footer's latest message.

@@ -80,8 +80,28 @@ pub async fn issue_in_console(c: &mut Console, name: &str, count_after: usize) -
     key
 }
 
-/// `ragkeys serve` on a given address (to come back where the console expects it).
-pub fn serve_at(dir: &Path, addr: SocketAddr) -> Child {
+/// `ragkeys serve` started by a test on a given address (to come back where the console
+/// expects it); stopped with SIGTERM, or killed when dropped.
+pub struct Serving(Child);
+
+impl Serving {
+    pub fn stop(mut self) {
+        // Our own child, by its id.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn serve_at(dir: &Path, addr: SocketAddr) -> Serving {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir)
@@ -104,7 +124,8 @@ pub fn serve_at(dir: &Path, addr: SocketAddr) -> Child {
     });
     if rx.recv_timeout(Duration::from_secs(30)).is_err() {
         let _ = child.kill();
+        let _ = child.wait();
         panic!("ragkeys serve did not come back on {addr}");
     }
-    child
+    Serving(child)
 }

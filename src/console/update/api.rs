@@ -87,7 +87,18 @@ fn load_failed(m: &mut Model, e: &ApiError) -> Vec<Effect> {
     Vec::new()
 }
 
+/// A load that succeeds after a failure: the failure's notice is no longer true.
+fn clear_error_notice(m: &mut Model) {
+    if m.notice
+        .as_ref()
+        .is_some_and(|n| n.kind == NoticeKind::Error)
+    {
+        m.notice = None;
+    }
+}
+
 fn services_loaded(m: &mut Model, list: Vec<Service>) {
+    clear_error_notice(m);
     let s = &mut m.services;
     let keep = s
         .want
@@ -104,6 +115,7 @@ fn services_loaded(m: &mut Model, list: Vec<Service>) {
 }
 
 fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
+    clear_error_notice(m);
     // Newest first, whatever order arrives; the service promises it, the console makes sure.
     list.api_keys
         .sort_by_key(|k| std::cmp::Reverse(k.created_at));

@@ -197,6 +197,18 @@ fn a_lost_connection_while_loading_says_press_r() {
         "Connection lost. Press r to retry. (Connection refused (os error 111))"
     );
     assert_eq!(m.services.visible().len(), 2, "what was shown stays");
+    // Once the service answers again, the notice goes.
+    let (id, _) = only_call(&update(&mut m, key('r')));
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::Services(Ok(crate::wire::ServiceList {
+                services: vec![svc(1, 0)],
+            })),
+        },
+    );
+    assert_eq!(m.notice, None);
 }
 
 #[test]

@@ -175,7 +175,7 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         right.push(' ');
     }
     let style = match m.notice.as_ref().map(|n| n.kind) {
-        Some(NoticeKind::Error) => theme.tone(layout::Tone::Error),
+        Some(NoticeKind::Error | NoticeKind::Warning) => theme.tone(layout::Tone::Error),
         Some(NoticeKind::Success) => theme.tone(layout::Tone::Success),
         _ => ratatui::style::Style::new(),
     };

@@ -273,6 +273,44 @@ fn limit_popup() {
 }
 
 #[test]
+fn orphaned_key_popup() {
+    snapshot("error_orphan", |l| {
+        let mut m = keys_with(&[1], Role::Manager, l);
+        update(&mut m, key('i'));
+        let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
+        let e = api_err(
+            ErrorCode::IdempotencySecretUnavailable,
+            "this request was answered before with API key key_8fK2aQ, whose plaintext can no longer be shown",
+        );
+        update(
+            &mut m,
+            Msg::Api {
+                id,
+                result: ApiResult::Issued(Err(e)),
+            },
+        );
+        m
+    });
+}
+
+#[test]
+fn access_denied_popup() {
+    snapshot("error_access", |l| {
+        let mut m = with_lang(on_services(1, Role::Manager), l);
+        let (id, _) = only_call(&update(&mut m, key('r')));
+        let e = api_err(ErrorCode::Unauthorized, "a valid admin token is required");
+        update(
+            &mut m,
+            Msg::Api {
+                id,
+                result: ApiResult::Services(Err(e)),
+            },
+        );
+        m
+    });
+}
+
+#[test]
 fn help_popup() {
     snapshot("help", |l| {
         let mut m = keys_with(&[1], Role::Manager, l);
