@@ -5,6 +5,8 @@ mod popups;
 mod services;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_any;
 pub mod theme;
 mod widgets;
 

@@ -40,8 +40,18 @@ pub(super) fn draw(
                 if let Popup::KeyCopy(k) = p {
                     // The key on its own line, whole: never cut, so it can be selected by hand.
                     // Cleaned like every string from the wire; a copy made by cleaning is wiped.
+                    // Drawn straight into the cells: no unwiped copy on the way.
                     let shown = zeroize::Zeroizing::new(clean(k.key.expose()).into_owned());
-                    buf.set_string(r.x, r.y, shown.as_str(), theme.bold());
+                    let r = r.intersection(buf.area);
+                    if r.height > 0 {
+                        buf.set_stringn(
+                            r.x,
+                            r.y,
+                            shown.as_str(),
+                            usize::from(r.width),
+                            theme.bold(),
+                        );
+                    }
                 }
             }
             Row::Buttons => {
