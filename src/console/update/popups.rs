@@ -8,7 +8,7 @@ use super::{call, cycle_focus, help, refresh_keys, viewer_notice};
 use crate::console::keymap::{Action, Context};
 use crate::console::layout;
 use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
-use crate::console::msg::{ApiCall, Effect};
+use crate::console::msg::{ApiCall, CopyOutcome, Effect};
 use crate::console::popup::{Button, ConfirmPopup, ErrorKind, Field, Focus, Popup};
 use crate::console::update::screens::open_delete;
 use crate::sanitize::clean;
@@ -147,7 +147,14 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
         Popup::Issue(_) => submit_issue(m),
         Popup::KeyCopy(p) => match b {
             Button::CopyKey => vec![Effect::Copy(p.key.clone())],
-            _ if p.copied.is_some() => close_key_popup(m),
+            // Only a copy that went somewhere counts; after a failed one, ask as before.
+            _ if matches!(
+                p.copied,
+                Some(CopyOutcome::System { .. } | CopyOutcome::Osc52)
+            ) =>
+            {
+                close_key_popup(m)
+            }
             _ => {
                 m.popups.push(Popup::ConfirmClose(ConfirmPopup {
                     focus: Focus::Button(Button::Cancel),

@@ -117,6 +117,31 @@ fn ok_before_any_copy_asks_once_more() {
 }
 
 #[test]
+fn a_failed_copy_does_not_count_as_a_copy() {
+    let mut m = on_keys(&[], Role::Manager);
+    update(&mut m, key('i'));
+    let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: issued(1),
+        },
+    );
+    update(
+        &mut m,
+        Msg::Copied(CopyOutcome::Failed("no display".into())),
+    );
+    update(&mut m, code(KeyCode::Tab));
+    update(&mut m, code(KeyCode::Enter));
+    assert!(matches!(top(&m), Popup::ConfirmClose(_)));
+    update(&mut m, code(KeyCode::Esc));
+    update(&mut m, Msg::Copied(CopyOutcome::Disabled));
+    update(&mut m, code(KeyCode::Enter));
+    assert!(matches!(top(&m), Popup::ConfirmClose(_)));
+}
+
+#[test]
 fn esc_abandons_an_issue_and_its_result_is_dropped() {
     let mut m = on_keys(&[1], Role::Manager);
     update(&mut m, key('i'));
