@@ -88,6 +88,14 @@ pub async fn signals() -> Exit {
 }
 
 async fn session(settings: Settings) -> u8 {
+    use std::io::IsTerminal;
+    // Before anything starts (the embedded service included): without a terminal, say so.
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        eprintln!(
+            "ragkeys: the console needs a terminal on stdin and stdout (for scripts, use `ragkeys services …` / `ragkeys keys …`)"
+        );
+        return 2;
+    }
     let (opts, label) = match settings.connection.clone() {
         Connection::Remote(opts) => {
             let label = connection_label(&opts.endpoint);
