@@ -1,13 +1,190 @@
-//! The terminal console. (Being built.)
+//! The terminal console: the "API Key management" page of the cloud console, Elm style.
+//! `model` holds all state, `update` is the pure behaviour, `view` the pure drawing (from
+//! `layout`, which mouse clicks are hit-tested against too), and `app` the one effectful loop.
+//!
+//! `main` resolves the settings, starts the embedded key service when no endpoint is
+//! configured, enters the terminal (`terminal::TerminalGuard`) and runs `app::run` with a
+//! crossterm backend and event stream until `q`, Ctrl-C, a signal or the end of input.
+
+pub mod app;
+pub mod clipboard;
+pub mod format;
+pub mod i18n;
+pub mod keymap;
+pub mod layout;
+pub mod model;
+pub mod msg;
+pub mod popup;
+pub mod terminal;
+pub mod text;
+pub mod update;
+pub mod view;
+
+use std::io;
+
+use crossterm::event::EventStream;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
 
 use crate::args::{ConsoleArgs, GlobalArgs};
+use crate::client::{Client, ClientOptions, parse_endpoint};
+use crate::config::{self, Connection, Settings};
+use app::{Exit, Io};
+use clipboard::Clipboard;
+use model::{Model, NoticeKind, Options, Tz};
 
 /// `ragkeys` with no subcommand: returns the process exit code.
-pub fn main(_global: &GlobalArgs, _args: &ConsoleArgs) -> u8 {
-    eprintln!("ragkeys console: not built yet");
-    1
+pub fn main(global: &GlobalArgs, args: &ConsoleArgs) -> u8 {
+    let settings = match config::resolve(global, args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ragkeys: {e}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ragkeys: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(session(settings))
 }
 
-pub mod clipboard;
-pub mod msg;
-pub mod terminal;
+/// `NO_COLOR` set to anything but the empty string asks for no color (no-color.org).
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// The header's "where": `local` for the embedded service, else the endpoint's host.
+pub fn connection_label(endpoint: &str) -> String {
+    parse_endpoint(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| endpoint.to_string())
+}
+
+/// Resolves when a signal asks the console to end: SIGTERM, SIGHUP (the terminal went away)
+/// or SIGINT (from `kill`; in raw mode Ctrl-C arrives as a key).
+pub async fn signals() -> Exit {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => Exit::Signal(libc::SIGTERM),
+        _ = hup.recv() => Exit::Signal(libc::SIGHUP),
+        _ = int.recv() => Exit::Signal(libc::SIGINT),
+    }
+}
+
+async fn session(settings: Settings) -> u8 {
+    use std::io::IsTerminal;
+    // Before anything starts (the embedded service included): without a terminal, say so.
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        eprintln!(
+            "ragkeys: the console needs a terminal on stdin and stdout (for scripts, use `ragkeys services …` / `ragkeys keys …`)"
+        );
+        return 2;
+    }
+    let (opts, label) = match settings.connection.clone() {
+        Connection::Remote(opts) => {
+            let label = connection_label(&opts.endpoint);
+            (opts, label)
+        }
+        Connection::Embedded { data_dir } => {
+            let server = match crate::server::start_embedded(&data_dir).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!(
+                        "ragkeys: cannot start the embedded key service over {}: {e:#}",
+                        data_dir.display()
+                    );
+                    return 1;
+                }
+            };
+            let opts = ClientOptions::new(server.endpoint(), server.token().clone());
+            let code = run_remote(&settings, &opts, "local".to_string()).await;
+            server.shutdown().await;
+            return code;
+        }
+    };
+    run_remote(&settings, &opts, label).await
+}
+
+async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) -> u8 {
+    let client = match Client::new(opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ragkeys: {e}");
+            return 1;
+        }
+    };
+    let warnings = settings.warnings();
+    for w in &warnings {
+        eprintln!("ragkeys: warning: {w}");
+    }
+    let mut model = Model::new(Options {
+        lang: i18n::choose(settings.lang),
+        monochrome: no_color(),
+        tz: Tz::Local,
+        connection: label,
+    });
+    // The same warning stays in sight in the footer until something else is said.
+    if opts.insecure {
+        model.notice(NoticeKind::Error, model.tr.t("notice.insecure").to_string());
+    } else if !warnings.is_empty() {
+        model.notice(
+            NoticeKind::Error,
+            model.tr.t("notice.plain_http").to_string(),
+        );
+    }
+    let exit = run_in_terminal(settings, &mut model, &client).await;
+    // The model may still hold a key in a popup: drop (wipe) it now.
+    drop(model);
+    match exit {
+        Ok(Exit::Quit | Exit::EndOfInput) => 0,
+        Ok(Exit::Signal(n)) => (128 + n).clamp(0, 255) as u8,
+        Err(e) => {
+            eprintln!("ragkeys: {e}");
+            1
+        }
+    }
+}
+
+/// Enters the terminal, runs the loop, and restores the terminal on every way out.
+async fn run_in_terminal(
+    settings: &Settings,
+    model: &mut Model,
+    client: &Client,
+) -> Result<Exit, String> {
+    terminal::install_panic_hook();
+    let guard = terminal::TerminalGuard::enter(settings.mouse).map_err(|e| e.to_string())?;
+    let mut term = Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| e.to_string())?;
+    let mut clipboard = Clipboard::new(settings.clipboard, settings.clipboard_clear_secs);
+    let mut out = io::stdout();
+    let result = app::run(
+        model,
+        Io {
+            terminal: &mut term,
+            osc52: &mut out,
+            client,
+            clipboard: &mut clipboard,
+        },
+        EventStream::new(),
+        signals(),
+    )
+    .await;
+    drop(term);
+    drop(guard);
+    result.map_err(|e| e.to_string())
+}

@@ -1,0 +1,349 @@
+//! (context, key) → action. The default bindings are data (`assets/keymap.toml`, compiled in);
+//! the help popup and the footer hints are generated from the same map that handles the keys.
+
+use std::sync::OnceLock;
+
+use crossterm::event::KeyEvent;
+use serde::Deserialize;
+
+mod key;
+pub use key::Key;
+
+const DEFAULT: &str = include_str!("../../../assets/keymap.toml");
+
+/// What a key asks for. Each context decides what the action means there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    ForceQuit,
+    Up,
+    Down,
+    First,
+    Last,
+    PageUp,
+    PageDown,
+    NextFocus,
+    PrevFocus,
+    Press,
+    Submit,
+    Refresh,
+    Help,
+    Back,
+    Quit,
+    Cancel,
+    CreateService,
+    Filter,
+    Issue,
+    Delete,
+    Menu,
+}
+
+impl Action {
+    /// The catalog key of this action's name (`action.…` long, `hint.…` short).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ForceQuit => "force_quit",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::First => "first",
+            Action::Last => "last",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::NextFocus => "next_focus",
+            Action::PrevFocus => "prev_focus",
+            Action::Press => "press",
+            Action::Submit => "submit",
+            Action::Refresh => "refresh",
+            Action::Help => "help",
+            Action::Back => "back",
+            Action::Quit => "quit",
+            Action::Cancel => "cancel",
+            Action::CreateService => "create_service",
+            Action::Filter => "filter",
+            Action::Issue => "issue",
+            Action::Delete => "delete",
+            Action::Menu => "menu",
+        }
+    }
+}
+
+/// Where a key is pressed; decides which bindings apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Services,
+    Keys,
+    Filter,
+    Popup,
+    Field,
+    Menu,
+    Help,
+}
+
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub action: Action,
+    pub keys: Vec<Key>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawBinding {
+    action: Action,
+    keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFooter {
+    services: Vec<Action>,
+    keys: Vec<Action>,
+    filter: Vec<Action>,
+    popup: Vec<Action>,
+    field: Vec<Action>,
+    menu: Vec<Action>,
+    help: Vec<Action>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawKeymap {
+    global: Vec<RawBinding>,
+    list: Vec<RawBinding>,
+    services: Vec<RawBinding>,
+    keys: Vec<RawBinding>,
+    filter: Vec<RawBinding>,
+    popup: Vec<RawBinding>,
+    field: Vec<RawBinding>,
+    menu: Vec<RawBinding>,
+    help: Vec<RawBinding>,
+    footer: RawFooter,
+}
+
+#[derive(Debug)]
+pub struct Keymap {
+    global: Vec<Binding>,
+    list: Vec<Binding>,
+    services: Vec<Binding>,
+    keys: Vec<Binding>,
+    filter: Vec<Binding>,
+    popup: Vec<Binding>,
+    field: Vec<Binding>,
+    menu: Vec<Binding>,
+    help: Vec<Binding>,
+    footer: RawFooter,
+}
+
+fn convert(raw: Vec<RawBinding>) -> Result<Vec<Binding>, String> {
+    raw.into_iter()
+        .map(|b| {
+            let keys = b
+                .keys
+                .iter()
+                .map(|k| Key::parse(k).ok_or_else(|| format!("unknown key {k:?}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Binding {
+                action: b.action,
+                keys,
+            })
+        })
+        .collect()
+}
+
+impl Keymap {
+    pub fn parse(src: &str) -> Result<Keymap, String> {
+        let raw: RawKeymap = toml::from_str(src).map_err(|e| e.to_string())?;
+        Ok(Keymap {
+            global: convert(raw.global)?,
+            list: convert(raw.list)?,
+            services: convert(raw.services)?,
+            keys: convert(raw.keys)?,
+            filter: convert(raw.filter)?,
+            popup: convert(raw.popup)?,
+            field: convert(raw.field)?,
+            menu: convert(raw.menu)?,
+            help: convert(raw.help)?,
+            footer: raw.footer,
+        })
+    }
+
+    /// The compiled-in default map (checked by a test, so it always parses).
+    pub fn default_map() -> &'static Keymap {
+        static MAP: OnceLock<Keymap> = OnceLock::new();
+        MAP.get_or_init(|| {
+            Keymap::parse(DEFAULT).unwrap_or_else(|_| Keymap {
+                global: Vec::new(),
+                list: Vec::new(),
+                services: Vec::new(),
+                keys: Vec::new(),
+                filter: Vec::new(),
+                popup: Vec::new(),
+                field: Vec::new(),
+                menu: Vec::new(),
+                help: Vec::new(),
+                footer: RawFooter {
+                    services: Vec::new(),
+                    keys: Vec::new(),
+                    filter: Vec::new(),
+                    popup: Vec::new(),
+                    field: Vec::new(),
+                    menu: Vec::new(),
+                    help: Vec::new(),
+                },
+            })
+        })
+    }
+
+    /// The binding groups of a context, in the order they are consulted.
+    pub fn groups(&self, ctx: Context) -> Vec<&[Binding]> {
+        match ctx {
+            Context::Services => vec![&self.global, &self.services, &self.list],
+            Context::Keys => vec![&self.global, &self.keys, &self.list],
+            Context::Filter => vec![&self.global, &self.filter],
+            Context::Popup => vec![&self.global, &self.popup],
+            Context::Field => vec![&self.global, &self.field],
+            Context::Menu => vec![&self.global, &self.menu],
+            Context::Help => vec![&self.global, &self.help],
+        }
+    }
+
+    pub fn action(&self, ctx: Context, ev: &KeyEvent) -> Option<Action> {
+        self.groups(ctx)
+            .into_iter()
+            .flatten()
+            .find(|b| b.keys.iter().any(|k| k.matches(ev)))
+            .map(|b| b.action)
+    }
+
+    /// Every binding of a context, for the help popup: (keys as shown, action).
+    pub fn help(&self, ctx: Context) -> Vec<(String, Action)> {
+        let mut out: Vec<(String, Action)> = Vec::new();
+        for b in self.groups(ctx).into_iter().flatten() {
+            let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
+            out.push((keys.join(" / "), b.action));
+        }
+        out
+    }
+
+    /// What the footer shows in a context: (first key, action).
+    pub fn footer(&self, ctx: Context) -> Vec<(String, Action)> {
+        let wanted = match ctx {
+            Context::Services => &self.footer.services,
+            Context::Keys => &self.footer.keys,
+            Context::Filter => &self.footer.filter,
+            Context::Popup => &self.footer.popup,
+            Context::Field => &self.footer.field,
+            Context::Menu => &self.footer.menu,
+            Context::Help => &self.footer.help,
+        };
+        let groups = self.groups(ctx);
+        wanted
+            .iter()
+            .filter_map(|a| {
+                groups
+                    .iter()
+                    .flat_map(|g| g.iter())
+                    .find(|b| b.action == *a)
+                    .and_then(|b| b.keys.first())
+                    .map(|k| (k.label(), *a))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn the_default_map_parses() {
+        let map = Keymap::parse(DEFAULT);
+        assert!(map.is_ok(), "{:?}", map.err());
+    }
+
+    #[test]
+    fn the_keys_of_console_md_are_bound() {
+        let m = Keymap::default_map();
+        let keys = Context::Keys;
+        assert_eq!(m.action(keys, &key(KeyCode::Char('j'))), Some(Action::Down));
+        assert_eq!(m.action(keys, &key(KeyCode::Down)), Some(Action::Down));
+        assert_eq!(m.action(keys, &key(KeyCode::Char('k'))), Some(Action::Up));
+        assert_eq!(
+            m.action(keys, &key(KeyCode::Char('g'))),
+            Some(Action::First)
+        );
+        let shift_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(m.action(keys, &shift_g), Some(Action::Last));
+        assert_eq!(
+            m.action(keys, &key(KeyCode::PageDown)),
+            Some(Action::PageDown)
+        );
+        assert_eq!(
+            m.action(keys, &key(KeyCode::Char('i'))),
+            Some(Action::Issue)
+        );
+        assert_eq!(m.action(keys, &key(KeyCode::Delete)), Some(Action::Delete));
+        assert_eq!(
+            m.action(keys, &key(KeyCode::Char('d'))),
+            Some(Action::Delete)
+        );
+        assert_eq!(m.action(keys, &key(KeyCode::Char('m'))), Some(Action::Menu));
+        assert_eq!(m.action(keys, &key(KeyCode::Char('c'))), None);
+        assert_eq!(
+            m.action(Context::Services, &key(KeyCode::Char('c'))),
+            Some(Action::CreateService)
+        );
+        assert_eq!(
+            m.action(Context::Services, &key(KeyCode::Char('/'))),
+            Some(Action::Filter)
+        );
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        for ctx in [
+            Context::Services,
+            Context::Keys,
+            Context::Field,
+            Context::Popup,
+            Context::Help,
+        ] {
+            assert_eq!(m.action(ctx, &ctrl_c), Some(Action::ForceQuit));
+        }
+        let shift_tab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
+        assert_eq!(
+            m.action(Context::Popup, &shift_tab),
+            Some(Action::PrevFocus)
+        );
+        // Letters are not shortcuts in a text field.
+        assert_eq!(m.action(Context::Field, &key(KeyCode::Char('q'))), None);
+        assert_eq!(m.action(Context::Filter, &key(KeyCode::Char('?'))), None);
+    }
+
+    #[test]
+    fn help_and_footer_come_from_the_map() {
+        let m = Keymap::default_map();
+        let help = m.help(Context::Keys);
+        assert!(help.contains(&("d / Delete".to_string(), Action::Delete)));
+        assert!(help.contains(&("↑ / k".to_string(), Action::Up)));
+        assert!(help.contains(&("Ctrl-C".to_string(), Action::ForceQuit)));
+        let footer = m.footer(Context::Services);
+        assert_eq!(footer.first(), Some(&("Enter".to_string(), Action::Press)));
+    }
+
+    #[test]
+    fn a_patched_map_changes_what_keys_do() {
+        let patched = DEFAULT.replace(
+            "{ action = \"issue\", keys = [\"i\"] }",
+            "{ action = \"issue\", keys = [\"n\"] }",
+        );
+        let m = Keymap::parse(&patched).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            m.action(Context::Keys, &key(KeyCode::Char('n'))),
+            Some(Action::Issue)
+        );
+        assert_eq!(m.action(Context::Keys, &key(KeyCode::Char('i'))), None);
+        assert!(
+            m.help(Context::Keys)
+                .contains(&("n".to_string(), Action::Issue))
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! Where everything is on screen, as a pure function of the model and the terminal area. The
+//! view draws from it and mouse clicks are hit-tested against it, so the two never disagree.
+
+mod content;
+mod hit;
+pub mod popups;
+pub mod table;
+
+use ratatui::layout::Rect;
+
+use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
+use crate::console::text;
+pub use hit::{Hit, hit};
+pub use popups::{PopupLayout, Row, Tone};
+use table::{Col, Spec, TableLayout};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenLayout {
+    pub area: Rect,
+    pub header: Rect,
+    pub breadcrumb: Rect,
+    pub footer: Rect,
+    pub body: Body,
+    /// One per popup of the stack, bottom first.
+    pub popups: Vec<PopupLayout>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    TooSmall,
+    Services(ServicesLayout),
+    Keys(KeysLayout),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicesLayout {
+    pub title: Rect,
+    pub create_button: Rect,
+    /// Wrapped lines under the title (the viewer's reason).
+    pub notes: Vec<(Rect, String, Tone)>,
+    pub filter: Option<Rect>,
+    pub table: TableLayout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysLayout {
+    pub title: Rect,
+    /// The service's name and id; on the title row when the terminal is short.
+    pub service: Rect,
+    pub issue_button: Rect,
+    pub count: Rect,
+    pub notes: Vec<(Rect, String, Tone)>,
+    pub table: TableLayout,
+}
+
+fn row(area: Rect, y: u16) -> Rect {
+    Rect {
+        x: area.x,
+        y,
+        width: area.width,
+        height: 1,
+    }
+}
+
+/// A bracketed label (`[Issue]`) with its focus marker cell before it.
+pub fn button_width(label: &str) -> u16 {
+    (text::width(label) + 1) as u16
+}
+
+pub fn button_label(m: &Model, key: &str) -> String {
+    format!("[{}]", m.tr.t(key))
+}
+
+pub fn layout(m: &Model, area: Rect) -> ScreenLayout {
+    let header = row(area, area.y);
+    let breadcrumb = row(area, area.y + 1);
+    let footer = row(area, area.bottom().saturating_sub(1));
+    if m.too_small() || area.width < crate::console::model::MIN_WIDTH {
+        return ScreenLayout {
+            area,
+            header,
+            breadcrumb,
+            footer,
+            body: Body::TooSmall,
+            popups: Vec::new(),
+        };
+    }
+    let body_area = Rect {
+        x: area.x,
+        y: area.y + 2,
+        width: area.width,
+        height: area.height.saturating_sub(3),
+    };
+    let body = match (m.screen, &m.keys) {
+        (Screen::Keys, Some(k)) => Body::Keys(keys_layout(m, k, body_area)),
+        _ => Body::Services(services_layout(m, &m.services, body_area)),
+    };
+    let mut out = ScreenLayout {
+        area,
+        header,
+        breadcrumb,
+        footer,
+        body,
+        popups: Vec::new(),
+    };
+    for p in &m.popups {
+        let pl = popups::place(m, p, &out);
+        out.popups.push(pl);
+    }
+    out
+}
+
+/// Short terminals lose the blank lines between the parts.
+fn compact(area: Rect) -> bool {
+    area.height < 21
+}
+
+fn notes(lines: &[(String, Tone)], x: u16, y: &mut u16, width: u16) -> Vec<(Rect, String, Tone)> {
+    let mut out = Vec::new();
+    for (s, tone) in lines {
+        for l in text::wrap(s, usize::from(width)) {
+            out.push((
+                Rect {
+                    x,
+                    y: *y,
+                    width,
+                    height: 1,
+                },
+                l,
+                *tone,
+            ));
+            *y += 1;
+        }
+    }
+    out
+}
+
+fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
+    let tr = m.tr;
+    let head = |k: &str| text::width(tr.t(k)) as u16;
+    let list = v.visible();
+    let longest = |f: &dyn Fn(&crate::wire::Service) -> usize| {
+        list.iter().map(|s| f(s)).max().unwrap_or(0) as u16
+    };
+    let id_w = longest(&|s| text::width(&s.id)).max(head("services.col_id"));
+    let name_w = longest(&|s| text::width(&s.name)).max(head("services.col_name"));
+    let button = button_width(&button_label(m, "button.api_key_management")) - 1;
+    let desc_w = longest(&|s| text::width(&s.description)).max(head("services.col_description"));
+    let name_min = name_w.min(head("services.col_name").max(10));
+    let spec = |col, min: u16, max: u16, drop_rank, filler, grow| Spec {
+        col,
+        min,
+        max: max.max(min),
+        drop_rank,
+        filler,
+        grow,
+    };
+    // Ids are long and opaque: they give way first (`svc_8f2k…`), names last.
+    vec![
+        spec(Col::SvcId, id_w.min(10), id_w, Some(2), false, 2),
+        spec(Col::SvcName, name_min, name_w, None, false, 0),
+        spec(Col::SvcDescription, 12, desc_w.min(30), Some(4), true, 1),
+        spec(
+            Col::SvcKeys,
+            head("services.col_keys").max(5),
+            5,
+            Some(1),
+            false,
+            0,
+        ),
+        spec(Col::SvcCreated, 19, 19, Some(3), false, 0),
+        spec(Col::SvcButton, button, button, None, false, 0),
+    ]
+}
+
+fn services_layout(m: &Model, v: &ServicesView, area: Rect) -> ServicesLayout {
+    let compact = compact(area);
+    let mut y = area.y + u16::from(!compact);
+    let title = Rect {
+        x: area.x + 1,
+        y,
+        width: area.width.saturating_sub(2),
+        height: 1,
+    };
+    let bw = button_width(&button_label(m, "button.create_service"));
+    let create_button = Rect {
+        x: area.right().saturating_sub(bw + 1),
+        y,
+        width: bw,
+        height: 1,
+    };
+    y += 1;
+    let mut lines = Vec::new();
+    if m.is_viewer() {
+        lines.push((m.tr.t("app.viewer_reason").to_string(), Tone::Dim));
+    }
+    let notes = notes(&lines, area.x + 1, &mut y, area.width.saturating_sub(2));
+    let filter = if v.focus == ServicesFocus::Filter || !v.filter.value().is_empty() {
+        let r = Rect {
+            x: area.x + 1,
+            y,
+            width: area.width.saturating_sub(2),
+            height: 1,
+        };
+        y += 1;
+        Some(r)
+    } else {
+        None
+    };
+    let block = Rect {
+        x: area.x,
+        y,
+        width: area.width,
+        height: area.bottom().saturating_sub(y),
+    };
+    let len = v.visible().len();
+    let table = TableLayout::new(block, &services_specs(m, v), v.offset, len);
+    ServicesLayout {
+        title,
+        create_button,
+        notes,
+        filter,
+        table,
+    }
+}
+
+fn keys_specs(m: &Model) -> Vec<Spec> {
+    let head = |k: &str| text::width(m.tr.t(k)) as u16;
+    let last_used = head("keys.col_last_used").max(12);
+    vec![
+        Spec {
+            col: Col::KeyMasked,
+            min: 21,
+            max: 21,
+            drop_rank: None,
+            filler: false,
+            grow: 0,
+        },
+        Spec {
+            col: Col::KeyName,
+            min: 8,
+            max: 50,
+            drop_rank: Some(1),
+            filler: true,
+            grow: 0,
+        },
+        Spec {
+            col: Col::KeyCreated,
+            min: 31,
+            max: 31,
+            drop_rank: None,
+            filler: false,
+            grow: 0,
+        },
+        Spec {
+            col: Col::KeyLastUsed,
+            min: last_used,
+            max: last_used,
+            drop_rank: Some(2),
+            filler: false,
+            grow: 0,
+        },
+        Spec {
+            col: Col::KeyMenu,
+            min: 1,
+            max: 1,
+            drop_rank: None,
+            filler: false,
+            grow: 0,
+        },
+    ]
+}
+
+fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
+    let compact = compact(area);
+    let inner_w = area.width.saturating_sub(2);
+    let mut y = area.y + u16::from(!compact);
+    let title_w = text::width(m.tr.t("keys.title")) as u16;
+    let title = Rect {
+        x: area.x + 1,
+        y,
+        width: title_w.min(inner_w),
+        height: 1,
+    };
+    let service = if compact {
+        Rect {
+            x: title.right() + 2,
+            y,
+            width: inner_w.saturating_sub(title_w + 2),
+            height: 1,
+        }
+    } else {
+        y += 1;
+        Rect {
+            x: area.x + 1,
+            y,
+            width: inner_w,
+            height: 1,
+        }
+    };
+    y += 1 + u16::from(!compact);
+    let bw = button_width(&button_label(m, "button.issue_api_key"));
+    let issue_button = Rect {
+        x: area.x,
+        y,
+        width: bw,
+        height: 1,
+    };
+    let count = Rect {
+        x: issue_button.right() + 1,
+        y,
+        width: area.right().saturating_sub(issue_button.right() + 2),
+        height: 1,
+    };
+    y += 1;
+    let mut lines = Vec::new();
+    if k.at_limit() {
+        lines.push((m.tr.t("keys.limit_note").to_string(), Tone::Note));
+    }
+    if m.is_viewer() {
+        lines.push((m.tr.t("app.viewer_reason").to_string(), Tone::Dim));
+    }
+    let notes = notes(&lines, area.x + 1, &mut y, inner_w);
+    y += u16::from(!compact);
+    let block = Rect {
+        x: area.x,
+        y,
+        width: area.width,
+        height: area.bottom().saturating_sub(y),
+    };
+    let table = TableLayout::new(block, &keys_specs(m), k.offset, k.keys().len());
+    KeysLayout {
+        title,
+        service,
+        issue_button,
+        count,
+        notes,
+        table,
+    }
+}
+
+/// The table of the current screen, for scrolling and paging.
+pub fn current_table(l: &ScreenLayout) -> Option<&TableLayout> {
+    match &l.body {
+        Body::Services(s) => Some(&s.table),
+        Body::Keys(k) => Some(&k.table),
+        Body::TooSmall => None,
+    }
+}
+
+/// The layout for the model's last known terminal size.
+pub fn for_model(m: &Model) -> ScreenLayout {
+    layout(
+        m,
+        Rect {
+            x: 0,
+            y: 0,
+            width: m.width,
+            height: m.height,
+        },
+    )
+}

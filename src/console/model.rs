@@ -1,0 +1,276 @@
+//! All the console's state. `update` changes it, `view` and `layout` only read it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::FixedOffset;
+use tui_input::Input;
+
+use crate::args::Lang;
+use crate::console::i18n::Catalog;
+use crate::console::keymap::{Context, Keymap};
+use crate::console::msg::{ApiCall, RequestId};
+use crate::console::popup::{Focus, Popup};
+use crate::wire::{ApiKey, ApiKeyList, Me, Role, Service, Timestamp};
+
+/// The smallest terminal the console draws into; below it, a "terminal too small" screen.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// The frames of the spinner shown while a request is in flight.
+pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Services,
+    Keys,
+}
+
+/// In which time zone times are shown: the machine's, or a fixed one (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tz {
+    Local,
+    Fixed(FixedOffset),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Info,
+    Success,
+    Error,
+    /// About the connection itself (`--insecure`, plain http): stays until replaced.
+    Warning,
+}
+
+/// The footer's latest message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServicesFocus {
+    #[default]
+    Table,
+    CreateButton,
+    Filter,
+}
+
+#[derive(Debug, Default)]
+pub struct ServicesView {
+    /// None until the first answer.
+    pub list: Option<Vec<Service>>,
+    /// Why the last load failed, shown in place of the table until the next success.
+    pub error: Option<String>,
+    /// Index into `visible()`.
+    pub selected: usize,
+    pub offset: usize,
+    pub focus: ServicesFocus,
+    pub filter: Input,
+    /// A service to select when the next list arrives (one just created).
+    pub want: Option<String>,
+}
+
+impl ServicesView {
+    /// The services the filter lets through, in the service's order.
+    pub fn visible(&self) -> Vec<&Service> {
+        let needle = self.filter.value().trim().to_lowercase();
+        self.list
+            .iter()
+            .flatten()
+            .filter(|s| {
+                needle.is_empty()
+                    || s.id.to_lowercase().contains(&needle)
+                    || s.name.to_lowercase().contains(&needle)
+            })
+            .collect()
+    }
+
+    pub fn selected_service(&self) -> Option<&Service> {
+        self.visible().get(self.selected).copied()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysFocus {
+    Table,
+    IssueButton,
+}
+
+/// Which row to select when the next list arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Want {
+    /// This key (one just issued, or the one selected before a refresh).
+    Id(String),
+    /// The row at this index, or the last one (after a delete).
+    Index(usize),
+}
+
+#[derive(Debug)]
+pub struct KeysView {
+    pub service: Service,
+    pub list: Option<ApiKeyList>,
+    pub error: Option<String>,
+    pub selected: usize,
+    pub offset: usize,
+    pub focus: KeysFocus,
+    pub want: Option<Want>,
+}
+
+impl KeysView {
+    pub fn new(service: Service) -> Self {
+        KeysView {
+            service,
+            list: None,
+            error: None,
+            selected: 0,
+            offset: 0,
+            focus: KeysFocus::Table,
+            want: None,
+        }
+    }
+
+    pub fn keys(&self) -> &[ApiKey] {
+        self.list.as_ref().map_or(&[], |l| &l.api_keys)
+    }
+
+    pub fn selected_key(&self) -> Option<&ApiKey> {
+        self.keys().get(self.selected)
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.list
+            .as_ref()
+            .map_or(self.service.key_limit, |l| l.key_limit)
+    }
+
+    pub fn count(&self) -> u32 {
+        self.list
+            .as_ref()
+            .map_or(self.service.key_count, |l| l.api_keys.len() as u32)
+    }
+
+    pub fn at_limit(&self) -> bool {
+        self.list.is_some() && self.count() >= self.limit()
+    }
+}
+
+/// What the loop knows when it starts the console.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub lang: Lang,
+    pub monochrome: bool,
+    pub tz: Tz,
+    /// `local` for the embedded service, else the endpoint's host.
+    pub connection: String,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub tr: &'static Catalog,
+    pub keymap: &'static Keymap,
+    pub monochrome: bool,
+    pub tz: Tz,
+    /// Set by the loop at every wake-up; relative times ("3 h ago") are measured from it.
+    pub now: Timestamp,
+    pub connection: String,
+    pub me: Option<Me>,
+    pub screen: Screen,
+    pub services: ServicesView,
+    pub keys: Option<KeysView>,
+    pub popups: Vec<Popup>,
+    /// Requests in flight, with what they ask (for retries). A result whose id is not here is
+    /// dropped.
+    pub pending: BTreeMap<RequestId, ApiCall>,
+    /// Issues abandoned with Esc: their result is dropped, but a success refreshes the list.
+    pub abandoned_issues: BTreeSet<RequestId>,
+    pub next_id: RequestId,
+    pub notice: Option<Notice>,
+    pub width: u16,
+    pub height: u16,
+    pub spinner: usize,
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+    pub quit: bool,
+}
+
+impl Model {
+    pub fn new(opts: Options) -> Model {
+        Model {
+            tr: Catalog::get(opts.lang),
+            keymap: Keymap::default_map(),
+            monochrome: opts.monochrome,
+            tz: opts.tz,
+            now: Timestamp::now(),
+            connection: opts.connection,
+            me: None,
+            screen: Screen::Services,
+            services: ServicesView::default(),
+            keys: None,
+            popups: Vec::new(),
+            pending: BTreeMap::new(),
+            abandoned_issues: BTreeSet::new(),
+            next_id: 1,
+            notice: None,
+            width: 100,
+            height: 30,
+            spinner: 0,
+            dirty: true,
+            quit: false,
+        }
+    }
+
+    /// A tick (for the spinner) is needed only while a request is in flight.
+    pub fn needs_tick(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn spinner_frame(&self) -> &'static str {
+        SPINNER[self.spinner % SPINNER.len()]
+    }
+
+    pub fn too_small(&self) -> bool {
+        self.width < MIN_WIDTH || self.height < MIN_HEIGHT
+    }
+
+    /// Unknown roles may try: the service has the last word and answers 403.
+    pub fn can_manage(&self) -> bool {
+        self.me.as_ref().is_none_or(|m| m.role == Role::Manager)
+    }
+
+    pub fn is_viewer(&self) -> bool {
+        self.me.as_ref().is_some_and(|m| m.role == Role::Viewer)
+    }
+
+    /// Where a key pressed now would land.
+    pub fn context(&self) -> Context {
+        match self.popups.last() {
+            Some(Popup::Help(_)) => Context::Help,
+            Some(Popup::Menu(_)) => Context::Menu,
+            Some(p) => match p.focus() {
+                Some(Focus::Field(_)) => Context::Field,
+                _ => Context::Popup,
+            },
+            None => match self.screen {
+                Screen::Services if self.services.focus == ServicesFocus::Filter => Context::Filter,
+                Screen::Services => Context::Services,
+                Screen::Keys => Context::Keys,
+            },
+        }
+    }
+
+    pub fn notice(&mut self, kind: NoticeKind, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            kind,
+            text: text.into(),
+        });
+    }
+
+    /// Allocates an id for a call and records it as pending.
+    pub fn start(&mut self, call: ApiCall) -> (RequestId, ApiCall) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, call.clone());
+        (id, call)
+    }
+}

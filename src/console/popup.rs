@@ -1,0 +1,228 @@
+//! The popups' state. They form a stack in the model; the top one gets every key.
+
+use tui_input::Input;
+
+use crate::console::keymap::Context;
+use crate::console::msg::{ApiCall, CopyOutcome, RequestId};
+use crate::credential::Secret;
+use crate::wire::ApiKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Name,
+    Description,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Button {
+    Issue,
+    Cancel,
+    CopyKey,
+    Ok,
+    Delete,
+    Create,
+    Retry,
+}
+
+/// What has the focus inside a popup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Field(Field),
+    Button(Button),
+}
+
+#[derive(Debug)]
+pub enum Popup {
+    Issue(IssuePopup),
+    KeyCopy(KeyCopyPopup),
+    /// `[OK]` on the key popup before any copy: the key will not be shown again.
+    ConfirmClose(ConfirmPopup),
+    Delete(DeletePopup),
+    Menu(MenuPopup),
+    CreateService(CreateServicePopup),
+    Error(ErrorPopup),
+    Help(HelpPopup),
+}
+
+#[derive(Debug)]
+pub struct IssuePopup {
+    pub service_id: String,
+    pub name: Input,
+    pub name_error: Option<String>,
+    pub focus: Focus,
+    /// Chosen when the popup opens and reused by every retry of this issue.
+    pub idempotency_key: String,
+    pub in_flight: Option<RequestId>,
+    pub limit: u32,
+    pub remaining: u32,
+}
+
+/// Holds the only copy of the plaintext key; it is wiped when the popup is dropped.
+#[derive(Debug)]
+pub struct KeyCopyPopup {
+    pub service_id: String,
+    pub key: Secret,
+    pub api_key: ApiKey,
+    pub focus: Focus,
+    pub copied: Option<CopyOutcome>,
+}
+
+#[derive(Debug)]
+pub struct ConfirmPopup {
+    pub focus: Focus,
+}
+
+#[derive(Debug)]
+pub struct DeletePopup {
+    pub service_id: String,
+    pub key: ApiKey,
+    pub focus: Focus,
+    pub in_flight: Option<RequestId>,
+}
+
+/// The ≡ menu of one row of the key table.
+#[derive(Debug)]
+pub struct MenuPopup {
+    pub row: usize,
+    pub key_id: String,
+    pub selected: usize,
+}
+
+#[derive(Debug)]
+pub struct CreateServicePopup {
+    pub name: Input,
+    pub description: Input,
+    pub name_error: Option<String>,
+    pub description_error: Option<String>,
+    pub focus: Focus,
+    pub in_flight: Option<RequestId>,
+}
+
+#[derive(Debug)]
+pub enum ErrorKind {
+    /// Just `[OK]`.
+    Plain,
+    /// The call failed because the service could not be reached: `[Retry]` sends it again as it
+    /// was (an issue keeps its Idempotency-Key).
+    Retry(ApiCall),
+    /// A replayed issue whose key can no longer be shown: `[Delete]` frees its slot.
+    DeleteOrphan { service_id: String, key_id: String },
+}
+
+#[derive(Debug)]
+pub struct ErrorPopup {
+    pub title: String,
+    pub message: String,
+    pub kind: ErrorKind,
+    pub focus: Focus,
+    pub in_flight: Option<RequestId>,
+}
+
+#[derive(Debug)]
+pub struct HelpPopup {
+    /// Whose keys are listed: where `?` was pressed.
+    pub context: Context,
+    pub scroll: usize,
+}
+
+pub const MENU_ITEMS: usize = 1;
+
+impl Popup {
+    /// The fields and buttons Tab cycles through, in order.
+    pub fn focus_order(&self) -> &'static [Focus] {
+        use Button as B;
+        use Focus::{Button as Btn, Field as Fld};
+        match self {
+            Popup::Issue(_) => &[Fld(Field::Name), Btn(B::Issue), Btn(B::Cancel)],
+            Popup::KeyCopy(_) => &[Btn(B::CopyKey), Btn(B::Ok)],
+            Popup::ConfirmClose(_) => &[Btn(B::Ok), Btn(B::Cancel)],
+            Popup::Delete(_) => &[Btn(B::Delete), Btn(B::Cancel)],
+            Popup::CreateService(_) => &[
+                Fld(Field::Name),
+                Fld(Field::Description),
+                Btn(B::Create),
+                Btn(B::Cancel),
+            ],
+            Popup::Error(e) => match e.kind {
+                ErrorKind::Plain => &[Btn(B::Ok)],
+                ErrorKind::Retry(_) => &[Btn(B::Retry), Btn(B::Cancel)],
+                ErrorKind::DeleteOrphan { .. } => &[Btn(B::Delete), Btn(B::Cancel)],
+            },
+            Popup::Menu(_) | Popup::Help(_) => &[],
+        }
+    }
+
+    pub fn focus(&self) -> Option<Focus> {
+        match self {
+            Popup::Issue(p) => Some(p.focus),
+            Popup::KeyCopy(p) => Some(p.focus),
+            Popup::ConfirmClose(p) => Some(p.focus),
+            Popup::Delete(p) => Some(p.focus),
+            Popup::CreateService(p) => Some(p.focus),
+            Popup::Error(p) => Some(p.focus),
+            Popup::Menu(_) | Popup::Help(_) => None,
+        }
+    }
+
+    pub fn set_focus(&mut self, f: Focus) {
+        match self {
+            Popup::Issue(p) => p.focus = f,
+            Popup::KeyCopy(p) => p.focus = f,
+            Popup::ConfirmClose(p) => p.focus = f,
+            Popup::Delete(p) => p.focus = f,
+            Popup::CreateService(p) => p.focus = f,
+            Popup::Error(p) => p.focus = f,
+            Popup::Menu(_) | Popup::Help(_) => {}
+        }
+    }
+
+    /// The request this popup waits for, if any.
+    pub fn in_flight(&self) -> Option<RequestId> {
+        match self {
+            Popup::Issue(p) => p.in_flight,
+            Popup::Delete(p) => p.in_flight,
+            Popup::CreateService(p) => p.in_flight,
+            Popup::Error(p) => p.in_flight,
+            _ => None,
+        }
+    }
+
+    pub fn set_in_flight(&mut self, id: Option<RequestId>) {
+        match self {
+            Popup::Issue(p) => p.in_flight = id,
+            Popup::Delete(p) => p.in_flight = id,
+            Popup::CreateService(p) => p.in_flight = id,
+            Popup::Error(p) => p.in_flight = id,
+            _ => {}
+        }
+    }
+
+    pub fn input(&self, f: Field) -> Option<&Input> {
+        match (self, f) {
+            (Popup::Issue(p), Field::Name) => Some(&p.name),
+            (Popup::CreateService(p), Field::Name) => Some(&p.name),
+            (Popup::CreateService(p), Field::Description) => Some(&p.description),
+            _ => None,
+        }
+    }
+
+    pub fn input_mut(&mut self, f: Field) -> Option<&mut Input> {
+        match (self, f) {
+            (Popup::Issue(p), Field::Name) => Some(&mut p.name),
+            (Popup::CreateService(p), Field::Name) => Some(&mut p.name),
+            (Popup::CreateService(p), Field::Description) => Some(&mut p.description),
+            _ => None,
+        }
+    }
+
+    /// Whether a button can be pressed now (buttons are disabled while a request runs).
+    pub fn enabled(&self, b: Button) -> bool {
+        match self {
+            Popup::Issue(p) => p.in_flight.is_none() || b == Button::Cancel,
+            Popup::Delete(p) => p.in_flight.is_none() || b == Button::Cancel,
+            Popup::CreateService(p) => p.in_flight.is_none() || b == Button::Cancel,
+            Popup::Error(p) => p.in_flight.is_none() || b == Button::Cancel,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What the service's error codes mean to the person at the console, in the page's words where
+//! the page has them, and what to do next.
+
+use crate::client::ApiError;
+use crate::console::model::Model;
+use crate::console::popup::{Button, ErrorKind, ErrorPopup, Focus, Popup};
+use crate::sanitize::clean;
+use crate::wire::ErrorCode;
+
+/// The message for an error, localized; the service's own words only where nothing better is
+/// known (always cleaned of control characters).
+pub fn message(m: &Model, e: &ApiError) -> String {
+    let tr = m.tr;
+    match e {
+        ApiError::Unreachable { endpoint, reason } => tr.f(
+            "error.unreachable",
+            &[("endpoint", &clean(endpoint)), ("reason", &clean(reason))],
+        ),
+        ApiError::Protocol { endpoint, reason } => tr.f(
+            "error.protocol",
+            &[("endpoint", &clean(endpoint)), ("reason", &clean(reason))],
+        ),
+        ApiError::Config(msg) => clean(msg).into_owned(),
+        ApiError::Api {
+            code,
+            message,
+            retry_after,
+            ..
+        } => {
+            let message = clean(message);
+            match code {
+                ErrorCode::ApiKeyLimitExceeded => tr.t("keys.limit_note").to_string(),
+                ErrorCode::Unauthorized | ErrorCode::InvalidApiKey => {
+                    tr.t("error.unauthorized").to_string()
+                }
+                ErrorCode::Forbidden => tr.t("error.forbidden").to_string(),
+                ErrorCode::ServiceLimitExceeded => tr.t("error.service_limit").to_string(),
+                ErrorCode::ServiceNameTaken => tr.t("error.name_taken").to_string(),
+                ErrorCode::ServiceNotFound => tr.t("error.service_not_found").to_string(),
+                ErrorCode::ApiKeyNotFound => tr.t("error.key_not_found").to_string(),
+                ErrorCode::NotFound => tr.f("error.not_found", &[("message", &message)]),
+                ErrorCode::IdempotencyInProgress => tr.t("error.in_progress").to_string(),
+                ErrorCode::IdempotencySecretUnavailable => match orphan_key_id(&message) {
+                    Some(id) => tr.f("error.orphan", &[("key_id", &id)]),
+                    None => tr.f("error.orphan_unknown", &[("message", &message)]),
+                },
+                ErrorCode::IdempotencyKeyReused => tr.t("error.reused").to_string(),
+                ErrorCode::PayloadTooLarge => tr.t("error.too_large").to_string(),
+                ErrorCode::RateLimited => match retry_after {
+                    Some(secs) => tr.f("error.rate_limited", &[("secs", secs)]),
+                    None => tr.t("error.rate_limited_soon").to_string(),
+                },
+                ErrorCode::Internal => tr.t("error.internal").to_string(),
+                ErrorCode::InvalidRequest => tr.f("error.invalid", &[("message", &message)]),
+                ErrorCode::Unknown => tr.f(
+                    "error.unknown",
+                    &[("message", &message), ("code", &code.as_str())],
+                ),
+            }
+        }
+    }
+}
+
+/// The popup title for an error.
+pub fn title(m: &Model, e: &ApiError) -> String {
+    let key = match e {
+        ApiError::Unreachable { .. } => "error.connection_title",
+        ApiError::Api { code, .. } => match code {
+            ErrorCode::ApiKeyLimitExceeded | ErrorCode::ServiceLimitExceeded => "error.limit_title",
+            ErrorCode::Unauthorized | ErrorCode::InvalidApiKey | ErrorCode::Forbidden => {
+                "error.access_title"
+            }
+            ErrorCode::IdempotencySecretUnavailable => "error.orphan_title",
+            _ => "error.title",
+        },
+        _ => "error.title",
+    };
+    m.tr.t(key).to_string()
+}
+
+/// Errors after which sending the same request again is the right move.
+pub fn retryable(e: &ApiError) -> bool {
+    e.is_unreachable()
+        || matches!(
+            e.code(),
+            Some(ErrorCode::IdempotencyInProgress | ErrorCode::RateLimited | ErrorCode::Internal)
+        )
+}
+
+/// The id of the key an unavailable replay refers to: the first `key_…` word of the message.
+pub fn orphan_key_id(message: &str) -> Option<String> {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .find(|w| w.starts_with("key_") && w.len() > 4 && *w != "key_id")
+        .map(str::to_string)
+}
+
+/// An error popup for a failed call, with `[Retry]` where retrying makes sense.
+pub fn popup(m: &Model, e: &ApiError, retry: Option<crate::console::msg::ApiCall>) -> Popup {
+    let kind = match retry {
+        Some(c) if retryable(e) => ErrorKind::Retry(c),
+        _ => ErrorKind::Plain,
+    };
+    let focus = Focus::Button(match kind {
+        ErrorKind::Retry(_) => Button::Retry,
+        _ => Button::Ok,
+    });
+    Popup::Error(ErrorPopup {
+        title: title(m, e),
+        message: message(m, e),
+        kind,
+        focus,
+        in_flight: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_orphan_key_id_is_found_in_the_message() {
+        assert_eq!(
+            orphan_key_id("the key key_8fK2a was issued but can no longer be shown"),
+            Some("key_8fK2a".to_string())
+        );
+        assert_eq!(
+            orphan_key_id("key_id: key_abc-1."),
+            Some("key_abc-1".to_string())
+        );
+        assert_eq!(orphan_key_id("nothing here"), None);
+    }
+}

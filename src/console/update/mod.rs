@@ -1,0 +1,238 @@
+//! `update(&mut Model, Msg) -> Vec<Effect>`: the whole behaviour of the console, pure. It never
+//! awaits and does no I/O; what it wants done comes back as effects.
+
+mod api;
+mod errors;
+mod fields;
+#[cfg(test)]
+pub(crate) mod fixtures;
+mod mouse;
+mod popups;
+mod screens;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_issue;
+#[cfg(test)]
+mod tests_manage;
+
+use crossterm::event::KeyEvent;
+
+use crate::console::keymap::{Action, Context};
+use crate::console::layout::{self, table};
+use crate::console::model::{KeysView, Model, NoticeKind, Screen, Want};
+use crate::console::msg::{ApiCall, Effect, Msg};
+use crate::console::popup::Popup;
+use crate::wire::Service;
+
+pub use errors::orphan_key_id;
+
+pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(k) => {
+            m.dirty = true;
+            on_key(m, k)
+        }
+        Msg::Mouse(ev) => mouse::on_mouse(m, ev),
+        Msg::Paste(s) => {
+            m.dirty = true;
+            fields::paste(m, &s);
+            Vec::new()
+        }
+        Msg::Resize { width, height } => {
+            m.width = width;
+            m.height = height;
+            m.dirty = true;
+            keep_selection_visible(m);
+            Vec::new()
+        }
+        Msg::Tick => {
+            if m.needs_tick() {
+                m.spinner = (m.spinner + 1) % crate::console::model::SPINNER.len();
+                m.dirty = true;
+            }
+            Vec::new()
+        }
+        Msg::Api { id, result } => api::on_result(m, id, result),
+        Msg::Copied(outcome) => {
+            if let Some(Popup::KeyCopy(p)) = m
+                .popups
+                .iter_mut()
+                .rev()
+                .find(|p| matches!(p, Popup::KeyCopy(_)))
+            {
+                p.copied = Some(outcome);
+                m.dirty = true;
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// What the console asks for when it starts: who we are, and the services.
+pub fn start(m: &mut Model) -> Vec<Effect> {
+    let mut out = vec![call(m, ApiCall::Me)];
+    out.extend(refresh_services(m));
+    out
+}
+
+fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
+    let ctx = m.context();
+    let action = m.keymap.action(ctx, &k);
+    if action == Some(Action::ForceQuit) {
+        return quit(m);
+    }
+    // Nothing is visible below the minimum size, so nothing but quitting acts.
+    if m.too_small() {
+        return Vec::new();
+    }
+    if !m.popups.is_empty() {
+        return popups::on_key(m, ctx, action, k);
+    }
+    screens::on_key(m, ctx, action, k)
+}
+
+pub(crate) fn quit(m: &mut Model) -> Vec<Effect> {
+    m.quit = true;
+    // Dropping the popups wipes a key still shown.
+    m.popups.clear();
+    vec![Effect::Quit]
+}
+
+pub(crate) fn call(m: &mut Model, c: ApiCall) -> Effect {
+    let (id, call) = m.start(c);
+    Effect::Call { id, call }
+}
+
+/// Reloads the services unless that is already under way.
+pub(crate) fn refresh_services(m: &mut Model) -> Vec<Effect> {
+    if m.pending
+        .values()
+        .any(|c| matches!(c, ApiCall::ListServices))
+    {
+        return Vec::new();
+    }
+    vec![call(m, ApiCall::ListServices)]
+}
+
+/// Reloads the open service's keys, then selects `want`.
+pub(crate) fn refresh_keys(m: &mut Model, want: Option<Want>) -> Vec<Effect> {
+    let Some(k) = m.keys.as_mut() else {
+        return Vec::new();
+    };
+    let want = want.or_else(|| k.selected_key().map(|key| Want::Id(key.id.clone())));
+    k.want = want;
+    let service_id = k.service.id.clone();
+    if m.pending
+        .values()
+        .any(|c| matches!(c, ApiCall::ListKeys { service_id: s } if *s == service_id))
+    {
+        return Vec::new();
+    }
+    vec![call(m, ApiCall::ListKeys { service_id })]
+}
+
+/// `r`: the current screen again from the service (and who we are, if that failed).
+pub(crate) fn refresh(m: &mut Model) -> Vec<Effect> {
+    let mut out = Vec::new();
+    if m.me.is_none() && !m.pending.values().any(|c| matches!(c, ApiCall::Me)) {
+        out.push(call(m, ApiCall::Me));
+    }
+    match m.screen {
+        Screen::Services => out.extend(refresh_services(m)),
+        Screen::Keys => out.extend(refresh_keys(m, None)),
+    }
+    out
+}
+
+pub(crate) fn open_service(m: &mut Model, s: Service) -> Vec<Effect> {
+    m.keys = Some(KeysView::new(s));
+    m.screen = Screen::Keys;
+    m.notice = None;
+    refresh_keys(m, None)
+}
+
+pub(crate) fn back_to_services(m: &mut Model) -> Vec<Effect> {
+    m.keys = None;
+    m.screen = Screen::Services;
+    // Requests for the keys screen are no longer of interest.
+    m.pending
+        .retain(|_, c| !matches!(c, ApiCall::ListKeys { .. }));
+    refresh_services(m)
+}
+
+/// Where a list movement takes the selection.
+pub(crate) fn moved(action: Action, selected: usize, len: usize, page: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let last = len - 1;
+    let page = page.max(1);
+    match action {
+        Action::Up => selected.saturating_sub(1),
+        Action::Down => (selected + 1).min(last),
+        Action::First => 0,
+        Action::Last => last,
+        Action::PageUp => selected.saturating_sub(page),
+        Action::PageDown => (selected + page).min(last),
+        _ => selected.min(last),
+    }
+}
+
+/// Rows the current table shows at once.
+pub(crate) fn table_capacity(m: &Model) -> usize {
+    layout::current_table(&layout::for_model(m)).map_or(1, |t| t.capacity)
+}
+
+/// Clamps selections to their lists and scrolls them into view.
+pub(crate) fn keep_selection_visible(m: &mut Model) {
+    let cap = table_capacity(m);
+    let len = m.services.visible().len();
+    let s = &mut m.services;
+    s.selected = s.selected.min(len.saturating_sub(1));
+    if m.screen == Screen::Services {
+        s.offset = table::scroll_to(s.offset, s.selected, cap, len);
+    }
+    if let Some(k) = m.keys.as_mut() {
+        let len = k.keys().len();
+        k.selected = k.selected.min(len.saturating_sub(1));
+        if m.screen == Screen::Keys {
+            k.offset = table::scroll_to(k.offset, k.selected, cap, len);
+        }
+    }
+}
+
+pub(crate) fn help(m: &mut Model, context: Context) {
+    m.popups.push(Popup::Help(crate::console::popup::HelpPopup {
+        context,
+        scroll: 0,
+    }));
+}
+
+/// Moves the focus of the top popup along its order.
+pub(crate) fn cycle_focus(m: &mut Model, forward: bool) {
+    let Some(p) = m.popups.last_mut() else {
+        return;
+    };
+    let order = p.focus_order();
+    let Some(current) = p.focus() else {
+        return;
+    };
+    if order.is_empty() {
+        return;
+    }
+    let i = order.iter().position(|f| *f == current).unwrap_or(0);
+    let n = order.len();
+    let next = if forward {
+        (i + 1) % n
+    } else {
+        (i + n - 1) % n
+    };
+    p.set_focus(order[next]);
+}
+
+pub(crate) fn viewer_notice(m: &mut Model, what: &str) {
+    let what = m.tr.t(what).to_string();
+    let text = m.tr.f("notice.viewer_cannot", &[("what", &what)]);
+    m.notice(NoticeKind::Error, text);
+}

@@ -1,0 +1,140 @@
+//! Clicks and the wheel, hit-tested against the same layout the view draws from.
+
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+
+use super::popups::{cancel, press, press_menu_item};
+use super::screens::{open_create_service, open_issue, open_menu};
+use super::{keep_selection_visible, moved, open_service};
+use crate::console::keymap::Action;
+use crate::console::layout::{self, Hit};
+use crate::console::model::{KeysFocus, Model, Screen, ServicesFocus};
+use crate::console::msg::Effect;
+use crate::console::popup::{Focus, Popup};
+
+pub(super) fn on_mouse(m: &mut Model, ev: MouseEvent) -> Vec<Effect> {
+    if m.too_small() {
+        return Vec::new();
+    }
+    match ev.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            m.dirty = true;
+            click(m, ev.column, ev.row)
+        }
+        MouseEventKind::ScrollDown => {
+            m.dirty = true;
+            wheel(m, Action::Down);
+            Vec::new()
+        }
+        MouseEventKind::ScrollUp => {
+            m.dirty = true;
+            wheel(m, Action::Up);
+            Vec::new()
+        }
+        // Moves and releases change nothing: no redraw.
+        _ => Vec::new(),
+    }
+}
+
+fn wheel(m: &mut Model, a: Action) {
+    if let Some(p) = m.popups.last_mut() {
+        if let Popup::Help(h) = p {
+            h.scroll = match a {
+                Action::Up => h.scroll.saturating_sub(1),
+                _ => h.scroll + 1,
+            };
+            // Clamped by the layout when drawn; clamp here too so Up answers at once.
+            let l = layout::for_model(m);
+            if let (Some(pl), Some(Popup::Help(h))) = (l.popups.last(), m.popups.last_mut()) {
+                h.scroll = h
+                    .scroll
+                    .min(pl.total_lines.saturating_sub(pl.visible_lines));
+            }
+        }
+        return;
+    }
+    match m.screen {
+        Screen::Services => {
+            let s = &mut m.services;
+            s.selected = moved(a, s.selected, s.visible().len(), 1);
+        }
+        Screen::Keys => {
+            if let Some(k) = m.keys.as_mut() {
+                k.selected = moved(a, k.selected, k.keys().len(), 1);
+            }
+        }
+    }
+    keep_selection_visible(m);
+}
+
+fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
+    let l = layout::for_model(m);
+    let Some(hit) = layout::hit(&l, x, y) else {
+        return Vec::new();
+    };
+    match hit {
+        Hit::CreateService => {
+            m.services.focus = ServicesFocus::CreateButton;
+            open_create_service(m)
+        }
+        Hit::IssueKey => {
+            if let Some(k) = m.keys.as_mut() {
+                k.focus = KeysFocus::IssueButton;
+            }
+            open_issue(m)
+        }
+        Hit::Filter => {
+            m.services.focus = ServicesFocus::Filter;
+            Vec::new()
+        }
+        Hit::Row(i) => {
+            select(m, i);
+            Vec::new()
+        }
+        Hit::OpenService(i) => {
+            select(m, i);
+            match m.services.selected_service().cloned() {
+                Some(s) => open_service(m, s),
+                None => Vec::new(),
+            }
+        }
+        Hit::RowMenu(i) => {
+            select(m, i);
+            open_menu(m)
+        }
+        Hit::PopupButton(b) => {
+            if let Some(p) = m.popups.last_mut() {
+                p.set_focus(Focus::Button(b));
+            }
+            press(m, b)
+        }
+        Hit::PopupField(f) => {
+            if let Some(p) = m.popups.last_mut() {
+                p.set_focus(Focus::Field(f));
+            }
+            Vec::new()
+        }
+        Hit::MenuItem(i) => press_menu_item(m, i),
+        Hit::Popup => Vec::new(),
+        // A click beside a menu or the help closes it; other popups wait for an answer.
+        Hit::OutsidePopup => match m.popups.last() {
+            Some(Popup::Menu(_) | Popup::Help(_)) => cancel(m),
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn select(m: &mut Model, i: usize) {
+    match m.screen {
+        Screen::Services => {
+            m.services.selected = i;
+            m.services.focus = ServicesFocus::Table;
+        }
+        Screen::Keys => {
+            if let Some(k) = m.keys.as_mut() {
+                k.selected = i;
+                k.focus = KeysFocus::Table;
+            }
+        }
+    }
+    keep_selection_visible(m);
+}

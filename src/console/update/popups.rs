@@ -1,0 +1,328 @@
+//! Keys in popups: the top popup gets every key. Each popup answers by staying, closing,
+//! replacing itself or sending a request.
+
+use crossterm::event::KeyEvent;
+
+use super::fields::{description_error, field_key, key_name_error, service_name_error};
+use super::{call, cycle_focus, help, refresh_keys, viewer_notice};
+use crate::console::keymap::{Action, Context};
+use crate::console::layout;
+use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
+use crate::console::msg::{ApiCall, CopyOutcome, Effect};
+use crate::console::popup::{Button, ConfirmPopup, ErrorKind, Field, Focus, Popup};
+use crate::console::update::screens::open_delete;
+use crate::sanitize::clean;
+use crate::wire::{CreateService, IssueApiKey};
+
+pub(super) fn on_key(
+    m: &mut Model,
+    ctx: Context,
+    action: Option<Action>,
+    k: KeyEvent,
+) -> Vec<Effect> {
+    match ctx {
+        Context::Help => help_key(m, action),
+        Context::Menu => match action {
+            Some(Action::Press) => press_menu_item(m, 0),
+            Some(Action::Cancel) => {
+                m.popups.pop();
+                Vec::new()
+            }
+            Some(Action::Help) => {
+                help(m, Context::Menu);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        },
+        Context::Field => match action {
+            Some(Action::Submit) => submit(m),
+            Some(Action::NextFocus) => {
+                cycle_focus(m, true);
+                Vec::new()
+            }
+            Some(Action::PrevFocus) => {
+                cycle_focus(m, false);
+                Vec::new()
+            }
+            Some(Action::Cancel) => cancel(m),
+            _ => {
+                field_key(m, k);
+                Vec::new()
+            }
+        },
+        _ => match action {
+            Some(Action::NextFocus) => {
+                cycle_focus(m, true);
+                Vec::new()
+            }
+            Some(Action::PrevFocus) => {
+                cycle_focus(m, false);
+                Vec::new()
+            }
+            Some(Action::Press) => match m.popups.last().and_then(Popup::focus) {
+                Some(Focus::Button(b)) => press(m, b),
+                _ => Vec::new(),
+            },
+            Some(Action::Cancel) => cancel(m),
+            Some(Action::Help) => {
+                help(m, Context::Popup);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn help_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    let l = layout::for_model(m);
+    let (visible, total) = l
+        .popups
+        .last()
+        .map_or((1, 1), |p| (p.visible_lines.max(1), p.total_lines));
+    let max = total.saturating_sub(visible);
+    if let Some(Popup::Help(h)) = m.popups.last_mut() {
+        match action {
+            Some(Action::Up) => h.scroll = h.scroll.min(max).saturating_sub(1),
+            Some(Action::Down) => h.scroll = (h.scroll + 1).min(max),
+            Some(Action::PageUp) => h.scroll = h.scroll.min(max).saturating_sub(visible),
+            Some(Action::PageDown) => h.scroll = (h.scroll + visible).min(max),
+            Some(Action::Cancel) => {
+                m.popups.pop();
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+/// Enter in a text field: the popup's main action.
+fn submit(m: &mut Model) -> Vec<Effect> {
+    match m.popups.last() {
+        Some(Popup::Issue(_)) => press(m, Button::Issue),
+        Some(Popup::CreateService(_)) => press(m, Button::Create),
+        _ => Vec::new(),
+    }
+}
+
+/// Esc: the popup's cancel. A request it waits for is abandoned: its answer will be dropped.
+pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
+    match m.popups.last() {
+        Some(Popup::KeyCopy(_)) => return press(m, Button::Ok),
+        Some(Popup::Help(_) | Popup::Menu(_) | Popup::ConfirmClose(_)) => {
+            m.popups.pop();
+            return Vec::new();
+        }
+        _ => {}
+    }
+    let Some(p) = m.popups.pop() else {
+        return Vec::new();
+    };
+    if let Some(id) = p.in_flight() {
+        m.pending.remove(&id);
+        if matches!(p, Popup::Issue(_)) {
+            m.abandoned_issues.insert(id);
+            m.notice(
+                NoticeKind::Info,
+                m.tr.t("notice.issue_abandoned").to_string(),
+            );
+        } else {
+            m.notice(NoticeKind::Info, m.tr.t("notice.cancelled").to_string());
+        }
+    }
+    Vec::new()
+}
+
+/// A button pressed, by Enter, Space or a click.
+pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
+    let Some(top) = m.popups.last() else {
+        return Vec::new();
+    };
+    if !top.enabled(b) {
+        return Vec::new();
+    }
+    if b == Button::Cancel {
+        return cancel(m);
+    }
+    match top {
+        Popup::Issue(_) => submit_issue(m),
+        Popup::KeyCopy(p) => match b {
+            Button::CopyKey => vec![Effect::Copy(p.key.clone())],
+            // Only a copy that went somewhere counts; after a failed one, ask as before.
+            _ if matches!(
+                p.copied,
+                Some(CopyOutcome::System { .. } | CopyOutcome::Osc52)
+            ) =>
+            {
+                close_key_popup(m)
+            }
+            _ => {
+                m.popups.push(Popup::ConfirmClose(ConfirmPopup {
+                    focus: Focus::Button(Button::Cancel),
+                }));
+                Vec::new()
+            }
+        },
+        Popup::ConfirmClose(_) => {
+            m.popups.pop();
+            close_key_popup(m)
+        }
+        Popup::Delete(_) => submit_delete(m),
+        Popup::CreateService(_) => submit_create(m),
+        Popup::Error(e) => match (&e.kind, b) {
+            (ErrorKind::Retry(c), Button::Retry) => {
+                let c = c.clone();
+                retry(m, c)
+            }
+            (ErrorKind::DeleteOrphan { service_id, key_id }, Button::Delete) => {
+                let c = ApiCall::DeleteKey {
+                    service_id: service_id.clone(),
+                    key_id: key_id.clone(),
+                };
+                let effect = call(m, c);
+                if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
+                    p.set_in_flight(Some(*id));
+                }
+                vec![effect]
+            }
+            _ => {
+                m.popups.pop();
+                Vec::new()
+            }
+        },
+        Popup::Menu(_) | Popup::Help(_) => Vec::new(),
+    }
+}
+
+pub(super) fn press_menu_item(m: &mut Model, _item: usize) -> Vec<Effect> {
+    m.popups.pop();
+    if !m.can_manage() {
+        viewer_notice(m, "what.delete");
+        return Vec::new();
+    }
+    open_delete(m)
+}
+
+/// The popup underneath an error popup that waits for a retried call.
+fn retry(m: &mut Model, c: ApiCall) -> Vec<Effect> {
+    m.popups.pop();
+    let effect = call(m, c.clone());
+    if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
+        let owner = matches!(
+            (&c, &*p),
+            (ApiCall::IssueKey { .. }, Popup::Issue(_))
+                | (ApiCall::DeleteKey { .. }, Popup::Delete(_))
+                | (ApiCall::CreateService(_), Popup::CreateService(_))
+        );
+        if owner {
+            p.set_in_flight(Some(*id));
+        }
+    }
+    vec![effect]
+}
+
+fn submit_issue(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::Issue(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    // The second Enter while the first is on its way does nothing.
+    if p.in_flight.is_some() {
+        return Vec::new();
+    }
+    let name = p.name.value().trim().to_string();
+    if let Some(e) = key_name_error(m, &name) {
+        if let Some(Popup::Issue(p)) = m.popups.last_mut() {
+            p.name_error = Some(e);
+            p.focus = Focus::Field(Field::Name);
+        }
+        return Vec::new();
+    }
+    let c = ApiCall::IssueKey {
+        service_id: p.service_id.clone(),
+        body: IssueApiKey {
+            name: (!name.is_empty()).then_some(name),
+        },
+        idempotency_key: p.idempotency_key.clone(),
+    };
+    let effect = call(m, c);
+    if let (Some(Popup::Issue(p)), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
+        p.in_flight = Some(*id);
+        p.name_error = None;
+    }
+    vec![effect]
+}
+
+fn submit_delete(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::Delete(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    if p.in_flight.is_some() {
+        return Vec::new();
+    }
+    let c = ApiCall::DeleteKey {
+        service_id: p.service_id.clone(),
+        key_id: p.key.id.clone(),
+    };
+    let effect = call(m, c);
+    if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
+        p.set_in_flight(Some(*id));
+    }
+    vec![effect]
+}
+
+fn submit_create(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::CreateService(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    if p.in_flight.is_some() {
+        return Vec::new();
+    }
+    let name = p.name.value().trim().to_string();
+    let description = p.description.value().trim().to_string();
+    let name_error = service_name_error(m, &name);
+    let description_error = description_error(m, &description);
+    if name_error.is_some() || description_error.is_some() {
+        if let Some(Popup::CreateService(p)) = m.popups.last_mut() {
+            p.focus = Focus::Field(if name_error.is_some() {
+                Field::Name
+            } else {
+                Field::Description
+            });
+            p.name_error = name_error;
+            p.description_error = description_error;
+        }
+        return Vec::new();
+    }
+    let effect = call(
+        m,
+        ApiCall::CreateService(CreateService { name, description }),
+    );
+    if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
+        p.set_in_flight(Some(*id));
+    }
+    vec![effect]
+}
+
+/// The key popup closes: the key is dropped (wiped) and the list shows the new masked row.
+fn close_key_popup(m: &mut Model) -> Vec<Effect> {
+    let Some(i) = m
+        .popups
+        .iter()
+        .rposition(|p| matches!(p, Popup::KeyCopy(_)))
+    else {
+        return Vec::new();
+    };
+    let Popup::KeyCopy(p) = m.popups.remove(i) else {
+        return Vec::new();
+    };
+    let masked = clean(&p.api_key.masked).into_owned();
+    let id = p.api_key.id.clone();
+    drop(p);
+    m.notice(
+        NoticeKind::Success,
+        m.tr.f("notice.issued", &[("masked", &masked)]),
+    );
+    if let Some(k) = m.keys.as_mut() {
+        k.focus = KeysFocus::Table;
+    }
+    refresh_keys(m, Some(Want::Id(id)))
+}

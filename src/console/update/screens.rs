@@ -1,0 +1,268 @@
+//! Keys on the two screens (no popup open): Services, its filter field, API Key management.
+
+use crossterm::event::{Event, KeyEvent};
+use tui_input::Input;
+use tui_input::backend::crossterm::to_input_request;
+
+use super::{
+    back_to_services, help, keep_selection_visible, moved, open_service, quit, refresh,
+    table_capacity, viewer_notice,
+};
+use crate::console::keymap::{Action, Context};
+use crate::console::model::{KeysFocus, Model, NoticeKind, ServicesFocus};
+use crate::console::msg::{ApiCall, Effect};
+use crate::console::popup::{
+    Button, CreateServicePopup, DeletePopup, Field, Focus, IssuePopup, MenuPopup, Popup,
+};
+
+pub(super) fn on_key(
+    m: &mut Model,
+    ctx: Context,
+    action: Option<Action>,
+    k: KeyEvent,
+) -> Vec<Effect> {
+    match ctx {
+        Context::Filter => filter_key(m, action, k),
+        Context::Services => services_key(m, action),
+        Context::Keys => keys_key(m, action),
+        _ => Vec::new(),
+    }
+}
+
+fn is_move(a: Action) -> bool {
+    matches!(
+        a,
+        Action::Up
+            | Action::Down
+            | Action::First
+            | Action::Last
+            | Action::PageUp
+            | Action::PageDown
+    )
+}
+
+/// Esc with list loads in flight abandons them; their answers will be dropped.
+fn abandon_loads(m: &mut Model) -> bool {
+    let before = m.pending.len();
+    m.pending
+        .retain(|_, c| !matches!(c, ApiCall::ListServices | ApiCall::ListKeys { .. }));
+    let abandoned = m.pending.len() != before;
+    if abandoned {
+        m.notice(NoticeKind::Info, m.tr.t("notice.cancelled").to_string());
+    }
+    abandoned
+}
+
+fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    let Some(a) = action else {
+        return Vec::new();
+    };
+    let page = table_capacity(m);
+    let s = &mut m.services;
+    match a {
+        a if is_move(a) => {
+            s.focus = ServicesFocus::Table;
+            s.selected = moved(a, s.selected, s.visible().len(), page);
+            keep_selection_visible(m);
+            Vec::new()
+        }
+        Action::NextFocus | Action::PrevFocus => {
+            s.focus = match s.focus {
+                ServicesFocus::Table => ServicesFocus::CreateButton,
+                _ => ServicesFocus::Table,
+            };
+            Vec::new()
+        }
+        Action::Press => match s.focus {
+            ServicesFocus::CreateButton => open_create_service(m),
+            _ => match s.selected_service().cloned() {
+                Some(svc) => open_service(m, svc),
+                None => Vec::new(),
+            },
+        },
+        Action::CreateService => open_create_service(m),
+        Action::Filter => {
+            s.focus = ServicesFocus::Filter;
+            Vec::new()
+        }
+        Action::Refresh => refresh(m),
+        // The start screen has no screen to go back to: Esc clears the filter, or abandons a load.
+        Action::Back => {
+            if !m.services.filter.value().is_empty() {
+                clear_filter(m);
+            } else {
+                abandon_loads(m);
+            }
+            Vec::new()
+        }
+        Action::Quit => quit(m),
+        Action::Help => {
+            help(m, Context::Services);
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn clear_filter(m: &mut Model) {
+    let s = &mut m.services;
+    // Keep the selected service selected once every row is back.
+    let keep = s.selected_service().map(|x| x.id.clone());
+    s.filter = Input::default();
+    s.focus = ServicesFocus::Table;
+    if let Some(id) = keep {
+        s.selected = s.visible().iter().position(|x| x.id == id).unwrap_or(0);
+    }
+    keep_selection_visible(m);
+}
+
+fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
+    match action {
+        Some(Action::Submit | Action::NextFocus | Action::PrevFocus) => {
+            m.services.focus = ServicesFocus::Table;
+        }
+        Some(Action::Cancel) => clear_filter(m),
+        _ => {
+            if let Some(req) = to_input_request(&Event::Key(k)) {
+                m.services.filter.handle(req);
+                m.services.selected = 0;
+                m.services.offset = 0;
+            }
+        }
+    }
+    Vec::new()
+}
+
+pub(crate) fn open_create_service(m: &mut Model) -> Vec<Effect> {
+    if !m.can_manage() {
+        viewer_notice(m, "what.create_service");
+        return Vec::new();
+    }
+    m.popups.push(Popup::CreateService(CreateServicePopup {
+        name: Input::default(),
+        description: Input::default(),
+        name_error: None,
+        description_error: None,
+        focus: Focus::Field(Field::Name),
+        in_flight: None,
+    }));
+    Vec::new()
+}
+
+fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    let Some(a) = action else {
+        return Vec::new();
+    };
+    let page = table_capacity(m);
+    let Some(k) = m.keys.as_mut() else {
+        return Vec::new();
+    };
+    match a {
+        a if is_move(a) => {
+            k.focus = KeysFocus::Table;
+            k.selected = moved(a, k.selected, k.keys().len(), page);
+            keep_selection_visible(m);
+            Vec::new()
+        }
+        Action::NextFocus | Action::PrevFocus => {
+            k.focus = match k.focus {
+                KeysFocus::Table => KeysFocus::IssueButton,
+                KeysFocus::IssueButton => KeysFocus::Table,
+            };
+            Vec::new()
+        }
+        Action::Press => match k.focus {
+            KeysFocus::IssueButton => open_issue(m),
+            KeysFocus::Table => open_menu(m),
+        },
+        Action::Issue => open_issue(m),
+        Action::Delete => open_delete(m),
+        Action::Menu => open_menu(m),
+        Action::Refresh => refresh(m),
+        // Going back abandons the screen's load in flight, if any.
+        Action::Back | Action::Quit => back_to_services(m),
+        Action::Help => {
+            help(m, Context::Keys);
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `[Issue API Key]`: refused with the reason for a viewer, before the list is known, and at
+/// the limit (with the page's note).
+pub(crate) fn open_issue(m: &mut Model) -> Vec<Effect> {
+    if !m.can_manage() {
+        viewer_notice(m, "what.issue");
+        return Vec::new();
+    }
+    let tr = m.tr;
+    let Some(k) = m.keys.as_mut() else {
+        return Vec::new();
+    };
+    if k.list.is_none() {
+        m.notice(NoticeKind::Info, tr.t("notice.loading").to_string());
+        return Vec::new();
+    }
+    if k.at_limit() {
+        m.notice(NoticeKind::Error, tr.t("keys.limit_note").to_string());
+        return Vec::new();
+    }
+    k.focus = KeysFocus::IssueButton;
+    let (limit, count) = (k.limit(), k.count());
+    let service_id = k.service.id.clone();
+    m.popups.push(Popup::Issue(IssuePopup {
+        service_id,
+        name: Input::default(),
+        name_error: None,
+        focus: Focus::Field(Field::Name),
+        idempotency_key: crate::client::new_idempotency_key(),
+        in_flight: None,
+        limit,
+        remaining: limit.saturating_sub(count),
+    }));
+    Vec::new()
+}
+
+pub(crate) fn open_delete(m: &mut Model) -> Vec<Effect> {
+    if !m.can_manage() {
+        viewer_notice(m, "what.delete");
+        return Vec::new();
+    }
+    let tr = m.tr;
+    let Some(k) = m.keys.as_ref() else {
+        return Vec::new();
+    };
+    let Some(key) = k.selected_key().cloned() else {
+        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
+        return Vec::new();
+    };
+    let service_id = k.service.id.clone();
+    m.popups.push(Popup::Delete(DeletePopup {
+        service_id,
+        key,
+        focus: Focus::Button(Button::Cancel),
+        in_flight: None,
+    }));
+    Vec::new()
+}
+
+pub(crate) fn open_menu(m: &mut Model) -> Vec<Effect> {
+    let tr = m.tr;
+    let Some(k) = m.keys.as_mut() else {
+        return Vec::new();
+    };
+    let Some(key) = k.selected_key() else {
+        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
+        return Vec::new();
+    };
+    let key_id = key.id.clone();
+    k.focus = KeysFocus::Table;
+    let row = k.selected;
+    m.popups.push(Popup::Menu(MenuPopup {
+        row,
+        key_id,
+        selected: 0,
+    }));
+    Vec::new()
+}

@@ -1,0 +1,130 @@
+//! API Key management: the page's four parts in its order — menu name, basic features
+//! (`[Issue API Key]` and `3 / 5`), the issued list, and each row's `≡`.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Position, Rect};
+
+use super::theme::Theme;
+use super::widgets::{ButtonLook, button, put};
+use crate::console::format;
+use crate::console::layout::table::{Col, TableLayout};
+use crate::console::layout::{KeysLayout, button_label};
+use crate::console::model::{KeysFocus, KeysView, Model};
+use crate::console::text;
+use crate::sanitize::clean;
+
+pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -> Option<Position> {
+    let tr = m.tr;
+    let k = m.keys.as_ref()?;
+    // 1. Menu name, with the service's name and id.
+    put(buf, l.title, tr.t("keys.title"), theme.bold());
+    let service = tr.f(
+        "keys.service",
+        &[
+            ("name", &clean(&k.service.name)),
+            ("id", &clean(&k.service.id)),
+        ],
+    );
+    put(buf, l.service, &service, theme.dim());
+    // 2. Basic features.
+    button(
+        buf,
+        l.issue_button,
+        &button_label(m, "button.issue_api_key"),
+        ButtonLook {
+            focused: k.focus == KeysFocus::IssueButton && m.popups.is_empty(),
+            enabled: m.can_manage() && !k.at_limit(),
+            destructive: false,
+        },
+        theme,
+    );
+    let count = match &k.list {
+        Some(_) => tr.f(
+            "keys.count",
+            &[("count", &k.count()), ("limit", &k.limit())],
+        ),
+        None => tr.f("keys.count", &[("count", &"…"), ("limit", &k.limit())]),
+    };
+    put(buf, l.count, &count, theme.bold());
+    for (r, s, tone) in &l.notes {
+        put(buf, *r, s, theme.tone(*tone));
+    }
+    // 3. Issued list, 4. its detail menus.
+    table(m, k, &l.table, buf, theme);
+    None
+}
+
+fn header_key(c: Col) -> &'static str {
+    match c {
+        Col::KeyMasked => "keys.col_key",
+        Col::KeyName => "keys.col_name",
+        Col::KeyCreated => "keys.col_created",
+        Col::KeyLastUsed => "keys.col_last_used",
+        _ => "",
+    }
+}
+
+fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
+    let tr = m.tr;
+    super::widgets::frame(buf, t.block, "", theme);
+    for c in &t.columns {
+        let key = header_key(c.col);
+        if !key.is_empty() {
+            put(
+                buf,
+                Rect::new(c.x, t.header_y, c.width, 1),
+                tr.t(key),
+                theme.bold(),
+            );
+        }
+    }
+    let body = t.body();
+    let empty = match (&k.list, &k.error) {
+        (None, Some(e)) => Some(tr.f("keys.load_failed", &[("reason", e)])),
+        (None, None) => Some(tr.t("app.loading").to_string()),
+        (Some(l), _) if l.api_keys.is_empty() => Some(tr.t("keys.empty").to_string()),
+        _ => None,
+    };
+    if let Some(s) = empty {
+        for (i, line) in text::wrap(&s, usize::from(body.width)).iter().enumerate() {
+            if i as u16 >= body.height {
+                break;
+            }
+            put(
+                buf,
+                Rect::new(body.x, body.y + i as u16, body.width, 1),
+                line,
+                theme.dim(),
+            );
+        }
+        return;
+    }
+    let focused = k.focus == KeysFocus::Table && m.popups.is_empty();
+    for (idx, r) in &t.rows {
+        let Some(key) = k.keys().get(*idx) else {
+            continue;
+        };
+        let selected = *idx == k.selected;
+        let style = if selected {
+            buf.set_style(*r, theme.selected(focused));
+            put(buf, Rect::new(r.x, r.y, 1, 1), ">", theme.bold());
+            theme.selected(focused)
+        } else {
+            ratatui::style::Style::new()
+        };
+        for c in &t.columns {
+            let value = match c.col {
+                Col::KeyMasked => clean(&key.masked).into_owned(),
+                Col::KeyName => key.name.as_deref().map_or_else(
+                    || tr.t("delete.no_name").to_string(),
+                    |n| clean(n).into_owned(),
+                ),
+                Col::KeyCreated => format::with_offset(key.created_at, m.tz),
+                Col::KeyLastUsed => format::last_used(tr, m.now, key.last_used_at),
+                Col::KeyMenu => "≡".to_string(),
+                _ => continue,
+            };
+            put(buf, Rect::new(c.x, r.y, c.width, 1), &value, style);
+        }
+    }
+}

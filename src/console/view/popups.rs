@@ -1,0 +1,127 @@
+//! Every popup: a framed box with its rows as the layout placed them. The dialogs (Issue API
+//! Key, API Key copy, Delete API Key, Create service, errors, the confirmation) share one
+//! drawing; the row menu and the help differ only in their rows.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Position, Rect};
+
+use super::theme::Theme;
+use super::widgets::{ButtonLook, button, field, frame, put};
+use crate::console::layout::{PopupLayout, Row, popups::button_key};
+use crate::console::model::Model;
+use crate::console::popup::{Button, Focus, Popup};
+use crate::console::text;
+use crate::sanitize::clean;
+
+pub(super) fn draw(
+    m: &Model,
+    p: &Popup,
+    l: &PopupLayout,
+    buf: &mut Buffer,
+    theme: &Theme,
+) -> Option<Position> {
+    frame(buf, l.area, &l.title, theme);
+    let focus = p.focus();
+    let mut cursor = None;
+    for (r, row) in &l.rows {
+        match row {
+            Row::Text(s, tone) => put(buf, *r, s, theme.tone(*tone)),
+            Row::Field(f, label) => {
+                put(buf, *r, &format!("{label}: "), theme.bold());
+                let rect = l.fields.iter().find(|(x, _)| x == f).map(|(_, r)| *r);
+                if let (Some(rect), Some(input)) = (rect, p.input(*f)) {
+                    let focused = focus == Some(Focus::Field(*f));
+                    if let Some(c) = field(buf, rect, input, focused, theme) {
+                        cursor = Some(c);
+                    }
+                }
+            }
+            Row::Secret => {
+                if let Popup::KeyCopy(k) = p {
+                    // The key on its own line, whole: never cut, so it can be selected by hand.
+                    // Cleaned like every string from the wire; a copy made by cleaning is wiped.
+                    // Drawn straight into the cells: no unwiped copy on the way.
+                    let shown = zeroize::Zeroizing::new(clean(k.key.expose()).into_owned());
+                    let r = r.intersection(buf.area);
+                    if r.height > 0 {
+                        buf.set_stringn(
+                            r.x,
+                            r.y,
+                            shown.as_str(),
+                            usize::from(r.width),
+                            theme.bold(),
+                        );
+                    }
+                }
+            }
+            Row::Buttons => {
+                for (b, rect) in &l.buttons {
+                    let look = ButtonLook {
+                        focused: focus == Some(Focus::Button(*b)),
+                        enabled: p.enabled(*b),
+                        destructive: *b == Button::Delete,
+                    };
+                    let label = format!("[{}]", m.tr.t(button_key(*b)));
+                    button(buf, *rect, &label, look, theme);
+                }
+            }
+            Row::Item(i, label) => {
+                let selected = matches!(p, Popup::Menu(menu) if menu.selected == *i);
+                let enabled = m.can_manage();
+                let style = match (selected, enabled) {
+                    (_, false) => theme.disabled(),
+                    (true, true) => theme.destructive(true),
+                    (false, true) => theme.destructive(false),
+                };
+                let marker = if selected { ">" } else { " " };
+                put(buf, Rect { width: 1, ..*r }, marker, theme.bold());
+                put(
+                    buf,
+                    Rect {
+                        x: r.x + 1,
+                        width: r.width.saturating_sub(1),
+                        ..*r
+                    },
+                    &text::fit(label, usize::from(r.width.saturating_sub(1))),
+                    style,
+                );
+            }
+            Row::Help(keys, desc) => {
+                let kw = text::width(keys) as u16;
+                put(buf, *r, keys, theme.bold());
+                put(
+                    buf,
+                    Rect {
+                        x: r.x + kw + 2,
+                        width: r.width.saturating_sub(kw + 2),
+                        ..*r
+                    },
+                    desc,
+                    ratatui::style::Style::new(),
+                );
+            }
+        }
+    }
+    if l.total_lines > l.visible_lines && l.visible_lines > 0 {
+        // Where the help is scrolled to, on its bottom border.
+        let first = match p {
+            Popup::Help(h) => h.scroll.min(l.total_lines - l.visible_lines),
+            _ => 0,
+        };
+        let s = format!(
+            " {}-{}/{} ",
+            first + 1,
+            first + l.visible_lines,
+            l.total_lines
+        );
+        let w = text::width(&s) as u16;
+        let x = l.area.right().saturating_sub(w + 1);
+        put(
+            buf,
+            Rect::new(x, l.area.bottom().saturating_sub(1), w, 1),
+            &s,
+            theme.dim(),
+        );
+    }
+    cursor
+}

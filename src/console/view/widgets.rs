@@ -1,0 +1,107 @@
+//! Small drawing pieces shared by the screens and popups: text cut to its cell, buttons with
+//! their focus marker, text fields.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Position, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Block, BorderType, Clear, Widget};
+use tui_input::Input;
+
+use super::theme::Theme;
+use crate::console::text;
+
+/// `s` in `rect`'s first line, cut with `…` if it does not fit.
+pub fn put(buf: &mut Buffer, rect: Rect, s: &str, style: Style) {
+    let rect = rect.intersection(buf.area);
+    if rect.width == 0 || rect.height == 0 {
+        return;
+    }
+    let shown = text::truncate(s, usize::from(rect.width));
+    buf.set_stringn(rect.x, rect.y, shown, usize::from(rect.width), style);
+}
+
+/// How a button looks.
+#[derive(Debug, Clone, Copy)]
+pub struct ButtonLook {
+    pub focused: bool,
+    pub enabled: bool,
+    pub destructive: bool,
+}
+
+/// `>[Label]` when focused, ` [Label]` otherwise; `rect` starts at the marker cell.
+pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme: &Theme) {
+    if rect.width == 0 {
+        return;
+    }
+    let marker = if look.focused { ">" } else { " " };
+    put(buf, Rect { width: 1, ..rect }, marker, theme.bold());
+    let style = if !look.enabled {
+        theme.disabled()
+    } else if look.destructive {
+        theme.destructive(look.focused)
+    } else if look.focused {
+        theme.focus()
+    } else {
+        theme.bold()
+    };
+    put(
+        buf,
+        Rect {
+            x: rect.x + 1,
+            width: rect.width.saturating_sub(1),
+            ..rect
+        },
+        label,
+        style,
+    );
+}
+
+/// A one-line text field; returns where the cursor goes when it has the focus.
+pub fn field(
+    buf: &mut Buffer,
+    rect: Rect,
+    input: &Input,
+    focused: bool,
+    theme: &Theme,
+) -> Option<Position> {
+    let rect = rect.intersection(buf.area);
+    if rect.width == 0 || rect.height == 0 {
+        return None;
+    }
+    let width = usize::from(rect.width.saturating_sub(1));
+    let scroll = input.visual_scroll(width);
+    buf.set_style(rect, theme.field(focused));
+    // Skip the columns scrolled out on the left, whole characters at a time.
+    let mut skipped = 0;
+    let shown: String = input
+        .value()
+        .chars()
+        .skip_while(|c| {
+            let w = text::width(c.encode_utf8(&mut [0; 4]));
+            if skipped + w <= scroll {
+                skipped += w;
+                true
+            } else {
+                false
+            }
+        })
+        .collect();
+    buf.set_stringn(rect.x, rect.y, shown, width, theme.field(focused));
+    focused.then(|| Position {
+        x: rect.x + (input.visual_cursor().saturating_sub(scroll)) as u16,
+        y: rect.y,
+    })
+}
+
+/// A bordered box with a title, cleared underneath.
+pub fn frame(buf: &mut Buffer, area: Rect, title: &str, theme: &Theme) {
+    let area = area.intersection(buf.area);
+    Clear.render(area, buf);
+    let mut block = Block::bordered()
+        .border_type(BorderType::Plain)
+        .border_style(theme.border());
+    if !title.is_empty() {
+        block = block.title(format!(" {title} ")).title_style(theme.bold());
+    }
+    block.render(area, buf);
+}
