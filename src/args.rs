@@ -117,10 +117,10 @@ pub enum Command {
     #[command(subcommand)]
     Tokens(TokensCommand),
     /// List, create and delete services
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
     Services(ServicesCommand),
     /// List, issue and delete API keys of a service
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
     Keys(KeysCommand),
     /// Print a shell completion script
     Completions {

@@ -10,7 +10,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
+
+mod tls;
 
 use crate::credential::Secret;
 use crate::wire::{
@@ -79,6 +81,11 @@ impl ApiError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ApiError::Unreachable { .. })
     }
+
+    /// True when TLS refused the service's certificate or handshake: a retry meets the same.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ApiError::Unreachable { reason, .. } if reason.starts_with(tls::PREFIX))
+    }
 }
 
 /// A successful issue, and whether the service answered from its idempotency record.
@@ -86,6 +93,22 @@ impl ApiError {
 pub struct Issued {
     pub key: IssuedKey,
     pub replayed: bool,
+}
+
+/// A decoded answer with the exact bytes the service sent, for printing the service's own JSON.
+/// The bytes are wiped when dropped: an issue's body holds the plaintext key.
+pub struct Raw<T> {
+    pub value: T,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Raw<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raw")
+            .field("value", &self.value)
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -158,6 +181,11 @@ impl Client {
         if opts.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
+        if base.scheme() == "http" && opts.ca_cert.is_none() {
+            // No TLS to verify: skip reading the system's roots (hundreds of files, and an
+            // error on a machine that has none).
+            builder = builder.tls_certs_only(Vec::new());
+        }
         let http = builder
             .build()
             .map_err(|e| ApiError::Config(format!("cannot set up the HTTP client: {e}")))?;
@@ -195,8 +223,13 @@ impl Client {
             reason = s.to_string();
             src = s.source();
         }
-        if e.is_timeout() {
+        if let Some(t) = tls::find(e) {
+            reason = tls::reason(t);
+        } else if e.is_timeout() {
             reason = format!("timed out ({reason})");
+        } else if self.base.scheme() == "http" && reason.contains("invalid HTTP version") {
+            // What hyper says when the answer is a TLS record: the service speaks HTTPS.
+            reason = format!("{reason} (is the endpoint https:// rather than http://?)");
         }
         ApiError::Unreachable {
             endpoint: self.endpoint.to_string(),
@@ -267,11 +300,35 @@ impl Client {
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+    fn decode_raw<T: DeserializeOwned>(&self, bytes: Vec<u8>) -> Result<Raw<T>, ApiError> {
+        let body = Zeroizing::new(bytes);
+        Ok(Raw {
+            value: self.decode(&body)?,
+            body,
+        })
+    }
+
+    async fn get_raw<T: DeserializeOwned>(&self, path: &str) -> Result<Raw<T>, ApiError> {
         let (_, _, bytes) = self
             .send(Method::GET, path, None, &[], Some(&self.auth))
             .await?;
-        self.decode(&bytes)
+        self.decode_raw(bytes)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.get_raw(path).await.map(|r| r.value)
+    }
+
+    async fn post_raw<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Raw<T>, ApiError> {
+        let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
+        let (_, _, bytes) = self
+            .send(Method::POST, path, Some(json), &[], Some(&self.auth))
+            .await?;
+        self.decode_raw(bytes)
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -279,11 +336,7 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ApiError> {
-        let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
-        let (_, _, bytes) = self
-            .send(Method::POST, path, Some(json), &[], Some(&self.auth))
-            .await?;
-        self.decode(&bytes)
+        self.post_raw(path, body).await.map(|r| r.value)
     }
 
     async fn delete(&self, path: &str) -> Result<(), ApiError> {
@@ -306,12 +359,20 @@ impl Client {
         self.get("v1/services").await
     }
 
+    pub async fn list_services_raw(&self) -> Result<Raw<ServiceList>, ApiError> {
+        self.get_raw("v1/services").await
+    }
+
     pub async fn get_service(&self, service_id: &str) -> Result<Service, ApiError> {
         self.get(&format!("v1/services/{}", seg(service_id))).await
     }
 
     pub async fn create_service(&self, body: &CreateService) -> Result<Service, ApiError> {
         self.post("v1/services", body).await
+    }
+
+    pub async fn create_service_raw(&self, body: &CreateService) -> Result<Raw<Service>, ApiError> {
+        self.post_raw("v1/services", body).await
     }
 
     pub async fn delete_service(&self, service_id: &str) -> Result<(), ApiError> {
@@ -324,6 +385,11 @@ impl Client {
             .await
     }
 
+    pub async fn list_keys_raw(&self, service_id: &str) -> Result<Raw<ApiKeyList>, ApiError> {
+        self.get_raw(&format!("v1/services/{}/api-keys", seg(service_id)))
+            .await
+    }
+
     /// Issues a key. `idempotency_key` must be reused on a retry of the same issue.
     pub async fn issue_key(
         &self,
@@ -331,8 +397,20 @@ impl Client {
         body: &IssueApiKey,
         idempotency_key: &str,
     ) -> Result<Issued, ApiError> {
+        self.issue_key_raw(service_id, body, idempotency_key)
+            .await
+            .map(|r| r.value)
+    }
+
+    /// [`Client::issue_key`], with the body as the service sent it.
+    pub async fn issue_key_raw(
+        &self,
+        service_id: &str,
+        body: &IssueApiKey,
+        idempotency_key: &str,
+    ) -> Result<Raw<Issued>, ApiError> {
         let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
-        let (_, headers, mut bytes) = self
+        let (_, headers, bytes) = self
             .send(
                 Method::POST,
                 &format!("v1/services/{}/api-keys", seg(service_id)),
@@ -341,15 +419,17 @@ impl Client {
                 Some(&self.auth),
             )
             .await?;
-        let parsed = self.decode::<IssuedKey>(&bytes);
-        // The body held the plaintext key: wipe it, the parsed `Secret` is the only copy now.
-        bytes.zeroize();
+        // The body holds the plaintext key: it is wiped when the `Raw` is dropped.
+        let raw = self.decode_raw::<IssuedKey>(bytes)?;
         let replayed = headers
             .get("idempotent-replayed")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-        Ok(Issued {
-            key: parsed?,
-            replayed,
+        Ok(Raw {
+            value: Issued {
+                key: raw.value,
+                replayed,
+            },
+            body: raw.body,
         })
     }
 

@@ -124,6 +124,7 @@ where
     let mut effects: VecDeque<Effect> = start.into();
     tokio::pin!(shutdown);
     let mut next_tick: Option<Instant> = None;
+    let mut input_ended = false;
     loop {
         model.now = Timestamp::now();
         // Everything that arrived is handled before the next draw.
@@ -155,6 +156,10 @@ where
             };
             effects.extend(update::update(model, msg));
         }
+        // Keys typed before the input ended have been handled; now the input is gone.
+        if input_ended {
+            return Ok(Exit::EndOfInput);
+        }
         if model.dirty {
             terminal
                 .draw(|f| view::view(model, f))
@@ -175,7 +180,10 @@ where
                 exit = &mut shutdown => return Ok(exit),
                 ev = events.next() => match ev {
                     Some(Ok(ev)) => queue.extend(to_msg(ev)),
-                    Some(Err(_)) | None => return Ok(Exit::EndOfInput),
+                    Some(Err(_)) | None => {
+                        input_ended = true;
+                        break;
+                    }
                 },
                 Some(msg) = rx.recv() => queue.push_back(msg),
                 () = tokio::time::sleep_until(tick_at), if first && next_tick.is_some() => {

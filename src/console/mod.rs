@@ -88,17 +88,34 @@ pub async fn signals() -> Exit {
 }
 
 async fn session(settings: Settings) -> u8 {
+    use std::io::IsTerminal;
+    // Before anything starts (the embedded service included): without a terminal, say so.
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        eprintln!(
+            "ragkeys: the console needs a terminal on stdin and stdout (for scripts, use `ragkeys services …` / `ragkeys keys …`)"
+        );
+        return 2;
+    }
     let (opts, label) = match settings.connection.clone() {
         Connection::Remote(opts) => {
             let label = connection_label(&opts.endpoint);
             (opts, label)
         }
         Connection::Embedded { data_dir } => {
-            eprintln!(
-                "ragkeys: the embedded key service is not in this build yet (data dir {}); start `ragkeys serve` and use --endpoint and --token",
-                data_dir.display()
-            );
-            return 1;
+            let server = match crate::server::start_embedded(&data_dir).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!(
+                        "ragkeys: cannot start the embedded key service over {}: {e:#}",
+                        data_dir.display()
+                    );
+                    return 1;
+                }
+            };
+            let opts = ClientOptions::new(server.endpoint(), server.token().clone());
+            let code = run_remote(&settings, &opts, "local".to_string()).await;
+            server.shutdown().await;
+            return code;
         }
     };
     run_remote(&settings, &opts, label).await
@@ -112,8 +129,9 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
             return 1;
         }
     };
-    if opts.insecure {
-        eprintln!("ragkeys: warning: TLS certificate verification is off (--insecure)");
+    let warnings = settings.warnings();
+    for w in &warnings {
+        eprintln!("ragkeys: warning: {w}");
     }
     let mut model = Model::new(Options {
         lang: i18n::choose(settings.lang),
@@ -121,8 +139,14 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
         tz: Tz::Local,
         connection: label,
     });
+    // The same warning stays in sight in the footer until something else is said.
     if opts.insecure {
         model.notice(NoticeKind::Error, model.tr.t("notice.insecure").to_string());
+    } else if !warnings.is_empty() {
+        model.notice(
+            NoticeKind::Error,
+            model.tr.t("notice.plain_http").to_string(),
+        );
     }
     let exit = run_in_terminal(settings, &mut model, &client).await;
     // The model may still hold a key in a popup: drop (wipe) it now.

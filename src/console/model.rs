@@ -16,6 +16,9 @@ use crate::wire::{ApiKey, ApiKeyList, Me, Role, Service, Timestamp};
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
 
+/// The frames of the spinner shown while a request is in flight.
+pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Services,
@@ -34,6 +37,8 @@ pub enum NoticeKind {
     Info,
     Success,
     Error,
+    /// About the connection itself (`--insecure`, plain http): stays until replaced.
+    Warning,
 }
 
 /// The footer's latest message.
@@ -218,6 +223,10 @@ impl Model {
     /// A tick (for the spinner) is needed only while a request is in flight.
     pub fn needs_tick(&self) -> bool {
         !self.pending.is_empty()
+    }
+
+    pub fn spinner_frame(&self) -> &'static str {
+        SPINNER[self.spinner % SPINNER.len()]
     }
 
     pub fn too_small(&self) -> bool {

@@ -1,14 +1,16 @@
 //! Where everything is on screen, as a pure function of the model and the terminal area. The
 //! view draws from it and mouse clicks are hit-tested against it, so the two never disagree.
 
+mod content;
+mod hit;
 pub mod popups;
 pub mod table;
 
 use ratatui::layout::Rect;
 
 use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
-use crate::console::popup::{Button, Field};
 use crate::console::text;
+pub use hit::{Hit, hit};
 pub use popups::{PopupLayout, Row, Tone};
 use table::{Col, Spec, TableLayout};
 
@@ -49,27 +51,6 @@ pub struct KeysLayout {
     pub count: Rect,
     pub notes: Vec<(Rect, String, Tone)>,
     pub table: TableLayout,
-}
-
-/// Where a click landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hit {
-    CreateService,
-    IssueKey,
-    Filter,
-    /// A row of the current table.
-    Row(usize),
-    /// The `[API Key management]` button of a service row.
-    OpenService(usize),
-    /// The `≡` of a key row.
-    RowMenu(usize),
-    PopupButton(Button),
-    PopupField(Field),
-    MenuItem(usize),
-    /// Inside the top popup, on nothing in particular.
-    Popup,
-    /// Outside the top popup.
-    OutsidePopup,
 }
 
 fn row(area: Rect, y: u16) -> Rect {
@@ -164,26 +145,31 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
     let id_w = longest(&|s| text::width(&s.id)).max(head("services.col_id"));
     let name_w = longest(&|s| text::width(&s.name)).max(head("services.col_name"));
     let button = button_width(&button_label(m, "button.api_key_management")) - 1;
-    let spec = |col, min: u16, max: u16, drop_rank, filler| Spec {
+    let desc_w = longest(&|s| text::width(&s.description)).max(head("services.col_description"));
+    let name_min = name_w.min(head("services.col_name").max(10));
+    let spec = |col, min: u16, max: u16, drop_rank, filler, grow| Spec {
         col,
         min,
         max: max.max(min),
         drop_rank,
         filler,
+        grow,
     };
+    // Ids are long and opaque: they give way first (`svc_8f2k…`), names last.
     vec![
-        spec(Col::SvcId, id_w.min(12), id_w, Some(2), false),
-        spec(Col::SvcName, name_w.min(10), name_w, None, false),
-        spec(Col::SvcDescription, 12, 50, Some(4), true),
+        spec(Col::SvcId, id_w.min(10), id_w, Some(2), false, 2),
+        spec(Col::SvcName, name_min, name_w, None, false, 0),
+        spec(Col::SvcDescription, 12, desc_w.min(30), Some(4), true, 1),
         spec(
             Col::SvcKeys,
             head("services.col_keys").max(5),
             5,
             Some(1),
             false,
+            0,
         ),
-        spec(Col::SvcCreated, 19, 19, Some(3), false),
-        spec(Col::SvcButton, button, button, None, false),
+        spec(Col::SvcCreated, 19, 19, Some(3), false, 0),
+        spec(Col::SvcButton, button, button, None, false, 0),
     ]
 }
 
@@ -248,6 +234,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 21,
             drop_rank: None,
             filler: false,
+            grow: 0,
         },
         Spec {
             col: Col::KeyName,
@@ -255,6 +242,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 50,
             drop_rank: Some(1),
             filler: true,
+            grow: 0,
         },
         Spec {
             col: Col::KeyCreated,
@@ -262,6 +250,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 31,
             drop_rank: None,
             filler: false,
+            grow: 0,
         },
         Spec {
             col: Col::KeyLastUsed,
@@ -269,6 +258,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: last_used,
             drop_rank: Some(2),
             filler: false,
+            grow: 0,
         },
         Spec {
             col: Col::KeyMenu,
@@ -276,6 +266,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
             max: 1,
             drop_rank: None,
             filler: false,
+            grow: 0,
         },
     ]
 }
@@ -345,72 +336,6 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
         count,
         notes,
         table,
-    }
-}
-
-fn contains(r: Rect, x: u16, y: u16) -> bool {
-    x >= r.x && x < r.right() && y >= r.y && y < r.bottom()
-}
-
-/// What is under the mouse at (x, y): the top popup if there is one, else the screen.
-pub fn hit(l: &ScreenLayout, x: u16, y: u16) -> Option<Hit> {
-    if let Some(p) = l.popups.last() {
-        if !contains(p.area, x, y) {
-            return Some(Hit::OutsidePopup);
-        }
-        for (b, r) in &p.buttons {
-            if contains(*r, x, y) {
-                return Some(Hit::PopupButton(*b));
-            }
-        }
-        for (f, r) in &p.fields {
-            if contains(*r, x, y) {
-                return Some(Hit::PopupField(*f));
-            }
-        }
-        for (i, r) in &p.items {
-            if contains(*r, x, y) {
-                return Some(Hit::MenuItem(*i));
-            }
-        }
-        return Some(Hit::Popup);
-    }
-    match &l.body {
-        Body::TooSmall => None,
-        Body::Services(s) => {
-            if contains(s.create_button, x, y) {
-                return Some(Hit::CreateService);
-            }
-            if s.filter.is_some_and(|r| contains(r, x, y)) {
-                return Some(Hit::Filter);
-            }
-            let (idx, _) = s.table.rows.iter().find(|(_, r)| contains(*r, x, y))?;
-            let on_button = s
-                .table
-                .column(Col::SvcButton)
-                .is_some_and(|c| x >= c.x && x < c.x + c.width);
-            Some(if on_button {
-                Hit::OpenService(*idx)
-            } else {
-                Hit::Row(*idx)
-            })
-        }
-        Body::Keys(k) => {
-            if contains(k.issue_button, x, y) {
-                return Some(Hit::IssueKey);
-            }
-            let (idx, _) = k.table.rows.iter().find(|(_, r)| contains(*r, x, y))?;
-            // The ≡ is one cell; a click next to it counts too.
-            let on_menu = k
-                .table
-                .column(Col::KeyMenu)
-                .is_some_and(|c| x + 1 >= c.x && x <= c.x + 1);
-            Some(if on_menu {
-                Hit::RowMenu(*idx)
-            } else {
-                Hit::Row(*idx)
-            })
-        }
     }
 }
 

@@ -1,15 +1,14 @@
-//! What each popup holds, line by line, and where it sits: centered, or for the row menu
+//! Where each popup sits and what is on each of its lines: centered, or for the row menu
 //! anchored to its row's `≡`.
 
 use ratatui::layout::Rect;
 
+pub use super::content::button_key;
+use super::content::{Part, content};
 use super::{Body, ScreenLayout, button_width, table::Col};
-use crate::console::format;
 use crate::console::model::Model;
-use crate::console::msg::CopyOutcome;
-use crate::console::popup::{Button, ErrorKind, Field, Popup};
+use crate::console::popup::{Button, Field, Popup};
 use crate::console::text;
-use crate::sanitize::clean;
 
 /// How a line of text is styled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,170 +50,6 @@ pub struct PopupLayout {
     /// The help popup: lines shown, and how many there are.
     pub visible_lines: usize,
     pub total_lines: usize,
-}
-
-/// Parts before placement.
-enum Part {
-    Text(String, Tone),
-    Blank,
-    Field(Field, String),
-    Secret,
-    Buttons(Vec<Button>),
-}
-
-pub fn button_key(b: Button) -> &'static str {
-    match b {
-        Button::Issue => "button.issue",
-        Button::Cancel => "button.cancel",
-        Button::CopyKey => "button.copy_key",
-        Button::Ok => "button.ok",
-        Button::Delete => "button.delete",
-        Button::Create => "button.create",
-        Button::Retry => "button.retry",
-    }
-}
-
-fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
-    let tr = m.tr;
-    match p {
-        Popup::Issue(p) => {
-            let service = m
-                .keys
-                .as_ref()
-                .map(|k| clean(&k.service.name).into_owned())
-                .unwrap_or_default();
-            let mut parts = vec![
-                Part::Text(tr.f("issue.body", &[("service", &service)]), Tone::Normal),
-                Part::Text(
-                    tr.f(
-                        "issue.slots",
-                        &[("limit", &p.limit), ("remaining", &p.remaining)],
-                    ),
-                    Tone::Bold,
-                ),
-                Part::Blank,
-                Part::Field(Field::Name, tr.t("issue.name").to_string()),
-            ];
-            if let Some(e) = &p.name_error {
-                parts.push(Part::Text(e.clone(), Tone::Error));
-            }
-            if p.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("issue.issuing").to_string(), Tone::Dim));
-            }
-            parts.push(Part::Blank);
-            parts.push(Part::Buttons(vec![Button::Issue, Button::Cancel]));
-            (tr.t("issue.title").to_string(), parts)
-        }
-        Popup::KeyCopy(p) => {
-            let mut parts = vec![
-                Part::Text(tr.t("copy.intro").to_string(), Tone::Normal),
-                Part::Secret,
-                Part::Blank,
-                Part::Text(tr.t("copy.caution").to_string(), Tone::Caution),
-            ];
-            if let Some(outcome) = &p.copied {
-                let (s, tone) = match outcome {
-                    CopyOutcome::System {
-                        clear_after_secs: 0,
-                    } => (
-                        tr.t("copy.copied_system_no_clear").to_string(),
-                        Tone::Success,
-                    ),
-                    CopyOutcome::System { clear_after_secs } => (
-                        tr.f("copy.copied_system", &[("secs", clear_after_secs)]),
-                        Tone::Success,
-                    ),
-                    CopyOutcome::Osc52 => (tr.t("copy.copied_osc52").to_string(), Tone::Success),
-                    CopyOutcome::Disabled => (tr.t("copy.copy_disabled").to_string(), Tone::Error),
-                    CopyOutcome::Failed(why) => (
-                        tr.f("copy.copy_failed", &[("reason", &clean(why))]),
-                        Tone::Error,
-                    ),
-                };
-                parts.push(Part::Text(s, tone));
-            }
-            parts.push(Part::Blank);
-            parts.push(Part::Buttons(vec![Button::CopyKey, Button::Ok]));
-            (tr.t("copy.title").to_string(), parts)
-        }
-        Popup::ConfirmClose(_) => (
-            tr.t("confirm.title").to_string(),
-            vec![
-                Part::Text(tr.t("confirm.body").to_string(), Tone::Caution),
-                Part::Blank,
-                Part::Buttons(vec![Button::Ok, Button::Cancel]),
-            ],
-        ),
-        Popup::Delete(p) => {
-            let k = &p.key;
-            let name = k
-                .name
-                .as_deref()
-                .map(|n| clean(n).into_owned())
-                .unwrap_or_else(|| tr.t("delete.no_name").to_string());
-            let mut parts = vec![
-                Part::Text(
-                    format!("{}: {}", tr.t("delete.key"), clean(&k.masked)),
-                    Tone::Bold,
-                ),
-                Part::Text(format!("{}: {}", tr.t("delete.name"), name), Tone::Normal),
-                Part::Text(
-                    format!(
-                        "{}: {}",
-                        tr.t("delete.created"),
-                        format::with_offset(k.created_at, m.tz)
-                    ),
-                    Tone::Normal,
-                ),
-                Part::Blank,
-                Part::Text(tr.t("delete.caution").to_string(), Tone::Caution),
-            ];
-            if p.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("delete.deleting").to_string(), Tone::Dim));
-            }
-            parts.push(Part::Blank);
-            parts.push(Part::Buttons(vec![Button::Delete, Button::Cancel]));
-            (tr.t("delete.title").to_string(), parts)
-        }
-        Popup::CreateService(p) => {
-            let mut parts = vec![
-                Part::Text(tr.t("service.body").to_string(), Tone::Normal),
-                Part::Blank,
-                Part::Field(Field::Name, tr.t("service.name").to_string()),
-            ];
-            if let Some(e) = &p.name_error {
-                parts.push(Part::Text(e.clone(), Tone::Error));
-            }
-            parts.push(Part::Field(
-                Field::Description,
-                tr.t("service.description").to_string(),
-            ));
-            if let Some(e) = &p.description_error {
-                parts.push(Part::Text(e.clone(), Tone::Error));
-            }
-            if p.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("service.creating").to_string(), Tone::Dim));
-            }
-            parts.push(Part::Blank);
-            parts.push(Part::Buttons(vec![Button::Create, Button::Cancel]));
-            (tr.t("service.title").to_string(), parts)
-        }
-        Popup::Error(e) => {
-            let buttons = match e.kind {
-                ErrorKind::Plain => vec![Button::Ok],
-                ErrorKind::Retry(_) => vec![Button::Retry, Button::Cancel],
-                ErrorKind::DeleteOrphan { .. } => vec![Button::Delete, Button::Cancel],
-            };
-            let mut parts = vec![Part::Text(e.message.clone(), Tone::Normal)];
-            if e.in_flight.is_some() {
-                parts.push(Part::Text(tr.t("app.working").to_string(), Tone::Dim));
-            }
-            parts.push(Part::Blank);
-            parts.push(Part::Buttons(buttons));
-            (e.title.clone(), parts)
-        }
-        Popup::Menu(_) | Popup::Help(_) => (String::new(), Vec::new()),
-    }
 }
 
 /// Places a popup over `screen` (whose earlier popups are already placed).

@@ -28,6 +28,8 @@ pub struct Spec {
     pub drop_rank: Option<u8>,
     /// Takes the columns left over once every column has its `max`.
     pub filler: bool,
+    /// Columns grow towards their `max` in this order, lowest first.
+    pub grow: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +86,10 @@ fn fit_with(specs: &[Spec], area_x: u16, width: u16, spacing: u16) -> Option<Vec
     chosen.sort_by_key(|s| specs.iter().position(|o| o.col == s.col));
     let mut widths: Vec<u16> = chosen.iter().map(|s| s.min).collect();
     let mut spare = width - needed(&chosen, spacing);
-    for (i, s) in chosen.iter().enumerate() {
+    let mut order: Vec<usize> = (0..chosen.len()).collect();
+    order.sort_by_key(|i| chosen[*i].grow);
+    for i in order {
+        let s = &chosen[i];
         let grow = (s.max.saturating_sub(s.min)).min(spare);
         widths[i] += grow;
         spare -= grow;
@@ -197,6 +202,7 @@ mod tests {
                 max: 21,
                 drop_rank: None,
                 filler: false,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyName,
@@ -204,6 +210,7 @@ mod tests {
                 max: 50,
                 drop_rank: Some(1),
                 filler: true,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyCreated,
@@ -211,6 +218,7 @@ mod tests {
                 max: 31,
                 drop_rank: None,
                 filler: false,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyLastUsed,
@@ -218,6 +226,7 @@ mod tests {
                 max: 12,
                 drop_rank: Some(2),
                 filler: false,
+                grow: 0,
             },
             Spec {
                 col: Col::KeyMenu,
@@ -225,6 +234,7 @@ mod tests {
                 max: 1,
                 drop_rank: None,
                 filler: false,
+                grow: 0,
             },
         ]
     }

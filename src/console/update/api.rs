@@ -7,7 +7,7 @@ use crate::console::model::{Model, NoticeKind, Want};
 use crate::console::msg::{ApiCall, ApiResult, Effect, RequestId};
 use crate::console::popup::{Button, ErrorKind, ErrorPopup, Focus, KeyCopyPopup, Popup};
 use crate::sanitize::clean;
-use crate::wire::{ApiKeyList, ErrorCode, Service};
+use crate::wire::{ApiKeyList, ErrorCode, IssuedKey, Service};
 
 pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<Effect> {
     let Some(call) = m.pending.remove(&id) else {
@@ -78,8 +78,8 @@ fn load_failed(m: &mut Model, e: &ApiError) -> Vec<Effect> {
         m.notice(NoticeKind::Error, msg);
         return Vec::new();
     }
-    let text = if e.is_unreachable() {
-        m.tr.f("notice.unreachable", &[("reason", &clean(&e.to_string()))])
+    let text = if let ApiError::Unreachable { reason, .. } = e {
+        m.tr.f("notice.unreachable", &[("reason", &clean(reason))])
     } else {
         format!("{} {}", errors::message(m, e), m.tr.t("notice.press_r"))
     };
@@ -87,7 +87,18 @@ fn load_failed(m: &mut Model, e: &ApiError) -> Vec<Effect> {
     Vec::new()
 }
 
+/// A load that succeeds after a failure: the failure's notice is no longer true.
+fn clear_error_notice(m: &mut Model) {
+    if m.notice
+        .as_ref()
+        .is_some_and(|n| n.kind == NoticeKind::Error)
+    {
+        m.notice = None;
+    }
+}
+
 fn services_loaded(m: &mut Model, list: Vec<Service>) {
+    clear_error_notice(m);
     let s = &mut m.services;
     let keep = s
         .want
@@ -104,8 +115,10 @@ fn services_loaded(m: &mut Model, list: Vec<Service>) {
 }
 
 fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
+    clear_error_notice(m);
     // Newest first, whatever order arrives; the service promises it, the console makes sure.
-    list.api_keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+    list.api_keys
+        .sort_by_key(|k| std::cmp::Reverse(k.created_at));
     let count = list.api_keys.len() as u32;
     let limit = list.key_limit;
     if let Some(svc) = m
@@ -187,15 +200,18 @@ fn issued(m: &mut Model, id: RequestId, call: ApiCall, r: Result<Issued, ApiErro
     };
     match r {
         Ok(issued) => {
-            let Issued { key, .. } = issued;
+            // Moved, not copied: the popup holds the only plaintext.
+            let Issued {
+                key: IssuedKey { api_key, key },
+                ..
+            } = issued;
             let popup = Popup::KeyCopy(KeyCopyPopup {
                 service_id,
-                key: key.key.clone(),
-                api_key: key.api_key.clone(),
+                key,
+                api_key,
                 focus: Focus::Button(Button::CopyKey),
                 copied: None,
             });
-            drop(key);
             let at = owner(m, id);
             replace_at(m, at, popup);
             Vec::new()

@@ -3,13 +3,18 @@
 
 mod api;
 mod errors;
+mod fields;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod mouse;
 mod popups;
 mod screens;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 #[cfg(test)]
-mod tests_flow;
+mod tests_issue;
+#[cfg(test)]
+mod tests_manage;
 
 use crossterm::event::KeyEvent;
 
@@ -22,9 +27,6 @@ use crate::wire::Service;
 
 pub use errors::orphan_key_id;
 
-/// The spinner's frames; the view picks `spinner % len`.
-pub const SPINNER_FRAMES: usize = 10;
-
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(k) => {
@@ -34,7 +36,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Mouse(ev) => mouse::on_mouse(m, ev),
         Msg::Paste(s) => {
             m.dirty = true;
-            popups::paste(m, &s);
+            fields::paste(m, &s);
             Vec::new()
         }
         Msg::Resize { width, height } => {
@@ -46,7 +48,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick => {
             if m.needs_tick() {
-                m.spinner = (m.spinner + 1) % SPINNER_FRAMES;
+                m.spinner = (m.spinner + 1) % crate::console::model::SPINNER.len();
                 m.dirty = true;
             }
             Vec::new()

@@ -72,7 +72,10 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
         return Vec::new();
     };
     match hit {
-        Hit::CreateService => open_create_service(m),
+        Hit::CreateService => {
+            m.services.focus = ServicesFocus::CreateButton;
+            open_create_service(m)
+        }
         Hit::IssueKey => {
             if let Some(k) = m.keys.as_mut() {
                 k.focus = KeysFocus::IssueButton;

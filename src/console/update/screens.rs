@@ -86,9 +86,12 @@ fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
             Vec::new()
         }
         Action::Refresh => refresh(m),
+        // The start screen has no screen to go back to: Esc clears the filter, or abandons a load.
         Action::Back => {
-            if !abandon_loads(m) && !m.services.filter.value().is_empty() {
+            if !m.services.filter.value().is_empty() {
                 clear_filter(m);
+            } else {
+                abandon_loads(m);
             }
             Vec::new()
         }
@@ -131,7 +134,6 @@ fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect>
 }
 
 pub(crate) fn open_create_service(m: &mut Model) -> Vec<Effect> {
-    m.services.focus = ServicesFocus::CreateButton;
     if !m.can_manage() {
         viewer_notice(m, "what.create_service");
         return Vec::new();
@@ -177,14 +179,8 @@ fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         Action::Delete => open_delete(m),
         Action::Menu => open_menu(m),
         Action::Refresh => refresh(m),
-        Action::Back => {
-            if abandon_loads(m) {
-                Vec::new()
-            } else {
-                back_to_services(m)
-            }
-        }
-        Action::Quit => back_to_services(m),
+        // Going back abandons the screen's load in flight, if any.
+        Action::Back | Action::Quit => back_to_services(m),
         Action::Help => {
             help(m, Context::Keys);
             Vec::new()

@@ -1,184 +1,17 @@
 //! `update` on its own: every key in every context, and what comes back from the service.
 
-use chrono::FixedOffset;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
 
 use super::update;
-use crate::args::Lang;
-use crate::client::{ApiError, Issued};
+use crate::client::Issued;
 use crate::console::keymap::Context;
-use crate::console::model::{KeysFocus, Model, NoticeKind, Options, Screen, ServicesFocus, Tz};
-use crate::console::msg::{ApiCall, ApiResult, Effect, Msg, RequestId};
+use crate::console::model::{KeysFocus, NoticeKind, Screen, ServicesFocus};
+use crate::console::msg::{ApiCall, ApiResult, Effect, Msg};
 use crate::console::popup::{Button, Field, Focus, Popup};
 use crate::credential::{Kind, Secret, generate};
-use crate::wire::{ApiKey, ApiKeyList, ErrorCode, IssuedKey, Me, Role, Service, Timestamp};
+use crate::wire::{IssuedKey, Role};
 
-pub(crate) const T0: i64 = 1_795_671_792;
-
-pub(crate) fn model() -> Model {
-    let mut m = Model::new(Options {
-        lang: Lang::En,
-        monochrome: false,
-        tz: Tz::Fixed(FixedOffset::east_opt(9 * 3600).unwrap()),
-        connection: "local".into(),
-    });
-    m.now = Timestamp::from_unix(T0);
-    m
-}
-
-pub(crate) fn key(c: char) -> Msg {
-    let mods = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), mods))
-}
-
-pub(crate) fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
-}
-
-pub(crate) fn ctrl_c() -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
-}
-
-pub(crate) fn svc(i: u32, keys: u32) -> Service {
-    Service {
-        id: format!("svc_{i:04}"),
-        name: format!("service-{i}"),
-        description: format!("Service number {i}"),
-        key_count: keys,
-        key_limit: 5,
-        created_at: Timestamp::from_unix(T0 - i64::from(i) * 3600),
-    }
-}
-
-pub(crate) fn api_key(i: u32) -> ApiKey {
-    ApiKey {
-        id: format!("key_{i:04}"),
-        masked: format!("ragk_Ab{i:02}********wXyZ"),
-        name: (i % 2 == 0).then(|| format!("key-{i}")),
-        created_at: Timestamp::from_unix(T0 - 86_400 + i64::from(i) * 60),
-        last_used_at: (i % 3 == 0).then(|| Timestamp::from_unix(T0 - 3 * 3600)),
-    }
-}
-
-/// The ids of the calls among `effects`.
-pub(crate) fn calls(effects: &[Effect]) -> Vec<(RequestId, ApiCall)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Call { id, call } => Some((*id, call.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-pub(crate) fn only_call(effects: &[Effect]) -> (RequestId, ApiCall) {
-    let c = calls(effects);
-    assert_eq!(c.len(), 1, "expected one call, got {effects:?}");
-    c[0].clone()
-}
-
-pub(crate) fn find_call(effects: &[Effect], f: impl Fn(&ApiCall) -> bool) -> RequestId {
-    calls(effects)
-        .into_iter()
-        .find(|(_, c)| f(c))
-        .map(|(id, _)| id)
-        .unwrap_or_else(|| panic!("no such call in {effects:?}"))
-}
-
-pub(crate) fn api_err(code: ErrorCode, message: &str) -> ApiError {
-    ApiError::Api {
-        status: code.status(),
-        code,
-        message: message.into(),
-        retry_after: None,
-    }
-}
-
-pub(crate) fn unreachable() -> ApiError {
-    ApiError::Unreachable {
-        endpoint: "http://127.0.0.1:9".into(),
-        reason: "Connection refused (os error 111)".into(),
-    }
-}
-
-/// A model on the Services screen with `n` services and `who` as the token's role.
-pub(crate) fn on_services(n: u32, role: Role) -> Model {
-    let mut m = model();
-    let fx = super::start(&mut m);
-    let me = find_call(&fx, |c| matches!(c, ApiCall::Me));
-    let list = find_call(&fx, |c| matches!(c, ApiCall::ListServices));
-    update(
-        &mut m,
-        Msg::Api {
-            id: me,
-            result: ApiResult::Me(Ok(Me {
-                name: "alice".into(),
-                role,
-            })),
-        },
-    );
-    let services = (1..=n).map(|i| svc(i, 0)).collect();
-    update(
-        &mut m,
-        Msg::Api {
-            id: list,
-            result: ApiResult::Services(Ok(crate::wire::ServiceList { services })),
-        },
-    );
-    m
-}
-
-/// The answer to a ListKeys call with keys `ids` (newest = highest number).
-pub(crate) fn keys_result(service_id: &str, ids: &[u32]) -> ApiResult {
-    let mut api_keys: Vec<ApiKey> = ids.iter().map(|i| api_key(*i)).collect();
-    api_keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
-    ApiResult::Keys {
-        service_id: service_id.into(),
-        result: Ok(ApiKeyList {
-            api_keys,
-            key_limit: 5,
-        }),
-    }
-}
-
-/// A model on API Key management of the first service, with keys `ids`.
-pub(crate) fn on_keys(ids: &[u32], role: Role) -> Model {
-    let mut m = on_services(3, role);
-    let fx = update(&mut m, code(KeyCode::Enter));
-    let (id, call) = only_call(&fx);
-    assert!(matches!(call, ApiCall::ListKeys { ref service_id } if service_id == "svc_0001"));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: keys_result("svc_0001", ids),
-        },
-    );
-    m
-}
-
-pub(crate) fn issued(i: u32) -> ApiResult {
-    let k = api_key(i);
-    ApiResult::Issued(Ok(Issued {
-        key: IssuedKey {
-            api_key: k,
-            key: generate(Kind::ApiKey),
-        },
-        replayed: false,
-    }))
-}
-
-pub(crate) fn top(m: &Model) -> &Popup {
-    m.popups.last().unwrap_or_else(|| panic!("no popup"))
-}
-
-pub(crate) fn focus(m: &Model) -> Option<Focus> {
-    m.popups.last().and_then(Popup::focus)
-}
+use super::fixtures::*;
 
 #[test]
 fn start_asks_who_we_are_and_for_the_services() {
@@ -221,13 +54,19 @@ fn enter_opens_the_selected_service_and_esc_or_q_goes_back() {
     assert_eq!(m.screen, Screen::Keys);
     let (_, call) = only_call(&fx);
     assert!(matches!(call, ApiCall::ListKeys { service_id } if service_id == "svc_0002"));
-    // Esc first abandons the load in flight, then goes back.
-    update(&mut m, code(KeyCode::Esc));
-    assert_eq!(m.screen, Screen::Keys);
-    assert!(m.pending.is_empty());
+    // Esc goes back at once, abandoning the load in flight: its answer will be dropped.
+    let (load, _) = only_call(&fx);
     let fx = update(&mut m, code(KeyCode::Esc));
     assert_eq!(m.screen, Screen::Services);
+    assert!(!m.pending.contains_key(&load));
     assert!(matches!(only_call(&fx).1, ApiCall::ListServices));
+    // On the start screen, Esc abandons the load in flight.
+    update(&mut m, code(KeyCode::Esc));
+    assert!(m.pending.is_empty());
+    assert_eq!(
+        m.notice.as_ref().map(|n| n.text.as_str()),
+        Some("Request cancelled.")
+    );
     update(&mut m, code(KeyCode::Enter));
     let fx = update(&mut m, key('q'));
     assert_eq!(

@@ -115,10 +115,10 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
         for c in &t.columns {
             let value = match c.col {
                 Col::KeyMasked => clean(&key.masked).into_owned(),
-                Col::KeyName => key
-                    .name
-                    .as_deref()
-                    .map_or_else(|| "-".to_string(), |n| clean(n).into_owned()),
+                Col::KeyName => key.name.as_deref().map_or_else(
+                    || tr.t("delete.no_name").to_string(),
+                    |n| clean(n).into_owned(),
+                ),
                 Col::KeyCreated => format::with_offset(key.created_at, m.tz),
                 Col::KeyLastUsed => format::last_used(tr, m.now, key.last_used_at),
                 Col::KeyMenu => "≡".to_string(),

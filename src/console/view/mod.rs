@@ -5,6 +5,8 @@ mod popups;
 mod services;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_any;
 pub mod theme;
 mod widgets;
 
@@ -18,9 +20,6 @@ use crate::console::text;
 use crate::sanitize::clean;
 use theme::Theme;
 use widgets::put;
-
-const SPINNER: [&str; crate::console::update::SPINNER_FRAMES] =
-    ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 pub fn view(m: &Model, f: &mut Frame) {
     let area = f.area();
@@ -174,11 +173,11 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     let hints = format!(" {}", hints.join("  "));
     let mut right = String::new();
     if m.needs_tick() {
-        right.push_str(SPINNER[m.spinner % SPINNER.len()]);
+        right.push_str(m.spinner_frame());
         right.push(' ');
     }
     let style = match m.notice.as_ref().map(|n| n.kind) {
-        Some(NoticeKind::Error) => theme.tone(layout::Tone::Error),
+        Some(NoticeKind::Error | NoticeKind::Warning) => theme.tone(layout::Tone::Error),
         Some(NoticeKind::Success) => theme.tone(layout::Tone::Success),
         _ => ratatui::style::Style::new(),
     };

@@ -11,6 +11,7 @@ use crate::console::layout::{PopupLayout, Row, popups::button_key};
 use crate::console::model::Model;
 use crate::console::popup::{Button, Focus, Popup};
 use crate::console::text;
+use crate::sanitize::clean;
 
 pub(super) fn draw(
     m: &Model,
@@ -38,7 +39,19 @@ pub(super) fn draw(
             Row::Secret => {
                 if let Popup::KeyCopy(k) = p {
                     // The key on its own line, whole: never cut, so it can be selected by hand.
-                    buf.set_string(r.x, r.y, k.key.expose(), theme.bold());
+                    // Cleaned like every string from the wire; a copy made by cleaning is wiped.
+                    // Drawn straight into the cells: no unwiped copy on the way.
+                    let shown = zeroize::Zeroizing::new(clean(k.key.expose()).into_owned());
+                    let r = r.intersection(buf.area);
+                    if r.height > 0 {
+                        buf.set_stringn(
+                            r.x,
+                            r.y,
+                            shown.as_str(),
+                            usize::from(r.width),
+                            theme.bold(),
+                        );
+                    }
                 }
             }
             Row::Buttons => {

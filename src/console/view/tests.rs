@@ -11,7 +11,7 @@ use crate::args::Lang;
 use crate::console::i18n::Catalog;
 use crate::console::model::Model;
 use crate::console::msg::{ApiResult, CopyOutcome, Msg};
-use crate::console::update::tests::*;
+use crate::console::update::fixtures::*;
 use crate::console::update::update;
 use crate::console::view::view;
 use crate::wire::{ErrorCode, Role, Service, ServiceList};
@@ -266,6 +266,44 @@ fn limit_popup() {
             Msg::Api {
                 id,
                 result: ApiResult::Issued(Err(api_err(ErrorCode::ApiKeyLimitExceeded, "x"))),
+            },
+        );
+        m
+    });
+}
+
+#[test]
+fn orphaned_key_popup() {
+    snapshot("error_orphan", |l| {
+        let mut m = keys_with(&[1], Role::Manager, l);
+        update(&mut m, key('i'));
+        let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
+        let e = api_err(
+            ErrorCode::IdempotencySecretUnavailable,
+            "this request was answered before with API key key_8fK2aQ, whose plaintext can no longer be shown",
+        );
+        update(
+            &mut m,
+            Msg::Api {
+                id,
+                result: ApiResult::Issued(Err(e)),
+            },
+        );
+        m
+    });
+}
+
+#[test]
+fn access_denied_popup() {
+    snapshot("error_access", |l| {
+        let mut m = with_lang(on_services(1, Role::Manager), l);
+        let (id, _) = only_call(&update(&mut m, key('r')));
+        let e = api_err(ErrorCode::Unauthorized, "a valid admin token is required");
+        update(
+            &mut m,
+            Msg::Api {
+                id,
+                result: ApiResult::Services(Err(e)),
             },
         );
         m

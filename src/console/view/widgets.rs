@@ -12,6 +12,7 @@ use crate::console::text;
 
 /// `s` in `rect`'s first line, cut with `…` if it does not fit.
 pub fn put(buf: &mut Buffer, rect: Rect, s: &str, style: Style) {
+    let rect = rect.intersection(buf.area);
     if rect.width == 0 || rect.height == 0 {
         return;
     }
@@ -63,7 +64,8 @@ pub fn field(
     focused: bool,
     theme: &Theme,
 ) -> Option<Position> {
-    if rect.width == 0 {
+    let rect = rect.intersection(buf.area);
+    if rect.width == 0 || rect.height == 0 {
         return None;
     }
     let width = usize::from(rect.width.saturating_sub(1));
@@ -93,6 +95,7 @@ pub fn field(
 
 /// A bordered box with a title, cleared underneath.
 pub fn frame(buf: &mut Buffer, area: Rect, title: &str, theme: &Theme) {
+    let area = area.intersection(buf.area);
     Clear.render(area, buf);
     let mut block = Block::bordered()
         .border_type(BorderType::Plain)

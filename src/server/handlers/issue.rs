@@ -145,36 +145,58 @@ pub async fn issue(
         };
         match record {
             None => {
-                issue_now(&state, &actor, &service_id, req.name, Some((scope, hash, guard))).await
+                issue_now(
+                    &state,
+                    &actor,
+                    &service_id,
+                    req.name,
+                    Some((scope, hash, guard)),
+                )
+                .await
             }
             Some(r) if r.request_hash != hash => {
                 refuse(&state, &actor, &service_id, reused(), None).await
             }
             Some(r) => {
                 drop(guard);
-                let e = match r.key_id {
-                    Some(key_id) if r.status == 201 => ApiError::new(
-                        ErrorCode::IdempotencySecretUnavailable,
-                        format!(
-                            "this request was answered before with API key {key_id}, whose plaintext \
-                             can no longer be shown; delete key {key_id} if it is not in use"
-                        ),
-                    ),
-                    _ => {
-                        let code = serde_json::from_value(serde_json::Value::String(r.outcome))
-                            .unwrap_or(ErrorCode::Internal);
-                        let e = ApiError::from_code(code, state.key_limit);
-                        // An earlier refusal replays as itself.
-                        let event = actor.event(AuditAction::ApiKeyIssue, &service_id, None, None, e.code.as_str());
-                        record_failure(&state, event, None).await;
-                        return replayed_error(e);
-                    }
-                };
-                refuse(&state, &actor, &service_id, e, None).await
+                answer_from_record(&state, &actor, &service_id, r).await
             }
         }
     })
     .await
+}
+
+/// A request answered before whose response is no longer in memory (15 minutes passed, or
+/// the service restarted): a success names its key instead of issuing another; a refusal
+/// replays as itself.
+async fn answer_from_record(
+    state: &AppState,
+    actor: &Actor,
+    service_id: &str,
+    record: IdempotencyRecord,
+) -> Response {
+    if let (Some(key_id), 201) = (&record.key_id, record.status) {
+        let e = ApiError::new(
+            ErrorCode::IdempotencySecretUnavailable,
+            format!(
+                "this request was answered before with API key {key_id}, whose plaintext can no \
+                 longer be shown; delete key {key_id} if it is not in use"
+            ),
+        );
+        return refuse(state, actor, service_id, e, None).await;
+    }
+    let code = serde_json::from_value(serde_json::Value::String(record.outcome))
+        .unwrap_or(ErrorCode::Internal);
+    let e = ApiError::from_code(code, state.key_limit);
+    let event = actor.event(
+        AuditAction::ApiKeyIssue,
+        service_id,
+        None,
+        None,
+        code.as_str(),
+    );
+    record_failure(state, event, None).await;
+    replayed_error(e)
 }
 
 fn reused() -> ApiError {

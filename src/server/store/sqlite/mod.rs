@@ -27,7 +27,7 @@ use crate::credential::Digest;
 use crate::wire::AuditEvent;
 
 /// Idle reader connections kept open; more are opened under load and closed afterwards.
-const READERS_KEPT: usize = 4;
+const READERS_KEPT: usize = 8;
 /// How long a statement waits for a lock held by another process (the `tokens` command).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

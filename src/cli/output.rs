@@ -1,0 +1,212 @@
+//! What the commands print: aligned tables for people, the service's own JSON for scripts.
+
+use std::io::Write;
+
+use chrono::Local;
+use unicode_width::UnicodeWidthStr;
+
+use super::error::CliError;
+use crate::sanitize::clean;
+use crate::wire::{ApiKey, Service, Timestamp};
+
+/// Columns separated by two spaces, each as wide as its widest cell (in terminal cells, so that
+/// Korean and Japanese keep the columns straight). Cells are sanitized here.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let clean_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    for row in &clean_rows {
+        for (i, c) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.width());
+            }
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(clean_rows.iter()) {
+        let mut line = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(c);
+            if i + 1 < row.len() {
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(c.width());
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A string from the wire as one line of plain text.
+fn cell(s: &str) -> String {
+    let spaced: String = s
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    clean(&spaced).into_owned()
+}
+
+/// Local time with its offset: `2026-11-26 14:03:12 +09:00`.
+pub fn local_time(t: &Timestamp) -> String {
+    t.0.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
+}
+
+pub fn services_table(services: &[Service]) -> String {
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                s.name.clone(),
+                s.description.clone(),
+                format!("{}/{}", s.key_count, s.key_limit),
+                local_time(&s.created_at),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "Service ID",
+            "Service name",
+            "Description",
+            "Keys",
+            "Created at",
+        ],
+        &rows,
+    )
+}
+
+pub fn keys_table(keys: &[ApiKey]) -> String {
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.clone(),
+                k.masked.clone(),
+                k.name.clone().unwrap_or_else(|| "-".into()),
+                local_time(&k.created_at),
+                k.last_used_at
+                    .as_ref()
+                    .map(local_time)
+                    .unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    table(
+        &["Key ID", "API Key", "Name", "Created at", "Last used"],
+        &rows,
+    )
+}
+
+/// The service's JSON as it sent it, except that characters a terminal could act on (C1, DEL,
+/// bidi controls) are written as `\uXXXX` escapes: the same JSON value, harmless on a screen.
+pub fn json_for_terminal(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len() + 1);
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.trim_end().chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            } else if crate::wire::is_forbidden_char(c) {
+                // Every forbidden character is in the Basic Multilingual Plane: one escape each.
+                out.push_str(&format!("\\u{:04x}", c as u32));
+                continue;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+    }
+    out.push('\n');
+    out
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+pub fn stdout(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::other(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+/// A notice or confirmation for the person at the terminal.
+pub fn notice(text: &str) {
+    to_stderr(&format!("{}\n", super::error::one_line(text)));
+}
+
+pub fn warning(text: &str) {
+    to_stderr(&format!("warning: {}\n", super::error::one_line(text)));
+}
+
+/// Unlike `eprintln!`, a stderr that went away (a closed pipe) is no reason to panic.
+pub fn to_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_characters_keep_columns_aligned() {
+        let t = table(
+            &["A", "B", "C"],
+            &[
+                vec!["서비스".into(), "x".into(), "end".into()],
+                vec!["ab".into(), "サービス名".into(), "e".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        let col = |l: &str, n: usize| {
+            let idx = l.match_indices("  ").map(|(i, _)| i).collect::<Vec<_>>();
+            l[..idx[n]].trim_end().width()
+        };
+        assert_eq!(lines[0], "A       B           C");
+        assert_eq!(lines[1].width(), "서비스  x           end".width());
+        assert_eq!(lines[2], "ab      サービス名  e");
+        assert_eq!(col(lines[1], 0), 6);
+    }
+
+    #[test]
+    fn cells_lose_control_characters_and_line_breaks() {
+        let t = table(
+            &["N"],
+            &[vec!["a\u{1b}]52;c;x\u{7}b\nc\u{9b}2J\u{202E}".into()]],
+        );
+        assert_eq!(t, "N\na]52;c;xb c2J\n");
+    }
+
+    #[test]
+    fn terminal_json_escapes_only_inside_strings() {
+        let raw = "{\"name\":\"a\u{9b}2J\u{202E}b\\\"\\u001b\",\n \"n\": 1}\n".as_bytes();
+        let out = json_for_terminal(raw);
+        assert_eq!(
+            out,
+            "{\"name\":\"a\\u009b2J\\u202eb\\\"\\u001b\",\n \"n\": 1}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back["name"], "a\u{9b}2J\u{202E}b\"\u{1b}");
+    }
+}
