@@ -125,9 +125,19 @@ async fn command_output_from_the_wire_cannot_command_the_terminal() {
     term.wait_dead();
     let history = term.history();
     assert!(history.contains("DONE"), "{history}");
-    assert!(history.contains("evil"), "the service was not listed:\n{history}");
-    assert!(history.contains("ragk_AbCd"), "the key was not listed:\n{history}");
-    assert_eq!(term.buffer(), None, "OSC 52 from the wire set the clipboard");
+    assert!(
+        history.contains("evil"),
+        "the service was not listed:\n{history}"
+    );
+    assert!(
+        history.contains("ragk_AbCd"),
+        "the key was not listed:\n{history}"
+    );
+    assert_eq!(
+        term.buffer(),
+        None,
+        "OSC 52 from the wire set the clipboard"
+    );
     assert_eq!(term.format("#{pane_title}"), title_before);
     assert!(!history.contains('\u{202e}') && !history.contains('\u{2066}'));
 }

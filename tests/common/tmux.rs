@@ -15,24 +15,40 @@ impl Tmux {
     pub fn start(command: &str, width: u16, height: u16) -> Tmux {
         let socket = format!("ragkeys-test-{}-{}", std::process::id(), unique());
         let t = Tmux { socket };
+        let (w, h) = (width.to_string(), height.to_string());
+        // Options first, in the same invocation: a program that exits at once must still leave
+        // its pane (and scrollback) behind, and OSC 52 from applications must reach the buffer.
         t.run(&[
             "-f",
             "/dev/null",
+            "start-server",
+            ";",
+            "set-option",
+            "-g",
+            "remain-on-exit",
+            "on",
+            ";",
+            "set-option",
+            "-g",
+            "set-clipboard",
+            "on",
+            ";",
+            "set-option",
+            "-g",
+            "history-limit",
+            "5000",
+            ";",
             "new-session",
             "-d",
             "-s",
             "t",
             "-x",
-            &width.to_string(),
+            &w,
             "-y",
-            &height.to_string(),
+            &h,
             command,
         ])
         .expect("tmux new-session");
-        // Applications may set the tmux buffer with OSC 52; a finished pane stays readable.
-        let _ = t.run(&["set-option", "-g", "set-clipboard", "on"]);
-        let _ = t.run(&["set-option", "-g", "remain-on-exit", "on"]);
-        let _ = t.run(&["set-option", "-g", "history-limit", "5000"]);
         t
     }
 
