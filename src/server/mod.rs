@@ -1,9 +1,309 @@
-//! The key service. (Being built.)
+//! The key service: `ragkeys serve`, and the same router embedded on loopback for the console.
 
-use crate::args::{GlobalArgs, ServeArgs};
+mod error;
+mod extract;
+mod handlers;
+mod idempotency;
+mod middleware;
+mod openapi;
+mod rate_limit;
+mod redact;
+mod router;
+pub mod setup;
+mod state;
+pub mod store;
+mod tls;
+mod verify_index;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::{GlobalArgs, LogFormat, ServeArgs};
+use crate::credential::Secret;
+use crate::wire::{AuditAction, AuditEvent, Role, Timestamp};
+use extract::ClientAddr;
+use state::{Background, Limits};
+use store::{ServiceRecord, Store};
+
+/// How long in-flight requests may take to finish after SIGTERM before we close anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Crates that could print wire data at trace level are capped, whatever RAGKEYS_LOG says.
+const LOG_CAPS: &[&str] = &[
+    "h2=info",
+    "hyper=info",
+    "hyper_util=info",
+    "rustls=info",
+    "tokio_rustls=info",
+    "reqwest=info",
+    "axum::rejection=off",
+];
+
+fn init_logging(format: LogFormat) {
+    let mut filter = match std::env::var("RAGKEYS_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).unwrap_or_else(|e| {
+            eprintln!("ragkeys serve: ignoring RAGKEYS_LOG={v:?} ({e}); logging at info");
+            EnvFilter::new("info")
+        }),
+        _ => EnvFilter::new("info"),
+    };
+    for cap in LOG_CAPS {
+        if let Ok(d) = cap.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
 
 /// `ragkeys serve`: returns the process exit code.
-pub fn main(_global: &GlobalArgs, _args: &ServeArgs) -> u8 {
-    eprintln!("ragkeys serve: not built yet");
-    1
+pub fn main(global: &GlobalArgs, args: &ServeArgs) -> u8 {
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ragkeys serve: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(serve(&crate::config::data_dir(global), args)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("ragkeys serve: {e:#}");
+            1
+        }
+    }
+}
+
+/// Registers SIGTERM and SIGINT handlers now (before we announce that we listen, so that an
+/// early signal is never fatal) and returns a future that completes on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    })
+}
+
+/// Serves until `stop` turns true, then lets in-flight requests finish (within the grace).
+async fn run_http(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: axum::Router,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let graceful = {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    let make = app.into_make_service_with_connect_info::<ClientAddr>();
+    let serving = async move {
+        match tls {
+            None => {
+                axum::serve(listener, make)
+                    .with_graceful_shutdown(graceful)
+                    .await
+            }
+            Some(cfg) => {
+                axum::serve(tls::TlsListener::new(listener, cfg)?, make)
+                    .with_graceful_shutdown(graceful)
+                    .await
+            }
+        }
+    };
+    let mut stop = stop;
+    let overdue = async move {
+        let _ = stop.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        r = serving => r,
+        _ = overdue => {
+            tracing::warn!("requests still running {} s after the stop signal; closing", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
+    crate::client::install_crypto_provider();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::load_config(cert, key)?),
+        _ => None,
+    };
+    let data = setup::open(data_dir, args.pepper_file.as_deref()).await?;
+    if let Some(path) = setup::bootstrap_admin(&data).await? {
+        tracing::info!(
+            "no admin token existed: created the manager token 'admin' in {}",
+            path.display()
+        );
+    }
+    let store: Arc<dyn Store> = Arc::new(data.store.clone());
+    let limits = Limits {
+        key_limit: args.key_limit,
+        verify_failures_per_minute: args.verify_failures_per_minute,
+    };
+    let (state, background) = state::build(store.clone(), data.pepper.clone(), limits)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let signal = shutdown_signal()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        data_dir = %data.path.display(),
+        key_limit = limits.key_limit,
+        keys = state.index.len(),
+        "listening on {addr} ({scheme})"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        tracing::info!("stop signal received: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let served = run_http(listener, tls, router::router(state.clone()), stop_rx).await;
+    background.stop().await;
+    state.idempotency.clear();
+    store
+        .close()
+        .await
+        .map_err(|e| anyhow::anyhow!("closing the database failed: {e}"))?;
+    served.context("the server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The service running inside the console's process, on loopback.
+pub struct EmbeddedServer {
+    addr: SocketAddr,
+    token: Secret,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    background: Background,
+    store: Arc<dyn Store>,
+    state: state::SharedState,
+}
+
+impl EmbeddedServer {
+    /// e.g. `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The manager token `local-console`, created for this run and kept only in memory.
+    pub fn token(&self) -> &Secret {
+        &self.token
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.background.stop().await;
+        self.state.idempotency.clear();
+        if let Err(e) = self.store.close().await {
+            tracing::warn!(error = %e, "closing the database failed");
+        }
+    }
+}
+
+const DEMO_SEEDED: &str = "demo_seeded";
+
+/// Starts the service on 127.0.0.1:0 in the current runtime over `data_dir`, with default
+/// limits and no logging of its own, and a fresh manager token for the console.
+pub async fn start_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedServer> {
+    let data = setup::open(data_dir, None).await?;
+    let store: Arc<dyn Store> = Arc::new(data.store.clone());
+    let fail = |e: store::StoreError| anyhow::anyhow!("{e}");
+    let (token, _) = setup::create_token(
+        store.as_ref(),
+        &data.pepper,
+        "local-console",
+        Role::Manager,
+        true,
+    )
+    .await
+    .map_err(fail)?;
+    let first_run = store.get_meta(DEMO_SEEDED).await.map_err(fail)?.is_none();
+    if first_run && store.list_services().await.map_err(fail)?.is_empty() {
+        let id = handlers::new_id("svc_");
+        let audit = AuditEvent {
+            at: Timestamp::now(),
+            actor: "local-console".into(),
+            role: Role::Manager,
+            action: AuditAction::ServiceCreate,
+            service_id: id.clone(),
+            key_id: None,
+            masked: None,
+            remote_addr: "127.0.0.1".into(),
+            outcome: "ok".into(),
+        };
+        let demo = ServiceRecord {
+            id,
+            name: "rag-demo".into(),
+            description: "Demo retrieval service".into(),
+            key_count: 0,
+            created_at: Timestamp::now().unix(),
+        };
+        store
+            .create_service(demo, crate::wire::limits::MAX_SERVICES as u32, audit)
+            .await
+            .map_err(fail)?;
+    }
+    if first_run {
+        store
+            .set_meta(DEMO_SEEDED, "1".into())
+            .await
+            .map_err(fail)?;
+    }
+    let (state, background) = state::build(store.clone(), data.pepper.clone(), Limits::default())
+        .await
+        .map_err(fail)?;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("cannot listen on 127.0.0.1")?;
+    let addr = listener.local_addr()?;
+    let (stop, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(run_http(
+        listener,
+        None,
+        router::router(state.clone()),
+        stop_rx,
+    ));
+    Ok(EmbeddedServer {
+        addr,
+        token,
+        stop,
+        server,
+        background,
+        store,
+        state,
+    })
 }

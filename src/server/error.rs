@@ -1,0 +1,193 @@
+//! The one error type of every handler, answered in the one shape of the contract.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::store::StoreError;
+use crate::wire::{ErrorBody, ErrorCode, ErrorDetail, limits};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            ErrorCode::Unauthorized,
+            "a valid admin token is required: Authorization: Bearer ragadm_…",
+        )
+    }
+
+    pub fn invalid_api_key() -> Self {
+        Self::new(ErrorCode::InvalidApiKey, "the API key is not valid")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            ErrorCode::Forbidden,
+            "this admin token is a viewer; the call needs a manager token",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "no such route")
+    }
+
+    pub fn service_not_found() -> Self {
+        Self::new(ErrorCode::ServiceNotFound, "the service does not exist")
+    }
+
+    pub fn key_not_found() -> Self {
+        Self::new(ErrorCode::ApiKeyNotFound, "the API key does not exist")
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the request body is larger than {} bytes",
+                limits::MAX_BODY_BYTES
+            ),
+        )
+    }
+
+    pub fn rate_limited(retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                ErrorCode::RateLimited,
+                format!("too many failed verifications; retry in {retry_after} s"),
+            )
+        }
+    }
+
+    /// A failure whose details go to the log (with the request id), never to the client.
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    /// The message a code is answered with when it has no better one, e.g. on a replay.
+    pub fn from_code(code: ErrorCode, key_limit: u32) -> Self {
+        match code {
+            ErrorCode::ApiKeyLimitExceeded => Self::key_limit(key_limit),
+            ErrorCode::ServiceNotFound => Self::service_not_found(),
+            ErrorCode::ApiKeyNotFound => Self::key_not_found(),
+            ErrorCode::ServiceLimitExceeded => Self::service_limit(),
+            ErrorCode::Forbidden => Self::forbidden(),
+            _ => Self::new(code, code.as_str().replace('_', " ")),
+        }
+    }
+
+    pub fn key_limit(key_limit: u32) -> Self {
+        Self::new(
+            ErrorCode::ApiKeyLimitExceeded,
+            format!(
+                "You can issue up to {key_limit} API Keys. Delete an existing API Key and try again."
+            ),
+        )
+    }
+
+    pub fn service_limit() -> Self {
+        Self::new(
+            ErrorCode::ServiceLimitExceeded,
+            format!(
+                "You can create up to {} services. Delete a service and try again.",
+                limits::MAX_SERVICES
+            ),
+        )
+    }
+
+    pub fn name_taken() -> Self {
+        Self::new(
+            ErrorCode::ServiceNameTaken,
+            "a service with this name already exists",
+        )
+    }
+
+    /// Maps a store outcome; real failures are logged here and answered as `internal`.
+    pub fn from_store(e: StoreError, key_limit: u32) -> Self {
+        match e {
+            StoreError::ServiceNotFound => Self::service_not_found(),
+            StoreError::KeyNotFound => Self::key_not_found(),
+            StoreError::KeyLimit => Self::key_limit(key_limit),
+            StoreError::ServiceLimit => Self::service_limit(),
+            StoreError::NameTaken => Self::name_taken(),
+            StoreError::TokenNotFound => Self::unauthorized(),
+            StoreError::Closed | StoreError::Failed(_) => {
+                tracing::error!(error = %e, "storage failure");
+                Self::internal()
+            }
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn body(&self) -> Vec<u8> {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+            },
+        };
+        serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status(), self.body()).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.code.status() == 401 {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_message_matches_the_contract() {
+        let e = ApiError::key_limit(5);
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&e.body()).unwrap(),
+            serde_json::json!({"error":{"code":"api_key_limit_exceeded","message":"You can issue up to 5 API Keys. Delete an existing API Key and try again."}})
+        );
+    }
+
+    #[test]
+    fn failures_never_carry_details() {
+        let e = ApiError::from_store(StoreError::Failed("disk I/O error at /secret".into()), 5);
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert!(!e.message.contains("disk"));
+    }
+}

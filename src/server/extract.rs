@@ -1,0 +1,232 @@
+//! What handlers take from a request: the admin behind the token, the client's address, path
+//! ids and JSON bodies, each refusal already in the contract's error shape.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, request::Parts};
+use axum::serve::IncomingStream;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::redact::{contains_credential, redact};
+use super::state::SharedState;
+use super::tls::TlsListener;
+use crate::credential::{self, Kind};
+use crate::wire::Role;
+
+/// The address a connection came from, for rate limits and the audit trail.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// The client's address; unspecified when the server was not given connection info.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<ClientAddr>>()
+                .map(|c| c.0.0)
+                .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
+        ))
+    }
+}
+
+/// The credential of `Authorization: Bearer …`, if the header has that form.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The admin token's owner, checked against the store on every request so that a token created
+/// or revoked by `ragkeys tokens` counts from the next request on.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub token_id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Admin {
+    pub fn require_manager(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Manager => Ok(()),
+            Role::Viewer => Err(ApiError::forbidden()),
+        }
+    }
+}
+
+impl FromRequestParts<SharedState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        // Format and checksum first: garbage never reaches the store.
+        credential::parse(Kind::AdminToken, token).map_err(|_| ApiError::unauthorized())?;
+        let digest = credential::digest(&state.pepper, token);
+        match state.store.find_token(digest).await {
+            Ok(Some(t)) => Ok(Admin {
+                token_id: t.id,
+                name: t.name,
+                role: t.role,
+            }),
+            Ok(None) => Err(ApiError::unauthorized()),
+            Err(e) => Err(ApiError::from_store(e, state.key_limit)),
+        }
+    }
+}
+
+/// `{service_id}` of the path.
+pub struct ServicePath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ServicePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(s)| ServicePath(s))
+            .map_err(|e| ApiError::invalid(format!("invalid path: {}", e.body_text())))
+    }
+}
+
+/// `{service_id}` and `{key_id}` of the path.
+pub struct KeyPath(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|Path((s, k))| KeyPath(s, k))
+            .map_err(|e| ApiError::invalid(format!("invalid path: {}", e.body_text())))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> Option<bool> {
+    let ct = headers.get(CONTENT_TYPE)?;
+    let ct = ct.to_str().ok().unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    Some(essence.eq_ignore_ascii_case("application/json"))
+}
+
+/// Parses a (size-checked) JSON body. An empty body without a content type counts as `{}`.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let body = match is_json(headers) {
+        Some(true) => body,
+        None if body.is_empty() => b"{}",
+        _ => {
+            return Err(ApiError::invalid(
+                "the request body must be JSON with Content-Type: application/json",
+            ));
+        }
+    };
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::invalid("the request body is not valid UTF-8"))?;
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // Serde quotes what it did not expect; that must never echo a credential back.
+        if path.is_empty() || path == "." {
+            ApiError::invalid(redact(&format!("invalid JSON body: {inner}")))
+        } else {
+            ApiError::invalid(redact(&format!("invalid JSON body: {path}: {inner}")))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+    Ok(value)
+}
+
+/// `validate_text`, and no credential inside: a key pasted into a name would be kept in clear.
+pub fn validate_field(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    crate::wire::validate_text(field, value, min, max).map_err(ApiError::invalid)?;
+    if contains_credential(value) {
+        return Err(ApiError::invalid(format!(
+            "{field} must not contain an API key or admin token"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{CreateService, IssueApiKey};
+    use axum::http::HeaderValue;
+
+    fn json_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        h
+    }
+
+    #[test]
+    fn bodies_are_checked_with_messages_that_name_the_problem() {
+        let h = json_headers();
+        let ok: CreateService = parse_json(&h, br#"{"name":"abc"}"#).unwrap();
+        assert_eq!(ok.name, "abc");
+        let unknown = parse_json::<CreateService>(&h, br#"{"name":"abc","x":1}"#).unwrap_err();
+        assert!(
+            unknown.message.contains("unknown field `x`"),
+            "{}",
+            unknown.message
+        );
+        let wrong = parse_json::<CreateService>(&h, br#"{"name":1}"#).unwrap_err();
+        assert!(wrong.message.contains("name"), "{}", wrong.message);
+        let missing = parse_json::<CreateService>(&h, b"{}").unwrap_err();
+        assert!(
+            missing.message.contains("missing field `name`"),
+            "{}",
+            missing.message
+        );
+        let utf8 = parse_json::<CreateService>(&h, b"{\"name\":\"\xff\"}").unwrap_err();
+        assert!(utf8.message.contains("UTF-8"));
+        let trailing = parse_json::<IssueApiKey>(&h, b"{} {}").unwrap_err();
+        assert!(trailing.message.contains("invalid JSON"));
+        let text = parse_json::<IssueApiKey>(&HeaderMap::new(), b"{}").unwrap_err();
+        assert!(text.message.contains("Content-Type"));
+        assert_eq!(
+            parse_json::<IssueApiKey>(&HeaderMap::new(), b"").unwrap(),
+            IssueApiKey::default()
+        );
+    }
+
+    #[test]
+    fn bearer_takes_the_scheme_in_any_case() {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static("bearer  ragk_x "));
+        assert_eq!(bearer(&h), Some("ragk_x"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+    }
+}

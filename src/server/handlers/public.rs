@@ -1,0 +1,99 @@
+//! Health, the OpenAPI document, `/v1/me`, `/v1/verify`, and what answers unknown routes.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::json;
+use crate::credential::{self, Kind};
+use crate::server::error::ApiError;
+use crate::server::extract::{Admin, Peer, bearer};
+use crate::server::state::SharedState;
+use crate::wire::{ErrorBody, Health, Me, Timestamp, Verified};
+
+/// Whether the service is up.
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "The service is up", body = Health)))]
+pub async fn healthz() -> Response {
+    json(
+        StatusCode::OK,
+        &Health {
+            status: "ok".into(),
+        },
+    )
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+pub async fn openapi(State(state): State<SharedState>) -> Response {
+    super::json_bytes(StatusCode::OK, state.openapi.to_vec())
+}
+
+/// Who the presented admin token belongs to.
+#[utoipa::path(get, path = "/v1/me", tag = "admin", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The token's name and role", body = Me),
+        (status = 401, description = "`unauthorized`: no valid admin token", body = ErrorBody),
+    ))]
+pub async fn me(admin: Admin) -> Response {
+    json(
+        StatusCode::OK,
+        &Me {
+            name: admin.name,
+            role: admin.role,
+        },
+    )
+}
+
+/// Checks an API key, as the RAG service's own clients do.
+#[utoipa::path(get, path = "/v1/verify", tag = "verify", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The key is live", body = Verified),
+        (status = 401, description = "`invalid_api_key`: missing, malformed, unknown or deleted (one answer for all)", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many failures from this address; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until verifications are accepted again"))),
+    ))]
+pub async fn verify(
+    State(state): State<SharedState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> Response {
+    let now = Instant::now();
+    if let Err(retry_after) = state.limiter.check(peer.ip(), now) {
+        return ApiError::rate_limited(retry_after).into_response();
+    }
+    let entry = bearer(&headers)
+        // Format and checksum first: garbage never costs a digest or a lookup.
+        .filter(|k| credential::parse(Kind::ApiKey, k).is_ok())
+        .and_then(|k| state.index.lookup(&credential::digest(&state.pepper, k)));
+    let Some(entry) = entry else {
+        state.limiter.record_failure(peer.ip(), now);
+        return ApiError::invalid_api_key().into_response();
+    };
+    let at = Timestamp::now().unix();
+    if entry.claim_touch(at) {
+        state.record_use(&entry.key_id, at);
+    }
+    json(
+        StatusCode::OK,
+        &Verified {
+            valid: true,
+            service_id: entry.service_id.clone(),
+            key_id: entry.key_id.clone(),
+        },
+    )
+}
+
+pub async fn no_route() -> ApiError {
+    ApiError::not_found()
+}
+
+pub async fn wrong_method() -> ApiError {
+    ApiError::new(
+        crate::wire::ErrorCode::NotFound,
+        "this route does not take that method",
+    )
+}

@@ -1,0 +1,178 @@
+//! `/openapi.json`, generated from the handlers' own annotations; what every route shares (413,
+//! 500, `X-Request-Id`) is added here once rather than repeated on each.
+
+use axum::body::Bytes;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::handlers::{keys, public, services};
+use crate::wire::{
+    ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, CreateService, ErrorBody, ErrorCode,
+    ErrorDetail, Health, IssueApiKey, IssuedKey, Me, Role, Service, ServiceList, Verified,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ragkeys key service",
+        description = "Services and their API keys for a RAG service. Admin calls take \
+            `Authorization: Bearer ragadm_…` (viewer: every GET; manager: everything); \
+            `/v1/verify` takes `Authorization: Bearer ragk_…`. Errors always have the shape \
+            `{\"error\":{\"code\",\"message\"}}`. Request bodies over 16 KiB are refused with 413."
+    ),
+    paths(
+        public::healthz,
+        public::openapi,
+        public::me,
+        services::list,
+        services::create,
+        services::get,
+        services::delete,
+        keys::list,
+        keys::issue,
+        keys::delete,
+        keys::audit,
+        public::verify,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, ErrorCode, Health, Me, Role, Service, ServiceList, CreateService,
+        ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified
+    )),
+    modifiers(&Security, &Shared),
+    tags(
+        (name = "service", description = "Health and this document"),
+        (name = "admin", description = "The caller"),
+        (name = "services", description = "Services"),
+        (name = "api-keys", description = "API keys of a service and their audit trail"),
+        (name = "verify", description = "What the RAG service's clients call"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let bearer = |what: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(what.to_owned()))
+                    .build(),
+            )
+        };
+        components.add_security_scheme("admin_token", bearer("An admin token, ragadm_…"));
+        components.add_security_scheme("api_key", bearer("An API key, ragk_…"));
+    }
+}
+
+struct Shared;
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.options.as_mut(),
+        item.head.as_mut(),
+        item.patch.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+impl Modify for Shared {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let request_id = || {
+            let mut h = Header::new(Object::with_type(Type::String));
+            h.description =
+                Some("The client's X-Request-Id if it sent a sane one, else a new one".into());
+            h
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in operations(item) {
+                let responses = &mut op.responses.responses;
+                responses.entry("413".into()).or_insert_with(|| {
+                    error_response("`payload_too_large`: a body over 16 KiB, refused unread").into()
+                });
+                responses.entry("500".into()).or_insert_with(|| {
+                    error_response("`internal`: without details of the failure").into()
+                });
+                for resp in responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(r) = resp {
+                        r.headers.insert("X-Request-Id".into(), request_id());
+                    }
+                }
+                op.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name("X-Request-Id")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "Echoed on the response (1 to 128 visible ASCII characters)",
+                        ))
+                        .schema(Some(Object::with_type(Type::String)))
+                        .build(),
+                );
+            }
+        }
+    }
+}
+
+/// The document, rendered once at start.
+pub fn document() -> Bytes {
+    Bytes::from(ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_its_errors() {
+        let doc: serde_json::Value = serde_json::from_slice(&document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in [
+            "/healthz",
+            "/openapi.json",
+            "/v1/me",
+            "/v1/services",
+            "/v1/services/{service_id}",
+            "/v1/services/{service_id}/api-keys",
+            "/v1/services/{service_id}/api-keys/{key_id}",
+            "/v1/services/{service_id}/audit",
+            "/v1/verify",
+        ] {
+            assert!(paths.contains_key(p), "{p} missing");
+        }
+        let issue = &paths["/v1/services/{service_id}/api-keys"]["post"];
+        for status in [
+            "201", "400", "401", "403", "404", "409", "413", "422", "500",
+        ] {
+            assert!(
+                issue["responses"].get(status).is_some(),
+                "issue lacks {status}"
+            );
+        }
+        assert!(doc["components"]["schemas"]["IssuedKey"].is_object());
+        assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    }
+}

@@ -1,0 +1,38 @@
+//! The one router: every route of the contract, its fallbacks, and the layers around them all.
+
+use axum::Router;
+use axum::middleware::from_fn;
+use axum::routing::{delete, get};
+
+use super::handlers::{keys, public, services};
+use super::middleware::{catch_panic, limit_body, request_context};
+use super::state::SharedState;
+
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/healthz", get(public::healthz))
+        .route("/openapi.json", get(public::openapi))
+        .route("/v1/me", get(public::me))
+        .route("/v1/services", get(services::list).post(services::create))
+        .route(
+            "/v1/services/{service_id}",
+            get(services::get).delete(services::delete),
+        )
+        .route(
+            "/v1/services/{service_id}/api-keys",
+            get(keys::list).post(keys::issue),
+        )
+        .route(
+            "/v1/services/{service_id}/api-keys/{key_id}",
+            delete(keys::delete),
+        )
+        .route("/v1/services/{service_id}/audit", get(keys::audit))
+        .route("/v1/verify", get(public::verify))
+        .fallback(public::no_route)
+        .method_not_allowed_fallback(public::wrong_method)
+        // The last layer is the outermost: ids first, then panics, then the body limit.
+        .layer(from_fn(limit_body))
+        .layer(from_fn(catch_panic))
+        .layer(from_fn(request_context))
+        .with_state(state)
+}

@@ -1,0 +1,268 @@
+//! The SQLite store. rusqlite, because it is synchronous and direct: no macros, no database at
+//! compile time, a bundled SQLite with nothing to install; the `Store` trait leaves room for a
+//! PostgreSQL driver when several replicas share one database.
+//!
+//! One writer connection (SQLite has one writer anyway) and a few readers, every call on
+//! tokio's blocking pool so that no query ever stalls the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::sqlite_ops as ops;
+use super::sqlite_schema::{self, MigrationError};
+use super::{
+    Fut, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, NewToken, ServiceRecord, Store,
+    StoreError, StoreResult, TokenRecord, UnixTime,
+};
+use crate::credential::Digest;
+use crate::wire::AuditEvent;
+
+/// Idle reader connections kept open; more are opened under load and closed afterwards.
+const READERS_KEPT: usize = 4;
+/// How long a statement waits for a lock held by another process (the `tokens` command).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot set up the database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: MigrationError,
+    },
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a connection leaves nothing half-done: SQLite rolls back.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // FULL: a 201 or 204 is only sent once the change is on disk, WAL included.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database. Blocking: call it off the runtime.
+    pub fn open(path: &Path) -> Result<SqliteStore, OpenError> {
+        let open_err = |source| OpenError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut writer = connect(path).map_err(open_err)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(open_err(rusqlite::Error::InvalidParameterName(format!(
+                "journal mode {mode} instead of WAL"
+            ))));
+        }
+        sqlite_schema::migrate(&mut writer).map_err(|source| OpenError::Migrate {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // A write now, so that a read-only directory or file is refused at start, not later.
+        writer
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('opened_at', strftime('%s','now')) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [],
+            )
+            .map_err(open_err)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&inner.writer);
+            let conn = guard.as_mut().ok_or(StoreError::Closed)?;
+            f(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Failed(format!("store task failed: {e}")))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            if inner.closed.load(Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            let pooled = lock(&inner.readers).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => connect(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut readers = lock(&inner.readers);
+            if readers.len() < READERS_KEPT && !inner.closed.load(Ordering::Acquire) {
+                readers.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Failed(format!("store task failed: {e}")))?
+    }
+}
+
+impl Store for SqliteStore {
+    fn find_token(&self, digest: Digest) -> Fut<'_, Option<TokenRecord>> {
+        Box::pin(self.read(move |c| ops::find_token(c, &digest)))
+    }
+
+    fn create_token(&self, token: NewToken, replace: bool) -> Fut<'_, TokenRecord> {
+        Box::pin(self.write(move |c| ops::create_token(c, &token, replace)))
+    }
+
+    fn list_tokens(&self) -> Fut<'_, Vec<TokenRecord>> {
+        Box::pin(self.read(ops::list_tokens))
+    }
+
+    fn revoke_token(&self, name: String) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| ops::revoke_token(c, &name)))
+    }
+
+    fn list_services(&self) -> Fut<'_, Vec<ServiceRecord>> {
+        Box::pin(self.read(ops::list_services))
+    }
+
+    fn get_service(&self, id: String) -> Fut<'_, Option<ServiceRecord>> {
+        Box::pin(self.read(move |c| ops::get_service(c, &id)))
+    }
+
+    fn create_service(
+        &self,
+        service: ServiceRecord,
+        max_services: u32,
+        audit: AuditEvent,
+    ) -> Fut<'_, ServiceRecord> {
+        Box::pin(self.write(move |c| ops::create_service(c, &service, max_services, &audit)))
+    }
+
+    fn delete_service(&self, id: String, audit: AuditEvent) -> Fut<'_, Vec<Digest>> {
+        Box::pin(self.write(move |c| ops::delete_service(c, &id, &audit)))
+    }
+
+    fn list_keys(&self, service_id: String) -> Fut<'_, Vec<KeyRecord>> {
+        Box::pin(self.read(move |c| ops::list_keys(c, &service_id)))
+    }
+
+    fn issue_key(
+        &self,
+        key: NewKey,
+        key_limit: u32,
+        idempotency: Option<IdempotencyRecord>,
+        audit: AuditEvent,
+    ) -> Fut<'_, KeyRecord> {
+        Box::pin(
+            self.write(move |c| ops::issue_key(c, &key, key_limit, idempotency.as_ref(), &audit)),
+        )
+    }
+
+    fn delete_key(&self, service_id: String, key_id: String, audit: AuditEvent) -> Fut<'_, Digest> {
+        Box::pin(self.write(move |c| ops::delete_key(c, &service_id, &key_id, &audit)))
+    }
+
+    fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>> {
+        Box::pin(self.read(ops::all_key_digests))
+    }
+
+    fn touch_keys(&self, used: Vec<(String, UnixTime)>) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| ops::touch_keys(c, &used)))
+    }
+
+    fn record_failure(
+        &self,
+        audit: AuditEvent,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| ops::record_failure(c, &audit, idempotency.as_ref())))
+    }
+
+    fn list_audit(&self, service_id: String, limit: u32) -> Fut<'_, Vec<AuditEvent>> {
+        Box::pin(self.read(move |c| ops::list_audit(c, &service_id, limit)))
+    }
+
+    fn find_idempotency(&self, scope: [u8; 32]) -> Fut<'_, Option<IdempotencyRecord>> {
+        Box::pin(self.read(move |c| ops::find_idempotency(c, &scope)))
+    }
+
+    fn prune_idempotency(&self, created_before: UnixTime) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| ops::prune_idempotency(c, created_before)))
+    }
+
+    fn get_meta(&self, key: &'static str) -> Fut<'_, Option<String>> {
+        Box::pin(self.read(move |c| ops::get_meta(c, key)))
+    }
+
+    fn set_meta(&self, key: &'static str, value: String) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| ops::set_meta(c, key, &value)))
+    }
+
+    fn close(&self) -> Fut<'_, ()> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                inner.closed.store(true, Ordering::Release);
+                lock(&inner.readers).clear();
+                if let Some(conn) = lock(&inner.writer).take() {
+                    // Fold the WAL back into the database so that the files left behind are one.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                    conn.close().map_err(|(_, e)| StoreError::from(e))?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| StoreError::Failed(format!("store task failed: {e}")))?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,324 @@
+use super::*;
+use crate::wire::{AuditAction, Role, Timestamp};
+
+fn audit(action: AuditAction, service_id: &str) -> AuditEvent {
+    AuditEvent {
+        at: Timestamp::from_unix(1_800_000_000),
+        actor: "t".into(),
+        role: Role::Manager,
+        action,
+        service_id: service_id.into(),
+        key_id: None,
+        masked: None,
+        remote_addr: "127.0.0.1".into(),
+        outcome: "ok".into(),
+    }
+}
+
+fn service(id: &str, name: &str) -> ServiceRecord {
+    ServiceRecord {
+        id: id.into(),
+        name: name.into(),
+        description: String::new(),
+        key_count: 0,
+        created_at: 1_800_000_000,
+    }
+}
+
+fn new_key(id: &str, service_id: &str, n: u8) -> NewKey {
+    NewKey {
+        id: id.into(),
+        service_id: service_id.into(),
+        digest: [n; 32],
+        masked: "ragk_AbCd********wXyZ".into(),
+        name: None,
+        created_at: 1_800_000_000 + i64::from(n),
+    }
+}
+
+fn open_temp() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    (dir, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_cap_holds_under_concurrent_issues() {
+    let (_dir, store) = open_temp();
+    let store = Arc::new(store);
+    store
+        .create_service(
+            service("svc_a", "alpha"),
+            999,
+            audit(AuditAction::ServiceCreate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..20u8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.issue_key(
+                new_key(&format!("key_{n}"), "svc_a", n),
+                5,
+                None,
+                audit(AuditAction::ApiKeyIssue, "svc_a"),
+            )
+            .await
+        }));
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::KeyLimit) => limited += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((ok, limited), (5, 15));
+    let svc = store.get_service("svc_a".into()).await.unwrap().unwrap();
+    assert_eq!(svc.key_count, 5);
+    assert_eq!(store.list_keys("svc_a".into()).await.unwrap().len(), 5);
+    let events = store.list_audit("svc_a".into(), 100).await.unwrap();
+    assert_eq!(events.len(), 6, "one per successful issue plus the create");
+}
+
+#[tokio::test]
+async fn keys_list_newest_first_and_delete_frees_the_slot() {
+    let (_dir, store) = open_temp();
+    store
+        .create_service(
+            service("svc_a", "alpha"),
+            999,
+            audit(AuditAction::ServiceCreate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    for n in 1..=2u8 {
+        store
+            .issue_key(
+                new_key(&format!("key_{n}"), "svc_a", n),
+                2,
+                None,
+                audit(AuditAction::ApiKeyIssue, "svc_a"),
+            )
+            .await
+            .unwrap();
+    }
+    let ids: Vec<_> = store
+        .list_keys("svc_a".into())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["key_2", "key_1"]);
+    let err = store
+        .issue_key(
+            new_key("key_3", "svc_a", 3),
+            2,
+            None,
+            audit(AuditAction::ApiKeyIssue, "svc_a"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::KeyLimit));
+    let digest = store
+        .delete_key(
+            "svc_a".into(),
+            "key_1".into(),
+            audit(AuditAction::ApiKeyDelete, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(digest, [1; 32]);
+    let again = store
+        .delete_key(
+            "svc_a".into(),
+            "key_1".into(),
+            audit(AuditAction::ApiKeyDelete, "svc_a"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::KeyNotFound));
+    store
+        .issue_key(
+            new_key("key_3", "svc_a", 3),
+            2,
+            None,
+            audit(AuditAction::ApiKeyIssue, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let missing = store
+        .issue_key(
+            new_key("key_4", "svc_x", 4),
+            2,
+            None,
+            audit(AuditAction::ApiKeyIssue, "svc_x"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::ServiceNotFound));
+}
+
+#[tokio::test]
+async fn the_idempotency_record_commits_with_its_key() {
+    let (_dir, store) = open_temp();
+    store
+        .create_service(
+            service("svc_a", "alpha"),
+            999,
+            audit(AuditAction::ServiceCreate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let rec = IdempotencyRecord {
+        scope: [7; 32],
+        request_hash: [8; 32],
+        key_id: Some("key_1".into()),
+        status: 201,
+        outcome: "ok".into(),
+        created_at: 1_800_000_000,
+    };
+    store
+        .issue_key(
+            new_key("key_1", "svc_a", 1),
+            1,
+            Some(rec.clone()),
+            audit(AuditAction::ApiKeyIssue, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.find_idempotency([7; 32]).await.unwrap(), Some(rec));
+    // A refused issue writes no record through issue_key: the transaction rolled back whole.
+    let other = IdempotencyRecord {
+        scope: [9; 32],
+        ..Default::default()
+    };
+    let _ = store
+        .issue_key(
+            new_key("key_2", "svc_a", 2),
+            1,
+            Some(other),
+            audit(AuditAction::ApiKeyIssue, "svc_a"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(store.find_idempotency([9; 32]).await.unwrap(), None);
+    store.prune_idempotency(1_800_000_001).await.unwrap();
+    assert_eq!(store.find_idempotency([7; 32]).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn services_are_unique_capped_and_take_their_keys_along() {
+    let (_dir, store) = open_temp();
+    let a = audit(AuditAction::ServiceCreate, "");
+    store
+        .create_service(service("svc_a", "alpha"), 2, a.clone())
+        .await
+        .unwrap();
+    let taken = store
+        .create_service(service("svc_b", "alpha"), 2, a.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::NameTaken));
+    store
+        .create_service(service("svc_b", "beta"), 2, a.clone())
+        .await
+        .unwrap();
+    let full = store
+        .create_service(service("svc_c", "gamma"), 2, a.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(full, StoreError::ServiceLimit));
+    store
+        .issue_key(
+            new_key("key_1", "svc_a", 1),
+            5,
+            None,
+            audit(AuditAction::ApiKeyIssue, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let digests = store
+        .delete_service("svc_a".into(), audit(AuditAction::ServiceDelete, "svc_a"))
+        .await
+        .unwrap();
+    assert_eq!(digests, vec![[1; 32]]);
+    assert!(store.all_key_digests().await.unwrap().is_empty());
+    store
+        .create_service(service("svc_c", "gamma"), 2, a)
+        .await
+        .unwrap();
+    let names: Vec<_> = store
+        .list_services()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["beta", "gamma"]);
+}
+
+#[tokio::test]
+async fn tokens_are_found_by_digest_replaced_and_revoked() {
+    let (_dir, store) = open_temp();
+    let t = NewToken {
+        name: "alice".into(),
+        role: Role::Viewer,
+        digest: [1; 32],
+        masked: "ragadm_Ab********wXyZ".into(),
+        created_at: 1,
+    };
+    store.create_token(t.clone(), false).await.unwrap();
+    let same_name = NewToken {
+        digest: [3; 32],
+        ..t.clone()
+    };
+    assert!(matches!(
+        store.create_token(same_name, false).await,
+        Err(StoreError::NameTaken)
+    ));
+    let replaced = NewToken {
+        digest: [2; 32],
+        role: Role::Manager,
+        ..t
+    };
+    store.create_token(replaced, true).await.unwrap();
+    assert_eq!(store.find_token([1; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.find_token([2; 32]).await.unwrap().unwrap().role,
+        Role::Manager
+    );
+    store.revoke_token("alice".into()).await.unwrap();
+    assert!(matches!(
+        store.revoke_token("alice".into()).await,
+        Err(StoreError::TokenNotFound)
+    ));
+    assert!(store.list_tokens().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reopened_store_keeps_its_data_and_a_closed_one_refuses_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.set_meta("k", "v".into()).await.unwrap();
+    store.close().await.unwrap();
+    assert!(matches!(store.get_meta("k").await, Err(StoreError::Closed)));
+    let again = SqliteStore::open(&path).unwrap();
+    assert_eq!(again.get_meta("k").await.unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let err = SqliteStore::open(&path).err().unwrap().to_string();
+    assert!(err.contains("newer"), "{err}");
+}

@@ -1,0 +1,129 @@
+//! Versioned schema of the SQLite store: migration N brings `PRAGMA user_version` from N to N+1.
+
+use rusqlite::Connection;
+
+/// Each entry is one migration, applied in order inside its own transaction. Never edit one
+/// that has shipped: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL CHECK (value >= 0)
+    ) STRICT;
+    INSERT INTO counters (name, value) VALUES ('services', 0);
+    CREATE TABLE admin_tokens (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        role       TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
+        digest     BLOB NOT NULL UNIQUE,
+        masked     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE services (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        key_count   INTEGER NOT NULL DEFAULT 0 CHECK (key_count >= 0),
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        service_id   TEXT NOT NULL REFERENCES services (id),
+        digest       BLOB NOT NULL UNIQUE,
+        masked       TEXT NOT NULL,
+        name         TEXT,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER
+    ) STRICT;
+    CREATE INDEX api_keys_by_service ON api_keys (service_id, created_at);
+    CREATE TABLE audit_events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          INTEGER NOT NULL,
+        actor       TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        service_id  TEXT NOT NULL,
+        key_id      TEXT,
+        masked      TEXT,
+        remote_addr TEXT NOT NULL,
+        outcome     TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_service ON audit_events (service_id, id);
+    CREATE TABLE idempotency (
+        scope        BLOB PRIMARY KEY,
+        request_hash BLOB NOT NULL,
+        key_id       TEXT,
+        status       INTEGER NOT NULL,
+        outcome      TEXT NOT NULL,
+        created_at   INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX idempotency_by_age ON idempotency (created_at);
+    ",
+];
+
+/// The schema version this build writes.
+pub const CURRENT: u32 = MIGRATIONS.len() as u32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error(
+        "the database has schema version {found}, newer than this ragkeys understands \
+         ({CURRENT}); run a newer ragkeys or restore a backup"
+    )]
+    TooNew { found: u32 },
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings the database up to [`CURRENT`], refusing one written by a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<u32, MigrationError> {
+    let found = version(conn)?;
+    if found > CURRENT {
+        return Err(MigrationError::TooNew { found });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        if version(&tx)? > i as u32 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(version(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_set_the_version() {
+        let mut c = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM counters", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "user_version", CURRENT + 1).unwrap();
+        let err = migrate(&mut c).unwrap_err();
+        assert!(matches!(err, MigrationError::TooNew { found } if found == CURRENT + 1));
+        assert!(err.to_string().contains("newer"));
+    }
+}
