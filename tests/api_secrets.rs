@@ -77,6 +77,11 @@ fn assert_data_dir_clean(dir: &Path, canaries: &[Canary], when: &str) -> usize {
             continue;
         }
         let bytes = std::fs::read(&file).unwrap_or_default();
+        eprintln!(
+            "{when}: scanning {} ({} bytes)",
+            file.display(),
+            bytes.len()
+        );
         scanned += 1;
         for c in canaries {
             assert!(
@@ -282,6 +287,12 @@ async fn no_plaintext_on_disk_in_trace_logs_or_in_responses() {
     let canaries = exercise(&srv).await;
 
     // While it runs: the WAL and shared memory hold the recent writes.
+    // The control: the search does find the one plaintext that is meant to be on disk.
+    let admin_file = std::fs::read(dir.join("admin.token")).expect("admin.token");
+    assert!(
+        canaries[0].found_in(&admin_file),
+        "the canary search is blind"
+    );
     let scanned = assert_data_dir_clean(&dir, &canaries, "while running");
     assert!(scanned >= 1, "no database file in the data dir");
     let log = assert_log_clean(&srv, &canaries);
