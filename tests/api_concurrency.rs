@@ -363,3 +363,55 @@ async fn simultaneous_retries_with_one_idempotency_key_use_one_slot() {
     assert_eq!(api.service(&sid).await["key_count"], 1, "one slot used");
     assert_eq!(api.list_ids(&sid).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_service_while_keys_are_issued_leaves_no_live_key_behind() {
+    let srv = Server::start_with(&["--verify-failures-per-minute", "100000"]);
+    let api = Api::new(&srv);
+    for round in 0..5 {
+        let sid = api.create_service(&format!("doomed-{round}")).await;
+        let (_, early) = api.issue_ok(&sid).await;
+        let barrier = Arc::new(Barrier::new(11));
+        let mut issues = Vec::new();
+        for _ in 0..10 {
+            let (api, sid, barrier) = (api.clone(), sid.clone(), barrier.clone());
+            issues.push(tokio::spawn(async move {
+                barrier.wait().await;
+                api.issue(&sid, json!({})).await
+            }));
+        }
+        barrier.wait().await;
+        let del = api
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/v1/services/{sid}"),
+                None,
+            )
+            .await;
+        assert_eq!(del.status, 204, "delete service: {}", del.text);
+        let mut keys = vec![early];
+        for t in issues {
+            let r = t.await.expect("issue task");
+            match r.status.as_u16() {
+                201 => keys.push(r.json()["key"].as_str().expect("key").to_string()),
+                404 => {
+                    r.expect_error(404, "service_not_found");
+                }
+                409 => {
+                    r.expect_error(409, "api_key_limit_exceeded");
+                }
+                other => panic!("round {round}: issue during delete: {other} {}", r.text),
+            }
+        }
+        // Its keys died with it, including any issued in the same instant.
+        for key in &keys {
+            api.verify(key).await.expect_error(401, "invalid_api_key");
+        }
+        api.get(&format!("/v1/services/{sid}"))
+            .await
+            .expect_error(404, "service_not_found");
+        api.get(&format!("/v1/services/{sid}/api-keys"))
+            .await
+            .expect_error(404, "service_not_found");
+    }
+}

@@ -208,6 +208,30 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
     viewer_issues.expect_error(403, "forbidden");
     answers.push(("a viewer issuing".into(), viewer_issues));
 
+    // Secrets pasted where they do not belong: whatever the answer, they must not be kept or
+    // echoed (a name is stored and shown in clear).
+    let pasted = [
+        json!({"name": "pasted-key", "description": format!("key {}", keys[0].1)}),
+        json!({"name": "pasted-tok", "description": viewer.clone()}),
+        json!({"name": "x", keys[0].1.clone(): 1}),
+    ];
+    for body in pasted {
+        let r = mgr.call(Method::POST, "/v1/services", Some(body)).await;
+        answers.push(("a secret pasted into a service".into(), r));
+    }
+    for body in [
+        json!({"name": keys[1].1.clone()}),
+        json!({"name": format!("token {manager2}")}),
+        json!({keys[1].1.clone(): "x"}),
+    ] {
+        let r = mgr.issue(&sid, body).await;
+        assert_ne!(
+            r.status, 201,
+            "a key named after a secret was issued: its name is the secret"
+        );
+        answers.push(("a secret pasted into a key name".into(), r));
+    }
+
     // Delete one; the deleted key is refused and appears nowhere afterwards either.
     let (dead_id, dead_key) = keys[2].clone();
     assert_eq!(mgr.delete_key(&sid, &dead_id).await.status, 204);
