@@ -164,6 +164,34 @@ struct Sample {
     lat: Vec<Duration>,
     extra: Vec<Duration>,
     errors: u64,
+    /// CPU seconds the server process spent meanwhile (user + system, all threads).
+    cpu: f64,
+}
+
+impl Sample {
+    fn absorb(&mut self, other: Sample) {
+        self.lat.extend(other.lat);
+        self.extra.extend(other.extra);
+        self.errors += other.errors;
+        self.cpu += other.cpu;
+    }
+}
+
+/// CPU seconds used so far by process `pid`, from /proc (Linux only; 0 elsewhere).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ticks as f64 / if hz > 0 { hz as f64 } else { 100.0 }
 }
 
 async fn expect(
@@ -232,9 +260,10 @@ async fn run_op(http: &reqwest::Client, op: &Op, s: &mut Sample) {
 }
 
 /// `conns` clients, each sending one request after another for `secs`.
-async fn load(http: &reqwest::Client, op: &Op, conns: usize, secs: f64) -> (Sample, f64) {
+async fn load(http: &reqwest::Client, op: &Op, conns: usize, secs: f64, pid: u32) -> (Sample, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
+    let cpu_before = cpu_seconds(pid);
     let began = Instant::now();
     for _ in 0..conns {
         let (http, op, stop) = (http.clone(), op.clone(), stop.clone());
@@ -251,12 +280,11 @@ async fn load(http: &reqwest::Client, op: &Op, conns: usize, secs: f64) -> (Samp
     let mut all = Sample::default();
     for t in tasks {
         if let Ok(s) = t.await {
-            all.lat.extend(s.lat);
-            all.extra.extend(s.extra);
-            all.errors += s.errors;
+            all.absorb(s);
         }
     }
     let elapsed = began.elapsed().as_secs_f64();
+    all.cpu = cpu_seconds(pid) - cpu_before;
     (all, elapsed)
 }
 
@@ -276,30 +304,35 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Per run: requests/s, p50 ms, p99 ms, errors.
+/// Per run: requests/s, p50 ms, p99 ms, server CPU µs per request; errors over all runs.
 #[derive(Default)]
 struct Runs {
     rps: Vec<f64>,
     p50: Vec<f64>,
     p99: Vec<f64>,
+    cpu_us: Vec<f64>,
     errors: u64,
 }
 
 impl Runs {
-    fn add(&mut self, mut lat: Vec<Duration>, errors: u64, elapsed: f64) {
+    /// `lat` are the latencies of this row's requests; `cpu` the server's CPU seconds, charged
+    /// to them.
+    fn add(&mut self, mut lat: Vec<Duration>, errors: u64, elapsed: f64, cpu: f64) {
         lat.sort();
         self.rps.push(lat.len() as f64 / elapsed);
         self.p50.push(pct(&lat, 0.50));
         self.p99.push(pct(&lat, 0.99));
+        self.cpu_us.push(cpu * 1e6 / lat.len().max(1) as f64);
         self.errors += errors;
     }
 
     fn row(&self, name: &str, conns: usize) -> String {
         format!(
-            "| {name} | {conns} | {:.0} | {:.2} | {:.2} | {} |",
+            "| {name} | {conns} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
             median(self.rps.clone()),
             median(self.p50.clone()),
             median(self.p99.clone()),
+            median(self.cpu_us.clone()),
             self.errors
         )
     }
@@ -372,8 +405,9 @@ async fn bench() -> Result<(), String> {
 
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = tmp.path().join("data");
-    let (_svc, svc_addr) = start_service(&bin, &dir, &log)?;
-    let (_bare, bare_addr) = start_bare()?;
+    let (svc, svc_addr) = start_service(&bin, &dir, &log)?;
+    let (bare_proc, bare_addr) = start_bare()?;
+    let (svc_pid, bare_pid) = (svc.0.id(), bare_proc.0.id());
     let token = std::fs::read_to_string(dir.join("admin.token"))
         .map_err(|e| format!("admin.token: {e}"))?
         .trim()
@@ -411,38 +445,57 @@ async fn bench() -> Result<(), String> {
         "binary: {bin}\nRAGKEYS_LOG={log}, {conns} connections, {secs} s per run, {runs} runs"
     );
     // Warm both servers and the connection pools.
-    for op in [&verify_real, &verify_bare, &list, &issue] {
-        load(&http, op, conns, 1.0).await;
+    for (op, pid) in [
+        (&verify_real, svc_pid),
+        (&verify_bare, bare_pid),
+        (&list, svc_pid),
+        (&issue, svc_pid),
+    ] {
+        load(&http, op, conns, 1.0, pid).await;
     }
     let (mut real, mut bare, mut iss, mut del, mut lst) = Default::default();
-    let mut ratios = Vec::new();
+    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
     for run in 0..runs {
-        // Alternate the two verify targets so that noise hits both alike.
-        let (s, t) = load(&http, &verify_real, conns, secs).await;
-        let real_rps = s.lat.len() as f64 / t;
-        Runs::add(&mut real, s.lat, s.errors, t);
-        let (s, t) = load(&http, &verify_bare, conns, secs).await;
-        let bare_rps = s.lat.len() as f64 / t;
-        Runs::add(&mut bare, s.lat, s.errors, t);
+        // One-second slices, alternating the two targets, so that the noise of a shared machine
+        // falls on both alike.
+        let (mut rs, mut rt, mut bs, mut bt) = (Sample::default(), 0.0, Sample::default(), 0.0);
+        for _ in 0..(secs.ceil() as usize).max(1) {
+            let (s, t) = load(&http, &verify_real, conns, 1.0, svc_pid).await;
+            rs.absorb(s);
+            rt += t;
+            let (s, t) = load(&http, &verify_bare, conns, 1.0, bare_pid).await;
+            bs.absorb(s);
+            bt += t;
+        }
+        let (real_rps, bare_rps) = (rs.lat.len() as f64 / rt, bs.lat.len() as f64 / bt);
+        let real_cpu = rs.cpu / rs.lat.len().max(1) as f64;
+        let bare_cpu = bs.cpu / bs.lat.len().max(1) as f64;
+        Runs::add(&mut real, rs.lat, rs.errors, rt, rs.cpu);
+        Runs::add(&mut bare, bs.lat, bs.errors, bt, bs.cpu);
         ratios.push(real_rps / bare_rps);
+        cpu_ratios.push(bare_cpu / real_cpu);
         eprintln!(
-            "run {run}: verify {real_rps:.0} req/s, bare {bare_rps:.0} req/s, ratio {:.2}",
-            real_rps / bare_rps
+            "run {run}: verify {real_rps:.0} req/s, bare {bare_rps:.0} req/s, ratio {:.2}; \
+             server CPU per request {:.1} µs vs {:.1} µs",
+            real_rps / bare_rps,
+            real_cpu * 1e6,
+            bare_cpu * 1e6
         );
     }
     for run in 0..runs {
-        let (s, t) = load(&http, &issue, conns, secs).await;
+        let (s, t) = load(&http, &issue, conns, secs, svc_pid).await;
         let issued = s.lat.len();
-        Runs::add(&mut iss, s.lat, s.errors, t);
-        Runs::add(&mut del, s.extra, 0, t);
-        let (s, t) = load(&http, &list, conns, secs).await;
+        // The CPU of each issue+delete pair is charged to both rows alike.
+        Runs::add(&mut iss, s.lat, s.errors, t, s.cpu);
+        Runs::add(&mut del, s.extra, 0, t, s.cpu);
+        let (s, t) = load(&http, &list, conns, secs, svc_pid).await;
         eprintln!("run {run}: {issued} issues, {} lists", s.lat.len());
-        Runs::add(&mut lst, s.lat, s.errors, t);
+        Runs::add(&mut lst, s.lat, s.errors, t, s.cpu);
     }
 
     println!();
-    println!("| case | clients | req/s | p50 ms | p99 ms | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| case | clients | req/s | p50 ms | p99 ms | server CPU µs/req | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     println!("{}", real.row("GET /v1/verify, ragkeys serve", conns));
     println!("{}", bare.row("GET /v1/verify, bare axum handler", conns));
     println!(
@@ -455,9 +508,25 @@ async fn bench() -> Result<(), String> {
     );
     println!("{}", lst.row("GET …/api-keys (list of 5 keys)", conns));
     println!();
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "{} CPUs, load average after the run: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let ratio = median(ratios);
     println!(
         "verify throughput ratio ragkeys / bare axum: {ratio:.2} (goal >= 0.70; medians of {runs} runs of {secs} s)"
+    );
+    // The load generator shares the CPUs: when it is the bottleneck both servers look alike, so
+    // the server's own CPU per request is the steadier comparison.
+    println!(
+        "verify server-CPU efficiency bare / ragkeys: {:.2} (1.00 = as cheap as the bare handler)",
+        median(cpu_ratios)
     );
     Ok(())
 }
