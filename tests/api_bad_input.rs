@@ -241,6 +241,44 @@ async fn malformed_json_is_an_invalid_request_on_every_post_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_json_is_refused_without_harm() {
+    let (_srv, api, sid) = setup().await;
+    let depth = 7000;
+    let nested = format!("{{\"name\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+    assert!(nested.len() < AT_LIMIT);
+    for path in [
+        "/v1/services".to_string(),
+        format!("/v1/services/{sid}/api-keys"),
+    ] {
+        post_json_text(&api, &path, &nested)
+            .await
+            .expect_error(400, "invalid_request");
+    }
+    // Still standing.
+    assert_eq!(api.get("/healthz").await.status, 200);
+    assert_no_keys(&api, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_length_over_16_kib_is_refused_without_waiting_for_the_body() {
+    let (srv, api, sid) = setup().await;
+    // Headers only: a service that reads before it counts would wait here for 10 MB.
+    let head = format!(
+        "POST /v1/services/{sid}/api-keys HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n",
+        srv.addr, srv.token
+    );
+    let began = std::time::Instant::now();
+    let r = raw_exchange(srv.addr, &head, &[]).await;
+    assert_raw_error(&r, 413, "payload_too_large");
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "413 took {:?}",
+        began.elapsed()
+    );
+    assert_no_keys(&api, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_are_refused_and_named() {
     let (_srv, api, sid) = setup().await;
     let r = api
@@ -745,6 +783,23 @@ async fn repeated_verify_failures_from_one_address_are_rate_limited() {
     // The console's admin calls are not part of that budget.
     let r = api.get("/v1/services").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // Another client address has a budget of its own (127.0.0.2 is loopback too).
+    ragkeys::client::install_crypto_provider();
+    let neighbour = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let r = common::api::verify(&neighbour, &api.base, "not-a-key-either").await;
+    r.expect_error(401, "invalid_api_key");
+    let sid = api.create_service("neighbourhood").await;
+    let (_, key) = api.issue_ok(&sid).await;
+    let r = common::api::verify(&neighbour, &api.base, &key).await;
+    assert_eq!(
+        r.status, 200,
+        "a valid key from another address: {}",
+        r.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -487,3 +487,70 @@ async fn an_idempotent_retry_after_a_restart_names_the_key_instead_of_issuing_an
     assert_eq!(api.delete_key(&sid, &kid).await.status, 204);
     assert_eq!(api.verify(&key).await.status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_delete_cut_by_kill_9_is_all_or_nothing() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("data");
+    let mut rng = StdRng::seed_from_u64(rand::rng().random());
+    let (mut gone, mut kept) = (0, 0);
+    for round in 0..20 {
+        let mut srv = start(&dir);
+        let api = Api::new(&srv);
+        let sid = api.create_service(&format!("doomed-{round}")).await;
+        let mut keys = Vec::new();
+        for _ in 0..LIMIT {
+            keys.push(api.issue_ok(&sid).await);
+        }
+        let del = {
+            let api = api.clone();
+            let sid = sid.clone();
+            tokio::spawn(async move {
+                let r = api
+                    .http
+                    .delete(api.url(&format!("/v1/services/{sid}")))
+                    .bearer_auth(&api.token)
+                    .send()
+                    .await;
+                // A connection cut by the kill is simply "not acknowledged".
+                r.map(|r| r.status().as_u16()).unwrap_or(0)
+            })
+        };
+        // Microseconds matter here: the delete is one short transaction.
+        let wait = Duration::from_micros(rng.random_range(0..2_000));
+        tokio::task::block_in_place(|| {
+            std::thread::sleep(wait);
+            srv.kill9()
+        });
+        let acked = matches!(del.await, Ok(s) if s == 204);
+
+        let srv = start(&dir);
+        let api = Api::new(&srv);
+        let exists = api.get(&format!("/v1/services/{sid}")).await;
+        let mut verifying = 0;
+        for (_, key) in &keys {
+            if api.verify(key).await.status == 200 {
+                verifying += 1;
+            }
+        }
+        if exists.status == 200 {
+            assert!(
+                !acked,
+                "round {round}: an acknowledged service delete was undone"
+            );
+            assert_eq!(
+                verifying, LIMIT,
+                "round {round}: the service lives but lost keys"
+            );
+            assert_eq!(api.list_ids(&sid).await.len(), LIMIT);
+            assert_eq!(exists.json()["key_count"], LIMIT);
+            kept += 1;
+        } else {
+            exists.expect_error(404, "service_not_found");
+            assert_eq!(verifying, 0, "round {round}: keys outlived their service");
+            gone += 1;
+        }
+        drop(srv);
+    }
+    eprintln!("service deletes cut by kill -9: {gone} done, {kept} undone");
+}
