@@ -7,3 +7,7 @@ pub fn main(_global: &GlobalArgs, _args: &ConsoleArgs) -> u8 {
     eprintln!("ragkeys console: not built yet");
     1
 }
+
+pub mod clipboard;
+pub mod msg;
+pub mod terminal;

@@ -17,11 +17,17 @@ pub enum Msg {
     Key(KeyEvent),
     Mouse(MouseEvent),
     Paste(String),
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// Turns the spinner; the loop sends it only while `Model::needs_tick()` is true.
     Tick,
     /// The answer to `Effect::Call` with the same id.
-    Api { id: RequestId, result: ApiResult },
+    Api {
+        id: RequestId,
+        result: ApiResult,
+    },
     /// What became of an `Effect::Copy`.
     Copied(CopyOutcome),
 }
@@ -81,7 +87,10 @@ pub enum CopyOutcome {
 /// What `update` asks the loop to do.
 #[derive(Debug)]
 pub enum Effect {
-    Call { id: RequestId, call: ApiCall },
+    Call {
+        id: RequestId,
+        call: ApiCall,
+    },
     /// Copy the key through the clipboard policy; answered by `Msg::Copied`.
     Copy(Secret),
     Quit,

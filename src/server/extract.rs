@@ -148,6 +148,12 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
     };
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::invalid("the request body is not valid UTF-8"))?;
+    // Serde would take `[]` for a struct whose fields all have defaults: only objects are bodies.
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::invalid(
+            "invalid JSON body: the request body must be a JSON object",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
@@ -211,6 +217,8 @@ mod tests {
         );
         let utf8 = parse_json::<CreateService>(&h, b"{\"name\":\"\xff\"}").unwrap_err();
         assert!(utf8.message.contains("UTF-8"));
+        let array = parse_json::<IssueApiKey>(&h, b"[]").unwrap_err();
+        assert!(array.message.contains("JSON object"), "{}", array.message);
         let trailing = parse_json::<IssueApiKey>(&h, b"{} {}").unwrap_err();
         assert!(trailing.message.contains("invalid JSON"));
         let text = parse_json::<IssueApiKey>(&HeaderMap::new(), b"{}").unwrap_err();

@@ -307,3 +307,15 @@ pub async fn start_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedServer> {
         state,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shareable<T: Send + Sync>() {}
+
+    #[test]
+    fn the_embedded_server_can_move_between_tasks() {
+        shareable::<EmbeddedServer>();
+    }
+}

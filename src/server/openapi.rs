@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{keys, public, services};
+use super::handlers::{issue, keys, public, services};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, CreateService, ErrorBody, ErrorCode,
     ErrorDetail, Health, IssueApiKey, IssuedKey, Me, Role, Service, ServiceList, Verified,
@@ -32,7 +32,7 @@ use crate::wire::{
         services::get,
         services::delete,
         keys::list,
-        keys::issue,
+        issue::issue,
         keys::delete,
         keys::audit,
         public::verify,

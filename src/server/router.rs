@@ -4,7 +4,7 @@ use axum::Router;
 use axum::middleware::from_fn;
 use axum::routing::{delete, get};
 
-use super::handlers::{keys, public, services};
+use super::handlers::{issue, keys, public, services};
 use super::middleware::{catch_panic, limit_body, request_context};
 use super::state::SharedState;
 
@@ -20,7 +20,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route(
             "/v1/services/{service_id}/api-keys",
-            get(keys::list).post(keys::issue),
+            get(keys::list).post(issue::issue),
         )
         .route(
             "/v1/services/{service_id}/api-keys/{key_id}",

@@ -338,3 +338,36 @@ async fn every_issue_and_delete_is_audited_newest_first_without_secrets() {
         .await
         .expect_error(404, "service_not_found");
 }
+
+#[tokio::test]
+async fn simultaneous_issues_never_pass_the_cap() {
+    let server = Server::start();
+    let api = std::sync::Arc::new(Api::new(&server));
+    let svc = api.create_service(&server.token, "crowded").await;
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let (api, token, svc) = (api.clone(), server.token.clone(), svc.clone());
+        tasks.push(tokio::spawn(async move {
+            api.post(
+                &format!("/v1/services/{svc}/api-keys"),
+                Some(&token),
+                &json!({}),
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == 201 {
+            ok += 1;
+        } else {
+            r.expect_error(409, "api_key_limit_exceeded");
+        }
+    }
+    assert_eq!(ok, 5);
+    let s = api
+        .get(&format!("/v1/services/{svc}"), Some(&server.token))
+        .await;
+    assert_eq!(s.expect(200)["key_count"], 5);
+}

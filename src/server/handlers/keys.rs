@@ -1,31 +1,20 @@
-//! `/v1/services/{service_id}/api-keys` and `/audit`: list, issue (idempotent), delete.
+//! `/v1/services/{service_id}/api-keys`: list and delete, and the service's audit trail.
 
-use std::time::Instant;
-
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use zeroize::Zeroizing;
 
-use super::{Actor, detached, json, json_bytes, new_id, no_store, record_failure};
-use crate::credential::{self, Kind};
+use super::{Actor, detached, json, record_failure};
 use crate::server::error::ApiError;
-use crate::server::extract::{Admin, KeyPath, Peer, ServicePath, parse_json, validate_field};
-use crate::server::idempotency::{self, Begin, RECORD_RETENTION_SECS, RunningGuard};
-use crate::server::state::{AppState, SharedState};
-use crate::server::store::{IdempotencyRecord, KeyRecord, NewKey};
-use crate::wire::{
-    ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, ErrorCode, IssueApiKey, IssuedKey,
-    Timestamp, limits,
-};
+use crate::server::extract::{Admin, KeyPath, Peer, ServicePath};
+use crate::server::state::SharedState;
+use crate::server::store::KeyRecord;
+use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
 
-const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Audit events returned per call, newest first.
-const AUDIT_PAGE: u32 = 1000;
+const AUDIT_PAGE: u32 = 10_000;
 
-fn to_wire(k: KeyRecord) -> ApiKey {
+pub fn to_wire(k: KeyRecord) -> ApiKey {
     ApiKey {
         id: k.id,
         masked: k.masked,
@@ -60,7 +49,7 @@ pub async fn list(
     }
 }
 
-/// The audit trail of a service, newest first (at most 1000 events).
+/// The audit trail of a service, newest first (at most the 10000 newest events).
 #[utoipa::path(get, path = "/v1/services/{service_id}/audit", tag = "api-keys", security(("admin_token" = [])),
     params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
     responses(
@@ -81,275 +70,6 @@ pub async fn audit(
     match state.store.list_audit(id, AUDIT_PAGE).await {
         Ok(events) => json(StatusCode::OK, &AuditList { events }),
         Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
-    }
-}
-
-/// What an issue request asks for, once checked.
-struct IssueRequest {
-    name: Option<String>,
-    /// (scope, request hash) when an Idempotency-Key came with it.
-    idempotency: Option<(idempotency::Scope, [u8; 32])>,
-}
-
-fn check_issue(
-    admin: &Admin,
-    service_id: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<IssueRequest, ApiError> {
-    admin.require_manager()?;
-    let idem_key = match headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(v) if idempotency::valid_key(v.as_bytes()) => Some(v.as_bytes()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            ));
-        }
-    };
-    let req: IssueApiKey = parse_json(headers, body)?;
-    if let Some(name) = &req.name {
-        validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
-    }
-    let idempotency = match idem_key {
-        Some(k) => {
-            let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
-            let k = String::from_utf8_lossy(k);
-            Some((
-                idempotency::scope(admin.token_id, service_id, &k),
-                idempotency::request_hash(&canonical),
-            ))
-        }
-        None => None,
-    };
-    Ok(IssueRequest {
-        name: req.name,
-        idempotency,
-    })
-}
-
-fn issued(status: u16, body: Vec<u8>, replayed: bool) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    let mut resp = no_store(json_bytes(status, body));
-    if replayed {
-        resp.headers_mut()
-            .insert(REPLAYED, HeaderValue::from_static("true"));
-    }
-    resp
-}
-
-fn replayed_error(e: ApiError) -> Response {
-    let mut resp = e.into_response();
-    resp.headers_mut()
-        .insert(REPLAYED, HeaderValue::from_static("true"));
-    resp
-}
-
-/// Issues a key (manager): the plaintext is in this response only.
-#[utoipa::path(post, path = "/v1/services/{service_id}/api-keys", tag = "api-keys", security(("admin_token" = [])),
-    params(
-        ("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
-        ("Idempotency-Key" = Option<String>, Header,
-            description = "1 to 255 visible ASCII characters, scoped to the admin token and the service. \
-                A retry with the same key and body within 15 minutes gets the same answer (the same key), \
-                marked `Idempotent-Replayed: true`; once the plaintext is gone (15 minutes, or a restart) \
-                it gets 409 `idempotency_secret_unavailable` naming the key id. Records are kept 24 hours."),
-    ),
-    request_body(content = IssueApiKey, content_type = "application/json",
-        description = "`{}` or `{\"name\":\"…\"}` (1 to 50 characters); an empty body counts as `{}`"),
-    responses(
-        (status = 201, description = "The new key, with its plaintext", body = IssuedKey,
-            headers(
-                ("Cache-Control" = String, description = "`no-store`"),
-                ("Idempotent-Replayed" = String, description = "`true` on a replay"),
-            )),
-        (status = 400, description = "`invalid_request`: malformed JSON, unknown field, bad name or Idempotency-Key", body = ErrorBody),
-        (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: a viewer token", body = ErrorBody),
-        (status = 404, description = "`service_not_found`", body = ErrorBody),
-        (status = 409, description = "`api_key_limit_exceeded`, `idempotency_in_progress` or `idempotency_secret_unavailable`", body = ErrorBody),
-        (status = 422, description = "`idempotency_key_reused`: the same Idempotency-Key with another body", body = ErrorBody),
-    ))]
-pub async fn issue(
-    State(state): State<SharedState>,
-    admin: Admin,
-    Peer(peer): Peer,
-    ServicePath(service_id): ServicePath,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    detached(async move {
-        let actor = Actor::new(admin, peer);
-        let req = match check_issue(&actor.admin, &service_id, &headers, &body) {
-            Ok(r) => r,
-            Err(e) => return refuse(&state, &actor, &service_id, e, None).await,
-        };
-        let Some((scope, hash)) = req.idempotency else {
-            return issue_now(&state, &actor, &service_id, req.name, None).await;
-        };
-        let guard = match state.idempotency.begin(scope, hash, Instant::now()) {
-            Begin::Fresh(guard) => guard,
-            // A replay of a success is the same issue again: it has its audit event already.
-            Begin::Replay { status, body } => return issued(status, body.to_vec(), true),
-            Begin::InProgress => {
-                let e = ApiError::new(
-                    ErrorCode::IdempotencyInProgress,
-                    "a request with this Idempotency-Key is still running; retry shortly",
-                );
-                return refuse(&state, &actor, &service_id, e, None).await;
-            }
-            Begin::Reused => return refuse(&state, &actor, &service_id, reused(), None).await,
-        };
-        let record = match state.store.find_idempotency(scope).await {
-            Ok(r) => r.filter(|r| r.created_at > Timestamp::now().unix() - RECORD_RETENTION_SECS),
-            Err(e) => {
-                let e = ApiError::from_store(e, state.key_limit);
-                return refuse(&state, &actor, &service_id, e, None).await;
-            }
-        };
-        match record {
-            None => {
-                issue_now(&state, &actor, &service_id, req.name, Some((scope, hash, guard))).await
-            }
-            Some(r) if r.request_hash != hash => {
-                refuse(&state, &actor, &service_id, reused(), None).await
-            }
-            Some(r) => {
-                drop(guard);
-                let e = match r.key_id {
-                    Some(key_id) if r.status == 201 => ApiError::new(
-                        ErrorCode::IdempotencySecretUnavailable,
-                        format!(
-                            "this request was answered before with API key {key_id}, whose plaintext \
-                             can no longer be shown; delete key {key_id} if it is not in use"
-                        ),
-                    ),
-                    _ => {
-                        let code = serde_json::from_value(serde_json::Value::String(r.outcome))
-                            .unwrap_or(ErrorCode::Internal);
-                        let e = ApiError::from_code(code, state.key_limit);
-                        // An earlier refusal replays as itself.
-                        let event = actor.event(AuditAction::ApiKeyIssue, &service_id, None, None, e.code.as_str());
-                        record_failure(&state, event, None).await;
-                        return replayed_error(e);
-                    }
-                };
-                refuse(&state, &actor, &service_id, e, None).await
-            }
-        }
-    })
-    .await
-}
-
-fn reused() -> ApiError {
-    ApiError::new(
-        ErrorCode::IdempotencyKeyReused,
-        "this Idempotency-Key was used with a different request",
-    )
-}
-
-async fn refuse(
-    state: &AppState,
-    actor: &Actor,
-    service_id: &str,
-    e: ApiError,
-    idempotency: Option<IdempotencyRecord>,
-) -> Response {
-    let event = actor.event(
-        AuditAction::ApiKeyIssue,
-        service_id,
-        None,
-        None,
-        e.code.as_str(),
-    );
-    record_failure(state, event, idempotency).await;
-    e.into_response()
-}
-
-async fn issue_now(
-    state: &AppState,
-    actor: &Actor,
-    service_id: &str,
-    name: Option<String>,
-    idempotency: Option<(idempotency::Scope, [u8; 32], RunningGuard)>,
-) -> Response {
-    let secret = credential::generate(Kind::ApiKey);
-    let digest = credential::digest(&state.pepper, secret.expose());
-    let masked = credential::mask(secret.expose());
-    let key_id = new_id("key_");
-    let now = Timestamp::now().unix();
-    let record = |key_id: Option<&str>, status: u16, outcome: &str| {
-        idempotency
-            .as_ref()
-            .map(|(scope, hash, _)| IdempotencyRecord {
-                scope: *scope,
-                request_hash: *hash,
-                key_id: key_id.map(str::to_owned),
-                status,
-                outcome: outcome.to_owned(),
-                created_at: now,
-            })
-    };
-    let new_key = NewKey {
-        id: key_id.clone(),
-        service_id: service_id.to_owned(),
-        digest,
-        masked: masked.clone(),
-        name,
-        created_at: now,
-    };
-    let audit = actor.event(
-        AuditAction::ApiKeyIssue,
-        service_id,
-        Some(&key_id),
-        Some(&masked),
-        "ok",
-    );
-    let outcome = {
-        let _gate = state.write_gate.lock().await;
-        let r = state
-            .store
-            .issue_key(
-                new_key,
-                state.key_limit,
-                record(Some(&key_id), 201, "ok"),
-                audit,
-            )
-            .await;
-        if r.is_ok() {
-            state
-                .index
-                .insert(digest, service_id.to_owned(), key_id.clone());
-        }
-        r
-    };
-    match outcome {
-        Ok(k) => {
-            let body = IssuedKey {
-                api_key: to_wire(k),
-                key: secret,
-            };
-            let bytes = match serde_json::to_vec(&body) {
-                Ok(b) => Zeroizing::new(b),
-                Err(_) => return ApiError::internal().into_response(),
-            };
-            let resp = issued(201, bytes.to_vec(), false);
-            if let Some((_, _, guard)) = idempotency {
-                guard.complete(201, bytes, Instant::now());
-            }
-            resp
-        }
-        Err(e) => {
-            let e = ApiError::from_store(e, state.key_limit);
-            // Refusals that depend on the request replay as themselves; failures may be retried.
-            let rec = match e.code {
-                ErrorCode::ApiKeyLimitExceeded | ErrorCode::ServiceNotFound => {
-                    record(None, e.code.status(), e.code.as_str())
-                }
-                _ => None,
-            };
-            refuse(state, actor, service_id, e, rec).await
-        }
     }
 }
 

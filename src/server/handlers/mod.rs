@@ -1,6 +1,7 @@
 //! The endpoints of the contract. Mutations run detached from the connection: a client that
 //! hangs up mid-request cannot leave a committed change without its index update or audit event.
 
+pub mod issue;
 pub mod keys;
 pub mod public;
 pub mod services;

@@ -3,8 +3,6 @@
 //! extra crates; implementations keep blocking I/O off the async runtime themselves.
 
 pub mod sqlite;
-mod sqlite_ops;
-mod sqlite_schema;
 
 use futures_util::future::BoxFuture;
 

@@ -12,8 +12,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::sqlite_ops as ops;
-use super::sqlite_schema::{self, MigrationError};
+mod admin;
+mod catalog;
+mod common;
+mod schema;
+mod trail;
+
+use self::schema::MigrationError;
 use super::{
     Fut, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, NewToken, ServiceRecord, Store,
     StoreError, StoreResult, TokenRecord, UnixTime,
@@ -22,7 +27,7 @@ use crate::credential::Digest;
 use crate::wire::AuditEvent;
 
 /// Idle reader connections kept open; more are opened under load and closed afterwards.
-const READERS_KEPT: usize = 4;
+const READERS_KEPT: usize = 8;
 /// How long a statement waits for a lock held by another process (the `tokens` command).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -87,7 +92,7 @@ impl SqliteStore {
                 "journal mode {mode} instead of WAL"
             ))));
         }
-        sqlite_schema::migrate(&mut writer).map_err(|source| OpenError::Migrate {
+        schema::migrate(&mut writer).map_err(|source| OpenError::Migrate {
             path: path.to_path_buf(),
             source,
         })?;
@@ -153,27 +158,27 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn find_token(&self, digest: Digest) -> Fut<'_, Option<TokenRecord>> {
-        Box::pin(self.read(move |c| ops::find_token(c, &digest)))
+        Box::pin(self.read(move |c| admin::find_token(c, &digest)))
     }
 
     fn create_token(&self, token: NewToken, replace: bool) -> Fut<'_, TokenRecord> {
-        Box::pin(self.write(move |c| ops::create_token(c, &token, replace)))
+        Box::pin(self.write(move |c| admin::create_token(c, &token, replace)))
     }
 
     fn list_tokens(&self) -> Fut<'_, Vec<TokenRecord>> {
-        Box::pin(self.read(ops::list_tokens))
+        Box::pin(self.read(admin::list_tokens))
     }
 
     fn revoke_token(&self, name: String) -> Fut<'_, ()> {
-        Box::pin(self.write(move |c| ops::revoke_token(c, &name)))
+        Box::pin(self.write(move |c| admin::revoke_token(c, &name)))
     }
 
     fn list_services(&self) -> Fut<'_, Vec<ServiceRecord>> {
-        Box::pin(self.read(ops::list_services))
+        Box::pin(self.read(catalog::list_services))
     }
 
     fn get_service(&self, id: String) -> Fut<'_, Option<ServiceRecord>> {
-        Box::pin(self.read(move |c| ops::get_service(c, &id)))
+        Box::pin(self.read(move |c| catalog::get_service(c, &id)))
     }
 
     fn create_service(
@@ -182,15 +187,15 @@ impl Store for SqliteStore {
         max_services: u32,
         audit: AuditEvent,
     ) -> Fut<'_, ServiceRecord> {
-        Box::pin(self.write(move |c| ops::create_service(c, &service, max_services, &audit)))
+        Box::pin(self.write(move |c| catalog::create_service(c, &service, max_services, &audit)))
     }
 
     fn delete_service(&self, id: String, audit: AuditEvent) -> Fut<'_, Vec<Digest>> {
-        Box::pin(self.write(move |c| ops::delete_service(c, &id, &audit)))
+        Box::pin(self.write(move |c| catalog::delete_service(c, &id, &audit)))
     }
 
     fn list_keys(&self, service_id: String) -> Fut<'_, Vec<KeyRecord>> {
-        Box::pin(self.read(move |c| ops::list_keys(c, &service_id)))
+        Box::pin(self.read(move |c| catalog::list_keys(c, &service_id)))
     }
 
     fn issue_key(
@@ -201,20 +206,22 @@ impl Store for SqliteStore {
         audit: AuditEvent,
     ) -> Fut<'_, KeyRecord> {
         Box::pin(
-            self.write(move |c| ops::issue_key(c, &key, key_limit, idempotency.as_ref(), &audit)),
+            self.write(move |c| {
+                catalog::issue_key(c, &key, key_limit, idempotency.as_ref(), &audit)
+            }),
         )
     }
 
     fn delete_key(&self, service_id: String, key_id: String, audit: AuditEvent) -> Fut<'_, Digest> {
-        Box::pin(self.write(move |c| ops::delete_key(c, &service_id, &key_id, &audit)))
+        Box::pin(self.write(move |c| catalog::delete_key(c, &service_id, &key_id, &audit)))
     }
 
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>> {
-        Box::pin(self.read(ops::all_key_digests))
+        Box::pin(self.read(catalog::all_key_digests))
     }
 
     fn touch_keys(&self, used: Vec<(String, UnixTime)>) -> Fut<'_, ()> {
-        Box::pin(self.write(move |c| ops::touch_keys(c, &used)))
+        Box::pin(self.write(move |c| catalog::touch_keys(c, &used)))
     }
 
     fn record_failure(
@@ -222,27 +229,27 @@ impl Store for SqliteStore {
         audit: AuditEvent,
         idempotency: Option<IdempotencyRecord>,
     ) -> Fut<'_, ()> {
-        Box::pin(self.write(move |c| ops::record_failure(c, &audit, idempotency.as_ref())))
+        Box::pin(self.write(move |c| trail::record_failure(c, &audit, idempotency.as_ref())))
     }
 
     fn list_audit(&self, service_id: String, limit: u32) -> Fut<'_, Vec<AuditEvent>> {
-        Box::pin(self.read(move |c| ops::list_audit(c, &service_id, limit)))
+        Box::pin(self.read(move |c| trail::list_audit(c, &service_id, limit)))
     }
 
     fn find_idempotency(&self, scope: [u8; 32]) -> Fut<'_, Option<IdempotencyRecord>> {
-        Box::pin(self.read(move |c| ops::find_idempotency(c, &scope)))
+        Box::pin(self.read(move |c| trail::find_idempotency(c, &scope)))
     }
 
     fn prune_idempotency(&self, created_before: UnixTime) -> Fut<'_, ()> {
-        Box::pin(self.write(move |c| ops::prune_idempotency(c, created_before)))
+        Box::pin(self.write(move |c| trail::prune_idempotency(c, created_before)))
     }
 
     fn get_meta(&self, key: &'static str) -> Fut<'_, Option<String>> {
-        Box::pin(self.read(move |c| ops::get_meta(c, key)))
+        Box::pin(self.read(move |c| admin::get_meta(c, key)))
     }
 
     fn set_meta(&self, key: &'static str, value: String) -> Fut<'_, ()> {
-        Box::pin(self.write(move |c| ops::set_meta(c, key, &value)))
+        Box::pin(self.write(move |c| admin::set_meta(c, key, &value)))
     }
 
     fn close(&self) -> Fut<'_, ()> {

@@ -1,0 +1,84 @@
+//! The terminal as the console leaves it: whatever the exit path (quit, error, panic in any task,
+//! SIGTERM, SIGHUP, end of input), raw mode, the alternate screen, mouse capture and bracketed
+//! paste are undone. The alternate screen is cleared before it is left, so a key shown in a popup
+//! never reaches the scrollback.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossterm::cursor::{Hide, MoveTo, Show};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
+use crossterm::terminal::{
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
+    enable_raw_mode, is_raw_mode_enabled,
+};
+use crossterm::{execute, queue};
+
+/// Set while the terminal is in the console's state; `restore` acts once.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Holds the terminal in the console's state; dropping it restores the terminal.
+pub struct TerminalGuard(());
+
+impl TerminalGuard {
+    pub fn enter(mouse: bool) -> io::Result<TerminalGuard> {
+        use std::io::IsTerminal;
+        if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+            return Err(io::Error::other(
+                "the console needs a terminal on stdin and stdout (for scripts, use `ragkeys services …` / `ragkeys keys …`)",
+            ));
+        }
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        let mut out = io::stdout();
+        let entered =
+            execute!(out, EnterAlternateScreen, EnableBracketedPaste, Hide).and_then(|()| {
+                if mouse {
+                    execute!(out, EnableMouseCapture)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = entered {
+            restore();
+            return Err(e);
+        }
+        Ok(TerminalGuard(()))
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Puts the terminal back as it was. Safe to call from anywhere, any number of times.
+pub fn restore() {
+    if !ACTIVE.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let mut out = io::stdout();
+    // Each step on its own: one failing must not keep the others from running.
+    let _ = queue!(out, DisableMouseCapture);
+    let _ = queue!(out, DisableBracketedPaste);
+    let _ = queue!(out, Clear(ClearType::All), MoveTo(0, 0));
+    let _ = queue!(out, LeaveAlternateScreen, Show);
+    let _ = out.flush();
+    if is_raw_mode_enabled().unwrap_or(true) {
+        let _ = disable_raw_mode();
+    }
+}
+
+/// A panic anywhere (the loop or a spawned task) restores the terminal, reports, and exits 101:
+/// a console whose task died is not left half-alive on a raw terminal.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+        std::process::exit(101);
+    }));
+}

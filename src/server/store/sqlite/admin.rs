@@ -1,0 +1,90 @@
+//! Admin tokens and the data dir's settings.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::common::{is_unique_violation, role_of, write_tx};
+use crate::credential::Digest;
+use crate::server::store::{NewToken, StoreError, StoreResult, TokenRecord};
+
+// ---- admin tokens -------------------------------------------------------------------------
+
+const TOKEN_COLUMNS: &str = "id, name, role, masked, created_at";
+
+fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        role: role_of(row, 2)?,
+        masked: row.get(3)?,
+        created_at: row.get(4)?,
+    })
+}
+
+pub fn find_token(conn: &Connection, digest: &Digest) -> StoreResult<Option<TokenRecord>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens WHERE digest = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([&digest[..]], token_row)
+        .optional()?)
+}
+
+pub fn create_token(
+    conn: &mut Connection,
+    token: &NewToken,
+    replace: bool,
+) -> StoreResult<TokenRecord> {
+    let tx = write_tx(conn)?;
+    if replace {
+        tx.execute("DELETE FROM admin_tokens WHERE name = ?1", [&token.name])?;
+    }
+    let inserted = tx.execute(
+        "INSERT INTO admin_tokens (name, role, digest, masked, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![token.name, token.role.as_str(), &token.digest[..], token.masked, token.created_at],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e, "admin_tokens.name") => {
+            return Err(StoreError::NameTaken);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(TokenRecord {
+        id,
+        name: token.name.clone(),
+        role: token.role,
+        masked: token.masked.clone(),
+        created_at: token.created_at,
+    })
+}
+
+pub fn list_tokens(conn: &Connection) -> StoreResult<Vec<TokenRecord>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens ORDER BY created_at, id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], token_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn revoke_token(conn: &mut Connection, name: &str) -> StoreResult<()> {
+    let n = conn.execute("DELETE FROM admin_tokens WHERE name = ?1", [name])?;
+    if n == 0 {
+        return Err(StoreError::TokenNotFound);
+    }
+    Ok(())
+}
+
+pub fn get_meta(conn: &Connection, key: &str) -> StoreResult<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set_meta(conn: &mut Connection, key: &str, value: &str) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Services and their API keys: the key cap lives here.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::common::{digest_of, is_unique_violation, write_tx};
+use super::trail::{insert_audit, upsert_idempotency};
+use crate::credential::Digest;
+use crate::server::store::{
+    IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError, StoreResult,
+    UnixTime,
+};
+use crate::wire::AuditEvent;
+
+// ---- services -----------------------------------------------------------------------------
+
+const SERVICE_COLUMNS: &str = "id, name, description, key_count, created_at";
+
+fn service_row(row: &Row<'_>) -> rusqlite::Result<ServiceRecord> {
+    Ok(ServiceRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        key_count: row.get(3)?,
+        created_at: row.get(4)?,
+    })
+}
+
+pub fn list_services(conn: &Connection) -> StoreResult<Vec<ServiceRecord>> {
+    let sql = format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY created_at, rowid");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], service_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get_service(conn: &Connection, id: &str) -> StoreResult<Option<ServiceRecord>> {
+    let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], service_row)
+        .optional()?)
+}
+
+pub fn create_service(
+    conn: &mut Connection,
+    service: &ServiceRecord,
+    max_services: u32,
+    audit: &AuditEvent,
+) -> StoreResult<ServiceRecord> {
+    let tx = write_tx(conn)?;
+    // A counter row rather than count(*): the same statement takes a row lock on PostgreSQL.
+    let took = tx.execute(
+        "UPDATE counters SET value = value + 1 WHERE name = 'services' AND value < ?1",
+        [max_services],
+    )?;
+    if took == 0 {
+        return Err(StoreError::ServiceLimit);
+    }
+    let inserted = tx.execute(
+        "INSERT INTO services (id, name, description, key_count, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
+        params![service.id, service.name, service.description, service.created_at],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e, "services.name") => return Err(StoreError::NameTaken),
+        Err(e) => return Err(e.into()),
+    }
+    insert_audit(&tx, audit)?;
+    tx.commit()?;
+    Ok(ServiceRecord {
+        key_count: 0,
+        ..service.clone()
+    })
+}
+
+pub fn delete_service(
+    conn: &mut Connection,
+    id: &str,
+    audit: &AuditEvent,
+) -> StoreResult<Vec<Digest>> {
+    let tx = write_tx(conn)?;
+    let digests = {
+        let mut stmt = tx.prepare_cached("SELECT digest FROM api_keys WHERE service_id = ?1")?;
+        let rows = stmt.query_map([id], |r| digest_of(r, 0))?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    tx.execute("DELETE FROM api_keys WHERE service_id = ?1", [id])?;
+    if tx.execute("DELETE FROM services WHERE id = ?1", [id])? == 0 {
+        return Err(StoreError::ServiceNotFound);
+    }
+    tx.execute(
+        "UPDATE counters SET value = value - 1 WHERE name = 'services' AND value > 0",
+        [],
+    )?;
+    insert_audit(&tx, audit)?;
+    tx.commit()?;
+    Ok(digests)
+}
+
+// ---- API keys -----------------------------------------------------------------------------
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: row.get(0)?,
+        service_id: row.get(1)?,
+        masked: row.get(2)?,
+        name: row.get(3)?,
+        created_at: row.get(4)?,
+        last_used_at: row.get(5)?,
+    })
+}
+
+pub fn list_keys(conn: &Connection, service_id: &str) -> StoreResult<Vec<KeyRecord>> {
+    // One read transaction, so that "the service exists" and its key list agree.
+    let tx = conn.unchecked_transaction()?;
+    if get_service(&tx, service_id)?.is_none() {
+        return Err(StoreError::ServiceNotFound);
+    }
+    let keys = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, service_id, masked, name, created_at, last_used_at FROM api_keys \
+             WHERE service_id = ?1 ORDER BY created_at DESC, rowid DESC",
+        )?;
+        let rows = stmt.query_map([service_id], key_row)?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    tx.finish()?;
+    Ok(keys)
+}
+
+pub fn issue_key(
+    conn: &mut Connection,
+    key: &NewKey,
+    key_limit: u32,
+    idempotency: Option<&IdempotencyRecord>,
+    audit: &AuditEvent,
+) -> StoreResult<KeyRecord> {
+    let tx = write_tx(conn)?;
+    // The cap: one conditional increment, a row lock on PostgreSQL; never count-then-insert.
+    let took = tx.execute(
+        "UPDATE services SET key_count = key_count + 1 WHERE id = ?1 AND key_count < ?2",
+        params![key.service_id, key_limit],
+    )?;
+    if took == 0 {
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM services WHERE id = ?1)",
+            [&key.service_id],
+            |r| r.get(0),
+        )?;
+        return Err(if exists {
+            StoreError::KeyLimit
+        } else {
+            StoreError::ServiceNotFound
+        });
+    }
+    tx.execute(
+        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![key.id, key.service_id, &key.digest[..], key.masked, key.name, key.created_at],
+    )?;
+    if let Some(rec) = idempotency {
+        upsert_idempotency(&tx, rec)?;
+    }
+    insert_audit(&tx, audit)?;
+    tx.commit()?;
+    Ok(KeyRecord {
+        id: key.id.clone(),
+        service_id: key.service_id.clone(),
+        masked: key.masked.clone(),
+        name: key.name.clone(),
+        created_at: key.created_at,
+        last_used_at: None,
+    })
+}
+
+pub fn delete_key(
+    conn: &mut Connection,
+    service_id: &str,
+    key_id: &str,
+    audit: &AuditEvent,
+) -> StoreResult<Digest> {
+    let tx = write_tx(conn)?;
+    let deleted = tx
+        .query_row(
+            "DELETE FROM api_keys WHERE id = ?1 AND service_id = ?2 RETURNING digest, masked",
+            [key_id, service_id],
+            |r| Ok((digest_of(r, 0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?;
+    let Some((digest, masked)) = deleted else {
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM services WHERE id = ?1)",
+            [service_id],
+            |r| r.get(0),
+        )?;
+        return Err(if exists {
+            StoreError::KeyNotFound
+        } else {
+            StoreError::ServiceNotFound
+        });
+    };
+    tx.execute(
+        "UPDATE services SET key_count = key_count - 1 WHERE id = ?1 AND key_count > 0",
+        [service_id],
+    )?;
+    let audit = AuditEvent {
+        masked: Some(masked),
+        ..audit.clone()
+    };
+    insert_audit(&tx, &audit)?;
+    tx.commit()?;
+    Ok(digest)
+}
+
+pub fn all_key_digests(conn: &Connection) -> StoreResult<Vec<KeyDigest>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT digest, service_id, id, last_used_at FROM api_keys")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(KeyDigest {
+            digest: digest_of(r, 0)?,
+            service_id: r.get(1)?,
+            key_id: r.get(2)?,
+            last_used_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn touch_keys(conn: &mut Connection, used: &[(String, UnixTime)]) -> StoreResult<()> {
+    let tx = write_tx(conn)?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+        )?;
+        for (id, at) in used {
+            stmt.execute(params![id, at])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
