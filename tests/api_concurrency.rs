@@ -156,12 +156,15 @@ async fn concurrent_deletes_and_issues_keep_the_count_within_the_limit() {
         let (api, sid, stop) = (api.clone(), sid.clone(), stop.clone());
         tokio::spawn(async move {
             let mut looks = 0;
-            while !stop.load(Ordering::SeqCst) {
+            loop {
                 let n = api.list_ids(&sid).await.len();
                 assert!(n <= 5, "the list showed {n} keys");
                 let c = api.service(&sid).await["key_count"].as_u64().unwrap_or(99);
                 assert!(c <= 5, "key_count was {c}");
                 looks += 1;
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
             }
             looks
         })
@@ -245,7 +248,8 @@ async fn a_deleted_key_is_refused_on_the_very_next_request() {
             );
             hammers.push(tokio::spawn(async move {
                 let mut after = 0;
-                while !stop.load(Ordering::SeqCst) {
+                // Every hammer gets at least one request in after the delete, however slow.
+                while !(stop.load(Ordering::SeqCst) && after > 0) {
                     // A request counts as "after" only if the 204 had arrived before it left.
                     let started_after = deleted.load(Ordering::SeqCst);
                     let r = api.verify(&key).await;
