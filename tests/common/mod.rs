@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod raw;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");
 
