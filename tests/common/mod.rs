@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod api;
+pub mod raw;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");
 
 /// A running key service. Killed when dropped.
@@ -37,6 +40,20 @@ impl Server {
 
     /// A service over `dir` (created if missing), e.g. to restart over the same data.
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        let level = std::env::var("RAGKEYS_TEST_LOG").unwrap_or("info".into());
+        Self::start_in_logging(dir, extra, &level)
+    }
+
+    /// A fresh service whose log filter is `level` (as RAGKEYS_LOG), whatever RAGKEYS_TEST_LOG says.
+    pub fn start_logging(extra: &[&str], level: &str) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut s = Self::start_in_logging(&dir, extra, level);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    pub fn start_in_logging(dir: &Path, extra: &[&str], level: &str) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--listen")
@@ -44,10 +61,7 @@ impl Server {
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
-            .env(
-                "RAGKEYS_LOG",
-                std::env::var("RAGKEYS_TEST_LOG").unwrap_or("info".into()),
-            )
+            .env("RAGKEYS_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -61,14 +75,16 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(i) = line.find("listening on ") {
                     let rest = &line[i + "listening on ".len()..];
-                    let addr = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
+                    let rest = rest
                         .trim_start_matches("http://")
-                        .trim_start_matches("https://")
-                        .trim_end_matches('/')
-                        .to_string();
+                        .trim_start_matches("https://");
+                    // Stop at the first character no address has, e.g. the quote of a JSON log line.
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']')
+                        })
+                        .collect();
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
                     }
@@ -165,6 +181,7 @@ impl Drop for Server {
 
 /// One reqwest client for a test, with an admin token.
 pub fn http() -> reqwest::Client {
+    ragkeys::client::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -1,0 +1,145 @@
+//! The load generator: N clients, each sending one request after another for a fixed time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::procs::cpu_seconds;
+
+/// One request of a case; returns whether it answered as expected.
+#[derive(Clone)]
+pub enum Op {
+    Verify {
+        url: String,
+        auth: String,
+    },
+    List {
+        url: String,
+        auth: String,
+    },
+    /// Issue (timed) and then delete (timed separately) to keep a slot free.
+    IssueDelete {
+        url: String,
+        auth: String,
+    },
+}
+
+#[derive(Default)]
+pub struct Sample {
+    pub lat: Vec<Duration>,
+    pub extra: Vec<Duration>,
+    pub errors: u64,
+    /// CPU seconds the server process spent meanwhile (user + system, all threads).
+    pub cpu: f64,
+}
+
+impl Sample {
+    pub fn absorb(&mut self, other: Sample) {
+        self.lat.extend(other.lat);
+        self.extra.extend(other.extra);
+        self.errors += other.errors;
+        self.cpu += other.cpu;
+    }
+}
+
+pub async fn expect(
+    resp: Result<reqwest::Response, reqwest::Error>,
+    status: u16,
+) -> Option<reqwest::Response> {
+    match resp {
+        Ok(r) if r.status().as_u16() == status => Some(r),
+        _ => None,
+    }
+}
+
+pub async fn run_op(http: &reqwest::Client, op: &Op, s: &mut Sample) {
+    match op {
+        Op::Verify { url, auth } | Op::List { url, auth } => {
+            let t = Instant::now();
+            let r = expect(
+                http.get(url).header("authorization", auth).send().await,
+                200,
+            )
+            .await;
+            let ok = match r {
+                Some(r) => r.bytes().await.is_ok(),
+                None => false,
+            };
+            if ok {
+                s.lat.push(t.elapsed());
+            } else {
+                s.errors += 1;
+            }
+        }
+        Op::IssueDelete { url, auth } => {
+            let t = Instant::now();
+            let r = http
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await;
+            let id = match expect(r, 201).await {
+                Some(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(String::from)),
+                None => None,
+            };
+            let Some(id) = id else {
+                s.errors += 1;
+                return;
+            };
+            s.lat.push(t.elapsed());
+            let t = Instant::now();
+            let r = http
+                .delete(format!("{url}/{id}"))
+                .header("authorization", auth)
+                .send()
+                .await;
+            match expect(r, 204).await {
+                Some(_) => s.extra.push(t.elapsed()),
+                None => s.errors += 1,
+            }
+        }
+    }
+}
+
+/// `conns` clients, each sending one request after another for `secs`.
+pub async fn load(
+    http: &reqwest::Client,
+    op: &Op,
+    conns: usize,
+    secs: f64,
+    pid: u32,
+) -> (Sample, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    let cpu_before = cpu_seconds(pid);
+    let began = Instant::now();
+    for _ in 0..conns {
+        let (http, op, stop) = (http.clone(), op.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = Sample::default();
+            while !stop.load(Ordering::Relaxed) {
+                run_op(&http, &op, &mut s).await;
+            }
+            s
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Sample::default();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            all.absorb(s);
+        }
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    all.cpu = cpu_seconds(pid) - cpu_before;
+    (all, elapsed)
+}

@@ -1,0 +1,238 @@
+//! Plain-HTTP helpers for the black-box API suites: JSON values rather than the crate's wire types,
+//! so that the tests check the contract's shape as a script would see it.
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{Server, http};
+
+/// One admin token against one service instance.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: String,
+}
+
+/// A response read to the end: what the tests look at.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}: {:?}", self.status, self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the one error shape (`{"error":{"code","message"}}`, nothing else), the status,
+    /// the code and an `X-Request-Id`; returns the message.
+    pub fn expect_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status} {code}, got {}: {}",
+            self.status,
+            self.text
+        );
+        let v = self.expect_error_shape();
+        assert_eq!(v["error"]["code"], code, "wrong code in {}", self.text);
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Asserts only the shape of an error (for statuses the contract gives no code for).
+    pub fn expect_error_shape(&self) -> Value {
+        assert!(
+            self.status.is_client_error() || self.status.is_server_error(),
+            "not an error: {} {}",
+            self.status,
+            self.text
+        );
+        let rid = self.header("x-request-id").unwrap_or_default();
+        assert!(
+            !rid.is_empty(),
+            "no X-Request-Id on {} {}",
+            self.status,
+            self.text
+        );
+        let v = self.json();
+        let top = v.as_object().expect("error body is an object");
+        assert_eq!(top.len(), 1, "error body has extra members: {}", self.text);
+        let inner = v["error"].as_object().expect("error.error is an object");
+        assert_eq!(
+            inner.len(),
+            2,
+            "error object is not exactly code+message: {}",
+            self.text
+        );
+        assert!(
+            inner.get("code").is_some_and(Value::is_string),
+            "code: {}",
+            self.text
+        );
+        let msg = inner.get("message").and_then(Value::as_str);
+        assert!(
+            msg.is_some_and(|m| !m.trim().is_empty()),
+            "message: {}",
+            self.text
+        );
+        v
+    }
+}
+
+impl Api {
+    pub fn new(srv: &Server) -> Api {
+        Api {
+            base: srv.url(),
+            http: http(),
+            token: srv.token.clone(),
+        }
+    }
+
+    pub fn as_token(&self, token: &str) -> Api {
+        Api {
+            token: token.to_string(),
+            ..self.clone()
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Any admin call with this token; `body` is sent as JSON when given.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        read(req.send().await.expect("request reaches the service")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// Creates a service and returns its id.
+    pub async fn create_service(&self, name: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/services",
+                Some(json!({"name": name, "description": "made by a test"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "create service: {}", r.text);
+        r.json()["id"]
+            .as_str()
+            .expect("service id is a string")
+            .to_string()
+    }
+
+    pub async fn issue(&self, sid: &str, body: Value) -> Reply {
+        self.call(
+            Method::POST,
+            &format!("/v1/services/{sid}/api-keys"),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn issue_idem(&self, sid: &str, body: Value, idem: &str) -> Reply {
+        let req = self
+            .http
+            .post(self.url(&format!("/v1/services/{sid}/api-keys")))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .header(
+                "idempotency-key",
+                HeaderValue::from_str(idem).expect("header"),
+            )
+            .body(body.to_string());
+        read(req.send().await.expect("request reaches the service")).await
+    }
+
+    /// Issues a key that must succeed; returns (key id, plaintext key).
+    pub async fn issue_ok(&self, sid: &str) -> (String, String) {
+        let r = self.issue(sid, json!({})).await;
+        assert_eq!(r.status, 201, "issue: {}", r.text);
+        let v = r.json();
+        (
+            v["id"].as_str().expect("key id").to_string(),
+            v["key"].as_str().expect("plaintext key").to_string(),
+        )
+    }
+
+    pub async fn delete_key(&self, sid: &str, kid: &str) -> Reply {
+        self.call(
+            Method::DELETE,
+            &format!("/v1/services/{sid}/api-keys/{kid}"),
+            None,
+        )
+        .await
+    }
+
+    /// The list of keys, asserted 200.
+    pub async fn list(&self, sid: &str) -> Value {
+        let r = self.get(&format!("/v1/services/{sid}/api-keys")).await;
+        assert_eq!(r.status, 200, "list: {}", r.text);
+        r.json()
+    }
+
+    /// The ids in the list of keys, in the list's order.
+    pub async fn list_ids(&self, sid: &str) -> Vec<String> {
+        let v = self.list(sid).await;
+        v["api_keys"]
+            .as_array()
+            .expect("api_keys is an array")
+            .iter()
+            .map(|k| k["id"].as_str().expect("id").to_string())
+            .collect()
+    }
+
+    /// The service, asserted 200.
+    pub async fn service(&self, sid: &str) -> Value {
+        let r = self.get(&format!("/v1/services/{sid}")).await;
+        assert_eq!(r.status, 200, "get service: {}", r.text);
+        r.json()
+    }
+
+    /// `GET /v1/verify` with `key` as the bearer.
+    pub async fn verify(&self, key: &str) -> Reply {
+        verify(&self.http, &self.base, key).await
+    }
+}
+
+pub async fn verify(http: &reqwest::Client, base: &str, key: &str) -> Reply {
+    let req = http
+        .get(format!("{base}/v1/verify"))
+        .header("authorization", format!("Bearer {key}"));
+    read(req.send().await.expect("request reaches the service")).await
+}
+
+pub async fn read(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("read body");
+    Reply {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
