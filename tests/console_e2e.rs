@@ -147,3 +147,91 @@ async fn too_small_a_terminal_says_so_and_quits_cleanly() {
     term.keys(&["C-c"]);
     term.wait_dead();
 }
+
+/// Runs the console under a shell that reports, after it ends, its exit status and the tty mode.
+fn console_then_report(server: &Server, home: &std::path::Path) -> Tmux {
+    let console = console_command(server, home, &server.token, "--lang en");
+    let script = format!("{console}; rc=$?; stty -a; echo \"exit=$rc DONE\"");
+    Tmux::start(&format!("sh -c {}", sh_quote(&script)), 100, 30)
+}
+
+fn console_pid(term: &Tmux) -> i32 {
+    let shell = term.format("#{pane_pid}");
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &shell])
+        .output()
+        .expect("pgrep");
+    let pids = String::from_utf8_lossy(&out.stdout);
+    pids.split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no console process under the shell {shell}"))
+}
+
+/// After the console is gone: the normal screen, no mouse reporting, a cooked tty.
+fn assert_terminal_restored(term: &Tmux, expected_exit: &str) {
+    term.wait_text("DONE");
+    let screen = term.history();
+    assert!(
+        screen.contains(&format!("exit={expected_exit} DONE")),
+        "{screen}"
+    );
+    assert_eq!(
+        term.format("#{alternate_on}"),
+        "0",
+        "still on the alternate screen"
+    );
+    assert_eq!(
+        term.format("#{mouse_any_flag}"),
+        "0",
+        "mouse capture left on"
+    );
+    let words: Vec<&str> = screen.split_whitespace().collect();
+    for mode in ["echo", "icanon", "isig"] {
+        assert!(
+            words.contains(&mode),
+            "tty mode {mode} not restored:\n{screen}"
+        );
+    }
+    assert!(
+        !screen.contains("ragkeys  VPC"),
+        "the console's screen was left behind:\n{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_restores_the_terminal() {
+    let server = Server::start();
+    create_service(&server, "term-svc").await;
+    let home = tempfile::tempdir().unwrap();
+    let term = console_then_report(&server, home.path());
+    term.wait_text("term-svc");
+    assert_eq!(term.format("#{alternate_on}"), "1");
+    unsafe { libc::kill(console_pid(&term), libc::SIGTERM) };
+    assert_terminal_restored(&term, "143");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_from_a_dropped_session_restores_the_terminal() {
+    let server = Server::start();
+    create_service(&server, "hup-svc").await;
+    let home = tempfile::tempdir().unwrap();
+    let term = console_then_report(&server, home.path());
+    term.wait_text("hup-svc");
+    // Open a popup first: the key-less Issue popup must not keep the console alive either.
+    term.keys(&["Enter"]);
+    term.wait_text("[Issue API Key]");
+    unsafe { libc::kill(console_pid(&term), libc::SIGHUP) };
+    assert_terminal_restored(&term, "129");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn q_quits_with_zero_and_a_clean_terminal() {
+    let server = Server::start();
+    create_service(&server, "quit-svc").await;
+    let home = tempfile::tempdir().unwrap();
+    let term = console_then_report(&server, home.path());
+    term.wait_text("quit-svc");
+    term.keys(&["q"]);
+    assert_terminal_restored(&term, "0");
+}
