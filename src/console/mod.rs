@@ -141,10 +141,13 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
     });
     // The same warning stays in sight in the footer until something else is said.
     if opts.insecure {
-        model.notice(NoticeKind::Error, model.tr.t("notice.insecure").to_string());
+        model.notice(
+            NoticeKind::Warning,
+            model.tr.t("notice.insecure").to_string(),
+        );
     } else if !warnings.is_empty() {
         model.notice(
-            NoticeKind::Error,
+            NoticeKind::Warning,
             model.tr.t("notice.plain_http").to_string(),
         );
     }

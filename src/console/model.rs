@@ -37,6 +37,8 @@ pub enum NoticeKind {
     Info,
     Success,
     Error,
+    /// A load that failed: no longer true once a load succeeds.
+    LoadError,
     /// About the connection itself (`--insecure`, plain http): stays until replaced.
     Warning,
 }

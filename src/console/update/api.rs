@@ -75,7 +75,7 @@ fn load_failed(m: &mut Model, e: &ApiError) -> Vec<Effect> {
         if !shown {
             m.popups.push(errors::popup(m, e, None));
         }
-        m.notice(NoticeKind::Error, msg);
+        m.notice(NoticeKind::LoadError, msg);
         return Vec::new();
     }
     let text = if let ApiError::Unreachable { reason, .. } = e {
@@ -83,15 +83,16 @@ fn load_failed(m: &mut Model, e: &ApiError) -> Vec<Effect> {
     } else {
         format!("{} {}", errors::message(m, e), m.tr.t("notice.press_r"))
     };
-    m.notice(NoticeKind::Error, text);
+    m.notice(NoticeKind::LoadError, text);
     Vec::new()
 }
 
-/// A load that succeeds after a failure: the failure's notice is no longer true.
+/// A load that succeeds after a failure: the failure's notice is no longer true. Other notices
+/// (a refusal, a warning about the connection) still are, and stay.
 fn clear_error_notice(m: &mut Model) {
     if m.notice
         .as_ref()
-        .is_some_and(|n| n.kind == NoticeKind::Error)
+        .is_some_and(|n| n.kind == NoticeKind::LoadError)
     {
         m.notice = None;
     }

@@ -177,7 +177,9 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         right.push(' ');
     }
     let style = match m.notice.as_ref().map(|n| n.kind) {
-        Some(NoticeKind::Error | NoticeKind::Warning) => theme.tone(layout::Tone::Error),
+        Some(NoticeKind::Error | NoticeKind::LoadError | NoticeKind::Warning) => {
+            theme.tone(layout::Tone::Error)
+        }
         Some(NoticeKind::Success) => theme.tone(layout::Tone::Success),
         _ => ratatui::style::Style::new(),
     };
