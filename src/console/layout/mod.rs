@@ -146,6 +146,8 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
     let name_w = longest(&|s| text::width(&s.name)).max(head("services.col_name"));
     let button = button_width(&button_label(m, "button.api_key_management")) - 1;
     let desc_w = longest(&|s| text::width(&s.description)).max(head("services.col_description"));
+    let keys_w = longest(&|s| format!("{}/{}", s.key_count, s.key_limit).len())
+        .max(head("services.col_keys"));
     let name_min = name_w.min(head("services.col_name").max(10));
     let spec = |col, min: u16, max: u16, drop_rank, filler, grow| Spec {
         col,
@@ -155,19 +157,13 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
         filler,
         grow,
     };
-    // Ids are long and opaque: they give way first (`svc_8f2k…`), names last.
+    // Ids are long and opaque: they give way first (`svc_8f2k…`), names last. Room beyond the
+    // fixed columns goes to the name (at most 20 characters), then the description, then the id.
     vec![
         spec(Col::SvcId, id_w.min(10), id_w, Some(2), false, 2),
         spec(Col::SvcName, name_min, name_w, None, false, 0),
-        spec(Col::SvcDescription, 12, desc_w.min(30), Some(4), true, 1),
-        spec(
-            Col::SvcKeys,
-            head("services.col_keys").max(5),
-            5,
-            Some(1),
-            false,
-            0,
-        ),
+        spec(Col::SvcDescription, 12, desc_w, Some(4), true, 1),
+        spec(Col::SvcKeys, keys_w, keys_w, Some(1), false, 0),
         spec(Col::SvcCreated, 19, 19, Some(3), false, 0),
         spec(Col::SvcButton, button, button, None, false, 0),
     ]
@@ -224,9 +220,17 @@ fn services_layout(m: &Model, v: &ServicesView, area: Rect) -> ServicesLayout {
     }
 }
 
-fn keys_specs(m: &Model) -> Vec<Spec> {
+fn keys_specs(m: &Model, k: &KeysView) -> Vec<Spec> {
     let head = |k: &str| text::width(m.tr.t(k)) as u16;
     let last_used = head("keys.col_last_used").max(12);
+    let no_name = text::width(m.tr.t("delete.no_name"));
+    let name_w = k
+        .keys()
+        .iter()
+        .map(|key| key.name.as_deref().map_or(no_name, text::width))
+        .max()
+        .unwrap_or(0)
+        .max(usize::from(head("keys.col_name"))) as u16;
     vec![
         Spec {
             col: Col::KeyMasked,
@@ -239,7 +243,7 @@ fn keys_specs(m: &Model) -> Vec<Spec> {
         Spec {
             col: Col::KeyName,
             min: 8,
-            max: 50,
+            max: name_w.max(8),
             drop_rank: Some(1),
             filler: true,
             grow: 0,
@@ -328,7 +332,7 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
         width: area.width,
         height: area.bottom().saturating_sub(y),
     };
-    let table = TableLayout::new(block, &keys_specs(m), k.offset, k.keys().len());
+    let table = TableLayout::new(block, &keys_specs(m, k), k.offset, k.keys().len());
     KeysLayout {
         title,
         service,

@@ -43,16 +43,17 @@ pub struct Column {
 pub const MARKER: u16 = 2;
 
 /// Places the columns that fit into `area` (the table's inner width, after the marker).
+/// Gutters are two columns wide while that costs no text; before a column is dropped or any
+/// cell is cut short, they narrow to one.
 pub fn fit(specs: &[Spec], area_x: u16, width: u16) -> Vec<Column> {
-    for spacing in [2u16, 1] {
-        if let Some(cols) = fit_with(specs, area_x, width, spacing) {
-            let all_fit = cols.len() == specs.len();
-            if all_fit || spacing == 1 {
-                return cols;
-            }
-        }
+    match fit_with(specs, area_x, width, 2) {
+        Some(cols) if cols.len() == specs.len() && nothing_cut(specs, &cols) => cols,
+        _ => fit_with(specs, area_x, width, 1).unwrap_or_default(),
     }
-    Vec::new()
+}
+
+fn nothing_cut(specs: &[Spec], cols: &[Column]) -> bool {
+    cols.iter().zip(specs).all(|(c, s)| c.width >= s.max)
 }
 
 fn needed(chosen: &[Spec], spacing: u16) -> u16 {
