@@ -7,9 +7,8 @@ mod common;
 mod tmux;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::BIN;
+use common::{BIN, token_names};
 use tmux::{Tmux, sh_quote};
 
 fn console(home: &Path, data: &Path) -> Tmux {
@@ -38,25 +37,6 @@ fn token_name(term: &Tmux) -> String {
 fn pid_of(token_name: &str) -> i32 {
     let rest = token_name.trim_start_matches("local-console@");
     rest.split('.').next().unwrap().parse().unwrap()
-}
-
-fn token_names(data: &Path) -> Vec<String> {
-    let out = Command::new(BIN)
-        .args(["tokens", "list", "--json", "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]

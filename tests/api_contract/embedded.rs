@@ -1,40 +1,9 @@
 //! Several consoles on one data dir: each embedded service makes a manager token of its own and
 //! revokes it when it shuts down, so a second console never locks the first one out.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-use serde_json::Value;
-
-use crate::common::BIN;
+use crate::common::{token_names, tokens};
 use crate::support::Api;
 use ragkeys::server::{EmbeddedServer, start_embedded};
-
-fn tokens(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("tokens")
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap()
-}
-
-/// The names `ragkeys tokens list --json` shows for this data dir.
-fn token_names(dir: &Path) -> Vec<String> {
-    let out = tokens(dir, &["list", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// The console's first request, with this embedded service's own token.
 async fn services_seen_by(server: &EmbeddedServer) -> Vec<String> {

@@ -3,23 +3,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{BIN, Server};
+use crate::common::{BIN, Server, tokens};
 use crate::support::Api;
-
-fn tokens(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("tokens")
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap()
-}
 
 /// Runs `ragkeys serve` expecting it to refuse to start: returns (exit code, stderr).
 fn serve_refused(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
