@@ -23,3 +23,6 @@ mod limits;
 
 #[path = "api_contract/lifecycle.rs"]
 mod lifecycle;
+
+#[path = "api_contract/embedded.rs"]
+mod embedded;

@@ -33,6 +33,15 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
         eprintln!("ragkeys tokens create: {msg}");
         return EXIT_USAGE;
     }
+    // The console prunes such tokens when their process is gone: a user's must never look alike.
+    if let TokensCommand::Create { name, .. } = cmd
+        && crate::server::embedded_token_pid(name).is_some()
+    {
+        eprintln!(
+            "ragkeys tokens create: names like {name:?} are reserved for the console's own tokens"
+        );
+        return EXIT_USAGE;
+    }
     let data = match setup::open(&crate::config::data_dir(global), None).await {
         Ok(d) => d,
         Err(e) => {
@@ -57,7 +66,7 @@ async fn create(data: &setup::DataDir, name: &str, role: RoleArg) -> u8 {
         RoleArg::Viewer => Role::Viewer,
         RoleArg::Manager => Role::Manager,
     };
-    match setup::create_token(&data.store, &data.pepper, name, role, false).await {
+    match setup::create_token(&data.store, &data.pepper, name, role).await {
         Ok((token, _)) => {
             let mut out = std::io::stdout().lock();
             if writeln!(out, "{}", token.expose())

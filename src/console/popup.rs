@@ -217,12 +217,6 @@ impl Popup {
 
     /// Whether a button can be pressed now (buttons are disabled while a request runs).
     pub fn enabled(&self, b: Button) -> bool {
-        match self {
-            Popup::Issue(p) => p.in_flight.is_none() || b == Button::Cancel,
-            Popup::Delete(p) => p.in_flight.is_none() || b == Button::Cancel,
-            Popup::CreateService(p) => p.in_flight.is_none() || b == Button::Cancel,
-            Popup::Error(p) => p.in_flight.is_none() || b == Button::Cancel,
-            _ => true,
-        }
+        self.in_flight().is_none() || b == Button::Cancel
     }
 }

@@ -1,5 +1,6 @@
 //! The key service: `ragkeys serve`, and the same router embedded on loopback for the console.
 
+mod embedded;
 mod error;
 mod extract;
 mod handlers;
@@ -16,7 +17,6 @@ mod tls;
 mod verify_index;
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,15 +24,14 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{GlobalArgs, LogFormat, ServeArgs};
-use crate::credential::Secret;
-use crate::wire::{AuditAction, AuditEvent, Role, Timestamp};
 use extract::ClientAddr;
-use state::{Background, Limits};
-use store::{ServiceRecord, Store};
+use state::Limits;
+use store::Store;
+
+pub use embedded::{EmbeddedServer, embedded_token_pid, start_embedded};
 
 /// How long in-flight requests may take to finish after SIGTERM before we close anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -199,123 +198,4 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     served.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The service running inside the console's process, on loopback.
-pub struct EmbeddedServer {
-    addr: SocketAddr,
-    token: Secret,
-    stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
-    background: Background,
-    store: Arc<dyn Store>,
-    state: state::SharedState,
-}
-
-impl EmbeddedServer {
-    /// e.g. `http://127.0.0.1:PORT`
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The manager token `local-console`, created for this run and kept only in memory.
-    pub fn token(&self) -> &Secret {
-        &self.token
-    }
-
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.server.await;
-        self.background.stop().await;
-        self.state.idempotency.clear();
-        if let Err(e) = self.store.close().await {
-            tracing::warn!(error = %e, "closing the database failed");
-        }
-    }
-}
-
-const DEMO_SEEDED: &str = "demo_seeded";
-
-/// Starts the service on 127.0.0.1:0 in the current runtime over `data_dir`, with default
-/// limits and no logging of its own, and a fresh manager token for the console.
-pub async fn start_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedServer> {
-    let data = setup::open(data_dir, None).await?;
-    let store: Arc<dyn Store> = Arc::new(data.store.clone());
-    let fail = |e: store::StoreError| anyhow::anyhow!("{e}");
-    let (token, _) = setup::create_token(
-        store.as_ref(),
-        &data.pepper,
-        "local-console",
-        Role::Manager,
-        true,
-    )
-    .await
-    .map_err(fail)?;
-    let first_run = store.get_meta(DEMO_SEEDED).await.map_err(fail)?.is_none();
-    if first_run && store.list_services().await.map_err(fail)?.is_empty() {
-        let id = handlers::new_id("svc_");
-        let audit = AuditEvent {
-            at: Timestamp::now(),
-            actor: "local-console".into(),
-            role: Role::Manager,
-            action: AuditAction::ServiceCreate,
-            service_id: id.clone(),
-            key_id: None,
-            masked: None,
-            remote_addr: "127.0.0.1".into(),
-            outcome: "ok".into(),
-        };
-        let demo = ServiceRecord {
-            id,
-            name: "rag-demo".into(),
-            description: "Demo retrieval service".into(),
-            key_count: 0,
-            created_at: Timestamp::now().unix(),
-        };
-        store
-            .create_service(demo, crate::wire::limits::MAX_SERVICES as u32, audit)
-            .await
-            .map_err(fail)?;
-    }
-    if first_run {
-        store
-            .set_meta(DEMO_SEEDED, "1".into())
-            .await
-            .map_err(fail)?;
-    }
-    let (state, background) = state::build(store.clone(), data.pepper.clone(), Limits::default())
-        .await
-        .map_err(fail)?;
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("cannot listen on 127.0.0.1")?;
-    let addr = listener.local_addr()?;
-    let (stop, stop_rx) = watch::channel(false);
-    let server = tokio::spawn(run_http(
-        listener,
-        None,
-        router::router(state.clone()),
-        stop_rx,
-    ));
-    Ok(EmbeddedServer {
-        addr,
-        token,
-        stop,
-        server,
-        background,
-        store,
-        state,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn shareable<T: Send + Sync>() {}
-
-    #[test]
-    fn the_embedded_server_can_move_between_tasks() {
-        shareable::<EmbeddedServer>();
-    }
 }

@@ -157,20 +157,16 @@ pub async fn create_token(
     pepper: &Pepper,
     name: &str,
     role: Role,
-    replace: bool,
 ) -> Result<(Secret, TokenRecord), StoreError> {
     let token = credential::generate(Kind::AdminToken);
     let record = store
-        .create_token(
-            NewToken {
-                name: name.to_owned(),
-                role,
-                digest: credential::digest(pepper, token.expose()),
-                masked: credential::mask(token.expose()),
-                created_at: Timestamp::now().unix(),
-            },
-            replace,
-        )
+        .create_token(NewToken {
+            name: name.to_owned(),
+            role,
+            digest: credential::digest(pepper, token.expose()),
+            masked: credential::mask(token.expose()),
+            created_at: Timestamp::now().unix(),
+        })
         .await?;
     Ok((token, record))
 }
@@ -187,7 +183,7 @@ pub async fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<PathBuf>> 
         return Ok(None);
     }
     let path = data.path.join(ADMIN_TOKEN_FILE);
-    let (token, _) = create_token(&data.store, &data.pepper, "admin", Role::Manager, false)
+    let (token, _) = create_token(&data.store, &data.pepper, "admin", Role::Manager)
         .await
         .map_err(store_failure)?;
     let mut contents = zeroize::Zeroizing::new(format!("{}\n", token.expose()).into_bytes());

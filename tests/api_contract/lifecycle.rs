@@ -3,23 +3,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{BIN, Server};
+use crate::common::{BIN, Server, tokens};
 use crate::support::Api;
-
-fn tokens(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("tokens")
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap()
-}
 
 /// Runs `ragkeys serve` expecting it to refuse to start: returns (exit code, stderr).
 fn serve_refused(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
@@ -301,11 +291,13 @@ async fn the_embedded_service_makes_its_own_token_and_a_demo_service_once() {
     assert!(endpoint.starts_with("http://127.0.0.1:"));
     let token = embedded.token().expose().to_string();
     let api = Api::at(endpoint.clone());
-    let me = api.get("/v1/me", Some(&token)).await;
-    assert_eq!(
-        me.expect(200),
-        &json!({"name": "local-console", "role": "manager"})
+    let name = embedded.token_name().to_string();
+    assert!(
+        name.starts_with(&format!("local-console@{}", std::process::id())),
+        "{name}"
     );
+    let me = api.get("/v1/me", Some(&token)).await;
+    assert_eq!(me.expect(200), &json!({"name": name, "role": "manager"}));
     let list = api.get("/v1/services", Some(&token)).await;
     let services = list.expect(200)["services"].as_array().unwrap().clone();
     assert_eq!(services.len(), 1);

@@ -187,3 +187,30 @@ pub fn http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Runs `ragkeys tokens ARGS --data-dir DIR`: admin tokens, straight on the data dir.
+pub fn tokens(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("tokens")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run ragkeys tokens")
+}
+
+/// The names `ragkeys tokens list --json` shows for the data dir, oldest first.
+pub fn token_names(dir: &Path) -> Vec<String> {
+    let out = tokens(dir, &["list", "--json"]);
+    assert!(
+        out.status.success(),
+        "tokens list failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}

@@ -146,30 +146,18 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
     let name_w = longest(&|s| text::width(&s.name)).max(head("services.col_name"));
     let button = button_width(&button_label(m, "button.api_key_management")) - 1;
     let desc_w = longest(&|s| text::width(&s.description)).max(head("services.col_description"));
+    let keys_w = longest(&|s| format!("{}/{}", s.key_count, s.key_limit).len())
+        .max(head("services.col_keys"));
     let name_min = name_w.min(head("services.col_name").max(10));
-    let spec = |col, min: u16, max: u16, drop_rank, filler, grow| Spec {
-        col,
-        min,
-        max: max.max(min),
-        drop_rank,
-        filler,
-        grow,
-    };
-    // Ids are long and opaque: they give way first (`svc_8f2k…`), names last.
+    // Ids are long and opaque: they give way first (`svc_8f2k…`), names last. Room beyond the
+    // fixed columns goes to the name (at most 20 characters), then the description, then the id.
     vec![
-        spec(Col::SvcId, id_w.min(10), id_w, Some(2), false, 2),
-        spec(Col::SvcName, name_min, name_w, None, false, 0),
-        spec(Col::SvcDescription, 12, desc_w.min(30), Some(4), true, 1),
-        spec(
-            Col::SvcKeys,
-            head("services.col_keys").max(5),
-            5,
-            Some(1),
-            false,
-            0,
-        ),
-        spec(Col::SvcCreated, 19, 19, Some(3), false, 0),
-        spec(Col::SvcButton, button, button, None, false, 0),
+        Spec::new(Col::SvcId, id_w.min(10), id_w, Some(2), false, 2),
+        Spec::new(Col::SvcName, name_min, name_w, None, false, 0),
+        Spec::new(Col::SvcDescription, 12, desc_w, Some(4), true, 1),
+        Spec::new(Col::SvcKeys, keys_w, keys_w, Some(1), false, 0),
+        Spec::new(Col::SvcCreated, 19, 19, Some(3), false, 0),
+        Spec::new(Col::SvcButton, button, button, None, false, 0),
     ]
 }
 
@@ -224,51 +212,18 @@ fn services_layout(m: &Model, v: &ServicesView, area: Rect) -> ServicesLayout {
     }
 }
 
-fn keys_specs(m: &Model) -> Vec<Spec> {
-    let head = |k: &str| text::width(m.tr.t(k)) as u16;
+fn keys_specs(m: &Model, k: &KeysView) -> Vec<Spec> {
+    let head = |k: &str| text::width(m.tr.t(k));
+    let no_name = text::width(m.tr.t("delete.no_name"));
+    let name_w = k
+        .keys()
+        .iter()
+        .map(|key| key.name.as_deref().map_or(no_name, text::width))
+        .max()
+        .unwrap_or(0)
+        .max(head("keys.col_name"));
     let last_used = head("keys.col_last_used").max(12);
-    vec![
-        Spec {
-            col: Col::KeyMasked,
-            min: 21,
-            max: 21,
-            drop_rank: None,
-            filler: false,
-            grow: 0,
-        },
-        Spec {
-            col: Col::KeyName,
-            min: 8,
-            max: 50,
-            drop_rank: Some(1),
-            filler: true,
-            grow: 0,
-        },
-        Spec {
-            col: Col::KeyCreated,
-            min: 31,
-            max: 31,
-            drop_rank: None,
-            filler: false,
-            grow: 0,
-        },
-        Spec {
-            col: Col::KeyLastUsed,
-            min: last_used,
-            max: last_used,
-            drop_rank: Some(2),
-            filler: false,
-            grow: 0,
-        },
-        Spec {
-            col: Col::KeyMenu,
-            min: 1,
-            max: 1,
-            drop_rank: None,
-            filler: false,
-            grow: 0,
-        },
-    ]
+    table::key_specs(name_w as u16, last_used as u16)
 }
 
 fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
@@ -328,7 +283,7 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
         width: area.width,
         height: area.bottom().saturating_sub(y),
     };
-    let table = TableLayout::new(block, &keys_specs(m), k.offset, k.keys().len());
+    let table = TableLayout::new(block, &keys_specs(m, k), k.offset, k.keys().len());
     KeysLayout {
         title,
         service,

@@ -32,6 +32,39 @@ pub struct Spec {
     pub grow: u8,
 }
 
+impl Spec {
+    /// A column between `min` and `max` (never below `min`) columns wide.
+    pub fn new(
+        col: Col,
+        min: u16,
+        max: u16,
+        drop_rank: Option<u8>,
+        filler: bool,
+        grow: u8,
+    ) -> Spec {
+        Spec {
+            col,
+            min,
+            max: max.max(min),
+            drop_rank,
+            filler,
+            grow,
+        }
+    }
+}
+
+/// The keys table: the masked key, created-at and the menu always; Name (the filler) and Last
+/// used when they fit, Last used given up first.
+pub fn key_specs(name_max: u16, last_used: u16) -> Vec<Spec> {
+    vec![
+        Spec::new(Col::KeyMasked, 21, 21, None, false, 0),
+        Spec::new(Col::KeyName, 8, name_max, Some(1), true, 0),
+        Spec::new(Col::KeyCreated, 31, 31, None, false, 0),
+        Spec::new(Col::KeyLastUsed, last_used, last_used, Some(2), false, 0),
+        Spec::new(Col::KeyMenu, 1, 1, None, false, 0),
+    ]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
     pub col: Col,
@@ -43,16 +76,17 @@ pub struct Column {
 pub const MARKER: u16 = 2;
 
 /// Places the columns that fit into `area` (the table's inner width, after the marker).
+/// Gutters are two columns wide while that costs no text; before a column is dropped or any
+/// cell is cut short, they narrow to one.
 pub fn fit(specs: &[Spec], area_x: u16, width: u16) -> Vec<Column> {
-    for spacing in [2u16, 1] {
-        if let Some(cols) = fit_with(specs, area_x, width, spacing) {
-            let all_fit = cols.len() == specs.len();
-            if all_fit || spacing == 1 {
-                return cols;
-            }
-        }
+    match fit_with(specs, area_x, width, 2) {
+        Some(cols) if cols.len() == specs.len() && nothing_cut(specs, &cols) => cols,
+        _ => fit_with(specs, area_x, width, 1).unwrap_or_default(),
     }
-    Vec::new()
+}
+
+fn nothing_cut(specs: &[Spec], cols: &[Column]) -> bool {
+    cols.iter().zip(specs).all(|(c, s)| c.width >= s.max)
 }
 
 fn needed(chosen: &[Spec], spacing: u16) -> u16 {
@@ -194,53 +228,11 @@ pub fn scroll_to(offset: usize, selected: usize, capacity: usize, len: usize) ->
 mod tests {
     use super::*;
 
-    fn key_specs() -> Vec<Spec> {
-        vec![
-            Spec {
-                col: Col::KeyMasked,
-                min: 21,
-                max: 21,
-                drop_rank: None,
-                filler: false,
-                grow: 0,
-            },
-            Spec {
-                col: Col::KeyName,
-                min: 8,
-                max: 50,
-                drop_rank: Some(1),
-                filler: true,
-                grow: 0,
-            },
-            Spec {
-                col: Col::KeyCreated,
-                min: 31,
-                max: 31,
-                drop_rank: None,
-                filler: false,
-                grow: 0,
-            },
-            Spec {
-                col: Col::KeyLastUsed,
-                min: 12,
-                max: 12,
-                drop_rank: Some(2),
-                filler: false,
-                grow: 0,
-            },
-            Spec {
-                col: Col::KeyMenu,
-                min: 1,
-                max: 1,
-                drop_rank: None,
-                filler: false,
-                grow: 0,
-            },
-        ]
-    }
-
     fn cols(width: u16) -> Vec<Col> {
-        fit(&key_specs(), 0, width).iter().map(|c| c.col).collect()
+        fit(&key_specs(50, 12), 0, width)
+            .iter()
+            .map(|c| c.col)
+            .collect()
     }
 
     #[test]
@@ -256,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_filler_takes_the_rest_and_the_menu_ends_at_the_edge() {
-        let c = fit(&key_specs(), 0, 100);
+        let c = fit(&key_specs(50, 12), 0, 100);
         let last = c[c.len() - 1];
         assert_eq!(last.x + last.width, 100);
     }

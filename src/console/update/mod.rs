@@ -86,10 +86,16 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
     if m.too_small() {
         return Vec::new();
     }
-    if !m.popups.is_empty() {
-        return popups::on_key(m, ctx, action, k);
+    // The context says whether a popup is open: the top one then gets every key.
+    match ctx {
+        Context::Help => popups::help_key(m, action),
+        Context::Menu => popups::menu_key(m, action),
+        Context::Field => popups::text_field_key(m, action, k),
+        Context::Popup => popups::popup_key(m, action),
+        Context::Filter => screens::filter_key(m, action, k),
+        Context::Services => screens::services_key(m, action),
+        Context::Keys => screens::keys_key(m, action),
     }
-    screens::on_key(m, ctx, action, k)
 }
 
 pub(crate) fn quit(m: &mut Model) -> Vec<Effect> {

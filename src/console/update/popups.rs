@@ -14,66 +14,51 @@ use crate::console::update::screens::open_delete;
 use crate::sanitize::clean;
 use crate::wire::{CreateService, IssueApiKey};
 
-pub(super) fn on_key(
-    m: &mut Model,
-    ctx: Context,
-    action: Option<Action>,
-    k: KeyEvent,
-) -> Vec<Effect> {
-    match ctx {
-        Context::Help => help_key(m, action),
-        Context::Menu => match action {
-            Some(Action::Press) => press_menu_item(m, 0),
-            Some(Action::Cancel) => {
-                m.popups.pop();
-                Vec::new()
-            }
-            Some(Action::Help) => {
-                help(m, Context::Menu);
-                Vec::new()
-            }
-            _ => Vec::new(),
-        },
-        Context::Field => match action {
-            Some(Action::Submit) => submit(m),
-            Some(Action::NextFocus) => {
-                cycle_focus(m, true);
-                Vec::new()
-            }
-            Some(Action::PrevFocus) => {
-                cycle_focus(m, false);
-                Vec::new()
-            }
-            Some(Action::Cancel) => cancel(m),
-            _ => {
-                field_key(m, k);
-                Vec::new()
-            }
-        },
-        _ => match action {
-            Some(Action::NextFocus) => {
-                cycle_focus(m, true);
-                Vec::new()
-            }
-            Some(Action::PrevFocus) => {
-                cycle_focus(m, false);
-                Vec::new()
-            }
-            Some(Action::Press) => match m.popups.last().and_then(Popup::focus) {
+/// Keys of a popup whose focus is on a button.
+pub(super) fn popup_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    match action {
+        Some(Action::NextFocus) => cycle_focus(m, true),
+        Some(Action::PrevFocus) => cycle_focus(m, false),
+        Some(Action::Press) => {
+            return match m.popups.last().and_then(Popup::focus) {
                 Some(Focus::Button(b)) => press(m, b),
                 _ => Vec::new(),
-            },
-            Some(Action::Cancel) => cancel(m),
-            Some(Action::Help) => {
-                help(m, Context::Popup);
-                Vec::new()
-            }
-            _ => Vec::new(),
-        },
+            };
+        }
+        Some(Action::Cancel) => return cancel(m),
+        Some(Action::Help) => help(m, Context::Popup),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Keys of a popup's text field: Enter submits, focus moves and Esc as on a button, the rest
+/// edits the field.
+pub(super) fn text_field_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
+    match action {
+        Some(Action::Submit) => submit(m),
+        Some(a @ (Action::NextFocus | Action::PrevFocus | Action::Cancel)) => popup_key(m, Some(a)),
+        _ => {
+            field_key(m, k);
+            Vec::new()
+        }
     }
 }
 
-fn help_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+/// Keys of a row's menu.
+pub(super) fn menu_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    match action {
+        Some(Action::Press) => return press_menu_item(m, 0),
+        Some(Action::Cancel) => {
+            m.popups.pop();
+        }
+        Some(Action::Help) => help(m, Context::Menu),
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub(super) fn help_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     let l = layout::for_model(m);
     let (visible, total) = l
         .popups
@@ -137,6 +122,7 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
     let Some(top) = m.popups.last() else {
         return Vec::new();
     };
+    // While its request runs, a popup's buttons but Cancel do nothing: no second Enter.
     if !top.enabled(b) {
         return Vec::new();
     }
@@ -178,11 +164,7 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
                     service_id: service_id.clone(),
                     key_id: key_id.clone(),
                 };
-                let effect = call(m, c);
-                if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
-                    p.set_in_flight(Some(*id));
-                }
-                vec![effect]
+                call_for_popup(m, c)
             }
             _ => {
                 m.popups.pop();
@@ -220,48 +202,8 @@ fn retry(m: &mut Model, c: ApiCall) -> Vec<Effect> {
     vec![effect]
 }
 
-fn submit_issue(m: &mut Model) -> Vec<Effect> {
-    let Some(Popup::Issue(p)) = m.popups.last() else {
-        return Vec::new();
-    };
-    // The second Enter while the first is on its way does nothing.
-    if p.in_flight.is_some() {
-        return Vec::new();
-    }
-    let name = p.name.value().trim().to_string();
-    if let Some(e) = key_name_error(m, &name) {
-        if let Some(Popup::Issue(p)) = m.popups.last_mut() {
-            p.name_error = Some(e);
-            p.focus = Focus::Field(Field::Name);
-        }
-        return Vec::new();
-    }
-    let c = ApiCall::IssueKey {
-        service_id: p.service_id.clone(),
-        body: IssueApiKey {
-            name: (!name.is_empty()).then_some(name),
-        },
-        idempotency_key: p.idempotency_key.clone(),
-    };
-    let effect = call(m, c);
-    if let (Some(Popup::Issue(p)), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
-        p.in_flight = Some(*id);
-        p.name_error = None;
-    }
-    vec![effect]
-}
-
-fn submit_delete(m: &mut Model) -> Vec<Effect> {
-    let Some(Popup::Delete(p)) = m.popups.last() else {
-        return Vec::new();
-    };
-    if p.in_flight.is_some() {
-        return Vec::new();
-    }
-    let c = ApiCall::DeleteKey {
-        service_id: p.service_id.clone(),
-        key_id: p.key.id.clone(),
-    };
+/// Sends `c` for the top popup, which shows that it waits and disables its buttons meanwhile.
+fn call_for_popup(m: &mut Model, c: ApiCall) -> Vec<Effect> {
     let effect = call(m, c);
     if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
         p.set_in_flight(Some(*id));
@@ -269,13 +211,45 @@ fn submit_delete(m: &mut Model) -> Vec<Effect> {
     vec![effect]
 }
 
+fn submit_issue(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::Issue(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    let name = p.name.value().trim().to_string();
+    let name_error = key_name_error(m, &name);
+    let c = ApiCall::IssueKey {
+        service_id: p.service_id.clone(),
+        body: IssueApiKey {
+            name: (!name.is_empty()).then_some(name),
+        },
+        idempotency_key: p.idempotency_key.clone(),
+    };
+    let failed = name_error.is_some();
+    if let Some(Popup::Issue(p)) = m.popups.last_mut() {
+        p.name_error = name_error;
+        if failed {
+            p.focus = Focus::Field(Field::Name);
+            return Vec::new();
+        }
+    }
+    call_for_popup(m, c)
+}
+
+fn submit_delete(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::Delete(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    let c = ApiCall::DeleteKey {
+        service_id: p.service_id.clone(),
+        key_id: p.key.id.clone(),
+    };
+    call_for_popup(m, c)
+}
+
 fn submit_create(m: &mut Model) -> Vec<Effect> {
     let Some(Popup::CreateService(p)) = m.popups.last() else {
         return Vec::new();
     };
-    if p.in_flight.is_some() {
-        return Vec::new();
-    }
     let name = p.name.value().trim().to_string();
     let description = p.description.value().trim().to_string();
     let name_error = service_name_error(m, &name);
@@ -292,14 +266,10 @@ fn submit_create(m: &mut Model) -> Vec<Effect> {
         }
         return Vec::new();
     }
-    let effect = call(
+    call_for_popup(
         m,
         ApiCall::CreateService(CreateService { name, description }),
-    );
-    if let (Some(p), Effect::Call { id, .. }) = (m.popups.last_mut(), &effect) {
-        p.set_in_flight(Some(*id));
-    }
-    vec![effect]
+    )
 }
 
 /// The key popup closes: the key is dropped (wiped) and the list shows the new masked row.

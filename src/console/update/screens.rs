@@ -15,20 +15,6 @@ use crate::console::popup::{
     Button, CreateServicePopup, DeletePopup, Field, Focus, IssuePopup, MenuPopup, Popup,
 };
 
-pub(super) fn on_key(
-    m: &mut Model,
-    ctx: Context,
-    action: Option<Action>,
-    k: KeyEvent,
-) -> Vec<Effect> {
-    match ctx {
-        Context::Filter => filter_key(m, action, k),
-        Context::Services => services_key(m, action),
-        Context::Keys => keys_key(m, action),
-        _ => Vec::new(),
-    }
-}
-
 fn is_move(a: Action) -> bool {
     matches!(
         a,
@@ -53,7 +39,7 @@ fn abandon_loads(m: &mut Model) -> bool {
     abandoned
 }
 
-fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+pub(super) fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     let Some(a) = action else {
         return Vec::new();
     };
@@ -116,7 +102,7 @@ fn clear_filter(m: &mut Model) {
     keep_selection_visible(m);
 }
 
-fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
+pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
     match action {
         Some(Action::Submit | Action::NextFocus | Action::PrevFocus) => {
             m.services.focus = ServicesFocus::Table;
@@ -149,7 +135,7 @@ pub(crate) fn open_create_service(m: &mut Model) -> Vec<Effect> {
     Vec::new()
 }
 
-fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     let Some(a) = action else {
         return Vec::new();
     };

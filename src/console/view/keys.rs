@@ -5,12 +5,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 
 use super::theme::Theme;
-use super::widgets::{ButtonLook, button, put};
+use super::widgets::{ButtonLook, button, put, table_row, table_shell};
 use crate::console::format;
 use crate::console::layout::table::{Col, TableLayout};
 use crate::console::layout::{KeysLayout, button_label};
 use crate::console::model::{KeysFocus, KeysView, Model};
-use crate::console::text;
 use crate::sanitize::clean;
 
 pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -> Option<Position> {
@@ -66,37 +65,15 @@ fn header_key(c: Col) -> &'static str {
 
 fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
     let tr = m.tr;
-    super::widgets::frame(buf, t.block, "", theme);
-    for c in &t.columns {
-        let key = header_key(c.col);
-        if !key.is_empty() {
-            put(
-                buf,
-                Rect::new(c.x, t.header_y, c.width, 1),
-                tr.t(key),
-                theme.bold(),
-            );
-        }
-    }
-    let body = t.body();
-    let empty = match (&k.list, &k.error) {
+    let message = match (&k.list, &k.error) {
         (None, Some(e)) => Some(tr.f("keys.load_failed", &[("reason", e)])),
         (None, None) => Some(tr.t("app.loading").to_string()),
         (Some(l), _) if l.api_keys.is_empty() => Some(tr.t("keys.empty").to_string()),
         _ => None,
     };
-    if let Some(s) = empty {
-        for (i, line) in text::wrap(&s, usize::from(body.width)).iter().enumerate() {
-            if i as u16 >= body.height {
-                break;
-            }
-            put(
-                buf,
-                Rect::new(body.x, body.y + i as u16, body.width, 1),
-                line,
-                theme.dim(),
-            );
-        }
+    let has_rows = message.is_none();
+    table_shell(m, t, header_key, message, buf, theme);
+    if !has_rows {
         return;
     }
     let focused = k.focus == KeysFocus::Table && m.popups.is_empty();
@@ -104,14 +81,7 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
         let Some(key) = k.keys().get(*idx) else {
             continue;
         };
-        let selected = *idx == k.selected;
-        let style = if selected {
-            buf.set_style(*r, theme.selected(focused));
-            put(buf, Rect::new(r.x, r.y, 1, 1), ">", theme.bold());
-            theme.selected(focused)
-        } else {
-            ratatui::style::Style::new()
-        };
+        let style = table_row(buf, *r, *idx == k.selected, focused, theme);
         for c in &t.columns {
             let value = match c.col {
                 Col::KeyMasked => clean(&key.masked).into_owned(),

@@ -7,6 +7,8 @@ mod services;
 mod tests;
 #[cfg(test)]
 mod tests_any;
+#[cfg(test)]
+mod tests_widths;
 pub mod theme;
 mod widgets;
 

@@ -4,7 +4,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 
 use super::theme::Theme;
-use super::widgets::{ButtonLook, button, field, put};
+use super::widgets::{ButtonLook, button, field, put, table_row, table_shell};
 use crate::console::format;
 use crate::console::layout::table::{Col, TableLayout};
 use crate::console::layout::{ServicesLayout, button_label};
@@ -71,38 +71,16 @@ fn header_key(c: Col) -> &'static str {
 fn table(m: &Model, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
     let tr = m.tr;
     let v = &m.services;
-    super::widgets::frame(buf, t.block, "", theme);
-    for c in &t.columns {
-        let key = header_key(c.col);
-        if !key.is_empty() {
-            put(
-                buf,
-                Rect::new(c.x, t.header_y, c.width, 1),
-                tr.t(key),
-                theme.bold(),
-            );
-        }
-    }
-    let body = t.body();
-    let empty = match (&v.list, &v.error) {
+    let message = match (&v.list, &v.error) {
         (None, Some(e)) => Some(tr.f("services.load_failed", &[("reason", e)])),
         (None, None) => Some(tr.t("app.loading").to_string()),
         (Some(list), _) if list.is_empty() => Some(tr.t("services.empty").to_string()),
         (Some(_), _) if v.visible().is_empty() => Some(tr.t("services.empty_filtered").to_string()),
         _ => None,
     };
-    if let Some(s) = empty {
-        for (i, line) in text::wrap(&s, usize::from(body.width)).iter().enumerate() {
-            if i as u16 >= body.height {
-                break;
-            }
-            put(
-                buf,
-                Rect::new(body.x, body.y + i as u16, body.width, 1),
-                line,
-                theme.dim(),
-            );
-        }
+    let has_rows = message.is_none();
+    table_shell(m, t, header_key, message, buf, theme);
+    if !has_rows {
         return;
     }
     let visible = v.visible();
@@ -112,10 +90,7 @@ fn table(m: &Model, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
             continue;
         };
         let selected = *idx == v.selected;
-        if selected {
-            buf.set_style(*r, theme.selected(table_focused));
-            put(buf, Rect::new(r.x, r.y, 1, 1), ">", theme.bold());
-        }
+        let style = table_row(buf, *r, selected, table_focused, theme);
         for c in &t.columns {
             let cell = Rect::new(c.x, r.y, c.width, 1);
             let value = match c.col {
@@ -138,16 +113,11 @@ fn table(m: &Model, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
                         theme,
                     );
                     if selected {
-                        buf.set_style(cell, theme.selected(table_focused));
+                        buf.set_style(cell, style);
                     }
                     continue;
                 }
                 _ => continue,
-            };
-            let style = if selected {
-                theme.selected(table_focused)
-            } else {
-                ratatui::style::Style::new()
             };
             put(buf, cell, &value, style);
         }

@@ -37,7 +37,7 @@ pub fn screen_text(buf: &Buffer) -> String {
     out
 }
 
-fn draw(m: &mut Model, w: u16, h: u16) -> Buffer {
+pub(super) fn draw(m: &mut Model, w: u16, h: u16) -> Buffer {
     update(
         m,
         Msg::Resize {

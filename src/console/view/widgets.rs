@@ -1,5 +1,5 @@
 //! Small drawing pieces shared by the screens and popups: text cut to its cell, buttons with
-//! their focus marker, text fields.
+//! their focus marker, text fields, the common parts of the two tables.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
@@ -8,6 +8,8 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use tui_input::Input;
 
 use super::theme::Theme;
+use crate::console::layout::table::{Col, TableLayout};
+use crate::console::model::Model;
 use crate::console::text;
 
 /// `s` in `rect`'s first line, cut with `…` if it does not fit.
@@ -104,4 +106,46 @@ pub fn frame(buf: &mut Buffer, area: Rect, title: &str, theme: &Theme) {
         block = block.title(format!(" {title} ")).title_style(theme.bold());
     }
     block.render(area, buf);
+}
+
+/// What both tables draw alike: the box, the header row (`header` gives each column's catalog
+/// key, empty for none), and, when the table has no rows to show, `message` in its body.
+pub fn table_shell(
+    m: &Model,
+    t: &TableLayout,
+    header: fn(Col) -> &'static str,
+    message: Option<String>,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
+    frame(buf, t.block, "", theme);
+    for c in &t.columns {
+        let key = header(c.col);
+        if !key.is_empty() {
+            put(
+                buf,
+                Rect::new(c.x, t.header_y, c.width, 1),
+                m.tr.t(key),
+                theme.bold(),
+            );
+        }
+    }
+    let Some(message) = message else {
+        return;
+    };
+    let body = t.body();
+    let lines = text::wrap(&message, usize::from(body.width));
+    for (y, line) in (body.y..body.bottom()).zip(&lines) {
+        put(buf, Rect::new(body.x, y, body.width, 1), line, theme.dim());
+    }
+}
+
+/// A table row: marked (`>` and the selection colours) when selected. The style for its cells.
+pub fn table_row(buf: &mut Buffer, r: Rect, selected: bool, focused: bool, theme: &Theme) -> Style {
+    if !selected {
+        return Style::new();
+    }
+    buf.set_style(r, theme.selected(focused));
+    put(buf, Rect::new(r.x, r.y, 1, 1), ">", theme.bold());
+    theme.selected(focused)
 }

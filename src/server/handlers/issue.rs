@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use zeroize::Zeroizing;
 
 use super::keys::to_wire;
-use super::{Actor, detached, json_bytes, new_id, no_store, record_failure};
+use super::{Actor, Attempt, detached, json_bytes, new_id, no_store, record_failure};
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
@@ -118,7 +118,7 @@ pub async fn issue(
         let actor = Actor::new(admin, peer);
         let req = match check_issue(&actor.admin, &service_id, &headers, &body) {
             Ok(r) => r,
-            Err(e) => return refuse(&state, &actor, &service_id, e, None).await,
+            Err(e) => return actor.refuse(&state, issuing(&service_id), e, None).await,
         };
         let Some((scope, hash)) = req.idempotency else {
             return issue_now(&state, &actor, &service_id, req.name, None).await;
@@ -132,15 +132,19 @@ pub async fn issue(
                     ErrorCode::IdempotencyInProgress,
                     "a request with this Idempotency-Key is still running; retry shortly",
                 );
-                return refuse(&state, &actor, &service_id, e, None).await;
+                return actor.refuse(&state, issuing(&service_id), e, None).await;
             }
-            Begin::Reused => return refuse(&state, &actor, &service_id, reused(), None).await,
+            Begin::Reused => {
+                return actor
+                    .refuse(&state, issuing(&service_id), reused(), None)
+                    .await;
+            }
         };
         let record = match state.store.find_idempotency(scope).await {
             Ok(r) => r.filter(|r| r.created_at > Timestamp::now().unix() - RECORD_RETENTION_SECS),
             Err(e) => {
                 let e = ApiError::from_store(e, state.key_limit);
-                return refuse(&state, &actor, &service_id, e, None).await;
+                return actor.refuse(&state, issuing(&service_id), e, None).await;
             }
         };
         match record {
@@ -155,7 +159,9 @@ pub async fn issue(
                 .await
             }
             Some(r) if r.request_hash != hash => {
-                refuse(&state, &actor, &service_id, reused(), None).await
+                actor
+                    .refuse(&state, issuing(&service_id), reused(), None)
+                    .await
             }
             Some(r) => {
                 drop(guard);
@@ -183,18 +189,12 @@ async fn answer_from_record(
                  longer be shown; delete key {key_id} if it is not in use"
             ),
         );
-        return refuse(state, actor, service_id, e, None).await;
+        return actor.refuse(state, issuing(service_id), e, None).await;
     }
     let code = serde_json::from_value(serde_json::Value::String(record.outcome))
         .unwrap_or(ErrorCode::Internal);
     let e = ApiError::from_code(code, state.key_limit);
-    let event = actor.event(
-        AuditAction::ApiKeyIssue,
-        service_id,
-        None,
-        None,
-        code.as_str(),
-    );
+    let event = actor.event(issuing(service_id), None, code.as_str());
     record_failure(state, event, None).await;
     replayed_error(e)
 }
@@ -206,22 +206,13 @@ fn reused() -> ApiError {
     )
 }
 
-async fn refuse(
-    state: &AppState,
-    actor: &Actor,
-    service_id: &str,
-    e: ApiError,
-    idempotency: Option<IdempotencyRecord>,
-) -> Response {
-    let event = actor.event(
-        AuditAction::ApiKeyIssue,
+/// Every audit event of an issue names the service; only a success names its key.
+fn issuing(service_id: &str) -> Attempt<'_> {
+    Attempt {
+        action: AuditAction::ApiKeyIssue,
         service_id,
-        None,
-        None,
-        e.code.as_str(),
-    );
-    record_failure(state, event, idempotency).await;
-    e.into_response()
+        key_id: None,
+    }
 }
 
 async fn issue_now(
@@ -256,13 +247,11 @@ async fn issue_now(
         name,
         created_at: now,
     };
-    let audit = actor.event(
-        AuditAction::ApiKeyIssue,
-        service_id,
-        Some(&key_id),
-        Some(&masked),
-        "ok",
-    );
+    let issued_key = Attempt {
+        key_id: Some(&key_id),
+        ..issuing(service_id)
+    };
+    let audit = actor.event(issued_key, Some(&masked), "ok");
     let outcome = {
         let _gate = state.write_gate.lock().await;
         let r = state
@@ -306,7 +295,7 @@ async fn issue_now(
                 }
                 _ => None,
             };
-            refuse(state, actor, service_id, e, rec).await
+            actor.refuse(state, issuing(service_id), e, rec).await
         }
     }
 }

@@ -1,14 +1,12 @@
 //! `/v1/services/{service_id}/api-keys`: list and delete, and the service's audit trail.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::{Actor, detached, json, record_failure};
-use crate::server::error::ApiError;
+use super::{Actor, Attempt, delete_audited, detached, reply};
 use crate::server::extract::{Admin, KeyPath, Peer, ServicePath};
 use crate::server::state::SharedState;
-use crate::server::store::KeyRecord;
+use crate::server::store::{KeyRecord, StoreError};
 use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
 
 /// Audit events returned per call, newest first.
@@ -37,16 +35,14 @@ pub async fn list(
     _admin: Admin,
     ServicePath(id): ServicePath,
 ) -> Response {
-    match state.store.list_keys(id).await {
-        Ok(keys) => json(
-            StatusCode::OK,
-            &ApiKeyList {
-                api_keys: keys.into_iter().map(to_wire).collect(),
-                key_limit: state.key_limit,
-            },
-        ),
-        Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
-    }
+    let keys = state.store.list_keys(id).await;
+    reply(
+        &state,
+        keys.map(|keys| ApiKeyList {
+            api_keys: keys.into_iter().map(to_wire).collect(),
+            key_limit: state.key_limit,
+        }),
+    )
 }
 
 /// The audit trail of a service, newest first (at most the 10000 newest events).
@@ -62,15 +58,12 @@ pub async fn audit(
     _admin: Admin,
     ServicePath(id): ServicePath,
 ) -> Response {
-    match state.store.get_service(id.clone()).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return ApiError::service_not_found().into_response(),
-        Err(e) => return ApiError::from_store(e, state.key_limit).into_response(),
-    }
-    match state.store.list_audit(id, AUDIT_PAGE).await {
-        Ok(events) => json(StatusCode::OK, &AuditList { events }),
-        Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
-    }
+    let events = match state.store.get_service(id.clone()).await {
+        Ok(Some(_)) => state.store.list_audit(id, AUDIT_PAGE).await,
+        Ok(None) => Err(StoreError::ServiceNotFound),
+        Err(e) => Err(e),
+    };
+    reply(&state, events.map(|events| AuditList { events }))
 }
 
 /// Deletes a key (manager). Once this answers 204, the key fails verification.
@@ -93,47 +86,19 @@ pub async fn delete(
 ) -> Response {
     detached(async move {
         let actor = Actor::new(admin, peer);
-        let fail = |e: ApiError| {
-            let event = actor.event(
-                AuditAction::ApiKeyDelete,
-                &service_id,
-                Some(&key_id),
-                None,
-                e.code.as_str(),
-            );
-            (event, e)
+        let what = Attempt {
+            action: AuditAction::ApiKeyDelete,
+            service_id: &service_id,
+            key_id: Some(&key_id),
         };
-        if let Err(e) = actor.admin.require_manager() {
-            let (event, e) = fail(e);
-            record_failure(&state, event, None).await;
-            return e.into_response();
-        }
-        let audit = actor.event(
-            AuditAction::ApiKeyDelete,
-            &service_id,
-            Some(&key_id),
-            None,
-            "ok",
-        );
-        let deleted = {
-            let _gate = state.write_gate.lock().await;
-            let r = state
+        delete_audited(&state, &actor, what, |audit| async {
+            let deleted = state
                 .store
                 .delete_key(service_id.clone(), key_id.clone(), audit)
                 .await;
-            if let Ok(digest) = &r {
-                state.index.remove(std::slice::from_ref(digest));
-            }
-            r
-        };
-        match deleted {
-            Ok(_) => StatusCode::NO_CONTENT.into_response(),
-            Err(e) => {
-                let (event, e) = fail(ApiError::from_store(e, state.key_limit));
-                record_failure(&state, event, None).await;
-                e.into_response()
-            }
-        }
+            deleted.map(|digest| vec![digest])
+        })
+        .await
     })
     .await
 }

@@ -19,6 +19,8 @@ use tracing::Instrument;
 use super::error::ApiError;
 use super::extract::Admin;
 use super::state::AppState;
+use super::store::{IdempotencyRecord, StoreResult};
+use crate::credential::Digest;
 use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
 /// Runs a mutation to its end even if the client goes away; answers `internal` if it panicked.
@@ -70,6 +72,22 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
+/// 200 with the value, or the store's failure as its API error: every read of the contract.
+pub fn reply<T: Serialize>(state: &AppState, read: StoreResult<T>) -> Response {
+    match read {
+        Ok(value) => json(StatusCode::OK, &value),
+        Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
+    }
+}
+
+/// What a mutation attempts, as its audit events name it.
+#[derive(Clone, Copy)]
+pub struct Attempt<'a> {
+    pub action: AuditAction,
+    pub service_id: &'a str,
+    pub key_id: Option<&'a str>,
+}
+
 /// Who did it and from where: the fixed part of the audit events of one request.
 #[derive(Clone)]
 pub struct Actor {
@@ -85,25 +103,31 @@ impl Actor {
         }
     }
 
-    pub fn event(
-        &self,
-        action: AuditAction,
-        service_id: &str,
-        key_id: Option<&str>,
-        masked: Option<&str>,
-        outcome: &str,
-    ) -> AuditEvent {
+    pub fn event(&self, what: Attempt<'_>, masked: Option<&str>, outcome: &str) -> AuditEvent {
         AuditEvent {
             at: Timestamp::now(),
             actor: self.admin.name.clone(),
             role: self.admin.role,
-            action,
-            service_id: audit_id(service_id),
-            key_id: key_id.map(audit_id),
+            action: what.action,
+            service_id: audit_id(what.service_id),
+            key_id: what.key_id.map(audit_id),
             masked: masked.map(str::to_owned),
             remote_addr: self.remote_addr.clone(),
             outcome: outcome.to_owned(),
         }
+    }
+
+    /// Refuses the attempt: its audit event (and idempotency record, if it replays) is written
+    /// with the error's code, and the error is the answer.
+    pub async fn refuse(
+        &self,
+        state: &AppState,
+        what: Attempt<'_>,
+        e: ApiError,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Response {
+        record_failure(state, self.event(what, None, e.code.as_str()), idempotency).await;
+        e.into_response()
     }
 }
 
@@ -119,9 +143,41 @@ fn audit_id(s: &str) -> String {
 pub async fn record_failure(
     state: &AppState,
     event: AuditEvent,
-    idempotency: Option<super::store::IdempotencyRecord>,
+    idempotency: Option<IdempotencyRecord>,
 ) {
     if let Err(e) = state.store.record_failure(event, idempotency).await {
         tracing::error!(error = %e, "could not write an audit event");
+    }
+}
+
+/// A delete (manager only), audited either way. `delete` removes what was asked with its audit
+/// event and returns the digests of the keys that died; they leave the verify index under the
+/// write gate, before the 204.
+pub async fn delete_audited<F>(
+    state: &AppState,
+    actor: &Actor,
+    what: Attempt<'_>,
+    delete: impl FnOnce(AuditEvent) -> F,
+) -> Response
+where
+    F: Future<Output = StoreResult<Vec<Digest>>>,
+{
+    if let Err(e) = actor.admin.require_manager() {
+        return actor.refuse(state, what, e, None).await;
+    }
+    let deleted = {
+        let _gate = state.write_gate.lock().await;
+        let r = delete(actor.event(what, None, "ok")).await;
+        if let Ok(digests) = &r {
+            state.index.remove(digests);
+        }
+        r
+    };
+    match deleted {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let e = ApiError::from_store(e, state.key_limit);
+            actor.refuse(state, what, e, None).await
+        }
     }
 }

@@ -3,13 +3,13 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::{Actor, detached, json, new_id, record_failure};
+use super::{Actor, Attempt, delete_audited, detached, json, new_id, reply};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
-use crate::server::state::{AppState, SharedState};
-use crate::server::store::ServiceRecord;
+use crate::server::state::SharedState;
+use crate::server::store::{ServiceRecord, StoreError};
 use crate::wire::{AuditAction, CreateService, ErrorBody, Service, ServiceList, Timestamp, limits};
 
 pub fn to_wire(s: ServiceRecord, key_limit: u32) -> Service {
@@ -30,18 +30,16 @@ pub fn to_wire(s: ServiceRecord, key_limit: u32) -> Service {
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn list(State(state): State<SharedState>, _admin: Admin) -> Response {
-    match state.store.list_services().await {
-        Ok(all) => json(
-            StatusCode::OK,
-            &ServiceList {
-                services: all
-                    .into_iter()
-                    .map(|s| to_wire(s, state.key_limit))
-                    .collect(),
-            },
-        ),
-        Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
-    }
+    let all = state.store.list_services().await;
+    reply(
+        &state,
+        all.map(|all| ServiceList {
+            services: all
+                .into_iter()
+                .map(|s| to_wire(s, state.key_limit))
+                .collect(),
+        }),
+    )
 }
 
 /// One service.
@@ -57,11 +55,9 @@ pub async fn get(
     _admin: Admin,
     ServicePath(id): ServicePath,
 ) -> Response {
-    match state.store.get_service(id).await {
-        Ok(Some(s)) => json(StatusCode::OK, &to_wire(s, state.key_limit)),
-        Ok(None) => ApiError::service_not_found().into_response(),
-        Err(e) => ApiError::from_store(e, state.key_limit).into_response(),
-    }
+    let found = state.store.get_service(id).await;
+    let service = found.and_then(|s| s.ok_or(StoreError::ServiceNotFound));
+    reply(&state, service.map(|s| to_wire(s, state.key_limit)))
 }
 
 fn check_create(
@@ -106,9 +102,15 @@ pub async fn create(
 ) -> Response {
     detached(async move {
         let actor = Actor::new(admin, peer);
+        // Refused creations have no service id yet.
+        let refused = Attempt {
+            action: AuditAction::ServiceCreate,
+            service_id: "",
+            key_id: None,
+        };
         let req = match check_create(&actor.admin, &headers, &body) {
             Ok(r) => r,
-            Err(e) => return refuse_create(&state, &actor, e).await,
+            Err(e) => return actor.refuse(&state, refused, e, None).await,
         };
         let record = ServiceRecord {
             id: new_id("svc_"),
@@ -117,23 +119,24 @@ pub async fn create(
             key_count: 0,
             created_at: Timestamp::now().unix(),
         };
-        let audit = actor.event(AuditAction::ServiceCreate, &record.id, None, None, "ok");
+        let created = Attempt {
+            service_id: &record.id,
+            ..refused
+        };
+        let audit = actor.event(created, None, "ok");
         let created = state
             .store
             .create_service(record, limits::MAX_SERVICES as u32, audit)
             .await;
         match created {
             Ok(s) => json(StatusCode::CREATED, &to_wire(s, state.key_limit)),
-            Err(e) => refuse_create(&state, &actor, ApiError::from_store(e, state.key_limit)).await,
+            Err(e) => {
+                let e = ApiError::from_store(e, state.key_limit);
+                actor.refuse(&state, refused, e, None).await
+            }
         }
     })
     .await
-}
-
-async fn refuse_create(state: &AppState, actor: &Actor, e: ApiError) -> Response {
-    let event = actor.event(AuditAction::ServiceCreate, "", None, None, e.code.as_str());
-    record_failure(state, event, None).await;
-    e.into_response()
 }
 
 /// Deletes a service and every key of it (manager). Its keys fail verification before the 204.
@@ -153,32 +156,15 @@ pub async fn delete(
 ) -> Response {
     detached(async move {
         let actor = Actor::new(admin, peer);
-        let refuse = |e: ApiError| {
-            let event = actor.event(AuditAction::ServiceDelete, &id, None, None, e.code.as_str());
-            (event, e)
+        let what = Attempt {
+            action: AuditAction::ServiceDelete,
+            service_id: &id,
+            key_id: None,
         };
-        if let Err(e) = actor.admin.require_manager() {
-            let (event, e) = refuse(e);
-            record_failure(&state, event, None).await;
-            return e.into_response();
-        }
-        let audit = actor.event(AuditAction::ServiceDelete, &id, None, None, "ok");
-        let deleted = {
-            let _gate = state.write_gate.lock().await;
-            let r = state.store.delete_service(id.clone(), audit).await;
-            if let Ok(digests) = &r {
-                state.index.remove(digests);
-            }
-            r
-        };
-        match deleted {
-            Ok(_) => StatusCode::NO_CONTENT.into_response(),
-            Err(e) => {
-                let (event, e) = refuse(ApiError::from_store(e, state.key_limit));
-                record_failure(&state, event, None).await;
-                e.into_response()
-            }
-        }
+        delete_audited(&state, &actor, what, |audit| {
+            state.store.delete_service(id.clone(), audit)
+        })
+        .await
     })
     .await
 }

@@ -110,10 +110,13 @@ type Fut<'a, T> = BoxFuture<'a, StoreResult<T>>;
 pub trait Store: Send + Sync + 'static {
     // Admin tokens.
     fn find_token(&self, digest: Digest) -> Fut<'_, Option<TokenRecord>>;
-    /// Adds a token; with `replace`, an existing token of that name is revoked in the same step.
-    fn create_token(&self, token: NewToken, replace: bool) -> Fut<'_, TokenRecord>;
+    /// Adds a token; a name already in use is `NameTaken`.
+    fn create_token(&self, token: NewToken) -> Fut<'_, TokenRecord>;
     fn list_tokens(&self) -> Fut<'_, Vec<TokenRecord>>;
     fn revoke_token(&self, name: String) -> Fut<'_, ()>;
+    /// Revokes this token only if it is still the one listed (same id, name, mask and creation
+    /// time): never a newer token that took its name or its reused id.
+    fn revoke_listed_token(&self, token: TokenRecord) -> Fut<'_, ()>;
 
     // Services.
     fn list_services(&self) -> Fut<'_, Vec<ServiceRecord>>;

@@ -28,15 +28,8 @@ pub fn find_token(conn: &Connection, digest: &Digest) -> StoreResult<Option<Toke
         .optional()?)
 }
 
-pub fn create_token(
-    conn: &mut Connection,
-    token: &NewToken,
-    replace: bool,
-) -> StoreResult<TokenRecord> {
+pub fn create_token(conn: &mut Connection, token: &NewToken) -> StoreResult<TokenRecord> {
     let tx = write_tx(conn)?;
-    if replace {
-        tx.execute("DELETE FROM admin_tokens WHERE name = ?1", [&token.name])?;
-    }
     let inserted = tx.execute(
         "INSERT INTO admin_tokens (name, role, digest, masked, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![token.name, token.role.as_str(), &token.digest[..], token.masked, token.created_at],
@@ -68,6 +61,17 @@ pub fn list_tokens(conn: &Connection) -> StoreResult<Vec<TokenRecord>> {
 
 pub fn revoke_token(conn: &mut Connection, name: &str) -> StoreResult<()> {
     let n = conn.execute("DELETE FROM admin_tokens WHERE name = ?1", [name])?;
+    if n == 0 {
+        return Err(StoreError::TokenNotFound);
+    }
+    Ok(())
+}
+
+pub fn revoke_listed_token(conn: &mut Connection, t: &TokenRecord) -> StoreResult<()> {
+    let n = conn.execute(
+        "DELETE FROM admin_tokens WHERE id = ?1 AND name = ?2 AND masked = ?3 AND created_at = ?4",
+        params![t.id, t.name, t.masked, t.created_at],
+    )?;
     if n == 0 {
         return Err(StoreError::TokenNotFound);
     }

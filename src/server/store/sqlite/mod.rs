@@ -161,8 +161,8 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |c| admin::find_token(c, &digest)))
     }
 
-    fn create_token(&self, token: NewToken, replace: bool) -> Fut<'_, TokenRecord> {
-        Box::pin(self.write(move |c| admin::create_token(c, &token, replace)))
+    fn create_token(&self, token: NewToken) -> Fut<'_, TokenRecord> {
+        Box::pin(self.write(move |c| admin::create_token(c, &token)))
     }
 
     fn list_tokens(&self) -> Fut<'_, Vec<TokenRecord>> {
@@ -171,6 +171,10 @@ impl Store for SqliteStore {
 
     fn revoke_token(&self, name: String) -> Fut<'_, ()> {
         Box::pin(self.write(move |c| admin::revoke_token(c, &name)))
+    }
+
+    fn revoke_listed_token(&self, token: TokenRecord) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| admin::revoke_listed_token(c, &token)))
     }
 
     fn list_services(&self) -> Fut<'_, Vec<ServiceRecord>> {

@@ -262,7 +262,7 @@ async fn services_are_unique_capped_and_take_their_keys_along() {
 }
 
 #[tokio::test]
-async fn tokens_are_found_by_digest_replaced_and_revoked() {
+async fn tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_listing() {
     let (_dir, store) = open_temp();
     let t = NewToken {
         name: "alice".into(),
@@ -271,22 +271,34 @@ async fn tokens_are_found_by_digest_replaced_and_revoked() {
         masked: "ragadm_Ab********wXyZ".into(),
         created_at: 1,
     };
-    store.create_token(t.clone(), false).await.unwrap();
+    let first = store.create_token(t.clone()).await.unwrap();
     let same_name = NewToken {
         digest: [3; 32],
         ..t.clone()
     };
     assert!(matches!(
-        store.create_token(same_name, false).await,
+        store.create_token(same_name).await,
         Err(StoreError::NameTaken)
     ));
-    let replaced = NewToken {
+    assert_eq!(
+        store.find_token([1; 32]).await.unwrap().unwrap().role,
+        Role::Viewer
+    );
+    store.revoke_listed_token(first.clone()).await.unwrap();
+    assert_eq!(store.find_token([1; 32]).await.unwrap(), None);
+    let again = NewToken {
         digest: [2; 32],
         role: Role::Manager,
+        masked: "ragadm_Cd********wXyZ".into(),
         ..t
     };
-    store.create_token(replaced, true).await.unwrap();
-    assert_eq!(store.find_token([1; 32]).await.unwrap(), None);
+    let second = store.create_token(again).await.unwrap();
+    assert_eq!(second.id, first.id, "SQLite reuses the freed id");
+    // The record listed earlier never reaches the token that took its name and its id.
+    assert!(matches!(
+        store.revoke_listed_token(first).await,
+        Err(StoreError::TokenNotFound)
+    ));
     assert_eq!(
         store.find_token([2; 32]).await.unwrap().unwrap().role,
         Role::Manager

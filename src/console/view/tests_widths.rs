@@ -1,0 +1,99 @@
+//! Where the tables' width goes: to what a person reads (service names, descriptions, key
+//! names), not to gutters or to columns of fixed width.
+
+use super::tests::{draw, screen_text};
+use crate::console::layout::table::Col;
+use crate::console::layout::{Body, for_model};
+use crate::console::msg::{ApiResult, Msg};
+use crate::console::update::fixtures::*;
+use crate::console::update::update;
+use crate::wire::{Role, Service, ServiceList};
+
+/// The Services screen at `width`×30 listing `services`: its rows as text.
+fn service_rows(services: Vec<Service>, width: u16) -> Vec<String> {
+    let mut m = on_services(0, Role::Manager);
+    let (id, _) = only_call(&update(&mut m, key('r')));
+    update(
+        &mut m,
+        Msg::Api {
+            id,
+            result: ApiResult::Services(Ok(ServiceList { services })),
+        },
+    );
+    screen_text(&draw(&mut m, width, 30))
+        .lines()
+        .filter(|l| l.contains("svc_"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A service with an id as the key service makes them: `svc_` and 20 characters.
+fn real(name: &str, description: &str) -> Service {
+    Service {
+        id: "svc_8f2kQ1x9ZbT4mW7pLr3N".into(),
+        name: name.into(),
+        description: description.into(),
+        ..svc(1, 3)
+    }
+}
+
+#[test]
+fn at_100_columns_a_20_character_name_and_its_description_are_shown_whole() {
+    let rows = service_rows(
+        vec![real("customer-support-rag", "Support FAQ search")],
+        100,
+    );
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    for whole in [
+        "customer-support-rag",
+        "Support FAQ search",
+        "3/5",
+        "2026-11-26 13:43:12",
+        "[API Key management]",
+    ] {
+        assert!(row.contains(whole), "{whole:?} is cut: {row}");
+    }
+    // Only the opaque id gives way.
+    assert!(row.contains("svc_8f2kQ…"), "{row}");
+
+    let rows = service_rows(vec![real("rag-demo", "Demo retrieval service")], 100);
+    assert!(
+        rows[0].contains("rag-demo") && rows[0].contains("Demo retrieval service"),
+        "{}",
+        rows[0]
+    );
+}
+
+#[test]
+fn a_table_with_room_to_spare_keeps_two_column_gutters() {
+    let rows = service_rows(vec![svc(1, 1)], 100);
+    assert!(
+        rows[0].contains("service-1     Service number 1"),
+        "{}",
+        rows[0]
+    );
+}
+
+#[test]
+fn the_keys_table_gives_its_spare_width_to_the_name() {
+    let mut m = on_keys(&[1, 2], Role::Manager);
+    update(
+        &mut m,
+        Msg::Resize {
+            width: 100,
+            height: 30,
+        },
+    );
+    let l = for_model(&m);
+    let Body::Keys(k) = &l.body else {
+        panic!("not on API Key management: {:?}", l.body);
+    };
+    let width = |c| k.table.column(c).map(|c| c.width);
+    assert_eq!(width(Col::KeyMasked), Some(21));
+    assert_eq!(width(Col::KeyCreated), Some(31));
+    assert_eq!(width(Col::KeyLastUsed), Some(12));
+    assert_eq!(width(Col::KeyMenu), Some(1));
+    // 96 columns inside the marker, less the fixed columns and four 2-column gutters.
+    assert_eq!(width(Col::KeyName), Some(96 - 21 - 31 - 12 - 1 - 8));
+}

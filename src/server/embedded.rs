@@ -1,0 +1,267 @@
+//! The service running inside the console's process, on loopback, with a manager token of its
+//! own: one per console, so that several consoles on one data dir never revoke each other.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::state::{self, Background, Limits};
+use super::store::{ServiceRecord, Store, StoreError, TokenRecord};
+use super::{handlers, router, run_http, setup};
+use crate::credential::Secret;
+use crate::wire::{AuditAction, AuditEvent, Role, Timestamp};
+
+/// Embedded tokens are named `local-console@PID`, or `local-console@PID.N` for the N-th
+/// embedded start in one process; `ragkeys tokens create` refuses such names.
+const TOKEN_PREFIX: &str = "local-console@";
+
+const DEMO_SEEDED: &str = "demo_seeded";
+
+/// Embedded starts so far in this process: numbers the tokens after the first.
+static STARTS: AtomicU32 = AtomicU32::new(0);
+
+/// Names of the embedded tokens this process made and has not revoked yet.
+static OURS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn ours<R>(f: impl FnOnce(&mut BTreeSet<String>) -> R) -> R {
+    f(&mut OURS.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+fn token_name(pid: u32, start: u32) -> String {
+    match start {
+        0 => format!("{TOKEN_PREFIX}{pid}"),
+        n => format!("{TOKEN_PREFIX}{pid}.{n}"),
+    }
+}
+
+/// The process an embedded token belongs to; `None` for every other token name.
+pub fn embedded_token_pid(name: &str) -> Option<libc::pid_t> {
+    let rest = name.strip_prefix(TOKEN_PREFIX)?;
+    let (pid, start) = match rest.split_once('.') {
+        Some((pid, start)) => (pid, Some(start)),
+        None => (rest, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !start.is_none_or(digits) {
+        return None;
+    }
+    // pid 0 and negative pids address process groups in kill(2): never ours to probe.
+    pid.parse::<libc::pid_t>().ok().filter(|p| *p > 0)
+}
+
+/// True only when no process has this pid any more (a pid we may not signal is alive).
+fn process_is_gone(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 sends nothing; it only asks whether the pid exists. The pid is positive.
+    let status = unsafe { libc::kill(pid, 0) };
+    status != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Revokes embedded tokens left by consoles that ended without shutting down (crash, kill -9).
+/// A stale token whose pid now belongs to an unrelated process stays until that one ends.
+async fn prune_stale_tokens(store: &dyn Store) -> Result<(), StoreError> {
+    let me = std::process::id();
+    for token in store.list_tokens().await? {
+        let Some(pid) = embedded_token_pid(&token.name) else {
+            continue;
+        };
+        let stale = if u32::try_from(pid) == Ok(me) {
+            // Named for this pid but not made by this process: left by an earlier one.
+            !ours(|names| names.contains(&token.name))
+        } else {
+            process_is_gone(pid)
+        };
+        if stale {
+            match store.revoke_listed_token(token).await {
+                // Another console pruned it first.
+                Ok(()) | Err(StoreError::TokenNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The service running inside the console's process, on loopback.
+pub struct EmbeddedServer {
+    addr: SocketAddr,
+    token: Secret,
+    token_record: TokenRecord,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    background: Background,
+    store: Arc<dyn Store>,
+    state: state::SharedState,
+}
+
+impl EmbeddedServer {
+    /// e.g. `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// This run's manager token, kept only in memory.
+    pub fn token(&self) -> &Secret {
+        &self.token
+    }
+
+    /// The token's name, e.g. `local-console@4242`.
+    pub fn token_name(&self) -> &str {
+        &self.token_record.name
+    }
+
+    /// Stops serving and revokes this run's token.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.background.stop().await;
+        self.state.idempotency.clear();
+        let name = self.token_record.name.clone();
+        if let Err(e) = self.store.revoke_listed_token(self.token_record).await {
+            tracing::warn!(error = %e, "revoking the console's token failed");
+        }
+        ours(|names| names.remove(&name));
+        if let Err(e) = self.store.close().await {
+            tracing::warn!(error = %e, "closing the database failed");
+        }
+    }
+}
+
+/// Creates the demo service on the data dir's first embedded run, unless services exist.
+async fn seed_demo(store: &dyn Store, actor: &str) -> Result<(), StoreError> {
+    let first_run = store.get_meta(DEMO_SEEDED).await?.is_none();
+    if !first_run {
+        return Ok(());
+    }
+    if store.list_services().await?.is_empty() {
+        let id = handlers::new_id("svc_");
+        let audit = AuditEvent {
+            at: Timestamp::now(),
+            actor: actor.into(),
+            role: Role::Manager,
+            action: AuditAction::ServiceCreate,
+            service_id: id.clone(),
+            key_id: None,
+            masked: None,
+            remote_addr: "127.0.0.1".into(),
+            outcome: "ok".into(),
+        };
+        let demo = ServiceRecord {
+            id,
+            name: "rag-demo".into(),
+            description: "Demo retrieval service".into(),
+            key_count: 0,
+            created_at: Timestamp::now().unix(),
+        };
+        store
+            .create_service(demo, crate::wire::limits::MAX_SERVICES as u32, audit)
+            .await?;
+    }
+    store.set_meta(DEMO_SEEDED, "1".into()).await
+}
+
+/// Starts the service on 127.0.0.1:0 in the current runtime over `data_dir`, with default
+/// limits and no logging of its own, and a fresh manager token for the console.
+pub async fn start_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedServer> {
+    let data = setup::open(data_dir, None).await?;
+    let name = token_name(std::process::id(), STARTS.fetch_add(1, Ordering::Relaxed));
+    // Claimed before the token exists, so that a concurrent start here never prunes it.
+    ours(|names| names.insert(name.clone()));
+    let started = start_as(&data, name.clone()).await;
+    if started.is_err() {
+        ours(|names| names.remove(&name));
+    }
+    started
+}
+
+async fn start_as(data: &setup::DataDir, name: String) -> anyhow::Result<EmbeddedServer> {
+    let store: Arc<dyn Store> = Arc::new(data.store.clone());
+    let fail = |e: StoreError| anyhow::anyhow!("{e}");
+    prune_stale_tokens(store.as_ref()).await.map_err(fail)?;
+    seed_demo(store.as_ref(), &name).await.map_err(fail)?;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("cannot listen on 127.0.0.1")?;
+    let addr = listener.local_addr()?;
+    let (token, token_record) =
+        setup::create_token(store.as_ref(), &data.pepper, &name, Role::Manager)
+            .await
+            .map_err(fail)?;
+    let (state, background) =
+        match state::build(store.clone(), data.pepper.clone(), Limits::default()).await {
+            Ok(built) => built,
+            Err(e) => {
+                // Nobody will ever use it.
+                let _ = store.revoke_listed_token(token_record).await;
+                return Err(fail(e));
+            }
+        };
+    let (stop, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(run_http(
+        listener,
+        None,
+        router::router(state.clone()),
+        stop_rx,
+    ));
+    Ok(EmbeddedServer {
+        addr,
+        token,
+        token_record,
+        stop,
+        server,
+        background,
+        store,
+        state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shareable<T: Send + Sync>() {}
+
+    #[test]
+    fn the_embedded_server_can_move_between_tasks() {
+        shareable::<EmbeddedServer>();
+    }
+
+    #[test]
+    fn only_embedded_token_names_yield_a_pid() {
+        assert_eq!(embedded_token_pid("local-console@4242"), Some(4242));
+        assert_eq!(embedded_token_pid("local-console@4242.3"), Some(4242));
+        assert_eq!(embedded_token_pid(&token_name(17, 0)), Some(17));
+        assert_eq!(embedded_token_pid(&token_name(17, 2)), Some(17));
+        for other in [
+            "local-console",
+            "local-console@",
+            "local-console@0",
+            "local-console@-1",
+            "local-console@+5",
+            "local-console@12.",
+            "local-console@12.x",
+            "local-console@12.3.4",
+            "local-console@99999999999",
+            "local-console@alice",
+            "admin",
+            "xlocal-console@12",
+        ] {
+            assert_eq!(embedded_token_pid(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_dead_pid_is_gone_and_a_live_one_is_not() {
+        assert!(!process_is_gone(std::process::id() as libc::pid_t));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as libc::pid_t;
+        child.wait().unwrap();
+        assert!(process_is_gone(pid));
+    }
+}
