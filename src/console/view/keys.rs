@@ -3,6 +3,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
+use ratatui::style::Style;
 
 use super::theme::Theme;
 use super::widgets::{ButtonLook, button, put, table_row, table_shell};
@@ -94,7 +95,12 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
                 Col::KeyMenu => "≡".to_string(),
                 _ => continue,
             };
-            put(buf, Rect::new(c.x, r.y, c.width, 1), &value, style);
+            let look = if c.col == Col::KeyMasked {
+                style
+            } else {
+                Style::new()
+            };
+            put(buf, Rect::new(c.x, r.y, c.width, 1), &value, look);
         }
     }
 }

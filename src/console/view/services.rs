@@ -2,6 +2,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
+use ratatui::style::Style;
 
 use super::theme::Theme;
 use super::widgets::{ButtonLook, button, field, put, table_row, table_shell};
@@ -112,14 +113,16 @@ fn table(m: &Model, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
                         look,
                         theme,
                     );
-                    if selected {
-                        buf.set_style(cell, style);
-                    }
                     continue;
                 }
                 _ => continue,
             };
-            put(buf, cell, &value, style);
+            let look = if c.col == Col::SvcId {
+                style
+            } else {
+                Style::new()
+            };
+            put(buf, cell, &value, look);
         }
     }
 }
