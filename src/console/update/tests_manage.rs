@@ -394,28 +394,3 @@ fn a_refusal_notice_outlives_a_list_that_lands_after_it() {
     );
     assert_eq!(m.notice.map(|n| n.text), Some(reason));
 }
-
-#[test]
-fn a_load_failure_notice_goes_when_a_load_succeeds() {
-    let mut m = on_services(1, Role::Manager);
-    let (id, _) = only_call(&update(&mut m, key('r')));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Services(Err(unreachable())),
-        },
-    );
-    assert!(m.notice.is_some());
-    let (id, _) = only_call(&update(&mut m, key('r')));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Services(Ok(crate::wire::ServiceList {
-                services: vec![svc(1, 0)],
-            })),
-        },
-    );
-    assert_eq!(m.notice, None);
-}
