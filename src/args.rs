@@ -37,7 +37,7 @@ pub struct Cli {
 /// How to reach and authenticate to the key service.
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
-    /// URL of the key service (default: an embedded service over the local data dir)
+    /// URL of the key service (the console's default: an embedded service over the local data dir)
     #[arg(long, global = true, env = "RAGKEYS_ENDPOINT", value_name = "URL")]
     pub endpoint: Option<String>,
 

@@ -100,7 +100,8 @@ pub enum ErrorCode {
     RateLimited,
     Internal,
     /// A code this client does not know yet (a newer service); kept so that it can still be shown.
-    #[serde(other)]
+    /// Never sent, so it is not part of the documented API.
+    #[serde(other, skip_serializing)]
     Unknown,
 }
 
@@ -207,10 +208,13 @@ pub struct CreateService {
 pub struct ApiKey {
     pub id: String,
     pub masked: String,
+    /// Always present; `null` when the key has no name.
+    #[schema(required = true)]
     pub name: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
-    #[schema(value_type = Option<String>, format = DateTime)]
+    /// Always present; `null` until the key is first used.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub last_used_at: Option<Timestamp>,
 }
 
@@ -280,7 +284,10 @@ pub struct AuditEvent {
     pub role: Role,
     pub action: AuditAction,
     pub service_id: String,
+    /// Always present; `null` for service events.
+    #[schema(required = true)]
     pub key_id: Option<String>,
+    #[schema(required = true)]
     pub masked: Option<String>,
     pub remote_addr: String,
     /// `ok`, or the error code the request was answered with.

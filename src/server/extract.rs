@@ -135,11 +135,11 @@ fn is_json(headers: &HeaderMap) -> Option<bool> {
     Some(essence.eq_ignore_ascii_case("application/json"))
 }
 
-/// Parses a (size-checked) JSON body. An empty body without a content type counts as `{}`.
+/// Parses a (size-checked) JSON body. An empty body counts as `{}`, whatever its content type.
 pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let body = match is_json(headers) {
+        _ if body.is_empty() => b"{}",
         Some(true) => body,
-        None if body.is_empty() => b"{}",
         _ => {
             return Err(ApiError::invalid(
                 "the request body must be JSON with Content-Type: application/json",

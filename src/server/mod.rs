@@ -157,7 +157,8 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     };
     let data = setup::open(data_dir, args.pepper_file.as_deref()).await?;
     if let Some(path) = setup::bootstrap_admin(&data).await? {
-        tracing::info!(
+        // At warn, so that a quieter RAGKEYS_LOG still says where the first token went.
+        tracing::warn!(
             "no admin token existed: created the manager token 'admin' in {}",
             path.display()
         );

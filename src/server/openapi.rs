@@ -175,4 +175,25 @@ mod tests {
         assert!(doc["components"]["schemas"]["IssuedKey"].is_object());
         assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
     }
+
+    #[test]
+    fn operation_ids_are_unique_as_openapi_requires() {
+        let doc: serde_json::Value = serde_json::from_slice(&document()).unwrap();
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        assert_eq!(ids.len(), 12, "{ids:?}");
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 12, "duplicate operationId");
+        let codes = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+        assert!(
+            !codes.as_array().unwrap().iter().any(|c| c == "unknown"),
+            "{codes}"
+        );
+    }
 }

@@ -371,3 +371,22 @@ async fn simultaneous_issues_never_pass_the_cap() {
         .await;
     assert_eq!(s.expect(200)["key_count"], 5);
 }
+
+#[tokio::test]
+async fn an_empty_issue_body_is_an_empty_object() {
+    // `curl -X POST -H 'Content-Type: application/json' URL` sends no body: that is `{}`.
+    let server = Server::start();
+    let api = Api::new(&server);
+    let svc = api.create_service(&server.token, "empty-body").await;
+    let resp = crate::common::http()
+        .post(format!("{}/v1/services/{svc}/api-keys", server.url()))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["name"], serde_json::Value::Null);
+    assert!(body["key"].as_str().unwrap().starts_with("ragk_"));
+}

@@ -82,7 +82,7 @@ fn replayed_error(e: ApiError) -> Response {
 }
 
 /// Issues a key (manager): the plaintext is in this response only.
-#[utoipa::path(post, path = "/v1/services/{service_id}/api-keys", tag = "api-keys", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/v1/services/{service_id}/api-keys", operation_id = "issue_api_key", tag = "api-keys", security(("admin_token" = [])),
     params(
         ("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
         ("Idempotency-Key" = Option<String>, Header,

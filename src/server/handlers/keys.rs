@@ -23,7 +23,7 @@ pub fn to_wire(k: KeyRecord) -> ApiKey {
 }
 
 /// The keys of a service, newest first, with the service's key limit.
-#[utoipa::path(get, path = "/v1/services/{service_id}/api-keys", tag = "api-keys", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/services/{service_id}/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("admin_token" = [])),
     params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
     responses(
         (status = 200, description = "The keys (never a key or its digest)", body = ApiKeyList),
@@ -46,7 +46,7 @@ pub async fn list(
 }
 
 /// The audit trail of a service, newest first (at most the 10000 newest events).
-#[utoipa::path(get, path = "/v1/services/{service_id}/audit", tag = "api-keys", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/services/{service_id}/audit", operation_id = "list_audit_events", tag = "api-keys", security(("admin_token" = [])),
     params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
     responses(
         (status = 200, description = "Issues and deletes, failed or not; never a secret", body = AuditList),
@@ -67,7 +67,7 @@ pub async fn audit(
 }
 
 /// Deletes a key (manager). Once this answers 204, the key fails verification.
-#[utoipa::path(delete, path = "/v1/services/{service_id}/api-keys/{key_id}", tag = "api-keys", security(("admin_token" = [])),
+#[utoipa::path(delete, path = "/v1/services/{service_id}/api-keys/{key_id}", operation_id = "delete_api_key", tag = "api-keys", security(("admin_token" = [])),
     params(
         ("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
         ("key_id" = String, Path, description = "Id of the key (`key_…`)"),

@@ -14,7 +14,7 @@ use crate::server::state::SharedState;
 use crate::wire::{ErrorBody, Health, Me, Timestamp, Verified};
 
 /// Whether the service is up.
-#[utoipa::path(get, path = "/healthz", tag = "service",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
     responses((status = 200, description = "The service is up", body = Health)))]
 pub async fn healthz() -> Response {
     json(
@@ -26,14 +26,14 @@ pub async fn healthz() -> Response {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "service",
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "service",
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
 pub async fn openapi(State(state): State<SharedState>) -> Response {
     super::json_bytes(StatusCode::OK, state.openapi.to_vec())
 }
 
 /// Who the presented admin token belongs to.
-#[utoipa::path(get, path = "/v1/me", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/me", operation_id = "me", tag = "admin", security(("admin_token" = [])),
     responses(
         (status = 200, description = "The token's name and role", body = Me),
         (status = 401, description = "`unauthorized`: no valid admin token", body = ErrorBody),
@@ -49,7 +49,7 @@ pub async fn me(admin: Admin) -> Response {
 }
 
 /// Checks an API key, as the RAG service's own clients do.
-#[utoipa::path(get, path = "/v1/verify", tag = "verify", security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/verify", operation_id = "verify", tag = "verify", security(("api_key" = [])),
     responses(
         (status = 200, description = "The key is live", body = Verified),
         (status = 401, description = "`invalid_api_key`: missing, malformed, unknown or deleted (one answer for all)", body = ErrorBody),

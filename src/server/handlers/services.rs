@@ -24,7 +24,7 @@ pub fn to_wire(s: ServiceRecord, key_limit: u32) -> Service {
 }
 
 /// Every service, oldest first.
-#[utoipa::path(get, path = "/v1/services", tag = "services", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/services", operation_id = "list_services", tag = "services", security(("admin_token" = [])),
     responses(
         (status = 200, description = "All services", body = ServiceList),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
@@ -43,7 +43,7 @@ pub async fn list(State(state): State<SharedState>, _admin: Admin) -> Response {
 }
 
 /// One service.
-#[utoipa::path(get, path = "/v1/services/{service_id}", tag = "services", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/services/{service_id}", operation_id = "get_service", tag = "services", security(("admin_token" = [])),
     params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
     responses(
         (status = 200, description = "The service", body = Service),
@@ -83,7 +83,7 @@ fn check_create(
 }
 
 /// Creates a service (manager).
-#[utoipa::path(post, path = "/v1/services", tag = "services", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/v1/services", operation_id = "create_service", tag = "services", security(("admin_token" = [])),
     request_body(content = CreateService, content_type = "application/json",
         description = "Name 3 to 20 characters, unique; description up to 50; no control or bidi characters"),
     responses(
@@ -140,7 +140,7 @@ pub async fn create(
 }
 
 /// Deletes a service and every key of it (manager). Its keys fail verification before the 204.
-#[utoipa::path(delete, path = "/v1/services/{service_id}", tag = "services", security(("admin_token" = [])),
+#[utoipa::path(delete, path = "/v1/services/{service_id}", operation_id = "delete_service", tag = "services", security(("admin_token" = [])),
     params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
     responses(
         (status = 204, description = "Deleted, with its keys"),
