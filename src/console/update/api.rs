@@ -284,8 +284,17 @@ fn key_deleted(
     r: Result<(), ApiError>,
 ) -> Vec<Effect> {
     let at = owner(m, id);
-    let masked = match at.and_then(|i| m.popups.get(i)) {
-        Some(Popup::Delete(p)) => clean(&p.key.masked).into_owned(),
+    // Named as the row shows it; an orphaned key (no row, no Delete popup) by its id.
+    let masked = match (at.and_then(|i| m.popups.get(i)), &call) {
+        (Some(Popup::Delete(p)), _) => clean(&p.key.masked).into_owned(),
+        (_, ApiCall::DeleteKey { key_id, .. }) => m
+            .keys
+            .as_ref()
+            .and_then(|k| k.keys().iter().find(|x| &x.id == key_id))
+            .map_or_else(
+                || clean(key_id).into_owned(),
+                |x| clean(&x.masked).into_owned(),
+            ),
         _ => String::new(),
     };
     // After a delete the selection stays at the same place: the next row, or the last.

@@ -15,6 +15,10 @@ pub(super) fn field_key(m: &mut Model, k: KeyEvent) {
     let Some(p) = m.popups.last_mut() else {
         return;
     };
+    // What is being sent is what the field shows: it is frozen until the answer comes.
+    if p.in_flight().is_some() {
+        return;
+    }
     let Some(Focus::Field(f)) = p.focus() else {
         return;
     };
@@ -39,6 +43,7 @@ pub(super) fn field_key(m: &mut Model, k: KeyEvent) {
 pub(super) fn paste(m: &mut Model, s: &str) {
     let cleaned = clean(s).into_owned();
     let target: Option<&mut Input> = match m.popups.last_mut() {
+        Some(p) if p.in_flight().is_some() => None,
         Some(p) => match p.focus() {
             Some(Focus::Field(f)) => p.input_mut(f),
             _ => None,

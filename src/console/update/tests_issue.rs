@@ -287,4 +287,28 @@ fn an_orphaned_replay_offers_to_delete_its_key() {
         },
     );
     assert!(m.popups.is_empty());
+    let notice = m.notice.clone().expect("a notice").text;
+    assert!(
+        notice.contains("key_9f3"),
+        "the notice names the deleted key: {notice}"
+    );
+}
+
+#[test]
+fn the_name_field_is_frozen_while_the_issue_runs() {
+    let mut m = on_keys(&[1], Role::Manager);
+    update(&mut m, key('i'));
+    for c in "aaa".chars() {
+        update(&mut m, key(c));
+    }
+    let (_, _, name) = issue_call(&update(&mut m, code(KeyCode::Enter)));
+    assert_eq!(name.as_deref(), Some("aaa"));
+    for c in "bbb".chars() {
+        update(&mut m, key(c));
+    }
+    update(&mut m, Msg::Paste("ccc".into()));
+    let Popup::Issue(p) = top(&m) else {
+        panic!("no issue popup")
+    };
+    assert_eq!(p.name.value(), "aaa", "the field shows what was sent");
 }

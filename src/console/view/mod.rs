@@ -16,8 +16,9 @@ use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 
+use crate::console::keymap::Action;
 use crate::console::layout::{self, Body, ScreenLayout};
-use crate::console::model::{MIN_HEIGHT, MIN_WIDTH, Model, NoticeKind, Screen};
+use crate::console::model::{MIN_HEIGHT, MIN_WIDTH, Model, NoticeKind, Screen, ServicesFocus};
 use crate::console::text;
 use crate::sanitize::clean;
 use theme::Theme;
@@ -157,16 +158,39 @@ fn breadcrumb(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
 }
 
 /// The keys that work here, then (right-aligned) a spinner and the latest notice.
+/// Whether a footer hint does something here and now (a disabled action is not offered).
+fn hint_applies(m: &Model, action: Action) -> bool {
+    if let Some(top) = m.popups.last() {
+        // While a popup's request runs, only Esc does anything.
+        return top.in_flight().is_none() || action == Action::Cancel;
+    }
+    match action {
+        Action::CreateService => m.can_manage(),
+        Action::Press => {
+            m.screen != Screen::Services
+                || m.services.focus != ServicesFocus::Table
+                || !m.services.visible().is_empty()
+        }
+        Action::Issue => m.can_manage() && m.keys.as_ref().is_some_and(|k| !k.at_limit()),
+        Action::Delete => {
+            m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
+        }
+        Action::Menu => m.keys.as_ref().is_some_and(|k| k.selected_key().is_some()),
+        _ => true,
+    }
+}
+
 fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     let tr = m.tr;
     let hints: Vec<String> = m
         .keymap
         .footer(m.context())
         .into_iter()
+        .filter(|(_, action)| hint_applies(m, *action))
         .map(|(key, action)| {
             // In a popup, Enter presses a button rather than opening a row.
             let name = match (action, m.popups.is_empty()) {
-                (crate::console::keymap::Action::Press, false) => "press_button",
+                (Action::Press, false) => "press_button",
                 _ => action.name(),
             };
             format!("{key} {}", tr.t(&format!("hint.{name}")))
@@ -188,7 +212,12 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     if let Some(n) = &m.notice {
         right.push_str(&n.text);
     }
-    let right = text::truncate(&right, usize::from(r.width.saturating_sub(1)));
+    // The keys that work keep their place; a long notice takes what is left, at least 2/3.
+    let width = usize::from(r.width.saturating_sub(1));
+    let room = width
+        .saturating_sub(text::width(&hints) + 2)
+        .max(width * 2 / 3);
+    let right = text::truncate(&right, room);
     let rw = text::width(&right) as u16;
     let rx = r.right().saturating_sub(rw + 1);
     let hints_w = rx.saturating_sub(r.x + 1);
