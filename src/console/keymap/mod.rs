@@ -91,7 +91,7 @@ struct RawBinding {
     keys: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct RawFooter {
     services: Vec<Action>,
     keys: Vec<Action>,
@@ -116,7 +116,7 @@ struct RawKeymap {
     footer: RawFooter,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Keymap {
     global: Vec<Binding>,
     list: Vec<Binding>,
@@ -166,28 +166,7 @@ impl Keymap {
     /// The compiled-in default map (checked by a test, so it always parses).
     pub fn default_map() -> &'static Keymap {
         static MAP: OnceLock<Keymap> = OnceLock::new();
-        MAP.get_or_init(|| {
-            Keymap::parse(DEFAULT).unwrap_or_else(|_| Keymap {
-                global: Vec::new(),
-                list: Vec::new(),
-                services: Vec::new(),
-                keys: Vec::new(),
-                filter: Vec::new(),
-                popup: Vec::new(),
-                field: Vec::new(),
-                menu: Vec::new(),
-                help: Vec::new(),
-                footer: RawFooter {
-                    services: Vec::new(),
-                    keys: Vec::new(),
-                    filter: Vec::new(),
-                    popup: Vec::new(),
-                    field: Vec::new(),
-                    menu: Vec::new(),
-                    help: Vec::new(),
-                },
-            })
-        })
+        MAP.get_or_init(|| Keymap::parse(DEFAULT).unwrap_or_default())
     }
 
     /// The binding groups of a context, in the order they are consulted.
