@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::client::Client;
-use crate::console::clipboard::Clipboard;
+use crate::console::clipboard::{Clipboard, Copied};
 use crate::console::model::Model;
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, Msg};
 use crate::console::{update, view};
@@ -32,6 +32,9 @@ pub enum Exit {
     Quit,
     /// The terminal's input ended or failed (a dropped SSH session).
     EndOfInput,
+    /// Writing to the terminal failed as a terminal that went away fails (EIO, EPIPE, ENXIO):
+    /// the console ends as cleanly as `q` (CONSOLE.md, Terminal manners).
+    TerminalGone,
     /// SIGTERM, SIGHUP or SIGINT: the signal's number.
     Signal(i32),
 }
@@ -40,6 +43,50 @@ pub enum Exit {
 pub enum LoopError {
     #[error("cannot draw on the terminal: {0}")]
     Draw(String),
+}
+
+/// A job-control signal the loop acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSignal {
+    /// SIGTSTP (from `kill`; in raw mode Ctrl-Z arrives as a key): suspend as Ctrl-Z does.
+    Stop,
+    /// SIGCONT: the process was continued (`fg`), maybe after a stop it did not make itself.
+    Continue,
+}
+
+/// What stopping and continuing does to the terminal: `terminal::Job` for the real one, a
+/// recorder in tests (where stopping the process would stop the test).
+pub trait JobControl {
+    /// Restore the terminal, stop until continued, then take the terminal back.
+    fn suspend(&mut self) -> io::Result<()>;
+    /// Take the terminal back after the process was continued.
+    fn resume(&mut self) -> io::Result<()>;
+}
+
+/// Whether a terminal error means the terminal itself is gone (hangup, closed pty).
+pub fn terminal_gone(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO | libc::EPIPE | libc::ENXIO | libc::EBADF)
+    ) || e.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// A backend's failure: its I/O error when it has one.
+fn backend_failed<E: std::error::Error + 'static>(e: &E) -> Result<Exit, LoopError> {
+    match (e as &dyn std::error::Error).downcast_ref::<io::Error>() {
+        Some(io) => draw_failed(io),
+        None => Err(LoopError::Draw(e.to_string())),
+    }
+}
+
+/// A failed write to the terminal: the end of the console when the terminal is gone, else an
+/// error to report.
+fn draw_failed(e: &io::Error) -> Result<Exit, LoopError> {
+    if terminal_gone(e) {
+        Ok(Exit::TerminalGone)
+    } else {
+        Err(LoopError::Draw(e.to_string()))
+    }
 }
 
 /// A terminal event as a message; key releases and focus changes are not messages.
@@ -89,10 +136,16 @@ pub struct Io<'a, B: Backend, W: Write> {
     /// The terminal's output, for OSC 52 bytes (written between draws).
     pub osc52: &'a mut W,
     pub client: &'a Client,
-    pub clipboard: &'a mut Clipboard,
+    pub clipboard: &'a Clipboard,
+    /// Suspends and resumes the terminal (Ctrl-Z, SIGTSTP, SIGCONT).
+    pub job: &'a mut dyn JobControl,
+    /// SIGTSTP and SIGCONT as they arrive.
+    pub job_signals: mpsc::UnboundedReceiver<JobSignal>,
 }
 
-/// Runs the console until it quits, its input ends, or `shutdown` resolves (signals).
+/// Runs the console until it quits, its input ends, its terminal goes away, or `shutdown`
+/// resolves (signals). Nothing here waits on anything but the `select!`: API calls and copies
+/// run as tasks (a copy's system clipboard on a thread, with a deadline) and answer as messages.
 pub async fn run<B, W, E, S>(
     model: &mut Model,
     io: Io<'_, B, W>,
@@ -101,6 +154,7 @@ pub async fn run<B, W, E, S>(
 ) -> Result<Exit, LoopError>
 where
     B: Backend,
+    B::Error: 'static,
     W: Write,
     E: Stream<Item = io::Result<Event>> + Unpin,
     S: Future<Output = Exit>,
@@ -110,11 +164,15 @@ where
         osc52,
         client,
         clipboard,
+        job,
+        mut job_signals,
     } = io;
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let size = terminal
-        .size()
-        .map_err(|e| LoopError::Draw(e.to_string()))?;
+    let (copy_tx, mut copy_rx) = mpsc::unbounded_channel::<Copied>();
+    let size = match terminal.size() {
+        Ok(size) => size,
+        Err(e) => return backend_failed(&e),
+    };
     let mut queue: VecDeque<Msg> = VecDeque::new();
     queue.push_back(Msg::Resize {
         width: size.width,
@@ -125,6 +183,9 @@ where
     tokio::pin!(shutdown);
     let mut next_tick: Option<Instant> = None;
     let mut input_ended = false;
+    // Clear and draw every cell at the next draw: after a resize (even a burst that ends at the
+    // old size), Ctrl-L, or a suspend, the screen may not hold what ratatui last drew.
+    let mut full_redraw = false;
     loop {
         model.now = Timestamp::now();
         // Everything that arrived is handled before the next draw.
@@ -140,30 +201,49 @@ where
                         });
                     }
                     Effect::Copy(secret) => {
-                        let (mut outcome, bytes) = clipboard.copy(&secret);
+                        let copying = clipboard.copy(&secret);
                         drop(secret);
-                        if let Some(bytes) = bytes
-                            && let Err(e) = osc52.write_all(&bytes).and_then(|()| osc52.flush())
-                        {
-                            outcome = CopyOutcome::Failed(e.to_string());
+                        let copy_tx = copy_tx.clone();
+                        tokio::spawn(async move {
+                            let _ = copy_tx.send(copying.await);
+                        });
+                    }
+                    Effect::Redraw => {
+                        full_redraw = true;
+                        model.dirty = true;
+                    }
+                    Effect::Suspend => {
+                        if let Err(e) = job.suspend() {
+                            return draw_failed(&e);
                         }
-                        queue.push_back(Msg::Copied(outcome));
+                        full_redraw = true;
+                        model.dirty = true;
                     }
                 }
             }
             let Some(msg) = queue.pop_front() else {
                 break;
             };
+            if matches!(msg, Msg::Resize { .. }) {
+                full_redraw = true;
+            }
             effects.extend(update::update(model, msg));
         }
         // Keys typed before the input ended have been handled; now the input is gone.
         if input_ended {
             return Ok(Exit::EndOfInput);
         }
+        if full_redraw {
+            if let Err(e) = terminal.clear() {
+                return backend_failed(&e);
+            }
+            full_redraw = false;
+            model.dirty = true;
+        }
         if model.dirty {
-            terminal
-                .draw(|f| view::view(model, f))
-                .map_err(|e| LoopError::Draw(e.to_string()))?;
+            if let Err(e) = terminal.draw(|f| view::view(model, f)) {
+                return backend_failed(&e);
+            }
             model.dirty = false;
         }
         next_tick = match (model.needs_tick(), next_tick) {
@@ -178,6 +258,16 @@ where
             tokio::select! {
                 biased;
                 exit = &mut shutdown => return Ok(exit),
+                Some(signal) = job_signals.recv() => {
+                    let done = match signal {
+                        JobSignal::Stop => job.suspend(),
+                        JobSignal::Continue => job.resume(),
+                    };
+                    if let Err(e) = done {
+                        return draw_failed(&e);
+                    }
+                    full_redraw = true;
+                }
                 ev = events.next() => match ev {
                     Some(Ok(ev)) => queue.extend(to_msg(ev)),
                     Some(Err(_)) | None => {
@@ -186,6 +276,18 @@ where
                     }
                 },
                 Some(msg) = rx.recv() => queue.push_back(msg),
+                Some((outcome, bytes)) = copy_rx.recv() => {
+                    let mut outcome = outcome;
+                    if let Some(bytes) = bytes
+                        && let Err(e) = osc52.write_all(&bytes).and_then(|()| osc52.flush())
+                    {
+                        if terminal_gone(&e) {
+                            return Ok(Exit::TerminalGone);
+                        }
+                        outcome = CopyOutcome::Failed(e.to_string());
+                    }
+                    queue.push_back(Msg::Copied(outcome));
+                }
                 () = tokio::time::sleep_until(tick_at), if first && next_tick.is_some() => {
                     next_tick = Some(tick_at + TICK);
                     queue.push_back(Msg::Tick);

@@ -2,18 +2,29 @@
 //! there is a display and no SSH session, OSC 52 otherwise or when the system clipboard fails;
 //! `system`, `osc52` and `off` force one way. Nothing is opened until the first copy, so a
 //! headless machine starts as fast as any other.
+//!
+//! The system clipboard can wait forever (an X server that accepts and never answers), so it is
+//! only ever touched from a thread of its own, and the console waits for it at most
+//! [`SYSTEM_DEADLINE`] (CONSOLE.md, Terminal manners: "gives up within 2 s"). A thread that stays
+//! stuck is left behind: it holds no lock the console needs and does not keep the process alive.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
 use crate::args::ClipboardMode;
 use crate::console::msg::CopyOutcome;
 use crate::credential::Secret;
+
+/// How long a copy waits for the system clipboard before it gives up (and, in `auto`, falls back
+/// to OSC 52); also how long leaving the console waits for the clipboard to be cleared.
+pub const SYSTEM_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Where a copy should go, decided from the mode and the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +41,8 @@ enum Route {
 pub struct Environment {
     pub ssh: bool,
     pub display: bool,
+    /// Inside tmux (`$TMUX`), which drops OSC 52 unless `set-clipboard` lets it through.
+    pub tmux: bool,
 }
 
 impl Environment {
@@ -38,6 +51,7 @@ impl Environment {
         Environment {
             ssh: set("SSH_CONNECTION") || set("SSH_TTY") || set("SSH_CLIENT"),
             display: set("DISPLAY") || set("WAYLAND_DISPLAY"),
+            tmux: set("TMUX"),
         }
     }
 }
@@ -69,13 +83,23 @@ pub fn osc52_sequence(text: &str) -> Zeroizing<Vec<u8>> {
 
 type Shared = Arc<Mutex<Option<arboard::Clipboard>>>;
 
-pub struct Clipboard {
+/// What a copy hands back: how it went, and OSC 52 bytes the loop must write to the terminal.
+pub type Copied = (CopyOutcome, Option<Zeroizing<Vec<u8>>>);
+
+/// The clipboard state shared with copy tasks and clear timers.
+struct Inner {
     mode: ClipboardMode,
     env: Environment,
     clear_after_secs: u64,
     system: Shared,
     /// Digest of what we last put on the system clipboard, to clear it only if still ours.
-    placed: Arc<Mutex<Option<[u8; 32]>>>,
+    placed: Mutex<Option<[u8; 32]>>,
+}
+
+/// The console's clipboard. Dropping it clears a key it left on the system clipboard (waiting
+/// at most [`SYSTEM_DEADLINE`]).
+pub struct Clipboard {
+    inner: Arc<Inner>,
 }
 
 impl Clipboard {
@@ -85,63 +109,105 @@ impl Clipboard {
 
     pub fn with_environment(mode: ClipboardMode, clear_after_secs: u64, env: Environment) -> Self {
         Clipboard {
-            mode,
-            env,
-            clear_after_secs,
-            system: Arc::new(Mutex::new(None)),
-            placed: Arc::new(Mutex::new(None)),
+            inner: Arc::new(Inner {
+                mode,
+                env,
+                clear_after_secs,
+                system: Arc::new(Mutex::new(None)),
+                placed: Mutex::new(None),
+            }),
         }
     }
 
-    /// Copies the key. The bytes returned, if any, must be written to the terminal (OSC 52).
-    pub fn copy(&mut self, secret: &Secret) -> (CopyOutcome, Option<Zeroizing<Vec<u8>>>) {
-        match route(self.mode, self.env) {
-            Route::Off => (CopyOutcome::Disabled, None),
-            Route::Osc52 => (CopyOutcome::Osc52, Some(osc52_sequence(secret.expose()))),
-            Route::System => match self.copy_system(secret) {
-                Ok(outcome) => (outcome, None),
-                Err(why) => (CopyOutcome::Failed(why), None),
-            },
-            Route::SystemThenOsc52 => match self.copy_system(secret) {
-                Ok(outcome) => (outcome, None),
-                Err(_) => (CopyOutcome::Osc52, Some(osc52_sequence(secret.expose()))),
-            },
+    /// Copies the key; the future never waits longer than [`SYSTEM_DEADLINE`] and owns all it
+    /// needs, so the loop can spawn it. The bytes returned, if any, must be written to the
+    /// terminal (OSC 52).
+    pub fn copy(&self, secret: &Secret) -> impl Future<Output = Copied> + Send + 'static {
+        let inner = self.inner.clone();
+        let secret = secret.clone();
+        async move {
+            let tmux = inner.env.tmux;
+            let osc52 = |fallback: Option<String>| {
+                (
+                    CopyOutcome::Osc52 { fallback, tmux },
+                    Some(osc52_sequence(secret.expose())),
+                )
+            };
+            match route(inner.mode, inner.env) {
+                Route::Off => (CopyOutcome::Disabled, None),
+                Route::Osc52 => osc52(None),
+                Route::System => match copy_system(&inner, &secret).await {
+                    Ok(outcome) => (outcome, None),
+                    Err(why) => (CopyOutcome::Failed(why), None),
+                },
+                Route::SystemThenOsc52 => match copy_system(&inner, &secret).await {
+                    Ok(outcome) => (outcome, None),
+                    Err(why) => osc52(Some(why)),
+                },
+            }
         }
-    }
-
-    fn copy_system(&mut self, secret: &Secret) -> Result<CopyOutcome, String> {
-        let mut guard = self.system.lock().map_err(|_| "clipboard lock poisoned")?;
-        if guard.is_none() {
-            *guard = Some(arboard::Clipboard::new().map_err(|e| e.to_string())?);
-        }
-        let cb = guard.as_mut().ok_or("no clipboard")?;
-        cb.set_text(secret.expose()).map_err(|e| e.to_string())?;
-        let digest: [u8; 32] = Sha256::digest(secret.expose().as_bytes()).into();
-        if let Ok(mut p) = self.placed.lock() {
-            *p = Some(digest);
-        }
-        drop(guard);
-        if self.clear_after_secs > 0 {
-            let (system, placed) = (self.system.clone(), self.placed.clone());
-            let after = Duration::from_secs(self.clear_after_secs);
-            std::thread::spawn(move || {
-                std::thread::sleep(after);
-                clear_if_ours(&system, &placed, digest);
-            });
-        }
-        Ok(CopyOutcome::System {
-            clear_after_secs: self.clear_after_secs,
-        })
     }
 }
 
+/// The system copy on a thread of its own, awaited for at most [`SYSTEM_DEADLINE`].
+async fn copy_system(inner: &Arc<Inner>, secret: &Secret) -> Result<CopyOutcome, String> {
+    let (tx, rx) = oneshot::channel();
+    let (worker, secret) = (inner.clone(), secret.clone());
+    let spawned = std::thread::Builder::new()
+        .name("clipboard".into())
+        .spawn(move || {
+            let _ = tx.send(copy_system_blocking(&worker, &secret));
+        });
+    if let Err(e) = spawned {
+        return Err(e.to_string());
+    }
+    match tokio::time::timeout(SYSTEM_DEADLINE, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err("the clipboard thread ended without an answer".into()),
+        Err(_) => Err(format!(
+            "the system clipboard did not answer within {} s",
+            SYSTEM_DEADLINE.as_secs()
+        )),
+    }
+}
+
+fn copy_system_blocking(inner: &Arc<Inner>, secret: &Secret) -> Result<CopyOutcome, String> {
+    let mut guard = inner.system.lock().map_err(|_| "clipboard lock poisoned")?;
+    if guard.is_none() {
+        *guard = Some(arboard::Clipboard::new().map_err(|e| e.to_string())?);
+    }
+    let cb = guard.as_mut().ok_or("no clipboard")?;
+    cb.set_text(secret.expose()).map_err(|e| e.to_string())?;
+    let digest: [u8; 32] = Sha256::digest(secret.expose().as_bytes()).into();
+    if let Ok(mut p) = inner.placed.lock() {
+        *p = Some(digest);
+    }
+    drop(guard);
+    if inner.clear_after_secs > 0 {
+        let timer = inner.clone();
+        let after = Duration::from_secs(inner.clear_after_secs);
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            clear_if_ours(&timer, digest);
+        });
+    }
+    Ok(CopyOutcome::System {
+        clear_after_secs: inner.clear_after_secs,
+    })
+}
+
 /// Clears the system clipboard if it still holds what we put there (and nothing newer of ours).
-fn clear_if_ours(system: &Shared, placed: &Mutex<Option<[u8; 32]>>, digest: [u8; 32]) {
-    let Ok(mut p) = placed.lock() else { return };
+/// Locks in the copy's order (clipboard, then digest), so a timer and a copy never deadlock.
+fn clear_if_ours(inner: &Inner, digest: [u8; 32]) {
+    let Ok(mut guard) = inner.system.lock() else {
+        return;
+    };
+    let Ok(mut p) = inner.placed.lock() else {
+        return;
+    };
     if *p != Some(digest) {
         return;
     }
-    let Ok(mut guard) = system.lock() else { return };
     if let Some(cb) = guard.as_mut() {
         let current = cb.get_text().map(Zeroizing::new);
         if let Ok(text) = current
@@ -154,11 +220,21 @@ fn clear_if_ours(system: &Shared, placed: &Mutex<Option<[u8; 32]>>, digest: [u8;
 }
 
 impl Drop for Clipboard {
-    /// Leaving the console does not leave the key behind on the system clipboard.
+    /// Leaving the console does not leave the key behind on the system clipboard; a clipboard
+    /// that does not answer delays the exit by [`SYSTEM_DEADLINE`] at most.
     fn drop(&mut self) {
-        let digest = self.placed.lock().ok().and_then(|p| *p);
-        if let Some(d) = digest {
-            clear_if_ours(&self.system, &self.placed, d);
+        let digest = self.inner.placed.lock().ok().and_then(|p| *p);
+        let Some(d) = digest else { return };
+        let inner = self.inner.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("clipboard-clear".into())
+            .spawn(move || {
+                clear_if_ours(&inner, d);
+                let _ = tx.send(());
+            });
+        if spawned.is_ok() {
+            let _ = rx.recv_timeout(SYSTEM_DEADLINE);
         }
     }
 }
@@ -179,11 +255,12 @@ mod tests {
         let ssh = Environment {
             ssh: true,
             display: true,
+            tmux: false,
         };
         let headless = Environment::default();
         let desktop = Environment {
-            ssh: false,
             display: true,
+            ..Environment::default()
         };
         assert_eq!(route(ClipboardMode::Auto, ssh), Route::Osc52);
         assert_eq!(route(ClipboardMode::Auto, headless), Route::Osc52);
@@ -192,39 +269,57 @@ mod tests {
         assert_eq!(route(ClipboardMode::Off, desktop), Route::Off);
     }
 
-    #[test]
-    fn copy_follows_the_mode() {
+    #[tokio::test]
+    async fn copy_follows_the_mode() {
         let key = Secret::new("ragk_0123456789".into());
-        let mut off = Clipboard::with_environment(ClipboardMode::Off, 30, Environment::default());
-        assert_eq!(off.copy(&key), (CopyOutcome::Disabled, None));
-        let mut osc = Clipboard::with_environment(ClipboardMode::Osc52, 30, Environment::default());
-        let (outcome, bytes) = osc.copy(&key);
-        assert_eq!(outcome, CopyOutcome::Osc52);
+        let off = Clipboard::with_environment(ClipboardMode::Off, 30, Environment::default());
+        assert_eq!(off.copy(&key).await, (CopyOutcome::Disabled, None));
+        let osc = Clipboard::with_environment(ClipboardMode::Osc52, 30, Environment::default());
+        let (outcome, bytes) = osc.copy(&key).await;
+        let plain = CopyOutcome::Osc52 {
+            fallback: None,
+            tmux: false,
+        };
+        assert_eq!(outcome, plain);
         assert!(bytes.is_some_and(|b| b.starts_with(b"\x1b]52;c;")));
+        // Inside tmux the outcome says so, for the popup to tell how to let OSC 52 through.
+        let in_tmux = Environment {
+            tmux: true,
+            ..Environment::default()
+        };
+        let osc = Clipboard::with_environment(ClipboardMode::Osc52, 30, in_tmux);
+        assert_eq!(
+            osc.copy(&key).await.0,
+            CopyOutcome::Osc52 {
+                fallback: None,
+                tmux: true
+            }
+        );
     }
 
-    #[test]
-    fn system_without_a_display_says_why_it_failed() {
+    #[tokio::test]
+    async fn system_without_a_display_says_why_it_failed() {
         // No X or Wayland server here: the copy fails with the clipboard's reason, not silently.
         if Environment::detect().display {
             return;
         }
         let key = Secret::new("ragk_0123456789".into());
-        let mut sys =
-            Clipboard::with_environment(ClipboardMode::System, 30, Environment::default());
-        match sys.copy(&key) {
+        let sys = Clipboard::with_environment(ClipboardMode::System, 30, Environment::default());
+        match sys.copy(&key).await {
             (CopyOutcome::Failed(why), None) => assert!(!why.is_empty()),
             other => panic!("expected a failure without a display, got {other:?}"),
         }
-        // auto falls back to OSC 52 when the system clipboard fails.
-        let mut auto = Clipboard::with_environment(
-            ClipboardMode::Auto,
-            30,
-            Environment {
-                ssh: false,
-                display: true,
-            },
-        );
-        assert_eq!(auto.copy(&key).0, CopyOutcome::Osc52);
+        // auto falls back to OSC 52 when the system clipboard fails, and says why.
+        let desktop = Environment {
+            display: true,
+            ..Environment::default()
+        };
+        let auto = Clipboard::with_environment(ClipboardMode::Auto, 30, desktop);
+        match auto.copy(&key).await {
+            (CopyOutcome::Osc52 { fallback: Some(why), tmux: false }, Some(_)) => {
+                assert!(!why.is_empty())
+            }
+            other => panic!("expected OSC 52 after the failure, got {other:?}"),
+        }
     }
 }

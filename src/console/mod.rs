@@ -6,6 +6,13 @@
 //! configured, enters the terminal (`terminal::TerminalGuard`) and runs `app::run` with a
 //! crossterm backend and event stream until `q`, Ctrl-C, a signal or the end of input.
 
+/// `eprintln!` that never panics: see [`say`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::console::say(format_args!($($arg)*))
+    };
+}
+
 pub mod app;
 pub mod clipboard;
 pub mod format;
@@ -38,7 +45,7 @@ pub fn main(global: &GlobalArgs, args: &ConsoleArgs) -> u8 {
     let settings = match config::resolve(global, args) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ragkeys: {e}");
+            say!("ragkeys: {e}");
             return 2;
         }
     };
@@ -49,7 +56,7 @@ pub fn main(global: &GlobalArgs, args: &ConsoleArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("ragkeys: cannot start the async runtime: {e}");
+            say!("ragkeys: cannot start the async runtime: {e}");
             return 1;
         }
     };
@@ -87,11 +94,47 @@ pub async fn signals() -> Exit {
     }
 }
 
+/// SIGTSTP and SIGCONT, forwarded to the loop (CONSOLE.md, Keys: Ctrl-Z). Handling SIGTSTP
+/// replaces its default action, so the loop stops the process itself once the terminal is
+/// restored.
+fn job_signals() -> tokio::sync::mpsc::UnboundedReceiver<app::JobSignal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (Ok(mut stop), Ok(mut cont)) = (
+        signal(SignalKind::from_raw(libc::SIGTSTP)),
+        signal(SignalKind::from_raw(libc::SIGCONT)),
+    ) else {
+        return rx;
+    };
+    tokio::spawn(async move {
+        loop {
+            let signal = tokio::select! {
+                Some(()) = stop.recv() => app::JobSignal::Stop,
+                Some(()) = cont.recv() => app::JobSignal::Continue,
+                else => return,
+            };
+            if tx.send(signal).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Writes one line to stderr, ignoring failure: once the terminal has gone away (hangup, EIO),
+/// `eprintln!` would panic, and there is nobody left to read the line anyway.
+pub fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(args);
+    let _ = err.write_all(b"\n");
+}
+
 async fn session(settings: Settings) -> u8 {
     use std::io::IsTerminal;
     // Before anything starts (the embedded service included): without a terminal, say so.
     if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
-        eprintln!(
+        say!(
             "ragkeys: the console needs a terminal on stdin and stdout (for scripts, use `ragkeys services …` / `ragkeys keys …`)"
         );
         return 2;
@@ -105,7 +148,7 @@ async fn session(settings: Settings) -> u8 {
             let server = match crate::server::start_embedded(&data_dir).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!(
+                    say!(
                         "ragkeys: cannot start the embedded key service over {}: {e:#}",
                         data_dir.display()
                     );
@@ -125,13 +168,13 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
     let client = match Client::new(opts) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ragkeys: {e}");
+            say!("ragkeys: {e}");
             return 1;
         }
     };
     let warnings = settings.warnings();
     for w in &warnings {
-        eprintln!("ragkeys: warning: {w}");
+        say!("ragkeys: warning: {w}");
     }
     let mut model = Model::new(Options {
         lang: i18n::choose(settings.lang),
@@ -155,10 +198,11 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
     // The model may still hold a key in a popup: drop (wipe) it now.
     drop(model);
     match exit {
-        Ok(Exit::Quit | Exit::EndOfInput) => 0,
+        // A terminal that went away ends the console as `q` does (CONSOLE.md, Terminal manners).
+        Ok(Exit::Quit | Exit::EndOfInput | Exit::TerminalGone) => 0,
         Ok(Exit::Signal(n)) => (128 + n).clamp(0, 255) as u8,
         Err(e) => {
-            eprintln!("ragkeys: {e}");
+            say!("ragkeys: {e}");
             1
         }
     }
@@ -173,7 +217,7 @@ async fn run_in_terminal(
     terminal::install_panic_hook();
     let guard = terminal::TerminalGuard::enter(settings.mouse).map_err(|e| e.to_string())?;
     let mut term = Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| e.to_string())?;
-    let mut clipboard = Clipboard::new(settings.clipboard, settings.clipboard_clear_secs);
+    let clipboard = Clipboard::new(settings.clipboard, settings.clipboard_clear_secs);
     let mut out = io::stdout();
     let result = app::run(
         model,
@@ -181,7 +225,9 @@ async fn run_in_terminal(
             terminal: &mut term,
             osc52: &mut out,
             client,
-            clipboard: &mut clipboard,
+            clipboard: &clipboard,
+            job: &mut terminal::Job,
+            job_signals: job_signals(),
         },
         EventStream::new(),
         signals(),
@@ -189,5 +235,7 @@ async fn run_in_terminal(
     .await;
     drop(term);
     drop(guard);
+    // After the terminal is restored: a clipboard that does not answer delays this 2 s at most.
+    drop(clipboard);
     result.map_err(|e| e.to_string())
 }

@@ -76,8 +76,13 @@ pub enum ApiResult {
 pub enum CopyOutcome {
     /// Put on the system clipboard; cleared after `clear_after_secs` if it still holds the key.
     System { clear_after_secs: u64 },
-    /// Sent to the terminal as OSC 52, which the terminal does not confirm.
-    Osc52,
+    /// Sent to the terminal as OSC 52, which the terminal does not confirm. `fallback` says
+    /// why the system clipboard was not used (it failed, or did not answer within 2 s); `tmux`
+    /// that tmux sits between us and the terminal (it must let OSC 52 through).
+    Osc52 {
+        fallback: Option<String>,
+        tmux: bool,
+    },
     /// Copying is switched off (`--clipboard off`).
     Disabled,
     /// It could not be copied, and why.
@@ -93,5 +98,10 @@ pub enum Effect {
     },
     /// Copy the key through the clipboard policy; answered by `Msg::Copied`.
     Copy(Secret),
+    /// Clear the terminal and draw everything again (Ctrl-L).
+    Redraw,
+    /// Restore the terminal and stop the process until the shell continues it (Ctrl-Z), then
+    /// take the terminal back and draw everything again.
+    Suspend,
     Quit,
 }

@@ -19,6 +19,9 @@ use crossterm::{execute, queue};
 /// Set while the terminal is in the console's state; `restore` acts once.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// Whether the console captures the mouse, to capture it again after a suspend.
+static MOUSE: AtomicBool = AtomicBool::new(false);
+
 /// Holds the terminal in the console's state; dropping it restores the terminal.
 pub struct TerminalGuard(());
 
@@ -30,22 +33,65 @@ impl TerminalGuard {
                 "the console needs a terminal on stdin and stdout (for scripts, use `ragkeys services …` / `ragkeys keys …`)",
             ));
         }
-        enable_raw_mode()?;
-        ACTIVE.store(true, Ordering::SeqCst);
-        let mut out = io::stdout();
-        let entered =
-            execute!(out, EnterAlternateScreen, EnableBracketedPaste, Hide).and_then(|()| {
-                if mouse {
-                    execute!(out, EnableMouseCapture)
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(e) = entered {
-            restore();
-            return Err(e);
-        }
+        MOUSE.store(mouse, Ordering::SeqCst);
+        enter_modes()?;
         Ok(TerminalGuard(()))
+    }
+}
+
+/// Raw mode, the alternate screen, bracketed paste, no cursor, and mouse capture if asked for.
+fn enter_modes() -> io::Result<()> {
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut out = io::stdout();
+    let entered = execute!(out, EnterAlternateScreen, EnableBracketedPaste, Hide).and_then(|()| {
+        if MOUSE.load(Ordering::SeqCst) {
+            execute!(out, EnableMouseCapture)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = entered {
+        restore();
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Takes the terminal back after the process was stopped and continued (`fg`): the shell put
+/// the tty back in cooked mode and left the alternate screen while we were stopped, whatever
+/// crossterm remembers, so every mode is set again. The caller redraws everything.
+pub fn reenter() -> io::Result<()> {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        // crossterm skips enabling raw mode it believes is on: make it forget first.
+        let _ = disable_raw_mode();
+    }
+    enter_modes()
+}
+
+/// Ctrl-Z and SIGTSTP (CONSOLE.md, Keys): restore the terminal, stop the whole process as a
+/// shell job (SIGSTOP, since our SIGTSTP handler replaced the default action), and once the
+/// shell continues it, take the terminal back. The caller redraws everything.
+pub fn suspend() -> io::Result<()> {
+    restore();
+    // SAFETY: raise only sends a signal to this process; SIGSTOP cannot be caught and returns
+    // once SIGCONT arrives.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+    reenter()
+}
+
+/// The real terminal's job control, for the loop.
+pub struct Job;
+
+impl crate::console::app::JobControl for Job {
+    fn suspend(&mut self) -> io::Result<()> {
+        suspend()
+    }
+
+    fn resume(&mut self) -> io::Result<()> {
+        reenter()
     }
 }
 

@@ -56,11 +56,29 @@ pub fn embedded_token_pid(name: &str) -> Option<libc::pid_t> {
     pid.parse::<libc::pid_t>().ok().filter(|p| *p > 0)
 }
 
-/// True only when no process has this pid any more (a pid we may not signal is alive).
+/// True only when no live process has this pid: none at all, or a zombie (it has exited and
+/// only waits for its parent to reap it; `kill(pid, 0)` still succeeds for one). A pid we may
+/// not signal is alive.
 fn process_is_gone(pid: libc::pid_t) -> bool {
     // SAFETY: signal 0 sends nothing; it only asks whether the pid exists. The pid is positive.
     let status = unsafe { libc::kill(pid, 0) };
-    status != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    if status != 0 {
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    is_zombie(pid)
+}
+
+/// Whether `/proc/PID/stat` says the process is a zombie (state `Z`) or dead (`X`). Without
+/// procfs, nothing can be told: not a zombie.
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state …`: comm may hold spaces and parentheses, so the state follows the
+    // last `)`.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 /// Revokes embedded tokens left by consoles that ended without shutting down (crash, kill -9).
@@ -263,5 +281,21 @@ mod tests {
         let pid = child.id() as libc::pid_t;
         child.wait().unwrap();
         assert!(process_is_gone(pid));
+    }
+
+    #[test]
+    fn an_unreaped_zombie_is_gone() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as libc::pid_t;
+        // Not reaped yet: wait until it has exited (a zombie), without waiting on it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "`true` never exited");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: signal 0 only probes; the zombie still answers it.
+        assert_eq!(unsafe { libc::kill(pid, 0) }, 0);
+        assert!(process_is_gone(pid));
+        child.wait().unwrap();
     }
 }

@@ -11,7 +11,7 @@ use chrono::FixedOffset;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ragkeys::args::{ClipboardMode, Lang};
 use ragkeys::client::{Client, ClientOptions};
-use ragkeys::console::app::{self, Exit, Io};
+use ragkeys::console::app::{self, Exit, Io, JobControl, JobSignal};
 use ragkeys::console::clipboard::Clipboard;
 use ragkeys::console::model::{Model, Options, Tz};
 use ragkeys::credential::Secret;
@@ -26,6 +26,8 @@ use unicode_width::UnicodeWidthStr;
 #[derive(Debug, Clone, Default)]
 pub struct Frame {
     pub draws: u64,
+    /// How many times the whole screen was cleared (a full redraw follows each).
+    pub clears: u64,
     pub text: String,
     /// One symbol per cell; the second cell of a wide character is empty.
     pub cells: Vec<Vec<String>>,
@@ -94,6 +96,7 @@ pub fn screen_text(buf: &Buffer) -> String {
 pub struct Observed {
     inner: TestBackend,
     draws: u64,
+    clears: u64,
     tx: watch::Sender<Frame>,
 }
 
@@ -119,6 +122,7 @@ impl Backend for Observed {
         self.inner.set_cursor_position(p)
     }
     fn clear(&mut self) -> Result<(), Self::Error> {
+        self.clears += 1;
         self.inner.clear()
     }
     fn clear_region(&mut self, t: ClearType) -> Result<(), Self::Error> {
@@ -152,6 +156,7 @@ impl Backend for Observed {
             .collect();
         self.tx.send_replace(Frame {
             draws: self.draws,
+            clears: self.clears,
             text: screen_text(buf),
             cells,
         });
@@ -181,6 +186,24 @@ pub struct Console {
     events: mpsc::UnboundedSender<io::Result<Event>>,
     screen: watch::Receiver<Frame>,
     pub output: Output,
+    /// SIGTSTP / SIGCONT, as the real console's signal task sends them.
+    pub job_signals: mpsc::UnboundedSender<JobSignal>,
+    /// What the loop asked of job control: `"suspend"` or `"resume"`, in order.
+    pub job: Arc<Mutex<Vec<&'static str>>>,
+}
+
+/// Records what the loop asks of job control (stopping the test process would stop the test).
+struct RecordedJob(Arc<Mutex<Vec<&'static str>>>);
+
+impl JobControl for RecordedJob {
+    fn suspend(&mut self) -> io::Result<()> {
+        self.0.lock().map_err(|_| io::Error::other("poisoned"))?.push("suspend");
+        Ok(())
+    }
+    fn resume(&mut self) -> io::Result<()> {
+        self.0.lock().map_err(|_| io::Error::other("poisoned"))?.push("resume");
+        Ok(())
+    }
 }
 
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -297,6 +320,7 @@ where
     let backend = Observed {
         inner: TestBackend::new(setup.width, setup.height),
         draws: 0,
+        clears: 0,
         tx,
     };
     let mut terminal = Terminal::new(backend).unwrap_or_else(|e| panic!("{e}"));
@@ -304,11 +328,16 @@ where
     let events = futures_util::stream::poll_fn(move |cx| erx.poll_recv(cx));
     let output = Output::default();
     let mut out = output.clone();
-    let mut clipboard = Clipboard::new(ClipboardMode::Osc52, 30);
+    let clipboard = Clipboard::new(ClipboardMode::Osc52, 30);
+    let (job_tx, job_rx) = mpsc::unbounded_channel();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let mut job = RecordedJob(recorded.clone());
     let console = Console {
         events: etx,
         screen: rx,
         output,
+        job_signals: job_tx,
+        job: recorded,
     };
     let looped = app::run(
         &mut model,
@@ -316,7 +345,9 @@ where
             terminal: &mut terminal,
             osc52: &mut out,
             client: &client,
-            clipboard: &mut clipboard,
+            clipboard: &clipboard,
+            job: &mut job,
+            job_signals: job_rx,
         },
         events,
         std::future::pending(),

@@ -16,6 +16,10 @@ const DEFAULT: &str = include_str!("../../../assets/keymap.toml");
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     ForceQuit,
+    /// Ctrl-L: clear and redraw the whole screen.
+    Redraw,
+    /// Ctrl-Z: restore the terminal and stop, as a shell's job.
+    Suspend,
     Up,
     Down,
     First,
@@ -43,6 +47,8 @@ impl Action {
     pub fn name(self) -> &'static str {
         match self {
             Action::ForceQuit => "force_quit",
+            Action::Redraw => "redraw",
+            Action::Suspend => "suspend",
             Action::Up => "up",
             Action::Down => "down",
             Action::First => "first",
@@ -287,6 +293,21 @@ mod tests {
         ] {
             assert_eq!(m.action(ctx, &ctrl_c), Some(Action::ForceQuit));
         }
+        // Terminal manners work everywhere, text fields included (CONSOLE.md, Keys).
+        let ctrl_l = KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL);
+        let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
+        for ctx in [
+            Context::Services,
+            Context::Keys,
+            Context::Filter,
+            Context::Field,
+            Context::Popup,
+            Context::Menu,
+            Context::Help,
+        ] {
+            assert_eq!(m.action(ctx, &ctrl_l), Some(Action::Redraw));
+            assert_eq!(m.action(ctx, &ctrl_z), Some(Action::Suspend));
+        }
         let shift_tab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
         assert_eq!(
             m.action(Context::Popup, &shift_tab),
@@ -304,6 +325,8 @@ mod tests {
         assert!(help.contains(&("d / Delete".to_string(), Action::Delete)));
         assert!(help.contains(&("↑ / k".to_string(), Action::Up)));
         assert!(help.contains(&("Ctrl-C".to_string(), Action::ForceQuit)));
+        assert!(help.contains(&("Ctrl-L".to_string(), Action::Redraw)));
+        assert!(help.contains(&("Ctrl-Z".to_string(), Action::Suspend)));
         let footer = m.footer(Context::Services);
         assert_eq!(footer.first(), Some(&("Enter".to_string(), Action::Press)));
     }

@@ -80,7 +80,19 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                         tr.f("copy.copied_system", &[("secs", clear_after_secs)]),
                         Tone::Success,
                     ),
-                    CopyOutcome::Osc52 => (tr.t("copy.copied_osc52").to_string(), Tone::Success),
+                    CopyOutcome::Osc52 { fallback, tmux } => {
+                        let mut s = match fallback {
+                            None => tr.t("copy.copied_osc52").to_string(),
+                            Some(why) => {
+                                tr.f("copy.copied_osc52_fallback", &[("reason", &clean(why))])
+                            }
+                        };
+                        if *tmux {
+                            s.push(' ');
+                            s.push_str(tr.t("copy.tmux_osc52"));
+                        }
+                        (s, Tone::Success)
+                    }
                     CopyOutcome::Disabled => (tr.t("copy.copy_disabled").to_string(), Tone::Error),
                     CopyOutcome::Failed(why) => (
                         tr.f("copy.copy_failed", &[("reason", &clean(why))]),

@@ -5,7 +5,7 @@ use tui_input::backend::crossterm::to_input_request;
 use tui_input::{Input, InputRequest};
 
 use super::cycle_focus;
-use crate::console::model::Model;
+use crate::console::model::{Model, NoticeKind, ServicesFocus};
 use crate::console::popup::{Field, Focus, Popup};
 use crate::sanitize::clean;
 use crate::wire::{is_forbidden_char, limits, validate_text};
@@ -22,6 +22,7 @@ pub(super) fn field_key(m: &mut Model, k: KeyEvent) {
     let Some(Focus::Field(f)) = p.focus() else {
         return;
     };
+    let max = field_max(p, f);
     let Some(input) = p.input_mut(f) else {
         return;
     };
@@ -30,36 +31,102 @@ pub(super) fn field_key(m: &mut Model, k: KeyEvent) {
     match (k.code, k.modifiers.is_empty()) {
         (KeyCode::Left, true) if at_start => cycle_focus(m, false),
         (KeyCode::Right, true) if at_end => cycle_focus(m, true),
-        _ => {
-            if let Some(req) = to_input_request(&Event::Key(k)) {
+        _ => match to_input_request(&Event::Key(k)) {
+            Some(InputRequest::InsertChar(c)) => {
+                let cut = insert_capped(input, c.encode_utf8(&mut [0; 4]), max);
+                revalidate(m, f);
+                if cut {
+                    field_full_notice(m, max);
+                }
+            }
+            Some(req) => {
                 input.handle(req);
                 revalidate(m, f);
             }
-        }
+            None => {}
+        },
     }
 }
 
-/// A paste goes into the focused field (without control characters), or the filter.
-pub(super) fn paste(m: &mut Model, s: &str) {
-    let cleaned = clean(s).into_owned();
-    let target: Option<&mut Input> = match m.popups.last_mut() {
-        Some(p) if p.in_flight().is_some() => None,
-        Some(p) => match p.focus() {
-            Some(Focus::Field(f)) => p.input_mut(f),
-            _ => None,
-        },
-        None if m.services.focus == crate::console::model::ServicesFocus::Filter => {
-            Some(&mut m.services.filter)
-        }
-        None => None,
-    };
-    if let Some(input) = target {
-        for c in cleaned.chars() {
-            input.handle(InputRequest::InsertChar(c));
-        }
+/// The longest text the `/` filter can match: a service name or id (`svc_` + 20 characters,
+/// as `server::handlers::new_id` makes them).
+pub(crate) const FILTER_MAX: usize = {
+    let id = 4 + 20;
+    if limits::SERVICE_NAME_MAX > id {
+        limits::SERVICE_NAME_MAX
+    } else {
+        id
     }
-    if let Some(Focus::Field(f)) = m.popups.last().and_then(Popup::focus) {
-        revalidate(m, f);
+};
+
+/// The most characters a popup's field takes: the service's own limit for what it holds
+/// (API.md limits, as `wire::limits`), so typing or pasting past it is pointless.
+pub(crate) fn field_max(p: &Popup, f: Field) -> usize {
+    match (p, f) {
+        (Popup::CreateService(_), Field::Name) => limits::SERVICE_NAME_MAX,
+        (Popup::CreateService(_), Field::Description) => limits::SERVICE_DESCRIPTION_MAX,
+        _ => limits::KEY_NAME_MAX,
+    }
+}
+
+/// Inserts `text` at the cursor in one pass, keeping the field to `max` characters; true when
+/// some of `text` did not fit. Linear in the field plus what is inserted (a 200 KB paste costs
+/// the same as a short one), where inserting char by char would be quadratic.
+pub(crate) fn insert_capped(input: &mut Input, text: &str, max: usize) -> bool {
+    let value = input.value();
+    let room = max.saturating_sub(value.chars().count());
+    let cursor = input.cursor();
+    let at = value
+        .char_indices()
+        .nth(cursor)
+        .map_or(value.len(), |(i, _)| i);
+    let end = text.char_indices().nth(room).map_or(text.len(), |(i, _)| i);
+    let (taken, cut) = (&text[..end], end < text.len());
+    if taken.is_empty() {
+        return cut;
+    }
+    let mut out = String::with_capacity(value.len() + taken.len());
+    out.push_str(&value[..at]);
+    out.push_str(taken);
+    out.push_str(&value[at..]);
+    *input = Input::new(out).with_cursor(cursor + taken.chars().count());
+    cut
+}
+
+fn field_full_notice(m: &mut Model, max: usize) {
+    let text = m.tr.f("notice.field_full", &[("max", &max)]);
+    m.notice(NoticeKind::Info, text);
+}
+
+/// A paste goes into the focused field (without control characters), or the filter, up to the
+/// field's maximum length; what does not fit is dropped, with a notice.
+pub(super) fn paste(m: &mut Model, s: &str) {
+    let cleaned = clean(s);
+    let cut = match m.popups.last_mut() {
+        Some(p) if p.in_flight().is_some() => return,
+        Some(p) => {
+            let Some(Focus::Field(f)) = p.focus() else {
+                return;
+            };
+            let max = field_max(p, f);
+            let Some(input) = p.input_mut(f) else {
+                return;
+            };
+            let cut = insert_capped(input, &cleaned, max);
+            revalidate(m, f);
+            cut.then_some(max)
+        }
+        None if m.services.focus == ServicesFocus::Filter => {
+            let cut = insert_capped(&mut m.services.filter, &cleaned, FILTER_MAX);
+            // The list it filters changed: start from its top, as typing does.
+            m.services.selected = 0;
+            m.services.offset = 0;
+            cut.then_some(FILTER_MAX)
+        }
+        None => return,
+    };
+    if let Some(max) = cut {
+        field_full_notice(m, max);
     }
 }
 

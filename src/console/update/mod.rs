@@ -34,6 +34,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             on_key(m, k)
         }
         Msg::Mouse(ev) => mouse::on_mouse(m, ev),
+        // Below the minimum size nothing is visible, so a paste goes nowhere (CONSOLE.md).
+        Msg::Paste(_) if m.too_small() => Vec::new(),
         Msg::Paste(s) => {
             m.dirty = true;
             fields::paste(m, &s);
@@ -79,8 +81,12 @@ pub fn start(m: &mut Model) -> Vec<Effect> {
 fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
     let ctx = m.context();
     let action = m.keymap.action(ctx, &k);
-    if action == Some(Action::ForceQuit) {
-        return quit(m);
+    // Quitting and the terminal's own manners act everywhere, even below the minimum size.
+    match action {
+        Some(Action::ForceQuit) => return quit(m),
+        Some(Action::Redraw) => return vec![Effect::Redraw],
+        Some(Action::Suspend) => return vec![Effect::Suspend],
+        _ => {}
     }
     // Nothing is visible below the minimum size, so nothing but quitting acts.
     if m.too_small() {

@@ -136,7 +136,7 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
             // Only a copy that went somewhere counts; after a failed one, ask as before.
             _ if matches!(
                 p.copied,
-                Some(CopyOutcome::System { .. } | CopyOutcome::Osc52)
+                Some(CopyOutcome::System { .. } | CopyOutcome::Osc52 { .. })
             ) =>
             {
                 close_key_popup(m)

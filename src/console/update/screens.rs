@@ -110,7 +110,16 @@ pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> 
         Some(Action::Cancel) => clear_filter(m),
         _ => {
             if let Some(req) = to_input_request(&Event::Key(k)) {
-                m.services.filter.handle(req);
+                if let tui_input::InputRequest::InsertChar(c) = req {
+                    let max = super::fields::FILTER_MAX;
+                    let filter = &mut m.services.filter;
+                    if super::fields::insert_capped(filter, c.encode_utf8(&mut [0; 4]), max) {
+                        let text = m.tr.f("notice.field_full", &[("max", &max)]);
+                        m.notice(crate::console::model::NoticeKind::Info, text);
+                    }
+                } else {
+                    m.services.filter.handle(req);
+                }
                 m.services.selected = 0;
                 m.services.offset = 0;
             }
