@@ -234,7 +234,13 @@ where
             return Ok(Exit::EndOfInput);
         }
         if full_redraw {
-            if let Err(e) = terminal.clear() {
+            // `resize` clears the screen and forgets the last frame without asking the
+            // terminal where its cursor is (`clear` would, reading stdin behind the event
+            // stream's back).
+            let cleared = terminal
+                .size()
+                .and_then(|size| terminal.resize(size.into()));
+            if let Err(e) = cleared {
                 return backend_failed(&e);
             }
             full_redraw = false;

@@ -94,6 +94,38 @@ pub async fn signals() -> Exit {
     }
 }
 
+/// Resolves when the terminal hangs up (its pty closed: tmux kill-session, an SSH drop), even
+/// when no SIGHUP reaches the console (it is not the session leader and nobody forwards one):
+/// crossterm's reader never reports a hung-up terminal, so a thread waits for POLLHUP on stdin.
+pub async fn hangup() -> Exit {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("hangup".into())
+        .spawn(move || {
+            // No events asked for: poll reports only hangup and errors, which it always does.
+            let mut fd = libc::pollfd {
+                fd: libc::STDIN_FILENO,
+                events: 0,
+                revents: 0,
+            };
+            loop {
+                // SAFETY: one valid pollfd, for the duration of the call.
+                let n = unsafe { libc::poll(&mut fd, 1, -1) };
+                if n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                    let _ = tx.send(());
+                    return;
+                }
+                if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    return;
+                }
+            }
+        });
+    match spawned {
+        Ok(_) if rx.await.is_ok() => Exit::TerminalGone,
+        _ => std::future::pending().await,
+    }
+}
+
 /// SIGTSTP and SIGCONT, forwarded to the loop (CONSOLE.md, Keys: Ctrl-Z). Handling SIGTSTP
 /// replaces its default action, so the loop stops the process itself once the terminal is
 /// restored.
@@ -230,10 +262,17 @@ async fn run_in_terminal(
             job_signals: job_signals(),
         },
         EventStream::new(),
-        signals(),
+        async {
+            tokio::select! {
+                exit = signals() => exit,
+                exit = hangup() => exit,
+            }
+        },
     )
     .await;
-    drop(term);
+    // ratatui's Terminal, dropped, shows the cursor and `eprintln!`s when that fails, which
+    // panics on a terminal that went away; the guard's restore shows the cursor instead.
+    std::mem::forget(term);
     drop(guard);
     // After the terminal is restored: a clipboard that does not answer delays this 2 s at most.
     drop(clipboard);

@@ -101,6 +101,28 @@ impl Tmux {
             .unwrap_or_default()
     }
 
+    /// Runs any tmux command on this server (e.g. `resize-window`); panics when it fails.
+    pub fn command(&self, args: &[&str]) {
+        if let Err(e) = self.run(args) {
+            panic!("tmux {args:?}: {e}");
+        }
+    }
+
+    /// Pastes `text` into the pane as a terminal paste does: bracketed (`paste-buffer -p`) when
+    /// the program asked for bracketed paste. Goes through a file, so any size works.
+    pub fn paste(&self, text: &str) {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), text).expect("write the paste");
+        let path = file.path().display().to_string();
+        self.command(&["load-buffer", "-b", "paste", &path]);
+        self.command(&["paste-buffer", "-p", "-d", "-b", "paste", "-t", "t"]);
+    }
+
+    /// The exit status of the pane's program once it is dead (`#{pane_dead_status}`).
+    pub fn exit_status(&self) -> Option<i32> {
+        self.format("#{pane_dead_status}").parse().ok()
+    }
+
     pub fn pane_dead(&self) -> bool {
         self.format("#{pane_dead}") == "1"
     }
@@ -122,6 +144,10 @@ impl Tmux {
 
     pub fn wait_text(&self, text: &str) -> String {
         self.wait_for(text, |s| s.contains(text))
+    }
+
+    pub fn wait_gone_text(&self, text: &str) -> String {
+        self.wait_for(&format!("{text} to go"), |s| !s.contains(text))
     }
 
     pub fn wait_dead(&self) {
