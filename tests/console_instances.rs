@@ -1,6 +1,6 @@
 //! Several consoles on one data dir, each in its own real terminal: a second console never locks
 //! the first one out, a console that quits takes its token with it, and the token of one killed
-//! with SIGKILL is pruned by the next console that starts.
+//! with SIGKILL is pruned by the next console that starts, even while it is an unreaped zombie.
 
 mod common;
 #[path = "common/tmux.rs"]
@@ -11,16 +11,34 @@ use std::path::Path;
 use common::{BIN, token_names};
 use tmux::{Tmux, sh_quote};
 
-fn console(home: &Path, data: &Path) -> Tmux {
-    let command = format!(
+fn console_line(home: &Path, data: &Path) -> String {
+    format!(
         "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT -u RAGKEYS_TOKEN HOME={home} \
          XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data LANG=C.UTF-8 \
          {bin} --data-dir {data} --lang en --clipboard off",
         home = sh_quote(&home.display().to_string()),
         data = sh_quote(&data.display().to_string()),
         bin = sh_quote(BIN),
-    );
-    Tmux::start(&command, 100, 30)
+    )
+}
+
+fn console(home: &Path, data: &Path) -> Tmux {
+    Tmux::start(&console_line(home, data), 100, 30)
+}
+
+/// A console whose parent never reaps it: killed, it stays a zombie until the pane closes
+/// (`sleep` inherits it and never waits). Its input is the pane (a background job's stdin
+/// would be /dev/null).
+fn unreaped_console(home: &Path, data: &Path) -> Tmux {
+    let line = format!("{} </dev/tty & exec sleep 600", console_line(home, data));
+    Tmux::start(&line, 100, 30)
+}
+
+/// The process's state letter from /proc (`Z` for a zombie); None once it is gone.
+fn state(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let i = stat.rfind(')')?;
+    stat[i + 1..].split_whitespace().next().map(str::to_string)
 }
 
 /// The header's `local-console@PID… · manager`: the console's token name.
@@ -43,7 +61,7 @@ fn pid_of(token_name: &str) -> i32 {
 fn consoles_on_one_data_dir_keep_their_own_tokens_and_prune_dead_ones() {
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("ragkeys-data");
-    let first = console(home.path(), &data);
+    let first = unreaped_console(home.path(), &data);
     first.wait_text("rag-demo");
     let first_name = token_name(&first);
     let second = console(home.path(), &data);
@@ -61,10 +79,19 @@ fn consoles_on_one_data_dir_keep_their_own_tokens_and_prune_dead_ones() {
     second.keys(&["r"]);
     second.wait_text("from-first");
 
-    // SIGKILL: no chance to revoke; the token stays until another console starts.
+    // SIGKILL: no chance to revoke; the token stays until another console starts. Its parent
+    // does not reap it, so it is a zombie (kill(pid, 0) still succeeds), which is gone too.
     let pid = pid_of(&first_name);
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    first.wait_dead();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state(pid).as_deref() != Some("Z") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed console is not a zombie: {:?}",
+            state(pid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(token_names(&data).contains(&first_name));
     let third = console(home.path(), &data);
     third.wait_text("from-first");

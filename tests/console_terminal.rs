@@ -67,6 +67,19 @@ fn running(pid: i32) -> bool {
     }
 }
 
+/// Kills the process when the test ends, should it still run (a console that missed the hangup
+/// would otherwise spin on, orphaned).
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if running(self.0) {
+            // SAFETY: only signals a pid this test started and saw running just now.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+}
+
 fn wait_until(what: &str, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f() {
@@ -198,18 +211,29 @@ fn a_paste_into_a_too_small_terminal_goes_nowhere() {
     term.wait_dead();
 }
 
+/// Writes straight to the pane's terminal, behind the console's back: what a terminal that
+/// lost or garbled its content looks like to the console.
+fn scribble(term: &Tmux, text: &str) {
+    let tty = term.format("#{pane_tty}");
+    let mut f = std::fs::OpenOptions::new().write(true).open(&tty).unwrap();
+    std::io::Write::write_all(&mut f, format!("\u{1b}[5;5H{text}").as_bytes()).unwrap();
+}
+
 /// Kind 9: every resize redraws the whole screen, even a burst that ends at the old size
-/// (where a diffing renderer sees nothing to do while the terminal lost what was cut off).
+/// (where a diffing renderer sees nothing to do while the terminal may have lost or reflowed
+/// what it showed); Ctrl-L too (CONSOLE.md, Keys).
 #[test]
-fn a_resize_burst_that_ends_at_the_old_size_redraws_everything() {
+fn every_resize_and_ctrl_l_redraw_the_whole_screen() {
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     let term = Tmux::start(&console_line(home.path(), &data, "", "--clipboard off"), 100, 30);
     term.wait_text("rag-demo");
     // The help popup: a screen that does not change by itself.
     term.keys(&["?"]);
-    let before = term.wait_text("Redraw the whole screen");
-    for round in 0..5 {
+    let before = term.wait_text("Quit from anywhere");
+    for round in 0..3 {
+        scribble(&term, &format!("GARBAGE-{round}"));
+        term.wait_text(&format!("GARBAGE-{round}"));
         term.command(&[
             "resize-window", "-t", "t", "-x", "60", "-y", "16", ";", "resize-window", "-t", "t",
             "-x", "100", "-y", "30",
@@ -218,6 +242,10 @@ fn a_resize_burst_that_ends_at_the_old_size_redraws_everything() {
             s == before
         });
     }
+    scribble(&term, "GARBAGE-L");
+    term.wait_text("GARBAGE-L");
+    term.keys(&["C-l"]);
+    term.wait_for("the whole screen after Ctrl-L", |s| s == before);
     term.keys(&["C-c"]);
     term.wait_dead();
 }
@@ -289,6 +317,7 @@ fn a_hangup_ends_the_console_and_revokes_its_token() {
     let term = Tmux::start(&line, 100, 30);
     term.wait_text("rag-demo");
     let (name, pid) = console_token(&term);
+    let _reap = KillOnDrop(pid);
     assert!(token_names(&data).contains(&name));
     term.command(&["kill-session", "-t", "t"]);
     wait_until("the console to end", || !running(pid));
@@ -313,6 +342,7 @@ fn a_terminal_gone_without_sighup_ends_the_console_and_revokes_its_token() {
     let term = Tmux::start(&line, 100, 30);
     term.wait_text("rag-demo");
     let (name, pid) = console_token(&term);
+    let _reap = KillOnDrop(pid);
     assert!(token_names(&data).contains(&name));
     term.command(&["kill-session", "-t", "t"]);
     wait_until("the console to end", || !running(pid));

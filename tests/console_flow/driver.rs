@@ -126,6 +126,9 @@ impl Backend for Observed {
         self.inner.clear()
     }
     fn clear_region(&mut self, t: ClearType) -> Result<(), Self::Error> {
+        if t == ClearType::All {
+            self.clears += 1;
+        }
         self.inner.clear_region(t)
     }
     fn size(&self) -> Result<Size, Self::Error> {
@@ -229,6 +232,22 @@ impl Console {
     pub fn typed(&self, s: &str) {
         for c in s.chars() {
             self.ch(c);
+        }
+    }
+
+    /// The terminal reports a new size (crossterm's `Event::Resize`).
+    pub fn resize(&self, width: u16, height: u16) {
+        let _ = self.events.send(Ok(Event::Resize(width, height)));
+    }
+
+    /// Waits until the published frame satisfies `f`; fails with the last screen after `WAIT`.
+    pub async fn wait_frame(&mut self, what: &str, f: impl Fn(&Frame) -> bool) -> Frame {
+        let r = tokio::time::timeout(WAIT, self.screen.wait_for(|fr| f(fr)))
+            .await
+            .map(|r| r.map(|fr| fr.clone()));
+        match r {
+            Ok(Ok(frame)) => frame,
+            _ => panic!("timed out waiting for {what}; the screen:\n{}", self.text()),
         }
     }
 
