@@ -90,8 +90,11 @@ fn wait_until(what: &str, f: impl Fn() -> bool) {
 
 /// A fake X server that accepts connections and never says a word: `DISPLAY=127.0.0.1:N`.
 fn hung_x_server() -> (String, Arc<Mutex<Vec<TcpStream>>>) {
-    let listener = (100..1000)
-        .find_map(|n| TcpListener::bind(("127.0.0.1", 6000 + n)).ok().map(|l| (n, l)));
+    let listener = (100..1000).find_map(|n| {
+        TcpListener::bind(("127.0.0.1", 6000 + n))
+            .ok()
+            .map(|l| (n, l))
+    });
     let (n, listener) = listener.expect("a free X display port");
     let held = Arc::new(Mutex::new(Vec::new()));
     let keep = held.clone();
@@ -133,7 +136,10 @@ fn a_clipboard_that_never_answers_cannot_freeze_the_console() {
         "the console never called the X server"
     );
     let said = words(&screen);
-    assert!(said.contains("sent to the terminal by OSC 52 instead"), "{said}");
+    assert!(
+        said.contains("sent to the terminal by OSC 52 instead"),
+        "{said}"
+    );
     assert!(said.contains("set -g set-clipboard on"), "{said}");
     assert!(took >= Duration::from_secs(2), "gave up after {took:?}");
     wait_until("the key in the tmux buffer", || {
@@ -146,7 +152,10 @@ fn a_clipboard_that_never_answers_cannot_freeze_the_console() {
     term.wait_dead();
     assert_eq!(term.exit_status(), Some(128 + libc::SIGTERM));
     assert!(!token_names(&data).contains(&name));
-    assert!(find_key(&term.history()).is_none(), "the key is in the scrollback");
+    assert!(
+        find_key(&term.history()).is_none(),
+        "the key is in the scrollback"
+    );
 }
 
 /// Kind 2: a 200 KB bracketed paste (with escape sequences and newlines in it) into the `/`
@@ -156,7 +165,11 @@ fn a_clipboard_that_never_answers_cannot_freeze_the_console() {
 fn a_huge_paste_lands_at_once_and_stops_at_the_field_maximum() {
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
-    let term = Tmux::start(&console_line(home.path(), &data, "", "--clipboard off"), 100, 30);
+    let term = Tmux::start(
+        &console_line(home.path(), &data, "", "--clipboard off"),
+        100,
+        30,
+    );
     term.wait_text("rag-demo");
     let chunk = "pasted\u{1b}]2;PWNED\u{7}\u{1b}[2J\r\nxyz";
     let huge = chunk.repeat(200 * 1024 / chunk.len() + 1);
@@ -182,8 +195,15 @@ fn a_huge_paste_lands_at_once_and_stops_at_the_field_maximum() {
     term.wait_text("[Issue]");
     term.paste(&huge);
     let screen = wait_words(&term, "at most 50 characters");
-    assert!(screen.contains("API Key management"), "the screen was cleared:\n{screen}");
-    assert_eq!(term.format("#{pane_title}"), title, "a pasted OSC 2 set the title");
+    assert!(
+        screen.contains("API Key management"),
+        "the screen was cleared:\n{screen}"
+    );
+    assert_eq!(
+        term.format("#{pane_title}"),
+        title,
+        "a pasted OSC 2 set the title"
+    );
     term.keys(&["C-c"]);
     term.wait_dead();
 }
@@ -194,7 +214,11 @@ fn a_huge_paste_lands_at_once_and_stops_at_the_field_maximum() {
 fn a_paste_into_a_too_small_terminal_goes_nowhere() {
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
-    let term = Tmux::start(&console_line(home.path(), &data, "", "--clipboard off"), 100, 30);
+    let term = Tmux::start(
+        &console_line(home.path(), &data, "", "--clipboard off"),
+        100,
+        30,
+    );
     term.wait_text("rag-demo");
     term.keys(&["c"]);
     term.wait_text("[Create]");
@@ -226,7 +250,11 @@ fn scribble(term: &Tmux, text: &str) {
 fn every_resize_and_ctrl_l_redraw_the_whole_screen() {
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
-    let term = Tmux::start(&console_line(home.path(), &data, "", "--clipboard off"), 100, 30);
+    let term = Tmux::start(
+        &console_line(home.path(), &data, "", "--clipboard off"),
+        100,
+        30,
+    );
     term.wait_text("rag-demo");
     // The help popup: a screen that does not change by itself.
     term.keys(&["?"]);
@@ -235,8 +263,21 @@ fn every_resize_and_ctrl_l_redraw_the_whole_screen() {
         scribble(&term, &format!("GARBAGE-{round}"));
         term.wait_text(&format!("GARBAGE-{round}"));
         term.command(&[
-            "resize-window", "-t", "t", "-x", "60", "-y", "16", ";", "resize-window", "-t", "t",
-            "-x", "100", "-y", "30",
+            "resize-window",
+            "-t",
+            "t",
+            "-x",
+            "60",
+            "-y",
+            "16",
+            ";",
+            "resize-window",
+            "-t",
+            "t",
+            "-x",
+            "100",
+            "-y",
+            "30",
         ]);
         term.wait_for(&format!("the whole screen after burst {round}"), |s| {
             s == before
@@ -349,7 +390,11 @@ fn a_terminal_gone_without_sighup_ends_the_console_and_revokes_its_token() {
     let recorded = || std::fs::read_to_string(&status).is_ok_and(|s| s.ends_with('\n'));
     wait_until("the exit status", recorded);
     let code = std::fs::read_to_string(&status).unwrap();
-    assert_eq!(code.trim(), "0", "the console ended with {code} (101 is a panic)");
+    assert_eq!(
+        code.trim(),
+        "0",
+        "the console ended with {code} (101 is a panic)"
+    );
     let names = token_names(&data);
     assert!(!names.contains(&name), "its token stays: {names:?}");
 }

@@ -316,7 +316,13 @@ mod tests {
         };
         let auto = Clipboard::with_environment(ClipboardMode::Auto, 30, desktop);
         match auto.copy(&key).await {
-            (CopyOutcome::Osc52 { fallback: Some(why), tmux: false }, Some(_)) => {
+            (
+                CopyOutcome::Osc52 {
+                    fallback: Some(why),
+                    tmux: false,
+                },
+                Some(_),
+            ) => {
                 assert!(!why.is_empty())
             }
             other => panic!("expected OSC 52 after the failure, got {other:?}"),

@@ -1,6 +1,8 @@
 //! Drives the console's real loop (`ragkeys::console::app::run`) with scripted terminal events
 //! and a `TestBackend` whose every flushed frame is published, so a test can wait for what a
 //! user would see. No terminal, no mock: the loop talks to a real `ragkeys serve` over HTTP.
+// Shared by several test crates, each using a part of it.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::io;
@@ -200,11 +202,17 @@ struct RecordedJob(Arc<Mutex<Vec<&'static str>>>);
 
 impl JobControl for RecordedJob {
     fn suspend(&mut self) -> io::Result<()> {
-        self.0.lock().map_err(|_| io::Error::other("poisoned"))?.push("suspend");
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .push("suspend");
         Ok(())
     }
     fn resume(&mut self) -> io::Result<()> {
-        self.0.lock().map_err(|_| io::Error::other("poisoned"))?.push("resume");
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .push("resume");
         Ok(())
     }
 }

@@ -62,10 +62,13 @@ fn issue_copy_ok_refreshes_and_selects_the_new_key() {
     assert_eq!(m.popups.len(), 1);
     let fx = update(&mut m, code(KeyCode::Enter));
     assert!(matches!(fx.as_slice(), [Effect::Copy(_)]));
-    update(&mut m, Msg::Copied(CopyOutcome::Osc52 {
+    update(
+        &mut m,
+        Msg::Copied(CopyOutcome::Osc52 {
             fallback: None,
             tmux: false,
-        }));
+        }),
+    );
     update(&mut m, code(KeyCode::Right));
     let fx = update(&mut m, code(KeyCode::Enter));
     assert!(m.popups.is_empty(), "OK after a copy closes at once");

@@ -292,7 +292,11 @@ fn arrows_leave_a_text_field_only_past_its_ends() {
     }
     assert!(matches!(top(&m), Popup::Issue(p) if p.name.value().chars().count() == 50));
     assert!(matches!(top(&m), Popup::Issue(p) if p.name_error.is_none()));
-    let notice = m.notice.as_ref().map(|n| n.text.clone()).unwrap_or_default();
+    let notice = m
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
     assert!(notice.contains("at most 50 characters"), "{notice}");
 }
 
@@ -309,10 +313,23 @@ fn a_huge_paste_is_linear_capped_and_without_control_characters() {
         panic!("the issue popup is gone")
     };
     assert_eq!(p.name.value().chars().count(), 50);
-    assert!(p.name.value().starts_with("ab[31mcde"), "{}", p.name.value());
-    assert!(!p.name.value().chars().any(|c| c.is_control() || c == '\u{202e}'));
+    assert!(
+        p.name.value().starts_with("ab[31mcde"),
+        "{}",
+        p.name.value()
+    );
+    assert!(
+        !p.name
+            .value()
+            .chars()
+            .any(|c| c.is_control() || c == '\u{202e}')
+    );
     assert_eq!(p.name.cursor(), 50);
-    let notice = m.notice.as_ref().map(|n| n.text.clone()).unwrap_or_default();
+    let notice = m
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
     assert!(notice.contains("at most 50 characters"), "{notice}");
 
     // Create service: the name stops at 20, the description at 50.
@@ -346,9 +363,21 @@ fn a_huge_paste_is_linear_capped_and_without_control_characters() {
 fn a_paste_into_a_too_small_terminal_goes_nowhere() {
     let mut m = on_keys(&[], Role::Manager);
     update(&mut m, key('i'));
-    update(&mut m, Msg::Resize { width: 50, height: 12 });
+    update(
+        &mut m,
+        Msg::Resize {
+            width: 50,
+            height: 12,
+        },
+    );
     update(&mut m, Msg::Paste("hello".into()));
-    update(&mut m, Msg::Resize { width: 100, height: 30 });
+    update(
+        &mut m,
+        Msg::Resize {
+            width: 100,
+            height: 30,
+        },
+    );
     assert!(matches!(top(&m), Popup::Issue(p) if p.name.value().is_empty()));
 }
 
@@ -359,7 +388,13 @@ fn redraw_and_suspend_act_everywhere_even_too_small() {
     update(&mut m, key('i'));
     assert!(matches!(update(&mut m, ctrl('l'))[..], [Effect::Redraw]));
     assert!(matches!(update(&mut m, ctrl('z'))[..], [Effect::Suspend]));
-    update(&mut m, Msg::Resize { width: 50, height: 12 });
+    update(
+        &mut m,
+        Msg::Resize {
+            width: 50,
+            height: 12,
+        },
+    );
     assert!(matches!(update(&mut m, ctrl('l'))[..], [Effect::Redraw]));
     assert!(matches!(update(&mut m, ctrl('z'))[..], [Effect::Suspend]));
     // Nothing reached the field.

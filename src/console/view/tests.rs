@@ -204,10 +204,13 @@ fn key_copy_popup() {
 fn key_copy_popup_after_a_copy() {
     snapshot("copy_done", |l| {
         let mut m = copy_popup(l);
-        update(&mut m, Msg::Copied(CopyOutcome::Osc52 {
-            fallback: None,
-            tmux: false,
-        }));
+        update(
+            &mut m,
+            Msg::Copied(CopyOutcome::Osc52 {
+                fallback: None,
+                tmux: false,
+            }),
+        );
         m
     });
 }
