@@ -64,6 +64,23 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX idempotency_by_age ON idempotency (created_at);
     ",
+    // 2: admin token ids are never reused (AUTOINCREMENT): an Idempotency-Key is scoped to the
+    // token's id, so a new token must never inherit a revoked one's replays (API.md, Retry-safe
+    // issuance). The sequence starts above every id still present.
+    "
+    ALTER TABLE admin_tokens RENAME TO admin_tokens_v1;
+    CREATE TABLE admin_tokens (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        name       TEXT NOT NULL UNIQUE,
+        role       TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
+        digest     BLOB NOT NULL UNIQUE,
+        masked     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO admin_tokens (id, name, role, digest, masked, created_at)
+        SELECT id, name, role, digest, masked, created_at FROM admin_tokens_v1;
+    DROP TABLE admin_tokens_v1;
+    ",
 ];
 
 /// The schema version this build writes.
