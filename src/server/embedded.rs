@@ -149,7 +149,9 @@ async fn start_as(data: &setup::DataDir, name: String) -> anyhow::Result<Embedde
     let store: Arc<dyn Store> = Arc::new(data.store.clone());
     let fail = |e: StoreError| anyhow::anyhow!("{e}");
     prune_stale_tokens(store.as_ref()).await.map_err(fail)?;
-    setup::seed_demo(store.as_ref(), &name).await.map_err(fail)?;
+    setup::seed_demo(store.as_ref(), &name)
+        .await
+        .map_err(fail)?;
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("cannot listen on 127.0.0.1")?;

@@ -146,8 +146,7 @@ impl IdempotencyCache {
             .retain(|_, s| match s {
                 Slot::Running { .. } => true,
                 Slot::Done { issued, .. } => {
-                    issued.service_id != service_id
-                        || key_id.is_some_and(|k| k != issued.key_id)
+                    issued.service_id != service_id || key_id.is_some_and(|k| k != issued.key_id)
                 }
             });
     }
@@ -266,7 +265,10 @@ mod tests {
         assert!(matches!(c.begin([1; 32], [0; 32], t0), Begin::Fresh(_)));
         c.forget_keys("s1", None);
         assert!(matches!(c.begin([2; 32], [0; 32], t0), Begin::Fresh(_)));
-        assert!(matches!(c.begin([3; 32], [0; 32], t0), Begin::Replay { .. }));
+        assert!(matches!(
+            c.begin([3; 32], [0; 32], t0),
+            Begin::Replay { .. }
+        ));
         c.forget(&[3; 32]);
         assert!(matches!(c.begin([3; 32], [0; 32], t0), Begin::Fresh(_)));
         assert!(matches!(c.begin([4; 32], [0; 32], t0), Begin::InProgress));

@@ -178,7 +178,10 @@ fn lock_dir(dir: &Path) -> anyhow::Result<DirLock> {
             return Ok(DirLock { _file: file });
         }
         let e = std::io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EWOULDBLOCK) | Some(libc::EINTR)) {
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::EWOULDBLOCK) | Some(libc::EINTR)
+        ) {
             anyhow::bail!("cannot lock {}: {e}", path.display());
         }
         if Instant::now() >= deadline {
@@ -233,9 +236,8 @@ pub async fn open(dir: &Path, pepper_file: Option<&Path>) -> anyhow::Result<Data
     if recorded.is_none() {
         let fresh = Pepper::generate();
         // Another process (sharing --pepper-file) may have made one first: then that one counts.
-        create_private(&pepper_path, fresh.as_bytes()).with_context(|| {
-            format!("cannot create the pepper file {}", pepper_path.display())
-        })?;
+        create_private(&pepper_path, fresh.as_bytes())
+            .with_context(|| format!("cannot create the pepper file {}", pepper_path.display()))?;
     } else if !pepper_path.exists() {
         anyhow::bail!(
             "the pepper file {} is missing, but this database was set up with one; \

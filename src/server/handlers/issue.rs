@@ -143,8 +143,8 @@ pub async fn issue(
                     .await;
             }
         };
-        let record = match state.store.find_idempotency(scope).await {
-            Ok(r) => r.filter(|r| r.created_at > Timestamp::now().unix() - RECORD_RETENTION_SECS),
+        let record = match find_record(&state, actor.admin.token_id, scope).await {
+            Ok(r) => r,
             Err(e) => {
                 let e = ApiError::from_store(e, state.key_limit);
                 return actor.refuse(&state, issuing(&service_id), e, None).await;
@@ -173,6 +173,31 @@ pub async fn issue(
         }
     })
     .await
+}
+
+/// The durable record of `scope` if it is within its retention and was made by this very
+/// token. Token ids are never reused since schema 2; one freed before that upgrade could be,
+/// and a token cannot have made a record older than itself.
+async fn find_record(
+    state: &AppState,
+    token_id: i64,
+    scope: idempotency::Scope,
+) -> Result<Option<IdempotencyRecord>, crate::server::store::StoreError> {
+    let oldest = Timestamp::now().unix() - RECORD_RETENTION_SECS;
+    let Some(record) = state
+        .store
+        .find_idempotency(scope)
+        .await?
+        .filter(|r| r.created_at > oldest)
+    else {
+        return Ok(None);
+    };
+    let tokens = state.store.list_tokens().await?;
+    let born = tokens
+        .iter()
+        .find(|t| t.id == token_id)
+        .map(|t| t.created_at);
+    Ok(born.filter(|b| *b <= record.created_at).map(|_| record))
 }
 
 /// Whether the key a replay would name still lives: `Err` is the answer instead (404 once

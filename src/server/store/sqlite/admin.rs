@@ -35,10 +35,15 @@ pub fn create_token(conn: &mut Connection, token: &NewToken) -> StoreResult<Toke
     Ok(record)
 }
 
-pub fn bootstrap_token(conn: &mut Connection, token: &NewToken) -> StoreResult<Option<TokenRecord>> {
+pub fn bootstrap_token(
+    conn: &mut Connection,
+    token: &NewToken,
+) -> StoreResult<Option<TokenRecord>> {
     // Check and insert under one write lock: never two first tokens, never one beside another.
     let tx = write_tx(conn)?;
-    let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM admin_tokens)", [], |r| r.get(0))?;
+    let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM admin_tokens)", [], |r| {
+        r.get(0)
+    })?;
     if any {
         return Ok(None);
     }
@@ -117,7 +122,8 @@ pub fn init_meta(conn: &mut Connection, key: &str, value: &str) -> StoreResult<S
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
         [key, value],
     )?;
-    let stored: String = tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?;
+    let stored: String =
+        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?;
     tx.commit()?;
     Ok(stored)
 }

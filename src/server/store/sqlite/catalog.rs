@@ -79,12 +79,18 @@ pub fn seed_service(
     audit: &AuditEvent,
 ) -> StoreResult<bool> {
     let tx = write_tx(conn)?;
-    let seeded: bool =
-        tx.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)", [once], |r| r.get(0))?;
+    let seeded: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)",
+        [once],
+        |r| r.get(0),
+    )?;
     let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM services)", [], |r| r.get(0))?;
     let create = !seeded && !any;
     if create {
-        tx.execute("UPDATE counters SET value = value + 1 WHERE name = 'services'", [])?;
+        tx.execute(
+            "UPDATE counters SET value = value + 1 WHERE name = 'services'",
+            [],
+        )?;
         tx.execute(
             "INSERT INTO services (id, name, description, key_count, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
             params![service.id, service.name, service.description, service.created_at],
@@ -153,7 +159,11 @@ pub fn list_keys(conn: &Connection, service_id: &str) -> StoreResult<Vec<KeyReco
     Ok(keys)
 }
 
-pub fn get_key(conn: &Connection, service_id: &str, key_id: &str) -> StoreResult<Option<KeyRecord>> {
+pub fn get_key(
+    conn: &Connection,
+    service_id: &str,
+    key_id: &str,
+) -> StoreResult<Option<KeyRecord>> {
     // One read transaction: "the service exists" and "the key exists" agree.
     let tx = conn.unchecked_transaction()?;
     if get_service(&tx, service_id)?.is_none() {

@@ -136,6 +136,41 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_keeps_its_tokens_and_never_reuses_an_id_afterwards() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        let add = |c: &Connection, name: &str, digest: u8| {
+            c.execute(
+                "INSERT INTO admin_tokens (name, role, digest, masked, created_at) \
+                 VALUES (?1, 'manager', ?2, 'm', 1)",
+                rusqlite::params![name, vec![digest; 32]],
+            )
+            .unwrap();
+            c.last_insert_rowid()
+        };
+        assert_eq!((add(&c, "a", 1), add(&c, "b", 2)), (1, 2));
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        let names: Vec<(i64, String)> = c
+            .prepare("SELECT id, name FROM admin_tokens ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(names, vec![(1, "a".into()), (2, "b".into())]);
+        let third = add(&c, "c", 3);
+        assert_eq!(third, 3);
+        c.execute("DELETE FROM admin_tokens WHERE id = ?1", [third])
+            .unwrap();
+        assert_eq!(
+            add(&c, "c", 4),
+            4,
+            "the newest token's id is not given again"
+        );
+    }
+
+    #[test]
     fn a_newer_database_is_refused() {
         let mut c = Connection::open_in_memory().unwrap();
         c.pragma_update(None, "user_version", CURRENT + 1).unwrap();
