@@ -210,3 +210,31 @@ fn serve_tokens_and_consoles_starting_together_set_the_data_dir_up_once() {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+#[test]
+fn serves_started_together_on_a_fresh_data_dir_make_one_bootstrap_token() {
+    const SERVE_ROUNDS: usize = 8;
+    let rt = runtime();
+    for round in 0..SERVE_ROUNDS {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let serves: Vec<Server> = std::thread::scope(|s| {
+            let started: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| Server::start_in(&dir, &[])))
+                .collect();
+            started
+                .into_iter()
+                .map(|h| h.join().expect("every ragkeys serve starts"))
+                .collect()
+        });
+        one_pepper(&dir);
+        assert_eq!(common::token_names(&dir), ["admin"], "round {round}");
+        let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+        rt.block_on(async {
+            for server in &serves {
+                let (status, me) = get(&server.url(), "/v1/me", token.trim()).await;
+                assert_eq!(status, 200, "round {round}: {me}");
+            }
+        });
+    }
+}
