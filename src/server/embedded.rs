@@ -13,16 +13,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::state::{self, Background, Limits};
-use super::store::{ServiceRecord, Store, StoreError, TokenRecord};
-use super::{handlers, router, run_http, setup};
+use super::store::{Store, StoreError, TokenRecord};
+use super::{router, run_http, setup};
 use crate::credential::Secret;
-use crate::wire::{AuditAction, AuditEvent, Role, Timestamp};
+use crate::wire::Role;
 
 /// Embedded tokens are named `local-console@PID`, or `local-console@PID.N` for the N-th
 /// embedded start in one process; `ragkeys tokens create` refuses such names.
 const TOKEN_PREFIX: &str = "local-console@";
-
-const DEMO_SEEDED: &str = "demo_seeded";
 
 /// Embedded starts so far in this process: numbers the tokens after the first.
 static STARTS: AtomicU32 = AtomicU32::new(0);
@@ -151,39 +149,6 @@ impl EmbeddedServer {
     }
 }
 
-/// Creates the demo service on the data dir's first embedded run, unless services exist.
-async fn seed_demo(store: &dyn Store, actor: &str) -> Result<(), StoreError> {
-    let first_run = store.get_meta(DEMO_SEEDED).await?.is_none();
-    if !first_run {
-        return Ok(());
-    }
-    if store.list_services().await?.is_empty() {
-        let id = handlers::new_id("svc_");
-        let audit = AuditEvent {
-            at: Timestamp::now(),
-            actor: actor.into(),
-            role: Role::Manager,
-            action: AuditAction::ServiceCreate,
-            service_id: id.clone(),
-            key_id: None,
-            masked: None,
-            remote_addr: "127.0.0.1".into(),
-            outcome: "ok".into(),
-        };
-        let demo = ServiceRecord {
-            id,
-            name: "rag-demo".into(),
-            description: "Demo retrieval service".into(),
-            key_count: 0,
-            created_at: Timestamp::now().unix(),
-        };
-        store
-            .create_service(demo, crate::wire::limits::MAX_SERVICES as u32, audit)
-            .await?;
-    }
-    store.set_meta(DEMO_SEEDED, "1".into()).await
-}
-
 /// Starts the service on 127.0.0.1:0 in the current runtime over `data_dir`, with default
 /// limits and no logging of its own, and a fresh manager token for the console.
 pub async fn start_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedServer> {
@@ -202,7 +167,9 @@ async fn start_as(data: &setup::DataDir, name: String) -> anyhow::Result<Embedde
     let store: Arc<dyn Store> = Arc::new(data.store.clone());
     let fail = |e: StoreError| anyhow::anyhow!("{e}");
     prune_stale_tokens(store.as_ref()).await.map_err(fail)?;
-    seed_demo(store.as_ref(), &name).await.map_err(fail)?;
+    setup::seed_demo(store.as_ref(), &name)
+        .await
+        .map_err(fail)?;
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("cannot listen on 127.0.0.1")?;

@@ -45,17 +45,29 @@ enum Slot {
         request_hash: [u8; 32],
         status: u16,
         body: Zeroizing<Vec<u8>>,
+        /// The service and key the response hands out: a replay checks the key still lives.
+        issued: Issued,
         at: Instant,
     },
+}
+
+/// Which key a kept response hands out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub service_id: String,
+    pub key_id: String,
 }
 
 /// What to do with a request that carries an Idempotency-Key.
 pub enum Begin {
     /// Nothing in memory: go on (after checking the durable record) and report through the guard.
     Fresh(RunningGuard),
+    /// The kept response; the caller must check that `issued` is still alive before sending
+    /// it (API.md: a replay never hands out a key deleted since).
     Replay {
         status: u16,
         body: Zeroizing<Vec<u8>>,
+        issued: Issued,
     },
     InProgress,
     Reused,
@@ -81,12 +93,14 @@ impl IdempotencyCache {
                 request_hash,
                 status,
                 body,
+                issued,
                 at,
             }) if now.duration_since(*at) < REPLAY_WINDOW => {
                 return if *request_hash == hash {
                     Begin::Replay {
                         status: *status,
                         body: body.clone(),
+                        issued: issued.clone(),
                     }
                 } else {
                     Begin::Reused
@@ -111,6 +125,29 @@ impl IdempotencyCache {
             .retain(|_, s| match s {
                 Slot::Running { .. } => true,
                 Slot::Done { at, .. } => now.duration_since(*at) < REPLAY_WINDOW,
+            });
+    }
+
+    /// Wipes the kept response of `scope` (a replay found its key dead): later replays of it
+    /// go by the durable record.
+    pub fn forget(&self, scope: &Scope) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(slots.get(scope), Some(Slot::Done { .. })) {
+            slots.remove(scope);
+        }
+    }
+
+    /// Wipes every kept response that hands out a key of `service_id` (`key_id`, or any key
+    /// when `None`): once a key or its service is deleted, its plaintext has no reason to stay.
+    pub fn forget_keys(&self, service_id: &str, key_id: Option<&str>) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, s| match s {
+                Slot::Running { .. } => true,
+                Slot::Done { issued, .. } => {
+                    issued.service_id != service_id || key_id.is_some_and(|k| k != issued.key_id)
+                }
             });
     }
 
@@ -139,8 +176,8 @@ pub struct RunningGuard {
 }
 
 impl RunningGuard {
-    /// Keeps a successful response for replays.
-    pub fn complete(mut self, status: u16, body: Zeroizing<Vec<u8>>, now: Instant) {
+    /// Keeps a successful response, which hands out the key `issued`, for replays.
+    pub fn complete(mut self, status: u16, body: Zeroizing<Vec<u8>>, issued: Issued, now: Instant) {
         self.done = true;
         self.cache
             .slots
@@ -152,6 +189,7 @@ impl RunningGuard {
                     request_hash: self.hash,
                     status,
                     body,
+                    issued,
                     at: now,
                 },
             );
@@ -182,14 +220,58 @@ mod tests {
         };
         assert!(matches!(c.begin([1; 32], [2; 32], t0), Begin::InProgress));
         assert!(matches!(c.begin([1; 32], [3; 32], t0), Begin::Reused));
-        guard.complete(201, Zeroizing::new(b"body".to_vec()), t0);
+        guard.complete(201, Zeroizing::new(b"body".to_vec()), issued("s", "k"), t0);
         match c.begin([1; 32], [2; 32], t0) {
-            Begin::Replay { status, body } => assert_eq!((status, &body[..]), (201, &b"body"[..])),
+            Begin::Replay {
+                status,
+                body,
+                issued: who,
+            } => {
+                assert_eq!((status, &body[..]), (201, &b"body"[..]));
+                assert_eq!(who, issued("s", "k"));
+            }
             _ => panic!("replay expected"),
         }
         assert!(matches!(c.begin([1; 32], [3; 32], t0), Begin::Reused));
         c.prune(t0 + REPLAY_WINDOW);
         assert!(c.is_empty());
+    }
+
+    fn issued(service_id: &str, key_id: &str) -> Issued {
+        Issued {
+            service_id: service_id.into(),
+            key_id: key_id.into(),
+        }
+    }
+
+    #[test]
+    fn deleting_a_key_or_its_service_wipes_its_kept_response() {
+        let c = IdempotencyCache::default();
+        let t0 = Instant::now();
+        let done = |scope: u8, svc: &str, key: &str| {
+            let Begin::Fresh(g) = c.begin([scope; 32], [0; 32], t0) else {
+                panic!("fresh expected")
+            };
+            g.complete(201, Zeroizing::new(vec![scope]), issued(svc, key), t0);
+        };
+        done(1, "s1", "k1");
+        done(2, "s1", "k2");
+        done(3, "s2", "k3");
+        let Begin::Fresh(_running) = c.begin([4; 32], [0; 32], t0) else {
+            panic!("fresh expected")
+        };
+        c.forget_keys("s1", Some("k1"));
+        assert_eq!(c.len(), 3);
+        assert!(matches!(c.begin([1; 32], [0; 32], t0), Begin::Fresh(_)));
+        c.forget_keys("s1", None);
+        assert!(matches!(c.begin([2; 32], [0; 32], t0), Begin::Fresh(_)));
+        assert!(matches!(
+            c.begin([3; 32], [0; 32], t0),
+            Begin::Replay { .. }
+        ));
+        c.forget(&[3; 32]);
+        assert!(matches!(c.begin([3; 32], [0; 32], t0), Begin::Fresh(_)));
+        assert!(matches!(c.begin([4; 32], [0; 32], t0), Begin::InProgress));
     }
 
     #[test]

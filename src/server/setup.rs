@@ -2,19 +2,25 @@
 //! first admin token when there is none.
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use super::store::sqlite::SqliteStore;
-use super::store::{NewToken, Store, StoreError, TokenRecord};
+use super::store::{NewToken, ServiceRecord, Store, StoreError, TokenRecord};
 use crate::credential::{self, Kind, Pepper, Secret};
-use crate::wire::{Role, Timestamp};
+use crate::wire::{AuditAction, AuditEvent, Role, Timestamp};
 
 pub const DB_FILE: &str = "ragkeys.db";
 pub const PEPPER_FILE: &str = "pepper";
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Locked by whoever opens the data dir (see [`open`]); empty, kept.
+pub const LOCK_FILE: &str = "ragkeys.lock";
+/// How long opening waits for another process that holds the data dir lock.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// A digest of a fixed string under the pepper: tells a wrong pepper from a right one.
 const PEPPER_CHECK: &str = "pepper_check";
 
@@ -37,20 +43,76 @@ fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `contents` to a new file readable by its owner only, replacing any earlier one.
+/// Writes `contents` to `path` readable by its owner only (0600), replacing any earlier file
+/// at once: the bytes go to a temp file beside it that is then renamed over `path`, so that a
+/// reader never sees a partial file.
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    let tmp = write_temp(path, contents)?;
+    let renamed = std::fs::rename(&tmp, path);
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    let mut f = std::fs::OpenOptions::new()
+    renamed?;
+    sync_parent(path)
+}
+
+/// Creates `path` (0600) holding `contents` unless it exists; true if this call created it.
+/// Complete or absent, never partial: the bytes are written and synced to a temp file first,
+/// then hard-linked to `path`, which fails if another process got there first.
+fn create_private(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+    let tmp = write_temp(path, contents)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => sync_parent(path).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) => {
+            // A file system without hard links: an exclusive create, still never a replace
+            // (a reader could then see a partial file, but the data dir lock keeps ours out).
+            let mut f = match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            f.write_all(contents)?;
+            f.sync_all()?;
+            Ok(true)
+        }
+    }
+}
+
+/// A new 0600 file beside `path`, named for this process and a random tag, holding `contents`.
+fn write_temp(path: &Path, contents: &[u8]) -> std::io::Result<PathBuf> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tag: u64 = rand::random();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{tag:016x}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    f.write_all(contents)?;
-    f.sync_all()
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(contents)?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Makes a new name in a directory durable (the file's own data is synced already).
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 fn read_pepper(path: &Path) -> anyhow::Result<Pepper> {
@@ -90,59 +152,115 @@ fn store_failure(e: StoreError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
+/// Held (an exclusive `flock`) by the process that opens the data dir, from creating the
+/// database to recording the pepper's check value: whatever mix of `serve`, `tokens` and
+/// consoles starts together on a fresh data dir, one sets it up and the others use its work.
+struct DirLock {
+    _file: std::fs::File,
+}
+
+fn lock_dir(dir: &Path) -> anyhow::Result<DirLock> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        // SAFETY: flock on a descriptor this function owns; the lock goes with the descriptor.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(DirLock { _file: file });
+        }
+        let e = std::io::Error::last_os_error();
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::EWOULDBLOCK) | Some(libc::EINTR)
+        ) {
+            anyhow::bail!("cannot lock {}: {e}", path.display());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "another ragkeys process has held {} for {} s while opening the data dir; \
+                 is one stuck?",
+                path.display(),
+                LOCK_WAIT.as_secs()
+            );
+        }
+        // Polled rather than blocking, so that a stuck holder ends in an error, not a hang.
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Creates the data dir (0700) and the database, migrated, under the data dir lock.
+fn open_store(dir: &Path) -> anyhow::Result<(SqliteStore, DirLock)> {
+    ensure_dir(dir)?;
+    let lock = lock_dir(dir)?;
+    let db = dir.join(DB_FILE);
+    // Created 0600 here: SQLite gives its -wal and -shm files the database's mode.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&db)
+        .with_context(|| format!("cannot create the database {}", db.display()))?;
+    Ok((SqliteStore::open(&db)?, lock))
+}
+
 /// Opens the data dir: creates it (0700), the database and the pepper (0600) on first use,
 /// refuses a pepper others can read or one that does not belong to this database.
+///
+/// Safe to run from many processes at once on a fresh data dir: they take turns on
+/// `<data-dir>/ragkeys.lock`, the pepper is created complete or not at all (never replaced),
+/// and the check value recorded is the first one written, so every process ends up with the
+/// same pepper or a clear error.
 pub async fn open(dir: &Path, pepper_file: Option<&Path>) -> anyhow::Result<DataDir> {
     let dir = dir.to_path_buf();
     let pepper_path = pepper_file
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.join(PEPPER_FILE));
-    let store = {
+    let (store, lock) = {
         let dir = dir.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<SqliteStore> {
-            ensure_dir(&dir)?;
-            let db = dir.join(DB_FILE);
-            // Created 0600 here: SQLite gives its -wal and -shm files the database's mode.
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&db)
-                .with_context(|| format!("cannot create the database {}", db.display()))?;
-            Ok(SqliteStore::open(&db)?)
-        })
-        .await
-        .context("setup task failed")??
+        tokio::task::spawn_blocking(move || open_store(&dir))
+            .await
+            .context("setup task failed")??
     };
     let recorded = store.get_meta(PEPPER_CHECK).await.map_err(store_failure)?;
-    let pepper = match (pepper_path.exists(), &recorded) {
-        (true, _) => read_pepper(&pepper_path)?,
-        (false, None) => {
-            let pepper = Pepper::generate();
-            write_private(&pepper_path, pepper.as_bytes()).with_context(|| {
-                format!("cannot create the pepper file {}", pepper_path.display())
-            })?;
-            pepper
-        }
-        (false, Some(_)) => anyhow::bail!(
+    if recorded.is_none() {
+        let fresh = Pepper::generate();
+        // Another process (sharing --pepper-file) may have made one first: then that one counts.
+        create_private(&pepper_path, fresh.as_bytes())
+            .with_context(|| format!("cannot create the pepper file {}", pepper_path.display()))?;
+    } else if !pepper_path.exists() {
+        anyhow::bail!(
             "the pepper file {} is missing, but this database was set up with one; \
              restore it (or pass --pepper-file)",
             pepper_path.display()
-        ),
-    };
+        );
+    }
+    let pepper = read_pepper(&pepper_path)?;
     let check = check_value(&pepper);
-    match recorded {
-        Some(r) if r != check => anyhow::bail!(
+    let recorded = match recorded {
+        Some(r) => r,
+        None => store
+            .init_meta(PEPPER_CHECK, check.clone())
+            .await
+            .map_err(store_failure)?,
+    };
+    drop(lock);
+    if recorded != check {
+        anyhow::bail!(
             "the pepper {} does not belong to the database in {}",
             pepper_path.display(),
             dir.display()
-        ),
-        Some(_) => {}
-        None => store
-            .set_meta(PEPPER_CHECK, check)
-            .await
-            .map_err(store_failure)?,
+        );
     }
     Ok(DataDir {
         path: dir,
@@ -172,32 +290,69 @@ pub async fn create_token(
 }
 
 /// With no admin token at all, creates the manager token `admin` into `<data-dir>/admin.token`.
+/// Of several processes starting together, exactly one creates it (the check and the insert
+/// are one transaction); the others find a token and create none.
 pub async fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<PathBuf>> {
-    if !data
+    let token = credential::generate(Kind::AdminToken);
+    let created = data
         .store
-        .list_tokens()
-        .await
-        .map_err(store_failure)?
-        .is_empty()
-    {
-        return Ok(None);
-    }
-    let path = data.path.join(ADMIN_TOKEN_FILE);
-    let (token, _) = create_token(&data.store, &data.pepper, "admin", Role::Manager)
+        .bootstrap_token(NewToken {
+            name: "admin".into(),
+            role: Role::Manager,
+            digest: credential::digest(&data.pepper, token.expose()),
+            masked: credential::mask(token.expose()),
+            created_at: Timestamp::now().unix(),
+        })
         .await
         .map_err(store_failure)?;
+    let Some(record) = created else {
+        return Ok(None);
+    };
+    let path = data.path.join(ADMIN_TOKEN_FILE);
     let mut contents = zeroize::Zeroizing::new(format!("{}\n", token.expose()).into_bytes());
     let written = write_private(&path, &contents);
     zeroize::Zeroize::zeroize(&mut *contents);
     if let Err(e) = written {
         // Nobody could ever use that token: take it back.
-        let _ = data.store.revoke_token("admin".into()).await;
+        let _ = data.store.revoke_listed_token(record).await;
         return Err(anyhow::anyhow!(
             "cannot write the first admin token to {}: {e}",
             path.display()
         ));
     }
     Ok(Some(path))
+}
+
+/// The setting that says the demo service was offered once on this data dir.
+const DEMO_SEEDED: &str = "demo_seeded";
+
+/// Creates the demo service `rag-demo` on the data dir's first embedded run, unless services
+/// exist; exactly once per data dir, whatever starts together (one store transaction).
+pub async fn seed_demo(store: &dyn Store, actor: &str) -> Result<(), StoreError> {
+    if store.get_meta(DEMO_SEEDED).await?.is_some() {
+        return Ok(());
+    }
+    let id = crate::server::handlers::new_id("svc_");
+    let audit = AuditEvent {
+        at: Timestamp::now(),
+        actor: actor.into(),
+        role: Role::Manager,
+        action: AuditAction::ServiceCreate,
+        service_id: id.clone(),
+        key_id: None,
+        masked: None,
+        remote_addr: "127.0.0.1".into(),
+        outcome: "ok".into(),
+    };
+    let demo = ServiceRecord {
+        id,
+        name: "rag-demo".into(),
+        description: "Demo retrieval service".into(),
+        key_count: 0,
+        created_at: Timestamp::now().unix(),
+    };
+    store.seed_service(DEMO_SEEDED, demo, audit).await?;
+    Ok(())
 }
 
 #[cfg(test)]

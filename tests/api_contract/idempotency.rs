@@ -174,3 +174,154 @@ async fn after_a_restart_the_replay_names_the_key_instead_of_issuing_another() {
         .await
         .expect(200);
 }
+
+/// Issues `{}` with Idempotency-Key `idem`; returns (key id, plaintext).
+async fn issued(api: &Api, token: &str, svc: &str, idem: &str) -> (String, String) {
+    let r = issue_with(api, token, svc, idem, &json!({})).await;
+    let body = r.expect(201);
+    (
+        body["id"].as_str().unwrap().to_string(),
+        body["key"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A replay refused because its key died: 409 naming the key, saying so, never the plaintext.
+#[track_caller]
+fn refused_as_deleted(r: &Resp, key_id: &str, plaintext: &str) {
+    let msg = r.expect_error(409, "idempotency_secret_unavailable");
+    assert!(msg.contains(key_id), "names the key: {msg}");
+    assert!(msg.contains("deleted"), "says why: {msg}");
+    assert!(
+        !r.text.contains(plaintext),
+        "never the dead key: {}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn a_replay_never_hands_out_a_key_deleted_since() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut server = Server::start_in(&dir, &[]);
+    let api = Api::new(&server);
+    let t = server.token.clone();
+    let svc = api.create_service(&t, "deleted-key").await;
+    let (key_id, key) = issued(&api, &t, &svc, "k2").await;
+    api.delete(&format!("/v1/services/{svc}/api-keys/{key_id}"), Some(&t))
+        .await
+        .expect(204);
+    // From memory (within 15 minutes), then again, then after a restart (from the record).
+    for _ in 0..2 {
+        let replay = issue_with(&api, &t, &svc, "k2", &json!({})).await;
+        refused_as_deleted(&replay, &key_id, &key);
+    }
+    assert_eq!(key_count(&api, &t, &svc).await, 0, "and no new key");
+    assert_eq!(server.stop(), Some(0));
+    let server = Server::start_in(&dir, &[]);
+    let api = Api::new(&server);
+    let replay = issue_with(&api, &t, &svc, "k2", &json!({})).await;
+    refused_as_deleted(&replay, &key_id, &key);
+    assert_eq!(key_count(&api, &t, &svc).await, 0);
+}
+
+#[tokio::test]
+async fn a_replay_after_its_service_is_deleted_is_404() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut server = Server::start_in(&dir, &[]);
+    let api = Api::new(&server);
+    let t = server.token.clone();
+    let svc = api.create_service(&t, "gone").await;
+    let (_, key) = issued(&api, &t, &svc, "k2").await;
+    let (_, kept_key) = issued(&api, &t, &svc, "k-restart").await;
+    api.delete(&format!("/v1/services/{svc}"), Some(&t))
+        .await
+        .expect(204);
+    let replay = issue_with(&api, &t, &svc, "k2", &json!({})).await;
+    replay.expect_error(404, "service_not_found");
+    assert!(!replay.text.contains(&key), "{}", replay.text);
+    assert_eq!(server.stop(), Some(0));
+    let server = Server::start_in(&dir, &[]);
+    let api = Api::new(&server);
+    for idem in ["k2", "k-restart"] {
+        let replay = issue_with(&api, &t, &svc, idem, &json!({})).await;
+        replay.expect_error(404, "service_not_found");
+        assert!(!replay.text.contains(&key) && !replay.text.contains(&kept_key));
+    }
+}
+
+#[tokio::test]
+async fn a_new_token_with_a_revoked_tokens_name_replays_nothing() {
+    let server = Server::start();
+    let api = Api::new(&server);
+    let svc = api.create_service(&server.token, "renamed").await;
+    // `bob` is the newest token, so a reused id would be its id.
+    let bob = server.create_token("bob", "manager");
+    let (first_id, first_key) = issued(&api, &bob, &svc, "k3").await;
+    let revoke = crate::common::tokens(&server.data_dir, &["revoke", "bob"]);
+    assert!(revoke.status.success());
+    let new_bob = server.create_token("bob", "manager");
+    let r = issue_with(&api, &new_bob, &svc, "k3", &json!({})).await;
+    let body = r.expect(201);
+    assert_eq!(r.header("idempotent-replayed"), None, "{}", r.text);
+    assert_ne!(body["key"].as_str(), Some(first_key.as_str()));
+    assert_ne!(body["id"].as_str(), Some(first_id.as_str()));
+    assert_eq!(key_count(&api, &server.token, &svc).await, 2);
+    // The new token's own retry replays its own key.
+    let again = issue_with(&api, &new_bob, &svc, "k3", &json!({})).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json["key"], body["key"]);
+}
+
+#[tokio::test]
+async fn replays_racing_a_delete_never_return_the_key_after_the_delete_answered() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = Server::start();
+    let api = Arc::new(Api::new(&server));
+    let t = server.token.clone();
+    let svc = api.create_service(&t, "racing").await;
+    let (key_id, key) = issued(&api, &t, &svc, "k4").await;
+    let deleted = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (api, t, svc, deleted) = (api.clone(), t.clone(), svc.clone(), deleted.clone());
+        tasks.push(tokio::spawn(async move {
+            // (started after the 204, status, body) of each replay until a few after the 204.
+            let mut seen = Vec::new();
+            let mut after = 0;
+            while after < 5 {
+                let started_after = deleted.load(Ordering::SeqCst);
+                let r = issue_with(&api, &t, &svc, "k4", &json!({})).await;
+                after += usize::from(started_after);
+                seen.push((started_after, r.status, r.text));
+            }
+            seen
+        }));
+    }
+    api.delete(&format!("/v1/services/{svc}/api-keys/{key_id}"), Some(&t))
+        .await
+        .expect(204);
+    deleted.store(true, Ordering::SeqCst);
+    for task in tasks {
+        for (started_after, status, text) in task.await.unwrap() {
+            match (started_after, status) {
+                // A replay that meets another one checking the durable record is in progress.
+                (_, 409) => assert!(
+                    text.contains("idempotency_secret_unavailable")
+                        || text.contains("idempotency_in_progress"),
+                    "{text}"
+                ),
+                (false, 201) => assert!(text.contains(&key)),
+                other => panic!("{other:?}: {text}"),
+            }
+            if started_after {
+                assert!(
+                    !text.contains(&key),
+                    "the dead key after its delete: {text}"
+                );
+            }
+        }
+    }
+    assert_eq!(key_count(&api, &t, &svc).await, 0);
+}

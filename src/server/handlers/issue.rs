@@ -13,7 +13,7 @@ use super::{Actor, Attempt, detached, json_bytes, new_id, no_store, record_failu
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
-use crate::server::idempotency::{self, Begin, RECORD_RETENTION_SECS, RunningGuard};
+use crate::server::idempotency::{self, Begin, Issued, RECORD_RETENTION_SECS, RunningGuard};
 use crate::server::state::{AppState, SharedState};
 use crate::server::store::{IdempotencyRecord, NewKey};
 use crate::wire::{AuditAction, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Timestamp, limits};
@@ -89,7 +89,9 @@ fn replayed_error(e: ApiError) -> Response {
             description = "1 to 255 visible ASCII characters, scoped to the admin token and the service. \
                 A retry with the same key and body within 15 minutes gets the same answer (the same key), \
                 marked `Idempotent-Replayed: true`; once the plaintext is gone (15 minutes, or a restart) \
-                it gets 409 `idempotency_secret_unavailable` naming the key id. Records are kept 24 hours."),
+                it gets 409 `idempotency_secret_unavailable` naming the key id, as does a replay whose key has \
+                been deleted since (404 `service_not_found` once the service is gone): a replay never hands out \
+                a dead key. The scope is the token itself, not its name. Records are kept 24 hours."),
     ),
     request_body(content = IssueApiKey, content_type = "application/json",
         description = "`{}` or `{\"name\":\"…\"}` (1 to 50 characters); an empty body counts as `{}`"),
@@ -125,8 +127,11 @@ pub async fn issue(
         };
         let guard = match state.idempotency.begin(scope, hash, Instant::now()) {
             Begin::Fresh(guard) => guard,
-            // A replay of a success is the same issue again: it has its audit event already.
-            Begin::Replay { status, body } => return issued(status, body.to_vec(), true),
+            Begin::Replay {
+                status,
+                body,
+                issued: who,
+            } => return replay_if_alive(&state, &actor, scope, status, body, who).await,
             Begin::InProgress => {
                 let e = ApiError::new(
                     ErrorCode::IdempotencyInProgress,
@@ -140,8 +145,8 @@ pub async fn issue(
                     .await;
             }
         };
-        let record = match state.store.find_idempotency(scope).await {
-            Ok(r) => r.filter(|r| r.created_at > Timestamp::now().unix() - RECORD_RETENTION_SECS),
+        let record = match find_record(&state, actor.admin.token_id, scope).await {
+            Ok(r) => r,
             Err(e) => {
                 let e = ApiError::from_store(e, state.key_limit);
                 return actor.refuse(&state, issuing(&service_id), e, None).await;
@@ -172,9 +177,79 @@ pub async fn issue(
     .await
 }
 
+/// The durable record of `scope` if it is within its retention and was made by this very
+/// token. Token ids are never reused since schema 2; one freed before that upgrade could be,
+/// and a token cannot have made a record older than itself.
+async fn find_record(
+    state: &AppState,
+    token_id: i64,
+    scope: idempotency::Scope,
+) -> Result<Option<IdempotencyRecord>, crate::server::store::StoreError> {
+    let oldest = Timestamp::now().unix() - RECORD_RETENTION_SECS;
+    let Some(record) = state
+        .store
+        .find_idempotency(scope)
+        .await?
+        .filter(|r| r.created_at > oldest)
+    else {
+        return Ok(None);
+    };
+    let tokens = state.store.list_tokens().await?;
+    let born = tokens
+        .iter()
+        .find(|t| t.id == token_id)
+        .map(|t| t.created_at);
+    Ok(born.filter(|b| *b <= record.created_at).map(|_| record))
+}
+
+/// Whether the key a replay would name still lives: `Err` is the answer instead (404 once
+/// its service is gone, 409 once the key is deleted, or the store's failure).
+async fn key_alive(state: &AppState, service_id: &str, key_id: &str) -> Result<(), ApiError> {
+    match state
+        .store
+        .get_key(service_id.to_owned(), key_id.to_owned())
+        .await
+    {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ApiError::new(
+            ErrorCode::IdempotencySecretUnavailable,
+            format!(
+                "this request was answered before with API key {key_id}, which has since been \
+                 deleted; it is not shown again. Retry with a new Idempotency-Key for a new key"
+            ),
+        )),
+        Err(e) => Err(ApiError::from_store(e, state.key_limit)),
+    }
+}
+
+/// A replay of a success still in memory: the same response, unless its key has died since
+/// (API.md, Retry-safe issuance); then its plaintext is wiped and the refusal says why. A
+/// replay has its audit event already (the issue's); a refusal writes one.
+async fn replay_if_alive(
+    state: &AppState,
+    actor: &Actor,
+    scope: idempotency::Scope,
+    status: u16,
+    body: Zeroizing<Vec<u8>>,
+    who: Issued,
+) -> Response {
+    match key_alive(state, &who.service_id, &who.key_id).await {
+        Ok(()) => issued(status, body.to_vec(), true),
+        Err(e) => {
+            if matches!(
+                e.code,
+                ErrorCode::IdempotencySecretUnavailable | ErrorCode::ServiceNotFound
+            ) {
+                state.idempotency.forget(&scope);
+            }
+            actor.refuse(state, issuing(&who.service_id), e, None).await
+        }
+    }
+}
+
 /// A request answered before whose response is no longer in memory (15 minutes passed, or
-/// the service restarted): a success names its key instead of issuing another; a refusal
-/// replays as itself.
+/// the service restarted): a success names its key instead of issuing another (or says it was
+/// deleted since, or 404 once the service is gone); a refusal replays as itself.
 async fn answer_from_record(
     state: &AppState,
     actor: &Actor,
@@ -182,13 +257,16 @@ async fn answer_from_record(
     record: IdempotencyRecord,
 ) -> Response {
     if let (Some(key_id), 201) = (&record.key_id, record.status) {
-        let e = ApiError::new(
-            ErrorCode::IdempotencySecretUnavailable,
-            format!(
-                "this request was answered before with API key {key_id}, whose plaintext can no \
-                 longer be shown; delete key {key_id} if it is not in use"
-            ),
-        );
+        let e = key_alive(state, service_id, key_id).await.err();
+        let e = e.unwrap_or_else(|| {
+            ApiError::new(
+                ErrorCode::IdempotencySecretUnavailable,
+                format!(
+                    "this request was answered before with API key {key_id}, whose plaintext \
+                     can no longer be shown; delete key {key_id} if it is not in use"
+                ),
+            )
+        });
         return actor.refuse(state, issuing(service_id), e, None).await;
     }
     let code = serde_json::from_value(serde_json::Value::String(record.outcome))
@@ -282,7 +360,11 @@ async fn issue_now(
             };
             let resp = issued(201, bytes.to_vec(), false);
             if let Some((_, _, guard)) = idempotency {
-                guard.complete(201, bytes, Instant::now());
+                let who = Issued {
+                    service_id: service_id.to_owned(),
+                    key_id,
+                };
+                guard.complete(201, bytes, who, Instant::now());
             }
             resp
         }

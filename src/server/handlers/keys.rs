@@ -96,6 +96,10 @@ pub async fn delete(
                 .store
                 .delete_key(service_id.clone(), key_id.clone(), audit)
                 .await;
+            if deleted.is_ok() {
+                // A replay would refuse it anyway; its plaintext has no reason to stay.
+                state.idempotency.forget_keys(&service_id, Some(&key_id));
+            }
             deleted.map(|digest| vec![digest])
         })
         .await

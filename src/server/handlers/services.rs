@@ -161,8 +161,13 @@ pub async fn delete(
             service_id: &id,
             key_id: None,
         };
-        delete_audited(&state, &actor, what, |audit| {
-            state.store.delete_service(id.clone(), audit)
+        delete_audited(&state, &actor, what, |audit| async {
+            let deleted = state.store.delete_service(id.clone(), audit).await;
+            if deleted.is_ok() {
+                // Its keys died with it: their kept plaintexts go too.
+                state.idempotency.forget_keys(&id, None);
+            }
+            deleted
         })
         .await
     })

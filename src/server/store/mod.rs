@@ -113,6 +113,10 @@ pub trait Store: Send + Sync + 'static {
     /// Adds a token; a name already in use is `NameTaken`.
     fn create_token(&self, token: NewToken) -> Fut<'_, TokenRecord>;
     fn list_tokens(&self) -> Fut<'_, Vec<TokenRecord>>;
+    /// The data dir's first token: adds it only if no admin token exists at all, in one
+    /// transaction, so that of several processes starting together exactly one creates it.
+    /// `None` when a token existed.
+    fn bootstrap_token(&self, token: NewToken) -> Fut<'_, Option<TokenRecord>>;
     fn revoke_token(&self, name: String) -> Fut<'_, ()>;
     /// Revokes this token only if it is still the one listed (same id, name, mask and creation
     /// time): never a newer token that took its name or its reused id.
@@ -128,6 +132,15 @@ pub trait Store: Send + Sync + 'static {
         max_services: u32,
         audit: AuditEvent,
     ) -> Fut<'_, ServiceRecord>;
+    /// Creates `service` (with its audit event) only if the setting `once` is unset and no
+    /// service exists, then sets `once`, all in one transaction: of several processes starting
+    /// together on one data dir exactly one seeds it. True when this call created the service.
+    fn seed_service(
+        &self,
+        once: &'static str,
+        service: ServiceRecord,
+        audit: AuditEvent,
+    ) -> Fut<'_, bool>;
     /// Deletes a service with its keys and writes the audit event; returns the keys' digests.
     fn delete_service(&self, id: String, audit: AuditEvent) -> Fut<'_, Vec<Digest>>;
 
@@ -144,6 +157,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Fut<'_, KeyRecord>;
     /// Deletes a key, frees its slot and writes the audit event; returns its digest.
     fn delete_key(&self, service_id: String, key_id: String, audit: AuditEvent) -> Fut<'_, Digest>;
+    /// One key of a service as it is now: `None` once deleted, `ServiceNotFound` once the
+    /// service is gone (read together, so the two agree).
+    fn get_key(&self, service_id: String, key_id: String) -> Fut<'_, Option<KeyRecord>>;
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>>;
     /// Records successful verifications: (key id, when).
     fn touch_keys(&self, used: Vec<(String, UnixTime)>) -> Fut<'_, ()>;
@@ -162,6 +178,9 @@ pub trait Store: Send + Sync + 'static {
     // Settings of the data dir.
     fn get_meta(&self, key: &'static str) -> Fut<'_, Option<String>>;
     fn set_meta(&self, key: &'static str, value: String) -> Fut<'_, ()>;
+    /// Sets `key` to `value` unless it is set already, and returns what it holds afterwards:
+    /// the first writer's value, whoever that was.
+    fn init_meta(&self, key: &'static str, value: String) -> Fut<'_, String>;
 
     /// Finishes pending work and closes every connection; later calls fail with `Closed`.
     fn close(&self) -> Fut<'_, ()>;

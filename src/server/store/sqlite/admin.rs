@@ -30,6 +30,29 @@ pub fn find_token(conn: &Connection, digest: &Digest) -> StoreResult<Option<Toke
 
 pub fn create_token(conn: &mut Connection, token: &NewToken) -> StoreResult<TokenRecord> {
     let tx = write_tx(conn)?;
+    let record = insert_token(&tx, token)?;
+    tx.commit()?;
+    Ok(record)
+}
+
+pub fn bootstrap_token(
+    conn: &mut Connection,
+    token: &NewToken,
+) -> StoreResult<Option<TokenRecord>> {
+    // Check and insert under one write lock: never two first tokens, never one beside another.
+    let tx = write_tx(conn)?;
+    let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM admin_tokens)", [], |r| {
+        r.get(0)
+    })?;
+    if any {
+        return Ok(None);
+    }
+    let record = insert_token(&tx, token)?;
+    tx.commit()?;
+    Ok(Some(record))
+}
+
+fn insert_token(tx: &rusqlite::Transaction<'_>, token: &NewToken) -> StoreResult<TokenRecord> {
     let inserted = tx.execute(
         "INSERT INTO admin_tokens (name, role, digest, masked, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![token.name, token.role.as_str(), &token.digest[..], token.masked, token.created_at],
@@ -41,8 +64,8 @@ pub fn create_token(conn: &mut Connection, token: &NewToken) -> StoreResult<Toke
         }
         Err(e) => return Err(e.into()),
     }
+    // AUTOINCREMENT (schema 2): an id is never given to a second token.
     let id = tx.last_insert_rowid();
-    tx.commit()?;
     Ok(TokenRecord {
         id,
         name: token.name.clone(),
@@ -91,4 +114,16 @@ pub fn set_meta(conn: &mut Connection, key: &str, value: &str) -> StoreResult<()
         [key, value],
     )?;
     Ok(())
+}
+
+pub fn init_meta(conn: &mut Connection, key: &str, value: &str) -> StoreResult<String> {
+    let tx = write_tx(conn)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        [key, value],
+    )?;
+    let stored: String =
+        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(stored)
 }

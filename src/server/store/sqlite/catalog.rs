@@ -72,6 +72,38 @@ pub fn create_service(
     })
 }
 
+pub fn seed_service(
+    conn: &mut Connection,
+    once: &str,
+    service: &ServiceRecord,
+    audit: &AuditEvent,
+) -> StoreResult<bool> {
+    let tx = write_tx(conn)?;
+    let seeded: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)",
+        [once],
+        |r| r.get(0),
+    )?;
+    let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM services)", [], |r| r.get(0))?;
+    let create = !seeded && !any;
+    if create {
+        tx.execute(
+            "UPDATE counters SET value = value + 1 WHERE name = 'services'",
+            [],
+        )?;
+        tx.execute(
+            "INSERT INTO services (id, name, description, key_count, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
+            params![service.id, service.name, service.description, service.created_at],
+        )?;
+        insert_audit(&tx, audit)?;
+    }
+    if !seeded {
+        tx.execute("INSERT INTO meta (key, value) VALUES (?1, '1')", [once])?;
+    }
+    tx.commit()?;
+    Ok(create)
+}
+
 pub fn delete_service(
     conn: &mut Connection,
     id: &str,
@@ -125,6 +157,27 @@ pub fn list_keys(conn: &Connection, service_id: &str) -> StoreResult<Vec<KeyReco
     };
     tx.finish()?;
     Ok(keys)
+}
+
+pub fn get_key(
+    conn: &Connection,
+    service_id: &str,
+    key_id: &str,
+) -> StoreResult<Option<KeyRecord>> {
+    // One read transaction: "the service exists" and "the key exists" agree.
+    let tx = conn.unchecked_transaction()?;
+    if get_service(&tx, service_id)?.is_none() {
+        return Err(StoreError::ServiceNotFound);
+    }
+    let key = tx
+        .prepare_cached(
+            "SELECT id, service_id, masked, name, created_at, last_used_at FROM api_keys \
+             WHERE id = ?1 AND service_id = ?2",
+        )?
+        .query_row([key_id, service_id], key_row)
+        .optional()?;
+    tx.finish()?;
+    Ok(key)
 }
 
 pub fn issue_key(

@@ -169,6 +169,10 @@ impl Store for SqliteStore {
         Box::pin(self.read(admin::list_tokens))
     }
 
+    fn bootstrap_token(&self, token: NewToken) -> Fut<'_, Option<TokenRecord>> {
+        Box::pin(self.write(move |c| admin::bootstrap_token(c, &token)))
+    }
+
     fn revoke_token(&self, name: String) -> Fut<'_, ()> {
         Box::pin(self.write(move |c| admin::revoke_token(c, &name)))
     }
@@ -192,6 +196,15 @@ impl Store for SqliteStore {
         audit: AuditEvent,
     ) -> Fut<'_, ServiceRecord> {
         Box::pin(self.write(move |c| catalog::create_service(c, &service, max_services, &audit)))
+    }
+
+    fn seed_service(
+        &self,
+        once: &'static str,
+        service: ServiceRecord,
+        audit: AuditEvent,
+    ) -> Fut<'_, bool> {
+        Box::pin(self.write(move |c| catalog::seed_service(c, once, &service, &audit)))
     }
 
     fn delete_service(&self, id: String, audit: AuditEvent) -> Fut<'_, Vec<Digest>> {
@@ -218,6 +231,10 @@ impl Store for SqliteStore {
 
     fn delete_key(&self, service_id: String, key_id: String, audit: AuditEvent) -> Fut<'_, Digest> {
         Box::pin(self.write(move |c| catalog::delete_key(c, &service_id, &key_id, &audit)))
+    }
+
+    fn get_key(&self, service_id: String, key_id: String) -> Fut<'_, Option<KeyRecord>> {
+        Box::pin(self.read(move |c| catalog::get_key(c, &service_id, &key_id)))
     }
 
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>> {
@@ -254,6 +271,10 @@ impl Store for SqliteStore {
 
     fn set_meta(&self, key: &'static str, value: String) -> Fut<'_, ()> {
         Box::pin(self.write(move |c| admin::set_meta(c, key, &value)))
+    }
+
+    fn init_meta(&self, key: &'static str, value: String) -> Fut<'_, String> {
+        Box::pin(self.write(move |c| admin::init_meta(c, key, &value)))
     }
 
     fn close(&self) -> Fut<'_, ()> {

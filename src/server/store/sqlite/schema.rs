@@ -64,6 +64,23 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX idempotency_by_age ON idempotency (created_at);
     ",
+    // 2: admin token ids are never reused (AUTOINCREMENT): an Idempotency-Key is scoped to the
+    // token's id, so a new token must never inherit a revoked one's replays (API.md, Retry-safe
+    // issuance). The sequence starts above every id still present.
+    "
+    ALTER TABLE admin_tokens RENAME TO admin_tokens_v1;
+    CREATE TABLE admin_tokens (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        name       TEXT NOT NULL UNIQUE,
+        role       TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
+        digest     BLOB NOT NULL UNIQUE,
+        masked     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO admin_tokens (id, name, role, digest, masked, created_at)
+        SELECT id, name, role, digest, masked, created_at FROM admin_tokens_v1;
+    DROP TABLE admin_tokens_v1;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -116,6 +133,41 @@ mod tests {
             .query_row("SELECT count(*) FROM counters", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_tokens_and_never_reuses_an_id_afterwards() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        let add = |c: &Connection, name: &str, digest: u8| {
+            c.execute(
+                "INSERT INTO admin_tokens (name, role, digest, masked, created_at) \
+                 VALUES (?1, 'manager', ?2, 'm', 1)",
+                rusqlite::params![name, vec![digest; 32]],
+            )
+            .unwrap();
+            c.last_insert_rowid()
+        };
+        assert_eq!((add(&c, "a", 1), add(&c, "b", 2)), (1, 2));
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        let names: Vec<(i64, String)> = c
+            .prepare("SELECT id, name FROM admin_tokens ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(names, vec![(1, "a".into()), (2, "b".into())]);
+        let third = add(&c, "c", 3);
+        assert_eq!(third, 3);
+        c.execute("DELETE FROM admin_tokens WHERE id = ?1", [third])
+            .unwrap();
+        assert_eq!(
+            add(&c, "c", 4),
+            4,
+            "the newest token's id is not given again"
+        );
     }
 
     #[test]

@@ -293,8 +293,11 @@ async fn tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_listin
         ..t
     };
     let second = store.create_token(again).await.unwrap();
-    assert_eq!(second.id, first.id, "SQLite reuses the freed id");
-    // The record listed earlier never reaches the token that took its name and its id.
+    assert!(
+        second.id > first.id,
+        "a freed id is never given again: an Idempotency-Key is scoped to the id"
+    );
+    // The record listed earlier never reaches the token that took its name.
     assert!(matches!(
         store.revoke_listed_token(first).await,
         Err(StoreError::TokenNotFound)
@@ -333,4 +336,125 @@ fn a_database_from_a_newer_version_is_refused_with_a_clear_error() {
     }
     let err = SqliteStore::open(&path).err().unwrap().to_string();
     assert!(err.contains("newer"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_time_setup_happens_once_across_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    // Separate stores on one file, as separate processes would have.
+    let stores: Vec<SqliteStore> = (0..6).map(|_| SqliteStore::open(&path).unwrap()).collect();
+    let mut tasks = Vec::new();
+    for (i, store) in stores.iter().enumerate() {
+        let store = store.clone();
+        let n = i as u8;
+        tasks.push(tokio::spawn(async move {
+            let token = store
+                .bootstrap_token(NewToken {
+                    name: "admin".into(),
+                    role: Role::Manager,
+                    digest: [n; 32],
+                    masked: "ragadm_Ab********wXyZ".into(),
+                    created_at: 1,
+                })
+                .await
+                .unwrap();
+            let seeded = store
+                .seed_service(
+                    "demo_seeded",
+                    service(&format!("svc_{n}"), "rag-demo"),
+                    audit(AuditAction::ServiceCreate, &format!("svc_{n}")),
+                )
+                .await
+                .unwrap();
+            let check = store.init_meta("check", format!("v{n}")).await.unwrap();
+            (token.is_some(), seeded, check)
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(results.iter().filter(|r| r.0).count(), 1, "{results:?}");
+    assert_eq!(results.iter().filter(|r| r.1).count(), 1, "{results:?}");
+    let first = &results[0].2;
+    assert!(results.iter().all(|r| &r.2 == first), "{results:?}");
+    let store = &stores[0];
+    assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    assert_eq!(store.list_services().await.unwrap().len(), 1);
+    // Once seeded, never again, even with no service left.
+    let demo = store.list_services().await.unwrap().remove(0);
+    store
+        .delete_service(demo.id, audit(AuditAction::ServiceDelete, "x"))
+        .await
+        .unwrap();
+    let again = store
+        .seed_service(
+            "demo_seeded",
+            service("svc_z", "rag-demo"),
+            audit(AuditAction::ServiceCreate, "svc_z"),
+        )
+        .await
+        .unwrap();
+    assert!(!again);
+    assert!(store.list_services().await.unwrap().is_empty());
+    // A bootstrap beside an existing token makes none.
+    let later = store
+        .bootstrap_token(NewToken {
+            name: "admin2".into(),
+            role: Role::Manager,
+            digest: [99; 32],
+            masked: "ragadm_Ab********wXyZ".into(),
+            created_at: 2,
+        })
+        .await
+        .unwrap();
+    assert!(later.is_none());
+}
+
+#[tokio::test]
+async fn get_key_tells_a_live_key_from_a_deleted_one_and_a_gone_service() {
+    let (_dir, store) = open_temp();
+    store
+        .create_service(
+            service("svc_a", "alpha"),
+            10,
+            audit(AuditAction::ServiceCreate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    store
+        .issue_key(
+            new_key("key_1", "svc_a", 1),
+            5,
+            None,
+            audit(AuditAction::ApiKeyIssue, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let get = |k: &str| store.get_key("svc_a".into(), k.into());
+    assert_eq!(get("key_1").await.unwrap().unwrap().id, "key_1");
+    assert!(
+        store
+            .get_key("svc_other".into(), "key_1".into())
+            .await
+            .is_err_and(|e| matches!(e, StoreError::ServiceNotFound))
+    );
+    store
+        .delete_key(
+            "svc_a".into(),
+            "key_1".into(),
+            audit(AuditAction::ApiKeyDelete, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(get("key_1").await.unwrap(), None);
+    store
+        .delete_service("svc_a".into(), audit(AuditAction::ServiceDelete, "svc_a"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        get("key_1").await,
+        Err(StoreError::ServiceNotFound)
+    ));
 }
