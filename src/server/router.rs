@@ -1,11 +1,14 @@
 //! The one router: every route of the contract, its fallbacks, and the layers around them all.
 
 use axum::Router;
-use axum::middleware::from_fn;
+use axum::middleware::from_fn_with_state;
+use tower::util::MapRequestLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use axum::routing::{delete, get};
 
 use super::handlers::{issue, keys, public, services};
-use super::middleware::{catch_panic, limit_body, request_context};
+use super::middleware::{MakeId, gate, panic_response, scrub_request_id};
 use super::state::SharedState;
 
 pub fn router(state: SharedState) -> Router {
@@ -30,9 +33,12 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/verify", get(public::verify))
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)
-        // The last layer is the outermost: ids first, then panics, then the body limit.
-        .layer(from_fn(limit_body))
-        .layer(from_fn(catch_panic))
-        .layer(from_fn(request_context))
+        // The last layer is the outermost: a usable request id first (the client's if sane,
+        // else a new one) and on every response, then our gate, then panics.
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(state.clone(), gate))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeId))
+        .layer(MapRequestLayer::new(scrub_request_id))
         .with_state(state)
 }
