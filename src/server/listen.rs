@@ -7,6 +7,7 @@
 //! file descriptors is logged once and recovered from, not spun on. (The 30 s body deadline is
 //! the middleware's: it is answered 408, not closed.)
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -164,27 +165,51 @@ where
         .keep_alive(true);
     let conn = watcher.watch(builder.serve_connection(io, service));
     tokio::pin!(conn);
-    let watchdog = tokio::time::sleep(IDLE_TIMEOUT);
+    let watchdog = watchdog(&clock);
     tokio::pin!(watchdog);
-    loop {
-        tokio::select! {
-            done = &mut conn => {
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                return;
+    tokio::select! {
+        // The connection first: the watchdog then sees the phase its poll left behind.
+        biased;
+        done = &mut conn => {
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "connection ended with an error");
             }
-            () = &mut watchdog => match clock.deadline() {
-                Some(at) if at <= Instant::now() => {
-                    tracing::debug!(%peer, "closing a connection that was idle or slow to send a request head");
-                    return;
-                }
-                Some(at) => watchdog.as_mut().reset(at),
-                // A request is running: its body has its own deadline; look again later.
-                None => watchdog.as_mut().reset(Instant::now() + HEADER_READ_TIMEOUT),
-            },
+        }
+        () = &mut watchdog => {
+            tracing::debug!(%peer, "closing a connection that was idle or slow to send a request head");
         }
     }
+}
+
+/// Completes when the connection has been idle, or sending one request head, past its limit.
+/// The timer is moved only when the deadline comes earlier (a head started), or when it fires
+/// early: a busy keep-alive connection costs no timer work per request.
+async fn watchdog(clock: &Clock) {
+    let mut armed = clock.opened + IDLE_TIMEOUT;
+    let sleep = tokio::time::sleep_until(armed);
+    tokio::pin!(sleep);
+    std::future::poll_fn(|cx| {
+        loop {
+            // In a request: its body has its own deadline, and the phase only changes while
+            // the connection is polled, after which this is polled again.
+            let Some(want) = clock.deadline() else {
+                return Poll::Pending;
+            };
+            if want < armed {
+                armed = want;
+                sleep.as_mut().reset(want);
+            }
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if want <= Instant::now() => return Poll::Ready(()),
+                Poll::Ready(()) => {
+                    armed = want;
+                    sleep.as_mut().reset(want);
+                }
+            }
+        }
+    })
+    .await
 }
 
 /// Errors of one connection that accept(2) reports; the listener itself is fine.

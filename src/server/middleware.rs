@@ -87,10 +87,13 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// `Authorization` or `Idempotency-Key` sent more than once (API.md, Conventions: 400).
 fn repeated_credential(headers: &HeaderMap) -> Option<&'static str> {
-    [(AUTHORIZATION, "Authorization"), (IDEMPOTENCY_KEY, "Idempotency-Key")]
-        .into_iter()
-        .find(|(name, _)| headers.get_all(name).iter().nth(1).is_some())
-        .map(|(_, shown)| shown)
+    [
+        (AUTHORIZATION, "Authorization"),
+        (IDEMPOTENCY_KEY, "Idempotency-Key"),
+    ]
+    .into_iter()
+    .find(|(name, _)| headers.get_all(name).iter().nth(1).is_some())
+    .map(|(_, shown)| shown)
 }
 
 /// Routes that take an admin token: every `/v1/` route but verify.

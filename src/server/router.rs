@@ -2,10 +2,10 @@
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get};
 use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use axum::routing::{delete, get};
 
 use super::handlers::{issue, keys, public, services};
 use super::middleware::{MakeId, gate, panic_response, scrub_request_id};
