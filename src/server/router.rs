@@ -1,14 +1,12 @@
 //! The one router: every route of the contract, its fallbacks, and the layers around them all.
 
 use axum::Router;
-use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get};
 use tower::util::MapRequestLayer;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use super::handlers::{issue, keys, public, services};
-use super::middleware::{MakeId, gate, panic_response, scrub_request_id};
+use super::middleware::{GateLayer, MakeId, scrub_request_id};
 use super::state::SharedState;
 
 pub fn router(state: SharedState) -> Router {
@@ -34,9 +32,8 @@ pub fn router(state: SharedState) -> Router {
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)
         // The last layer is the outermost: a usable request id first (the client's if sane,
-        // else a new one) and on every response, then our gate, then panics.
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(from_fn_with_state(state.clone(), gate))
+        // else a new one) and on every response, then our gate (which also catches panics).
+        .layer(GateLayer(state.clone()))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeId))
         .layer(MapRequestLayer::new(scrub_request_id))
