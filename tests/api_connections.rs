@@ -112,7 +112,7 @@ async fn closed(s: &mut TcpStream, started: Instant, limit: Duration) -> (Durati
 /// True if `s` is still open after `wait` (nothing read, no EOF).
 async fn still_open(s: &mut TcpStream, wait: Duration) -> bool {
     let mut tmp = [0u8; 64];
-    matches!(tokio::time::timeout(wait, s.read(&mut tmp)).await, Err(_))
+    tokio::time::timeout(wait, s.read(&mut tmp)).await.is_err()
 }
 
 fn json_post(path: &str, auth: &str, len: usize) -> String {
