@@ -97,6 +97,8 @@ pub enum ErrorCode {
     IdempotencySecretUnavailable,
     IdempotencyKeyReused,
     PayloadTooLarge,
+    /// The request body did not fully arrive within 30 s (API.md, Conventions).
+    RequestTimeout,
     RateLimited,
     Internal,
     /// A code this client does not know yet (a newer service); kept so that it can still be shown.
@@ -122,6 +124,7 @@ impl ErrorCode {
             ErrorCode::IdempotencySecretUnavailable => "idempotency_secret_unavailable",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
@@ -142,6 +145,7 @@ impl ErrorCode {
             | ErrorCode::IdempotencySecretUnavailable => 409,
             ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
         }

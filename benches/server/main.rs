@@ -1,21 +1,25 @@
-//! Load generator for `ragkeys serve`: requests/s of `GET /v1/verify` against the real service and
-//! against a bare axum handler (the ceiling of the stack), and p50/p99 latency of issue and list.
-//! Run it with `cargo bench --bench server` (it measures the release binary); all traffic stays on
-//! 127.0.0.1. Tunables: BENCH_SECS (5), BENCH_RUNS (3), BENCH_CONNS (32), BENCH_LOG (info),
-//! RAGKEYS_BENCH_BIN (the ragkeys binary to measure).
+//! Benchmark of `ragkeys serve`: requests/s, p50/p99 and server CPU per request of
+//! `GET /v1/verify` and `GET /healthz` against the real service and against a bare axum handler
+//! (the floor of the stack), alternating in each round, with wrk as the load generator
+//! (`apt-get install wrk`); then the key list (wrk) and issue+delete (reqwest: it waits on fsync,
+//! not on the client). Run it with `cargo bench --bench server` (it measures the release binary);
+//! all traffic stays on 127.0.0.1. Tunables: BENCH_SECS (3 per slice), BENCH_ROUNDS (5),
+//! BENCH_CONNS (32), BENCH_LOG (info), RAGKEYS_BENCH_BIN (the ragkeys binary to measure).
 
 mod load;
 mod procs;
 mod stats;
+mod wrk;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use load::{Op, Sample, load};
+use load::{Op, load};
 use procs::{BARE_FLAG, bare_server, start_bare, start_service};
 use stats::{Runs, median};
+use wrk::WrkRun;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -81,9 +85,40 @@ async fn setup(
     Ok((key, list_sid, issue_sid))
 }
 
+/// The medians of one GET case over the rounds.
+#[derive(Default)]
+struct Case {
+    rps: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    cpu_us: Vec<f64>,
+    errors: u64,
+}
+
+impl Case {
+    fn add(&mut self, r: &WrkRun) {
+        self.rps.push(r.rps);
+        self.p50.push(r.p50_ms);
+        self.p99.push(r.p99_ms);
+        self.cpu_us.push(r.cpu * 1e6 / r.requests.max(1) as f64);
+        self.errors += r.errors;
+    }
+
+    fn row(&self, name: &str, conns: usize) -> String {
+        format!(
+            "| {name} | {conns} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
+            median(self.rps.clone()),
+            median(self.p50.clone()),
+            median(self.p99.clone()),
+            median(self.cpu_us.clone()),
+            self.errors
+        )
+    }
+}
+
 async fn bench() -> Result<(), String> {
-    let secs = env_num("BENCH_SECS", 5) as f64;
-    let runs = env_num("BENCH_RUNS", 3).max(1) as usize;
+    let secs = env_num("BENCH_SECS", 3).max(1);
+    let rounds = env_num("BENCH_ROUNDS", 5).max(1) as usize;
     let conns = env_num("BENCH_CONNS", 32).max(1) as usize;
     let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".into());
     let bin =
@@ -107,92 +142,126 @@ async fn bench() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let base = format!("http://{svc_addr}");
+    let bare = format!("http://{bare_addr}");
     let admin = format!("Bearer {token}");
     let (key, list_sid, issue_sid) = setup(&http, &base, &admin).await?;
-
-    let verify_real = Op::Verify {
-        url: format!("{base}/v1/verify"),
-        auth: format!("Bearer {key}"),
-    };
-    let verify_bare = Op::Verify {
-        url: format!("http://{bare_addr}/v1/verify"),
-        auth: format!("Bearer {key}"),
-    };
-    let list = Op::List {
-        url: format!("{base}/v1/services/{list_sid}/api-keys"),
-        auth: admin.clone(),
-    };
+    let key_header = format!("Authorization: Bearer {key}");
+    let admin_header = format!("Authorization: {admin}");
     let issue = Op::IssueDelete {
         url: format!("{base}/v1/services/{issue_sid}/api-keys"),
         auth: admin.clone(),
     };
 
     eprintln!(
-        "binary: {bin}\nRAGKEYS_LOG={log}, {conns} connections, {secs} s per run, {runs} runs"
+        "binary: {bin}\nRAGKEYS_LOG={log}; wrk -t1 -c{conns}, {secs} s per slice, {rounds} rounds"
     );
-    // Warm both servers and the connection pools.
-    for (op, pid) in [
-        (&verify_real, svc_pid),
-        (&verify_bare, bare_pid),
-        (&list, svc_pid),
-        (&issue, svc_pid),
-    ] {
-        load(&http, op, conns, 1.0, pid).await;
+    // The four GET cases of a round, each (name, url, header, pid).
+    let cases = [
+        (
+            "GET /v1/verify, ragkeys serve",
+            format!("{base}/v1/verify"),
+            Some(key_header.as_str()),
+            svc_pid,
+        ),
+        (
+            "GET /v1/verify, bare axum handler",
+            format!("{bare}/v1/verify"),
+            Some(key_header.as_str()),
+            bare_pid,
+        ),
+        (
+            "GET /healthz, ragkeys serve",
+            format!("{base}/healthz"),
+            None,
+            svc_pid,
+        ),
+        (
+            "GET /healthz, bare axum handler",
+            format!("{bare}/healthz"),
+            None,
+            bare_pid,
+        ),
+    ];
+    // Warm both servers.
+    for (_, url, header, pid) in &cases {
+        wrk::run(url, *header, conns, 1, *pid)?;
     }
-    let (mut real, mut bare, mut iss, mut del, mut lst) = Default::default();
-    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
-    for run in 0..runs {
-        // One-second slices, alternating the two targets, so that the noise of a shared machine
-        // falls on both alike.
-        let (mut rs, mut rt, mut bs, mut bt) = (Sample::default(), 0.0, Sample::default(), 0.0);
-        for _ in 0..(secs.ceil() as usize).max(1) {
-            let (s, t) = load(&http, &verify_real, conns, 1.0, svc_pid).await;
-            rs.absorb(s);
-            rt += t;
-            let (s, t) = load(&http, &verify_bare, conns, 1.0, bare_pid).await;
-            bs.absorb(s);
-            bt += t;
+    let mut results: Vec<Case> = (0..cases.len()).map(|_| Case::default()).collect();
+    let (mut verify_ratio, mut health_ratio) = (Vec::new(), Vec::new());
+    let (mut verify_cpu, mut health_cpu) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which server goes first, so that the noise of a shared machine falls on
+        // both alike.
+        let order: [usize; 4] = if round % 2 == 0 {
+            [0, 1, 2, 3]
+        } else {
+            [1, 0, 3, 2]
+        };
+        let mut runs: Vec<Option<WrkRun>> = (0..cases.len()).map(|_| None).collect();
+        for i in order {
+            let (_, url, header, pid) = &cases[i];
+            let r = wrk::run(url, *header, conns, secs, *pid)?;
+            results[i].add(&r);
+            runs[i] = Some(r);
         }
-        let (real_rps, bare_rps) = (rs.lat.len() as f64 / rt, bs.lat.len() as f64 / bt);
-        let real_cpu = rs.cpu / rs.lat.len().max(1) as f64;
-        let bare_cpu = bs.cpu / bs.lat.len().max(1) as f64;
-        Runs::add(&mut real, rs.lat, rs.errors, rt, rs.cpu);
-        Runs::add(&mut bare, bs.lat, bs.errors, bt, bs.cpu);
-        ratios.push(real_rps / bare_rps);
-        cpu_ratios.push(bare_cpu / real_cpu);
+        let get = |i: usize| {
+            runs[i].as_ref().map_or((f64::NAN, f64::NAN), |r| {
+                (r.rps, r.cpu / r.requests.max(1) as f64)
+            })
+        };
+        let ((v, vc), (vb, vbc)) = (get(0), get(1));
+        let ((h, hc), (hb, hbc)) = (get(2), get(3));
+        verify_ratio.push(v / vb);
+        health_ratio.push(h / hb);
+        verify_cpu.push(vbc / vc);
+        health_cpu.push(hbc / hc);
         eprintln!(
-            "run {run}: verify {real_rps:.0} req/s, bare {bare_rps:.0} req/s, ratio {:.2}; \
-             server CPU per request {:.1} µs vs {:.1} µs",
-            real_rps / bare_rps,
-            real_cpu * 1e6,
-            bare_cpu * 1e6
+            "round {round}: verify {v:.0} vs bare {vb:.0} req/s ({:.2}); healthz {h:.0} vs bare {hb:.0} req/s ({:.2}); \
+             CPU/req verify {:.1} vs {:.1} µs, healthz {:.1} vs {:.1} µs",
+            v / vb,
+            h / hb,
+            vc * 1e6,
+            vbc * 1e6,
+            hc * 1e6,
+            hbc * 1e6
         );
     }
-    for run in 0..runs {
-        let (s, t) = load(&http, &issue, conns, secs, svc_pid).await;
-        let issued = s.lat.len();
+    let mut list = Case::default();
+    let list_url = format!("{base}/v1/services/{list_sid}/api-keys");
+    let mut iss = Runs::default();
+    let mut del = Runs::default();
+    load(&http, &issue, conns, 1.0, svc_pid).await;
+    for run in 0..rounds {
+        let r = wrk::run(&list_url, Some(&admin_header), conns, secs, svc_pid)?;
+        list.add(&r);
+        let (s, t) = load(&http, &issue, conns, secs as f64, svc_pid).await;
+        eprintln!("round {run}: {} lists, {} issues", r.requests, s.lat.len());
         // The CPU of each issue+delete pair is charged to both rows alike.
         Runs::add(&mut iss, s.lat, s.errors, t, s.cpu);
         Runs::add(&mut del, s.extra, 0, t, s.cpu);
-        let (s, t) = load(&http, &list, conns, secs, svc_pid).await;
-        eprintln!("run {run}: {issued} issues, {} lists", s.lat.len());
-        Runs::add(&mut lst, s.lat, s.errors, t, s.cpu);
     }
 
     println!();
-    println!("| case | clients | req/s | p50 ms | p99 ms | server CPU µs/req | errors |");
+    println!("| case | connections | req/s | p50 ms | p99 ms | server CPU µs/req | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    println!("{}", real.row("GET /v1/verify, ragkeys serve", conns));
-    println!("{}", bare.row("GET /v1/verify, bare axum handler", conns));
+    for ((name, ..), case) in cases.iter().zip(&results) {
+        println!("{}", case.row(name, conns));
+    }
     println!(
         "{}",
-        iss.row("POST …/api-keys (issue; each followed by a delete)", conns)
+        list.row("GET …/api-keys (list of 5 keys), ragkeys serve", conns)
     );
     println!(
         "{}",
-        del.row("DELETE …/api-keys/{id} (the deletes above)", conns)
+        iss.row(
+            "POST …/api-keys (issue; each followed by a delete; reqwest)",
+            conns
+        )
     );
-    println!("{}", lst.row("GET …/api-keys (list of 5 keys)", conns));
+    println!(
+        "{}",
+        del.row("DELETE …/api-keys/{id} (the deletes above; reqwest)", conns)
+    );
     println!();
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
@@ -204,15 +273,15 @@ async fn bench() -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let ratio = median(ratios);
     println!(
-        "verify throughput ratio ragkeys / bare axum: {ratio:.2} (goal >= 0.70; medians of {runs} runs of {secs} s)"
+        "throughput ragkeys / bare axum (median of {rounds} rounds): verify {:.2} (goal >= 0.85), healthz {:.2}",
+        median(verify_ratio),
+        median(health_ratio)
     );
-    // The load generator shares the CPUs: when it is the bottleneck both servers look alike, so
-    // the server's own CPU per request is the steadier comparison.
     println!(
-        "verify server-CPU efficiency bare / ragkeys: {:.2} (1.00 = as cheap as the bare handler)",
-        median(cpu_ratios)
+        "server CPU per request bare / ragkeys (1.00 = as cheap as the bare handler): verify {:.2}, healthz {:.2}",
+        median(verify_cpu),
+        median(health_cpu)
     );
     Ok(())
 }

@@ -10,7 +10,8 @@ use serde_json::json;
 
 pub const BARE_FLAG: &str = "--bare-server";
 
-/// The comparison point: axum with one handler answering a fixed verify-shaped JSON.
+/// The comparison point: axum (served by `axum::serve`) with two handlers answering fixed
+/// verify- and health-shaped JSON, and no middleware.
 pub fn bare_server() -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -23,12 +24,19 @@ pub fn bare_server() -> ExitCode {
         }
     };
     rt.block_on(async {
-        let app = axum::Router::new().route(
-            "/v1/verify",
-            axum::routing::get(|| async {
-                axum::Json(json!({"valid": true, "service_id": "svc_bench", "key_id": "key_bench"}))
-            }),
-        );
+        let app = axum::Router::new()
+            .route(
+                "/v1/verify",
+                axum::routing::get(|| async {
+                    axum::Json(
+                        json!({"valid": true, "service_id": "svc_bench", "key_id": "key_bench"}),
+                    )
+                }),
+            )
+            .route(
+                "/healthz",
+                axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }),
+            );
         let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
             Ok(l) => l,
             Err(e) => {

@@ -4,35 +4,22 @@
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, request::Parts};
-use axum::serve::IncomingStream;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::redact::{contains_credential, redact};
 use super::state::SharedState;
-use super::tls::TlsListener;
 use crate::credential::{self, Kind};
 use crate::wire::Role;
 
-/// The address a connection came from, for rate limits and the audit trail.
+/// The address a connection came from, for rate limits and the audit trail; the serving loop
+/// puts it on every request as `ConnectInfo<ClientAddr>`.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
 
 /// The client's address; unspecified when the server was not given connection info.
 #[derive(Clone, Copy, Debug)]
@@ -80,22 +67,33 @@ impl Admin {
     }
 }
 
+/// Checks `Authorization: Bearer ragadm_…` against the store: 401 `unauthorized` for a missing,
+/// malformed or unknown token, or the store's failure (API.md, Credentials).
+pub async fn authenticate(state: &SharedState, headers: &HeaderMap) -> Result<Admin, ApiError> {
+    let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+    // Format and checksum first: garbage never reaches the store.
+    credential::parse(Kind::AdminToken, token).map_err(|_| ApiError::unauthorized())?;
+    let digest = credential::digest(&state.pepper, token);
+    match state.store.find_token(digest).await {
+        Ok(Some(t)) => Ok(Admin {
+            token_id: t.id,
+            name: t.name,
+            role: t.role,
+        }),
+        Ok(None) => Err(ApiError::unauthorized()),
+        Err(e) => Err(ApiError::from_store(e, state.key_limit)),
+    }
+}
+
 impl FromRequestParts<SharedState> for Admin {
     type Rejection = ApiError;
 
+    /// The admin the middleware already found (it checks the token before reading a body),
+    /// else the token checked now.
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        // Format and checksum first: garbage never reaches the store.
-        credential::parse(Kind::AdminToken, token).map_err(|_| ApiError::unauthorized())?;
-        let digest = credential::digest(&state.pepper, token);
-        match state.store.find_token(digest).await {
-            Ok(Some(t)) => Ok(Admin {
-                token_id: t.id,
-                name: t.name,
-                role: t.role,
-            }),
-            Ok(None) => Err(ApiError::unauthorized()),
-            Err(e) => Err(ApiError::from_store(e, state.key_limit)),
+        match parts.extensions.remove::<Admin>() {
+            Some(admin) => Ok(admin),
+            None => authenticate(state, &parts.headers).await,
         }
     }
 }

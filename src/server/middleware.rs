@@ -1,23 +1,39 @@
-//! What wraps every route: the request id and its log line, a panic turned into a 500, and the
-//! 16 KiB body limit enforced before anything parses the body.
+//! What wraps every route besides tower-http's request-id layers (see `router`): a panic
+//! turned into a 500, duplicate credentials refused, the admin token checked before a body is read, the 16 KiB
+//! body limit and the 30 s body deadline, and one log line per request (at debug, or at error
+//! for a 5xx, with the request id as a field).
+//!
+//! These stay ours because tower-http's layers cannot give the contract's shape: its body limit
+//! and body timeout answer in plain text (or leave it to the extractor), do not drain an
+//! oversized body so that the client can read the 413, and its timeout is per frame, not for the
+//! whole body (API.md, Conventions).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{MatchedPath, Request};
-use axum::http::header::{CONNECTION, CONTENT_LENGTH};
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use futures_util::{FutureExt, StreamExt};
 use rand::Rng;
-use tracing::Instrument;
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 use super::error::ApiError;
+use super::extract::authenticate;
+use super::state::SharedState;
+use crate::wire::ErrorCode;
 use crate::wire::limits::MAX_BODY_BYTES;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// A request body must have fully arrived this long after its head (API.md, Conventions).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// An oversized body is read and dropped up to this size so that the client gets to read the
 /// 413 (closing with unread data makes the kernel reset the connection); beyond, we just close.
 const DRAIN_MAX: usize = 1024 * 1024;
@@ -29,74 +45,255 @@ fn sane_request_id(v: &HeaderValue) -> bool {
     (1..=128).contains(&b.len())
         && b.iter().all(|c| c.is_ascii_graphic())
         && crate::credential::kind_of(&String::from_utf8_lossy(b)).is_none()
-        && !String::from_utf8_lossy(b).contains("ragk_")
-        && !String::from_utf8_lossy(b).contains("ragadm_")
+        && !contains(b, b"ragk_")
+        && !contains(b, b"ragadm_")
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn new_request_id() -> HeaderValue {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::rng();
-    let id: String = (0..20)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    // One 128-bit draw spent 6 bits a letter (21 letters' worth); the modulo bias of 64 % 36
+    // does not matter for an id that is only unique, not secret.
+    let mut bits: u128 = rand::rng().random();
+    let id: [u8; 20] = std::array::from_fn(|_| {
+        let c = ALPHABET[(bits & 63) as usize % ALPHABET.len()];
+        bits >>= 6;
+        c
+    });
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Outermost: gives the request an id, logs one line when it is answered (route template,
-/// never the raw path, headers or body), and puts the id on the response.
-pub async fn request_context(mut req: Request, next: Next) -> Response {
-    let id = req
+/// Drops a client's request id that we must not echo (a credential, or junk), so that
+/// tower-http's `SetRequestId` makes a fresh one; runs before it.
+pub fn scrub_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    if req
         .headers()
         .get(X_REQUEST_ID)
-        .filter(|v| sane_request_id(v))
-        .cloned()
-        .unwrap_or_else(new_request_id);
-    req.headers_mut().insert(X_REQUEST_ID, id.clone());
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "(no route)".to_owned());
-    let span = tracing::info_span!("request", id = %String::from_utf8_lossy(id.as_bytes()));
-    let start = Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    resp.headers_mut().insert(X_REQUEST_ID, id);
-    let status = resp.status().as_u16();
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::error!(%method, %route, status, ms, "request failed");
-        } else {
-            tracing::debug!(%method, %route, status, ms, "request");
-        }
-    });
+        .is_some_and(|v| !sane_request_id(v))
+    {
+        req.headers_mut().remove(X_REQUEST_ID);
+    }
+    req
+}
+
+/// 20 random lowercase alphanumerics, for `SetRequestId` when the client sent no usable id.
+#[derive(Clone, Copy, Default)]
+pub struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        Some(RequestId::new(new_request_id()))
+    }
+}
+
+/// A handler that panics answers 500 `internal` (its message goes nowhere: it may hold data).
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::internal().into_response()
+}
+
+/// `Authorization` or `Idempotency-Key` sent more than once (API.md, Conventions: 400).
+fn repeated_credential(headers: &HeaderMap) -> Option<&'static str> {
+    [
+        (AUTHORIZATION, "Authorization"),
+        (IDEMPOTENCY_KEY, "Idempotency-Key"),
+    ]
+    .into_iter()
+    .find(|(name, _)| headers.get_all(name).iter().nth(1).is_some())
+    .map(|(_, shown)| shown)
+}
+
+/// Routes that take an admin token: every `/v1/` route but verify.
+fn admin_route(route: &str) -> bool {
+    route.starts_with("/v1/") && route != "/v1/verify"
+}
+
+/// The answer to a request whose body we stop reading: the connection closes after it.
+fn closing(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
-/// A handler that panics answers 500 `internal` instead of dropping the connection.
-pub async fn catch_panic(req: Request, next: Next) -> Response {
-    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::error!("handler panicked");
-            ApiError::internal().into_response()
+/// Ours, inside tower-http's request-id layers: refuses repeated credentials, handles the body
+/// (see `with_body`), and logs one line when the request is answered (route template and
+/// request id, never the raw path, headers or body). A hand-written tower service rather than
+/// `from_fn`: one allocation per request where `from_fn` and `Next` take several.
+#[derive(Clone)]
+pub struct GateLayer(pub SharedState);
+
+impl<S> tower::Layer<S> for GateLayer {
+    type Service = Gate<S>;
+
+    fn layer(&self, inner: S) -> Gate<S> {
+        Gate {
+            inner,
+            state: self.0.clone(),
         }
     }
+}
+
+/// The service of `GateLayer`.
+#[derive(Clone)]
+pub struct Gate<S> {
+    inner: S,
+    state: SharedState,
+}
+
+impl<S> tower::Service<Request> for Gate<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let line = LogLine {
+            id: req.headers().get(X_REQUEST_ID).cloned(),
+            method: req.method().clone(),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+        };
+        if let Some(name) = repeated_credential(req.headers()) {
+            let resp = ApiError::invalid(format!("the request carries {name} more than once"))
+                .into_response();
+            line.write(resp.status().as_u16(), start);
+            return Box::pin(std::future::ready(Ok(resp)));
+        }
+        if req.body().is_end_stream() {
+            let answer = self.inner.call(req);
+            return Box::pin(async move {
+                let resp = caught(answer).await;
+                line.write(resp.status().as_u16(), start);
+                Ok(resp)
+            });
+        }
+        // The service that was polled ready is the one to call; a clone takes its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let admin = admin_route(line.route.as_ref().map_or("", |r| r.as_str()));
+            let resp = with_body(&state, admin, req, inner).await;
+            line.write(resp.status().as_u16(), start);
+            Ok(resp)
+        })
+    }
+}
+
+/// What the one log line of a request says.
+struct LogLine {
+    id: Option<HeaderValue>,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+impl LogLine {
+    fn write(&self, status: u16, start: Instant) {
+        let route = self.route.as_ref().map_or("(no route)", |r| r.as_str());
+        let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+        let method = &self.method;
+        if status >= 500 {
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            tracing::error!(request_id = id, %method, route, status, ms, "request failed");
+        } else {
+            tracing::debug!(request_id = id, %method, route, status, "request");
+        }
+    }
+}
+
+/// A request with a body: a declared length over 16 KiB is 413 at once; on admin routes the
+/// token is checked before a byte of the body is read (a bad one is 401 at once); the body must
+/// then arrive within 30 s (else 408 `request_timeout`) and within 16 KiB (else 413, also for
+/// chunked bodies), on every route before any parsing. The checked body is handed on in one buffer.
+async fn with_body<S>(state: &SharedState, admin: bool, req: Request, mut inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    let (mut parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = declared
+        && len > MAX_BODY_BYTES as u64
+    {
+        let drained = len <= DRAIN_MAX as u64 && drain(body.into_data_stream(), 0).await;
+        return too_large(drained);
+    }
+    if admin {
+        match authenticate(state, &parts.headers).await {
+            Ok(who) => {
+                parts.extensions.insert(who);
+            }
+            Err(e) => return closing(e.into_response()),
+        }
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => return closing(request_timeout()),
+            Ok(None) => break,
+            Ok(Some(Ok(c))) => c,
+            Ok(Some(Err(_))) => {
+                return closing(
+                    ApiError::invalid("the request body could not be read").into_response(),
+                );
+            }
+        };
+        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+            let drained = drain(stream, buf.len() + chunk.len()).await;
+            return too_large(drained);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    caught(inner.call(Request::from_parts(parts, Body::from(buf)))).await
+}
+
+/// The handler's answer, or 500 `internal` if it panicked. tower-http's `CatchPanic` does the
+/// same but boxes every response body anew (three allocations per response), which cost a
+/// tenth of the bare handler's budget; `catch_unwind` on the future we already box costs none.
+async fn caught<F>(answer: F) -> Response
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    match AssertUnwindSafe(answer).catch_unwind().await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(never)) => match never {},
+        Err(panic) => panic_response(panic),
+    }
+}
+
+fn request_timeout() -> Response {
+    ApiError::new(
+        ErrorCode::RequestTimeout,
+        format!(
+            "the request body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        ),
+    )
+    .into_response()
 }
 
 fn too_large(drained: bool) -> Response {
-    let mut resp = ApiError::payload_too_large().into_response();
-    if !drained {
-        resp.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    resp
+    let resp = ApiError::payload_too_large().into_response();
+    if drained { resp } else { closing(resp) }
 }
 
 /// Reads and drops the rest of an oversized body, within limits; true if it all came.
-async fn drain(body: Body, already: usize) -> bool {
-    let mut stream = body.into_data_stream();
+async fn drain(mut stream: axum::body::BodyDataStream, already: usize) -> bool {
     let mut seen = already;
     let read = async {
         while let Some(chunk) = stream.next().await {
@@ -117,40 +314,6 @@ async fn drain(body: Body, already: usize) -> bool {
         .unwrap_or(false)
 }
 
-/// Refuses bodies over 16 KiB with 413 before any parsing, whatever Content-Length claims and
-/// for chunked bodies too, on every route. The checked body is handed on in one buffer.
-pub async fn limit_body(req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(len) = declared
-        && len > MAX_BODY_BYTES as u64
-    {
-        let drained = len <= DRAIN_MAX as u64 && drain(body, 0).await;
-        return too_large(drained);
-    }
-    let mut stream = body.into_data_stream();
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(_) => {
-                return ApiError::invalid("the request body could not be read").into_response();
-            }
-        };
-        if buf.len() + chunk.len() > MAX_BODY_BYTES {
-            let seen = buf.len() + chunk.len();
-            let drained = drain(Body::from_stream(stream), seen).await;
-            return too_large(drained);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    next.run(Request::from_parts(parts, Body::from(buf))).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +328,27 @@ mod tests {
         ));
         let id = new_request_id();
         assert!(sane_request_id(&id));
+        assert_eq!(id.len(), 20);
+    }
+
+    #[test]
+    fn repeated_credentials_are_found_by_name() {
+        let mut h = HeaderMap::new();
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert_eq!(repeated_credential(&h), None);
+        h.append(IDEMPOTENCY_KEY, HeaderValue::from_static("k1"));
+        h.append(IDEMPOTENCY_KEY, HeaderValue::from_static("k1"));
+        assert_eq!(repeated_credential(&h), Some("Idempotency-Key"));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(repeated_credential(&h), Some("Authorization"));
+    }
+
+    #[test]
+    fn only_verify_and_the_public_routes_skip_the_early_token_check() {
+        assert!(admin_route("/v1/services/{service_id}/api-keys"));
+        assert!(admin_route("/v1/me"));
+        assert!(!admin_route("/v1/verify"));
+        assert!(!admin_route("/healthz"));
+        assert!(!admin_route("(no route)"));
     }
 }

@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod handlers;
 mod idempotency;
+mod listen;
 mod middleware;
 mod openapi;
 mod rate_limit;
@@ -19,7 +20,6 @@ mod verify_index;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -27,14 +27,11 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{GlobalArgs, LogFormat, ServeArgs};
-use extract::ClientAddr;
+use listen::run_http;
 use state::Limits;
 use store::Store;
 
 pub use embedded::{EmbeddedServer, embedded_token_pid, start_embedded};
-
-/// How long in-flight requests may take to finish after SIGTERM before we close anyway.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Crates that could print wire data at trace level are capped, whatever RAGKEYS_LOG says.
 const LOG_CAPS: &[&str] = &[
@@ -105,48 +102,6 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => {},
         }
     })
-}
-
-/// Serves until `stop` turns true, then lets in-flight requests finish (within the grace).
-async fn run_http(
-    listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    app: axum::Router,
-    stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let graceful = {
-        let mut stop = stop.clone();
-        async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }
-    };
-    let make = app.into_make_service_with_connect_info::<ClientAddr>();
-    let serving = async move {
-        match tls {
-            None => {
-                axum::serve(listener, make)
-                    .with_graceful_shutdown(graceful)
-                    .await
-            }
-            Some(cfg) => {
-                axum::serve(tls::TlsListener::new(listener, cfg)?, make)
-                    .with_graceful_shutdown(graceful)
-                    .await
-            }
-        }
-    };
-    let mut stop = stop;
-    let overdue = async move {
-        let _ = stop.wait_for(|s| *s).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        r = serving => r,
-        _ = overdue => {
-            tracing::warn!("requests still running {} s after the stop signal; closing", SHUTDOWN_GRACE.as_secs());
-            Ok(())
-        }
-    }
 }
 
 async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {

@@ -1,11 +1,12 @@
 //! The one router: every route of the contract, its fallbacks, and the layers around them all.
 
 use axum::Router;
-use axum::middleware::from_fn;
 use axum::routing::{delete, get};
+use tower::util::MapRequestLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use super::handlers::{issue, keys, public, services};
-use super::middleware::{catch_panic, limit_body, request_context};
+use super::middleware::{GateLayer, MakeId, scrub_request_id};
 use super::state::SharedState;
 
 pub fn router(state: SharedState) -> Router {
@@ -30,9 +31,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/verify", get(public::verify))
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)
-        // The last layer is the outermost: ids first, then panics, then the body limit.
-        .layer(from_fn(limit_body))
-        .layer(from_fn(catch_panic))
-        .layer(from_fn(request_context))
+        // The last layer is the outermost: a usable request id first (the client's if sane,
+        // else a new one) and on every response, then our gate (which also catches panics).
+        .layer(GateLayer(state.clone()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeId))
+        .layer(MapRequestLayer::new(scrub_request_id))
         .with_state(state)
 }

@@ -52,7 +52,8 @@ pub fn message(m: &Model, e: &ApiError) -> String {
                 },
                 ErrorCode::Internal => tr.t("error.internal").to_string(),
                 ErrorCode::InvalidRequest => tr.f("error.invalid", &[("message", &message)]),
-                ErrorCode::Unknown => tr.f(
+                // The console sends whole bodies at once; a 408 is shown with its code.
+                ErrorCode::RequestTimeout | ErrorCode::Unknown => tr.f(
                     "error.unknown",
                     &[("message", &message), ("code", &code.as_str())],
                 ),

@@ -1,0 +1,298 @@
+//! The serving loop shared by `ragkeys serve` and the embedded service: accepts connections
+//! (backing off when the process runs out of file descriptors), runs each on hyper's HTTP/1
+//! connection with a timer, and closes connections that are idle or slow to send a request head.
+//!
+//! API.md, Conventions: a request head must be complete within 10 s of its first byte; a
+//! connection idle between requests (or since it opened) is closed after 75 s; running out of
+//! file descriptors is logged once and recovered from, not spun on. (The 30 s body deadline is
+//! the middleware's: it is answered 408, not closed.)
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tower::Service;
+
+use super::extract::ClientAddr;
+
+/// A request head must be complete this long after its first byte (API.md, Conventions).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no request in flight is closed after this long (API.md, Conventions):
+/// above the 60 s idle timeout of common load balancers, so they never reuse a closing one.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// How long in-flight requests may take to finish after the stop signal before we close anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// A TLS handshake must be done within this, like a request head.
+const HANDSHAKE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
+/// Accept failures (EMFILE, ENFILE, ENOBUFS…) are retried after this, doubling up to the max.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+const IDLE: u8 = 0;
+const HEAD_STARTED: u8 = 1;
+const IN_REQUEST: u8 = 2;
+
+/// What a connection is doing and since when; written by the socket reads and the service,
+/// read by the connection's watchdog. Atomics only: it costs nothing per request but two stores.
+struct Clock {
+    opened: Instant,
+    phase: AtomicU8,
+    /// Milliseconds after `opened` when `phase` began.
+    since_ms: AtomicU64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            opened: Instant::now(),
+            phase: AtomicU8::new(IDLE),
+            since_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn enter(&self, phase: u8) {
+        self.since_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Release);
+    }
+
+    /// When the connection must be closed unless its phase changes first; `None` in a request.
+    fn deadline(&self) -> Option<Instant> {
+        let limit = match self.phase.load(Ordering::Acquire) {
+            IDLE => IDLE_TIMEOUT,
+            HEAD_STARTED => HEADER_READ_TIMEOUT,
+            _ => return None,
+        };
+        let since = Duration::from_millis(self.since_ms.load(Ordering::Relaxed));
+        Some(self.opened + since + limit)
+    }
+}
+
+/// The socket, watched: the first bytes read while idle start the request head's 10 s.
+struct Watched<T> {
+    io: T,
+    clock: Arc<Clock>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before && self.clock.phase.load(Ordering::Relaxed) == IDLE {
+            self.clock.enter(HEAD_STARTED);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// Serves one connection until it ends, goes idle or slow past its limits, or shutdown ends it.
+async fn serve_connection<T>(io: T, peer: SocketAddr, app: axum::Router, watcher: Watcher)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let clock = Arc::new(Clock::new());
+    let io = TokioIo::new(Watched {
+        io,
+        clock: clock.clone(),
+    });
+    let service_clock = clock.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        service_clock.enter(IN_REQUEST);
+        req.extensions_mut().insert(ConnectInfo(ClientAddr(peer)));
+        let answer = app.clone().call(req);
+        let clock = service_clock.clone();
+        async move {
+            let resp = answer.await;
+            clock.enter(IDLE);
+            resp
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's own header timer runs from the moment a connection waits for a head, idle time
+    // included, so it cannot say "10 s from the first byte, 75 s idle"; and it allocates and
+    // registers a timer for every request (a tenth of the bare handler's CPU). The watchdog
+    // below applies both rules with one timer per connection instead.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .keep_alive(true);
+    let conn = watcher.watch(builder.serve_connection(io, service));
+    tokio::pin!(conn);
+    let watchdog = watchdog(&clock);
+    tokio::pin!(watchdog);
+    tokio::select! {
+        // The connection first: the watchdog then sees the phase its poll left behind.
+        biased;
+        done = &mut conn => {
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        () = &mut watchdog => {
+            tracing::debug!(%peer, "closing a connection that was idle or slow to send a request head");
+        }
+    }
+}
+
+/// Completes when the connection has been idle, or sending one request head, past its limit.
+/// The timer is moved only when the deadline comes earlier (a head started), or when it fires
+/// early: a busy keep-alive connection costs no timer work per request.
+async fn watchdog(clock: &Clock) {
+    let mut armed = clock.opened + IDLE_TIMEOUT;
+    let sleep = tokio::time::sleep_until(armed);
+    tokio::pin!(sleep);
+    std::future::poll_fn(|cx| {
+        loop {
+            // In a request: its body has its own deadline, and the phase only changes while
+            // the connection is polled, after which this is polled again.
+            let Some(want) = clock.deadline() else {
+                return Poll::Pending;
+            };
+            if want < armed {
+                armed = want;
+                sleep.as_mut().reset(want);
+            }
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if want <= Instant::now() => return Poll::Ready(()),
+                Poll::Ready(()) => {
+                    armed = want;
+                    sleep.as_mut().reset(want);
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Errors of one connection that accept(2) reports; the listener itself is fine.
+fn per_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted | WouldBlock
+    )
+}
+
+/// Serves until `stop` turns true, then lets in-flight requests finish (within the grace).
+pub async fn run_http(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    let graceful = GracefulShutdown::new();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut failures: u64 = 0;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) if per_connection_error(&e) => continue,
+            Err(e) => {
+                // Out of file descriptors and the like: say so once, then wait instead of spinning.
+                if failures == 0 {
+                    tracing::warn!(error = %e, "cannot accept connections; retrying with back-off until it recovers");
+                }
+                failures += 1;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        if failures > 0 {
+            tracing::warn!(failures, "accepting connections again");
+            failures = 0;
+            backoff = ACCEPT_BACKOFF_MIN;
+        }
+        let _ = stream.set_nodelay(true);
+        let (app, watcher) = (app.clone(), graceful.watcher());
+        match &tls {
+            None => {
+                tokio::spawn(serve_connection(stream, peer, app, watcher));
+            }
+            Some(acceptor) => {
+                tokio::spawn(serve_tls(acceptor.clone(), stream, peer, app, watcher));
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("requests still running {} s after the stop signal; closing", SHUTDOWN_GRACE.as_secs());
+        }
+    }
+    Ok(())
+}
+
+/// The handshake in the connection's own task, so a slow or silent client holds up nobody.
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: axum::Router,
+    watcher: Watcher,
+) {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake timed out"),
+    }
+}
