@@ -19,7 +19,8 @@ use crate::client::Client;
 use crate::console::clipboard::Clipboard;
 use crate::console::model::Model;
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, Msg};
-use crate::console::{update, view};
+use crate::console::scroll::{self, Tracked};
+use crate::console::update;
 use crate::wire::Timestamp;
 
 /// How often the spinner turns while a request is in flight.
@@ -85,7 +86,8 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
 
 /// The parts of the outside world the loop talks to.
 pub struct Io<'a, B: Backend, W: Write> {
-    pub terminal: &'a mut Terminal<B>,
+    /// Wrapped so that drawing knows whether the screen still shows its last frame.
+    pub terminal: &'a mut Terminal<Tracked<B>>,
     /// The terminal's output, for OSC 52 bytes (written between draws).
     pub osc52: &'a mut W,
     pub client: &'a Client,
@@ -161,9 +163,7 @@ where
             return Ok(Exit::EndOfInput);
         }
         if model.dirty {
-            terminal
-                .draw(|f| view::view(model, f))
-                .map_err(|e| LoopError::Draw(e.to_string()))?;
+            scroll::draw(terminal, model).map_err(|e| LoopError::Draw(e.to_string()))?;
             model.dirty = false;
         }
         next_tick = match (model.needs_tick(), next_tick) {

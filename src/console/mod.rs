@@ -15,6 +15,7 @@ pub mod layout;
 pub mod model;
 pub mod msg;
 pub mod popup;
+pub mod scroll;
 pub mod terminal;
 pub mod text;
 pub mod update;
@@ -30,6 +31,7 @@ use crate::args::{ConsoleArgs, GlobalArgs};
 use crate::client::{Client, ClientOptions, parse_endpoint};
 use crate::config::{self, Connection, Settings};
 use app::{Exit, Io};
+use scroll::Tracked;
 use clipboard::Clipboard;
 use model::{Model, NoticeKind, Options, Tz};
 
@@ -172,7 +174,7 @@ async fn run_in_terminal(
 ) -> Result<Exit, String> {
     terminal::install_panic_hook();
     let guard = terminal::TerminalGuard::enter(settings.mouse).map_err(|e| e.to_string())?;
-    let mut term = Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| e.to_string())?;
+    let mut term = Terminal::new(Tracked::new(CrosstermBackend::new(io::stdout()))).map_err(|e| e.to_string())?;
     let mut clipboard = Clipboard::new(settings.clipboard, settings.clipboard_clear_secs);
     let mut out = io::stdout();
     let result = app::run(
