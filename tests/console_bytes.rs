@@ -20,6 +20,7 @@ const SERVICES: usize = 999;
 
 struct Screen {
     parser: vt100::Parser,
+    raw: Vec<u8>,
     bytes: usize,
     last_byte: Instant,
 }
@@ -50,6 +51,16 @@ fn set_size(fd: i32, cols: u16, rows: u16) {
 
 impl Console {
     fn start(server: &Server, home: &std::path::Path, cols: u16, rows: u16) -> Console {
+        Self::start_term(server, home, cols, rows, "xterm-256color")
+    }
+
+    fn start_term(
+        server: &Server,
+        home: &std::path::Path,
+        cols: u16,
+        rows: u16,
+        term: &str,
+    ) -> Console {
         let (mut master, mut slave) = (0, 0);
         // SAFETY: openpty writes two descriptors into the given integers; the rest are null.
         let rc = unsafe {
@@ -63,7 +74,8 @@ impl Console {
         };
         assert_eq!(rc, 0, "openpty");
         // SAFETY: both descriptors were just opened and are owned here alone.
-        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         set_size(slave.as_raw_fd(), cols, rows);
         let mut cmd = Command::new(BIN);
         cmd.args(["--endpoint", &server.url(), "--lang", "en"])
@@ -72,7 +84,7 @@ impl Console {
             .env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_DATA_HOME", home.join("data"))
-            .env("TERM", "xterm-256color")
+            .env("TERM", term)
             .env("LANG", "C.UTF-8")
             .env("RAGKEYS_TOKEN", &server.token)
             .stdin(Stdio::from(slave.try_clone().unwrap()))
@@ -92,6 +104,7 @@ impl Console {
         let master = std::fs::File::from(master);
         let screen = Arc::new(Mutex::new(Screen {
             parser: vt100::Parser::new(nz(rows), nz(cols), 0),
+            raw: Vec::new(),
             bytes: 0,
             last_byte: Instant::now(),
         }));
@@ -105,6 +118,7 @@ impl Console {
                 }
                 let mut s = shared.lock().unwrap();
                 s.parser.process(&buf[..n]);
+                s.raw.extend_from_slice(&buf[..n]);
                 s.bytes += n;
                 s.last_byte = Instant::now();
             }
@@ -119,6 +133,19 @@ impl Console {
 
     fn send(&mut self, keys: &[u8]) {
         self.master.write_all(keys).unwrap();
+    }
+
+    /// Whether the console has set a scroll region (DECSTBM, `ESC[top;bottomr`).
+    fn set_scroll_region(&self) -> bool {
+        let s = self.screen.lock().unwrap();
+        let text = String::from_utf8_lossy(&s.raw);
+        text.split("\x1b[").any(|seq| {
+            let (params, rest) = seq.split_at(
+                seq.find(|c: char| !c.is_ascii_digit() && c != ';')
+                    .unwrap_or(seq.len()),
+            );
+            params.contains(';') && rest.starts_with('r')
+        })
     }
 
     fn bytes(&self) -> usize {
@@ -201,7 +228,12 @@ impl Console {
     /// Resizes the pty and tells the console (as the kernel does for a controlling terminal).
     fn resize(&mut self, cols: u16, rows: u16) {
         set_size(self.master.as_raw_fd(), cols, rows);
-        self.screen.lock().unwrap().parser.screen_mut().set_size(nz(rows), nz(cols));
+        self.screen
+            .lock()
+            .unwrap()
+            .parser
+            .screen_mut()
+            .set_size(nz(rows), nz(cols));
         self.size = (cols, rows);
     }
 
@@ -264,15 +296,31 @@ fn check_rows(rows: &[String], order: &[usize], offset: usize, selected: usize, 
             "rows out of order:\n{}",
             rows.join("\n")
         );
-        assert_eq!(*sel, offset + k == selected, "selection on line {y}:\n{}", rows.join("\n"));
-        assert!(rows[*y].starts_with('│') && rows[*y].trim_end().ends_with('│'), "border on {y}");
+        assert_eq!(
+            *sel,
+            offset + k == selected,
+            "selection on line {y}:\n{}",
+            rows.join("\n")
+        );
+        assert!(
+            rows[*y].starts_with('│') && rows[*y].trim_end().ends_with('│'),
+            "border on {y}"
+        );
     }
     // Everything above the table and the table's bottom border are as first drawn.
-    let trimmed = |r: &[String]| r.iter().map(|l| l.trim_end().to_string()).collect::<Vec<_>>();
+    let trimmed = |r: &[String]| {
+        r.iter()
+            .map(|l| l.trim_end().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(trimmed(&rows[..first_line]), trimmed(&frame[..first_line]));
     let bottom = first_line + t.len();
     if offset + t.len() < order.len() {
-        assert!(rows[bottom].starts_with('└'), "bottom border:\n{}", rows.join("\n"));
+        assert!(
+            rows[bottom].starts_with('└'),
+            "bottom border:\n{}",
+            rows.join("\n")
+        );
     }
 }
 
@@ -300,6 +348,30 @@ async fn seed(server: &Server) {
     }
 }
 
+/// A service holding 999 services, and their numbers in the list's order (creation order; the
+/// parallel seeding interleaves the names).
+async fn seeded() -> (Server, Vec<usize>) {
+    let server = Server::start();
+    seed(&server).await;
+    let listed: serde_json::Value = http()
+        .get(format!("{}/v1/services", server.url()))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order: Vec<usize> = listed["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap()[5..].parse().unwrap())
+        .collect();
+    assert_eq!(order.len(), SERVICES);
+    (server, order)
+}
+
 /// 50 × `j` from the top: the screen after each, and the bytes it took in all.
 fn fifty_j(c: &mut Console, order: &[usize]) -> usize {
     c.wait("the list", |r| table(r).first().is_some_and(|t| t.2));
@@ -322,30 +394,17 @@ fn fifty_j(c: &mut Console, order: &[usize]) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_list_scrolls_in_few_bytes_and_shows_the_right_rows() {
     ragkeys::client::install_crypto_provider();
-    let server = Server::start();
-    seed(&server).await;
-    // The list is in creation order; the parallel seeding interleaved the names.
-    let listed: serde_json::Value = http()
-        .get(format!("{}/v1/services", server.url()))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let order: Vec<usize> = listed["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap()[5..].parse().unwrap())
-        .collect();
-    assert_eq!(order.len(), SERVICES);
+    let (server, order) = seeded().await;
     let home = tempfile::tempdir().unwrap();
 
     for (cols, rows) in [(100, 30), (80, 24), (200, 60)] {
         let mut c = Console::start(&server, home.path(), cols, rows);
         let total = fifty_j(&mut c, &order);
+        assert_eq!(
+            c.set_scroll_region(),
+            rows < 60,
+            "{cols}×{rows}: scrolled by the terminal"
+        );
         // Before: 34,130 B at 100×30 (682 B a key), 19,569 B at 80×24.
         assert!(
             total < 50 * 200,
@@ -354,7 +413,11 @@ async fn a_long_list_scrolls_in_few_bytes_and_shows_the_right_rows() {
         );
         // The screen the scrolling left is exactly what a full redraw draws.
         let incremental = c.cells();
-        assert_eq!(incremental, c.full_redraw(), "{cols}×{rows}: not what a full redraw draws");
+        assert_eq!(
+            incremental,
+            c.full_redraw(),
+            "{cols}×{rows}: not what a full redraw draws"
+        );
     }
 }
 
@@ -400,36 +463,29 @@ fn walk(c: &mut Console, list: &[usize], nav: &mut Nav, keys: &[&[u8]], frame: &
     }
     c.settle();
     let incremental = c.cells();
-    assert_eq!(incremental, c.full_redraw(), "after {keys:?}: not what a full redraw draws");
+    assert_eq!(
+        incremental,
+        c.full_redraw(),
+        "after {keys:?}: not what a full redraw draws"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_way_through_a_long_list_leaves_the_screen_a_full_redraw_would() {
     ragkeys::client::install_crypto_provider();
-    let server = Server::start();
-    seed(&server).await;
-    let listed: serde_json::Value = http()
-        .get(format!("{}/v1/services", server.url()))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let order: Vec<usize> = listed["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap()[5..].parse().unwrap())
-        .collect();
+    let (server, order) = seeded().await;
     let home = tempfile::tempdir().unwrap();
     let mut c = Console::start(&server, home.path(), 100, 30);
     c.wait("the list", |r| table(r).first().is_some_and(|t| t.2));
     c.settle();
     let frame = c.rows();
     let capacity = table(&frame).len();
-    let mut nav = Nav { selected: 0, offset: 0, capacity, len: order.len() };
+    let mut nav = Nav {
+        selected: 0,
+        offset: 0,
+        capacity,
+        len: order.len(),
+    };
     let (j, k, down, up): (&[u8], &[u8], &[u8], &[u8]) = (b"j", b"k", b"\x1b[B", b"\x1b[A");
     let (pgdn, pgup): (&[u8], &[u8]) = (b"\x1b[6~", b"\x1b[5~");
     // Down past the first screenful, back up past its top, by j/k and the arrows.
@@ -437,8 +493,20 @@ async fn every_way_through_a_long_list_leaves_the_screen_a_full_redraw_would() {
     walk(&mut c, &order, &mut nav, &[k; 30], &frame);
     walk(&mut c, &order, &mut nav, &[down, down, up, up, up], &frame);
     // Pages, the ends, and single steps from there.
-    walk(&mut c, &order, &mut nav, &[pgdn, pgdn, pgdn, pgup, j, pgup, pgup], &frame);
-    walk(&mut c, &order, &mut nav, &[b"G", k, k, j, b"g", j, b"G"], &frame);
+    walk(
+        &mut c,
+        &order,
+        &mut nav,
+        &[pgdn, pgdn, pgdn, pgup, j, pgup, pgup],
+        &frame,
+    );
+    walk(
+        &mut c,
+        &order,
+        &mut nav,
+        &[b"G", k, k, j, b"g", j, b"G"],
+        &frame,
+    );
     // A shorter terminal: fewer rows, the same scrolling.
     c.resize_and_wait(100, 24);
     let frame = c.rows();
@@ -448,12 +516,35 @@ async fn every_way_through_a_long_list_leaves_the_screen_a_full_redraw_would() {
     walk(&mut c, &order, &mut nav, &[j; 5], &frame);
     // A filtered list scrolls the same way.
     c.send(b"g/long-5");
-    c.wait("the filtered list", |r| table(r).iter().all(|t| name(t.1).starts_with("long-5")));
+    c.wait("the filtered list", |r| {
+        table(r).iter().all(|t| name(t.1).starts_with("long-5"))
+    });
     c.send(b"\r");
     c.settle();
-    let filtered: Vec<usize> = order.iter().copied().filter(|i| name(*i).starts_with("long-5")).collect();
+    let filtered: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|i| name(*i).starts_with("long-5"))
+        .collect();
     let frame = c.rows();
-    let mut nav = Nav { selected: 0, offset: 0, capacity: table(&frame).len(), len: filtered.len() };
+    let mut nav = Nav {
+        selected: 0,
+        offset: 0,
+        capacity: table(&frame).len(),
+        len: filtered.len(),
+    };
     walk(&mut c, &filtered, &mut nav, &[j; 30], &frame);
     walk(&mut c, &filtered, &mut nav, &[b"G", k, k, k], &frame);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_that_may_not_scroll_regions_gets_whole_rows_and_the_same_screen() {
+    ragkeys::client::install_crypto_provider();
+    let (server, order) = seeded().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut c = Console::start_term(&server, home.path(), 100, 30, "dumb");
+    fifty_j(&mut c, &order);
+    assert!(!c.set_scroll_region(), "TERM=dumb was sent a scroll region");
+    let incremental = c.cells();
+    assert_eq!(incremental, c.full_redraw());
 }

@@ -31,9 +31,9 @@ use crate::args::{ConsoleArgs, GlobalArgs};
 use crate::client::{Client, ClientOptions, parse_endpoint};
 use crate::config::{self, Connection, Settings};
 use app::{Exit, Io};
-use scroll::Tracked;
 use clipboard::Clipboard;
 use model::{Model, NoticeKind, Options, Tz};
+use scroll::Tracked;
 
 /// `ragkeys` with no subcommand: returns the process exit code.
 pub fn main(global: &GlobalArgs, args: &ConsoleArgs) -> u8 {
@@ -174,7 +174,11 @@ async fn run_in_terminal(
 ) -> Result<Exit, String> {
     terminal::install_panic_hook();
     let guard = terminal::TerminalGuard::enter(settings.mouse).map_err(|e| e.to_string())?;
-    let mut term = Terminal::new(Tracked::new(CrosstermBackend::new(io::stdout()))).map_err(|e| e.to_string())?;
+    let mut term = Terminal::new(
+        Tracked::new(CrosstermBackend::new(io::stdout()))
+            .scrolling(scroll::term_scrolls(std::env::var("TERM").ok().as_deref())),
+    )
+    .map_err(|e| e.to_string())?;
     let mut clipboard = Clipboard::new(settings.clipboard, settings.clipboard_clear_secs);
     let mut out = io::stdout();
     let result = app::run(

@@ -46,6 +46,8 @@ pub struct Tracked<B> {
     next: Option<Buffer>,
     /// Whether the cursor is known to be hidden: ratatui hides it on every frame.
     cursor_hidden: bool,
+    /// Whether the terminal is known to scroll a region (see [`term_scrolls`]).
+    scrolls: bool,
 }
 
 /// The last frame drawn by [`draw`], as the terminal shows it.
@@ -74,7 +76,14 @@ impl<B> Tracked<B> {
             announced: false,
             next: None,
             cursor_hidden: false,
+            scrolls: true,
         }
+    }
+
+    /// Whether to scroll regions at all; without, every frame is an ordinary diff.
+    pub fn scrolling(mut self, scrolls: bool) -> Tracked<B> {
+        self.scrolls = scrolls;
+        self
     }
 
     /// The wrapped backend (tests read a `TestBackend`'s buffer through it).
@@ -170,6 +179,17 @@ impl<B: Backend> Backend for Tracked<B> {
     }
 }
 
+/// Whether a terminal of type `term` (`$TERM`) scrolls regions (DECSTBM with SU/SD). Every
+/// terminal type an SSH client or multiplexer announces does (xterm*, screen*, tmux*, linux,
+/// rxvt*, vt100 and later, putty, …); the ones that may not are an unset or `dumb`/`unknown`
+/// type and the pre-ANSI VT52, where the console falls back to rewriting the rows.
+pub fn term_scrolls(term: Option<&str>) -> bool {
+    match term.map(str::trim) {
+        None | Some("" | "dumb" | "unknown") => false,
+        Some(t) => !t.starts_with("vt52"),
+    }
+}
+
 /// Draws the model: the whole frame is rendered, then only what differs from the screen is
 /// written, after scrolling the table's rows on the terminal when that writes less.
 ///
@@ -183,21 +203,12 @@ pub fn draw<B: Backend>(terminal: &mut Terminal<Tracked<B>>, m: &Model) -> Resul
     let rows = table_rows(&l);
     let cursor = view::draw(m, &l, terminal.current_buffer_mut());
     let last = terminal.backend_mut().last.take();
-    if let Some(plan) = last.and_then(|last| plan(last, rows, terminal.current_buffer_mut())) {
-        let backend = terminal.backend_mut();
-        backend.announced = true;
-        let scrolled = if plan.amount > 0 {
-            backend.scroll_region_up(plan.region.clone(), plan.lines())
-        } else {
-            backend.scroll_region_down(plan.region.clone(), plan.lines())
-        };
-        backend.announced = false;
-        scrolled?;
-        // ratatui diffs its current buffer against the other one; the other one becomes the
-        // shifted screen (swap_buffers clears the outgoing previous, which is stale now anyway).
-        let next = std::mem::replace(terminal.current_buffer_mut(), plan.shifted);
-        terminal.swap_buffers();
-        *terminal.current_buffer_mut() = next;
+    let scrolls = terminal.backend().scrolls;
+    if let Some(plan) = last
+        .filter(|_| scrolls)
+        .and_then(|last| plan(last, rows, terminal.current_buffer_mut()))
+    {
+        apply(terminal, plan)?;
     }
     let next = terminal.current_buffer_mut().clone();
     let backend = terminal.backend_mut();
@@ -257,6 +268,25 @@ fn digits(n: u16) -> usize {
     n.to_string().len()
 }
 
+/// Scrolls the terminal as planned and makes the shifted screen ratatui's previous buffer.
+fn apply<B: Backend>(terminal: &mut Terminal<Tracked<B>>, plan: Plan) -> Result<(), B::Error> {
+    let backend = terminal.backend_mut();
+    backend.announced = true;
+    let scrolled = if plan.amount > 0 {
+        backend.scroll_region_up(plan.region.clone(), plan.lines())
+    } else {
+        backend.scroll_region_down(plan.region.clone(), plan.lines())
+    };
+    backend.announced = false;
+    scrolled?;
+    // ratatui diffs its current buffer against the other one; the other one becomes the
+    // shifted screen (swap_buffers clears the outgoing previous, which is stale now anyway).
+    let next = std::mem::replace(terminal.current_buffer_mut(), plan.shifted);
+    terminal.swap_buffers();
+    *terminal.current_buffer_mut() = next;
+    Ok(())
+}
+
 /// The current table's rows, if the screen shows a table with at least one row.
 fn table_rows(l: &ScreenLayout) -> Option<Rows> {
     let table = match &l.body {
@@ -293,8 +323,7 @@ impl Plan {
 /// than drawing over the unscrolled screen.
 fn plan(last: Last, rows: Option<Rows>, next: &Buffer) -> Option<Plan> {
     let (before, after) = (last.rows?, rows?);
-    if before.table != after.table || before.lines != after.lines || last.buffer.area != next.area
-    {
+    if before.table != after.table || before.lines != after.lines || last.buffer.area != next.area {
         return None;
     }
     let height = i64::from(after.lines.1 - after.lines.0);
@@ -333,9 +362,7 @@ fn shift(screen: &Buffer, region: Range<u16>, amount: i32) -> Buffer {
     let area = screen.area;
     for y in region.clone() {
         let from = i32::from(y) + amount;
-        let source = u16::try_from(from)
-            .ok()
-            .filter(|f| region.contains(f));
+        let source = u16::try_from(from).ok().filter(|f| region.contains(f));
         for x in area.left()..area.right() {
             out[(x, y)] = match source {
                 Some(sy) => screen[(x, sy)].clone(),

@@ -27,7 +27,10 @@ struct Counting {
 
 impl Backend for Counting {
     type Error = <TestBackend as Backend>::Error;
-    fn draw<'a, I: Iterator<Item = (u16, u16, &'a Cell)>>(&mut self, c: I) -> Result<(), Self::Error> {
+    fn draw<'a, I: Iterator<Item = (u16, u16, &'a Cell)>>(
+        &mut self,
+        c: I,
+    ) -> Result<(), Self::Error> {
         let c: Vec<_> = c.collect();
         self.cells.set(self.cells.get() + c.len());
         self.inner.draw(c.into_iter())
@@ -41,7 +44,10 @@ impl Backend for Counting {
     fn get_cursor_position(&mut self) -> Result<ratatui::layout::Position, Self::Error> {
         self.inner.get_cursor_position()
     }
-    fn set_cursor_position<P: Into<ratatui::layout::Position>>(&mut self, p: P) -> Result<(), Self::Error> {
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        p: P,
+    ) -> Result<(), Self::Error> {
         self.inner.set_cursor_position(p)
     }
     fn clear(&mut self) -> Result<(), Self::Error> {
@@ -68,12 +74,23 @@ impl Backend for Counting {
 }
 
 fn terminal(w: u16, h: u16) -> (Terminal<Tracked<Counting>>, Rc<Counter<usize>>) {
+    terminal_scrolling(w, h, true)
+}
+
+fn terminal_scrolling(
+    w: u16,
+    h: u16,
+    scrolls: bool,
+) -> (Terminal<Tracked<Counting>>, Rc<Counter<usize>>) {
     let cells = Rc::new(Counter::new(0));
     let backend = Counting {
         inner: TestBackend::new(w, h),
         cells: cells.clone(),
     };
-    (Terminal::new(Tracked::new(backend)).unwrap(), cells)
+    (
+        Terminal::new(Tracked::new(backend).scrolling(scrolls)).unwrap(),
+        cells,
+    )
 }
 
 /// The model drawn from scratch on a blank screen.
@@ -95,7 +112,13 @@ fn step(m: &mut Model, msg: Msg) {
 fn a_long_list_scrolls_by_writing_the_new_row_and_the_selection() {
     let (w, h) = (100, 30);
     let mut m = on_services(300, Role::Manager);
-    step(&mut m, Msg::Resize { width: w, height: h });
+    step(
+        &mut m,
+        Msg::Resize {
+            width: w,
+            height: h,
+        },
+    );
     let (mut t, cells) = terminal(w, h);
     draw(&mut t, &m).unwrap();
     let first = cells.get();
@@ -112,7 +135,10 @@ fn a_long_list_scrolls_by_writing_the_new_row_and_the_selection() {
     assert!(!scrolling.is_empty());
     // One row of the table is at most the width; the old selection a few cells more.
     let most = *scrolling.iter().max().unwrap();
-    assert!(most < usize::from(w) + 20, "{scrolling:?} (first frame {first})");
+    assert!(
+        most < usize::from(w) + 20,
+        "{scrolling:?} (first frame {first})"
+    );
     // And back up: the list scrolls down the same way.
     for _ in 0..60 {
         step(&mut m, key('k'));
@@ -124,7 +150,9 @@ fn a_long_list_scrolls_by_writing_the_new_row_and_the_selection() {
 }
 
 fn msg(i: u8) -> Msg {
-    const CHARS: &[char] = &['j', 'j', 'j', 'k', 'k', 'g', 'G', '/', '1', '2', 'x', 'm', '?', 'r', 'i'];
+    const CHARS: &[char] = &[
+        'j', 'j', 'j', 'k', 'k', 'g', 'G', '/', '1', '2', 'x', 'm', '?', 'r', 'i',
+    ];
     const CODES: &[KeyCode] = &[
         KeyCode::PageUp,
         KeyCode::PageDown,
@@ -153,10 +181,11 @@ proptest! {
         n in 0u32..120,
         w in 60u16..130,
         h in 16u16..50,
+        scrolls in any::<bool>(),
     ) {
         let mut m = on_services(n, Role::Manager);
         step(&mut m, Msg::Resize { width: w, height: h });
-        let (mut t, _) = terminal(w, h);
+        let (mut t, _) = terminal_scrolling(w, h, scrolls);
         let (mut w, mut h) = (w, h);
         draw(&mut t, &m).unwrap();
         for (i, other) in steps {
@@ -181,5 +210,24 @@ proptest! {
             draw(&mut t, &m).unwrap();
             prop_assert_eq!(shown(&t), fresh(&m, w, h));
         }
+    }
+}
+
+#[test]
+fn terminals_that_may_not_scroll_regions_are_not_asked_to() {
+    use super::term_scrolls;
+    for t in [
+        "xterm-256color",
+        "screen",
+        "tmux-256color",
+        "linux",
+        "vt100",
+        "putty",
+        "rxvt-unicode",
+    ] {
+        assert!(term_scrolls(Some(t)), "{t}");
+    }
+    for t in [None, Some(""), Some("dumb"), Some("unknown"), Some("vt52")] {
+        assert!(!term_scrolls(t), "{t:?}");
     }
 }
