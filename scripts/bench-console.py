@@ -6,8 +6,11 @@ Measures, with medians over repeated runs:
     against a baseline measured in the same run: launch to exit of `ragkeys --version`;
   - CPU time used in 10 s at rest, after the first frame;
   - bytes written to the terminal per arrow key in a 5-row key list;
+  - bytes written per `j` over 50 presses from the top of a 999-service list, at 100×30, 80×24
+    and 200×60 (each step after the first screenful scrolls the list by one row);
   - peak RSS (VmHWM) of the console.
 Usage: scripts/bench-console.py [path/to/ragkeys]   (default target/release/ragkeys)
+       ONLY=bytes scripts/bench-console.py …   (only the byte counts: 5-row list and long list)
 """
 import fcntl
 import json
@@ -130,6 +133,26 @@ def start_server(home):
     return proc, f"http://{addr}", token
 
 
+def long_list_bytes(url, token, home, cols, rows, presses=50):
+    """Bytes written per `j` from the top of the Services list (already holding 999 services)."""
+    p = Pty([BIN, "--endpoint", url, "--token", token, "--lang", "en"], env_for(home), cols, rows)
+    try:
+        p.wait_for(b"long-000")
+        p.quiet()
+        sizes = []
+        for _ in range(presses):
+            p.send(b"j")
+            sizes.append(len(p.quiet(0.25)))
+        return sizes
+    finally:
+        p.close()
+
+
+def seed_long_list(url, token, count=999):
+    for i in range(count - 1):
+        http("POST", f"{url}/v1/services", token, {"name": f"long-{i:03}", "description": f"service {i}"})
+
+
 def median_ms(xs):
     return statistics.median(xs) * 1000
 
@@ -144,21 +167,20 @@ def main():
         for i in range(5):
             http("POST", f"{url}/v1/services/{svc['id']}/api-keys", token, {"name": f"k{i}"})
 
-        baseline = []
-        for _ in range(RUNS):
+        only_bytes = os.environ.get("ONLY") == "bytes"
+        baseline, remote, embedded, first_run, at_rest_ms = [], [], [], 0.0, 0.0
+        for _ in range(0 if only_bytes else RUNS):
             t0 = time.monotonic()
             subprocess.run([BIN, "--version"], stdout=subprocess.DEVNULL, check=True)
             baseline.append(time.monotonic() - t0)
 
-        remote = []
-        for _ in range(RUNS):
+        for _ in range(0 if only_bytes else RUNS):
             p = Pty([BIN, "--endpoint", url, "--token", token, "--lang", "en"], env_for(home))
             remote.append(p.wait_for(b"bench-svc"))
             p.close()
 
         embedded_home = tempfile.mkdtemp(prefix="ragkeys-bench-emb-")
-        embedded = []
-        for i in range(RUNS + 1):
+        for i in range(0 if only_bytes else RUNS + 1):
             p = Pty([BIN, "--lang", "en"], env_for(embedded_home))
             t = p.wait_for(b"rag-demo")
             if i == 0:
@@ -171,9 +193,10 @@ def main():
         p = Pty([BIN, "--endpoint", url, "--token", token, "--lang", "en"], env_for(home))
         p.wait_for(b"bench-svc")
         p.quiet()
-        c0 = p.cpu_seconds()
-        p.read_for(10.0)
-        at_rest_ms = (p.cpu_seconds() - c0) * 1000
+        if not only_bytes:
+            c0 = p.cpu_seconds()
+            p.read_for(10.0)
+            at_rest_ms = (p.cpu_seconds() - c0) * 1000
         p.send(b"\r")
         p.wait_for(b"k4")
         p.quiet()
@@ -183,11 +206,23 @@ def main():
             sizes.append(len(p.quiet(0.25)))
         rss = p.peak_rss_kib()
         p.close()
+
+        # The long list: 999 services (the service limit), 50 × `j` from the top.
+        seed_long_list(url, token)
+        long_lists = {(cols, rows, n): long_list_bytes(url, token, home, cols, rows, n)
+                      for cols, rows, n in [(100, 30, 50), (80, 24, 50), (200, 60, 50), (200, 60, 100)]}
     finally:
         server.terminate()
         server.wait()
         shutil.rmtree(home, ignore_errors=True)
 
+    for (cols, rows, n), xs in long_lists.items():
+        print(f"  bytes per `j`, {n} from the top of 999 services, {cols}×{rows}: "
+              f"{sum(xs) / len(xs):6.1f} B average (total {sum(xs)} B, max {max(xs)})")
+    print(f"  bytes written per arrow key (5-row list)      {statistics.median(sizes):7.0f} B "
+          f"(min {min(sizes)}, max {max(sizes)})")
+    if only_bytes:
+        return
     print(f"ragkeys console benchmark ({RUNS} runs each, medians; {os.cpu_count()} cores, shared machine)")
     print(f"  baseline: `ragkeys --version` start to exit  {median_ms(baseline):7.1f} ms")
     print(f"  launch → first frame with data, remote       {median_ms(remote):7.1f} ms  "

@@ -19,7 +19,8 @@ use crate::client::Client;
 use crate::console::clipboard::{Clipboard, Copied};
 use crate::console::model::Model;
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, Msg};
-use crate::console::{update, view};
+use crate::console::scroll::{self, Tracked};
+use crate::console::update;
 use crate::wire::Timestamp;
 
 /// How often the spinner turns while a request is in flight.
@@ -132,7 +133,8 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
 
 /// The parts of the outside world the loop talks to.
 pub struct Io<'a, B: Backend, W: Write> {
-    pub terminal: &'a mut Terminal<B>,
+    /// Wrapped so that drawing knows whether the screen still shows its last frame.
+    pub terminal: &'a mut Terminal<Tracked<B>>,
     /// The terminal's output, for OSC 52 bytes (written between draws).
     pub osc52: &'a mut W,
     pub client: &'a Client,
@@ -247,7 +249,7 @@ where
             model.dirty = true;
         }
         if model.dirty {
-            if let Err(e) = terminal.draw(|f| view::view(model, f)) {
+            if let Err(e) = scroll::draw(terminal, model) {
                 return backend_failed(&e);
             }
             model.dirty = false;

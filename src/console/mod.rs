@@ -22,6 +22,7 @@ pub mod layout;
 pub mod model;
 pub mod msg;
 pub mod popup;
+pub mod scroll;
 pub mod terminal;
 pub mod text;
 pub mod update;
@@ -39,6 +40,7 @@ use crate::config::{self, Connection, Settings};
 use app::{Exit, Io};
 use clipboard::Clipboard;
 use model::{Model, NoticeKind, Options, Tz};
+use scroll::Tracked;
 
 /// `ragkeys` with no subcommand: returns the process exit code.
 pub fn main(global: &GlobalArgs, args: &ConsoleArgs) -> u8 {
@@ -248,7 +250,11 @@ async fn run_in_terminal(
 ) -> Result<Exit, String> {
     terminal::install_panic_hook();
     let guard = terminal::TerminalGuard::enter(settings.mouse).map_err(|e| e.to_string())?;
-    let mut term = Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| e.to_string())?;
+    let mut term = Terminal::new(
+        Tracked::new(CrosstermBackend::new(io::stdout()))
+            .scrolling(scroll::term_scrolls(std::env::var("TERM").ok().as_deref())),
+    )
+    .map_err(|e| e.to_string())?;
     let clipboard = Clipboard::new(settings.clipboard, settings.clipboard_clear_secs);
     let mut out = io::stdout();
     let result = app::run(

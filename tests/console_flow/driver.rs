@@ -139,6 +139,13 @@ impl Backend for Observed {
     fn window_size(&mut self) -> Result<WindowSize, Self::Error> {
         self.inner.window_size()
     }
+    // A scroll is part of the frame that follows it: no frame is published here.
+    fn scroll_region_up(&mut self, r: std::ops::Range<u16>, n: u16) -> Result<(), Self::Error> {
+        self.inner.scroll_region_up(r, n)
+    }
+    fn scroll_region_down(&mut self, r: std::ops::Range<u16>, n: u16) -> Result<(), Self::Error> {
+        self.inner.scroll_region_down(r, n)
+    }
     fn flush(&mut self) -> Result<(), Self::Error> {
         self.inner.flush()?;
         self.draws += 1;
@@ -350,7 +357,8 @@ where
         clears: 0,
         tx,
     };
-    let mut terminal = Terminal::new(backend).unwrap_or_else(|e| panic!("{e}"));
+    let mut terminal = Terminal::new(ragkeys::console::scroll::Tracked::new(backend))
+        .unwrap_or_else(|e| panic!("{e}"));
     let (etx, mut erx) = mpsc::unbounded_channel::<io::Result<Event>>();
     let events = futures_util::stream::poll_fn(move |cx| erx.poll_recv(cx));
     let output = Output::default();
