@@ -192,7 +192,7 @@ fn the_prompt_reaches_the_terminal_and_the_answer_comes_from_it() {
     term.keys(&["1234", "Enter"]);
     let screen = term.wait_text("exit=");
     assert!(screen.contains("exit=0"), "{screen}");
-    assert!(screen.contains("Service ID"), "{screen}");
+    assert!(screen.contains("No services yet"), "{screen}");
 }
 
 #[test]
