@@ -286,7 +286,11 @@ fn no_proxy_forms_bypass_the_proxy() {
             );
             // Direct: the name does not resolve, so the service is unreachable.
             expect_code(&out, 6);
-            assert!(!stderr(&out).contains("proxy"), "{var}={no}: {}", stderr(&out));
+            assert!(
+                !stderr(&out).contains("proxy"),
+                "{var}={no}: {}",
+                stderr(&out)
+            );
         }
     }
     assert_eq!(proxy.received(), "");
@@ -295,7 +299,14 @@ fn no_proxy_forms_bypass_the_proxy() {
     for no in ["0.0.0.0", "0.0.0.0/8"] {
         let out = run(
             &cli,
-            &["services", "list", "--endpoint", &by_ip, "--token", &server.token],
+            &[
+                "services",
+                "list",
+                "--endpoint",
+                &by_ip,
+                "--token",
+                &server.token,
+            ],
             &[("http_proxy", proxy.url()), ("no_proxy", no.to_string())],
         );
         expect_code(&out, 0);
@@ -310,7 +321,14 @@ fn no_proxy_forms_bypass_the_proxy() {
         let before = proxy.log.lock().unwrap().len();
         let out = run(
             &cli,
-            &["services", "list", "--endpoint", &by_name, "--token", &server.token],
+            &[
+                "services",
+                "list",
+                "--endpoint",
+                &by_name,
+                "--token",
+                &server.token,
+            ],
             &[("http_proxy", proxy.url()), ("no_proxy", no.clone())],
         );
         expect_code(&out, 0);

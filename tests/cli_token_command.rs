@@ -134,7 +134,11 @@ fn a_bad_timeout_is_a_usage_error() {
     sleeping_profile(&cli, &dir.path().join("pid"), "token_command_timeout = 0\n");
     let out = cli.run(&["services", "list"]);
     expect_code(&out, 2);
-    assert!(stderr(&out).contains("token_command_timeout"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("token_command_timeout"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -322,7 +322,10 @@ mod tests {
             via(&e, "http://h.example").as_deref(),
             Some("http://all:2 (from ALL_PROXY)")
         );
-        let e = env(&[("HTTPS_PROXY", "http://up:1"), ("https_proxy", "http://low:2")]);
+        let e = env(&[
+            ("HTTPS_PROXY", "http://up:1"),
+            ("https_proxy", "http://low:2"),
+        ]);
         assert_eq!(
             via(&e, "https://h.example").as_deref(),
             Some("http://low:2 (from https_proxy)")

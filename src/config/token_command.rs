@@ -32,7 +32,8 @@ static OWN_GROUP: AtomicI32 = AtomicI32::new(0);
 /// Runs `command` for `profile` and returns the token, or an error naming the profile (and the
 /// `token_command_timeout` setting when the deadline passed).
 pub fn run(profile: &str, command: &str, timeout: Duration) -> Result<Secret, SettingsError> {
-    let failed = |what: String| SettingsError::Failed(format!("token_command of profile {profile} {what}"));
+    let failed =
+        |what: String| SettingsError::Failed(format!("token_command of profile {profile} {what}"));
     let foreground = Foreground::take_if_ours();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -86,7 +87,10 @@ pub fn run(profile: &str, command: &str, timeout: Duration) -> Result<Secret, Se
         Waited::Failed(e) => return Err(failed(format!("could not be waited for: {e}"))),
     };
     if !status.success() {
-        let how = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+        let how = match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
             (Some(c), _) => format!("exit status {c}"),
             (None, Some(libc::SIGINT)) => "interrupted".to_string(),
             (None, _) => "killed by a signal".to_string(),
@@ -308,7 +312,10 @@ mod tests {
     fn output_is_read_like_a_credential_helper_s() {
         let ok = |s: &str| parse_output(s.as_bytes()).map(|t| t.expose().to_string());
         assert_eq!(ok("ragadm_x\n").unwrap(), "ragadm_x");
-        assert_eq!(ok("  ragadm_x \r\nurl: keys.example\nuser: me\n").unwrap(), "ragadm_x");
+        assert_eq!(
+            ok("  ragadm_x \r\nurl: keys.example\nuser: me\n").unwrap(),
+            "ragadm_x"
+        );
         assert_eq!(ok("ragadm_x").unwrap(), "ragadm_x");
         assert!(ok("").is_err());
         assert!(ok("\nragadm_x\n").is_err());
