@@ -34,7 +34,7 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Proxy variables to honour (`None`: connect directly, as for the embedded service).
     /// Loopback endpoints are direct whatever they say; see [`proxy`].
-    pub proxy_env: Option<proxy::ProxyEnv>,
+    pub proxy_env: Option<Arc<proxy::ProxyEnv>>,
 }
 
 impl ClientOptions {
@@ -46,7 +46,7 @@ impl ClientOptions {
             insecure: false,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(20),
-            proxy_env: Some(proxy::ProxyEnv::from_env()),
+            proxy_env: Some(Arc::new(proxy::ProxyEnv::from_env())),
         }
     }
 

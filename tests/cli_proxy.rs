@@ -58,7 +58,8 @@ impl FakeProxy {
 
 fn serve(mut conn: TcpStream, mode: Mode, log: &Mutex<Vec<String>>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    loop {
+    // One request per connection: every answer closes it.
+    {
         let Some((head, mut body)) = read_head(&mut conn) else {
             return;
         };
@@ -73,9 +74,8 @@ fn serve(mut conn: TcpStream, mode: Mode, log: &Mutex<Vec<String>>) {
                 let _ = write!(
                     conn,
                     "HTTP/1.1 {code} Proxy Says No\r\n{extra}Content-Type: text/html\r\n\
-                     Content-Length: 9\r\nConnection: close\r\n\r\n<h1>x</h1>"
+                     Content-Length: 10\r\nConnection: close\r\n\r\n<h1>x</h1>"
                 );
-                return;
             }
             Mode::Forward(target) => {
                 let mut lines = head.split("\r\n");
@@ -117,9 +117,8 @@ fn serve(mut conn: TcpStream, mode: Mode, log: &Mutex<Vec<String>>) {
                 let _ = up.write_all(&body);
                 let mut answer = Vec::new();
                 let _ = up.read_to_end(&mut answer);
+                // The service closed after its answer: so does the proxy (on drop).
                 let _ = conn.write_all(&answer);
-                // The service closed after its answer: so does the proxy.
-                return;
             }
         }
     }
