@@ -68,6 +68,13 @@ impl Connection {
             );
         }
         if let Some(u) = &url
+            && opts.proxy_env.is_some()
+            && let Some(w) =
+                crate::client::proxy::uppercase_http_proxy_warning(u, |k| std::env::var(k).ok())
+        {
+            out.push(w);
+        }
+        if let Some(u) = &url
             && u.scheme() == "http"
             && !is_loopback(u)
         {

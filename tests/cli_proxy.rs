@@ -259,6 +259,12 @@ fn remote_endpoints_go_through_the_proxy_named_by_curl_s_variables() {
     let out = run(&cli, &args, &[("HTTP_PROXY", proxy.url())]);
     expect_code(&out, 6);
     assert_eq!(proxy.log.lock().unwrap().len(), before);
+    // …and says so, pointing at http_proxy.
+    assert!(
+        stderr(&out).contains("warning: HTTP_PROXY is set but not used"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -115,6 +115,31 @@ impl ProxyEnv {
     }
 }
 
+/// A warning when `HTTP_PROXY` (uppercase) is set for an `http://` endpoint that would have gone
+/// through it, but ragkeys, as curl, does not read it; `None` otherwise.
+pub fn uppercase_http_proxy_warning(
+    url: &Url,
+    get: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let set = |k: &str| get(k).is_some_and(|v| !v.trim().is_empty());
+    if url.scheme() != "http" || !set("HTTP_PROXY") || set("http_proxy") {
+        return None;
+    }
+    let env = ProxyEnv::from_lookup(&get);
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if is_loopback_host(host) || env.no.matches(host, url.port_or_known_default()) {
+        return None;
+    }
+    Some(
+        "HTTP_PROXY is set but not used: as curl, ragkeys reads only the lowercase http_proxy \
+         for http:// endpoints; set http_proxy to go through the proxy"
+            .to_string(),
+    )
+}
+
 /// 127.0.0.0/8, ::1 (also as ::ffff:127.x), `localhost` and `*.localhost` (RFC 6761).
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -390,6 +415,26 @@ mod tests {
             .for_url(&Url::parse("http://h.example").unwrap())
             .unwrap_err();
         assert!(err.starts_with("http_proxy="), "{err}");
+    }
+
+    #[test]
+    fn an_unread_uppercase_http_proxy_is_pointed_out() {
+        let get = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let url = |u: &str| Url::parse(u).unwrap();
+        let up: &[(&str, &str)] = &[("HTTP_PROXY", "http://p:1")];
+        assert!(uppercase_http_proxy_warning(&url("http://h.example"), get(up)).is_some());
+        assert!(uppercase_http_proxy_warning(&url("https://h.example"), get(up)).is_none());
+        assert!(uppercase_http_proxy_warning(&url("http://127.0.0.1:1"), get(up)).is_none());
+        let both: &[(&str, &str)] = &[("HTTP_PROXY", "http://p:1"), ("http_proxy", "http://p:1")];
+        assert!(uppercase_http_proxy_warning(&url("http://h.example"), get(both)).is_none());
+        let no: &[(&str, &str)] = &[("HTTP_PROXY", "http://p:1"), ("no_proxy", "h.example")];
+        assert!(uppercase_http_proxy_warning(&url("http://h.example"), get(no)).is_none());
     }
 
     #[test]
