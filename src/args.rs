@@ -1,10 +1,15 @@
-//! The command line, as clap sees it. Connection flags are global: accepted before or after the
-//! subcommand, by the console too.
+//! The command line, as clap sees it. Each command shows and accepts only the options it uses
+//! (issue 7, "Commands"): the connection flags belong to the console, `services` and `keys`
+//! (under a "Connection" heading, after the subcommand or, as before, ahead of it); `serve` and
+//! `tokens` take `--data-dir` and their own flags. [`Cli::resolve`] merges what came before the
+//! subcommand with what came after into one [`GlobalArgs`], and refuses a flag given ahead of a
+//! subcommand that does not use it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -24,8 +29,17 @@ Exit codes:
     after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
+    /// Data dir of the embedded service (default: $XDG_DATA_HOME/ragkeys)
+    #[arg(long, env = "RAGKEYS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// `--json` ahead of `services`, `keys` or `tokens` (its old place): not shown here.
+    #[arg(long, hide = true)]
+    pub json: bool,
+
+    /// The console's connection; also accepted ahead of `services` and `keys`.
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub connection: ConnectionArgs,
 
     #[command(flatten)]
     pub console: ConsoleArgs,
@@ -34,46 +48,177 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// How to reach and authenticate to the key service.
-#[derive(Debug, Clone, Default, Args)]
+/// What a command runs with once the command line is merged: the connection (console,
+/// `services`, `keys`), `--json`, and the data dir (console, `serve`, `tokens`).
+#[derive(Debug, Clone, Default)]
 pub struct GlobalArgs {
-    /// URL of the key service (the console's default: an embedded service over the local data dir)
-    #[arg(long, global = true, env = "RAGKEYS_ENDPOINT", value_name = "URL")]
+    /// URL of the key service; `None`: the console's embedded service.
     pub endpoint: Option<String>,
-
-    /// Admin token (ragadm_…); prefer RAGKEYS_TOKEN or token_command in a profile
-    #[arg(
-        long,
-        global = true,
-        env = "RAGKEYS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    /// Admin token (ragadm_…).
     pub token: Option<String>,
-
-    /// Profile of the config file to use
-    #[arg(long, global = true, env = "RAGKEYS_PROFILE", value_name = "NAME")]
+    /// Profile of the config file.
     pub profile: Option<String>,
-
-    /// PEM file of a CA to trust besides the system roots
-    #[arg(long, global = true, value_name = "FILE")]
+    /// PEM file of a CA to trust besides the system roots.
     pub ca_cert: Option<PathBuf>,
-
-    /// Skip TLS certificate verification (prints a warning on every run)
-    #[arg(long, global = true)]
+    /// Skip TLS certificate verification.
     pub insecure: bool,
+    /// Print the API's own JSON objects instead of tables.
+    pub json: bool,
+    /// Data dir of the embedded service, `serve` and `tokens`.
+    pub data_dir: Option<PathBuf>,
+}
 
+/// Declares the connection flags twice: on the top level (the console's, not passed down to
+/// `serve` or `tokens`) and as globals of `services` / `keys` (accepted after their actions).
+macro_rules! connection_args {
+    ($(#[$doc:meta])* $name:ident, $global:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, Args)]
+        #[command(next_help_heading = "Connection")]
+        pub struct $name {
+            /// URL of the key service (the console's default: an embedded service over the local data dir)
+            #[arg(long, global = $global, env = "RAGKEYS_ENDPOINT", value_name = "URL")]
+            pub endpoint: Option<String>,
+
+            /// Admin token (ragadm_…); prefer RAGKEYS_TOKEN or token_command in a profile
+            #[arg(
+                long,
+                global = $global,
+                env = "RAGKEYS_TOKEN",
+                value_name = "TOKEN",
+                hide_env_values = true
+            )]
+            pub token: Option<String>,
+
+            /// Profile of the config file to use
+            #[arg(long, global = $global, env = "RAGKEYS_PROFILE", value_name = "NAME")]
+            pub profile: Option<String>,
+
+            /// PEM file of a CA to trust besides the system roots
+            #[arg(long, global = $global, value_name = "FILE")]
+            pub ca_cert: Option<PathBuf>,
+
+            /// Skip TLS certificate verification (prints a warning on every run)
+            #[arg(long, global = $global)]
+            pub insecure: bool,
+        }
+    };
+}
+
+connection_args!(
+    /// How the console reaches the key service.
+    ConnectionArgs,
+    false
+);
+connection_args!(
+    /// How `services` and `keys` reach the key service.
+    RemoteConnectionArgs,
+    true
+);
+
+/// The options of `services` and `keys`, accepted after any of their actions.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RemoteArgs {
     /// Print the API's own JSON objects instead of tables
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Data dir of the embedded service (default: $XDG_DATA_HOME/ragkeys)
+    #[command(flatten)]
+    pub connection: RemoteConnectionArgs,
+}
+
+/// The options of `tokens`, accepted after any of its actions.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DataArgs {
+    /// Data dir to work on (default: $XDG_DATA_HOME/ragkeys)
     #[arg(long, global = true, env = "RAGKEYS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
 
+impl Cli {
+    /// Parses the process's arguments; exits with clap's usage error (code 2) when they are bad.
+    pub fn parse_resolved() -> (Cli, GlobalArgs) {
+        let mut cmd = Cli::command();
+        let matches = cmd.clone().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
+        match cli.resolve(&matches) {
+            Ok(g) => (cli, g),
+            Err(msg) => cmd
+                .error(clap::error::ErrorKind::ArgumentConflict, msg)
+                .exit(),
+        }
+    }
+
+    /// Merges the flags given ahead of the subcommand into the subcommand's own (which win), and
+    /// refuses one given ahead of a subcommand that does not use it.
+    pub fn resolve(&self, matches: &ArgMatches) -> Result<GlobalArgs, String> {
+        let given = |id: &str| matches!(matches.value_source(id), Some(ValueSource::CommandLine));
+        let top = &self.connection;
+        let connection_ids = ["endpoint", "token", "profile", "ca_cert", "insecure"];
+        let (name, uses_connection, uses_data, uses_json) = match &self.command {
+            None => ("the console (`ragkeys` alone)", true, true, false),
+            Some(Command::Serve(_)) => ("`ragkeys serve`", false, true, false),
+            Some(Command::Tokens(_)) => ("`ragkeys tokens`", false, true, true),
+            Some(Command::Services(_)) => ("`ragkeys services`", true, false, true),
+            Some(Command::Keys(_)) => ("`ragkeys keys`", true, false, true),
+            Some(Command::Completions { .. }) => ("`ragkeys completions`", false, false, false),
+        };
+        let flag = |id: &str| format!("--{}", id.replace('_', "-"));
+        for id in connection_ids {
+            if !uses_connection && given(id) {
+                return Err(format!("{} is not an option of {name}", flag(id)));
+            }
+        }
+        if !uses_data && given("data_dir") {
+            return Err(format!("--data-dir is not an option of {name}"));
+        }
+        if !uses_json && given("json") {
+            return Err(format!("--json is not an option of {name}"));
+        }
+        let mut g = GlobalArgs {
+            endpoint: top.endpoint.clone(),
+            token: top.token.clone(),
+            profile: top.profile.clone(),
+            ca_cert: top.ca_cert.clone(),
+            insecure: top.insecure,
+            json: self.json,
+            data_dir: self.data_dir.clone(),
+        };
+        if !uses_connection {
+            // Only the environment can have filled them: nothing this command reads.
+            g.endpoint = None;
+            g.token = None;
+            g.profile = None;
+        }
+        let remote = match &self.command {
+            Some(Command::Services(s)) => Some(&s.remote),
+            Some(Command::Keys(k)) => Some(&k.remote),
+            _ => None,
+        };
+        if let Some(r) = remote {
+            let c = &r.connection;
+            g.endpoint = c.endpoint.clone().or(g.endpoint);
+            g.token = c.token.clone().or(g.token);
+            g.profile = c.profile.clone().or(g.profile);
+            g.ca_cert = c.ca_cert.clone().or(g.ca_cert);
+            g.insecure |= c.insecure;
+            g.json |= r.json;
+        }
+        match &self.command {
+            Some(Command::Tokens(t)) => {
+                g.data_dir = t.data.data_dir.clone().or(g.data_dir);
+                g.json |= t.json;
+            }
+            Some(Command::Serve(s)) => g.data_dir = s.data.data_dir.clone().or(g.data_dir),
+            _ => {}
+        }
+        Ok(g)
+    }
+}
+
 /// Options of the console (no subcommand).
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Console")]
 pub struct ConsoleArgs {
     /// Language of the console
     #[arg(long, value_enum)]
@@ -112,21 +257,64 @@ pub enum ClipboardMode {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the key service
-    Serve(ServeArgs),
+    Serve(ServeCommand),
     /// Manage admin tokens (works on the data dir directly, also while the service runs)
-    #[command(subcommand)]
-    Tokens(TokensCommand),
+    Tokens(TokensArgs),
     /// List, create and delete services
-    #[command(subcommand, after_help = EXIT_CODES_HELP)]
-    Services(ServicesCommand),
+    #[command(after_help = EXIT_CODES_HELP)]
+    Services(ServicesArgs),
     /// List, issue and delete API keys of a service
-    #[command(subcommand, after_help = EXIT_CODES_HELP)]
-    Keys(KeysCommand),
+    #[command(after_help = EXIT_CODES_HELP)]
+    Keys(KeysArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `ragkeys serve`: the service's own options and its data dir.
+#[derive(Debug, Clone, Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `ragkeys tokens ACTION`.
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    #[command(subcommand)]
+    pub command: TokensCommand,
+
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Print JSON instead of a table (`tokens list`)
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `ragkeys services ACTION`.
+#[derive(Debug, Args)]
+pub struct ServicesArgs {
+    #[command(subcommand)]
+    pub command: ServicesCommand,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `ragkeys keys ACTION`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,13 +427,46 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn resolved(args: &[&str]) -> Result<GlobalArgs, String> {
+        let matches = Cli::command()
+            .try_get_matches_from(args)
+            .map_err(|e| e.to_string())?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        cli.resolve(&matches)
+    }
+
     #[test]
     fn connection_flags_go_before_or_after_the_subcommand() {
-        let a = Cli::try_parse_from(["ragkeys", "--endpoint", "http://h", "keys", "list", "s"])
-            .unwrap();
-        let b = Cli::try_parse_from(["ragkeys", "keys", "list", "s", "--endpoint", "http://h"])
-            .unwrap();
-        assert_eq!(a.global.endpoint.as_deref(), Some("http://h"));
-        assert_eq!(b.global.endpoint.as_deref(), Some("http://h"));
+        let a = resolved(&["ragkeys", "--endpoint", "http://h", "keys", "list", "s"]).unwrap();
+        let b = resolved(&["ragkeys", "keys", "list", "s", "--endpoint", "http://h"]).unwrap();
+        let c = resolved(&["ragkeys", "--json", "services", "list"]).unwrap();
+        let d = resolved(&["ragkeys", "services", "--insecure", "list", "--json"]).unwrap();
+        assert_eq!(a.endpoint.as_deref(), Some("http://h"));
+        assert_eq!(b.endpoint.as_deref(), Some("http://h"));
+        assert!(c.json && d.json && d.insecure);
+        let t = resolved(&["ragkeys", "tokens", "list", "--json", "--data-dir", "/d"]).unwrap();
+        assert!(t.json);
+        assert_eq!(t.data_dir.as_deref(), Some(std::path::Path::new("/d")));
+        let s = resolved(&["ragkeys", "--data-dir", "/d", "serve"]).unwrap();
+        assert_eq!(s.data_dir.as_deref(), Some(std::path::Path::new("/d")));
+    }
+
+    #[test]
+    fn commands_refuse_options_they_do_not_use() {
+        for bad in [
+            &["ragkeys", "serve", "--endpoint", "x"][..],
+            &["ragkeys", "serve", "--json"],
+            &["ragkeys", "tokens", "list", "--token", "t"],
+            &["ragkeys", "tokens", "list", "--insecure"],
+            &["ragkeys", "services", "list", "--data-dir", "/d"],
+            &["ragkeys", "keys", "list", "s", "--data-dir", "/d"],
+            &["ragkeys", "--endpoint", "x", "serve"],
+            &["ragkeys", "--ca-cert", "c", "tokens", "list"],
+            &["ragkeys", "--data-dir", "/d", "services", "list"],
+            &["ragkeys", "--json"],
+            &["ragkeys", "--endpoint", "x", "completions", "bash"],
+        ] {
+            assert!(resolved(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

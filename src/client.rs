@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+pub mod proxy;
 mod tls;
 
 use crate::credential::Secret;
@@ -31,6 +32,9 @@ pub struct ClientOptions {
     pub insecure: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Proxy variables to honour (`None`: connect directly, as for the embedded service).
+    /// Loopback endpoints are direct whatever they say; see [`proxy`].
+    pub proxy_env: Option<Arc<proxy::ProxyEnv>>,
 }
 
 impl ClientOptions {
@@ -42,6 +46,15 @@ impl ClientOptions {
             insecure: false,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(20),
+            proxy_env: Some(Arc::new(proxy::ProxyEnv::from_env())),
+        }
+    }
+
+    /// Options for the embedded service on loopback: never through a proxy (issue 7, kind 1).
+    pub fn embedded(endpoint: impl Into<String>, token: Secret) -> Self {
+        ClientOptions {
+            proxy_env: None,
+            ..Self::new(endpoint, token)
         }
     }
 }
@@ -117,12 +130,15 @@ pub struct Client {
     base: Url,
     endpoint: Arc<str>,
     auth: HeaderValue,
+    /// The proxy requests go through, described without credentials (for messages).
+    via: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("endpoint", &self.endpoint)
+            .field("proxy", &self.via)
             .finish_non_exhaustive()
     }
 }
@@ -181,7 +197,23 @@ impl Client {
         if opts.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        if base.scheme() == "http" && opts.ca_cert.is_none() {
+        // Proxies are decided here, from our rules, never by reqwest's own reading of the
+        // environment (which would proxy loopback and read HTTP_PROXY).
+        builder = builder.no_proxy();
+        let chosen = match &opts.proxy_env {
+            Some(env) => env.for_url(&base).map_err(ApiError::Config)?,
+            None => None,
+        };
+        if chosen.is_some() {
+            let env = opts.proxy_env.clone().unwrap_or_default();
+            // Per URL, so that a redirect elsewhere follows the same rules.
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                env.for_url(url).ok().flatten().map(|p| p.url)
+            }));
+        }
+        // An https:// proxy needs the system's roots even for an http:// service.
+        let https_proxy = chosen.as_ref().is_some_and(|p| p.url.scheme() == "https");
+        if base.scheme() == "http" && opts.ca_cert.is_none() && !https_proxy {
             // No TLS to verify: skip reading the system's roots (hundreds of files, and an
             // error on a machine that has none).
             builder = builder.tls_certs_only(Vec::new());
@@ -198,7 +230,13 @@ impl Client {
             base,
             endpoint,
             auth,
+            via: chosen.map(|p| p.describe().into()),
         })
+    }
+
+    /// The proxy this client's requests go through (`scheme://host:port (from VAR)`), if any.
+    pub fn proxy(&self) -> Option<&str> {
+        self.via.as_deref()
     }
 
     pub fn endpoint(&self) -> &str {
@@ -223,8 +261,21 @@ impl Client {
             reason = s.to_string();
             src = s.source();
         }
+        let chain = error_chain(e);
         if let Some(t) = tls::find(e) {
             reason = tls::reason(t);
+        } else if let Some(via) = &self.via {
+            reason = if chain.contains("proxy authorization required") {
+                proxy_auth_reason(via)
+            } else if chain.contains("tunnel error: unsuccessful") {
+                format!("the proxy {via} refused to open a connection to the service")
+            } else if chain.contains("tunnel error") || e.is_connect() {
+                format!("cannot connect to the proxy {via}: {reason}")
+            } else if e.is_timeout() {
+                format!("timed out ({reason}) through the proxy {via}")
+            } else {
+                format!("{reason} (through the proxy {via})")
+            };
         } else if e.is_timeout() {
             reason = format!("timed out ({reason})");
         } else if self.base.scheme() == "http" && reason.contains("invalid HTTP version") {
@@ -274,6 +325,14 @@ impl Client {
         if status.is_success() {
             return Ok((status, headers, bytes));
         }
+        if let Some(via) = &self.via
+            && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+        {
+            return Err(ApiError::Unreachable {
+                endpoint: self.endpoint.to_string(),
+                reason: proxy_auth_reason(via),
+            });
+        }
         let retry_after = headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
@@ -284,6 +343,16 @@ impl Client {
                 code: e.error.code,
                 message: e.error.message,
                 retry_after,
+            }),
+            // Through a proxy, an answer without our shape is the proxy's own (502, 503, 504).
+            Err(_) if self.via.is_some() => Err(ApiError::Unreachable {
+                endpoint: self.endpoint.to_string(),
+                reason: format!(
+                    "HTTP {} from the proxy {} (not the service's answer: the proxy could not \
+                     reach it, or refused; check the proxy or list the host in no_proxy)",
+                    status.as_u16(),
+                    self.via.as_deref().unwrap_or("?")
+                ),
             }),
             Err(_) => Err(self.protocol(format!(
                 "HTTP {} without the service's error shape (is this the ragkeys service?)",
@@ -457,6 +526,25 @@ impl Client {
             .await?;
         self.decode(&bytes)
     }
+}
+
+/// Every message in `e`'s source chain, joined: where reqwest keeps hyper's tunnel errors.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+fn proxy_auth_reason(via: &str) -> String {
+    format!(
+        "the proxy {via} asks for credentials (HTTP 407 Proxy Authentication Required): put \
+         them in the variable, e.g. http://user:password@host:port"
+    )
 }
 
 /// A fresh Idempotency-Key for one issue attempt (and its retries).

@@ -10,15 +10,15 @@
 //! [profile.prod]
 //! endpoint = "https://keys.example.com"
 //! token_command = "pass show ragkeys/prod"
+//! token_command_timeout = 30   # seconds; then its process group is killed
 //! ca_cert = "~/certs/internal-ca.pem"
 //! lang = "ko"
 //! ```
 
 mod file;
+pub mod token_command;
 
 use std::path::{Path, PathBuf};
-
-use zeroize::Zeroizing;
 
 pub use file::{FileConfig, LoadedFile, Profile, config_path, load_file};
 
@@ -66,6 +66,13 @@ impl Connection {
                  admin token and the keys"
                     .to_string(),
             );
+        }
+        if let Some(u) = &url
+            && opts.proxy_env.is_some()
+            && let Some(w) =
+                crate::client::proxy::uppercase_http_proxy_warning(u, |k| std::env::var(k).ok())
+        {
+            out.push(w);
         }
         if let Some(u) = &url
             && u.scheme() == "http"
@@ -178,7 +185,17 @@ pub fn resolve_with(
                 (Some(t), _, _) => Secret::new(t.trim().to_string()),
                 (None, Some(t), _) => Secret::new(t.expose().trim().to_string()),
                 (None, None, Some(cmd)) => {
-                    run_token_command(profile_name.as_deref().unwrap_or("?"), cmd)?
+                    let name = profile_name.as_deref().unwrap_or("?");
+                    let secs = profile
+                        .token_command_timeout
+                        .unwrap_or(token_command::DEFAULT_TIMEOUT_SECS);
+                    if !(1..=86_400).contains(&secs) {
+                        return Err(SettingsError::Usage(format!(
+                            "token_command_timeout of profile {name} must be 1 to 86400 \
+                             seconds, not {secs}"
+                        )));
+                    }
+                    token_command::run(name, cmd, std::time::Duration::from_secs(secs))?
                 }
                 (None, None, None) => {
                     return Err(SettingsError::Usage(
@@ -265,48 +282,6 @@ fn expand(p: &Path, base: Option<&Path>) -> PathBuf {
         Some(b) if p.is_relative() => b.join(p),
         _ => p.to_path_buf(),
     }
-}
-
-/// Runs `sh -c COMMAND`; its trimmed stdout is the token.
-fn run_token_command(profile: &str, command: &str) -> Result<Secret, SettingsError> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| {
-            SettingsError::Failed(format!(
-                "token_command of profile {profile} could not be started: {e}"
-            ))
-        })?;
-    let stdout = Zeroizing::new(out.stdout);
-    if !out.status.success() {
-        let first = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| format!(": {}", crate::sanitize::clean(l)))
-            .unwrap_or_default();
-        let status = match out.status.code() {
-            Some(c) => format!("exit status {c}"),
-            None => "killed by a signal".to_string(),
-        };
-        return Err(SettingsError::Failed(format!(
-            "token_command of profile {profile} failed ({status}){first}"
-        )));
-    }
-    let text = std::str::from_utf8(&stdout).map_err(|_| {
-        SettingsError::Failed(format!(
-            "token_command of profile {profile} printed something that is not UTF-8"
-        ))
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(SettingsError::Failed(format!(
-            "token_command of profile {profile} printed nothing on stdout"
-        )));
-    }
-    Ok(Secret::new(token.to_string()))
 }
 
 #[cfg(test)]

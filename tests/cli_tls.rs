@@ -176,3 +176,73 @@ fn plain_http_to_another_host_warns() {
     let o = cli.remote("http://127.0.0.1:1", "ragadm_x", &["services", "list"]);
     assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
 }
+
+/// A certificate whose host is only in the Common Name (no subjectAltName), signed by the CA.
+fn pki_without_san() -> Pki {
+    let p = pki();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ragkeys test CA 2");
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
+    std::fs::write(&p.ca, ca.pem()).unwrap();
+    std::fs::write(&p.cert, leaf.pem()).unwrap();
+    std::fs::write(&p.key, leaf_key.serialize_pem()).unwrap();
+    p
+}
+
+#[test]
+fn a_certificate_without_subject_alt_name_says_how_to_reissue_it() {
+    let p = pki_without_san();
+    let s = https_server(&p);
+    let cli = Cli::new();
+    let o = cli.remote(
+        &https_url(&s),
+        &s.token,
+        &["--ca-cert", p.ca.to_str().unwrap(), "services", "list"],
+    );
+    expect_code(&o, 6);
+    let e = stderr(&o);
+    assert!(
+        e.contains("error: the TLS connection to https://localhost:"),
+        "{e}"
+    );
+    assert!(e.contains("no subjectAltName"), "{e}");
+    assert!(
+        e.contains("-addext \"subjectAltName=DNS:localhost\""),
+        "{e}"
+    );
+    assert!(!e.contains("check that it is running"), "{e}");
+}
+
+#[test]
+fn the_console_gives_a_tls_fault_its_own_message() {
+    #[path = "common/tmux.rs"]
+    mod tmux;
+    let p = pki();
+    let s = https_server(&p);
+    let home = tempfile::tempdir().unwrap();
+    // Without the CA: the certificate is refused; the console must not say "is it running".
+    let command = format!(
+        "env -u RAGKEYS_PROFILE HOME={home} XDG_CONFIG_HOME={home}/config LANG=C.UTF-8 \
+         RAGKEYS_ENDPOINT={url} RAGKEYS_TOKEN={token} {bin} --lang en --clipboard off",
+        home = tmux::sh_quote(&home.path().display().to_string()),
+        url = tmux::sh_quote(&https_url(&s)),
+        token = tmux::sh_quote(&s.token),
+        bin = tmux::sh_quote(common::BIN),
+    );
+    let term = tmux::Tmux::start(&command, 160, 30);
+    let screen = term.wait_text("TLS connection");
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!flat.contains("Check that it is running"), "{screen}");
+    assert!(flat.contains("--ca-cert"), "{screen}");
+    term.keys(&["q"]);
+}

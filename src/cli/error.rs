@@ -85,6 +85,10 @@ impl From<ApiError> for CliError {
                 retry_after: Some(secs),
                 ..
             } => format!("{message} (rate_limited): try again in {secs} s"),
+            ApiError::Unreachable { endpoint, reason } if e.is_tls() => format!(
+                "the TLS connection to {endpoint} failed: {}",
+                reason.trim_start_matches("TLS: ")
+            ),
             _ => e.to_string(),
         };
         CliError::new(code, message)

@@ -37,19 +37,23 @@ pub fn main(global: &GlobalArgs, cmd: Command) -> u8 {
 fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
     // Refuse a delete that cannot be confirmed before running token_command or touching the net.
     match &cmd {
-        Command::Services(ServicesCommand::Delete { yes, .. })
-        | Command::Keys(KeysCommand::Delete { yes, .. }) => confirm::check_can_ask(*yes)?,
+        Command::Services(s) if matches!(s.command, ServicesCommand::Delete { yes: false, .. }) => {
+            confirm::check_can_ask(false)?
+        }
+        Command::Keys(k) if matches!(k.command, KeysCommand::Delete { yes: false, .. }) => {
+            confirm::check_can_ask(false)?
+        }
         _ => {}
     }
     match cmd {
         Command::Completions { shell } => completions(shell),
         Command::Services(c) => {
             let ctx = connect(global)?;
-            block_on(services::run(&ctx, c))
+            block_on(services::run(&ctx, c.command))
         }
         Command::Keys(c) => {
             let ctx = connect(global)?;
-            block_on(keys::run(&ctx, c))
+            block_on(keys::run(&ctx, c.command))
         }
         Command::Serve(_) | Command::Tokens(_) => Err(CliError::other(
             "this command is not handled by the CLI module",

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use super::output::to_stderr;
 use crate::args::{GlobalArgs, RoleArg, TokensCommand};
 use crate::server::setup;
 use crate::server::store::{Store, StoreError, TokenRecord};
@@ -12,6 +13,17 @@ const EXIT_OTHER: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_NOT_FOUND: u8 = 3;
 
+/// One `error: …` line on stderr, as every command writes it.
+fn error(message: &str) {
+    to_stderr(&format!("error: {}\n", super::error::one_line(message)));
+}
+
+/// Writes `text` to stdout; the OS's reason when that fails (`/dev/full`, a closed pipe).
+fn write_stdout(text: &str) -> Result<(), std::io::Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush())
+}
+
 pub fn main(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -19,7 +31,7 @@ pub fn main(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("ragkeys tokens: cannot start: {e}");
+            error(&format!("cannot start the async runtime: {e}"));
             return EXIT_OTHER;
         }
     };
@@ -30,22 +42,22 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
     if let TokensCommand::Create { name, .. } = cmd
         && let Err(msg) = validate_text("name", name, 1, 50)
     {
-        eprintln!("ragkeys tokens create: {msg}");
+        error(&msg.to_string());
         return EXIT_USAGE;
     }
     // The console prunes such tokens when their process is gone: a user's must never look alike.
     if let TokensCommand::Create { name, .. } = cmd
         && crate::server::embedded_token_pid(name).is_some()
     {
-        eprintln!(
-            "ragkeys tokens create: names like {name:?} are reserved for the console's own tokens"
-        );
+        error(&format!(
+            "names like {name:?} are reserved for the console's own tokens"
+        ));
         return EXIT_USAGE;
     }
     let data = match setup::open(&crate::config::data_dir(global), None).await {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("ragkeys tokens: {e:#}");
+            error(&format!("{e:#}"));
             return EXIT_OTHER;
         }
     };
@@ -55,7 +67,7 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
         TokensCommand::Revoke { name } => revoke(&data.store, name).await,
     };
     if let Err(e) = data.store.close().await {
-        eprintln!("ragkeys tokens: closing the database failed: {e}");
+        error(&format!("closing the database failed: {e}"));
         return EXIT_OTHER;
     }
     code
@@ -68,27 +80,31 @@ async fn create(data: &setup::DataDir, name: &str, role: RoleArg) -> u8 {
     };
     match setup::create_token(&data.store, &data.pepper, name, role).await {
         Ok((token, _)) => {
-            let mut out = std::io::stdout().lock();
-            if writeln!(out, "{}", token.expose())
-                .and_then(|_| out.flush())
-                .is_err()
-            {
+            let line = zeroize::Zeroizing::new(format!("{}\n", token.expose()));
+            if let Err(e) = write_stdout(&line) {
                 // Nobody received the token: do not leave a live one behind.
-                let _ = data.store.revoke_token(name.to_owned()).await;
-                eprintln!("ragkeys tokens create: cannot write the token to stdout");
+                let revoked = data.store.revoke_token(name.to_owned()).await.is_ok();
+                error(&format!(
+                    "cannot write the token to stdout: {e}; {}",
+                    if revoked {
+                        format!("the token {name:?} was revoked again, nothing was created")
+                    } else {
+                        format!("revoke it: ragkeys tokens revoke {name}")
+                    }
+                ));
                 return EXIT_OTHER;
             }
             0
         }
         Err(StoreError::NameTaken) => {
-            eprintln!(
-                "ragkeys tokens create: an admin token named {name:?} already exists \
+            error(&format!(
+                "an admin token named {name:?} already exists \
                  (revoke it first: ragkeys tokens revoke {name})"
-            );
+            ));
             EXIT_OTHER
         }
         Err(e) => {
-            eprintln!("ragkeys tokens create: {e}");
+            error(&e.to_string());
             EXIT_OTHER
         }
     }
@@ -133,7 +149,7 @@ async fn list(store: &dyn Store, json: bool) -> u8 {
     let tokens = match store.list_tokens().await {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("ragkeys tokens list: {e}");
+            error(&e.to_string());
             return EXIT_OTHER;
         }
     };
@@ -153,29 +169,29 @@ async fn list(store: &dyn Store, json: bool) -> u8 {
     } else {
         table(&tokens)
     };
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        return EXIT_OTHER;
+    match write_stdout(&text) {
+        Ok(()) => 0,
+        // `| head` closing the pipe is not worth a message, as for the other commands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            error(&format!("cannot write to stdout: {e}"));
+            EXIT_OTHER
+        }
     }
-    0
 }
 
 async fn revoke(store: &dyn Store, name: &str) -> u8 {
     match store.revoke_token(name.to_owned()).await {
         Ok(()) => {
-            eprintln!("revoked the admin token {name:?}");
+            to_stderr(&format!("revoked the admin token {name:?}\n"));
             0
         }
         Err(StoreError::TokenNotFound) => {
-            eprintln!("ragkeys tokens revoke: no admin token named {name:?}");
+            error(&format!("no admin token named {name:?}"));
             EXIT_NOT_FOUND
         }
         Err(e) => {
-            eprintln!("ragkeys tokens revoke: {e}");
+            error(&e.to_string());
             EXIT_OTHER
         }
     }

@@ -63,8 +63,11 @@ fn certificate(c: &CertificateError) -> String {
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             "it is not valid yet (check this machine's clock)".to_string()
         }
-        CertificateError::NotValidForName => "it is not valid for this host name".to_string(),
-        CertificateError::NotValidForNameContext { .. } => c.to_string(),
+        CertificateError::NotValidForName => not_for_name("this host", &[]),
+        CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        } => not_for_name(&server_name(expected), presented),
         CertificateError::Revoked => "it has been revoked".to_string(),
         CertificateError::BadSignature | CertificateError::BadEncoding => {
             "it is malformed or badly signed".to_string()
@@ -79,6 +82,39 @@ fn certificate(c: &CertificateError) -> String {
         }
         _ => "it could not be verified".to_string(),
     }
+}
+
+fn server_name(n: &rustls::pki_types::ServerName<'_>) -> String {
+    match n {
+        rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_string(),
+        rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        _ => "this host".to_string(),
+    }
+}
+
+/// A certificate that does not name the host: most often one made without a subjectAltName,
+/// which clients have ignored the Common Name for since RFC 6125. Says how to reissue it.
+fn not_for_name(host: &str, presented: &[String]) -> String {
+    let kind = if host.parse::<std::net::IpAddr>().is_ok() {
+        "IP"
+    } else {
+        "DNS"
+    };
+    let san = format!("subjectAltName={kind}:{host}");
+    let what = if presented.is_empty() {
+        "it has no subjectAltName (the Common Name is not used for the host name)".to_string()
+    } else {
+        let names: Vec<String> = presented
+            .iter()
+            .take(5)
+            .map(|n| crate::sanitize::clean(n).into_owned())
+            .collect();
+        format!("it names {} but not {host}", names.join(", "))
+    };
+    format!(
+        "{what}; reissue the certificate with a subjectAltName for the host, e.g. openssl req \
+         … -addext \"{san}\""
+    )
 }
 
 #[cfg(test)]
@@ -97,5 +133,18 @@ mod tests {
         assert!(!r.contains("UnknownIssuer"));
         let r = reason(&TlsError::InvalidCertificate(CertificateError::Expired));
         assert!(r.ends_with("it has expired"), "{r}");
+        let r = reason(&TlsError::InvalidCertificate(
+            CertificateError::NotValidForNameContext {
+                expected: rustls::pki_types::ServerName::try_from("keys.example")
+                    .unwrap()
+                    .to_owned(),
+                presented: vec![],
+            },
+        ));
+        assert!(r.contains("no subjectAltName"), "{r}");
+        assert!(
+            r.contains("-addext \"subjectAltName=DNS:keys.example\""),
+            "{r}"
+        );
     }
 }

@@ -18,6 +18,8 @@ pub struct Profile {
     pub endpoint: Option<String>,
     pub token: Option<Secret>,
     pub token_command: Option<String>,
+    /// Seconds `token_command` may take (default 30); then its process group is killed.
+    pub token_command_timeout: Option<u64>,
     pub ca_cert: Option<PathBuf>,
     pub lang: Option<Lang>,
     pub clipboard: Option<ClipboardMode>,

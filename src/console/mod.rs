@@ -189,7 +189,7 @@ async fn session(settings: Settings) -> u8 {
                     return 1;
                 }
             };
-            let opts = ClientOptions::new(server.endpoint(), server.token().clone());
+            let opts = ClientOptions::embedded(server.endpoint(), server.token().clone());
             let code = run_remote(&settings, &opts, "local".to_string()).await;
             server.shutdown().await;
             return code;

@@ -12,6 +12,14 @@ use crate::wire::ErrorCode;
 pub fn message(m: &Model, e: &ApiError) -> String {
     let tr = m.tr;
     match e {
+        // A refused certificate or handshake: the service is up, retrying meets the same.
+        ApiError::Unreachable { endpoint, reason } if e.is_tls() => tr.f(
+            "error.tls",
+            &[
+                ("endpoint", &clean(endpoint)),
+                ("reason", &clean(reason.trim_start_matches("TLS: "))),
+            ],
+        ),
         ApiError::Unreachable { endpoint, reason } => tr.f(
             "error.unreachable",
             &[("endpoint", &clean(endpoint)), ("reason", &clean(reason))],
