@@ -203,14 +203,23 @@ fn open_store(dir: &Path) -> anyhow::Result<(SqliteStore, DirLock)> {
     ensure_dir(dir)?;
     let lock = lock_dir(dir)?;
     let db = dir.join(DB_FILE);
-    // Created 0600 here: SQLite gives its -wal and -shm files the database's mode.
-    std::fs::OpenOptions::new()
+    // Created 0600 here: SQLite gives its -wal and -shm files the database's mode. Only a new
+    // file is opened: closing any descriptor of a database file drops every POSIX lock this
+    // process holds on it, so opening an existing one beside a live connection (a second
+    // store in this process) would let other processes write under it and corrupt it.
+    match std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o600)
         .open(&db)
-        .with_context(|| format!("cannot create the database {}", db.display()))?;
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("cannot create the database {}", db.display())));
+        }
+    }
     Ok((SqliteStore::open(&db)?, lock))
 }
 
