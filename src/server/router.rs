@@ -2,9 +2,9 @@
 
 use axum::Router;
 use axum::middleware::from_fn;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 
-use super::handlers::{issue, keys, public, services};
+use super::handlers::{issue, keys, lifecycle, public, services};
 use super::middleware::{catch_panic, limit_body, request_context};
 use super::state::SharedState;
 
@@ -24,7 +24,11 @@ pub fn router(state: SharedState) -> Router {
         )
         .route(
             "/v1/services/{service_id}/api-keys/{key_id}",
-            delete(keys::delete),
+            delete(keys::delete).patch(lifecycle::update),
+        )
+        .route(
+            "/v1/services/{service_id}/api-keys/{key_id}/rotate",
+            post(lifecycle::rotate),
         )
         .route("/v1/services/{service_id}/audit", get(keys::audit))
         .route("/v1/verify", get(public::verify))

@@ -136,6 +136,8 @@ async fn chores(
                 let now = Instant::now();
                 state.limiter.prune(now);
                 state.idempotency.prune(now);
+                // Retirement is lazy (on every look); this sweep frees the index of the rest.
+                super::handlers::keys::retire_due(&state, None).await;
                 let horizon = Timestamp::now().unix() - RECORD_RETENTION_SECS;
                 if let Err(e) = state.store.prune_idempotency(horizon).await {
                     tracing::warn!(error = %e, "could not prune idempotency records");
