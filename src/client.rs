@@ -16,8 +16,8 @@ mod tls;
 
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKey, ApiKeyList, AuditList, CreateService, ErrorBody, ErrorCode, IssueApiKey, IssuedKey,
-    Me, RotateApiKey, Service, ServiceList, UpdateApiKey, Verified,
+    ApiKey, ApiKeyList, AuditList, CreateService, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Me,
+    RotateApiKey, Service, ServiceList, UpdateApiKey, Verified,
 };
 
 /// How to reach the service.
@@ -434,11 +434,7 @@ impl Client {
         body: &UpdateApiKey,
     ) -> Result<Raw<ApiKey>, ApiError> {
         let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
-        let path = format!(
-            "v1/services/{}/api-keys/{}",
-            seg(service_id),
-            seg(key_id)
-        );
+        let path = format!("v1/services/{}/api-keys/{}", seg(service_id), seg(key_id));
         let (_, _, bytes) = self
             .send(Method::PATCH, &path, Some(json), &[], Some(&self.auth))
             .await?;

@@ -198,7 +198,10 @@ mod tests {
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),
         ] {
-            assert!(doc["paths"][path][method]["responses"]["409"].is_object(), "{path}");
+            assert!(
+                doc["paths"][path][method]["responses"]["409"].is_object(),
+                "{path}"
+            );
         }
         let codes = &doc["components"]["schemas"]["ErrorCode"]["enum"];
         assert!(

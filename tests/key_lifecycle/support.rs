@@ -1,4 +1,5 @@
 //! Helpers of the key lifecycle suites: PATCH, rotate, the clock of the service's answers.
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -58,7 +59,10 @@ pub async fn rotate_idem(api: &Api, sid: &str, kid: &str, grace: i64, idem: &str
         .post(api.url(&format!("/v1/services/{sid}/api-keys/{kid}/rotate")))
         .bearer_auth(&api.token)
         .header("content-type", "application/json")
-        .header("idempotency-key", HeaderValue::from_str(idem).expect("header"))
+        .header(
+            "idempotency-key",
+            HeaderValue::from_str(idem).expect("header"),
+        )
         .body(json!({ "grace_seconds": grace }).to_string());
     read(req.send().await.expect("request reaches the service")).await
 }

@@ -394,9 +394,12 @@ async fn issue_now(
             )
             .await;
         if let Ok(k) = &r {
-            state
-                .index
-                .insert(digest, service_id.to_owned(), key_id.clone(), k.valid_until());
+            state.index.insert(
+                digest,
+                service_id.to_owned(),
+                key_id.clone(),
+                k.valid_until(),
+            );
         }
         r
     };

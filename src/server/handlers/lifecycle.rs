@@ -262,7 +262,9 @@ async fn rotate_now(
             if r.old_retired {
                 state.index.remove(&[r.old_digest]);
             } else {
-                state.index.set_valid_until(&r.old_digest, now + i64::from(grace));
+                state
+                    .index
+                    .set_valid_until(&r.old_digest, now + i64::from(grace));
             }
         }
         r

@@ -28,7 +28,9 @@ fn current(
         .prepare_cached(&format!(
             "SELECT {KEY_COLUMNS}, digest FROM api_keys WHERE id = ?1 AND service_id = ?2"
         ))?
-        .query_row([key_id, service_id], |r| Ok((key_row(r)?, digest_of(r, 10)?)))
+        .query_row([key_id, service_id], |r| {
+            Ok((key_row(r)?, digest_of(r, 10)?))
+        })
         .optional()?;
     match found {
         Some((k, _)) if k.replaced_by.is_some() && k.expires_at.is_some_and(|e| now >= e) => {
@@ -160,7 +162,10 @@ pub fn rotate_key(
     };
     insert_audit(&tx, &event)?;
     if old_retired {
-        insert_audit(&tx, &retire_event(&old.service_id, &old.id, &old.masked, now))?;
+        insert_audit(
+            &tx,
+            &retire_event(&old.service_id, &old.id, &old.masked, now),
+        )?;
     }
     tx.commit()?;
     Ok(KeyRotated {

@@ -250,9 +250,11 @@ impl Store for SqliteStore {
         now: UnixTime,
         audit: AuditEvent,
     ) -> Fut<'_, KeyUpdated> {
-        Box::pin(self.write(move |c| {
-            lifecycle::update_key(c, &service_id, &key_id, &change, now, &audit)
-        }))
+        Box::pin(
+            self.write(move |c| {
+                lifecycle::update_key(c, &service_id, &key_id, &change, now, &audit)
+            }),
+        )
     }
 
     fn rotate_key(

@@ -516,7 +516,10 @@ async fn a_rotation_shares_the_slot_and_its_old_key_retires_once() {
         .await;
     assert!(matches!(again, Err(StoreError::KeyNotActive(_))));
     assert!(store.retire_due(None, t + 59).await.unwrap().is_empty());
-    let gone = store.retire_due(Some("svc_a".into()), t + 60).await.unwrap();
+    let gone = store
+        .retire_due(Some("svc_a".into()), t + 60)
+        .await
+        .unwrap();
     assert_eq!(gone.len(), 1);
     assert_eq!(gone[0].key_id, "key_0");
     assert!(store.retire_due(None, t + 61).await.unwrap().is_empty());
