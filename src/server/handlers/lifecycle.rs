@@ -129,7 +129,7 @@ fn check_rotate(
     key_id: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(u32, Option<(idempotency::Scope, [u8; 32])>), ApiError> {
+) -> Result<(u32, Option<idempotency::Claim>), ApiError> {
     admin.require_manager()?;
     idempotency_of(admin, service_id, headers, "", b"")?;
     let req: RotateApiKey = parse_json(headers, body)?;
