@@ -209,9 +209,11 @@ pub struct CreateService {
 
 /// Where a key is in its life (API.md, Key lifecycle): only `active` keys verify, and a
 /// `rotating` one until its grace ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
+    /// Also what a client assumes of a service older than the lifecycle, which sends no state.
+    #[default]
     Active,
     Disabled,
     Expired,
@@ -241,20 +243,25 @@ pub struct ApiKey {
     /// Always present; `null` when the key has no name.
     #[schema(required = true)]
     pub name: Option<String>,
+    // The lifecycle fields default when absent, so that this client still reads an older service.
+    #[serde(default)]
     pub state: KeyState,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// The name of the admin token that issued it (empty for keys issued before schema 3 whose
     /// audit trail did not say).
+    #[serde(default)]
     pub created_by: String,
     /// Always present; `null` for a key that never expires. For a `rotating` key: the end of
     /// its grace.
+    #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub expires_at: Option<Timestamp>,
     /// Always present; `null` until the key is first used.
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub last_used_at: Option<Timestamp>,
     /// Always present; the successor's id once the key has been rotated, else `null`.
+    #[serde(default)]
     #[schema(required = true)]
     pub replaced_by: Option<String>,
 }
