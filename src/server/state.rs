@@ -118,6 +118,8 @@ async fn chores(
     let mut tick = tokio::time::interval(CHORE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
+    // The first tick fires at start; the retirement sweep waits for the next one (see below).
+    let mut started = false;
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => break,
@@ -136,8 +138,13 @@ async fn chores(
                 let now = Instant::now();
                 state.limiter.prune(now);
                 state.idempotency.prune(now);
-                // Retirement is lazy (on every look); this sweep frees the index of the rest.
-                super::handlers::keys::retire_due(&state, None).await;
+                // Retirement is lazy (on every look); this sweep only frees the index of keys
+                // nobody looked at. Not at start: sweeping while other processes were still
+                // setting up a fresh data dir made their start fail (tests/data_dir_race.rs).
+                if started {
+                    super::handlers::keys::retire_due(&state, None).await;
+                }
+                started = true;
                 let horizon = Timestamp::now().unix() - RECORD_RETENTION_SECS;
                 if let Err(e) = state.store.prune_idempotency(horizon).await {
                     tracing::warn!(error = %e, "could not prune idempotency records");
