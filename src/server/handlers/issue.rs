@@ -124,7 +124,7 @@ pub(super) fn replayed_error(e: ApiError) -> Response {
                 A retry with the same key and body within 15 minutes gets the same answer (the same key), \
                 marked `Idempotent-Replayed: true`; once the plaintext is gone (15 minutes, or a restart) \
                 it gets 409 `idempotency_secret_unavailable` naming the key id, as does a replay whose key has \
-                been deleted since (404 `service_not_found` once the service is gone): a replay never hands out \
+                been deleted, disabled or retired since (404 `service_not_found` once the service is gone): a replay never hands out \
                 a dead key. The scope is the token itself, not its name. Records are kept 24 hours."),
     ),
     request_body(content = IssueApiKey, content_type = "application/json",
