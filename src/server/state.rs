@@ -139,8 +139,7 @@ async fn chores(
                 state.limiter.prune(now);
                 state.idempotency.prune(now);
                 // Retirement is lazy (on every look); this sweep only frees the index of keys
-                // nobody looked at. Not at start: sweeping while other processes were still
-                // setting up a fresh data dir made their start fail (tests/data_dir_race.rs).
+                // nobody looked at, so it has nothing to do at start and waits a minute.
                 if started {
                     super::handlers::keys::retire_due(&state, None).await;
                 }
