@@ -17,8 +17,8 @@ mod tls;
 
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKeyList, AuditList, CreateService, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Me,
-    Service, ServiceList, Verified,
+    ApiKey, ApiKeyList, AuditList, CreateService, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Me,
+    RotateApiKey, Service, ServiceList, UpdateApiKey, Verified,
 };
 
 /// How to reach the service.
@@ -478,11 +478,80 @@ impl Client {
         body: &IssueApiKey,
         idempotency_key: &str,
     ) -> Result<Raw<Issued>, ApiError> {
+        let path = format!("v1/services/{}/api-keys", seg(service_id));
+        self.post_issued(&path, body, idempotency_key).await
+    }
+
+    /// `PATCH …/api-keys/{key_id}` (API.md, Key lifecycle): rename, disable, enable or set a
+    /// new expiry; the key as it is afterwards.
+    pub async fn update_key(
+        &self,
+        service_id: &str,
+        key_id: &str,
+        body: &UpdateApiKey,
+    ) -> Result<ApiKey, ApiError> {
+        self.update_key_raw(service_id, key_id, body)
+            .await
+            .map(|r| r.value)
+    }
+
+    /// [`Client::update_key`], with the body as the service sent it.
+    pub async fn update_key_raw(
+        &self,
+        service_id: &str,
+        key_id: &str,
+        body: &UpdateApiKey,
+    ) -> Result<Raw<ApiKey>, ApiError> {
+        let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
+        let path = format!("v1/services/{}/api-keys/{}", seg(service_id), seg(key_id));
+        let (_, _, bytes) = self
+            .send(Method::PATCH, &path, Some(json), &[], Some(&self.auth))
+            .await?;
+        self.decode_raw(bytes)
+    }
+
+    /// `POST …/api-keys/{key_id}/rotate`: the successor with its plaintext, retry-safe with
+    /// `idempotency_key` as an issue is (a replay gives the same successor).
+    pub async fn rotate_key(
+        &self,
+        service_id: &str,
+        key_id: &str,
+        body: &RotateApiKey,
+        idempotency_key: &str,
+    ) -> Result<Issued, ApiError> {
+        self.rotate_key_raw(service_id, key_id, body, idempotency_key)
+            .await
+            .map(|r| r.value)
+    }
+
+    /// [`Client::rotate_key`], with the body as the service sent it.
+    pub async fn rotate_key_raw(
+        &self,
+        service_id: &str,
+        key_id: &str,
+        body: &RotateApiKey,
+        idempotency_key: &str,
+    ) -> Result<Raw<Issued>, ApiError> {
+        let path = format!(
+            "v1/services/{}/api-keys/{}/rotate",
+            seg(service_id),
+            seg(key_id)
+        );
+        self.post_issued(&path, body, idempotency_key).await
+    }
+
+    /// A POST whose answer is an IssuedKey (issue, rotate).
+    async fn post_issued<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotency_key: &str,
+    ) -> Result<Raw<Issued>, ApiError> {
         let json = serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?;
         let (_, headers, bytes) = self
             .send(
                 Method::POST,
-                &format!("v1/services/{}/api-keys", seg(service_id)),
+                path,
                 Some(json),
                 &[("idempotency-key", idempotency_key)],
                 Some(&self.auth),

@@ -96,6 +96,8 @@ pub enum ErrorCode {
     IdempotencyInProgress,
     IdempotencySecretUnavailable,
     IdempotencyKeyReused,
+    /// The operation needs an active key (API.md, Key lifecycle).
+    ApiKeyNotActive,
     PayloadTooLarge,
     /// The request body did not fully arrive within 30 s (API.md, Conventions).
     RequestTimeout,
@@ -123,6 +125,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyInProgress => "idempotency_in_progress",
             ErrorCode::IdempotencySecretUnavailable => "idempotency_secret_unavailable",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::ApiKeyNotActive => "api_key_not_active",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::RateLimited => "rate_limited",
@@ -142,7 +145,8 @@ impl ErrorCode {
             | ErrorCode::ServiceLimitExceeded
             | ErrorCode::ServiceNameTaken
             | ErrorCode::IdempotencyInProgress
-            | ErrorCode::IdempotencySecretUnavailable => 409,
+            | ErrorCode::IdempotencySecretUnavailable
+            | ErrorCode::ApiKeyNotActive => 409,
             ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RequestTimeout => 408,
@@ -207,6 +211,34 @@ pub struct CreateService {
     pub description: String,
 }
 
+/// Where a key is in its life (API.md, Key lifecycle): only `active` keys verify, and a
+/// `rotating` one until its grace ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Also what a client assumes of a service older than the lifecycle, which sends no state.
+    #[default]
+    Active,
+    Disabled,
+    Expired,
+    Rotating,
+    /// A state this client does not know yet (a newer service). Never sent.
+    #[serde(other, skip_serializing)]
+    Unknown,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Disabled => "disabled",
+            KeyState::Expired => "expired",
+            KeyState::Rotating => "rotating",
+            KeyState::Unknown => "unknown",
+        }
+    }
+}
+
 /// An issued key as listed: never the key, never its digest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {
@@ -215,11 +247,27 @@ pub struct ApiKey {
     /// Always present; `null` when the key has no name.
     #[schema(required = true)]
     pub name: Option<String>,
+    // The lifecycle fields default when absent, so that this client still reads an older service.
+    #[serde(default)]
+    pub state: KeyState,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// The name of the admin token that issued it (empty for keys issued before schema 3 whose
+    /// audit trail did not say).
+    #[serde(default)]
+    pub created_by: String,
+    /// Always present; `null` for a key that never expires. For a `rotating` key: the end of
+    /// its grace.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub expires_at: Option<Timestamp>,
     /// Always present; `null` until the key is first used.
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub last_used_at: Option<Timestamp>,
+    /// Always present; the successor's id once the key has been rotated, else `null`.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub replaced_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -228,12 +276,63 @@ pub struct ApiKeyList {
     pub key_limit: u32,
 }
 
-/// Body of `POST /v1/services/{service_id}/api-keys`: `{}` or `{"name":"…"}`.
+/// Body of `POST /v1/services/{service_id}/api-keys`: `{}`, `{"name":"…"}`, `{"expires_at":"…"}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// RFC 3339, in the future, at most 366 days ahead; absent or `null`: never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Tells a field that is absent (`None`) from one set to `null` (`Some(None)`).
+fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of `PATCH /v1/services/{service_id}/api-keys/{key_id}`: any of the three fields, at
+/// least one (API.md, Key lifecycle). `name: null` clears the name, `expires_at: null` makes
+/// the key never expire.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApiKey {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Option<Timestamp>>,
+}
+
+impl UpdateApiKey {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.enabled.is_none() && self.expires_at.is_none()
+    }
+}
+
+/// Body of `POST /v1/services/{service_id}/api-keys/{key_id}/rotate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateApiKey {
+    /// How long the old key keeps verifying, in seconds: 0 to 604800 (7 days).
+    pub grace_seconds: u32,
 }
 
 /// The answer to an issue: the listed fields plus the plaintext key, in this response only.
@@ -255,6 +354,17 @@ pub enum AuditAction {
     ApiKeyIssue,
     #[serde(rename = "api_key.delete")]
     ApiKeyDelete,
+    #[serde(rename = "api_key.update")]
+    ApiKeyUpdate,
+    #[serde(rename = "api_key.disable")]
+    ApiKeyDisable,
+    #[serde(rename = "api_key.enable")]
+    ApiKeyEnable,
+    #[serde(rename = "api_key.rotate")]
+    ApiKeyRotate,
+    /// A rotated key's grace ended (actor `system`).
+    #[serde(rename = "api_key.retire")]
+    ApiKeyRetire,
 }
 
 impl AuditAction {
@@ -264,6 +374,11 @@ impl AuditAction {
             AuditAction::ServiceDelete => "service.delete",
             AuditAction::ApiKeyIssue => "api_key.issue",
             AuditAction::ApiKeyDelete => "api_key.delete",
+            AuditAction::ApiKeyUpdate => "api_key.update",
+            AuditAction::ApiKeyDisable => "api_key.disable",
+            AuditAction::ApiKeyEnable => "api_key.enable",
+            AuditAction::ApiKeyRotate => "api_key.rotate",
+            AuditAction::ApiKeyRetire => "api_key.retire",
         }
     }
 
@@ -273,6 +388,11 @@ impl AuditAction {
             AuditAction::ServiceDelete,
             AuditAction::ApiKeyIssue,
             AuditAction::ApiKeyDelete,
+            AuditAction::ApiKeyUpdate,
+            AuditAction::ApiKeyDisable,
+            AuditAction::ApiKeyEnable,
+            AuditAction::ApiKeyRotate,
+            AuditAction::ApiKeyRetire,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -322,6 +442,10 @@ pub mod limits {
     pub const DEFAULT_KEY_LIMIT: u32 = 5;
     pub const MAX_BODY_BYTES: usize = 16 * 1024;
     pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+    /// How far ahead `expires_at` may be (API.md, Key lifecycle): 366 days, in seconds.
+    pub const MAX_EXPIRY_AHEAD_SECS: i64 = 366 * 24 * 60 * 60;
+    /// The longest rotation grace: 7 days, in seconds.
+    pub const MAX_GRACE_SECS: u32 = 604_800;
 }
 
 /// Whether a character is refused in names and descriptions: C0, C1, DEL, and bidi controls.
@@ -385,8 +509,12 @@ mod tests {
                 id: "key_1".into(),
                 masked: "ragk_AbCd********wXyZ".into(),
                 name: None,
+                state: KeyState::Active,
                 created_at: Timestamp::from_unix(0),
+                created_by: "admin".into(),
+                expires_at: None,
                 last_used_at: None,
+                replaced_by: None,
             },
             key: Secret::new("ragk_secret".into()),
         };
@@ -403,6 +531,24 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<IssueApiKey>("{}").unwrap(),
             IssueApiKey::default()
+        );
+    }
+
+    #[test]
+    fn a_patch_tells_null_from_absent() {
+        let p: UpdateApiKey = serde_json::from_str(r#"{"name":null}"#).unwrap();
+        assert_eq!(p.name, Some(None));
+        assert!(!p.is_empty());
+        let p: UpdateApiKey = serde_json::from_str("{}").unwrap();
+        assert!(p.is_empty());
+        assert!(serde_json::from_str::<UpdateApiKey>(r#"{"nme":1}"#).is_err());
+        assert_eq!(
+            serde_json::to_value(UpdateApiKey {
+                name: Some(None),
+                ..Default::default()
+            })
+            .unwrap(),
+            serde_json::json!({"name":null})
         );
     }
 

@@ -266,7 +266,17 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
     for item in items {
         assert_eq!(
             members(item),
-            ["created_at", "id", "last_used_at", "masked", "name"],
+            [
+                "created_at",
+                "created_by",
+                "expires_at",
+                "id",
+                "last_used_at",
+                "masked",
+                "name",
+                "replaced_by",
+                "state"
+            ],
             "list item members: {item}"
         );
         let plain = &keys
@@ -372,7 +382,18 @@ async fn the_plaintext_is_only_in_the_issue_response_and_never_cacheable() {
     let v = r.json();
     assert_eq!(
         members(&v),
-        ["created_at", "id", "key", "last_used_at", "masked", "name"],
+        [
+            "created_at",
+            "created_by",
+            "expires_at",
+            "id",
+            "key",
+            "last_used_at",
+            "masked",
+            "name",
+            "replaced_by",
+            "state"
+        ],
         "IssuedKey members"
     );
     assert_eq!(v["name"], "shown once");

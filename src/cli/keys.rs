@@ -62,7 +62,10 @@ async fn issue(
         Some(p) => Some((p.as_path(), create_private(p)?)),
         None => None,
     };
-    let body = IssueApiKey { name };
+    let body = IssueApiKey {
+        name,
+        expires_at: None,
+    };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {
         ctx.client

@@ -125,6 +125,7 @@ impl ApiError {
             StoreError::ServiceNotFound => Self::service_not_found(),
             StoreError::KeyNotFound => Self::key_not_found(),
             StoreError::KeyLimit => Self::key_limit(key_limit),
+            StoreError::KeyNotActive(why) => Self::new(ErrorCode::ApiKeyNotActive, why),
             StoreError::ServiceLimit => Self::service_limit(),
             StoreError::NameTaken => Self::name_taken(),
             StoreError::TokenNotFound => Self::unauthorized(),

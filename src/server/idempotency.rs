@@ -15,6 +15,8 @@ pub const REPLAY_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const RECORD_RETENTION_SECS: i64 = 24 * 60 * 60;
 
 pub type Scope = [u8; 32];
+/// (scope, request hash): what a request with an Idempotency-Key is known by.
+pub type Claim = (Scope, [u8; 32]);
 
 /// The scope of an Idempotency-Key: the admin token, the service and the key itself.
 pub fn scope(token_id: i64, service_id: &str, idempotency_key: &str) -> Scope {

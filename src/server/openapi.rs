@@ -8,10 +8,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{issue, keys, public, services};
+use super::handlers::{issue, keys, lifecycle, public, services};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, CreateService, ErrorBody, ErrorCode,
-    ErrorDetail, Health, IssueApiKey, IssuedKey, Me, Role, Service, ServiceList, Verified,
+    ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey, Service,
+    ServiceList, UpdateApiKey, Verified,
 };
 
 #[derive(OpenApi)]
@@ -34,12 +35,15 @@ use crate::wire::{
         keys::list,
         issue::issue,
         keys::delete,
+        lifecycle::update,
+        lifecycle::rotate,
         keys::audit,
         public::verify,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, Health, Me, Role, Service, ServiceList, CreateService,
-        ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified
+        ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified,
+        KeyState, UpdateApiKey, RotateApiKey
     )),
     modifiers(&Security, &Shared),
     tags(
@@ -186,10 +190,19 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 12, "{ids:?}");
+        assert_eq!(ids.len(), 14, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 12, "duplicate operationId");
+        assert_eq!(ids.len(), 14, "duplicate operationId");
+        for (path, method) in [
+            ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
+            ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),
+        ] {
+            assert!(
+                doc["paths"][path][method]["responses"]["409"].is_object(),
+                "{path}"
+            );
+        }
         let codes = &doc["components"]["schemas"]["ErrorCode"]["enum"];
         assert!(
             !codes.as_array().unwrap().iter().any(|c| c == "unknown"),

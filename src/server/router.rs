@@ -1,11 +1,11 @@
 //! The one router: every route of the contract, its fallbacks, and the layers around them all.
 
 use axum::Router;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use tower::util::MapRequestLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::handlers::{issue, keys, public, services};
+use super::handlers::{issue, keys, lifecycle, public, services};
 use super::middleware::{GateLayer, MakeId, scrub_request_id};
 use super::state::SharedState;
 
@@ -25,7 +25,11 @@ pub fn router(state: SharedState) -> Router {
         )
         .route(
             "/v1/services/{service_id}/api-keys/{key_id}",
-            delete(keys::delete),
+            delete(keys::delete).patch(lifecycle::update),
+        )
+        .route(
+            "/v1/services/{service_id}/api-keys/{key_id}/rotate",
+            post(lifecycle::rotate),
         )
         .route("/v1/services/{service_id}/audit", get(keys::audit))
         .route("/v1/verify", get(public::verify))

@@ -118,6 +118,8 @@ async fn chores(
     let mut tick = tokio::time::interval(CHORE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
+    // The first tick fires at start; the retirement sweep waits for the next one (see below).
+    let mut started = false;
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => break,
@@ -136,6 +138,12 @@ async fn chores(
                 let now = Instant::now();
                 state.limiter.prune(now);
                 state.idempotency.prune(now);
+                // Retirement is lazy (on every look); this sweep only frees the index of keys
+                // nobody looked at, so it has nothing to do at start and waits a minute.
+                if started {
+                    super::handlers::keys::retire_due(&state, None).await;
+                }
+                started = true;
                 let horizon = Timestamp::now().unix() - RECORD_RETENTION_SECS;
                 if let Err(e) = state.store.prune_idempotency(horizon).await {
                     tracing::warn!(error = %e, "could not prune idempotency records");

@@ -1,5 +1,7 @@
-//! Which digests are live keys: in memory, loaded at start and changed by issue and delete
-//! before they answer, so that `/v1/verify` never waits on storage.
+//! Which digests are live keys: in memory, loaded at start and changed by issue, delete,
+//! disable and rotation before they answer, so that `/v1/verify` never waits on storage.
+//! Each entry knows the second from which it stops verifying, so that expiry and the end of a
+//! rotation's grace need no timer (API.md, Key lifecycle).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,9 +19,16 @@ pub struct Entry {
     pub key_id: String,
     /// When `last_used_at` was last sent to the store (unix seconds).
     last_touch: AtomicI64,
+    /// The first unix second at which the key no longer verifies (`i64::MIN`: disabled).
+    valid_until: AtomicI64,
 }
 
 impl Entry {
+    /// Whether the key verifies at `now` (unix seconds).
+    pub fn valid_at(&self, now: i64) -> bool {
+        now < self.valid_until.load(Ordering::Acquire)
+    }
+
     /// True for the one caller per interval that should record a use at `now`.
     pub fn claim_touch(&self, now: i64) -> bool {
         let last = self.last_touch.load(Ordering::Relaxed);
@@ -45,6 +54,7 @@ impl VerifyIndex {
                     service_id: k.service_id,
                     key_id: k.key_id,
                     last_touch: AtomicI64::new(k.last_used_at.unwrap_or(i64::MIN / 2)),
+                    valid_until: AtomicI64::new(k.valid_until),
                 };
                 (k.digest, Arc::new(entry))
             })
@@ -62,16 +72,26 @@ impl VerifyIndex {
             .cloned()
     }
 
-    pub fn insert(&self, digest: Digest, service_id: String, key_id: String) {
+    /// Adds a key that verifies until `valid_until` (unix seconds, exclusive).
+    pub fn insert(&self, digest: Digest, service_id: String, key_id: String, valid_until: i64) {
         let entry = Entry {
             service_id,
             key_id,
             last_touch: AtomicI64::new(i64::MIN / 2),
+            valid_until: AtomicI64::new(valid_until),
         };
         self.map
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(digest, Arc::new(entry));
+    }
+
+    /// Moves the second from which a key stops verifying (disable, enable, new expiry,
+    /// rotation). Called before the change is answered, under the write gate.
+    pub fn set_valid_until(&self, digest: &Digest, valid_until: i64) {
+        if let Some(e) = self.lookup(digest) {
+            e.valid_until.store(valid_until, Ordering::Release);
+        }
     }
 
     pub fn remove(&self, digests: &[Digest]) {
@@ -98,8 +118,12 @@ mod tests {
     #[test]
     fn insert_lookup_remove() {
         let idx = VerifyIndex::default();
-        idx.insert([1; 32], "svc_a".into(), "key_a".into());
+        idx.insert([1; 32], "svc_a".into(), "key_a".into(), i64::MAX);
         assert_eq!(idx.lookup(&[1; 32]).unwrap().key_id, "key_a");
+        assert!(idx.lookup(&[1; 32]).unwrap().valid_at(1000));
+        idx.set_valid_until(&[1; 32], 1000);
+        assert!(idx.lookup(&[1; 32]).unwrap().valid_at(999));
+        assert!(!idx.lookup(&[1; 32]).unwrap().valid_at(1000));
         idx.remove(&[[1; 32]]);
         assert!(idx.lookup(&[1; 32]).is_none());
         assert!(idx.is_empty());
@@ -108,7 +132,7 @@ mod tests {
     #[test]
     fn a_use_is_recorded_once_a_minute() {
         let idx = VerifyIndex::default();
-        idx.insert([1; 32], "s".into(), "k".into());
+        idx.insert([1; 32], "s".into(), "k".into(), i64::MAX);
         let e = idx.lookup(&[1; 32]).unwrap();
         assert!(e.claim_touch(1000));
         assert!(!e.claim_touch(1030));

@@ -31,7 +31,18 @@ async fn issue_list_verify_delete() {
     fields.sort();
     assert_eq!(
         fields,
-        ["created_at", "id", "key", "last_used_at", "masked", "name"]
+        [
+            "created_at",
+            "created_by",
+            "expires_at",
+            "id",
+            "key",
+            "last_used_at",
+            "masked",
+            "name",
+            "replaced_by",
+            "state"
+        ]
     );
 
     let mut ids = vec![first["id"].as_str().unwrap().to_string()];

@@ -34,6 +34,7 @@ pub async fn issue(c: &Client, service_id: &str, name: &str) -> String {
         service_id,
         &IssueApiKey {
             name: Some(name.into()),
+            ..Default::default()
         },
         &new_idempotency_key(),
     )

@@ -60,6 +60,9 @@ pub fn message(m: &Model, e: &ApiError) -> String {
                 },
                 ErrorCode::Internal => tr.t("error.internal").to_string(),
                 ErrorCode::InvalidRequest => tr.f("error.invalid", &[("message", &message)]),
+                // The service's message says which key and why; the console's own text is
+                // issue 8's console part.
+                ErrorCode::ApiKeyNotActive => message.to_string(),
                 // The console sends whole bodies at once; a 408 is shown with its code.
                 ErrorCode::RequestTimeout | ErrorCode::Unknown => tr.f(
                     "error.unknown",

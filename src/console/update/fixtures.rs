@@ -59,8 +59,12 @@ pub(crate) fn api_key(i: u32) -> ApiKey {
         id: format!("key_{i:04}"),
         masked: format!("ragk_Ab{i:02}********wXyZ"),
         name: (i % 2 == 0).then(|| format!("key-{i}")),
+        state: crate::wire::KeyState::Active,
         created_at: Timestamp::from_unix(T0 - 86_400 + i64::from(i) * 60),
+        created_by: "admin".into(),
+        expires_at: None,
         last_used_at: (i % 3 == 0).then(|| Timestamp::from_unix(T0 - 3 * 3600)),
+        replaced_by: None,
     }
 }
 

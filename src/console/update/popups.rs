@@ -221,6 +221,7 @@ fn submit_issue(m: &mut Model) -> Vec<Effect> {
         service_id: p.service_id.clone(),
         body: IssueApiKey {
             name: (!name.is_empty()).then_some(name),
+            expires_at: None,
         },
         idempotency_key: p.idempotency_key.clone(),
     };

@@ -8,23 +8,69 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use zeroize::Zeroizing;
 
-use super::keys::to_wire;
+use super::keys::{retire_due, to_wire};
 use super::{Actor, Attempt, detached, json_bytes, new_id, no_store, record_failure};
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
 use crate::server::idempotency::{self, Begin, Issued, RECORD_RETENTION_SECS, RunningGuard};
 use crate::server::state::{AppState, SharedState};
-use crate::server::store::{IdempotencyRecord, NewKey};
-use crate::wire::{AuditAction, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Timestamp, limits};
+use crate::server::store::{IdempotencyRecord, NewKey, UnixTime};
+use crate::wire::{
+    AuditAction, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, KeyState, Timestamp, limits,
+};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// What an issue request asks for, once checked.
 struct IssueRequest {
     name: Option<String>,
+    expires_at: Option<UnixTime>,
     /// (scope, request hash) when an Idempotency-Key came with it.
     idempotency: Option<(idempotency::Scope, [u8; 32])>,
+}
+
+/// (scope, request hash) for a request with an Idempotency-Key: the scope is the token, the
+/// service and the header; the hash covers `operation` (which route, which key) and the
+/// canonical body, so that one header value used for another request is `idempotency_key_reused`.
+pub(super) fn idempotency_of(
+    admin: &Admin,
+    service_id: &str,
+    headers: &HeaderMap,
+    operation: &str,
+    canonical_body: &[u8],
+) -> Result<Option<(idempotency::Scope, [u8; 32])>, ApiError> {
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        None => return Ok(None),
+        Some(v) if idempotency::valid_key(v.as_bytes()) => String::from_utf8_lossy(v.as_bytes()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ));
+        }
+    };
+    // Issue hashes its body alone, as before, so that records written by older builds match.
+    let mut hashed = operation.as_bytes().to_vec();
+    hashed.extend_from_slice(canonical_body);
+    Ok(Some((
+        idempotency::scope(admin.token_id, service_id, &key),
+        idempotency::request_hash(&hashed),
+    )))
+}
+
+/// Checks an `expires_at` of a request at `now` (API.md, Key lifecycle): in the future, at
+/// most 366 days ahead. Returns unix seconds.
+pub(super) fn check_expiry(at: Timestamp, now: UnixTime) -> Result<UnixTime, ApiError> {
+    let at = at.unix();
+    if at <= now {
+        return Err(ApiError::invalid("expires_at must be in the future"));
+    }
+    if at - now > limits::MAX_EXPIRY_AHEAD_SECS {
+        return Err(ApiError::invalid(
+            "expires_at must be at most 366 days ahead",
+        ));
+    }
+    Ok(at)
 }
 
 fn check_issue(
@@ -34,37 +80,25 @@ fn check_issue(
     body: &[u8],
 ) -> Result<IssueRequest, ApiError> {
     admin.require_manager()?;
-    let idem_key = match headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(v) if idempotency::valid_key(v.as_bytes()) => Some(v.as_bytes()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            ));
-        }
-    };
+    // The header is checked before the body, as it always was.
+    idempotency_of(admin, service_id, headers, "", b"")?;
     let req: IssueApiKey = parse_json(headers, body)?;
     if let Some(name) = &req.name {
         validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
     }
-    let idempotency = match idem_key {
-        Some(k) => {
-            let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
-            let k = String::from_utf8_lossy(k);
-            Some((
-                idempotency::scope(admin.token_id, service_id, &k),
-                idempotency::request_hash(&canonical),
-            ))
-        }
+    let expires_at = match req.expires_at {
+        Some(at) => Some(check_expiry(at, Timestamp::now().unix())?),
         None => None,
     };
+    let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
     Ok(IssueRequest {
         name: req.name,
-        idempotency,
+        expires_at,
+        idempotency: idempotency_of(admin, service_id, headers, "", &canonical)?,
     })
 }
 
-fn issued(status: u16, body: Vec<u8>, replayed: bool) -> Response {
+pub(super) fn issued(status: u16, body: Vec<u8>, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
     let mut resp = no_store(json_bytes(status, body));
     if replayed {
@@ -74,7 +108,7 @@ fn issued(status: u16, body: Vec<u8>, replayed: bool) -> Response {
     resp
 }
 
-fn replayed_error(e: ApiError) -> Response {
+pub(super) fn replayed_error(e: ApiError) -> Response {
     let mut resp = e.into_response();
     resp.headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));
@@ -90,11 +124,11 @@ fn replayed_error(e: ApiError) -> Response {
                 A retry with the same key and body within 15 minutes gets the same answer (the same key), \
                 marked `Idempotent-Replayed: true`; once the plaintext is gone (15 minutes, or a restart) \
                 it gets 409 `idempotency_secret_unavailable` naming the key id, as does a replay whose key has \
-                been deleted since (404 `service_not_found` once the service is gone): a replay never hands out \
+                been deleted, disabled or retired since (404 `service_not_found` once the service is gone): a replay never hands out \
                 a dead key. The scope is the token itself, not its name. Records are kept 24 hours."),
     ),
     request_body(content = IssueApiKey, content_type = "application/json",
-        description = "`{}` or `{\"name\":\"…\"}` (1 to 50 characters); an empty body counts as `{}`"),
+        description = "`{}`, `{\"name\":\"…\"}` (1 to 50 characters) and/or `{\"expires_at\":\"…\"}` (RFC 3339, in the future, at most 366 days ahead; absent or null: never); an empty body counts as `{}`"),
     responses(
         (status = 201, description = "The new key, with its plaintext", body = IssuedKey,
             headers(
@@ -122,59 +156,65 @@ pub async fn issue(
             Ok(r) => r,
             Err(e) => return actor.refuse(&state, issuing(&service_id), e, None).await,
         };
-        let Some((scope, hash)) = req.idempotency else {
-            return issue_now(&state, &actor, &service_id, req.name, None).await;
-        };
-        let guard = match state.idempotency.begin(scope, hash, Instant::now()) {
-            Begin::Fresh(guard) => guard,
-            Begin::Replay {
-                status,
-                body,
-                issued: who,
-            } => return replay_if_alive(&state, &actor, scope, status, body, who).await,
-            Begin::InProgress => {
-                let e = ApiError::new(
-                    ErrorCode::IdempotencyInProgress,
-                    "a request with this Idempotency-Key is still running; retry shortly",
-                );
-                return actor.refuse(&state, issuing(&service_id), e, None).await;
-            }
-            Begin::Reused => {
-                return actor
-                    .refuse(&state, issuing(&service_id), reused(), None)
-                    .await;
-            }
-        };
-        let record = match find_record(&state, actor.admin.token_id, scope).await {
-            Ok(r) => r,
-            Err(e) => {
-                let e = ApiError::from_store(e, state.key_limit);
-                return actor.refuse(&state, issuing(&service_id), e, None).await;
-            }
-        };
-        match record {
-            None => {
-                issue_now(
-                    &state,
-                    &actor,
-                    &service_id,
-                    req.name,
-                    Some((scope, hash, guard)),
-                )
-                .await
-            }
-            Some(r) if r.request_hash != hash => {
-                actor
-                    .refuse(&state, issuing(&service_id), reused(), None)
-                    .await
-            }
-            Some(r) => {
-                drop(guard);
-                answer_from_record(&state, &actor, &service_id, r).await
-            }
-        }
+        let what = issuing(&service_id);
+        retire_due(&state, Some(&service_id)).await;
+        run_idempotent(&state, &actor, what, req.idempotency, |idem| {
+            issue_now(&state, &actor, &service_id, req.name, req.expires_at, idem)
+        })
+        .await
     })
     .await
+}
+
+/// Runs `run` under the rules of Retry-safe issuance (API.md): a request without an
+/// Idempotency-Key runs as is; with one, a duplicate in flight, a reused key, a replay from
+/// memory or from the durable record are answered here, and only a fresh one runs, holding
+/// the guard it completes on success. `what` names the audit events of the refusals.
+pub(super) async fn run_idempotent<F, Fut>(
+    state: &AppState,
+    actor: &Actor,
+    what: Attempt<'_>,
+    idem: Option<(idempotency::Scope, [u8; 32])>,
+    run: F,
+) -> Response
+where
+    F: FnOnce(Option<(idempotency::Scope, [u8; 32], RunningGuard)>) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let Some((scope, hash)) = idem else {
+        return run(None).await;
+    };
+    let guard = match state.idempotency.begin(scope, hash, Instant::now()) {
+        Begin::Fresh(guard) => guard,
+        Begin::Replay {
+            status,
+            body,
+            issued: who,
+        } => return replay_if_alive(state, actor, what, scope, status, body, who).await,
+        Begin::InProgress => {
+            let e = ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "a request with this Idempotency-Key is still running; retry shortly",
+            );
+            return actor.refuse(state, what, e, None).await;
+        }
+        Begin::Reused => return actor.refuse(state, what, reused(), None).await,
+    };
+    let record = match find_record(state, actor.admin.token_id, scope).await {
+        Ok(r) => r,
+        Err(e) => {
+            let e = ApiError::from_store(e, state.key_limit);
+            return actor.refuse(state, what, e, None).await;
+        }
+    };
+    match record {
+        None => run(Some((scope, hash, guard))).await,
+        Some(r) if r.request_hash != hash => actor.refuse(state, what, reused(), None).await,
+        Some(r) => {
+            drop(guard);
+            answer_from_record(state, actor, what, r).await
+        }
+    }
 }
 
 /// The durable record of `scope` if it is within its retention and was made by this very
@@ -203,21 +243,28 @@ async fn find_record(
 }
 
 /// Whether the key a replay would name still lives: `Err` is the answer instead (404 once
-/// its service is gone, 409 once the key is deleted, or the store's failure).
+/// its service is gone, 409 once the key is deleted, disabled or retired, or the store's
+/// failure).
 async fn key_alive(state: &AppState, service_id: &str, key_id: &str) -> Result<(), ApiError> {
+    let now = Timestamp::now().unix();
+    let dead = |how: &str| {
+        ApiError::new(
+            ErrorCode::IdempotencySecretUnavailable,
+            format!(
+                "this request was answered before with API key {key_id}, which has since been \
+                 {how}; it is not shown again. Retry with a new Idempotency-Key for a new key"
+            ),
+        )
+    };
     match state
         .store
         .get_key(service_id.to_owned(), key_id.to_owned())
         .await
     {
+        Ok(Some(k)) if k.state(now) == KeyState::Disabled => Err(dead("disabled")),
+        Ok(Some(k)) if k.replaced_by.is_some() && k.valid_until() <= now => Err(dead("retired")),
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(ApiError::new(
-            ErrorCode::IdempotencySecretUnavailable,
-            format!(
-                "this request was answered before with API key {key_id}, which has since been \
-                 deleted; it is not shown again. Retry with a new Idempotency-Key for a new key"
-            ),
-        )),
+        Ok(None) => Err(dead("deleted or retired")),
         Err(e) => Err(ApiError::from_store(e, state.key_limit)),
     }
 }
@@ -228,6 +275,7 @@ async fn key_alive(state: &AppState, service_id: &str, key_id: &str) -> Result<(
 async fn replay_if_alive(
     state: &AppState,
     actor: &Actor,
+    what: Attempt<'_>,
     scope: idempotency::Scope,
     status: u16,
     body: Zeroizing<Vec<u8>>,
@@ -242,7 +290,7 @@ async fn replay_if_alive(
             ) {
                 state.idempotency.forget(&scope);
             }
-            actor.refuse(state, issuing(&who.service_id), e, None).await
+            actor.refuse(state, what, e, None).await
         }
     }
 }
@@ -253,9 +301,10 @@ async fn replay_if_alive(
 async fn answer_from_record(
     state: &AppState,
     actor: &Actor,
-    service_id: &str,
+    what: Attempt<'_>,
     record: IdempotencyRecord,
 ) -> Response {
+    let service_id = what.service_id;
     if let (Some(key_id), 201) = (&record.key_id, record.status) {
         let e = key_alive(state, service_id, key_id).await.err();
         let e = e.unwrap_or_else(|| {
@@ -267,17 +316,17 @@ async fn answer_from_record(
                 ),
             )
         });
-        return actor.refuse(state, issuing(service_id), e, None).await;
+        return actor.refuse(state, what, e, None).await;
     }
     let code = serde_json::from_value(serde_json::Value::String(record.outcome))
         .unwrap_or(ErrorCode::Internal);
     let e = ApiError::from_code(code, state.key_limit);
-    let event = actor.event(issuing(service_id), None, code.as_str());
+    let event = actor.event(what, None, code.as_str());
     record_failure(state, event, None).await;
     replayed_error(e)
 }
 
-fn reused() -> ApiError {
+pub(super) fn reused() -> ApiError {
     ApiError::new(
         ErrorCode::IdempotencyKeyReused,
         "this Idempotency-Key was used with a different request",
@@ -298,6 +347,7 @@ async fn issue_now(
     actor: &Actor,
     service_id: &str,
     name: Option<String>,
+    expires_at: Option<UnixTime>,
     idempotency: Option<(idempotency::Scope, [u8; 32], RunningGuard)>,
 ) -> Response {
     let secret = credential::generate(Kind::ApiKey);
@@ -324,6 +374,8 @@ async fn issue_now(
         masked: masked.clone(),
         name,
         created_at: now,
+        created_by: actor.admin.name.clone(),
+        expires_at,
     };
     let issued_key = Attempt {
         key_id: Some(&key_id),
@@ -341,17 +393,20 @@ async fn issue_now(
                 audit,
             )
             .await;
-        if r.is_ok() {
-            state
-                .index
-                .insert(digest, service_id.to_owned(), key_id.clone());
+        if let Ok(k) = &r {
+            state.index.insert(
+                digest,
+                service_id.to_owned(),
+                key_id.clone(),
+                k.valid_until(),
+            );
         }
         r
     };
     match outcome {
         Ok(k) => {
             let body = IssuedKey {
-                api_key: to_wire(k),
+                api_key: to_wire(k, now),
                 key: secret,
             };
             let bytes = match serde_json::to_vec(&body) {

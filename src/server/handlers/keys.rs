@@ -5,20 +5,51 @@ use axum::response::Response;
 
 use super::{Actor, Attempt, delete_audited, detached, reply};
 use crate::server::extract::{Admin, KeyPath, Peer, ServicePath};
-use crate::server::state::SharedState;
-use crate::server::store::{KeyRecord, StoreError};
+use crate::server::state::{AppState, SharedState};
+use crate::server::store::{KeyRecord, StoreError, UnixTime};
 use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
 
 /// Audit events returned per call, newest first.
 const AUDIT_PAGE: u32 = 10_000;
 
-pub fn to_wire(k: KeyRecord) -> ApiKey {
+/// A key as the API shows it, in its state at `now` (unix seconds).
+pub fn to_wire(k: KeyRecord, now: UnixTime) -> ApiKey {
     ApiKey {
+        state: k.state(now),
         id: k.id,
         masked: k.masked,
         name: k.name,
         created_at: Timestamp::from_unix(k.created_at),
+        created_by: k.created_by,
+        expires_at: k.expires_at.map(Timestamp::from_unix),
         last_used_at: k.last_used_at.map(Timestamp::from_unix),
+        replaced_by: k.replaced_by,
+    }
+}
+
+/// Retires the rotated keys (of one service, or all) whose grace has ended: no timer per key,
+/// so every list, audit read and key mutation calls this first and shows the retirement at
+/// once (API.md, Key lifecycle). Their digests leave the verify index under the write gate (they
+/// were refused from their end already) and their kept replays are wiped. A failure is logged:
+/// the read goes on, the next look retires them.
+pub async fn retire_due(state: &AppState, service_id: Option<&str>) {
+    let _gate = state.write_gate.lock().await;
+    let now = Timestamp::now().unix();
+    match state
+        .store
+        .retire_due(service_id.map(str::to_owned), now)
+        .await
+    {
+        Ok(gone) => {
+            let digests: Vec<_> = gone.iter().map(|r| r.digest).collect();
+            state.index.remove(&digests);
+            for r in &gone {
+                state
+                    .idempotency
+                    .forget_keys(&r.service_id, Some(&r.key_id));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not retire rotated keys"),
     }
 }
 
@@ -35,11 +66,18 @@ pub async fn list(
     _admin: Admin,
     ServicePath(id): ServicePath,
 ) -> Response {
+    retire_due(&state, Some(&id)).await;
     let keys = state.store.list_keys(id).await;
+    let now = Timestamp::now().unix();
     reply(
         &state,
         keys.map(|keys| ApiKeyList {
-            api_keys: keys.into_iter().map(to_wire).collect(),
+            api_keys: keys
+                .into_iter()
+                // One whose grace ended since the retirement above is gone all the same.
+                .filter(|k| !(k.replaced_by.is_some() && k.valid_until() <= now))
+                .map(|k| to_wire(k, now))
+                .collect(),
             key_limit: state.key_limit,
         }),
     )
@@ -58,6 +96,7 @@ pub async fn audit(
     _admin: Admin,
     ServicePath(id): ServicePath,
 ) -> Response {
+    retire_due(&state, Some(&id)).await;
     let events = match state.store.get_service(id.clone()).await {
         Ok(Some(_)) => state.store.list_audit(id, AUDIT_PAGE).await,
         Ok(None) => Err(StoreError::ServiceNotFound),
@@ -91,6 +130,7 @@ pub async fn delete(
             service_id: &service_id,
             key_id: Some(&key_id),
         };
+        retire_due(&state, Some(&service_id)).await;
         delete_audited(&state, &actor, what, |audit| async {
             let deleted = state
                 .store

@@ -3,6 +3,7 @@
 
 pub mod issue;
 pub mod keys;
+pub mod lifecycle;
 pub mod public;
 pub mod services;
 

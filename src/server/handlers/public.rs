@@ -69,11 +69,12 @@ pub async fn verify(
         // Format and checksum first: garbage never costs a digest or a lookup.
         .filter(|k| credential::parse(Kind::ApiKey, k).is_ok())
         .and_then(|k| state.index.lookup(&credential::digest(&state.pepper, k)));
-    let Some(entry) = entry else {
+    let at = Timestamp::now().unix();
+    // Disabled, expired and retired keys get the one uniform refusal (API.md, Key lifecycle).
+    let Some(entry) = entry.filter(|e| e.valid_at(at)) else {
         state.limiter.record_failure(peer.ip(), now);
         return ApiError::invalid_api_key().into_response();
     };
-    let at = Timestamp::now().unix();
     if entry.claim_touch(at) {
         state.record_use(&entry.key_id, at);
     }

@@ -7,7 +7,7 @@ pub mod sqlite;
 use futures_util::future::BoxFuture;
 
 use crate::credential::Digest;
-use crate::wire::{AuditEvent, Role};
+use crate::wire::{AuditAction, AuditEvent, KeyState, Role};
 
 /// Unix seconds: what the store keeps for every point in time.
 pub type UnixTime = i64;
@@ -47,7 +47,43 @@ pub struct KeyRecord {
     pub masked: String,
     pub name: Option<String>,
     pub created_at: UnixTime,
+    pub created_by: String,
+    pub enabled: bool,
+    /// When it stops verifying; for a rotated key, the end of its grace.
+    pub expires_at: Option<UnixTime>,
     pub last_used_at: Option<UnixTime>,
+    /// The successor, once rotated.
+    pub replaced_by: Option<String>,
+}
+
+impl KeyRecord {
+    /// The state at `now` (API.md, Key lifecycle): rotated beats disabled beats expired.
+    pub fn state(&self, now: UnixTime) -> KeyState {
+        if self.replaced_by.is_some() {
+            KeyState::Rotating
+        } else if !self.enabled {
+            KeyState::Disabled
+        } else if self.expires_at.is_some_and(|e| now >= e) {
+            KeyState::Expired
+        } else {
+            KeyState::Active
+        }
+    }
+
+    /// The first second at which it no longer verifies: `i64::MIN` when disabled,
+    /// `i64::MAX` when it never expires.
+    pub fn valid_until(&self) -> UnixTime {
+        valid_until(self.enabled, self.expires_at)
+    }
+}
+
+/// See [`KeyRecord::valid_until`].
+pub fn valid_until(enabled: bool, expires_at: Option<UnixTime>) -> UnixTime {
+    match (enabled, expires_at) {
+        (false, _) => UnixTime::MIN,
+        (true, None) => UnixTime::MAX,
+        (true, Some(e)) => e,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +94,9 @@ pub struct NewKey {
     pub masked: String,
     pub name: Option<String>,
     pub created_at: UnixTime,
+    /// The name of the admin token issuing it.
+    pub created_by: String,
+    pub expires_at: Option<UnixTime>,
 }
 
 /// What the verify index is loaded from.
@@ -67,6 +106,44 @@ pub struct KeyDigest {
     pub service_id: String,
     pub key_id: String,
     pub last_used_at: Option<UnixTime>,
+    /// See [`KeyRecord::valid_until`].
+    pub valid_until: UnixTime,
+}
+
+/// What a PATCH changes; `None` leaves a field as it is (API.md, Key lifecycle).
+#[derive(Clone, Debug, Default)]
+pub struct KeyChange {
+    pub name: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    pub expires_at: Option<Option<UnixTime>>,
+}
+
+/// The outcome of a PATCH: the key afterwards, its digest (for the verify index) and which
+/// audit actions were written (none when every field already had its value).
+#[derive(Clone, Debug)]
+pub struct KeyUpdated {
+    pub key: KeyRecord,
+    pub digest: Digest,
+    pub actions: Vec<AuditAction>,
+}
+
+/// The outcome of a rotation.
+#[derive(Clone, Debug)]
+pub struct KeyRotated {
+    /// The old key afterwards (`rotating`), or as it was before it was retired at once.
+    pub old: KeyRecord,
+    pub old_digest: Digest,
+    /// True when the grace was 0 and the old key is gone already.
+    pub old_retired: bool,
+    pub successor: KeyRecord,
+}
+
+/// A rotated key whose grace ended and that has been deleted (with its `api_key.retire` event).
+#[derive(Clone, Debug)]
+pub struct Retired {
+    pub service_id: String,
+    pub key_id: String,
+    pub digest: Digest,
 }
 
 /// The durable half of an idempotent issue: never the plaintext, which lives only in memory.
@@ -92,6 +169,9 @@ pub enum StoreError {
     KeyNotFound,
     #[error("the service already has its maximum number of keys")]
     KeyLimit,
+    /// The operation needs an active key; the message says why.
+    #[error("{0}")]
+    KeyNotActive(String),
     #[error("the maximum number of services is reached")]
     ServiceLimit,
     #[error("the name is already taken")]
@@ -161,6 +241,33 @@ pub trait Store: Send + Sync + 'static {
     /// service is gone (read together, so the two agree).
     fn get_key(&self, service_id: String, key_id: String) -> Fut<'_, Option<KeyRecord>>;
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>>;
+    /// Applies a PATCH at `now` in one transaction, writing one audit event per kind of change
+    /// from `audit` (its action is replaced). A field already at its value is no change.
+    /// Enabling an expired key without a new future expiry is `KeyNotActive`, as is a new
+    /// expiry on a rotating key (its grace is fixed).
+    fn update_key(
+        &self,
+        service_id: String,
+        key_id: String,
+        change: KeyChange,
+        now: UnixTime,
+        audit: AuditEvent,
+    ) -> Fut<'_, KeyUpdated>;
+    /// Rotates an active key at `now` in one transaction: inserts `successor` in the old key's
+    /// slot (same name, same lifetime from now if the old one had an expiry), marks the old one
+    /// rotating until `now + grace_secs` (retiring it at once when 0), writes the idempotency
+    /// record and the audit events. A key that is not active is `KeyNotActive`.
+    fn rotate_key(
+        &self,
+        successor: NewKey,
+        old_key_id: String,
+        grace_secs: u32,
+        idempotency: Option<IdempotencyRecord>,
+        audit: AuditEvent,
+    ) -> Fut<'_, KeyRotated>;
+    /// Deletes every rotated key (of `service_id`, or of all services) whose grace has ended by
+    /// `now`, each with one `api_key.retire` event by `system`; each is returned exactly once.
+    fn retire_due(&self, service_id: Option<String>, now: UnixTime) -> Fut<'_, Vec<Retired>>;
     /// Records successful verifications: (key id, when).
     fn touch_keys(&self, used: Vec<(String, UnixTime)>) -> Fut<'_, ()>;
 

@@ -7,7 +7,7 @@ use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
     IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError, StoreResult,
-    UnixTime,
+    UnixTime, valid_until,
 };
 use crate::wire::AuditEvent;
 
@@ -130,7 +130,11 @@ pub fn delete_service(
 
 // ---- API keys -----------------------------------------------------------------------------
 
-fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+/// The columns [`key_row`] reads, in its order.
+pub const KEY_COLUMNS: &str = "id, service_id, masked, name, created_at, last_used_at, \
+     created_by, enabled, expires_at, replaced_by";
+
+pub fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
         id: row.get(0)?,
         service_id: row.get(1)?,
@@ -138,6 +142,10 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         name: row.get(3)?,
         created_at: row.get(4)?,
         last_used_at: row.get(5)?,
+        created_by: row.get(6)?,
+        enabled: row.get(7)?,
+        expires_at: row.get(8)?,
+        replaced_by: row.get(9)?,
     })
 }
 
@@ -148,10 +156,10 @@ pub fn list_keys(conn: &Connection, service_id: &str) -> StoreResult<Vec<KeyReco
         return Err(StoreError::ServiceNotFound);
     }
     let keys = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, service_id, masked, name, created_at, last_used_at FROM api_keys \
-             WHERE service_id = ?1 ORDER BY created_at DESC, rowid DESC",
-        )?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys \
+             WHERE service_id = ?1 ORDER BY created_at DESC, rowid DESC"
+        ))?;
         let rows = stmt.query_map([service_id], key_row)?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
@@ -170,10 +178,9 @@ pub fn get_key(
         return Err(StoreError::ServiceNotFound);
     }
     let key = tx
-        .prepare_cached(
-            "SELECT id, service_id, masked, name, created_at, last_used_at FROM api_keys \
-             WHERE id = ?1 AND service_id = ?2",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND service_id = ?2"
+        ))?
         .query_row([key_id, service_id], key_row)
         .optional()?;
     tx.finish()?;
@@ -205,22 +212,42 @@ pub fn issue_key(
             StoreError::ServiceNotFound
         });
     }
-    tx.execute(
-        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![key.id, key.service_id, &key.digest[..], key.masked, key.name, key.created_at],
-    )?;
+    let record = insert_key(&tx, key)?;
     if let Some(rec) = idempotency {
         upsert_idempotency(&tx, rec)?;
     }
     insert_audit(&tx, audit)?;
     tx.commit()?;
+    Ok(record)
+}
+
+/// Inserts a new key row (its slot is the caller's business) and returns it as listed.
+pub fn insert_key(conn: &Connection, key: &NewKey) -> StoreResult<KeyRecord> {
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at, created_by, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        key.id,
+        key.service_id,
+        &key.digest[..],
+        key.masked,
+        key.name,
+        key.created_at,
+        key.created_by,
+        key.expires_at
+    ])?;
     Ok(KeyRecord {
         id: key.id.clone(),
         service_id: key.service_id.clone(),
         masked: key.masked.clone(),
         name: key.name.clone(),
         created_at: key.created_at,
+        created_by: key.created_by.clone(),
+        enabled: true,
+        expires_at: key.expires_at,
         last_used_at: None,
+        replaced_by: None,
     })
 }
 
@@ -233,12 +260,19 @@ pub fn delete_key(
     let tx = write_tx(conn)?;
     let deleted = tx
         .query_row(
-            "DELETE FROM api_keys WHERE id = ?1 AND service_id = ?2 RETURNING digest, masked",
+            "DELETE FROM api_keys WHERE id = ?1 AND service_id = ?2 \
+             RETURNING digest, masked, replaced_by IS NOT NULL",
             [key_id, service_id],
-            |r| Ok((digest_of(r, 0)?, r.get::<_, String>(1)?)),
+            |r| {
+                Ok((
+                    digest_of(r, 0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((digest, masked)) = deleted else {
+    let Some((digest, masked, rotated)) = deleted else {
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM services WHERE id = ?1)",
             [service_id],
@@ -250,10 +284,13 @@ pub fn delete_key(
             StoreError::ServiceNotFound
         });
     };
-    tx.execute(
-        "UPDATE services SET key_count = key_count - 1 WHERE id = ?1 AND key_count > 0",
-        [service_id],
-    )?;
+    // A rotated key shares its successor's slot: deleting it frees none.
+    if !rotated {
+        tx.execute(
+            "UPDATE services SET key_count = key_count - 1 WHERE id = ?1 AND key_count > 0",
+            [service_id],
+        )?;
+    }
     let audit = AuditEvent {
         masked: Some(masked),
         ..audit.clone()
@@ -264,14 +301,16 @@ pub fn delete_key(
 }
 
 pub fn all_key_digests(conn: &Connection) -> StoreResult<Vec<KeyDigest>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT digest, service_id, id, last_used_at FROM api_keys")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT digest, service_id, id, last_used_at, enabled, expires_at FROM api_keys",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(KeyDigest {
             digest: digest_of(r, 0)?,
             service_id: r.get(1)?,
             key_id: r.get(2)?,
             last_used_at: r.get(3)?,
+            valid_until: valid_until(r.get(4)?, r.get(5)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -15,13 +15,14 @@ use rusqlite::{Connection, OpenFlags};
 mod admin;
 mod catalog;
 mod common;
+mod lifecycle;
 mod schema;
 mod trail;
 
 use self::schema::MigrationError;
 use super::{
-    Fut, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, NewToken, ServiceRecord, Store,
-    StoreError, StoreResult, TokenRecord, UnixTime,
+    Fut, IdempotencyRecord, KeyChange, KeyDigest, KeyRecord, KeyRotated, KeyUpdated, NewKey,
+    NewToken, Retired, ServiceRecord, Store, StoreError, StoreResult, TokenRecord, UnixTime,
 };
 use crate::credential::Digest;
 use crate::wire::AuditEvent;
@@ -239,6 +240,45 @@ impl Store for SqliteStore {
 
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>> {
         Box::pin(self.read(catalog::all_key_digests))
+    }
+
+    fn update_key(
+        &self,
+        service_id: String,
+        key_id: String,
+        change: KeyChange,
+        now: UnixTime,
+        audit: AuditEvent,
+    ) -> Fut<'_, KeyUpdated> {
+        Box::pin(
+            self.write(move |c| {
+                lifecycle::update_key(c, &service_id, &key_id, &change, now, &audit)
+            }),
+        )
+    }
+
+    fn rotate_key(
+        &self,
+        successor: NewKey,
+        old_key_id: String,
+        grace_secs: u32,
+        idempotency: Option<IdempotencyRecord>,
+        audit: AuditEvent,
+    ) -> Fut<'_, KeyRotated> {
+        Box::pin(self.write(move |c| {
+            lifecycle::rotate_key(
+                c,
+                &successor,
+                &old_key_id,
+                grace_secs,
+                idempotency.as_ref(),
+                &audit,
+            )
+        }))
+    }
+
+    fn retire_due(&self, service_id: Option<String>, now: UnixTime) -> Fut<'_, Vec<Retired>> {
+        Box::pin(self.write(move |c| lifecycle::retire_due(c, service_id.as_deref(), now)))
     }
 
     fn touch_keys(&self, used: Vec<(String, UnixTime)>) -> Fut<'_, ()> {

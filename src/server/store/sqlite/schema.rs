@@ -81,6 +81,20 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, name, role, digest, masked, created_at FROM admin_tokens_v1;
     DROP TABLE admin_tokens_v1;
     ",
+    // 3: the key lifecycle (API.md, Key lifecycle). A rotated key (replaced_by set) holds no
+    // slot of its own: it shares its successor's, so key_count counts the others. Keys issued
+    // before learn who issued them from the audit trail where it says.
+    "
+    ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE api_keys ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1));
+    ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+    ALTER TABLE api_keys ADD COLUMN replaced_by TEXT;
+    UPDATE api_keys SET created_by = coalesce((
+        SELECT actor FROM audit_events
+        WHERE action = 'api_key.issue' AND outcome = 'ok' AND key_id = api_keys.id
+        ORDER BY id DESC LIMIT 1), '');
+    CREATE INDEX api_keys_rotating ON api_keys (expires_at) WHERE replaced_by IS NOT NULL;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -168,6 +182,30 @@ mod tests {
             4,
             "the newest token's id is not given again"
         );
+    }
+
+    #[test]
+    fn a_version_2_database_keeps_its_keys_and_learns_who_issued_them() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute_batch(MIGRATIONS[1]).unwrap();
+        c.pragma_update(None, "user_version", 2).unwrap();
+        c.execute_batch(
+            "INSERT INTO services (id, name, description, key_count, created_at) VALUES ('s', 'svc', '', 1, 1);
+             INSERT INTO api_keys (id, service_id, digest, masked, name, created_at) VALUES ('k', 's', x'00', 'm', NULL, 1);
+             INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome)
+                 VALUES (1, 'alice', 'manager', 'api_key.issue', 's', 'k', 'm', '::1', 'ok');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        let row: (String, i64, Option<i64>, Option<String>) = c
+            .query_row(
+                "SELECT created_by, enabled, expires_at, replaced_by FROM api_keys WHERE id = 'k'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("alice".into(), 1, None, None));
     }
 
     #[test]

@@ -33,6 +33,8 @@ fn new_key(id: &str, service_id: &str, n: u8) -> NewKey {
         masked: "ragk_AbCd********wXyZ".into(),
         name: None,
         created_at: 1_800_000_000 + i64::from(n),
+        created_by: "admin".into(),
+        expires_at: None,
     }
 }
 
@@ -457,4 +459,78 @@ async fn get_key_tells_a_live_key_from_a_deleted_one_and_a_gone_service() {
         get("key_1").await,
         Err(StoreError::ServiceNotFound)
     ));
+}
+
+#[tokio::test]
+async fn a_rotation_shares_the_slot_and_its_old_key_retires_once() {
+    let (_dir, store) = open_temp();
+    store
+        .create_service(
+            service("svc_a", "alpha"),
+            999,
+            audit(AuditAction::ServiceCreate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    for n in 0..5u8 {
+        store
+            .issue_key(
+                new_key(&format!("key_{n}"), "svc_a", n),
+                5,
+                None,
+                audit(AuditAction::ApiKeyIssue, "svc_a"),
+            )
+            .await
+            .unwrap();
+    }
+    let t = 1_800_000_100;
+    let successor = NewKey {
+        created_at: t,
+        ..new_key("key_new", "svc_a", 9)
+    };
+    let r = store
+        .rotate_key(
+            successor.clone(),
+            "key_0".into(),
+            60,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.old.replaced_by.as_deref(), Some("key_new"));
+    assert!(!r.old_retired);
+    let svc = store.get_service("svc_a".into()).await.unwrap().unwrap();
+    assert_eq!(svc.key_count, 5, "the successor took the old key's slot");
+    let again = store
+        .rotate_key(
+            NewKey {
+                created_at: t,
+                ..new_key("key_new2", "svc_a", 10)
+            },
+            "key_0".into(),
+            60,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::KeyNotActive(_))));
+    assert!(store.retire_due(None, t + 59).await.unwrap().is_empty());
+    let gone = store
+        .retire_due(Some("svc_a".into()), t + 60)
+        .await
+        .unwrap();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].key_id, "key_0");
+    assert!(store.retire_due(None, t + 61).await.unwrap().is_empty());
+    let keys = store.list_keys("svc_a".into()).await.unwrap();
+    assert_eq!(keys.len(), 5);
+    let svc = store.get_service("svc_a".into()).await.unwrap().unwrap();
+    assert_eq!(svc.key_count, 5);
+    let events = store.list_audit("svc_a".into(), 100).await.unwrap();
+    let retires = events
+        .iter()
+        .filter(|e| e.action == AuditAction::ApiKeyRetire)
+        .count();
+    assert_eq!(retires, 1);
 }

@@ -1,0 +1,307 @@
+//! `PATCH …/api-keys/{key_id}` and `POST …/api-keys/{key_id}/rotate`: rename, disable, enable,
+//! new expiry, and rotation with a grace period (API.md, Key lifecycle).
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use zeroize::Zeroizing;
+
+use super::issue::{check_expiry, idempotency_of, issued, run_idempotent};
+use super::keys::{retire_due, to_wire};
+use super::{Actor, Attempt, detached, json, new_id};
+use crate::credential::{self, Kind};
+use crate::server::error::ApiError;
+use crate::server::extract::{Admin, KeyPath, Peer, parse_json, validate_field};
+use crate::server::idempotency::{self, Issued, RunningGuard};
+use crate::server::state::{AppState, SharedState};
+use crate::server::store::{IdempotencyRecord, KeyChange, NewKey};
+use crate::wire::{
+    ApiKey, AuditAction, ErrorBody, ErrorCode, IssuedKey, RotateApiKey, Timestamp, UpdateApiKey,
+    limits,
+};
+
+fn check_update(admin: &Admin, headers: &HeaderMap, body: &[u8]) -> Result<KeyChange, ApiError> {
+    admin.require_manager()?;
+    let req: UpdateApiKey = parse_json(headers, body)?;
+    if req.is_empty() {
+        return Err(ApiError::invalid(
+            "the body must set at least one of name, enabled, expires_at",
+        ));
+    }
+    if let Some(Some(name)) = &req.name {
+        validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
+    }
+    let now = Timestamp::now().unix();
+    let expires_at = match req.expires_at {
+        Some(Some(at)) => Some(Some(check_expiry(at, now)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    Ok(KeyChange {
+        name: req.name,
+        enabled: req.enabled,
+        expires_at,
+    })
+}
+
+/// Renames, disables, enables or sets a new expiry (manager). A field already at its value
+/// is no change (200, no audit event).
+#[utoipa::path(patch, path = "/v1/services/{service_id}/api-keys/{key_id}", operation_id = "update_api_key", tag = "api-keys", security(("admin_token" = [])),
+    params(
+        ("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
+        ("key_id" = String, Path, description = "Id of the key (`key_…`)"),
+    ),
+    request_body(content = UpdateApiKey, content_type = "application/json",
+        description = "Any of `name` (1 to 50 characters, or null to clear), `enabled`, `expires_at` \
+            (RFC 3339, in the future, at most 366 days ahead, or null: never); at least one. \
+            `{\"enabled\":false}` takes effect as a delete does: once the 200 has left, the key no longer verifies. \
+            Enabling an expired key needs a new future `expires_at` in the same body."),
+    responses(
+        (status = 200, description = "The key afterwards", body = ApiKey),
+        (status = 400, description = "`invalid_request`: empty body, unknown field, bad name or expiry", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a viewer token", body = ErrorBody),
+        (status = 404, description = "`service_not_found` or `api_key_not_found`", body = ErrorBody),
+        (status = 409, description = "`api_key_not_active`: enabling an expired key without a new expiry, or a new expiry on a rotating key", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<SharedState>,
+    admin: Admin,
+    Peer(peer): Peer,
+    KeyPath(service_id, key_id): KeyPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    detached(async move {
+        let actor = Actor::new(admin, peer);
+        let what = Attempt {
+            action: AuditAction::ApiKeyUpdate,
+            service_id: &service_id,
+            key_id: Some(&key_id),
+        };
+        let change = match check_update(&actor.admin, &headers, &body) {
+            Ok(c) => c,
+            Err(e) => return actor.refuse(&state, what, e, None).await,
+        };
+        retire_due(&state, Some(&service_id)).await;
+        let now = Timestamp::now().unix();
+        let updated = {
+            let _gate = state.write_gate.lock().await;
+            let r = state
+                .store
+                .update_key(
+                    service_id.clone(),
+                    key_id.clone(),
+                    change,
+                    now,
+                    actor.event(what, None, "ok"),
+                )
+                .await;
+            // Before the answer leaves: a disable holds from the next request on.
+            if let Ok(u) = &r {
+                state.index.set_valid_until(&u.digest, u.key.valid_until());
+            }
+            r
+        };
+        match updated {
+            Ok(u) => {
+                if !u.key.enabled {
+                    // A replay never hands out a disabled key: its plaintext has no reason to stay.
+                    state.idempotency.forget_keys(&service_id, Some(&key_id));
+                }
+                json(StatusCode::OK, &to_wire(u.key, now))
+            }
+            Err(e) => {
+                let e = ApiError::from_store(e, state.key_limit);
+                actor.refuse(&state, what, e, None).await
+            }
+        }
+    })
+    .await
+}
+
+fn check_rotate(
+    admin: &Admin,
+    service_id: &str,
+    key_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(u32, Option<idempotency::Claim>), ApiError> {
+    admin.require_manager()?;
+    idempotency_of(admin, service_id, headers, "", b"")?;
+    let req: RotateApiKey = parse_json(headers, body)?;
+    if req.grace_seconds > limits::MAX_GRACE_SECS {
+        return Err(ApiError::invalid(
+            "grace_seconds must be 0 to 604800 (7 days)",
+        ));
+    }
+    let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
+    // The hash names the route and the key: the same header on another request is "reused".
+    let operation = format!("rotate {key_id}\n");
+    let idem = idempotency_of(admin, service_id, headers, &operation, &canonical)?;
+    Ok((req.grace_seconds, idem))
+}
+
+/// Rotates an active key (manager): a successor in the same slot, shown once; the old key
+/// keeps verifying for `grace_seconds`, then retires.
+#[utoipa::path(post, path = "/v1/services/{service_id}/api-keys/{key_id}/rotate", operation_id = "rotate_api_key", tag = "api-keys", security(("admin_token" = [])),
+    params(
+        ("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
+        ("key_id" = String, Path, description = "Id of the key to rotate (`key_…`)"),
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "As for issuing a key: a retry with the same header and body within 15 minutes gets \
+                the same successor, marked `Idempotent-Replayed: true`; never one deleted, disabled or retired since."),
+    ),
+    request_body(content = RotateApiKey, content_type = "application/json",
+        description = "`{\"grace_seconds\":N}`, 0 to 604800. The successor gets the same name and, if the old key \
+            had an expiry, the same lifetime counted from now; the old key becomes `rotating` with `expires_at` = \
+            now + N and `replaced_by` = the successor. The two share one slot, so rotation works at the limit. \
+            N = 0 ends the old key at once, with the guarantee of a delete."),
+    responses(
+        (status = 201, description = "The successor, with its plaintext", body = IssuedKey,
+            headers(
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Idempotent-Replayed" = String, description = "`true` on a replay"),
+            )),
+        (status = 400, description = "`invalid_request`: malformed JSON, unknown field, grace out of range, bad Idempotency-Key", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a viewer token", body = ErrorBody),
+        (status = 404, description = "`service_not_found` or `api_key_not_found`", body = ErrorBody),
+        (status = 409, description = "`api_key_not_active` (disabled, expired or rotating), `idempotency_in_progress` or `idempotency_secret_unavailable`", body = ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`", body = ErrorBody),
+    ))]
+pub async fn rotate(
+    State(state): State<SharedState>,
+    admin: Admin,
+    Peer(peer): Peer,
+    KeyPath(service_id, key_id): KeyPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    detached(async move {
+        let actor = Actor::new(admin, peer);
+        let what = Attempt {
+            action: AuditAction::ApiKeyRotate,
+            service_id: &service_id,
+            key_id: Some(&key_id),
+        };
+        let (grace, idem) = match check_rotate(&actor.admin, &service_id, &key_id, &headers, &body)
+        {
+            Ok(r) => r,
+            Err(e) => return actor.refuse(&state, what, e, None).await,
+        };
+        retire_due(&state, Some(&service_id)).await;
+        run_idempotent(&state, &actor, what, idem, |idem| {
+            rotate_now(&state, &actor, what, grace, idem)
+        })
+        .await
+    })
+    .await
+}
+
+async fn rotate_now(
+    state: &AppState,
+    actor: &Actor,
+    what: Attempt<'_>,
+    grace: u32,
+    idempotency: Option<(idempotency::Scope, [u8; 32], RunningGuard)>,
+) -> Response {
+    let service_id = what.service_id;
+    let old_key_id = what.key_id.unwrap_or_default();
+    let secret = credential::generate(Kind::ApiKey);
+    let digest = credential::digest(&state.pepper, secret.expose());
+    let key_id = new_id("key_");
+    let now = Timestamp::now().unix();
+    let record = |key_id: Option<&str>, status: u16, outcome: &str| {
+        idempotency
+            .as_ref()
+            .map(|(scope, hash, _)| IdempotencyRecord {
+                scope: *scope,
+                request_hash: *hash,
+                key_id: key_id.map(str::to_owned),
+                status,
+                outcome: outcome.to_owned(),
+                created_at: now,
+            })
+    };
+    let successor = NewKey {
+        id: key_id.clone(),
+        service_id: service_id.to_owned(),
+        digest,
+        masked: credential::mask(secret.expose()),
+        // The store gives it the old key's name and lifetime.
+        name: None,
+        created_at: now,
+        created_by: actor.admin.name.clone(),
+        expires_at: None,
+    };
+    let outcome = {
+        let _gate = state.write_gate.lock().await;
+        let r = state
+            .store
+            .rotate_key(
+                successor,
+                old_key_id.to_owned(),
+                grace,
+                record(Some(&key_id), 201, "ok"),
+                actor.event(what, None, "ok"),
+            )
+            .await;
+        // Before the answer leaves: the successor verifies, and the old key stops at its end
+        // (at once with grace 0, as a delete).
+        if let Ok(r) = &r {
+            state.index.insert(
+                digest,
+                service_id.to_owned(),
+                key_id.clone(),
+                r.successor.valid_until(),
+            );
+            if r.old_retired {
+                state.index.remove(&[r.old_digest]);
+            } else {
+                state
+                    .index
+                    .set_valid_until(&r.old_digest, now + i64::from(grace));
+            }
+        }
+        r
+    };
+    match outcome {
+        Ok(r) => {
+            if r.old_retired {
+                state.idempotency.forget_keys(service_id, Some(old_key_id));
+            }
+            let body = IssuedKey {
+                api_key: to_wire(r.successor, now),
+                key: secret,
+            };
+            let bytes = match serde_json::to_vec(&body) {
+                Ok(b) => Zeroizing::new(b),
+                Err(_) => return ApiError::internal().into_response(),
+            };
+            let resp = issued(201, bytes.to_vec(), false);
+            if let Some((_, _, guard)) = idempotency {
+                let who = Issued {
+                    service_id: service_id.to_owned(),
+                    key_id,
+                };
+                guard.complete(201, bytes, who, Instant::now());
+            }
+            resp
+        }
+        Err(e) => {
+            let e = ApiError::from_store(e, state.key_limit);
+            // Refusals that depend on the request replay as themselves; failures may be retried.
+            let rec = match e.code {
+                ErrorCode::ApiKeyNotActive
+                | ErrorCode::ApiKeyNotFound
+                | ErrorCode::ServiceNotFound => record(None, e.code.status(), e.code.as_str()),
+                _ => None,
+            };
+            actor.refuse(state, what, e, rec).await
+        }
+    }
+}
