@@ -5,6 +5,7 @@
 pub mod confirm;
 pub mod error;
 mod keys;
+mod lifetime;
 pub mod output;
 pub mod retry;
 mod services;
@@ -39,6 +40,15 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
     match &cmd {
         Command::Services(ServicesCommand::Delete { yes, .. })
         | Command::Keys(KeysCommand::Delete { yes, .. }) => confirm::check_can_ask(*yes)?,
+        Command::Keys(KeysCommand::Disable { yes, .. }) => {
+            confirm::check_can_ask_to(*yes, "disable")?
+        }
+        // Grace 0 stops the old key at once, with the guarantee of a delete: asked as one.
+        Command::Keys(KeysCommand::Rotate { yes, grace, .. }) => {
+            if lifetime::parse_grace(grace)? == 0 {
+                confirm::check_can_ask_to(*yes, "rotate with --grace 0")?
+            }
+        }
         _ => {}
     }
     match cmd {
