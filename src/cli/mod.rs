@@ -45,9 +45,8 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
         }
         // Grace 0 stops the old key at once, with the guarantee of a delete: asked as one.
         Command::Keys(KeysCommand::Rotate { yes, grace, .. }) => {
-            if lifetime::parse_grace(grace)? == 0 {
-                confirm::check_can_ask_to(*yes, "rotate with --grace 0")?
-            }
+            let stops_now = lifetime::parse_grace(grace)? == 0;
+            confirm::check_can_ask_to(*yes || !stops_now, "rotate with --grace 0")?
         }
         _ => {}
     }
