@@ -19,7 +19,8 @@ Exit codes:
   3  not found
   4  limit exceeded
   5  unauthorized or forbidden
-  6  cannot reach the service (connection, DNS, TLS)";
+  6  cannot reach the service (connection, DNS, TLS)
+  7  the key's state does not allow this (api_key_not_active)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -263,7 +264,7 @@ pub enum Command {
     /// List, create and delete services
     #[command(after_help = EXIT_CODES_HELP)]
     Services(ServicesArgs),
-    /// List, issue and delete API keys of a service
+    /// List, issue, update, disable, enable, rotate and delete API keys of a service
     #[command(after_help = EXIT_CODES_HELP)]
     Keys(KeysArgs),
     /// Print a shell completion script
@@ -406,6 +407,56 @@ pub enum KeysCommand {
         /// Write the key into this new file (created 0600; never overwritten)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// When the key stops verifying: 7d, 30d, 90d, 1y, Nd (≤ 366d), YYYY-MM-DD (through
+        /// that day, UTC), an RFC 3339 time, or never (the default)
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// Rename a key or give it a new expiry
+    Update {
+        service_id: String,
+        key_id: String,
+        /// The new name (1 to 50 characters)
+        #[arg(long, conflicts_with = "no_name")]
+        name: Option<String>,
+        /// Clear the name
+        #[arg(long)]
+        no_name: bool,
+        /// The new expiry, as for `keys issue` (never: no expiry)
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// Disable a key: it stops verifying at once, keeps its slot, and can be enabled again
+    Disable {
+        service_id: String,
+        key_id: String,
+        /// Do not ask for confirmation (required when stdin is not a terminal)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Enable a disabled key (an expired one only with a new --expires)
+    Enable {
+        service_id: String,
+        key_id: String,
+        /// A new expiry, as for `keys issue`
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// Issue a successor of an active key; the old key keeps verifying for the grace period.
+    /// The successor's plaintext goes to stdout (or --out) and nothing else does
+    Rotate {
+        service_id: String,
+        key_id: String,
+        /// How long the old key keeps verifying: 0 (stops it at once, like a delete), 1h, 24h,
+        /// 7d, or seconds (at most 604800)
+        #[arg(long, value_name = "GRACE", default_value = "24h")]
+        grace: String,
+        /// Write the successor into this new file (created 0600; never overwritten)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// With --grace 0: do not ask for confirmation (required when stdin is not a terminal)
+        #[arg(long)]
+        yes: bool,
     },
     /// Delete a key
     Delete {

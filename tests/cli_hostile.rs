@@ -278,6 +278,25 @@ fn issuance_is_retried_with_the_same_idempotency_key() {
 }
 
 #[test]
+fn rotation_is_retried_with_the_same_idempotency_key() {
+    let issued = r#"{"id":"key_2","masked":"ragk_AbCd********wXyZ","name":null,"state":"active","created_at":"2026-11-26T05:37:50Z","created_by":"admin","expires_at":null,"last_used_at":null,"replaced_by":null,"key":"ragk_AbCdEfGhIjKlMnOpQrStUvWxYz0123wXyZ"}"#;
+    let fake = Fake::start(move |n, _| (n >= 2).then(|| json("201 Created", issued)));
+    let o = fake.run(&["keys", "rotate", "svc_1", "key_1", "--grace", "1h"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ragk_AbCdEfGhIjKlMnOpQrStUvWxYz0123wXyZ\n");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3);
+    let keys: Vec<Option<String>> = reqs.iter().map(|r| idempotency_key(r)).collect();
+    assert!(keys[0].is_some(), "rotation must carry an Idempotency-Key");
+    assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+    assert!(
+        reqs.iter()
+            .all(|r| r.starts_with("POST /v1/services/svc_1/api-keys/key_1/rotate "))
+    );
+    assert!(reqs.iter().all(|r| r.contains(r#"{"grace_seconds":3600}"#)));
+}
+
+#[test]
 fn a_replay_that_lost_the_secret_names_the_key_to_delete() {
     let fake = Fake::start(|n, _| {
         (n >= 1).then(|| {

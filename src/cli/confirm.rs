@@ -6,13 +6,18 @@ use super::error::CliError;
 
 /// Refuses early (exit 2) when nobody can be asked and `--yes` was not given.
 pub fn check_can_ask(yes: bool) -> Result<(), CliError> {
+    check_can_ask_to(yes, "delete")
+}
+
+/// As [`check_can_ask`], for another action that stops a key (`disable`, `rotate with --grace 0`).
+pub fn check_can_ask_to(yes: bool, action: &str) -> Result<(), CliError> {
     if yes || std::io::stdin().is_terminal() {
         return Ok(());
     }
-    Err(CliError::usage(
-        "refusing to delete without confirmation: stdin is not a terminal; pass --yes to delete \
-         without asking",
-    ))
+    Err(CliError::usage(format!(
+        "refusing to {action} without confirmation: stdin is not a terminal; pass --yes to \
+         {action} without asking"
+    )))
 }
 
 /// `question [y/N] ` on stderr; true only for y or yes.
@@ -37,6 +42,11 @@ fn is_yes(answer: &str) -> bool {
 /// The answer was not yes.
 pub fn cancelled() -> CliError {
     CliError::other("cancelled: nothing was deleted")
+}
+
+/// The answer was not yes, for an action that is not a delete.
+pub fn cancelled_unchanged() -> CliError {
+    CliError::other("cancelled: nothing was changed")
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ pub const NOT_FOUND: u8 = 3;
 pub const LIMIT: u8 = 4;
 pub const AUTH: u8 = 5;
 pub const UNREACHABLE: u8 = 6;
+/// The key is not in a state that allows the change (409 `api_key_not_active`: e.g. rotating a
+/// disabled or rotating key, enabling an expired key without a new expiry).
+pub const NOT_ACTIVE: u8 = 7;
 
 /// A failed command: what to tell the user in one line, and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +62,7 @@ pub fn exit_code(e: &ApiError) -> u8 {
             ErrorCode::ApiKeyLimitExceeded | ErrorCode::ServiceLimitExceeded => LIMIT,
             ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::InvalidApiKey => AUTH,
             ErrorCode::InvalidRequest => USAGE,
+            ErrorCode::ApiKeyNotActive => NOT_ACTIVE,
             _ => OTHER,
         },
         ApiError::Unreachable { .. } => UNREACHABLE,
@@ -147,6 +151,7 @@ mod tests {
         assert_eq!(exit_code(&api(ErrorCode::Forbidden)), 5);
         assert_eq!(exit_code(&api(ErrorCode::InvalidRequest)), 2);
         assert_eq!(exit_code(&api(ErrorCode::ServiceNameTaken)), 1);
+        assert_eq!(exit_code(&api(ErrorCode::ApiKeyNotActive)), 7);
         assert_eq!(exit_code(&api(ErrorCode::Internal)), 1);
         let unreachable = ApiError::Unreachable {
             endpoint: "e".into(),

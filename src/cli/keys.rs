@@ -1,4 +1,4 @@
-//! `ragkeys keys list | issue | delete`.
+//! `ragkeys keys list | issue | update | disable | enable | rotate | delete`.
 
 use std::fs::File;
 use std::io::Write;
@@ -10,11 +10,11 @@ use super::error::{self, CliError};
 use super::output::{json_for_terminal, keys_table, local_time, notice, stdout};
 use super::retry::retry;
 use super::services::is_not_found;
-use super::{Ctx, confirm};
+use super::{Ctx, confirm, lifetime};
 use crate::args::KeysCommand;
-use crate::client::{ApiError, new_idempotency_key};
+use crate::client::{ApiError, Issued, Raw, new_idempotency_key};
 use crate::sanitize::clean;
-use crate::wire::{ErrorCode, IssueApiKey};
+use crate::wire::{ApiKey, ErrorCode, IssueApiKey, RotateApiKey, Timestamp, UpdateApiKey};
 
 pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
@@ -23,7 +23,64 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
             service_id,
             name,
             out,
-        } => issue(ctx, &service_id, name, out).await,
+            expires,
+        } => {
+            let expires_at = match expires {
+                Some(e) => lifetime::parse_expires(&e, Timestamp::now().0)?,
+                None => None,
+            };
+            issue(ctx, &service_id, name, expires_at, out).await
+        }
+        KeysCommand::Update {
+            service_id,
+            key_id,
+            name,
+            no_name,
+            expires,
+        } => {
+            let body = UpdateApiKey {
+                name: if no_name { Some(None) } else { name.map(Some) },
+                enabled: None,
+                expires_at: expires
+                    .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
+                    .transpose()?,
+            };
+            if body.is_empty() {
+                return Err(CliError::usage(
+                    "nothing to update: pass --name N, --no-name or --expires WHEN",
+                ));
+            }
+            update(ctx, &service_id, &key_id, &body, "Updated").await
+        }
+        KeysCommand::Disable {
+            service_id,
+            key_id,
+            yes,
+        } => disable(ctx, &service_id, &key_id, yes).await,
+        KeysCommand::Enable {
+            service_id,
+            key_id,
+            expires,
+        } => {
+            let body = UpdateApiKey {
+                name: None,
+                enabled: Some(true),
+                expires_at: expires
+                    .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
+                    .transpose()?,
+            };
+            update(ctx, &service_id, &key_id, &body, "Enabled").await
+        }
+        KeysCommand::Rotate {
+            service_id,
+            key_id,
+            grace,
+            out,
+            yes,
+        } => {
+            let grace_seconds = lifetime::parse_grace(&grace)?;
+            rotate(ctx, &service_id, &key_id, grace_seconds, out, yes).await
+        }
         KeysCommand::Delete {
             service_id,
             key_id,
@@ -55,17 +112,15 @@ async fn issue(
     ctx: &Ctx,
     service_id: &str,
     name: Option<String>,
+    expires_at: Option<Timestamp>,
     out: Option<PathBuf>,
 ) -> Result<(), CliError> {
     // The file comes first: a key issued into a file that cannot be created would be lost.
-    let mut file = match &out {
+    let file = match &out {
         Some(p) => Some((p.as_path(), create_private(p)?)),
         None => None,
     };
-    let body = IssueApiKey {
-        name,
-        expires_at: None,
-    };
+    let body = IssueApiKey { name, expires_at };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {
         ctx.client
@@ -81,6 +136,20 @@ async fn issue(
             return Err(issue_error(e, service_id));
         }
     };
+    deliver(ctx, service_id, &raw, file, "Issued API key")?;
+    Ok(())
+}
+
+/// Writes an IssuedKey's plaintext (or, with `--json`, the service's object) to the new file or
+/// to stdout, and says on stderr what was written. A failed write names the key that is now
+/// lost and the command that frees its slot.
+fn deliver(
+    ctx: &Ctx,
+    service_id: &str,
+    raw: &Raw<Issued>,
+    mut file: Option<(&Path, File)>,
+    what: &str,
+) -> Result<(), CliError> {
     let issued = &raw.value;
     let k = &issued.key.api_key;
     let content = Zeroizing::new(if ctx.json {
@@ -89,9 +158,9 @@ async fn issue(
         // A key is base62 after its prefix; anything else from the wire must not reach a terminal.
         format!("{}\n", clean(issued.key.key.expose()))
     });
-    let lost = |what: String| {
+    let lost = |why: String| {
         CliError::other(format!(
-            "{what}; API key {} was issued and is now lost: delete it with `ragkeys keys delete \
+            "{why}; API key {} was issued and is now lost: delete it with `ragkeys keys delete \
              {} {}`",
             clean(&k.id),
             clean(service_id),
@@ -110,7 +179,7 @@ async fn issue(
                 return Err(lost(format!("cannot write {}: {e}", path.display())));
             }
             notice(&format!(
-                "Wrote API key {} ({}) to {} (mode 0600){replayed}. Store it securely: it cannot \
+                "Wrote {what} {} ({}) to {} (mode 0600){replayed}. Store it securely: it cannot \
                  be shown again.",
                 clean(&k.id),
                 clean(&k.masked),
@@ -123,11 +192,145 @@ async fn issue(
                 return Err(lost(format!("cannot write the key to stdout: {e}")));
             }
             notice(&format!(
-                "Issued API key {} ({}){replayed}. It is shown only now: store it securely.",
+                "{what} {} ({}){replayed}. It is shown only now: store it securely.",
                 clean(&k.id),
                 clean(&k.masked)
             ));
         }
+    }
+    Ok(())
+}
+
+/// `keys update` and `keys enable`: one PATCH, retried only when it may not have arrived (a
+/// PATCH that repeats a value is no change, API.md Key lifecycle); the key as it is afterwards.
+async fn update(
+    ctx: &Ctx,
+    service_id: &str,
+    key_id: &str,
+    body: &UpdateApiKey,
+    done: &str,
+) -> Result<(), CliError> {
+    let raw = retry(false, |_| {
+        ctx.client.update_key_raw(service_id, key_id, body)
+    })
+    .await?;
+    show_key(ctx, &raw)?;
+    notice(&format!("{done} API key {}.", clean(key_id)));
+    Ok(())
+}
+
+/// One key: its row of the keys table, or with `--json` the service's ApiKey object.
+fn show_key(ctx: &Ctx, raw: &Raw<ApiKey>) -> Result<(), CliError> {
+    if ctx.json {
+        stdout(&json_for_terminal(&raw.body))
+    } else {
+        stdout(&keys_table(std::slice::from_ref(&raw.value)))
+    }
+}
+
+/// The key as listed, for a confirmation question; not found is exit 3.
+async fn find_key(ctx: &Ctx, service_id: &str, key_id: &str) -> Result<ApiKey, CliError> {
+    let list = retry(false, |_| ctx.client.list_keys(service_id)).await?;
+    list.api_keys
+        .into_iter()
+        .find(|k| k.id == key_id)
+        .ok_or_else(|| {
+            CliError::new(
+                error::NOT_FOUND,
+                format!(
+                    "API key {} not found in service {} (api_key_not_found)",
+                    clean(key_id),
+                    clean(service_id)
+                ),
+            )
+        })
+}
+
+/// `masked "name"` for a question.
+fn describe(k: &ApiKey) -> String {
+    let name = k
+        .name
+        .as_deref()
+        .map(|n| format!(" \"{}\"", clean(n)))
+        .unwrap_or_default();
+    format!("{}{name}", clean(&k.masked))
+}
+
+/// `keys disable`: asked like a delete, since the key stops verifying at once.
+async fn disable(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result<(), CliError> {
+    if !yes {
+        let k = find_key(ctx, service_id, key_id).await?;
+        let question = format!(
+            "Disable API key {}? Calls with it fail from now on until it is enabled again.",
+            describe(&k)
+        );
+        if !confirm::ask(&question)? {
+            return Err(confirm::cancelled_unchanged());
+        }
+    }
+    let body = UpdateApiKey {
+        name: None,
+        enabled: Some(false),
+        expires_at: None,
+    };
+    update(ctx, service_id, key_id, &body, "Disabled").await
+}
+
+/// `keys rotate`: the successor's plaintext as `keys issue` gives a key, retried with one
+/// Idempotency-Key so that a retry never makes a second successor.
+async fn rotate(
+    ctx: &Ctx,
+    service_id: &str,
+    key_id: &str,
+    grace_seconds: u32,
+    out: Option<PathBuf>,
+    yes: bool,
+) -> Result<(), CliError> {
+    if grace_seconds == 0 && !yes {
+        let k = find_key(ctx, service_id, key_id).await?;
+        let question = format!(
+            "Rotate API key {} with no grace period? It stops working at once; callers must \
+             switch to the new key now.",
+            describe(&k)
+        );
+        if !confirm::ask(&question)? {
+            return Err(confirm::cancelled_unchanged());
+        }
+    }
+    let file = match &out {
+        Some(p) => Some((p.as_path(), create_private(p)?)),
+        None => None,
+    };
+    let body = RotateApiKey { grace_seconds };
+    let idempotency_key = new_idempotency_key();
+    let result = retry(true, |_| {
+        ctx.client
+            .rotate_key_raw(service_id, key_id, &body, &idempotency_key)
+    })
+    .await;
+    let raw = match result {
+        Ok(raw) => raw,
+        Err(e) => {
+            if let Some((p, _)) = &file {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(issue_error(e, service_id));
+        }
+    };
+    let what = format!("Rotated API key {} into", clean(key_id));
+    deliver(ctx, service_id, &raw, file, &what)?;
+    if grace_seconds == 0 {
+        notice(&format!(
+            "The old key {} no longer verifies.",
+            clean(key_id)
+        ));
+    } else {
+        let ends = Timestamp::from_unix(Timestamp::now().0.timestamp() + i64::from(grace_seconds));
+        notice(&format!(
+            "The old key {} keeps working until about {}.",
+            clean(key_id),
+            local_time(&ends)
+        ));
     }
     Ok(())
 }
@@ -192,26 +395,11 @@ fn key_id_in(message: &str) -> Option<String> {
 
 async fn delete(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result<(), CliError> {
     if !yes {
-        let list = retry(false, |_| ctx.client.list_keys(service_id)).await?;
-        let Some(k) = list.api_keys.iter().find(|k| k.id == key_id) else {
-            return Err(CliError::new(
-                error::NOT_FOUND,
-                format!(
-                    "API key {} not found in service {} (api_key_not_found)",
-                    clean(key_id),
-                    clean(service_id)
-                ),
-            ));
-        };
-        let name = k
-            .name
-            .as_deref()
-            .map(|n| format!(" \"{}\"", clean(n)))
-            .unwrap_or_default();
+        let k = find_key(ctx, service_id, key_id).await?;
         let question = format!(
-            "Delete API key {}{name}, created {}? It can no longer be used to call the API; \
+            "Delete API key {}, created {}? It can no longer be used to call the API; \
              review the services that use it first.",
-            clean(&k.masked),
+            describe(&k),
             local_time(&k.created_at)
         );
         if !confirm::ask(&question)? {

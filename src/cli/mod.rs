@@ -5,6 +5,7 @@
 pub mod confirm;
 pub mod error;
 mod keys;
+mod lifetime;
 pub mod output;
 pub mod retry;
 mod services;
@@ -42,6 +43,15 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
         }
         Command::Keys(k) if matches!(k.command, KeysCommand::Delete { yes: false, .. }) => {
             confirm::check_can_ask(false)?
+        }
+        Command::Keys(k) => match &k.command {
+            KeysCommand::Disable { yes, .. } => confirm::check_can_ask_to(*yes, "disable")?,
+            // Grace 0 stops the old key at once, with the guarantee of a delete: asked as one.
+            KeysCommand::Rotate { yes, grace, .. } => {
+                let stops_now = lifetime::parse_grace(grace)? == 0;
+                confirm::check_can_ask_to(*yes || !stops_now, "rotate with --grace 0")?
+            }
+            _ => {}
         }
         _ => {}
     }

@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::error::CliError;
 use crate::sanitize::clean;
-use crate::wire::{ApiKey, Service, Timestamp};
+use crate::wire::{ApiKey, KeyState, Service, Timestamp};
 
 /// Columns separated by two spaces, each as wide as its widest cell (in terminal cells, so that
 /// Korean and Japanese keep the columns straight). Cells are sanitized here.
@@ -89,14 +89,27 @@ pub fn services_table(services: &[Service]) -> String {
     )
 }
 
+/// The keys as a table: state and expiry beside the id, mask and name. A rotating key's state
+/// names its successor and its Expires column the end of its grace (API.md, Key lifecycle).
 pub fn keys_table(keys: &[ApiKey]) -> String {
     let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
+            let state = match (&k.state, &k.replaced_by) {
+                (KeyState::Rotating, Some(by)) => format!("rotating → {by}"),
+                (s, _) => s.as_str().to_string(),
+            };
+            let expires = match (&k.state, &k.expires_at) {
+                (KeyState::Rotating, Some(t)) => format!("ends {}", local_time(t)),
+                (_, Some(t)) => local_time(t),
+                (_, None) => "never".into(),
+            };
             vec![
                 k.id.clone(),
                 k.masked.clone(),
                 k.name.clone().unwrap_or_else(|| "-".into()),
+                state,
+                expires,
                 local_time(&k.created_at),
                 k.last_used_at
                     .as_ref()
@@ -106,7 +119,15 @@ pub fn keys_table(keys: &[ApiKey]) -> String {
         })
         .collect();
     table(
-        &["Key ID", "API Key", "Name", "Created at", "Last used"],
+        &[
+            "Key ID",
+            "API Key",
+            "Name",
+            "State",
+            "Expires",
+            "Created at",
+            "Last used",
+        ],
         &rows,
     )
 }
