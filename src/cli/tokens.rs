@@ -79,11 +79,12 @@ async fn create(data: &setup::DataDir, name: &str, role: RoleArg) -> u8 {
         RoleArg::Manager => Role::Manager,
     };
     match setup::create_token(&data.store, &data.pepper, name, role).await {
-        Ok((token, _)) => {
+        Ok((token, record)) => {
             let line = zeroize::Zeroizing::new(format!("{}\n", token.expose()));
             if let Err(e) = write_stdout(&line) {
-                // Nobody received the token: do not leave a live one behind.
-                let revoked = data.store.revoke_token(name.to_owned()).await.is_ok();
+                // Nobody received the token: do not leave a live one behind (this one by its
+                // record, never a token another process made under the same name since).
+                let revoked = data.store.revoke_listed_token(record).await.is_ok();
                 error(&format!(
                     "cannot write the token to stdout: {e}; {}",
                     if revoked {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -42,6 +43,9 @@ pub struct FailureLimiter {
     /// Failures allowed per window; 0 turns the limiter off.
     limit: u32,
     windows: Mutex<HashMap<Client, Window>>,
+    /// Whether `windows` may hold an entry: while no address has failed, `check` takes no lock
+    /// (the verify path's common case). Set under the lock before an entry is added.
+    tracking: AtomicBool,
 }
 
 impl FailureLimiter {
@@ -49,12 +53,13 @@ impl FailureLimiter {
         FailureLimiter {
             limit,
             windows: Mutex::new(HashMap::new()),
+            tracking: AtomicBool::new(false),
         }
     }
 
     /// `Err(seconds)` while `ip` has used up its failures in the current window.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        if self.limit == 0 {
+        if self.limit == 0 || !self.tracking.load(Ordering::Acquire) {
             return Ok(());
         }
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
@@ -73,6 +78,7 @@ impl FailureLimiter {
             return;
         }
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        self.tracking.store(true, Ordering::Release);
         let client = Client::from(ip);
         if windows.len() >= MAX_TRACKED && !windows.contains_key(&client) {
             windows.retain(|_, w| now < w.start + WINDOW);
@@ -99,10 +105,11 @@ impl FailureLimiter {
 
     /// Drops windows that have passed; run once a minute.
     pub fn prune(&self, now: Instant) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, w| now < w.start + WINDOW);
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        windows.retain(|_, w| now < w.start + WINDOW);
+        if windows.is_empty() {
+            self.tracking.store(false, Ordering::Release);
+        }
     }
 
     #[cfg(test)]
