@@ -52,7 +52,7 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
                 confirm::check_can_ask_to(*yes || !stops_now, "rotate with --grace 0")?
             }
             _ => {}
-        }
+        },
         _ => {}
     }
     match cmd {
