@@ -7,16 +7,21 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use axum::body::Bytes;
+
 use super::store::KeyDigest;
 use crate::credential::Digest;
+use crate::wire::Verified;
 
 /// `last_used_at` is written at most this often per key.
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
 
 #[derive(Debug)]
 pub struct Entry {
-    pub service_id: String,
     pub key_id: String,
+    /// The 200 body of `/v1/verify` for this key (`Verified` as JSON), encoded once here
+    /// rather than on every verification: the hot path (README, Performance).
+    pub answer: Bytes,
     /// When `last_used_at` was last sent to the store (unix seconds).
     last_touch: AtomicI64,
     /// The first unix second at which the key no longer verifies (`i64::MIN`: disabled).
@@ -24,6 +29,22 @@ pub struct Entry {
 }
 
 impl Entry {
+    fn new(service_id: String, key_id: String, last_touch: i64, valid_until: i64) -> Entry {
+        let verified = Verified {
+            valid: true,
+            service_id,
+            key_id,
+        };
+        // Three strings cannot fail to encode; an empty answer would be caught by the tests.
+        let answer = serde_json::to_vec(&verified).unwrap_or_default().into();
+        Entry {
+            key_id: verified.key_id,
+            answer,
+            last_touch: AtomicI64::new(last_touch),
+            valid_until: AtomicI64::new(valid_until),
+        }
+    }
+
     /// Whether the key verifies at `now` (unix seconds).
     pub fn valid_at(&self, now: i64) -> bool {
         now < self.valid_until.load(Ordering::Acquire)
@@ -50,12 +71,12 @@ impl VerifyIndex {
         let map = keys
             .into_iter()
             .map(|k| {
-                let entry = Entry {
-                    service_id: k.service_id,
-                    key_id: k.key_id,
-                    last_touch: AtomicI64::new(k.last_used_at.unwrap_or(i64::MIN / 2)),
-                    valid_until: AtomicI64::new(k.valid_until),
-                };
+                let entry = Entry::new(
+                    k.service_id,
+                    k.key_id,
+                    k.last_used_at.unwrap_or(i64::MIN / 2),
+                    k.valid_until,
+                );
                 (k.digest, Arc::new(entry))
             })
             .collect();
@@ -74,12 +95,7 @@ impl VerifyIndex {
 
     /// Adds a key that verifies until `valid_until` (unix seconds, exclusive).
     pub fn insert(&self, digest: Digest, service_id: String, key_id: String, valid_until: i64) {
-        let entry = Entry {
-            service_id,
-            key_id,
-            last_touch: AtomicI64::new(i64::MIN / 2),
-            valid_until: AtomicI64::new(valid_until),
-        };
+        let entry = Entry::new(service_id, key_id, i64::MIN / 2, valid_until);
         self.map
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -119,7 +135,13 @@ mod tests {
     fn insert_lookup_remove() {
         let idx = VerifyIndex::default();
         idx.insert([1; 32], "svc_a".into(), "key_a".into(), i64::MAX);
-        assert_eq!(idx.lookup(&[1; 32]).unwrap().key_id, "key_a");
+        let e = idx.lookup(&[1; 32]).unwrap();
+        assert_eq!(e.key_id, "key_a");
+        let answer: serde_json::Value = serde_json::from_slice(&e.answer).unwrap();
+        assert_eq!(
+            answer,
+            serde_json::json!({"valid": true, "service_id": "svc_a", "key_id": "key_a"})
+        );
         assert!(idx.lookup(&[1; 32]).unwrap().valid_at(1000));
         idx.set_valid_until(&[1; 32], 1000);
         assert!(idx.lookup(&[1; 32]).unwrap().valid_at(999));

@@ -1,9 +1,10 @@
 //! Health, the OpenAPI document, `/v1/me`, `/v1/verify`, and what answers unknown routes.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::json;
@@ -11,7 +12,7 @@ use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, Peer, bearer};
 use crate::server::state::SharedState;
-use crate::wire::{ErrorBody, Health, Me, Timestamp, Verified};
+use crate::wire::{ErrorBody, Health, Me, Verified};
 
 /// Whether the service is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
@@ -72,7 +73,10 @@ pub async fn verify(
         // Format and checksum first: garbage never costs a digest or a lookup.
         .filter(|k| credential::parse(Kind::ApiKey, k).is_ok())
         .and_then(|k| state.index.lookup(&credential::digest(&state.pepper, k)));
-    let at = Timestamp::now().unix();
+    // Unix seconds straight from the clock: `Timestamp` goes through a calendar date.
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     // Disabled, expired and retired keys get the one uniform refusal (API.md, Key lifecycle).
     let Some(entry) = entry.filter(|e| e.valid_at(at)) else {
         state.limiter.record_failure(peer.ip(), now);
@@ -81,14 +85,12 @@ pub async fn verify(
     if entry.claim_touch(at) {
         state.record_use(&entry.key_id, at);
     }
-    json(
-        StatusCode::OK,
-        &Verified {
-            valid: true,
-            service_id: entry.service_id.clone(),
-            key_id: entry.key_id.clone(),
-        },
-    )
+    // The `Verified` body encoded when the key entered the index: a reference count, not a
+    // serialization, per request.
+    let mut resp = (StatusCode::OK, entry.answer.clone()).into_response();
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
 }
 
 pub async fn no_route() -> ApiError {
