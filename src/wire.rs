@@ -365,9 +365,26 @@ pub enum AuditAction {
     /// A rotated key's grace ended (actor `system`).
     #[serde(rename = "api_key.retire")]
     ApiKeyRetire,
+    /// A lookup of a presented key by `POST /v1/whois`, found or not (API.md, Key lifecycle).
+    #[serde(rename = "api_key.whois")]
+    ApiKeyWhois,
 }
 
 impl AuditAction {
+    /// Every action, in the order API.md lists them.
+    pub const ALL: [AuditAction; 10] = [
+        AuditAction::ServiceCreate,
+        AuditAction::ServiceDelete,
+        AuditAction::ApiKeyIssue,
+        AuditAction::ApiKeyDelete,
+        AuditAction::ApiKeyUpdate,
+        AuditAction::ApiKeyDisable,
+        AuditAction::ApiKeyEnable,
+        AuditAction::ApiKeyRotate,
+        AuditAction::ApiKeyRetire,
+        AuditAction::ApiKeyWhois,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::ServiceCreate => "service.create",
@@ -379,23 +396,12 @@ impl AuditAction {
             AuditAction::ApiKeyEnable => "api_key.enable",
             AuditAction::ApiKeyRotate => "api_key.rotate",
             AuditAction::ApiKeyRetire => "api_key.retire",
+            AuditAction::ApiKeyWhois => "api_key.whois",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            AuditAction::ServiceCreate,
-            AuditAction::ServiceDelete,
-            AuditAction::ApiKeyIssue,
-            AuditAction::ApiKeyDelete,
-            AuditAction::ApiKeyUpdate,
-            AuditAction::ApiKeyDisable,
-            AuditAction::ApiKeyEnable,
-            AuditAction::ApiKeyRotate,
-            AuditAction::ApiKeyRetire,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == s)
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -423,6 +429,32 @@ pub struct AuditList {
     pub events: Vec<AuditEvent>,
 }
 
+/// `GET /v1/audit`: one page of the whole trail, newest first (API.md, Endpoints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// The `before` of the next (older) page; `null` on the last page. Opaque: pass it back as is.
+    #[schema(required = true)]
+    pub next: Option<String>,
+}
+
+/// Body of `POST /v1/whois`: the presented API key. `Debug` never shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhoisRequest {
+    /// The plaintext `ragk_…` key to look up.
+    #[schema(value_type = String)]
+    pub key: Secret,
+}
+
+/// The answer of `POST /v1/whois`: whose key it is (never the key or its digest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WhoisAnswer {
+    pub service_id: String,
+    pub service_name: String,
+    pub api_key: ApiKey,
+}
+
 /// `GET /v1/verify` with a valid key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Verified {
@@ -446,6 +478,9 @@ pub mod limits {
     pub const MAX_EXPIRY_AHEAD_SECS: i64 = 366 * 24 * 60 * 60;
     /// The longest rotation grace: 7 days, in seconds.
     pub const MAX_GRACE_SECS: u32 = 604_800;
+    /// `limit` of `GET /v1/audit`: its default and its largest value (API.md, Endpoints).
+    pub const AUDIT_PAGE_DEFAULT: u32 = 100;
+    pub const AUDIT_PAGE_MAX: u32 = 500;
 }
 
 /// Whether a character is refused in names and descriptions: C0, C1, DEL, and bidi controls.

@@ -8,11 +8,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{issue, keys, lifecycle, public, services};
+use super::handlers::{audit, issue, keys, lifecycle, public, services, whois};
 use crate::wire::{
-    ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, CreateService, ErrorBody, ErrorCode,
-    ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey, Service,
-    ServiceList, UpdateApiKey, Verified,
+    ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, AuditPage, CreateService, ErrorBody,
+    ErrorCode, ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey,
+    Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer, WhoisRequest,
 };
 
 #[derive(OpenApi)]
@@ -38,12 +38,14 @@ use crate::wire::{
         lifecycle::update,
         lifecycle::rotate,
         keys::audit,
+        audit::list,
+        whois::whois,
         public::verify,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, Health, Me, Role, Service, ServiceList, CreateService,
         ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified,
-        KeyState, UpdateApiKey, RotateApiKey
+        KeyState, UpdateApiKey, RotateApiKey, AuditPage, WhoisRequest, WhoisAnswer
     )),
     modifiers(&Security, &Shared),
     tags(
@@ -51,6 +53,7 @@ use crate::wire::{
         (name = "admin", description = "The caller"),
         (name = "services", description = "Services"),
         (name = "api-keys", description = "API keys of a service and their audit trail"),
+        (name = "audit", description = "The audit trail of every service, deleted ones included"),
         (name = "verify", description = "What the RAG service's clients call"),
     )
 )]
@@ -163,6 +166,8 @@ mod tests {
             "/v1/services/{service_id}/api-keys",
             "/v1/services/{service_id}/api-keys/{key_id}",
             "/v1/services/{service_id}/audit",
+            "/v1/audit",
+            "/v1/whois",
             "/v1/verify",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
@@ -190,10 +195,10 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 14, "{ids:?}");
+        assert_eq!(ids.len(), 16, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 14, "duplicate operationId");
+        assert_eq!(ids.len(), 16, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use zeroize::Zeroizing;
 
+use super::issued::{Running, answer_issued, record_of, refuse_run};
 use super::keys::{retire_due, to_wire};
 use super::{Actor, Attempt, detached, json_bytes, new_id, no_store, record_failure};
 use crate::credential::{self, Kind};
@@ -348,25 +349,13 @@ async fn issue_now(
     service_id: &str,
     name: Option<String>,
     expires_at: Option<UnixTime>,
-    idempotency: Option<(idempotency::Scope, [u8; 32], RunningGuard)>,
+    running: Running,
 ) -> Response {
     let secret = credential::generate(Kind::ApiKey);
     let digest = credential::digest(&state.pepper, secret.expose());
     let masked = credential::mask(secret.expose());
     let key_id = new_id("key_");
     let now = Timestamp::now().unix();
-    let record = |key_id: Option<&str>, status: u16, outcome: &str| {
-        idempotency
-            .as_ref()
-            .map(|(scope, hash, _)| IdempotencyRecord {
-                scope: *scope,
-                request_hash: *hash,
-                key_id: key_id.map(str::to_owned),
-                status,
-                outcome: outcome.to_owned(),
-                created_at: now,
-            })
-    };
     let new_key = NewKey {
         id: key_id.clone(),
         service_id: service_id.to_owned(),
@@ -389,7 +378,7 @@ async fn issue_now(
             .issue_key(
                 new_key,
                 state.key_limit,
-                record(Some(&key_id), 201, "ok"),
+                record_of(&running, now, Some(&key_id), 201, "ok"),
                 audit,
             )
             .await;
@@ -404,35 +393,11 @@ async fn issue_now(
         r
     };
     match outcome {
-        Ok(k) => {
-            let body = IssuedKey {
-                api_key: to_wire(k, now),
-                key: secret,
-            };
-            let bytes = match serde_json::to_vec(&body) {
-                Ok(b) => Zeroizing::new(b),
-                Err(_) => return ApiError::internal().into_response(),
-            };
-            let resp = issued(201, bytes.to_vec(), false);
-            if let Some((_, _, guard)) = idempotency {
-                let who = Issued {
-                    service_id: service_id.to_owned(),
-                    key_id,
-                };
-                guard.complete(201, bytes, who, Instant::now());
-            }
-            resp
-        }
+        Ok(k) => answer_issued(to_wire(k, now), secret, service_id, running),
         Err(e) => {
-            let e = ApiError::from_store(e, state.key_limit);
-            // Refusals that depend on the request replay as themselves; failures may be retried.
-            let rec = match e.code {
-                ErrorCode::ApiKeyLimitExceeded | ErrorCode::ServiceNotFound => {
-                    record(None, e.code.status(), e.code.as_str())
-                }
-                _ => None,
-            };
-            actor.refuse(state, issuing(service_id), e, rec).await
+            let replayable = [ErrorCode::ApiKeyLimitExceeded, ErrorCode::ServiceNotFound];
+            let what = issuing(service_id);
+            refuse_run(state, actor, what, e, &running, now, &replayable).await
         }
     }
 }

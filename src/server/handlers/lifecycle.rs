@@ -1,23 +1,21 @@
 //! `PATCH …/api-keys/{key_id}` and `POST …/api-keys/{key_id}/rotate`: rename, disable, enable,
 //! new expiry, and rotation with a grace period (API.md, Key lifecycle).
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use zeroize::Zeroizing;
+use axum::response::Response;
 
-use super::issue::{check_expiry, idempotency_of, issued, run_idempotent};
+use super::issue::{check_expiry, idempotency_of, run_idempotent};
+use super::issued::{Running, answer_issued, record_of, refuse_run};
 use super::keys::{retire_due, to_wire};
 use super::{Actor, Attempt, detached, json, new_id};
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, KeyPath, Peer, parse_json, validate_field};
-use crate::server::idempotency::{self, Issued, RunningGuard};
+use crate::server::idempotency;
 use crate::server::state::{AppState, SharedState};
-use crate::server::store::{IdempotencyRecord, KeyChange, NewKey};
+use crate::server::store::{KeyChange, NewKey};
 use crate::wire::{
     ApiKey, AuditAction, ErrorBody, ErrorCode, IssuedKey, RotateApiKey, Timestamp, UpdateApiKey,
     limits,
@@ -207,7 +205,7 @@ async fn rotate_now(
     actor: &Actor,
     what: Attempt<'_>,
     grace: u32,
-    idempotency: Option<(idempotency::Scope, [u8; 32], RunningGuard)>,
+    running: Running,
 ) -> Response {
     let service_id = what.service_id;
     let old_key_id = what.key_id.unwrap_or_default();
@@ -215,18 +213,6 @@ async fn rotate_now(
     let digest = credential::digest(&state.pepper, secret.expose());
     let key_id = new_id("key_");
     let now = Timestamp::now().unix();
-    let record = |key_id: Option<&str>, status: u16, outcome: &str| {
-        idempotency
-            .as_ref()
-            .map(|(scope, hash, _)| IdempotencyRecord {
-                scope: *scope,
-                request_hash: *hash,
-                key_id: key_id.map(str::to_owned),
-                status,
-                outcome: outcome.to_owned(),
-                created_at: now,
-            })
-    };
     let successor = NewKey {
         id: key_id.clone(),
         service_id: service_id.to_owned(),
@@ -246,7 +232,7 @@ async fn rotate_now(
                 successor,
                 old_key_id.to_owned(),
                 grace,
-                record(Some(&key_id), 201, "ok"),
+                record_of(&running, now, Some(&key_id), 201, "ok"),
                 actor.event(what, None, "ok"),
             )
             .await;
@@ -274,34 +260,15 @@ async fn rotate_now(
             if r.old_retired {
                 state.idempotency.forget_keys(service_id, Some(old_key_id));
             }
-            let body = IssuedKey {
-                api_key: to_wire(r.successor, now),
-                key: secret,
-            };
-            let bytes = match serde_json::to_vec(&body) {
-                Ok(b) => Zeroizing::new(b),
-                Err(_) => return ApiError::internal().into_response(),
-            };
-            let resp = issued(201, bytes.to_vec(), false);
-            if let Some((_, _, guard)) = idempotency {
-                let who = Issued {
-                    service_id: service_id.to_owned(),
-                    key_id,
-                };
-                guard.complete(201, bytes, who, Instant::now());
-            }
-            resp
+            answer_issued(to_wire(r.successor, now), secret, service_id, running)
         }
         Err(e) => {
-            let e = ApiError::from_store(e, state.key_limit);
-            // Refusals that depend on the request replay as themselves; failures may be retried.
-            let rec = match e.code {
-                ErrorCode::ApiKeyNotActive
-                | ErrorCode::ApiKeyNotFound
-                | ErrorCode::ServiceNotFound => record(None, e.code.status(), e.code.as_str()),
-                _ => None,
-            };
-            actor.refuse(state, what, e, rec).await
+            let replayable = [
+                ErrorCode::ApiKeyNotActive,
+                ErrorCode::ApiKeyNotFound,
+                ErrorCode::ServiceNotFound,
+            ];
+            refuse_run(state, actor, what, e, &running, now, &replayable).await
         }
     }
 }

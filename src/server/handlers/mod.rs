@@ -1,11 +1,14 @@
 //! The endpoints of the contract. Mutations run detached from the connection: a client that
 //! hangs up mid-request cannot leave a committed change without its index update or audit event.
 
+pub mod audit;
 pub mod issue;
+mod issued;
 pub mod keys;
 pub mod lifecycle;
 pub mod public;
 pub mod services;
+pub mod whois;
 
 use std::future::Future;
 use std::net::SocketAddr;

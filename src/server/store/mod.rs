@@ -160,6 +160,35 @@ pub struct IdempotencyRecord {
     pub created_at: UnixTime,
 }
 
+/// What `GET /v1/audit` asks of the whole trail (API.md, Endpoints): every service, deleted
+/// ones included, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Only this service's events.
+    pub service_id: Option<String>,
+    /// Only events of this action.
+    pub action: Option<AuditAction>,
+    /// Only events older than this one: the [`StoredEvent::id`] of the previous page's last.
+    pub before: Option<i64>,
+    /// At most this many events.
+    pub limit: u32,
+}
+
+/// An audit event with its place in the trail: ids only grow, so paging by id is stable while
+/// new events arrive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// A key found by its digest (`POST /v1/whois`), with the name of its service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundKey {
+    pub service_name: String,
+    pub key: KeyRecord,
+}
+
 /// Outcomes the service turns into API errors, and real failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -279,6 +308,13 @@ pub trait Store: Send + Sync + 'static {
         idempotency: Option<IdempotencyRecord>,
     ) -> Fut<'_, ()>;
     fn list_audit(&self, service_id: String, limit: u32) -> Fut<'_, Vec<AuditEvent>>;
+    /// One page of the whole trail (every service, deleted ones included), newest first.
+    fn list_audit_page(&self, query: AuditQuery) -> Fut<'_, Vec<StoredEvent>>;
+    /// Writes one audit event on its own (a whois lookup, which changes nothing else).
+    fn record_audit(&self, audit: AuditEvent) -> Fut<'_, ()>;
+    /// The key whose digest this is, in whatever state (disabled, expired, rotating), with its
+    /// service's name; `None` for an unknown or deleted key.
+    fn find_key_by_digest(&self, digest: Digest) -> Fut<'_, Option<FoundKey>>;
     fn find_idempotency(&self, scope: [u8; 32]) -> Fut<'_, Option<IdempotencyRecord>>;
     fn prune_idempotency(&self, created_before: UnixTime) -> Fut<'_, ()>;
 

@@ -6,8 +6,8 @@ use super::common::{digest_of, is_unique_violation, write_tx};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
-    IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError, StoreResult,
-    UnixTime, valid_until,
+    FoundKey, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError,
+    StoreResult, UnixTime, valid_until,
 };
 use crate::wire::AuditEvent;
 
@@ -134,6 +134,10 @@ pub fn delete_service(
 pub const KEY_COLUMNS: &str = "id, service_id, masked, name, created_at, last_used_at, \
      created_by, enabled, expires_at, replaced_by";
 
+/// [`KEY_COLUMNS`] of the table aliased `k`, for joins.
+const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
+     k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by";
+
 pub fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
         id: row.get(0)?,
@@ -185,6 +189,24 @@ pub fn get_key(
         .optional()?;
     tx.finish()?;
     Ok(key)
+}
+
+/// The key with this digest and its service's name (`POST /v1/whois`); deleted keys are gone.
+pub fn find_key_by_digest(conn: &Connection, digest: &Digest) -> StoreResult<Option<FoundKey>> {
+    let sql = format!(
+        "SELECT {}, s.name FROM api_keys k JOIN services s ON s.id = k.service_id \
+         WHERE k.digest = ?1",
+        KEY_COLUMNS_K
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([&digest[..]], |r| {
+            Ok(FoundKey {
+                key: key_row(r)?,
+                service_name: r.get(10)?,
+            })
+        })
+        .optional()?)
 }
 
 pub fn issue_key(

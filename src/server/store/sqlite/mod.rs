@@ -21,8 +21,9 @@ mod trail;
 
 use self::schema::MigrationError;
 use super::{
-    Fut, IdempotencyRecord, KeyChange, KeyDigest, KeyRecord, KeyRotated, KeyUpdated, NewKey,
-    NewToken, Retired, ServiceRecord, Store, StoreError, StoreResult, TokenRecord, UnixTime,
+    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyDigest, KeyRecord, KeyRotated,
+    KeyUpdated, NewKey, NewToken, Retired, ServiceRecord, Store, StoreError, StoreResult,
+    StoredEvent, TokenRecord, UnixTime,
 };
 use crate::credential::Digest;
 use crate::wire::AuditEvent;
@@ -295,6 +296,18 @@ impl Store for SqliteStore {
 
     fn list_audit(&self, service_id: String, limit: u32) -> Fut<'_, Vec<AuditEvent>> {
         Box::pin(self.read(move |c| trail::list_audit(c, &service_id, limit)))
+    }
+
+    fn list_audit_page(&self, query: AuditQuery) -> Fut<'_, Vec<StoredEvent>> {
+        Box::pin(self.read(move |c| trail::list_audit_page(c, &query)))
+    }
+
+    fn record_audit(&self, audit: AuditEvent) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| trail::record_failure(c, &audit, None)))
+    }
+
+    fn find_key_by_digest(&self, digest: Digest) -> Fut<'_, Option<FoundKey>> {
+        Box::pin(self.read(move |c| catalog::find_key_by_digest(c, &digest)))
     }
 
     fn find_idempotency(&self, scope: [u8; 32]) -> Fut<'_, Option<IdempotencyRecord>> {

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::common::{hash_of, role_of, write_tx};
-use crate::server::store::{IdempotencyRecord, StoreResult, UnixTime};
+use crate::server::store::{AuditQuery, IdempotencyRecord, StoreResult, StoredEvent, UnixTime};
 use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
 // ---- audit and idempotency ----------------------------------------------------------------
@@ -61,29 +61,63 @@ pub fn record_failure(
     Ok(())
 }
 
+/// The columns [`event_row`] reads, in its order.
+const EVENT_COLUMNS: &str =
+    "at, actor, role, action, service_id, key_id, masked, remote_addr, outcome";
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
+    let action: String = r.get(3)?;
+    Ok(AuditEvent {
+        at: Timestamp::from_unix(r.get(0)?),
+        actor: r.get(1)?,
+        role: role_of(r, 2)?,
+        action: AuditAction::parse(&action).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                format!("unknown audit action {action:?}").into(),
+            )
+        })?,
+        service_id: r.get(4)?,
+        key_id: r.get(5)?,
+        masked: r.get(6)?,
+        remote_addr: r.get(7)?,
+        outcome: r.get(8)?,
+    })
+}
+
 pub fn list_audit(conn: &Connection, service_id: &str, limit: u32) -> StoreResult<Vec<AuditEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT at, actor, role, action, service_id, key_id, masked, remote_addr, outcome \
-         FROM audit_events WHERE service_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![service_id, limit], |r| {
-        let action: String = r.get(3)?;
-        Ok(AuditEvent {
-            at: Timestamp::from_unix(r.get(0)?),
-            actor: r.get(1)?,
-            role: role_of(r, 2)?,
-            action: AuditAction::parse(&action).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    3,
-                    rusqlite::types::Type::Text,
-                    format!("unknown audit action {action:?}").into(),
-                )
-            })?,
-            service_id: r.get(4)?,
-            key_id: r.get(5)?,
-            masked: r.get(6)?,
-            remote_addr: r.get(7)?,
-            outcome: r.get(8)?,
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE service_id = ?1 ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![service_id, limit], event_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One page of the whole trail, newest first. The SQL names only the filters asked for, so
+/// that SQLite walks the primary key (or `audit_by_service` for one service) from `before` down.
+pub fn list_audit_page(conn: &Connection, q: &AuditQuery) -> StoreResult<Vec<StoredEvent>> {
+    let mut sql = format!("SELECT {EVENT_COLUMNS}, id FROM audit_events WHERE 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(s) = &q.service_id {
+        args.push(s.clone().into());
+        sql.push_str(&format!(" AND service_id = ?{}", args.len()));
+    }
+    if let Some(a) = q.action {
+        args.push(a.as_str().to_owned().into());
+        sql.push_str(&format!(" AND action = ?{}", args.len()));
+    }
+    if let Some(before) = q.before {
+        args.push(before.into());
+        sql.push_str(&format!(" AND id < ?{}", args.len()));
+    }
+    args.push(i64::from(q.limit).into());
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        Ok(StoredEvent {
+            event: event_row(r)?,
+            id: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
