@@ -162,6 +162,7 @@ impl Cli {
             Some(Command::Tokens(_)) => ("`ragkeys tokens`", false, true, true),
             Some(Command::Services(_)) => ("`ragkeys services`", true, false, true),
             Some(Command::Keys(_)) => ("`ragkeys keys`", true, false, true),
+            Some(Command::Audit(_)) => ("`ragkeys audit`", true, false, true),
             Some(Command::Completions { .. }) => ("`ragkeys completions`", false, false, false),
         };
         let flag = |id: &str| format!("--{}", id.replace('_', "-"));
@@ -194,6 +195,7 @@ impl Cli {
         let remote = match &self.command {
             Some(Command::Services(s)) => Some(&s.remote),
             Some(Command::Keys(k)) => Some(&k.remote),
+            Some(Command::Audit(a)) => Some(&a.remote),
             _ => None,
         };
         if let Some(r) = remote {
@@ -267,6 +269,9 @@ pub enum Command {
     /// List, issue, update, disable, enable, rotate and delete API keys of a service
     #[command(after_help = EXIT_CODES_HELP)]
     Keys(KeysArgs),
+    /// The audit trail of every service (deleted ones included), newest first
+    #[command(after_help = EXIT_CODES_HELP)]
+    Audit(AuditArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -313,6 +318,25 @@ pub struct ServicesArgs {
 pub struct KeysArgs {
     #[command(subcommand)]
     pub command: KeysCommand,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `ragkeys audit [--service SVC] [--action A] [--limit N]`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this service's events: its name, or its id (a deleted service's id works too)
+    #[arg(long, value_name = "SVC")]
+    pub service: Option<String>,
+
+    /// Only events of this action (service.create, api_key.issue, api_key.whois, …)
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+
+    /// How many events to show, newest first (pages are followed as needed)
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
 
     #[command(flatten)]
     pub remote: RemoteArgs,
@@ -399,6 +423,9 @@ pub enum ServicesCommand {
 pub enum KeysCommand {
     /// List the keys of a service, newest first
     List { service_id: String },
+    /// Whose key is this? Reads one API key from stdin (typed without echo on a terminal;
+    /// never from the command line, where ps and shell history would keep it)
+    Whois,
     /// Issue a key; the plaintext goes to stdout (or --out) and nothing else does
     Issue {
         service_id: String,

@@ -17,8 +17,9 @@ mod tls;
 
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKey, ApiKeyList, AuditList, CreateService, ErrorBody, ErrorCode, IssueApiKey, IssuedKey, Me,
-    RotateApiKey, Service, ServiceList, UpdateApiKey, Verified,
+    ApiKey, ApiKeyList, AuditList, AuditPage, CreateService, ErrorBody, ErrorCode, IssueApiKey,
+    IssuedKey, Me, RotateApiKey, Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer,
+    WhoisRequest,
 };
 
 /// How to reach the service.
@@ -99,6 +100,18 @@ impl ApiError {
     pub fn is_tls(&self) -> bool {
         matches!(self, ApiError::Unreachable { reason, .. } if reason.starts_with(tls::PREFIX))
     }
+}
+
+/// The filters of one `GET /v1/audit` page; `None` leaves a parameter out.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub service_id: Option<String>,
+    /// An action name as API.md spells it (`api_key.issue`); the service checks it.
+    pub action: Option<String>,
+    /// Events in this page, 1 to 500 (the service's default: 100).
+    pub limit: Option<u32>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
 }
 
 /// A successful issue, and whether the service answered from its idempotency record.
@@ -583,6 +596,36 @@ impl Client {
     pub async fn audit(&self, service_id: &str) -> Result<AuditList, ApiError> {
         self.get(&format!("v1/services/{}/audit", seg(service_id)))
             .await
+    }
+
+    /// One page of `GET /v1/audit` (API.md, Endpoints): every service, deleted ones included,
+    /// newest first; `before` is the `next` of the previous page.
+    pub async fn audit_page_raw(&self, query: &AuditQuery) -> Result<Raw<AuditPage>, ApiError> {
+        let mut params = Vec::new();
+        if let Some(s) = &query.service_id {
+            params.push(format!("service_id={}", seg(s)));
+        }
+        if let Some(a) = &query.action {
+            params.push(format!("action={}", seg(a)));
+        }
+        if let Some(n) = query.limit {
+            params.push(format!("limit={n}"));
+        }
+        if let Some(b) = &query.before {
+            params.push(format!("before={}", seg(b)));
+        }
+        let path = if params.is_empty() {
+            "v1/audit".to_owned()
+        } else {
+            format!("v1/audit?{}", params.join("&"))
+        };
+        self.get_raw(&path).await
+    }
+
+    /// `POST /v1/whois`: whose key this is. The key travels in the body only (never a URL).
+    pub async fn whois_raw(&self, key: &Secret) -> Result<Raw<WhoisAnswer>, ApiError> {
+        let body = WhoisRequest { key: key.clone() };
+        self.post_raw("v1/whois", &body).await
     }
 
     /// Checks an API key as the service's own clients do.

@@ -1,7 +1,8 @@
-//! The commands for scripts: `services`, `keys` and `completions`. Each is a thin layer over the
+//! The commands for scripts: `services`, `keys`, `audit` and `completions`. Each is a thin layer over the
 //! one typed [`Client`]: tables for people, the service's own JSON with `--json`, one `error: …`
 //! line on stderr and a documented exit code when something fails.
 
+mod audit;
 pub mod confirm;
 pub mod error;
 mod keys;
@@ -10,6 +11,7 @@ pub mod output;
 pub mod retry;
 mod services;
 pub mod tokens;
+mod whois;
 
 use clap::CommandFactory;
 
@@ -61,9 +63,19 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
             let ctx = connect(global)?;
             block_on(services::run(&ctx, c.command))
         }
+        // The key is read and checked before anything connects (or runs token_command).
+        Command::Keys(c) if matches!(c.command, KeysCommand::Whois) => {
+            let key = whois::read_checked_key()?;
+            let ctx = connect(global)?;
+            block_on(whois::run(&ctx, key))
+        }
         Command::Keys(c) => {
             let ctx = connect(global)?;
             block_on(keys::run(&ctx, c.command))
+        }
+        Command::Audit(a) => {
+            let ctx = connect(global)?;
+            block_on(audit::run(&ctx, a))
         }
         Command::Serve(_) | Command::Tokens(_) => Err(CliError::other(
             "this command is not handled by the CLI module",

@@ -1,0 +1,172 @@
+//! `ragkeys keys whois`: whose is this API key? The key comes from stdin only: typed without
+//! echo on a terminal, or piped (`pbpaste | ragkeys keys whois`); never from the command line,
+//! where `ps` and the shell history would keep it.
+
+use std::io::{IsTerminal, Read, Write};
+
+use zeroize::Zeroizing;
+
+use super::Ctx;
+use super::error::{self, CliError};
+use super::output::{json_for_terminal, local_time, stdout};
+use crate::client::ApiError;
+use crate::credential::{self, Kind, Secret};
+use crate::sanitize::clean;
+use crate::wire::{ErrorCode, KeyState, WhoisAnswer};
+
+/// More than any key; a longer stdin is not one key.
+const MAX_INPUT: u64 = 4096;
+
+/// The key from stdin, checked here first as the service would: a malformed key is exit 2
+/// and never sent.
+pub fn read_checked_key() -> Result<Secret, CliError> {
+    let key = read_key()?;
+    credential::parse(Kind::ApiKey, key.expose()).map_err(|_| {
+        CliError::usage(
+            "that is not an API key (ragk_ and 36 characters with a valid checksum); nothing \
+             was sent",
+        )
+    })?;
+    Ok(key)
+}
+
+/// Looks `key` up and prints whose it is; unknown or deleted is exit 3.
+pub async fn run(ctx: &Ctx, key: Secret) -> Result<(), CliError> {
+    // Not retried: a lookup that failed counts toward this address's failure limit.
+    let raw = match ctx.client.whois_raw(&key).await {
+        Ok(raw) => raw,
+        Err(ApiError::Api {
+            code: ErrorCode::ApiKeyNotFound,
+            ..
+        }) => {
+            return Err(CliError::new(
+                error::NOT_FOUND,
+                format!(
+                    "no API key matches {} (api_key_not_found): it was never issued here, or \
+                     it has been deleted",
+                    credential::mask(key.expose())
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if ctx.json {
+        return stdout(&json_for_terminal(&raw.body));
+    }
+    stdout(&describe(&raw.value))
+}
+
+/// The key from stdin: a hidden prompt on a terminal, else all of stdin, trimmed.
+fn read_key() -> Result<Secret, CliError> {
+    let stdin = std::io::stdin();
+    let text = if stdin.is_terminal() {
+        read_hidden("API key (input hidden): ")?
+    } else {
+        let mut buf = Zeroizing::new(Vec::new());
+        stdin
+            .lock()
+            .take(MAX_INPUT)
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError::other(format!("cannot read the key from stdin: {e}")))?;
+        Zeroizing::new(String::from_utf8_lossy(&buf).into_owned())
+    };
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(CliError::usage(
+            "no key on stdin: pipe it in (e.g. `pbpaste | ragkeys keys whois`) or run on a \
+             terminal and type or paste it",
+        ));
+    }
+    Ok(Secret::new(key.to_owned()))
+}
+
+/// Restores the terminal however the read ends.
+struct RawMode;
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// One line typed or pasted on the terminal with echo off: crossterm's raw mode on stdin (the
+/// terminal the user types on), read byte by byte. Enter ends it; Backspace, Ctrl-U, Ctrl-C.
+fn read_hidden(prompt: &str) -> Result<Zeroizing<String>, CliError> {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{prompt}").and_then(|()| err.flush());
+    crossterm::terminal::enable_raw_mode()
+        .map_err(|e| CliError::other(format!("cannot turn off the terminal's echo: {e}")))?;
+    let guard = RawMode;
+    let mut line = Zeroizing::new(Vec::new());
+    let mut stdin = std::io::stdin().lock();
+    let mut byte = [0u8; 1];
+    let outcome = loop {
+        match stdin.read(&mut byte) {
+            Ok(0) => break Ok(()),
+            Ok(_) => match byte[0] {
+                b'\r' | b'\n' => break Ok(()),
+                // Ctrl-C: raw mode turns off the signal, so it is honoured here.
+                3 => break Err(CliError::other("cancelled: nothing was looked up")),
+                // Ctrl-D on an empty line: end of input.
+                4 if line.is_empty() => break Ok(()),
+                // Backspace (DEL or ^H), and Ctrl-U for the whole line.
+                0x7f | 8 => {
+                    line.pop();
+                }
+                0x15 => line.clear(),
+                b if line.len() < MAX_INPUT as usize => line.push(b),
+                _ => {}
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(CliError::other(format!("cannot read the key: {e}"))),
+        }
+    };
+    drop(guard);
+    let _ = writeln!(err);
+    outcome?;
+    Ok(Zeroizing::new(String::from_utf8_lossy(&line).into_owned()))
+}
+
+/// Service, key id, masked, name, state, created, last used: one labelled line each.
+fn describe(w: &WhoisAnswer) -> String {
+    let k = &w.api_key;
+    let state = match (&k.state, &k.replaced_by) {
+        (KeyState::Rotating, Some(by)) => format!("rotating → {}", clean(by)),
+        (s, _) => s.as_str().to_owned(),
+    };
+    let rows = [
+        (
+            "Service",
+            format!("{} ({})", clean(&w.service_name), clean(&w.service_id)),
+        ),
+        ("Key ID", clean(&k.id).into_owned()),
+        ("API Key", clean(&k.masked).into_owned()),
+        (
+            "Name",
+            k.name
+                .as_deref()
+                .map(|n| clean(n).into_owned())
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("State", state),
+        (
+            "Created",
+            format!("{} by {}", local_time(&k.created_at), clean(&k.created_by)),
+        ),
+        (
+            "Last used",
+            k.last_used_at
+                .as_ref()
+                .map(local_time)
+                .unwrap_or_else(|| "never".into()),
+        ),
+    ];
+    let mut out = String::new();
+    for (label, value) in rows {
+        out.push_str(&format!(
+            "{label:<10} {}\n",
+            value.replace(['\n', '\r'], " ")
+        ));
+    }
+    out
+}
