@@ -422,3 +422,52 @@ async fn the_plaintext_is_only_in_the_issue_response_and_never_cacheable() {
     assert_eq!(issue["masked"], v["masked"]);
     assert_eq!(issue["outcome"], "ok");
 }
+
+/// Issue 9: whois takes a plaintext key in its body. Neither the trail it writes (by its mask),
+/// nor the trace log, nor the data dir may keep it: found, deleted, unknown or garbage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whois_leaves_no_plaintext_in_the_audit_trail_the_logs_or_the_data_dir() {
+    let srv = Server::start_logging(&[], "trace");
+    let api = Api::new(&srv);
+    let sid = api.create_service("whois-canary").await;
+    let (_, live) = api.issue_ok(&sid).await;
+    let (gone_id, gone) = api.issue_ok(&sid).await;
+    assert_eq!(api.delete_key(&sid, &gone_id).await.status, 204);
+    let unknown = generate(Kind::ApiKey).expose().to_string();
+    let mut garbage = live.clone();
+    garbage.pop();
+    garbage.push(if live.ends_with('A') { 'B' } else { 'A' });
+    let canaries = [
+        Canary::new("the live key", &live),
+        Canary::new("the deleted key", &gone),
+        Canary::new("the unknown key", &unknown),
+        Canary::new("the garbage key", &garbage),
+    ];
+    for (key, status) in [(&live, 200), (&gone, 404), (&unknown, 404), (&garbage, 404)] {
+        let r = api
+            .call(Method::POST, "/v1/whois", Some(json!({ "key": key })))
+            .await;
+        assert_eq!(r.status, status, "{}", r.text);
+        assert_no_canary("a whois answer", &r.text, &canaries);
+    }
+    let trail = api.get("/v1/audit?action=api_key.whois").await;
+    assert_eq!(trail.status, 200);
+    assert_no_canary("the audit trail", &trail.text, &canaries);
+    let events = trail.json()["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        events.len(),
+        3,
+        "found, deleted and unknown are audited: {events:?}"
+    );
+    assert_masked(events[2]["masked"].as_str().unwrap_or_default(), &live);
+    assert_no_canary(
+        "the whole audit trail",
+        &api.get("/v1/audit?limit=500").await.text,
+        &canaries,
+    );
+    assert_log_clean(&srv, &canaries);
+    assert_data_dir_clean(&srv.data_dir, &canaries, "after whois");
+}

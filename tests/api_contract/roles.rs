@@ -24,6 +24,7 @@ fn routes(svc: &str, key_id: &str) -> Vec<Route> {
     vec![
         r(Method::GET, "/v1/me".into(), None, false),
         r(Method::GET, "/v1/services".into(), None, false),
+        r(Method::GET, "/v1/audit".into(), None, false),
         r(
             Method::POST,
             "/v1/services".into(),
