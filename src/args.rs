@@ -425,7 +425,11 @@ pub enum KeysCommand {
     List { service_id: String },
     /// Whose key is this? Reads one API key from stdin (typed without echo on a terminal;
     /// never from the command line, where ps and shell history would keep it)
-    Whois,
+    Whois {
+        /// A key given here anyway: refused without being echoed (clap would print it back).
+        #[arg(hide = true, num_args = 0.., allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
     /// Issue a key; the plaintext goes to stdout (or --out) and nothing else does
     Issue {
         service_id: String,

@@ -19,7 +19,10 @@ use crate::wire::{ApiKey, ErrorCode, IssueApiKey, RotateApiKey, Timestamp, Updat
 pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::List { service_id } => list(ctx, &service_id).await,
-        KeysCommand::Whois => super::whois::run(ctx, super::whois::read_checked_key()?).await,
+        KeysCommand::Whois { argv } if !argv.is_empty() => Err(super::whois::refuse_argv()),
+        KeysCommand::Whois { .. } => {
+            super::whois::run(ctx, super::whois::read_checked_key()?).await
+        }
         KeysCommand::Issue {
             service_id,
             name,

@@ -64,7 +64,12 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
             block_on(services::run(&ctx, c.command))
         }
         // The key is read and checked before anything connects (or runs token_command).
-        Command::Keys(c) if matches!(c.command, KeysCommand::Whois) => {
+        Command::Keys(c) if matches!(c.command, KeysCommand::Whois { .. }) => {
+            if let KeysCommand::Whois { argv } = &c.command
+                && !argv.is_empty()
+            {
+                return Err(whois::refuse_argv());
+            }
             let key = whois::read_checked_key()?;
             let ctx = connect(global)?;
             block_on(whois::run(&ctx, key))

@@ -17,6 +17,15 @@ use crate::wire::{ErrorCode, KeyState, WhoisAnswer};
 /// More than any key; a longer stdin is not one key.
 const MAX_INPUT: u64 = 4096;
 
+/// A key (or anything) given as an argument: refused, never echoed, exit 2.
+pub fn refuse_argv() -> CliError {
+    CliError::usage(
+        "keys whois reads the key from stdin only, never from the command line (ps and the \
+         shell history keep arguments): run it and paste the key at the prompt, or pipe it in; \
+         the key you typed may now be in your shell history",
+    )
+}
+
 /// The key from stdin, checked here first as the service would: a malformed key is exit 2
 /// and never sent.
 pub fn read_checked_key() -> Result<Secret, CliError> {
@@ -92,11 +101,12 @@ impl Drop for RawMode {
 /// One line typed or pasted on the terminal with echo off: crossterm's raw mode on stdin (the
 /// terminal the user types on), read byte by byte. Enter ends it; Backspace, Ctrl-U, Ctrl-C.
 fn read_hidden(prompt: &str) -> Result<Zeroizing<String>, CliError> {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{prompt}").and_then(|()| err.flush());
+    // Echo off before the prompt shows: what is typed as soon as it appears is never echoed.
     crossterm::terminal::enable_raw_mode()
         .map_err(|e| CliError::other(format!("cannot turn off the terminal's echo: {e}")))?;
     let guard = RawMode;
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{prompt}").and_then(|()| err.flush());
     let mut line = Zeroizing::new(Vec::new());
     let mut stdin = std::io::stdin().lock();
     let mut byte = [0u8; 1];
