@@ -34,6 +34,17 @@ pub fn without_offset(t: Timestamp, tz: Tz) -> String {
     local(t, tz).0
 }
 
+/// `14:03` when `t` is within a day of `now`, else `12-01 14:03` (the end of a grace).
+pub fn clock(t: Timestamp, now: Timestamp, tz: Tz) -> String {
+    let (full, _) = local(t, tz);
+    // full is `YYYY-MM-DD HH:MM:SS`.
+    if (t.unix() - now.unix()).abs() < 86_400 {
+        full[11..16].to_string()
+    } else {
+        full[5..16].to_string()
+    }
+}
+
 /// `never`, `just now`, `5 min ago`, `3 h ago`, `12 d ago`.
 pub fn last_used(tr: &Catalog, now: Timestamp, t: Option<Timestamp>) -> String {
     let Some(t) = t else {

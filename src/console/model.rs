@@ -71,6 +71,9 @@ pub struct ServicesView {
     pub filter: Input,
     /// A service to select when the next list arrives (one just created).
     pub want: Option<String>,
+    /// Services whose keys, when last listed, needed attention (the `!` beside Keys). The
+    /// services list carries no key states, so only services opened this session are known.
+    pub attention: BTreeSet<String>,
 }
 
 impl ServicesView {

@@ -41,6 +41,11 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         }
         ApiResult::Keys { service_id, result } => match result {
             Ok(list) => {
+                if crate::console::lifecycle::needs_attention(&list.api_keys, m.now) {
+                    m.services.attention.insert(service_id.clone());
+                } else {
+                    m.services.attention.remove(&service_id);
+                }
                 keys_loaded(m, &service_id, list);
                 Vec::new()
             }
