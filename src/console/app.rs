@@ -128,6 +128,11 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
                 result,
             }
         }
+        ApiCall::UpdateKey {
+            service_id,
+            key_id,
+            body,
+        } => ApiResult::KeyUpdated(client.update_key(&service_id, &key_id, &body).await),
     }
 }
 

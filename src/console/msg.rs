@@ -5,7 +5,9 @@ use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::{ApiError, Issued};
 use crate::credential::Secret;
-use crate::wire::{ApiKeyList, CreateService, IssueApiKey, Me, Service, ServiceList};
+use crate::wire::{
+    ApiKey, ApiKeyList, CreateService, IssueApiKey, Me, Service, ServiceList, UpdateApiKey,
+};
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
 pub type RequestId = u64;
@@ -51,6 +53,12 @@ pub enum ApiCall {
         service_id: String,
         key_id: String,
     },
+    /// `PATCH …/api-keys/{key_id}` (issue 8): disable, enable.
+    UpdateKey {
+        service_id: String,
+        key_id: String,
+        body: UpdateApiKey,
+    },
 }
 
 /// The result of an `ApiCall`, one variant per call.
@@ -69,6 +77,7 @@ pub enum ApiResult {
         key_id: String,
         result: Result<(), ApiError>,
     },
+    KeyUpdated(Result<ApiKey, ApiError>),
 }
 
 /// How a copy went, for the key popup to say.

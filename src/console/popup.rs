@@ -22,6 +22,7 @@ pub enum Button {
     Delete,
     Create,
     Retry,
+    Disable,
 }
 
 /// What has the focus inside a popup.
@@ -76,6 +77,9 @@ pub struct ConfirmPopup {
 pub struct DeletePopup {
     pub service_id: String,
     pub key: ApiKey,
+    /// The Disable API Key popup (issue 8): the same confirmation, `[Disable]` instead of
+    /// `[Delete]`, and the caution that callers get 401 until the key is enabled again.
+    pub disable: bool,
     pub focus: Focus,
     pub in_flight: Option<RequestId>,
 }
@@ -136,6 +140,7 @@ impl Popup {
             Popup::Issue(_) => &[Fld(Field::Name), Btn(B::Issue), Btn(B::Cancel)],
             Popup::KeyCopy(_) => &[Btn(B::CopyKey), Btn(B::Ok)],
             Popup::ConfirmClose(_) => &[Btn(B::Ok), Btn(B::Cancel)],
+            Popup::Delete(p) if p.disable => &[Btn(B::Disable), Btn(B::Cancel)],
             Popup::Delete(_) => &[Btn(B::Delete), Btn(B::Cancel)],
             Popup::CreateService(_) => &[
                 Fld(Field::Name),

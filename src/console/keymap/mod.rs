@@ -40,6 +40,8 @@ pub enum Action {
     Issue,
     Delete,
     Menu,
+    /// Disable (after a confirmation) or enable (at once) the selected key (issue 8).
+    ToggleEnabled,
 }
 
 impl Action {
@@ -69,6 +71,7 @@ impl Action {
             Action::Issue => "issue",
             Action::Delete => "delete",
             Action::Menu => "menu",
+            Action::ToggleEnabled => "toggle_enabled",
         }
     }
 }

@@ -26,6 +26,7 @@ pub fn button_key(b: Button) -> &'static str {
         Button::Delete => "button.delete",
         Button::Create => "button.create",
         Button::Retry => "button.retry",
+        Button::Disable => "button.disable",
     }
 }
 
@@ -135,15 +136,30 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                     Tone::Normal,
                 ),
                 Part::Blank,
-                Part::Text(tr.t("delete.caution").to_string(), Tone::Caution),
             ];
+            let (title, caution, busy, main) = if p.disable {
+                (
+                    "disable.title",
+                    "disable.caution",
+                    "disable.disabling",
+                    Button::Disable,
+                )
+            } else {
+                (
+                    "delete.title",
+                    "delete.caution",
+                    "delete.deleting",
+                    Button::Delete,
+                )
+            };
+            parts.push(Part::Text(tr.t(caution).to_string(), Tone::Caution));
             if p.in_flight.is_some() {
-                let s = format!("{} {}", m.spinner_frame(), tr.t("delete.deleting"));
+                let s = format!("{} {}", m.spinner_frame(), tr.t(busy));
                 parts.push(Part::Text(s, Tone::Dim));
             }
             parts.push(Part::Blank);
-            parts.push(Part::Buttons(vec![Button::Delete, Button::Cancel]));
-            (tr.t("delete.title").to_string(), parts)
+            parts.push(Part::Buttons(vec![main, Button::Cancel]));
+            (tr.t(title).to_string(), parts)
         }
         Popup::CreateService(p) => {
             let mut parts = vec![

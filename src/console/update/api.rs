@@ -60,6 +60,7 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         },
         ApiResult::Issued(r) => issued(m, id, call, r),
         ApiResult::KeyDeleted { result, .. } => key_deleted(m, id, call, result),
+        ApiResult::KeyUpdated(r) => key_updated(m, id, call, r),
         ApiResult::ServiceCreated(r) => service_created(m, id, call, r),
     }
 }
@@ -377,6 +378,44 @@ fn service_created(
                 replace_at(m, at, p);
             }
             Vec::new()
+        }
+    }
+}
+
+/// A PATCH answered (issue 8: disable, enable): the popup that asked closes, the footer says
+/// what happened, and the list refreshes with the key still selected.
+fn key_updated(
+    m: &mut Model,
+    id: RequestId,
+    call: ApiCall,
+    r: Result<crate::wire::ApiKey, ApiError>,
+) -> Vec<Effect> {
+    let at = owner(m, id);
+    match r {
+        Ok(key) => {
+            if let Some(i) = at {
+                m.popups.truncate(i);
+            }
+            let what = if key.state == crate::wire::KeyState::Disabled {
+                "disable.disabled"
+            } else {
+                "disable.enabled"
+            };
+            let masked = clean(&key.masked).into_owned();
+            m.notice(NoticeKind::Success, m.tr.f(what, &[("masked", &masked)]));
+            refresh_keys(m, Some(Want::Id(key.id)))
+        }
+        Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
+        Err(e) if errors::retryable(&e) => {
+            clear_owner(m, id);
+            m.popups.push(errors::popup(m, &e, Some(call)));
+            Vec::new()
+        }
+        Err(e) => {
+            let p = errors::popup(m, &e, None);
+            replace_at(m, at, p);
+            let index = m.keys.as_ref().map_or(0, |k| k.selected);
+            refresh_keys(m, Some(Want::Index(index)))
         }
     }
 }

@@ -14,6 +14,8 @@ mod tests;
 #[cfg(test)]
 mod tests_issue;
 #[cfg(test)]
+mod tests_lifecycle;
+#[cfg(test)]
 mod tests_manage;
 
 use crossterm::event::KeyEvent;

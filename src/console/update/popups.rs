@@ -193,6 +193,7 @@ fn retry(m: &mut Model, c: ApiCall) -> Vec<Effect> {
             (&c, &*p),
             (ApiCall::IssueKey { .. }, Popup::Issue(_))
                 | (ApiCall::DeleteKey { .. }, Popup::Delete(_))
+                | (ApiCall::UpdateKey { .. }, Popup::Delete(_))
                 | (ApiCall::CreateService(_), Popup::CreateService(_))
         );
         if owner {
@@ -240,9 +241,20 @@ fn submit_delete(m: &mut Model) -> Vec<Effect> {
     let Some(Popup::Delete(p)) = m.popups.last() else {
         return Vec::new();
     };
-    let c = ApiCall::DeleteKey {
-        service_id: p.service_id.clone(),
-        key_id: p.key.id.clone(),
+    let c = if p.disable {
+        ApiCall::UpdateKey {
+            service_id: p.service_id.clone(),
+            key_id: p.key.id.clone(),
+            body: crate::wire::UpdateApiKey {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        }
+    } else {
+        ApiCall::DeleteKey {
+            service_id: p.service_id.clone(),
+            key_id: p.key.id.clone(),
+        }
     };
     call_for_popup(m, c)
 }

@@ -173,6 +173,7 @@ pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         Action::Issue => open_issue(m),
         Action::Delete => open_delete(m),
         Action::Menu => open_menu(m),
+        Action::ToggleEnabled => toggle_enabled(m),
         Action::Refresh => refresh(m),
         // Going back abandons the screen's load in flight, if any.
         Action::Back | Action::Quit => back_to_services(m),
@@ -236,6 +237,7 @@ pub(crate) fn open_delete(m: &mut Model) -> Vec<Effect> {
     m.popups.push(Popup::Delete(DeletePopup {
         service_id,
         key,
+        disable: false,
         focus: Focus::Button(Button::Cancel),
         in_flight: None,
     }));
@@ -258,6 +260,47 @@ pub(crate) fn open_menu(m: &mut Model) -> Vec<Effect> {
         row,
         key_id,
         selected: 0,
+    }));
+    Vec::new()
+}
+
+/// `x` (CONSOLE.md, Keys): a disabled key is enabled at once; any other key is disabled after
+/// the Disable API Key popup (Cancel focused), as a delete is confirmed.
+pub(crate) fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
+    if !m.can_manage() {
+        viewer_notice(m, "what.toggle");
+        return Vec::new();
+    }
+    let tr = m.tr;
+    let Some(k) = m.keys.as_ref() else {
+        return Vec::new();
+    };
+    let Some(key) = k.selected_key().cloned() else {
+        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
+        return Vec::new();
+    };
+    let service_id = k.service.id.clone();
+    if key.state == crate::wire::KeyState::Disabled {
+        m.notice(NoticeKind::Info, tr.t("disable.enabling").to_string());
+        let body = crate::wire::UpdateApiKey {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        return vec![crate::console::update::call(
+            m,
+            ApiCall::UpdateKey {
+                service_id,
+                key_id: key.id,
+                body,
+            },
+        )];
+    }
+    m.popups.push(Popup::Delete(DeletePopup {
+        service_id,
+        key,
+        disable: true,
+        focus: Focus::Button(Button::Cancel),
+        in_flight: None,
     }));
     Vec::new()
 }

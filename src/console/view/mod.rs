@@ -177,6 +177,9 @@ fn hint_applies(m: &Model, action: Action) -> bool {
         Action::Delete => {
             m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
         }
+        Action::ToggleEnabled => {
+            m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
+        }
         Action::Menu => m.keys.as_ref().is_some_and(|k| k.selected_key().is_some()),
         _ => true,
     }

@@ -59,7 +59,7 @@ pub(super) fn draw(
                     let look = ButtonLook {
                         focused: focus == Some(Focus::Button(*b)),
                         enabled: p.enabled(*b),
-                        destructive: *b == Button::Delete,
+                        destructive: matches!(*b, Button::Delete | Button::Disable),
                     };
                     let label = format!("[{}]", m.tr.t(button_key(*b)));
                     button(buf, *rect, &label, look, theme);

@@ -108,3 +108,12 @@ fn services_mark_a_service_whose_keys_need_attention() {
     let calm = services_after_listing(KeyState::Active);
     assert!(!calm.contains(" !"), "{calm}");
 }
+
+#[test]
+fn disable_popup() {
+    snapshot("disable", |l| {
+        let mut m = keys_with(&[1, 2], Role::Manager, l);
+        update(&mut m, crate::console::update::fixtures::key('x'));
+        m
+    });
+}
