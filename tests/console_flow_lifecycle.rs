@@ -41,14 +41,24 @@ async fn disable_is_confirmed_with_cancel_first_then_enable_needs_none() {
             c.key(KeyCode::Enter);
             c.wait_for("API Key disabled").await;
             let text = c.wait_for("1 key is disabled").await;
-            assert!(text.lines().any(|l| l.contains("first") && l.contains("Disabled")));
+            assert!(
+                text.lines()
+                    .any(|l| l.contains("first") && l.contains("Disabled"))
+            );
             c.ch('x');
             c.wait_for("API Key enabled").await;
             c.wait_gone("1 key is disabled").await;
         },
     )
     .await;
-    let keys = api.list_keys(&svc.id).await.unwrap_or_else(|e| panic!("{e}"));
-    let key = keys.api_keys.iter().find(|k| k.id == id).expect("the key is still there");
+    let keys = api
+        .list_keys(&svc.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let key = keys
+        .api_keys
+        .iter()
+        .find(|k| k.id == id)
+        .expect("the key is still there");
     assert_eq!(key.state, KeyState::Active);
 }

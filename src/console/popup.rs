@@ -129,7 +129,9 @@ pub struct HelpPopup {
     pub scroll: usize,
 }
 
-pub const MENU_ITEMS: usize = 1;
+/// The ≡ menu's items: `Disable`/`Enable`, `Delete`; focus starts on Delete (CONSOLE.md).
+pub const MENU_ITEMS: usize = 2;
+pub const MENU_DELETE: usize = 1;
 
 impl Popup {
     /// The fields and buttons Tab cycles through, in order.

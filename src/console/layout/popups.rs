@@ -55,7 +55,7 @@ pub struct PopupLayout {
 /// Places a popup over `screen` (whose earlier popups are already placed).
 pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     match p {
-        Popup::Menu(menu) => place_menu(m, menu.row, screen),
+        Popup::Menu(menu) => place_menu(m, menu.row, &menu.key_id, screen),
         Popup::Help(h) => place_help(m, h, screen.area),
         _ => place_centered(m, p, screen.area),
     }
@@ -158,10 +158,30 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
     out
 }
 
-fn place_menu(m: &Model, row: usize, screen: &ScreenLayout) -> PopupLayout {
-    let label = m.tr.t("menu.delete").to_string();
-    let width = (text::width(&label) as u16 + 6).max(12);
-    let height = 3;
+/// The ≡ menu's items, in order: `Disable` (or `Enable`), then `Delete` (issue 8; Details,
+/// Rename and Rotate are not built yet).
+pub fn menu_labels(m: &Model, key_id: &str) -> Vec<String> {
+    let disabled = m
+        .keys
+        .as_ref()
+        .and_then(|k| k.keys().iter().find(|x| x.id == key_id))
+        .is_some_and(|k| k.state == crate::wire::KeyState::Disabled);
+    let toggle = if disabled {
+        "menu.enable"
+    } else {
+        "menu.disable"
+    };
+    vec![
+        m.tr.t(toggle).to_string(),
+        m.tr.t("menu.delete").to_string(),
+    ]
+}
+
+fn place_menu(m: &Model, row: usize, key_id: &str, screen: &ScreenLayout) -> PopupLayout {
+    let labels = menu_labels(m, key_id);
+    let widest = labels.iter().map(|l| text::width(l)).max().unwrap_or(0) as u16;
+    let width = (widest + 6).max(12);
+    let height = 2 + labels.len() as u16;
     let area = screen.area;
     let (anchor_x, anchor_y) = match &screen.body {
         Body::Keys(k) => {
@@ -189,21 +209,26 @@ fn place_menu(m: &Model, row: usize, screen: &ScreenLayout) -> PopupLayout {
         width,
         height,
     };
-    let item = Rect {
+    let item = |i: u16| Rect {
         x: x + 1,
-        y: y + 1,
+        y: y + 1 + i,
         width: width - 2,
         height: 1,
     };
+    let n = labels.len();
     PopupLayout {
         area: outer,
         title: String::new(),
-        rows: vec![(item, Row::Item(0, label))],
+        rows: labels
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| (item(i as u16), Row::Item(i, l)))
+            .collect(),
         buttons: Vec::new(),
         fields: Vec::new(),
-        items: vec![(0, item)],
-        visible_lines: 1,
-        total_lines: 1,
+        items: (0..n).map(|i| (i, item(i as u16))).collect(),
+        visible_lines: n,
+        total_lines: n,
     }
 }
 

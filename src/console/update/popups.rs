@@ -48,7 +48,21 @@ pub(super) fn text_field_key(m: &mut Model, action: Option<Action>, k: KeyEvent)
 /// Keys of a row's menu.
 pub(super) fn menu_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     match action {
-        Some(Action::Press) => return press_menu_item(m, 0),
+        Some(Action::Press) => {
+            let i = match m.popups.last() {
+                Some(Popup::Menu(p)) => p.selected,
+                _ => 0,
+            };
+            return press_menu_item(m, i);
+        }
+        Some(a @ (Action::Up | Action::Down)) => {
+            if let Some(Popup::Menu(p)) = m.popups.last_mut() {
+                p.selected = match a {
+                    Action::Up => p.selected.saturating_sub(1),
+                    _ => (p.selected + 1).min(crate::console::popup::MENU_ITEMS - 1),
+                };
+            }
+        }
         Some(Action::Cancel) => {
             m.popups.pop();
         }
@@ -175,8 +189,11 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
     }
 }
 
-pub(super) fn press_menu_item(m: &mut Model, _item: usize) -> Vec<Effect> {
+pub(super) fn press_menu_item(m: &mut Model, item: usize) -> Vec<Effect> {
     m.popups.pop();
+    if item != crate::console::popup::MENU_DELETE {
+        return super::screens::toggle_enabled(m);
+    }
     if !m.can_manage() {
         viewer_notice(m, "what.delete");
         return Vec::new();

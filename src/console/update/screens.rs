@@ -259,7 +259,7 @@ pub(crate) fn open_menu(m: &mut Model) -> Vec<Effect> {
     m.popups.push(Popup::Menu(MenuPopup {
         row,
         key_id,
-        selected: 0,
+        selected: crate::console::popup::MENU_DELETE,
     }));
     Vec::new()
 }

@@ -111,3 +111,25 @@ fn a_refused_disable_says_why_and_refreshes() {
     assert!(matches!(top(&m), Popup::Error(_)));
     assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
 }
+
+#[test]
+fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
+    let mut m = on_keys(&[1, 2], Role::Manager);
+    update(&mut m, key('m'));
+    assert!(matches!(top(&m), Popup::Menu(p) if p.selected == crate::console::popup::MENU_DELETE));
+    let labels = crate::console::layout::popups::menu_labels(&m, "key_0002");
+    assert_eq!(labels, ["Disable", "Delete"]);
+    update(&mut m, code(KeyCode::Up));
+    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
+    assert!(matches!(top(&m), Popup::Delete(p) if p.disable));
+    update(&mut m, code(KeyCode::Esc));
+    if let Some(l) = m.keys.as_mut().and_then(|k| k.list.as_mut()) {
+        l.api_keys[0].state = KeyState::Disabled;
+    }
+    let labels = crate::console::layout::popups::menu_labels(&m, "key_0002");
+    assert_eq!(labels, ["Enable", "Delete"]);
+    update(&mut m, key('m'));
+    update(&mut m, code(KeyCode::Up));
+    let (_, call) = only_call(&update(&mut m, code(KeyCode::Enter)));
+    assert!(matches!(call, ApiCall::UpdateKey { ref body, .. } if body.enabled == Some(true)));
+}
