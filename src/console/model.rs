@@ -254,6 +254,7 @@ impl Model {
             Some(Popup::Menu(_)) => Context::Menu,
             Some(p) => match p.focus() {
                 Some(Focus::Field(_)) => Context::Field,
+                Some(Focus::Choice(_)) => Context::Choice,
                 _ => Context::Popup,
             },
             None => match self.screen {

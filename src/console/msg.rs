@@ -6,7 +6,8 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use crate::client::{ApiError, Issued};
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKey, ApiKeyList, CreateService, IssueApiKey, Me, Service, ServiceList, UpdateApiKey,
+    ApiKey, ApiKeyList, CreateService, IssueApiKey, Me, RotateApiKey, Service, ServiceList,
+    UpdateApiKey,
 };
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
@@ -53,7 +54,14 @@ pub enum ApiCall {
         service_id: String,
         key_id: String,
     },
-    /// `PATCH …/api-keys/{key_id}` (issue 8): disable, enable.
+    /// `POST …/api-keys/{key_id}/rotate` (issue 8); `idempotency_key` as for an issue.
+    RotateKey {
+        service_id: String,
+        key_id: String,
+        body: RotateApiKey,
+        idempotency_key: String,
+    },
+    /// `PATCH …/api-keys/{key_id}` (issue 8): disable, enable, rename.
     UpdateKey {
         service_id: String,
         key_id: String,
@@ -78,6 +86,8 @@ pub enum ApiResult {
         result: Result<(), ApiError>,
     },
     KeyUpdated(Result<ApiKey, ApiError>),
+    /// The successor of a rotation, with its plaintext (moved into the copy popup).
+    Rotated(Result<Issued, ApiError>),
 }
 
 /// How a copy went, for the key popup to say.

@@ -118,7 +118,8 @@ fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
     update(&mut m, key('m'));
     assert!(matches!(top(&m), Popup::Menu(p) if p.selected == crate::console::popup::MENU_DELETE));
     let labels = crate::console::layout::popups::menu_labels(&m, "key_0002");
-    assert_eq!(labels, ["Disable", "Delete"]);
+    assert_eq!(labels, ["Details", "Rename", "Disable", "Rotate", "Delete"]);
+    update(&mut m, code(KeyCode::Up));
     update(&mut m, code(KeyCode::Up));
     assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
     assert!(matches!(top(&m), Popup::Delete(p) if p.disable));
@@ -127,8 +128,9 @@ fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
         l.api_keys[0].state = KeyState::Disabled;
     }
     let labels = crate::console::layout::popups::menu_labels(&m, "key_0002");
-    assert_eq!(labels, ["Enable", "Delete"]);
+    assert_eq!(labels, ["Details", "Rename", "Enable", "Rotate", "Delete"]);
     update(&mut m, key('m'));
+    update(&mut m, code(KeyCode::Up));
     update(&mut m, code(KeyCode::Up));
     let (_, call) = only_call(&update(&mut m, code(KeyCode::Enter)));
     assert!(matches!(call, ApiCall::UpdateKey { ref body, .. } if body.enabled == Some(true)));

@@ -117,3 +117,129 @@ fn disable_popup() {
         m
     });
 }
+
+/// Keys 1–2 with key 2 named, on API Key management.
+fn named(lang: Lang) -> Model {
+    let mut m = keys_with(&[1, 2], Role::Manager, lang);
+    if let Some(l) = m.keys.as_mut().and_then(|k| k.list.as_mut()) {
+        l.api_keys[0].name = Some("billing".into());
+    }
+    m
+}
+
+#[test]
+fn rename_popup() {
+    snapshot("rename", |l| {
+        let mut m = named(l);
+        update(&mut m, key('e'));
+        m
+    });
+}
+
+#[test]
+fn rename_popup_refused() {
+    snapshot("rename_refused", |l| {
+        let mut m = named(l);
+        update(&mut m, key('e'));
+        let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
+        let err = api_err(crate::wire::ErrorCode::InvalidRequest, "name: not allowed");
+        update(
+            &mut m,
+            Msg::Api {
+                id,
+                result: crate::console::msg::ApiResult::KeyUpdated(Err(err)),
+            },
+        );
+        m
+    });
+}
+
+#[test]
+fn rotate_popup() {
+    snapshot("rotate", |l| {
+        let mut m = named(l);
+        update(&mut m, key('R'));
+        m
+    });
+}
+
+#[test]
+fn rotate_popup_now() {
+    snapshot("rotate_now", |l| {
+        let mut m = named(l);
+        update(&mut m, key('R'));
+        update(&mut m, code(KeyCode::Left));
+        update(&mut m, code(KeyCode::Left));
+        m
+    });
+}
+
+#[test]
+fn rotate_popup_while_rotating() {
+    snapshot("rotate_running", |l| {
+        let mut m = named(l);
+        update(&mut m, key('R'));
+        update(&mut m, code(KeyCode::Tab));
+        update(&mut m, code(KeyCode::Enter));
+        m
+    });
+}
+
+#[test]
+fn rotate_refused_for_a_key_that_is_not_active() {
+    snapshot("rotate_not_active", |l| {
+        let mut m = named(l);
+        update(&mut m, key('R'));
+        update(&mut m, code(KeyCode::Tab));
+        let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
+        let err = api_err(crate::wire::ErrorCode::ApiKeyNotActive, "not active");
+        update(
+            &mut m,
+            Msg::Api {
+                id,
+                result: crate::console::msg::ApiResult::Rotated(Err(err)),
+            },
+        );
+        m
+    });
+}
+
+#[test]
+fn menu_of_a_viewer() {
+    snapshot("menu_viewer", |l| {
+        let mut m = keys_with(&[1, 2], Role::Viewer, l);
+        update(&mut m, key('m'));
+        m
+    });
+}
+
+#[test]
+fn menu_on_details() {
+    snapshot("menu_details", |l| {
+        let mut m = keys_with(&[1, 2], Role::Manager, l);
+        update(&mut m, key('m'));
+        for _ in 0..crate::console::popup::MENU_ITEMS {
+            update(&mut m, code(KeyCode::Up));
+        }
+        m
+    });
+}
+
+#[test]
+fn the_rotate_popup_shows_every_grace_and_when_the_old_key_stops() {
+    for (w, h) in [(100, 30), (60, 16)] {
+        let mut m = named(Lang::En);
+        update(&mut m, key('R'));
+        let text = screen_text(&draw(&mut m, w, h));
+        for want in [
+            "Now",
+            "1 hour",
+            "[24 hours]",
+            "7 days",
+            "[Rotate]",
+            "[Cancel]",
+        ] {
+            assert!(text.contains(want), "{want:?} missing at {w}×{h}:\n{text}");
+        }
+    }
+}
