@@ -149,15 +149,22 @@ impl KeysView {
             .map_or(self.service.key_limit, |l| l.key_limit)
     }
 
+    /// The slots in use: a rotated key (one with `replaced_by`) shares its successor's slot
+    /// during its grace (API.md, Key lifecycle), so it is not counted.
     pub fn count(&self) -> u32 {
         self.list
             .as_ref()
-            .map_or(self.service.key_count, |l| l.api_keys.len() as u32)
+            .map_or(self.service.key_count, |l| slots_used(&l.api_keys))
     }
 
     pub fn at_limit(&self) -> bool {
         self.list.is_some() && self.count() >= self.limit()
     }
+}
+
+/// How many slots `keys` hold: every key but the old ones of rotations in their grace.
+pub fn slots_used(keys: &[ApiKey]) -> u32 {
+    keys.iter().filter(|k| k.replaced_by.is_none()).count() as u32
 }
 
 /// What the loop knows when it starts the console.

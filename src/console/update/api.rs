@@ -127,7 +127,7 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
     // Newest first, whatever order arrives; the service promises it, the console makes sure.
     list.api_keys
         .sort_by_key(|k| std::cmp::Reverse(k.created_at));
-    let count = list.api_keys.len() as u32;
+    let count = crate::console::model::slots_used(&list.api_keys);
     let limit = list.key_limit;
     if let Some(svc) = m
         .services

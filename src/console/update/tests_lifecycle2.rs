@@ -362,3 +362,22 @@ fn details_waits_for_usage_and_a_viewer_sees_every_other_item_disabled() {
     );
     let _ = MENU_ROTATE;
 }
+
+#[test]
+fn a_rotated_key_shares_its_successor_slot_in_the_count() {
+    let mut m = on_keys(&[1, 2, 3, 4, 5, 6], Role::Manager);
+    let k = m.keys.as_mut().expect("on keys");
+    assert_eq!(k.count(), 6);
+    if let Some(l) = k.list.as_mut() {
+        for key in l.api_keys.iter_mut().filter(|x| x.id == "key_0005") {
+            key.state = crate::wire::KeyState::Rotating;
+            key.replaced_by = Some("key_0006".into());
+        }
+    }
+    assert_eq!(
+        k.count(),
+        5,
+        "the old key of a rotation holds no slot of its own"
+    );
+    assert!(k.at_limit());
+}
