@@ -381,3 +381,46 @@ fn a_rotated_key_shares_its_successor_slot_in_the_count() {
     );
     assert!(k.at_limit());
 }
+
+#[test]
+fn a_click_on_a_grace_option_chooses_it() {
+    use crate::console::layout::{self, Row};
+    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    for (w, h) in [(100, 30), (60, 16)] {
+        let mut m = on_keys(&[1, 2], Role::Manager);
+        update(
+            &mut m,
+            Msg::Resize {
+                width: w,
+                height: h,
+            },
+        );
+        update(&mut m, key('R'));
+        update(&mut m, code(KeyCode::Tab));
+        let l = layout::for_model(&m);
+        let week = l
+            .popups
+            .last()
+            .and_then(|p| {
+                p.rows.iter().find_map(|(_, r)| match r {
+                    Row::Choice { options, .. } => options.get(3).map(|(_, at)| *at),
+                    _ => None,
+                })
+            })
+            .unwrap_or_else(|| panic!("no choice at {w}×{h}"));
+        update(
+            &mut m,
+            Msg::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column: week.x + 1,
+                row: week.y,
+                modifiers: KeyModifiers::NONE,
+            }),
+        );
+        assert!(
+            matches!(top(&m), Popup::Rotate(p) if GRACES[p.grace] == 604_800
+                && p.focus == Focus::Choice(Choice::Grace)),
+            "{w}×{h}"
+        );
+    }
+}
