@@ -128,6 +128,21 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
                 result,
             }
         }
+        ApiCall::UpdateKey {
+            service_id,
+            key_id,
+            body,
+        } => ApiResult::KeyUpdated(client.update_key(&service_id, &key_id, &body).await),
+        ApiCall::RotateKey {
+            service_id,
+            key_id,
+            body,
+            idempotency_key,
+        } => ApiResult::Rotated(
+            client
+                .rotate_key(&service_id, &key_id, &body, &idempotency_key)
+                .await,
+        ),
     }
 }
 

@@ -34,6 +34,19 @@ pub fn without_offset(t: Timestamp, tz: Tz) -> String {
     local(t, tz).0
 }
 
+/// `14:03` when `t` falls on the same local day as `now`, else `12-01 14:03` (the end of a
+/// grace): a bare time always means today, so a 24-hour grace never reads as already over.
+pub fn clock(t: Timestamp, now: Timestamp, tz: Tz) -> String {
+    let (full, _) = local(t, tz);
+    let (today, _) = local(now, tz);
+    // Both are `YYYY-MM-DD HH:MM:SS`.
+    if full.get(..10) == today.get(..10) {
+        full[11..16].to_string()
+    } else {
+        full[5..16].to_string()
+    }
+}
+
 /// `never`, `just now`, `5 min ago`, `3 h ago`, `12 d ago`.
 pub fn last_used(tr: &Catalog, now: Timestamp, t: Option<Timestamp>) -> String {
     let Some(t) = t else {
@@ -94,5 +107,23 @@ mod tests {
             last_used(ko, now, Some(Timestamp::from_unix(100_000 - 3 * 3600))),
             "3시간 전"
         );
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+    use chrono::FixedOffset;
+
+    #[test]
+    fn a_bare_time_means_today_and_any_other_day_carries_its_date() {
+        let tz = Tz::Fixed(FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!()));
+        // 2026-11-29 23:20:00 +09:00.
+        let now = Timestamp::from_unix(1_795_962_000);
+        let at = |secs: i64| clock(Timestamp::from_unix(now.unix() + secs), now, tz);
+        assert_eq!(at(30 * 60), "23:50");
+        // 24 hours minus a few seconds: tomorrow, not "23:19" as if already past.
+        assert_eq!(at(86_400 - 5), "11-30 23:19");
+        assert_eq!(at(41 * 60), "11-30 00:01");
     }
 }

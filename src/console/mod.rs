@@ -19,6 +19,7 @@ pub mod format;
 pub mod i18n;
 pub mod keymap;
 pub mod layout;
+pub mod lifecycle;
 pub mod model;
 pub mod msg;
 pub mod popup;

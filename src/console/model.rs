@@ -71,6 +71,9 @@ pub struct ServicesView {
     pub filter: Input,
     /// A service to select when the next list arrives (one just created).
     pub want: Option<String>,
+    /// Services whose keys, when last listed, needed attention (the `!` beside Keys). The
+    /// services list carries no key states, so only services opened this session are known.
+    pub attention: BTreeSet<String>,
 }
 
 impl ServicesView {
@@ -146,15 +149,22 @@ impl KeysView {
             .map_or(self.service.key_limit, |l| l.key_limit)
     }
 
+    /// The slots in use: a rotated key (one with `replaced_by`) shares its successor's slot
+    /// during its grace (API.md, Key lifecycle), so it is not counted.
     pub fn count(&self) -> u32 {
         self.list
             .as_ref()
-            .map_or(self.service.key_count, |l| l.api_keys.len() as u32)
+            .map_or(self.service.key_count, |l| slots_used(&l.api_keys))
     }
 
     pub fn at_limit(&self) -> bool {
         self.list.is_some() && self.count() >= self.limit()
     }
+}
+
+/// How many slots `keys` hold: every key but the old ones of rotations in their grace.
+pub fn slots_used(keys: &[ApiKey]) -> u32 {
+    keys.iter().filter(|k| k.replaced_by.is_none()).count() as u32
 }
 
 /// What the loop knows when it starts the console.
@@ -251,6 +261,7 @@ impl Model {
             Some(Popup::Menu(_)) => Context::Menu,
             Some(p) => match p.focus() {
                 Some(Focus::Field(_)) => Context::Field,
+                Some(Focus::Choice(_)) => Context::Choice,
                 _ => Context::Popup,
             },
             None => match self.screen {

@@ -5,7 +5,10 @@ use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::{ApiError, Issued};
 use crate::credential::Secret;
-use crate::wire::{ApiKeyList, CreateService, IssueApiKey, Me, Service, ServiceList};
+use crate::wire::{
+    ApiKey, ApiKeyList, CreateService, IssueApiKey, Me, RotateApiKey, Service, ServiceList,
+    UpdateApiKey,
+};
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
 pub type RequestId = u64;
@@ -51,6 +54,19 @@ pub enum ApiCall {
         service_id: String,
         key_id: String,
     },
+    /// `POST …/api-keys/{key_id}/rotate` (issue 8); `idempotency_key` as for an issue.
+    RotateKey {
+        service_id: String,
+        key_id: String,
+        body: RotateApiKey,
+        idempotency_key: String,
+    },
+    /// `PATCH …/api-keys/{key_id}` (issue 8): disable, enable, rename.
+    UpdateKey {
+        service_id: String,
+        key_id: String,
+        body: UpdateApiKey,
+    },
 }
 
 /// The result of an `ApiCall`, one variant per call.
@@ -69,6 +85,9 @@ pub enum ApiResult {
         key_id: String,
         result: Result<(), ApiError>,
     },
+    KeyUpdated(Result<ApiKey, ApiError>),
+    /// The successor of a rotation, with its plaintext (moved into the copy popup).
+    Rotated(Result<Issued, ApiError>),
 }
 
 /// How a copy went, for the key popup to say.

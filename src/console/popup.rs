@@ -22,6 +22,16 @@ pub enum Button {
     Delete,
     Create,
     Retry,
+    Disable,
+    Rotate,
+    Save,
+}
+
+/// A row of options that ←/→ move through (CONSOLE.md, Popups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// The Rotate popup's grace: one of [`GRACES`].
+    Grace,
 }
 
 /// What has the focus inside a popup.
@@ -29,6 +39,7 @@ pub enum Button {
 pub enum Focus {
     Field(Field),
     Button(Button),
+    Choice(Choice),
 }
 
 #[derive(Debug)]
@@ -42,6 +53,8 @@ pub enum Popup {
     CreateService(CreateServicePopup),
     Error(ErrorPopup),
     Help(HelpPopup),
+    Rename(RenamePopup),
+    Rotate(RotatePopup),
 }
 
 #[derive(Debug)]
@@ -76,6 +89,9 @@ pub struct ConfirmPopup {
 pub struct DeletePopup {
     pub service_id: String,
     pub key: ApiKey,
+    /// The Disable API Key popup (issue 8): the same confirmation, `[Disable]` instead of
+    /// `[Delete]`, and the caution that callers get 401 until the key is enabled again.
+    pub disable: bool,
     pub focus: Focus,
     pub in_flight: Option<RequestId>,
 }
@@ -125,7 +141,45 @@ pub struct HelpPopup {
     pub scroll: usize,
 }
 
-pub const MENU_ITEMS: usize = 1;
+/// The Rename popup (issue 8): the key's Name, prefilled; an empty name clears it.
+#[derive(Debug)]
+pub struct RenamePopup {
+    pub service_id: String,
+    pub key: ApiKey,
+    pub name: Input,
+    /// Inline validation, or the service's refusal of the PATCH.
+    pub name_error: Option<String>,
+    pub focus: Focus,
+    pub in_flight: Option<RequestId>,
+}
+
+/// The grace choices of a rotation, in seconds, as the popup offers them: Now, 1 hour,
+/// 24 hours, 7 days (CONSOLE.md, Rotate API Key; API.md allows 0 to 604800).
+pub const GRACES: [u32; 4] = [0, 3_600, 86_400, 604_800];
+/// The grace the Rotate popup starts on: 24 hours.
+pub const GRACE_DEFAULT: usize = 2;
+
+/// The Rotate API Key popup (issue 8).
+#[derive(Debug)]
+pub struct RotatePopup {
+    pub service_id: String,
+    pub key: ApiKey,
+    /// Index into [`GRACES`].
+    pub grace: usize,
+    pub focus: Focus,
+    /// Chosen when the popup opens and reused by every retry of this rotation, so that a retry
+    /// after a lost answer gets the same successor (API.md, Idempotency).
+    pub idempotency_key: String,
+    pub in_flight: Option<RequestId>,
+}
+
+/// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
+pub const MENU_DETAILS: usize = 0;
+pub const MENU_RENAME: usize = 1;
+pub const MENU_TOGGLE: usize = 2;
+pub const MENU_ROTATE: usize = 3;
+pub const MENU_DELETE: usize = 4;
+pub const MENU_ITEMS: usize = 5;
 
 impl Popup {
     /// The fields and buttons Tab cycles through, in order.
@@ -136,6 +190,7 @@ impl Popup {
             Popup::Issue(_) => &[Fld(Field::Name), Btn(B::Issue), Btn(B::Cancel)],
             Popup::KeyCopy(_) => &[Btn(B::CopyKey), Btn(B::Ok)],
             Popup::ConfirmClose(_) => &[Btn(B::Ok), Btn(B::Cancel)],
+            Popup::Delete(p) if p.disable => &[Btn(B::Disable), Btn(B::Cancel)],
             Popup::Delete(_) => &[Btn(B::Delete), Btn(B::Cancel)],
             Popup::CreateService(_) => &[
                 Fld(Field::Name),
@@ -148,6 +203,8 @@ impl Popup {
                 ErrorKind::Retry(_) => &[Btn(B::Retry), Btn(B::Cancel)],
                 ErrorKind::DeleteOrphan { .. } => &[Btn(B::Delete), Btn(B::Cancel)],
             },
+            Popup::Rename(_) => &[Fld(Field::Name), Btn(B::Save), Btn(B::Cancel)],
+            Popup::Rotate(_) => &[Focus::Choice(Choice::Grace), Btn(B::Rotate), Btn(B::Cancel)],
             Popup::Menu(_) | Popup::Help(_) => &[],
         }
     }
@@ -160,6 +217,8 @@ impl Popup {
             Popup::Delete(p) => Some(p.focus),
             Popup::CreateService(p) => Some(p.focus),
             Popup::Error(p) => Some(p.focus),
+            Popup::Rename(p) => Some(p.focus),
+            Popup::Rotate(p) => Some(p.focus),
             Popup::Menu(_) | Popup::Help(_) => None,
         }
     }
@@ -172,6 +231,8 @@ impl Popup {
             Popup::Delete(p) => p.focus = f,
             Popup::CreateService(p) => p.focus = f,
             Popup::Error(p) => p.focus = f,
+            Popup::Rename(p) => p.focus = f,
+            Popup::Rotate(p) => p.focus = f,
             Popup::Menu(_) | Popup::Help(_) => {}
         }
     }
@@ -183,6 +244,8 @@ impl Popup {
             Popup::Delete(p) => p.in_flight,
             Popup::CreateService(p) => p.in_flight,
             Popup::Error(p) => p.in_flight,
+            Popup::Rename(p) => p.in_flight,
+            Popup::Rotate(p) => p.in_flight,
             _ => None,
         }
     }
@@ -193,6 +256,8 @@ impl Popup {
             Popup::Delete(p) => p.in_flight = id,
             Popup::CreateService(p) => p.in_flight = id,
             Popup::Error(p) => p.in_flight = id,
+            Popup::Rename(p) => p.in_flight = id,
+            Popup::Rotate(p) => p.in_flight = id,
             _ => {}
         }
     }
@@ -200,6 +265,7 @@ impl Popup {
     pub fn input(&self, f: Field) -> Option<&Input> {
         match (self, f) {
             (Popup::Issue(p), Field::Name) => Some(&p.name),
+            (Popup::Rename(p), Field::Name) => Some(&p.name),
             (Popup::CreateService(p), Field::Name) => Some(&p.name),
             (Popup::CreateService(p), Field::Description) => Some(&p.description),
             _ => None,
@@ -209,6 +275,7 @@ impl Popup {
     pub fn input_mut(&mut self, f: Field) -> Option<&mut Input> {
         match (self, f) {
             (Popup::Issue(p), Field::Name) => Some(&mut p.name),
+            (Popup::Rename(p), Field::Name) => Some(&mut p.name),
             (Popup::CreateService(p), Field::Name) => Some(&mut p.name),
             (Popup::CreateService(p), Field::Description) => Some(&mut p.description),
             _ => None,

@@ -40,6 +40,16 @@ pub enum Action {
     Issue,
     Delete,
     Menu,
+    /// Disable (after a confirmation) or enable (at once) the selected key (issue 8).
+    ToggleEnabled,
+    /// `e`: the Rename popup of the selected key (issue 8).
+    Rename,
+    /// `R`: the Rotate API Key popup of the selected key (issue 8).
+    Rotate,
+    /// On a choice (the grace of a rotation): the option to the left.
+    ChoicePrev,
+    /// On a choice: the option to the right.
+    ChoiceNext,
 }
 
 impl Action {
@@ -69,6 +79,11 @@ impl Action {
             Action::Issue => "issue",
             Action::Delete => "delete",
             Action::Menu => "menu",
+            Action::ToggleEnabled => "toggle_enabled",
+            Action::Rename => "rename",
+            Action::Rotate => "rotate",
+            Action::ChoicePrev => "choice_prev",
+            Action::ChoiceNext => "choice_next",
         }
     }
 }
@@ -83,6 +98,8 @@ pub enum Context {
     Field,
     Menu,
     Help,
+    /// A popup whose focus is on a choice of options (←/→ change it).
+    Choice,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +123,8 @@ struct RawFooter {
     field: Vec<Action>,
     menu: Vec<Action>,
     help: Vec<Action>,
+    #[serde(default)]
+    choice: Vec<Action>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +138,8 @@ struct RawKeymap {
     field: Vec<RawBinding>,
     menu: Vec<RawBinding>,
     help: Vec<RawBinding>,
+    #[serde(default)]
+    choice: Vec<RawBinding>,
     footer: RawFooter,
 }
 
@@ -133,6 +154,7 @@ pub struct Keymap {
     field: Vec<Binding>,
     menu: Vec<Binding>,
     help: Vec<Binding>,
+    choice: Vec<Binding>,
     footer: RawFooter,
 }
 
@@ -165,6 +187,7 @@ impl Keymap {
             field: convert(raw.field)?,
             menu: convert(raw.menu)?,
             help: convert(raw.help)?,
+            choice: convert(raw.choice)?,
             footer: raw.footer,
         })
     }
@@ -185,6 +208,7 @@ impl Keymap {
             Context::Field => vec![&self.global, &self.field],
             Context::Menu => vec![&self.global, &self.menu],
             Context::Help => vec![&self.global, &self.help],
+            Context::Choice => vec![&self.global, &self.choice],
         }
     }
 
@@ -216,6 +240,7 @@ impl Keymap {
             Context::Field => &self.footer.field,
             Context::Menu => &self.footer.menu,
             Context::Help => &self.footer.help,
+            Context::Choice => &self.footer.choice,
         };
         let groups = self.groups(ctx);
         wanted

@@ -5,8 +5,9 @@ use super::popups::Tone;
 use crate::console::format;
 use crate::console::model::Model;
 use crate::console::msg::CopyOutcome;
-use crate::console::popup::{Button, ErrorKind, Field, Popup};
+use crate::console::popup::{Button, Choice, ErrorKind, Field, GRACES, Popup};
 use crate::sanitize::clean;
+use crate::wire::Timestamp;
 
 /// Parts before placement.
 pub(super) enum Part {
@@ -15,6 +16,8 @@ pub(super) enum Part {
     Field(Field, String),
     Secret,
     Buttons(Vec<Button>),
+    /// A choice: its label, its options, which one is chosen.
+    Choice(Choice, String, Vec<String>, usize),
 }
 
 pub fn button_key(b: Button) -> &'static str {
@@ -26,6 +29,9 @@ pub fn button_key(b: Button) -> &'static str {
         Button::Delete => "button.delete",
         Button::Create => "button.create",
         Button::Retry => "button.retry",
+        Button::Disable => "button.disable",
+        Button::Rotate => "button.rotate",
+        Button::Save => "button.save",
     }
 }
 
@@ -135,15 +141,30 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                     Tone::Normal,
                 ),
                 Part::Blank,
-                Part::Text(tr.t("delete.caution").to_string(), Tone::Caution),
             ];
+            let (title, caution, busy, main) = if p.disable {
+                (
+                    "disable.title",
+                    "disable.caution",
+                    "disable.disabling",
+                    Button::Disable,
+                )
+            } else {
+                (
+                    "delete.title",
+                    "delete.caution",
+                    "delete.deleting",
+                    Button::Delete,
+                )
+            };
+            parts.push(Part::Text(tr.t(caution).to_string(), Tone::Caution));
             if p.in_flight.is_some() {
-                let s = format!("{} {}", m.spinner_frame(), tr.t("delete.deleting"));
+                let s = format!("{} {}", m.spinner_frame(), tr.t(busy));
                 parts.push(Part::Text(s, Tone::Dim));
             }
             parts.push(Part::Blank);
-            parts.push(Part::Buttons(vec![Button::Delete, Button::Cancel]));
-            (tr.t("delete.title").to_string(), parts)
+            parts.push(Part::Buttons(vec![main, Button::Cancel]));
+            (tr.t(title).to_string(), parts)
         }
         Popup::CreateService(p) => {
             let mut parts = vec![
@@ -183,6 +204,73 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             parts.push(Part::Blank);
             parts.push(Part::Buttons(buttons));
             (e.title.clone(), parts)
+        }
+        Popup::Rename(p) => {
+            let mut parts = vec![
+                Part::Text(
+                    format!("{}: {}", tr.t("delete.key"), clean(&p.key.masked)),
+                    Tone::Bold,
+                ),
+                Part::Text(tr.t("rename.body").to_string(), Tone::Normal),
+                Part::Blank,
+                Part::Field(Field::Name, tr.t("rename.name").to_string()),
+            ];
+            if let Some(e) = &p.name_error {
+                parts.push(Part::Text(e.clone(), Tone::Error));
+            }
+            if p.in_flight.is_some() {
+                let s = format!("{} {}", m.spinner_frame(), tr.t("rename.saving"));
+                parts.push(Part::Text(s, Tone::Dim));
+            }
+            parts.push(Part::Blank);
+            parts.push(Part::Buttons(vec![Button::Save, Button::Cancel]));
+            (tr.t("rename.title").to_string(), parts)
+        }
+        Popup::Rotate(p) => {
+            let k = &p.key;
+            // The name beside the key, when it has one.
+            let name = k
+                .name
+                .as_deref()
+                .map(|n| format!("  ({})", clean(n)))
+                .unwrap_or_default();
+            let grace = GRACES.get(p.grace).copied().unwrap_or(0);
+            // When the old key stops, if rotated now: exact to the second a reader needs.
+            let ends = Timestamp::from_unix(m.now.unix() + i64::from(grace));
+            let outcome = if grace == 0 {
+                Part::Text(tr.t("rotate.now_caution").to_string(), Tone::Caution)
+            } else {
+                Part::Text(
+                    tr.f("rotate.ends", &[("at", &format::with_offset(ends, m.tz))]),
+                    Tone::Note,
+                )
+            };
+            let options = ["rotate.now", "rotate.hour", "rotate.day", "rotate.week"]
+                .iter()
+                .map(|k| tr.t(k).to_string())
+                .collect();
+            let mut parts = vec![
+                Part::Text(
+                    format!("{}: {}{}", tr.t("delete.key"), clean(&k.masked), name),
+                    Tone::Bold,
+                ),
+                Part::Text(tr.t("rotate.body").to_string(), Tone::Normal),
+                Part::Blank,
+                Part::Choice(
+                    Choice::Grace,
+                    tr.t("rotate.grace").to_string(),
+                    options,
+                    p.grace,
+                ),
+                outcome,
+            ];
+            if p.in_flight.is_some() {
+                let s = format!("{} {}", m.spinner_frame(), tr.t("rotate.rotating"));
+                parts.push(Part::Text(s, Tone::Dim));
+            }
+            parts.push(Part::Blank);
+            parts.push(Part::Buttons(vec![Button::Rotate, Button::Cancel]));
+            (tr.t("rotate.title").to_string(), parts)
         }
         Popup::Menu(_) | Popup::Help(_) => (String::new(), Vec::new()),
     }

@@ -4,7 +4,7 @@ use ratatui::layout::Rect;
 
 use super::table::Col;
 use super::{Body, ScreenLayout};
-use crate::console::popup::{Button, Field};
+use crate::console::popup::{Button, Choice, Field};
 
 /// Where a click landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum Hit {
     RowMenu(usize),
     PopupButton(Button),
     PopupField(Field),
+    /// An option of a popup's choice.
+    PopupChoice(Choice, usize),
     MenuItem(usize),
     /// Inside the top popup, on nothing in particular.
     Popup,
@@ -45,6 +47,15 @@ pub fn hit(l: &ScreenLayout, x: u16, y: u16) -> Option<Hit> {
         for (f, r) in &p.fields {
             if contains(*r, x, y) {
                 return Some(Hit::PopupField(*f));
+            }
+        }
+        for (_, row) in &p.rows {
+            if let super::Row::Choice {
+                choice, options, ..
+            } = row
+                && let Some(i) = options.iter().position(|(_, r)| contains(*r, x, y))
+            {
+                return Some(Hit::PopupChoice(*choice, i));
             }
         }
         for (i, r) in &p.items {

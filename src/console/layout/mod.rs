@@ -9,7 +9,7 @@ pub mod table;
 use ratatui::layout::Rect;
 
 use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
-use crate::console::text;
+use crate::console::{lifecycle, text};
 pub use hit::{Hit, hit};
 pub use popups::{PopupLayout, Row, Tone};
 use table::{Col, Spec, TableLayout};
@@ -146,7 +146,8 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
     let name_w = longest(&|s| text::width(&s.name)).max(head("services.col_name"));
     let button = button_width(&button_label(m, "button.api_key_management")) - 1;
     let desc_w = longest(&|s| text::width(&s.description)).max(head("services.col_description"));
-    let keys_w = longest(&|s| format!("{}/{}", s.key_count, s.key_limit).len())
+    let bang = |s: &crate::wire::Service| if v.attention.contains(&s.id) { 2 } else { 0 };
+    let keys_w = longest(&|s| format!("{}/{}", s.key_count, s.key_limit).len() + bang(s))
         .max(head("services.col_keys"));
     let name_min = name_w.min(head("services.col_name").max(10));
     // Ids are long and opaque: they give way first (`svc_8f2k…`), names last. Room beyond the
@@ -223,7 +224,14 @@ fn keys_specs(m: &Model, k: &KeysView) -> Vec<Spec> {
         .unwrap_or(0)
         .max(head("keys.col_name"));
     let last_used = head("keys.col_last_used").max(12);
-    table::key_specs(name_w as u16, last_used as u16)
+    let state_w = k
+        .keys()
+        .iter()
+        .map(|key| text::width(&lifecycle::state_label(m.tr, key, k.keys(), m.now, m.tz)))
+        .max()
+        .unwrap_or(0)
+        .max(head("state.col"));
+    table::key_specs(name_w as u16, state_w as u16, last_used as u16)
 }
 
 fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
@@ -274,6 +282,10 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
     }
     if m.is_viewer() {
         lines.push((m.tr.t("app.viewer_reason").to_string(), Tone::Dim));
+    }
+    // The attention line sits right above the table (CONSOLE.md, API Key management).
+    if let Some(a) = lifecycle::attention(m.tr, k.keys(), m.now) {
+        lines.push((a, Tone::Caution));
     }
     let notes = notes(&lines, area.x + 1, &mut y, inner_w);
     y += u16::from(!compact);

@@ -7,7 +7,7 @@ pub use super::content::button_key;
 use super::content::{Part, content};
 use super::{Body, ScreenLayout, button_width, table::Col};
 use crate::console::model::Model;
-use crate::console::popup::{Button, Field, Popup};
+use crate::console::popup::{Button, Choice, Field, Popup};
 use crate::console::text;
 
 /// How a line of text is styled.
@@ -36,6 +36,14 @@ pub enum Row {
     Item(usize, String),
     /// A help line: keys, then what they do.
     Help(String, String),
+    /// A choice: its label (may be empty when it did not fit beside the options), then each
+    /// option with where it is drawn (a click there chooses it), and the chosen one.
+    Choice {
+        choice: Choice,
+        label: String,
+        options: Vec<(String, Rect)>,
+        chosen: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +63,7 @@ pub struct PopupLayout {
 /// Places a popup over `screen` (whose earlier popups are already placed).
 pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     match p {
-        Popup::Menu(menu) => place_menu(m, menu.row, screen),
+        Popup::Menu(menu) => place_menu(m, menu.row, &menu.key_id, menu.selected, screen),
         Popup::Help(h) => place_help(m, h, screen.area),
         _ => place_centered(m, p, screen.area),
     }
@@ -81,6 +89,24 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
             Part::Buttons(b) => {
                 buttons_wanted = b;
                 rows.push(Row::Buttons);
+            }
+            Part::Choice(choice, label, options, chosen) => {
+                // Each option is drawn one column wider on each side (`[24 hours]` when
+                // chosen), with ` · ` between them.
+                let opts_w: usize = options.iter().map(|o| text::width(o) + 2).sum::<usize>()
+                    + 3 * options.len().saturating_sub(1);
+                let label = if text::width(&label) + 2 + opts_w > usize::from(inner_w) {
+                    rows.push(Row::Text(format!("{label}:"), Tone::Bold));
+                    String::new()
+                } else {
+                    label
+                };
+                rows.push(Row::Choice {
+                    choice,
+                    label,
+                    options: options.into_iter().map(|o| (o, Rect::default())).collect(),
+                    chosen,
+                });
             }
         }
     }
@@ -130,6 +156,45 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
                     },
                 ));
             }
+            Row::Choice { .. } => {
+                let Row::Choice {
+                    choice,
+                    label,
+                    options,
+                    chosen,
+                } = r
+                else {
+                    continue;
+                };
+                let mut ox = if label.is_empty() {
+                    rect.x
+                } else {
+                    rect.x + text::width(&label) as u16 + 3
+                };
+                let options = options
+                    .into_iter()
+                    .map(|(o, _)| {
+                        let w = text::width(&o) as u16 + 2;
+                        let at = Rect {
+                            x: ox,
+                            width: w.min(rect.right().saturating_sub(ox)),
+                            ..rect
+                        };
+                        ox += w + 3;
+                        (o, at)
+                    })
+                    .collect();
+                out.rows.push((
+                    rect,
+                    Row::Choice {
+                        choice,
+                        label,
+                        options,
+                        chosen,
+                    },
+                ));
+                continue;
+            }
             Row::Buttons => {
                 // Right-aligned like the page's popups, two columns apart.
                 let widths: Vec<u16> = buttons_wanted
@@ -158,10 +223,58 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
     out
 }
 
-fn place_menu(m: &Model, row: usize, screen: &ScreenLayout) -> PopupLayout {
-    let label = m.tr.t("menu.delete").to_string();
-    let width = (text::width(&label) as u16 + 6).max(12);
-    let height = 3;
+/// The ≡ menu's items, in CONSOLE.md's order: `Details`, `Rename`, `Disable` (or `Enable`),
+/// `Rotate`, `Delete` (indices `popup::MENU_*`).
+pub fn menu_labels(m: &Model, key_id: &str) -> Vec<String> {
+    let disabled = m
+        .keys
+        .as_ref()
+        .and_then(|k| k.keys().iter().find(|x| x.id == key_id))
+        .is_some_and(|k| k.state == crate::wire::KeyState::Disabled);
+    let toggle = if disabled {
+        "menu.enable"
+    } else {
+        "menu.disable"
+    };
+    [
+        "menu.details",
+        "menu.rename",
+        toggle,
+        "menu.rotate",
+        "menu.delete",
+    ]
+    .iter()
+    .map(|k| m.tr.t(k).to_string())
+    .collect()
+}
+
+/// Why a menu item cannot be chosen now, or `None` when it can: Details comes with issue 9
+/// (usage); everything else needs the manager role (CONSOLE.md: a viewer sees only Details).
+pub fn menu_item_disabled(m: &Model, item: usize) -> Option<String> {
+    if item == crate::console::popup::MENU_DETAILS {
+        return Some(m.tr.t("menu.details_later").to_string());
+    }
+    (!m.can_manage()).then(|| m.tr.t("menu.viewer").to_string())
+}
+
+fn place_menu(
+    m: &Model,
+    row: usize,
+    key_id: &str,
+    selected: usize,
+    screen: &ScreenLayout,
+) -> PopupLayout {
+    let labels = menu_labels(m, key_id);
+    // A disabled item, when selected, says why on a line of its own at the menu's foot.
+    let reason = menu_item_disabled(m, selected);
+    let widest = labels
+        .iter()
+        .chain(reason.iter())
+        .map(|l| text::width(l))
+        .max()
+        .unwrap_or(0) as u16;
+    let width = (widest + 6).max(12).min(screen.area.width);
+    let height = 2 + labels.len() as u16 + u16::from(reason.is_some());
     let area = screen.area;
     let (anchor_x, anchor_y) = match &screen.body {
         Body::Keys(k) => {
@@ -189,21 +302,40 @@ fn place_menu(m: &Model, row: usize, screen: &ScreenLayout) -> PopupLayout {
         width,
         height,
     };
-    let item = Rect {
+    let item = |i: u16| Rect {
         x: x + 1,
-        y: y + 1,
+        y: y + 1 + i,
         width: width - 2,
         height: 1,
     };
+    let n = labels.len();
+    let mut rows: Vec<(Rect, Row)> = labels
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| (item(i as u16), Row::Item(i, l)))
+        .collect();
+    if let Some(why) = reason {
+        // Aligned with the labels, after the column of the `>` marker.
+        let r = item(n as u16);
+        let r = Rect {
+            x: r.x + 1,
+            width: r.width.saturating_sub(1),
+            ..r
+        };
+        rows.push((
+            r,
+            Row::Text(text::fit(&why, usize::from(r.width)), Tone::Dim),
+        ));
+    }
     PopupLayout {
         area: outer,
         title: String::new(),
-        rows: vec![(item, Row::Item(0, label))],
+        rows,
         buttons: Vec::new(),
         fields: Vec::new(),
-        items: vec![(0, item)],
-        visible_lines: 1,
-        total_lines: 1,
+        items: (0..n).map(|i| (i, item(i as u16))).collect(),
+        visible_lines: n,
+        total_lines: n,
     }
 }
 

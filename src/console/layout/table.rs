@@ -13,6 +13,7 @@ pub enum Col {
     SvcButton,
     KeyMasked,
     KeyName,
+    KeyState,
     KeyCreated,
     KeyLastUsed,
     KeyMenu,
@@ -53,14 +54,16 @@ impl Spec {
     }
 }
 
-/// The keys table: the masked key, created-at and the menu always; Name (the filler) and Last
-/// used when they fit, Last used given up first.
-pub fn key_specs(name_max: u16, last_used: u16) -> Vec<Spec> {
+/// The keys table: the masked key, its state and the menu always (CONSOLE.md: never the key,
+/// its state or the ≡); Name (the filler), Created at and Last used when they fit, Last used
+/// given up first, then Created at, then Name. `state` is the widest State cell of the list.
+pub fn key_specs(name_max: u16, state: u16, last_used: u16) -> Vec<Spec> {
     vec![
         Spec::new(Col::KeyMasked, 21, 21, None, false, 0),
         Spec::new(Col::KeyName, 8, name_max, Some(1), true, 0),
-        Spec::new(Col::KeyCreated, 31, 31, None, false, 0),
-        Spec::new(Col::KeyLastUsed, last_used, last_used, Some(2), false, 0),
+        Spec::new(Col::KeyState, state, state, None, false, 0),
+        Spec::new(Col::KeyCreated, 31, 31, Some(2), false, 0),
+        Spec::new(Col::KeyLastUsed, last_used, last_used, Some(3), false, 0),
         Spec::new(Col::KeyMenu, 1, 1, None, false, 0),
     ]
 }
@@ -229,26 +232,37 @@ mod tests {
     use super::*;
 
     fn cols(width: u16) -> Vec<Col> {
-        fit(&key_specs(50, 12), 0, width)
+        fit(&key_specs(50, 21, 12), 0, width)
             .iter()
             .map(|c| c.col)
             .collect()
     }
 
     #[test]
-    fn narrow_tables_drop_last_used_then_name_never_the_key_or_menu() {
+    fn narrow_tables_drop_last_used_then_name_never_the_key_its_state_or_menu() {
         use Col::*;
         assert_eq!(
-            cols(100),
-            vec![KeyMasked, KeyName, KeyCreated, KeyLastUsed, KeyMenu]
+            cols(110),
+            vec![
+                KeyMasked,
+                KeyName,
+                KeyState,
+                KeyCreated,
+                KeyLastUsed,
+                KeyMenu
+            ]
         );
-        assert_eq!(cols(70), vec![KeyMasked, KeyName, KeyCreated, KeyMenu]);
-        assert_eq!(cols(56), vec![KeyMasked, KeyCreated, KeyMenu]);
+        assert_eq!(
+            cols(96),
+            vec![KeyMasked, KeyName, KeyState, KeyCreated, KeyMenu]
+        );
+        assert_eq!(cols(56), vec![KeyMasked, KeyName, KeyState, KeyMenu]);
+        assert_eq!(cols(46), vec![KeyMasked, KeyState, KeyMenu]);
     }
 
     #[test]
     fn the_filler_takes_the_rest_and_the_menu_ends_at_the_edge() {
-        let c = fit(&key_specs(50, 12), 0, 100);
+        let c = fit(&key_specs(50, 21, 12), 0, 100);
         let last = c[c.len() - 1];
         assert_eq!(last.x + last.width, 100);
     }

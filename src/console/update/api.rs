@@ -13,7 +13,7 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
     let Some(call) = m.pending.remove(&id) else {
         // An abandoned issue may still have issued a key: show it (masked) in the list.
         if m.abandoned_issues.remove(&id)
-            && matches!(result, ApiResult::Issued(Ok(_)))
+            && matches!(result, ApiResult::Issued(Ok(_)) | ApiResult::Rotated(Ok(_)))
             && m.keys.is_some()
         {
             m.dirty = true;
@@ -41,6 +41,11 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         }
         ApiResult::Keys { service_id, result } => match result {
             Ok(list) => {
+                if crate::console::lifecycle::needs_attention(&list.api_keys, m.now) {
+                    m.services.attention.insert(service_id.clone());
+                } else {
+                    m.services.attention.remove(&service_id);
+                }
                 keys_loaded(m, &service_id, list);
                 Vec::new()
             }
@@ -55,6 +60,8 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         },
         ApiResult::Issued(r) => issued(m, id, call, r),
         ApiResult::KeyDeleted { result, .. } => key_deleted(m, id, call, result),
+        ApiResult::KeyUpdated(r) => key_updated(m, id, call, r),
+        ApiResult::Rotated(r) => rotated(m, id, call, r),
         ApiResult::ServiceCreated(r) => service_created(m, id, call, r),
     }
 }
@@ -120,7 +127,7 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
     // Newest first, whatever order arrives; the service promises it, the console makes sure.
     list.api_keys
         .sort_by_key(|k| std::cmp::Reverse(k.created_at));
-    let count = list.api_keys.len() as u32;
+    let count = crate::console::model::slots_used(&list.api_keys);
     let limit = list.key_limit;
     if let Some(svc) = m
         .services
@@ -201,20 +208,7 @@ fn issued(m: &mut Model, id: RequestId, call: ApiCall, r: Result<Issued, ApiErro
     };
     match r {
         Ok(issued) => {
-            // Moved, not copied: the popup holds the only plaintext.
-            let Issued {
-                key: IssuedKey { api_key, key },
-                ..
-            } = issued;
-            let popup = Popup::KeyCopy(KeyCopyPopup {
-                service_id,
-                key,
-                api_key,
-                focus: Focus::Button(Button::CopyKey),
-                copied: None,
-            });
-            let at = owner(m, id);
-            replace_at(m, at, popup);
+            show_key(m, id, service_id, issued);
             Vec::new()
         }
         Err(e) => {
@@ -273,6 +267,65 @@ fn issued(m: &mut Model, id: RequestId, call: ApiCall, r: Result<Issued, ApiErro
                     Vec::new()
                 }
             }
+        }
+    }
+}
+
+/// The API Key copy popup for a key just made (issued, or a rotation's successor), in place of
+/// the popup that asked for it.
+fn show_key(m: &mut Model, id: RequestId, service_id: String, issued: Issued) {
+    // Moved, not copied: the popup holds the only plaintext.
+    let Issued {
+        key: IssuedKey { api_key, key },
+        ..
+    } = issued;
+    let popup = Popup::KeyCopy(KeyCopyPopup {
+        service_id,
+        key,
+        api_key,
+        focus: Focus::Button(Button::CopyKey),
+        copied: None,
+    });
+    let at = owner(m, id);
+    replace_at(m, at, popup);
+}
+
+/// A rotation answered (issue 8): on success the API Key copy popup for the successor, with
+/// every rule of that popup; closing it refreshes the list onto the new row. A key that is not
+/// active (409) is explained in the console's words; a lost answer offers the retry, which
+/// reuses the popup's Idempotency-Key and so gets the same successor.
+fn rotated(
+    m: &mut Model,
+    id: RequestId,
+    call: ApiCall,
+    r: Result<Issued, ApiError>,
+) -> Vec<Effect> {
+    let service_id = match &call {
+        ApiCall::RotateKey { service_id, .. } => service_id.clone(),
+        _ => String::new(),
+    };
+    match r {
+        Ok(issued) => {
+            show_key(m, id, service_id, issued);
+            Vec::new()
+        }
+        Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
+        Err(e) if errors::retryable(&e) => {
+            clear_owner(m, id);
+            m.popups.push(errors::popup(m, &e, Some(call)));
+            Vec::new()
+        }
+        Err(e) => {
+            let at = owner(m, id);
+            let mut p = errors::popup(m, &e, None);
+            if e.code() == Some(ErrorCode::ApiKeyNotActive)
+                && let Popup::Error(err) = &mut p
+            {
+                err.message = m.tr.t("rotate.not_active").to_string();
+            }
+            replace_at(m, at, p);
+            // Whatever the key became (disabled, rotated elsewhere), the list shows it.
+            refresh_keys(m, None)
         }
     }
 }
@@ -372,6 +425,68 @@ fn service_created(
                 replace_at(m, at, p);
             }
             Vec::new()
+        }
+    }
+}
+
+/// A PATCH answered (issue 8: disable, enable): the popup that asked closes, the footer says
+/// what happened, and the list refreshes with the key still selected.
+fn key_updated(
+    m: &mut Model,
+    id: RequestId,
+    call: ApiCall,
+    r: Result<crate::wire::ApiKey, ApiError>,
+) -> Vec<Effect> {
+    let at = owner(m, id);
+    let renamed = matches!(&call, ApiCall::UpdateKey { body, .. } if body.name.is_some());
+    match r {
+        Ok(key) if renamed => {
+            if let Some(i) = at {
+                m.popups.truncate(i);
+            }
+            let masked = clean(&key.masked).into_owned();
+            let text = match key.name.as_deref() {
+                Some(name) => m.tr.f(
+                    "rename.renamed",
+                    &[("masked", &masked), ("name", &clean(name))],
+                ),
+                None => m.tr.f("rename.cleared", &[("masked", &masked)]),
+            };
+            m.notice(NoticeKind::Success, text);
+            refresh_keys(m, Some(Want::Id(key.id)))
+        }
+        Ok(key) => {
+            if let Some(i) = at {
+                m.popups.truncate(i);
+            }
+            let what = if key.state == crate::wire::KeyState::Disabled {
+                "disable.disabled"
+            } else {
+                "disable.enabled"
+            };
+            let masked = clean(&key.masked).into_owned();
+            m.notice(NoticeKind::Success, m.tr.f(what, &[("masked", &masked)]));
+            refresh_keys(m, Some(Want::Id(key.id)))
+        }
+        Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
+        Err(e) if errors::retryable(&e) => {
+            clear_owner(m, id);
+            m.popups.push(errors::popup(m, &e, Some(call)));
+            Vec::new()
+        }
+        Err(e) => {
+            // Rename shows the service's refusal under its field, the popup kept open.
+            let msg = errors::message(m, &e);
+            if let Some(Popup::Rename(p)) = at.and_then(|i| m.popups.get_mut(i)) {
+                p.in_flight = None;
+                p.focus = Focus::Field(crate::console::popup::Field::Name);
+                p.name_error = Some(msg);
+                return Vec::new();
+            }
+            let p = errors::popup(m, &e, None);
+            replace_at(m, at, p);
+            let index = m.keys.as_ref().map_or(0, |k| k.selected);
+            refresh_keys(m, Some(Want::Index(index)))
         }
     }
 }

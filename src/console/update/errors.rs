@@ -60,9 +60,9 @@ pub fn message(m: &Model, e: &ApiError) -> String {
                 },
                 ErrorCode::Internal => tr.t("error.internal").to_string(),
                 ErrorCode::InvalidRequest => tr.f("error.invalid", &[("message", &message)]),
-                // The service's message says which key and why; the console's own text is
-                // issue 8's console part.
-                ErrorCode::ApiKeyNotActive => message.to_string(),
+                // 409 on a key that is not active (API.md, Key lifecycle), in the console's
+                // words; a rotation says it more precisely (update::api::rotated).
+                ErrorCode::ApiKeyNotActive => tr.t("error.not_active").to_string(),
                 // The console sends whole bodies at once; a 408 is shown with its code.
                 ErrorCode::RequestTimeout | ErrorCode::Unknown => tr.f(
                     "error.unknown",

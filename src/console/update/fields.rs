@@ -182,7 +182,7 @@ pub(super) fn revalidate(m: &mut Model, f: Field) {
         None => return,
     };
     let err = match (m.popups.last(), f) {
-        (Some(Popup::Issue(_)), _) => key_name_error(m, &value),
+        (Some(Popup::Issue(_) | Popup::Rename(_)), _) => key_name_error(m, &value),
         (Some(Popup::CreateService(_)), Field::Name) if value.trim().is_empty() => None,
         (Some(Popup::CreateService(_)), Field::Name) => service_name_error(m, &value),
         (Some(Popup::CreateService(_)), Field::Description) => description_error(m, &value),
@@ -190,6 +190,7 @@ pub(super) fn revalidate(m: &mut Model, f: Field) {
     };
     match (m.popups.last_mut(), f) {
         (Some(Popup::Issue(p)), _) => p.name_error = err,
+        (Some(Popup::Rename(p)), _) => p.name_error = err,
         (Some(Popup::CreateService(p)), Field::Name) => p.name_error = err,
         (Some(Popup::CreateService(p)), Field::Description) => p.description_error = err,
         _ => {}

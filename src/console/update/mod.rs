@@ -14,6 +14,10 @@ mod tests;
 #[cfg(test)]
 mod tests_issue;
 #[cfg(test)]
+mod tests_lifecycle;
+#[cfg(test)]
+mod tests_lifecycle2;
+#[cfg(test)]
 mod tests_manage;
 
 use crossterm::event::KeyEvent;
@@ -98,6 +102,7 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
         Context::Menu => popups::menu_key(m, action),
         Context::Field => popups::text_field_key(m, action, k),
         Context::Popup => popups::popup_key(m, action),
+        Context::Choice => popups::choice_key(m, action),
         Context::Filter => screens::filter_key(m, action, k),
         Context::Services => screens::services_key(m, action),
         Context::Keys => screens::keys_key(m, action),

@@ -113,6 +113,16 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Hit::PopupChoice(c, i) => {
+            if let Some(Popup::Rotate(p)) = m.popups.last_mut()
+                && p.in_flight.is_none()
+                && c == crate::console::popup::Choice::Grace
+            {
+                p.focus = Focus::Choice(c);
+                p.grace = i.min(crate::console::popup::GRACES.len() - 1);
+            }
+            Vec::new()
+        }
         Hit::MenuItem(i) => press_menu_item(m, i),
         Hit::Popup => Vec::new(),
         // A click beside a menu or the help closes it; other popups wait for an answer.

@@ -4,7 +4,7 @@
 use crossterm::event::KeyEvent;
 
 use super::fields::{description_error, field_key, key_name_error, service_name_error};
-use super::{call, cycle_focus, help, refresh_keys, viewer_notice};
+use super::{call, cycle_focus, help, refresh_keys};
 use crate::console::keymap::{Action, Context};
 use crate::console::layout;
 use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
@@ -45,10 +45,50 @@ pub(super) fn text_field_key(m: &mut Model, action: Option<Action>, k: KeyEvent)
     }
 }
 
+/// Keys of a popup whose focus is on a choice: ←/→ change it, Enter submits the popup's main
+/// action, Tab and Esc as on a button.
+pub(super) fn choice_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    match action {
+        Some(a @ (Action::ChoicePrev | Action::ChoiceNext)) => {
+            if let Some(Popup::Rotate(p)) = m.popups.last_mut()
+                && p.in_flight.is_none()
+            {
+                let last = crate::console::popup::GRACES.len() - 1;
+                p.grace = match a {
+                    Action::ChoicePrev => p.grace.saturating_sub(1),
+                    _ => (p.grace + 1).min(last),
+                };
+            }
+            Vec::new()
+        }
+        Some(Action::Submit) => submit(m),
+        Some(Action::Help) => {
+            help(m, Context::Choice);
+            Vec::new()
+        }
+        Some(a @ (Action::NextFocus | Action::PrevFocus | Action::Cancel)) => popup_key(m, Some(a)),
+        _ => Vec::new(),
+    }
+}
+
 /// Keys of a row's menu.
 pub(super) fn menu_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     match action {
-        Some(Action::Press) => return press_menu_item(m, 0),
+        Some(Action::Press) => {
+            let i = match m.popups.last() {
+                Some(Popup::Menu(p)) => p.selected,
+                _ => 0,
+            };
+            return press_menu_item(m, i);
+        }
+        Some(a @ (Action::Up | Action::Down)) => {
+            if let Some(Popup::Menu(p)) = m.popups.last_mut() {
+                p.selected = match a {
+                    Action::Up => p.selected.saturating_sub(1),
+                    _ => (p.selected + 1).min(crate::console::popup::MENU_ITEMS - 1),
+                };
+            }
+        }
         Some(Action::Cancel) => {
             m.popups.pop();
         }
@@ -85,6 +125,8 @@ fn submit(m: &mut Model) -> Vec<Effect> {
     match m.popups.last() {
         Some(Popup::Issue(_)) => press(m, Button::Issue),
         Some(Popup::CreateService(_)) => press(m, Button::Create),
+        Some(Popup::Rename(_)) => press(m, Button::Save),
+        Some(Popup::Rotate(_)) => press(m, Button::Rotate),
         _ => Vec::new(),
     }
 }
@@ -104,7 +146,8 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     };
     if let Some(id) = p.in_flight() {
         m.pending.remove(&id);
-        if matches!(p, Popup::Issue(_)) {
+        // An abandoned issue or rotation may still have made a key: the list will show it.
+        if matches!(p, Popup::Issue(_) | Popup::Rotate(_)) {
             m.abandoned_issues.insert(id);
             m.notice(
                 NoticeKind::Info,
@@ -154,6 +197,8 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
         }
         Popup::Delete(_) => submit_delete(m),
         Popup::CreateService(_) => submit_create(m),
+        Popup::Rename(_) => submit_rename(m),
+        Popup::Rotate(_) => submit_rotate(m),
         Popup::Error(e) => match (&e.kind, b) {
             (ErrorKind::Retry(c), Button::Retry) => {
                 let c = c.clone();
@@ -175,13 +220,21 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
     }
 }
 
-pub(super) fn press_menu_item(m: &mut Model, _item: usize) -> Vec<Effect> {
+/// An item of the ≡ menu chosen: the menu closes, and a disabled item says why in the footer.
+pub(super) fn press_menu_item(m: &mut Model, item: usize) -> Vec<Effect> {
+    use crate::console::popup::{MENU_DETAILS, MENU_RENAME, MENU_ROTATE, MENU_TOGGLE};
     m.popups.pop();
-    if !m.can_manage() {
-        viewer_notice(m, "what.delete");
+    if let Some(reason) = layout::popups::menu_item_disabled(m, item) {
+        m.notice(NoticeKind::Info, reason);
         return Vec::new();
     }
-    open_delete(m)
+    match item {
+        MENU_DETAILS => Vec::new(),
+        MENU_RENAME => super::screens::open_rename(m),
+        MENU_TOGGLE => super::screens::toggle_enabled(m),
+        MENU_ROTATE => super::screens::open_rotate(m),
+        _ => open_delete(m),
+    }
 }
 
 /// The popup underneath an error popup that waits for a retried call.
@@ -193,6 +246,11 @@ fn retry(m: &mut Model, c: ApiCall) -> Vec<Effect> {
             (&c, &*p),
             (ApiCall::IssueKey { .. }, Popup::Issue(_))
                 | (ApiCall::DeleteKey { .. }, Popup::Delete(_))
+                | (
+                    ApiCall::UpdateKey { .. },
+                    Popup::Delete(_) | Popup::Rename(_)
+                )
+                | (ApiCall::RotateKey { .. }, Popup::Rotate(_))
                 | (ApiCall::CreateService(_), Popup::CreateService(_))
         );
         if owner {
@@ -240,9 +298,66 @@ fn submit_delete(m: &mut Model) -> Vec<Effect> {
     let Some(Popup::Delete(p)) = m.popups.last() else {
         return Vec::new();
     };
-    let c = ApiCall::DeleteKey {
+    let c = if p.disable {
+        ApiCall::UpdateKey {
+            service_id: p.service_id.clone(),
+            key_id: p.key.id.clone(),
+            body: crate::wire::UpdateApiKey {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        }
+    } else {
+        ApiCall::DeleteKey {
+            service_id: p.service_id.clone(),
+            key_id: p.key.id.clone(),
+        }
+    };
+    call_for_popup(m, c)
+}
+
+/// `[Save]` (or Enter) on Rename: PATCH the name; an empty field clears it (`name: null`).
+fn submit_rename(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::Rename(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    let name = p.name.value().trim().to_string();
+    let name_error = key_name_error(m, &name);
+    let c = ApiCall::UpdateKey {
         service_id: p.service_id.clone(),
         key_id: p.key.id.clone(),
+        body: crate::wire::UpdateApiKey {
+            name: Some((!name.is_empty()).then_some(name)),
+            ..Default::default()
+        },
+    };
+    if let Some(Popup::Rename(p)) = m.popups.last_mut() {
+        p.name_error = name_error;
+        if p.name_error.is_some() {
+            p.focus = Focus::Field(Field::Name);
+            return Vec::new();
+        }
+    }
+    call_for_popup(m, c)
+}
+
+/// `[Rotate]` (or Enter on the grace choice): POST the rotation with the popup's
+/// Idempotency-Key, the same on every retry.
+fn submit_rotate(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::Rotate(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    let grace = crate::console::popup::GRACES
+        .get(p.grace)
+        .copied()
+        .unwrap_or(crate::console::popup::GRACES[crate::console::popup::GRACE_DEFAULT]);
+    let c = ApiCall::RotateKey {
+        service_id: p.service_id.clone(),
+        key_id: p.key.id.clone(),
+        body: crate::wire::RotateApiKey {
+            grace_seconds: grace,
+        },
+        idempotency_key: p.idempotency_key.clone(),
     };
     call_for_popup(m, c)
 }

@@ -12,7 +12,8 @@ use crate::console::keymap::{Action, Context};
 use crate::console::model::{KeysFocus, Model, NoticeKind, ServicesFocus};
 use crate::console::msg::{ApiCall, Effect};
 use crate::console::popup::{
-    Button, CreateServicePopup, DeletePopup, Field, Focus, IssuePopup, MenuPopup, Popup,
+    Button, Choice, CreateServicePopup, DeletePopup, Field, Focus, GRACE_DEFAULT, IssuePopup,
+    MenuPopup, Popup, RenamePopup, RotatePopup,
 };
 
 fn is_move(a: Action) -> bool {
@@ -173,6 +174,9 @@ pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         Action::Issue => open_issue(m),
         Action::Delete => open_delete(m),
         Action::Menu => open_menu(m),
+        Action::ToggleEnabled => toggle_enabled(m),
+        Action::Rename => open_rename(m),
+        Action::Rotate => open_rotate(m),
         Action::Refresh => refresh(m),
         // Going back abandons the screen's load in flight, if any.
         Action::Back | Action::Quit => back_to_services(m),
@@ -236,6 +240,7 @@ pub(crate) fn open_delete(m: &mut Model) -> Vec<Effect> {
     m.popups.push(Popup::Delete(DeletePopup {
         service_id,
         key,
+        disable: false,
         focus: Focus::Button(Button::Cancel),
         in_flight: None,
     }));
@@ -257,7 +262,103 @@ pub(crate) fn open_menu(m: &mut Model) -> Vec<Effect> {
     m.popups.push(Popup::Menu(MenuPopup {
         row,
         key_id,
-        selected: 0,
+        selected: crate::console::popup::MENU_DELETE,
+    }));
+    Vec::new()
+}
+
+/// `x` (CONSOLE.md, Keys): a disabled key is enabled at once; any other key is disabled after
+/// the Disable API Key popup (Cancel focused), as a delete is confirmed.
+pub(crate) fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
+    if !m.can_manage() {
+        viewer_notice(m, "what.toggle");
+        return Vec::new();
+    }
+    let tr = m.tr;
+    let Some(k) = m.keys.as_ref() else {
+        return Vec::new();
+    };
+    let Some(key) = k.selected_key().cloned() else {
+        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
+        return Vec::new();
+    };
+    let service_id = k.service.id.clone();
+    if key.state == crate::wire::KeyState::Disabled {
+        m.notice(NoticeKind::Info, tr.t("disable.enabling").to_string());
+        let body = crate::wire::UpdateApiKey {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        return vec![crate::console::update::call(
+            m,
+            ApiCall::UpdateKey {
+                service_id,
+                key_id: key.id,
+                body,
+            },
+        )];
+    }
+    m.popups.push(Popup::Delete(DeletePopup {
+        service_id,
+        key,
+        disable: true,
+        focus: Focus::Button(Button::Cancel),
+        in_flight: None,
+    }));
+    Vec::new()
+}
+
+/// The selected key and its service, for a popup about it; `what` names the action for the
+/// viewer's refusal (a viewer may only read).
+fn selected_for(m: &mut Model, what: &str) -> Option<(String, crate::wire::ApiKey)> {
+    if !m.can_manage() {
+        viewer_notice(m, what);
+        return None;
+    }
+    let tr = m.tr;
+    let k = m.keys.as_ref()?;
+    let Some(key) = k.selected_key().cloned() else {
+        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
+        return None;
+    };
+    Some((k.service.id.clone(), key))
+}
+
+/// `e` (CONSOLE.md, Rename): the Name field prefilled with the key's name, cursor at its end.
+pub(crate) fn open_rename(m: &mut Model) -> Vec<Effect> {
+    let Some((service_id, key)) = selected_for(m, "what.rename") else {
+        return Vec::new();
+    };
+    // The name as the row shows it: cleaned of what the console never draws.
+    let name = key
+        .name
+        .as_deref()
+        .map(|n| crate::sanitize::clean(n).into_owned())
+        .unwrap_or_default();
+    m.popups.push(Popup::Rename(RenamePopup {
+        service_id,
+        key,
+        name: Input::new(name),
+        name_error: None,
+        focus: Focus::Field(Field::Name),
+        in_flight: None,
+    }));
+    Vec::new()
+}
+
+/// `R` (CONSOLE.md, Rotate API Key): the grace choice starts on 24 hours, with focus on it.
+/// A key that is not active is still offered: the service's 409 says why, in the page's words.
+pub(crate) fn open_rotate(m: &mut Model) -> Vec<Effect> {
+    let Some((service_id, key)) = selected_for(m, "what.rotate") else {
+        return Vec::new();
+    };
+    m.popups.push(Popup::Rotate(RotatePopup {
+        service_id,
+        key,
+        grace: GRACE_DEFAULT,
+        focus: Focus::Choice(Choice::Grace),
+        idempotency_key: crate::client::new_idempotency_key(),
+        in_flight: None,
     }));
     Vec::new()
 }

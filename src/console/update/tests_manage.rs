@@ -445,8 +445,8 @@ fn clicks_press_buttons_open_menus_and_select_rows() {
     let Body::Keys(k) = &l.body else { panic!() };
     let row = k.table.row_rect(1).unwrap();
     assert_eq!(l.popups[0].area.y, row.y + 1);
-    click(&mut m, Hit::MenuItem(0));
-    assert!(matches!(top(&m), Popup::Delete(d) if d.key.id == "key_0002"));
+    click(&mut m, Hit::MenuItem(crate::console::popup::MENU_DELETE));
+    assert!(matches!(top(&m), Popup::Delete(d) if d.key.id == "key_0002" && !d.disable));
     click(&mut m, Hit::PopupButton(Button::Cancel));
     assert!(m.popups.is_empty());
     click(&mut m, Hit::IssueKey);

@@ -7,10 +7,10 @@ use ratatui::style::Style;
 
 use super::theme::Theme;
 use super::widgets::{ButtonLook, button, put, table_row, table_shell};
-use crate::console::format;
 use crate::console::layout::table::{Col, TableLayout};
 use crate::console::layout::{KeysLayout, button_label};
 use crate::console::model::{KeysFocus, KeysView, Model};
+use crate::console::{format, lifecycle};
 use crate::sanitize::clean;
 
 pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -> Option<Position> {
@@ -58,6 +58,7 @@ fn header_key(c: Col) -> &'static str {
     match c {
         Col::KeyMasked => "keys.col_key",
         Col::KeyName => "keys.col_name",
+        Col::KeyState => "state.col",
         Col::KeyCreated => "keys.col_created",
         Col::KeyLastUsed => "keys.col_last_used",
         _ => "",
@@ -90,6 +91,7 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
                     || tr.t("delete.no_name").to_string(),
                     |n| clean(n).into_owned(),
                 ),
+                Col::KeyState => lifecycle::state_label(tr, key, k.keys(), m.now, m.tz),
                 Col::KeyCreated => format::with_offset(key.created_at, m.tz),
                 Col::KeyLastUsed => format::last_used(tr, m.now, key.last_used_at),
                 Col::KeyMenu => "≡".to_string(),

@@ -8,6 +8,8 @@ mod tests;
 #[cfg(test)]
 mod tests_any;
 #[cfg(test)]
+mod tests_lifecycle;
+#[cfg(test)]
 mod tests_widths;
 pub mod theme;
 mod widgets;
@@ -173,6 +175,9 @@ fn hint_applies(m: &Model, action: Action) -> bool {
         }
         Action::Issue => m.can_manage() && m.keys.as_ref().is_some_and(|k| !k.at_limit()),
         Action::Delete => {
+            m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
+        }
+        Action::ToggleEnabled => {
             m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
         }
         Action::Menu => m.keys.as_ref().is_some_and(|k| k.selected_key().is_some()),

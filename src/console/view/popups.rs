@@ -7,9 +7,11 @@ use ratatui::layout::{Position, Rect};
 
 use super::theme::Theme;
 use super::widgets::{ButtonLook, button, field, frame, put};
-use crate::console::layout::{PopupLayout, Row, popups::button_key};
+use crate::console::layout::popups::{button_key, menu_item_disabled};
+use crate::console::layout::{PopupLayout, Row};
 use crate::console::model::Model;
 use crate::console::popup::{Button, Focus, Popup};
+use crate::console::popup::{MENU_DELETE, MENU_TOGGLE};
 use crate::console::text;
 use crate::sanitize::clean;
 
@@ -59,7 +61,7 @@ pub(super) fn draw(
                     let look = ButtonLook {
                         focused: focus == Some(Focus::Button(*b)),
                         enabled: p.enabled(*b),
-                        destructive: *b == Button::Delete,
+                        destructive: matches!(*b, Button::Delete | Button::Disable),
                     };
                     let label = format!("[{}]", m.tr.t(button_key(*b)));
                     button(buf, *rect, &label, look, theme);
@@ -67,11 +69,15 @@ pub(super) fn draw(
             }
             Row::Item(i, label) => {
                 let selected = matches!(p, Popup::Menu(menu) if menu.selected == *i);
-                let enabled = m.can_manage();
-                let style = match (selected, enabled) {
-                    (_, false) => theme.disabled(),
-                    (true, true) => theme.destructive(true),
-                    (false, true) => theme.destructive(false),
+                let enabled = menu_item_disabled(m, *i).is_none();
+                // Only what stops a key looks destructive: Disable and Delete.
+                let destructive = *i == MENU_DELETE
+                    || (*i == MENU_TOGGLE && label.as_str() == m.tr.t("menu.disable"));
+                let style = match (selected, enabled, destructive) {
+                    (_, false, _) => theme.disabled(),
+                    (s, true, true) => theme.destructive(s),
+                    (true, true, false) => theme.focus(),
+                    (false, true, false) => ratatui::style::Style::new(),
                 };
                 let marker = if selected { ">" } else { " " };
                 put(buf, Rect { width: 1, ..*r }, marker, theme.bold());
@@ -85,6 +91,37 @@ pub(super) fn draw(
                     &text::fit(label, usize::from(r.width.saturating_sub(1))),
                     style,
                 );
+            }
+            Row::Choice {
+                choice,
+                label,
+                options,
+                chosen,
+            } => {
+                if !label.is_empty() {
+                    put(buf, *r, &format!("{label}: "), theme.bold());
+                }
+                let focused = focus == Some(Focus::Choice(*choice));
+                let last = options.len().saturating_sub(1);
+                for (i, (o, at)) in options.iter().enumerate() {
+                    // The chosen option in brackets, so it reads without colour; reversed
+                    // while the choice has the focus.
+                    let (shown, style) = if i == *chosen {
+                        let style = if focused { theme.focus() } else { theme.bold() };
+                        (format!("[{o}]"), style)
+                    } else {
+                        (format!(" {o} "), ratatui::style::Style::new())
+                    };
+                    put(buf, *at, &shown, style);
+                    if i < last {
+                        let dot = Rect {
+                            x: at.right(),
+                            width: 3,
+                            ..*at
+                        };
+                        put(buf, dot, " · ", theme.dim());
+                    }
+                }
             }
             Row::Help(keys, desc) => {
                 let kw = text::width(keys) as u16;

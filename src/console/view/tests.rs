@@ -60,7 +60,7 @@ fn with_lang(mut m: Model, lang: Lang) -> Model {
     m
 }
 
-fn snapshot(name: &str, build: impl Fn(Lang) -> Model) {
+pub(super) fn snapshot(name: &str, build: impl Fn(Lang) -> Model) {
     for lang in [Lang::En, Lang::Ko] {
         for (w, h) in [(100u16, 30u16), (60, 16)] {
             let mut m = build(lang);
@@ -93,7 +93,7 @@ fn services_with_wide_names(lang: Lang) -> Model {
     m
 }
 
-fn keys_with(ids: &[u32], role: Role, lang: Lang) -> Model {
+pub(super) fn keys_with(ids: &[u32], role: Role, lang: Lang) -> Model {
     let mut m = with_lang(on_keys(ids, role), lang);
     if let Some(k) = m.keys.as_mut()
         && let Some(l) = k.list.as_mut()
@@ -362,7 +362,7 @@ fn narrow_screens_drop_last_used_then_name_never_the_key_or_the_menu() {
         let text = screen_text(&draw(&mut m, w, 30));
         let head = text
             .lines()
-            .find(|l| l.contains("API Key") && l.contains("Created at"));
+            .find(|l| l.contains("API Key") && l.contains("State"));
         let rows: Vec<String> = text
             .lines()
             .filter(|l| l.contains("********"))
@@ -376,11 +376,16 @@ fn narrow_screens_drop_last_used_then_name_never_the_key_or_the_menu() {
         rows.iter()
             .all(|r| r.contains('≡') && r.contains("(UTC+09:00)"))
     );
-    let (h72, _) = header(72);
-    assert!(h72.contains("Name") && !h72.contains("Last used"));
+    // Issue 8: Created at gives way before Name; the key, its state and the ≡ always stay.
+    let (h72, rows) = header(72);
+    assert!(h72.contains("Name") && h72.contains("State") && !h72.contains("Created at"));
+    assert!(rows.iter().all(|r| r.contains('≡') && r.contains("Active")));
     let (h60, rows) = header(60);
-    assert!(!h60.contains("Name") && !h60.contains("Last used"));
-    assert!(rows.iter().all(|r| r.contains('≡') && r.contains("ragk_")));
+    assert!(h60.contains("State") && !h60.contains("Created at"));
+    assert!(
+        rows.iter()
+            .all(|r| r.contains('≡') && r.contains("ragk_") && r.contains("Active"))
+    );
 }
 
 #[test]

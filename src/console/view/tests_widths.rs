@@ -94,6 +94,7 @@ fn the_keys_table_gives_its_spare_width_to_the_name() {
     assert_eq!(width(Col::KeyCreated), Some(31));
     assert_eq!(width(Col::KeyLastUsed), Some(12));
     assert_eq!(width(Col::KeyMenu), Some(1));
-    // 96 columns inside the marker, less the fixed columns and four 2-column gutters.
-    assert_eq!(width(Col::KeyName), Some(96 - 21 - 31 - 12 - 1 - 8));
+    assert_eq!(width(Col::KeyState), Some(6));
+    // 96 columns inside the marker, less the fixed columns and five 2-column gutters.
+    assert_eq!(width(Col::KeyName), Some(96 - 21 - 6 - 31 - 12 - 1 - 10));
 }

@@ -1,0 +1,90 @@
+//! How a key's place in its life reads on screen (CONSOLE.md, API Key management): the State
+//! cell (`Active`, `Disabled`, `Expired`, `Rotating · ends 14:03`, `new`, `expires in 3 d`) and
+//! the attention line above the table. Pure: the model's clock and time zone come in.
+
+use crate::console::format;
+use crate::console::i18n::Catalog;
+use crate::console::model::Tz;
+use crate::wire::{ApiKey, KeyState, Timestamp};
+
+/// An expiry closer than this is called out (CONSOLE.md: "an expiry within 7 days").
+pub const SOON_SECS: i64 = 7 * 86_400;
+
+/// Seconds until an active key expires, when that is within [`SOON_SECS`].
+pub fn expires_soon(key: &ApiKey, now: Timestamp) -> Option<i64> {
+    if key.state != KeyState::Active {
+        return None;
+    }
+    let left = key.expires_at?.unix() - now.unix();
+    (0..=SOON_SECS).contains(&left).then_some(left)
+}
+
+/// Whether `key` is the successor of a key of `keys` that is still in its grace.
+pub fn is_successor(key: &ApiKey, keys: &[ApiKey]) -> bool {
+    keys.iter()
+        .any(|k| k.state == KeyState::Rotating && k.replaced_by.as_deref() == Some(&key.id))
+}
+
+/// `3 d`, `5 h`, `12 min` (rounded down, at least 1 min).
+fn span(tr: &Catalog, secs: i64) -> String {
+    if secs >= 86_400 {
+        tr.f("state.days", &[("n", &(secs / 86_400))])
+    } else if secs >= 3600 {
+        tr.f("state.hours", &[("n", &(secs / 3600))])
+    } else {
+        tr.f("state.minutes", &[("n", &(secs / 60).max(1))])
+    }
+}
+
+/// The State cell of one row. `keys` is the whole list, to mark a rotation's successor.
+pub fn state_label(tr: &Catalog, key: &ApiKey, keys: &[ApiKey], now: Timestamp, tz: Tz) -> String {
+    let base = match key.state {
+        KeyState::Active => match expires_soon(key, now) {
+            Some(left) => tr.f("state.expires_in", &[("span", &span(tr, left))]),
+            None => tr.t("state.active").to_string(),
+        },
+        KeyState::Disabled => tr.t("state.disabled").to_string(),
+        KeyState::Expired => tr.t("state.expired").to_string(),
+        KeyState::Rotating => match key.expires_at {
+            Some(end) => tr.f(
+                "state.rotating_ends",
+                &[("at", &format::clock(end, now, tz))],
+            ),
+            None => tr.t("state.rotating").to_string(),
+        },
+        KeyState::Unknown => "?".to_string(),
+    };
+    if is_successor(key, keys) {
+        tr.f("state.with_new", &[("state", &base)])
+    } else {
+        base
+    }
+}
+
+/// The line above the table: what needs attention, or None. "Still being called" needs the
+/// usage data of issue 9 and is not said yet.
+pub fn attention(tr: &Catalog, keys: &[ApiKey], now: Timestamp) -> Option<String> {
+    let mut parts = Vec::new();
+    let soon: Vec<i64> = keys.iter().filter_map(|k| expires_soon(k, now)).collect();
+    match soon.as_slice() {
+        [] => {}
+        [one] => parts.push(tr.f("attention.one_expires", &[("span", &span(tr, *one))])),
+        many => parts.push(tr.f("attention.many_expire", &[("n", &many.len())])),
+    }
+    let disabled = keys
+        .iter()
+        .filter(|k| k.state == KeyState::Disabled)
+        .count();
+    match disabled {
+        0 => {}
+        1 => parts.push(tr.t("attention.one_disabled").to_string()),
+        n => parts.push(tr.f("attention.many_disabled", &[("n", &n)])),
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// Whether a service with these keys carries the `!` on Services.
+pub fn needs_attention(keys: &[ApiKey], now: Timestamp) -> bool {
+    keys.iter()
+        .any(|k| k.state == KeyState::Disabled || expires_soon(k, now).is_some())
+}
