@@ -8,12 +8,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{issue, keys, lifecycle, public, services};
+use super::handlers::{issue, keys, lifecycle, public, services, usage};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, CreateService, ErrorBody, ErrorCode,
     ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey, Service,
     ServiceList, UpdateApiKey, Verified,
 };
+use crate::wire::{Bucket, Usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,11 +40,12 @@ use crate::wire::{
         lifecycle::rotate,
         keys::audit,
         public::verify,
+        usage::usage,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, Health, Me, Role, Service, ServiceList, CreateService,
         ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified,
-        KeyState, UpdateApiKey, RotateApiKey
+        KeyState, UpdateApiKey, RotateApiKey, Usage, Bucket
     )),
     modifiers(&Security, &Shared),
     tags(
@@ -164,6 +166,7 @@ mod tests {
             "/v1/services/{service_id}/api-keys/{key_id}",
             "/v1/services/{service_id}/audit",
             "/v1/verify",
+            "/v1/services/{service_id}/api-keys/{key_id}/usage",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }
@@ -190,10 +193,10 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 14, "{ids:?}");
+        assert_eq!(ids.len(), 15, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 14, "duplicate operationId");
+        assert_eq!(ids.len(), 15, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod public;
 pub mod services;
+pub mod usage;
 
 use std::future::Future;
 use std::net::SocketAddr;
