@@ -10,6 +10,7 @@ pub mod output;
 pub mod retry;
 mod services;
 pub mod tokens;
+mod usage;
 
 use clap::CommandFactory;
 
