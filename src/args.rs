@@ -497,6 +497,9 @@ pub enum KeysCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// How much a key is used: verifications (ok and refused) per hour over 24 hours and per
+    /// day over 30 days, with sparklines and totals, and where it was last used from
+    Usage { service_id: String, key_id: String },
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod proxy;
 mod tls;
 
 use crate::credential::Secret;
+use crate::wire::Usage;
 use crate::wire::{
     ApiKey, ApiKeyList, AuditList, AuditPage, CreateService, ErrorBody, ErrorCode, IssueApiKey,
     IssuedKey, Me, RotateApiKey, Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer,
@@ -626,6 +627,27 @@ impl Client {
     pub async fn whois_raw(&self, key: &Secret) -> Result<Raw<WhoisAnswer>, ApiError> {
         let body = WhoisRequest { key: key.clone() };
         self.post_raw("v1/whois", &body).await
+    }
+
+    /// A key's usage: 24 hourly and 30 daily buckets and its last use (API.md, Usage).
+    pub async fn key_usage(&self, service_id: &str, key_id: &str) -> Result<Usage, ApiError> {
+        self.key_usage_raw(service_id, key_id)
+            .await
+            .map(|r| r.value)
+    }
+
+    /// [`Client::key_usage`] with the body as the service sent it (for `--json`).
+    pub async fn key_usage_raw(
+        &self,
+        service_id: &str,
+        key_id: &str,
+    ) -> Result<Raw<Usage>, ApiError> {
+        self.get_raw(&format!(
+            "v1/services/{}/api-keys/{}/usage",
+            seg(service_id),
+            seg(key_id)
+        ))
+        .await
     }
 
     /// Checks an API key as the service's own clients do.

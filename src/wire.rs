@@ -463,6 +463,35 @@ pub struct Verified {
     pub key_id: String,
 }
 
+/// `GET /v1/services/{service_id}/api-keys/{key_id}/usage` (API.md, Usage): how much a key is
+/// used, at coarse granularity. Never the key or its digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    pub key_id: String,
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub last_used_at: Option<Timestamp>,
+    /// The client address of the last successful verification (as recorded with
+    /// `last_used_at`, at most once a minute).
+    #[schema(required = true)]
+    pub last_used_from: Option<String>,
+    /// 24 hourly buckets, oldest first; the last is the current hour (UTC).
+    pub hours: Vec<Bucket>,
+    /// 30 daily buckets, oldest first; the last is the current day (UTC).
+    pub days: Vec<Bucket>,
+}
+
+/// Verifications of one key in one hour or one UTC day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Bucket {
+    /// When the hour or day starts.
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    /// Successful verifications.
+    pub ok: u64,
+    /// Verifications that presented this key while it was disabled, expired or retired.
+    pub refused: u64,
+}
+
 /// Limits of names, shared so that the console validates as the service does.
 pub mod limits {
     pub const SERVICE_NAME_MIN: usize = 3;

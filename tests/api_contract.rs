@@ -26,3 +26,6 @@ mod lifecycle;
 
 #[path = "api_contract/embedded.rs"]
 mod embedded;
+
+#[path = "api_contract/usage.rs"]
+mod usage;

@@ -246,6 +246,7 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
             format!("/v1/services/{sid}"),
             format!("/v1/services/{sid}/api-keys"),
             format!("/v1/services/{sid}/audit"),
+            format!("/v1/services/{sid}/api-keys/{}/usage", keys[0].0),
         ] {
             let r = api.call(Method::GET, &path, None).await;
             assert_eq!(r.status, 200, "{what} GET {path}: {}", r.text);
@@ -470,4 +471,77 @@ async fn whois_leaves_no_plaintext_in_the_audit_trail_the_logs_or_the_data_dir()
     );
     assert_log_clean(&srv, &canaries);
     assert_data_dir_clean(&srv.data_dir, &canaries, "after whois");
+}
+
+/// The usage tables (API.md, Usage) hold key ids and counts, never a key or its digest: after a
+/// clean stop has written them, their columns and every row are checked, and the whole data
+/// dir is searched for the plaintexts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_tables_hold_key_ids_and_counts_only() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("data");
+    let mut srv = Server::start_in_logging(&dir, &[], "trace");
+    let api = Api::new(&srv);
+    let sid = api.create_service("canary-usage").await;
+    let mut canaries = vec![Canary::new("the bootstrap token", &srv.token)];
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (kid, key) = api.issue_ok(&sid).await;
+        canaries.push(Canary::new(format!("API key #{i}"), &key));
+        for _ in 0..=i {
+            assert_eq!(api.verify(&key).await.status, 200);
+        }
+        ids.push((kid, key));
+    }
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/v1/services/{sid}/api-keys/{}", ids[2].0),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(api.verify(&ids[2].1).await.status, 401);
+    for (kid, _) in &ids {
+        let u = api
+            .get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"))
+            .await;
+        assert_eq!(u.status, 200, "{}", u.text);
+        assert_no_canary("a usage answer", &u.text, &canaries);
+        assert_no_canary("usage headers", &format!("{:?}", u.headers), &canaries);
+    }
+    assert_eq!(tokio::task::block_in_place(|| srv.stop()), Some(0));
+    assert_log_clean(&srv, &canaries);
+    assert_data_dir_clean(&dir, &canaries, "after usage was written");
+
+    let db = rusqlite::Connection::open(dir.join("ragkeys.db")).expect("open the database");
+    let known: Vec<&str> = ids.iter().map(|(k, _)| k.as_str()).collect();
+    let mut rows_seen = 0;
+    for table in ["usage_hours", "usage_days"] {
+        let mut cols: Vec<String> = db
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        cols.sort();
+        assert_eq!(cols, ["key_id", "ok", "refused", "start"], "{table}");
+        let rows: Vec<(String, i64, i64, i64)> = db
+            .prepare(&format!("SELECT key_id, start, ok, refused FROM {table}"))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (kid, _, ok, refused) in &rows {
+            assert!(known.contains(&kid.as_str()), "{table} holds {kid:?}");
+            assert!(ok + refused > 0, "{table}: an empty row");
+            assert_no_canary(table, kid, &canaries);
+        }
+        let sum: i64 = rows.iter().map(|r| r.2 + r.3).sum();
+        assert_eq!(sum, 1 + 2 + 3 + 1, "{table}: {rows:?}");
+        rows_seen += rows.len();
+    }
+    assert!(rows_seen >= 6, "the usage tables were not written");
 }

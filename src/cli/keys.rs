@@ -90,6 +90,9 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
             key_id,
             yes,
         } => delete(ctx, &service_id, &key_id, yes).await,
+        KeysCommand::Usage { service_id, key_id } => {
+            super::usage::run(ctx, &service_id, &key_id).await
+        }
     }
 }
 

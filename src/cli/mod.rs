@@ -11,6 +11,7 @@ pub mod output;
 pub mod retry;
 mod services;
 pub mod tokens;
+mod usage;
 mod whois;
 
 use clap::CommandFactory;

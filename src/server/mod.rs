@@ -15,6 +15,7 @@ pub mod setup;
 mod state;
 pub mod store;
 mod tls;
+mod usage;
 mod verify_index;
 
 use std::io::IsTerminal;

@@ -8,12 +8,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{audit, issue, keys, lifecycle, public, services, whois};
+use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, AuditPage, CreateService, ErrorBody,
     ErrorCode, ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey,
     Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer, WhoisRequest,
 };
+use crate::wire::{Bucket, Usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,11 +42,12 @@ use crate::wire::{
         audit::list,
         whois::whois,
         public::verify,
+        usage::usage,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, Health, Me, Role, Service, ServiceList, CreateService,
         ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified,
-        KeyState, UpdateApiKey, RotateApiKey, AuditPage, WhoisRequest, WhoisAnswer
+        KeyState, UpdateApiKey, RotateApiKey, AuditPage, WhoisRequest, WhoisAnswer, Usage, Bucket
     )),
     modifiers(&Security, &Shared),
     tags(
@@ -169,6 +171,7 @@ mod tests {
             "/v1/audit",
             "/v1/whois",
             "/v1/verify",
+            "/v1/services/{service_id}/api-keys/{key_id}/usage",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }
@@ -195,10 +198,10 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 16, "{ids:?}");
+        assert_eq!(ids.len(), 17, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 16, "duplicate operationId");
+        assert_eq!(ids.len(), 17, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

@@ -6,7 +6,7 @@ use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::handlers::{audit, issue, keys, lifecycle, public, services, whois};
+use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
 use super::middleware::{GateLayer, MakeId, scrub_request_id};
 use super::state::SharedState;
 
@@ -35,6 +35,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/services/{service_id}/audit", get(keys::audit))
         .route("/v1/audit", get(audit::list))
         .route("/v1/whois", post(whois::whois))
+        .route(
+            "/v1/services/{service_id}/api-keys/{key_id}/usage",
+            get(usage::usage),
+        )
         .route("/v1/verify", get(public::verify))
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)

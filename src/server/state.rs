@@ -11,8 +11,9 @@ use tracing::Instrument;
 
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
 use super::rate_limit::FailureLimiter;
-use super::store::{Store, StoreError, UnixTime};
-use super::verify_index::VerifyIndex;
+use super::store::{KeyUse, Store, StoreError, UnixTime};
+use super::usage::UsageBook;
+use super::verify_index::{Entry, VerifyIndex};
 use crate::credential::Pepper;
 use crate::wire::Timestamp;
 
@@ -46,16 +47,24 @@ pub struct AppState {
     pub idempotency: IdempotencyCache,
     /// Held across "change the store, then the index" so that the index follows commit order.
     pub write_gate: tokio::sync::Mutex<()>,
-    touches: mpsc::Sender<(String, UnixTime)>,
+    touches: mpsc::Sender<KeyUse>,
     pub openapi: Bytes,
+    /// Usage figures: flushed by the chores, read by the usage route (API.md, Usage).
+    pub usage: UsageBook,
 }
 
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// Records a successful verification without waiting: the background writer stores it.
-    pub fn record_use(&self, key_id: &str, at: UnixTime) {
-        let _ = self.touches.try_send((key_id.to_owned(), at));
+    /// Records a successful verification from `from` without waiting: the background writer
+    /// stores it (`last_used_at`, `last_used_from`). Called once a minute per key.
+    pub fn record_use(&self, entry: &Entry, at: UnixTime, from: std::net::IpAddr) {
+        entry.usage.set_from(from);
+        let _ = self.touches.try_send(KeyUse {
+            key_id: entry.key_id.clone(),
+            at,
+            from,
+        });
     }
 }
 
@@ -89,6 +98,7 @@ pub async fn build(
         write_gate: tokio::sync::Mutex::new(()),
         touches,
         openapi: super::openapi::document(),
+        usage: UsageBook::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(
@@ -97,7 +107,7 @@ pub async fn build(
     Ok((state, Background { stop, task }))
 }
 
-async fn flush(state: &AppState, batch: &mut Vec<(String, UnixTime)>) {
+async fn flush(state: &AppState, batch: &mut Vec<KeyUse>) {
     if batch.is_empty() {
         return;
     }
@@ -112,7 +122,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 async fn chores(
     state: SharedState,
-    mut touch_rx: mpsc::Receiver<(String, UnixTime)>,
+    mut touch_rx: mpsc::Receiver<KeyUse>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(CHORE_INTERVAL);
@@ -148,6 +158,7 @@ async fn chores(
                 if let Err(e) = state.store.prune_idempotency(horizon).await {
                     tracing::warn!(error = %e, "could not prune idempotency records");
                 }
+                flush_usage(&state).await;
             }
         }
     }
@@ -155,4 +166,13 @@ async fn chores(
         batch.push(u);
     }
     flush(&state, &mut batch).await;
+    // A graceful stop loses no count; a kill -9 loses at most the last minute's.
+    flush_usage(&state).await;
+}
+
+/// Writes the usage counts (at most once a minute: the chore tick, and at stop).
+async fn flush_usage(state: &AppState) {
+    if let Err(e) = state.usage.flush(&*state.store, &state.index).await {
+        tracing::warn!(error = %e, "could not record key usage");
+    }
 }

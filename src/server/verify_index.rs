@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use axum::body::Bytes;
 
 use super::store::KeyDigest;
+use super::usage::Counters;
 use crate::credential::Digest;
 use crate::wire::Verified;
 
@@ -26,6 +27,8 @@ pub struct Entry {
     last_touch: AtomicI64,
     /// The first unix second at which the key no longer verifies (`i64::MIN`: disabled).
     valid_until: AtomicI64,
+    /// Verifications not yet written (API.md, Usage).
+    pub usage: Counters,
 }
 
 impl Entry {
@@ -42,12 +45,28 @@ impl Entry {
             answer,
             last_touch: AtomicI64::new(last_touch),
             valid_until: AtomicI64::new(valid_until),
+            usage: Counters::default(),
         }
     }
 
     /// Whether the key verifies at `now` (unix seconds).
     pub fn valid_at(&self, now: i64) -> bool {
         now < self.valid_until.load(Ordering::Acquire)
+    }
+
+    /// Whether the key verifies at `now`, counting the attempt in its usage as `ok` or, for a
+    /// disabled, expired or retired key, `refused` (API.md, Usage).
+    #[inline]
+    pub fn check(&self, now: i64) -> bool {
+        let ok = self.valid_at(now);
+        self.usage.count(now, ok);
+        ok
+    }
+
+    /// When and from where this process last recorded a use of the key (`None`: not yet).
+    pub fn last_use(&self) -> Option<(i64, std::net::IpAddr)> {
+        let at = self.last_touch.load(Ordering::Acquire);
+        self.usage.from().map(|from| (at, from))
     }
 
     /// True for the one caller per interval that should record a use at `now`.
@@ -114,6 +133,13 @@ impl VerifyIndex {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         for d in digests {
             map.remove(d);
+        }
+    }
+
+    /// Calls `f` on every entry under the read lock (verifications go on meanwhile).
+    pub fn for_each(&self, mut f: impl FnMut(&Arc<Entry>)) {
+        for e in self.map.read().unwrap_or_else(|e| e.into_inner()).values() {
+            f(e);
         }
     }
 

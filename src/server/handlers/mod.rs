@@ -8,6 +8,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod public;
 pub mod services;
+pub mod usage;
 pub mod whois;
 
 use std::future::Future;

@@ -77,13 +77,14 @@ pub async fn verify(
     let at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    // Disabled, expired and retired keys get the one uniform refusal (API.md, Key lifecycle).
-    let Some(entry) = entry.filter(|e| e.valid_at(at)) else {
+    // Disabled, expired and retired keys get the one uniform refusal (API.md, Key lifecycle);
+    // `check` counts the attempt in the key's usage, ok or refused (API.md, Usage).
+    let Some(entry) = entry.filter(|e| e.check(at)) else {
         state.limiter.record_failure(peer.ip(), now);
         return ApiError::invalid_api_key().into_response();
     };
     if entry.claim_touch(at) {
-        state.record_use(&entry.key_id, at);
+        state.record_use(&entry, at, peer.ip());
     }
     // The `Verified` body encoded when the key entered the index: a reference count, not a
     // serialization, per request.

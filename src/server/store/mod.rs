@@ -110,6 +110,48 @@ pub struct KeyDigest {
     pub valid_until: UnixTime,
 }
 
+/// A successful verification, as the background writer records it once a minute per key:
+/// `last_used_at` and `last_used_from` (API.md, Key lifecycle; Usage).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUse {
+    pub key_id: String,
+    pub at: UnixTime,
+    pub from: std::net::IpAddr,
+}
+
+/// Verifications of one key in one hour, counted in memory and not yet written (API.md, Usage).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageCount {
+    pub key_id: String,
+    /// Start of the hour (unix seconds, a multiple of 3600).
+    pub hour: UnixTime,
+    /// Start of its UTC day (unix seconds, a multiple of 86400).
+    pub day: UnixTime,
+    pub ok: u64,
+    pub refused: u64,
+}
+
+/// One stored bucket of a key's usage: verifications from `start` for an hour or a day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UsageBucket {
+    pub start: UnixTime,
+    pub ok: u64,
+    pub refused: u64,
+}
+
+/// What the store holds of one key's usage; `digest` finds its unwritten counts in the verify
+/// index and never leaves the service.
+#[derive(Clone, Debug)]
+pub struct KeyUsage {
+    pub digest: Digest,
+    pub last_used_at: Option<UnixTime>,
+    pub last_used_from: Option<String>,
+    /// Stored hourly buckets, oldest first (only those with a row).
+    pub hours: Vec<UsageBucket>,
+    /// Stored daily buckets, oldest first (only those with a row).
+    pub days: Vec<UsageBucket>,
+}
+
 /// What a PATCH changes; `None` leaves a field as it is (API.md, Key lifecycle).
 #[derive(Clone, Debug, Default)]
 pub struct KeyChange {
@@ -297,8 +339,28 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every rotated key (of `service_id`, or of all services) whose grace has ended by
     /// `now`, each with one `api_key.retire` event by `system`; each is returned exactly once.
     fn retire_due(&self, service_id: Option<String>, now: UnixTime) -> Fut<'_, Vec<Retired>>;
-    /// Records successful verifications: (key id, when).
-    fn touch_keys(&self, used: Vec<(String, UnixTime)>) -> Fut<'_, ()>;
+    /// Records successful verifications: `last_used_at` and `last_used_from` (never backwards).
+    fn touch_keys(&self, used: Vec<KeyUse>) -> Fut<'_, ()>;
+
+    // Usage (API.md, Usage).
+    /// Adds counts to their hourly and daily buckets (skipping keys deleted meanwhile) and
+    /// deletes the buckets that started before `keep_hours_from` / `keep_days_from`, in one
+    /// transaction.
+    fn record_usage(
+        &self,
+        counts: Vec<UsageCount>,
+        keep_hours_from: UnixTime,
+        keep_days_from: UnixTime,
+    ) -> Fut<'_, ()>;
+    /// A key's stored usage, buckets from `hours_from` / `days_from` on: `None` once deleted,
+    /// `ServiceNotFound` once the service is gone (read together, as for `get_key`).
+    fn key_usage(
+        &self,
+        service_id: String,
+        key_id: String,
+        hours_from: UnixTime,
+        days_from: UnixTime,
+    ) -> Fut<'_, Option<KeyUsage>>;
 
     // Audit and idempotency.
     /// A failed issue or delete: its audit event, and the idempotency record if it replays.

@@ -7,7 +7,7 @@ use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
     FoundKey, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError,
-    StoreResult, UnixTime, valid_until,
+    StoreResult, valid_until,
 };
 use crate::wire::AuditEvent;
 
@@ -336,18 +336,4 @@ pub fn all_key_digests(conn: &Connection) -> StoreResult<Vec<KeyDigest>> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn touch_keys(conn: &mut Connection, used: &[(String, UnixTime)]) -> StoreResult<()> {
-    let tx = write_tx(conn)?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
-        )?;
-        for (id, at) in used {
-            stmt.execute(params![id, at])?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
 }

@@ -18,12 +18,13 @@ mod common;
 mod lifecycle;
 mod schema;
 mod trail;
+mod usage;
 
 use self::schema::MigrationError;
 use super::{
     AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyDigest, KeyRecord, KeyRotated,
-    KeyUpdated, NewKey, NewToken, Retired, ServiceRecord, Store, StoreError, StoreResult,
-    StoredEvent, TokenRecord, UnixTime,
+    KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store, StoreError,
+    StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
 };
 use crate::credential::Digest;
 use crate::wire::AuditEvent;
@@ -282,8 +283,31 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c| lifecycle::retire_due(c, service_id.as_deref(), now)))
     }
 
-    fn touch_keys(&self, used: Vec<(String, UnixTime)>) -> Fut<'_, ()> {
-        Box::pin(self.write(move |c| catalog::touch_keys(c, &used)))
+    fn touch_keys(&self, used: Vec<KeyUse>) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| usage::touch_keys(c, &used)))
+    }
+
+    fn record_usage(
+        &self,
+        counts: Vec<UsageCount>,
+        keep_hours_from: UnixTime,
+        keep_days_from: UnixTime,
+    ) -> Fut<'_, ()> {
+        Box::pin(
+            self.write(move |c| usage::record_usage(c, &counts, keep_hours_from, keep_days_from)),
+        )
+    }
+
+    fn key_usage(
+        &self,
+        service_id: String,
+        key_id: String,
+        hours_from: UnixTime,
+        days_from: UnixTime,
+    ) -> Fut<'_, Option<KeyUsage>> {
+        Box::pin(
+            self.read(move |c| usage::key_usage(c, &service_id, &key_id, hours_from, days_from)),
+        )
     }
 
     fn record_failure(

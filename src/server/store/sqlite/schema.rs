@@ -95,6 +95,28 @@ const MIGRATIONS: &[&str] = &[
         ORDER BY id DESC LIMIT 1), '');
     CREATE INDEX api_keys_rotating ON api_keys (expires_at) WHERE replaced_by IS NOT NULL;
     ",
+    // 4: usage per key (API.md, Usage): 24 hourly and 30 daily buckets of verifications, and
+    // the address of the last one. Only the key id ties a row to its key, never the key or its
+    // digest; the rows go with their key (ON DELETE CASCADE, every path that deletes a key).
+    "
+    ALTER TABLE api_keys ADD COLUMN last_used_from TEXT;
+    CREATE TABLE usage_hours (
+        key_id  TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start   INTEGER NOT NULL,
+        ok      INTEGER NOT NULL CHECK (ok >= 0),
+        refused INTEGER NOT NULL CHECK (refused >= 0),
+        PRIMARY KEY (key_id, start)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX usage_hours_by_start ON usage_hours (start);
+    CREATE TABLE usage_days (
+        key_id  TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start   INTEGER NOT NULL,
+        ok      INTEGER NOT NULL CHECK (ok >= 0),
+        refused INTEGER NOT NULL CHECK (refused >= 0),
+        PRIMARY KEY (key_id, start)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX usage_days_by_start ON usage_days (start);
+    ",
 ];
 
 /// The schema version this build writes.
