@@ -1,4 +1,4 @@
-//! What wraps every route besides tower-http's request-id layers (see `router`): a panic
+//! What wraps every route (see `router`): the request id on every response, a panic
 //! turned into a 500, duplicate credentials refused, the admin token checked before a body is read, the 16 KiB
 //! body limit and the 30 s body deadline, and one log line per request (at debug, or at error
 //! for a 5xx, with the request id as a field).
@@ -6,7 +6,10 @@
 //! These stay ours because tower-http's layers cannot give the contract's shape: its body limit
 //! and body timeout answer in plain text (or leave it to the extractor), do not drain an
 //! oversized body so that the client can read the 413, and its timeout is per frame, not for the
-//! whole body (API.md, Conventions).
+//! whole body (API.md, Conventions). The request id was tower-http's `SetRequestId` and
+//! `PropagateRequestId` (with a scrubbing `MapRequest` before them): three more layers, an
+//! extension insert and three header-value copies per request, measured at a tenth of the gap
+//! to a bare handler; giving and echoing an id is a few lines here (README, Performance).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,14 +18,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, HttpBody as _};
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::CatchUnwind;
 use futures_util::{FutureExt, StreamExt};
 use rand::Rng;
-use tower_http::request_id::{MakeRequestId, RequestId};
 
 use super::error::ApiError;
 use super::extract::authenticate;
@@ -63,29 +66,22 @@ fn new_request_id() -> HeaderValue {
         bits >>= 6;
         c
     });
-    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    // An owned array behind a reference count: the response header and the log line share
+    // one allocation (`from_bytes` copies into a buffer that its first clone copies again).
+    HeaderValue::from_maybe_shared(Bytes::from_owner(id))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Drops a client's request id that we must not echo (a credential, or junk), so that
-/// tower-http's `SetRequestId` makes a fresh one; runs before it.
-pub fn scrub_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
-    if req
-        .headers()
-        .get(X_REQUEST_ID)
-        .is_some_and(|v| !sane_request_id(v))
-    {
-        req.headers_mut().remove(X_REQUEST_ID);
-    }
-    req
-}
-
-/// 20 random lowercase alphanumerics, for `SetRequestId` when the client sent no usable id.
-#[derive(Clone, Copy, Default)]
-pub struct MakeId;
-
-impl MakeRequestId for MakeId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        Some(RequestId::new(new_request_id()))
+/// The request's id: the client's `X-Request-Id` if it is sane, else a new one. A client id we
+/// must not echo (a credential, or junk) is also taken off the request, so no handler sees it.
+fn request_id<B>(req: &mut axum::http::Request<B>) -> HeaderValue {
+    match req.headers().get(X_REQUEST_ID) {
+        Some(v) if sane_request_id(v) => v.clone(),
+        Some(_) => {
+            req.headers_mut().remove(X_REQUEST_ID);
+            new_request_id()
+        }
+        None => new_request_id(),
     }
 }
 
@@ -118,10 +114,12 @@ fn closing(mut resp: Response) -> Response {
     resp
 }
 
-/// Ours, inside tower-http's request-id layers: refuses repeated credentials, handles the body
-/// (see `with_body`), and logs one line when the request is answered (route template and
-/// request id, never the raw path, headers or body). A hand-written tower service rather than
-/// `from_fn`: one allocation per request where `from_fn` and `Next` take several.
+/// Around every route: gives the request its id (see `request_id`) and puts it on every
+/// response, refuses repeated credentials, handles the body (see `with_body`), catches panics,
+/// and logs one line when the request is answered (route template and request id, never the
+/// raw path, headers or body). One hand-written tower service rather than `from_fn` plus
+/// tower-http's `SetRequestId`/`PropagateRequestId`: a request without a body costs no
+/// allocation here but its id, where those took several (README, Performance).
 #[derive(Clone)]
 pub struct GateLayer(pub SharedState);
 
@@ -150,64 +148,108 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = GateFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let start = Instant::now();
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let line = LogLine {
-            id: req.headers().get(X_REQUEST_ID).cloned(),
+            start: Instant::now(),
+            id: request_id(&mut req),
             method: req.method().clone(),
             route: req.extensions().get::<MatchedPath>().cloned(),
         };
         if let Some(name) = repeated_credential(req.headers()) {
             let resp = ApiError::invalid(format!("the request carries {name} more than once"))
                 .into_response();
-            line.write(resp.status().as_u16(), start);
-            return Box::pin(std::future::ready(Ok(resp)));
+            return GateFuture::Ready {
+                resp: Some(line.finish(resp)),
+            };
         }
         if req.body().is_end_stream() {
-            let answer = self.inner.call(req);
-            return Box::pin(async move {
-                let resp = caught(answer).await;
-                line.write(resp.status().as_u16(), start);
-                Ok(resp)
-            });
+            // No body to gate: the handler's future itself, unboxed.
+            return GateFuture::Direct {
+                answer: AssertUnwindSafe(self.inner.call(req)).catch_unwind(),
+                line: Some(line),
+            };
         }
         // The service that was polled ready is the one to call; a clone takes its place.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
-        Box::pin(async move {
-            let admin = admin_route(line.route.as_ref().map_or("", |r| r.as_str()));
-            let resp = with_body(&state, admin, req, inner).await;
-            line.write(resp.status().as_u16(), start);
-            Ok(resp)
-        })
+        GateFuture::Boxed {
+            fut: Box::pin(async move {
+                let admin = admin_route(line.route.as_ref().map_or("", |r| r.as_str()));
+                let resp = with_body(&state, admin, req, inner).await;
+                line.finish(resp)
+            }),
+        }
     }
 }
 
-/// What the one log line of a request says.
-struct LogLine {
-    id: Option<HeaderValue>,
+pin_project_lite::pin_project! {
+    /// The answer of `Gate`: the handler's own future when there is no body to read.
+    #[project = GateProj]
+    pub enum GateFuture<F> {
+        Direct { #[pin] answer: CatchUnwind<AssertUnwindSafe<F>>, line: Option<LogLine> },
+        Boxed { fut: Pin<Box<dyn Future<Output = Response> + Send>> },
+        Ready { resp: Option<Response> },
+    }
+}
+
+impl<F> Future for GateFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GateProj::Direct { answer, line } => {
+                let resp = match std::task::ready!(answer.poll(cx)) {
+                    Ok(Ok(resp)) => resp,
+                    Ok(Err(never)) => match never {},
+                    Err(panic) => panic_response(panic),
+                };
+                match line.take() {
+                    Some(line) => Poll::Ready(Ok(line.finish(resp))),
+                    None => Poll::Ready(Ok(resp)),
+                }
+            }
+            GateProj::Boxed { fut } => fut.as_mut().poll(cx).map(Ok),
+            GateProj::Ready { resp } => match resp.take() {
+                Some(resp) => Poll::Ready(Ok(resp)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// What the one log line of a request says, and the id its answer carries.
+pub struct LogLine {
+    start: Instant,
+    id: HeaderValue,
     method: Method,
     route: Option<MatchedPath>,
 }
 
 impl LogLine {
-    fn write(&self, status: u16, start: Instant) {
+    /// Logs the answer and puts the request id on it (API.md, Conventions: every response).
+    fn finish(self, mut resp: Response) -> Response {
+        let status = resp.status().as_u16();
         let route = self.route.as_ref().map_or("(no route)", |r| r.as_str());
-        let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+        let id = self.id.to_str().unwrap_or("");
         let method = &self.method;
         if status >= 500 {
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            let ms = self.start.elapsed().as_secs_f64() * 1000.0;
             tracing::error!(request_id = id, %method, route, status, ms, "request failed");
         } else {
             tracing::debug!(request_id = id, %method, route, status, "request");
         }
+        resp.headers_mut().insert(X_REQUEST_ID, self.id);
+        resp
     }
 }
 
@@ -264,7 +306,7 @@ where
 
 /// The handler's answer, or 500 `internal` if it panicked. tower-http's `CatchPanic` does the
 /// same but boxes every response body anew (three allocations per response), which cost a
-/// tenth of the bare handler's budget; `catch_unwind` on the future we already box costs none.
+/// tenth of the bare handler's budget; `catch_unwind` on the handler's future costs none.
 async fn caught<F>(answer: F) -> Response
 where
     F: Future<Output = Result<Response, Infallible>>,
