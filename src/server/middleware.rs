@@ -8,8 +8,8 @@
 //! oversized body so that the client can read the 413, and its timeout is per frame, not for the
 //! whole body (API.md, Conventions). The request id was tower-http's `SetRequestId` and
 //! `PropagateRequestId` (with a scrubbing `MapRequest` before them): three more layers, an
-//! extension insert and three header-value copies per request, measured at a tenth of the gap
-//! to a bare handler; giving and echoing an id is a few lines here (README, Performance).
+//! extension insert and three header-value copies per request, measured at 0.36 µs of a 7 µs
+//! verify; giving and echoing an id is a few lines here (README, Performance).
 
 use std::convert::Infallible;
 use std::future::Future;
