@@ -1,4 +1,4 @@
-//! What wraps every route (see `router`): the request id on every response, a panic
+//! What wraps every route besides tower-http's request-id layers (see `router`): a panic
 //! turned into a 500, duplicate credentials refused, the admin token checked before a body is read, the 16 KiB
 //! body limit and the 30 s body deadline, and one log line per request (at debug, or at error
 //! for a 5xx, with the request id as a field).
@@ -6,10 +6,9 @@
 //! These stay ours because tower-http's layers cannot give the contract's shape: its body limit
 //! and body timeout answer in plain text (or leave it to the extractor), do not drain an
 //! oversized body so that the client can read the 413, and its timeout is per frame, not for the
-//! whole body (API.md, Conventions). The request id was tower-http's `SetRequestId` and
-//! `PropagateRequestId` (with a scrubbing `MapRequest` before them): three more layers, an
-//! extension insert and three header-value copies per request, measured at 0.36 µs of a 7 µs
-//! verify; giving and echoing an id is a few lines here (README, Performance).
+//! whole body (API.md, Conventions).
+//! The request id stays with tower-http's `SetRequestId` and `PropagateRequestId`: they cost
+//! about 0.36 µs of a 7 µs verify (README, Performance), and a well-kept layer is worth that.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -26,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::CatchUnwind;
 use futures_util::{FutureExt, StreamExt};
 use rand::Rng;
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 use super::error::ApiError;
 use super::extract::authenticate;
@@ -72,16 +72,26 @@ fn new_request_id() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// The request's id: the client's `X-Request-Id` if it is sane, else a new one. A client id we
-/// must not echo (a credential, or junk) is also taken off the request, so no handler sees it.
-fn request_id<B>(req: &mut axum::http::Request<B>) -> HeaderValue {
-    match req.headers().get(X_REQUEST_ID) {
-        Some(v) if sane_request_id(v) => v.clone(),
-        Some(_) => {
-            req.headers_mut().remove(X_REQUEST_ID);
-            new_request_id()
-        }
-        None => new_request_id(),
+/// Drops a client's request id that we must not echo (a credential, or junk), so that
+/// tower-http's `SetRequestId` makes a fresh one; runs before it.
+pub fn scrub_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    if req
+        .headers()
+        .get(X_REQUEST_ID)
+        .is_some_and(|v| !sane_request_id(v))
+    {
+        req.headers_mut().remove(X_REQUEST_ID);
+    }
+    req
+}
+
+/// 20 random lowercase alphanumerics, for `SetRequestId` when the client sent no usable id.
+#[derive(Clone, Copy, Default)]
+pub struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        Some(RequestId::new(new_request_id()))
     }
 }
 
@@ -114,12 +124,11 @@ fn closing(mut resp: Response) -> Response {
     resp
 }
 
-/// Around every route: gives the request its id (see `request_id`) and puts it on every
-/// response, refuses repeated credentials, handles the body (see `with_body`), catches panics,
-/// and logs one line when the request is answered (route template and request id, never the
-/// raw path, headers or body). One hand-written tower service rather than `from_fn` plus
-/// tower-http's `SetRequestId`/`PropagateRequestId`: a request without a body costs no
-/// allocation here but its id, where those took several (README, Performance).
+/// Ours, inside tower-http's request-id layers: refuses repeated credentials, handles the body
+/// (see `with_body`), catches panics, and logs one line when the request is answered (route
+/// template and request id, never the raw path, headers or body). A hand-written tower service
+/// rather than `from_fn`: a request without a body costs no allocation here, where `from_fn`
+/// and `Next` take several (README, Performance).
 #[derive(Clone)]
 pub struct GateLayer(pub SharedState);
 
@@ -154,10 +163,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
         let line = LogLine {
             start: Instant::now(),
-            id: request_id(&mut req),
+            id: req.headers().get(X_REQUEST_ID).cloned(),
             method: req.method().clone(),
             route: req.extensions().get::<MatchedPath>().cloned(),
         };
@@ -227,20 +236,20 @@ where
     }
 }
 
-/// What the one log line of a request says, and the id its answer carries.
+/// What the one log line of a request says.
 pub struct LogLine {
     start: Instant,
-    id: HeaderValue,
+    id: Option<HeaderValue>,
     method: Method,
     route: Option<MatchedPath>,
 }
 
 impl LogLine {
-    /// Logs the answer and puts the request id on it (API.md, Conventions: every response).
-    fn finish(self, mut resp: Response) -> Response {
+    /// Logs the answer (tower-http's `PropagateRequestId` puts the id on it).
+    fn finish(self, resp: Response) -> Response {
         let status = resp.status().as_u16();
         let route = self.route.as_ref().map_or("(no route)", |r| r.as_str());
-        let id = self.id.to_str().unwrap_or("");
+        let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         let method = &self.method;
         if status >= 500 {
             let ms = self.start.elapsed().as_secs_f64() * 1000.0;
@@ -248,7 +257,6 @@ impl LogLine {
         } else {
             tracing::debug!(request_id = id, %method, route, status, "request");
         }
-        resp.headers_mut().insert(X_REQUEST_ID, self.id);
         resp
     }
 }

@@ -2,9 +2,12 @@
 
 use axum::Router;
 use axum::routing::{delete, get, post};
+use tower::ServiceBuilder;
+use tower::util::MapRequestLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use super::handlers::{issue, keys, lifecycle, public, services};
-use super::middleware::GateLayer;
+use super::middleware::{GateLayer, MakeId, scrub_request_id};
 use super::state::SharedState;
 
 pub fn router(state: SharedState) -> Router {
@@ -33,9 +36,16 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/verify", get(public::verify))
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)
-        // One layer: axum wraps each `.layer` in its own boxed `Route`, cloned (an allocation)
-        // on every request, so the request id, the gate and the panic catcher are one service
-        // (README, Performance).
-        .layer(GateLayer(state.clone()))
+        // One layer, outermost first: a usable request id (the client's if sane, else a new
+        // one) and on every response, then our gate (which also catches panics). Composed with
+        // `ServiceBuilder` rather than four `.layer` calls: axum wraps each `.layer` in its own
+        // boxed `Route`, which is cloned (an allocation) on every request (README, Performance).
+        .layer(
+            ServiceBuilder::new()
+                .layer(MapRequestLayer::new(scrub_request_id))
+                .layer(SetRequestIdLayer::x_request_id(MakeId))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(GateLayer(state.clone())),
+        )
         .with_state(state)
 }
