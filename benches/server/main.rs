@@ -1,6 +1,7 @@
 //! Benchmark of `ragkeys serve`: requests/s, p50/p99 and server CPU per request of
 //! `GET /v1/verify` and `GET /healthz` against the real service and against a bare axum handler
-//! (the floor of the stack), alternating in each round, with wrk as the load generator
+//! (the floor of the stack) and against that handler served by ragkeys' own serving loop
+//! (which splits the loop's cost from the layers'), alternating in each round, with wrk as the load generator
 //! (`apt-get install wrk`); then the key list (wrk) and issue+delete (reqwest: it waits on fsync,
 //! not on the client). Run it with `cargo bench --bench server` (it measures the release binary);
 //! all traffic stays on 127.0.0.1. Tunables: BENCH_SECS (3 per slice), BENCH_ROUNDS (5),
@@ -17,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use load::{Op, load};
-use procs::{BARE_FLAG, bare_server, start_bare, start_service};
+use procs::{BARE_FLAG, BARE_LISTEN_FLAG, bare_server, start_bare, start_service};
 use stats::{Runs, median};
 use wrk::WrkRun;
 
@@ -127,8 +128,9 @@ async fn bench() -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = tmp.path().join("data");
     let (svc, svc_addr) = start_service(&bin, &dir, &log)?;
-    let (bare_proc, bare_addr) = start_bare()?;
-    let (svc_pid, bare_pid) = (svc.0.id(), bare_proc.0.id());
+    let (bare_proc, bare_addr) = start_bare(BARE_FLAG)?;
+    let (loop_proc, loop_addr) = start_bare(BARE_LISTEN_FLAG)?;
+    let (svc_pid, bare_pid, loop_pid) = (svc.0.id(), bare_proc.0.id(), loop_proc.0.id());
     let token = std::fs::read_to_string(dir.join("admin.token"))
         .map_err(|e| format!("admin.token: {e}"))?
         .trim()
@@ -143,6 +145,7 @@ async fn bench() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let base = format!("http://{svc_addr}");
     let bare = format!("http://{bare_addr}");
+    let bare_loop = format!("http://{loop_addr}");
     let admin = format!("Bearer {token}");
     let (key, list_sid, issue_sid) = setup(&http, &base, &admin).await?;
     let key_header = format!("Authorization: Bearer {key}");
@@ -155,7 +158,7 @@ async fn bench() -> Result<(), String> {
     eprintln!(
         "binary: {bin}\nRAGKEYS_LOG={log}; wrk -t1 -c{conns}, {secs} s per slice, {rounds} rounds"
     );
-    // The four GET cases of a round, each (name, url, header, pid).
+    // The GET cases of a round, each (name, url, header, pid).
     let cases = [
         (
             "GET /v1/verify, ragkeys serve",
@@ -181,6 +184,12 @@ async fn bench() -> Result<(), String> {
             None,
             bare_pid,
         ),
+        (
+            "GET /v1/verify, bare handler through ragkeys' serving loop",
+            format!("{bare_loop}/v1/verify"),
+            Some(key_header.as_str()),
+            loop_pid,
+        ),
     ];
     // Warm both servers.
     for (_, url, header, pid) in &cases {
@@ -189,13 +198,14 @@ async fn bench() -> Result<(), String> {
     let mut results: Vec<Case> = (0..cases.len()).map(|_| Case::default()).collect();
     let (mut verify_ratio, mut health_ratio) = (Vec::new(), Vec::new());
     let (mut verify_cpu, mut health_cpu) = (Vec::new(), Vec::new());
+    let (mut loop_ratio, mut layers_ratio) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Alternate which server goes first, so that the noise of a shared machine falls on
         // both alike.
-        let order: [usize; 4] = if round % 2 == 0 {
-            [0, 1, 2, 3]
+        let order: [usize; 5] = if round % 2 == 0 {
+            [0, 1, 4, 2, 3]
         } else {
-            [1, 0, 3, 2]
+            [4, 1, 0, 3, 2]
         };
         let mut runs: Vec<Option<WrkRun>> = (0..cases.len()).map(|_| None).collect();
         for i in order {
@@ -211,17 +221,21 @@ async fn bench() -> Result<(), String> {
         };
         let ((v, vc), (vb, vbc)) = (get(0), get(1));
         let ((h, hc), (hb, hbc)) = (get(2), get(3));
+        let (vl, vlc) = get(4);
+        loop_ratio.push(vl / vb);
+        layers_ratio.push(v / vl);
         verify_ratio.push(v / vb);
         health_ratio.push(h / hb);
         verify_cpu.push(vbc / vc);
         health_cpu.push(hbc / hc);
         eprintln!(
             "round {round}: verify {v:.0} vs bare {vb:.0} req/s ({:.2}); healthz {h:.0} vs bare {hb:.0} req/s ({:.2}); \
-             CPU/req verify {:.1} vs {:.1} µs, healthz {:.1} vs {:.1} µs",
+             bare through our loop {vl:.0} req/s; CPU/req verify {:.1} vs {:.1} µs (our loop {:.1}), healthz {:.1} vs {:.1} µs",
             v / vb,
             h / hb,
             vc * 1e6,
             vbc * 1e6,
+            vlc * 1e6,
             hc * 1e6,
             hbc * 1e6
         );
@@ -279,6 +293,12 @@ async fn bench() -> Result<(), String> {
         median(health_ratio)
     );
     println!(
+        "split of verify's gap (median ratios): bare handler through our serving loop / through axum::serve {:.2}; \
+         ragkeys / bare handler through our serving loop {:.2}",
+        median(loop_ratio),
+        median(layers_ratio)
+    );
+    println!(
         "server CPU per request bare / ragkeys (1.00 = as cheap as the bare handler): verify {:.2}, healthz {:.2}",
         median(verify_cpu),
         median(health_cpu)
@@ -289,7 +309,10 @@ async fn bench() -> Result<(), String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == BARE_FLAG) {
-        return bare_server();
+        return bare_server(false);
+    }
+    if args.iter().any(|a| a == BARE_LISTEN_FLAG) {
+        return bare_server(true);
     }
     // `cargo test --all-targets` runs this without --bench: a benchmark is not a test.
     if !args.iter().any(|a| a == "--bench") {

@@ -9,10 +9,27 @@ use std::time::Duration;
 use serde_json::json;
 
 pub const BARE_FLAG: &str = "--bare-server";
+/// The same bare handlers served by ragkeys' own serving loop (`listen.rs`: timeouts,
+/// graceful shutdown) instead of `axum::serve`: splits the loop's cost from the layers'.
+pub const BARE_LISTEN_FLAG: &str = "--bare-server-listen";
 
-/// The comparison point: axum (served by `axum::serve`) with two handlers answering fixed
-/// verify- and health-shaped JSON, and no middleware.
-pub fn bare_server() -> ExitCode {
+fn bare_app() -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/v1/verify",
+            axum::routing::get(|| async {
+                axum::Json(json!({"valid": true, "service_id": "svc_bench", "key_id": "key_bench"}))
+            }),
+        )
+        .route(
+            "/healthz",
+            axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+}
+
+/// The comparison point: axum with two handlers answering fixed verify- and health-shaped
+/// JSON, and no middleware; served by `axum::serve`, or by ragkeys' loop with `through_listen`.
+pub fn bare_server(through_listen: bool) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,19 +41,7 @@ pub fn bare_server() -> ExitCode {
         }
     };
     rt.block_on(async {
-        let app = axum::Router::new()
-            .route(
-                "/v1/verify",
-                axum::routing::get(|| async {
-                    axum::Json(
-                        json!({"valid": true, "service_id": "svc_bench", "key_id": "key_bench"}),
-                    )
-                }),
-            )
-            .route(
-                "/healthz",
-                axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }),
-            );
+        let app = bare_app();
         let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
             Ok(l) => l,
             Err(e) => {
@@ -50,6 +55,16 @@ pub fn bare_server() -> ExitCode {
                 eprintln!("local_addr: {e}");
                 return ExitCode::FAILURE;
             }
+        }
+        if through_listen {
+            let (_stop, stopped) = tokio::sync::watch::channel(false);
+            return match ragkeys::server::run_http(listener, None, app, stopped).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("serve: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         match axum::serve(listener, app).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -122,10 +137,10 @@ pub fn start_service(
     Ok((proc, addr))
 }
 
-pub fn start_bare() -> Result<(Proc, SocketAddr), String> {
+pub fn start_bare(flag: &str) -> Result<(Proc, SocketAddr), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(me)
-        .arg(BARE_FLAG)
+        .arg(flag)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -28,11 +28,13 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{GlobalArgs, LogFormat, ServeArgs};
-use listen::run_http;
 use state::Limits;
 use store::Store;
 
 pub use embedded::{EmbeddedServer, embedded_token_pid, start_embedded};
+/// The serving loop, for `benches/server` to serve a bare handler through it.
+#[doc(hidden)]
+pub use listen::run_http;
 
 /// Crates that could print wire data at trace level are capped, whatever RAGKEYS_LOG says.
 const LOG_CAPS: &[&str] = &[
