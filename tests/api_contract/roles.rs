@@ -1,5 +1,6 @@
 //! The role matrix on every admin route: no token, garbage, a wrong checksum, an unknown token,
-//! an API key, a revoked token (401 `unauthorized`); a viewer (every GET, else 403); a manager.
+//! an API key, a revoked token (401 `unauthorized`); a viewer (every GET and whois, else 403); a
+//! manager.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ struct Route {
     manager_only: bool,
 }
 
-fn routes(svc: &str, key_id: &str) -> Vec<Route> {
+fn routes(svc: &str, key_id: &str, api_key: &str) -> Vec<Route> {
     let r = |method: Method, path: String, body: Option<Value>, manager_only: bool| Route {
         method,
         path,
@@ -49,6 +50,30 @@ fn routes(svc: &str, key_id: &str) -> Vec<Route> {
             format!("/v1/services/{svc}/audit"),
             None,
             false,
+        ),
+        r(
+            Method::GET,
+            format!("/v1/services/{svc}/api-keys/{key_id}/usage"),
+            None,
+            false,
+        ),
+        r(
+            Method::POST,
+            "/v1/whois".into(),
+            Some(json!({ "key": api_key })),
+            false,
+        ),
+        r(
+            Method::PATCH,
+            format!("/v1/services/{svc}/api-keys/{key_id}"),
+            Some(json!({"name": "renamed-by-matrix"})),
+            true,
+        ),
+        r(
+            Method::POST,
+            format!("/v1/services/{svc}/api-keys/{key_id}/rotate"),
+            Some(json!({"grace_seconds": 3600})),
+            true,
         ),
         r(
             Method::DELETE,
@@ -88,7 +113,7 @@ async fn every_admin_route_checks_the_token_and_the_role() {
         ("an API key", Some(api_key.clone())),
         ("a revoked token", Some(revoked)),
     ];
-    for route in routes(&svc, &key_id) {
+    for route in routes(&svc, &key_id, &api_key) {
         for (what, token) in &bad {
             let r = api
                 .send(
@@ -135,7 +160,7 @@ async fn every_admin_route_checks_the_token_and_the_role() {
     assert_eq!(list.expect(200)["api_keys"].as_array().unwrap().len(), 1);
 
     // The manager may do everything, in order.
-    for route in routes(&svc, &key_id) {
+    for route in routes(&svc, &key_id, &api_key) {
         let r = api
             .send(
                 route.method.clone(),
