@@ -295,8 +295,7 @@ fn keys_whois_on_a_terminal_hides_what_is_typed() {
     );
     term.keys(&["Enter"]);
     term.wait_text("tty-owner");
-    term.wait_dead();
-    assert_eq!(term.exit_status(), Some(0), "{}", term.history());
+    assert_eq!(term.wait_exit_status(), 0, "{}", term.history());
     let history = term.history();
     assert!(
         history.contains(&ragkeys::credential::mask(&key)),

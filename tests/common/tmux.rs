@@ -123,6 +123,22 @@ impl Tmux {
         self.format("#{pane_dead_status}").parse().ok()
     }
 
+    /// The program's exit code once tmux has reaped it: the pane reads dead when the pty
+    /// closes, which can be before tmux has waited for the child and knows its status, so
+    /// this waits for the status itself. Panics with the screen after 20 s.
+    pub fn wait_exit_status(&self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(code) = self.exit_status() {
+                return code;
+            }
+            if Instant::now() > deadline {
+                panic!("no exit status; the screen was:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn pane_dead(&self) -> bool {
         self.format("#{pane_dead}") == "1"
     }
