@@ -9,7 +9,7 @@ use crate::args::Lang;
 use crate::console::i18n::Catalog;
 use crate::console::keymap::{Context, Keymap};
 use crate::console::msg::{ApiCall, RequestId};
-use crate::console::popup::{Focus, Popup};
+use crate::console::popup::{Field, Focus, Popup};
 use crate::wire::{ApiKey, ApiKeyList, Me, Role, Service, Timestamp};
 
 /// The smallest terminal the console draws into; below it, a "terminal too small" screen.
@@ -250,6 +250,7 @@ impl Model {
             Some(Popup::Help(_)) => Context::Help,
             Some(Popup::Menu(_)) => Context::Menu,
             Some(p) => match p.focus() {
+                Some(Focus::Field(Field::Expiry)) => Context::Choice,
                 Some(Focus::Field(_)) => Context::Field,
                 _ => Context::Popup,
             },

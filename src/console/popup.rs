@@ -2,15 +2,20 @@
 
 use tui_input::Input;
 
+use crate::console::expiry::Lifetime;
 use crate::console::keymap::Context;
 use crate::console::msg::{ApiCall, CopyOutcome, RequestId};
 use crate::credential::Secret;
-use crate::wire::ApiKey;
+use crate::wire::{ApiKey, IssueApiKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Name,
     Description,
+    /// The Issue popup's expiry choice: not typed into; ←/→ change it.
+    Expiry,
+    /// The `YYYY-MM-DD` of the expiry choice `Date…`.
+    Date,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +60,25 @@ pub struct IssuePopup {
     pub in_flight: Option<RequestId>,
     pub limit: u32,
     pub remaining: u32,
+    /// The expiry choice; `Never` when the popup opens.
+    pub lifetime: Lifetime,
+    /// The date typed for `Lifetime::Date`, at most `YYYY-MM-DD`.
+    pub date: Input,
+    /// Why the expiry cannot be sent (a bad date, or the service's answer about it).
+    pub expiry_error: Option<String>,
+    /// The last body sent with this popup's Idempotency-Key, with the form it came from: sent
+    /// again as it was while the form is unchanged, so that a retry after a network failure is
+    /// the same request (a relative expiry is not counted again from a later "now").
+    pub sent: Option<SentIssue>,
+}
+
+/// What an Issue popup sent: the form as it stood, and the body made from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentIssue {
+    pub name: String,
+    pub lifetime: Lifetime,
+    pub date: String,
+    pub body: IssueApiKey,
 }
 
 /// Holds the only copy of the plaintext key; it is wiped when the popup is dropped.
@@ -133,7 +157,19 @@ impl Popup {
         use Button as B;
         use Focus::{Button as Btn, Field as Fld};
         match self {
-            Popup::Issue(_) => &[Fld(Field::Name), Btn(B::Issue), Btn(B::Cancel)],
+            Popup::Issue(p) if p.lifetime == Lifetime::Date => &[
+                Fld(Field::Name),
+                Fld(Field::Expiry),
+                Fld(Field::Date),
+                Btn(B::Issue),
+                Btn(B::Cancel),
+            ],
+            Popup::Issue(_) => &[
+                Fld(Field::Name),
+                Fld(Field::Expiry),
+                Btn(B::Issue),
+                Btn(B::Cancel),
+            ],
             Popup::KeyCopy(_) => &[Btn(B::CopyKey), Btn(B::Ok)],
             Popup::ConfirmClose(_) => &[Btn(B::Ok), Btn(B::Cancel)],
             Popup::Delete(_) => &[Btn(B::Delete), Btn(B::Cancel)],
@@ -200,6 +236,7 @@ impl Popup {
     pub fn input(&self, f: Field) -> Option<&Input> {
         match (self, f) {
             (Popup::Issue(p), Field::Name) => Some(&p.name),
+            (Popup::Issue(p), Field::Date) => Some(&p.date),
             (Popup::CreateService(p), Field::Name) => Some(&p.name),
             (Popup::CreateService(p), Field::Description) => Some(&p.description),
             _ => None,
@@ -209,6 +246,7 @@ impl Popup {
     pub fn input_mut(&mut self, f: Field) -> Option<&mut Input> {
         match (self, f) {
             (Popup::Issue(p), Field::Name) => Some(&mut p.name),
+            (Popup::Issue(p), Field::Date) => Some(&mut p.date),
             (Popup::CreateService(p), Field::Name) => Some(&mut p.name),
             (Popup::CreateService(p), Field::Description) => Some(&mut p.description),
             _ => None,

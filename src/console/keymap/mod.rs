@@ -40,6 +40,10 @@ pub enum Action {
     Issue,
     Delete,
     Menu,
+    /// On a choice (the Issue popup's expiry): the option to the left.
+    ChoicePrev,
+    /// On a choice: the option to the right.
+    ChoiceNext,
 }
 
 impl Action {
@@ -69,6 +73,8 @@ impl Action {
             Action::Issue => "issue",
             Action::Delete => "delete",
             Action::Menu => "menu",
+            Action::ChoicePrev => "choice_prev",
+            Action::ChoiceNext => "choice_next",
         }
     }
 }
@@ -83,6 +89,8 @@ pub enum Context {
     Field,
     Menu,
     Help,
+    /// A popup whose focus is on a choice of options (the Issue popup's expiry).
+    Choice,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +114,8 @@ struct RawFooter {
     field: Vec<Action>,
     menu: Vec<Action>,
     help: Vec<Action>,
+    #[serde(default)]
+    choice: Vec<Action>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +129,8 @@ struct RawKeymap {
     field: Vec<RawBinding>,
     menu: Vec<RawBinding>,
     help: Vec<RawBinding>,
+    #[serde(default)]
+    choice: Vec<RawBinding>,
     footer: RawFooter,
 }
 
@@ -133,6 +145,7 @@ pub struct Keymap {
     field: Vec<Binding>,
     menu: Vec<Binding>,
     help: Vec<Binding>,
+    choice: Vec<Binding>,
     footer: RawFooter,
 }
 
@@ -165,6 +178,7 @@ impl Keymap {
             field: convert(raw.field)?,
             menu: convert(raw.menu)?,
             help: convert(raw.help)?,
+            choice: convert(raw.choice)?,
             footer: raw.footer,
         })
     }
@@ -185,6 +199,7 @@ impl Keymap {
             Context::Field => vec![&self.global, &self.field],
             Context::Menu => vec![&self.global, &self.menu],
             Context::Help => vec![&self.global, &self.help],
+            Context::Choice => vec![&self.global, &self.choice],
         }
     }
 
@@ -216,6 +231,7 @@ impl Keymap {
             Context::Field => &self.footer.field,
             Context::Menu => &self.footer.menu,
             Context::Help => &self.footer.help,
+            Context::Choice => &self.footer.choice,
         };
         let groups = self.groups(ctx);
         wanted

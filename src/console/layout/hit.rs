@@ -20,6 +20,8 @@ pub enum Hit {
     RowMenu(usize),
     PopupButton(Button),
     PopupField(Field),
+    /// An option of the top popup's choice, by index.
+    PopupChoice(usize),
     MenuItem(usize),
     /// Inside the top popup, on nothing in particular.
     Popup,
@@ -40,6 +42,11 @@ pub fn hit(l: &ScreenLayout, x: u16, y: u16) -> Option<Hit> {
         for (b, r) in &p.buttons {
             if contains(*r, x, y) {
                 return Some(Hit::PopupButton(*b));
+            }
+        }
+        for (i, r) in &p.choices {
+            if contains(*r, x, y) {
+                return Some(Hit::PopupChoice(*i));
             }
         }
         for (f, r) in &p.fields {

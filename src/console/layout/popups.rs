@@ -30,6 +30,10 @@ pub enum Row {
     Text(String, Tone),
     /// A text field: its label, then the input in the rect `fields` holds for it.
     Field(Field, String),
+    /// A line of a choice: its label (on the first line only), then options, each as its index,
+    /// its column offset from the row's start, its label and whether it is the chosen one. Their
+    /// rects are in `choices`.
+    Choice(Field, Option<String>, Vec<(usize, u16, String, bool)>),
     /// The plaintext key of the copy popup; the view reads it from the model.
     Secret,
     Buttons,
@@ -47,6 +51,8 @@ pub struct PopupLayout {
     pub buttons: Vec<(Button, Rect)>,
     pub fields: Vec<(Field, Rect)>,
     pub items: Vec<(usize, Rect)>,
+    /// The options of a choice (the Issue popup's expiry), by index: the marker cell and label.
+    pub choices: Vec<(usize, Rect)>,
     /// The help popup: lines shown, and how many there are.
     pub visible_lines: usize,
     pub total_lines: usize,
@@ -77,6 +83,9 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
             }
             Part::Blank => rows.push(Row::Text(String::new(), Tone::Normal)),
             Part::Field(f, label) => rows.push(Row::Field(f, label)),
+            Part::Choice(f, label, options, chosen) => {
+                rows.extend(choice_rows(f, label, &options, chosen, inner_w));
+            }
             Part::Secret => rows.push(Row::Secret),
             Part::Buttons(b) => {
                 buttons_wanted = b;
@@ -102,6 +111,7 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
     };
     let x = outer.x + 2;
     let mut out = PopupLayout {
+        choices: Vec::new(),
         area: outer,
         title,
         rows: Vec::new(),
@@ -130,6 +140,19 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
                     },
                 ));
             }
+            Row::Choice(_, _, options) => {
+                for (i, dx, label, _) in options {
+                    let w = option_width(label);
+                    out.choices.push((
+                        *i,
+                        Rect {
+                            x: rect.x + dx,
+                            width: w.min(rect.width.saturating_sub(*dx)),
+                            ..rect
+                        },
+                    ));
+                }
+            }
             Row::Buttons => {
                 // Right-aligned like the page's popups, two columns apart.
                 let widths: Vec<u16> = buttons_wanted
@@ -156,6 +179,34 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
         out.rows.push((rect, r));
     }
     out
+}
+
+/// An option of a choice: its marker cell (`>` on the chosen one), then its label.
+fn option_width(label: &str) -> u16 {
+    (text::width(label) + 1) as u16
+}
+
+/// A choice laid out as `Label: >Never  7 days  30 days …`, flowing onto more lines where the
+/// popup is narrow (60 columns), the options of later lines under the first option.
+fn choice_rows(f: Field, label: String, options: &[String], chosen: usize, width: u16) -> Vec<Row> {
+    let indent = (text::width(&label) + 2) as u16;
+    let mut rows = Vec::new();
+    let mut line: Vec<(usize, u16, String, bool)> = Vec::new();
+    let mut x = indent;
+    for (i, o) in options.iter().enumerate() {
+        let w = option_width(o);
+        if !line.is_empty() && x + w > width {
+            rows.push(std::mem::take(&mut line));
+            x = indent;
+        }
+        line.push((i, x, o.clone(), i == chosen));
+        x += w + 1;
+    }
+    rows.push(line);
+    rows.into_iter()
+        .enumerate()
+        .map(|(n, l)| Row::Choice(f, (n == 0).then(|| label.clone()), l))
+        .collect()
 }
 
 fn place_menu(m: &Model, row: usize, screen: &ScreenLayout) -> PopupLayout {
@@ -196,6 +247,7 @@ fn place_menu(m: &Model, row: usize, screen: &ScreenLayout) -> PopupLayout {
         height: 1,
     };
     PopupLayout {
+        choices: Vec::new(),
         area: outer,
         title: String::new(),
         rows: vec![(item, Row::Item(0, label))],
@@ -260,6 +312,7 @@ fn place_help(m: &Model, h: &crate::console::popup::HelpPopup, area: Rect) -> Po
         })
         .collect();
     PopupLayout {
+        choices: Vec::new(),
         area: outer,
         title: m.tr.t("help.title").to_string(),
         rows,

@@ -12,6 +12,8 @@ mod screens;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_expiry;
+#[cfg(test)]
 mod tests_issue;
 #[cfg(test)]
 mod tests_manage;
@@ -97,6 +99,7 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
         Context::Help => popups::help_key(m, action),
         Context::Menu => popups::menu_key(m, action),
         Context::Field => popups::text_field_key(m, action, k),
+        Context::Choice => popups::choice_key(m, action),
         Context::Popup => popups::popup_key(m, action),
         Context::Filter => screens::filter_key(m, action, k),
         Context::Services => screens::services_key(m, action),

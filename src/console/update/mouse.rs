@@ -2,14 +2,15 @@
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 
-use super::popups::{cancel, press, press_menu_item};
+use super::popups::{cancel, choose_lifetime, press, press_menu_item};
 use super::screens::{open_create_service, open_issue, open_menu};
 use super::{keep_selection_visible, moved, open_service};
+use crate::console::expiry::LIFETIMES;
 use crate::console::keymap::Action;
 use crate::console::layout::{self, Hit};
 use crate::console::model::{KeysFocus, Model, Screen, ServicesFocus};
 use crate::console::msg::Effect;
-use crate::console::popup::{Focus, Popup};
+use crate::console::popup::{Field, Focus, Popup};
 
 pub(super) fn on_mouse(m: &mut Model, ev: MouseEvent) -> Vec<Effect> {
     if m.too_small() {
@@ -110,6 +111,15 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
         Hit::PopupField(f) => {
             if let Some(p) = m.popups.last_mut() {
                 p.set_focus(Focus::Field(f));
+            }
+            Vec::new()
+        }
+        Hit::PopupChoice(i) => {
+            if let Some(p @ Popup::Issue(_)) = m.popups.last_mut() {
+                p.set_focus(Focus::Field(Field::Expiry));
+            }
+            if let Some(l) = LIFETIMES.get(i) {
+                choose_lifetime(m, *l);
             }
             Vec::new()
         }

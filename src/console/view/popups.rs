@@ -36,6 +36,34 @@ pub(super) fn draw(
                     }
                 }
             }
+            Row::Choice(f, label, options) => {
+                if let Some(label) = label {
+                    put(buf, *r, &format!("{label}: "), theme.bold());
+                }
+                let focused = focus == Some(Focus::Field(*f));
+                for ((_, rect), (_, _, label, chosen)) in
+                    l.choices.iter().filter(|(_, c)| c.y == r.y).zip(options)
+                {
+                    // The chosen option reads without colour too: `>` before it, as for a
+                    // focused button; the focus on the choice shows on the chosen option.
+                    let (marker, style) = match (*chosen, focused) {
+                        (true, true) => (">", theme.focus()),
+                        (true, false) => (">", theme.bold()),
+                        (false, _) => (" ", ratatui::style::Style::new()),
+                    };
+                    put(buf, Rect { width: 1, ..*rect }, marker, theme.bold());
+                    put(
+                        buf,
+                        Rect {
+                            x: rect.x + 1,
+                            width: rect.width.saturating_sub(1),
+                            ..*rect
+                        },
+                        label,
+                        style,
+                    );
+                }
+            }
             Row::Secret => {
                 if let Popup::KeyCopy(k) = p {
                     // The key on its own line, whole: never cut, so it can be selected by hand.

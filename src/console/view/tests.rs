@@ -60,7 +60,7 @@ fn with_lang(mut m: Model, lang: Lang) -> Model {
     m
 }
 
-fn snapshot(name: &str, build: impl Fn(Lang) -> Model) {
+pub(super) fn snapshot(name: &str, build: impl Fn(Lang) -> Model) {
     for lang in [Lang::En, Lang::Ko] {
         for (w, h) in [(100u16, 30u16), (60, 16)] {
             let mut m = build(lang);
@@ -93,7 +93,7 @@ fn services_with_wide_names(lang: Lang) -> Model {
     m
 }
 
-fn keys_with(ids: &[u32], role: Role, lang: Lang) -> Model {
+pub(super) fn keys_with(ids: &[u32], role: Role, lang: Lang) -> Model {
     let mut m = with_lang(on_keys(ids, role), lang);
     if let Some(k) = m.keys.as_mut()
         && let Some(l) = k.list.as_mut()
