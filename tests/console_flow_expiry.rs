@@ -53,12 +53,12 @@ async fn thirty_days_and_a_date_are_sent_as_the_expiry_the_service_keeps() {
             c.ch('i');
             c.wait_for("┌ Issue API Key").await;
             let text = c.text();
-            assert!(text.contains(">Never"), "Never is chosen first:\n{text}");
+            assert!(text.contains("[Never]"), "Never is chosen first:\n{text}");
             c.typed("thirty");
             c.key(KeyCode::Tab);
             c.key(KeyCode::Right);
             c.key(KeyCode::Right);
-            c.wait_for(">30 days").await;
+            c.wait_for("[30 days]").await;
             c.key(KeyCode::Enter);
             let popup = c.popup("API Key copy").await;
             assert!(popup.contains("in 30 d."), "{popup}");
@@ -72,7 +72,7 @@ async fn thirty_days_and_a_date_are_sent_as_the_expiry_the_service_keeps() {
             for _ in 0..5 {
                 c.key(KeyCode::Right);
             }
-            c.wait_for(">Date…").await;
+            c.wait_for("[Date…]").await;
             c.key(KeyCode::Tab);
             c.typed("2027-02-29");
             c.wait_for("2027-02-29 is not a date of the calendar.")
