@@ -15,6 +15,7 @@ macro_rules! say {
 
 pub mod app;
 pub mod clipboard;
+pub mod expiry;
 pub mod format;
 pub mod i18n;
 pub mod keymap;

@@ -2,15 +2,18 @@
 
 use tui_input::Input;
 
+use crate::console::expiry::Lifetime;
 use crate::console::keymap::Context;
 use crate::console::msg::{ApiCall, CopyOutcome, RequestId};
 use crate::credential::Secret;
-use crate::wire::ApiKey;
+use crate::wire::{ApiKey, IssueApiKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Name,
     Description,
+    /// The `YYYY-MM-DD` of the expiry choice `Date…`.
+    Date,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub enum Button {
 pub enum Choice {
     /// The Rotate popup's grace: one of [`GRACES`].
     Grace,
+    /// The Issue popup's expiry: one of `expiry::LIFETIMES` (issue 8).
+    Expiry,
 }
 
 /// What has the focus inside a popup.
@@ -68,6 +73,25 @@ pub struct IssuePopup {
     pub in_flight: Option<RequestId>,
     pub limit: u32,
     pub remaining: u32,
+    /// The expiry choice; `Never` when the popup opens.
+    pub lifetime: Lifetime,
+    /// The date typed for `Lifetime::Date`, at most `YYYY-MM-DD`.
+    pub date: Input,
+    /// Why the expiry cannot be sent (a bad date, or the service's answer about it).
+    pub expiry_error: Option<String>,
+    /// The last body sent with this popup's Idempotency-Key, with the form it came from: sent
+    /// again as it was while the form is unchanged, so that a retry after a network failure is
+    /// the same request (a relative expiry is not counted again from a later "now").
+    pub sent: Option<SentIssue>,
+}
+
+/// What an Issue popup sent: the form as it stood, and the body made from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentIssue {
+    pub name: String,
+    pub lifetime: Lifetime,
+    pub date: String,
+    pub body: IssueApiKey,
 }
 
 /// Holds the only copy of the plaintext key; it is wiped when the popup is dropped.
@@ -187,7 +211,19 @@ impl Popup {
         use Button as B;
         use Focus::{Button as Btn, Field as Fld};
         match self {
-            Popup::Issue(_) => &[Fld(Field::Name), Btn(B::Issue), Btn(B::Cancel)],
+            Popup::Issue(p) if p.lifetime == Lifetime::Date => &[
+                Fld(Field::Name),
+                Focus::Choice(Choice::Expiry),
+                Fld(Field::Date),
+                Btn(B::Issue),
+                Btn(B::Cancel),
+            ],
+            Popup::Issue(_) => &[
+                Fld(Field::Name),
+                Focus::Choice(Choice::Expiry),
+                Btn(B::Issue),
+                Btn(B::Cancel),
+            ],
             Popup::KeyCopy(_) => &[Btn(B::CopyKey), Btn(B::Ok)],
             Popup::ConfirmClose(_) => &[Btn(B::Ok), Btn(B::Cancel)],
             Popup::Delete(p) if p.disable => &[Btn(B::Disable), Btn(B::Cancel)],
@@ -266,6 +302,7 @@ impl Popup {
         match (self, f) {
             (Popup::Issue(p), Field::Name) => Some(&p.name),
             (Popup::Rename(p), Field::Name) => Some(&p.name),
+            (Popup::Issue(p), Field::Date) => Some(&p.date),
             (Popup::CreateService(p), Field::Name) => Some(&p.name),
             (Popup::CreateService(p), Field::Description) => Some(&p.description),
             _ => None,
@@ -276,6 +313,7 @@ impl Popup {
         match (self, f) {
             (Popup::Issue(p), Field::Name) => Some(&mut p.name),
             (Popup::Rename(p), Field::Name) => Some(&mut p.name),
+            (Popup::Issue(p), Field::Date) => Some(&mut p.date),
             (Popup::CreateService(p), Field::Name) => Some(&mut p.name),
             (Popup::CreateService(p), Field::Description) => Some(&mut p.description),
             _ => None,

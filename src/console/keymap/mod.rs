@@ -46,7 +46,7 @@ pub enum Action {
     Rename,
     /// `R`: the Rotate API Key popup of the selected key (issue 8).
     Rotate,
-    /// On a choice (the grace of a rotation): the option to the left.
+    /// On a choice (the grace of a rotation, the expiry of an issue): the option to the left.
     ChoicePrev,
     /// On a choice: the option to the right.
     ChoiceNext,

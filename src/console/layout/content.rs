@@ -2,10 +2,11 @@
 //! buttons.
 
 use super::popups::Tone;
+use crate::console::expiry::{self, LIFETIMES, Lifetime};
 use crate::console::format;
 use crate::console::model::Model;
 use crate::console::msg::CopyOutcome;
-use crate::console::popup::{Button, Choice, ErrorKind, Field, GRACES, Popup};
+use crate::console::popup::{Button, Choice, ErrorKind, Field, GRACES, IssuePopup, Popup};
 use crate::sanitize::clean;
 use crate::wire::Timestamp;
 
@@ -59,6 +60,7 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             if let Some(e) = &p.name_error {
                 parts.push(Part::Text(e.clone(), Tone::Error));
             }
+            parts.extend(expiry_parts(m, p));
             if p.in_flight.is_some() {
                 let s = format!("{} {}", m.spinner_frame(), tr.t("issue.issuing"));
                 parts.push(Part::Text(s, Tone::Dim));
@@ -71,6 +73,7 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             let mut parts = vec![
                 Part::Text(tr.t("copy.intro").to_string(), Tone::Normal),
                 Part::Secret,
+                Part::Text(copy_expiry(m, p.api_key.expires_at), Tone::Normal),
                 Part::Blank,
                 Part::Text(tr.t("copy.caution").to_string(), Tone::Caution),
             ];
@@ -273,5 +276,50 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             (tr.t("rotate.title").to_string(), parts)
         }
         Popup::Menu(_) | Popup::Help(_) => (String::new(), Vec::new()),
+    }
+}
+
+/// The Issue popup's expiry: the choice, and for `Date…` the date field with what it means and
+/// what is wrong with it.
+fn expiry_parts(m: &Model, p: &IssuePopup) -> Vec<Part> {
+    let tr = m.tr;
+    let options = LIFETIMES
+        .iter()
+        .map(|l| tr.t(l.label_key()).to_string())
+        .collect();
+    let mut parts = vec![Part::Choice(
+        Choice::Expiry,
+        tr.t("expiry.label").to_string(),
+        options,
+        p.lifetime.index(),
+    )];
+    if p.lifetime == Lifetime::Date {
+        parts.push(Part::Field(
+            Field::Date,
+            tr.t("expiry.date_label").to_string(),
+        ));
+        let zone = expiry::zone_label(m.now, m.tz);
+        parts.push(Part::Text(
+            tr.f("expiry.date_help", &[("zone", &zone)]),
+            Tone::Dim,
+        ));
+    }
+    if let Some(e) = &p.expiry_error {
+        parts.push(Part::Text(e.clone(), Tone::Error));
+    }
+    parts
+}
+
+/// `Expires: 2026-12-26 14:43:12 (UTC+09:00), in 30 d` or `Expires: never`, under the key.
+fn copy_expiry(m: &Model, at: Option<crate::wire::Timestamp>) -> String {
+    match at {
+        None => m.tr.t("expiry.copy_never").to_string(),
+        Some(at) => m.tr.f(
+            "expiry.copy_at",
+            &[
+                ("at", &format::with_offset(at, m.tz)),
+                ("left", &expiry::time_left(m.tr, at, m.now)),
+            ],
+        ),
     }
 }

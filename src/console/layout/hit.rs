@@ -20,7 +20,7 @@ pub enum Hit {
     RowMenu(usize),
     PopupButton(Button),
     PopupField(Field),
-    /// An option of a popup's choice.
+    /// An option of a popup's choice, by its index among all the choice's options.
     PopupChoice(Choice, usize),
     MenuItem(usize),
     /// Inside the top popup, on nothing in particular.
@@ -51,11 +51,14 @@ pub fn hit(l: &ScreenLayout, x: u16, y: u16) -> Option<Hit> {
         }
         for (_, row) in &p.rows {
             if let super::Row::Choice {
-                choice, options, ..
+                choice,
+                options,
+                first,
+                ..
             } = row
                 && let Some(i) = options.iter().position(|(_, r)| contains(*r, x, y))
             {
-                return Some(Hit::PopupChoice(*choice, i));
+                return Some(Hit::PopupChoice(*choice, first + i));
             }
         }
         for (i, r) in &p.items {

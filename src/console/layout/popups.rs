@@ -36,12 +36,14 @@ pub enum Row {
     Item(usize, String),
     /// A help line: keys, then what they do.
     Help(String, String),
-    /// A choice: its label (may be empty when it did not fit beside the options), then each
-    /// option with where it is drawn (a click there chooses it), and the chosen one.
+    /// A line of a choice: its label (empty on later lines, or when it did not fit beside the
+    /// options), then the options of this line with where each is drawn (a click there chooses
+    /// it), the index of this line's first option among all of them, and the chosen one's.
     Choice {
         choice: Choice,
         label: String,
         options: Vec<(String, Rect)>,
+        first: usize,
         chosen: usize,
     },
 }
@@ -91,22 +93,7 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
                 rows.push(Row::Buttons);
             }
             Part::Choice(choice, label, options, chosen) => {
-                // Each option is drawn one column wider on each side (`[24 hours]` when
-                // chosen), with ` · ` between them.
-                let opts_w: usize = options.iter().map(|o| text::width(o) + 2).sum::<usize>()
-                    + 3 * options.len().saturating_sub(1);
-                let label = if text::width(&label) + 2 + opts_w > usize::from(inner_w) {
-                    rows.push(Row::Text(format!("{label}:"), Tone::Bold));
-                    String::new()
-                } else {
-                    label
-                };
-                rows.push(Row::Choice {
-                    choice,
-                    label,
-                    options: options.into_iter().map(|o| (o, Rect::default())).collect(),
-                    chosen,
-                });
+                rows.extend(choice_rows(choice, label, options, chosen, inner_w));
             }
         }
     }
@@ -161,26 +148,22 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
                     choice,
                     label,
                     options,
+                    first,
                     chosen,
                 } = r
                 else {
                     continue;
                 };
-                let mut ox = if label.is_empty() {
-                    rect.x
-                } else {
-                    rect.x + text::width(&label) as u16 + 3
-                };
+                // The offsets from `choice_rows`, moved onto this line.
                 let options = options
                     .into_iter()
-                    .map(|(o, _)| {
-                        let w = text::width(&o) as u16 + 2;
+                    .map(|(o, at)| {
+                        let ox = rect.x + at.x;
                         let at = Rect {
                             x: ox,
-                            width: w.min(rect.right().saturating_sub(ox)),
+                            width: at.width.min(rect.right().saturating_sub(ox)),
                             ..rect
                         };
-                        ox += w + 3;
                         (o, at)
                     })
                     .collect();
@@ -190,6 +173,7 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
                         choice,
                         label,
                         options,
+                        first,
                         chosen,
                     },
                 ));
@@ -221,6 +205,63 @@ fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
         out.rows.push((rect, r));
     }
     out
+}
+
+/// A choice laid out as `Label:  [Never] ·  7 days  · …`: each option one column wider on each
+/// side (`[…]` when chosen), ` · ` between them. When all does not fit on one line the label goes
+/// on a line of its own; when the options alone do not fit either (the expiry at 60 columns),
+/// they flow onto more lines under the first option. Option rects hold offsets from the line's
+/// start.
+fn choice_rows(
+    choice: Choice,
+    label: String,
+    options: Vec<String>,
+    chosen: usize,
+    inner_w: u16,
+) -> Vec<Row> {
+    const GAP: u16 = 3;
+    let widths: Vec<u16> = options.iter().map(|o| text::width(o) as u16 + 2).collect();
+    let opts_w = widths.iter().sum::<u16>() + GAP * widths.len().saturating_sub(1) as u16;
+    let label_w = text::width(&label) as u16 + 2;
+    let widest = widths.iter().copied().max().unwrap_or(0);
+    let mut rows = Vec::new();
+    let (mut label, indent) =
+        if label_w + opts_w <= inner_w || (opts_w > inner_w && label_w + 1 + widest <= inner_w) {
+            (label, label_w + 1)
+        } else {
+            rows.push(Row::Text(format!("{label}:"), Tone::Bold));
+            (String::new(), 0)
+        };
+    let mut line: Vec<(String, Rect)> = Vec::new();
+    let (mut first, mut x) = (0, indent);
+    for (i, (o, w)) in options.into_iter().zip(widths).enumerate() {
+        if !line.is_empty() && x + w > inner_w {
+            rows.push(Row::Choice {
+                choice,
+                label: std::mem::take(&mut label),
+                options: std::mem::take(&mut line),
+                first,
+                chosen,
+            });
+            (first, x) = (i, indent);
+        }
+        let at = Rect {
+            x,
+            y: 0,
+            width: w,
+            height: 1,
+        };
+        line.push((o, at));
+        x += w + GAP;
+    }
+    rows.push(Row::Choice {
+        choice,
+        label,
+        options: line,
+        first,
+        chosen,
+    });
+    rows
 }
 
 /// The ≡ menu's items, in CONSOLE.md's order: `Details`, `Rename`, `Disable` (or `Enable`),

@@ -248,8 +248,16 @@ fn issued(m: &mut Model, id: RequestId, call: ApiCall, r: Result<Issued, ApiErro
                 Some(ErrorCode::ServiceNotFound) => service_gone(m),
                 Some(ErrorCode::InvalidRequest) => {
                     let msg = errors::message(m, &e);
+                    // The service names the field it refuses: its words go under that field.
+                    let about_expiry = matches!(&e, ApiError::Api { message, .. } if message.contains("expires_at"));
                     if let Some(Popup::Issue(p)) = at.and_then(|i| m.popups.get_mut(i)) {
-                        p.name_error = Some(msg);
+                        if about_expiry {
+                            p.expiry_error = Some(msg);
+                            // Sent again only as a new body: the form must change first.
+                            p.sent = None;
+                        } else {
+                            p.name_error = Some(msg);
+                        }
                     } else {
                         m.popups.push(errors::popup(m, &e, None));
                     }

@@ -5,6 +5,7 @@ use tui_input::backend::crossterm::to_input_request;
 use tui_input::{Input, InputRequest};
 
 use super::cycle_focus;
+use crate::console::expiry::{DATE_MAX, date_expiry};
 use crate::console::model::{Model, NoticeKind, ServicesFocus};
 use crate::console::popup::{Field, Focus, Popup};
 use crate::sanitize::clean;
@@ -65,6 +66,7 @@ pub(crate) fn field_max(p: &Popup, f: Field) -> usize {
     match (p, f) {
         (Popup::CreateService(_), Field::Name) => limits::SERVICE_NAME_MAX,
         (Popup::CreateService(_), Field::Description) => limits::SERVICE_DESCRIPTION_MAX,
+        (_, Field::Date) => DATE_MAX,
         _ => limits::KEY_NAME_MAX,
     }
 }
@@ -175,13 +177,25 @@ pub(super) fn description_error(m: &Model, v: &str) -> Option<String> {
     )
 }
 
+/// The typed expiry date checked as the service will check it, at the model's clock and in its
+/// time zone; an empty field is only flagged on submit.
+pub(super) fn date_error(m: &Model, v: &str) -> Option<String> {
+    if v.trim().is_empty() {
+        return None;
+    }
+    date_expiry(v, m.now, m.tz)
+        .err()
+        .map(|e| e.message(m.tr, v.trim()))
+}
+
 /// Inline validation as the user types (an empty service name is only flagged on submit).
-pub(super) fn revalidate(m: &mut Model, f: Field) {
+pub(crate) fn revalidate(m: &mut Model, f: Field) {
     let value = match m.popups.last().and_then(|p| p.input(f)) {
         Some(i) => i.value().to_string(),
         None => return,
     };
     let err = match (m.popups.last(), f) {
+        (Some(Popup::Issue(_)), Field::Date) => date_error(m, &value),
         (Some(Popup::Issue(_) | Popup::Rename(_)), _) => key_name_error(m, &value),
         (Some(Popup::CreateService(_)), Field::Name) if value.trim().is_empty() => None,
         (Some(Popup::CreateService(_)), Field::Name) => service_name_error(m, &value),
@@ -189,6 +203,7 @@ pub(super) fn revalidate(m: &mut Model, f: Field) {
         _ => None,
     };
     match (m.popups.last_mut(), f) {
+        (Some(Popup::Issue(p)), Field::Date) => p.expiry_error = err,
         (Some(Popup::Issue(p)), _) => p.name_error = err,
         (Some(Popup::Rename(p)), _) => p.name_error = err,
         (Some(Popup::CreateService(p)), Field::Name) => p.name_error = err,

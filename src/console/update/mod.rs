@@ -12,6 +12,8 @@ mod screens;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_expiry;
+#[cfg(test)]
 mod tests_issue;
 #[cfg(test)]
 mod tests_lifecycle;
@@ -101,8 +103,8 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
         Context::Help => popups::help_key(m, action),
         Context::Menu => popups::menu_key(m, action),
         Context::Field => popups::text_field_key(m, action, k),
-        Context::Popup => popups::popup_key(m, action),
         Context::Choice => popups::choice_key(m, action),
+        Context::Popup => popups::popup_key(m, action),
         Context::Filter => screens::filter_key(m, action, k),
         Context::Services => screens::services_key(m, action),
         Context::Keys => screens::keys_key(m, action),

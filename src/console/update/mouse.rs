@@ -2,7 +2,7 @@
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 
-use super::popups::{cancel, press, press_menu_item};
+use super::popups::{cancel, choose, press, press_menu_item};
 use super::screens::{open_create_service, open_issue, open_menu};
 use super::{keep_selection_visible, moved, open_service};
 use crate::console::keymap::Action;
@@ -114,13 +114,7 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
             Vec::new()
         }
         Hit::PopupChoice(c, i) => {
-            if let Some(Popup::Rotate(p)) = m.popups.last_mut()
-                && p.in_flight.is_none()
-                && c == crate::console::popup::Choice::Grace
-            {
-                p.focus = Focus::Choice(c);
-                p.grace = i.min(crate::console::popup::GRACES.len() - 1);
-            }
+            choose(m, c, i);
             Vec::new()
         }
         Hit::MenuItem(i) => press_menu_item(m, i),

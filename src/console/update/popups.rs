@@ -3,13 +3,16 @@
 
 use crossterm::event::KeyEvent;
 
-use super::fields::{description_error, field_key, key_name_error, service_name_error};
+use super::fields::{description_error, field_key, key_name_error, revalidate, service_name_error};
 use super::{call, cycle_focus, help, refresh_keys};
+use crate::console::expiry::{self, LIFETIMES, Lifetime};
 use crate::console::keymap::{Action, Context};
 use crate::console::layout;
 use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
 use crate::console::msg::{ApiCall, CopyOutcome, Effect};
-use crate::console::popup::{Button, ConfirmPopup, ErrorKind, Field, Focus, Popup};
+use crate::console::popup::{
+    Button, Choice, ConfirmPopup, ErrorKind, Field, Focus, GRACES, Popup, SentIssue,
+};
 use crate::console::update::screens::open_delete;
 use crate::sanitize::clean;
 use crate::wire::{CreateService, IssueApiKey};
@@ -45,20 +48,26 @@ pub(super) fn text_field_key(m: &mut Model, action: Option<Action>, k: KeyEvent)
     }
 }
 
-/// Keys of a popup whose focus is on a choice: ←/→ change it, Enter submits the popup's main
-/// action, Tab and Esc as on a button.
+/// Keys of a popup whose focus is on a choice (the Rotate popup's grace, the Issue popup's
+/// expiry): ←/→ change it, Enter submits the popup's main action, Tab and Esc as on a button.
 pub(super) fn choice_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     match action {
         Some(a @ (Action::ChoicePrev | Action::ChoiceNext)) => {
-            if let Some(Popup::Rotate(p)) = m.popups.last_mut()
-                && p.in_flight.is_none()
-            {
-                let last = crate::console::popup::GRACES.len() - 1;
-                p.grace = match a {
-                    Action::ChoicePrev => p.grace.saturating_sub(1),
-                    _ => (p.grace + 1).min(last),
-                };
-            }
+            let Some(p) = m.popups.last() else {
+                return Vec::new();
+            };
+            let Some(Focus::Choice(c)) = p.focus() else {
+                return Vec::new();
+            };
+            let Some(at) = chosen(p, c) else {
+                return Vec::new();
+            };
+            // At either end it stays: the options do not wrap round.
+            let to = match a {
+                Action::ChoicePrev => at.saturating_sub(1),
+                _ => at + 1,
+            };
+            choose(m, c, to);
             Vec::new()
         }
         Some(Action::Submit) => submit(m),
@@ -68,6 +77,46 @@ pub(super) fn choice_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         }
         Some(a @ (Action::NextFocus | Action::PrevFocus | Action::Cancel)) => popup_key(m, Some(a)),
         _ => Vec::new(),
+    }
+}
+
+/// The index of the option chosen in `p`'s choice `c`, if `p` has that choice.
+fn chosen(p: &Popup, c: Choice) -> Option<usize> {
+    match (p, c) {
+        (Popup::Rotate(p), Choice::Grace) => Some(p.grace),
+        (Popup::Issue(p), Choice::Expiry) => Some(p.lifetime.index()),
+        _ => None,
+    }
+}
+
+/// Chooses option `i` (clamped to the last) of the top popup's choice `c`, by key or click, and
+/// puts the focus on the choice. Frozen while the popup's request runs, as its fields are: what
+/// is being sent is what the popup shows.
+pub(super) fn choose(m: &mut Model, c: Choice, i: usize) {
+    match (m.popups.last_mut(), c) {
+        (Some(Popup::Rotate(p)), Choice::Grace) if p.in_flight.is_none() => {
+            p.focus = Focus::Choice(c);
+            p.grace = i.min(GRACES.len() - 1);
+        }
+        (Some(Popup::Issue(p)), Choice::Expiry) if p.in_flight.is_none() => {
+            p.focus = Focus::Choice(c);
+            choose_lifetime(m, LIFETIMES[i.min(LIFETIMES.len() - 1)]);
+        }
+        _ => {}
+    }
+}
+
+/// Sets the Issue popup's expiry choice.
+fn choose_lifetime(m: &mut Model, to: Lifetime) {
+    let Some(Popup::Issue(p)) = m.popups.last_mut() else {
+        return;
+    };
+    p.lifetime = to;
+    // An error about the date says nothing about another choice; back on Date… it is checked
+    // again as typed.
+    p.expiry_error = None;
+    if to == Lifetime::Date {
+        revalidate(m, Field::Date);
     }
 }
 
@@ -275,22 +324,57 @@ fn submit_issue(m: &mut Model) -> Vec<Effect> {
     };
     let name = p.name.value().trim().to_string();
     let name_error = key_name_error(m, &name);
-    let c = ApiCall::IssueKey {
-        service_id: p.service_id.clone(),
-        body: IssueApiKey {
-            name: (!name.is_empty()).then_some(name),
-            expires_at: None,
-        },
-        idempotency_key: p.idempotency_key.clone(),
+    let form = SentIssue {
+        name: name.clone(),
+        lifetime: p.lifetime,
+        date: p.date.value().trim().to_string(),
+        body: IssueApiKey::default(),
     };
-    let failed = name_error.is_some();
-    if let Some(Popup::Issue(p)) = m.popups.last_mut() {
-        p.name_error = name_error;
-        if failed {
-            p.focus = Focus::Field(Field::Name);
+    // The form unchanged since it was sent: the very same body again (API.md, Retry-safe
+    // issuance: the same Idempotency-Key with the same body is a replay, not a second key).
+    let same = p.sent.as_ref().filter(|s| {
+        (s.name.as_str(), s.lifetime, s.date.as_str())
+            == (form.name.as_str(), form.lifetime, form.date.as_str())
+    });
+    let expiry = match same {
+        Some(s) => Ok(s.body.expires_at),
+        None if form.lifetime == Lifetime::Date && form.date.is_empty() => {
+            Err(m.tr.t("expiry.error_empty").to_string())
+        }
+        None => expiry::expires_at(form.lifetime, &form.date, m.now, m.tz)
+            .map_err(|e| e.message(m.tr, &form.date)),
+    };
+    let (service_id, idempotency_key) = (p.service_id.clone(), p.idempotency_key.clone());
+    let Some(Popup::Issue(p)) = m.popups.last_mut() else {
+        return Vec::new();
+    };
+    p.name_error = name_error;
+    if p.name_error.is_some() {
+        p.focus = Focus::Field(Field::Name);
+        return Vec::new();
+    }
+    let expires_at = match expiry {
+        Ok(at) => at,
+        Err(e) => {
+            // `[Issue]` is refused until the date is one the service takes.
+            p.expiry_error = Some(e);
+            p.focus = Focus::Field(Field::Date);
             return Vec::new();
         }
-    }
+    };
+    let body = IssueApiKey {
+        name: (!name.is_empty()).then_some(name),
+        expires_at,
+    };
+    p.sent = Some(SentIssue {
+        body: body.clone(),
+        ..form
+    });
+    let c = ApiCall::IssueKey {
+        service_id,
+        body,
+        idempotency_key,
+    };
     call_for_popup(m, c)
 }
 

@@ -8,6 +8,7 @@ use super::{
     back_to_services, help, keep_selection_visible, moved, open_service, quit, refresh,
     table_capacity, viewer_notice,
 };
+use crate::console::expiry::Lifetime;
 use crate::console::keymap::{Action, Context};
 use crate::console::model::{KeysFocus, Model, NoticeKind, ServicesFocus};
 use crate::console::msg::{ApiCall, Effect};
@@ -219,6 +220,10 @@ pub(crate) fn open_issue(m: &mut Model) -> Vec<Effect> {
         in_flight: None,
         limit,
         remaining: limit.saturating_sub(count),
+        lifetime: Lifetime::Never,
+        date: Input::default(),
+        expiry_error: None,
+        sent: None,
     }));
     Vec::new()
 }

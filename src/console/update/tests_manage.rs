@@ -7,7 +7,7 @@ use super::update;
 use crate::console::layout::{self, Body, Hit};
 use crate::console::model::Model;
 use crate::console::msg::{ApiCall, ApiResult, Effect, Msg};
-use crate::console::popup::{Button, Field, Focus, Popup};
+use crate::console::popup::{Button, Choice, Field, Focus, Popup};
 use crate::wire::{ErrorCode, Role};
 
 #[test]
@@ -284,7 +284,8 @@ fn arrows_leave_a_text_field_only_past_its_ends() {
     assert_eq!(focus(&m), Some(Focus::Field(Field::Name)));
     update(&mut m, code(KeyCode::End));
     update(&mut m, code(KeyCode::Right));
-    assert_eq!(focus(&m), Some(Focus::Button(Button::Issue)));
+    // Name → expiry → [Issue] → [Cancel] (issue 8).
+    assert_eq!(focus(&m), Some(Focus::Choice(Choice::Expiry)));
     // Typing stops at the field's maximum (50), with a notice saying so.
     update(&mut m, code(KeyCode::BackTab));
     for _ in 0..60 {

@@ -96,6 +96,7 @@ pub(super) fn draw(
                 choice,
                 label,
                 options,
+                first,
                 chosen,
             } => {
                 if !label.is_empty() {
@@ -106,7 +107,7 @@ pub(super) fn draw(
                 for (i, (o, at)) in options.iter().enumerate() {
                     // The chosen option in brackets, so it reads without colour; reversed
                     // while the choice has the focus.
-                    let (shown, style) = if i == *chosen {
+                    let (shown, style) = if first + i == *chosen {
                         let style = if focused { theme.focus() } else { theme.bold() };
                         (format!("[{o}]"), style)
                     } else {
