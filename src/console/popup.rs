@@ -5,7 +5,7 @@ use tui_input::Input;
 use crate::console::keymap::Context;
 use crate::console::msg::{ApiCall, CopyOutcome, RequestId};
 use crate::credential::Secret;
-use crate::wire::ApiKey;
+use crate::wire::{ApiKey, AuditEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -55,6 +55,8 @@ pub enum Popup {
     Help(HelpPopup),
     Rename(RenamePopup),
     Rotate(RotatePopup),
+    /// The Audit trail (issue 9, `a`).
+    Audit(AuditPopup),
 }
 
 #[derive(Debug)]
@@ -173,6 +175,47 @@ pub struct RotatePopup {
     pub in_flight: Option<RequestId>,
 }
 
+/// Events asked for per page of the Audit trail (API.md allows 1 to 500).
+pub const AUDIT_PAGE: u32 = 100;
+
+/// The Audit trail popup (issue 9; CONSOLE.md, Popups): the events loaded so far, newest first,
+/// scrolled by line; reaching the end asks for the next page until the service has none.
+#[derive(Debug)]
+pub struct AuditPopup {
+    /// `None`: every service's events (opened on Services), deleted services included.
+    pub service_id: Option<String>,
+    pub events: Vec<AuditEvent>,
+    /// The `before` of the next (older) page; `None` once the oldest event is loaded.
+    pub next: Option<String>,
+    /// False until the first page arrives.
+    pub loaded: bool,
+    /// The first line shown, into the filtered events.
+    pub scroll: usize,
+    /// `/`: a text match over the loaded rows, as the Services filter.
+    pub filter: Input,
+    /// Whether the filter field has the keys.
+    pub filtering: bool,
+    /// Why the last page could not be loaded, in the console's words.
+    pub error: Option<String>,
+    pub in_flight: Option<RequestId>,
+}
+
+impl AuditPopup {
+    pub fn new(service_id: Option<String>) -> Self {
+        AuditPopup {
+            service_id,
+            events: Vec::new(),
+            next: None,
+            loaded: false,
+            scroll: 0,
+            filter: Input::default(),
+            filtering: false,
+            error: None,
+            in_flight: None,
+        }
+    }
+}
+
 /// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
 pub const MENU_DETAILS: usize = 0;
 pub const MENU_RENAME: usize = 1;
@@ -205,7 +248,7 @@ impl Popup {
             },
             Popup::Rename(_) => &[Fld(Field::Name), Btn(B::Save), Btn(B::Cancel)],
             Popup::Rotate(_) => &[Focus::Choice(Choice::Grace), Btn(B::Rotate), Btn(B::Cancel)],
-            Popup::Menu(_) | Popup::Help(_) => &[],
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => &[],
         }
     }
 
@@ -219,7 +262,7 @@ impl Popup {
             Popup::Error(p) => Some(p.focus),
             Popup::Rename(p) => Some(p.focus),
             Popup::Rotate(p) => Some(p.focus),
-            Popup::Menu(_) | Popup::Help(_) => None,
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => None,
         }
     }
 
@@ -233,7 +276,7 @@ impl Popup {
             Popup::Error(p) => p.focus = f,
             Popup::Rename(p) => p.focus = f,
             Popup::Rotate(p) => p.focus = f,
-            Popup::Menu(_) | Popup::Help(_) => {}
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => {}
         }
     }
 
@@ -246,6 +289,7 @@ impl Popup {
             Popup::Error(p) => p.in_flight,
             Popup::Rename(p) => p.in_flight,
             Popup::Rotate(p) => p.in_flight,
+            Popup::Audit(p) => p.in_flight,
             _ => None,
         }
     }
@@ -258,6 +302,7 @@ impl Popup {
             Popup::Error(p) => p.in_flight = id,
             Popup::Rename(p) => p.in_flight = id,
             Popup::Rotate(p) => p.in_flight = id,
+            Popup::Audit(p) => p.in_flight = id,
             _ => {}
         }
     }

@@ -272,6 +272,6 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             parts.push(Part::Buttons(vec![Button::Rotate, Button::Cancel]));
             (tr.t("rotate.title").to_string(), parts)
         }
-        Popup::Menu(_) | Popup::Help(_) => (String::new(), Vec::new()),
+        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => (String::new(), Vec::new()),
     }
 }

@@ -23,6 +23,7 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
     };
     m.dirty = true;
     match result {
+        ApiResult::AuditPage(result) => super::audit::on_page(m, id, result),
         ApiResult::Me(Ok(me)) => {
             m.me = Some(me);
             keep_selection_visible(m);

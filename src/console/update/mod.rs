@@ -2,6 +2,7 @@
 //! awaits and does no I/O; what it wants done comes back as effects.
 
 mod api;
+mod audit;
 mod errors;
 mod fields;
 #[cfg(test)]
@@ -11,6 +12,8 @@ mod popups;
 mod screens;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_audit;
 #[cfg(test)]
 mod tests_issue;
 #[cfg(test)]
@@ -103,7 +106,11 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
         Context::Field => popups::text_field_key(m, action, k),
         Context::Popup => popups::popup_key(m, action),
         Context::Choice => popups::choice_key(m, action),
+        Context::Filter if matches!(m.popups.last(), Some(Popup::Audit(_))) => {
+            audit::filter_key(m, action, k)
+        }
         Context::Filter => screens::filter_key(m, action, k),
+        Context::Audit => audit::audit_key(m, action),
         Context::Services => screens::services_key(m, action),
         Context::Keys => screens::keys_key(m, action),
     }

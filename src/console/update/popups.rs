@@ -216,7 +216,7 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
                 Vec::new()
             }
         },
-        Popup::Menu(_) | Popup::Help(_) => Vec::new(),
+        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => Vec::new(),
     }
 }
 

@@ -8,6 +8,8 @@ mod tests;
 #[cfg(test)]
 mod tests_any;
 #[cfg(test)]
+mod tests_audit;
+#[cfg(test)]
 mod tests_lifecycle;
 #[cfg(test)]
 mod tests_widths;
