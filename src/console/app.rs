@@ -152,6 +152,7 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             };
             ApiResult::AuditPage(client.audit_page_raw(&query).await.map(|r| r.value))
         }
+        ApiCall::Whois(key) => ApiResult::Whois(client.whois_raw(&key).await.map(|r| r.value)),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::client::{ApiError, Issued};
 use crate::credential::Secret;
 use crate::wire::{
     ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, RotateApiKey, Service,
-    ServiceList, UpdateApiKey,
+    ServiceList, UpdateApiKey, WhoisAnswer,
 };
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
@@ -73,6 +73,8 @@ pub enum ApiCall {
         service_id: Option<String>,
         before: Option<String>,
     },
+    /// `POST /v1/whois` (issue 9); the key only in the body. `Debug` never shows it.
+    Whois(Secret),
 }
 
 /// The result of an `ApiCall`, one variant per call.
@@ -96,6 +98,7 @@ pub enum ApiResult {
     Rotated(Result<Issued, ApiError>),
     /// A page of the audit trail, for the Audit trail popup.
     AuditPage(Result<AuditPage, ApiError>),
+    Whois(Result<WhoisAnswer, ApiError>),
 }
 
 /// How a copy went, for the key popup to say.

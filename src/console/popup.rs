@@ -5,12 +5,14 @@ use tui_input::Input;
 use crate::console::keymap::Context;
 use crate::console::msg::{ApiCall, CopyOutcome, RequestId};
 use crate::credential::Secret;
-use crate::wire::{ApiKey, AuditEvent};
+use crate::wire::{ApiKey, AuditEvent, WhoisAnswer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Name,
     Description,
+    /// The Who owns this key? popup's key (issue 9): shown only as dots, never an `Input`.
+    Key,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,10 @@ pub enum Button {
     Disable,
     Rotate,
     Save,
+    /// Who owns this key?: look the typed key up.
+    Lookup,
+    /// Who owns this key?: go to the owner's API Key management, the key selected.
+    Open,
 }
 
 /// A row of options that ←/→ move through (CONSOLE.md, Popups).
@@ -57,6 +63,8 @@ pub enum Popup {
     Rotate(RotatePopup),
     /// The Audit trail (issue 9, `a`).
     Audit(AuditPopup),
+    /// Who owns this key? (issue 9, `w`).
+    Whois(WhoisPopup),
 }
 
 #[derive(Debug)]
@@ -216,6 +224,78 @@ impl AuditPopup {
     }
 }
 
+/// The most characters the Who owns this key? field takes (an API key is 41); a longer paste
+/// is cut, and the field never grows past its first allocation.
+pub const WHOIS_MAX: usize = 64;
+
+/// The typed or pasted key of Who owns this key?: allocated once at [`WHOIS_MAX`] bytes so that
+/// no reallocation leaves a copy behind, wiped when dropped (the popup closes), never in Debug.
+pub struct TypedKey(zeroize::Zeroizing<String>);
+
+impl Default for TypedKey {
+    fn default() -> Self {
+        TypedKey(zeroize::Zeroizing::new(String::with_capacity(
+            WHOIS_MAX * 4,
+        )))
+    }
+}
+
+impl TypedKey {
+    /// Appends what fits of `text` (control characters already removed); true when cut.
+    pub fn push_str(&mut self, text: &str) -> bool {
+        let mut cut = false;
+        for c in text.chars() {
+            if self.0.chars().count() >= WHOIS_MAX {
+                cut = true;
+                break;
+            }
+            self.0.push(c);
+        }
+        cut
+    }
+
+    pub fn pop(&mut self) {
+        self.0.pop();
+    }
+
+    /// Wipes the text in place, keeping the allocation.
+    pub fn clear(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.0);
+        self.0.reserve(WHOIS_MAX * 4);
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Characters typed: what the dots show.
+    pub fn len(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for TypedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[redacted; {} chars]", self.len())
+    }
+}
+
+/// Who owns this key? (issue 9; CONSOLE.md, Popups): the key is checked locally first (format
+/// and checksum), then looked up by `POST /v1/whois`.
+#[derive(Debug)]
+pub struct WhoisPopup {
+    pub key: TypedKey,
+    /// `not a ragkeys API key`, or the service's refusal in the page's words.
+    pub error: Option<String>,
+    pub found: Option<WhoisAnswer>,
+    pub focus: Focus,
+    pub in_flight: Option<RequestId>,
+}
+
 /// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
 pub const MENU_DETAILS: usize = 0;
 pub const MENU_RENAME: usize = 1;
@@ -248,6 +328,13 @@ impl Popup {
             },
             Popup::Rename(_) => &[Fld(Field::Name), Btn(B::Save), Btn(B::Cancel)],
             Popup::Rotate(_) => &[Focus::Choice(Choice::Grace), Btn(B::Rotate), Btn(B::Cancel)],
+            Popup::Whois(w) if w.found.is_some() => &[
+                Fld(Field::Key),
+                Btn(B::Lookup),
+                Btn(B::Open),
+                Btn(B::Cancel),
+            ],
+            Popup::Whois(_) => &[Fld(Field::Key), Btn(B::Lookup), Btn(B::Cancel)],
             Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => &[],
         }
     }
@@ -262,6 +349,7 @@ impl Popup {
             Popup::Error(p) => Some(p.focus),
             Popup::Rename(p) => Some(p.focus),
             Popup::Rotate(p) => Some(p.focus),
+            Popup::Whois(p) => Some(p.focus),
             Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => None,
         }
     }
@@ -276,6 +364,7 @@ impl Popup {
             Popup::Error(p) => p.focus = f,
             Popup::Rename(p) => p.focus = f,
             Popup::Rotate(p) => p.focus = f,
+            Popup::Whois(p) => p.focus = f,
             Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => {}
         }
     }
@@ -290,6 +379,7 @@ impl Popup {
             Popup::Rename(p) => p.in_flight,
             Popup::Rotate(p) => p.in_flight,
             Popup::Audit(p) => p.in_flight,
+            Popup::Whois(p) => p.in_flight,
             _ => None,
         }
     }
@@ -303,6 +393,7 @@ impl Popup {
             Popup::Rename(p) => p.in_flight = id,
             Popup::Rotate(p) => p.in_flight = id,
             Popup::Audit(p) => p.in_flight = id,
+            Popup::Whois(p) => p.in_flight = id,
             _ => {}
         }
     }

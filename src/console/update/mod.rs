@@ -22,6 +22,9 @@ mod tests_lifecycle;
 mod tests_lifecycle2;
 #[cfg(test)]
 mod tests_manage;
+#[cfg(test)]
+pub(crate) mod tests_whois;
+mod whois;
 
 use crossterm::event::KeyEvent;
 
@@ -43,9 +46,13 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Mouse(ev) => mouse::on_mouse(m, ev),
         // Below the minimum size nothing is visible, so a paste goes nowhere (CONSOLE.md).
         Msg::Paste(_) if m.too_small() => Vec::new(),
-        Msg::Paste(s) => {
+        Msg::Paste(mut s) => {
             m.dirty = true;
-            fields::paste(m, &s);
+            if !whois::paste(m, &s) {
+                fields::paste(m, &s);
+            }
+            // A paste may be a key (Who owns this key?): no copy of it outlives this message.
+            zeroize::Zeroize::zeroize(&mut s);
             Vec::new()
         }
         Msg::Resize { width, height } => {
@@ -103,6 +110,9 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
     match ctx {
         Context::Help => popups::help_key(m, action),
         Context::Menu => popups::menu_key(m, action),
+        Context::Field if matches!(m.popups.last(), Some(Popup::Whois(_))) => {
+            whois::field_key(m, action, k)
+        }
         Context::Field => popups::text_field_key(m, action, k),
         Context::Popup => popups::popup_key(m, action),
         Context::Choice => popups::choice_key(m, action),

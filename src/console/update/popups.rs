@@ -127,6 +127,7 @@ fn submit(m: &mut Model) -> Vec<Effect> {
         Some(Popup::CreateService(_)) => press(m, Button::Create),
         Some(Popup::Rename(_)) => press(m, Button::Save),
         Some(Popup::Rotate(_)) => press(m, Button::Rotate),
+        Some(Popup::Whois(_)) => press(m, Button::Lookup),
         _ => Vec::new(),
     }
 }
@@ -215,6 +216,10 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
                 m.popups.pop();
                 Vec::new()
             }
+        },
+        Popup::Whois(_) => match b {
+            Button::Open => super::whois::open_owner(m),
+            _ => super::whois::lookup(m),
         },
         Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => Vec::new(),
     }

@@ -61,3 +61,53 @@ fn audit_trail_loading_and_filtered() {
         m
     });
 }
+
+fn whois_with(lang: crate::args::Lang, text: &str) -> crate::console::model::Model {
+    let mut m = on_services(2, Role::Manager);
+    m.tr = Catalog::get(lang);
+    update(&mut m, key('w'));
+    update(&mut m, Msg::Paste(text.to_string()));
+    m
+}
+
+#[test]
+fn whois_shows_dots_only() {
+    snapshot("whois_dots", |lang| {
+        whois_with(
+            lang,
+            crate::credential::generate(crate::credential::Kind::ApiKey).expose(),
+        )
+    });
+}
+
+#[test]
+fn whois_bad_checksum() {
+    snapshot("whois_bad_checksum", |lang| {
+        let mut bad = crate::credential::generate(crate::credential::Kind::ApiKey)
+            .expose()
+            .to_string();
+        let last = bad.pop().unwrap_or('A');
+        bad.push(if last == 'A' { 'B' } else { 'A' });
+        let mut m = whois_with(lang, &bad);
+        update(
+            &mut m,
+            crate::console::update::fixtures::code(crossterm::event::KeyCode::Enter),
+        );
+        m
+    });
+}
+
+#[test]
+fn whois_found() {
+    snapshot("whois_found", |lang| {
+        let key = crate::credential::generate(crate::credential::Kind::ApiKey);
+        let mut m = whois_with(lang, key.expose());
+        let (id, _) = only_call(&update(
+            &mut m,
+            crate::console::update::fixtures::code(crossterm::event::KeyCode::Enter),
+        ));
+        let result = crate::console::update::tests_whois::answer(2, 3);
+        update(&mut m, Msg::Api { id, result });
+        m
+    });
+}
