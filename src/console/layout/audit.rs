@@ -56,7 +56,7 @@ fn want(c: AuditCol) -> usize {
         AuditCol::Actor => 10,
         AuditCol::Role => 7,
         AuditCol::Action => 15,
-        AuditCol::Key => 14,
+        AuditCol::Key => 21,
         AuditCol::From => 15,
         AuditCol::Outcome => 7,
     }
