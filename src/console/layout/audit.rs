@@ -53,11 +53,11 @@ fn header_key(c: AuditCol) -> &'static str {
 fn want(c: AuditCol) -> usize {
     match c {
         AuditCol::At => 19,
-        AuditCol::Actor => 10,
+        AuditCol::Actor => 6,
         AuditCol::Role => 7,
         AuditCol::Action => 15,
         AuditCol::Key => 21,
-        AuditCol::From => 15,
+        AuditCol::From => 13,
         AuditCol::Outcome => 7,
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn events(from: u32, n: u32) -> Vec<AuditEvent> {
                 },
                 service_id: "svc_0001".into(),
                 key_id: Some(format!("key_{k:04}")),
-                masked: Some(format!("ragk_Ab{:02}…wXyZ", k % 100)),
+                masked: Some(format!("ragk_Ab{:02}********wXyZ", k % 100)),
                 remote_addr: "10.0.4.17".into(),
                 outcome: "ok".into(),
             }
