@@ -143,6 +143,16 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
                 .rotate_key(&service_id, &key_id, &body, &idempotency_key)
                 .await,
         ),
+        ApiCall::AuditPage { service_id, before } => {
+            let query = crate::client::AuditQuery {
+                service_id,
+                action: None,
+                limit: Some(crate::console::popup::AUDIT_PAGE),
+                before,
+            };
+            ApiResult::AuditPage(client.audit_page_raw(&query).await.map(|r| r.value))
+        }
+        ApiCall::Whois(key) => ApiResult::Whois(client.whois_raw(&key).await.map(|r| r.value)),
     }
 }
 

@@ -259,6 +259,8 @@ impl Model {
         match self.popups.last() {
             Some(Popup::Help(_)) => Context::Help,
             Some(Popup::Menu(_)) => Context::Menu,
+            Some(Popup::Audit(a)) if a.filtering => Context::Filter,
+            Some(Popup::Audit(_)) => Context::Audit,
             Some(p) => match p.focus() {
                 Some(Focus::Field(_)) => Context::Field,
                 Some(Focus::Choice(_)) => Context::Choice,

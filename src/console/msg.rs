@@ -6,8 +6,8 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use crate::client::{ApiError, Issued};
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKey, ApiKeyList, CreateService, IssueApiKey, Me, RotateApiKey, Service, ServiceList,
-    UpdateApiKey,
+    ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, RotateApiKey, Service,
+    ServiceList, UpdateApiKey, WhoisAnswer,
 };
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
@@ -67,6 +67,14 @@ pub enum ApiCall {
         key_id: String,
         body: UpdateApiKey,
     },
+    /// One page of `GET /v1/audit` (issue 9): one service's events, or every service's when
+    /// `service_id` is `None`; `before` is the previous page's `next`.
+    AuditPage {
+        service_id: Option<String>,
+        before: Option<String>,
+    },
+    /// `POST /v1/whois` (issue 9); the key only in the body. `Debug` never shows it.
+    Whois(Secret),
 }
 
 /// The result of an `ApiCall`, one variant per call.
@@ -88,6 +96,9 @@ pub enum ApiResult {
     KeyUpdated(Result<ApiKey, ApiError>),
     /// The successor of a rotation, with its plaintext (moved into the copy popup).
     Rotated(Result<Issued, ApiError>),
+    /// A page of the audit trail, for the Audit trail popup.
+    AuditPage(Result<AuditPage, ApiError>),
+    Whois(Result<WhoisAnswer, ApiError>),
 }
 
 /// How a copy went, for the key popup to say.

@@ -6,7 +6,7 @@ use crate::console::expiry::Lifetime;
 use crate::console::keymap::Context;
 use crate::console::msg::{ApiCall, CopyOutcome, RequestId};
 use crate::credential::Secret;
-use crate::wire::{ApiKey, IssueApiKey};
+use crate::wire::{ApiKey, AuditEvent, IssueApiKey, WhoisAnswer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -14,6 +14,8 @@ pub enum Field {
     Description,
     /// The `YYYY-MM-DD` of the expiry choice `Date…`.
     Date,
+    /// The Who owns this key? popup's key (issue 9): shown only as dots, never an `Input`.
+    Key,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,10 @@ pub enum Button {
     Disable,
     Rotate,
     Save,
+    /// Who owns this key?: look the typed key up.
+    Lookup,
+    /// Who owns this key?: go to the owner's API Key management, the key selected.
+    Open,
 }
 
 /// A row of options that ←/→ move through (CONSOLE.md, Popups).
@@ -60,6 +66,10 @@ pub enum Popup {
     Help(HelpPopup),
     Rename(RenamePopup),
     Rotate(RotatePopup),
+    /// The Audit trail (issue 9, `a`).
+    Audit(AuditPopup),
+    /// Who owns this key? (issue 9, `w`).
+    Whois(WhoisPopup),
 }
 
 #[derive(Debug)]
@@ -197,6 +207,119 @@ pub struct RotatePopup {
     pub in_flight: Option<RequestId>,
 }
 
+/// Events asked for per page of the Audit trail (API.md allows 1 to 500).
+pub const AUDIT_PAGE: u32 = 100;
+
+/// The Audit trail popup (issue 9; CONSOLE.md, Popups): the events loaded so far, newest first,
+/// scrolled by line; reaching the end asks for the next page until the service has none.
+#[derive(Debug)]
+pub struct AuditPopup {
+    /// `None`: every service's events (opened on Services), deleted services included.
+    pub service_id: Option<String>,
+    pub events: Vec<AuditEvent>,
+    /// The `before` of the next (older) page; `None` once the oldest event is loaded.
+    pub next: Option<String>,
+    /// False until the first page arrives.
+    pub loaded: bool,
+    /// The first line shown, into the filtered events.
+    pub scroll: usize,
+    /// `/`: a text match over the loaded rows, as the Services filter.
+    pub filter: Input,
+    /// Whether the filter field has the keys.
+    pub filtering: bool,
+    /// Why the last page could not be loaded, in the console's words.
+    pub error: Option<String>,
+    pub in_flight: Option<RequestId>,
+}
+
+impl AuditPopup {
+    pub fn new(service_id: Option<String>) -> Self {
+        AuditPopup {
+            service_id,
+            events: Vec::new(),
+            next: None,
+            loaded: false,
+            scroll: 0,
+            filter: Input::default(),
+            filtering: false,
+            error: None,
+            in_flight: None,
+        }
+    }
+}
+
+/// The most characters the Who owns this key? field takes (an API key is 41); a longer paste
+/// is cut, and the field never grows past its first allocation.
+pub const WHOIS_MAX: usize = 64;
+
+/// The typed or pasted key of Who owns this key?: allocated once at [`WHOIS_MAX`] bytes so that
+/// no reallocation leaves a copy behind, wiped when dropped (the popup closes), never in Debug.
+pub struct TypedKey(zeroize::Zeroizing<String>);
+
+impl Default for TypedKey {
+    fn default() -> Self {
+        TypedKey(zeroize::Zeroizing::new(String::with_capacity(
+            WHOIS_MAX * 4,
+        )))
+    }
+}
+
+impl TypedKey {
+    /// Appends what fits of `text` (control characters already removed); true when cut.
+    pub fn push_str(&mut self, text: &str) -> bool {
+        let mut cut = false;
+        for c in text.chars() {
+            if self.0.chars().count() >= WHOIS_MAX {
+                cut = true;
+                break;
+            }
+            self.0.push(c);
+        }
+        cut
+    }
+
+    pub fn pop(&mut self) {
+        self.0.pop();
+    }
+
+    /// Wipes the text in place, keeping the allocation.
+    pub fn clear(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.0);
+        self.0.reserve(WHOIS_MAX * 4);
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Characters typed: what the dots show.
+    pub fn len(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for TypedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[redacted; {} chars]", self.len())
+    }
+}
+
+/// Who owns this key? (issue 9; CONSOLE.md, Popups): the key is checked locally first (format
+/// and checksum), then looked up by `POST /v1/whois`.
+#[derive(Debug)]
+pub struct WhoisPopup {
+    pub key: TypedKey,
+    /// `not a ragkeys API key`, or the service's refusal in the page's words.
+    pub error: Option<String>,
+    pub found: Option<WhoisAnswer>,
+    pub focus: Focus,
+    pub in_flight: Option<RequestId>,
+}
+
 /// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
 pub const MENU_DETAILS: usize = 0;
 pub const MENU_RENAME: usize = 1;
@@ -241,7 +364,14 @@ impl Popup {
             },
             Popup::Rename(_) => &[Fld(Field::Name), Btn(B::Save), Btn(B::Cancel)],
             Popup::Rotate(_) => &[Focus::Choice(Choice::Grace), Btn(B::Rotate), Btn(B::Cancel)],
-            Popup::Menu(_) | Popup::Help(_) => &[],
+            Popup::Whois(w) if w.found.is_some() => &[
+                Fld(Field::Key),
+                Btn(B::Lookup),
+                Btn(B::Open),
+                Btn(B::Cancel),
+            ],
+            Popup::Whois(_) => &[Fld(Field::Key), Btn(B::Lookup), Btn(B::Cancel)],
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => &[],
         }
     }
 
@@ -255,7 +385,8 @@ impl Popup {
             Popup::Error(p) => Some(p.focus),
             Popup::Rename(p) => Some(p.focus),
             Popup::Rotate(p) => Some(p.focus),
-            Popup::Menu(_) | Popup::Help(_) => None,
+            Popup::Whois(p) => Some(p.focus),
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => None,
         }
     }
 
@@ -269,7 +400,8 @@ impl Popup {
             Popup::Error(p) => p.focus = f,
             Popup::Rename(p) => p.focus = f,
             Popup::Rotate(p) => p.focus = f,
-            Popup::Menu(_) | Popup::Help(_) => {}
+            Popup::Whois(p) => p.focus = f,
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => {}
         }
     }
 
@@ -282,6 +414,8 @@ impl Popup {
             Popup::Error(p) => p.in_flight,
             Popup::Rename(p) => p.in_flight,
             Popup::Rotate(p) => p.in_flight,
+            Popup::Audit(p) => p.in_flight,
+            Popup::Whois(p) => p.in_flight,
             _ => None,
         }
     }
@@ -294,6 +428,8 @@ impl Popup {
             Popup::Error(p) => p.in_flight = id,
             Popup::Rename(p) => p.in_flight = id,
             Popup::Rotate(p) => p.in_flight = id,
+            Popup::Audit(p) => p.in_flight = id,
+            Popup::Whois(p) => p.in_flight = id,
             _ => {}
         }
     }

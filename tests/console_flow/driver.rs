@@ -250,6 +250,11 @@ impl Console {
         }
     }
 
+    /// A bracketed paste (crossterm's `Event::Paste`).
+    pub fn paste(&self, text: &str) {
+        let _ = self.events.send(Ok(Event::Paste(text.to_string())));
+    }
+
     /// The terminal reports a new size (crossterm's `Event::Resize`).
     pub fn resize(&self, width: u16, height: u16) {
         let _ = self.events.send(Ok(Event::Resize(width, height)));

@@ -50,6 +50,10 @@ pub enum Action {
     ChoicePrev,
     /// On a choice: the option to the right.
     ChoiceNext,
+    /// `a`: the Audit trail popup (issue 9).
+    Audit,
+    /// `w`: the Who owns this key? popup (issue 9).
+    Whois,
 }
 
 impl Action {
@@ -84,6 +88,8 @@ impl Action {
             Action::Rotate => "rotate",
             Action::ChoicePrev => "choice_prev",
             Action::ChoiceNext => "choice_next",
+            Action::Audit => "audit",
+            Action::Whois => "whois",
         }
     }
 }
@@ -100,6 +106,8 @@ pub enum Context {
     Help,
     /// A popup whose focus is on a choice of options (←/→ change it).
     Choice,
+    /// The Audit trail popup (issue 9): scrolling, `/`, `r`, Esc.
+    Audit,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +133,8 @@ struct RawFooter {
     help: Vec<Action>,
     #[serde(default)]
     choice: Vec<Action>,
+    #[serde(default)]
+    audit: Vec<Action>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +150,8 @@ struct RawKeymap {
     help: Vec<RawBinding>,
     #[serde(default)]
     choice: Vec<RawBinding>,
+    #[serde(default)]
+    audit: Vec<RawBinding>,
     footer: RawFooter,
 }
 
@@ -155,6 +167,7 @@ pub struct Keymap {
     menu: Vec<Binding>,
     help: Vec<Binding>,
     choice: Vec<Binding>,
+    audit: Vec<Binding>,
     footer: RawFooter,
 }
 
@@ -188,6 +201,7 @@ impl Keymap {
             menu: convert(raw.menu)?,
             help: convert(raw.help)?,
             choice: convert(raw.choice)?,
+            audit: convert(raw.audit)?,
             footer: raw.footer,
         })
     }
@@ -209,6 +223,7 @@ impl Keymap {
             Context::Menu => vec![&self.global, &self.menu],
             Context::Help => vec![&self.global, &self.help],
             Context::Choice => vec![&self.global, &self.choice],
+            Context::Audit => vec![&self.global, &self.audit],
         }
     }
 
@@ -241,6 +256,7 @@ impl Keymap {
             Context::Menu => &self.footer.menu,
             Context::Help => &self.footer.help,
             Context::Choice => &self.footer.choice,
+            Context::Audit => &self.footer.audit,
         };
         let groups = self.groups(ctx);
         wanted

@@ -33,6 +33,8 @@ pub fn button_key(b: Button) -> &'static str {
         Button::Disable => "button.disable",
         Button::Rotate => "button.rotate",
         Button::Save => "button.save",
+        Button::Lookup => "button.lookup",
+        Button::Open => "button.open",
     }
 }
 
@@ -275,7 +277,8 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             parts.push(Part::Buttons(vec![Button::Rotate, Button::Cancel]));
             (tr.t("rotate.title").to_string(), parts)
         }
-        Popup::Menu(_) | Popup::Help(_) => (String::new(), Vec::new()),
+        Popup::Whois(p) => whois(m, p),
+        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => (String::new(), Vec::new()),
     }
 }
 
@@ -322,4 +325,70 @@ fn copy_expiry(m: &Model, at: Option<crate::wire::Timestamp>) -> String {
             ],
         ),
     }
+}
+
+/// Who owns this key? (issue 9): the key as dots only (its length), then the error or whose it
+/// is; every string from the service cleaned.
+fn whois(m: &Model, p: &crate::console::popup::WhoisPopup) -> (String, Vec<Part>) {
+    let tr = m.tr;
+    let focused = p.focus == crate::console::popup::Focus::Field(Field::Key);
+    let dots = "•".repeat(p.key.len());
+    let cursor = if focused { "▏" } else { "" };
+    let count = if p.key.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", p.key.len())
+    };
+    let mut parts = vec![
+        Part::Text(tr.t("whois.body").to_string(), Tone::Normal),
+        Part::Blank,
+        Part::Text(
+            format!("{}: {dots}{cursor}{count}", tr.t("whois.key")),
+            if focused { Tone::Bold } else { Tone::Normal },
+        ),
+        Part::Blank,
+    ];
+    if p.in_flight.is_some() {
+        let s = format!("{} {}", m.spinner_frame(), tr.t("whois.looking"));
+        parts.push(Part::Text(s, Tone::Dim));
+    } else if let Some(e) = &p.error {
+        parts.push(Part::Text(e.clone(), Tone::Error));
+    } else if let Some(w) = &p.found {
+        let k = &w.api_key;
+        let name = k
+            .name
+            .as_deref()
+            .map(|n| clean(n).into_owned())
+            .unwrap_or_else(|| tr.t("delete.no_name").to_string());
+        let state =
+            crate::console::lifecycle::state_label(tr, k, std::slice::from_ref(k), m.now, m.tz);
+        let rows = [
+            (
+                "whois.service",
+                format!("{} ({})", clean(&w.service_name), clean(&w.service_id)),
+            ),
+            ("whois.masked", clean(&k.masked).into_owned()),
+            ("whois.name", name),
+            ("whois.state", state),
+            ("whois.created", format::with_offset(k.created_at, m.tz)),
+            (
+                "whois.last_used",
+                format::last_used(tr, m.now, k.last_used_at),
+            ),
+        ];
+        for (label, value) in rows {
+            parts.push(Part::Text(
+                format!("{}: {value}", tr.t(label)),
+                Tone::Normal,
+            ));
+        }
+    }
+    parts.push(Part::Blank);
+    let buttons = if p.found.is_some() {
+        vec![Button::Lookup, Button::Open, Button::Cancel]
+    } else {
+        vec![Button::Lookup, Button::Cancel]
+    };
+    parts.push(Part::Buttons(buttons));
+    (tr.t("whois.title").to_string(), parts)
 }

@@ -1,6 +1,7 @@
 //! Where everything is on screen, as a pure function of the model and the terminal area. The
 //! view draws from it and mouse clicks are hit-tested against it, so the two never disagree.
 
+pub mod audit;
 mod content;
 mod hit;
 pub mod popups;

@@ -67,6 +67,7 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     match p {
         Popup::Menu(menu) => place_menu(m, menu.row, &menu.key_id, menu.selected, screen),
         Popup::Help(h) => place_help(m, h, screen.area),
+        Popup::Audit(a) => super::audit::place(m, a, screen.area),
         _ => place_centered(m, p, screen.area),
     }
 }

@@ -23,6 +23,8 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
     };
     m.dirty = true;
     match result {
+        ApiResult::AuditPage(result) => super::audit::on_page(m, id, result),
+        ApiResult::Whois(result) => super::whois::on_answer(m, id, result),
         ApiResult::Me(Ok(me)) => {
             m.me = Some(me);
             keep_selection_visible(m);
@@ -146,6 +148,8 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
     k.service.key_count = count;
     k.service.key_limit = limit;
     let want = k.want.take();
+    // A key asked for by id (Who owns this key? → [Open]) is selected even on the first load.
+    let wanted = matches!(want, Some(Want::Id(_)));
     k.list = Some(list);
     k.error = None;
     let len = k.keys().len();
@@ -155,8 +159,11 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
         None => k.selected.min(len.saturating_sub(1)),
     };
     if first_load {
-        // Focus starts on the newest key, or on [Issue API Key] when there is none.
-        k.selected = 0;
+        // Focus starts on the newest key (or the one asked for), or on [Issue API Key] when
+        // there is none.
+        if !wanted {
+            k.selected = 0;
+        }
         k.focus = if len == 0 {
             crate::console::model::KeysFocus::IssueButton
         } else {

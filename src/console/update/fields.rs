@@ -103,6 +103,9 @@ fn field_full_notice(m: &mut Model, max: usize) {
 /// A paste goes into the focused field (without control characters), or the filter, up to the
 /// field's maximum length; what does not fit is dropped, with a notice.
 pub(super) fn paste(m: &mut Model, s: &str) {
+    if super::audit::paste(m, s) {
+        return;
+    }
     let cleaned = clean(s);
     let cut = match m.popups.last_mut() {
         Some(p) if p.in_flight().is_some() => return,

@@ -2,6 +2,7 @@
 //! awaits and does no I/O; what it wants done comes back as effects.
 
 mod api;
+mod audit;
 mod errors;
 mod fields;
 #[cfg(test)]
@@ -12,6 +13,8 @@ mod screens;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+pub(crate) mod tests_audit;
+#[cfg(test)]
 mod tests_expiry;
 #[cfg(test)]
 mod tests_issue;
@@ -21,6 +24,9 @@ mod tests_lifecycle;
 mod tests_lifecycle2;
 #[cfg(test)]
 mod tests_manage;
+#[cfg(test)]
+pub(crate) mod tests_whois;
+mod whois;
 
 use crossterm::event::KeyEvent;
 
@@ -42,9 +48,13 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Mouse(ev) => mouse::on_mouse(m, ev),
         // Below the minimum size nothing is visible, so a paste goes nowhere (CONSOLE.md).
         Msg::Paste(_) if m.too_small() => Vec::new(),
-        Msg::Paste(s) => {
+        Msg::Paste(mut s) => {
             m.dirty = true;
-            fields::paste(m, &s);
+            if !whois::paste(m, &s) {
+                fields::paste(m, &s);
+            }
+            // A paste may be a key (Who owns this key?): no copy of it outlives this message.
+            zeroize::Zeroize::zeroize(&mut s);
             Vec::new()
         }
         Msg::Resize { width, height } => {
@@ -102,10 +112,17 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
     match ctx {
         Context::Help => popups::help_key(m, action),
         Context::Menu => popups::menu_key(m, action),
+        Context::Field if matches!(m.popups.last(), Some(Popup::Whois(_))) => {
+            whois::field_key(m, action, k)
+        }
         Context::Field => popups::text_field_key(m, action, k),
         Context::Choice => popups::choice_key(m, action),
         Context::Popup => popups::popup_key(m, action),
+        Context::Filter if matches!(m.popups.last(), Some(Popup::Audit(_))) => {
+            audit::filter_key(m, action, k)
+        }
         Context::Filter => screens::filter_key(m, action, k),
+        Context::Audit => audit::audit_key(m, action),
         Context::Services => screens::services_key(m, action),
         Context::Keys => screens::keys_key(m, action),
     }

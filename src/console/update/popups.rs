@@ -176,6 +176,7 @@ fn submit(m: &mut Model) -> Vec<Effect> {
         Some(Popup::CreateService(_)) => press(m, Button::Create),
         Some(Popup::Rename(_)) => press(m, Button::Save),
         Some(Popup::Rotate(_)) => press(m, Button::Rotate),
+        Some(Popup::Whois(_)) => press(m, Button::Lookup),
         _ => Vec::new(),
     }
 }
@@ -265,7 +266,11 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
                 Vec::new()
             }
         },
-        Popup::Menu(_) | Popup::Help(_) => Vec::new(),
+        Popup::Whois(_) => match b {
+            Button::Open => super::whois::open_owner(m),
+            _ => super::whois::lookup(m),
+        },
+        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => Vec::new(),
     }
 }
 

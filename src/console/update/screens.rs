@@ -69,6 +69,8 @@ pub(super) fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect>
             },
         },
         Action::CreateService => open_create_service(m),
+        Action::Audit => super::audit::open(m),
+        Action::Whois => super::whois::open(m),
         Action::Filter => {
             s.focus = ServicesFocus::Filter;
             Vec::new()
@@ -178,6 +180,8 @@ pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         Action::ToggleEnabled => toggle_enabled(m),
         Action::Rename => open_rename(m),
         Action::Rotate => open_rotate(m),
+        Action::Audit => super::audit::open(m),
+        Action::Whois => super::whois::open(m),
         Action::Refresh => refresh(m),
         // Going back abandons the screen's load in flight, if any.
         Action::Back | Action::Quit => back_to_services(m),

@@ -8,6 +8,8 @@ mod tests;
 #[cfg(test)]
 mod tests_any;
 #[cfg(test)]
+mod tests_audit;
+#[cfg(test)]
 mod tests_expiry;
 #[cfg(test)]
 mod tests_lifecycle;

@@ -144,6 +144,7 @@ pub(super) fn draw(
         // Where the help is scrolled to, on its bottom border.
         let first = match p {
             Popup::Help(h) => h.scroll.min(l.total_lines - l.visible_lines),
+            Popup::Audit(a) => a.scroll.min(l.total_lines - l.visible_lines),
             _ => 0,
         };
         let s = format!(

@@ -1,0 +1,197 @@
+//! The Audit trail popup (issue 9; CONSOLE.md, Popups): `a` opens it, lines scroll, reaching
+//! the end asks for the next page until the service has none, `/` filters the loaded rows,
+//! `r` loads it again, Esc closes it.
+
+use crossterm::event::{Event, KeyEvent};
+use tui_input::backend::crossterm::to_input_request;
+
+use super::fields::{FILTER_MAX, insert_capped};
+use super::{call, errors, moved};
+use crate::client::ApiError;
+use crate::console::keymap::Action;
+use crate::console::layout;
+use crate::console::model::{Model, NoticeKind, Screen};
+use crate::console::msg::{ApiCall, Effect, RequestId};
+use crate::console::popup::{AuditPopup, Popup};
+use crate::wire::AuditPage;
+
+/// `a`: this service's trail on API Key management, every service's on Services.
+pub(crate) fn open(m: &mut Model) -> Vec<Effect> {
+    let service_id = match m.screen {
+        Screen::Keys => m.keys.as_ref().map(|k| k.service.id.clone()),
+        Screen::Services => None,
+    };
+    m.popups.push(Popup::Audit(AuditPopup::new(service_id)));
+    fetch(m, false)
+}
+
+fn top(m: &mut Model) -> Option<&mut AuditPopup> {
+    match m.popups.last_mut() {
+        Some(Popup::Audit(p)) => Some(p),
+        _ => None,
+    }
+}
+
+/// Asks for the first page (`restart`) or the next one, unless one is already on its way.
+fn fetch(m: &mut Model, restart: bool) -> Vec<Effect> {
+    let Some(p) = top(m) else {
+        return Vec::new();
+    };
+    if p.in_flight.is_some() && !restart {
+        return Vec::new();
+    }
+    let old = p.in_flight.take();
+    if !restart && p.loaded && p.next.is_none() {
+        return Vec::new();
+    }
+    let before = if restart { None } else { p.next.clone() };
+    let service_id = p.service_id.clone();
+    if let Some(id) = old {
+        m.pending.remove(&id);
+    }
+    let effect = call(m, ApiCall::AuditPage { service_id, before });
+    if let (Some(p), Effect::Call { id, .. }) = (top(m), &effect) {
+        p.in_flight = Some(*id);
+        p.error = None;
+    }
+    vec![effect]
+}
+
+/// Lines a page of the popup shows, and how many rows the filter lets through.
+fn page_and_len(m: &Model) -> (usize, usize) {
+    let l = layout::for_model(m);
+    l.popups
+        .last()
+        .map_or((1, 0), |p| (p.visible_lines.max(1), p.total_lines))
+}
+
+/// Asks for the next page when the last loaded row is on screen and the filter shows
+/// everything (a filter matches loaded rows only; it never pages on its own).
+fn more_if_at_end(m: &mut Model) -> Vec<Effect> {
+    let (page, len) = page_and_len(m);
+    let Some(p) = top(m) else {
+        return Vec::new();
+    };
+    let at_end = p.scroll + page >= len;
+    if at_end && p.loaded && p.next.is_some() && p.filter.value().is_empty() {
+        fetch(m, false)
+    } else {
+        Vec::new()
+    }
+}
+
+pub(super) fn audit_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    let (page, len) = page_and_len(m);
+    let max = len.saturating_sub(page);
+    let Some(p) = top(m) else {
+        return Vec::new();
+    };
+    match action {
+        Some(
+            a @ (Action::Up
+            | Action::Down
+            | Action::First
+            | Action::Last
+            | Action::PageUp
+            | Action::PageDown),
+        ) => {
+            // Scrolls the window, whose first line goes from 0 to `max`.
+            p.scroll = moved(a, p.scroll.min(max), max + 1, page);
+            more_if_at_end(m)
+        }
+        Some(Action::Filter) => {
+            p.filtering = true;
+            Vec::new()
+        }
+        Some(Action::Refresh) => {
+            p.events.clear();
+            p.next = None;
+            p.loaded = false;
+            p.scroll = 0;
+            fetch(m, true)
+        }
+        Some(Action::Cancel) => {
+            if let Some(Popup::Audit(p)) = m.popups.pop()
+                && let Some(id) = p.in_flight
+            {
+                m.pending.remove(&id);
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Keys while the filter field has them: Enter keeps the filter, Esc clears it, the rest edit it.
+pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
+    let mut full = false;
+    if let Some(p) = top(m) {
+        match action {
+            Some(Action::Submit | Action::NextFocus | Action::PrevFocus) => p.filtering = false,
+            Some(Action::Cancel) => {
+                p.filtering = false;
+                p.filter = tui_input::Input::default();
+            }
+            _ => {
+                if let Some(req) = to_input_request(&Event::Key(k)) {
+                    if let tui_input::InputRequest::InsertChar(c) = req {
+                        full = insert_capped(&mut p.filter, c.encode_utf8(&mut [0; 4]), FILTER_MAX);
+                    } else {
+                        p.filter.handle(req);
+                    }
+                }
+            }
+        }
+        p.scroll = 0;
+    }
+    if full {
+        let text = m.tr.f("notice.field_full", &[("max", &FILTER_MAX)]);
+        m.notice(NoticeKind::Info, text);
+    }
+    more_if_at_end(m)
+}
+
+/// A paste while the filter field has the keys: cleaned and capped as the Services filter.
+pub(super) fn paste(m: &mut Model, s: &str) -> bool {
+    let Some(p) = top(m).filter(|p| p.filtering) else {
+        return false;
+    };
+    let cleaned = crate::sanitize::clean(s);
+    let full = insert_capped(&mut p.filter, &cleaned, FILTER_MAX);
+    p.scroll = 0;
+    if full {
+        let text = m.tr.f("notice.field_full", &[("max", &FILTER_MAX)]);
+        m.notice(NoticeKind::Info, text);
+    }
+    true
+}
+
+/// A page arrived: appended (older events below), or the error kept for the status line.
+pub(super) fn on_page(
+    m: &mut Model,
+    id: RequestId,
+    result: Result<AuditPage, ApiError>,
+) -> Vec<Effect> {
+    let msg = result.as_ref().err().map(|e| errors::message(m, e));
+    let Some(p) = m.popups.iter_mut().rev().find_map(|p| match p {
+        Popup::Audit(a) if a.in_flight == Some(id) => Some(a),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    p.in_flight = None;
+    match result {
+        Ok(page) => {
+            p.events.extend(page.events);
+            p.next = page.next;
+            p.loaded = true;
+            p.error = None;
+            // The page may not fill the screen: keep going until it does or the trail ends.
+            more_if_at_end(m)
+        }
+        Err(_) => {
+            p.error = msg;
+            Vec::new()
+        }
+    }
+}
