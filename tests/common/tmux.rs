@@ -123,17 +123,36 @@ impl Tmux {
         self.format("#{pane_dead_status}").parse().ok()
     }
 
-    /// The program's exit code once tmux has reaped it: the pane reads dead when the pty
-    /// closes, which can be before tmux has waited for the child and knows its status, so
-    /// this waits for the status itself. Panics with the screen after 20 s.
+    /// The program's exit code once it has ended: tmux's record, or, while tmux has yet to reap
+    /// it (a pane reads dead when its pty closes, and tmux can take its time to wait for the
+    /// child), the kernel's record of the zombie: /proc/PID/stat field 52, in waitpid's form.
+    /// `128 + N` when signal N killed it, as a shell says. Panics with the screen after 20 s.
     pub fn wait_exit_status(&self) -> i32 {
+        let pid = self.format("#{pane_pid}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(code) = self.exit_status() {
                 return code;
             }
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Fields after the command name, which ends at the last ')': state is field 3.
+            let fields: Vec<&str> = stat
+                .rfind(')')
+                .map(|i| stat[i + 1..].split_whitespace().collect())
+                .unwrap_or_default();
+            if fields.first() == Some(&"Z")
+                && let Some(status) = fields.get(49).and_then(|c| c.parse::<i32>().ok())
+            {
+                return match status & 0x7f {
+                    0 => (status >> 8) & 0xff,
+                    signal => 128 + signal,
+                };
+            }
             if Instant::now() > deadline {
-                panic!("no exit status; the screen was:\n{}", self.screen());
+                panic!(
+                    "no exit status for pid {pid}; the screen was:\n{}",
+                    self.screen()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
