@@ -233,19 +233,9 @@ pub(crate) fn open_issue(m: &mut Model) -> Vec<Effect> {
 }
 
 pub(crate) fn open_delete(m: &mut Model) -> Vec<Effect> {
-    if !m.can_manage() {
-        viewer_notice(m, "what.delete");
-        return Vec::new();
-    }
-    let tr = m.tr;
-    let Some(k) = m.keys.as_ref() else {
+    let Some((service_id, key)) = selected_for(m, "what.delete") else {
         return Vec::new();
     };
-    let Some(key) = k.selected_key().cloned() else {
-        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
-        return Vec::new();
-    };
-    let service_id = k.service.id.clone();
     m.popups.push(Popup::Delete(DeletePopup {
         service_id,
         key,
@@ -279,19 +269,10 @@ pub(crate) fn open_menu(m: &mut Model) -> Vec<Effect> {
 /// `x` (CONSOLE.md, Keys): a disabled key is enabled at once; any other key is disabled after
 /// the Disable API Key popup (Cancel focused), as a delete is confirmed.
 pub(crate) fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
-    if !m.can_manage() {
-        viewer_notice(m, "what.toggle");
+    let Some((service_id, key)) = selected_for(m, "what.toggle") else {
         return Vec::new();
-    }
+    };
     let tr = m.tr;
-    let Some(k) = m.keys.as_ref() else {
-        return Vec::new();
-    };
-    let Some(key) = k.selected_key().cloned() else {
-        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
-        return Vec::new();
-    };
-    let service_id = k.service.id.clone();
     if key.state == crate::wire::KeyState::Disabled {
         m.notice(NoticeKind::Info, tr.t("disable.enabling").to_string());
         let body = crate::wire::UpdateApiKey {
