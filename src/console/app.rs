@@ -153,6 +153,20 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             ApiResult::AuditPage(client.audit_page_raw(&query).await.map(|r| r.value))
         }
         ApiCall::Whois(key) => ApiResult::Whois(client.whois_raw(&key).await.map(|r| r.value)),
+        ApiCall::KeyUsage { service_id, key_id } => {
+            let result = client.key_usage(&service_id, &key_id).await;
+            ApiResult::Usage { key_id, result }
+        }
+        ApiCall::KeyAudit { service_id, key_id } => {
+            let query = crate::client::AuditQuery {
+                service_id: Some(service_id),
+                action: None,
+                limit: Some(crate::wire::limits::AUDIT_PAGE_MAX),
+                before: None,
+            };
+            let result = client.audit_page_raw(&query).await.map(|r| r.value);
+            ApiResult::KeyAudit { key_id, result }
+        }
     }
 }
 

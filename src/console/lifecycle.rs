@@ -2,9 +2,12 @@
 //! cell (`Active`, `Disabled`, `Expired`, `Rotating · ends 14:03`, `new`, `expires in 3 d`) and
 //! the attention line above the table. Pure: the model's clock and time zone come in.
 
+use std::collections::BTreeMap;
+
 use crate::console::format;
 use crate::console::i18n::Catalog;
 use crate::console::model::Tz;
+use crate::console::usage::{UsageState, still_called};
 use crate::wire::{ApiKey, KeyState, Timestamp};
 
 /// An expiry closer than this is called out (CONSOLE.md: "an expiry within 7 days").
@@ -61,9 +64,15 @@ pub fn state_label(tr: &Catalog, key: &ApiKey, keys: &[ApiKey], now: Timestamp, 
     }
 }
 
-/// The line above the table: what needs attention, or None. "Still being called" needs the
-/// usage data of issue 9 and is not said yet.
-pub fn attention(tr: &Catalog, keys: &[ApiKey], now: Timestamp) -> Option<String> {
+/// The line above the table: what needs attention, or None. `usage` is what the console knows
+/// of keys' usage (issue 9): a disabled key with refused calls in the last 24 hours is "still
+/// being called"; the other disabled keys are counted apart, so that no key is counted twice.
+pub fn attention(
+    tr: &Catalog,
+    keys: &[ApiKey],
+    now: Timestamp,
+    usage: &BTreeMap<String, UsageState>,
+) -> Option<String> {
     let mut parts = Vec::new();
     let soon: Vec<i64> = keys.iter().filter_map(|k| expires_soon(k, now)).collect();
     match soon.as_slice() {
@@ -71,19 +80,25 @@ pub fn attention(tr: &Catalog, keys: &[ApiKey], now: Timestamp) -> Option<String
         [one] => parts.push(tr.f("attention.one_expires", &[("span", &span(tr, *one))])),
         many => parts.push(tr.f("attention.many_expire", &[("n", &many.len())])),
     }
-    let disabled = keys
+    let (called, quiet): (Vec<&ApiKey>, Vec<&ApiKey>) = keys
         .iter()
         .filter(|k| k.state == KeyState::Disabled)
-        .count();
-    match disabled {
+        .partition(|k| still_called(k, usage.get(&k.id)).is_some());
+    match quiet.len() {
         0 => {}
         1 => parts.push(tr.t("attention.one_disabled").to_string()),
         n => parts.push(tr.f("attention.many_disabled", &[("n", &n)])),
     }
+    match called.len() {
+        0 => {}
+        1 => parts.push(tr.t("attention.one_called").to_string()),
+        n => parts.push(tr.f("attention.many_called", &[("n", &n)])),
+    }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
-/// Whether a service with these keys carries the `!` on Services.
+/// Whether a service with these keys carries the `!` on Services. Every disabled key counts,
+/// so a disabled key still being called does too without its usage being fetched per service.
 pub fn needs_attention(keys: &[ApiKey], now: Timestamp) -> bool {
     keys.iter()
         .any(|k| k.state == KeyState::Disabled || expires_soon(k, now).is_some())

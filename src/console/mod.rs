@@ -28,6 +28,7 @@ pub mod scroll;
 pub mod terminal;
 pub mod text;
 pub mod update;
+pub mod usage;
 pub mod view;
 
 use std::io;

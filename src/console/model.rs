@@ -196,6 +196,9 @@ pub struct Model {
     pub pending: BTreeMap<RequestId, ApiCall>,
     /// Issues abandoned with Esc: their result is dropped, but a success refreshes the list.
     pub abandoned_issues: BTreeSet<RequestId>,
+    /// What is known of keys' usage, by key id (issue 9): for the impact line, Details, and the
+    /// attention line. Key ids are unique across services.
+    pub usage: BTreeMap<String, crate::console::usage::UsageState>,
     pub next_id: RequestId,
     pub notice: Option<Notice>,
     pub width: u16,
@@ -222,6 +225,7 @@ impl Model {
             popups: Vec::new(),
             pending: BTreeMap::new(),
             abandoned_issues: BTreeSet::new(),
+            usage: BTreeMap::new(),
             next_id: 1,
             notice: None,
             width: 100,
@@ -261,6 +265,7 @@ impl Model {
             Some(Popup::Menu(_)) => Context::Menu,
             Some(Popup::Audit(a)) if a.filtering => Context::Filter,
             Some(Popup::Audit(_)) => Context::Audit,
+            Some(Popup::Details(_)) => Context::Details,
             Some(p) => match p.focus() {
                 Some(Focus::Field(_)) => Context::Field,
                 Some(Focus::Choice(_)) => Context::Choice,

@@ -7,7 +7,7 @@ use crate::client::{ApiError, Issued};
 use crate::credential::Secret;
 use crate::wire::{
     ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, RotateApiKey, Service,
-    ServiceList, UpdateApiKey, WhoisAnswer,
+    ServiceList, UpdateApiKey, Usage, WhoisAnswer,
 };
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
@@ -75,6 +75,18 @@ pub enum ApiCall {
     },
     /// `POST /v1/whois` (issue 9); the key only in the body. `Debug` never shows it.
     Whois(Secret),
+    /// `GET …/api-keys/{key_id}/usage` (issue 9): for the impact line, Details, and the
+    /// attention line's disabled keys.
+    KeyUsage {
+        service_id: String,
+        key_id: String,
+    },
+    /// The newest page (500 events) of `GET /v1/audit?service_id=`, of which Details shows
+    /// `key_id`'s events (issue 9).
+    KeyAudit {
+        service_id: String,
+        key_id: String,
+    },
 }
 
 /// The result of an `ApiCall`, one variant per call.
@@ -99,6 +111,15 @@ pub enum ApiResult {
     /// A page of the audit trail, for the Audit trail popup.
     AuditPage(Result<AuditPage, ApiError>),
     Whois(Result<WhoisAnswer, ApiError>),
+    Usage {
+        key_id: String,
+        result: Result<Usage, ApiError>,
+    },
+    /// The service's newest events; Details keeps those of `key_id`.
+    KeyAudit {
+        key_id: String,
+        result: Result<AuditPage, ApiError>,
+    },
 }
 
 /// How a copy went, for the key popup to say.

@@ -70,6 +70,8 @@ pub enum Popup {
     Audit(AuditPopup),
     /// Who owns this key? (issue 9, `w`).
     Whois(WhoisPopup),
+    /// The key's Details (issue 9, `v` or the menu): read-only.
+    Details(DetailsPopup),
 }
 
 #[derive(Debug)]
@@ -320,6 +322,22 @@ pub struct WhoisPopup {
     pub in_flight: Option<RequestId>,
 }
 
+/// Details (issue 9; CONSOLE.md, Popups): every field of the key, its usage charts (read from
+/// `Model::usage`) and its own audit events. Read-only; lines scroll; Esc closes.
+#[derive(Debug)]
+pub struct DetailsPopup {
+    pub service_id: String,
+    pub key: ApiKey,
+    /// The first line shown.
+    pub scroll: usize,
+    /// The key's events, newest first, once loaded.
+    pub events: Option<Vec<AuditEvent>>,
+    /// Why the events could not be loaded, in the console's words.
+    pub events_error: Option<String>,
+    /// The request for the events.
+    pub in_flight: Option<RequestId>,
+}
+
 /// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
 pub const MENU_DETAILS: usize = 0;
 pub const MENU_RENAME: usize = 1;
@@ -371,7 +389,7 @@ impl Popup {
                 Btn(B::Cancel),
             ],
             Popup::Whois(_) => &[Fld(Field::Key), Btn(B::Lookup), Btn(B::Cancel)],
-            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => &[],
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) | Popup::Details(_) => &[],
         }
     }
 
@@ -386,7 +404,7 @@ impl Popup {
             Popup::Rename(p) => Some(p.focus),
             Popup::Rotate(p) => Some(p.focus),
             Popup::Whois(p) => Some(p.focus),
-            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => None,
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) | Popup::Details(_) => None,
         }
     }
 
@@ -401,7 +419,7 @@ impl Popup {
             Popup::Rename(p) => p.focus = f,
             Popup::Rotate(p) => p.focus = f,
             Popup::Whois(p) => p.focus = f,
-            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => {}
+            Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) | Popup::Details(_) => {}
         }
     }
 
@@ -416,6 +434,7 @@ impl Popup {
             Popup::Rotate(p) => p.in_flight,
             Popup::Audit(p) => p.in_flight,
             Popup::Whois(p) => p.in_flight,
+            Popup::Details(p) => p.in_flight,
             _ => None,
         }
     }
@@ -430,6 +449,7 @@ impl Popup {
             Popup::Rotate(p) => p.in_flight = id,
             Popup::Audit(p) => p.in_flight = id,
             Popup::Whois(p) => p.in_flight = id,
+            Popup::Details(p) => p.in_flight = id,
             _ => {}
         }
     }

@@ -54,6 +54,8 @@ pub enum Action {
     Audit,
     /// `w`: the Who owns this key? popup (issue 9).
     Whois,
+    /// `v`: the selected key's Details (issue 9).
+    Details,
 }
 
 impl Action {
@@ -90,6 +92,7 @@ impl Action {
             Action::ChoiceNext => "choice_next",
             Action::Audit => "audit",
             Action::Whois => "whois",
+            Action::Details => "details",
         }
     }
 }
@@ -108,6 +111,8 @@ pub enum Context {
     Choice,
     /// The Audit trail popup (issue 9): scrolling, `/`, `r`, Esc.
     Audit,
+    /// The Details popup (issue 9): scrolling, Esc.
+    Details,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +140,8 @@ struct RawFooter {
     choice: Vec<Action>,
     #[serde(default)]
     audit: Vec<Action>,
+    #[serde(default)]
+    details: Vec<Action>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +159,8 @@ struct RawKeymap {
     choice: Vec<RawBinding>,
     #[serde(default)]
     audit: Vec<RawBinding>,
+    #[serde(default)]
+    details: Vec<RawBinding>,
     footer: RawFooter,
 }
 
@@ -168,6 +177,7 @@ pub struct Keymap {
     help: Vec<Binding>,
     choice: Vec<Binding>,
     audit: Vec<Binding>,
+    details: Vec<Binding>,
     footer: RawFooter,
 }
 
@@ -202,6 +212,7 @@ impl Keymap {
             help: convert(raw.help)?,
             choice: convert(raw.choice)?,
             audit: convert(raw.audit)?,
+            details: convert(raw.details)?,
             footer: raw.footer,
         })
     }
@@ -224,6 +235,7 @@ impl Keymap {
             Context::Help => vec![&self.global, &self.help],
             Context::Choice => vec![&self.global, &self.choice],
             Context::Audit => vec![&self.global, &self.audit],
+            Context::Details => vec![&self.global, &self.details],
         }
     }
 
@@ -257,6 +269,7 @@ impl Keymap {
             Context::Help => &self.footer.help,
             Context::Choice => &self.footer.choice,
             Context::Audit => &self.footer.audit,
+            Context::Details => &self.footer.details,
         };
         let groups = self.groups(ctx);
         wanted

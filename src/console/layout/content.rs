@@ -163,6 +163,7 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                 )
             };
             parts.push(Part::Text(tr.t(caution).to_string(), Tone::Caution));
+            parts.push(impact(m, &k.id));
             if p.in_flight.is_some() {
                 let s = format!("{} {}", m.spinner_frame(), tr.t(busy));
                 parts.push(Part::Text(s, Tone::Dim));
@@ -269,6 +270,10 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
                 ),
                 outcome,
             ];
+            // Only a rotation that stops the old key at once has an impact to review.
+            if grace == 0 {
+                parts.push(impact(m, &k.id));
+            }
             if p.in_flight.is_some() {
                 let s = format!("{} {}", m.spinner_frame(), tr.t("rotate.rotating"));
                 parts.push(Part::Text(s, Tone::Dim));
@@ -278,8 +283,16 @@ pub(super) fn content(m: &Model, p: &Popup) -> (String, Vec<Part>) {
             (tr.t("rotate.title").to_string(), parts)
         }
         Popup::Whois(p) => whois(m, p),
-        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => (String::new(), Vec::new()),
+        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) | Popup::Details(_) => {
+            (String::new(), Vec::new())
+        }
     }
+}
+
+/// The impact line under the caution of a popup that stops a key (issue 9; CONSOLE.md, Popups).
+fn impact(m: &Model, key_id: &str) -> Part {
+    let (s, tone) = crate::console::usage::impact(m.tr, m.now, m.usage.get(key_id));
+    Part::Text(s, tone)
 }
 
 /// The Issue popup's expiry: the choice, and for `Date…` the date field with what it means and

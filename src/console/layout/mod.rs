@@ -3,6 +3,7 @@
 
 pub mod audit;
 mod content;
+pub mod details;
 mod hit;
 pub mod popups;
 pub mod table;
@@ -224,7 +225,14 @@ fn keys_specs(m: &Model, k: &KeysView) -> Vec<Spec> {
         .max()
         .unwrap_or(0)
         .max(head("keys.col_name"));
-    let last_used = head("keys.col_last_used").max(12);
+    let last_used = k
+        .keys()
+        .iter()
+        .map(|key| text::width(&crate::console::usage::last_used_cell(m.tr, key, m.now)))
+        .max()
+        .unwrap_or(0)
+        .max(head("keys.col_last_used"))
+        .max(12);
     let state_w = k
         .keys()
         .iter()
@@ -285,7 +293,7 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
         lines.push((m.tr.t("app.viewer_reason").to_string(), Tone::Dim));
     }
     // The attention line sits right above the table (CONSOLE.md, API Key management).
-    if let Some(a) = lifecycle::attention(m.tr, k.keys(), m.now) {
+    if let Some(a) = lifecycle::attention(m.tr, k.keys(), m.now, &m.usage) {
         lines.push((a, Tone::Caution));
     }
     let notes = notes(&lines, area.x + 1, &mut y, inner_w);

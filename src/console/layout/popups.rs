@@ -46,6 +46,15 @@ pub enum Row {
         first: usize,
         chosen: usize,
     },
+    /// A one-line sparkline of Details (issue 9): its label, its levels (0 to
+    /// `details::LEVELS`) drawn in `bars`, then its total; refused calls in the caution style.
+    Spark {
+        label: String,
+        levels: Vec<u64>,
+        bars: Rect,
+        total: String,
+        refused: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +77,7 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         Popup::Menu(menu) => place_menu(m, menu.row, &menu.key_id, menu.selected, screen),
         Popup::Help(h) => place_help(m, h, screen.area),
         Popup::Audit(a) => super::audit::place(m, a, screen.area),
+        Popup::Details(d) => super::details::place(m, d, screen.area),
         _ => place_centered(m, p, screen.area),
     }
 }
@@ -290,11 +300,11 @@ pub fn menu_labels(m: &Model, key_id: &str) -> Vec<String> {
     .collect()
 }
 
-/// Why a menu item cannot be chosen now, or `None` when it can: Details comes with issue 9
-/// (usage); everything else needs the manager role (CONSOLE.md: a viewer sees only Details).
+/// Why a menu item cannot be chosen now, or `None` when it can: Details is for every role;
+/// everything else needs the manager role (CONSOLE.md: a viewer sees only Details).
 pub fn menu_item_disabled(m: &Model, item: usize) -> Option<String> {
     if item == crate::console::popup::MENU_DETAILS {
-        return Some(m.tr.t("menu.details_later").to_string());
+        return None;
     }
     (!m.can_manage()).then(|| m.tr.t("menu.viewer").to_string())
 }

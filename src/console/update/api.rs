@@ -25,6 +25,10 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
     match result {
         ApiResult::AuditPage(result) => super::audit::on_page(m, id, result),
         ApiResult::Whois(result) => super::whois::on_answer(m, id, result),
+        ApiResult::Usage { key_id, result } => super::details::on_usage(m, key_id, result),
+        ApiResult::KeyAudit { key_id, result } => {
+            super::details::on_key_audit(m, id, &key_id, result)
+        }
         ApiResult::Me(Ok(me)) => {
             m.me = Some(me);
             keep_selection_visible(m);
@@ -49,7 +53,7 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
                     m.services.attention.remove(&service_id);
                 }
                 keys_loaded(m, &service_id, list);
-                Vec::new()
+                super::details::probe_disabled(m, &service_id)
             }
             Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
             Err(e) => {

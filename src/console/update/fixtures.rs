@@ -183,3 +183,9 @@ pub(crate) fn top(m: &Model) -> &Popup {
 pub(crate) fn focus(m: &Model) -> Option<Focus> {
     m.popups.last().and_then(Popup::focus)
 }
+
+/// Whether `effects` is exactly the usage request of `key_id` that a stopping popup sends when
+/// it opens (issue 9, the impact line).
+pub(crate) fn only_usage(effects: &[Effect], key_id: &str) -> bool {
+    matches!(calls(effects).as_slice(), [(_, ApiCall::KeyUsage { key_id: k, .. })] if k == key_id)
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod audit;
+pub(crate) mod details;
 mod errors;
 mod fields;
 #[cfg(test)]
@@ -123,6 +124,7 @@ fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
         }
         Context::Filter => screens::filter_key(m, action, k),
         Context::Audit => audit::audit_key(m, action),
+        Context::Details => details::details_key(m, action),
         Context::Services => screens::services_key(m, action),
         Context::Keys => screens::keys_key(m, action),
     }

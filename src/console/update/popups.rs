@@ -270,7 +270,7 @@ pub(super) fn press(m: &mut Model, b: Button) -> Vec<Effect> {
             Button::Open => super::whois::open_owner(m),
             _ => super::whois::lookup(m),
         },
-        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) => Vec::new(),
+        Popup::Menu(_) | Popup::Help(_) | Popup::Audit(_) | Popup::Details(_) => Vec::new(),
     }
 }
 
@@ -283,7 +283,7 @@ pub(super) fn press_menu_item(m: &mut Model, item: usize) -> Vec<Effect> {
         return Vec::new();
     }
     match item {
-        MENU_DETAILS => Vec::new(),
+        MENU_DETAILS => super::details::open(m),
         MENU_RENAME => super::screens::open_rename(m),
         MENU_TOGGLE => super::screens::toggle_enabled(m),
         MENU_ROTATE => super::screens::open_rotate(m),

@@ -182,6 +182,7 @@ pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         Action::Rotate => open_rotate(m),
         Action::Audit => super::audit::open(m),
         Action::Whois => super::whois::open(m),
+        Action::Details => super::details::open(m),
         Action::Refresh => refresh(m),
         // Going back abandons the screen's load in flight, if any.
         Action::Back | Action::Quit => back_to_services(m),
@@ -236,6 +237,8 @@ pub(crate) fn open_delete(m: &mut Model) -> Vec<Effect> {
     let Some((service_id, key)) = selected_for(m, "what.delete") else {
         return Vec::new();
     };
+    // The impact line (issue 9) wants the key's recent use.
+    let usage = super::details::fetch_usage(m, &service_id, &key.id, true);
     m.popups.push(Popup::Delete(DeletePopup {
         service_id,
         key,
@@ -243,7 +246,7 @@ pub(crate) fn open_delete(m: &mut Model) -> Vec<Effect> {
         focus: Focus::Button(Button::Cancel),
         in_flight: None,
     }));
-    Vec::new()
+    usage
 }
 
 pub(crate) fn open_menu(m: &mut Model) -> Vec<Effect> {
@@ -288,6 +291,7 @@ pub(crate) fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
             },
         )];
     }
+    let usage = super::details::fetch_usage(m, &service_id, &key.id, true);
     m.popups.push(Popup::Delete(DeletePopup {
         service_id,
         key,
@@ -295,7 +299,7 @@ pub(crate) fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
         focus: Focus::Button(Button::Cancel),
         in_flight: None,
     }));
-    Vec::new()
+    usage
 }
 
 /// The selected key and its service, for a popup about it; `what` names the action for the
@@ -342,6 +346,8 @@ pub(crate) fn open_rotate(m: &mut Model) -> Vec<Effect> {
     let Some((service_id, key)) = selected_for(m, "what.rotate") else {
         return Vec::new();
     };
+    // Fetched at once so that the impact line is ready when the grace is set to Now.
+    let usage = super::details::fetch_usage(m, &service_id, &key.id, true);
     m.popups.push(Popup::Rotate(RotatePopup {
         service_id,
         key,
@@ -350,5 +356,5 @@ pub(crate) fn open_rotate(m: &mut Model) -> Vec<Effect> {
         idempotency_key: crate::client::new_idempotency_key(),
         in_flight: None,
     }));
-    Vec::new()
+    usage
 }

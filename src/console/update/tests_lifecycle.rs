@@ -13,8 +13,8 @@ use crate::wire::{KeyState, Role};
 fn x_disables_after_a_confirmation_that_starts_on_cancel() {
     let mut m = on_keys(&[1, 2], Role::Manager);
     assert!(
-        update(&mut m, key('x')).is_empty(),
-        "no request before the confirmation"
+        only_usage(&update(&mut m, key('x')), "key_0002"),
+        "no request but the impact line's before the confirmation"
     );
     assert!(matches!(top(&m), Popup::Delete(p) if p.disable && p.key.id == "key_0002"));
     assert_eq!(focus(&m), Some(Focus::Button(Button::Cancel)));
@@ -121,7 +121,10 @@ fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
     assert_eq!(labels, ["Details", "Rename", "Disable", "Rotate", "Delete"]);
     update(&mut m, code(KeyCode::Up));
     update(&mut m, code(KeyCode::Up));
-    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
+    assert!(only_usage(
+        &update(&mut m, code(KeyCode::Enter)),
+        "key_0002"
+    ));
     assert!(matches!(top(&m), Popup::Delete(p) if p.disable));
     update(&mut m, code(KeyCode::Esc));
     if let Some(l) = m.keys.as_mut().and_then(|k| k.list.as_mut()) {

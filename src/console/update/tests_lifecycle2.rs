@@ -135,7 +135,7 @@ fn a_refused_rename_is_shown_in_the_popup() {
 #[test]
 fn r_opens_rotate_on_24_hours_and_arrows_move_the_grace() {
     let mut m = on_keys(&[1, 2], Role::Manager);
-    assert!(update(&mut m, key('R')).is_empty());
+    assert!(only_usage(&update(&mut m, key('R')), "key_0002"));
     let grace = |m: &Model| match top(m) {
         Popup::Rotate(p) => GRACES[p.grace],
         other => panic!("{other:?}"),
@@ -160,7 +160,12 @@ fn r_opens_rotate_on_24_hours_and_arrows_move_the_grace() {
     assert_eq!(grace(&m), 3_600);
     update(&mut m, code(KeyCode::Enter));
     assert!(m.popups.is_empty(), "Cancel closes");
-    assert!(m.pending.is_empty());
+    // Only the impact line's usage request is left; its answer is kept for the next popup.
+    assert!(
+        m.pending
+            .values()
+            .all(|c| matches!(c, ApiCall::KeyUsage { .. }))
+    );
 }
 
 /// Rotate with the default grace; returns the request id and the Idempotency-Key sent.
@@ -324,31 +329,46 @@ fn the_menu_opens_rename_and_rotate() {
 }
 
 #[test]
-fn details_waits_for_usage_and_a_viewer_sees_every_other_item_disabled() {
+fn details_is_for_every_role_and_a_viewer_sees_every_other_item_disabled() {
+    for role in [Role::Manager, Role::Viewer] {
+        let mut m = on_keys(&[1, 2], role);
+        assert_eq!(menu_item_disabled(&m, MENU_DETAILS), None, "{role:?}");
+        update(&mut m, key('m'));
+        for _ in 0..MENU_ITEMS {
+            update(&mut m, code(KeyCode::Up));
+        }
+        let fx = update(&mut m, code(KeyCode::Enter));
+        assert!(
+            matches!(top(&m), Popup::Details(p) if p.key.id == "key_0002"),
+            "{role:?}"
+        );
+        let calls = calls(&fx);
+        assert!(
+            calls.iter().any(
+                |(_, c)| matches!(c, ApiCall::KeyUsage { key_id, .. } if key_id == "key_0002")
+            ),
+            "{calls:?}"
+        );
+        assert!(
+            calls.iter().any(
+                |(_, c)| matches!(c, ApiCall::KeyAudit { key_id, .. } if key_id == "key_0002")
+            ),
+            "{calls:?}"
+        );
+    }
+
     let mut m = on_keys(&[1, 2], Role::Manager);
-    assert!(menu_item_disabled(&m, MENU_DETAILS).is_some());
     for i in MENU_RENAME..MENU_ITEMS {
         assert_eq!(menu_item_disabled(&m, i), None, "item {i}");
     }
-    update(&mut m, key('m'));
-    for _ in 0..MENU_ITEMS {
-        update(&mut m, code(KeyCode::Up));
-    }
-    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
-    assert!(m.popups.is_empty());
-    assert_eq!(
-        m.notice.as_ref().map(|n| n.text.as_str()),
-        Some("Details: coming with usage")
-    );
-
     let mut v = on_keys(&[1, 2], Role::Viewer);
-    for i in 0..MENU_ITEMS {
+    for i in MENU_RENAME..MENU_ITEMS {
         assert!(menu_item_disabled(&v, i).is_some(), "item {i}");
     }
     update(&mut v, key('m'));
     update(&mut v, code(KeyCode::Up));
     assert!(update(&mut v, code(KeyCode::Enter)).is_empty());
-    assert!(m.pending.is_empty() && v.popups.is_empty());
+    assert!(v.pending.is_empty() && v.popups.is_empty());
     for c in ['e', 'R'] {
         assert!(update(&mut v, key(c)).is_empty());
         assert!(v.popups.is_empty(), "{c}");
@@ -360,6 +380,10 @@ fn details_waits_for_usage_and_a_viewer_sees_every_other_item_disabled() {
         "{:?}",
         v.notice
     );
+    update(&mut m, key('v'));
+    assert!(matches!(top(&m), Popup::Details(_)));
+    update(&mut m, code(KeyCode::Esc));
+    assert!(m.popups.is_empty(), "Esc closes Details");
     let _ = MENU_ROTATE;
 }
 

@@ -93,7 +93,7 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
                 ),
                 Col::KeyState => lifecycle::state_label(tr, key, k.keys(), m.now, m.tz),
                 Col::KeyCreated => format::with_offset(key.created_at, m.tz),
-                Col::KeyLastUsed => format::last_used(tr, m.now, key.last_used_at),
+                Col::KeyLastUsed => crate::console::usage::last_used_cell(tr, key, m.now),
                 Col::KeyMenu => "≡".to_string(),
                 _ => continue,
             };

@@ -10,6 +10,8 @@ mod tests_any;
 #[cfg(test)]
 mod tests_audit;
 #[cfg(test)]
+mod tests_details;
+#[cfg(test)]
 mod tests_expiry;
 #[cfg(test)]
 mod tests_lifecycle;

@@ -4,11 +4,12 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
+use ratatui::widgets::{Sparkline, Widget};
 
 use super::theme::Theme;
 use super::widgets::{ButtonLook, button, field, frame, put};
 use crate::console::layout::popups::{button_key, menu_item_disabled};
-use crate::console::layout::{PopupLayout, Row};
+use crate::console::layout::{PopupLayout, Row, Tone};
 use crate::console::model::Model;
 use crate::console::popup::{Button, Focus, Popup};
 use crate::console::popup::{MENU_DELETE, MENU_TOGGLE};
@@ -124,6 +125,39 @@ pub(super) fn draw(
                     }
                 }
             }
+            Row::Spark {
+                label,
+                levels,
+                bars,
+                total,
+                refused,
+            } => {
+                let tone = if *refused {
+                    Tone::Caution
+                } else {
+                    Tone::Normal
+                };
+                put(buf, *r, label, theme.tone(tone));
+                let bars = bars.intersection(buf.area);
+                if bars.width > 0 {
+                    Sparkline::default()
+                        .data(levels)
+                        .max(crate::console::layout::details::LEVELS)
+                        .style(theme.spark(*refused))
+                        .render(bars, buf);
+                }
+                let tx = bars.right() + 1;
+                put(
+                    buf,
+                    Rect {
+                        x: tx,
+                        width: r.right().saturating_sub(tx),
+                        ..*r
+                    },
+                    total,
+                    theme.tone(tone),
+                );
+            }
             Row::Help(keys, desc) => {
                 let kw = text::width(keys) as u16;
                 put(buf, *r, keys, theme.bold());
@@ -145,6 +179,7 @@ pub(super) fn draw(
         let first = match p {
             Popup::Help(h) => h.scroll.min(l.total_lines - l.visible_lines),
             Popup::Audit(a) => a.scroll.min(l.total_lines - l.visible_lines),
+            Popup::Details(d) => d.scroll.min(l.total_lines - l.visible_lines),
             _ => 0,
         };
         let s = format!(

@@ -98,6 +98,16 @@ impl Theme {
         }
     }
 
+    /// The bars of a Details chart: calls in green, refused calls in the caution's yellow (their
+    /// row label says which is which without colour).
+    pub fn spark(&self, refused: bool) -> Style {
+        match (self.mono, refused) {
+            (false, false) => Style::new().fg(Color::Green),
+            (false, true) => Style::new().fg(Color::Yellow),
+            (true, _) => Style::new(),
+        }
+    }
+
     pub fn tone(&self, t: Tone) -> Style {
         match t {
             Tone::Normal => Style::new(),

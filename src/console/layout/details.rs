@@ -1,0 +1,288 @@
+//! The Details popup (issue 9; CONSOLE.md, Popups): the key's fields, its calls per hour over
+//! 24 hours and per day over 30 days as sparklines (successful and refused calls on rows of their
+//! own, each labelled, with its total; the scale's maximum and the time span in text), and its
+//! own audit events. One line per row, scrolled as a whole; shared by drawing and by `update`
+//! (how many lines a page scrolls).
+
+use ratatui::layout::Rect;
+
+use super::popups::{PopupLayout, Row, Tone};
+use crate::console::format;
+use crate::console::lifecycle;
+use crate::console::model::Model;
+use crate::console::popup::DetailsPopup;
+use crate::console::text;
+use crate::console::usage::{self, UsageState};
+use crate::sanitize::clean;
+use crate::wire::{AuditEvent, Bucket, Usage};
+
+/// The levels a one-line sparkline draws (`▁` to `█`); a bucket with any call gets at least the
+/// lowest, so that a single refused call is never drawn as nothing.
+pub const LEVELS: u64 = 8;
+
+/// The widest the popup grows, border included.
+const MAX_WIDTH: u16 = 76;
+
+/// One line of the document before it is placed.
+enum Line {
+    Text(String, Tone),
+    /// A series of bars: its label, its levels (0 to [`LEVELS`]), its total.
+    Spark {
+        label: String,
+        levels: Vec<u64>,
+        total: String,
+        refused: bool,
+    },
+}
+
+/// `values` scaled to 0..=[`LEVELS`] against `max`: 0 stays 0, anything else is at least 1.
+pub fn levels(values: &[u64], max: u64) -> Vec<u64> {
+    values
+        .iter()
+        .map(|&v| {
+            if v == 0 || max == 0 {
+                0
+            } else {
+                (v.saturating_mul(LEVELS) / max).clamp(1, LEVELS)
+            }
+        })
+        .collect()
+}
+
+fn field(m: &Model, label: &str, value: String) -> Line {
+    Line::Text(format!("{}: {value}", m.tr.t(label)), Tone::Normal)
+}
+
+/// `Last used: 3 min ago from 10.0.4.17 · idle`: from the usage when loaded (it has the
+/// address), else from the list.
+fn last_used(m: &Model, p: &DetailsPopup, u: Option<&Usage>) -> String {
+    let tr = m.tr;
+    let mut key = p.key.clone();
+    if let Some(u) = u {
+        key.last_used_at = u.last_used_at.or(key.last_used_at);
+    }
+    let mut s = usage::last_used_cell(tr, &key, m.now);
+    if let Some(from) = u.and_then(|u| u.last_used_from.as_deref()) {
+        s = tr.f("details.from", &[("last", &s), ("from", &clean(from))]);
+    }
+    s
+}
+
+/// One chart: its heading (span, maximum), the ok and refused rows, the axis.
+fn chart(m: &Model, buckets: &[Bucket], daily: bool, label_w: usize, out: &mut Vec<Line>) {
+    let tr = m.tr;
+    let ok: Vec<u64> = buckets.iter().map(|b| b.ok).collect();
+    let refused: Vec<u64> = buckets.iter().map(|b| b.refused).collect();
+    // One scale for both rows, so that their bars compare.
+    let max = ok.iter().chain(&refused).copied().max().unwrap_or(0);
+    let (heading, from, to) = if daily {
+        ("details.days", "details.days_from", "details.days_to")
+    } else {
+        ("details.hours", "details.hours_from", "details.hours_to")
+    };
+    out.push(Line::Text(
+        tr.f(heading, &[("max", &usage::count(tr, max))]),
+        Tone::Bold,
+    ));
+    let (ok_total, refused_total) = usage::totals(buckets);
+    out.push(Line::Spark {
+        label: tr.t("details.ok").to_string(),
+        levels: levels(&ok, max),
+        total: usage::count(tr, ok_total),
+        refused: false,
+    });
+    out.push(Line::Spark {
+        label: tr.t("details.refused").to_string(),
+        levels: levels(&refused, max),
+        total: usage::count(tr, refused_total),
+        refused: true,
+    });
+    // The span under the bars: its start at the first bar, its end at the last.
+    let (from, to) = (tr.t(from), tr.t(to));
+    let pad = buckets
+        .len()
+        .saturating_sub(text::width(from) + text::width(to))
+        .max(1);
+    out.push(Line::Text(
+        format!("{}{from}{}{to}", " ".repeat(label_w + 1), " ".repeat(pad)),
+        Tone::Dim,
+    ));
+}
+
+fn event_line(m: &Model, e: &AuditEvent) -> String {
+    format!(
+        "{}  {}  {} ({})  {}  {}",
+        format::without_offset(e.at, m.tz),
+        e.action.as_str(),
+        clean(&e.actor),
+        e.role.as_str(),
+        clean(&e.remote_addr),
+        clean(&e.outcome),
+    )
+}
+
+fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
+    let tr = m.tr;
+    let k = &p.key;
+    let state = m.usage.get(&k.id);
+    let u = state.and_then(UsageState::loaded);
+    let keys = m.keys.as_ref().map_or(&[][..], |v| v.keys());
+    let name = k
+        .name
+        .as_deref()
+        .map(|n| clean(n).into_owned())
+        .unwrap_or_else(|| tr.t("delete.no_name").to_string());
+    let mut out = vec![
+        Line::Text(
+            format!("{}: {}", tr.t("delete.key"), clean(&k.masked)),
+            Tone::Bold,
+        ),
+        field(m, "delete.name", name),
+        field(
+            m,
+            "state.col",
+            lifecycle::state_label(tr, k, keys, m.now, m.tz),
+        ),
+        field(
+            m,
+            "delete.created",
+            tr.f(
+                "details.created_by",
+                &[
+                    ("at", &format::with_offset(k.created_at, m.tz)),
+                    ("by", &clean(&k.created_by)),
+                ],
+            ),
+        ),
+        field(
+            m,
+            "details.expires",
+            k.expires_at.map_or_else(
+                || tr.t("details.never").to_string(),
+                |t| format::with_offset(t, m.tz),
+            ),
+        ),
+        field(m, "keys.col_last_used", last_used(m, p, u)),
+    ];
+    // A disabled key that is still presented: said first, in words, before any chart.
+    if let Some(n) = usage::still_called(k, state) {
+        out.push(Line::Text(
+            tr.f("details.still_called", &[("n", &usage::count(tr, n))]),
+            Tone::Error,
+        ));
+    }
+    out.push(Line::Text(String::new(), Tone::Normal));
+    match state {
+        Some(UsageState::Loaded(u)) => {
+            let label_w = ["details.ok", "details.refused"]
+                .iter()
+                .map(|l| text::width(tr.t(l)))
+                .max()
+                .unwrap_or(0);
+            chart(m, &u.hours, false, label_w, &mut out);
+            chart(m, &u.days, true, label_w, &mut out);
+        }
+        Some(UsageState::Failed(why)) => {
+            out.push(Line::Text(tr.t("usage.unknown").to_string(), Tone::Dim));
+            out.push(Line::Text(why.clone(), Tone::Dim));
+        }
+        _ => out.push(Line::Text(tr.t("usage.checking").to_string(), Tone::Dim)),
+    }
+    out.push(Line::Text(String::new(), Tone::Normal));
+    out.push(Line::Text(tr.t("details.events").to_string(), Tone::Bold));
+    match (&p.events, &p.events_error) {
+        (_, Some(e)) => out.push(Line::Text(e.clone(), Tone::Error)),
+        (None, None) => out.push(Line::Text(tr.t("audit.loading").to_string(), Tone::Dim)),
+        (Some(ev), None) if ev.is_empty() => {
+            out.push(Line::Text(tr.t("audit.empty").to_string(), Tone::Dim))
+        }
+        (Some(ev), None) => {
+            for e in ev {
+                out.push(Line::Text(event_line(m, e), Tone::Normal));
+            }
+        }
+    }
+    out
+}
+
+/// Places the popup: centered, as wide as the screen allows up to [`MAX_WIDTH`], as tall as
+/// its lines or the screen; the lines from `scroll` on.
+pub fn place(m: &Model, p: &DetailsPopup, area: Rect) -> PopupLayout {
+    let width = area.width.saturating_sub(4).clamp(4, MAX_WIDTH);
+    let inner_w = usize::from(width.saturating_sub(4));
+    let doc = document(m, p);
+    let total = doc.len();
+    let room = usize::from(area.height.saturating_sub(4)).max(1);
+    let visible = total.min(room);
+    let height = visible as u16 + 2;
+    let outer = Rect {
+        x: area.x + (area.width.saturating_sub(width)) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width,
+        height,
+    };
+    let first = p.scroll.min(total - visible);
+    let label_w = ["details.ok", "details.refused"]
+        .iter()
+        .map(|l| text::width(m.tr.t(l)))
+        .max()
+        .unwrap_or(0) as u16;
+    let rows = doc
+        .into_iter()
+        .skip(first)
+        .take(visible)
+        .enumerate()
+        .map(|(i, line)| {
+            let r = Rect {
+                x: outer.x + 2,
+                y: outer.y + 1 + i as u16,
+                width: width.saturating_sub(4),
+                height: 1,
+            };
+            let row = match line {
+                Line::Text(s, tone) => Row::Text(text::truncate(&s, inner_w), tone),
+                Line::Spark {
+                    label,
+                    levels,
+                    total,
+                    refused,
+                } => {
+                    let bars = Rect {
+                        x: r.x + label_w + 1,
+                        width: (levels.len() as u16).min(r.width.saturating_sub(label_w + 1)),
+                        ..r
+                    };
+                    Row::Spark {
+                        label,
+                        levels,
+                        bars,
+                        total,
+                        refused,
+                    }
+                }
+            };
+            (r, row)
+        })
+        .collect();
+    PopupLayout {
+        area: outer,
+        title: m.tr.t("details.title").to_string(),
+        rows,
+        buttons: Vec::new(),
+        fields: Vec::new(),
+        items: Vec::new(),
+        visible_lines: visible,
+        total_lines: total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_call_is_a_bar_and_the_busiest_bucket_is_full() {
+        assert_eq!(levels(&[0, 1, 50, 100], 100), vec![0, 1, 4, 8]);
+        assert_eq!(levels(&[0, 0], 0), vec![0, 0]);
+    }
+}
