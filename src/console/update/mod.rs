@@ -16,6 +16,8 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod tests_audit;
 #[cfg(test)]
+mod tests_details;
+#[cfg(test)]
 mod tests_expiry;
 #[cfg(test)]
 mod tests_issue;

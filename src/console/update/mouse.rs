@@ -36,6 +36,10 @@ pub(super) fn on_mouse(m: &mut Model, ev: MouseEvent) -> Vec<Effect> {
 }
 
 fn wheel(m: &mut Model, a: Action) {
+    if matches!(m.popups.last(), Some(Popup::Details(_))) {
+        super::details::details_key(m, Some(a));
+        return;
+    }
     if let Some(p) = m.popups.last_mut() {
         if let Popup::Help(h) = p {
             h.scroll = match a {
@@ -119,9 +123,11 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
         }
         Hit::MenuItem(i) => press_menu_item(m, i),
         Hit::Popup => Vec::new(),
-        // A click beside a menu or the help closes it; other popups wait for an answer.
+        // A click beside a menu, the help or Details (read-only) closes it; other popups wait
+        // for an answer.
         Hit::OutsidePopup => match m.popups.last() {
             Some(Popup::Menu(_) | Popup::Help(_)) => cancel(m),
+            Some(Popup::Details(_)) => super::details::details_key(m, Some(Action::Cancel)),
             _ => Vec::new(),
         },
     }

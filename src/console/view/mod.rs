@@ -10,7 +10,7 @@ mod tests_any;
 #[cfg(test)]
 mod tests_audit;
 #[cfg(test)]
-mod tests_details;
+pub(crate) mod tests_details;
 #[cfg(test)]
 mod tests_expiry;
 #[cfg(test)]
