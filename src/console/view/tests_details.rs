@@ -52,7 +52,7 @@ pub(crate) fn usage_of(key_id: &str, how: Use) -> Usage {
                 Use::Busy => (((i * 37) % 900 + 300) as u64, 0),
                 Use::Refused => (
                     if i < 25 { 400 + i as u64 } else { 0 },
-                    u64::from(i >= 28) * 50,
+                    u64::from(i == 29) * 98,
                 ),
                 _ => (0, 0),
             };
