@@ -27,6 +27,7 @@ pub enum UsageState {
 }
 
 impl UsageState {
+    /// The figures, once they have arrived.
     pub fn loaded(&self) -> Option<&Usage> {
         match self {
             UsageState::Loaded(u) => Some(u),
