@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
+mod backup;
 mod catalog;
 mod common;
 mod lifecycle;
@@ -20,6 +21,7 @@ mod schema;
 mod trail;
 mod usage;
 
+pub use self::backup::{BackupDone, BackupError, backup_to};
 use self::schema::MigrationError;
 use super::{
     AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
