@@ -39,7 +39,8 @@ struct Seen {
     deleted: Vec<(Instant, String)>,
 }
 
-/// Issues keys on its own service and deletes every other one, until `stop`.
+/// Issues keys on its own service, deleting every odd one after the next one is issued (the
+/// even ones stay), until `stop`.
 async fn client(api: Api, sid: String, stop: Arc<AtomicBool>, acks: Arc<AtomicUsize>) -> Seen {
     let mut seen = Seen::default();
     let mut live: Vec<(String, String)> = Vec::new();
@@ -52,10 +53,10 @@ async fn client(api: Api, sid: String, stop: Arc<AtomicBool>, acks: Arc<AtomicUs
         let v = r.json();
         let (kid, key) = (v["id"].as_str().unwrap(), v["key"].as_str().unwrap());
         seen.issued.push((at, key.to_string()));
-        live.push((kid.to_string(), key.to_string()));
         acks.fetch_add(1, Ordering::AcqRel);
-        if n % 2 == 0 {
-            let (kid, key) = live.remove(0);
+        if n % 2 == 1 {
+            live.push((kid.to_string(), key.to_string()));
+        } else if let Some((kid, key)) = live.pop() {
             let r = api.delete_key(&sid, &kid).await;
             assert_eq!(r.status, 204, "delete: {}", r.text);
             seen.deleted.push((Instant::now(), key));
