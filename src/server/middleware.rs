@@ -249,7 +249,7 @@ impl LogLine {
     fn finish(self, resp: Response) -> Response {
         let status = resp.status().as_u16();
         let matched = self.route.as_ref().map(|r| r.as_str());
-        super::metrics::http_request(matched, &self.method, status, self.start.elapsed());
+        super::metrics::http_request(matched, &self.method, status, self.start);
         let route = matched.unwrap_or("(no route)");
         let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         let method = &self.method;

@@ -127,7 +127,12 @@ fn every_metric_is_described_and_the_lease_appears_only_once_reported() {
 fn the_recording_functions_do_nothing_before_install() {
     // No test in this binary installs the process-wide metrics.
     assert!(get().is_none());
-    http_request(Some("/v1/verify"), &Method::GET, 200, Duration::ZERO);
+    http_request(
+        Some("/v1/verify"),
+        &Method::GET,
+        200,
+        std::time::Instant::now(),
+    );
     store_error();
     lease_valid(true);
     revocation_acked(Duration::from_millis(3));
