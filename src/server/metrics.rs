@@ -29,7 +29,8 @@ use super::store::KeyCounts;
 /// Requests answered by the API listener, by `route` (the route template, or `unmatched`),
 /// `method` and `status`. Counter.
 pub const HTTP_REQUESTS_TOTAL: &str = "ragkeys_http_requests_total";
-/// Time from the request head to the response head, by `route`, in seconds. Histogram.
+/// Time from the request reaching the service (its head read) to its answer, by `route`, in
+/// seconds. Histogram.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "ragkeys_http_request_duration_seconds";
 /// `GET /v1/verify` answers by `outcome`: `ok` (200), `rate_limited` (429), `unavailable`
 /// (503, or any other 5xx: the caller got no verdict), `refused` (every other 4xx). Counter.
@@ -257,7 +258,7 @@ fn describe(r: &PrometheusRecorder) {
     for (name, text) in [
         d(
             HTTP_REQUEST_DURATION_SECONDS,
-            "Time from request head to response head, by route template, in seconds.",
+            "Time from a request reaching the service to its answer, by route template, in seconds.",
         ),
         d(
             REVOCATION_ACK_SECONDS,
@@ -270,8 +271,9 @@ fn describe(r: &PrometheusRecorder) {
 
 /// Records one answered request of the API listener: its route template (`None`: no route
 /// matched, recorded as `unmatched`), method, status and the time since `start`; and, for
-/// `/v1/verify`, its outcome. No allocation and no lock once a (route, method, status) has been
-/// seen; with metrics off, not even a clock read.
+/// `/v1/verify`, its outcome. No lock once a (route, method, status) has been seen, and an
+/// allocation only once per 64 samples (the exporter's histogram list grows in blocks); with
+/// metrics off, not even a clock read.
 #[inline]
 pub fn http_request(route: Option<&str>, method: &Method, status: u16, start: Instant) {
     if let Some(m) = get() {

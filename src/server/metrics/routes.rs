@@ -1,7 +1,8 @@
 //! `ragkeys_http_requests_total` and `ragkeys_http_request_duration_seconds` per route, with
 //! their handles resolved the first time a (route, method, status) is seen: after that, a request
-//! costs a short scan of the route templates, two atomic adds and a histogram push, with no
-//! allocation and no lock (README, Performance).
+//! costs a short scan of the route templates, one or two atomic adds and a histogram push, with
+//! no lock, and an allocation only once per 64 samples, when the histogram's sample list grows a
+//! block (README, Operating; Performance).
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
