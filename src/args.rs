@@ -160,6 +160,7 @@ impl Cli {
             None => ("the console (`ragkeys` alone)", true, true, false),
             Some(Command::Serve(_)) => ("`ragkeys serve`", false, true, false),
             Some(Command::Tokens(_)) => ("`ragkeys tokens`", false, true, true),
+            Some(Command::Backup(_)) => ("`ragkeys backup`", false, true, false),
             Some(Command::Services(_)) => ("`ragkeys services`", true, false, true),
             Some(Command::Keys(_)) => ("`ragkeys keys`", true, false, true),
             Some(Command::Audit(_)) => ("`ragkeys audit`", true, false, true),
@@ -213,6 +214,7 @@ impl Cli {
                 g.json |= t.json;
             }
             Some(Command::Serve(s)) => g.data_dir = s.data.data_dir.clone().or(g.data_dir),
+            Some(Command::Backup(b)) => g.data_dir = b.data.data_dir.clone().or(g.data_dir),
             _ => {}
         }
         Ok(g)
@@ -263,6 +265,9 @@ pub enum Command {
     Serve(ServeCommand),
     /// Manage admin tokens (works on the data dir directly, also while the service runs)
     Tokens(TokensArgs),
+    /// Copy the data dir's SQLite store into a new file, also while the service runs (the
+    /// pepper is not in the copy: keep it apart)
+    Backup(BackupArgs),
     /// List, create and delete services
     #[command(after_help = EXIT_CODES_HELP)]
     Services(ServicesArgs),
@@ -284,6 +289,17 @@ pub enum Command {
 pub struct ServeCommand {
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `ragkeys backup [--data-dir DIR] FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The new file to write (created 0600; never overwritten)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 
     #[command(flatten)]
     pub data: DataArgs,
@@ -377,6 +393,10 @@ pub struct ServeArgs {
     /// Private key of --tls-cert (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Serve Prometheus metrics (GET /metrics, no token) on this second address; off by default
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

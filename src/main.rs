@@ -8,6 +8,7 @@ fn main() -> ExitCode {
         None => ragkeys::console::main(&global, &cli.console),
         Some(Command::Serve(cmd)) => ragkeys::server::main(&global, &cmd.serve),
         Some(Command::Tokens(cmd)) => ragkeys::cli::tokens::main(&global, &cmd.command),
+        Some(Command::Backup(cmd)) => ragkeys::cli::backup::main(&global, &cmd),
         Some(cmd) => ragkeys::cli::main(&global, cmd),
     };
     ExitCode::from(code)

@@ -1,5 +1,6 @@
 //! Benchmark of `ragkeys serve`: requests/s, p50/p99 and server CPU per request of
-//! `GET /v1/verify` and `GET /healthz` against the real service and against a bare axum handler
+//! `GET /v1/verify` and `GET /healthz` against the real service (and verify against a second
+//! service with `--metrics-listen`, metrics on) and against a bare axum handler
 //! (the floor of the stack) and against that handler served by ragkeys' own serving loop
 //! (which splits the loop's cost from the layers'), alternating in each round, with wrk as the load generator
 //! (`apt-get install wrk`); then the key list (wrk) and issue+delete (reqwest: it waits on fsync,
@@ -127,10 +128,15 @@ async fn bench() -> Result<(), String> {
 
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = tmp.path().join("data");
-    let (svc, svc_addr) = start_service(&bin, &dir, &log)?;
+    let (svc, svc_addr) = start_service(&bin, &dir, &log, &[])?;
+    // The same service with metrics on (issue 11): recording must cost nothing visible.
+    let dir_m = tmp.path().join("data-metrics");
+    let (svc_m, svc_m_addr) =
+        start_service(&bin, &dir_m, &log, &["--metrics-listen", "127.0.0.1:0"])?;
     let (bare_proc, bare_addr) = start_bare(BARE_FLAG)?;
     let (loop_proc, loop_addr) = start_bare(BARE_LISTEN_FLAG)?;
     let (svc_pid, bare_pid, loop_pid) = (svc.0.id(), bare_proc.0.id(), loop_proc.0.id());
+    let svc_m_pid = svc_m.0.id();
     let token = std::fs::read_to_string(dir.join("admin.token"))
         .map_err(|e| format!("admin.token: {e}"))?
         .trim()
@@ -149,6 +155,11 @@ async fn bench() -> Result<(), String> {
     let admin = format!("Bearer {token}");
     let (key, list_sid, issue_sid) = setup(&http, &base, &admin).await?;
     let key_header = format!("Authorization: Bearer {key}");
+    let base_m = format!("http://{svc_m_addr}");
+    let token_m = std::fs::read_to_string(dir_m.join("admin.token"))
+        .map_err(|e| format!("admin.token: {e}"))?;
+    let (key_m, ..) = setup(&http, &base_m, &format!("Bearer {}", token_m.trim())).await?;
+    let key_m_header = format!("Authorization: Bearer {key_m}");
     let admin_header = format!("Authorization: {admin}");
     let issue = Op::IssueDelete {
         url: format!("{base}/v1/services/{issue_sid}/api-keys"),
@@ -190,6 +201,12 @@ async fn bench() -> Result<(), String> {
             Some(key_header.as_str()),
             loop_pid,
         ),
+        (
+            "GET /v1/verify, ragkeys serve with metrics on",
+            format!("{base_m}/v1/verify"),
+            Some(key_m_header.as_str()),
+            svc_m_pid,
+        ),
     ];
     // Warm both servers.
     for (_, url, header, pid) in &cases {
@@ -199,13 +216,15 @@ async fn bench() -> Result<(), String> {
     let (mut verify_ratio, mut health_ratio) = (Vec::new(), Vec::new());
     let (mut verify_cpu, mut health_cpu) = (Vec::new(), Vec::new());
     let (mut loop_ratio, mut layers_ratio) = (Vec::new(), Vec::new());
+    let (mut metrics_ratio, mut metrics_vs_off, mut metrics_cpu) =
+        (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         // Alternate which server goes first, so that the noise of a shared machine falls on
         // both alike.
-        let order: [usize; 5] = if round % 2 == 0 {
-            [0, 1, 4, 2, 3]
+        let order: [usize; 6] = if round % 2 == 0 {
+            [0, 5, 1, 4, 2, 3]
         } else {
-            [4, 1, 0, 3, 2]
+            [4, 1, 5, 0, 3, 2]
         };
         let mut runs: Vec<Option<WrkRun>> = (0..cases.len()).map(|_| None).collect();
         for i in order {
@@ -222,6 +241,10 @@ async fn bench() -> Result<(), String> {
         let ((v, vc), (vb, vbc)) = (get(0), get(1));
         let ((h, hc), (hb, hbc)) = (get(2), get(3));
         let (vl, vlc) = get(4);
+        let (vm, vmc) = get(5);
+        metrics_ratio.push(vm / vb);
+        metrics_vs_off.push(vm / v);
+        metrics_cpu.push(vbc / vmc);
         loop_ratio.push(vl / vb);
         layers_ratio.push(v / vl);
         verify_ratio.push(v / vb);
@@ -229,7 +252,7 @@ async fn bench() -> Result<(), String> {
         verify_cpu.push(vbc / vc);
         health_cpu.push(hbc / hc);
         eprintln!(
-            "round {round}: verify {v:.0} vs bare {vb:.0} req/s ({:.2}); healthz {h:.0} vs bare {hb:.0} req/s ({:.2}); \
+            "round {round}: verify {v:.0} (metrics on {vm:.0}) vs bare {vb:.0} req/s ({:.2}); healthz {h:.0} vs bare {hb:.0} req/s ({:.2}); \
              bare through our loop {vl:.0} req/s; CPU/req verify {:.1} vs {:.1} µs (our loop {:.1}), healthz {:.1} vs {:.1} µs",
             v / vb,
             h / hb,
@@ -302,6 +325,13 @@ async fn bench() -> Result<(), String> {
         "server CPU per request bare / ragkeys (1.00 = as cheap as the bare handler): verify {:.2}, healthz {:.2}",
         median(verify_cpu),
         median(health_cpu)
+    );
+    println!(
+        "verify with metrics on (median of {rounds} rounds): / bare axum {:.2}, / metrics off {:.2}; \
+         server CPU per request bare / metrics on {:.2}",
+        median(metrics_ratio),
+        median(metrics_vs_off),
+        median(metrics_cpu)
     );
     Ok(())
 }

@@ -111,10 +111,12 @@ pub fn wait_listening(stream: impl std::io::Read + Send + 'static) -> Result<Soc
         .map_err(|e| format!("bad address {addr:?}: {e}"))
 }
 
+/// `ragkeys serve` on 127.0.0.1:0 over `dir`, with `extra` flags (e.g. `--metrics-listen`).
 pub fn start_service(
     bin: &str,
     dir: &std::path::Path,
     log: &str,
+    extra: &[&str],
 ) -> Result<(Proc, SocketAddr), String> {
     let mut child = Command::new(bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -125,6 +127,7 @@ pub fn start_service(
             "--verify-failures-per-minute",
             "1000000",
         ])
+        .args(extra)
         .env("RAGKEYS_LOG", log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

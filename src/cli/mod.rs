@@ -3,6 +3,7 @@
 //! line on stderr and a documented exit code when something fails.
 
 mod audit;
+pub mod backup;
 pub mod confirm;
 pub mod error;
 mod keys;
@@ -83,7 +84,7 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
             let ctx = connect(global)?;
             block_on(audit::run(&ctx, a))
         }
-        Command::Serve(_) | Command::Tokens(_) => Err(CliError::other(
+        Command::Serve(_) | Command::Tokens(_) | Command::Backup(_) => Err(CliError::other(
             "this command is not handled by the CLI module",
         )),
     }

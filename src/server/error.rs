@@ -130,6 +130,7 @@ impl ApiError {
             StoreError::NameTaken => Self::name_taken(),
             StoreError::TokenNotFound => Self::unauthorized(),
             StoreError::Closed | StoreError::Failed(_) => {
+                super::metrics::store_error();
                 tracing::error!(error = %e, "storage failure");
                 Self::internal()
             }

@@ -248,7 +248,9 @@ impl LogLine {
     /// Logs the answer (tower-http's `PropagateRequestId` puts the id on it).
     fn finish(self, resp: Response) -> Response {
         let status = resp.status().as_u16();
-        let route = self.route.as_ref().map_or("(no route)", |r| r.as_str());
+        let matched = self.route.as_ref().map(|r| r.as_str());
+        super::metrics::http_request(matched, &self.method, status, self.start);
+        let route = matched.unwrap_or("(no route)");
         let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         let method = &self.method;
         if status >= 500 {

@@ -6,6 +6,7 @@ mod extract;
 mod handlers;
 mod idempotency;
 mod listen;
+pub mod metrics;
 mod middleware;
 mod openapi;
 mod rate_limit;
@@ -107,6 +108,18 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// `--metrics-listen`: turns recording on and binds the metrics listener (API.md, Operating the
+/// service), before the API listener is announced so that its first request is counted.
+async fn bind_metrics(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    metrics::install();
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+    Ok(Some(listener))
+}
+
 async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     crate::client::install_crypto_provider();
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -133,6 +146,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = bind_metrics(args.metrics_listen).await?;
     let signal = shutdown_signal()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
@@ -147,7 +161,21 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stop signal received: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
+    let metrics_task = metrics_listener.map(|l| {
+        let (state, stop) = (state.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            let upkeep = metrics::run_upkeep(stop.clone());
+            let (served, ()) =
+                tokio::join!(run_http(l, None, metrics::router(state), stop), upkeep);
+            served
+        })
+    });
     let served = run_http(listener, tls, router::router(state.clone()), stop_rx).await;
+    if let Some(task) = metrics_task
+        && let Ok(Err(e)) = task.await
+    {
+        tracing::warn!(error = %e, "the metrics listener failed");
+    }
     background.stop().await;
     state.idempotency.clear();
     store

@@ -112,6 +112,7 @@ async fn flush(state: &AppState, batch: &mut Vec<KeyUse>) {
         return;
     }
     if let Err(e) = state.store.touch_keys(std::mem::take(batch)).await {
+        super::metrics::store_error();
         tracing::warn!(error = %e, "could not record key use");
     }
 }
@@ -156,6 +157,7 @@ async fn chores(
                 started = true;
                 let horizon = Timestamp::now().unix() - RECORD_RETENTION_SECS;
                 if let Err(e) = state.store.prune_idempotency(horizon).await {
+                    super::metrics::store_error();
                     tracing::warn!(error = %e, "could not prune idempotency records");
                 }
                 flush_usage(&state).await;
@@ -173,6 +175,7 @@ async fn chores(
 /// Writes the usage counts (at most once a minute: the chore tick, and at stop).
 async fn flush_usage(state: &AppState) {
     if let Err(e) = state.usage.flush(&*state.store, &state.index).await {
+        super::metrics::store_error();
         tracing::warn!(error = %e, "could not record key usage");
     }
 }

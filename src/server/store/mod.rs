@@ -231,6 +231,30 @@ pub struct FoundKey {
     pub key: KeyRecord,
 }
 
+/// How many keys are in each state at one moment, across all services (API.md, Operating the
+/// service: `ragkeys_api_keys{state}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyCounts {
+    pub active: u64,
+    pub disabled: u64,
+    pub expired: u64,
+    pub rotating: u64,
+}
+
+impl KeyCounts {
+    /// Counts one key in its state.
+    pub fn add(&mut self, state: KeyState) {
+        match state {
+            KeyState::Active => self.active += 1,
+            KeyState::Disabled => self.disabled += 1,
+            KeyState::Expired => self.expired += 1,
+            KeyState::Rotating => self.rotating += 1,
+            // Only a client reads a state it does not know; the store never makes one.
+            KeyState::Unknown => {}
+        }
+    }
+}
+
 /// Outcomes the service turns into API errors, and real failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -339,6 +363,24 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every rotated key (of `service_id`, or of all services) whose grace has ended by
     /// `now`, each with one `api_key.retire` event by `system`; each is returned exactly once.
     fn retire_due(&self, service_id: Option<String>, now: UnixTime) -> Fut<'_, Vec<Retired>>;
+    /// Keys by their state at `now` ([`KeyRecord::state`]) across all services, for the metrics
+    /// scrape. The default reads every service's list (one query per service); a store that can
+    /// count in one query overrides it.
+    fn count_keys_by_state(&self, now: UnixTime) -> Fut<'_, KeyCounts> {
+        Box::pin(async move {
+            let mut counts = KeyCounts::default();
+            for service in self.list_services().await? {
+                let keys = match self.list_keys(service.id).await {
+                    Err(StoreError::ServiceNotFound) => continue, // deleted meanwhile
+                    other => other?,
+                };
+                for key in keys {
+                    counts.add(key.state(now));
+                }
+            }
+            Ok(counts)
+        })
+    }
     /// Records successful verifications: `last_used_at` and `last_used_from` (never backwards).
     fn touch_keys(&self, used: Vec<KeyUse>) -> Fut<'_, ()>;
 

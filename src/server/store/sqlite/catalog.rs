@@ -6,8 +6,8 @@ use super::common::{digest_of, is_unique_violation, write_tx};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
-    FoundKey, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError,
-    StoreResult, valid_until,
+    FoundKey, IdempotencyRecord, KeyCounts, KeyDigest, KeyRecord, NewKey, ServiceRecord,
+    StoreError, StoreResult, UnixTime, valid_until,
 };
 use crate::wire::AuditEvent;
 
@@ -336,4 +336,29 @@ pub fn all_key_digests(conn: &Connection) -> StoreResult<Vec<KeyDigest>> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Keys by state at `now` across all services, in one query with the rules of
+/// [`KeyRecord::state`]: rotated beats disabled beats expired.
+pub fn count_keys_by_state(conn: &Connection, now: UnixTime) -> StoreResult<KeyCounts> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT CASE WHEN replaced_by IS NOT NULL THEN 'rotating' \
+                     WHEN enabled = 0 THEN 'disabled' \
+                     WHEN expires_at IS NOT NULL AND expires_at <= ?1 THEN 'expired' \
+                     ELSE 'active' END AS state, count(*) \
+         FROM api_keys GROUP BY state",
+    )?;
+    let mut counts = KeyCounts::default();
+    let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (state, n) = row?;
+        let n = u64::try_from(n).unwrap_or(0);
+        match state.as_str() {
+            "rotating" => counts.rotating = n,
+            "disabled" => counts.disabled = n,
+            "expired" => counts.expired = n,
+            _ => counts.active = n,
+        }
+    }
+    Ok(counts)
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
+mod backup;
 mod catalog;
 mod common;
 mod lifecycle;
@@ -20,11 +21,12 @@ mod schema;
 mod trail;
 mod usage;
 
+pub use self::backup::{BackupDone, BackupError, backup_to};
 use self::schema::MigrationError;
 use super::{
-    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyDigest, KeyRecord, KeyRotated,
-    KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store, StoreError,
-    StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
+    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
+    KeyRotated, KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store,
+    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
 };
 use crate::credential::Digest;
 use crate::wire::AuditEvent;
@@ -242,6 +244,10 @@ impl Store for SqliteStore {
 
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>> {
         Box::pin(self.read(catalog::all_key_digests))
+    }
+
+    fn count_keys_by_state(&self, now: UnixTime) -> Fut<'_, KeyCounts> {
+        Box::pin(self.read(move |c| catalog::count_keys_by_state(c, now)))
     }
 
     fn update_key(

@@ -1,0 +1,329 @@
+//! Prometheus metrics of `ragkeys serve --metrics-listen ADDR` (API.md, Operating the service):
+//! every metric name, the one recorder, and the functions that record into it.
+//!
+//! The recorder is `metrics-exporter-prometheus`'s, kept here rather than installed as the
+//! `metrics` facade's global recorder: every handle the hot path touches is resolved once (a
+//! registry lookup clones and hashes its key, an allocation per call), and the embedded service
+//! of the console, which shares this code, records nothing. Until [`install`] runs, every
+//! recording function is a single atomic load that finds nothing to do.
+//!
+//! Labels carry route templates and fixed words only: never a raw path, key id, masked key or
+//! token (API.md, Operating the service).
+
+mod routes;
+mod scrape;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::http::Method;
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+pub use scrape::{router, run_upkeep};
+
+use super::store::KeyCounts;
+
+/// Requests answered by the API listener, by `route` (the route template, or `unmatched`),
+/// `method` and `status`. Counter.
+pub const HTTP_REQUESTS_TOTAL: &str = "ragkeys_http_requests_total";
+/// Time from the request reaching the service (its head read) to its answer, by `route`, in
+/// seconds. Histogram.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "ragkeys_http_request_duration_seconds";
+/// `GET /v1/verify` answers by `outcome`: `ok` (200), `rate_limited` (429), `unavailable`
+/// (503, or any other 5xx: the caller got no verdict), `refused` (every other 4xx). Counter.
+pub const VERIFY_TOTAL: &str = "ragkeys_verify_total";
+/// Keys by `state` (`active`, `disabled`, `expired`, `rotating`) across all services, read from
+/// the store when scraped. Gauge.
+pub const API_KEYS: &str = "ragkeys_api_keys";
+/// Store failures (`internal` / `unavailable` answers, failed background writes, a failed read
+/// of [`API_KEYS`] at scrape time). Counter.
+pub const STORE_ERRORS_TOTAL: &str = "ragkeys_store_errors_total";
+/// 1 while this replica holds a valid lease on the shared database, else 0; absent on a
+/// single-process SQLite service (see [`lease_valid`]). Gauge.
+pub const REPLICA_LEASE_VALID: &str = "ragkeys_replica_lease_valid";
+/// Seconds a revocation (delete, disable, rotation with grace 0) waited for every live replica
+/// to acknowledge it (see [`revocation_acked`]). Histogram.
+pub const REVOCATION_ACK_SECONDS: &str = "ragkeys_revocation_ack_seconds";
+/// Entries of the in-memory verify index (keys that may verify, and those not yet retired). Gauge.
+pub const VERIFY_INDEX_KEYS: &str = "ragkeys_verify_index_keys";
+/// When the process started, unix seconds (the name client libraries use). Gauge.
+pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
+/// Always 1, with the `version` of the binary as a label. Gauge.
+pub const BUILD_INFO: &str = "ragkeys_build_info";
+
+/// Every metric name `/metrics` may show (histograms add `_bucket`, `_sum` and `_count`), for
+/// the check of the alert rules.
+pub const EXPORTED: &[&str] = &[
+    HTTP_REQUESTS_TOTAL,
+    HTTP_REQUEST_DURATION_SECONDS,
+    VERIFY_TOTAL,
+    API_KEYS,
+    STORE_ERRORS_TOTAL,
+    REPLICA_LEASE_VALID,
+    REVOCATION_ACK_SECONDS,
+    VERIFY_INDEX_KEYS,
+    PROCESS_START_TIME_SECONDS,
+    BUILD_INFO,
+];
+
+/// The `state` label values of [`API_KEYS`], in the order of [`KeyCounts`]'s fields.
+pub const KEY_STATES: [&str; 4] = ["active", "disabled", "expired", "rotating"];
+
+/// Request durations: from 100 µs (a verification) to 10 s (a body that crawls in).
+const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// Acknowledgement waits: from 1 ms (all replicas at hand) to the lease's bound and beyond.
+const ACK_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Indexes of [`Metrics::verify`].
+#[derive(Clone, Copy)]
+enum Outcome {
+    Ok = 0,
+    Refused = 1,
+    RateLimited = 2,
+    Unavailable = 3,
+}
+
+const OUTCOMES: [&str; 4] = ["ok", "refused", "rate_limited", "unavailable"];
+
+/// The recorder and every handle resolved once.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    verify: [Counter; 4],
+    store_errors: Counter,
+    /// Registered on the first report, so that a single-process service shows no lease at all.
+    lease_valid: OnceLock<Gauge>,
+    revocation_ack: Histogram,
+    api_keys: [Gauge; 4],
+    index_keys: Gauge,
+    routes: routes::Routes,
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// Turns recording on for this process (idempotent) and returns the one [`Metrics`].
+pub fn install() -> &'static Metrics {
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// The process's metrics once [`install`] has run.
+#[inline]
+pub fn get() -> Option<&'static Metrics> {
+    METRICS.get()
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &'static str)]) -> Key {
+    let labels: Vec<Label> = labels.iter().map(|&(k, v)| Label::new(k, v)).collect();
+    Key::from_parts(name, labels)
+}
+
+fn metadata() -> Metadata<'static> {
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
+}
+
+impl Metrics {
+    /// A recorder with this service's buckets, every metric described, and the handles of the
+    /// hot path resolved.
+    pub fn new() -> Metrics {
+        let builder = PrometheusBuilder::new();
+        // Two fixed, non-empty bucket lists: the builder refuses only an empty one.
+        let builder = builder
+            .set_buckets_for_metric(
+                Matcher::Full(HTTP_REQUEST_DURATION_SECONDS.into()),
+                DURATION_BUCKETS,
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(REVOCATION_ACK_SECONDS.into()), ACK_BUCKETS)
+            })
+            .unwrap_or_default();
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        describe(&recorder);
+        let counter = |name, labels: &[(&'static str, &'static str)]| {
+            recorder.register_counter(&key(name, labels), &metadata())
+        };
+        let gauge = |name, labels: &[(&'static str, &'static str)]| {
+            recorder.register_gauge(&key(name, labels), &metadata())
+        };
+        let verify = OUTCOMES.map(|o| counter(VERIFY_TOTAL, &[("outcome", o)]));
+        let api_keys = KEY_STATES.map(|s| gauge(API_KEYS, &[("state", s)]));
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64().floor());
+        gauge(PROCESS_START_TIME_SECONDS, &[]).set(start);
+        gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
+        let metrics = Metrics {
+            verify,
+            store_errors: counter(STORE_ERRORS_TOTAL, &[]),
+            lease_valid: OnceLock::new(),
+            revocation_ack: recorder
+                .register_histogram(&key(REVOCATION_ACK_SECONDS, &[]), &metadata()),
+            api_keys,
+            index_keys: gauge(VERIFY_INDEX_KEYS, &[]),
+            routes: routes::Routes::default(),
+            handle,
+            recorder,
+        };
+        metrics.handle.run_upkeep();
+        metrics
+    }
+
+    /// The Prometheus text format of everything recorded so far.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Sets [`API_KEYS`] (every state, zeros included).
+    pub fn set_key_states(&self, s: KeyCounts) {
+        for (gauge, n) in self
+            .api_keys
+            .iter()
+            .zip([s.active, s.disabled, s.expired, s.rotating])
+        {
+            gauge.set(n as f64);
+        }
+    }
+
+    /// Sets [`VERIFY_INDEX_KEYS`].
+    pub fn set_index_keys(&self, n: usize) {
+        self.index_keys.set(n as f64);
+    }
+
+    fn register_counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &metadata())
+    }
+
+    fn register_histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &metadata())
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn describe(r: &PrometheusRecorder) {
+    let d = |name: &'static str, text: &'static str| {
+        (KeyName::from_const_str(name), SharedString::const_str(text))
+    };
+    for (name, text) in [
+        d(
+            HTTP_REQUESTS_TOTAL,
+            "Requests answered by the API listener, by route template, method and status.",
+        ),
+        d(
+            VERIFY_TOTAL,
+            "GET /v1/verify answers by outcome: ok, refused, rate_limited, unavailable.",
+        ),
+        d(
+            STORE_ERRORS_TOTAL,
+            "Store failures: requests answered internal or unavailable, failed background writes.",
+        ),
+    ] {
+        r.describe_counter(name, None, text);
+    }
+    for (name, text) in [
+        d(
+            API_KEYS,
+            "API keys by state across all services, read from the store at scrape time.",
+        ),
+        d(
+            REPLICA_LEASE_VALID,
+            "1 while this replica holds a valid lease on the shared database, else 0.",
+        ),
+        d(VERIFY_INDEX_KEYS, "Entries of the in-memory verify index."),
+        d(
+            PROCESS_START_TIME_SECONDS,
+            "Start time of the process since the unix epoch, in seconds.",
+        ),
+        d(
+            BUILD_INFO,
+            "Always 1; the version of the ragkeys binary as a label.",
+        ),
+    ] {
+        r.describe_gauge(name, None, text);
+    }
+    for (name, text) in [
+        d(
+            HTTP_REQUEST_DURATION_SECONDS,
+            "Time from a request reaching the service to its answer, by route template, in seconds.",
+        ),
+        d(
+            REVOCATION_ACK_SECONDS,
+            "Seconds a revocation waited for every live replica to acknowledge it.",
+        ),
+    ] {
+        r.describe_histogram(name, None, text);
+    }
+}
+
+/// Records one answered request of the API listener: its route template (`None`: no route
+/// matched, recorded as `unmatched`), method, status and the time since `start`; and, for
+/// `/v1/verify`, its outcome. No lock once a (route, method, status) has been seen, and an
+/// allocation only once per 64 samples (the exporter's histogram list grows in blocks); with
+/// metrics off, not even a clock read.
+#[inline]
+pub fn http_request(route: Option<&str>, method: &Method, status: u16, start: Instant) {
+    if let Some(m) = get() {
+        m.routes.record(m, route, method, status, start.elapsed());
+    }
+}
+
+impl Metrics {
+    fn verify_outcome(&self, status: u16) {
+        let outcome = match status {
+            200..=299 => Outcome::Ok,
+            429 => Outcome::RateLimited,
+            500..=599 => Outcome::Unavailable,
+            _ => Outcome::Refused,
+        };
+        self.verify[outcome as usize].increment(1);
+    }
+}
+
+/// Counts one store failure (see [`STORE_ERRORS_TOTAL`]): call it where a
+/// `StoreError::Failed`/`Closed`/`Unavailable` becomes an answer or is given up on.
+#[inline]
+pub fn store_error() {
+    if let Some(m) = get() {
+        m.store_errors.increment(1);
+    }
+}
+
+/// For the replicas (API.md, Several replicas): reports whether this replica holds a valid
+/// lease now (`true` → [`REPLICA_LEASE_VALID`] 1, `false` → 0). Call it on every renewal and
+/// the moment the lease is lost; a no-op unless metrics are on.
+pub fn lease_valid(valid: bool) {
+    if let Some(m) = get() {
+        let gauge = m.lease_valid.get_or_init(|| {
+            m.recorder
+                .register_gauge(&key(REPLICA_LEASE_VALID, &[]), &metadata())
+        });
+        gauge.set(if valid { 1.0 } else { 0.0 });
+    }
+}
+
+/// For the replicas (API.md, Several replicas): records how long one revocation (a delete,
+/// disable, service delete or rotation with grace 0) waited, from its commit to the last live
+/// replica's acknowledgement (or to the lease bound it waited out instead), into
+/// [`REVOCATION_ACK_SECONDS`]. A no-op unless metrics are on.
+pub fn revocation_acked(took: Duration) {
+    if let Some(m) = get() {
+        m.revocation_ack.record(took.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests;
