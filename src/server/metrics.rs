@@ -10,6 +10,7 @@
 //! Labels carry route templates and fixed words only: never a raw path, key id, masked key or
 //! token (API.md, Operating the service).
 
+mod latency;
 mod routes;
 mod scrape;
 
@@ -72,11 +73,6 @@ pub const EXPORTED: &[&str] = &[
 /// The `state` label values of [`API_KEYS`], in the order of [`KeyCounts`]'s fields.
 pub const KEY_STATES: [&str; 4] = ["active", "disabled", "expired", "rotating"];
 
-/// Request durations: from 100 µs (a verification) to 10 s (a body that crawls in).
-const DURATION_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
 /// Acknowledgement waits: from 1 ms (all replicas at hand) to the lease's bound and beyond.
 const ACK_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -134,15 +130,10 @@ impl Metrics {
     /// hot path resolved.
     pub fn new() -> Metrics {
         let builder = PrometheusBuilder::new();
-        // Two fixed, non-empty bucket lists: the builder refuses only an empty one.
+        // A fixed, non-empty bucket list: the builder refuses only an empty one. Request
+        // durations are not the exporter's (see `latency`).
         let builder = builder
-            .set_buckets_for_metric(
-                Matcher::Full(HTTP_REQUEST_DURATION_SECONDS.into()),
-                DURATION_BUCKETS,
-            )
-            .and_then(|b| {
-                b.set_buckets_for_metric(Matcher::Full(REVOCATION_ACK_SECONDS.into()), ACK_BUCKETS)
-            })
+            .set_buckets_for_metric(Matcher::Full(REVOCATION_ACK_SECONDS.into()), ACK_BUCKETS)
             .unwrap_or_default();
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -178,7 +169,12 @@ impl Metrics {
 
     /// The Prometheus text format of everything recorded so far.
     pub fn render(&self) -> String {
-        self.handle.render()
+        let mut text = self.handle.render();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        self.routes.render_durations(&mut text);
+        text
     }
 
     /// Sets [`API_KEYS`] (every state, zeros included).
@@ -200,11 +196,6 @@ impl Metrics {
     fn register_counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
         self.recorder
             .register_counter(&Key::from_parts(name, labels), &metadata())
-    }
-
-    fn register_histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
-        self.recorder
-            .register_histogram(&Key::from_parts(name, labels), &metadata())
     }
 }
 
@@ -256,10 +247,6 @@ fn describe(r: &PrometheusRecorder) {
         r.describe_gauge(name, None, text);
     }
     for (name, text) in [
-        d(
-            HTTP_REQUEST_DURATION_SECONDS,
-            "Time from a request reaching the service to its answer, by route template, in seconds.",
-        ),
         d(
             REVOCATION_ACK_SECONDS,
             "Seconds a revocation waited for every live replica to acknowledge it.",

@@ -1,16 +1,16 @@
 //! `ragkeys_http_requests_total` and `ragkeys_http_request_duration_seconds` per route, with
 //! their handles resolved the first time a (route, method, status) is seen: after that, a request
-//! costs a short scan of the route templates, one or two atomic adds and a histogram push, with
-//! no lock, and an allocation only once per 64 samples, when the histogram's sample list grows a
-//! block (README, Operating; Performance).
+//! costs a short scan of the route templates and a few relaxed atomic adds, with no lock and no
+//! allocation (README, Operating; Performance).
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::http::Method;
-use metrics::{Counter, Histogram, Label};
+use metrics::{Counter, Label};
 
-use super::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL, Metrics};
+use super::latency::{self, Latency};
+use super::{HTTP_REQUESTS_TOTAL, Metrics};
 
 /// The `route` label of a request that matched no route (a 404).
 pub const UNMATCHED: &str = "unmatched";
@@ -59,25 +59,22 @@ struct Slot {
     template: Box<str>,
     /// `/v1/verify`: its answers are also counted by outcome.
     verify: bool,
-    duration: Histogram,
+    duration: Latency,
     requests: [[OnceLock<Counter>; STATUSES.len()]; METHODS.len()],
 }
 
 impl Slot {
-    fn new(m: &Metrics, template: &str) -> Slot {
+    fn new(template: &str) -> Slot {
         Slot {
             template: template.into(),
             verify: template == "/v1/verify",
-            duration: m.register_histogram(
-                HTTP_REQUEST_DURATION_SECONDS,
-                vec![Label::new("route", template.to_owned())],
-            ),
+            duration: Latency::default(),
             requests: Default::default(),
         }
     }
 
     fn record(&self, m: &Metrics, method: &Method, status: u16, took: Duration) {
-        self.duration.record(took.as_secs_f64());
+        self.duration.record(took);
         let mi = method_index(method);
         match status_index(status) {
             Some(si) => self.requests[mi][si]
@@ -106,6 +103,8 @@ impl Slot {
 pub struct Routes {
     slots: [OnceLock<Slot>; SLOTS],
     unmatched: OnceLock<Slot>,
+    /// Durations of routes beyond [`SLOTS`] (none with today's router), under one label.
+    overflow: Latency,
     fill: Mutex<()>,
 }
 
@@ -121,9 +120,9 @@ impl Routes {
         Err(None)
     }
 
-    fn slot(&self, m: &Metrics, route: Option<&str>) -> Option<&Slot> {
+    fn slot(&self, route: Option<&str>) -> Option<&Slot> {
         let Some(route) = route else {
-            return Some(self.unmatched.get_or_init(|| Slot::new(m, UNMATCHED)));
+            return Some(self.unmatched.get_or_init(|| Slot::new(UNMATCHED)));
         };
         if let Ok(slot) = self.find(route) {
             return Some(slot);
@@ -131,7 +130,7 @@ impl Routes {
         let _filling = self.fill.lock().unwrap_or_else(|e| e.into_inner());
         match self.find(route) {
             Ok(slot) => Some(slot),
-            Err(Some(cell)) => Some(cell.get_or_init(|| Slot::new(m, route))),
+            Err(Some(cell)) => Some(cell.get_or_init(|| Slot::new(route))),
             Err(None) => None,
         }
     }
@@ -145,16 +144,12 @@ impl Routes {
         status: u16,
         took: Duration,
     ) {
-        match self.slot(m, route) {
+        match self.slot(route) {
             Some(slot) => slot.record(m, method, status, took),
             // More templates than slots: correct, only slower (a registry lookup).
             None => {
                 let route = route.unwrap_or(UNMATCHED);
-                m.register_histogram(
-                    HTTP_REQUEST_DURATION_SECONDS,
-                    vec![Label::new("route", route.to_owned())],
-                )
-                .record(took.as_secs_f64());
+                self.overflow.record(took);
                 m.register_counter(
                     HTTP_REQUESTS_TOTAL,
                     labels(route, METHODS[method_index(method)], status.to_string()),
@@ -166,4 +161,16 @@ impl Routes {
             }
         }
     }
+
+    /// Appends `ragkeys_http_request_duration_seconds` for every route seen so far.
+    pub fn render_durations(&self, out: &mut String) {
+        latency::render_header(out);
+        for slot in self.slots.iter().chain([&self.unmatched]).filter_map(OnceLock::get) {
+            slot.duration.render(&slot.template, out);
+        }
+        self.overflow.render(OVERFLOW, out);
+    }
 }
+
+/// The `route` label of durations of routes beyond [`SLOTS`].
+const OVERFLOW: &str = "other";
