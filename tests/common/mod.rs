@@ -159,6 +159,16 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Runs `ragkeys tokens ARGS` on this service's store (its data dir, or its database).
+    pub fn tokens(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("tokens")
+            .args(args)
+            .args(&self.store_args)
+            .output()
+            .expect("run ragkeys tokens")
+    }
+
     /// SIGTERM, then wait for a clean exit; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         unsafe {
