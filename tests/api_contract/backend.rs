@@ -48,6 +48,11 @@ impl Place {
                 args.extend_from_slice(extra);
                 let mut s = common::Server::start_in(&self.dir, &args);
                 s.store_args = store;
+                // Proof this binary tests PostgreSQL: no SQLite file was made in the data dir.
+                assert!(
+                    !self.dir.join("ragkeys.db").exists(),
+                    "a service given --database opened SQLite in its data dir"
+                );
                 s
             }
         }
