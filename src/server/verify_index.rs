@@ -140,8 +140,8 @@ impl VerifyIndex {
         let mut stale = Vec::new();
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         for (digest, stamp) in stamped {
-            let gen = &self.stamps[stripe(digest)];
-            if gen.load(Ordering::Acquire) != *stamp {
+            let stamp_now = &self.stamps[stripe(digest)];
+            if stamp_now.load(Ordering::Acquire) != *stamp {
                 stale.push(*digest);
                 continue;
             }
@@ -186,8 +186,8 @@ impl VerifyIndex {
             }
         }
         *map = next;
-        for gen in self.stamps.iter() {
-            gen.fetch_add(1, Ordering::AcqRel);
+        for g in self.stamps.iter() {
+            g.fetch_add(1, Ordering::AcqRel);
         }
     }
 

@@ -150,3 +150,34 @@ pub async fn refresh(
         )))
     }
 }
+
+/// How long `serve` waits for a new replica's first sync before it listens anyway (answering
+/// 503 until synced): long enough for a loaded database, short enough to start when it is down.
+const FIRST_SYNC: Duration = Duration::from_secs(10);
+
+/// Starts the replica protocol when the store is PostgreSQL (`pg`), and waits (at most
+/// [`FIRST_SYNC`]) for its first sync so that a replica that says it listens is usually ready
+/// too; `None` with SQLite. Stop it with [`protocol::Protocol::stop`] after the server has
+/// stopped and before the store closes (it deregisters the replica).
+pub async fn start_for(
+    pg: Option<&crate::server::store::postgres::PgStore>,
+    state: &crate::server::state::SharedState,
+) -> Option<protocol::Protocol> {
+    let pg = pg?;
+    let mut lease = state.replica.lease.subscribe();
+    let running = protocol::start(
+        pg.pool().clone(),
+        pg.replica_id().to_owned(),
+        pg.host().to_owned(),
+        state.clone(),
+    );
+    let synced = tokio::time::timeout(FIRST_SYNC, lease.wait_for(|l| l.valid)).await;
+    if !matches!(synced, Ok(Ok(_))) {
+        tracing::warn!(
+            "not in sync with the database after {} s: listening anyway, /v1/verify and /readyz \
+             answer 503 until this replica has synced",
+            FIRST_SYNC.as_secs()
+        );
+    }
+    Some(running)
+}

@@ -127,7 +127,7 @@ async fn run(
             backoff = BACKOFF.0;
         }
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => {
+            () = stopped(&mut stop) => {
                 deregister(&pool, &id, None).await;
                 return;
             }
@@ -158,6 +158,14 @@ enum Feed {
     Change(i64),
     /// The listener's connection is gone: notifications may have been lost.
     Lost(String),
+}
+
+fn open(conn: &mut Option<PgConnection>) -> &mut PgConnection {
+    conn.as_mut().expect("the session's connection is open")
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 struct Session<'a> {
@@ -201,10 +209,10 @@ impl Session<'_> {
         self.conn = Some(step("connect", sql::connect(self.pool)).await?);
         let acked = step(
             "register",
-            sql::register(self.conn(), self.id, self.host, lease_ms()),
+            sql::register(open(&mut self.conn), self.id, self.host, lease_ms()),
         )
         .await?;
-        let keys = step("load the keys", sql::all_key_digests(self.conn())).await?;
+        let keys = step("load the keys", sql::all_key_digests(open(&mut self.conn))).await?;
         self.state.index.replace_all(keys);
         self.applied = acked;
         self.catch_up_and_renew().await?;
@@ -222,7 +230,7 @@ impl Session<'_> {
         loop {
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s) => return Ok(()),
+                () = stopped(stop) => return Ok(()),
                 () = replica.resync_asked() => {
                     return Err(End::Lost("an index update failed".into()));
                 }
@@ -255,25 +263,22 @@ impl Session<'_> {
         }
     }
 
-    fn conn(&mut self) -> &mut PgConnection {
-        self.conn.as_mut().expect("the session's connection is open")
-    }
 
     /// Applies every change after `applied`, then renews the lease acknowledging them, then
     /// moves the local deadline to the renewal's send + LEASE − MARGIN.
     async fn catch_up_and_renew(&mut self) -> Result<(), End> {
-        let changes = step("read changes", sql::changes_since(self.conn(), self.applied)).await?;
+        let changes = step("read changes", sql::changes_since(open(&mut self.conn), self.applied)).await?;
         if let Some((newest, _)) = changes.last() {
             let newest = *newest;
             let digests: Vec<Digest> = changes.into_iter().flat_map(|(_, d)| d).collect();
             let index = &self.state.index;
-            let conn = self.conn.as_mut().expect("the session's connection is open");
-            step("apply changes", refresh(index, &digests, &mut ConnReader(conn))).await?;
+            let reader = &mut ConnReader(open(&mut self.conn));
+            step("apply changes", refresh(index, &digests, reader)).await?;
             self.applied = newest;
         }
         let sent = Instant::now();
         let (id, applied) = (self.id, self.applied);
-        let renewed = step("renew", sql::renew(self.conn(), id, applied, lease_ms())).await?;
+        let renewed = step("renew", sql::renew(open(&mut self.conn), id, applied, lease_ms())).await?;
         if !renewed {
             return Err(End::Lost("this replica's row is gone".into()));
         }
