@@ -114,7 +114,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(tls::load_config(cert, key)?),
         _ => None,
     };
-    let data = setup::open(data_dir, args.pepper_file.as_deref()).await?;
+    let data = setup::open_with(data_dir, &args.store, setup::SERVE_DB_WAIT).await?;
     if let Some(path) = setup::bootstrap_admin(&data).await? {
         // At warn, so that a quieter RAGKEYS_LOG still says where the first token went.
         tracing::warn!(
@@ -122,7 +122,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let store: Arc<dyn Store> = Arc::new(data.store.clone());
+    let store: Arc<dyn Store> = data.store.clone();
     let limits = Limits {
         key_limit: args.key_limit,
         verify_failures_per_minute: args.verify_failures_per_minute,
@@ -136,8 +136,14 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let signal = shutdown_signal()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // The URL without its password: logs never carry it.
+    let database = match &args.store.database {
+        Some(url) => url.redacted(),
+        None => format!("sqlite in {}", data.path.display()),
+    };
     tracing::info!(
         data_dir = %data.path.display(),
+        database = %database,
         key_limit = limits.key_limit,
         keys = state.index.len(),
         "listening on {addr} ({scheme})"

@@ -56,6 +56,17 @@ impl DatabaseUrl {
         &self.0
     }
 
+    /// Takes any text as given, for clap: checked later by [`DatabaseUrl::check`], so that a
+    /// bad URL's error never echoes its password (clap's would print the value).
+    pub fn accept(s: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
+        Ok(DatabaseUrl(s.to_owned()))
+    }
+
+    /// Refuses what is not a `postgres://` URL sqlx can read, naming it without its password.
+    pub fn check(&self) -> Result<(), String> {
+        self.0.parse::<DatabaseUrl>().map(|_| ())
+    }
+
     /// The URL with its password (in the authority or a `password=` parameter) replaced by
     /// `***`: what logs and errors show.
     pub fn redacted(&self) -> String {
