@@ -22,6 +22,8 @@ use serde_json::json;
 const LEASE: Duration = Duration::from_secs(1);
 
 struct Pair {
+    // Dropped last: the database goes with it.
+    _db: common::pg::TestDb,
     _dir: tempfile::TempDir,
     url: String,
     a: Server,
@@ -33,10 +35,7 @@ struct Pair {
 
 /// The database's address, for a proxy in front of it.
 fn db_addr(url: &str) -> SocketAddr {
-    let rest = url
-        .split("@")
-        .nth(1)
-        .unwrap_or(url.trim_start_matches("postgres://"));
+    let rest = url.split("@").nth(1).unwrap_or(url.trim_start_matches("postgres://"));
     let hostport = rest.split('/').next().expect("host:port in the URL");
     std::net::ToSocketAddrs::to_socket_addrs(hostport)
         .expect("a resolvable database address")
@@ -46,11 +45,18 @@ fn db_addr(url: &str) -> SocketAddr {
 
 /// `url` with its host:port replaced by `addr`.
 fn via(url: &str, addr: SocketAddr) -> String {
-    let (head, rest) = url
-        .split_once('@')
-        .unwrap_or(("postgres:/", url.trim_start_matches("postgres://")));
+    let (head, rest) = url.split_once('@').unwrap_or(("postgres:/", url.trim_start_matches("postgres://")));
     let tail = rest.split_once('/').map(|(_, t)| t).unwrap_or("");
     format!("{head}@{addr}/{tail}")
+}
+
+/// The replica's log lines at WARN and above, but the access log's.
+fn warnings(s: &Server) -> String {
+    s.log()
+        .lines()
+        .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && !l.contains("request failed"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A and B on a fresh database; B through a cuttable proxy when `proxied`.
@@ -70,8 +76,9 @@ async fn pair(proxied: bool) -> Pair {
     wait_ready(&api_a, Duration::from_secs(30)).await;
     wait_ready(&api_b, Duration::from_secs(30)).await;
     Pair {
-        _dir: dir,
         url: db.url.clone(),
+        _db: db,
+        _dir: dir,
         a,
         b,
         api_a,
@@ -87,16 +94,14 @@ async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request() {
     for round in 0..20 {
         let (kid, key) = p.api_a.issue_ok(&sid).await;
         let r = p.api_b.verify(&key).await;
-        assert_eq!(
-            r.status, 200,
-            "round {round}: B on the next request: {}",
-            r.text
-        );
+        assert_eq!(r.status, 200, "round {round}: B on the next request: {}", r.text);
         assert_eq!(r.json()["key_id"], kid.as_str());
         // And the same key stopped on B is stopped on A (the feed runs both ways).
-        stop_key(&p.api_b, &sid, &kid, round).await;
+        let r = stop_key(&p.api_b, &sid, &kid, round).await;
+        assert!(r.status.is_success(), "round {round}: {} {}\n{}", r.status, r.text, p.b.log());
         let r = p.api_a.verify(&key).await;
         r.expect_error(401, "invalid_api_key");
+        clear(&p.api_a, &sid).await;
     }
     let r = readyz(&p.api_b).await;
     assert_eq!(r.status, 200);
@@ -108,6 +113,7 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
     let p = pair(false).await;
     let sid = p.api_a.create_service("stopped-on-a").await;
     let mut took = Vec::new();
+    let mut unavailable = 0;
     for round in 0..50 {
         let (_, warm) = p.api_a.issue_ok(&sid).await;
         let (kid, key) = p.api_a.issue_ok(&sid).await;
@@ -117,13 +123,28 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
         // Let the loop run a little before the stop, so that it races it.
         assert_eq!(p.api_b.verify(&warm).await.status, 200);
         let sent = Instant::now();
-        stop_key(&p.api_a, &sid, &kid, round).await;
+        let r = stop_key(&p.api_a, &sid, &kid, round).await;
         let answered = Instant::now();
+        assert!(
+            r.status.is_success(),
+            "round {round}: {} {}\nA: {}\nB: {}",
+            r.status,
+            r.text,
+            p.a.log(),
+            p.b.log()
+        );
         took.push(answered - sent);
         // A few more verifications after the answer, whatever the scheduler did.
+        // (503 is allowed: a database stalled by a loaded host costs a lease, never a 200.)
         for _ in 0..3 {
             let r = p.api_b.verify(&key).await;
-            r.expect_error(401, "invalid_api_key");
+            assert!(
+                [401, 503].contains(&r.status.as_u16()),
+                "round {round}: {} {}\n{}",
+                r.status,
+                r.text,
+                warnings(&p.b)
+            );
         }
         let seen = hammer.stop().await;
         let late: Vec<_> = seen
@@ -136,19 +157,24 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
             ["delete", "disable", "rotate-now"][round % 3],
             late.len()
         );
+        unavailable += seen.iter().filter(|s| s.status == 503).count();
         assert!(
-            seen.iter().all(|s| s.status == 200 || s.status == 401),
-            "round {round}: B answered something else than 200/401: {:?}",
-            seen.iter().map(|s| s.status).collect::<Vec<_>>()
+            seen.iter().all(|s| [200, 401, 503].contains(&s.status)),
+            "round {round}: B answered something else than 200/401/503 ({} requests; the stop took \
+             {:?}): {:?}\nA: {}\nB: {}",
+            seen.len(),
+            answered - sent,
+            seen.iter().filter(|s| s.status != 200).take(10).map(|s| (s.status, s.sent - sent)).collect::<Vec<_>>(),
+            warnings(&p.a),
+            warnings(&p.b)
         );
         // Keep the service under its key limit (a disabled key or a successor stays).
-        for id in p.api_a.list_ids(&sid).await {
-            assert_eq!(p.api_a.delete_key(&sid, &id).await.status, 204);
-        }
+        clear(&p.api_a, &sid).await;
     }
     let (p50, p99) = (percentile(&mut took, 50), percentile(&mut took, 99));
     eprintln!(
-        "revocation with two replicas, stop sent to answer: p50 {p50:.1} ms, p99 {p99:.1} ms"
+        "revocation with two replicas, stop sent to answer: p50 {p50:.1} ms, p99 {p99:.1} ms \
+         ({unavailable} verifications answered 503 while the database stalled)"
     );
 }
 
@@ -173,7 +199,10 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seen = hammer.stop().await;
-    let stopped_at = seen.iter().find(|s| s.status == 503).map(|s| s.sent - cut);
+    let stopped_at = seen
+        .iter()
+        .find(|s| s.status == 503)
+        .map(|s| s.sent - cut);
     let last_200 = seen
         .iter()
         .filter(|s| s.status == 200)
@@ -185,13 +214,11 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
         answered - sent
     );
     assert!(
-        seen.iter()
-            .all(|s| !(s.status == 200 && s.sent >= cut + LEASE)),
+        seen.iter().all(|s| !(s.status == 200 && s.sent >= cut + LEASE)),
         "B answered 200 from memory more than a lease after it was cut off"
     );
     assert!(
-        seen.iter()
-            .all(|s| !(s.status == 200 && s.sent >= answered)),
+        seen.iter().all(|s| !(s.status == 200 && s.sent >= answered)),
         "B answered 200 after A's delete was answered"
     );
     assert!(
@@ -213,29 +240,15 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
     let r = p.api_b.verify(&key).await;
     r.expect_error(503, "unavailable");
     assert!(r.header("retry-after").is_some(), "503 without Retry-After");
-    p.api_b
-        .verify("ragk_garbage")
-        .await
-        .expect_error(401, "invalid_api_key");
+    p.api_b.verify("ragk_garbage").await.expect_error(401, "invalid_api_key");
     readyz(&p.api_b).await.expect_error(503, "unavailable");
     // A key issued on A during the cut.
     let (_, fresh) = p.api_a.issue_ok(&sid).await;
     proxy.heal();
     wait_ready(&p.api_b, Duration::from_secs(30)).await;
-    p.api_b
-        .verify(&key)
-        .await
-        .expect_error(401, "invalid_api_key");
-    assert_eq!(
-        p.api_b.verify(&fresh).await.status,
-        200,
-        "a key issued during the cut"
-    );
-    assert!(
-        p.b.log().contains("resync") || p.b.log().contains("in sync"),
-        "{}",
-        p.b.log()
-    );
+    p.api_b.verify(&key).await.expect_error(401, "invalid_api_key");
+    assert_eq!(p.api_b.verify(&fresh).await.status, 200, "a key issued during the cut");
+    assert!(p.b.log().contains("resync") || p.b.log().contains("in sync"), "{}", p.b.log());
 }
 
 /// The backends of the replica behind `proxy`, found by the ports the proxy connected from.
@@ -255,9 +268,7 @@ async fn terminate_backends(db: &sqlx::PgPool, proxy: &Proxy) -> i64 {
 async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b() {
     let p = pair(true).await;
     let proxy = p.proxy.as_ref().unwrap();
-    let db = sqlx::PgPool::connect(&p.url)
-        .await
-        .expect("connect to the test database");
+    let db = sqlx::PgPool::connect(&p.url).await.expect("connect to the test database");
     let sid = p.api_a.create_service("terminated").await;
     for round in 0..10 {
         let (kid, key) = p.api_a.issue_ok(&sid).await;
@@ -273,33 +284,24 @@ async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b(
         assert_eq!(r.status, 204, "round {round}: {}", r.text);
         for _ in 0..3 {
             let r = p.api_b.verify(&key).await;
-            assert_ne!(
-                r.status, 200,
-                "round {round}: the key revived on B: {}",
-                r.text
-            );
+            assert_ne!(r.status, 200, "round {round}: the key revived on B: {}", r.text);
         }
         let seen = hammer.stop().await;
         assert!(
-            seen.iter()
-                .all(|s| !(s.status == 200 && s.sent >= answered)),
+            seen.iter().all(|s| !(s.status == 200 && s.sent >= answered)),
             "round {round}: B answered 200 after A's delete (killed {killed} backends)"
         );
         // B comes back by itself, without the key.
         wait_ready(&p.api_b, Duration::from_secs(30)).await;
-        p.api_b
-            .verify(&key)
-            .await
-            .expect_error(401, "invalid_api_key");
+        p.api_b.verify(&key).await.expect_error(401, "invalid_api_key");
+        clear(&p.api_a, &sid).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_that_stops_deregisters_so_writers_stop_waiting_for_it() {
     let mut p = pair(false).await;
-    let db = sqlx::PgPool::connect(&p.url)
-        .await
-        .expect("connect to the test database");
+    let db = sqlx::PgPool::connect(&p.url).await.expect("connect to the test database");
     let count = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM replicas WHERE lease_until > now()")
             .fetch_one(&db)
@@ -320,8 +322,5 @@ async fn a_replica_that_stops_deregisters_so_writers_stop_waiting_for_it() {
     let (kid, _) = p.api_a.issue_ok(&sid).await;
     let sent = Instant::now();
     assert_eq!(p.api_a.delete_key(&sid, &kid).await.status, 204);
-    eprintln!(
-        "delete with the other replica stopped: {:?}",
-        sent.elapsed()
-    );
+    eprintln!("delete with the other replica stopped: {:?}", sent.elapsed());
 }
