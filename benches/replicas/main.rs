@@ -199,6 +199,17 @@ async fn spread(http: &reqwest::Client, ops: &[Op], conns: usize, secs: f64) -> 
     (all, began.elapsed().as_secs_f64())
 }
 
+/// One wrk case over the rounds: requests/s, p50 and p99 ms, server CPU µs per request.
+#[derive(Default)]
+struct Row {
+    rps: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    cpu_us: Vec<f64>,
+    errors: u64,
+}
+
+/// The `p` percentile of `d`, in ms.
 fn ms(d: &[Duration], p: f64) -> f64 {
     let mut v = d.to_vec();
     v.sort();
@@ -305,8 +316,7 @@ async fn bench() -> Result<(), String> {
     for (_, url, h, pid) in &cases {
         wrk::run(url, Some(h), conns, 1, *pid)?;
     }
-    let mut rows: Vec<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, u64)> =
-        (0..3).map(|_| Default::default()).collect();
+    let mut rows: Vec<Row> = (0..3).map(|_| Row::default()).collect();
     let (mut pg_ratio, mut sq_ratio) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let order = if round % 2 == 0 { [0, 2, 1] } else { [1, 2, 0] };
@@ -314,11 +324,11 @@ async fn bench() -> Result<(), String> {
         for i in order {
             let (_, url, h, pid) = &cases[i];
             let r = wrk::run(url, Some(h), conns, secs, *pid)?;
-            rows[i].0.push(r.rps);
-            rows[i].1.push(r.p50_ms);
-            rows[i].2.push(r.p99_ms);
-            rows[i].3.push(r.cpu * 1e6 / r.requests.max(1) as f64);
-            rows[i].4 += r.errors;
+            rows[i].rps.push(r.rps);
+            rows[i].p50.push(r.p50_ms);
+            rows[i].p99.push(r.p99_ms);
+            rows[i].cpu_us.push(r.cpu * 1e6 / r.requests.max(1) as f64);
+            rows[i].errors += r.errors;
             rps[i] = r.rps;
         }
         pg_ratio.push(rps[0] / rps[2]);
@@ -423,11 +433,11 @@ async fn bench() -> Result<(), String> {
     for ((name, ..), r) in cases.iter().zip(&rows) {
         println!(
             "| {name} | {conns} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
-            median(r.0.clone()),
-            median(r.1.clone()),
-            median(r.2.clone()),
-            median(r.3.clone()),
-            r.4
+            median(r.rps.clone()),
+            median(r.p50.clone()),
+            median(r.p99.clone()),
+            median(r.cpu_us.clone()),
+            r.errors
         );
     }
     println!();

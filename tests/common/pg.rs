@@ -61,8 +61,10 @@ struct Own {
     data: PathBuf,
     uid: Option<(libc::uid_t, libc::gid_t)>,
     postmaster: Mutex<Option<Child>>,
-    /// Held open for the life of the process: the watchdog acts on its end-of-file.
-    _watchdog: Mutex<ChildStdin>,
+    /// Held open for the life of the cluster: the watchdog acts on its end-of-file.
+    watchdog_pipe: Mutex<Option<ChildStdin>>,
+    /// The watchdog itself, reaped when a private cluster is dropped.
+    watchdog: Mutex<Child>,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -96,6 +98,18 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(own) = &self.own {
             self.stop_immediate();
+            // End of file: the watchdog removes the dir and exits.
+            drop(
+                own.watchdog_pipe
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take(),
+            );
+            let _ = own
+                .watchdog
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wait();
             let _ = std::fs::remove_dir_all(&own.root);
         }
     }
@@ -190,7 +204,7 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let watchdog = spawn_watchdog(&root, &data);
+        let (watchdog, pipe) = spawn_watchdog(&root, &data);
         let port = free_port();
         let c = Cluster {
             base_url: format!("postgres://postgres@127.0.0.1:{port}/"),
@@ -201,7 +215,8 @@ impl Cluster {
                 data,
                 uid,
                 postmaster: Mutex::new(None),
-                _watchdog: Mutex::new(watchdog),
+                watchdog_pipe: Mutex::new(Some(pipe)),
+                watchdog: Mutex::new(watchdog),
             }),
         };
         c.start();
@@ -492,7 +507,7 @@ fn as_user(mut cmd: Command, uid: Option<(libc::uid_t, libc::gid_t)>) -> Command
 /// since only this process holds the pipe — then stops the postmaster at once and removes the
 /// cluster's dir. Runs in its own process group so a Ctrl-C to the tests reaches it only
 /// through the pipe.
-fn spawn_watchdog(root: &Path, data: &Path) -> ChildStdin {
+fn spawn_watchdog(root: &Path, data: &Path) -> (Child, ChildStdin) {
     let script = r#"cat >/dev/null
 pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null)
 if [ -n "$pid" ]; then
@@ -518,7 +533,7 @@ rm -rf "$2"
     let mut stdin = child.stdin.take().expect("watchdog stdin");
     // Nothing to say; the write only proves the pipe is up.
     let _ = stdin.write_all(b"");
-    stdin
+    (child, stdin)
 }
 
 /// A port free on 127.0.0.1 right now.
