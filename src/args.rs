@@ -314,6 +314,9 @@ pub struct TokensArgs {
     #[command(flatten)]
     pub data: DataArgs,
 
+    #[command(flatten)]
+    pub store: StoreArgs,
+
     /// Print JSON instead of a table (`tokens list`)
     #[arg(long, global = true)]
     pub json: bool,
@@ -382,9 +385,8 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// File holding the HMAC pepper (default: <data-dir>/pepper, created at first start)
-    #[arg(long, value_name = "FILE")]
-    pub pepper_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Serve HTTPS with this certificate chain (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -397,6 +399,33 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics (GET /metrics, no token) on this second address; off by default
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Where `serve` and `tokens` keep their data: SQLite in the data dir (the default), or one
+/// PostgreSQL database shared by several replicas (API.md, Several replicas).
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// PostgreSQL database shared by several replicas, as libpq spells it
+    /// (postgres://user:password@host:5432/db?sslmode=verify-full); default: SQLite in the data dir
+    #[arg(
+        long,
+        global = true,
+        env = "RAGKEYS_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        value_parser = crate::server::store::postgres::DatabaseUrl::accept
+    )]
+    pub database: Option<crate::server::store::postgres::DatabaseUrl>,
+
+    /// File holding the HMAC pepper (default: <data-dir>/pepper, created at first start).
+    /// Required with --database: the same file on every replica (created 0600 if missing)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pepper_file: Option<PathBuf>,
+
+    /// Root certificates (PEM) that verify the database's TLS certificate
+    /// (sslmode=verify-ca or verify-full); default: the system roots
+    #[arg(long, global = true, value_name = "FILE")]
+    pub database_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         None => ragkeys::console::main(&global, &cli.console),
         Some(Command::Serve(cmd)) => ragkeys::server::main(&global, &cmd.serve),
-        Some(Command::Tokens(cmd)) => ragkeys::cli::tokens::main(&global, &cmd.command),
+        Some(Command::Tokens(cmd)) => ragkeys::cli::tokens::main(&global, &cmd.command, &cmd.store),
         Some(Command::Backup(cmd)) => ragkeys::cli::backup::main(&global, &cmd),
         Some(cmd) => ragkeys::cli::main(&global, cmd),
     };

@@ -103,6 +103,9 @@ pub enum ErrorCode {
     RequestTimeout,
     RateLimited,
     Internal,
+    /// The store cannot be reached now (PostgreSQL down or cut off); retry after `Retry-After`
+    /// seconds (API.md, Several replicas). Never a 500.
+    Unavailable,
     /// A code this client does not know yet (a newer service); kept so that it can still be shown.
     /// Never sent, so it is not part of the documented API.
     #[serde(other, skip_serializing)]
@@ -130,6 +133,7 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -151,6 +155,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RequestTimeout => 408,
             ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
         }
     }

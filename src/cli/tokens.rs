@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::output::to_stderr;
-use crate::args::{GlobalArgs, RoleArg, TokensCommand};
+use crate::args::{GlobalArgs, RoleArg, StoreArgs, TokensCommand};
 use crate::server::setup;
 use crate::server::store::{Store, StoreError, TokenRecord};
 use crate::wire::{Role, Timestamp, validate_text};
@@ -24,7 +24,9 @@ fn write_stdout(text: &str) -> Result<(), std::io::Error> {
     out.write_all(text.as_bytes()).and_then(|()| out.flush())
 }
 
-pub fn main(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
+/// `ragkeys tokens …` on the data dir's SQLite, or on the PostgreSQL database of `--database`
+/// (with `--pepper-file`): tokens made there count on every replica at once.
+pub fn main(global: &GlobalArgs, cmd: &TokensCommand, store: &StoreArgs) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -35,10 +37,10 @@ pub fn main(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
             return EXIT_OTHER;
         }
     };
-    runtime.block_on(run(global, cmd))
+    runtime.block_on(run(global, cmd, store))
 }
 
-async fn run(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
+async fn run(global: &GlobalArgs, cmd: &TokensCommand, store: &StoreArgs) -> u8 {
     if let TokensCommand::Create { name, .. } = cmd
         && let Err(msg) = validate_text("name", name, 1, 50)
     {
@@ -54,7 +56,8 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
         ));
         return EXIT_USAGE;
     }
-    let data = match setup::open(&crate::config::data_dir(global), None).await {
+    let dir = crate::config::data_dir(global);
+    let data = match setup::open_with(&dir, store, setup::TOKENS_DB_WAIT).await {
         Ok(d) => d,
         Err(e) => {
             error(&format!("{e:#}"));
@@ -63,8 +66,8 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand) -> u8 {
     };
     let code = match cmd {
         TokensCommand::Create { name, role } => create(&data, name, *role).await,
-        TokensCommand::List => list(&data.store, global.json).await,
-        TokensCommand::Revoke { name } => revoke(&data.store, name).await,
+        TokensCommand::List => list(data.store.as_ref(), global.json).await,
+        TokensCommand::Revoke { name } => revoke(data.store.as_ref(), name).await,
     };
     if let Err(e) = data.store.close().await {
         error(&format!("closing the database failed: {e}"));
@@ -78,7 +81,7 @@ async fn create(data: &setup::DataDir, name: &str, role: RoleArg) -> u8 {
         RoleArg::Viewer => Role::Viewer,
         RoleArg::Manager => Role::Manager,
     };
-    match setup::create_token(&data.store, &data.pepper, name, role).await {
+    match setup::create_token(data.store.as_ref(), &data.pepper, name, role).await {
         Ok((token, record)) => {
             let line = zeroize::Zeroizing::new(format!("{}\n", token.expose()));
             if let Err(e) = write_stdout(&line) {

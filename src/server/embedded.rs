@@ -164,7 +164,7 @@ pub async fn start_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedServer> {
 }
 
 async fn start_as(data: &setup::DataDir, name: String) -> anyhow::Result<EmbeddedServer> {
-    let store: Arc<dyn Store> = Arc::new(data.store.clone());
+    let store: Arc<dyn Store> = data.store.clone();
     let fail = |e: StoreError| anyhow::anyhow!("{e}");
     prune_stale_tokens(store.as_ref()).await.map_err(fail)?;
     setup::seed_demo(store.as_ref(), &name)

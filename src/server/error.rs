@@ -76,6 +76,18 @@ impl ApiError {
         }
     }
 
+    /// The database cannot be reached now: 503 `unavailable`, `Retry-After: 1` (API.md,
+    /// Several replicas). Its cause goes to the log, never to the client.
+    pub fn unavailable() -> Self {
+        ApiError {
+            retry_after: Some(1),
+            ..Self::new(
+                ErrorCode::Unavailable,
+                "the key service cannot reach its database right now; retry in 1 s",
+            )
+        }
+    }
+
     /// A failure whose details go to the log (with the request id), never to the client.
     pub fn internal() -> Self {
         Self::new(ErrorCode::Internal, "internal error")
@@ -129,6 +141,14 @@ impl ApiError {
             StoreError::ServiceLimit => Self::service_limit(),
             StoreError::NameTaken => Self::name_taken(),
             StoreError::TokenNotFound => Self::unauthorized(),
+            StoreError::IdempotencyTaken => Self::new(
+                ErrorCode::IdempotencyInProgress,
+                "a request with this Idempotency-Key is still running; retry shortly",
+            ),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::unavailable()
+            }
             StoreError::Closed | StoreError::Failed(_) => {
                 super::metrics::store_error();
                 tracing::error!(error = %e, "storage failure");
@@ -184,6 +204,17 @@ mod tests {
             serde_json::from_slice::<serde_json::Value>(&e.body()).unwrap(),
             serde_json::json!({"error":{"code":"api_key_limit_exceeded","message":"You can issue up to 5 API Keys. Delete an existing API Key and try again."}})
         );
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after_never_500() {
+        let e = ApiError::from_store(StoreError::Unavailable("connection refused".into()), 5);
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code.as_str(), "unavailable");
+        assert_eq!(e.retry_after, Some(1));
+        assert!(!e.message.contains("refused"));
+        let resp = e.into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod middleware;
 mod openapi;
 mod rate_limit;
 mod redact;
+mod replicas;
 mod router;
 pub mod setup;
 mod state;
@@ -126,7 +127,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(tls::load_config(cert, key)?),
         _ => None,
     };
-    let data = setup::open(data_dir, args.pepper_file.as_deref()).await?;
+    let data = setup::open_with(data_dir, &args.store, setup::SERVE_DB_WAIT).await?;
     if let Some(path) = setup::bootstrap_admin(&data).await? {
         // At warn, so that a quieter RAGKEYS_LOG still says where the first token went.
         tracing::warn!(
@@ -134,7 +135,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let store: Arc<dyn Store> = Arc::new(data.store.clone());
+    let store: Arc<dyn Store> = data.store.clone();
     let limits = Limits {
         key_limit: args.key_limit,
         verify_failures_per_minute: args.verify_failures_per_minute,
@@ -142,6 +143,8 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let (state, background) = state::build(store.clone(), data.pepper.clone(), limits)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
+    // With PostgreSQL: the change feed and the lease; the index is trusted once synced.
+    let protocol = replicas::start_for(data.postgres.as_ref(), &state).await;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -149,8 +152,14 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let metrics_listener = bind_metrics(args.metrics_listen).await?;
     let signal = shutdown_signal()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // The URL without its password: logs never carry it.
+    let database = match &args.store.database {
+        Some(url) => url.redacted(),
+        None => format!("sqlite in {}", data.path.display()),
+    };
     tracing::info!(
         data_dir = %data.path.display(),
+        database = %database,
         key_limit = limits.key_limit,
         keys = state.index.len(),
         "listening on {addr} ({scheme})"
@@ -171,6 +180,10 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         })
     });
     let served = run_http(listener, tls, router::router(state.clone()), stop_rx).await;
+    // Nothing is answered any more: deregister, so that writers stop waiting for us at once.
+    if let Some(protocol) = protocol {
+        protocol.stop().await;
+    }
     if let Some(task) = metrics_task
         && let Ok(Err(e)) = task.await
     {

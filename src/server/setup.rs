@@ -5,12 +5,15 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::store::postgres::{PgStore, PgTarget};
 use super::store::sqlite::SqliteStore;
 use super::store::{NewToken, ServiceRecord, Store, StoreError, TokenRecord};
+use crate::args::StoreArgs;
 use crate::credential::{self, Kind, Pepper, Secret};
 use crate::wire::{AuditAction, AuditEvent, Role, Timestamp};
 
@@ -24,11 +27,15 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// A digest of a fixed string under the pepper: tells a wrong pepper from a right one.
 const PEPPER_CHECK: &str = "pepper_check";
 
-/// An opened data dir.
+/// An opened data dir: its store (SQLite in it, or the PostgreSQL database of `--database`)
+/// and the pepper checked against that store.
 pub struct DataDir {
+    /// Where `admin.token` goes (and, with SQLite, the database and the default pepper).
     pub path: PathBuf,
-    pub store: SqliteStore,
+    pub store: Arc<dyn Store>,
     pub pepper: Pepper,
+    /// The same store when it is PostgreSQL: the replica protocol needs its pool.
+    pub postgres: Option<PgStore>,
 }
 
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
@@ -241,20 +248,85 @@ pub async fn open(dir: &Path, pepper_file: Option<&Path>) -> anyhow::Result<Data
             .await
             .context("setup task failed")??
     };
+    let place = format!("the database in {}", dir.display());
+    let pepper = settle_pepper(&store, &pepper_path, &place).await;
+    drop(lock);
+    Ok(DataDir {
+        path: dir,
+        store: Arc::new(store),
+        pepper: pepper?,
+        postgres: None,
+    })
+}
+
+/// How long `serve` keeps trying to reach a PostgreSQL database that is not up yet.
+pub const SERVE_DB_WAIT: Duration = Duration::from_secs(30);
+/// How long `ragkeys tokens` keeps trying: a person is waiting.
+pub const TOKENS_DB_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens the store `args` name: SQLite in `dir` without `--database` (exactly [`open`]), else
+/// the PostgreSQL database (migrated, retrying for `wait` while it is unreachable) with the
+/// pepper of `--pepper-file`, which is then required (API.md, Several replicas): created 0600
+/// by the first process that needs it, refused when it is not the one the database was set
+/// up with (its check value).
+pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::Result<DataDir> {
+    let Some(url) = &args.database else {
+        if args.database_ca.is_some() {
+            anyhow::bail!("--database-ca needs --database (SQLite has no TLS)");
+        }
+        return open(dir, args.pepper_file.as_deref()).await;
+    };
+    url.check().map_err(|e| anyhow::anyhow!(e))?;
+    let Some(pepper_path) = &args.pepper_file else {
+        anyhow::bail!(
+            "--pepper-file is required with --database: every replica must hash keys with the \
+             same pepper (the first one creates the file; copy it to the other hosts)"
+        );
+    };
+    let store = PgStore::open(PgTarget {
+        url,
+        ca: args.database_ca.as_deref(),
+        wait,
+    })
+    .await?;
+    let place = format!("the database {}", url.redacted());
+    let pepper = match settle_pepper(&store, pepper_path, &place).await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = store.close().await;
+            return Err(e);
+        }
+    };
+    Ok(DataDir {
+        path: dir.to_path_buf(),
+        store: Arc::new(store.clone()),
+        pepper,
+        postgres: Some(store),
+    })
+}
+
+/// The pepper of `store`: creates `pepper_path` (0600, never replacing one) when the store has
+/// no check value yet, records the first check value written (whoever wrote it), and refuses
+/// a pepper whose check value differs. `place` names the store in errors.
+async fn settle_pepper(
+    store: &dyn Store,
+    pepper_path: &Path,
+    place: &str,
+) -> anyhow::Result<Pepper> {
     let recorded = store.get_meta(PEPPER_CHECK).await.map_err(store_failure)?;
     if recorded.is_none() {
         let fresh = Pepper::generate();
         // Another process (sharing --pepper-file) may have made one first: then that one counts.
-        create_private(&pepper_path, fresh.as_bytes())
+        create_private(pepper_path, fresh.as_bytes())
             .with_context(|| format!("cannot create the pepper file {}", pepper_path.display()))?;
     } else if !pepper_path.exists() {
         anyhow::bail!(
-            "the pepper file {} is missing, but this database was set up with one; \
-             restore it (or pass --pepper-file)",
+            "the pepper file {} is missing, but {place} was set up with one; \
+             restore it or copy it from another replica (or pass --pepper-file)",
             pepper_path.display()
         );
     }
-    let pepper = read_pepper(&pepper_path)?;
+    let pepper = read_pepper(pepper_path)?;
     let check = check_value(&pepper);
     let recorded = match recorded {
         Some(r) => r,
@@ -263,19 +335,14 @@ pub async fn open(dir: &Path, pepper_file: Option<&Path>) -> anyhow::Result<Data
             .await
             .map_err(store_failure)?,
     };
-    drop(lock);
     if recorded != check {
         anyhow::bail!(
-            "the pepper {} does not belong to the database in {}",
-            pepper_path.display(),
-            dir.display()
+            "the pepper {} does not belong to {place}; every replica needs the pepper file \
+             the database was set up with (copy it from a replica that runs)",
+            pepper_path.display()
         );
     }
-    Ok(DataDir {
-        path: dir,
-        store,
-        pepper,
-    })
+    Ok(pepper)
 }
 
 /// Creates an admin token and returns its plaintext (the store keeps only its digest).
@@ -317,6 +384,11 @@ pub async fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<PathBuf>> 
     let Some(record) = created else {
         return Ok(None);
     };
+    // With PostgreSQL nothing else lives in the data dir: it may not exist yet.
+    if let Err(e) = ensure_dir(&data.path) {
+        let _ = data.store.revoke_listed_token(record).await;
+        return Err(e);
+    }
     let path = data.path.join(ADMIN_TOKEN_FILE);
     let mut contents = zeroize::Zeroizing::new(format!("{}\n", token.expose()).into_bytes());
     let written = write_private(&path, &contents);

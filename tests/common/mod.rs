@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod pg;
 pub mod raw;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");
@@ -22,6 +23,9 @@ pub struct Server {
     pub token: String,
     log: Arc<Mutex<Vec<String>>>,
     _tmp: Option<tempfile::TempDir>,
+    /// How `ragkeys tokens` reaches this service's store: `--data-dir DIR` (SQLite), or
+    /// `--database URL --pepper-file F` (PostgreSQL).
+    pub store_args: Vec<String>,
 }
 
 impl Server {
@@ -112,7 +116,23 @@ impl Server {
             token,
             log,
             _tmp: None,
+            store_args: vec!["--data-dir".into(), dir.display().to_string()],
         }
+    }
+
+    /// One replica of `ragkeys serve` over PostgreSQL database `db` (`--database`), its pepper in
+    /// `pepper_file` (`--pepper-file`; created by the first replica that needs it), on a temp data
+    /// dir of its own. `token` is the bootstrap token if this replica created it, else empty.
+    pub fn start_pg(db: &pg::TestDb, pepper_file: &Path, extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let store = pg_store_args(db, pepper_file);
+        let mut args: Vec<&str> = store.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        let mut s = Self::start_in(&dir, &args);
+        s._tmp = Some(tmp);
+        s.store_args = store;
+        s
     }
 
     pub fn url(&self) -> String {
@@ -127,16 +147,8 @@ impl Server {
     /// Creates an admin token with `ragkeys tokens create` on this data dir.
     pub fn create_token(&self, name: &str, role: &str) -> String {
         let out = Command::new(BIN)
-            .args([
-                "tokens",
-                "create",
-                "--name",
-                name,
-                "--role",
-                role,
-                "--data-dir",
-            ])
-            .arg(&self.data_dir)
+            .args(["tokens", "create", "--name", name, "--role", role])
+            .args(&self.store_args)
             .output()
             .expect("run ragkeys tokens create");
         assert!(
@@ -145,6 +157,16 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Runs `ragkeys tokens ARGS` on this service's store (its data dir, or its database).
+    pub fn tokens(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("tokens")
+            .args(args)
+            .args(&self.store_args)
+            .output()
+            .expect("run ragkeys tokens")
     }
 
     /// SIGTERM, then wait for a clean exit; returns the exit status code.
@@ -213,4 +235,84 @@ pub fn token_names(dir: &Path) -> Vec<String> {
         .flatten()
         .map(|t| t["name"].as_str().unwrap_or_default().to_string())
         .collect()
+}
+
+/// `--database URL --pepper-file F`: the flags that put `ragkeys` on PostgreSQL database `db`.
+pub fn pg_store_args(db: &pg::TestDb, pepper_file: &Path) -> Vec<String> {
+    vec![
+        "--database".into(),
+        db.url.clone(),
+        "--pepper-file".into(),
+        pepper_file.display().to_string(),
+    ]
+}
+
+/// Several `ragkeys serve` replicas sharing one fresh PostgreSQL database and one pepper file
+/// (API.md, *Several replicas*), each on its own port and data dir.
+pub struct Replicas {
+    pub servers: Vec<Server>,
+    pub db: pg::TestDb,
+    pub pepper_file: PathBuf,
+    /// The bootstrap manager token, from the data dir of the one replica that created it.
+    pub token: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl Replicas {
+    /// `n` replicas on a fresh database, started all at once (so they race for the migrations,
+    /// the pepper file and the bootstrap token, as replicas started together do).
+    pub fn start(n: usize, extra: &[&str]) -> Replicas {
+        Self::start_on(pg::fresh_database(), n, extra)
+    }
+
+    /// `n` replicas started all at once on database `db` (e.g. one of a private cluster).
+    pub fn start_on(db: pg::TestDb, n: usize, extra: &[&str]) -> Replicas {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let pepper_file = tmp.path().join("pepper");
+        let servers: Vec<Server> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|_| s.spawn(|| Server::start_pg(&db, &pepper_file, extra)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let tokens: Vec<&String> = servers
+            .iter()
+            .map(|s| &s.token)
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert_eq!(
+            tokens.len(),
+            1,
+            "exactly one replica writes the bootstrap admin.token"
+        );
+        let token = tokens[0].clone();
+        Replicas {
+            servers,
+            db,
+            pepper_file,
+            token,
+            _tmp: tmp,
+        }
+    }
+
+    /// Starts one more replica on the same database and pepper file (e.g. after a kill -9).
+    pub fn add(&mut self, extra: &[&str]) -> &Server {
+        self.servers
+            .push(Server::start_pg(&self.db, &self.pepper_file, extra));
+        self.servers.last().unwrap()
+    }
+
+    /// A client of replica `i` with the bootstrap manager token.
+    pub fn api(&self, i: usize) -> api::Api {
+        api::Api {
+            base: self.servers[i].url(),
+            http: http(),
+            token: self.token.clone(),
+        }
+    }
+
+    /// The base URLs, replica by replica.
+    pub fn urls(&self) -> Vec<String> {
+        self.servers.iter().map(Server::url).collect()
+    }
 }

@@ -63,8 +63,9 @@ pub fn message(m: &Model, e: &ApiError) -> String {
                 // 409 on a key that is not active (API.md, Key lifecycle), in the console's
                 // words; a rotation says it more precisely (update::api::rotated).
                 ErrorCode::ApiKeyNotActive => tr.t("error.not_active").to_string(),
-                // The console sends whole bodies at once; a 408 is shown with its code.
-                ErrorCode::RequestTimeout | ErrorCode::Unknown => tr.f(
+                // The console sends whole bodies at once; a 408 is shown with its code, as is
+                // a 503 `unavailable` (the service's database is down; retryable below).
+                ErrorCode::RequestTimeout | ErrorCode::Unavailable | ErrorCode::Unknown => tr.f(
                     "error.unknown",
                     &[("message", &message), ("code", &code.as_str())],
                 ),
@@ -95,7 +96,12 @@ pub fn retryable(e: &ApiError) -> bool {
     e.is_unreachable()
         || matches!(
             e.code(),
-            Some(ErrorCode::IdempotencyInProgress | ErrorCode::RateLimited | ErrorCode::Internal)
+            Some(
+                ErrorCode::IdempotencyInProgress
+                    | ErrorCode::RateLimited
+                    | ErrorCode::Internal
+                    | ErrorCode::Unavailable
+            )
         )
 }
 

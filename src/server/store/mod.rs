@@ -2,6 +2,7 @@
 //! several replicas later. Every method is a boxed future so that `Arc<dyn Store>` works without
 //! extra crates; implementations keep blocking I/O off the async runtime themselves.
 
+pub mod postgres;
 pub mod sqlite;
 
 use futures_util::future::BoxFuture;
@@ -275,6 +276,15 @@ pub enum StoreError {
     TokenNotFound,
     #[error("the store is closed")]
     Closed,
+    /// Another replica wrote the durable record of this Idempotency-Key while this request
+    /// ran: it is rolled back (never a second key) and answered 409 `idempotency_in_progress`.
+    #[error("another request with this Idempotency-Key was answered meanwhile")]
+    IdempotencyTaken,
+    /// The database cannot be reached now (connection refused or lost, pool timeout, the
+    /// server shutting down, a call past its time bound): answered 503 `unavailable` with
+    /// `Retry-After`, never 500 (API.md, Several replicas). The text is for the log only.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("storage failure: {0}")]
     Failed(String),
 }
@@ -428,6 +438,22 @@ pub trait Store: Send + Sync + 'static {
     /// Sets `key` to `value` unless it is set already, and returns what it holds afterwards:
     /// the first writer's value, whoever that was.
     fn init_meta(&self, key: &'static str, value: String) -> Fut<'_, String>;
+
+    // The change feed of several replicas (API.md, Several replicas; pgdesign.md).
+    /// True when other processes may change the keys behind this one's back (PostgreSQL): an
+    /// index miss must then ask the store. SQLite's index is complete, so false there.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Every change with a sequence number above `after`, oldest first: (seq, the digests of
+    /// the keys it concerns). Always empty on SQLite, which has one process and no feed.
+    fn changes_since(&self, after: i64) -> Fut<'_, Vec<(i64, Vec<Digest>)>>;
+    /// The current state of these keys, for the verify index: one entry per key that still
+    /// exists (in any state); a digest without an entry is a deleted key.
+    fn key_digests(&self, digests: Vec<Digest>) -> Fut<'_, Vec<KeyDigest>>;
+    /// The key with this digest as the verify index wants it (any state), `None` when no such
+    /// key exists: what an index miss asks on a shared store.
+    fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>>;
 
     /// Finishes pending work and closes every connection; later calls fail with `Closed`.
     fn close(&self) -> Fut<'_, ()>;

@@ -322,19 +322,21 @@ pub fn delete_key(
     Ok(digest)
 }
 
+fn key_digest_row(r: &Row<'_>) -> rusqlite::Result<KeyDigest> {
+    Ok(KeyDigest {
+        digest: digest_of(r, 0)?,
+        service_id: r.get(1)?,
+        key_id: r.get(2)?,
+        last_used_at: r.get(3)?,
+        valid_until: valid_until(r.get(4)?, r.get(5)?),
+    })
+}
+
+const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
+
 pub fn all_key_digests(conn: &Connection) -> StoreResult<Vec<KeyDigest>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT digest, service_id, id, last_used_at, enabled, expires_at FROM api_keys",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(KeyDigest {
-            digest: digest_of(r, 0)?,
-            service_id: r.get(1)?,
-            key_id: r.get(2)?,
-            last_used_at: r.get(3)?,
-            valid_until: valid_until(r.get(4)?, r.get(5)?),
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"))?;
+    let rows = stmt.query_map([], key_digest_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -361,4 +363,18 @@ pub fn count_keys_by_state(conn: &Connection, now: UnixTime) -> StoreResult<KeyC
         }
     }
     Ok(counts)
+}
+
+/// The keys among `digests` that exist, as the verify index wants them.
+pub fn key_digests(conn: &Connection, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ?1"
+    ))?;
+    let mut found = Vec::new();
+    for d in digests {
+        if let Some(k) = stmt.query_row([&d[..]], key_digest_row).optional()? {
+            found.push(k);
+        }
+    }
+    Ok(found)
 }

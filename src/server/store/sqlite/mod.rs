@@ -360,6 +360,19 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c| admin::init_meta(c, key, &value)))
     }
 
+    fn changes_since(&self, _after: i64) -> Fut<'_, Vec<(i64, Vec<Digest>)>> {
+        // One process owns a SQLite store: its index sees every change as it is made.
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn key_digests(&self, digests: Vec<Digest>) -> Fut<'_, Vec<KeyDigest>> {
+        Box::pin(self.read(move |c| catalog::key_digests(c, &digests)))
+    }
+
+    fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>> {
+        Box::pin(self.read(move |c| Ok(catalog::key_digests(c, &[digest])?.into_iter().next())))
+    }
+
     fn close(&self) -> Fut<'_, ()> {
         let inner = self.inner.clone();
         Box::pin(async move {

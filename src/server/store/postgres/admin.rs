@@ -1,0 +1,152 @@
+//! Admin tokens and the deployment's settings (`meta`).
+
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
+
+use super::common::{is_unique_violation, role_of};
+use super::schema::MIGRATION_LOCK;
+use crate::credential::Digest;
+use crate::server::store::{NewToken, StoreError, StoreResult, TokenRecord};
+
+const TOKEN_COLUMNS: &str = "id, name, role, masked, created_at";
+
+fn token_row(row: &PgRow) -> Result<TokenRecord, sqlx::Error> {
+    Ok(TokenRecord {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        role: role_of(row, 2)?,
+        masked: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+    })
+}
+
+pub async fn find_token(pool: &PgPool, digest: &Digest) -> StoreResult<Option<TokenRecord>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens WHERE digest = $1");
+    let row = sqlx::query(&sql)
+        .bind(&digest[..])
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(token_row).transpose()?)
+}
+
+async fn insert_token(conn: &mut sqlx::PgConnection, token: &NewToken) -> StoreResult<TokenRecord> {
+    // An identity column: an id is never given to a second token (as SQLite's schema 2).
+    let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
+        "INSERT INTO admin_tokens (name, role, digest, masked, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(&token.name)
+    .bind(token.role.as_str())
+    .bind(&token.digest[..])
+    .bind(&token.masked)
+    .bind(token.created_at)
+    .fetch_one(conn)
+    .await;
+    let id = match inserted {
+        Ok(id) => id,
+        Err(e) if is_unique_violation(&e, "admin_tokens_name_key") => {
+            return Err(StoreError::NameTaken);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(TokenRecord {
+        id,
+        name: token.name.clone(),
+        role: token.role,
+        masked: token.masked.clone(),
+        created_at: token.created_at,
+    })
+}
+
+pub async fn create_token(pool: &PgPool, token: &NewToken) -> StoreResult<TokenRecord> {
+    let mut conn = pool.acquire().await?;
+    insert_token(&mut conn, token).await
+}
+
+pub async fn bootstrap_token(pool: &PgPool, token: &NewToken) -> StoreResult<Option<TokenRecord>> {
+    // Check and insert under the setup lock: of replicas starting together, exactly one adds
+    // the first token, and never one beside a token another made meanwhile.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admin_tokens)")
+        .fetch_one(&mut *tx)
+        .await?;
+    if any {
+        return Ok(None);
+    }
+    let record = insert_token(&mut tx, token).await?;
+    tx.commit().await?;
+    Ok(Some(record))
+}
+
+pub async fn list_tokens(pool: &PgPool) -> StoreResult<Vec<TokenRecord>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens ORDER BY created_at, id");
+    let rows = sqlx::query(&sql).fetch_all(pool).await?;
+    Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn revoke_token(pool: &PgPool, name: &str) -> StoreResult<()> {
+    let n = sqlx::query("DELETE FROM admin_tokens WHERE name = $1")
+        .bind(name)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::TokenNotFound);
+    }
+    Ok(())
+}
+
+pub async fn revoke_listed_token(pool: &PgPool, t: &TokenRecord) -> StoreResult<()> {
+    let n = sqlx::query(
+        "DELETE FROM admin_tokens WHERE id = $1 AND name = $2 AND masked = $3 AND created_at = $4",
+    )
+    .bind(t.id)
+    .bind(&t.name)
+    .bind(&t.masked)
+    .bind(t.created_at)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(StoreError::TokenNotFound);
+    }
+    Ok(())
+}
+
+pub async fn get_meta(pool: &PgPool, key: &str) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub async fn set_meta(pool: &PgPool, key: &str, value: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn init_meta(pool: &PgPool, key: &str, value: &str) -> StoreResult<String> {
+    // A second writer's insert waits on the first's row, then does nothing; the read that
+    // follows (a new snapshot) sees the first writer's committed value.
+    let mut conn = pool.acquire().await?;
+    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+        .bind(key)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?)
+}

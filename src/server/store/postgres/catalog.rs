@@ -1,0 +1,400 @@
+//! Services and their API keys: the key cap lives here, held across replicas by row locks.
+
+use std::time::Instant;
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{PgConnection, Row};
+
+use super::common::{digest_of, is_unique_violation, read_tx, u32_of};
+use super::feed::{announce, await_acks};
+use super::schema::MIGRATION_LOCK;
+use super::trail::{insert_audit, upsert_idempotency};
+use crate::credential::Digest;
+use crate::server::store::{
+    FoundKey, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError,
+    StoreResult, valid_until,
+};
+use crate::wire::AuditEvent;
+
+// ---- services -----------------------------------------------------------------------------
+
+const SERVICE_COLUMNS: &str = "id, name, description, key_count, created_at";
+
+fn service_row(row: &PgRow) -> Result<ServiceRecord, sqlx::Error> {
+    Ok(ServiceRecord {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        description: row.try_get(2)?,
+        key_count: u32_of(row, 3)?,
+        created_at: row.try_get(4)?,
+    })
+}
+
+pub async fn list_services(pool: &PgPool) -> StoreResult<Vec<ServiceRecord>> {
+    let sql = format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY created_at, ord");
+    let rows = sqlx::query(&sql).fetch_all(pool).await?;
+    Ok(rows.iter().map(service_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn get_service(conn: &mut PgConnection, id: &str) -> StoreResult<Option<ServiceRecord>> {
+    let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    Ok(row.as_ref().map(service_row).transpose()?)
+}
+
+async fn service_exists(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
+            .bind(id)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+async fn insert_service(conn: &mut PgConnection, service: &ServiceRecord) -> StoreResult<()> {
+    let inserted = sqlx::query(
+        "INSERT INTO services (id, name, description, key_count, created_at) VALUES ($1, $2, $3, 0, $4)",
+    )
+    .bind(&service.id)
+    .bind(&service.name)
+    .bind(&service.description)
+    .bind(service.created_at)
+    .execute(conn)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e, "services_name_key") => Err(StoreError::NameTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create_service(
+    pool: &PgPool,
+    service: &ServiceRecord,
+    max_services: u32,
+    audit: &AuditEvent,
+) -> StoreResult<ServiceRecord> {
+    let mut tx = pool.begin().await?;
+    // A conditional increment of one counter row: its row lock serializes the check across
+    // replicas, and a waiter re-reads the row before deciding.
+    let took =
+        sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'services' AND value < $1")
+            .bind(i64::from(max_services))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if took == 0 {
+        return Err(StoreError::ServiceLimit);
+    }
+    insert_service(&mut tx, service).await?;
+    insert_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(ServiceRecord {
+        key_count: 0,
+        ..service.clone()
+    })
+}
+
+pub async fn seed_service(
+    pool: &PgPool,
+    once: &str,
+    service: &ServiceRecord,
+    audit: &AuditEvent,
+) -> StoreResult<bool> {
+    let mut tx = pool.begin().await?;
+    // The setup lock: of several processes seeding together exactly one looks and writes.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let seeded: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM meta WHERE key = $1)")
+        .bind(once)
+        .fetch_one(&mut *tx)
+        .await?;
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services)")
+        .fetch_one(&mut *tx)
+        .await?;
+    let create = !seeded && !any;
+    if create {
+        sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'services'")
+            .execute(&mut *tx)
+            .await?;
+        insert_service(&mut tx, service).await?;
+        insert_audit(&mut tx, audit).await?;
+    }
+    if !seeded {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, '1')")
+            .bind(once)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(create)
+}
+
+pub async fn delete_service(
+    pool: &PgPool,
+    me: &str,
+    id: &str,
+    audit: &AuditEvent,
+) -> StoreResult<Vec<Digest>> {
+    let mut tx = pool.begin().await?;
+    // The service's row first: an issue on another replica waits for this delete and then
+    // finds no service, rather than adding a key under it meanwhile.
+    let locked: Option<String> =
+        sqlx::query_scalar("SELECT id FROM services WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if locked.is_none() {
+        return Err(StoreError::ServiceNotFound);
+    }
+    let rows = sqlx::query("DELETE FROM api_keys WHERE service_id = $1 RETURNING digest")
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+    let digests = rows
+        .iter()
+        .map(|r| digest_of(r, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query("DELETE FROM services WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE counters SET value = value - 1 WHERE name = 'services' AND value > 0")
+        .execute(&mut *tx)
+        .await?;
+    insert_audit(&mut tx, audit).await?;
+    let seq = if digests.is_empty() {
+        None
+    } else {
+        Some(announce(&mut tx, audit.at.unix(), true, &digests).await?)
+    };
+    tx.commit().await?;
+    if let Some(seq) = seq {
+        await_acks(pool, me, seq, Instant::now()).await?;
+    }
+    Ok(digests)
+}
+
+// ---- API keys -----------------------------------------------------------------------------
+
+/// The columns [`key_row`] reads, in its order.
+pub const KEY_COLUMNS: &str = "id, service_id, masked, name, created_at, last_used_at, \
+     created_by, enabled, expires_at, replaced_by";
+
+const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
+     k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by";
+
+pub fn key_row(row: &PgRow) -> Result<KeyRecord, sqlx::Error> {
+    Ok(KeyRecord {
+        id: row.try_get(0)?,
+        service_id: row.try_get(1)?,
+        masked: row.try_get(2)?,
+        name: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        last_used_at: row.try_get(5)?,
+        created_by: row.try_get(6)?,
+        enabled: row.try_get(7)?,
+        expires_at: row.try_get(8)?,
+        replaced_by: row.try_get(9)?,
+    })
+}
+
+pub async fn list_keys(pool: &PgPool, service_id: &str) -> StoreResult<Vec<KeyRecord>> {
+    let mut tx = read_tx(pool).await?;
+    if get_service(&mut tx, service_id).await?.is_none() {
+        return Err(StoreError::ServiceNotFound);
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE service_id = $1 ORDER BY created_at DESC, ord DESC"
+    ))
+    .bind(service_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(key_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn get_key(
+    pool: &PgPool,
+    service_id: &str,
+    key_id: &str,
+) -> StoreResult<Option<KeyRecord>> {
+    let mut tx = read_tx(pool).await?;
+    if get_service(&mut tx, service_id).await?.is_none() {
+        return Err(StoreError::ServiceNotFound);
+    }
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND service_id = $2"
+    ))
+    .bind(key_id)
+    .bind(service_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.as_ref().map(key_row).transpose()?)
+}
+
+pub async fn find_key_by_digest(pool: &PgPool, digest: &Digest) -> StoreResult<Option<FoundKey>> {
+    let sql = format!(
+        "SELECT {KEY_COLUMNS_K}, s.name FROM api_keys k JOIN services s ON s.id = k.service_id \
+         WHERE k.digest = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&digest[..])
+        .fetch_optional(pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(FoundKey {
+        key: key_row(&r)?,
+        service_name: r.try_get(10)?,
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn issue_key(
+    pool: &PgPool,
+    key: &NewKey,
+    key_limit: u32,
+    idempotency: Option<&IdempotencyRecord>,
+    audit: &AuditEvent,
+) -> StoreResult<KeyRecord> {
+    let mut tx = pool.begin().await?;
+    // The cap: a conditional increment takes the service's row lock; a replica waiting on it
+    // re-reads key_count once the holder commits, so N issues over all replicas give exactly
+    // key_limit keys.
+    let took = sqlx::query(
+        "UPDATE services SET key_count = key_count + 1 WHERE id = $1 AND key_count < $2",
+    )
+    .bind(&key.service_id)
+    .bind(i64::from(key_limit))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if took == 0 {
+        return Err(if service_exists(&mut tx, &key.service_id).await? {
+            StoreError::KeyLimit
+        } else {
+            StoreError::ServiceNotFound
+        });
+    }
+    let record = insert_key(&mut tx, key).await?;
+    if let Some(rec) = idempotency
+        && !upsert_idempotency(&mut tx, rec).await?
+    {
+        // Another replica answered this Idempotency-Key meanwhile: never a second key.
+        return Err(StoreError::IdempotencyTaken);
+    }
+    insert_audit(&mut tx, audit).await?;
+    // Not awaited: other replicas find a new key through an index miss.
+    announce(&mut tx, key.created_at, false, &[key.digest]).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Inserts a new key row (its slot is the caller's business) and returns it as listed.
+pub async fn insert_key(conn: &mut PgConnection, key: &NewKey) -> StoreResult<KeyRecord> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at, created_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&key.id)
+    .bind(&key.service_id)
+    .bind(&key.digest[..])
+    .bind(&key.masked)
+    .bind(&key.name)
+    .bind(key.created_at)
+    .bind(&key.created_by)
+    .bind(key.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(KeyRecord {
+        id: key.id.clone(),
+        service_id: key.service_id.clone(),
+        masked: key.masked.clone(),
+        name: key.name.clone(),
+        created_at: key.created_at,
+        created_by: key.created_by.clone(),
+        enabled: true,
+        expires_at: key.expires_at,
+        last_used_at: None,
+        replaced_by: None,
+    })
+}
+
+pub async fn delete_key(
+    pool: &PgPool,
+    me: &str,
+    service_id: &str,
+    key_id: &str,
+    audit: &AuditEvent,
+) -> StoreResult<Digest> {
+    let mut tx = pool.begin().await?;
+    let deleted = sqlx::query(
+        "DELETE FROM api_keys WHERE id = $1 AND service_id = $2 \
+         RETURNING digest, masked, replaced_by IS NOT NULL",
+    )
+    .bind(key_id)
+    .bind(service_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = deleted else {
+        return Err(if service_exists(&mut tx, service_id).await? {
+            StoreError::KeyNotFound
+        } else {
+            StoreError::ServiceNotFound
+        });
+    };
+    let digest = digest_of(&row, 0)?;
+    let masked: String = row.try_get(1)?;
+    let rotated: bool = row.try_get(2)?;
+    // A rotated key shares its successor's slot: deleting it frees none.
+    if !rotated {
+        sqlx::query(
+            "UPDATE services SET key_count = key_count - 1 WHERE id = $1 AND key_count > 0",
+        )
+        .bind(service_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let audit = AuditEvent {
+        masked: Some(masked),
+        ..audit.clone()
+    };
+    insert_audit(&mut tx, &audit).await?;
+    let seq = announce(&mut tx, audit.at.unix(), true, &[digest]).await?;
+    tx.commit().await?;
+    await_acks(pool, me, seq, Instant::now()).await?;
+    Ok(digest)
+}
+
+const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
+
+fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
+    Ok(KeyDigest {
+        digest: digest_of(r, 0)?,
+        service_id: r.try_get(1)?,
+        key_id: r.try_get(2)?,
+        last_used_at: r.try_get(3)?,
+        valid_until: valid_until(r.try_get(4)?, r.try_get(5)?),
+    })
+}
+
+pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
+    let rows = sqlx::query(&format!("SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
+}
+
+/// The keys among `digests` that exist, as the verify index wants them.
+pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
+    ))
+    .bind(super::common::digest_array(digests))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
+}

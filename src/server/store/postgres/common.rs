@@ -1,0 +1,117 @@
+//! What the SQL modules of the PostgreSQL store share: error mapping, read transactions,
+//! column decoding.
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::credential::Digest;
+use crate::server::store::{StoreError, StoreResult};
+use crate::wire::Role;
+
+/// SQLSTATEs that mean "the database cannot serve us now" rather than "this request is wrong":
+/// class 08 (connection exception), 57P01..57P03 (admin or crash shutdown, cannot connect now),
+/// 53300 (too many connections), 25006 (a read-only standby after a failover), 57014 (a
+/// statement cancelled, e.g. by `statement_timeout`).
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "25006" | "57014"
+        )
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolClosed => StoreError::Closed,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::BeginFailed => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(d) if d.code().is_some_and(|c| unavailable_code(&c)) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Failed(e.to_string()),
+        }
+    }
+}
+
+/// True when `e` is a unique violation of the constraint `constraint` (PostgreSQL's default
+/// names: `<table>_<column>_key`).
+pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some(constraint))
+}
+
+/// A read-only transaction that sees one snapshot, so that "the service exists" and what is
+/// read of its keys agree (as SQLite's read transactions do).
+pub async fn read_tx(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+fn bad_column(idx: usize, what: String) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: idx.to_string(),
+        source: what.into(),
+    }
+}
+
+/// A 32-byte BYTEA column (digests and hashes).
+pub fn digest_of(row: &PgRow, idx: usize) -> Result<Digest, sqlx::Error> {
+    let v: Vec<u8> = row.try_get(idx)?;
+    v.try_into()
+        .map_err(|_| bad_column(idx, "digest is not 32 bytes".into()))
+}
+
+/// A 32-byte value from a BYTEA read elsewhere (the `digests` array of a change).
+pub fn digest_from(v: Vec<u8>) -> Result<Digest, sqlx::Error> {
+    v.try_into()
+        .map_err(|_| bad_column(0, "digest is not 32 bytes".into()))
+}
+
+pub fn role_of(row: &PgRow, idx: usize) -> Result<Role, sqlx::Error> {
+    let s: String = row.try_get(idx)?;
+    Role::parse(&s).ok_or_else(|| bad_column(idx, format!("unknown role {s:?}")))
+}
+
+/// An INTEGER column holding an unsigned count.
+pub fn u32_of(row: &PgRow, idx: usize) -> Result<u32, sqlx::Error> {
+    let v: i32 = row.try_get(idx)?;
+    u32::try_from(v).map_err(|_| bad_column(idx, format!("negative count {v}")))
+}
+
+/// The digests as PostgreSQL's `BYTEA[]` wants them bound.
+pub fn digest_array(digests: &[Digest]) -> Vec<Vec<u8>> {
+    digests.iter().map(|d| d.to_vec()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_codes_are_unavailable_and_others_are_not() {
+        for code in ["08006", "08001", "57P01", "57P03", "53300", "25006"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "40P01", "42P01", "28P01"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(matches!(StoreError::from(io), StoreError::Unavailable(_)));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Failed(_)
+        ));
+    }
+}

@@ -1,0 +1,130 @@
+//! The change feed's writing half (pgdesign.md): every write that changes which keys verify
+//! announces ONE `changes` row inside its own transaction, with a NOTIFY delivered at commit;
+//! after the commit of an awaited change (one that stops a key), the writer waits until every
+//! other replica holding a live lease has acknowledged it, or its lease has run out (API.md,
+//! Several replicas). The replicas' side (LISTEN, apply, ack, lease) is `replicas/`.
+
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPool;
+use sqlx::{PgConnection, Row};
+
+use super::common::{digest_array, digest_from};
+use crate::credential::Digest;
+use crate::server::store::{StoreError, StoreResult, UnixTime};
+
+/// The channel replicas LISTEN on; the payload is the change's `seq`.
+pub const CHANNEL: &str = "ragkeys_changes";
+
+/// Taken (transaction-level) right before a change is inserted, so that changes commit in the
+/// order of their `seq`: a replica that has applied seq N never misses a smaller one that
+/// commits later. Held only from the insert to the commit.
+const CHANGES_LOCK: i64 = 0x7261_676b_6579_7302;
+
+/// The longest a replica's lease lasts (replicas renew it for 1 s): once this long has passed
+/// since a change committed, a replica that has not acknowledged it no longer answers from
+/// memory, whatever happened to the database meanwhile.
+pub const LEASE_BOUND: Duration = Duration::from_secs(1);
+
+/// The longest a writer waits for acknowledgements before answering 503: a live replica
+/// acknowledges within milliseconds and a cut-off one loses its lease within [`LEASE_BOUND`],
+/// so only a database that stops answering makes a wait this long.
+const WAIT_BOUND: Duration = Duration::from_secs(4);
+
+/// Records a change of `digests` in the transaction `tx` (call it last, right before the
+/// commit) and returns its `seq`; the NOTIFY goes out when the transaction commits.
+/// `awaited`: its writer will wait for the replicas' acknowledgements ([`await_acks`]).
+pub async fn announce(
+    tx: &mut PgConnection,
+    at: UnixTime,
+    awaited: bool,
+    digests: &[Digest],
+) -> StoreResult<i64> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHANGES_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO changes (at, awaited, digests) VALUES ($1, $2, $3) RETURNING seq",
+    )
+    .bind(at)
+    .bind(awaited)
+    .bind(digest_array(digests))
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(seq.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(seq)
+}
+
+/// After the commit of the awaited change `seq`: returns once no other replica (`me` is this
+/// process's id) both holds a live lease and has acknowledged less than `seq`. Polls every
+/// 1 ms, doubling to 8 ms. When the database stops answering meanwhile, the lease bound still
+/// holds: it waits until [`LEASE_BOUND`] (plus a margin) has passed since `committed`, then
+/// returns, since no replica can still be answering from an index that misses the change.
+pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -> StoreResult<()> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let waiting: Result<i64, sqlx::Error> = sqlx::query_scalar(
+            "SELECT count(*) FROM replicas \
+             WHERE id <> $1 AND lease_until > now() AND acked_seq < $2",
+        )
+        .bind(me)
+        .bind(seq)
+        .fetch_one(pool)
+        .await;
+        match waiting {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, seq, "cannot read the replicas' acknowledgements; waiting out their leases");
+                let end = committed + LEASE_BOUND + Duration::from_millis(100);
+                tokio::time::sleep_until(end.into()).await;
+                return Ok(());
+            }
+        }
+        if committed.elapsed() > WAIT_BOUND {
+            return Err(StoreError::Unavailable(format!(
+                "change {seq} is committed but not acknowledged by every live replica after {} s",
+                WAIT_BOUND.as_secs()
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(8));
+    }
+}
+
+/// Every change after `after`, oldest first.
+pub async fn changes_since(pool: &PgPool, after: i64) -> StoreResult<Vec<(i64, Vec<Digest>)>> {
+    let rows = sqlx::query("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
+        .bind(after)
+        .fetch_all(pool)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let seq: i64 = r.try_get(0)?;
+        let digests: Vec<Vec<u8>> = r.try_get(1)?;
+        let digests = digests
+            .into_iter()
+            .map(digest_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((seq, digests));
+    }
+    Ok(out)
+}
+
+/// Forgets changes older than `before` (unix seconds) and replicas whose lease ended long ago:
+/// a replica that was away that long reloads its whole index anyway.
+pub async fn prune(pool: &PgPool, before: UnixTime) -> StoreResult<()> {
+    sqlx::query("DELETE FROM changes WHERE at < $1 AND seq < (SELECT max(seq) FROM changes)")
+        .bind(before)
+        .execute(pool)
+        .await?;
+    sqlx::query("DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'")
+        .execute(pool)
+        .await?;
+    Ok(())
+}

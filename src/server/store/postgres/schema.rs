@@ -1,0 +1,167 @@
+//! Versioned schema of the PostgreSQL store: `schema_migrations` holds one row per applied
+//! version. Every pending migration is applied in ONE transaction holding a transaction-level
+//! advisory lock, so of several replicas starting together on a fresh database exactly one
+//! applies them and the others wait, then find nothing to do (pgdesign.md, Connecting).
+
+use sqlx::postgres::PgPool;
+
+use crate::server::store::UnixTime;
+
+/// The advisory lock every ragkeys process takes to migrate ("ragkeys\x01" as an i64): one
+/// fixed number, so that any two versions of ragkeys exclude each other.
+pub const MIGRATION_LOCK: i64 = 0x7261_676b_6579_7301;
+
+/// Each entry is one migration, applied in order. Never edit one that has shipped: append.
+/// Times are BIGINT unix seconds as in SQLite, so that both stores share their record types;
+/// only the lease uses the database clock (TIMESTAMPTZ), so that hosts' clocks never matter.
+const MIGRATIONS: &[&str] = &[
+    // 1: the schema of SQLite's version 4 (tokens, services, keys with their lifecycle, usage,
+    // audit, idempotency), plus the change feed and the replicas' leases (API.md, Several
+    // replicas). `ord` keeps insertion order, which SQLite reads from its rowid.
+    "
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value BIGINT NOT NULL CHECK (value >= 0)
+    );
+    INSERT INTO counters (name, value) VALUES ('services', 0);
+    CREATE TABLE admin_tokens (
+        id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        role       TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
+        digest     BYTEA NOT NULL UNIQUE,
+        masked     TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE services (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        key_count   INTEGER NOT NULL DEFAULT 0 CHECK (key_count >= 0),
+        created_at  BIGINT NOT NULL,
+        ord         BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE TABLE api_keys (
+        id             TEXT PRIMARY KEY,
+        service_id     TEXT NOT NULL REFERENCES services (id),
+        digest         BYTEA NOT NULL UNIQUE,
+        masked         TEXT NOT NULL,
+        name           TEXT,
+        created_at     BIGINT NOT NULL,
+        last_used_at   BIGINT,
+        created_by     TEXT NOT NULL DEFAULT '',
+        enabled        BOOLEAN NOT NULL DEFAULT TRUE,
+        expires_at     BIGINT,
+        replaced_by    TEXT,
+        last_used_from TEXT,
+        ord            BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX api_keys_by_service ON api_keys (service_id, created_at);
+    CREATE INDEX api_keys_rotating ON api_keys (expires_at) WHERE replaced_by IS NOT NULL;
+    CREATE TABLE usage_hours (
+        key_id  TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start   BIGINT NOT NULL,
+        ok      BIGINT NOT NULL CHECK (ok >= 0),
+        refused BIGINT NOT NULL CHECK (refused >= 0),
+        PRIMARY KEY (key_id, start)
+    );
+    CREATE INDEX usage_hours_by_start ON usage_hours (start);
+    CREATE TABLE usage_days (
+        key_id  TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start   BIGINT NOT NULL,
+        ok      BIGINT NOT NULL CHECK (ok >= 0),
+        refused BIGINT NOT NULL CHECK (refused >= 0),
+        PRIMARY KEY (key_id, start)
+    );
+    CREATE INDEX usage_days_by_start ON usage_days (start);
+    CREATE TABLE audit_events (
+        id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at          BIGINT NOT NULL,
+        actor       TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        service_id  TEXT NOT NULL,
+        key_id      TEXT,
+        masked      TEXT,
+        remote_addr TEXT NOT NULL,
+        outcome     TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_service ON audit_events (service_id, id);
+    CREATE TABLE idempotency (
+        scope        BYTEA PRIMARY KEY,
+        request_hash BYTEA NOT NULL,
+        key_id       TEXT,
+        status       INTEGER NOT NULL,
+        outcome      TEXT NOT NULL,
+        created_at   BIGINT NOT NULL
+    );
+    CREATE INDEX idempotency_by_age ON idempotency (created_at);
+    CREATE TABLE changes (
+        seq     BIGSERIAL PRIMARY KEY,
+        at      BIGINT  NOT NULL,
+        awaited BOOLEAN NOT NULL,
+        digests BYTEA[] NOT NULL
+    );
+    CREATE INDEX changes_by_age ON changes (at);
+    CREATE TABLE replicas (
+        id          TEXT PRIMARY KEY,
+        host        TEXT NOT NULL,
+        lease_until TIMESTAMPTZ NOT NULL,
+        acked_seq   BIGINT NOT NULL,
+        started_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub const CURRENT: u32 = MIGRATIONS.len() as u32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error(
+        "the database has schema version {found}, newer than this ragkeys understands \
+         ({CURRENT}); run a newer ragkeys on every replica (or restore a backup)"
+    )]
+    TooNew { found: u32 },
+    #[error("{0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Brings the database up to [`CURRENT`] under [`MIGRATION_LOCK`], refusing one written by a
+/// newer build; returns the version afterwards. `now` is recorded as each version's
+/// `applied_at`.
+pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError> {
+    let mut tx = pool.begin().await?;
+    // Held until commit or rollback: another replica starting now waits here, then reads the
+    // versions this one wrote.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (\
+             version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let found: i32 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        .fetch_one(&mut *tx)
+        .await?;
+    let found = u32::try_from(found).unwrap_or(0);
+    if found > CURRENT {
+        return Err(MigrationError::TooNew { found });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind((i + 1) as i32)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(CURRENT)
+}
