@@ -10,6 +10,7 @@ mod middleware;
 mod openapi;
 mod rate_limit;
 mod redact;
+mod replicas;
 mod router;
 pub mod setup;
 mod state;

@@ -27,6 +27,7 @@ use crate::wire::{Bucket, Usage};
     ),
     paths(
         public::healthz,
+        public::readyz,
         public::openapi,
         public::me,
         services::list,
@@ -161,6 +162,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         for p in [
             "/healthz",
+            "/readyz",
             "/openapi.json",
             "/v1/me",
             "/v1/services",
@@ -198,10 +200,10 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 17, "{ids:?}");
+        assert_eq!(ids.len(), 18, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 17, "duplicate operationId");
+        assert_eq!(ids.len(), 18, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

@@ -13,6 +13,7 @@ use super::state::SharedState;
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/healthz", get(public::healthz))
+        .route("/readyz", get(public::readyz))
         .route("/openapi.json", get(public::openapi))
         .route("/v1/me", get(public::me))
         .route("/v1/services", get(services::list).post(services::create))

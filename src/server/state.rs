@@ -11,10 +11,11 @@ use tracing::Instrument;
 
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
 use super::rate_limit::FailureLimiter;
+use super::replicas::{self, ReplicaState, StoreReader};
 use super::store::{KeyUse, Store, StoreError, UnixTime};
 use super::usage::UsageBook;
 use super::verify_index::{Entry, VerifyIndex};
-use crate::credential::Pepper;
+use crate::credential::{Digest, Pepper};
 use crate::wire::Timestamp;
 
 /// Uses of keys waiting to be written; past this, uses are dropped (they are only "last used").
@@ -46,7 +47,9 @@ pub struct AppState {
     pub limiter: FailureLimiter,
     pub idempotency: IdempotencyCache,
     /// Held across "change the store, then the index" so that the index follows commit order.
-    pub write_gate: tokio::sync::Mutex<()>,
+    pub write_gate: WriteGate,
+    /// Whether the index may answer, and (with a shared store) how it follows the database.
+    pub replica: ReplicaState,
     touches: mpsc::Sender<KeyUse>,
     pub openapi: Bytes,
     /// Usage figures: flushed by the chores, read by the usage route (API.md, Usage).
@@ -55,7 +58,52 @@ pub struct AppState {
 
 pub type SharedState = Arc<AppState>;
 
+/// Serializes "change the store, then the index" within one process (SQLite): the index
+/// follows commit order. With a shared store the index follows the database by refreshes
+/// ([`AppState::follow`]), which need no such order, so the gate lets writes run side by side
+/// (a delete waits for the other replicas' acknowledgements; one at a time would cap the
+/// writes per second at one over that wait).
+pub struct WriteGate {
+    lock: Option<tokio::sync::Mutex<()>>,
+}
+
+impl WriteGate {
+    fn new(shared: bool) -> Self {
+        WriteGate {
+            lock: (!shared).then(|| tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Holds the gate (nothing with a shared store) until the guard is dropped.
+    pub async fn lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        }
+    }
+}
+
 impl AppState {
+    /// After a write of the keys `digests` committed, before it is answered: with one process,
+    /// `local` applies what the handler committed to the index (under the write gate); with a
+    /// shared store, their state is re-read from the database instead (another replica may
+    /// have changed them since), and if that fails the index is distrusted until the replica
+    /// has resynced (503 meanwhile, never a 200 the change should have stopped).
+    pub async fn follow(&self, digests: &[Digest], local: impl FnOnce(&VerifyIndex)) {
+        if !self.replica.is_shared() {
+            local(&self.index);
+            return;
+        }
+        let reader = &mut StoreReader(&*self.store);
+        if let Err(e) = replicas::refresh(&self.index, digests, reader).await {
+            tracing::warn!(
+                error = %e,
+                "could not re-read changed keys: this replica answers 503 until it resyncs"
+            );
+            self.replica.distrust();
+        }
+    }
+
     /// Records a successful verification from `from` without waiting: the background writer
     /// stores it (`last_used_at`, `last_used_from`). Called once a minute per key.
     pub fn record_use(&self, entry: &Entry, at: UnixTime, from: std::net::IpAddr) {
@@ -86,7 +134,14 @@ pub async fn build(
     pepper: Pepper,
     limits: Limits,
 ) -> Result<(SharedState, Background), StoreError> {
-    let index = VerifyIndex::load(store.all_key_digests().await?);
+    let shared = store.is_shared();
+    // A shared store's index is loaded by the replica protocol, which also decides when to
+    // trust it (replicas/protocol.rs).
+    let index = if shared {
+        VerifyIndex::default()
+    } else {
+        VerifyIndex::load(store.all_key_digests().await?)
+    };
     let (touches, touch_rx) = mpsc::channel(TOUCH_QUEUE);
     let state = Arc::new(AppState {
         store,
@@ -95,7 +150,12 @@ pub async fn build(
         index,
         limiter: FailureLimiter::new(limits.verify_failures_per_minute),
         idempotency: IdempotencyCache::default(),
-        write_gate: tokio::sync::Mutex::new(()),
+        write_gate: WriteGate::new(shared),
+        replica: if shared {
+            ReplicaState::shared()
+        } else {
+            ReplicaState::single()
+        },
         touches,
         openapi: super::openapi::document(),
         usage: UsageBook::default(),

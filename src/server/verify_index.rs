@@ -4,7 +4,7 @@
 //! rotation's grace need no timer (API.md, Key lifecycle).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
@@ -80,27 +80,114 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
+/// Stripes of [`VerifyIndex`]'s change stamps (a power of two).
+const STRIPES: usize = 1024;
+
+/// Which keys verify, by digest. With a shared store (several replicas), every change after
+/// start is a *refresh*: the key's state re-read from the database and applied only if nothing
+/// else was applied to its stripe since the read began (see [`VerifyIndex::stamp`]), so that a
+/// slow read can never overwrite a newer one (a deleted key revived by a stale read).
 pub struct VerifyIndex {
     map: RwLock<HashMap<Digest, Arc<Entry>>>,
+    /// Bumped (under the map's write lock) by every refresh or reload touching the stripe.
+    stamps: Box<[AtomicU64]>,
+}
+
+impl Default for VerifyIndex {
+    fn default() -> Self {
+        VerifyIndex {
+            map: RwLock::default(),
+            stamps: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+fn stripe(d: &Digest) -> usize {
+    (usize::from(d[0]) | (usize::from(d[1]) << 8)) & (STRIPES - 1)
+}
+
+fn new_entry(k: KeyDigest) -> (Digest, Arc<Entry>) {
+    let entry = Entry::new(
+        k.service_id,
+        k.key_id,
+        k.last_used_at.unwrap_or(i64::MIN / 2),
+        k.valid_until,
+    );
+    (k.digest, Arc::new(entry))
 }
 
 impl VerifyIndex {
     pub fn load(keys: Vec<KeyDigest>) -> Self {
-        let map = keys
-            .into_iter()
-            .map(|k| {
-                let entry = Entry::new(
-                    k.service_id,
-                    k.key_id,
-                    k.last_used_at.unwrap_or(i64::MIN / 2),
-                    k.valid_until,
-                );
-                (k.digest, Arc::new(entry))
-            })
-            .collect();
-        VerifyIndex {
-            map: RwLock::new(map),
+        let index = VerifyIndex::default();
+        *index.map.write().unwrap_or_else(|e| e.into_inner()) =
+            keys.into_iter().map(new_entry).collect();
+        index
+    }
+
+    /// The change stamp of `digest`'s stripe: take it before reading the key's state from the
+    /// database, and hand it to [`VerifyIndex::apply_if_unchanged`] with what was read.
+    pub fn stamp(&self, digest: &Digest) -> u64 {
+        self.stamps[stripe(digest)].load(Ordering::Acquire)
+    }
+
+    /// Applies states read from the database: for each `(digest, stamp)`, the key's entry is
+    /// set from `found` (a digest absent from it is a deleted key, removed), unless its stripe
+    /// changed since `stamp` was taken; those digests are returned, to be read again. A key
+    /// that keeps its id keeps its entry (and its unwritten usage counts).
+    pub fn apply_if_unchanged(&self, stamped: &[(Digest, u64)], found: Vec<KeyDigest>) -> Vec<Digest> {
+        let found: HashMap<Digest, KeyDigest> =
+            found.into_iter().map(|k| (k.digest, k)).collect();
+        let mut stale = Vec::new();
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        for (digest, stamp) in stamped {
+            let stamp_now = &self.stamps[stripe(digest)];
+            if stamp_now.load(Ordering::Acquire) != *stamp {
+                stale.push(*digest);
+                continue;
+            }
+            match found.get(digest) {
+                None => {
+                    map.remove(digest);
+                }
+                Some(k) => match map.get(digest) {
+                    Some(e) if e.key_id == k.key_id => {
+                        e.valid_until.store(k.valid_until, Ordering::Release);
+                    }
+                    _ => {
+                        let (d, e) = new_entry(k.clone());
+                        map.insert(d, e);
+                    }
+                },
+            }
+        }
+        // Bumped after the whole batch, so that the same digest twice in one batch applies.
+        for (digest, _) in stamped {
+            self.stamps[stripe(digest)].fetch_add(1, Ordering::AcqRel);
+        }
+        stale
+    }
+
+    /// Replaces the whole index with a fresh read of every key (a replica's resync): entries
+    /// of keys that stay keep their unwritten usage counts; every stamp moves, so a refresh
+    /// that read before this reload reads again.
+    pub fn replace_all(&self, keys: Vec<KeyDigest>) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = HashMap::with_capacity(keys.len());
+        for k in keys {
+            match map.remove(&k.digest) {
+                Some(e) if e.key_id == k.key_id => {
+                    e.valid_until.store(k.valid_until, Ordering::Release);
+                    next.insert(k.digest, e);
+                }
+                _ => {
+                    let (d, e) = new_entry(k);
+                    next.insert(d, e);
+                }
+            }
+        }
+        *map = next;
+        for g in self.stamps.iter() {
+            g.fetch_add(1, Ordering::AcqRel);
         }
     }
 

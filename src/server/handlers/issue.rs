@@ -383,12 +383,11 @@ async fn issue_now(
             )
             .await;
         if let Ok(k) = &r {
-            state.index.insert(
-                digest,
-                service_id.to_owned(),
-                key_id.clone(),
-                k.valid_until(),
-            );
+            state
+                .follow(&[digest], |index| {
+                    index.insert(digest, service_id.to_owned(), key_id.clone(), k.valid_until())
+                })
+                .await;
         }
         r
     };

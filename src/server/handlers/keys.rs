@@ -42,7 +42,7 @@ pub async fn retire_due(state: &AppState, service_id: Option<&str>) {
     {
         Ok(gone) => {
             let digests: Vec<_> = gone.iter().map(|r| r.digest).collect();
-            state.index.remove(&digests);
+            state.follow(&digests, |index| index.remove(&digests)).await;
             for r in &gone {
                 state
                     .idempotency

@@ -100,7 +100,12 @@ pub async fn update(
                 .await;
             // Before the answer leaves: a disable holds from the next request on.
             if let Ok(u) = &r {
-                state.index.set_valid_until(&u.digest, u.key.valid_until());
+                let valid_until = u.key.valid_until();
+                state
+                    .follow(&[u.digest], |index| {
+                        index.set_valid_until(&u.digest, valid_until)
+                    })
+                    .await;
             }
             r
         };
@@ -239,19 +244,21 @@ async fn rotate_now(
         // Before the answer leaves: the successor verifies, and the old key stops at its end
         // (at once with grace 0, as a delete).
         if let Ok(r) = &r {
-            state.index.insert(
-                digest,
-                service_id.to_owned(),
-                key_id.clone(),
-                r.successor.valid_until(),
-            );
-            if r.old_retired {
-                state.index.remove(&[r.old_digest]);
-            } else {
-                state
-                    .index
-                    .set_valid_until(&r.old_digest, now + i64::from(grace));
-            }
+            state
+                .follow(&[digest, r.old_digest], |index| {
+                    index.insert(
+                        digest,
+                        service_id.to_owned(),
+                        key_id.clone(),
+                        r.successor.valid_until(),
+                    );
+                    if r.old_retired {
+                        index.remove(&[r.old_digest]);
+                    } else {
+                        index.set_valid_until(&r.old_digest, now + i64::from(grace));
+                    }
+                })
+                .await;
         }
         r
     };

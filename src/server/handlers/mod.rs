@@ -174,7 +174,7 @@ where
         let _gate = state.write_gate.lock().await;
         let r = delete(actor.event(what, None, "ok")).await;
         if let Ok(digests) = &r {
-            state.index.remove(digests);
+            state.follow(digests, |index| index.remove(digests)).await;
         }
         r
     };

@@ -49,6 +49,27 @@ pub async fn me(admin: Admin) -> Response {
     )
 }
 
+/// Whether this replica can serve: for load balancers (API.md, Endpoints).
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
+    responses(
+        (status = 200, description = "Ready: the store answers and (several replicas) this replica's lease is valid and its index in sync", body = Health),
+        (status = 503, description = "`unavailable`: the database cannot be reached, or this replica is resyncing; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds before asking again"))),
+    ))]
+pub async fn readyz(State(state): State<SharedState>) -> Response {
+    // A valid lease means a renewal reached the database less than a lease ago, after the
+    // index had caught up with every change: "store reachable, index in sync" in one read.
+    if !state.replica.trust.trusted_at(Instant::now()) {
+        return ApiError::unavailable().into_response();
+    }
+    json(
+        StatusCode::OK,
+        &Health {
+            status: "ready".into(),
+        },
+    )
+}
+
 /// Checks an API key, as the RAG service's own clients do.
 #[utoipa::path(get, path = "/v1/verify", operation_id = "verify", tag = "verify", security(("api_key" = [])),
     responses(
@@ -56,6 +77,8 @@ pub async fn me(admin: Admin) -> Response {
         (status = 401, description = "`invalid_api_key`: missing, malformed, unknown or deleted (one answer for all)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many failures from this address; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until verifications are accepted again"))),
+        (status = 503, description = "`unavailable`: this replica cannot confirm any key now (its database link or lease is lost); see Retry-After. Never for a malformed key", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds before trying again"))),
     ))]
 pub async fn verify(
     State(state): State<SharedState>,
@@ -69,10 +92,28 @@ pub async fn verify(
     if let Err(retry_after) = state.limiter.check(peer.ip(), now) {
         return ApiError::rate_limited(retry_after).into_response();
     }
-    let entry = bearer(headers)
-        // Format and checksum first: garbage never costs a digest or a lookup.
-        .filter(|k| credential::parse(Kind::ApiKey, k).is_ok())
-        .and_then(|k| state.index.lookup(&credential::digest(&state.pepper, k)));
+    // Format and checksum first: garbage never costs a digest or a lookup, and is 401 even
+    // when the index cannot be trusted (no storage needed to refuse it).
+    let key = bearer(headers).filter(|k| credential::parse(Kind::ApiKey, k).is_ok());
+    let entry = match key {
+        None => None,
+        // One load against the clock read above; past the lease nothing is answered from
+        // memory, neither 200 nor 401 (API.md, Several replicas).
+        Some(_) if !state.replica.trust.trusted_at(now) => {
+            return ApiError::unavailable().into_response();
+        }
+        Some(k) => {
+            let digest = credential::digest(&state.pepper, k);
+            match state.index.lookup(&digest) {
+                Some(e) => Some(e),
+                None if state.replica.is_shared() => match look_up_miss(&state, digest).await {
+                    Ok(e) => e,
+                    Err(e) => return e.into_response(),
+                },
+                None => None,
+            }
+        }
+    };
     // Unix seconds straight from the clock: `Timestamp` goes through a calendar date.
     let at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -92,6 +133,38 @@ pub async fn verify(
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
+}
+
+/// How many times an index miss reads the database again when a concurrent change of the same
+/// index stripe kept its read from being kept.
+const MISS_ROUNDS: usize = 3;
+
+/// An index miss on a shared store: the key may have been issued on another replica a moment
+/// ago (API.md: it verifies on every replica on the very next request). Reads it from the
+/// database and keeps it in the index, through the same stamped refresh as every change, so a
+/// read that a delete overtook is never kept. `None`: no such key (a failure, counted by the
+/// caller against the address); `unavailable` when the database cannot say.
+async fn look_up_miss(
+    state: &SharedState,
+    digest: credential::Digest,
+) -> Result<Option<std::sync::Arc<crate::server::verify_index::Entry>>, ApiError> {
+    for _ in 0..MISS_ROUNDS {
+        let stamp = state.index.stamp(&digest);
+        let found = match state.store.live_digest(digest).await {
+            Ok(found) => found,
+            Err(e) => return Err(ApiError::from_store(e, state.key_limit)),
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let stale = state
+            .index
+            .apply_if_unchanged(&[(digest, stamp)], vec![found]);
+        if stale.is_empty() {
+            return Ok(state.index.lookup(&digest));
+        }
+    }
+    Err(ApiError::unavailable())
 }
 
 pub async fn no_route() -> ApiError {

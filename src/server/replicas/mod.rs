@@ -1,0 +1,183 @@
+//! Several replicas on one database (API.md, Several replicas; ARCHITECTURE.md, Several
+//! replicas, in one picture). Each replica keeps its verify index in memory and:
+//!
+//! - trusts it only until a local deadline ([`Trust`]) that the protocol ([`protocol`]) moves
+//!   forward after each lease renewal; past it `/v1/verify` answers 503 `unavailable`;
+//! - changes it only by *refreshing* keys from the database ([`refresh`]), never by writing
+//!   what a handler believes it committed, so that the index converges on the database
+//!   whatever order the replicas' changes commit and arrive in;
+//! - asks the database on an index miss (a key issued on another replica).
+//!
+//! With SQLite nothing of this runs: [`ReplicaState::single`] is always trusted and the
+//! handlers update the index themselves under the write gate, as before.
+
+pub mod protocol;
+mod trust;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{Notify, watch};
+
+pub use trust::Trust;
+
+use super::store::{KeyDigest, Store, StoreError, StoreResult};
+use super::verify_index::VerifyIndex;
+use crate::credential::Digest;
+
+/// How long a lease lasts from the database's clock (API.md: a cut-off replica stops
+/// answering from memory within it; the issue's goal is ≤ 1 s).
+pub const LEASE: Duration = Duration::from_secs(1);
+/// How often a replica catches up and renews: four renewals per lease, so that one slow or
+/// lost renewal costs nothing.
+pub const RENEW_EVERY: Duration = Duration::from_millis(250);
+/// The local deadline ends this long before the lease could (clock rates differ a little and
+/// the renewal's statement takes time to arrive): always before the database's `lease_until`.
+pub const MARGIN: Duration = Duration::from_millis(100);
+
+/// What metrics read of this replica's lease (the lead hooks `ragkeys_replica_lease_valid`
+/// here: subscribe to [`ReplicaState::lease`]). Always valid with SQLite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseState {
+    /// The index is trusted (lease renewed, in sync).
+    pub valid: bool,
+    /// Every change with a `seq` up to this one is applied (0 with SQLite).
+    pub acked_seq: i64,
+}
+
+/// The replica's side of `AppState`: its trust, and how the handlers ask for a resync.
+pub struct ReplicaState {
+    pub trust: Trust,
+    shared: bool,
+    resync: Notify,
+    /// The lease, for metrics and logs: sent by the protocol on every change of validity and
+    /// every acknowledgement.
+    pub lease: watch::Sender<LeaseState>,
+}
+
+impl ReplicaState {
+    /// One process over its own store: the index is complete and always trusted.
+    pub fn single() -> Self {
+        ReplicaState {
+            trust: Trust::always(),
+            shared: false,
+            resync: Notify::new(),
+            lease: watch::Sender::new(LeaseState {
+                valid: true,
+                acked_seq: 0,
+            }),
+        }
+    }
+
+    /// A replica of a shared store: untrusted until [`protocol`] has synced it.
+    pub fn shared() -> Self {
+        ReplicaState {
+            trust: Trust::lapsed(),
+            shared: true,
+            resync: Notify::new(),
+            lease: watch::Sender::new(LeaseState::default()),
+        }
+    }
+
+    /// True with a shared store: other processes change the keys, an index miss asks the
+    /// database, and index changes are refreshes.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// The index may be wrong (a refresh after a committed write failed): stop trusting it now
+    /// and resync from the database.
+    pub fn distrust(&self) {
+        self.trust.revoke();
+        self.resync.notify_one();
+    }
+
+    /// Completes when [`ReplicaState::distrust`] was called (at once if it was since the last
+    /// wait).
+    pub async fn resync_asked(&self) {
+        self.resync.notified().await;
+    }
+}
+
+/// Where a refresh reads keys from: the store's pool (handlers, index misses) or the
+/// protocol's own connection.
+pub trait KeyReader: Send {
+    /// The current state of these keys; a digest without an entry is a deleted key.
+    fn read(&mut self, digests: Vec<Digest>) -> BoxFuture<'_, StoreResult<Vec<KeyDigest>>>;
+}
+
+/// Reads through the store (its pool).
+pub struct StoreReader<'a>(pub &'a dyn Store);
+
+impl KeyReader for StoreReader<'_> {
+    fn read(&mut self, digests: Vec<Digest>) -> BoxFuture<'_, StoreResult<Vec<KeyDigest>>> {
+        self.0.key_digests(digests)
+    }
+}
+
+/// How many times a refresh reads again when other refreshes keep touching its keys' stripes
+/// meanwhile; each read again is one that lost to a newer one, so this is never reached in
+/// practice, and reaching it is an error (the caller distrusts the index).
+const REFRESH_ROUNDS: usize = 32;
+
+/// Re-reads the state of `digests` and applies it to the index: a key that no longer exists
+/// leaves it, one that does is set as it is now. A read that another refresh of the same
+/// stripe overtook is read again, so that the index ends with the newest state whatever order
+/// reads finish in. Errors: the reader's ([`StoreError::Unavailable`] when the database is
+/// gone), or [`StoreError::Failed`] after [`REFRESH_ROUNDS`] overtaken reads.
+pub async fn refresh(
+    index: &VerifyIndex,
+    digests: &[Digest],
+    reader: &mut dyn KeyReader,
+) -> StoreResult<()> {
+    let mut pending: Vec<Digest> = digests.to_vec();
+    pending.sort_unstable();
+    pending.dedup();
+    for _ in 0..REFRESH_ROUNDS {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let stamped: Vec<(Digest, u64)> = pending.iter().map(|d| (*d, index.stamp(d))).collect();
+        let found = reader.read(pending).await?;
+        pending = index.apply_if_unchanged(&stamped, found);
+    }
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Failed(format!(
+            "{} keys kept changing while they were re-read",
+            pending.len()
+        )))
+    }
+}
+
+/// How long `serve` waits for a new replica's first sync before it listens anyway (answering
+/// 503 until synced): long enough for a loaded database, short enough to start when it is down.
+const FIRST_SYNC: Duration = Duration::from_secs(10);
+
+/// Starts the replica protocol when the store is PostgreSQL (`pg`), and waits (at most
+/// [`FIRST_SYNC`]) for its first sync so that a replica that says it listens is usually ready
+/// too; `None` with SQLite. Stop it with [`protocol::Protocol::stop`] after the server has
+/// stopped and before the store closes (it deregisters the replica).
+pub async fn start_for(
+    pg: Option<&crate::server::store::postgres::PgStore>,
+    state: &crate::server::state::SharedState,
+) -> Option<protocol::Protocol> {
+    let pg = pg?;
+    let mut lease = state.replica.lease.subscribe();
+    let running = protocol::start(
+        pg.pool().clone(),
+        pg.replica_id().to_owned(),
+        pg.host().to_owned(),
+        state.clone(),
+    );
+    let synced = tokio::time::timeout(FIRST_SYNC, lease.wait_for(|l| l.valid)).await;
+    if !matches!(synced, Ok(Ok(_))) {
+        tracing::warn!(
+            "not in sync with the database after {} s: listening anyway, /v1/verify and /readyz \
+             answer 503 until this replica has synced",
+            FIRST_SYNC.as_secs()
+        );
+    }
+    Some(running)
+}

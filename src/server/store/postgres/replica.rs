@@ -1,0 +1,140 @@
+//! The replica protocol's SQL (its logic is `server/replicas/`): the lease row of this process,
+//! the change feed read back, and the keys' current state for the verify index. Every statement
+//! runs on a connection of its own (never the store's pool), so that a pool busy with admin
+//! calls cannot delay a renewal past the lease (API.md, Several replicas; pgdesign.md).
+
+use sqlx::postgres::{PgListener, PgPool, PgRow};
+use sqlx::{Connection, PgConnection, Row};
+
+use super::common::{digest_array, digest_from, digest_of};
+use super::feed::CHANNEL;
+use crate::credential::Digest;
+use crate::server::store::{KeyDigest, StoreResult, valid_until};
+
+/// A connection for the protocol's statements, with the store's own options (TLS included).
+pub async fn connect(pool: &PgPool) -> StoreResult<PgConnection> {
+    Ok(PgConnection::connect_with(&pool.connect_options()).await?)
+}
+
+/// A listener on the change feed's channel, on its own connection. It does not reconnect by
+/// itself: a lost connection ends it, and the protocol resyncs with a new one, since
+/// notifications sent meanwhile are lost (ARCHITECTURE.md, Several replicas).
+pub async fn listen(pool: &PgPool) -> StoreResult<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Registers (or re-registers) this replica with a lease of `lease_ms` from the database's
+/// clock, acknowledging every change there is now: the caller reloads its whole index after
+/// this and does not trust it before. Returns the acknowledged `seq`.
+pub async fn register(
+    conn: &mut PgConnection,
+    id: &str,
+    host: &str,
+    lease_ms: i64,
+) -> StoreResult<i64> {
+    let acked: i64 = sqlx::query_scalar(
+        "INSERT INTO replicas (id, host, lease_until, acked_seq) \
+         SELECT $1, $2, now() + $3 * interval '1 millisecond', coalesce(max(seq), 0) FROM changes \
+         ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, \
+             acked_seq = excluded.acked_seq \
+         RETURNING acked_seq",
+    )
+    .bind(id)
+    .bind(host)
+    .bind(lease_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(acked)
+}
+
+/// Renews the lease and acknowledges every change up to `acked`. False when this replica's
+/// row is gone (pruned after a long absence, or deleted by hand): it must register again.
+pub async fn renew(
+    conn: &mut PgConnection,
+    id: &str,
+    acked: i64,
+    lease_ms: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE replicas SET lease_until = now() + $3 * interval '1 millisecond', acked_seq = $2 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(acked)
+    .bind(lease_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Removes this replica's row at a clean stop, so that writers stop waiting for it at once.
+pub async fn deregister(conn: &mut PgConnection, id: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM replicas WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Every change after `after`, oldest first: (seq, the digests of the keys concerned).
+/// Changes commit in `seq` order (feed.rs takes a lock for it), so none below the last one
+/// read can appear later.
+pub async fn changes_since(
+    conn: &mut PgConnection,
+    after: i64,
+) -> StoreResult<Vec<(i64, Vec<Digest>)>> {
+    let rows = sqlx::query("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let seq: i64 = r.try_get(0)?;
+        let digests: Vec<Vec<u8>> = r.try_get(1)?;
+        let digests = digests
+            .into_iter()
+            .map(digest_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((seq, digests));
+    }
+    Ok(out)
+}
+
+const KEY_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
+
+fn key_digest(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
+    let enabled: bool = r.try_get(4)?;
+    let expires_at: Option<i64> = r.try_get(5)?;
+    Ok(KeyDigest {
+        digest: digest_of(r, 0)?,
+        service_id: r.try_get(1)?,
+        key_id: r.try_get(2)?,
+        last_used_at: r.try_get(3)?,
+        valid_until: valid_until(enabled, expires_at),
+    })
+}
+
+/// The current state of these keys (any state); a digest without a row is a deleted key.
+pub async fn key_digests(
+    conn: &mut PgConnection,
+    digests: &[Digest],
+) -> StoreResult<Vec<KeyDigest>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
+    ))
+    .bind(digest_array(digests))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
+}
+
+/// Every key, for a full reload of the index.
+pub async fn all_key_digests(conn: &mut PgConnection) -> StoreResult<Vec<KeyDigest>> {
+    let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys"))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
+}

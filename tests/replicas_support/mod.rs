@@ -1,0 +1,151 @@
+//! Helpers of the replica suites: replicas of one database sharing a pepper file, readiness,
+//! and a tight verification loop that remembers when each request started.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::Server;
+use crate::common::api::{Api, Reply, verify};
+
+/// Verification failures are part of these tests: the per-address limit must not interfere.
+pub const FLAGS: &[&str] = &["--verify-failures-per-minute", "1000000"];
+
+/// A replica of the database `url` with its own data dir `dir/name`, the pepper file shared in
+/// `dir`, and `extra` flags.
+pub fn replica(url: &str, dir: &Path, name: &str, extra: &[&str]) -> Server {
+    let pepper = dir.join("pepper");
+    let mut args: Vec<&str> = vec!["--database", url, "--pepper-file"];
+    let pepper = pepper.to_str().expect("a UTF-8 temp path").to_owned();
+    args.push(&pepper);
+    args.extend_from_slice(FLAGS);
+    args.extend_from_slice(extra);
+    Server::start_in(&dir.join(name), &args)
+}
+
+/// The admin token the first replica wrote into its data dir.
+pub fn bootstrap_token(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .find_map(|d| std::fs::read_to_string(d.join("admin.token")).ok())
+        .map(|t| t.trim().to_owned())
+        .expect("one replica wrote admin.token")
+}
+
+/// Waits until `GET /readyz` answers 200 (replicas sync by themselves), or panics after
+/// `within`.
+pub async fn wait_ready(api: &Api, within: Duration) {
+    let end = Instant::now() + within;
+    loop {
+        let r = api
+            .http
+            .get(api.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz reaches the replica");
+        if r.status() == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{} not ready after {within:?}: {}",
+            api.base,
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `GET /readyz`: the status and body.
+pub async fn readyz(api: &Api) -> Reply {
+    crate::common::api::read(
+        api.http
+            .get(api.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz reaches the replica"),
+    )
+    .await
+}
+
+/// One verification of a tight loop: when the request was sent, and its status.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen {
+    pub sent: Instant,
+    pub status: u16,
+}
+
+/// Verifies `key` on `api` over and over (one request at a time) until stopped.
+pub struct Hammer {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<Seen>>,
+}
+
+impl Hammer {
+    pub fn start(api: &Api, key: &str) -> Hammer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (api, key, flag) = (api.clone(), key.to_owned(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !flag.load(Ordering::SeqCst) {
+                let sent = Instant::now();
+                let r = verify(&api.http, &api.base, &key).await;
+                seen.push(Seen {
+                    sent,
+                    status: r.status.as_u16(),
+                });
+            }
+            seen
+        });
+        Hammer { stop, task }
+    }
+
+    pub async fn stop(self) -> Vec<Seen> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.expect("the verify loop ran")
+    }
+}
+
+/// The ways a key is stopped on A (API.md, Several replicas: delete, disable, rotate with grace
+/// 0); the answer must be a success.
+pub async fn stop_key(api: &Api, sid: &str, kid: &str, how: usize) -> Reply {
+    let path = format!("/v1/services/{sid}/api-keys/{kid}");
+    let r = match how % 3 {
+        0 => api.call(Method::DELETE, &path, None).await,
+        1 => {
+            api.call(Method::PATCH, &path, Some(json!({"enabled": false})))
+                .await
+        }
+        _ => {
+            api.call(
+                Method::POST,
+                &format!("{path}/rotate"),
+                Some(json!({"grace_seconds": 0})),
+            )
+            .await
+        }
+    };
+    assert!(
+        r.status.is_success(),
+        "stopping the key ({how}) failed: {} {}",
+        r.status,
+        r.text
+    );
+    r
+}
+
+/// The p-th percentile (0..=100) of `xs` in milliseconds.
+pub fn percentile(xs: &mut [Duration], p: usize) -> f64 {
+    xs.sort_unstable();
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let i = ((xs.len() - 1) * p) / 100;
+    xs[i].as_secs_f64() * 1000.0
+}
