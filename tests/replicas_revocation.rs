@@ -22,6 +22,8 @@ use serde_json::json;
 const LEASE: Duration = Duration::from_secs(1);
 
 struct Pair {
+    // Dropped last: the database goes with it.
+    _db: common::pg::TestDb,
     _dir: tempfile::TempDir,
     url: String,
     a: Server,
@@ -48,6 +50,15 @@ fn via(url: &str, addr: SocketAddr) -> String {
     format!("{head}@{addr}/{tail}")
 }
 
+/// The replica's log lines at WARN and above, but the access log's.
+fn warnings(s: &Server) -> String {
+    s.log()
+        .lines()
+        .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && !l.contains("request failed"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A and B on a fresh database; B through a cuttable proxy when `proxied`.
 async fn pair(proxied: bool) -> Pair {
     let db = common::pg::fresh_database();
@@ -65,8 +76,9 @@ async fn pair(proxied: bool) -> Pair {
     wait_ready(&api_a, Duration::from_secs(30)).await;
     wait_ready(&api_b, Duration::from_secs(30)).await;
     Pair {
-        _dir: dir,
         url: db.url.clone(),
+        _db: db,
+        _dir: dir,
         a,
         b,
         api_a,
@@ -85,9 +97,11 @@ async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request() {
         assert_eq!(r.status, 200, "round {round}: B on the next request: {}", r.text);
         assert_eq!(r.json()["key_id"], kid.as_str());
         // And the same key stopped on B is stopped on A (the feed runs both ways).
-        stop_key(&p.api_b, &sid, &kid, round).await;
+        let r = stop_key(&p.api_b, &sid, &kid, round).await;
+        assert!(r.status.is_success(), "round {round}: {} {}\n{}", r.status, r.text, p.b.log());
         let r = p.api_a.verify(&key).await;
         r.expect_error(401, "invalid_api_key");
+        clear(&p.api_a, &sid).await;
     }
     let r = readyz(&p.api_b).await;
     assert_eq!(r.status, 200);
@@ -99,6 +113,7 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
     let p = pair(false).await;
     let sid = p.api_a.create_service("stopped-on-a").await;
     let mut took = Vec::new();
+    let mut unavailable = 0;
     for round in 0..50 {
         let (_, warm) = p.api_a.issue_ok(&sid).await;
         let (kid, key) = p.api_a.issue_ok(&sid).await;
@@ -108,13 +123,28 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
         // Let the loop run a little before the stop, so that it races it.
         assert_eq!(p.api_b.verify(&warm).await.status, 200);
         let sent = Instant::now();
-        stop_key(&p.api_a, &sid, &kid, round).await;
+        let r = stop_key(&p.api_a, &sid, &kid, round).await;
         let answered = Instant::now();
+        assert!(
+            r.status.is_success(),
+            "round {round}: {} {}\nA: {}\nB: {}",
+            r.status,
+            r.text,
+            p.a.log(),
+            p.b.log()
+        );
         took.push(answered - sent);
         // A few more verifications after the answer, whatever the scheduler did.
+        // (503 is allowed: a database stalled by a loaded host costs a lease, never a 200.)
         for _ in 0..3 {
             let r = p.api_b.verify(&key).await;
-            r.expect_error(401, "invalid_api_key");
+            assert!(
+                [401, 503].contains(&r.status.as_u16()),
+                "round {round}: {} {}\n{}",
+                r.status,
+                r.text,
+                warnings(&p.b)
+            );
         }
         let seen = hammer.stop().await;
         let late: Vec<_> = seen
@@ -127,18 +157,25 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
             ["delete", "disable", "rotate-now"][round % 3],
             late.len()
         );
+        unavailable += seen.iter().filter(|s| s.status == 503).count();
         assert!(
-            seen.iter().all(|s| s.status == 200 || s.status == 401),
-            "round {round}: B answered something else than 200/401: {:?}",
-            seen.iter().map(|s| s.status).collect::<Vec<_>>()
+            seen.iter().all(|s| [200, 401, 503].contains(&s.status)),
+            "round {round}: B answered something else than 200/401/503 ({} requests; the stop took \
+             {:?}): {:?}\nA: {}\nB: {}",
+            seen.len(),
+            answered - sent,
+            seen.iter().filter(|s| s.status != 200).take(10).map(|s| (s.status, s.sent - sent)).collect::<Vec<_>>(),
+            warnings(&p.a),
+            warnings(&p.b)
         );
         // Keep the service under its key limit (a disabled key or a successor stays).
-        for id in p.api_a.list_ids(&sid).await {
-            assert_eq!(p.api_a.delete_key(&sid, &id).await.status, 204);
-        }
+        clear(&p.api_a, &sid).await;
     }
     let (p50, p99) = (percentile(&mut took, 50), percentile(&mut took, 99));
-    eprintln!("revocation with two replicas, stop sent to answer: p50 {p50:.1} ms, p99 {p99:.1} ms");
+    eprintln!(
+        "revocation with two replicas, stop sent to answer: p50 {p50:.1} ms, p99 {p99:.1} ms \
+         ({unavailable} verifications answered 503 while the database stalled)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -257,6 +294,7 @@ async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b(
         // B comes back by itself, without the key.
         wait_ready(&p.api_b, Duration::from_secs(30)).await;
         p.api_b.verify(&key).await.expect_error(401, "invalid_api_key");
+        clear(&p.api_a, &sid).await;
     }
 }
 

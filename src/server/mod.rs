@@ -130,6 +130,8 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let (state, background) = state::build(store.clone(), data.pepper.clone(), limits)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
+    // With PostgreSQL: the change feed and the lease; the index is trusted once synced.
+    let protocol = replicas::start_for(data.postgres.as_ref(), &state).await;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -155,6 +157,10 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     let served = run_http(listener, tls, router::router(state.clone()), stop_rx).await;
+    // Nothing is answered any more: deregister, so that writers stop waiting for us at once.
+    if let Some(protocol) = protocol {
+        protocol.stop().await;
+    }
     background.stop().await;
     state.idempotency.clear();
     store

@@ -31,9 +31,12 @@ use crate::server::state::SharedState;
 use crate::server::store::postgres::replica as sql;
 use crate::server::store::{KeyDigest, StoreError, StoreResult};
 
-/// The longest one protocol step (connect, a statement) may take: past it the lease would be
-/// gone anyway, so the session ends and a resync starts.
-const STEP: Duration = LEASE;
+/// The longest one protocol step (connect, a statement) may take before the session is given
+/// up and a resync starts. Longer than the lease on purpose: the deadline already stops the
+/// index from answering when a step is slow, so this only decides when a silent connection is
+/// abandoned; a database that stalls for a second under load (seen on a busy 2-core host) then
+/// costs a few 503s, not a full reload.
+const STEP: Duration = Duration::from_secs(3);
 /// Backoff between failed sessions: from the first to the last, doubling.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
 

@@ -45,15 +45,6 @@ impl Trust {
         until == u64::MAX || self.nanos(now) < until
     }
 
-    /// The deadline, `None` when untrusted (for logs, metrics and the protocol's own checks).
-    pub fn deadline(&self) -> Option<Instant> {
-        match self.until.load(Ordering::Acquire) {
-            0 => None,
-            u64::MAX => Some(self.base + std::time::Duration::from_secs(86400 * 365)),
-            n => Some(self.base + std::time::Duration::from_nanos(n)),
-        }
-    }
-
     fn nanos(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.base).as_nanos())
             .unwrap_or(u64::MAX - 1)
