@@ -20,8 +20,8 @@ mod admin;
 mod catalog;
 mod common;
 pub mod feed;
-// The replica protocol's SQL (PGR; its logic is server/replicas/).
 mod lifecycle;
+// The replica protocol's SQL (PGR; its logic is server/replicas/).
 pub mod replica;
 pub mod schema;
 mod trail;
