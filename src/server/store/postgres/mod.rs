@@ -20,9 +20,9 @@ mod admin;
 mod catalog;
 mod common;
 pub mod feed;
+mod lifecycle;
 // The replica protocol's SQL (PGR; its logic is server/replicas/).
 pub mod replica;
-mod lifecycle;
 pub mod schema;
 mod trail;
 mod usage;
@@ -175,7 +175,8 @@ pub struct PgTarget<'a> {
     pub wait: Duration,
 }
 
-/// True for the errors worth retrying at start: the database is not there yet.
+/// True for the errors worth retrying at start: the database is not there yet (refused,
+/// reset, starting up, too many connections); not a password, a database name or TLS.
 fn is_unreachable(e: &sqlx::Error) -> bool {
     matches!(StoreError::from(clone_kind(e)), StoreError::Unavailable(_))
 }
@@ -191,9 +192,9 @@ fn clone_kind(e: &sqlx::Error) -> sqlx::Error {
             }
             _ => sqlx::Error::RowNotFound,
         },
+        // A TLS failure at start is a certificate or sslmode to fix, not a database to wait for.
         sqlx::Error::PoolTimedOut
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => sqlx::Error::PoolTimedOut,
         _ => sqlx::Error::RowNotFound,
@@ -236,7 +237,15 @@ impl PgStore {
         let mut attempt = 1u32;
         loop {
             let now = Timestamp::now().unix();
-            match tokio::time::timeout(CALL_BOUND, schema::migrate(&pool, now)).await {
+            // One plain connection first: its error says why (refused, DNS, TLS, password),
+            // where the pool's would only say it timed out.
+            let attempt_once = async {
+                use sqlx::{ConnectOptions, Connection};
+                let conn = options.connect().await.map_err(MigrationError::Sql)?;
+                let _ = conn.close().await;
+                schema::migrate(&pool, now).await
+            };
+            match tokio::time::timeout(CALL_BOUND, attempt_once).await {
                 Ok(Ok(_)) => break,
                 Ok(Err(MigrationError::Sql(e))) if !is_unreachable(&e) => {
                     return Err(config(e.to_string()));
@@ -246,7 +255,7 @@ impl PgStore {
                 }
                 Ok(Err(e)) => {
                     let reason = e.to_string();
-                    if started.elapsed() + pause > target.wait {
+                    if started.elapsed() >= target.wait {
                         return Err(OpenError::Unreachable {
                             url,
                             waited: started.elapsed().as_secs(),
@@ -255,12 +264,12 @@ impl PgStore {
                     }
                     tracing::warn!(
                         database = %url, attempt, error = %reason,
-                        "the database is not reachable yet; retrying in {} ms (giving up after {} s)",
+                        "the database is not reachable yet; retrying in {} ms (giving up {} s after start)",
                         pause.as_millis(), target.wait.as_secs()
                     );
                 }
                 Err(_) => {
-                    if started.elapsed() + pause > target.wait {
+                    if started.elapsed() >= target.wait {
                         return Err(OpenError::Unreachable {
                             url,
                             waited: started.elapsed().as_secs(),
@@ -270,7 +279,7 @@ impl PgStore {
                     tracing::warn!(database = %url, attempt, "the database did not answer; retrying");
                 }
             }
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause.min(target.wait.saturating_sub(started.elapsed()))).await;
             pause = (pause * 2).min(Duration::from_secs(4));
             attempt += 1;
         }
