@@ -146,6 +146,7 @@ impl ApiError {
                 "a request with this Idempotency-Key is still running; retry shortly",
             ),
             StoreError::Unavailable(_) => {
+                super::metrics::store_error();
                 tracing::warn!(error = %e, "database unavailable");
                 Self::unavailable()
             }
