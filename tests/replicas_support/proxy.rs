@@ -67,7 +67,12 @@ impl Proxy {
                     open.push(client.try_clone().unwrap());
                     open.push(server.try_clone().unwrap());
                 }
-                pump(s.clone(), era, client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(
+                    s.clone(),
+                    era,
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                );
                 pump(s.clone(), era, server, client);
             }
         });

@@ -21,8 +21,8 @@ mod catalog;
 mod common;
 pub mod feed;
 // The replica protocol's SQL (PGR; its logic is server/replicas/).
-pub mod replica;
 mod lifecycle;
+pub mod replica;
 pub mod schema;
 mod trail;
 mod usage;
