@@ -1,7 +1,14 @@
 //! The HTTP contract of `ragkeys serve` (shared/API.md), checked from outside: a real server on
 //! 127.0.0.1:0 over a temp data dir, real HTTP, endpoint by endpoint and code by code.
+//! api_contract_pg.rs runs the same modules on PostgreSQL; the data dir's own tests are here only.
 
 mod common;
+
+/// The store every test of this binary runs on.
+const BACKEND: backend::Backend = backend::Backend::Sqlite;
+
+#[path = "api_contract/backend.rs"]
+mod backend;
 
 #[path = "api_contract/support.rs"]
 mod support;
@@ -23,6 +30,9 @@ mod limits;
 
 #[path = "api_contract/lifecycle.rs"]
 mod lifecycle;
+
+#[path = "api_contract/lifecycle_sqlite.rs"]
+mod lifecycle_sqlite;
 
 #[path = "api_contract/embedded.rs"]
 mod embedded;

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::Server;
+use crate::backend::Server;
 use crate::support::Api;
 
 fn is_rfc3339_utc(v: &serde_json::Value) -> bool {

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::Server;
+use crate::backend::{Place, Server};
 use crate::support::{Api, Resp};
 
 async fn issue_with(api: &Api, token: &str, svc: &str, idem: &str, body: &Value) -> Resp {
@@ -149,9 +149,8 @@ async fn simultaneous_retries_yield_one_key() {
 
 #[tokio::test]
 async fn after_a_restart_the_replay_names_the_key_instead_of_issuing_another() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let mut server = Server::start_in(&dir, &[]);
+    let place = Place::new();
+    let mut server = place.start(&[]);
     let api = Api::new(&server);
     let t = server.token.clone();
     let svc = api.create_service(&t, "restart").await;
@@ -160,7 +159,7 @@ async fn after_a_restart_the_replay_names_the_key_instead_of_issuing_another() {
     let key_id = first.json["id"].as_str().unwrap().to_string();
     assert_eq!(server.stop(), Some(0));
 
-    let server = Server::start_in(&dir, &[]);
+    let server = place.start(&[]);
     let api = Api::new(&server);
     let replay = issue_with(&api, &t, &svc, "before-restart", &json!({})).await;
     let msg = replay.expect_error(409, "idempotency_secret_unavailable");
@@ -200,9 +199,8 @@ fn refused_as_deleted(r: &Resp, key_id: &str, plaintext: &str) {
 
 #[tokio::test]
 async fn a_replay_never_hands_out_a_key_deleted_since() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let mut server = Server::start_in(&dir, &[]);
+    let place = Place::new();
+    let mut server = place.start(&[]);
     let api = Api::new(&server);
     let t = server.token.clone();
     let svc = api.create_service(&t, "deleted-key").await;
@@ -217,7 +215,7 @@ async fn a_replay_never_hands_out_a_key_deleted_since() {
     }
     assert_eq!(key_count(&api, &t, &svc).await, 0, "and no new key");
     assert_eq!(server.stop(), Some(0));
-    let server = Server::start_in(&dir, &[]);
+    let server = place.start(&[]);
     let api = Api::new(&server);
     let replay = issue_with(&api, &t, &svc, "k2", &json!({})).await;
     refused_as_deleted(&replay, &key_id, &key);
@@ -226,9 +224,8 @@ async fn a_replay_never_hands_out_a_key_deleted_since() {
 
 #[tokio::test]
 async fn a_replay_after_its_service_is_deleted_is_404() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let mut server = Server::start_in(&dir, &[]);
+    let place = Place::new();
+    let mut server = place.start(&[]);
     let api = Api::new(&server);
     let t = server.token.clone();
     let svc = api.create_service(&t, "gone").await;
@@ -241,7 +238,7 @@ async fn a_replay_after_its_service_is_deleted_is_404() {
     replay.expect_error(404, "service_not_found");
     assert!(!replay.text.contains(&key), "{}", replay.text);
     assert_eq!(server.stop(), Some(0));
-    let server = Server::start_in(&dir, &[]);
+    let server = place.start(&[]);
     let api = Api::new(&server);
     for idem in ["k2", "k-restart"] {
         let replay = issue_with(&api, &t, &svc, idem, &json!({})).await;
@@ -258,7 +255,7 @@ async fn a_new_token_with_a_revoked_tokens_name_replays_nothing() {
     // `bob` is the newest token, so a reused id would be its id.
     let bob = server.create_token("bob", "manager");
     let (first_id, first_key) = issued(&api, &bob, &svc, "k3").await;
-    let revoke = crate::common::tokens(&server.data_dir, &["revoke", "bob"]);
+    let revoke = server.tokens(&["revoke", "bob"]);
     assert!(revoke.status.success());
     let new_bob = server.create_token("bob", "manager");
     let r = issue_with(&api, &new_bob, &svc, "k3", &json!({})).await;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::Server;
+use crate::backend::Server;
 use crate::support::{Api, bad_checksum, unknown_api_key};
 
 #[tokio::test]

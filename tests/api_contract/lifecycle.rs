@@ -1,18 +1,18 @@
 //! The service as an operator meets it: the data dir, the pepper, admin tokens from the command
 //! line while it runs, signals, TLS, and the embedded mode of the console.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{BIN, Server, tokens};
+use crate::backend::Server;
+use crate::common::BIN;
 use crate::support::Api;
 
 /// Runs `ragkeys serve` expecting it to refuse to start: returns (exit code, stderr).
-fn serve_refused(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+pub fn serve_refused(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -38,7 +38,7 @@ fn serve_refused(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
 }
 
 /// The harness records a line just after it reports it: give it a moment.
-fn wait_for_log(server: &Server, needle: &str) -> bool {
+pub fn wait_for_log(server: &crate::common::Server, needle: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if server.log().contains(needle) {
@@ -49,45 +49,12 @@ fn wait_for_log(server: &Server, needle: &str) -> bool {
     false
 }
 
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-#[tokio::test]
-async fn the_data_dir_is_private_and_the_first_token_is_written_for_the_operator() {
-    let mut server = Server::start();
-    let dir = server.data_dir.clone();
-    assert_eq!(mode(&dir), 0o700);
-    assert_eq!(mode(&dir.join("pepper")), 0o600);
-    assert_eq!(mode(&dir.join("admin.token")), 0o600);
-    for db in ["ragkeys.db", "ragkeys.db-wal", "ragkeys.db-shm"] {
-        assert_eq!(mode(&dir.join(db)), 0o600, "{db}");
-    }
-    let file = std::fs::read_to_string(dir.join("admin.token")).unwrap();
-    assert_eq!(file, format!("{}\n", server.token));
-    assert!(server.token.starts_with("ragadm_") && server.token.len() == 43);
-    let path = dir.join("admin.token").display().to_string();
-    assert!(wait_for_log(&server, &path), "{}", server.log());
-    let log = server.log();
-    assert!(
-        !log.contains(&server.token),
-        "the token itself is never logged"
-    );
-    assert_eq!(server.stop(), Some(0));
-    // A second start with tokens present does not make another.
-    std::fs::remove_file(dir.join("admin.token")).unwrap();
-    let mut again = Server::start_in(&dir, &[]);
-    assert!(!dir.join("admin.token").exists());
-    assert_eq!(again.stop(), Some(0));
-}
-
 #[tokio::test]
 async fn tokens_are_created_listed_and_revoked_while_the_service_runs() {
     let server = Server::start();
     let api = Api::new(&server);
-    let dir = server.data_dir.clone();
 
-    let out = tokens(&dir, &["create", "--name", "ci-bot", "--role", "manager"]);
+    let out = server.tokens(&["create", "--name", "ci-bot", "--role", "manager"]);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -103,17 +70,17 @@ async fn tokens_are_created_listed_and_revoked_while_the_service_runs() {
         &json!({"name": "ci-bot", "role": "manager"})
     );
 
-    let dup = tokens(&dir, &["create", "--name", "ci-bot", "--role", "viewer"]);
+    let dup = server.tokens(&["create", "--name", "ci-bot", "--role", "viewer"]);
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
     assert!(dup.stdout.is_empty());
     for bad in ["", &"n".repeat(51), "tab\tname"] {
-        let r = tokens(&dir, &["create", "--name", bad, "--role", "viewer"]);
+        let r = server.tokens(&["create", "--name", bad, "--role", "viewer"]);
         assert!(!r.status.success(), "name {bad:?}");
         assert!(r.stdout.is_empty());
     }
 
-    let list = tokens(&dir, &["list"]);
+    let list = server.tokens(&["list"]);
     assert!(list.status.success());
     let text = String::from_utf8(list.stdout).unwrap();
     for needle in [
@@ -134,68 +101,16 @@ async fn tokens_are_created_listed_and_revoked_while_the_service_runs() {
         "never the token"
     );
 
-    let revoke = tokens(&dir, &["revoke", "ci-bot"]);
+    let revoke = server.tokens(&["revoke", "ci-bot"]);
     assert!(revoke.status.success());
     // The very next request with it fails.
     api.get("/v1/me", Some(&token))
         .await
         .expect_error(401, "unauthorized");
-    let missing = tokens(&dir, &["revoke", "ci-bot"]);
+    let missing = server.tokens(&["revoke", "ci-bot"]);
     assert_eq!(missing.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("ci-bot"));
-    assert!(!String::from_utf8_lossy(&tokens(&dir, &["list"]).stdout).contains("ci-bot"));
-}
-
-#[tokio::test]
-async fn a_pepper_others_can_read_is_refused() {
-    let mut server = Server::start();
-    let dir = server.data_dir.clone();
-    assert_eq!(server.stop(), Some(0));
-    let pepper = dir.join("pepper");
-    std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (code, stderr) = serve_refused(&dir, &[]);
-    assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("pepper") && stderr.contains("chmod 600"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"));
-    std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut back = Server::start_in(&dir, &[]);
-    assert_eq!(back.stop(), Some(0));
-
-    // An explicit --pepper-file is checked the same way, and a foreign one is refused.
-    let other = dir.parent().unwrap().join("other-pepper");
-    std::fs::write(&other, [9u8; 32]).unwrap();
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let (code, stderr) = serve_refused(&dir, &["--pepper-file", other.to_str().unwrap()]);
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("readable by group or others"), "{stderr}");
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (code, stderr) = serve_refused(&dir, &["--pepper-file", other.to_str().unwrap()]);
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("does not belong"), "{stderr}");
-}
-
-#[tokio::test]
-async fn a_newer_database_or_an_unusable_data_dir_is_refused_clearly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    std::fs::create_dir_all(&dir).unwrap();
-    {
-        let c = rusqlite::Connection::open(dir.join("ragkeys.db")).unwrap();
-        c.pragma_update(None, "user_version", 999).unwrap();
-    }
-    let (code, stderr) = serve_refused(&dir, &[]);
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("newer"), "{stderr}");
-    assert!(!stderr.contains("panicked"));
-
-    let file = tmp.path().join("a-file");
-    std::fs::write(&file, "x").unwrap();
-    let (code, stderr) = serve_refused(&file.join("data"), &[]);
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("data dir"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&server.tokens(&["list"]).stdout).contains("ci-bot"));
 }
 
 #[tokio::test]
@@ -208,7 +123,7 @@ async fn sigterm_finishes_cleanly_with_exit_0() {
     let log = server.log();
     assert!(log.contains("stopped"), "{log}");
     // Everything committed before the stop is there after it.
-    let server = Server::start_in(&server.data_dir.clone(), &[]);
+    let server = server.place().start(&[]);
     let api = Api::new(&server);
     api.verify(key["key"].as_str().unwrap()).await.expect(200);
 }
@@ -283,53 +198,6 @@ async fn tls_serves_https_and_bad_files_are_refused() {
 }
 
 #[tokio::test]
-async fn the_embedded_service_makes_its_own_token_and_a_demo_service_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let embedded = ragkeys::server::start_embedded(&dir).await.unwrap();
-    let endpoint = embedded.endpoint();
-    assert!(endpoint.starts_with("http://127.0.0.1:"));
-    let token = embedded.token().expose().to_string();
-    let api = Api::at(endpoint.clone());
-    let name = embedded.token_name().to_string();
-    assert!(
-        name.starts_with(&format!("local-console@{}", std::process::id())),
-        "{name}"
-    );
-    let me = api.get("/v1/me", Some(&token)).await;
-    assert_eq!(me.expect(200), &json!({"name": name, "role": "manager"}));
-    let list = api.get("/v1/services", Some(&token)).await;
-    let services = list.expect(200)["services"].as_array().unwrap().clone();
-    assert_eq!(services.len(), 1);
-    assert_eq!(services[0]["name"], "rag-demo");
-    assert_eq!(services[0]["description"], "Demo retrieval service");
-    assert!(
-        !dir.join("admin.token").exists(),
-        "the console's token is never written"
-    );
-    let demo = services[0]["id"].as_str().unwrap().to_string();
-    api.delete(&format!("/v1/services/{demo}"), Some(&token))
-        .await
-        .expect(204);
-    embedded.shutdown().await;
-
-    let again = ragkeys::server::start_embedded(&dir).await.unwrap();
-    let api = Api::at(again.endpoint());
-    let fresh = again.token().expose().to_string();
-    assert_ne!(fresh, token);
-    api.get("/v1/me", Some(&token))
-        .await
-        .expect_error(401, "unauthorized");
-    let list = api.get("/v1/services", Some(&fresh)).await;
-    assert_eq!(
-        list.expect(200)["services"],
-        json!([]),
-        "the demo is made on first run only"
-    );
-    again.shutdown().await;
-}
-
-#[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
     let mut server = Server::start_with(&["--key-limit", "1000"]);
     let api = std::sync::Arc::new(Api::new(&server));
@@ -369,7 +237,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let (code, server) = stopper.await.unwrap();
     assert_eq!(code, Some(0));
     assert!(!issued.is_empty(), "no request got through before the stop");
-    let again = Server::start_in(&server.data_dir.clone(), &[]);
+    let again = server.place().start(&[]);
     let api = Api::new(&again);
     for key in &issued {
         api.verify(key).await.expect(200);

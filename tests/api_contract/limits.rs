@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::common::Server;
+use crate::backend::Server;
 use crate::support::Api;
 
 fn every_route(svc: &str) -> Vec<(Method, String)> {

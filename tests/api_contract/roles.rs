@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::Server;
+use crate::backend::Server;
 use crate::support::{Api, bad_checksum, unknown_admin_token};
 
 struct Route {
@@ -92,11 +92,7 @@ async fn every_admin_route_checks_the_token_and_the_role() {
     let manager = server.token.clone();
     let viewer = server.create_token("viewer-1", "viewer");
     let revoked = server.create_token("gone", "manager");
-    let out = std::process::Command::new(crate::common::BIN)
-        .args(["tokens", "revoke", "gone", "--data-dir"])
-        .arg(&server.data_dir)
-        .output()
-        .unwrap();
+    let out = server.tokens(&["revoke", "gone"]);
     assert!(out.status.success());
 
     let svc = api.create_service(&manager, "matrix").await;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::Server;
+use crate::backend::Server;
 use crate::support::{Api, unknown_api_key};
 
 fn hour_now() -> i64 {

@@ -159,6 +159,16 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Runs `ragkeys tokens ARGS` on this service's store (its data dir, or its database).
+    pub fn tokens(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("tokens")
+            .args(args)
+            .args(&self.store_args)
+            .output()
+            .expect("run ragkeys tokens")
+    }
+
     /// SIGTERM, then wait for a clean exit; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         unsafe {
@@ -252,7 +262,11 @@ impl Replicas {
     /// `n` replicas on a fresh database, started all at once (so they race for the migrations,
     /// the pepper file and the bootstrap token, as replicas started together do).
     pub fn start(n: usize, extra: &[&str]) -> Replicas {
-        let db = pg::fresh_database();
+        Self::start_on(pg::fresh_database(), n, extra)
+    }
+
+    /// `n` replicas started all at once on database `db` (e.g. one of a private cluster).
+    pub fn start_on(db: pg::TestDb, n: usize, extra: &[&str]) -> Replicas {
         let tmp = tempfile::tempdir().expect("temp dir");
         let pepper_file = tmp.path().join("pepper");
         let servers: Vec<Server> = std::thread::scope(|s| {
@@ -286,6 +300,15 @@ impl Replicas {
         self.servers
             .push(Server::start_pg(&self.db, &self.pepper_file, extra));
         self.servers.last().unwrap()
+    }
+
+    /// A client of replica `i` with the bootstrap manager token.
+    pub fn api(&self, i: usize) -> api::Api {
+        api::Api {
+            base: self.servers[i].url(),
+            http: http(),
+            token: self.token.clone(),
+        }
     }
 
     /// The base URLs, replica by replica.
