@@ -406,6 +406,11 @@ pub struct StoreArgs {
     /// (sslmode=verify-ca or verify-full); default: the system roots
     #[arg(long, global = true, value_name = "FILE")]
     pub database_ca: Option<PathBuf>,
+
+    /// Seconds to keep retrying at start while the database cannot be reached
+    /// (default: 30 for serve, 10 for tokens); then exit 1
+    #[arg(long, global = true, value_name = "SECS")]
+    pub database_wait: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -265,14 +265,15 @@ pub const SERVE_DB_WAIT: Duration = Duration::from_secs(30);
 pub const TOKENS_DB_WAIT: Duration = Duration::from_secs(10);
 
 /// Opens the store `args` name: SQLite in `dir` without `--database` (exactly [`open`]), else
-/// the PostgreSQL database (migrated, retrying for `wait` while it is unreachable) with the
+/// the PostgreSQL database (migrated, retrying for `--database-wait` or else `wait` while it is
+/// unreachable) with the
 /// pepper of `--pepper-file`, which is then required (API.md, Several replicas): created 0600
 /// by the first process that needs it, refused when it is not the one the database was set
 /// up with (its check value).
 pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::Result<DataDir> {
     let Some(url) = &args.database else {
-        if args.database_ca.is_some() {
-            anyhow::bail!("--database-ca needs --database (SQLite has no TLS)");
+        if args.database_ca.is_some() || args.database_wait.is_some() {
+            anyhow::bail!("--database-ca and --database-wait need --database");
         }
         return open(dir, args.pepper_file.as_deref()).await;
     };
@@ -286,7 +287,7 @@ pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::
     let store = PgStore::open(PgTarget {
         url,
         ca: args.database_ca.as_deref(),
-        wait,
+        wait: args.database_wait.map(Duration::from_secs).unwrap_or(wait),
     })
     .await?;
     let place = format!("the database {}", url.redacted());

@@ -236,7 +236,15 @@ impl PgStore {
         let mut attempt = 1u32;
         loop {
             let now = Timestamp::now().unix();
-            match tokio::time::timeout(CALL_BOUND, schema::migrate(&pool, now)).await {
+            // One plain connection first: its error says why (refused, DNS, TLS, password),
+            // where the pool's would only say it timed out.
+            let attempt_once = async {
+                use sqlx::{ConnectOptions, Connection};
+                let conn = options.connect().await.map_err(MigrationError::Sql)?;
+                let _ = conn.close().await;
+                schema::migrate(&pool, now).await
+            };
+            match tokio::time::timeout(CALL_BOUND, attempt_once).await {
                 Ok(Ok(_)) => break,
                 Ok(Err(MigrationError::Sql(e))) if !is_unreachable(&e) => {
                     return Err(config(e.to_string()));
@@ -246,7 +254,7 @@ impl PgStore {
                 }
                 Ok(Err(e)) => {
                     let reason = e.to_string();
-                    if started.elapsed() + pause > target.wait {
+                    if started.elapsed() >= target.wait {
                         return Err(OpenError::Unreachable {
                             url,
                             waited: started.elapsed().as_secs(),
@@ -255,12 +263,12 @@ impl PgStore {
                     }
                     tracing::warn!(
                         database = %url, attempt, error = %reason,
-                        "the database is not reachable yet; retrying in {} ms (giving up after {} s)",
+                        "the database is not reachable yet; retrying in {} ms (giving up {} s after start)",
                         pause.as_millis(), target.wait.as_secs()
                     );
                 }
                 Err(_) => {
-                    if started.elapsed() + pause > target.wait {
+                    if started.elapsed() >= target.wait {
                         return Err(OpenError::Unreachable {
                             url,
                             waited: started.elapsed().as_secs(),
@@ -270,7 +278,7 @@ impl PgStore {
                     tracing::warn!(database = %url, attempt, "the database did not answer; retrying");
                 }
             }
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause.min(target.wait.saturating_sub(started.elapsed()))).await;
             pause = (pause * 2).min(Duration::from_secs(4));
             attempt += 1;
         }
