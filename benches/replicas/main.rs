@@ -231,13 +231,7 @@ async fn bench() -> Result<(), String> {
     let mut procs = Vec::new();
     let mut addrs = Vec::new();
     for (i, url) in [&db.url, &db.url, &via_proxy].into_iter().enumerate() {
-        let (p, a) = start_replica(
-            &bin,
-            &tmp.path().join(format!("r{i}")),
-            url,
-            &pepper,
-            &log,
-        )?;
+        let (p, a) = start_replica(&bin, &tmp.path().join(format!("r{i}")), url, &pepper, &log)?;
         procs.push(p);
         addrs.push(a);
     }
@@ -437,12 +431,20 @@ async fn bench() -> Result<(), String> {
         );
     }
     println!();
-    println!("| case (reqwest clients, issue then delete) | clients | req/s | p50 ms | p99 ms | - | errors |");
+    println!(
+        "| case (reqwest clients, issue then delete) | clients | req/s | p50 ms | p99 ms | - | errors |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     println!("{}", iss1.row("POST …/api-keys, one replica", conns));
     println!("{}", del1.row("DELETE …/api-keys/{id}, one replica", conns));
-    println!("{}", iss3.row("POST …/api-keys, spread over three replicas", conns));
-    println!("{}", del3.row("DELETE …/api-keys/{id}, spread over three replicas", conns));
+    println!(
+        "{}",
+        iss3.row("POST …/api-keys, spread over three replicas", conns)
+    );
+    println!(
+        "{}",
+        del3.row("DELETE …/api-keys/{id}, spread over three replicas", conns)
+    );
     println!();
     println!(
         "revocation, three replicas, one client ({revocations} DELETEs, each key in use on all three): \
