@@ -54,12 +54,13 @@ async fn forward(inbound: TcpStream, target: SocketAddr, mut cut: watch::Receive
     let _ = outbound.set_nodelay(true);
     let (mut ri, mut wi) = inbound.into_split();
     let (mut ro, mut wo) = outbound.into_split();
-    tokio::select! {
-        _ = tokio::io::copy(&mut ri, &mut wo) => {}
-        _ = tokio::io::copy(&mut ro, &mut wi) => {}
-        _ = cut.wait_for(|c| *c) => {
-            // Partitioned: the halves stay open and silent until healed, then all close.
-            let _ = cut.wait_for(|c| !*c).await;
-        }
+    let partitioned = tokio::select! {
+        _ = tokio::io::copy(&mut ri, &mut wo) => false,
+        _ = tokio::io::copy(&mut ro, &mut wi) => false,
+        _ = cut.wait_for(|c| *c) => true,
+    };
+    if partitioned {
+        // The halves stay open and silent until healed, then all close.
+        let _ = cut.wait_for(|c| !*c).await;
     }
 }
