@@ -175,7 +175,8 @@ pub struct PgTarget<'a> {
     pub wait: Duration,
 }
 
-/// True for the errors worth retrying at start: the database is not there yet.
+/// True for the errors worth retrying at start: the database is not there yet (refused,
+/// reset, starting up, too many connections); not a password, a database name or TLS.
 fn is_unreachable(e: &sqlx::Error) -> bool {
     matches!(StoreError::from(clone_kind(e)), StoreError::Unavailable(_))
 }
@@ -191,9 +192,9 @@ fn clone_kind(e: &sqlx::Error) -> sqlx::Error {
             }
             _ => sqlx::Error::RowNotFound,
         },
+        // A TLS failure at start is a certificate or sslmode to fix, not a database to wait for.
         sqlx::Error::PoolTimedOut
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => sqlx::Error::PoolTimedOut,
         _ => sqlx::Error::RowNotFound,
