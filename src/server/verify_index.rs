@@ -134,9 +134,12 @@ impl VerifyIndex {
     /// set from `found` (a digest absent from it is a deleted key, removed), unless its stripe
     /// changed since `stamp` was taken; those digests are returned, to be read again. A key
     /// that keeps its id keeps its entry (and its unwritten usage counts).
-    pub fn apply_if_unchanged(&self, stamped: &[(Digest, u64)], found: Vec<KeyDigest>) -> Vec<Digest> {
-        let found: HashMap<Digest, KeyDigest> =
-            found.into_iter().map(|k| (k.digest, k)).collect();
+    pub fn apply_if_unchanged(
+        &self,
+        stamped: &[(Digest, u64)],
+        found: Vec<KeyDigest>,
+    ) -> Vec<Digest> {
+        let found: HashMap<Digest, KeyDigest> = found.into_iter().map(|k| (k.digest, k)).collect();
         let mut stale = Vec::new();
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         for (digest, stamp) in stamped {

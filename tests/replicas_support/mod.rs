@@ -116,7 +116,7 @@ impl Hammer {
 /// 0); the caller checks the answer.
 pub async fn stop_key(api: &Api, sid: &str, kid: &str, how: usize) -> Reply {
     let path = format!("/v1/services/{sid}/api-keys/{kid}");
-    let r = match how % 3 {
+    match how % 3 {
         0 => api.call(Method::DELETE, &path, None).await,
         1 => {
             api.call(Method::PATCH, &path, Some(json!({"enabled": false})))
@@ -130,8 +130,7 @@ pub async fn stop_key(api: &Api, sid: &str, kid: &str, how: usize) -> Reply {
             )
             .await
         }
-    };
-    r
+    }
 }
 
 /// The p-th percentile (0..=100) of `xs` in milliseconds.

@@ -385,7 +385,12 @@ async fn issue_now(
         if let Ok(k) = &r {
             state
                 .follow(&[digest], |index| {
-                    index.insert(digest, service_id.to_owned(), key_id.clone(), k.valid_until())
+                    index.insert(
+                        digest,
+                        service_id.to_owned(),
+                        key_id.clone(),
+                        k.valid_until(),
+                    )
                 })
                 .await;
         }

@@ -181,3 +181,98 @@ pub async fn start_for(
     }
     Some(running)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(d: u8, valid_until: i64) -> KeyDigest {
+        KeyDigest {
+            digest: [d; 32],
+            service_id: "svc_a".into(),
+            key_id: format!("key_{d}"),
+            last_used_at: None,
+            valid_until,
+        }
+    }
+
+    /// Answers from `db`; on its first read, first lets a newer refresh (the key deleted)
+    /// land in the index, as a concurrent delete's refresh would while this read is in flight.
+    struct Overtaken<'a> {
+        index: &'a VerifyIndex,
+        db: Vec<KeyDigest>,
+        reads: usize,
+    }
+
+    impl KeyReader for Overtaken<'_> {
+        fn read(&mut self, digests: Vec<Digest>) -> BoxFuture<'_, StoreResult<Vec<KeyDigest>>> {
+            self.reads += 1;
+            let stale = self.db.clone();
+            if self.reads == 1 {
+                // The newer refresh: the key is gone (its read began and ended during ours).
+                let stamped: Vec<_> = digests.iter().map(|d| (*d, self.index.stamp(d))).collect();
+                assert!(self.index.apply_if_unchanged(&stamped, vec![]).is_empty());
+                self.db.clear();
+            }
+            Box::pin(async move { Ok(stale) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_overtaken_by_a_newer_one_never_revives_a_deleted_key() {
+        let index = VerifyIndex::load(vec![key(1, i64::MAX)]);
+        let mut reader = Overtaken {
+            index: &index,
+            db: vec![key(1, i64::MAX)],
+            reads: 0,
+        };
+        refresh(&index, &[[1; 32]], &mut reader).await.unwrap();
+        assert_eq!(reader.reads, 2, "the overtaken read is read again");
+        assert!(
+            index.lookup(&[1; 32]).is_none(),
+            "the stale read was dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_sets_removes_and_keeps_the_entry_of_a_key_that_stays() {
+        let index = VerifyIndex::load(vec![key(1, i64::MAX), key(2, i64::MAX)]);
+        let before = index.lookup(&[1; 32]).unwrap();
+        struct Db(Vec<KeyDigest>);
+        impl KeyReader for Db {
+            fn read(&mut self, _: Vec<Digest>) -> BoxFuture<'_, StoreResult<Vec<KeyDigest>>> {
+                let v = self.0.clone();
+                Box::pin(async move { Ok(v) })
+            }
+        }
+        // Key 1 disabled, key 2 deleted, key 3 new; the same digest twice is harmless.
+        let mut db = Db(vec![key(1, i64::MIN), key(3, 1000)]);
+        refresh(&index, &[[1; 32], [2; 32], [3; 32], [1; 32]], &mut db)
+            .await
+            .unwrap();
+        let after = index.lookup(&[1; 32]).unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&before, &after),
+            "unwritten usage stays"
+        );
+        assert!(!after.valid_at(0));
+        assert!(index.lookup(&[2; 32]).is_none());
+        assert!(index.lookup(&[3; 32]).unwrap().valid_at(999));
+        // A reload moves every stamp: a refresh that read before it reads again.
+        let stamp = index.stamp(&[3; 32]);
+        index.replace_all(vec![key(3, 1000)]);
+        assert_eq!(
+            index.apply_if_unchanged(&[([3; 32], stamp)], vec![]),
+            vec![[3; 32]]
+        );
+        assert!(index.lookup(&[3; 32]).is_some());
+        assert!(index.lookup(&[1; 32]).is_none());
+    }
+
+    #[test]
+    fn one_process_is_always_trusted_and_a_replica_not_before_its_first_sync() {
+        let now = std::time::Instant::now();
+        assert!(ReplicaState::single().trust.trusted_at(now));
+        assert!(!ReplicaState::shared().trust.trusted_at(now));
+    }
+}

@@ -266,11 +266,14 @@ impl Session<'_> {
         }
     }
 
-
     /// Applies every change after `applied`, then renews the lease acknowledging them, then
     /// moves the local deadline to the renewal's send + LEASE − MARGIN.
     async fn catch_up_and_renew(&mut self) -> Result<(), End> {
-        let changes = step("read changes", sql::changes_since(open(&mut self.conn), self.applied)).await?;
+        let changes = step(
+            "read changes",
+            sql::changes_since(open(&mut self.conn), self.applied),
+        )
+        .await?;
         if let Some((newest, _)) = changes.last() {
             let newest = *newest;
             let digests: Vec<Digest> = changes.into_iter().flat_map(|(_, d)| d).collect();
@@ -281,7 +284,11 @@ impl Session<'_> {
         }
         let sent = Instant::now();
         let (id, applied) = (self.id, self.applied);
-        let renewed = step("renew", sql::renew(open(&mut self.conn), id, applied, lease_ms())).await?;
+        let renewed = step(
+            "renew",
+            sql::renew(open(&mut self.conn), id, applied, lease_ms()),
+        )
+        .await?;
         if !renewed {
             return Err(End::Lost("this replica's row is gone".into()));
         }

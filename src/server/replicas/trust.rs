@@ -110,7 +110,10 @@ mod tests {
         t.extend_to(now + Duration::from_secs(1));
         t.revoke();
         assert!(!t.trusted_at(now));
-        assert!(!t.extend_to(now + Duration::from_secs(1)), "refused while revoked");
+        assert!(
+            !t.extend_to(now + Duration::from_secs(1)),
+            "refused while revoked"
+        );
         assert!(!t.trusted_at(now));
         t.begin_sync();
         assert!(t.extend_to(now + Duration::from_secs(1)));
