@@ -246,12 +246,10 @@ fn describe(r: &PrometheusRecorder) {
     ] {
         r.describe_gauge(name, None, text);
     }
-    for (name, text) in [
-        d(
-            REVOCATION_ACK_SECONDS,
-            "Seconds a revocation waited for every live replica to acknowledge it.",
-        ),
-    ] {
+    for (name, text) in [d(
+        REVOCATION_ACK_SECONDS,
+        "Seconds a revocation waited for every live replica to acknowledge it.",
+    )] {
         r.describe_histogram(name, None, text);
     }
 }

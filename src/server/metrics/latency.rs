@@ -57,7 +57,9 @@ impl Latency {
         let mut total = 0u64;
         for (i, bucket) in self.buckets.iter().enumerate() {
             total += bucket.load(Ordering::Relaxed);
-            let le = BOUNDS.get(i).map_or_else(|| "+Inf".to_owned(), f64::to_string);
+            let le = BOUNDS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), f64::to_string);
             let _ = writeln!(
                 out,
                 "{HTTP_REQUEST_DURATION_SECONDS}_bucket{{route=\"{route}\",le=\"{le}\"}} {total}"

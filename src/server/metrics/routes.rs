@@ -165,7 +165,12 @@ impl Routes {
     /// Appends `ragkeys_http_request_duration_seconds` for every route seen so far.
     pub fn render_durations(&self, out: &mut String) {
         latency::render_header(out);
-        for slot in self.slots.iter().chain([&self.unmatched]).filter_map(OnceLock::get) {
+        for slot in self
+            .slots
+            .iter()
+            .chain([&self.unmatched])
+            .filter_map(OnceLock::get)
+        {
             slot.duration.render(&slot.template, out);
         }
         self.overflow.render(OVERFLOW, out);
