@@ -252,7 +252,7 @@ async fn bench() -> Result<(), String> {
         .trim()
         .to_string();
     let sqlite_dir = tmp.path().join("sqlite");
-    let (sqlite, sqlite_addr) = start_service(&bin, &sqlite_dir, &log)?;
+    let (sqlite, sqlite_addr) = start_service(&bin, &sqlite_dir, &log, &[])?;
     let sqlite_token = std::fs::read_to_string(sqlite_dir.join("admin.token"))
         .map_err(|e| format!("admin.token: {e}"))?
         .trim()

@@ -246,12 +246,11 @@ fn describe(r: &PrometheusRecorder) {
     ] {
         r.describe_gauge(name, None, text);
     }
-    for (name, text) in [d(
+    let (name, text) = d(
         REVOCATION_ACK_SECONDS,
         "Seconds a revocation waited for every live replica to acknowledge it.",
-    )] {
-        r.describe_histogram(name, None, text);
-    }
+    );
+    r.describe_histogram(name, None, text);
 }
 
 /// Records one answered request of the API listener: its route template (`None`: no route

@@ -253,7 +253,11 @@ impl LogLine {
         let route = matched.unwrap_or("(no route)");
         let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         let method = &self.method;
-        if status >= 500 {
+        // A verify refused for want of a lease is logged once by the replica protocol, not
+        // once per caller (an outage would flood the log at the verify rate).
+        if status == 503 && matched == Some("/v1/verify") {
+            tracing::debug!(request_id = id, %method, route, status, "request");
+        } else if status >= 500 {
             let ms = self.start.elapsed().as_secs_f64() * 1000.0;
             tracing::error!(request_id = id, %method, route, status, ms, "request failed");
         } else {

@@ -269,6 +269,11 @@ impl Session<'_> {
     /// Applies every change after `applied`, then renews the lease acknowledging them, then
     /// moves the local deadline to the renewal's send + LEASE − MARGIN.
     async fn catch_up_and_renew(&mut self) -> Result<(), End> {
+        // The deadline counts from before the catch-up read, not from the renewal: a change
+        // committed after this read is unknown to us, and its writer, should it lose the
+        // database, waits out one lease from its commit (store/postgres/feed.rs); a deadline
+        // counted from a later renewal could outlast that wait.
+        let sent = Instant::now();
         let changes = step(
             "read changes",
             sql::changes_since(open(&mut self.conn), self.applied),
@@ -282,7 +287,6 @@ impl Session<'_> {
             step("apply changes", refresh(index, &digests, reader)).await?;
             self.applied = newest;
         }
-        let sent = Instant::now();
         let (id, applied) = (self.id, self.applied);
         let renewed = step(
             "renew",

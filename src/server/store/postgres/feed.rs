@@ -77,12 +77,16 @@ pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -
         .fetch_one(pool)
         .await;
         match waiting {
-            Ok(0) => return Ok(()),
+            Ok(0) => {
+                crate::server::metrics::revocation_acked(committed.elapsed());
+                return Ok(());
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, seq, "cannot read the replicas' acknowledgements; waiting out their leases");
                 let end = committed + LEASE_BOUND + Duration::from_millis(100);
                 tokio::time::sleep_until(end.into()).await;
+                crate::server::metrics::revocation_acked(committed.elapsed());
                 return Ok(());
             }
         }

@@ -3,7 +3,7 @@
 //! runs on a connection of its own (never the store's pool), so that a pool busy with admin
 //! calls cannot delay a renewal past the lease (API.md, Several replicas; pgdesign.md).
 
-use sqlx::postgres::{PgListener, PgPool, PgRow};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Row};
 
 use super::common::{digest_array, digest_from, digest_of};
@@ -18,9 +18,16 @@ pub async fn connect(pool: &PgPool) -> StoreResult<PgConnection> {
 
 /// A listener on the change feed's channel, on its own connection. It does not reconnect by
 /// itself: a lost connection ends it, and the protocol resyncs with a new one, since
-/// notifications sent meanwhile are lost (ARCHITECTURE.md, Several replicas).
+/// notifications sent meanwhile are lost (ARCHITECTURE.md, Several replicas). Its connection
+/// comes from a pool of its own, not the store's: a listener dropped on a silent network
+/// sends UNLISTEN before giving its connection back, and that may hang until TCP gives up; it
+/// must not hold one of the store's connections meanwhile.
 pub async fn listen(pool: &PgPool) -> StoreResult<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = PgListener::connect_with(&own).await?;
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
     Ok(listener)
