@@ -348,3 +348,46 @@ async fn no_key_or_token_in_pg_dump_or_in_any_replica_log() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn usage_and_last_use_from_every_replica_add_up_in_one_place() {
+    let mut r = Replicas::start(2, &flags(&[]));
+    let (a, b) = (r.api(0), r.api(1));
+    for api in [&a, &b] {
+        wait_ready(api, READY).await;
+    }
+    let sid = a.create_service("counted").await;
+    let (kid, key) = issue(&a, &sid).await.expect("issued");
+    let http = common::http();
+    for (api, n) in [(&a, 3), (&b, 4)] {
+        for _ in 0..n {
+            assert_eq!(verify(&http, &api.base, &key).await, Some(200));
+        }
+    }
+    // Each replica writes its counts at least once a minute and when it stops: stop both, then
+    // a third replica, which never saw a verification, reads what the two wrote.
+    for s in &mut r.servers {
+        assert_eq!(s.stop(), Some(0), "a clean stop flushes the counts");
+    }
+    r.add(&flags(&[]));
+    let c = r.api(2);
+    wait_ready(&c, READY).await;
+    let usage = c
+        .get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"))
+        .await;
+    assert_eq!(usage.status, 200, "{}", usage.text);
+    let usage = usage.json();
+    let sum = |series: &str, field: &str| -> u64 {
+        usage[series]
+            .as_array()
+            .expect("buckets")
+            .iter()
+            .map(|b| b[field].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("hours", "ok"), 7, "3 on A and 4 on B: {usage}");
+    assert_eq!(sum("days", "ok"), 7, "{usage}");
+    assert_eq!(sum("hours", "refused"), 0, "{usage}");
+    assert_eq!(usage["last_used_from"], "127.0.0.1", "{usage}");
+    assert!(usage["last_used_at"].is_string(), "{usage}");
+}

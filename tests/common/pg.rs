@@ -318,6 +318,35 @@ impl Cluster {
         }
     }
 
+    /// Turns TLS on with this certificate and key (PEM), written into the data dir as the
+    /// server's own `server.crt` / `server.key` (owned by the server's user, 0600), and waits
+    /// until new connections may use it (a reload; no restart).
+    pub fn enable_ssl(&self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let own = self.own("turning TLS on");
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = own.data.join(name);
+            std::fs::write(&path, pem).expect("write the server's TLS files");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod the server's TLS files");
+            if let Some((uid, gid)) = own.uid {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .expect("chown the server's TLS files");
+            }
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.psql("postgres", "SHOW ssl") != "on" {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not turn TLS on within 60 s: {}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The server's own log so far (throwaway cluster only; empty otherwise).
     pub fn server_log(&self) -> String {
         self.own
