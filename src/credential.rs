@@ -92,25 +92,16 @@ pub enum FormatError {
     Checksum,
 }
 
-fn base62_fixed(mut n: u64, width: usize, out: &mut String) {
-    let mut buf = [b'0'; 11];
-    for slot in buf[..width].iter_mut().rev() {
+/// The checksum of a credential's random part: its CRC-32 in 6 base62 characters, most
+/// significant first. On the stack: `parse` runs on every verification (README, Performance).
+fn checksum(random: &str) -> [u8; CHECKSUM_LEN] {
+    let mut n = u64::from(crc32fast::hash(random.as_bytes()));
+    let mut sum = [b'0'; CHECKSUM_LEN];
+    for slot in sum.iter_mut().rev() {
         *slot = ALPHABET[(n % 62) as usize];
         n /= 62;
     }
-    for &b in &buf[..width] {
-        out.push(b as char);
-    }
-}
-
-fn checksum(random: &str) -> String {
-    let mut out = String::with_capacity(CHECKSUM_LEN);
-    base62_fixed(
-        u64::from(crc32fast::hash(random.as_bytes())),
-        CHECKSUM_LEN,
-        &mut out,
-    );
-    out
+    sum
 }
 
 /// A new credential of `kind` from the operating system's random source.
@@ -136,7 +127,7 @@ pub fn generate(kind: Kind) -> Secret {
     let random = std::str::from_utf8(&bytes).expect("base62 is ASCII");
     out.push_str(random);
     let sum = checksum(random);
-    out.push_str(&sum);
+    out.push_str(std::str::from_utf8(&sum).expect("base62 is ASCII"));
     bytes.zeroize();
     Secret(out)
 }
@@ -151,7 +142,7 @@ pub fn parse(kind: Kind, s: &str) -> Result<(), FormatError> {
         return Err(FormatError::Charset);
     }
     let (random, sum) = rest.split_at(RANDOM_LEN);
-    if checksum(random) != sum {
+    if checksum(random) != sum.as_bytes() {
         return Err(FormatError::Checksum);
     }
     Ok(())

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -23,9 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tower::Service;
 
 use super::extract::ClientAddr;
+use super::router::App;
 
 /// A request head must be complete this long after its first byte (API.md, Conventions).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,25 +46,59 @@ const HEAD_STARTED: u8 = 1;
 const IN_REQUEST: u8 = 2;
 
 /// What a connection is doing and since when; written by the socket reads and the service,
-/// read by the connection's watchdog. Atomics only: it costs nothing per request but two stores.
+/// read by the connection's watchdog. Atomics only: it costs nothing per request but two stores
+/// and two reads of the coarse clock.
 struct Clock {
     opened: Instant,
+    /// [`coarse_ms`] when the connection opened.
+    opened_ms: u64,
     phase: AtomicU8,
     /// Milliseconds after `opened` when `phase` began.
     since_ms: AtomicU64,
+}
+
+/// A monotonic clock in milliseconds that is cheap to read: Linux's `CLOCK_MONOTONIC_COARSE`
+/// (it moves in ticks of a few ms, and the watchdog's limits are whole seconds), read twice per
+/// request where a precise `Instant` costs several times as much (README, Performance).
+#[cfg(target_os = "linux")]
+fn coarse_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which outlives the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
+        return precise_ms();
+    }
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_ms() -> u64 {
+    precise_ms()
+}
+
+/// Milliseconds since the first call, from `Instant`: where there is no coarse clock.
+fn precise_ms() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Clock {
     fn new() -> Clock {
         Clock {
             opened: Instant::now(),
+            opened_ms: coarse_ms(),
             phase: AtomicU8::new(IDLE),
             since_ms: AtomicU64::new(0),
         }
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+        coarse_ms().saturating_sub(self.opened_ms)
     }
 
     fn enter(&self, phase: u8) {
@@ -140,9 +175,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 }
 
 /// Serves one connection until it ends, goes idle or slow past its limits, or shutdown ends it.
-async fn serve_connection<T>(io: T, peer: SocketAddr, app: axum::Router, watcher: Watcher)
+async fn serve_connection<T, A>(io: T, peer: SocketAddr, app: A, watcher: Watcher)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: App,
 {
     let clock = Arc::new(Clock::new());
     let io = TokioIo::new(Watched {
@@ -150,10 +186,17 @@ where
         clock: clock.clone(),
     });
     let service_clock = clock.clone();
+    // One copy of the app per connection, called in turn: hyper calls a connection's service
+    // one request at a time, and the borrow ends when `call` returns its future. A clone per
+    // request (as `axum::serve` does) writes the reference counts of the state every core
+    // shares (README, Performance).
+    let app = std::cell::RefCell::new(app);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         service_clock.enter_request();
         req.extensions_mut().insert(ConnectInfo(ClientAddr(peer)));
-        let answer = app.clone().call(req);
+        // Every `App` is always ready (no layer of ours applies back-pressure), so it is
+        // called without `poll_ready`, as axum's own `serve` calls a router.
+        let answer = app.borrow_mut().call(req.map(Body::new));
         let clock = service_clock.clone();
         async move {
             let resp = answer.await;
@@ -229,10 +272,10 @@ fn per_connection_error(e: &std::io::Error) -> bool {
 }
 
 /// Serves until `stop` turns true, then lets in-flight requests finish (within the grace).
-pub async fn run_http(
+pub async fn run_http<A: App>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    app: axum::Router,
+    app: A,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -288,11 +331,11 @@ pub async fn run_http(
 }
 
 /// The handshake in the connection's own task, so a slow or silent client holds up nobody.
-async fn serve_tls(
+async fn serve_tls<A: App>(
     acceptor: tokio_rustls::TlsAcceptor,
     stream: TcpStream,
     peer: SocketAddr,
-    app: axum::Router,
+    app: A,
     watcher: Watcher,
 ) {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

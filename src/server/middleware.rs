@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody as _};
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -57,13 +57,13 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn new_request_id() -> HeaderValue {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    // One 128-bit draw spent 6 bits a letter (21 letters' worth); the modulo bias of 64 % 36
-    // does not matter for an id that is only unique, not secret.
+    // Crockford's base32 in lower case: 5 bits a letter from one 128-bit draw (100 bits used),
+    // a shift and a mask each, where base 36 needed a division per letter.
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let mut bits: u128 = rand::rng().random();
     let id: [u8; 20] = std::array::from_fn(|_| {
-        let c = ALPHABET[(bits & 63) as usize % ALPHABET.len()];
-        bits >>= 6;
+        let c = ALPHABET[(bits & 31) as usize];
+        bits >>= 5;
         c
     });
     // An owned array behind a reference count: the response header and the log line share
@@ -85,7 +85,7 @@ pub fn scrub_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Reque
     req
 }
 
-/// 20 random lowercase alphanumerics, for `SetRequestId` when the client sent no usable id.
+/// 20 random letters and digits (lower-case base32), for `SetRequestId` when the client sent no usable id.
 #[derive(Clone, Copy, Default)]
 pub struct MakeId;
 
@@ -103,6 +103,10 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// `Authorization` or `Idempotency-Key` sent more than once (API.md, Conventions: 400).
 fn repeated_credential(headers: &HeaderMap) -> Option<&'static str> {
+    // No name appears twice (one value per name): nothing to look up.
+    if headers.len() == headers.keys_len() {
+        return None;
+    }
     [
         (AUTHORIZATION, "Authorization"),
         (IDEMPOTENCY_KEY, "Idempotency-Key"),
@@ -166,9 +170,13 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let line = LogLine {
             start: Instant::now(),
-            id: req.headers().get(X_REQUEST_ID).cloned(),
+            // `SetRequestId` put it here as well as in the header: cheaper to find by type.
+            id: req
+                .extensions()
+                .get::<RequestId>()
+                .map(|id| id.header_value().clone()),
             method: req.method().clone(),
-            route: req.extensions().get::<MatchedPath>().cloned(),
+            route: super::router::template(req.uri().path()),
         };
         if let Some(name) = repeated_credential(req.headers()) {
             let resp = ApiError::invalid(format!("the request carries {name} more than once"))
@@ -190,7 +198,7 @@ where
         let state = self.state.clone();
         GateFuture::Boxed {
             fut: Box::pin(async move {
-                let admin = admin_route(line.route.as_ref().map_or("", |r| r.as_str()));
+                let admin = admin_route(line.route.unwrap_or(""));
                 let resp = with_body(&state, admin, req, inner).await;
                 line.finish(resp)
             }),
@@ -241,14 +249,15 @@ pub struct LogLine {
     start: Instant,
     id: Option<HeaderValue>,
     method: Method,
-    route: Option<MatchedPath>,
+    /// The route template ([`super::router::template`]); `None` for a path no route matches.
+    route: Option<&'static str>,
 }
 
 impl LogLine {
     /// Logs the answer (tower-http's `PropagateRequestId` puts the id on it).
     fn finish(self, resp: Response) -> Response {
         let status = resp.status().as_u16();
-        let matched = self.route.as_ref().map(|r| r.as_str());
+        let matched = self.route;
         super::metrics::http_request(matched, &self.method, status, self.start);
         let route = matched.unwrap_or("(no route)");
         let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -4,6 +4,7 @@
 //! rotation's grace need no timer (API.md, Key lifecycle).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -83,12 +84,39 @@ impl Entry {
 /// Stripes of [`VerifyIndex`]'s change stamps (a power of two).
 const STRIPES: usize = 1024;
 
+/// Hashes a [`Digest`] for the index by its leading bytes. A digest is HMAC-SHA256 under the
+/// secret pepper: already uniform, and no client can choose one to collide with an issued key's,
+/// so SipHash's protection (and its cost on every verification) buys nothing here.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        match bytes.first_chunk::<8>() {
+            Some(head) => self.0 ^= u64::from_le_bytes(*head),
+            // Only the array's length prefix is this short.
+            None => {
+                for &b in bytes {
+                    self.0 = self.0.rotate_left(8) ^ u64::from(b);
+                }
+            }
+        }
+    }
+}
+
+/// The index's map: digest → entry, hashed by [`DigestHasher`].
+type DigestMap<V> = HashMap<Digest, V, BuildHasherDefault<DigestHasher>>;
+
 /// Which keys verify, by digest. With a shared store (several replicas), every change after
 /// start is a *refresh*: the key's state re-read from the database and applied only if nothing
 /// else was applied to its stripe since the read began (see [`VerifyIndex::stamp`]), so that a
 /// slow read can never overwrite a newer one (a deleted key revived by a stale read).
 pub struct VerifyIndex {
-    map: RwLock<HashMap<Digest, Arc<Entry>>>,
+    map: RwLock<DigestMap<Arc<Entry>>>,
     /// Bumped (under the map's write lock) by every refresh or reload touching the stripe.
     stamps: Box<[AtomicU64]>,
 }
@@ -175,7 +203,7 @@ impl VerifyIndex {
     /// that read before this reload reads again.
     pub fn replace_all(&self, keys: Vec<KeyDigest>) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = HashMap::with_capacity(keys.len());
+        let mut next = DigestMap::with_capacity_and_hasher(keys.len(), Default::default());
         for k in keys {
             match map.remove(&k.digest) {
                 Some(e) if e.key_id == k.key_id => {
@@ -192,6 +220,18 @@ impl VerifyIndex {
         for g in self.stamps.iter() {
             g.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Runs `f` on the live entry of `digest` under the index's read lock, without taking a
+    /// reference to it: the verification path (an `Arc` clone and drop are two atomic writes to
+    /// a line every core verifying the key shares; README, Performance). `f` must not touch
+    /// the index. `None` when no entry has that digest.
+    pub fn with<R>(&self, digest: &Digest, f: impl FnOnce(&Entry) -> R) -> Option<R> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+            .map(|e| f(e))
     }
 
     pub fn lookup(&self, digest: &Digest) -> Option<Arc<Entry>> {

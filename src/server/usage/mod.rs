@@ -48,7 +48,11 @@ pub fn system_clock() -> Clock {
 }
 
 /// One key's verifications not yet written, and the address of its last recorded use.
+/// On a cache line of its own: every verification of the key adds here, from every core, and
+/// the entry's read-mostly fields beside it should not be invalidated by that (README,
+/// Performance).
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub struct Counters {
     ok: [AtomicU64; 2],
     refused: [AtomicU64; 2],
