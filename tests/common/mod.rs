@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod api;
 pub mod pg;
+pub mod pki;
 pub mod raw;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::common::{digest_of, is_unique_violation, read_tx, u32_of};
 use super::feed::{announce, await_acks};
@@ -32,13 +32,16 @@ fn service_row(row: &PgRow) -> Result<ServiceRecord, sqlx::Error> {
 
 pub async fn list_services(pool: &PgPool) -> StoreResult<Vec<ServiceRecord>> {
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY created_at, ord");
-    let rows = sqlx::query(&sql).fetch_all(pool).await?;
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
     Ok(rows.iter().map(service_row).collect::<Result<_, _>>()?)
 }
 
 pub async fn get_service(conn: &mut PgConnection, id: &str) -> StoreResult<Option<ServiceRecord>> {
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.as_ref().map(service_row).transpose()?)
 }
 
@@ -206,9 +209,9 @@ pub async fn list_keys(pool: &PgPool, service_id: &str) -> StoreResult<Vec<KeyRe
     if get_service(&mut tx, service_id).await?.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE service_id = $1 ORDER BY created_at DESC, ord DESC"
-    ))
+    )))
     .bind(service_id)
     .fetch_all(&mut *tx)
     .await?;
@@ -225,9 +228,9 @@ pub async fn get_key(
     if get_service(&mut tx, service_id).await?.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND service_id = $2"
-    ))
+    )))
     .bind(key_id)
     .bind(service_id)
     .fetch_optional(&mut *tx)
@@ -241,7 +244,7 @@ pub async fn find_key_by_digest(pool: &PgPool, digest: &Digest) -> StoreResult<O
         "SELECT {KEY_COLUMNS_K}, s.name FROM api_keys k JOIN services s ON s.id = k.service_id \
          WHERE k.digest = $1"
     );
-    let row = sqlx::query(&sql)
+    let row = sqlx::query(AssertSqlSafe(sql))
         .bind(&digest[..])
         .fetch_optional(pool)
         .await?;
@@ -382,17 +385,19 @@ fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
 }
 
 pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(&format!("SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"))
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"
+    )))
+    .fetch_all(pool)
+    .await?;
     Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
 }
 
 /// The keys among `digests` that exist, as the verify index wants them.
 pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
-    ))
+    )))
     .bind(super::common::digest_array(digests))
     .fetch_all(pool)
     .await?;

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use sqlx::postgres::PgPool;
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::catalog::{KEY_COLUMNS, insert_key, key_row};
 use super::common::digest_of;
@@ -30,9 +30,9 @@ async fn current(
     key_id: &str,
     now: UnixTime,
 ) -> StoreResult<(KeyRecord, Digest)> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS}, digest FROM api_keys WHERE id = $1 AND service_id = $2 FOR UPDATE"
-    ))
+    )))
     .bind(key_id)
     .bind(service_id)
     .fetch_optional(&mut *tx)

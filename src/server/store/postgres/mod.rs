@@ -178,7 +178,20 @@ pub struct PgTarget<'a> {
 /// True for the errors worth retrying at start: the database is not there yet (refused,
 /// reset, starting up, too many connections); not a password, a database name or TLS.
 fn is_unreachable(e: &sqlx::Error) -> bool {
-    matches!(StoreError::from(clone_kind(e)), StoreError::Unavailable(_))
+    !is_tls_failure(e) && matches!(StoreError::from(clone_kind(e)), StoreError::Unavailable(_))
+}
+
+/// True when the TLS handshake itself failed (a certificate that does not verify, a protocol
+/// the server refuses): sqlx reports it as I/O, wrapping rustls's error, but it will fail the
+/// same way in 30 s, so it is a setting to fix rather than a database to wait for.
+fn is_tls_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
 }
 
 /// A stand-in of the same kind for classification (sqlx errors are not Clone).
@@ -634,5 +647,14 @@ mod tests {
             !err.contains("s3cr3t") && err.contains("not a PostgreSQL URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_failed_handshake_is_permanent_and_a_refused_connection_is_not() {
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let tls = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, cert));
+        assert!(!is_unreachable(&tls));
+        let refused = sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert!(is_unreachable(&refused));
     }
 }
