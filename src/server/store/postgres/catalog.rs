@@ -11,8 +11,7 @@ use super::schema::MIGRATION_LOCK;
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
-    FoundKey, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError,
-    StoreResult, valid_until,
+    FoundKey, IdempotencyRecord, KeyRecord, NewKey, ServiceRecord, StoreError, StoreResult,
 };
 use crate::wire::AuditEvent;
 
@@ -370,36 +369,4 @@ pub async fn delete_key(
     tx.commit().await?;
     await_acks(pool, me, seq, Instant::now()).await?;
     Ok(digest)
-}
-
-const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
-
-fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
-    Ok(KeyDigest {
-        digest: digest_of(r, 0)?,
-        service_id: r.try_get(1)?,
-        key_id: r.try_get(2)?,
-        last_used_at: r.try_get(3)?,
-        valid_until: valid_until(r.try_get(4)?, r.try_get(5)?),
-    })
-}
-
-pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"
-    )))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
-}
-
-/// The keys among `digests` that exist, as the verify index wants them.
-pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
-    )))
-    .bind(super::common::digest_array(digests))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
 }

@@ -23,15 +23,16 @@ pub mod feed;
 mod lifecycle;
 // The replica protocol's SQL (PGR; its logic is server/replicas/).
 pub mod replica;
+mod scan;
 pub mod schema;
 mod trail;
 mod usage;
 
 use self::schema::MigrationError;
 use super::{
-    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyDigest, KeyRecord, KeyRotated,
-    KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store, StoreError,
-    StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
+    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
+    KeyRotated, KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store,
+    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
 };
 use crate::credential::Digest;
 use crate::wire::{AuditEvent, Timestamp};
@@ -455,7 +456,7 @@ impl Store for PgStore {
 
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>> {
         // The whole index: a large deployment may take longer than one call's bound.
-        Box::pin(catalog::all_key_digests(self.pool()))
+        Box::pin(scan::all_key_digests(self.pool()))
     }
 
     fn update_key(
@@ -506,6 +507,10 @@ impl Store for PgStore {
         Box::pin(self.bounded(async move {
             lifecycle::retire_due(self.pool(), self.me(), service_id.as_deref(), now).await
         }))
+    }
+
+    fn count_keys_by_state(&self, now: UnixTime) -> Fut<'_, KeyCounts> {
+        Box::pin(self.bounded(async move { scan::count_keys_by_state(self.pool(), now).await }))
     }
 
     fn touch_keys(&self, used: Vec<KeyUse>) -> Fut<'_, ()> {
@@ -601,12 +606,12 @@ impl Store for PgStore {
     }
 
     fn key_digests(&self, digests: Vec<Digest>) -> Fut<'_, Vec<KeyDigest>> {
-        Box::pin(self.bounded(async move { catalog::key_digests(self.pool(), &digests).await }))
+        Box::pin(self.bounded(async move { scan::key_digests(self.pool(), &digests).await }))
     }
 
     fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>> {
         Box::pin(self.bounded(async move {
-            Ok(catalog::key_digests(self.pool(), &[digest])
+            Ok(scan::key_digests(self.pool(), &[digest])
                 .await?
                 .into_iter()
                 .next())
