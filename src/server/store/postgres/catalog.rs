@@ -6,7 +6,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::common::{digest_of, is_unique_violation, read_tx, u32_of};
-use super::feed::{announce, await_acks};
+use super::feed::{Phases, announce, await_acks};
 use super::schema::MIGRATION_LOCK;
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
@@ -140,7 +140,9 @@ pub async fn delete_service(
     id: &str,
     audit: &AuditEvent,
 ) -> StoreResult<Vec<Digest>> {
+    let mut phases = Phases::start("delete_service");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     // The service's row first: an issue on another replica waits for this delete and then
     // finds no service, rather than adding a key under it meanwhile.
     let locked: Option<String> =
@@ -170,11 +172,13 @@ pub async fn delete_service(
     let seq = if digests.is_empty() {
         None
     } else {
-        Some(announce(&mut tx, audit.at.unix(), true, &digests).await?)
+        Some(announce(&mut tx, audit.at.unix(), true, &digests, &mut phases).await?)
     };
     tx.commit().await?;
+    phases.committed();
     if let Some(seq) = seq {
         await_acks(pool, me, seq, Instant::now()).await?;
+        phases.acknowledged();
     }
     Ok(digests)
 }
@@ -262,7 +266,9 @@ pub async fn issue_key(
     idempotency: Option<&IdempotencyRecord>,
     audit: &AuditEvent,
 ) -> StoreResult<KeyRecord> {
+    let mut phases = Phases::start("issue_key");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     // The cap: a conditional increment takes the service's row lock; a replica waiting on it
     // re-reads key_count once the holder commits, so N issues over all replicas give exactly
     // key_limit keys.
@@ -290,8 +296,9 @@ pub async fn issue_key(
     }
     insert_audit(&mut tx, audit).await?;
     // Not awaited: other replicas find a new key through an index miss.
-    announce(&mut tx, key.created_at, false, &[key.digest]).await?;
+    announce(&mut tx, key.created_at, false, &[key.digest], &mut phases).await?;
     tx.commit().await?;
+    phases.committed();
     Ok(record)
 }
 
@@ -332,7 +339,9 @@ pub async fn delete_key(
     key_id: &str,
     audit: &AuditEvent,
 ) -> StoreResult<Digest> {
+    let mut phases = Phases::start("delete_key");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     let deleted = sqlx::query(
         "DELETE FROM api_keys WHERE id = $1 AND service_id = $2 \
          RETURNING digest, masked, replaced_by IS NOT NULL",
@@ -365,8 +374,10 @@ pub async fn delete_key(
         ..audit.clone()
     };
     insert_audit(&mut tx, &audit).await?;
-    let seq = announce(&mut tx, audit.at.unix(), true, &[digest]).await?;
+    let seq = announce(&mut tx, audit.at.unix(), true, &[digest], &mut phases).await?;
     tx.commit().await?;
+    phases.committed();
     await_acks(pool, me, seq, Instant::now()).await?;
+    phases.acknowledged();
     Ok(digest)
 }
