@@ -12,17 +12,14 @@ use common::{Replicas, Server};
 use reqwest::Method;
 use serde_json::json;
 
-/// Where the service said it serves metrics (its log line `metrics on http://ADDR/metrics`).
+/// Where the service said it serves metrics: its log line `metrics on http://ADDR/metrics`.
 fn metrics_url(srv: &Server) -> String {
     let log = srv.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("metrics on http://"))
-        .unwrap_or_else(|| panic!("no 'metrics on' line in the log:\n{log}"));
-    let rest = &line[line.find("http://").unwrap()..];
-    rest.chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/'))
-        .collect()
+    let after = log.split("metrics on ").nth(1);
+    let url = after.and_then(|rest| rest.split_whitespace().next());
+    url.unwrap_or_else(|| panic!("no 'metrics on' line in the log:\n{log}"))
+        .trim_end_matches(['"', ',', ')'])
+        .to_string()
 }
 
 /// The `ragkeys_api_keys` samples of one scrape, by their `state` label.

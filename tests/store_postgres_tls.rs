@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::api::Api;
 use common::pki::Pki;
-use common::{BIN, Server, pg};
+use common::{Server, pg, serve_refused};
 use serde_json::json;
 
 /// A private CA and a server certificate it signed for `localhost` only (not 127.0.0.1, so that
@@ -28,38 +26,6 @@ fn url(db: &pg::TestDb, host: &str, sslmode: &str) -> String {
     );
     let u = db.url.replacen("@127.0.0.1:", &format!("@{host}:"), 1);
     format!("{u}?sslmode={sslmode}")
-}
-
-/// Runs `ragkeys serve` that must refuse to start; returns its exit code, stderr and how long it
-/// ran. Fails the test if it is still running after 90 s.
-fn serve_refused(dir: &Path, args: &[&str]) -> (Option<i32>, String, Duration) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ragkeys serve");
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(90);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            let ran = started.elapsed();
-            let out = child.wait_with_output().expect("output");
-            return (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-                ran,
-            );
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ragkeys serve was still running 90 s after a refused certificate");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// How many of `db`'s connections use TLS, and how many there are.

@@ -40,30 +40,28 @@ pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<K
     Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
 }
 
-/// Keys by state at `now` across all services, in one query with the rules of
-/// [`KeyRecord::state`](crate::server::store::KeyRecord::state): rotated beats disabled beats
-/// expired (the SQLite store's query, `store/sqlite/catalog.rs`).
+/// Keys by state at `now` across all services, in one aggregate query (one scan, a column per
+/// state) with the rules of [`KeyRecord::state`](crate::server::store::KeyRecord::state):
+/// rotated beats disabled beats expired.
 pub async fn count_keys_by_state(pool: &PgPool, now: UnixTime) -> StoreResult<KeyCounts> {
-    let rows = sqlx::query(
-        "SELECT CASE WHEN replaced_by IS NOT NULL THEN 'rotating' \
-                     WHEN NOT enabled THEN 'disabled' \
-                     WHEN expires_at IS NOT NULL AND expires_at <= $1 THEN 'expired' \
-                     ELSE 'active' END AS state, count(*) \
-         FROM api_keys GROUP BY state",
+    let row = sqlx::query(
+        "SELECT count(*) FILTER (WHERE replaced_by IS NOT NULL), \
+                count(*) FILTER (WHERE replaced_by IS NULL AND NOT enabled), \
+                count(*) FILTER (WHERE replaced_by IS NULL AND enabled AND expires_at <= $1), \
+                count(*) FILTER (WHERE replaced_by IS NULL AND enabled \
+                                 AND (expires_at IS NULL OR expires_at > $1)) \
+         FROM api_keys",
     )
     .bind(now)
-    .fetch_all(pool)
+    .fetch_one(pool)
     .await?;
-    let mut counts = KeyCounts::default();
-    for row in &rows {
-        let state: String = row.try_get(0)?;
-        let n = u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
-        match state.as_str() {
-            "rotating" => counts.rotating = n,
-            "disabled" => counts.disabled = n,
-            "expired" => counts.expired = n,
-            _ => counts.active = n,
-        }
-    }
-    Ok(counts)
+    let n = |i: usize| -> Result<u64, sqlx::Error> {
+        Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
+    };
+    Ok(KeyCounts {
+        rotating: n(0)?,
+        disabled: n(1)?,
+        expired: n(2)?,
+        active: n(3)?,
+    })
 }
