@@ -4,52 +4,13 @@
 mod cli_support;
 mod common;
 
-use std::path::PathBuf;
-
 use cli_support::{Cli, expect_code, json, stderr};
 use common::Server;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
-
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
+use common::pki::Pki;
 
 /// A private CA and a server certificate it signed for localhost and 127.0.0.1.
 fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "ragkeys test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
-    let p = Pki {
-        ca: dir.path().join("ca.pem"),
-        cert: dir.path().join("server.pem"),
-        key: dir.path().join("server.key"),
-        dir,
-    };
-    std::fs::write(&p.ca, ca.pem()).unwrap();
-    std::fs::write(&p.cert, leaf.pem()).unwrap();
-    std::fs::write(&p.key, leaf_key.serialize_pem()).unwrap();
-    p
+    common::pki::pki("ragkeys test CA", &["localhost", "127.0.0.1"])
 }
 
 fn https_server(p: &Pki) -> Server {
@@ -179,24 +140,7 @@ fn plain_http_to_another_host_warns() {
 
 /// A certificate whose host is only in the Common Name (no subjectAltName), signed by the CA.
 fn pki_without_san() -> Pki {
-    let p = pki();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "ragkeys test CA 2");
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
-    std::fs::write(&p.ca, ca.pem()).unwrap();
-    std::fs::write(&p.cert, leaf.pem()).unwrap();
-    std::fs::write(&p.key, leaf_key.serialize_pem()).unwrap();
-    p
+    common::pki::pki("ragkeys test CA 2", &[])
 }
 
 #[test]

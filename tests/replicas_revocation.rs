@@ -9,7 +9,6 @@
 mod common;
 mod replicas_support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::Server;
@@ -31,28 +30,6 @@ struct Pair {
     api_a: Api,
     api_b: Api,
     proxy: Option<Proxy>,
-}
-
-/// The database's address, for a proxy in front of it.
-fn db_addr(url: &str) -> SocketAddr {
-    let rest = url
-        .split("@")
-        .nth(1)
-        .unwrap_or(url.trim_start_matches("postgres://"));
-    let hostport = rest.split('/').next().expect("host:port in the URL");
-    std::net::ToSocketAddrs::to_socket_addrs(hostport)
-        .expect("a resolvable database address")
-        .next()
-        .expect("an address")
-}
-
-/// `url` with its host:port replaced by `addr`.
-fn via(url: &str, addr: SocketAddr) -> String {
-    let (head, rest) = url
-        .split_once('@')
-        .unwrap_or(("postgres:/", url.trim_start_matches("postgres://")));
-    let tail = rest.split_once('/').map(|(_, t)| t).unwrap_or("");
-    format!("{head}@{addr}/{tail}")
 }
 
 /// The replica's log lines at WARN and above, but the access log's.

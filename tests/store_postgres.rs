@@ -5,52 +5,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::api::Api;
-use common::{BIN, Replicas, Server, pg};
+use common::{Replicas, Server, pg, serve_refused};
 use reqwest::Method;
 use serde_json::json;
 
 fn api(srv: &Server, token: &str) -> Api {
     Api::new(srv).as_token(token)
-}
-
-/// `ragkeys serve` on `args` expected to refuse to start: its exit code and stderr, within 60 s.
-fn serve_refused(data_dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ragkeys serve");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.code(), err);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ragkeys serve did not exit within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -97,7 +60,7 @@ fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
     );
     let store = common::pg_store_args(&db, &pepper);
     let args: Vec<&str> = store.iter().map(String::as_str).collect();
-    let (code, err) = serve_refused(&tmp.path().join("d2"), &args);
+    let (code, err, _) = serve_refused(&tmp.path().join("d2"), &args);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("schema version 99") && err.contains("(1)") && err.contains("newer"),
@@ -130,13 +93,13 @@ fn a_replica_with_another_pepper_is_refused() {
     }
     let store = common::pg_store_args(&db, &other);
     let args: Vec<&str> = store.iter().map(String::as_str).collect();
-    let (code, err) = serve_refused(&tmp.path().join("d2"), &args);
+    let (code, err, _) = serve_refused(&tmp.path().join("d2"), &args);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("does not belong"), "{err}");
     assert!(err.contains("other-pepper"), "{err}");
 
     // And without --pepper-file at all: a clear usage error, before touching the database.
-    let (code, err) = serve_refused(&tmp.path().join("d3"), &["--database", &db.url]);
+    let (code, err, _) = serve_refused(&tmp.path().join("d3"), &["--database", &db.url]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--pepper-file is required"), "{err}");
 }
@@ -324,7 +287,7 @@ fn an_unreachable_database_at_start_is_retried_then_refused_without_the_password
     let url = format!("postgres://app:hunter2secret@127.0.0.1:{port}/keys");
     let pepper = tmp.path().join("pepper");
     let started = Instant::now();
-    let (code, err) = serve_refused(
+    let (code, err, _) = serve_refused(
         &tmp.path().join("d"),
         &[
             "--database",
@@ -346,7 +309,7 @@ fn an_unreachable_database_at_start_is_retried_then_refused_without_the_password
     assert!(err.contains("app:***@127.0.0.1"), "{err}");
 
     // A URL that is not PostgreSQL's: one clear line, no password either.
-    let (code, err) = serve_refused(
+    let (code, err, _) = serve_refused(
         &tmp.path().join("d"),
         &[
             "--database",

@@ -12,44 +12,24 @@
 
 // Shared with benches/server; this bench uses part of it.
 #[allow(dead_code)]
-#[path = "../server/load.rs"]
-mod load;
+#[path = "../common/mod.rs"]
+mod common;
 // The tests' throwaway PostgreSQL (or RAGKEYS_TEST_DATABASE_URL).
 #[path = "../../tests/common/pg.rs"]
 mod pg;
-// Shared with benches/server; this bench uses part of it.
-#[allow(dead_code)]
-#[path = "../server/procs.rs"]
-mod procs;
 mod proxy;
-// Shared with benches/server; this bench uses part of it.
-#[allow(dead_code)]
-#[path = "../server/stats.rs"]
-mod stats;
-// Shared with benches/server; this bench uses part of it.
-#[allow(dead_code)]
-#[path = "../server/wrk.rs"]
-mod wrk;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use load::{Op, Sample, run_op};
-use procs::{BARE_FLAG, Proc, start_bare, start_service, wait_listening};
-use stats::{Runs, median, pct};
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::load::{Op, spread};
+use common::procs::{BARE_FLAG, Proc, start_bare, start_service};
+use common::stats::{Runs, median, pct};
+use common::{env_num, wrk};
 
 /// A replica of `url` with the shared `pepper` file and a data dir of its own.
 fn start_replica(
@@ -59,27 +39,8 @@ fn start_replica(
     pepper: &Path,
     log: &str,
 ) -> Result<(Proc, SocketAddr), String> {
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .args(["--database", url, "--pepper-file"])
-        .arg(pepper)
-        .args([
-            "--key-limit",
-            "1000",
-            "--verify-failures-per-minute",
-            "1000000",
-        ])
-        .env("RAGKEYS_LOG", log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn {bin}: {e}"))?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let proc = Proc(child);
-    let addr = wait_listening(stderr)?;
-    Ok((proc, addr))
+    let pepper = pepper.to_str().ok_or("a UTF-8 pepper path")?;
+    start_service(bin, dir, log, &["--database", url, "--pepper-file", pepper])
 }
 
 /// One ragkeys reached over HTTP with the manager token.
@@ -168,35 +129,6 @@ impl Node {
         }
         Ok(())
     }
-}
-
-/// `conns` clients for `secs`, client i running `ops[i % ops.len()]` one after another.
-async fn spread(http: &reqwest::Client, ops: &[Op], conns: usize, secs: f64) -> (Sample, f64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let began = Instant::now();
-    let tasks: Vec<_> = (0..conns)
-        .map(|i| {
-            let (http, op, stop) = (http.clone(), ops[i % ops.len()].clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut s = Sample::default();
-                while !stop.load(Ordering::Relaxed) {
-                    run_op(&http, &op, &mut s).await;
-                }
-                s
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Sample::default();
-    for t in tasks {
-        if let Ok(s) = t.await {
-            all.lat.extend(s.lat);
-            all.extra.extend(s.extra);
-            all.errors += s.errors;
-        }
-    }
-    (all, began.elapsed().as_secs_f64())
 }
 
 /// One wrk case over the rounds: requests/s, p50 and p99 ms, server CPU µs per request.
@@ -471,16 +403,7 @@ async fn bench() -> Result<(), String> {
         ms(&back_after, 0.5),
         ms(&back_after, 1.0)
     );
-    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!(
-        "{} CPUs, load average after the run: {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    common::print_machine();
     println!(
         "verify throughput / bare axum (median of {rounds} rounds): PostgreSQL {:.2}, SQLite {:.2}",
         median(pg_ratio),
@@ -491,32 +414,8 @@ async fn bench() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == BARE_FLAG) {
-        return procs::bare_server(false);
+    if std::env::args().any(|a| a == BARE_FLAG) {
+        return common::procs::bare_server(false);
     }
-    // `cargo test --all-targets` runs this without --bench: a benchmark is not a test.
-    if !args.iter().any(|a| a == "--bench") {
-        println!("benches/replicas: run it with `cargo bench --bench replicas`");
-        return ExitCode::SUCCESS;
-    }
-    ragkeys::client::install_crypto_provider();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(bench()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run("replicas", bench)
 }

@@ -8,27 +8,19 @@
 //! all traffic stays on 127.0.0.1. Tunables: BENCH_SECS (3 per slice), BENCH_ROUNDS (5),
 //! BENCH_CONNS (32), BENCH_LOG (info), RAGKEYS_BENCH_BIN (the ragkeys binary to measure).
 
-mod load;
-mod procs;
-mod stats;
-mod wrk;
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use load::{Op, load};
-use procs::{BARE_FLAG, BARE_LISTEN_FLAG, bare_server, start_bare, start_service};
-use stats::{Runs, median};
-use wrk::WrkRun;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::load::{Op, load};
+use common::procs::{BARE_FLAG, BARE_LISTEN_FLAG, bare_server, start_bare, start_service};
+use common::stats::{Runs, median};
+use common::wrk::WrkRun;
+use common::{env_num, wrk};
 
 async fn setup(
     http: &reqwest::Client,
@@ -300,16 +292,7 @@ async fn bench() -> Result<(), String> {
         del.row("DELETE …/api-keys/{id} (the deletes above; reqwest)", conns)
     );
     println!();
-    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!(
-        "{} CPUs, load average after the run: {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    common::print_machine();
     println!(
         "throughput ragkeys / bare axum (median of {rounds} rounds): verify {:.2} (goal >= 0.85), healthz {:.2}",
         median(verify_ratio),
@@ -344,28 +327,5 @@ fn main() -> ExitCode {
     if args.iter().any(|a| a == BARE_LISTEN_FLAG) {
         return bare_server(true);
     }
-    // `cargo test --all-targets` runs this without --bench: a benchmark is not a test.
-    if !args.iter().any(|a| a == "--bench") {
-        println!("benches/server: run it with `cargo bench --bench server`");
-        return ExitCode::SUCCESS;
-    }
-    ragkeys::client::install_crypto_provider();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(bench()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run("server", bench)
 }

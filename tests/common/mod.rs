@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod api;
 pub mod pg;
+pub mod pki;
 pub mod raw;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");
@@ -314,5 +315,34 @@ impl Replicas {
     /// The base URLs, replica by replica.
     pub fn urls(&self) -> Vec<String> {
         self.servers.iter().map(Server::url).collect()
+    }
+}
+
+/// Runs `ragkeys serve` on `data_dir` and `args`, which must refuse to start: its exit code, its
+/// stderr and how long it ran. Fails the test if it is still running after 90 s.
+pub fn serve_refused(data_dir: &Path, args: &[&str]) -> (Option<i32>, String, Duration) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ragkeys serve");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(90);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            let ran = started.elapsed();
+            let out = child.wait_with_output().expect("output");
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            return (out.status.code(), err, ran);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ragkeys serve {args:?} was still running after 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

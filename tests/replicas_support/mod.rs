@@ -4,6 +4,7 @@
 
 pub mod proxy;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,4 +150,26 @@ pub async fn clear(api: &Api, sid: &str) {
         let r = api.delete_key(sid, &id).await;
         assert_eq!(r.status, 204, "delete {id}: {}", r.text);
     }
+}
+
+/// The database's address, for a proxy in front of it.
+pub fn db_addr(url: &str) -> SocketAddr {
+    let rest = url
+        .split("@")
+        .nth(1)
+        .unwrap_or(url.trim_start_matches("postgres://"));
+    let hostport = rest.split('/').next().expect("host:port in the URL");
+    std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .expect("a resolvable database address")
+        .next()
+        .expect("an address")
+}
+
+/// `url` with its host:port replaced by `addr`.
+pub fn via(url: &str, addr: SocketAddr) -> String {
+    let (head, rest) = url
+        .split_once('@')
+        .unwrap_or(("postgres:/", url.trim_start_matches("postgres://")));
+    let tail = rest.split_once('/').map(|(_, t)| t).unwrap_or("");
+    format!("{head}@{addr}/{tail}")
 }

@@ -1,7 +1,7 @@
 //! Admin tokens and the deployment's settings (`meta`).
 
-use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{AssertSqlSafe, Row};
 
 use super::common::{is_unique_violation, role_of};
 use super::schema::MIGRATION_LOCK;
@@ -22,7 +22,7 @@ fn token_row(row: &PgRow) -> Result<TokenRecord, sqlx::Error> {
 
 pub async fn find_token(pool: &PgPool, digest: &Digest) -> StoreResult<Option<TokenRecord>> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens WHERE digest = $1");
-    let row = sqlx::query(&sql)
+    let row = sqlx::query(AssertSqlSafe(sql))
         .bind(&digest[..])
         .fetch_optional(pool)
         .await?;
@@ -84,7 +84,7 @@ pub async fn bootstrap_token(pool: &PgPool, token: &NewToken) -> StoreResult<Opt
 
 pub async fn list_tokens(pool: &PgPool) -> StoreResult<Vec<TokenRecord>> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens ORDER BY created_at, id");
-    let rows = sqlx::query(&sql).fetch_all(pool).await?;
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
     Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
 }
 

@@ -3,16 +3,15 @@
 use std::time::Instant;
 
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::common::{digest_of, is_unique_violation, read_tx, u32_of};
-use super::feed::{announce, await_acks};
+use super::feed::{Phases, announce, await_acks};
 use super::schema::MIGRATION_LOCK;
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
-    FoundKey, IdempotencyRecord, KeyDigest, KeyRecord, NewKey, ServiceRecord, StoreError,
-    StoreResult, valid_until,
+    FoundKey, IdempotencyRecord, KeyRecord, NewKey, ServiceRecord, StoreError, StoreResult,
 };
 use crate::wire::AuditEvent;
 
@@ -32,13 +31,16 @@ fn service_row(row: &PgRow) -> Result<ServiceRecord, sqlx::Error> {
 
 pub async fn list_services(pool: &PgPool) -> StoreResult<Vec<ServiceRecord>> {
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY created_at, ord");
-    let rows = sqlx::query(&sql).fetch_all(pool).await?;
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
     Ok(rows.iter().map(service_row).collect::<Result<_, _>>()?)
 }
 
 pub async fn get_service(conn: &mut PgConnection, id: &str) -> StoreResult<Option<ServiceRecord>> {
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.as_ref().map(service_row).transpose()?)
 }
 
@@ -138,7 +140,9 @@ pub async fn delete_service(
     id: &str,
     audit: &AuditEvent,
 ) -> StoreResult<Vec<Digest>> {
+    let mut phases = Phases::start("delete_service");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     // The service's row first: an issue on another replica waits for this delete and then
     // finds no service, rather than adding a key under it meanwhile.
     let locked: Option<String> =
@@ -168,11 +172,13 @@ pub async fn delete_service(
     let seq = if digests.is_empty() {
         None
     } else {
-        Some(announce(&mut tx, audit.at.unix(), true, &digests).await?)
+        Some(announce(&mut tx, audit.at.unix(), true, &digests, &mut phases).await?)
     };
     tx.commit().await?;
+    phases.committed();
     if let Some(seq) = seq {
         await_acks(pool, me, seq, Instant::now()).await?;
+        phases.acknowledged();
     }
     Ok(digests)
 }
@@ -206,9 +212,9 @@ pub async fn list_keys(pool: &PgPool, service_id: &str) -> StoreResult<Vec<KeyRe
     if get_service(&mut tx, service_id).await?.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE service_id = $1 ORDER BY created_at DESC, ord DESC"
-    ))
+    )))
     .bind(service_id)
     .fetch_all(&mut *tx)
     .await?;
@@ -225,9 +231,9 @@ pub async fn get_key(
     if get_service(&mut tx, service_id).await?.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND service_id = $2"
-    ))
+    )))
     .bind(key_id)
     .bind(service_id)
     .fetch_optional(&mut *tx)
@@ -241,7 +247,7 @@ pub async fn find_key_by_digest(pool: &PgPool, digest: &Digest) -> StoreResult<O
         "SELECT {KEY_COLUMNS_K}, s.name FROM api_keys k JOIN services s ON s.id = k.service_id \
          WHERE k.digest = $1"
     );
-    let row = sqlx::query(&sql)
+    let row = sqlx::query(AssertSqlSafe(sql))
         .bind(&digest[..])
         .fetch_optional(pool)
         .await?;
@@ -260,7 +266,9 @@ pub async fn issue_key(
     idempotency: Option<&IdempotencyRecord>,
     audit: &AuditEvent,
 ) -> StoreResult<KeyRecord> {
+    let mut phases = Phases::start("issue_key");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     // The cap: a conditional increment takes the service's row lock; a replica waiting on it
     // re-reads key_count once the holder commits, so N issues over all replicas give exactly
     // key_limit keys.
@@ -288,8 +296,9 @@ pub async fn issue_key(
     }
     insert_audit(&mut tx, audit).await?;
     // Not awaited: other replicas find a new key through an index miss.
-    announce(&mut tx, key.created_at, false, &[key.digest]).await?;
+    announce(&mut tx, key.created_at, false, &[key.digest], &mut phases).await?;
     tx.commit().await?;
+    phases.committed();
     Ok(record)
 }
 
@@ -330,7 +339,9 @@ pub async fn delete_key(
     key_id: &str,
     audit: &AuditEvent,
 ) -> StoreResult<Digest> {
+    let mut phases = Phases::start("delete_key");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     let deleted = sqlx::query(
         "DELETE FROM api_keys WHERE id = $1 AND service_id = $2 \
          RETURNING digest, masked, replaced_by IS NOT NULL",
@@ -363,38 +374,10 @@ pub async fn delete_key(
         ..audit.clone()
     };
     insert_audit(&mut tx, &audit).await?;
-    let seq = announce(&mut tx, audit.at.unix(), true, &[digest]).await?;
+    let seq = announce(&mut tx, audit.at.unix(), true, &[digest], &mut phases).await?;
     tx.commit().await?;
+    phases.committed();
     await_acks(pool, me, seq, Instant::now()).await?;
+    phases.acknowledged();
     Ok(digest)
-}
-
-const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
-
-fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
-    Ok(KeyDigest {
-        digest: digest_of(r, 0)?,
-        service_id: r.try_get(1)?,
-        key_id: r.try_get(2)?,
-        last_used_at: r.try_get(3)?,
-        valid_until: valid_until(r.try_get(4)?, r.try_get(5)?),
-    })
-}
-
-pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(&format!("SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"))
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
-}
-
-/// The keys among `digests` that exist, as the verify index wants them.
-pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
-    ))
-    .bind(super::common::digest_array(digests))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
 }

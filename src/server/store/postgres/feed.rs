@@ -31,19 +31,111 @@ pub const LEASE_BOUND: Duration = Duration::from_secs(1);
 /// so only a database that stops answering makes a wait this long.
 const WAIT_BOUND: Duration = Duration::from_secs(4);
 
+/// The phases of a write that announces a change, in order: a pooled connection and `BEGIN`;
+/// the write's own statements; [`CHANGES_LOCK`]; the change row, NOTIFY and `COMMIT`; the wait
+/// for the replicas' acknowledgements (awaited changes only).
+const PHASES: [&str; 5] = ["acquire", "write", "lock", "commit", "acks"];
+
+/// How long each phase of one write took, logged at debug level (`RAGKEYS_LOG`, target
+/// `ragkeys::server::store::postgres::feed`) when it is dropped: finished, failed, or abandoned
+/// by the call's bound. So that a slow revocation (README, Running several replicas) says which
+/// phase took the time. Costs one clock read per phase; the protocol is unchanged.
+pub struct Phases {
+    /// The store call, e.g. `delete_key`.
+    what: &'static str,
+    started: Instant,
+    last: Instant,
+    /// Per [`PHASES`]: how long it took, `None` while not reached.
+    took: [Option<Duration>; 5],
+    seq: Option<i64>,
+    /// Whether the change announced is one its writer waits for.
+    awaited: bool,
+}
+
+impl Phases {
+    /// Starts timing `what`, right before it asks the pool for a connection.
+    pub fn start(what: &'static str) -> Phases {
+        let now = Instant::now();
+        Phases {
+            what,
+            started: now,
+            last: now,
+            took: [None; 5],
+            seq: None,
+            awaited: false,
+        }
+    }
+
+    /// Ends phase `i` of [`PHASES`] now.
+    fn end(&mut self, i: usize) {
+        let now = Instant::now();
+        self.took[i] = Some(now - self.last);
+        self.last = now;
+    }
+
+    /// The transaction has begun: the pool gave a connection.
+    pub fn acquired(&mut self) {
+        self.end(0);
+    }
+
+    /// The transaction has committed.
+    pub fn committed(&mut self) {
+        self.end(3);
+    }
+
+    /// Every live replica has acknowledged (or the wait ended).
+    pub fn acknowledged(&mut self) {
+        self.end(4);
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let mut phases = String::new();
+        for (name, took) in PHASES.iter().zip(self.took) {
+            if let Some(t) = took {
+                phases.push_str(&format!(" {name}={:.1}ms", t.as_secs_f64() * 1e3));
+            }
+        }
+        let finished = self.took[3].is_some() && (!self.awaited || self.took[4].is_some());
+        // Else the phase it was in when it failed or was abandoned: the first after the last
+        // one reached.
+        let reached = self.took.iter().rposition(Option::is_some);
+        let ended_in = match finished {
+            true => "-",
+            false => PHASES[reached.map_or(0, |i| i + 1).min(PHASES.len() - 1)],
+        };
+        tracing::debug!(
+            call = self.what,
+            seq = self.seq,
+            total_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            finished,
+            ended_in,
+            "phases:{phases}"
+        );
+    }
+}
+
 /// Records a change of `digests` in the transaction `tx` (call it last, right before the
 /// commit) and returns its `seq`; the NOTIFY goes out when the transaction commits.
 /// `awaited`: its writer will wait for the replicas' acknowledgements ([`await_acks`]).
+/// Ends the `write` and `lock` phases of `phases`.
 pub async fn announce(
     tx: &mut PgConnection,
     at: UnixTime,
     awaited: bool,
     digests: &[Digest],
+    phases: &mut Phases,
 ) -> StoreResult<i64> {
+    phases.end(1);
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHANGES_LOCK)
         .execute(&mut *tx)
         .await?;
+    phases.end(2);
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO changes (at, awaited, digests) VALUES ($1, $2, $3) RETURNING seq",
     )
@@ -57,6 +149,8 @@ pub async fn announce(
         .bind(seq.to_string())
         .execute(&mut *tx)
         .await?;
+    phases.seq = Some(seq);
+    phases.awaited = awaited;
     Ok(seq)
 }
 

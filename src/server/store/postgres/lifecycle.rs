@@ -6,11 +6,11 @@
 use std::time::Instant;
 
 use sqlx::postgres::PgPool;
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::catalog::{KEY_COLUMNS, insert_key, key_row};
 use super::common::digest_of;
-use super::feed::{announce, await_acks};
+use super::feed::{Phases, announce, await_acks};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
@@ -30,9 +30,9 @@ async fn current(
     key_id: &str,
     now: UnixTime,
 ) -> StoreResult<(KeyRecord, Digest)> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS}, digest FROM api_keys WHERE id = $1 AND service_id = $2 FOR UPDATE"
-    ))
+    )))
     .bind(key_id)
     .bind(service_id)
     .fetch_optional(&mut *tx)
@@ -71,7 +71,9 @@ pub async fn update_key(
     now: UnixTime,
     audit: &AuditEvent,
 ) -> StoreResult<KeyUpdated> {
+    let mut phases = Phases::start("update_key");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     let (old, digest) = current(&mut tx, service_id, key_id, now).await?;
     let name = change.name.clone().unwrap_or_else(|| old.name.clone());
     let enabled = change.enabled.unwrap_or(old.enabled);
@@ -133,12 +135,17 @@ pub async fn update_key(
             .await?;
         }
         if verify_changed {
-            seq = Some((announce(&mut tx, now, stops, &[digest]).await?, stops));
+            seq = Some((
+                announce(&mut tx, now, stops, &[digest], &mut phases).await?,
+                stops,
+            ));
         }
     }
     tx.commit().await?;
+    phases.committed();
     if let Some((seq, true)) = seq {
         await_acks(pool, me, seq, Instant::now()).await?;
+        phases.acknowledged();
     }
     Ok(KeyUpdated {
         key,
@@ -157,7 +164,9 @@ pub async fn rotate_key(
     audit: &AuditEvent,
 ) -> StoreResult<KeyRotated> {
     let now = successor.created_at;
+    let mut phases = Phases::start("rotate_key");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     let (old, old_digest) = current(&mut tx, &successor.service_id, old_key_id, now).await?;
     let state = old.state(now);
     if state != KeyState::Active {
@@ -205,9 +214,18 @@ pub async fn rotate_key(
         )
         .await?;
     }
-    let seq = announce(&mut tx, now, true, &[successor.digest, old_digest]).await?;
+    let seq = announce(
+        &mut tx,
+        now,
+        true,
+        &[successor.digest, old_digest],
+        &mut phases,
+    )
+    .await?;
     tx.commit().await?;
+    phases.committed();
     await_acks(pool, me, seq, Instant::now()).await?;
+    phases.acknowledged();
     Ok(KeyRotated {
         old: KeyRecord {
             replaced_by: Some(new.id.clone()),
@@ -252,7 +270,9 @@ pub async fn retire_due(
     if !due {
         return Ok(Vec::new());
     }
+    let mut phases = Phases::start("retire_due");
     let mut tx = pool.begin().await?;
+    phases.acquired();
     // Each row is deleted by one transaction only (a concurrent DELETE waits on the row lock
     // and then finds it gone): each key is retired, with its event, exactly once.
     let rows = sqlx::query(
@@ -282,11 +302,13 @@ pub async fn retire_due(
         None
     } else {
         let digests: Vec<Digest> = gone.iter().map(|r| r.digest).collect();
-        Some(announce(&mut tx, now, true, &digests).await?)
+        Some(announce(&mut tx, now, true, &digests, &mut phases).await?)
     };
     tx.commit().await?;
+    phases.committed();
     if let Some(seq) = seq {
         await_acks(pool, me, seq, Instant::now()).await?;
+        phases.acknowledged();
     }
     Ok(gone)
 }

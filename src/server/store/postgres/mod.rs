@@ -23,15 +23,16 @@ pub mod feed;
 mod lifecycle;
 // The replica protocol's SQL (PGR; its logic is server/replicas/).
 pub mod replica;
+mod scan;
 pub mod schema;
 mod trail;
 mod usage;
 
 use self::schema::MigrationError;
 use super::{
-    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyDigest, KeyRecord, KeyRotated,
-    KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store, StoreError,
-    StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
+    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
+    KeyRotated, KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store,
+    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
 };
 use crate::credential::Digest;
 use crate::wire::{AuditEvent, Timestamp};
@@ -178,7 +179,20 @@ pub struct PgTarget<'a> {
 /// True for the errors worth retrying at start: the database is not there yet (refused,
 /// reset, starting up, too many connections); not a password, a database name or TLS.
 fn is_unreachable(e: &sqlx::Error) -> bool {
-    matches!(StoreError::from(clone_kind(e)), StoreError::Unavailable(_))
+    !is_tls_failure(e) && matches!(StoreError::from(clone_kind(e)), StoreError::Unavailable(_))
+}
+
+/// True when the TLS handshake itself failed (a certificate that does not verify, a protocol
+/// the server refuses): sqlx reports it as I/O, wrapping rustls's error, but it will fail the
+/// same way in 30 s, so it is a setting to fix rather than a database to wait for.
+fn is_tls_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
 }
 
 /// A stand-in of the same kind for classification (sqlx errors are not Clone).
@@ -442,7 +456,7 @@ impl Store for PgStore {
 
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>> {
         // The whole index: a large deployment may take longer than one call's bound.
-        Box::pin(catalog::all_key_digests(self.pool()))
+        Box::pin(scan::all_key_digests(self.pool()))
     }
 
     fn update_key(
@@ -493,6 +507,10 @@ impl Store for PgStore {
         Box::pin(self.bounded(async move {
             lifecycle::retire_due(self.pool(), self.me(), service_id.as_deref(), now).await
         }))
+    }
+
+    fn count_keys_by_state(&self, now: UnixTime) -> Fut<'_, KeyCounts> {
+        Box::pin(self.bounded(async move { scan::count_keys_by_state(self.pool(), now).await }))
     }
 
     fn touch_keys(&self, used: Vec<KeyUse>) -> Fut<'_, ()> {
@@ -588,12 +606,12 @@ impl Store for PgStore {
     }
 
     fn key_digests(&self, digests: Vec<Digest>) -> Fut<'_, Vec<KeyDigest>> {
-        Box::pin(self.bounded(async move { catalog::key_digests(self.pool(), &digests).await }))
+        Box::pin(self.bounded(async move { scan::key_digests(self.pool(), &digests).await }))
     }
 
     fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>> {
         Box::pin(self.bounded(async move {
-            Ok(catalog::key_digests(self.pool(), &[digest])
+            Ok(scan::key_digests(self.pool(), &[digest])
                 .await?
                 .into_iter()
                 .next())
@@ -634,5 +652,14 @@ mod tests {
             !err.contains("s3cr3t") && err.contains("not a PostgreSQL URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_failed_handshake_is_permanent_and_a_refused_connection_is_not() {
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let tls = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, cert));
+        assert!(!is_unreachable(&tls));
+        let refused = sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert!(is_unreachable(&refused));
     }
 }

@@ -4,7 +4,7 @@
 //! calls cannot delay a renewal past the lease (API.md, Several replicas; pgdesign.md).
 
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
 use super::common::{digest_array, digest_from, digest_of};
 use super::feed::CHANNEL;
@@ -129,9 +129,9 @@ pub async fn key_digests(
     conn: &mut PgConnection,
     digests: &[Digest],
 ) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
-    ))
+    )))
     .bind(digest_array(digests))
     .fetch_all(&mut *conn)
     .await?;
@@ -140,7 +140,7 @@ pub async fn key_digests(
 
 /// Every key, for a full reload of the index.
 pub async fn all_key_digests(conn: &mut PgConnection) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys"))
+    let rows = sqlx::query(AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys")))
         .fetch_all(&mut *conn)
         .await?;
     Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)

@@ -155,7 +155,7 @@ pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError
         return Err(MigrationError::TooNew { found });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind((i + 1) as i32)
             .bind(now)

@@ -1,7 +1,7 @@
 //! The audit trail and the durable half of idempotent issuance.
 
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{PgConnection, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder, Row};
 
 use super::common::{digest_of, role_of};
 use crate::server::idempotency::RECORD_RETENTION_SECS;
@@ -98,9 +98,9 @@ pub async fn list_audit(
     service_id: &str,
     limit: u32,
 ) -> StoreResult<Vec<AuditEvent>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events WHERE service_id = $1 ORDER BY id DESC LIMIT $2"
-    ))
+    )))
     .bind(service_id)
     .bind(i64::from(limit))
     .fetch_all(pool)

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::Row;
 use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::catalog::get_service;
 use super::common::{digest_of, read_tx};
@@ -72,14 +72,14 @@ pub async fn record_usage(
         let refused: Vec<i64> = sorted.iter().map(|(_, (_, r))| *r).collect();
         // Adds to what other replicas wrote. `EXISTS`: a key deleted since it was counted takes
         // its counts with it.
-        sqlx::query(&format!(
+        sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {table} (key_id, start, ok, refused) \
              SELECT u.key_id, u.start, u.ok, u.refused \
              FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(key_id, start, ok, refused) \
              WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = u.key_id) \
              ON CONFLICT (key_id, start) DO UPDATE SET \
                  ok = {table}.ok + excluded.ok, refused = {table}.refused + excluded.refused"
-        ))
+        )))
         .bind(ids)
         .bind(starts)
         .bind(oks)
@@ -105,9 +105,9 @@ async fn buckets(
     key_id: &str,
     from: UnixTime,
 ) -> StoreResult<Vec<UsageBucket>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT start, ok, refused FROM {table} WHERE key_id = $1 AND start >= $2 ORDER BY start"
-    ))
+    )))
     .bind(key_id)
     .bind(from)
     .fetch_all(tx)

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::procs::cpu_seconds;
+use super::procs::cpu_seconds;
 
 /// One wrk run against one URL.
 pub struct WrkRun {

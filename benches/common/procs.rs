@@ -30,15 +30,8 @@ fn bare_app() -> axum::Router {
 /// The comparison point: axum with two handlers answering fixed verify- and health-shaped
 /// JSON, and no middleware; served by `axum::serve`, or by ragkeys' loop with `through_listen`.
 pub fn bare_server(through_listen: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = super::runtime(None) else {
+        return ExitCode::FAILURE;
     };
     rt.block_on(async {
         let app = bare_app();

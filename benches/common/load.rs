@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::procs::cpu_seconds;
+use super::procs::cpu_seconds;
 
 /// The case this generator runs.
 #[derive(Clone)]
@@ -70,7 +70,8 @@ pub async fn run_op(http: &reqwest::Client, op: &Op, s: &mut Sample) {
     }
 }
 
-/// `conns` clients, each sending one request after another for `secs`.
+/// `conns` clients, each sending one request after another for `secs`, and the CPU seconds
+/// process `pid` spent meanwhile (in the sample).
 pub async fn load(
     http: &reqwest::Client,
     op: &Op,
@@ -78,20 +79,29 @@ pub async fn load(
     secs: f64,
     pid: u32,
 ) -> (Sample, f64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
     let cpu_before = cpu_seconds(pid);
+    let (mut all, elapsed) = spread(http, std::slice::from_ref(op), conns, secs).await;
+    all.cpu = cpu_seconds(pid) - cpu_before;
+    (all, elapsed)
+}
+
+/// `conns` clients for `secs`, client i running `ops[i % ops.len()]` one request after another;
+/// the samples of all, and the seconds it took.
+pub async fn spread(http: &reqwest::Client, ops: &[Op], conns: usize, secs: f64) -> (Sample, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
     let began = Instant::now();
-    for _ in 0..conns {
-        let (http, op, stop) = (http.clone(), op.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut s = Sample::default();
-            while !stop.load(Ordering::Relaxed) {
-                run_op(&http, &op, &mut s).await;
-            }
-            s
-        }));
-    }
+    let tasks: Vec<_> = (0..conns)
+        .map(|i| {
+            let (http, op, stop) = (http.clone(), ops[i % ops.len()].clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut s = Sample::default();
+                while !stop.load(Ordering::Relaxed) {
+                    run_op(&http, &op, &mut s).await;
+                }
+                s
+            })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Sample::default();
@@ -102,7 +112,5 @@ pub async fn load(
             all.errors += s.errors;
         }
     }
-    let elapsed = began.elapsed().as_secs_f64();
-    all.cpu = cpu_seconds(pid) - cpu_before;
-    (all, elapsed)
+    (all, began.elapsed().as_secs_f64())
 }

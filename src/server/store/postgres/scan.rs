@@ -1,0 +1,67 @@
+//! Reads across every service's keys: the verify index's digests (loaded whole at start, or
+//! the keys named by a change) and the metrics scrape's counts by state.
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::common::{digest_array, digest_of};
+use crate::credential::Digest;
+use crate::server::store::{KeyCounts, KeyDigest, StoreResult, UnixTime, valid_until};
+
+const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
+
+fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
+    Ok(KeyDigest {
+        digest: digest_of(r, 0)?,
+        service_id: r.try_get(1)?,
+        key_id: r.try_get(2)?,
+        last_used_at: r.try_get(3)?,
+        valid_until: valid_until(r.try_get(4)?, r.try_get(5)?),
+    })
+}
+
+pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"
+    )))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
+}
+
+/// The keys among `digests` that exist, as the verify index wants them.
+pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
+    )))
+    .bind(digest_array(digests))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
+}
+
+/// Keys by state at `now` across all services, in one aggregate query (one scan, a column per
+/// state) with the rules of [`KeyRecord::state`](crate::server::store::KeyRecord::state):
+/// rotated beats disabled beats expired.
+pub async fn count_keys_by_state(pool: &PgPool, now: UnixTime) -> StoreResult<KeyCounts> {
+    let row = sqlx::query(
+        "SELECT count(*) FILTER (WHERE replaced_by IS NOT NULL), \
+                count(*) FILTER (WHERE replaced_by IS NULL AND NOT enabled), \
+                count(*) FILTER (WHERE replaced_by IS NULL AND enabled AND expires_at <= $1), \
+                count(*) FILTER (WHERE replaced_by IS NULL AND enabled \
+                                 AND (expires_at IS NULL OR expires_at > $1)) \
+         FROM api_keys",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    let n = |i: usize| -> Result<u64, sqlx::Error> {
+        Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
+    };
+    Ok(KeyCounts {
+        rotating: n(0)?,
+        disabled: n(1)?,
+        expired: n(2)?,
+        active: n(3)?,
+    })
+}
