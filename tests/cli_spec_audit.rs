@@ -1,0 +1,135 @@
+//! The command line checked from outside against README ("Commands for scripts", "Output",
+//! "Exit codes"): usage errors, help and the version follow the same manners as every command.
+
+mod cli_support;
+
+use std::os::unix::ffi::OsStrExt;
+use std::process::Stdio;
+
+use cli_support::{Cli, code, stderr, stdout};
+
+/// Exit 2 and exactly one stderr line, `error: …`, naming the `--help` to read.
+#[track_caller]
+fn assert_one_line_usage_error(o: &std::process::Output, what: &str) {
+    let e = stderr(o);
+    assert_eq!(code(o), 2, "{what}: {e}");
+    assert_eq!(e.lines().count(), 1, "{what}: not one line: {e:?}");
+    assert!(e.starts_with("error: "), "{what}: {e:?}");
+    assert!(e.contains("--help`)"), "{what}: {e:?}");
+    assert!(stdout(o).is_empty(), "{what}: {:?}", stdout(o));
+}
+
+#[test]
+fn usage_errors_are_one_error_line_and_exit_2() {
+    let cli = Cli::new();
+    for args in [
+        &["keys", "issue"][..],
+        &["services", "lst"],
+        &["services", "list", "--nam", "x"],
+        &["audit", "--limit", "0"],
+        &["audit", "--limit", "99999999999999999999"],
+        &["keys", "update", "s", "k", "--name", "a", "--no-name"],
+        &["serve", "--endpoint", "http://x"],
+        &["--endpoint", "http://x", "tokens", "list"],
+        &["tokens", "create", "--name", "a", "--role", "admin"],
+        &["completions", "tcsh"],
+        &["nosuchcommand"],
+        &["services"],
+        &["keys"],
+        &["tokens"],
+    ] {
+        let o = cli.run(args);
+        assert_one_line_usage_error(&o, &format!("{args:?}"));
+    }
+    let o = cli.run(&["keys", "issue"]);
+    assert!(
+        stderr(&o).contains("<SERVICE_ID>") && stderr(&o).contains("`ragkeys keys issue --help`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cli.run(&["services"]);
+    assert!(
+        stderr(&o).contains("list, create, delete"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn hostile_arguments_are_one_clean_line() {
+    let cli = Cli::new();
+    // Not UTF-8, and an escape sequence a terminal would act on: neither reaches stderr raw.
+    let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    let o = cli
+        .command()
+        .args(["services", "create"])
+        .arg(bad)
+        .output()
+        .unwrap();
+    assert_one_line_usage_error(&o, "non-UTF-8 name");
+    let o = cli.run(&["services", "list", "--\x1b]0;pwned\x07x"]);
+    assert_one_line_usage_error(&o, "escape sequence");
+    assert!(!o.stderr.contains(&0x1b), "{:?}", stderr(&o));
+    assert!(!o.stderr.contains(&0x07), "{:?}", stderr(&o));
+}
+
+const HELP_AND_VERSION: [&[&str]; 9] = [
+    &["--help"],
+    &["--version"],
+    &["help", "services"],
+    &["services", "--help"],
+    &["keys", "issue", "--help"],
+    &["audit", "--help"],
+    &["serve", "--help"],
+    &["tokens", "create", "--help"],
+    &["backup", "--help"],
+];
+
+#[test]
+fn help_and_version_into_a_full_stdout_fail_with_one_line() {
+    let cli = Cli::new();
+    for args in HELP_AND_VERSION {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = cli.command().args(args).stdout(full).output().unwrap();
+        let e = stderr(&o);
+        assert_eq!(code(&o), 1, "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e:?}");
+        assert!(
+            e.starts_with("error: cannot write to stdout: "),
+            "{args:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn help_and_version_into_a_closed_pipe_are_not_errors() {
+    let cli = Cli::new();
+    for args in HELP_AND_VERSION {
+        let mut child = cli
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away first, as `| head -0` does.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn help_still_reaches_a_writable_stdout() {
+    let cli = Cli::new();
+    for args in HELP_AND_VERSION {
+        let o = cli.run(args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).contains("ragkeys"), "{args:?}: {}", stdout(&o));
+        assert!(stderr(&o).is_empty(), "{args:?}: {}", stderr(&o));
+    }
+}
