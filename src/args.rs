@@ -12,6 +12,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 mod clap_exit;
+mod empty_env;
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -142,7 +143,7 @@ impl Cli {
     /// Parses the process's arguments; a usage error ends the process with one `error: …` line
     /// and exit 2, help and the version with exit 0 (1 when stdout cannot be written).
     pub fn parse_resolved() -> (Cli, GlobalArgs) {
-        let mut cmd = Cli::command();
+        let mut cmd = empty_env::ignore_empty(Cli::command());
         let matches = cmd
             .clone()
             .try_get_matches()

@@ -133,3 +133,52 @@ fn help_still_reaches_a_writable_stdout() {
         assert!(stderr(&o).is_empty(), "{args:?}: {}", stderr(&o));
     }
 }
+
+mod common;
+
+/// README, "Configuration": flags > environment > profile > defaults. A variable set to the empty
+/// string is unset (as `XDG_DATA_HOME` is), so it neither hides the profile nor is a usage error.
+#[test]
+fn empty_environment_variables_count_as_unset() {
+    let s = common::Server::start();
+    let cli = Cli::new();
+    cli.write_config(
+        &format!(
+            "default_profile = \"p\"\n[profile.p]\nendpoint = \"{}\"\ntoken = \"{}\"\n",
+            s.url(),
+            s.token
+        ),
+        0o600,
+    );
+    for var in ["RAGKEYS_ENDPOINT", "RAGKEYS_TOKEN", "RAGKEYS_PROFILE"] {
+        for args in [
+            &["services", "list", "--json"][..],
+            &["audit", "--limit", "1"],
+        ] {
+            let o = cli.run_env(args, &[(var, "")]);
+            assert_eq!(code(&o), 0, "{var}= {args:?}: {}", stderr(&o));
+        }
+    }
+    let o = cli.run_env(
+        &["services", "list", "--json"],
+        &[
+            ("RAGKEYS_ENDPOINT", ""),
+            ("RAGKEYS_TOKEN", ""),
+            ("RAGKEYS_PROFILE", ""),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("{\"services\":"), "{}", stdout(&o));
+
+    // The data dir: the default (under XDG_DATA_HOME), not an error about a flag never given.
+    let data = tempfile::tempdir().unwrap();
+    let o = cli.run_env(
+        &["tokens", "list", "--json"],
+        &[
+            ("RAGKEYS_DATA_DIR", ""),
+            ("XDG_DATA_HOME", data.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(data.path().join("ragkeys").exists());
+}
