@@ -182,3 +182,27 @@ fn empty_environment_variables_count_as_unset() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(data.path().join("ragkeys").exists());
 }
+
+/// `audit --limit N` with more left says how many it showed, in English for one event too.
+#[test]
+fn audit_counts_the_events_it_showed() {
+    let s = common::Server::start();
+    let cli = Cli::new();
+    for name in ["first", "second"] {
+        let o = cli.remote(&s.url(), &s.token, &["services", "create", name]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let o = cli.remote(&s.url(), &s.token, &["audit", "--limit", "1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o),
+        "1 newest event shown; more with --limit 2\n",
+        "{}",
+        stderr(&o)
+    );
+    let o = cli.remote(&s.url(), &s.token, &["audit", "--limit", "2"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Two events and nothing older: no notice at all.
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
