@@ -15,7 +15,7 @@ const EXIT_NOT_FOUND: u8 = 3;
 
 /// One `error: …` line on stderr, as every command writes it.
 fn error(message: &str) {
-    to_stderr(&format!("error: {}\n", super::error::one_line(message)));
+    super::output::print_error(&super::error::CliError::other(message));
 }
 
 /// Writes `text` to stdout; the OS's reason when that fails (`/dev/full`, a closed pipe).
