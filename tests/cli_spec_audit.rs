@@ -206,3 +206,36 @@ fn audit_counts_the_events_it_showed() {
     // Two events and nothing older: no notice at all.
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+/// README, "Output": "Empty lists print nothing on stdout and say so on stderr", `tokens list`
+/// included; with `--json` the empty list is `[]`.
+#[test]
+fn an_empty_tokens_list_prints_nothing_on_stdout() {
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let data = data.to_str().unwrap();
+    let o = cli.run(&["tokens", "list", "--data-dir", data]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{:?}", stdout(&o));
+    assert!(stderr(&o).contains("No admin tokens"), "{}", stderr(&o));
+    let o = cli.run(&["tokens", "list", "--json", "--data-dir", data]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "[]\n");
+    // One token: the table, headers and row, and nothing on stderr.
+    let o = cli.run(&[
+        "tokens",
+        "create",
+        "--name",
+        "ci",
+        "--role",
+        "viewer",
+        "--data-dir",
+        data,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = cli.run(&["tokens", "list", "--data-dir", data]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
