@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+mod clap_exit;
+mod empty_env;
+
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  ok
@@ -137,16 +140,19 @@ pub struct DataArgs {
 }
 
 impl Cli {
-    /// Parses the process's arguments; exits with clap's usage error (code 2) when they are bad.
+    /// Parses the process's arguments; a usage error ends the process with one `error: …` line
+    /// and exit 2, help and the version with exit 0 (1 when stdout cannot be written).
     pub fn parse_resolved() -> (Cli, GlobalArgs) {
-        let mut cmd = Cli::command();
-        let matches = cmd.clone().get_matches();
-        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
+        let mut cmd = empty_env::ignore_empty(Cli::command());
+        let matches = cmd
+            .clone()
+            .try_get_matches()
+            .unwrap_or_else(|e| clap_exit::exit(e));
+        let cli =
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| clap_exit::exit(e.format(&mut cmd)));
         match cli.resolve(&matches) {
             Ok(g) => (cli, g),
-            Err(msg) => cmd
-                .error(clap::error::ErrorKind::ArgumentConflict, msg)
-                .exit(),
+            Err(msg) => clap_exit::exit(cmd.error(clap::error::ErrorKind::ArgumentConflict, msg)),
         }
     }
 

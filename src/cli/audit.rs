@@ -32,9 +32,10 @@ pub async fn run(ctx: &Ctx, args: AuditArgs) -> Result<(), CliError> {
     }
     stdout(&events_table(&page.events, &services))?;
     if page.next.is_some() {
+        let n = page.events.len();
         notice(&format!(
-            "{} newest events shown; more with --limit {}",
-            page.events.len(),
+            "{n} newest {} shown; more with --limit {}",
+            if n == 1 { "event" } else { "events" },
             u64::from(args.limit) * 2
         ));
     }

@@ -39,11 +39,6 @@ impl CliError {
     pub fn other(message: impl Into<String>) -> Self {
         Self::new(OTHER, message)
     }
-
-    /// Writes `error: …` on stderr as one line, whatever the message holds.
-    pub fn print(&self) {
-        super::output::to_stderr(&format!("error: {}\n", one_line(&self.message)));
-    }
 }
 
 impl fmt::Display for CliError {

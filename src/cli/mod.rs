@@ -33,7 +33,7 @@ pub fn main(global: &GlobalArgs, cmd: Command) -> u8 {
     match run(global, cmd) {
         Ok(()) => error::OK,
         Err(e) => {
-            e.print();
+            output::print_error(&e);
             e.code
         }
     }

@@ -171,6 +171,12 @@ pub fn stdout(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// Writes `error: …` on stderr as one line, whatever the message holds (README, "Output").
+/// Here rather than on [`CliError`], so that `error` knows nothing of where lines are written.
+pub fn print_error(e: &CliError) {
+    to_stderr(&format!("error: {e}\n"));
+}
+
 /// A notice or confirmation for the person at the terminal.
 pub fn notice(text: &str) {
     to_stderr(&format!("{}\n", super::error::one_line(text)));

@@ -15,7 +15,7 @@ const EXIT_NOT_FOUND: u8 = 3;
 
 /// One `error: …` line on stderr, as every command writes it.
 fn error(message: &str) {
-    to_stderr(&format!("error: {}\n", super::error::one_line(message)));
+    super::output::print_error(&super::error::CliError::other(message));
 }
 
 /// Writes `text` to stdout; the OS's reason when that fails (`/dev/full`, a closed pipe).
@@ -170,6 +170,13 @@ async fn list(store: &dyn Store, json: bool) -> u8 {
             })
             .collect();
         format!("{}\n", serde_json::Value::Array(items))
+    } else if tokens.is_empty() {
+        // README, "Output": an empty list prints nothing on stdout and says so on stderr.
+        to_stderr(
+            "No admin tokens yet. Create one with: ragkeys tokens create --name NAME --role \
+             manager|viewer\n",
+        );
+        return 0;
     } else {
         table(&tokens)
     };
