@@ -327,7 +327,7 @@ async fn the_loop_draws_nothing_while_idle_and_ends_with_its_input() {
             tokio::time::sleep(Duration::from_millis(800)).await;
             assert_eq!(c.frame().draws, before, "no redraw while idle");
             c.ch('?');
-            c.wait_for("┌ Keys").await;
+            c.wait_for("┌ Help").await;
             assert!(c.frame().draws > before);
             c.hang_up();
         },

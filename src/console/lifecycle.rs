@@ -39,6 +39,23 @@ fn span(tr: &Catalog, secs: i64) -> String {
     }
 }
 
+/// `3 days`, `1 hour`, `12 minutes`: the attention line's span, in words (CONSOLE.md: "1 key
+/// expires in 3 days"); rounded down, at least 1 minute.
+fn span_words(tr: &Catalog, secs: i64) -> String {
+    let (n, one, many) = if secs >= 86_400 {
+        (secs / 86_400, "attention.day", "attention.days")
+    } else if secs >= 3600 {
+        (secs / 3600, "attention.hour", "attention.hours")
+    } else {
+        ((secs / 60).max(1), "attention.minute", "attention.minutes")
+    };
+    if n == 1 {
+        tr.t(one).to_string()
+    } else {
+        tr.f(many, &[("n", &n)])
+    }
+}
+
 /// The State cell of one row. `keys` is the whole list, to mark a rotation's successor.
 pub fn state_label(tr: &Catalog, key: &ApiKey, keys: &[ApiKey], now: Timestamp, tz: Tz) -> String {
     let base = match key.state {
@@ -77,7 +94,7 @@ pub fn attention(
     let soon: Vec<i64> = keys.iter().filter_map(|k| expires_soon(k, now)).collect();
     match soon.as_slice() {
         [] => {}
-        [one] => parts.push(tr.f("attention.one_expires", &[("span", &span(tr, *one))])),
+        [one] => parts.push(tr.f("attention.one_expires", &[("span", &span_words(tr, *one))])),
         many => parts.push(tr.f("attention.many_expire", &[("n", &many.len())])),
     }
     let (called, quiet): (Vec<&ApiKey>, Vec<&ApiKey>) = keys

@@ -4,7 +4,8 @@
 
 use ratatui::layout::Rect;
 
-use super::popups::{PopupLayout, Row, Tone};
+use super::content::Tone;
+use super::popups::{PopupLayout, Row};
 use crate::console::format;
 use crate::console::model::Model;
 use crate::console::popup::AuditPopup;

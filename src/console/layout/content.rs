@@ -1,7 +1,6 @@
 //! What each popup holds, part by part, before it is placed: the page's words, the fields, the
 //! buttons.
 
-use super::popups::Tone;
 use crate::console::expiry::{self, LIFETIMES, Lifetime};
 use crate::console::format;
 use crate::console::model::Model;
@@ -9,6 +8,20 @@ use crate::console::msg::CopyOutcome;
 use crate::console::popup::{Button, Choice, ErrorKind, Field, GRACES, IssuePopup, Popup};
 use crate::sanitize::clean;
 use crate::wire::Timestamp;
+
+/// How a line of text is styled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Normal,
+    Bold,
+    Dim,
+    /// The page's notes (the limit).
+    Note,
+    /// The page's cautions.
+    Caution,
+    Error,
+    Success,
+}
 
 /// Parts before placement.
 pub(super) enum Part {

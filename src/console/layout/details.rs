@@ -6,7 +6,8 @@
 
 use ratatui::layout::Rect;
 
-use super::popups::{PopupLayout, Row, Tone};
+use super::content::Tone;
+use super::popups::{PopupLayout, Row};
 use crate::console::format;
 use crate::console::lifecycle;
 use crate::console::model::Model;

@@ -12,8 +12,9 @@ use ratatui::layout::Rect;
 
 use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
 use crate::console::{lifecycle, text};
+pub use content::Tone;
 pub use hit::{Hit, hit};
-pub use popups::{PopupLayout, Row, Tone};
+pub use popups::{PopupLayout, Row};
 use table::{Col, Spec, TableLayout};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,25 +4,11 @@
 use ratatui::layout::Rect;
 
 pub use super::content::button_key;
-use super::content::{Part, content};
+use super::content::{Part, Tone, content};
 use super::{Body, ScreenLayout, button_width, table::Col};
 use crate::console::model::Model;
 use crate::console::popup::{Button, Choice, Field, Popup};
 use crate::console::text;
-
-/// How a line of text is styled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    Normal,
-    Bold,
-    Dim,
-    /// The page's notes (the limit).
-    Note,
-    /// The page's cautions.
-    Caution,
-    Error,
-    Success,
-}
 
 /// One line of a popup, placed.
 #[derive(Debug, Clone, PartialEq, Eq)]

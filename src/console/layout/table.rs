@@ -31,6 +31,9 @@ pub struct Spec {
     pub filler: bool,
     /// Columns grow towards their `max` in this order, lowest first.
     pub grow: u8,
+    /// Shown only if every column ranked before it is: it never takes the room a wider,
+    /// higher-ranked column left.
+    pub after_all_before: bool,
 }
 
 impl Spec {
@@ -50,6 +53,15 @@ impl Spec {
             drop_rank,
             filler,
             grow,
+            after_all_before: false,
+        }
+    }
+
+    /// This column only once every column ranked before it is shown.
+    pub fn after_all_before(self) -> Spec {
+        Spec {
+            after_all_before: true,
+            ..self
         }
     }
 }
@@ -63,7 +75,9 @@ pub fn key_specs(name_max: u16, state: u16, last_used: u16) -> Vec<Spec> {
         Spec::new(Col::KeyName, 8, name_max, Some(1), true, 0),
         Spec::new(Col::KeyState, state, state, None, false, 0),
         Spec::new(Col::KeyCreated, 31, 31, Some(2), false, 0),
-        Spec::new(Col::KeyLastUsed, last_used, last_used, Some(3), false, 0),
+        // CONSOLE.md, Terminal manners: "narrow widths drop Last used, then Name": Last used
+        // does not come back in the room a dropped Created at leaves.
+        Spec::new(Col::KeyLastUsed, last_used, last_used, Some(3), false, 0).after_all_before(),
         Spec::new(Col::KeyMenu, 1, 1, None, false, 0),
     ]
 }
@@ -109,11 +123,14 @@ fn fit_with(specs: &[Spec], area_x: u16, width: u16, spacing: u16) -> Option<Vec
         .copied()
         .collect();
     optional.sort_by_key(|s| s.drop_rank);
+    let mut all_so_far = true;
     for s in optional {
         let mut trial = chosen.clone();
         trial.push(s);
-        if needed(&trial, spacing) <= width {
+        if needed(&trial, spacing) <= width && (all_so_far || !s.after_all_before) {
             chosen = trial;
+        } else {
+            all_so_far = false;
         }
     }
     if needed(&chosen, spacing) > width {
@@ -258,6 +275,18 @@ mod tests {
         );
         assert_eq!(cols(56), vec![KeyMasked, KeyName, KeyState, KeyMenu]);
         assert_eq!(cols(46), vec![KeyMasked, KeyState, KeyMenu]);
+    }
+
+    #[test]
+    fn a_lower_ranked_column_never_takes_the_room_a_dropped_one_left() {
+        use Col::*;
+        // A short State ("Active") leaves room for Last used once Created at is gone: Last used
+        // is given up first all the same.
+        let cols: Vec<Col> = fit(&key_specs(50, 6, 9), 0, 56)
+            .iter()
+            .map(|c| c.col)
+            .collect();
+        assert_eq!(cols, vec![KeyMasked, KeyName, KeyState, KeyMenu]);
     }
 
     #[test]

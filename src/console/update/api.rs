@@ -212,6 +212,30 @@ fn clear_owner(m: &mut Model, id: RequestId) {
     }
 }
 
+/// A failure worth retrying (a lost connection): the popup that asked stays, no longer
+/// waiting, under a popup that offers the retry of `call`.
+fn offer_retry(m: &mut Model, id: RequestId, e: &ApiError, call: ApiCall) -> Vec<Effect> {
+    clear_owner(m, id);
+    m.popups.push(errors::popup(m, e, Some(call)));
+    Vec::new()
+}
+
+/// An answer that ends a popup's work: that popup (index `at`, and any above it) closes, the
+/// footer says `text`, and the list is fetched again with the selection on `want`.
+fn close_and_refresh(
+    m: &mut Model,
+    at: Option<usize>,
+    kind: NoticeKind,
+    text: String,
+    want: Want,
+) -> Vec<Effect> {
+    if let Some(i) = at {
+        m.popups.truncate(i);
+    }
+    m.notice(kind, text);
+    refresh_keys(m, Some(want))
+}
+
 fn issued(m: &mut Model, id: RequestId, call: ApiCall, r: Result<Issued, ApiError>) -> Vec<Effect> {
     let service_id = match &call {
         ApiCall::IssueKey { service_id, .. } => service_id.clone(),
@@ -329,11 +353,7 @@ fn rotated(
             Vec::new()
         }
         Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
-        Err(e) if errors::retryable(&e) => {
-            clear_owner(m, id);
-            m.popups.push(errors::popup(m, &e, Some(call)));
-            Vec::new()
-        }
+        Err(e) if errors::retryable(&e) => offer_retry(m, id, &e, call),
         Err(e) => {
             let at = owner(m, id);
             let mut p = errors::popup(m, &e, None);
@@ -373,28 +393,15 @@ fn key_deleted(
     let index = m.keys.as_ref().map_or(0, |k| k.selected);
     match r {
         Ok(()) => {
-            if let Some(i) = owner(m, id) {
-                m.popups.truncate(i);
-            }
-            m.notice(
-                NoticeKind::Success,
-                m.tr.f("notice.deleted", &[("masked", &masked)]),
-            );
-            refresh_keys(m, Some(Want::Index(index)))
+            let text = m.tr.f("notice.deleted", &[("masked", &masked)]);
+            close_and_refresh(m, at, NoticeKind::Success, text, Want::Index(index))
         }
         Err(e) if e.code() == Some(ErrorCode::ApiKeyNotFound) => {
-            if let Some(i) = owner(m, id) {
-                m.popups.truncate(i);
-            }
-            m.notice(NoticeKind::Info, m.tr.t("error.key_not_found").to_string());
-            refresh_keys(m, Some(Want::Index(index)))
+            let text = m.tr.t("error.key_not_found").to_string();
+            close_and_refresh(m, at, NoticeKind::Info, text, Want::Index(index))
         }
         Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
-        Err(e) if errors::retryable(&e) => {
-            clear_owner(m, id);
-            m.popups.push(errors::popup(m, &e, Some(call)));
-            Vec::new()
-        }
+        Err(e) if errors::retryable(&e) => offer_retry(m, id, &e, call),
         Err(e) => {
             let p = errors::popup(m, &e, None);
             replace_at(m, at, p);
@@ -460,9 +467,6 @@ fn key_updated(
     let renamed = matches!(&call, ApiCall::UpdateKey { body, .. } if body.name.is_some());
     match r {
         Ok(key) if renamed => {
-            if let Some(i) = at {
-                m.popups.truncate(i);
-            }
             let masked = clean(&key.masked).into_owned();
             let text = match key.name.as_deref() {
                 Some(name) => m.tr.f(
@@ -471,28 +475,20 @@ fn key_updated(
                 ),
                 None => m.tr.f("rename.cleared", &[("masked", &masked)]),
             };
-            m.notice(NoticeKind::Success, text);
-            refresh_keys(m, Some(Want::Id(key.id)))
+            close_and_refresh(m, at, NoticeKind::Success, text, Want::Id(key.id))
         }
         Ok(key) => {
-            if let Some(i) = at {
-                m.popups.truncate(i);
-            }
             let what = if key.state == crate::wire::KeyState::Disabled {
                 "disable.disabled"
             } else {
                 "disable.enabled"
             };
             let masked = clean(&key.masked).into_owned();
-            m.notice(NoticeKind::Success, m.tr.f(what, &[("masked", &masked)]));
-            refresh_keys(m, Some(Want::Id(key.id)))
+            let text = m.tr.f(what, &[("masked", &masked)]);
+            close_and_refresh(m, at, NoticeKind::Success, text, Want::Id(key.id))
         }
         Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
-        Err(e) if errors::retryable(&e) => {
-            clear_owner(m, id);
-            m.popups.push(errors::popup(m, &e, Some(call)));
-            Vec::new()
-        }
+        Err(e) if errors::retryable(&e) => offer_retry(m, id, &e, call),
         Err(e) => {
             // Rename shows the service's refusal under its field, the popup kept open.
             let msg = errors::message(m, &e);

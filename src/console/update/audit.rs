@@ -172,14 +172,12 @@ pub(super) fn on_page(
     id: RequestId,
     result: Result<AuditPage, ApiError>,
 ) -> Vec<Effect> {
-    let msg = result.as_ref().err().map(|e| errors::message(m, e));
-    let Some(p) = m.popups.iter_mut().rev().find_map(|p| match p {
-        Popup::Audit(a) if a.in_flight == Some(id) => Some(a),
+    let Some((p, result)) = errors::answer_for(m, id, result, errors::message, |p| match p {
+        Popup::Audit(a) => Some(a),
         _ => None,
     }) else {
         return Vec::new();
     };
-    p.in_flight = None;
     match result {
         Ok(page) => {
             p.events.extend(page.events);
@@ -189,8 +187,8 @@ pub(super) fn on_page(
             // The page may not fill the screen: keep going until it does or the trail ends.
             more_if_at_end(m)
         }
-        Err(_) => {
-            p.error = msg;
+        Err(msg) => {
+            p.error = Some(msg);
             Vec::new()
         }
     }

@@ -123,14 +123,12 @@ pub(super) fn on_key_audit(
     key_id: &str,
     result: Result<AuditPage, ApiError>,
 ) -> Vec<Effect> {
-    let msg = result.as_ref().err().map(|e| errors::message(m, e));
-    let Some(p) = m.popups.iter_mut().rev().find_map(|p| match p {
-        Popup::Details(d) if d.in_flight == Some(id) => Some(d),
+    let Some((p, result)) = errors::answer_for(m, id, result, errors::message, |p| match p {
+        Popup::Details(d) => Some(d),
         _ => None,
     }) else {
         return Vec::new();
     };
-    p.in_flight = None;
     match result {
         Ok(page) => {
             let mine = page
@@ -141,7 +139,7 @@ pub(super) fn on_key_audit(
             p.events = Some(mine);
             p.events_error = None;
         }
-        Err(_) => p.events_error = msg,
+        Err(msg) => p.events_error = Some(msg),
     }
     Vec::new()
 }

@@ -3,6 +3,7 @@
 
 use crate::client::ApiError;
 use crate::console::model::Model;
+use crate::console::msg::RequestId;
 use crate::console::popup::{Button, ErrorKind, ErrorPopup, Focus, Popup};
 use crate::sanitize::clean;
 use crate::wire::ErrorCode;
@@ -130,6 +131,26 @@ pub fn popup(m: &Model, e: &ApiError, retry: Option<crate::console::msg::ApiCall
         focus,
         in_flight: None,
     })
+}
+
+/// An answer for a popup that may be gone: the popup still waiting for request `id` (one kind,
+/// picked by `pick`), its wait now over, and the answer with its error put in words by `say`.
+/// None when that popup was closed meanwhile: the answer is dropped.
+pub(super) fn answer_for<'m, T, V>(
+    m: &'m mut Model,
+    id: RequestId,
+    result: Result<V, ApiError>,
+    say: fn(&Model, &ApiError) -> String,
+    pick: fn(&mut Popup) -> Option<&mut T>,
+) -> Option<(&'m mut T, Result<V, String>)> {
+    let result = result.map_err(|e| say(m, &e));
+    let p = m
+        .popups
+        .iter_mut()
+        .rev()
+        .find(|p| p.in_flight() == Some(id))?;
+    p.set_in_flight(None);
+    Some((pick(p)?, result))
 }
 
 #[cfg(test)]

@@ -126,29 +126,30 @@ pub(super) fn on_answer(
     id: RequestId,
     result: Result<WhoisAnswer, ApiError>,
 ) -> Vec<Effect> {
-    let msg = match &result {
-        Err(e) if e.code() == Some(ErrorCode::ApiKeyNotFound) => {
-            Some(m.tr.t("whois.not_found").to_string())
-        }
-        Err(e) => Some(errors::message(m, e)),
-        Ok(_) => None,
-    };
-    let Some(p) = m.popups.iter_mut().rev().find_map(|p| match p {
-        Popup::Whois(w) if w.in_flight == Some(id) => Some(w),
+    let Some((p, result)) = errors::answer_for(m, id, result, say, |p| match p {
+        Popup::Whois(w) => Some(w),
         _ => None,
     }) else {
         return Vec::new();
     };
-    p.in_flight = None;
     match result {
         Ok(found) => {
             p.found = Some(found);
             p.error = None;
             p.focus = Focus::Button(Button::Open);
         }
-        Err(_) => p.error = msg,
+        Err(msg) => p.error = Some(msg),
     }
     Vec::new()
+}
+
+/// Why a lookup found no owner: an unknown key in the popup's words, else the error's.
+fn say(m: &Model, e: &ApiError) -> String {
+    if e.code() == Some(ErrorCode::ApiKeyNotFound) {
+        m.tr.t("whois.not_found").to_string()
+    } else {
+        errors::message(m, e)
+    }
 }
 
 /// `[Open]`: every popup closes (the key is wiped), and the owner's API Key management opens

@@ -70,7 +70,7 @@ fn the_attention_line_names_expiring_and_disabled_keys() {
     let mut m = every_state(Lang::En);
     let text = screen_text(&draw(&mut m, 100, 30));
     assert!(
-        text.contains("1 key expires in 3 d · 1 key is disabled"),
+        text.contains("1 key expires in 3 days · 1 key is disabled"),
         "{text}"
     );
     let mut calm = keys_with(&[1, 2], Role::Manager, Lang::En);
