@@ -550,6 +550,10 @@ pub fn validate_text(field: &str, value: &str, min: usize, max: usize) -> Result
             "{field} must not contain control or bidi characters"
         ));
     }
+    // A required name of spaces only names nothing (API.md is silent; an admin expects it refused).
+    if min > 0 && value.chars().all(char::is_whitespace) {
+        return Err(format!("{field} must not be blank"));
+    }
     Ok(())
 }
 
@@ -640,5 +644,9 @@ mod tests {
         assert!(validate_text("name", "abc\u{1b}[2J", 3, 20).is_err());
         assert!(validate_text("name", "abc\u{202E}", 3, 20).is_err());
         assert!(validate_text("name", "abc\u{85}", 3, 20).is_err());
+        assert!(validate_text("name", "   ", 3, 20).is_err());
+        assert!(validate_text("name", "\u{3000}", 1, 50).is_err());
+        assert!(validate_text("name", "a b", 3, 20).is_ok());
+        assert!(validate_text("description", "   ", 0, 50).is_ok());
     }
 }

@@ -419,3 +419,49 @@ async fn openapi_lists_every_status_each_route_can_answer() {
     }
     assert!(faults.is_empty(), "{}", faults.join("\n"));
 }
+
+/// A required name made of spaces only names nothing: refused as the too-short one is, with the
+/// field named, on every route that takes a name, and nothing is created or changed. A
+/// description may still be blank (it is optional), and inner spaces stay allowed.
+#[tokio::test]
+async fn blank_names_are_refused_on_every_route_that_takes_one() {
+    let srv = Server::start();
+    let api = Api::new(&srv);
+    for blank in ["   ", "\u{3000}\u{3000}\u{3000}", " \t "] {
+        let r = api
+            .call(Method::POST, "/v1/services", Some(json!({"name": blank})))
+            .await;
+        let msg = r.expect_error(400, "invalid_request");
+        assert!(msg.contains("name"), "{msg}");
+    }
+    let services = api.get("/v1/services").await.json();
+    assert_eq!(
+        services["services"].as_array().unwrap().len(),
+        0,
+        "{services}"
+    );
+
+    let sid = api.create_service("a b").await;
+    let r = api
+        .call(
+            Method::POST,
+            "/v1/services",
+            Some(json!({"name": "blank-desc", "description": "   "})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.issue(&sid, json!({"name": " "})).await;
+    let msg = r.expect_error(400, "invalid_request");
+    assert!(msg.contains("name"), "{msg}");
+    assert!(api.list_ids(&sid).await.is_empty());
+    let (kid, _) = api.issue_ok(&sid).await;
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/v1/services/{sid}/api-keys/{kid}"),
+            Some(json!({"name": "  "})),
+        )
+        .await;
+    r.expect_error(400, "invalid_request");
+    assert_eq!(api.list(&sid).await["api_keys"][0]["name"], Value::Null);
+}
