@@ -211,8 +211,14 @@ pub struct ServiceList {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateService {
+    /// 3 to 20 characters (Unicode scalar values), unique; no control or bidi characters.
+    // Literals because utoipa takes no constants here; tests/api_spec_audit.rs checks them
+    // against `limits` and the service.
+    #[schema(min_length = 3, max_length = 20)]
     pub name: String,
+    /// Up to 50 characters; absent: empty.
     #[serde(default)]
+    #[schema(max_length = 50)]
     pub description: String,
 }
 
@@ -254,12 +260,14 @@ pub struct ApiKey {
     pub name: Option<String>,
     // The lifecycle fields default when absent, so that this client still reads an older service.
     #[serde(default)]
+    #[schema(required = true)]
     pub state: KeyState,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// The name of the admin token that issued it (empty for keys issued before schema 3 whose
     /// audit trail did not say).
     #[serde(default)]
+    #[schema(required = true)]
     pub created_by: String,
     /// Always present; `null` for a key that never expires. For a `rotating` key: the end of
     /// its grace.
@@ -285,7 +293,9 @@ pub struct ApiKeyList {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueApiKey {
+    /// 1 to 50 characters; absent or `null`: no name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 50)]
     pub name: Option<String>,
     /// RFC 3339, in the future, at most 366 days ahead; absent or `null`: never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,7 +323,8 @@ pub struct UpdateApiKey {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    /// 1 to 50 characters, or `null` to clear the name.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 50)]
     pub name: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -337,6 +348,7 @@ impl UpdateApiKey {
 #[serde(deny_unknown_fields)]
 pub struct RotateApiKey {
     /// How long the old key keeps verifying, in seconds: 0 to 604800 (7 days).
+    #[schema(minimum = 0, maximum = 604800)]
     pub grace_seconds: u32,
 }
 
@@ -538,6 +550,10 @@ pub fn validate_text(field: &str, value: &str, min: usize, max: usize) -> Result
             "{field} must not contain control or bidi characters"
         ));
     }
+    // A required name of spaces only names nothing (API.md is silent; an admin expects it refused).
+    if min > 0 && value.chars().all(char::is_whitespace) {
+        return Err(format!("{field} must not be blank"));
+    }
     Ok(())
 }
 
@@ -628,5 +644,9 @@ mod tests {
         assert!(validate_text("name", "abc\u{1b}[2J", 3, 20).is_err());
         assert!(validate_text("name", "abc\u{202E}", 3, 20).is_err());
         assert!(validate_text("name", "abc\u{85}", 3, 20).is_err());
+        assert!(validate_text("name", "   ", 3, 20).is_err());
+        assert!(validate_text("name", "\u{3000}", 1, 50).is_err());
+        assert!(validate_text("name", "a b", 3, 20).is_ok());
+        assert!(validate_text("description", "   ", 0, 50).is_ok());
     }
 }

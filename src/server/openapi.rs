@@ -1,9 +1,10 @@
-//! `/openapi.json`, generated from the handlers' own annotations; what every route shares (413,
-//! 500, `X-Request-Id`) is added here once rather than repeated on each.
+//! `/openapi.json`, generated from the handlers' own annotations; what every route shares (400,
+//! 413, 500, `X-Request-Id`; 408 where a body is read, 503 where the store is) is added here once
+//! rather than repeated on each, as are the limits utoipa's attributes cannot take as constants.
 
 use axum::body::Bytes;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -14,7 +15,7 @@ use crate::wire::{
     ErrorCode, ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey,
     Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer, WhoisRequest,
 };
-use crate::wire::{Bucket, Usage};
+use crate::wire::{Bucket, Usage, limits};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +24,9 @@ use crate::wire::{Bucket, Usage};
         description = "Services and their API keys for a RAG service. Admin calls take \
             `Authorization: Bearer ragadm_…` (viewer: every GET; manager: everything); \
             `/v1/verify` takes `Authorization: Bearer ragk_…`. Errors always have the shape \
-            `{\"error\":{\"code\",\"message\"}}`. Request bodies over 16 KiB are refused with 413."
+            `{\"error\":{\"code\",\"message\"}}`. Request bodies over 16 KiB are refused with 413. \
+            An unknown path is 404 `not_found`; a known path with a method it does not take is \
+            405 `method_not_allowed` with an `Allow` header."
     ),
     paths(
         public::healthz,
@@ -50,7 +53,7 @@ use crate::wire::{Bucket, Usage};
         ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified,
         KeyState, UpdateApiKey, RotateApiKey, AuditPage, WhoisRequest, WhoisAnswer, Usage, Bucket
     )),
-    modifiers(&Security, &Shared),
+    modifiers(&Security, &Shared, &Limits),
     tags(
         (name = "service", description = "Health and this document"),
         (name = "admin", description = "The caller"),
@@ -117,9 +120,32 @@ impl Modify for Shared {
                 Some("The client's X-Request-Id if it sent a sane one, else a new one".into());
             h
         };
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
             for op in operations(item) {
+                let reads_body = op.request_body.is_some();
                 let responses = &mut op.responses.responses;
+                // A repeated Authorization or Idempotency-Key is refused on every route.
+                responses.entry("400".into()).or_insert_with(|| {
+                    error_response(
+                        "`invalid_request`: `Authorization` or `Idempotency-Key` sent more than once",
+                    )
+                    .into()
+                });
+                if reads_body {
+                    responses.entry("408".into()).or_insert_with(|| {
+                        error_response("`request_timeout`: the body did not arrive within 30 s")
+                            .into()
+                    });
+                }
+                if !matches!(path.as_str(), "/healthz" | "/openapi.json") {
+                    responses.entry("503".into()).or_insert_with(|| {
+                        let mut r = error_response(
+                            "`unavailable`: the store cannot be reached, or this replica is not in sync",
+                        );
+                        r.headers.insert("Retry-After".into(), retry_after());
+                        r.into()
+                    });
+                }
                 responses.entry("413".into()).or_insert_with(|| {
                     error_response("`payload_too_large`: a body over 16 KiB, refused unread").into()
                 });
@@ -142,6 +168,56 @@ impl Modify for Shared {
                         .schema(Some(Object::with_type(Type::String)))
                         .build(),
                 );
+            }
+        }
+    }
+}
+
+fn retry_after() -> Header {
+    let mut h = Header::new(Object::with_type(Type::Integer));
+    h.description = Some("Seconds to wait before trying again".into());
+    h
+}
+
+/// Limits that live in `wire::limits` and that utoipa's parameter attributes cannot take as
+/// constants: the audit page size (1 to 500, default 100) and the Idempotency-Key's length
+/// (API.md, Endpoints and Behaviour).
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        // The 405's code is answered by the router, not a `wire::ErrorCode` (see public.rs).
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(codes))) = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("ErrorCode"))
+            && let Some(values) = codes.enum_values.as_mut()
+        {
+            values.push(public::METHOD_NOT_ALLOWED.into());
+        }
+        for item in doc.paths.paths.values_mut() {
+            for op in operations(item) {
+                for p in op.parameters.iter_mut().flatten() {
+                    match (p.name.as_str(), &p.parameter_in) {
+                        ("limit", ParameterIn::Query) => {
+                            let s = ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(1))
+                                .maximum(Some(limits::AUDIT_PAGE_MAX))
+                                .default(Some(limits::AUDIT_PAGE_DEFAULT.into()));
+                            p.schema = Some(s.build().into());
+                        }
+                        ("Idempotency-Key", ParameterIn::Header) => {
+                            let s = ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .min_length(Some(1))
+                                .max_length(Some(limits::IDEMPOTENCY_KEY_MAX))
+                                .pattern(Some("^[\\x21-\\x7E]+$"));
+                            p.schema = Some(s.build().into());
+                        }
+                        _ => {}
+                    }
+                }
             }
         }
     }

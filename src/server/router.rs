@@ -8,10 +8,10 @@
 
 use std::convert::Infallible;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -82,10 +82,15 @@ impl<T> App for T where
 /// a new one) set on the request and every response, and our gate (which also catches panics).
 pub fn router(state: SharedState) -> impl App {
     use paths::*;
+    // Rendered once here, on the router's side: the document names every handler.
+    let doc = super::openapi::document();
     let routes = Router::new()
         .route(HEALTHZ, get(public::healthz))
         .route(READYZ, get(public::readyz))
-        .route(OPENAPI, get(public::openapi))
+        .route(
+            OPENAPI,
+            get(public::openapi).layer(Extension(public::OpenApiDocument(doc))),
+        )
         .route(ME, get(public::me))
         .route(SERVICES, get(services::list).post(services::create))
         .route(SERVICE, get(services::get).delete(services::delete))

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -51,7 +50,6 @@ pub struct AppState {
     /// Whether the index may answer, and (with a shared store) how it follows the database.
     pub replica: ReplicaState,
     touches: mpsc::Sender<KeyUse>,
-    pub openapi: Bytes,
     /// Usage figures: flushed by the chores, read by the usage route (API.md, Usage).
     pub usage: UsageBook,
 }
@@ -157,7 +155,6 @@ pub async fn build(
             ReplicaState::single()
         },
         touches,
-        openapi: super::openapi::document(),
         usage: UsageBook::default(),
     });
     let (stop, stop_rx) = watch::channel(false);

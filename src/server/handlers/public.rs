@@ -32,9 +32,19 @@ pub async fn healthz() -> Response {
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "service",
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
-pub async fn openapi(State(state): State<SharedState>) -> Response {
-    super::json_bytes(StatusCode::OK, state.openapi.to_vec())
+/// The document is rendered once by the router (`openapi::document`) and put on this route's
+/// requests as an extension, so that it, which names every handler, is not reached from the
+/// handlers' side (ARCHITECTURE.md: no import circle).
+pub async fn openapi(req: Request) -> Response {
+    match req.extensions().get::<OpenApiDocument>() {
+        Some(OpenApiDocument(doc)) => super::json_bytes(StatusCode::OK, doc.to_vec()),
+        None => ApiError::internal().into_response(),
+    }
 }
+
+/// The rendered `/openapi.json`, as the router hands it to [`openapi`].
+#[derive(Clone)]
+pub struct OpenApiDocument(pub Bytes);
 
 /// Who the presented admin token belongs to.
 #[utoipa::path(get, path = "/v1/me", operation_id = "me", tag = "admin", security(("admin_token" = [])),
@@ -186,9 +196,21 @@ pub async fn no_route() -> ApiError {
     ApiError::not_found()
 }
 
-pub async fn wrong_method() -> ApiError {
-    ApiError::new(
-        crate::wire::ErrorCode::NotFound,
-        "this route does not take that method",
+/// The code of a 405: not a `wire::ErrorCode`, which clients match exhaustively and which
+/// lists what API.md's table names; a client reads it as an unknown code, shown as is.
+pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+
+/// A known path with a method it does not take: 405 `method_not_allowed` in the one error shape
+/// (HTTP semantics; API.md's table is silent on it); axum adds `Allow`.
+pub async fn wrong_method() -> Response {
+    let body = serde_json::json!({"error": {
+        "code": METHOD_NOT_ALLOWED,
+        "message": "this route does not take that method (see the Allow header)",
+    }});
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(CONTENT_TYPE, "application/json")],
+        body.to_string(),
     )
+        .into_response()
 }
