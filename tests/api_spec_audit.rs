@@ -465,3 +465,37 @@ async fn blank_names_are_refused_on_every_route_that_takes_one() {
     r.expect_error(400, "invalid_request");
     assert_eq!(api.list(&sid).await["api_keys"][0]["name"], Value::Null);
 }
+
+/// An admin GET that reads no query parameter refuses one, naming it, as `/v1/audit` refuses one
+/// it does not know: a script asking `…/audit?limit=5` or `/v1/services?name=x` must not take the
+/// whole answer for a filtered one. `/v1/audit` keeps its parameters; the probes stay lenient.
+#[tokio::test]
+async fn admin_gets_refuse_query_parameters_they_do_not_read() {
+    let srv = Server::start();
+    let api = Api::new(&srv);
+    let sid = api.create_service("query-params").await;
+    let (kid, _) = api.issue_ok(&sid).await;
+    api.issue_ok(&sid).await;
+    for path in [
+        "/v1/me".to_string(),
+        "/v1/services".to_string(),
+        format!("/v1/services/{sid}"),
+        format!("/v1/services/{sid}/api-keys"),
+        format!("/v1/services/{sid}/audit"),
+        format!("/v1/services/{sid}/api-keys/{kid}/usage"),
+    ] {
+        let r = api.get(&format!("{path}?limit=1")).await;
+        let msg = r.expect_error(400, "invalid_request");
+        assert!(msg.contains("\"limit\""), "{path}: {msg}");
+        let r = api.get(&format!("{path}?")).await;
+        assert_eq!(r.status, 200, "{path}?: {}", r.text);
+    }
+    let r = api
+        .get(&format!("/v1/audit?service_id={sid}&limit=1"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["events"].as_array().unwrap().len(), 1);
+    for probe in ["/healthz?x=1", "/readyz?x=1", "/openapi.json?x=1"] {
+        assert_eq!(api.get(probe).await.status, 200, "{probe}");
+    }
+}

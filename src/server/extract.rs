@@ -98,6 +98,31 @@ impl FromRequestParts<SharedState> for Admin {
     }
 }
 
+/// A GET route that reads no query parameter refuses one (400 naming it), as `/v1/audit` refuses
+/// one it does not know, rather than answer as if a filter or page size had been applied
+/// (API.md, Conventions: unknown request fields are rejected). Only on reads, which write no
+/// audit event that a refusal here would skip.
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.uri.query() {
+            None | Some("") => Ok(NoQuery),
+            Some(q) => {
+                let name = q.split('&').next().unwrap_or("");
+                let name = name.split('=').next().unwrap_or("");
+                let name: String = redact(name).chars().take(40).collect();
+                Err(ApiError::invalid(format!(
+                    "unknown query parameter {name:?}: this route takes none \
+                     (GET /v1/audit?service_id=…&action=…&limit=…&before=… filters and pages the audit trail)"
+                )))
+            }
+        }
+    }
+}
+
 /// `{service_id}` of the path.
 pub struct ServicePath(pub String);
 

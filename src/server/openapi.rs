@@ -127,7 +127,8 @@ impl Modify for Shared {
                 // A repeated Authorization or Idempotency-Key is refused on every route.
                 responses.entry("400".into()).or_insert_with(|| {
                     error_response(
-                        "`invalid_request`: `Authorization` or `Idempotency-Key` sent more than once",
+                        "`invalid_request`: `Authorization` or `Idempotency-Key` sent more than once; \
+                         on an admin GET other than `/v1/audit`, any query parameter",
                     )
                     .into()
                 });

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::{Actor, Attempt, delete_audited, detached, reply};
-use crate::server::extract::{Admin, KeyPath, Peer, ServicePath};
+use crate::server::extract::{Admin, KeyPath, NoQuery, Peer, ServicePath};
 use crate::server::state::{AppState, SharedState};
 use crate::server::store::{KeyRecord, StoreError, UnixTime};
 use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
@@ -64,6 +64,7 @@ pub async fn retire_due(state: &AppState, service_id: Option<&str>) {
 pub async fn list(
     State(state): State<SharedState>,
     _admin: Admin,
+    _: NoQuery,
     ServicePath(id): ServicePath,
 ) -> Response {
     retire_due(&state, Some(&id)).await;
@@ -94,6 +95,7 @@ pub async fn list(
 pub async fn audit(
     State(state): State<SharedState>,
     _admin: Admin,
+    _: NoQuery,
     ServicePath(id): ServicePath,
 ) -> Response {
     retire_due(&state, Some(&id)).await;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::json;
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
-use crate::server::extract::{Admin, Peer, bearer};
+use crate::server::extract::{Admin, NoQuery, Peer, bearer};
 use crate::server::state::SharedState;
 use crate::server::verify_index::Entry;
 use crate::wire::{ErrorBody, Health, Me, Verified};
@@ -52,7 +52,7 @@ pub struct OpenApiDocument(pub Bytes);
         (status = 200, description = "The token's name and role", body = Me),
         (status = 401, description = "`unauthorized`: no valid admin token", body = ErrorBody),
     ))]
-pub async fn me(admin: Admin) -> Response {
+pub async fn me(admin: Admin, _: NoQuery) -> Response {
     json(
         StatusCode::OK,
         &Me {

@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use super::{Actor, Attempt, delete_audited, detached, json, new_id, reply};
 use crate::server::error::ApiError;
-use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
+use crate::server::extract::{Admin, NoQuery, Peer, ServicePath, parse_json, validate_field};
 use crate::server::state::SharedState;
 use crate::server::store::{ServiceRecord, StoreError};
 use crate::wire::{AuditAction, CreateService, ErrorBody, Service, ServiceList, Timestamp, limits};
@@ -29,7 +29,7 @@ pub fn to_wire(s: ServiceRecord, key_limit: u32) -> Service {
         (status = 200, description = "All services", body = ServiceList),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<SharedState>, _admin: Admin) -> Response {
+pub async fn list(State(state): State<SharedState>, _admin: Admin, _: NoQuery) -> Response {
     let all = state.store.list_services().await;
     reply(
         &state,
@@ -53,6 +53,7 @@ pub async fn list(State(state): State<SharedState>, _admin: Admin) -> Response {
 pub async fn get(
     State(state): State<SharedState>,
     _admin: Admin,
+    _: NoQuery,
     ServicePath(id): ServicePath,
 ) -> Response {
     let found = state.store.get_service(id).await;

@@ -5,7 +5,7 @@ use axum::response::Response;
 
 use super::keys::retire_due;
 use super::reply;
-use crate::server::extract::{Admin, KeyPath};
+use crate::server::extract::{Admin, KeyPath, NoQuery};
 use crate::server::state::SharedState;
 use crate::wire::{ErrorBody, Usage};
 
@@ -26,6 +26,7 @@ use crate::wire::{ErrorBody, Usage};
 pub async fn usage(
     State(state): State<SharedState>,
     _admin: Admin,
+    _: NoQuery,
     KeyPath(service_id, key_id): KeyPath,
 ) -> Response {
     // A rotated key whose grace ended is gone here as in the list.
