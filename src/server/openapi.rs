@@ -25,8 +25,8 @@ use crate::wire::{Bucket, Usage, limits};
             `Authorization: Bearer ragadm_…` (viewer: every GET; manager: everything); \
             `/v1/verify` takes `Authorization: Bearer ragk_…`. Errors always have the shape \
             `{\"error\":{\"code\",\"message\"}}`. Request bodies over 16 KiB are refused with 413. \
-            An unknown path is 404 `not_found`; a known path with a method it does not take is \
-            405 `method_not_allowed` with an `Allow` header."
+            An unknown path is 404 `not_found`, and so is a known path with a method it does not \
+            take, with an `Allow` header naming the methods it does."
     ),
     paths(
         public::healthz,
@@ -187,15 +187,6 @@ struct Limits;
 
 impl Modify for Limits {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        // The 405's code is answered by the router, not a `wire::ErrorCode` (see public.rs).
-        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(codes))) = doc
-            .components
-            .as_mut()
-            .and_then(|c| c.schemas.get_mut("ErrorCode"))
-            && let Some(values) = codes.enum_values.as_mut()
-        {
-            values.push(public::METHOD_NOT_ALLOWED.into());
-        }
         for item in doc.paths.paths.values_mut() {
             for op in operations(item) {
                 for p in op.parameters.iter_mut().flatten() {

@@ -196,21 +196,12 @@ pub async fn no_route() -> ApiError {
     ApiError::not_found()
 }
 
-/// The code of a 405: not a `wire::ErrorCode`, which clients match exhaustively and which
-/// lists what API.md's table names; a client reads it as an unknown code, shown as is.
-pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
-
-/// A known path with a method it does not take: 405 `method_not_allowed` in the one error shape
-/// (HTTP semantics; API.md's table is silent on it); axum adds `Allow`.
-pub async fn wrong_method() -> Response {
-    let body = serde_json::json!({"error": {
-        "code": METHOD_NOT_ALLOWED,
-        "message": "this route does not take that method (see the Allow header)",
-    }});
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(CONTENT_TYPE, "application/json")],
-        body.to_string(),
+/// A known path with a method it does not take: 404 `not_found`, a code of API.md's table
+/// (Conventions: every error has "a stable machine code" from it, and the table has no 405 row);
+/// axum adds `Allow` naming the methods the path does take.
+pub async fn wrong_method() -> ApiError {
+    ApiError::new(
+        crate::wire::ErrorCode::NotFound,
+        "this route does not take that method (see the Allow header)",
     )
-        .into_response()
 }
