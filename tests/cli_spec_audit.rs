@@ -239,3 +239,26 @@ fn an_empty_tokens_list_prints_nothing_on_stdout() {
     assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+/// README, "Exit codes": 2 for "a bad config file or profile": one that is not UTF-8, or a
+/// directory where the file should be, as well as one that is not TOML.
+#[test]
+fn a_config_file_that_cannot_be_read_is_a_usage_error() {
+    let cli = Cli::new();
+    let path = cli.write_config("", 0o600);
+    std::fs::write(&path, b"default_profile = \"\xff\xfe\"\n").unwrap();
+    let o = cli.run(&["services", "list"]);
+    cli_support::expect_code(&o, 2);
+    assert!(stderr(&o).contains("config file"), "{}", stderr(&o));
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    for args in [
+        &["services", "list"][..],
+        &["audit"],
+        &["keys", "list", "svc_x"],
+    ] {
+        let o = cli.run(args);
+        cli_support::expect_code(&o, 2);
+        assert!(stderr(&o).contains("config file"), "{}", stderr(&o));
+    }
+}
