@@ -153,15 +153,11 @@ pub(super) fn details_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> 
         p.scroll = to;
         return Vec::new();
     }
-    match action {
-        Some(Action::Cancel) => {
-            if let Some(Popup::Details(p)) = m.popups.pop()
-                && let Some(id) = p.in_flight
-            {
-                m.pending.remove(&id);
-            }
-        }
-        _ => {}
+    if action == Some(Action::Cancel)
+        && let Some(Popup::Details(p)) = m.popups.pop()
+        && let Some(id) = p.in_flight
+    {
+        m.pending.remove(&id);
     }
     Vec::new()
 }
