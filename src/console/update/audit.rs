@@ -6,10 +6,9 @@ use crossterm::event::{Event, KeyEvent};
 use tui_input::backend::crossterm::to_input_request;
 
 use super::fields::{FILTER_MAX, insert_capped};
-use super::{call, errors, moved};
+use super::{call, errors, popup_page, scrolled};
 use crate::client::ApiError;
 use crate::console::keymap::Action;
-use crate::console::layout;
 use crate::console::model::{Model, NoticeKind, Screen};
 use crate::console::msg::{ApiCall, Effect, RequestId};
 use crate::console::popup::{AuditPopup, Popup};
@@ -57,18 +56,10 @@ fn fetch(m: &mut Model, restart: bool) -> Vec<Effect> {
     vec![effect]
 }
 
-/// Lines a page of the popup shows, and how many rows the filter lets through.
-fn page_and_len(m: &Model) -> (usize, usize) {
-    let l = layout::for_model(m);
-    l.popups
-        .last()
-        .map_or((1, 0), |p| (p.visible_lines.max(1), p.total_lines))
-}
-
 /// Asks for the next page when the last loaded row is on screen and the filter shows
 /// everything (a filter matches loaded rows only; it never pages on its own).
 fn more_if_at_end(m: &mut Model) -> Vec<Effect> {
-    let (page, len) = page_and_len(m);
+    let (page, len) = popup_page(m);
     let Some(p) = top(m) else {
         return Vec::new();
     };
@@ -81,24 +72,15 @@ fn more_if_at_end(m: &mut Model) -> Vec<Effect> {
 }
 
 pub(super) fn audit_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
-    let (page, len) = page_and_len(m);
-    let max = len.saturating_sub(page);
+    let (page, len) = popup_page(m);
     let Some(p) = top(m) else {
         return Vec::new();
     };
+    if let Some(to) = scrolled(action, p.scroll, page, len) {
+        p.scroll = to;
+        return more_if_at_end(m);
+    }
     match action {
-        Some(
-            a @ (Action::Up
-            | Action::Down
-            | Action::First
-            | Action::Last
-            | Action::PageUp
-            | Action::PageDown),
-        ) => {
-            // Scrolls the window, whose first line goes from 0 to `max`.
-            p.scroll = moved(a, p.scroll.min(max), max + 1, page);
-            more_if_at_end(m)
-        }
         Some(Action::Filter) => {
             p.filtering = true;
             Vec::new()

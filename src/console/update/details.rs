@@ -2,10 +2,9 @@
 //! the popups that stop a key, Details, the attention line's disabled keys), their answers, and
 //! the Details popup's keys. Every request runs off the loop as the others do.
 
-use super::{call, errors, moved};
+use super::{call, errors, popup_page, scrolled};
 use crate::client::ApiError;
 use crate::console::keymap::Action;
-use crate::console::layout;
 use crate::console::model::{Model, NoticeKind};
 use crate::console::msg::{ApiCall, Effect, RequestId};
 use crate::console::popup::{DetailsPopup, Popup};
@@ -146,34 +145,19 @@ pub(super) fn on_key_audit(
 
 /// Keys of the Details popup: lines scroll, Esc (or `q`, `v`) closes it.
 pub(super) fn details_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
-    let l = layout::for_model(m);
-    let (page, len) = l
-        .popups
-        .last()
-        .map_or((1, 0), |p| (p.visible_lines.max(1), p.total_lines));
-    let max = len.saturating_sub(page);
+    let (page, len) = popup_page(m);
     let Some(Popup::Details(p)) = m.popups.last_mut() else {
         return Vec::new();
     };
-    match action {
-        Some(
-            a @ (Action::Up
-            | Action::Down
-            | Action::First
-            | Action::Last
-            | Action::PageUp
-            | Action::PageDown),
-        ) => {
-            p.scroll = moved(a, p.scroll.min(max), max + 1, page);
-        }
-        Some(Action::Cancel) => {
-            if let Some(Popup::Details(p)) = m.popups.pop()
-                && let Some(id) = p.in_flight
-            {
-                m.pending.remove(&id);
-            }
-        }
-        _ => {}
+    if let Some(to) = scrolled(action, p.scroll, page, len) {
+        p.scroll = to;
+        return Vec::new();
+    }
+    if action == Some(Action::Cancel)
+        && let Some(Popup::Details(p)) = m.popups.pop()
+        && let Some(id) = p.in_flight
+    {
+        m.pending.remove(&id);
     }
     Vec::new()
 }

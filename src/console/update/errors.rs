@@ -136,13 +136,13 @@ pub fn popup(m: &Model, e: &ApiError, retry: Option<crate::console::msg::ApiCall
 /// An answer for a popup that may be gone: the popup still waiting for request `id` (one kind,
 /// picked by `pick`), its wait now over, and the answer with its error put in words by `say`.
 /// None when that popup was closed meanwhile: the answer is dropped.
-pub(super) fn answer_for<'m, T, V>(
-    m: &'m mut Model,
+pub(super) fn answer_for<T, V>(
+    m: &mut Model,
     id: RequestId,
     result: Result<V, ApiError>,
     say: fn(&Model, &ApiError) -> String,
     pick: fn(&mut Popup) -> Option<&mut T>,
-) -> Option<(&'m mut T, Result<V, String>)> {
+) -> Option<(&mut T, Result<V, String>)> {
     let result = result.map_err(|e| say(m, &e));
     let p = m
         .popups

@@ -11,7 +11,9 @@ use crate::console::model::{Model, Options, Tz};
 use crate::console::msg::{ApiCall, ApiResult, Effect, Msg, RequestId};
 use crate::console::popup::{Focus, Popup};
 use crate::credential::{Kind, generate};
-use crate::wire::{ApiKey, ApiKeyList, ErrorCode, IssuedKey, Me, Role, Service, Timestamp};
+use crate::wire::{
+    ApiKey, ApiKeyList, ErrorCode, IssueApiKey, IssuedKey, Me, Role, Service, Timestamp,
+};
 
 pub(crate) const T0: i64 = 1_795_671_792;
 
@@ -188,4 +190,29 @@ pub(crate) fn focus(m: &Model) -> Option<Focus> {
 /// it opens (issue 9, the impact line).
 pub(crate) fn only_usage(effects: &[Effect], key_id: &str) -> bool {
     matches!(calls(effects).as_slice(), [(_, ApiCall::KeyUsage { key_id: k, .. })] if k == key_id)
+}
+
+/// Request `id` answered with `result`: what `update` asks for next.
+pub(crate) fn respond(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<Effect> {
+    update(m, Msg::Api { id, result })
+}
+
+/// The footer's notice, as text.
+pub(crate) fn notice(m: &Model) -> Option<&str> {
+    m.notice.as_ref().map(|n| n.text.as_str())
+}
+
+/// The one issue among `fx`: its request, body and Idempotency-Key.
+pub(crate) fn issue_sent(fx: &[Effect]) -> (RequestId, IssueApiKey, String) {
+    match only_call(fx) {
+        (
+            id,
+            ApiCall::IssueKey {
+                body,
+                idempotency_key,
+                ..
+            },
+        ) => (id, body, idempotency_key),
+        other => panic!("expected an issue, got {other:?}"),
+    }
 }

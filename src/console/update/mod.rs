@@ -219,6 +219,34 @@ pub(crate) fn moved(action: Action, selected: usize, len: usize, page: usize) ->
     }
 }
 
+/// The top popup's scrolling window: lines a page shows (at least 1), and all its lines.
+pub(crate) fn popup_page(m: &Model) -> (usize, usize) {
+    layout::for_model(m)
+        .popups
+        .last()
+        .map_or((1, 0), |p| (p.visible_lines.max(1), p.total_lines))
+}
+
+/// Where a scrolling key (↑ ↓, g G, PgUp PgDn) moves a popup's window, whose first line goes
+/// from 0 to `len - page`; None for any other key.
+pub(crate) fn scrolled(
+    action: Option<Action>,
+    scroll: usize,
+    page: usize,
+    len: usize,
+) -> Option<usize> {
+    let max = len.saturating_sub(page);
+    match action? {
+        a @ (Action::Up
+        | Action::Down
+        | Action::First
+        | Action::Last
+        | Action::PageUp
+        | Action::PageDown) => Some(moved(a, scroll.min(max), max + 1, page)),
+        _ => None,
+    }
+}
+
 /// Rows the current table shows at once.
 pub(crate) fn table_capacity(m: &Model) -> usize {
     layout::current_table(&layout::for_model(m)).map_or(1, |t| t.capacity)

@@ -63,10 +63,7 @@ fn enter_opens_the_selected_service_and_esc_or_q_goes_back() {
     // On the start screen, Esc abandons the load in flight.
     update(&mut m, code(KeyCode::Esc));
     assert!(m.pending.is_empty());
-    assert_eq!(
-        m.notice.as_ref().map(|n| n.text.as_str()),
-        Some("Request cancelled.")
-    );
+    assert_eq!(notice(&m), Some("Request cancelled."));
     update(&mut m, code(KeyCode::Enter));
     let fx = update(&mut m, key('q'));
     assert_eq!(
@@ -222,12 +219,10 @@ fn results_of_abandoned_or_unknown_requests_are_dropped() {
     let mut m = on_services(2, Role::Manager);
     m.dirty = false;
     let before = m.services.list.clone();
-    let fx = update(
+    let fx = respond(
         &mut m,
-        Msg::Api {
-            id: 999,
-            result: ApiResult::Services(Ok(crate::wire::ServiceList { services: vec![] })),
-        },
+        999,
+        ApiResult::Services(Ok(crate::wire::ServiceList { services: vec![] })),
     );
     assert!(fx.is_empty());
     assert_eq!(m.services.list, before);
@@ -339,7 +334,7 @@ fn a_secret_never_shows_in_debug_output_of_the_model() {
         },
         replayed: false,
     }));
-    update(&mut m, Msg::Api { id, result });
+    respond(&mut m, id, result);
     assert!(matches!(top(&m), Popup::KeyCopy(_)));
     assert!(!format!("{m:?}").contains(&plain));
     assert!(

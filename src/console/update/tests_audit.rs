@@ -81,16 +81,7 @@ fn scrolling_to_the_end_pages_until_the_oldest_then_stops() {
     );
     let (id, _) = only_call(&update(&mut m, key('a')));
     // A first page that fills the screen: nothing more is asked for until the end is reached.
-    assert!(
-        update(
-            &mut m,
-            Msg::Api {
-                id,
-                result: page(250, 100, Some("c150"))
-            }
-        )
-        .is_empty()
-    );
+    assert!(respond(&mut m, id, page(250, 100, Some("c150"))).is_empty());
     let mut pages = 1;
     let mut id_next = None;
     for _ in 0..400 {
@@ -110,13 +101,7 @@ fn scrolling_to_the_end_pages_until_the_oldest_then_stops() {
             let next = (from > 100).then(|| format!("c{}", from - 100));
             pages += 1;
             id_next = Some(id);
-            let more = update(
-                &mut m,
-                Msg::Api {
-                    id,
-                    result: page(from, n, next.as_deref()),
-                },
-            );
+            let more = respond(&mut m, id, page(from, n, next.as_deref()));
             assert!(more.is_empty());
         }
     }
@@ -134,13 +119,7 @@ fn scrolling_to_the_end_pages_until_the_oldest_then_stops() {
 fn the_filter_matches_loaded_rows_and_esc_clears_it_then_closes() {
     let mut m = on_services(1, Role::Manager);
     let (id, _) = only_call(&update(&mut m, key('a')));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: page(20, 20, None),
-        },
-    );
+    respond(&mut m, id, page(20, 20, None));
     update(&mut m, key('/'));
     for c in "tok_0007".chars() {
         update(&mut m, key(c));
@@ -165,13 +144,7 @@ fn the_filter_matches_loaded_rows_and_esc_clears_it_then_closes() {
 fn r_reloads_from_the_newest_and_esc_abandons_a_page_in_flight() {
     let mut m = on_keys(&[1], Role::Manager);
     let (id, _) = only_call(&update(&mut m, key('a')));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: page(5, 5, None),
-        },
-    );
+    respond(&mut m, id, page(5, 5, None));
     let (id2, call) = only_call(&update(&mut m, key('r')));
     assert!(matches!(call, ApiCall::AuditPage { before: None, .. }));
     assert!(audit(&m).events.is_empty());
@@ -179,29 +152,14 @@ fn r_reloads_from_the_newest_and_esc_abandons_a_page_in_flight() {
     assert!(m.popups.is_empty());
     assert!(!m.pending.contains_key(&id2));
     // Its late answer lands nowhere.
-    assert!(
-        update(
-            &mut m,
-            Msg::Api {
-                id: id2,
-                result: page(5, 5, None)
-            }
-        )
-        .is_empty()
-    );
+    assert!(respond(&mut m, id2, page(5, 5, None)).is_empty());
 }
 
 #[test]
 fn a_failed_page_says_why_and_r_tries_again() {
     let mut m = on_services(1, Role::Manager);
     let (id, _) = only_call(&update(&mut m, key('a')));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::AuditPage(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id, ApiResult::AuditPage(Err(unreachable())));
     assert!(audit(&m).error.is_some());
     assert_eq!(calls(&update(&mut m, key('r'))).len(), 1);
 }

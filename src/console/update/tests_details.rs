@@ -51,14 +51,12 @@ fn a_list_asks_for_the_usage_of_at_most_five_disabled_keys_once() {
     );
     // A reload while those are on their way asks for none again.
     let (id, _) = only_call(&update(&mut m, key('r')));
-    let fx = update(
+    let fx = respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Keys {
-                service_id: "svc_0001".into(),
-                result: Ok(list),
-            },
+        id,
+        ApiResult::Keys {
+            service_id: "svc_0001".into(),
+            result: Ok(list),
         },
     );
     assert!(usage_calls(&fx).is_empty(), "{fx:?}");
@@ -149,17 +147,15 @@ fn details_keeps_only_its_keys_events_and_esc_abandons_the_request() {
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
     };
-    update(
+    respond(
         &mut m,
-        Msg::Api {
-            id: audit,
-            result: ApiResult::KeyAudit {
-                key_id: "key_0002".into(),
-                result: Ok(AuditPage {
-                    events: vec![ev("key_0001"), ev("key_0002"), ev("key_0001")],
-                    next: None,
-                }),
-            },
+        audit,
+        ApiResult::KeyAudit {
+            key_id: "key_0002".into(),
+            result: Ok(AuditPage {
+                events: vec![ev("key_0001"), ev("key_0002"), ev("key_0001")],
+                next: None,
+            }),
         },
     );
     match top(&m) {

@@ -9,24 +9,9 @@ use crate::console::expiry::Lifetime;
 use crate::console::keymap::Context;
 use crate::console::layout;
 use crate::console::model::Model;
-use crate::console::msg::{ApiCall, ApiResult, Effect, Msg};
+use crate::console::msg::{ApiCall, ApiResult, Msg};
 use crate::console::popup::{Button, Choice, Field, Focus, IssuePopup, Popup};
-use crate::wire::{ErrorCode, IssueApiKey, Role, Timestamp};
-
-/// The one issue among `fx`: its body and Idempotency-Key.
-fn sent(fx: &[Effect]) -> (u64, IssueApiKey, String) {
-    match only_call(fx) {
-        (
-            id,
-            ApiCall::IssueKey {
-                body,
-                idempotency_key,
-                ..
-            },
-        ) => (id, body, idempotency_key),
-        other => panic!("expected an issue, got {other:?}"),
-    }
-}
+use crate::wire::{ErrorCode, Role, Timestamp};
 
 fn issue_popup(m: &Model) -> &IssuePopup {
     match top(m) {
@@ -149,7 +134,7 @@ fn a_fixed_lifetime_is_sent_as_that_many_days_from_now() {
             update(&mut m, code(KeyCode::Right));
         }
         // Enter on the choice issues, as in a text field.
-        let (_, body, _) = sent(&update(&mut m, code(KeyCode::Enter)));
+        let (_, body, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
         assert_eq!(body.name.as_deref(), Some("ci"));
         assert_eq!(
             body.expires_at,
@@ -167,7 +152,7 @@ fn a_date_is_sent_as_the_end_of_that_local_day() {
     let mut m = on_date_field();
     typed(&mut m, "2026-12-31");
     assert_eq!(issue_popup(&m).expiry_error, None);
-    let (_, body, _) = sent(&update(&mut m, code(KeyCode::Enter)));
+    let (_, body, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
     // The model's zone is UTC+09:00: through 31 December there.
     assert_eq!(body.expires_at, Some(at("2027-01-01T00:00:00+09:00")));
 }
@@ -224,7 +209,7 @@ fn bad_dates_are_refused_inline_and_issue_waits_for_a_good_one() {
         } else {
             assert_eq!(err, None, "{good}");
             assert!(
-                sent(&update(&mut m, code(KeyCode::Enter)))
+                issue_sent(&update(&mut m, code(KeyCode::Enter)))
                     .1
                     .expires_at
                     .is_some()
@@ -250,7 +235,7 @@ fn an_empty_date_is_flagged_on_submit_and_fixing_it_clears_the_error() {
     update(&mut m, code(KeyCode::BackTab));
     update(&mut m, code(KeyCode::Left));
     assert_eq!(issue_popup(&m).expiry_error, None);
-    let (_, body, _) = sent(&update(&mut m, code(KeyCode::Enter)));
+    let (_, body, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
     assert_eq!(
         body.expires_at,
         Some(Timestamp::from_unix(T0 + 365 * 86_400))
@@ -285,48 +270,30 @@ fn a_retry_after_a_network_failure_sends_the_same_body_with_the_same_key() {
     update(&mut m, code(KeyCode::Tab));
     update(&mut m, code(KeyCode::Right));
     update(&mut m, code(KeyCode::Right));
-    let (id, body, idem) = sent(&update(&mut m, code(KeyCode::Enter)));
+    let (id, body, idem) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
     assert_eq!(
         body.expires_at,
         Some(Timestamp::from_unix(T0 + 30 * 86_400))
     );
     // Time passes while the service is away.
     m.now = Timestamp::from_unix(T0 + 95);
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Issued(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id, ApiResult::Issued(Err(unreachable())));
     // [Retry] on the error popup.
-    let (id2, body2, idem2) = sent(&update(&mut m, code(KeyCode::Enter)));
+    let (id2, body2, idem2) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
     assert_eq!((&body2, &idem2), (&body, &idem));
     m.now = Timestamp::from_unix(T0 + 200);
-    update(
-        &mut m,
-        Msg::Api {
-            id: id2,
-            result: ApiResult::Issued(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id2, ApiResult::Issued(Err(unreachable())));
     // Cancel on the error popup, then Enter on the unchanged form: the same body again, not
     // 30 days counted from the later now.
     update(&mut m, code(KeyCode::Esc));
     assert!(matches!(top(&m), Popup::Issue(p) if p.in_flight.is_none()));
-    let (id3, body3, idem3) = sent(&update(&mut m, code(KeyCode::Enter)));
+    let (id3, body3, idem3) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
     assert_eq!((&body3, &idem3), (&body, &idem));
     // Another choice is another body (the service then says the key was reused).
-    update(
-        &mut m,
-        Msg::Api {
-            id: id3,
-            result: ApiResult::Issued(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id3, ApiResult::Issued(Err(unreachable())));
     update(&mut m, code(KeyCode::Esc));
     update(&mut m, code(KeyCode::Right));
-    let (_, body4, _) = sent(&update(&mut m, code(KeyCode::Enter)));
+    let (_, body4, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
     assert_eq!(
         body4.expires_at,
         Some(Timestamp::from_unix(T0 + 200 + 90 * 86_400))
@@ -339,16 +306,14 @@ fn the_services_refusal_of_the_expiry_shows_under_the_choice() {
     update(&mut m, key('i'));
     update(&mut m, code(KeyCode::Tab));
     update(&mut m, code(KeyCode::Right));
-    let (id, _, _) = sent(&update(&mut m, code(KeyCode::Enter)));
-    update(
+    let (id, _, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
+    respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Issued(Err(api_err(
-                ErrorCode::InvalidRequest,
-                "expires_at must be in the future",
-            ))),
-        },
+        id,
+        ApiResult::Issued(Err(api_err(
+            ErrorCode::InvalidRequest,
+            "expires_at must be in the future",
+        ))),
     );
     let p = issue_popup(&m);
     assert_eq!(p.name_error, None);

@@ -9,18 +9,10 @@ use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, Msg};
 use crate::console::popup::{Button, ErrorKind, Field, Focus, Popup};
 use crate::wire::{ErrorCode, Role};
 
+/// The one issue among `fx`: its request, Idempotency-Key and name.
 fn issue_call(fx: &[Effect]) -> (u64, String, Option<String>) {
-    match only_call(fx) {
-        (
-            id,
-            ApiCall::IssueKey {
-                idempotency_key,
-                body,
-                ..
-            },
-        ) => (id, idempotency_key, body.name),
-        other => panic!("expected an issue, got {other:?}"),
-    }
+    let (id, body, idem) = issue_sent(fx);
+    (id, idem, body.name)
 }
 
 #[test]
@@ -48,13 +40,7 @@ fn issue_copy_ok_refreshes_and_selects_the_new_key() {
     assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
     assert!(update(&mut m, code(KeyCode::Tab)).is_empty());
     assert!(update(&mut m, key(' ')).is_empty());
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: issued(7),
-        },
-    );
+    respond(&mut m, id, issued(7));
     let Popup::KeyCopy(k) = top(&m) else {
         panic!("the copy popup replaces the issue popup")
     };
@@ -78,13 +64,7 @@ fn issue_copy_ok_refreshes_and_selects_the_new_key() {
         m.keys.as_ref().and_then(|k| k.want.clone()),
         Some(Want::Id("key_0007".into()))
     );
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: keys_result("svc_0001", &[1, 2, 7, 0]),
-        },
-    );
+    respond(&mut m, id, keys_result("svc_0001", &[1, 2, 7, 0]));
     let k = m.keys.as_ref().unwrap();
     assert_eq!(k.selected_key().map(|k| k.id.as_str()), Some("key_0007"));
 }
@@ -95,13 +75,7 @@ fn ok_before_any_copy_asks_once_more() {
     update(&mut m, key('i'));
     let (id, _, name) = issue_call(&update(&mut m, code(KeyCode::Enter)));
     assert_eq!(name, None, "an empty name sends {{}}");
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: issued(1),
-        },
-    );
+    respond(&mut m, id, issued(1));
     update(&mut m, code(KeyCode::Tab));
     update(&mut m, code(KeyCode::Enter));
     let Popup::ConfirmClose(c) = top(&m) else {
@@ -127,13 +101,7 @@ fn a_failed_copy_does_not_count_as_a_copy() {
     let mut m = on_keys(&[], Role::Manager);
     update(&mut m, key('i'));
     let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: issued(1),
-        },
-    );
+    respond(&mut m, id, issued(1));
     update(
         &mut m,
         Msg::Copied(CopyOutcome::Failed("no display".into())),
@@ -154,13 +122,7 @@ fn esc_abandons_an_issue_and_its_result_is_dropped() {
     let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
     update(&mut m, code(KeyCode::Esc));
     assert!(m.popups.is_empty() && !m.pending.contains_key(&id));
-    let fx = update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: issued(2),
-        },
-    );
+    let fx = respond(&mut m, id, issued(2));
     assert!(
         m.popups.is_empty(),
         "the key of an abandoned issue is never shown"
@@ -174,13 +136,7 @@ fn a_network_failure_offers_retry_with_the_same_idempotency_key() {
     let mut m = on_keys(&[1], Role::Manager);
     update(&mut m, key('i'));
     let (id, idem, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Issued(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id, ApiResult::Issued(Err(unreachable())));
     let Popup::Error(e) = top(&m) else {
         panic!("no error popup")
     };
@@ -196,13 +152,7 @@ fn a_network_failure_offers_retry_with_the_same_idempotency_key() {
     assert_ne!(id2, id);
     assert!(matches!(top(&m), Popup::Issue(p) if p.in_flight == Some(id2)));
     // Cancel on the error popup, then [Issue] again: still the same key.
-    update(
-        &mut m,
-        Msg::Api {
-            id: id2,
-            result: ApiResult::Issued(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id2, ApiResult::Issued(Err(unreachable())));
     update(&mut m, code(KeyCode::Esc));
     assert!(matches!(top(&m), Popup::Issue(p) if p.in_flight.is_none()));
     let (_, idem3, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
@@ -235,15 +185,13 @@ fn at_the_limit_issue_is_refused_with_the_page_note() {
     let mut m = on_keys(&[1, 2, 3, 4], Role::Manager);
     update(&mut m, key('i'));
     let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
-    let fx = update(
+    let fx = respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Issued(Err(api_err(
-                ErrorCode::ApiKeyLimitExceeded,
-                "You can issue up to 5 API Keys.",
-            ))),
-        },
+        id,
+        ApiResult::Issued(Err(api_err(
+            ErrorCode::ApiKeyLimitExceeded,
+            "You can issue up to 5 API Keys.",
+        ))),
     );
     let Popup::Error(e) = top(&m) else {
         panic!("no error popup")
@@ -262,15 +210,13 @@ fn an_orphaned_replay_offers_to_delete_its_key() {
     let mut m = on_keys(&[1], Role::Manager);
     update(&mut m, key('i'));
     let (id, _, _) = issue_call(&update(&mut m, code(KeyCode::Enter)));
-    update(
+    respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Issued(Err(api_err(
-                ErrorCode::IdempotencySecretUnavailable,
-                "the key key_9f3 was issued but can no longer be shown",
-            ))),
-        },
+        id,
+        ApiResult::Issued(Err(api_err(
+            ErrorCode::IdempotencySecretUnavailable,
+            "the key key_9f3 was issued but can no longer be shown",
+        ))),
     );
     let Popup::Error(e) = top(&m) else {
         panic!("no error popup")
@@ -281,15 +227,13 @@ fn an_orphaned_replay_offers_to_delete_its_key() {
     update(&mut m, code(KeyCode::Tab));
     let (id, call) = only_call(&update(&mut m, code(KeyCode::Enter)));
     assert!(matches!(call, ApiCall::DeleteKey { ref key_id, .. } if key_id == "key_9f3"));
-    update(
+    respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyDeleted {
-                service_id: "svc_0001".into(),
-                key_id: "key_9f3".into(),
-                result: Ok(()),
-            },
+        id,
+        ApiResult::KeyDeleted {
+            service_id: "svc_0001".into(),
+            key_id: "key_9f3".into(),
+            result: Ok(()),
         },
     );
     assert!(m.popups.is_empty());

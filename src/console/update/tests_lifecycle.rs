@@ -5,7 +5,7 @@ use crossterm::event::KeyCode;
 
 use super::fixtures::*;
 use super::update;
-use crate::console::msg::{ApiCall, ApiResult, Msg};
+use crate::console::msg::{ApiCall, ApiResult};
 use crate::console::popup::{Button, Focus, Popup};
 use crate::wire::{KeyState, Role};
 
@@ -38,18 +38,9 @@ fn x_disables_after_a_confirmation_that_starts_on_cancel() {
     );
     let mut k = api_key(2);
     k.state = KeyState::Disabled;
-    let fx = update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyUpdated(Ok(k)),
-        },
-    );
+    let fx = respond(&mut m, id, ApiResult::KeyUpdated(Ok(k)));
     assert!(m.popups.is_empty());
-    assert_eq!(
-        m.notice.as_ref().map(|n| n.text.as_str()),
-        Some("API Key disabled: ragk_Ab02********wXyZ")
-    );
+    assert_eq!(notice(&m), Some("API Key disabled: ragk_Ab02********wXyZ"));
     let (_, call) = only_call(&fx);
     assert!(
         matches!(call, ApiCall::ListKeys { .. }),
@@ -69,17 +60,8 @@ fn x_enables_a_disabled_key_at_once() {
         call,
         ApiCall::UpdateKey { ref body, .. } if body.enabled == Some(true)
     ));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyUpdated(Ok(api_key(2))),
-        },
-    );
-    assert_eq!(
-        m.notice.as_ref().map(|n| n.text.as_str()),
-        Some("API Key enabled: ragk_Ab02********wXyZ")
-    );
+    respond(&mut m, id, ApiResult::KeyUpdated(Ok(api_key(2))));
+    assert_eq!(notice(&m), Some("API Key enabled: ragk_Ab02********wXyZ"));
 }
 
 #[test]
@@ -101,13 +83,7 @@ fn a_refused_disable_says_why_and_refreshes() {
     update(&mut m, code(KeyCode::Left));
     let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
     let err = api_err(crate::wire::ErrorCode::ApiKeyNotActive, "not active");
-    let fx = update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyUpdated(Err(err)),
-        },
-    );
+    let fx = respond(&mut m, id, ApiResult::KeyUpdated(Err(err)));
     assert!(matches!(top(&m), Popup::Error(_)));
     assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
 }

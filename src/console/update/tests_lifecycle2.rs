@@ -65,16 +65,10 @@ fn e_opens_rename_prefilled_and_enter_saves_via_patch() {
     );
     let mut k = api_key(2);
     k.name = Some("billing-eu".into());
-    let fx = update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyUpdated(Ok(k)),
-        },
-    );
+    let fx = respond(&mut m, id, ApiResult::KeyUpdated(Ok(k)));
     assert!(m.popups.is_empty());
     assert_eq!(
-        m.notice.as_ref().map(|n| n.text.as_str()),
+        notice(&m),
         Some("API Key renamed: ragk_Ab02********wXyZ is now billing-eu")
     );
     assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
@@ -106,13 +100,7 @@ fn a_refused_rename_is_shown_in_the_popup() {
     update(&mut m, key('e'));
     let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
     let err = api_err(ErrorCode::InvalidRequest, "name: too long");
-    let fx = update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyUpdated(Err(err)),
-        },
-    );
+    let fx = respond(&mut m, id, ApiResult::KeyUpdated(Err(err)));
     assert!(fx.is_empty());
     match top(&m) {
         Popup::Rename(p) => {
@@ -202,13 +190,7 @@ fn rotate_leads_into_the_copy_popup_and_selects_the_successor() {
         matches!(top(&m), Popup::Rotate(p) if p.grace == 2),
         "frozen"
     );
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: rotated(3),
-        },
-    );
+    respond(&mut m, id, rotated(3));
     assert_eq!(
         m.popups.len(),
         1,
@@ -249,13 +231,7 @@ fn rotate_leads_into_the_copy_popup_and_selects_the_successor() {
 fn a_rotation_retried_after_a_network_failure_reuses_its_idempotency_key() {
     let mut m = on_keys(&[1, 2], Role::Manager);
     let (id, first) = press_rotate(&mut m);
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Rotated(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id, ApiResult::Rotated(Err(unreachable())));
     assert!(matches!(top(&m), Popup::Error(_)));
     assert_eq!(focus(&m), Some(Focus::Button(Button::Retry)));
     let (id2, call) = only_call(&update(&mut m, code(KeyCode::Enter)));
@@ -275,13 +251,7 @@ fn rotating_a_key_that_is_not_active_says_so_in_the_console_words() {
     let mut m = on_keys(&[1, 2], Role::Manager);
     let (id, _) = press_rotate(&mut m);
     let err = api_err(ErrorCode::ApiKeyNotActive, "api key key_0002 is disabled");
-    let fx = update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Rotated(Err(err)),
-        },
-    );
+    let fx = respond(&mut m, id, ApiResult::Rotated(Err(err)));
     match top(&m) {
         Popup::Error(e) => assert!(
             e.message
@@ -301,13 +271,7 @@ fn an_abandoned_rotation_that_succeeded_still_shows_in_the_list() {
     let (id, _) = press_rotate(&mut m);
     update(&mut m, code(KeyCode::Esc));
     assert!(m.popups.is_empty());
-    let fx = update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: rotated(3),
-        },
-    );
+    let fx = respond(&mut m, id, rotated(3));
     assert!(m.popups.is_empty(), "no key shown for an abandoned popup");
     assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
 }

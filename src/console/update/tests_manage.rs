@@ -50,30 +50,19 @@ fn delete_starts_on_cancel_and_the_selection_lands_on_an_existing_row() {
         update(&mut m, code(KeyCode::Enter)).is_empty(),
         "no double delete"
     );
-    let fx = update(
+    let fx = respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyDeleted {
-                service_id: "svc_0001".into(),
-                key_id: "key_0002".into(),
-                result: Ok(()),
-            },
+        id,
+        ApiResult::KeyDeleted {
+            service_id: "svc_0001".into(),
+            key_id: "key_0002".into(),
+            result: Ok(()),
         },
     );
     assert!(m.popups.is_empty());
-    assert_eq!(
-        m.notice.as_ref().map(|n| n.text.as_str()),
-        Some("API Key deleted: ragk_Ab02********wXyZ")
-    );
+    assert_eq!(notice(&m), Some("API Key deleted: ragk_Ab02********wXyZ"));
     let (id, _) = only_call(&fx);
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: keys_result("svc_0001", &[1, 3]),
-        },
-    );
+    respond(&mut m, id, keys_result("svc_0001", &[1, 3]));
     let k = m.keys.as_ref().unwrap();
     assert_eq!(k.selected_key().map(|k| k.id.as_str()), Some("key_0001"));
     // Deleting the last row selects the new last row.
@@ -82,25 +71,17 @@ fn delete_starts_on_cancel_and_the_selection_lands_on_an_existing_row() {
     update(&mut m, key('d'));
     update(&mut m, code(KeyCode::BackTab));
     let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
-    let fx = update(
+    let fx = respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::KeyDeleted {
-                service_id: "svc_0001".into(),
-                key_id: "key_0001".into(),
-                result: Ok(()),
-            },
+        id,
+        ApiResult::KeyDeleted {
+            service_id: "svc_0001".into(),
+            key_id: "key_0001".into(),
+            result: Ok(()),
         },
     );
     let (id, _) = only_call(&fx);
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: keys_result("svc_0001", &[2]),
-        },
-    );
+    respond(&mut m, id, keys_result("svc_0001", &[2]));
     assert_eq!(
         m.keys
             .as_ref()
@@ -170,7 +151,7 @@ fn a_refused_token_shows_a_popup_once() {
         } else {
             ApiResult::Services(Err(api_err(ErrorCode::Unauthorized, "no")))
         };
-        update(&mut m, Msg::Api { id, result });
+        respond(&mut m, id, result);
     }
     assert_eq!(m.popups.len(), 1);
     let Popup::Error(e) = top(&m) else {
@@ -184,13 +165,7 @@ fn a_refused_token_shows_a_popup_once() {
 fn a_lost_connection_while_loading_says_press_r() {
     let mut m = on_services(2, Role::Manager);
     let (id, _) = only_call(&update(&mut m, key('r')));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Services(Err(unreachable())),
-        },
-    );
+    respond(&mut m, id, ApiResult::Services(Err(unreachable())));
     let n = m.notice.clone().unwrap();
     assert_eq!(
         n.text,
@@ -199,14 +174,12 @@ fn a_lost_connection_while_loading_says_press_r() {
     assert_eq!(m.services.visible().len(), 2, "what was shown stays");
     // Once the service answers again, the notice goes.
     let (id, _) = only_call(&update(&mut m, key('r')));
-    update(
+    respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Services(Ok(crate::wire::ServiceList {
-                services: vec![svc(1, 0)],
-            })),
-        },
+        id,
+        ApiResult::Services(Ok(crate::wire::ServiceList {
+            services: vec![svc(1, 0)],
+        })),
     );
     assert_eq!(m.notice, None);
 }
@@ -245,12 +218,10 @@ fn create_service_validates_inline_and_sends_once() {
         ("abc", "Demo[31m retrieval")
     );
     assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
-    update(
+    respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::ServiceCreated(Err(api_err(ErrorCode::ServiceNameTaken, "taken"))),
-        },
+        id,
+        ApiResult::ServiceCreated(Err(api_err(ErrorCode::ServiceNameTaken, "taken"))),
     );
     let Popup::CreateService(p) = top(&m) else {
         panic!("the popup stays")
@@ -430,13 +401,7 @@ fn clicks_press_buttons_open_menus_and_select_rows() {
         matches!(only_call(&fx).1, ApiCall::ListKeys { service_id } if service_id == "svc_0003")
     );
     let (id, _) = only_call(&fx);
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: keys_result("svc_0003", &[1, 2, 3]),
-        },
-    );
+    respond(&mut m, id, keys_result("svc_0003", &[1, 2, 3]));
     click(&mut m, Hit::Row(2));
     assert_eq!(m.keys.as_ref().map(|k| k.selected), Some(2));
     click(&mut m, Hit::RowMenu(1));
@@ -491,14 +456,12 @@ fn a_refusal_notice_outlives_a_list_that_lands_after_it() {
     update(&mut m, key('c'));
     let reason = m.notice.clone().expect("a notice").text;
     assert!(reason.contains("viewer"), "{reason}");
-    update(
+    respond(
         &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Services(Ok(crate::wire::ServiceList {
-                services: vec![svc(1, 0)],
-            })),
-        },
+        id,
+        ApiResult::Services(Ok(crate::wire::ServiceList {
+            services: vec![svc(1, 0)],
+        })),
     );
     assert_eq!(m.notice.map(|n| n.text), Some(reason));
 }

@@ -70,25 +70,13 @@ fn a_real_key_is_looked_up_and_open_lands_on_its_row() {
     let (id, call) = only_call(&eff);
     assert!(matches!(&call, ApiCall::Whois(s) if s.expose() == k.expose()));
     assert!(!format!("{eff:?}{:?}", m.pending).contains(k.expose()));
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: answer(2, 3),
-        },
-    );
+    respond(&mut m, id, answer(2, 3));
     assert_eq!(focus(&m), Some(Focus::Button(Button::Open)));
     let eff = update(&mut m, code(KeyCode::Enter));
     assert!(m.popups.is_empty());
     let (kid, call) = only_call(&eff);
     assert!(matches!(&call, ApiCall::ListKeys { service_id } if service_id == "svc_0002"));
-    update(
-        &mut m,
-        Msg::Api {
-            id: kid,
-            result: keys_result("svc_0002", &[1, 2, 3, 4]),
-        },
-    );
+    respond(&mut m, kid, keys_result("svc_0002", &[1, 2, 3, 4]));
     let k = m.keys.as_ref().unwrap();
     assert_eq!(k.service.id, "svc_0002");
     assert_eq!(k.selected_key().map(|x| x.id.as_str()), Some("key_0003"));
@@ -104,13 +92,7 @@ fn not_found_and_rate_limited_say_so_in_the_page_words() {
     );
     let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
     let e = api_err(ErrorCode::ApiKeyNotFound, "no such key");
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Whois(Err(e)),
-        },
-    );
+    respond(&mut m, id, ApiResult::Whois(Err(e)));
     assert!(
         whois(&m)
             .error
@@ -120,13 +102,7 @@ fn not_found_and_rate_limited_say_so_in_the_page_words() {
     );
     let (id, _) = only_call(&update(&mut m, code(KeyCode::Enter)));
     let e = api_err(ErrorCode::RateLimited, "slow down");
-    update(
-        &mut m,
-        Msg::Api {
-            id,
-            result: ApiResult::Whois(Err(e)),
-        },
-    );
+    respond(&mut m, id, ApiResult::Whois(Err(e)));
     assert!(whois(&m).error.is_some());
     update(&mut m, code(KeyCode::Esc));
     assert!(m.popups.is_empty());
