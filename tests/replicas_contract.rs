@@ -134,17 +134,20 @@ async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c
         for (i, l) in loops.into_iter().enumerate() {
             let seen = l.finish().await;
             for s in &seen {
+                // 503: the replica's lease lapsed (a starved machine can miss renewals); API.md,
+                // Several replicas: past the lease it answers nothing from memory, which is
+                // allowed, never a 200 the revocation should have stopped.
                 assert!(
-                    matches!(s.status, 200 | 401),
+                    matches!(s.status, 200 | 401 | 503),
                     "round {round} ({how:?}): replica {} answered {}",
                     i + 1,
                     s.status
                 );
                 if s.sent > answered {
                     late_seen += 1;
-                    assert_eq!(
+                    assert_ne!(
                         s.status,
-                        401,
+                        200,
                         "round {round} ({how:?}): replica {} answered 200 {:?} after A's answer",
                         i + 1,
                         s.sent - answered
