@@ -2,7 +2,7 @@
 # Compares `ragkeys keys list` with `curl … | jq .` for the same listing, against a release
 # `ragkeys serve` on loopback. Goal: ragkeys no slower than 1.5 × curl | jq (median).
 #
-#   scripts/bench-cli.sh [RUNS]        (needs hyperfine, curl, jq; builds --release)
+#   benches/bench-cli.sh [RUNS]        (needs hyperfine, curl, jq; builds --release)
 set -euo pipefail
 
 runs="${1:-200}"

@@ -9,8 +9,8 @@ Measures, with medians over repeated runs:
   - bytes written per `j` over 50 presses from the top of a 999-service list, at 100×30, 80×24
     and 200×60 (each step after the first screenful scrolls the list by one row);
   - peak RSS (VmHWM) of the console.
-Usage: scripts/bench-console.py [path/to/ragkeys]   (default target/release/ragkeys)
-       ONLY=bytes scripts/bench-console.py …   (only the byte counts: 5-row list and long list)
+Usage: benches/bench-console.py [path/to/ragkeys]   (default target/release/ragkeys)
+       ONLY=bytes benches/bench-console.py …   (only the byte counts: 5-row list and long list)
 """
 import fcntl
 import json
