@@ -9,6 +9,7 @@ mod listen;
 pub mod metrics;
 mod middleware;
 mod openapi;
+mod paths;
 mod rate_limit;
 mod redact;
 mod replicas;
@@ -144,7 +145,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
     // With PostgreSQL: the change feed and the lease; the index is trusted once synced.
-    let protocol = replicas::start_for(data.postgres.as_ref(), &state).await;
+    let protocol = replicas::start_for(data.postgres.as_ref(), state.clone()).await;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -174,8 +175,10 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         let (state, stop) = (state.clone(), stop_rx.clone());
         tokio::spawn(async move {
             let upkeep = metrics::run_upkeep(stop.clone());
-            let (served, ()) =
-                tokio::join!(run_http(l, None, metrics::router(state), stop), upkeep);
+            let (served, ()) = tokio::join!(
+                run_http(l, None, handlers::scrape::router(state), stop),
+                upkeep
+            );
             served
         })
     });

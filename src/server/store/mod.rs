@@ -3,6 +3,7 @@
 //! extra crates; implementations keep blocking I/O off the async runtime themselves.
 
 pub mod postgres;
+mod rules;
 pub mod sqlite;
 
 use futures_util::future::BoxFuture;
