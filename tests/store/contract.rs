@@ -1,5 +1,12 @@
-use super::*;
-use crate::wire::{AuditAction, Role, Timestamp};
+//! The contract of a store (`ragkeys::server::store::Store`), written once: each case takes a
+//! fresh [`Fixture`] and is run on SQLite and on PostgreSQL (`main.rs` lists the cases once).
+
+use ragkeys::server::store::{
+    IdempotencyRecord, KeyChange, KeyCounts, NewKey, NewToken, ServiceRecord, StoreError,
+};
+use ragkeys::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
+
+use crate::fixture::Fixture;
 
 fn audit(action: AuditAction, service_id: &str) -> AuditEvent {
     AuditEvent {
@@ -38,16 +45,8 @@ fn new_key(id: &str, service_id: &str, n: u8) -> NewKey {
     }
 }
 
-fn open_temp() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
-    (dir, store)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_key_cap_holds_under_concurrent_issues() {
-    let (_dir, store) = open_temp();
-    let store = Arc::new(store);
+pub async fn the_key_cap_holds_under_concurrent_issues(f: Fixture) {
+    let store = f.store.clone();
     store
         .create_service(
             service("svc_a", "alpha"),
@@ -85,9 +84,8 @@ async fn the_key_cap_holds_under_concurrent_issues() {
     assert_eq!(events.len(), 6, "one per successful issue plus the create");
 }
 
-#[tokio::test]
-async fn keys_list_newest_first_and_delete_frees_the_slot() {
-    let (_dir, store) = open_temp();
+pub async fn keys_list_newest_first_and_delete_frees_the_slot(f: Fixture) {
+    let store = &f.store;
     store
         .create_service(
             service("svc_a", "alpha"),
@@ -164,9 +162,8 @@ async fn keys_list_newest_first_and_delete_frees_the_slot() {
     assert!(matches!(missing, StoreError::ServiceNotFound));
 }
 
-#[tokio::test]
-async fn the_idempotency_record_commits_with_its_key() {
-    let (_dir, store) = open_temp();
+pub async fn the_idempotency_record_commits_with_its_key(f: Fixture) {
+    let store = &f.store;
     store
         .create_service(
             service("svc_a", "alpha"),
@@ -212,9 +209,8 @@ async fn the_idempotency_record_commits_with_its_key() {
     assert_eq!(store.find_idempotency([7; 32]).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn services_are_unique_capped_and_take_their_keys_along() {
-    let (_dir, store) = open_temp();
+pub async fn services_are_unique_capped_and_take_their_keys_along(f: Fixture) {
+    let store = &f.store;
     let a = audit(AuditAction::ServiceCreate, "");
     store
         .create_service(service("svc_a", "alpha"), 2, a.clone())
@@ -263,9 +259,8 @@ async fn services_are_unique_capped_and_take_their_keys_along() {
     assert_eq!(names, ["beta", "gamma"]);
 }
 
-#[tokio::test]
-async fn tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_listing() {
-    let (_dir, store) = open_temp();
+pub async fn tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_listing(f: Fixture) {
+    let store = &f.store;
     let t = NewToken {
         name: "alice".into(),
         role: Role::Viewer,
@@ -316,36 +311,21 @@ async fn tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_listin
     assert!(store.list_tokens().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_reopened_store_keeps_its_data_and_a_closed_one_refuses_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let store = SqliteStore::open(&path).unwrap();
+pub async fn a_reopened_store_keeps_its_data_and_a_closed_one_refuses_work(f: Fixture) {
+    let store = &f.store;
     store.set_meta("k", "v".into()).await.unwrap();
     store.close().await.unwrap();
     assert!(matches!(store.get_meta("k").await, Err(StoreError::Closed)));
-    let again = SqliteStore::open(&path).unwrap();
+    let again = f.open_again().await;
     assert_eq!(again.get_meta("k").await.unwrap().as_deref(), Some("v"));
 }
 
-#[test]
-fn a_database_from_a_newer_version_is_refused_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    {
-        let c = Connection::open(&path).unwrap();
-        c.pragma_update(None, "user_version", 99).unwrap();
+pub async fn first_time_setup_happens_once_across_connections(f: Fixture) {
+    // Separate stores on one file (one database), as separate processes would have.
+    let mut stores = Vec::new();
+    for _ in 0..6 {
+        stores.push(f.open_again().await);
     }
-    let err = SqliteStore::open(&path).err().unwrap().to_string();
-    assert!(err.contains("newer"), "{err}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_time_setup_happens_once_across_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    // Separate stores on one file, as separate processes would have.
-    let stores: Vec<SqliteStore> = (0..6).map(|_| SqliteStore::open(&path).unwrap()).collect();
     let mut tasks = Vec::new();
     for (i, store) in stores.iter().enumerate() {
         let store = store.clone();
@@ -414,9 +394,8 @@ async fn first_time_setup_happens_once_across_connections() {
     assert!(later.is_none());
 }
 
-#[tokio::test]
-async fn get_key_tells_a_live_key_from_a_deleted_one_and_a_gone_service() {
-    let (_dir, store) = open_temp();
+pub async fn get_key_tells_a_live_key_from_a_deleted_one_and_a_gone_service(f: Fixture) {
+    let store = &f.store;
     store
         .create_service(
             service("svc_a", "alpha"),
@@ -461,9 +440,8 @@ async fn get_key_tells_a_live_key_from_a_deleted_one_and_a_gone_service() {
     ));
 }
 
-#[tokio::test]
-async fn a_rotation_shares_the_slot_and_its_old_key_retires_once() {
-    let (_dir, store) = open_temp();
+pub async fn a_rotation_shares_the_slot_and_its_old_key_retires_once(f: Fixture) {
+    let store = &f.store;
     store
         .create_service(
             service("svc_a", "alpha"),
@@ -533,4 +511,339 @@ async fn a_rotation_shares_the_slot_and_its_old_key_retires_once() {
         .filter(|e| e.action == AuditAction::ApiKeyRetire)
         .count();
     assert_eq!(retires, 1);
+}
+
+/// A service `svc_a` with the keys `keys` issued in it (up to 10).
+async fn service_with(f: &Fixture, keys: &[NewKey]) {
+    f.store
+        .create_service(
+            service("svc_a", "alpha"),
+            999,
+            audit(AuditAction::ServiceCreate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    for k in keys {
+        f.store
+            .issue_key(
+                k.clone(),
+                10,
+                None,
+                audit(AuditAction::ApiKeyIssue, "svc_a"),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn change(
+    name: Option<Option<&str>>,
+    enabled: Option<bool>,
+    expires_at: Option<Option<i64>>,
+) -> KeyChange {
+    KeyChange {
+        name: name.map(|n| n.map(str::to_owned)),
+        enabled,
+        expires_at,
+    }
+}
+
+/// Actions of the trail of `svc_a` after its creation and the issues, oldest first.
+async fn actions_after_issues(f: &Fixture, issued: usize) -> Vec<(AuditAction, Option<String>)> {
+    let mut events = f.store.list_audit("svc_a".into(), 100).await.unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .skip(1 + issued)
+        .map(|e| (e.action, e.masked))
+        .collect()
+}
+
+pub async fn a_patch_changes_only_what_differs_and_audits_each_kind_once(f: Fixture) {
+    service_with(&f, &[new_key("key_1", "svc_a", 1)]).await;
+    let now = 1_800_000_100;
+    let patch = |c: KeyChange| {
+        f.store.update_key(
+            "svc_a".into(),
+            "key_1".into(),
+            c,
+            now,
+            audit(AuditAction::ApiKeyUpdate, "svc_a"),
+        )
+    };
+    let renamed = patch(change(Some(Some("ci")), None, None)).await.unwrap();
+    assert_eq!(renamed.actions, [AuditAction::ApiKeyUpdate]);
+    assert_eq!(renamed.key.name.as_deref(), Some("ci"));
+    assert_eq!(renamed.digest, [1; 32]);
+    // Every field at its value already: no change, no event.
+    let same = patch(change(Some(Some("ci")), Some(true), Some(None)))
+        .await
+        .unwrap();
+    assert!(same.actions.is_empty(), "{:?}", same.actions);
+    let disabled = patch(change(None, Some(false), None)).await.unwrap();
+    assert_eq!(disabled.actions, [AuditAction::ApiKeyDisable]);
+    assert_eq!(disabled.key.state(now), KeyState::Disabled);
+    let later = now + 3600;
+    let enabled = patch(change(None, Some(true), Some(Some(later))))
+        .await
+        .unwrap();
+    assert_eq!(
+        enabled.actions,
+        [AuditAction::ApiKeyEnable, AuditAction::ApiKeyUpdate]
+    );
+    assert_eq!(enabled.key.expires_at, Some(later));
+    // The store holds what the answer says, and the verify index would load it.
+    let stored = f
+        .store
+        .get_key("svc_a".into(), "key_1".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, enabled.key);
+    let digests = f.store.all_key_digests().await.unwrap();
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0].valid_until, later);
+    let masked = Some("ragk_AbCd********wXyZ".to_owned());
+    assert_eq!(
+        actions_after_issues(&f, 1).await,
+        [
+            (AuditAction::ApiKeyUpdate, masked.clone()),
+            (AuditAction::ApiKeyDisable, masked.clone()),
+            (AuditAction::ApiKeyEnable, masked.clone()),
+            (AuditAction::ApiKeyUpdate, masked),
+        ]
+    );
+}
+
+pub async fn a_patch_refuses_what_the_lifecycle_forbids(f: Fixture) {
+    let now = 1_800_000_100;
+    let expired = NewKey {
+        expires_at: Some(now - 50),
+        ..new_key("key_1", "svc_a", 1)
+    };
+    service_with(&f, &[expired, new_key("key_2", "svc_a", 2)]).await;
+    let patch = |key: &str, c: KeyChange, at: i64| {
+        f.store.update_key(
+            "svc_a".into(),
+            key.into(),
+            c,
+            at,
+            audit(AuditAction::ApiKeyUpdate, "svc_a"),
+        )
+    };
+    // Enabling an expired key needs a new expiry in the future.
+    for c in [
+        change(None, Some(true), None),
+        change(None, Some(true), Some(Some(now - 1))),
+    ] {
+        let err = patch("key_1", c, now).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::KeyNotActive(m) if m.contains("has expired")),
+            "{err}"
+        );
+    }
+    let revived = patch("key_1", change(None, Some(true), Some(Some(now + 60))), now)
+        .await
+        .unwrap();
+    assert_eq!(revived.actions, [AuditAction::ApiKeyUpdate]);
+    assert_eq!(revived.key.state(now), KeyState::Active);
+    // A rotating key's grace is fixed.
+    f.store
+        .rotate_key(
+            NewKey {
+                created_at: now,
+                ..new_key("key_3", "svc_a", 3)
+            },
+            "key_2".into(),
+            60,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let err = patch("key_2", change(None, None, Some(Some(now + 1000))), now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::KeyNotActive(m) if m.contains("rotating")),
+        "{err}"
+    );
+    // Once its grace ended it is gone, retired or not yet.
+    let gone = patch("key_2", change(Some(Some("x")), None, None), now + 60)
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, StoreError::KeyNotFound), "{gone}");
+    let unknown = patch("key_9", change(Some(None), None, None), now)
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::KeyNotFound), "{unknown}");
+    let no_service = f
+        .store
+        .update_key(
+            "svc_x".into(),
+            "key_1".into(),
+            change(Some(None), None, None),
+            now,
+            audit(AuditAction::ApiKeyUpdate, "svc_x"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(no_service, StoreError::ServiceNotFound),
+        "{no_service}"
+    );
+    // A refused change wrote nothing: the rotation's event is the last.
+    let trail = actions_after_issues(&f, 2).await;
+    let kinds: Vec<_> = trail.iter().map(|(a, _)| *a).collect();
+    assert_eq!(
+        kinds,
+        [AuditAction::ApiKeyUpdate, AuditAction::ApiKeyRotate]
+    );
+}
+
+pub async fn a_rotation_keeps_the_name_and_the_lifetime_and_zero_grace_retires_at_once(f: Fixture) {
+    let named = NewKey {
+        name: Some("ci".into()),
+        expires_at: Some(1_800_000_001 + 1000),
+        ..new_key("key_1", "svc_a", 1)
+    };
+    service_with(&f, &[named, new_key("key_2", "svc_a", 2)]).await;
+    let t = 1_800_000_101;
+    let r = f
+        .store
+        .rotate_key(
+            NewKey {
+                created_at: t,
+                ..new_key("key_new", "svc_a", 9)
+            },
+            "key_1".into(),
+            0,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert!(r.old_retired);
+    assert_eq!(r.old_digest, [1; 32]);
+    assert_eq!(r.old.replaced_by.as_deref(), Some("key_new"));
+    assert_eq!(r.successor.name.as_deref(), Some("ci"));
+    assert_eq!(
+        r.successor.expires_at,
+        Some(t + 1000),
+        "the same lifetime from now"
+    );
+    assert_eq!(
+        f.store
+            .get_key("svc_a".into(), "key_1".into())
+            .await
+            .unwrap(),
+        None
+    );
+    let svc = f.store.get_service("svc_a".into()).await.unwrap().unwrap();
+    assert_eq!(svc.key_count, 2);
+    let mut events = f.store.list_audit("svc_a".into(), 100).await.unwrap();
+    events.reverse();
+    let retire = events.last().unwrap();
+    assert_eq!(retire.action, AuditAction::ApiKeyRetire);
+    assert_eq!(retire.actor, "system");
+    assert_eq!(retire.key_id.as_deref(), Some("key_1"));
+    assert_eq!(events[events.len() - 2].action, AuditAction::ApiKeyRotate);
+    // Only an active key is rotated.
+    f.store
+        .update_key(
+            "svc_a".into(),
+            "key_2".into(),
+            change(None, Some(false), None),
+            t,
+            audit(AuditAction::ApiKeyUpdate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let err = f
+        .store
+        .rotate_key(
+            NewKey {
+                created_at: t,
+                ..new_key("key_new2", "svc_a", 10)
+            },
+            "key_2".into(),
+            60,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::KeyNotActive(m) if m.contains("disabled")),
+        "{err}"
+    );
+}
+
+pub async fn keys_are_counted_by_state_with_rotated_over_disabled_over_expired(f: Fixture) {
+    let t = 1_800_000_500;
+    let expiring = |id: &str, n: u8| NewKey {
+        expires_at: Some(t - 100),
+        ..new_key(id, "svc_a", n)
+    };
+    service_with(
+        &f,
+        &[
+            new_key("active", "svc_a", 1),
+            new_key("disabled", "svc_a", 2),
+            expiring("expired", 3),
+            expiring("both", 4),
+            new_key("rotated", "svc_a", 5),
+            new_key("deleted", "svc_a", 6),
+        ],
+    )
+    .await;
+    for id in ["disabled", "both"] {
+        f.store
+            .update_key(
+                "svc_a".into(),
+                id.into(),
+                change(None, Some(false), None),
+                t,
+                audit(AuditAction::ApiKeyUpdate, "svc_a"),
+            )
+            .await
+            .unwrap();
+    }
+    f.store
+        .rotate_key(
+            NewKey {
+                created_at: t - 10,
+                ..new_key("successor", "svc_a", 7)
+            },
+            "rotated".into(),
+            3600,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    f.store
+        .delete_key(
+            "svc_a".into(),
+            "deleted".into(),
+            audit(AuditAction::ApiKeyDelete, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let counts = f.store.count_keys_by_state(t).await.unwrap();
+    assert_eq!(
+        counts,
+        KeyCounts {
+            active: 2,
+            disabled: 2,
+            expired: 1,
+            rotating: 1,
+        }
+    );
+    // Each key listed is counted in the state the list gives it.
+    let mut listed = KeyCounts::default();
+    for k in f.store.list_keys("svc_a".into()).await.unwrap() {
+        listed.add(k.state(t));
+    }
+    assert_eq!(listed, counts);
 }
