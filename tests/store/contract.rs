@@ -2,7 +2,8 @@
 //! fresh [`Fixture`] and is run on SQLite and on PostgreSQL (`main.rs` lists the cases once).
 
 use ragkeys::server::store::{
-    IdempotencyRecord, KeyChange, KeyCounts, NewKey, NewToken, ServiceRecord, StoreError,
+    AuditQuery, IdempotencyRecord, KeyChange, KeyCounts, NewKey, NewToken, ServiceRecord,
+    StoreError, UsageBucket, UsageCount,
 };
 use ragkeys::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
 
@@ -846,4 +847,270 @@ pub async fn keys_are_counted_by_state_with_rotated_over_disabled_over_expired(f
         listed.add(k.state(t));
     }
     assert_eq!(listed, counts);
+}
+
+pub async fn usage_counts_add_up_per_bucket_and_old_buckets_are_pruned(f: Fixture) {
+    service_with(
+        &f,
+        &[new_key("key_1", "svc_a", 1), new_key("key_2", "svc_a", 2)],
+    )
+    .await;
+    let (h, d) = (3600, 86_400);
+    let day = 20_000 * d;
+    let count = |key: &str, hour: i64, ok: u64, refused: u64| UsageCount {
+        key_id: key.into(),
+        hour,
+        day: hour.div_euclid(d) * d,
+        ok,
+        refused,
+    };
+    f.store
+        .record_usage(
+            vec![
+                count("key_1", day + 10 * h, 3, 1),
+                count("key_1", day + 11 * h, 2, 0),
+                count("key_2", day + 10 * h, 7, 0),
+                // A key deleted since it was counted: its counts go with it.
+                count("key_gone", day + 10 * h, 5, 5),
+            ],
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+    // Another writer (replica) adds to the same buckets; the same key twice in one batch too.
+    f.store
+        .record_usage(
+            vec![
+                count("key_1", day + 11 * h, 1, 1),
+                count("key_1", day + 11 * h, 1, 0),
+                count("key_1", day - 2 * h, 4, 0),
+            ],
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+    let bucket = |start, ok, refused| UsageBucket { start, ok, refused };
+    let u = f
+        .store
+        .key_usage("svc_a".into(), "key_1".into(), day, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        u.hours,
+        [bucket(day + 10 * h, 3, 1), bucket(day + 11 * h, 4, 1)]
+    );
+    assert_eq!(u.days, [bucket(day - d, 4, 0), bucket(day, 7, 2)]);
+    // Pruning drops buckets that started before the horizons, whatever key they belong to.
+    f.store
+        .record_usage(vec![], day + 11 * h, day)
+        .await
+        .unwrap();
+    let u = f
+        .store
+        .key_usage("svc_a".into(), "key_1".into(), 0, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.hours, [bucket(day + 11 * h, 4, 1)]);
+    assert_eq!(u.days, [bucket(day, 7, 2)]);
+    let other = f
+        .store
+        .key_usage("svc_a".into(), "key_2".into(), 0, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(other.hours.is_empty());
+    assert_eq!(other.days, [bucket(day, 7, 0)]);
+}
+
+pub async fn the_whole_trail_pages_newest_first_and_keeps_deleted_services(f: Fixture) {
+    service_with(&f, &[new_key("key_1", "svc_a", 1)]).await;
+    f.store
+        .create_service(
+            service("svc_b", "beta"),
+            999,
+            audit(AuditAction::ServiceCreate, "svc_b"),
+        )
+        .await
+        .unwrap();
+    let failed = AuditEvent {
+        outcome: "api_key_limit_exceeded".into(),
+        ..audit(AuditAction::ApiKeyIssue, "svc_b")
+    };
+    let rec = IdempotencyRecord {
+        scope: [5; 32],
+        status: 409,
+        outcome: "api_key_limit_exceeded".into(),
+        created_at: 1_800_000_000,
+        ..Default::default()
+    };
+    f.store
+        .record_failure(failed.clone(), Some(rec.clone()))
+        .await
+        .unwrap();
+    assert_eq!(f.store.find_idempotency([5; 32]).await.unwrap(), Some(rec));
+    let whois = AuditEvent {
+        key_id: Some("key_1".into()),
+        ..audit(AuditAction::ApiKeyWhois, "svc_a")
+    };
+    f.store.record_audit(whois.clone()).await.unwrap();
+    f.store
+        .delete_service("svc_b".into(), audit(AuditAction::ServiceDelete, "svc_b"))
+        .await
+        .unwrap();
+    let page = |q: AuditQuery| f.store.list_audit_page(q);
+    let all = page(AuditQuery {
+        limit: 100,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let actions: Vec<_> = all.iter().map(|e| e.event.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::ServiceDelete,
+            AuditAction::ApiKeyWhois,
+            AuditAction::ApiKeyIssue,
+            AuditAction::ServiceCreate,
+            AuditAction::ApiKeyIssue,
+            AuditAction::ServiceCreate,
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "ids fall");
+    assert_eq!(all[1].event, whois);
+    assert_eq!(all[2].event, failed);
+    // Pages of two, each starting below the last id of the one before.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let p = page(AuditQuery {
+            before,
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        if p.is_empty() {
+            break;
+        }
+        assert!(p.len() <= 2);
+        before = Some(p.last().unwrap().id);
+        seen.extend(p);
+    }
+    assert_eq!(seen, all);
+    // The deleted service's events stay, by service and by action.
+    let of_b = page(AuditQuery {
+        service_id: Some("svc_b".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(of_b.len(), 3);
+    let issues = page(AuditQuery {
+        action: Some(AuditAction::ApiKeyIssue),
+        limit: 100,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let services: Vec<_> = issues.iter().map(|e| e.event.service_id.as_str()).collect();
+    assert_eq!(services, ["svc_b", "svc_a"]);
+    // The per-service list is the same trail, newest first.
+    let of_a = f.store.list_audit("svc_a".into(), 100).await.unwrap();
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|e| e.event.service_id == "svc_a")
+        .map(|e| e.event.clone())
+        .collect();
+    assert_eq!(of_a, expected);
+    assert_eq!(
+        f.store.list_audit("svc_a".into(), 1).await.unwrap().len(),
+        1
+    );
+}
+
+pub async fn a_key_is_found_by_its_digest_in_any_state_until_it_is_deleted(f: Fixture) {
+    let expiring = NewKey {
+        expires_at: Some(2_000_000_000),
+        ..new_key("key_2", "svc_a", 2)
+    };
+    service_with(&f, &[new_key("key_1", "svc_a", 1), expiring]).await;
+    f.store
+        .update_key(
+            "svc_a".into(),
+            "key_1".into(),
+            change(None, Some(false), None),
+            1_800_000_100,
+            audit(AuditAction::ApiKeyUpdate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    let found = f.store.find_key_by_digest([1; 32]).await.unwrap().unwrap();
+    assert_eq!(found.service_name, "alpha");
+    assert_eq!(found.key.id, "key_1");
+    assert!(!found.key.enabled);
+    assert_eq!(f.store.find_key_by_digest([9; 32]).await.unwrap(), None);
+    // What the verify index reads: every key that exists, with when it stops verifying.
+    let mut read = f
+        .store
+        .key_digests(vec![[1; 32], [2; 32], [9; 32]])
+        .await
+        .unwrap();
+    read.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    let valid: Vec<_> = read
+        .iter()
+        .map(|k| (k.key_id.as_str(), k.digest, k.valid_until))
+        .collect();
+    assert_eq!(
+        valid,
+        [
+            ("key_1", [1; 32], i64::MIN),
+            ("key_2", [2; 32], 2_000_000_000)
+        ]
+    );
+    let live = f.store.live_digest([2; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (live.service_id.as_str(), live.valid_until),
+        ("svc_a", 2_000_000_000)
+    );
+    let mut all = f.store.all_key_digests().await.unwrap();
+    all.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].valid_until, i64::MIN);
+    f.store
+        .delete_key(
+            "svc_a".into(),
+            "key_2".into(),
+            audit(AuditAction::ApiKeyDelete, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.store.find_key_by_digest([2; 32]).await.unwrap(), None);
+    assert!(f.store.live_digest([2; 32]).await.unwrap().is_none());
+    assert!(f.store.key_digests(vec![[2; 32]]).await.unwrap().is_empty());
+}
+
+pub async fn settings_are_set_again_or_initialised_once(f: Fixture) {
+    assert_eq!(f.store.get_meta("k").await.unwrap(), None);
+    f.store.set_meta("k", "one".into()).await.unwrap();
+    f.store.set_meta("k", "two".into()).await.unwrap();
+    assert_eq!(f.store.get_meta("k").await.unwrap().as_deref(), Some("two"));
+    assert_eq!(f.store.init_meta("k", "three".into()).await.unwrap(), "two");
+    assert_eq!(
+        f.store.init_meta("new", "first".into()).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        f.store.init_meta("new", "second".into()).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        f.store.get_meta("new").await.unwrap().as_deref(),
+        Some("first")
+    );
 }
