@@ -2,7 +2,7 @@
 //! fresh [`Fixture`] and is run on SQLite and on PostgreSQL (`main.rs` lists the cases once).
 
 use ragkeys::server::store::{
-    AuditQuery, IdempotencyRecord, KeyChange, KeyCounts, NewKey, NewToken, ServiceRecord,
+    AuditQuery, IdempotencyRecord, KeyChange, KeyCounts, KeyUse, NewKey, NewToken, ServiceRecord,
     StoreError, UsageBucket, UsageCount,
 };
 use ragkeys::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
@@ -847,6 +847,66 @@ pub async fn keys_are_counted_by_state_with_rotated_over_disabled_over_expired(f
         listed.add(k.state(t));
     }
     assert_eq!(listed, counts);
+}
+
+fn used(key_id: &str, at: i64, from: &str) -> KeyUse {
+    KeyUse {
+        key_id: key_id.into(),
+        at,
+        from: from.parse().unwrap(),
+    }
+}
+
+pub async fn a_use_is_recorded_never_backwards_and_the_newest_address_wins(f: Fixture) {
+    service_with(
+        &f,
+        &[new_key("key_1", "svc_a", 1), new_key("key_2", "svc_a", 2)],
+    )
+    .await;
+    let usage = |key: &str| f.store.key_usage("svc_a".into(), key.into(), 0, 0);
+    let fresh = usage("key_1").await.unwrap().unwrap();
+    assert_eq!(fresh.digest, [1; 32]);
+    assert_eq!((fresh.last_used_at, fresh.last_used_from), (None, None));
+    f.store
+        .touch_keys(vec![
+            used("key_1", 100, "10.0.0.1"),
+            used("key_2", 90, "10.0.0.9"),
+            used("key_gone", 100, "10.0.0.3"),
+        ])
+        .await
+        .unwrap();
+    // A late batch never undoes a newer use.
+    f.store
+        .touch_keys(vec![used("key_1", 50, "10.0.0.2")])
+        .await
+        .unwrap();
+    let one = usage("key_1").await.unwrap().unwrap();
+    assert_eq!(one.last_used_at, Some(100));
+    assert_eq!(one.last_used_from.as_deref(), Some("10.0.0.1"));
+    // Within one batch, the later of two uses in the same second is the last one.
+    f.store
+        .touch_keys(vec![
+            used("key_2", 120, "10.0.0.4"),
+            used("key_2", 120, "10.0.0.5"),
+        ])
+        .await
+        .unwrap();
+    let two = usage("key_2").await.unwrap().unwrap();
+    assert_eq!(two.last_used_at, Some(120));
+    assert_eq!(two.last_used_from.as_deref(), Some("10.0.0.5"));
+    let listed = f.store.list_keys("svc_a".into()).await.unwrap();
+    let at: Vec<_> = listed
+        .iter()
+        .map(|k| (k.id.as_str(), k.last_used_at))
+        .collect();
+    assert_eq!(at, [("key_2", Some(120)), ("key_1", Some(100))]);
+    assert!(usage("key_9").await.unwrap().is_none());
+    let gone = f
+        .store
+        .key_usage("svc_x".into(), "key_1".into(), 0, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, StoreError::ServiceNotFound), "{gone}");
 }
 
 pub async fn usage_counts_add_up_per_bucket_and_old_buckets_are_pruned(f: Fixture) {

@@ -33,6 +33,7 @@ macro_rules! contract_suite {
             a_patch_refuses_what_the_lifecycle_forbids,
             a_rotation_keeps_the_name_and_the_lifetime_and_zero_grace_retires_at_once,
             keys_are_counted_by_state_with_rotated_over_disabled_over_expired,
+            a_use_is_recorded_never_backwards_and_the_newest_address_wins,
             usage_counts_add_up_per_bucket_and_old_buckets_are_pruned,
             the_whole_trail_pages_newest_first_and_keeps_deleted_services,
             a_key_is_found_by_its_digest_in_any_state_until_it_is_deleted,
