@@ -37,8 +37,8 @@ pub const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// the renewal's statement takes time to arrive): always before the database's `lease_until`.
 pub const MARGIN: Duration = Duration::from_millis(100);
 
-/// What metrics read of this replica's lease (the lead hooks `ragkeys_replica_lease_valid`
-/// here: subscribe to [`ReplicaState::lease`]). Always valid with SQLite.
+/// This replica's lease as the protocol last sent it (subscribe to [`ReplicaState::lease`]):
+/// `serve` waits on it for the first sync. Always valid with SQLite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LeaseState {
     /// The index is trusted (lease renewed, in sync).
