@@ -1,4 +1,13 @@
 //! The key service: `ragkeys serve`, and the same router embedded on loopback for the console.
+//!
+//! A request walks in through `listen` (the serving loop, TLS), `router` (the routes of
+//! `paths`) and `middleware` (the gate: bodies, panics, one log line), then `extract`
+//! (authentication, checked input) into one of `handlers`, which speaks HTTP only. What a
+//! change means lives below the handlers: `state` (the shared state; following a write in the
+//! verify index; retiring rotated keys) and `store` (the one trait over SQLite and
+//! PostgreSQL, whose lifecycle rules are `store/rules.rs`). Beside them: `verify_index` and
+//! `usage` (what the verify path touches), `replicas` (the lease and the change feed, which
+//! see only the index and their trust), `metrics`, `idempotency`, `rate_limit`.
 
 mod embedded;
 mod error;
