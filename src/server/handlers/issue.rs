@@ -245,7 +245,7 @@ async fn key_alive(state: &AppState, service_id: &str, key_id: &str) -> Result<(
         .await
     {
         Ok(Some(k)) if k.state(now) == KeyState::Disabled => Err(dead("disabled")),
-        Ok(Some(k)) if k.replaced_by.is_some() && k.valid_until() <= now => Err(dead("retired")),
+        Ok(Some(k)) if k.rotated_out(now) => Err(dead("retired")),
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(dead("deleted or retired")),
         Err(e) => Err(ApiError::from_store(e, state.key_limit)),

@@ -50,7 +50,7 @@ pub async fn list(
             api_keys: keys
                 .into_iter()
                 // One whose grace ended since the retirement above is gone all the same.
-                .filter(|k| !(k.replaced_by.is_some() && k.valid_until() <= now))
+                .filter(|k| !k.rotated_out(now))
                 .map(|k| to_wire(k, now))
                 .collect(),
             key_limit: state.key_limit,

@@ -72,6 +72,13 @@ impl KeyRecord {
         }
     }
 
+    /// True for a rotated key that no longer verifies at `now` (its grace ended, or it was
+    /// disabled during it): the API shows it as retired, as good as deleted, even before the
+    /// next retirement pass removes it.
+    pub fn rotated_out(&self, now: UnixTime) -> bool {
+        self.replaced_by.is_some() && self.valid_until() <= now
+    }
+
     /// The first second at which it no longer verifies: `i64::MIN` when disabled,
     /// `i64::MAX` when it never expires.
     pub fn valid_until(&self) -> UnixTime {
