@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub use file::{FileConfig, LoadedFile, Profile, config_path, load_file};
 
 use crate::args::{ClipboardMode, ConsoleArgs, GlobalArgs, Lang};
+use crate::cli::error::CliError;
 use crate::client::{ClientOptions, parse_endpoint};
 use crate::credential::Secret;
 
@@ -119,6 +120,17 @@ pub enum SettingsError {
 impl From<SettingsError> for ConfigError {
     fn from(e: SettingsError) -> Self {
         ConfigError(e.to_string())
+    }
+}
+
+/// A command's exit code follows the kind: settings know the CLI's codes, not the other way
+/// round (clap's errors, in `args`, already use them).
+impl From<SettingsError> for CliError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Usage(m) => CliError::usage(m),
+            SettingsError::Failed(m) => CliError::other(m),
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 use std::fmt;
 
 use crate::client::ApiError;
-use crate::config::SettingsError;
 use crate::wire::ErrorCode;
 
 pub const OK: u8 = 0;
@@ -91,15 +90,6 @@ impl From<ApiError> for CliError {
             _ => e.to_string(),
         };
         CliError::new(code, message)
-    }
-}
-
-impl From<SettingsError> for CliError {
-    fn from(e: SettingsError) -> Self {
-        match e {
-            SettingsError::Usage(m) => CliError::usage(m),
-            SettingsError::Failed(m) => CliError::other(m),
-        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 mod latency;
 mod routes;
-mod scrape;
+mod upkeep;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
-pub use scrape::{router, run_upkeep};
+pub use upkeep::run_upkeep;
 
 use super::store::KeyCounts;
 

@@ -176,7 +176,7 @@ where
                 .get::<RequestId>()
                 .map(|id| id.header_value().clone()),
             method: req.method().clone(),
-            route: super::router::template(req.uri().path()),
+            route: super::paths::template(req.uri().path()),
         };
         if let Some(name) = repeated_credential(req.headers()) {
             let resp = ApiError::invalid(format!("the request carries {name} more than once"))
@@ -249,7 +249,7 @@ pub struct LogLine {
     start: Instant,
     id: Option<HeaderValue>,
     method: Method,
-    /// The route template ([`super::router::template`]); `None` for a path no route matches.
+    /// The route template ([`super::paths::template`]); `None` for a path no route matches.
     route: Option<&'static str>,
 }
 

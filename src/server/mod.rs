@@ -1,4 +1,13 @@
 //! The key service: `ragkeys serve`, and the same router embedded on loopback for the console.
+//!
+//! A request walks in through `listen` (the serving loop, TLS), `router` (the routes of
+//! `paths`) and `middleware` (the gate: bodies, panics, one log line), then `extract`
+//! (authentication, checked input) into one of `handlers`, which speaks HTTP only. What a
+//! change means lives below the handlers: `state` (the shared state; following a write in the
+//! verify index; retiring rotated keys) and `store` (the one trait over SQLite and
+//! PostgreSQL, whose lifecycle rules are `store/rules.rs`). Beside them: `verify_index` and
+//! `usage` (what the verify path touches), `replicas` (the lease and the change feed, which
+//! see only the index and their trust), `metrics`, `idempotency`, `rate_limit`.
 
 mod embedded;
 mod error;
@@ -9,6 +18,7 @@ mod listen;
 pub mod metrics;
 mod middleware;
 mod openapi;
+mod paths;
 mod rate_limit;
 mod redact;
 mod replicas;
@@ -144,7 +154,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
     // With PostgreSQL: the change feed and the lease; the index is trusted once synced.
-    let protocol = replicas::start_for(data.postgres.as_ref(), &state).await;
+    let protocol = replicas::start_for(data.postgres.as_ref(), state.clone()).await;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -174,8 +184,10 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         let (state, stop) = (state.clone(), stop_rx.clone());
         tokio::spawn(async move {
             let upkeep = metrics::run_upkeep(stop.clone());
-            let (served, ()) =
-                tokio::join!(run_http(l, None, metrics::router(state), stop), upkeep);
+            let (served, ()) = tokio::join!(
+                run_http(l, None, handlers::scrape::router(state), stop),
+                upkeep
+            );
             served
         })
     });

@@ -1,5 +1,6 @@
-//! Everything a request may touch, built once per service, and the background chores (recording
-//! key use, pruning) that keep it tidy.
+//! Everything a request may touch, built once per service; what a change of it means beyond the
+//! store (following a write in the verify index, retiring rotated keys); and the background
+//! chores (recording key use, pruning, retiring) that keep it tidy.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use tracing::Instrument;
 
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
 use super::rate_limit::FailureLimiter;
-use super::replicas::{self, ReplicaState, StoreReader};
+use super::replicas::{self, Replica, ReplicaState, StoreReader};
 use super::store::{KeyUse, Store, StoreError, UnixTime};
 use super::usage::UsageBook;
 use super::verify_index::{Entry, VerifyIndex};
@@ -102,6 +103,30 @@ impl AppState {
         }
     }
 
+    /// Retires the rotated keys (of one service, or all) whose grace has ended: no timer per
+    /// key, so every list, audit read and key mutation calls this first and shows the
+    /// retirement at once (API.md, Key lifecycle). Their digests leave the verify index under
+    /// the write gate (they were refused from their end already) and their kept replays are
+    /// wiped. A failure is logged: the read goes on, the next look retires them.
+    pub async fn retire_due(&self, service_id: Option<&str>) {
+        let _gate = self.write_gate.lock().await;
+        let now = Timestamp::now().unix();
+        match self
+            .store
+            .retire_due(service_id.map(str::to_owned), now)
+            .await
+        {
+            Ok(gone) => {
+                let digests: Vec<_> = gone.iter().map(|r| r.digest).collect();
+                self.follow(&digests, |index| index.remove(&digests)).await;
+                for r in &gone {
+                    self.idempotency.forget_keys(&r.service_id, Some(&r.key_id));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not retire rotated keys"),
+        }
+    }
+
     /// Records a successful verification from `from` without waiting: the background writer
     /// stores it (`last_used_at`, `last_used_from`). Called once a minute per key.
     pub fn record_use(&self, entry: &Entry, at: UnixTime, from: std::net::IpAddr) {
@@ -111,6 +136,17 @@ impl AppState {
             at,
             from,
         });
+    }
+}
+
+/// The replica protocol sees the index and the replica's trust, nothing else of the state.
+impl Replica for AppState {
+    fn index(&self) -> &VerifyIndex {
+        &self.index
+    }
+
+    fn state(&self) -> &ReplicaState {
+        &self.replica
     }
 }
 
@@ -209,7 +245,7 @@ async fn chores(
                 // Retirement is lazy (on every look); this sweep only frees the index of keys
                 // nobody looked at, so it has nothing to do at start and waits a minute.
                 if started {
-                    super::handlers::keys::retire_due(&state, None).await;
+                    state.retire_due(None).await;
                 }
                 started = true;
                 let horizon = Timestamp::now().unix() - RECORD_RETENTION_SECS;

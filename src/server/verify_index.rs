@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use axum::body::Bytes;
 
 use super::store::KeyDigest;
-use super::usage::Counters;
+use super::usage::counters::Counters;
 use crate::credential::Digest;
 use crate::wire::Verified;
 

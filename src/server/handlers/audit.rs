@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::json;
-use super::keys::retire_due;
 use crate::server::error::ApiError;
 use crate::server::extract::Admin;
 use crate::server::state::SharedState;
@@ -122,7 +121,7 @@ pub async fn list(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    retire_due(&state, None).await;
+    state.retire_due(None).await;
     let limit = q.limit as usize;
     // One more than asked: whether an older page exists, without a second query.
     let page = state

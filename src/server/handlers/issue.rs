@@ -4,13 +4,13 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName};
+use axum::response::Response;
 use zeroize::Zeroizing;
 
-use super::issued::{Running, answer_issued, record_of, refuse_run};
-use super::keys::{retire_due, to_wire};
-use super::{Actor, Attempt, detached, json_bytes, new_id, no_store, record_failure};
+use super::issued::{Running, answer_issued, issued, record_of, refuse_run, replayed_error};
+use super::keys::to_wire;
+use super::{Actor, Attempt, detached, new_id, record_failure};
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
@@ -22,7 +22,6 @@ use crate::wire::{
 };
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// What an issue request asks for, once checked.
 struct IssueRequest {
     name: Option<String>,
@@ -99,23 +98,6 @@ fn check_issue(
     })
 }
 
-pub(super) fn issued(status: u16, body: Vec<u8>, replayed: bool) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    let mut resp = no_store(json_bytes(status, body));
-    if replayed {
-        resp.headers_mut()
-            .insert(REPLAYED, HeaderValue::from_static("true"));
-    }
-    resp
-}
-
-pub(super) fn replayed_error(e: ApiError) -> Response {
-    let mut resp = e.into_response();
-    resp.headers_mut()
-        .insert(REPLAYED, HeaderValue::from_static("true"));
-    resp
-}
-
 /// Issues a key (manager): the plaintext is in this response only.
 #[utoipa::path(post, path = "/v1/services/{service_id}/api-keys", operation_id = "issue_api_key", tag = "api-keys", security(("admin_token" = [])),
     params(
@@ -158,7 +140,7 @@ pub async fn issue(
             Err(e) => return actor.refuse(&state, issuing(&service_id), e, None).await,
         };
         let what = issuing(&service_id);
-        retire_due(&state, Some(&service_id)).await;
+        state.retire_due(Some(&service_id)).await;
         run_idempotent(&state, &actor, what, req.idempotency, |idem| {
             issue_now(&state, &actor, &service_id, req.name, req.expires_at, idem)
         })
@@ -263,7 +245,7 @@ async fn key_alive(state: &AppState, service_id: &str, key_id: &str) -> Result<(
         .await
     {
         Ok(Some(k)) if k.state(now) == KeyState::Disabled => Err(dead("disabled")),
-        Ok(Some(k)) if k.replaced_by.is_some() && k.valid_until() <= now => Err(dead("retired")),
+        Ok(Some(k)) if k.rotated_out(now) => Err(dead("retired")),
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(dead("deleted or retired")),
         Err(e) => Err(ApiError::from_store(e, state.key_limit)),

@@ -3,17 +3,39 @@
 
 use std::time::Instant;
 
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use zeroize::Zeroizing;
 
-use super::issue::issued;
-use super::{Actor, Attempt};
+use super::{Actor, Attempt, json_bytes, no_store};
 use crate::credential::Secret;
 use crate::server::error::ApiError;
 use crate::server::idempotency::{self, Issued, RunningGuard};
 use crate::server::state::AppState;
 use crate::server::store::{IdempotencyRecord, StoreError, UnixTime};
 use crate::wire::{ApiKey, ErrorCode, IssuedKey};
+
+/// Marks an answer replayed from an earlier request (API.md, Retry-safe issuance).
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The IssuedKey answer with `status` (201, or as recorded), marked when replayed.
+pub(super) fn issued(status: u16, body: Vec<u8>, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let mut resp = no_store(json_bytes(status, body));
+    if replayed {
+        resp.headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// A refusal replayed as itself.
+pub(super) fn replayed_error(e: ApiError) -> Response {
+    let mut resp = e.into_response();
+    resp.headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    resp
+}
 
 /// The idempotency side of a running issue or rotation: (scope, request hash, the guard that
 /// holds duplicates off), or `None` without an Idempotency-Key.

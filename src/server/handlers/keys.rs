@@ -5,7 +5,7 @@ use axum::response::Response;
 
 use super::{Actor, Attempt, delete_audited, detached, reply};
 use crate::server::extract::{Admin, KeyPath, NoQuery, Peer, ServicePath};
-use crate::server::state::{AppState, SharedState};
+use crate::server::state::SharedState;
 use crate::server::store::{KeyRecord, StoreError, UnixTime};
 use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
 
@@ -27,32 +27,6 @@ pub fn to_wire(k: KeyRecord, now: UnixTime) -> ApiKey {
     }
 }
 
-/// Retires the rotated keys (of one service, or all) whose grace has ended: no timer per key,
-/// so every list, audit read and key mutation calls this first and shows the retirement at
-/// once (API.md, Key lifecycle). Their digests leave the verify index under the write gate (they
-/// were refused from their end already) and their kept replays are wiped. A failure is logged:
-/// the read goes on, the next look retires them.
-pub async fn retire_due(state: &AppState, service_id: Option<&str>) {
-    let _gate = state.write_gate.lock().await;
-    let now = Timestamp::now().unix();
-    match state
-        .store
-        .retire_due(service_id.map(str::to_owned), now)
-        .await
-    {
-        Ok(gone) => {
-            let digests: Vec<_> = gone.iter().map(|r| r.digest).collect();
-            state.follow(&digests, |index| index.remove(&digests)).await;
-            for r in &gone {
-                state
-                    .idempotency
-                    .forget_keys(&r.service_id, Some(&r.key_id));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not retire rotated keys"),
-    }
-}
-
 /// The keys of a service, newest first, with the service's key limit.
 #[utoipa::path(get, path = "/v1/services/{service_id}/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("admin_token" = [])),
     params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
@@ -67,7 +41,7 @@ pub async fn list(
     _: NoQuery,
     ServicePath(id): ServicePath,
 ) -> Response {
-    retire_due(&state, Some(&id)).await;
+    state.retire_due(Some(&id)).await;
     let keys = state.store.list_keys(id).await;
     let now = Timestamp::now().unix();
     reply(
@@ -76,7 +50,7 @@ pub async fn list(
             api_keys: keys
                 .into_iter()
                 // One whose grace ended since the retirement above is gone all the same.
-                .filter(|k| !(k.replaced_by.is_some() && k.valid_until() <= now))
+                .filter(|k| !k.rotated_out(now))
                 .map(|k| to_wire(k, now))
                 .collect(),
             key_limit: state.key_limit,
@@ -98,7 +72,7 @@ pub async fn audit(
     _: NoQuery,
     ServicePath(id): ServicePath,
 ) -> Response {
-    retire_due(&state, Some(&id)).await;
+    state.retire_due(Some(&id)).await;
     let events = match state.store.get_service(id.clone()).await {
         Ok(Some(_)) => state.store.list_audit(id, AUDIT_PAGE).await,
         Ok(None) => Err(StoreError::ServiceNotFound),
@@ -132,7 +106,7 @@ pub async fn delete(
             service_id: &service_id,
             key_id: Some(&key_id),
         };
-        retire_due(&state, Some(&service_id)).await;
+        state.retire_due(Some(&service_id)).await;
         delete_audited(&state, &actor, what, |audit| async {
             let deleted = state
                 .store

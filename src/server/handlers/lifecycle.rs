@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::issue::{check_expiry, idempotency_of, run_idempotent};
 use super::issued::{Running, answer_issued, record_of, refuse_run};
-use super::keys::{retire_due, to_wire};
+use super::keys::to_wire;
 use super::{Actor, Attempt, detached, json, new_id};
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
@@ -84,7 +84,7 @@ pub async fn update(
             Ok(c) => c,
             Err(e) => return actor.refuse(&state, what, e, None).await,
         };
-        retire_due(&state, Some(&service_id)).await;
+        state.retire_due(Some(&service_id)).await;
         let now = Timestamp::now().unix();
         let updated = {
             let _gate = state.write_gate.lock().await;
@@ -196,7 +196,7 @@ pub async fn rotate(
             Ok(r) => r,
             Err(e) => return actor.refuse(&state, what, e, None).await,
         };
-        retire_due(&state, Some(&service_id)).await;
+        state.retire_due(Some(&service_id)).await;
         run_idempotent(&state, &actor, what, idem, |idem| {
             rotate_now(&state, &actor, what, grace, idem)
         })

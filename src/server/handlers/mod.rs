@@ -7,6 +7,7 @@ mod issued;
 pub mod keys;
 pub mod lifecycle;
 pub mod public;
+pub mod scrape;
 pub mod services;
 pub mod usage;
 pub mod whois;

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::keys::retire_due;
 use super::reply;
 use crate::server::extract::{Admin, KeyPath, NoQuery};
 use crate::server::state::SharedState;
@@ -30,7 +29,7 @@ pub async fn usage(
     KeyPath(service_id, key_id): KeyPath,
 ) -> Response {
     // A rotated key whose grace ended is gone here as in the list.
-    retire_due(&state, Some(&service_id)).await;
+    state.retire_due(Some(&service_id)).await;
     let usage = state
         .usage
         .read(&*state.store, &state.index, service_id, key_id)

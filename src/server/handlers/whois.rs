@@ -70,7 +70,7 @@ pub async fn whois(
         match found {
             // A rotated key whose grace ended is retired, as good as deleted, even before the
             // next retirement pass removes it.
-            Ok(Some(f)) if !(f.key.replaced_by.is_some() && f.key.valid_until() <= at) => {
+            Ok(Some(f)) if !f.key.rotated_out(at) => {
                 found_answer(&state, &actor, &masked, f, at).await
             }
             Ok(_) => {

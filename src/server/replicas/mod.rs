@@ -14,6 +14,7 @@
 pub mod protocol;
 mod trust;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -21,6 +22,7 @@ use tokio::sync::{Notify, watch};
 
 pub use trust::Trust;
 
+use super::store::postgres::PgStore;
 use super::store::{KeyDigest, Store, StoreError, StoreResult};
 use super::verify_index::VerifyIndex;
 use crate::credential::Digest;
@@ -35,8 +37,8 @@ pub const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// the renewal's statement takes time to arrive): always before the database's `lease_until`.
 pub const MARGIN: Duration = Duration::from_millis(100);
 
-/// What metrics read of this replica's lease (the lead hooks `ragkeys_replica_lease_valid`
-/// here: subscribe to [`ReplicaState::lease`]). Always valid with SQLite.
+/// This replica's lease as the protocol last sent it (subscribe to [`ReplicaState::lease`]):
+/// `serve` waits on it for the first sync. Always valid with SQLite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LeaseState {
     /// The index is trusted (lease renewed, in sync).
@@ -97,6 +99,15 @@ impl ReplicaState {
     pub async fn resync_asked(&self) {
         self.resync.notified().await;
     }
+}
+
+/// What the protocol works on, and all it sees of the service: this replica's verify index and
+/// its trust. The service's state provides it.
+pub trait Replica: Send + Sync + 'static {
+    /// The index the protocol loads, refreshes from the feed, and reloads after a resync.
+    fn index(&self) -> &VerifyIndex;
+    /// Its trust and lease, which the protocol moves, and the handlers' requests to resync.
+    fn state(&self) -> &ReplicaState;
 }
 
 /// Where a refresh reads keys from: the store's pool (handlers, index misses) or the
@@ -160,16 +171,16 @@ const FIRST_SYNC: Duration = Duration::from_secs(10);
 /// too; `None` with SQLite. Stop it with [`protocol::Protocol::stop`] after the server has
 /// stopped and before the store closes (it deregisters the replica).
 pub async fn start_for(
-    pg: Option<&crate::server::store::postgres::PgStore>,
-    state: &crate::server::state::SharedState,
+    pg: Option<&PgStore>,
+    replica: Arc<dyn Replica>,
 ) -> Option<protocol::Protocol> {
     let pg = pg?;
-    let mut lease = state.replica.lease.subscribe();
+    let mut lease = replica.state().lease.subscribe();
     let running = protocol::start(
         pg.pool().clone(),
         pg.replica_id().to_owned(),
         pg.host().to_owned(),
-        state.clone(),
+        replica,
     );
     let synced = tokio::time::timeout(FIRST_SYNC, lease.wait_for(|l| l.valid)).await;
     if !matches!(synced, Ok(Ok(_))) {

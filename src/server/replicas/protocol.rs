@@ -16,6 +16,7 @@
 //! short backoff and resyncs from scratch, by itself, until the database is back. At stop the
 //! replica deletes its row, so that writers stop waiting for it at once.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -25,9 +26,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::{KeyReader, LEASE, LeaseState, MARGIN, RENEW_EVERY, refresh};
+use super::{KeyReader, LEASE, LeaseState, MARGIN, RENEW_EVERY, Replica, refresh};
 use crate::credential::Digest;
-use crate::server::state::SharedState;
 use crate::server::store::postgres::replica as sql;
 use crate::server::store::{KeyDigest, StoreError, StoreResult};
 
@@ -61,10 +61,10 @@ impl Protocol {
 
 /// Starts the protocol for the replica `id` (`host` is for operators: hostname:pid) on the
 /// store's pool `pool` (its options; the protocol's connections are its own).
-pub fn start(pool: PgPool, id: String, host: String, state: SharedState) -> Protocol {
+pub fn start(pool: PgPool, id: String, host: String, replica: Arc<dyn Replica>) -> Protocol {
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(
-        run(pool, id, host, state, stop_rx).instrument(tracing::info_span!("replica")),
+        run(pool, id, host, replica, stop_rx).instrument(tracing::info_span!("replica")),
     );
     Protocol { stop, task }
 }
@@ -87,7 +87,7 @@ async fn run(
     pool: PgPool,
     id: String,
     host: String,
-    state: SharedState,
+    replica: Arc<dyn Replica>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF.0;
@@ -97,15 +97,15 @@ async fn run(
             pool: &pool,
             id: &id,
             host: &host,
-            state: &state,
+            replica: &*replica,
             applied: 0,
             conn: None,
         };
         let started = Instant::now();
         let end = session.run(&mut stop, &mut was_trusted).await;
         let conn = session.conn.take();
-        state.replica.trust.lapse();
-        state.replica.lease.send_replace(LeaseState {
+        replica.state().trust.lapse();
+        replica.state().lease.send_replace(LeaseState {
             valid: false,
             acked_seq: session.applied,
         });
@@ -175,7 +175,7 @@ struct Session<'a> {
     pool: &'a PgPool,
     id: &'a str,
     host: &'a str,
-    state: &'a SharedState,
+    replica: &'a dyn Replica,
     /// Every change with a seq up to this one is applied to the index.
     applied: i64,
     conn: Option<PgConnection>,
@@ -203,7 +203,7 @@ impl Session<'_> {
         stop: &mut watch::Receiver<bool>,
         was_trusted: &mut bool,
     ) -> Result<(), End> {
-        let replica = &self.state.replica;
+        let replica = self.replica.state();
         // Before anything is read: whatever this session reads is what it may trust.
         replica.trust.begin_sync();
         let (feed_tx, mut feed) = mpsc::unbounded_channel();
@@ -216,12 +216,12 @@ impl Session<'_> {
         )
         .await?;
         let keys = step("load the keys", sql::all_key_digests(open(&mut self.conn))).await?;
-        self.state.index.replace_all(keys);
+        self.replica.index().replace_all(keys);
         self.applied = acked;
         self.catch_up_and_renew().await?;
         if !*was_trusted {
             tracing::info!(
-                keys = self.state.index.len(),
+                keys = self.replica.index().len(),
                 acked_seq = self.applied,
                 "replica in sync: answering from its index"
             );
@@ -282,7 +282,7 @@ impl Session<'_> {
         if let Some((newest, _)) = changes.last() {
             let newest = *newest;
             let digests: Vec<Digest> = changes.into_iter().flat_map(|(_, d)| d).collect();
-            let index = &self.state.index;
+            let index = self.replica.index();
             let reader = &mut ConnReader(open(&mut self.conn));
             step("apply changes", refresh(index, &digests, reader)).await?;
             self.applied = newest;
@@ -296,7 +296,7 @@ impl Session<'_> {
         if !renewed {
             return Err(End::Lost("this replica's row is gone".into()));
         }
-        let replica = &self.state.replica;
+        let replica = self.replica.state();
         if !replica.trust.extend_to(sent + LEASE - MARGIN) {
             return Err(End::Lost("an index update failed".into()));
         }

@@ -3,6 +3,7 @@
 //! extra crates; implementations keep blocking I/O off the async runtime themselves.
 
 pub mod postgres;
+mod rules;
 pub mod sqlite;
 
 use futures_util::future::BoxFuture;
@@ -69,6 +70,13 @@ impl KeyRecord {
         } else {
             KeyState::Active
         }
+    }
+
+    /// True for a rotated key that no longer verifies at `now` (its grace ended, or it was
+    /// disabled during it): the API shows it as retired, as good as deleted, even before the
+    /// next retirement pass removes it.
+    pub fn rotated_out(&self, now: UnixTime) -> bool {
+        self.replaced_by.is_some() && self.valid_until() <= now
     }
 
     /// The first second at which it no longer verifies: `i64::MIN` when disabled,

@@ -7,16 +7,17 @@
 //! flush (every minute) can empty the previous hour's slot while the current one fills; a slot
 //! is reused two hours later, long after the flush has emptied it.
 
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+pub mod counters;
+
+use std::sync::Arc;
 
 use super::store::{Store, StoreError, StoreResult, UnixTime, UsageBucket, UsageCount};
 use super::verify_index::{Entry, VerifyIndex};
+
 use crate::wire::{Bucket, Timestamp, Usage};
 
 /// Seconds in an hourly bucket.
-pub const HOUR: UnixTime = 3600;
+pub use counters::HOUR;
 /// Seconds in a daily bucket (UTC days).
 pub const DAY: UnixTime = 86_400;
 /// Hourly buckets shown and kept (API.md, Usage).
@@ -34,10 +35,6 @@ pub fn day_of(t: UnixTime) -> UnixTime {
     t.div_euclid(DAY) * DAY
 }
 
-fn slot(t: UnixTime) -> usize {
-    (t.div_euclid(HOUR) & 1) as usize
-}
-
 /// Where the usage code reads the time: the system clock in service, a hand-moved one in tests
 /// (so that buckets roll over an hour and a day without waiting). Unix seconds.
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
@@ -45,63 +42,6 @@ pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 /// The system clock as a [`Clock`].
 pub fn system_clock() -> Clock {
     Arc::new(|| Timestamp::now().unix())
-}
-
-/// One key's verifications not yet written, and the address of its last recorded use.
-/// On a cache line of its own: every verification of the key adds here, from every core, and
-/// the entry's read-mostly fields beside it should not be invalidated by that (README,
-/// Performance).
-#[derive(Debug, Default)]
-#[repr(align(64))]
-pub struct Counters {
-    ok: [AtomicU64; 2],
-    refused: [AtomicU64; 2],
-    /// Set with each once-a-minute touch (never per request).
-    last_from: Mutex<Option<IpAddr>>,
-}
-
-impl Counters {
-    /// Counts one verification at `at` (unix seconds): one relaxed atomic add.
-    #[inline]
-    pub fn count(&self, at: UnixTime, ok: bool) {
-        let series = if ok { &self.ok } else { &self.refused };
-        series[slot(at)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The counts of the hour starting at `hour`, left in place.
-    fn peek(&self, hour: UnixTime) -> (u64, u64) {
-        let s = slot(hour);
-        (
-            self.ok[s].load(Ordering::Relaxed),
-            self.refused[s].load(Ordering::Relaxed),
-        )
-    }
-
-    /// The counts of the hour starting at `hour`, emptied.
-    fn take(&self, hour: UnixTime) -> (u64, u64) {
-        let s = slot(hour);
-        (
-            self.ok[s].swap(0, Ordering::Relaxed),
-            self.refused[s].swap(0, Ordering::Relaxed),
-        )
-    }
-
-    /// Puts back counts that could not be written: the next flush tries again.
-    fn give_back(&self, hour: UnixTime, ok: u64, refused: u64) {
-        let s = slot(hour);
-        self.ok[s].fetch_add(ok, Ordering::Relaxed);
-        self.refused[s].fetch_add(refused, Ordering::Relaxed);
-    }
-
-    /// Records the address of the use that claimed this minute's touch.
-    pub fn set_from(&self, from: IpAddr) {
-        *self.last_from.lock().unwrap_or_else(|e| e.into_inner()) = Some(from);
-    }
-
-    /// The address of the last use recorded by this process, if any.
-    pub fn from(&self) -> Option<IpAddr> {
-        *self.last_from.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Writes and reads usage figures; holds the clock, and keeps a flush and a read from

@@ -15,12 +15,9 @@ use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
     IdempotencyRecord, KeyChange, KeyRecord, KeyRotated, KeyUpdated, NewKey, Retired, StoreError,
-    StoreResult, UnixTime,
+    StoreResult, UnixTime, rules,
 };
-use crate::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
-
-/// The actor of events nobody asked for (a grace that ended), as in SQLite.
-const SYSTEM_ACTOR: &str = "system";
+use crate::wire::AuditEvent;
 
 /// The key and its digest, locked for this transaction; a rotated key whose grace ended by
 /// `now` counts as gone (it is retired, not revived).
@@ -42,9 +39,7 @@ async fn current(
         None => None,
     };
     match found {
-        Some((k, _)) if k.replaced_by.is_some() && k.expires_at.is_some_and(|e| now >= e) => {
-            Err(StoreError::KeyNotFound)
-        }
+        Some((k, _)) if rules::retired_by(&k, now) => Err(StoreError::KeyNotFound),
         Some(found) => Ok(found),
         None => {
             let exists: bool =
@@ -75,44 +70,10 @@ pub async fn update_key(
     let mut tx = pool.begin().await?;
     phases.acquired();
     let (old, digest) = current(&mut tx, service_id, key_id, now).await?;
-    let name = change.name.clone().unwrap_or_else(|| old.name.clone());
-    let enabled = change.enabled.unwrap_or(old.enabled);
-    let expires_at = change.expires_at.unwrap_or(old.expires_at);
-    let rotating = old.replaced_by.is_some();
-    if rotating && expires_at != old.expires_at {
-        return Err(StoreError::KeyNotActive(format!(
-            "API key {key_id} is rotating; the end of its grace cannot be changed"
-        )));
-    }
-    if change.enabled == Some(true) && !rotating && expires_at.is_some_and(|e| now >= e) {
-        return Err(StoreError::KeyNotActive(format!(
-            "API key {key_id} has expired; enable it together with a new future expires_at"
-        )));
-    }
-    let mut actions = Vec::new();
-    if enabled != old.enabled {
-        actions.push(if enabled {
-            AuditAction::ApiKeyEnable
-        } else {
-            AuditAction::ApiKeyDisable
-        });
-    }
-    if name != old.name || expires_at != old.expires_at {
-        actions.push(AuditAction::ApiKeyUpdate);
-    }
-    // Which keys verify changes only with enabled or expires_at; a rename alone is no change.
-    let verify_changed = enabled != old.enabled || expires_at != old.expires_at;
-    // Awaited when the key may stop verifying earlier than before (API.md, Several replicas).
-    let stops = super::super::valid_until(enabled, expires_at)
-        < super::super::valid_until(old.enabled, old.expires_at);
-    let key = KeyRecord {
-        name,
-        enabled,
-        expires_at,
-        ..old
-    };
+    let update = rules::update(old, key_id, change, now)?;
+    let key = &update.key;
     let mut seq = None;
-    if !actions.is_empty() {
+    if !update.actions.is_empty() {
         sqlx::query(
             "UPDATE api_keys SET name = $3, enabled = $4, expires_at = $5 WHERE id = $1 AND service_id = $2",
         )
@@ -123,18 +84,14 @@ pub async fn update_key(
         .bind(key.expires_at)
         .execute(&mut *tx)
         .await?;
-        for action in &actions {
-            insert_audit(
-                &mut tx,
-                &AuditEvent {
-                    action: *action,
-                    masked: Some(key.masked.clone()),
-                    ..audit.clone()
-                },
-            )
-            .await?;
+        for event in update.events(audit) {
+            insert_audit(&mut tx, &event).await?;
         }
-        if verify_changed {
+        // Which keys verify changes only with enabled or expires_at; a rename alone is no
+        // change. Awaited when the key may stop verifying earlier than before (API.md, Several
+        // replicas).
+        if update.verify_changed {
+            let stops = update.stops;
             seq = Some((
                 announce(&mut tx, now, stops, &[digest], &mut phases).await?,
                 stops,
@@ -148,9 +105,9 @@ pub async fn update_key(
         phases.acknowledged();
     }
     Ok(KeyUpdated {
-        key,
+        key: update.key,
         digest,
-        actions,
+        actions: update.actions,
     })
 }
 
@@ -168,23 +125,10 @@ pub async fn rotate_key(
     let mut tx = pool.begin().await?;
     phases.acquired();
     let (old, old_digest) = current(&mut tx, &successor.service_id, old_key_id, now).await?;
-    let state = old.state(now);
-    if state != KeyState::Active {
-        return Err(StoreError::KeyNotActive(format!(
-            "API key {old_key_id} is {}; only an active key can be rotated",
-            state.as_str()
-        )));
-    }
-    let new = NewKey {
-        name: old.name.clone(),
-        expires_at: old.expires_at.map(|e| now + (e - old.created_at).max(1)),
-        ..successor.clone()
-    };
+    let rotation = rules::rotation(&old, old_key_id, successor, grace_secs)?;
     // The successor takes the old key's slot: key_count does not change.
-    let new = insert_key(&mut tx, &new).await?;
-    let end = now + i64::from(grace_secs);
-    let old_retired = grace_secs == 0;
-    if old_retired {
+    let new = insert_key(&mut tx, &rotation.successor).await?;
+    if rotation.old_retired {
         sqlx::query("DELETE FROM api_keys WHERE id = $1")
             .bind(old_key_id)
             .execute(&mut *tx)
@@ -193,7 +137,7 @@ pub async fn rotate_key(
         sqlx::query("UPDATE api_keys SET replaced_by = $2, expires_at = $3 WHERE id = $1")
             .bind(old_key_id)
             .bind(&new.id)
-            .bind(end)
+            .bind(rotation.end)
             .execute(&mut *tx)
             .await?;
     }
@@ -202,15 +146,11 @@ pub async fn rotate_key(
     {
         return Err(StoreError::IdempotencyTaken);
     }
-    let event = AuditEvent {
-        masked: Some(old.masked.clone()),
-        ..audit.clone()
-    };
-    insert_audit(&mut tx, &event).await?;
-    if old_retired {
+    insert_audit(&mut tx, &rules::rotate_event(&old, audit)).await?;
+    if rotation.old_retired {
         insert_audit(
             &mut tx,
-            &retire_event(&old.service_id, &old.id, &old.masked, now),
+            &rules::retire_event(&old.service_id, &old.id, &old.masked, now),
         )
         .await?;
     }
@@ -227,29 +167,11 @@ pub async fn rotate_key(
     await_acks(pool, me, seq, Instant::now()).await?;
     phases.acknowledged();
     Ok(KeyRotated {
-        old: KeyRecord {
-            replaced_by: Some(new.id.clone()),
-            expires_at: Some(end),
-            ..old
-        },
+        old: rotation.old_after(old, &new.id),
         old_digest,
-        old_retired,
+        old_retired: rotation.old_retired,
         successor: new,
     })
-}
-
-fn retire_event(service_id: &str, key_id: &str, masked: &str, now: UnixTime) -> AuditEvent {
-    AuditEvent {
-        at: Timestamp::from_unix(now),
-        actor: SYSTEM_ACTOR.into(),
-        role: Role::Manager,
-        action: AuditAction::ApiKeyRetire,
-        service_id: service_id.into(),
-        key_id: Some(key_id.into()),
-        masked: Some(masked.into()),
-        remote_addr: String::new(),
-        outcome: "ok".into(),
-    }
 }
 
 pub async fn retire_due(
@@ -293,7 +215,7 @@ pub async fn retire_due(
         let masked: String = r.try_get(3)?;
         insert_audit(
             &mut tx,
-            &retire_event(&retired.service_id, &retired.key_id, &masked, now),
+            &rules::retire_event(&retired.service_id, &retired.key_id, &masked, now),
         )
         .await?;
         gone.push(retired);

@@ -14,11 +14,12 @@ use crate::server::store::{
 
 pub async fn touch_keys(pool: &PgPool, used: &[KeyUse]) -> StoreResult<()> {
     // The newest use per key (one UPDATE may not touch a row twice), in key order so that
-    // two replicas' batches lock rows in the same order.
+    // two replicas' batches lock rows in the same order. Of two in the same second the later
+    // in the batch wins, as it would over two batches (and on SQLite).
     let mut newest: BTreeMap<&str, &KeyUse> = BTreeMap::new();
     for u in used {
         let e = newest.entry(&u.key_id).or_insert(u);
-        if u.at > e.at {
+        if u.at >= e.at {
             *e = u;
         }
     }

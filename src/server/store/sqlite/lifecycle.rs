@@ -9,12 +9,9 @@ use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::{
     IdempotencyRecord, KeyChange, KeyRecord, KeyRotated, KeyUpdated, NewKey, Retired, StoreError,
-    StoreResult, UnixTime,
+    StoreResult, UnixTime, rules,
 };
-use crate::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
-
-/// The actor of events nobody asked for (a grace that ended).
-pub const SYSTEM_ACTOR: &str = "system";
+use crate::wire::AuditEvent;
 
 /// The key and its digest inside a write transaction; a rotated key whose grace ended by `now`
 /// counts as gone (it is retired, not revived). `KeyNotFound` or `ServiceNotFound` otherwise.
@@ -33,9 +30,7 @@ fn current(
         })
         .optional()?;
     match found {
-        Some((k, _)) if k.replaced_by.is_some() && k.expires_at.is_some_and(|e| now >= e) => {
-            Err(StoreError::KeyNotFound)
-        }
+        Some((k, _)) if rules::retired_by(&k, now) => Err(StoreError::KeyNotFound),
         Some(found) => Ok(found),
         None => {
             let exists: bool = tx.query_row(
@@ -62,58 +57,22 @@ pub fn update_key(
 ) -> StoreResult<KeyUpdated> {
     let tx = write_tx(conn)?;
     let (old, digest) = current(&tx, service_id, key_id, now)?;
-    let name = change.name.clone().unwrap_or_else(|| old.name.clone());
-    let enabled = change.enabled.unwrap_or(old.enabled);
-    let expires_at = change.expires_at.unwrap_or(old.expires_at);
-    let rotating = old.replaced_by.is_some();
-    if rotating && expires_at != old.expires_at {
-        return Err(StoreError::KeyNotActive(format!(
-            "API key {key_id} is rotating; the end of its grace cannot be changed"
-        )));
-    }
-    if change.enabled == Some(true) && !rotating && expires_at.is_some_and(|e| now >= e) {
-        return Err(StoreError::KeyNotActive(format!(
-            "API key {key_id} has expired; enable it together with a new future expires_at"
-        )));
-    }
-    let mut actions = Vec::new();
-    if enabled != old.enabled {
-        actions.push(if enabled {
-            AuditAction::ApiKeyEnable
-        } else {
-            AuditAction::ApiKeyDisable
-        });
-    }
-    if name != old.name || expires_at != old.expires_at {
-        actions.push(AuditAction::ApiKeyUpdate);
-    }
-    let key = KeyRecord {
-        name,
-        enabled,
-        expires_at,
-        ..old
-    };
-    if !actions.is_empty() {
+    let update = rules::update(old, key_id, change, now)?;
+    let key = &update.key;
+    if !update.actions.is_empty() {
         tx.execute(
             "UPDATE api_keys SET name = ?3, enabled = ?4, expires_at = ?5 WHERE id = ?1 AND service_id = ?2",
             params![key_id, service_id, key.name, key.enabled, key.expires_at],
         )?;
-        for action in &actions {
-            insert_audit(
-                &tx,
-                &AuditEvent {
-                    action: *action,
-                    masked: Some(key.masked.clone()),
-                    ..audit.clone()
-                },
-            )?;
+        for event in update.events(audit) {
+            insert_audit(&tx, &event)?;
         }
     }
     tx.commit()?;
     Ok(KeyUpdated {
-        key,
+        key: update.key,
         digest,
-        actions,
+        actions: update.actions,
     })
 }
 
@@ -128,71 +87,34 @@ pub fn rotate_key(
     let now = successor.created_at;
     let tx = write_tx(conn)?;
     let (old, old_digest) = current(&tx, &successor.service_id, old_key_id, now)?;
-    let state = old.state(now);
-    if state != KeyState::Active {
-        return Err(StoreError::KeyNotActive(format!(
-            "API key {old_key_id} is {}; only an active key can be rotated",
-            state.as_str()
-        )));
-    }
-    // Same name; the same lifetime counted from now if the old key had one.
-    let new = NewKey {
-        name: old.name.clone(),
-        expires_at: old.expires_at.map(|e| now + (e - old.created_at).max(1)),
-        ..successor.clone()
-    };
+    let rotation = rules::rotation(&old, old_key_id, successor, grace_secs)?;
     // The successor takes the old key's slot: key_count does not change.
-    let new = insert_key(&tx, &new)?;
-    let end = now + i64::from(grace_secs);
-    let old_retired = grace_secs == 0;
-    if old_retired {
+    let new = insert_key(&tx, &rotation.successor)?;
+    if rotation.old_retired {
         tx.execute("DELETE FROM api_keys WHERE id = ?1", [old_key_id])?;
     } else {
         tx.execute(
             "UPDATE api_keys SET replaced_by = ?2, expires_at = ?3 WHERE id = ?1",
-            params![old_key_id, new.id, end],
+            params![old_key_id, new.id, rotation.end],
         )?;
     }
     if let Some(rec) = idempotency {
         upsert_idempotency(&tx, rec)?;
     }
-    let event = AuditEvent {
-        masked: Some(old.masked.clone()),
-        ..audit.clone()
-    };
-    insert_audit(&tx, &event)?;
-    if old_retired {
+    insert_audit(&tx, &rules::rotate_event(&old, audit))?;
+    if rotation.old_retired {
         insert_audit(
             &tx,
-            &retire_event(&old.service_id, &old.id, &old.masked, now),
+            &rules::retire_event(&old.service_id, &old.id, &old.masked, now),
         )?;
     }
     tx.commit()?;
     Ok(KeyRotated {
-        old: KeyRecord {
-            replaced_by: Some(new.id.clone()),
-            expires_at: Some(end),
-            ..old
-        },
+        old: rotation.old_after(old, &new.id),
         old_digest,
-        old_retired,
+        old_retired: rotation.old_retired,
         successor: new,
     })
-}
-
-fn retire_event(service_id: &str, key_id: &str, masked: &str, now: UnixTime) -> AuditEvent {
-    AuditEvent {
-        at: Timestamp::from_unix(now),
-        actor: SYSTEM_ACTOR.into(),
-        // The trail's role column names a token's role; the system acts with a manager's.
-        role: Role::Manager,
-        action: AuditAction::ApiKeyRetire,
-        service_id: service_id.into(),
-        key_id: Some(key_id.into()),
-        masked: Some(masked.into()),
-        remote_addr: String::new(),
-        outcome: "ok".into(),
-    }
 }
 
 pub fn retire_due(
@@ -230,7 +152,10 @@ pub fn retire_due(
         rows.collect::<Result<Vec<_>, _>>()?
     };
     for (r, masked) in &gone {
-        insert_audit(&tx, &retire_event(&r.service_id, &r.key_id, masked, now))?;
+        insert_audit(
+            &tx,
+            &rules::retire_event(&r.service_id, &r.key_id, masked, now),
+        )?;
     }
     tx.commit()?;
     Ok(gone.into_iter().map(|(r, _)| r).collect())

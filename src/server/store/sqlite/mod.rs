@@ -391,6 +391,3 @@ impl Store for SqliteStore {
         })
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,22 +1,17 @@
 //! The metrics listener: `GET /metrics` and nothing else, without a token, on its own address so
 //! that it can stay on a private interface (API.md, Operating the service).
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::watch;
 
+use crate::server::metrics;
 use crate::server::state::SharedState;
 use crate::wire::Timestamp;
 
-/// Histogram samples wait in the recorder until drained into their buckets: drained at every
-/// scrape and at least this often, so that memory stays flat when nobody scrapes.
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// The Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -36,7 +31,7 @@ pub fn router(state: SharedState) -> Router {
 /// Refreshes the gauges read at scrape time (keys by state from the store, the index size),
 /// then renders everything.
 async fn scrape(State(state): State<SharedState>) -> Response {
-    let Some(m) = super::get() else {
+    let Some(m) = metrics::get() else {
         return (StatusCode::NOT_FOUND, "metrics are off\n").into_response();
     };
     match state
@@ -46,27 +41,14 @@ async fn scrape(State(state): State<SharedState>) -> Response {
     {
         Ok(counts) => m.set_key_states(counts),
         Err(e) => {
-            super::store_error();
+            metrics::store_error();
             tracing::warn!(error = %e, "could not count the keys for /metrics");
         }
     }
     m.set_index_keys(state.index.len());
     // The lease as the verify path sees it now (its deadline may lapse between renewals).
     if state.replica.is_shared() {
-        super::lease_valid(state.replica.trust.trusted_at(std::time::Instant::now()));
+        metrics::lease_valid(state.replica.trust.trusted_at(std::time::Instant::now()));
     }
     ([(CONTENT_TYPE, TEXT_FORMAT)], m.render()).into_response()
-}
-
-/// Drains histogram samples every few seconds until `stop` turns true.
-pub async fn run_upkeep(mut stop: watch::Receiver<bool>) {
-    let Some(m) = super::get() else { return };
-    let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => m.handle.run_upkeep(),
-            _ = stop.wait_for(|s| *s) => break,
-        }
-    }
 }

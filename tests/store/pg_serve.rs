@@ -3,12 +3,10 @@
 //! rotation across replicas, idempotency across replicas, `tokens --database`, an unreachable
 //! database at start, and 503 `unavailable` (never 500, never a hang) while the database is down.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::api::Api;
-use common::{Replicas, Server, pg, serve_refused};
+use crate::common::api::Api;
+use crate::common::{Replicas, Server, pg, serve_refused};
 use reqwest::Method;
 use serde_json::json;
 
@@ -58,7 +56,7 @@ fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
         &db.name,
         "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)",
     );
-    let store = common::pg_store_args(&db, &pepper);
+    let store = crate::common::pg_store_args(&db, &pepper);
     let args: Vec<&str> = store.iter().map(String::as_str).collect();
     let (code, err, _) = serve_refused(&tmp.path().join("d2"), &args);
     assert_eq!(code, Some(1), "{err}");
@@ -91,7 +89,7 @@ fn a_replica_with_another_pepper_is_refused() {
             .unwrap();
         f.write_all(&[0x5a; 32]).unwrap();
     }
-    let store = common::pg_store_args(&db, &other);
+    let store = crate::common::pg_store_args(&db, &other);
     let args: Vec<&str> = store.iter().map(String::as_str).collect();
     let (code, err, _) = serve_refused(&tmp.path().join("d2"), &args);
     assert_eq!(code, Some(1), "{err}");
@@ -237,13 +235,13 @@ fn an_idempotent_replay_on_another_replica_names_the_key_and_issues_none() {
 #[test]
 fn tokens_made_with_database_count_on_every_replica() {
     let r = Replicas::start(2, &[]);
-    let store = common::pg_store_args(&r.db, &r.pepper_file);
+    let store = crate::common::pg_store_args(&r.db, &r.pepper_file);
     let mut args: Vec<&str> = store.iter().map(String::as_str).collect();
     args.extend(["--name", "ops", "--role", "viewer"]);
     let tmp = tempfile::tempdir().unwrap();
     let mut full = vec!["create"];
     full.extend(args);
-    let out = common::tokens(&tmp.path().join("unused"), &full);
+    let out = crate::common::tokens(&tmp.path().join("unused"), &full);
     assert!(
         out.status.success(),
         "{}",
@@ -263,7 +261,7 @@ fn tokens_made_with_database_count_on_every_replica() {
         }
     });
     // Without the pepper file: refused with a clear error, nothing created.
-    let out = common::tokens(
+    let out = crate::common::tokens(
         &tmp.path().join("unused"),
         &["list", "--database", &r.db.url],
     );

@@ -2,19 +2,17 @@
 //! by rustls against `--database-ca` (or the system roots, which do not know a private CA).
 //! A private CA made here with rcgen, a throwaway cluster with TLS turned on, real `ragkeys serve`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::api::Api;
-use common::pki::Pki;
-use common::{Server, pg, serve_refused};
+use crate::common::api::Api;
+use crate::common::pki::Pki;
+use crate::common::{Server, pg, serve_refused};
 use serde_json::json;
 
 /// A private CA and a server certificate it signed for `localhost` only (not 127.0.0.1, so that
 /// a host check has something to refuse).
 fn pki() -> Pki {
-    common::pki::pki("ragkeys test database CA", &["localhost"])
+    crate::common::pki::pki("ragkeys test database CA", &["localhost"])
 }
 
 /// `db`'s URL with `host` in place of 127.0.0.1 and `sslmode`.
@@ -81,7 +79,7 @@ const AT_ONCE: Duration = Duration::from_secs(20);
 fn a_certificate_the_roots_do_not_know_or_of_another_host_is_refused_at_once_as_libpq_would() {
     let cluster = pg::private_cluster();
     let p = pki();
-    let stranger = common::pki::pki("another CA", &["localhost"]);
+    let stranger = crate::common::pki::pki("another CA", &["localhost"]);
     cluster.enable_ssl(&p.cert_pem, &p.key_pem);
     let db = cluster.fresh_database();
     let tmp = tempfile::tempdir().unwrap();

@@ -2,13 +2,11 @@
 //! counts them in one query, and must give the SQLite store's answer on the same data, every
 //! state and the rules between them (rotated beats disabled beats expired) included.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::api::{Api, read};
-use common::{Replicas, Server};
+use crate::common::api::{Api, read};
+use crate::common::{Replicas, Server};
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 //! The throwaway PostgreSQL of tests/common/pg.rs works: the cluster starts, every fresh database
 //! is empty and apart from the others, and an immediate stop and a start leave it serving again.
 
-mod common;
-
-use common::pg;
+use crate::common::pg;
 
 #[test]
 fn fresh_databases_are_apart() {
