@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::console::i18n::Catalog;
-use crate::console::model::Tz;
+use crate::console::format::Tz;
 use crate::wire::Timestamp;
 use crate::wire::limits::MAX_EXPIRY_AHEAD_SECS;
 

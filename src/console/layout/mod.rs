@@ -1,9 +1,6 @@
 //! Where everything is on screen, as a pure function of the model and the terminal area. The
 //! view draws from it and mouse clicks are hit-tested against it, so the two never disagree.
 
-pub mod audit;
-mod content;
-pub mod details;
 mod hit;
 pub mod popups;
 pub mod table;
@@ -12,11 +9,12 @@ use ratatui::layout::Rect;
 
 use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
 use crate::console::{lifecycle, text};
-pub use content::Tone;
+pub use crate::console::text::Tone;
 pub use hit::{Hit, hit};
 pub use popups::{PopupLayout, Row};
 use table::{Col, Spec, TableLayout};
 
+/// Where everything is: the screen's parts, and each popup of the stack placed over them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScreenLayout {
     pub area: Rect,

@@ -7,7 +7,7 @@ use crate::client::Issued;
 use crate::console::keymap::Context;
 use crate::console::model::{KeysFocus, NoticeKind, Screen, ServicesFocus};
 use crate::console::msg::{ApiCall, ApiResult, Effect, Msg};
-use crate::console::popup::{Button, Field, Focus, Popup};
+use crate::console::popups::{Button, Field, Focus, Popup};
 use crate::credential::{Kind, Secret, generate};
 use crate::wire::{IssuedKey, Role};
 
@@ -192,7 +192,7 @@ fn help_lists_the_bindings_of_the_screen_from_the_keymap() {
         panic!("no help")
     };
     assert_eq!(h.context, Context::Keys);
-    let lines = crate::console::layout::popups::help_lines(&m, Context::Keys);
+    let lines = crate::console::popups::help::help_lines(&m, Context::Keys);
     assert!(
         lines
             .iter()

@@ -6,7 +6,7 @@ use crossterm::event::KeyCode;
 use super::fixtures::*;
 use super::update;
 use crate::console::msg::{ApiCall, ApiResult};
-use crate::console::popup::{Button, Focus, Popup};
+use crate::console::popups::{Button, Focus, Popup};
 use crate::wire::{KeyState, Role};
 
 #[test]
@@ -92,8 +92,8 @@ fn a_refused_disable_says_why_and_refreshes() {
 fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
     let mut m = on_keys(&[1, 2], Role::Manager);
     update(&mut m, key('m'));
-    assert!(matches!(top(&m), Popup::Menu(p) if p.selected == crate::console::popup::MENU_DELETE));
-    let labels = crate::console::layout::popups::menu_labels(&m, "key_0002");
+    assert!(matches!(top(&m), Popup::Menu(p) if p.selected == crate::console::popups::menu::MENU_DELETE));
+    let labels = crate::console::popups::menu::labels(&m, "key_0002");
     assert_eq!(labels, ["Details", "Rename", "Disable", "Rotate", "Delete"]);
     update(&mut m, code(KeyCode::Up));
     update(&mut m, code(KeyCode::Up));
@@ -106,7 +106,7 @@ fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
     if let Some(l) = m.keys.as_mut().and_then(|k| k.list.as_mut()) {
         l.api_keys[0].state = KeyState::Disabled;
     }
-    let labels = crate::console::layout::popups::menu_labels(&m, "key_0002");
+    let labels = crate::console::popups::menu::labels(&m, "key_0002");
     assert_eq!(labels, ["Details", "Rename", "Enable", "Rotate", "Delete"]);
     update(&mut m, key('m'));
     update(&mut m, code(KeyCode::Up));

@@ -5,12 +5,12 @@ use crossterm::event::KeyCode;
 use super::fixtures::*;
 use super::update;
 use crate::client::Issued;
-use crate::console::layout::popups::menu_item_disabled;
+use crate::console::popups::menu::item_disabled as menu_item_disabled;
 use crate::console::model::{Model, Want};
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Msg};
-use crate::console::popup::{
-    Button, Choice, Field, Focus, GRACES, MENU_DETAILS, MENU_ITEMS, MENU_RENAME, MENU_ROTATE, Popup,
-};
+use crate::console::popups::menu::{MENU_DETAILS, MENU_ITEMS, MENU_RENAME, MENU_ROTATE};
+use crate::console::popups::rotate::GRACES;
+use crate::console::popups::{Button, Choice, Field, Focus, Popup};
 use crate::credential::{Kind, generate};
 use crate::wire::{ErrorCode, IssuedKey, Role};
 

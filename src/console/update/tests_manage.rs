@@ -7,7 +7,7 @@ use super::update;
 use crate::console::layout::{self, Body, Hit};
 use crate::console::model::Model;
 use crate::console::msg::{ApiCall, ApiResult, Effect, Msg};
-use crate::console::popup::{Button, Choice, Field, Focus, Popup};
+use crate::console::popups::{Button, Choice, Field, Focus, Popup};
 use crate::wire::{ErrorCode, Role};
 
 #[test]
@@ -325,7 +325,7 @@ fn a_huge_paste_is_linear_capped_and_without_control_characters() {
     update(&mut m, Msg::Paste(huge));
     assert_eq!(
         m.services.filter.value().chars().count(),
-        super::fields::FILTER_MAX
+        crate::console::popups::form::FILTER_MAX
     );
     // Quadratic insertion took 18.5 s for this; linear takes milliseconds.
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
@@ -411,7 +411,7 @@ fn clicks_press_buttons_open_menus_and_select_rows() {
     let Body::Keys(k) = &l.body else { panic!() };
     let row = k.table.row_rect(1).unwrap();
     assert_eq!(l.popups[0].area.y, row.y + 1);
-    click(&mut m, Hit::MenuItem(crate::console::popup::MENU_DELETE));
+    click(&mut m, Hit::MenuItem(crate::console::popups::menu::MENU_DELETE));
     assert!(matches!(top(&m), Popup::Delete(d) if d.key.id == "key_0002" && !d.disable));
     click(&mut m, Hit::PopupButton(Button::Cancel));
     assert!(m.popups.is_empty());

@@ -340,7 +340,7 @@ fn too_small_screen() {
 fn the_key_is_shown_whole_on_a_line_of_its_own() {
     for (w, h) in [(100, 30), (60, 16)] {
         let mut m = copy_popup(Lang::En);
-        let Some(crate::console::popup::Popup::KeyCopy(p)) = m.popups.last() else {
+        let Some(crate::console::popups::Popup::KeyCopy(p)) = m.popups.last() else {
             panic!("no key popup")
         };
         let key = p.key.expose().to_string();

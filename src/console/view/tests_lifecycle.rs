@@ -218,7 +218,7 @@ fn menu_on_details() {
     snapshot("menu_details", |l| {
         let mut m = keys_with(&[1, 2], Role::Manager, l);
         update(&mut m, key('m'));
-        for _ in 0..crate::console::popup::MENU_ITEMS {
+        for _ in 0..crate::console::popups::menu::MENU_ITEMS {
             update(&mut m, code(KeyCode::Up));
         }
         m
