@@ -169,4 +169,3 @@ mod tests {
         assert_eq!(wrap("ragk_0123456789", 5).len(), 3);
     }
 }
-

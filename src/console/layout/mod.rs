@@ -8,8 +8,8 @@ pub mod table;
 use ratatui::layout::Rect;
 
 use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
-use crate::console::{lifecycle, text};
 pub use crate::console::text::Tone;
+use crate::console::{lifecycle, text};
 pub use hit::{Hit, hit};
 pub use popups::{PopupLayout, Row};
 use table::{Col, Spec, TableLayout};

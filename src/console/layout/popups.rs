@@ -286,4 +286,3 @@ fn choice_rows(
     });
     rows
 }
-

@@ -8,8 +8,8 @@ use tui_input::{Input, InputRequest};
 
 use super::{Button, Choice, Field, Focus, Handlers, help};
 use crate::console::expiry::date_expiry;
-use crate::console::layout::popups::Part;
 use crate::console::keymap::{Action, Context};
+use crate::console::layout::popups::Part;
 use crate::console::model::{Model, NoticeKind};
 use crate::console::msg::{ApiCall, Effect};
 use crate::console::update::call;

@@ -233,4 +233,3 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         total_lines: n,
     }
 }
-

@@ -18,21 +18,27 @@ pub mod screens;
 pub mod usage;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 pub(crate) mod tests_audit;
+#[cfg(test)]
+mod tests_delete_disable;
 #[cfg(test)]
 mod tests_details;
 #[cfg(test)]
-mod tests_expiry;
+mod tests_errors;
 #[cfg(test)]
-mod tests_issue;
+mod tests_fields;
 #[cfg(test)]
-mod tests_lifecycle;
+mod tests_issue_copy;
 #[cfg(test)]
-mod tests_lifecycle2;
+mod tests_issue_expiry;
 #[cfg(test)]
-mod tests_manage;
+mod tests_menu;
+#[cfg(test)]
+mod tests_mouse;
+#[cfg(test)]
+mod tests_rename_rotate;
+#[cfg(test)]
+mod tests_screens;
 #[cfg(test)]
 pub(crate) mod tests_whois;
 

@@ -116,6 +116,9 @@ fn a_paste_is_cut_and_cleaned() {
         &mut m,
         Msg::Paste(format!("\u{1b}[2J{}", "x".repeat(100_000))),
     );
-    assert_eq!(whois(&m).key.len(), crate::console::popups::whois::WHOIS_MAX);
+    assert_eq!(
+        whois(&m).key.len(),
+        crate::console::popups::whois::WHOIS_MAX
+    );
     assert!(!whois(&m).key.expose().contains('\u{1b}'));
 }
