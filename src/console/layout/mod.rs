@@ -26,6 +26,7 @@ pub struct ScreenLayout {
     pub popups: Vec<PopupLayout>,
 }
 
+/// What the screen shows under its header: one of the two screens, or "too small".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     TooSmall,
@@ -33,6 +34,7 @@ pub enum Body {
     Keys(KeysLayout),
 }
 
+/// Where the parts of the Services screen are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicesLayout {
     pub title: Rect,
@@ -43,6 +45,7 @@ pub struct ServicesLayout {
     pub table: TableLayout,
 }
 
+/// Where the parts of API Key management are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeysLayout {
     pub title: Rect,
@@ -68,10 +71,12 @@ pub fn button_width(label: &str) -> u16 {
     (text::width(label) + 1) as u16
 }
 
+/// A button's label from the catalog, bracketed: `[Issue]`.
 pub fn button_label(m: &Model, key: &str) -> String {
     format!("[{}]", m.tr.t(key))
 }
 
+/// Where everything is in `area`: the screen, then each popup of the stack over it.
 pub fn layout(m: &Model, area: Rect) -> ScreenLayout {
     let header = row(area, area.y);
     let breadcrumb = row(area, area.y + 1);

@@ -11,6 +11,7 @@ use crate::console::model::Model;
 use crate::console::msg::{ApiCall, Effect};
 use crate::console::text::Tone;
 use crate::console::update::{call, errors};
+use crate::sanitize::clean;
 
 /// What an error popup offers besides closing.
 #[derive(Debug)]
@@ -80,6 +81,31 @@ pub fn popup(m: &Model, e: &ApiError, retry: Option<ApiCall>) -> Popup {
     let focus = Focus::Button(match kind {
         ErrorKind::Retry(_) => Button::Retry,
         _ => Button::Ok,
+    });
+    Popup::Error(ErrorPopup {
+        title: errors::title(m, e),
+        message: errors::message(m, e),
+        kind,
+        focus,
+        in_flight: None,
+    })
+}
+
+/// A replayed issue whose key can no longer be shown (API.md, Retry-safe issuance): the
+/// service's words name the key, and a manager gets `[Delete]` to free its slot (Cancel
+/// focused); anyone else just `[OK]`.
+pub fn orphan(m: &Model, e: &ApiError, service_id: String) -> Popup {
+    let msg = match e {
+        ApiError::Api { message, .. } => clean(message).into_owned(),
+        _ => String::new(),
+    };
+    let kind = match errors::orphan_key_id(&msg) {
+        Some(key_id) if m.can_manage() => ErrorKind::DeleteOrphan { service_id, key_id },
+        _ => ErrorKind::Plain,
+    };
+    let focus = Focus::Button(match kind {
+        ErrorKind::Plain => Button::Ok,
+        _ => Button::Cancel,
     });
     Popup::Error(ErrorPopup {
         title: errors::title(m, e),

@@ -309,27 +309,7 @@ pub fn on_issued(
             refresh_keys(m, None)
         }
         Some(ErrorCode::IdempotencySecretUnavailable) => {
-            let msg = match &e {
-                ApiError::Api { message, .. } => clean(message).into_owned(),
-                _ => String::new(),
-            };
-            let kind = match errors::orphan_key_id(&msg) {
-                Some(key_id) if m.can_manage() => {
-                    error::ErrorKind::DeleteOrphan { service_id, key_id }
-                }
-                _ => error::ErrorKind::Plain,
-            };
-            let focus = Focus::Button(match kind {
-                error::ErrorKind::Plain => Button::Ok,
-                _ => Button::Cancel,
-            });
-            let p = Popup::Error(error::ErrorPopup {
-                title: errors::title(m, &e),
-                message: errors::message(m, &e),
-                kind,
-                focus,
-                in_flight: None,
-            });
+            let p = error::orphan(m, &e, service_id);
             replace_at(m, at, p);
             refresh_keys(m, None)
         }

@@ -19,12 +19,18 @@ pub struct MenuPopup {
     pub selected: usize,
 }
 
-/// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
+// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
+/// Details: for every role.
 pub const MENU_DETAILS: usize = 0;
+/// Rename.
 pub const MENU_RENAME: usize = 1;
+/// Disable, or Enable for a disabled key.
 pub const MENU_TOGGLE: usize = 2;
+/// Rotate.
 pub const MENU_ROTATE: usize = 3;
+/// Delete: where the focus starts.
 pub const MENU_DELETE: usize = 4;
+/// How many items the menu has.
 pub const MENU_ITEMS: usize = 5;
 
 const HANDLERS: Handlers = Handlers {

@@ -129,10 +129,12 @@ pub trait Dialog {
         &[]
     }
 
+    /// What has the focus; `None` for a popup without focus (the menu, the help).
     fn focus(&self) -> Option<Focus> {
         None
     }
 
+    /// Moves the focus to `f`.
     fn set_focus(&mut self, _f: Focus) {}
 
     /// The request this popup waits for, if any.
@@ -140,6 +142,7 @@ pub trait Dialog {
         None
     }
 
+    /// Makes this popup wait for request `id`, or wait no more.
     fn set_in_flight(&mut self, _id: Option<RequestId>) {}
 
     /// A text field's input, for drawing and editing.
@@ -147,6 +150,7 @@ pub trait Dialog {
         None
     }
 
+    /// A text field's input, to edit.
     fn input_mut(&mut self, _f: Field) -> Option<&mut Input> {
         None
     }
@@ -203,6 +207,7 @@ impl Popup {
         }
     }
 
+    /// This popup as a mutable [`Dialog`].
     pub fn dialog_mut(&mut self) -> &mut dyn Dialog {
         match self {
             Popup::Issue(p) => p,
@@ -221,10 +226,12 @@ impl Popup {
         }
     }
 
+    /// What this popup does to the model.
     pub fn handlers(&self) -> &'static Handlers {
         self.dialog().handlers()
     }
 
+    /// The keymap's context while this popup is on top.
     pub fn context(&self) -> Context {
         self.dialog().context()
     }
@@ -234,10 +241,12 @@ impl Popup {
         self.dialog().focus_order()
     }
 
+    /// What has the focus, for a popup that has one.
     pub fn focus(&self) -> Option<Focus> {
         self.dialog().focus()
     }
 
+    /// Moves the focus to `f` (a click, Tab).
     pub fn set_focus(&mut self, f: Focus) {
         self.dialog_mut().set_focus(f);
     }
@@ -247,14 +256,17 @@ impl Popup {
         self.dialog().in_flight()
     }
 
+    /// Makes this popup wait for request `id`, or wait no more.
     pub fn set_in_flight(&mut self, id: Option<RequestId>) {
         self.dialog_mut().set_in_flight(id);
     }
 
+    /// Text field `f`'s input, if this popup has that field.
     pub fn input(&self, f: Field) -> Option<&Input> {
         self.dialog().input(f)
     }
 
+    /// Text field `f`'s input, to edit.
     pub fn input_mut(&mut self, f: Field) -> Option<&mut Input> {
         self.dialog_mut().input_mut(f)
     }

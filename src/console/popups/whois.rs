@@ -51,6 +51,7 @@ impl TypedKey {
         cut
     }
 
+    /// Removes the last character (Backspace).
     pub fn pop(&mut self) {
         self.0.pop();
     }
@@ -61,6 +62,7 @@ impl TypedKey {
         self.0.reserve(WHOIS_MAX * 4);
     }
 
+    /// The typed text, for the local check and the request only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -70,6 +72,7 @@ impl TypedKey {
         self.0.chars().count()
     }
 
+    /// Whether nothing is typed.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -80,7 +80,7 @@ pub(super) fn draw(
                     (_, false, _) => theme.disabled(),
                     (s, true, true) => theme.destructive(s),
                     (true, true, false) => theme.focus(),
-                    (false, true, false) => ratatui::style::Style::new(),
+                    (false, true, false) => theme.tone(Tone::Normal),
                 };
                 let marker = if selected { ">" } else { " " };
                 put(buf, Rect { width: 1, ..*r }, marker, theme.bold());
@@ -114,7 +114,7 @@ pub(super) fn draw(
                         let style = if focused { theme.focus() } else { theme.bold() };
                         (format!("[{o}]"), style)
                     } else {
-                        (format!(" {o} "), ratatui::style::Style::new())
+                        (format!(" {o} "), theme.tone(Tone::Normal))
                     };
                     put(buf, *at, &shown, style);
                     if i < last {
@@ -171,7 +171,7 @@ pub(super) fn draw(
                         ..*r
                     },
                     desc,
-                    ratatui::style::Style::new(),
+                    theme.tone(Tone::Normal),
                 );
             }
         }
