@@ -10,12 +10,13 @@ use tui_input::backend::crossterm::to_input_request;
 
 use super::answers::answer_for;
 use super::form::{FILTER_MAX, field_full_notice, insert_capped};
+use super::scrolling::{popup_page, scrolled};
 use super::{Dialog, Handlers, Popup};
 use crate::client::ApiError;
 use crate::console::keymap::{Action, Context};
 use crate::console::model::{Model, Screen};
 use crate::console::msg::{ApiCall, Effect, RequestId};
-use crate::console::update::{call, errors, popup_page, scrolled};
+use crate::console::update::{call, errors};
 use crate::sanitize::clean;
 use crate::wire::{AuditEvent, AuditPage};
 pub use table::{AuditCol, cells, columns, visible};

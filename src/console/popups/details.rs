@@ -8,13 +8,14 @@ mod document;
 use crossterm::event::KeyEvent;
 
 use super::answers::answer_for;
+use super::scrolling::{popup_page, scrolled};
 use super::{Dialog, Handlers, Popup};
 use crate::client::ApiError;
 use crate::console::keymap::{Action, Context};
 use crate::console::model::{Model, NoticeKind};
 use crate::console::msg::{ApiCall, Effect, RequestId};
 use crate::console::update::usage::fetch_usage;
-use crate::console::update::{call, errors, popup_page, scrolled};
+use crate::console::update::{call, errors};
 use crate::wire::{ApiKey, AuditEvent, AuditPage};
 pub use document::LEVELS;
 

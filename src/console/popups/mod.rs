@@ -3,19 +3,26 @@
 //! One popup, one file: each `popups/<name>.rs` holds that popup's state, its focus order, what
 //! its keys and buttons do, what it does with the service's answers, and its content for
 //! `layout`. What several popups share lives once: [`form`] (focus, buttons, text fields,
-//! choices, validation), [`answers`] (finding the popup that waits for an answer), and
-//! `layout::popups` (the frame every dialog is placed in, and the rows it holds).
+//! choices, validation), [`answers`] (finding the popup that waits for an answer),
+//! [`scrolling`] (the window of a popup whose lines scroll), `layout::popups` (the frame every
+//! dialog is placed in, and the rows it holds) and `view::popups` (the one drawing of them all).
 //!
 //! `enum Popup` stays an enum, because `update` and the tests ask which popup is where
-//! (`matches!(p, Popup::KeyCopy(_))`) and read a popup's state directly. What every popup
-//! answers alike goes through the [`Dialog`] trait, whose defaults let a popup state only what it
-//! has (a menu has no focus order, an error no field); [`Popup::dialog`] is the one `match`
-//! that lends each arm as a `Dialog`. `Dialog` never names the model, so the model can hold the
-//! stack; what a popup does to the model is in its [`Handlers`], plain functions of its file.
+//! (`matches!(p, Popup::KeyCopy(_))`) and read a popup's state directly; a trait object alone
+//! would turn each of those into a downcast. What every popup answers alike goes through the
+//! [`Dialog`] trait, whose defaults let a popup state only what it has (a menu has no focus
+//! order, an error no field); [`Popup::dialog`] is the one `match` that lends each arm as a
+//! `Dialog`. `Dialog` never names the model, so the model can hold the stack without an import
+//! circle; what a popup does to the model (its keys, buttons, paste, wheel, its place on screen)
+//! is in its [`Handlers`], plain functions of its own file that `update` and `layout` call
+//! without naming the file.
 //!
 //! Adding a popup: a file here with its state, `impl Dialog` and its `HANDLERS`; one arm in
 //! `enum Popup` and in [`Popup::dialog`] / [`Popup::dialog_mut`]; its strings in
-//! `assets/locales`; its key bindings in `assets/keymap.toml`.
+//! `assets/locales`; its key bindings in `assets/keymap.toml`. A popup opened by a new key also
+//! needs that key's `keymap::Action` and the line of `update::screens` that calls its `open`; a
+//! popup that sends a new kind of request, the request in `msg` and its answer's route in
+//! `update::answers`.
 
 pub mod answers;
 pub mod audit;
@@ -32,6 +39,7 @@ pub mod key_copy;
 pub mod menu;
 pub mod rename;
 pub mod rotate;
+pub mod scrolling;
 pub mod whois;
 
 use tui_input::Input;

@@ -1,7 +1,7 @@
 //! `update(&mut Model, Msg) -> Vec<Effect>`: the whole behaviour of the console, pure. It never
 //! awaits and does no I/O; what it wants done comes back as effects.
 //!
-//! Split by message: [`keys`] routes a key (to the top popup, else the screen), `mouse` a
+//! Split by message: `keys` routes a key (to the top popup, else the screen), `mouse` a
 //! click or the wheel, `paste` a paste, `answers` the service's answers. What no popup owns is
 //! here too: the two screens (`screens`), the usage of keys (`usage`), the error wording
 //! (`errors`). Each popup's own keys, buttons and answers are in `popups/<name>.rs`; this
@@ -43,7 +43,6 @@ mod tests_screens;
 pub(crate) mod tests_whois;
 
 use crate::console::keymap::Action;
-use crate::console::layout;
 use crate::console::model::{KeysView, Model, NoticeKind, Screen, Want};
 use crate::console::msg::{ApiCall, Effect, Msg};
 use crate::wire::{ApiKey, Service};
@@ -195,34 +194,6 @@ pub(crate) fn moved(action: Action, selected: usize, len: usize, page: usize) ->
         Action::PageUp => selected.saturating_sub(page),
         Action::PageDown => (selected + page).min(last),
         _ => selected.min(last),
-    }
-}
-
-/// The top popup's scrolling window: lines a page shows (at least 1), and all its lines.
-pub(crate) fn popup_page(m: &Model) -> (usize, usize) {
-    layout::for_model(m)
-        .popups
-        .last()
-        .map_or((1, 0), |p| (p.visible_lines.max(1), p.total_lines))
-}
-
-/// Where a scrolling key (↑ ↓, g G, PgUp PgDn) moves a popup's window, whose first line goes
-/// from 0 to `len - page`; None for any other key.
-pub(crate) fn scrolled(
-    action: Option<Action>,
-    scroll: usize,
-    page: usize,
-    len: usize,
-) -> Option<usize> {
-    let max = len.saturating_sub(page);
-    match action? {
-        a @ (Action::Up
-        | Action::Down
-        | Action::First
-        | Action::Last
-        | Action::PageUp
-        | Action::PageDown) => Some(moved(a, scroll.min(max), max + 1, page)),
-        _ => None,
     }
 }
 
