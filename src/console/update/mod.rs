@@ -14,7 +14,7 @@ pub(crate) mod fixtures;
 mod keys;
 mod mouse;
 mod paste;
-pub mod screens;
+mod screens;
 pub mod usage;
 
 #[cfg(test)]
