@@ -147,7 +147,7 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             let query = crate::client::AuditQuery {
                 service_id,
                 action: None,
-                limit: Some(crate::console::popup::AUDIT_PAGE),
+                limit: Some(crate::console::popups::audit::AUDIT_PAGE),
                 before,
             };
             ApiResult::AuditPage(client.audit_page_raw(&query).await.map(|r| r.value))

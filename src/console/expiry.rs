@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Duration, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
+use crate::console::format::Tz;
 use crate::console::i18n::Catalog;
-use crate::console::model::Tz;
 use crate::wire::Timestamp;
 use crate::wire::limits::MAX_EXPIRY_AHEAD_SECS;
 

@@ -1,10 +1,16 @@
 //! Times as the console shows them: local time with its offset, and "3 h ago".
 
-use chrono::{DateTime, Local, Offset, TimeZone};
+use chrono::{DateTime, FixedOffset, Local, Offset, TimeZone};
 
 use crate::console::i18n::Catalog;
-use crate::console::model::Tz;
 use crate::wire::Timestamp;
+
+/// In which time zone times are shown: the machine's, or a fixed one (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tz {
+    Local,
+    Fixed(FixedOffset),
+}
 
 fn parts<Z: TimeZone>(t: DateTime<Z>) -> (String, String) {
     let offset = t.offset().fix().local_minus_utc();

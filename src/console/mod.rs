@@ -23,7 +23,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod model;
 pub mod msg;
-pub mod popup;
+pub mod popups;
 pub mod scroll;
 pub mod terminal;
 pub mod text;

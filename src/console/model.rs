@@ -2,14 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::FixedOffset;
 use tui_input::Input;
 
 use crate::args::Lang;
+pub use crate::console::format::Tz;
 use crate::console::i18n::Catalog;
 use crate::console::keymap::{Context, Keymap};
 use crate::console::msg::{ApiCall, RequestId};
-use crate::console::popup::{Focus, Popup};
+use crate::console::popups::Popup;
 use crate::wire::{ApiKey, ApiKeyList, Me, Role, Service, Timestamp};
 
 /// The smallest terminal the console draws into; below it, a "terminal too small" screen.
@@ -23,13 +23,6 @@ pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦"
 pub enum Screen {
     Services,
     Keys,
-}
-
-/// In which time zone times are shown: the machine's, or a fixed one (tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tz {
-    Local,
-    Fixed(FixedOffset),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,16 +254,8 @@ impl Model {
     /// Where a key pressed now would land.
     pub fn context(&self) -> Context {
         match self.popups.last() {
-            Some(Popup::Help(_)) => Context::Help,
-            Some(Popup::Menu(_)) => Context::Menu,
-            Some(Popup::Audit(a)) if a.filtering => Context::Filter,
-            Some(Popup::Audit(_)) => Context::Audit,
-            Some(Popup::Details(_)) => Context::Details,
-            Some(p) => match p.focus() {
-                Some(Focus::Field(_)) => Context::Field,
-                Some(Focus::Choice(_)) => Context::Choice,
-                _ => Context::Popup,
-            },
+            // The top popup says where its keys land.
+            Some(p) => p.context(),
             None => match self.screen {
                 Screen::Services if self.services.focus == ServicesFocus::Filter => Context::Filter,
                 Screen::Services => Context::Services,

@@ -125,6 +125,20 @@ pub fn wrap(text: &str, max: usize) -> Vec<String> {
     lines
 }
 
+/// How a line of text is styled; the theme gives each tone its look, with or without colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Normal,
+    Bold,
+    Dim,
+    /// The page's notes (the limit).
+    Note,
+    /// The page's cautions.
+    Caution,
+    Error,
+    Success,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

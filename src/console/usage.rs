@@ -5,7 +5,7 @@
 
 use crate::console::format;
 use crate::console::i18n::Catalog;
-use crate::console::layout::Tone;
+use crate::console::text::Tone;
 use crate::sanitize::clean;
 use crate::wire::{ApiKey, Bucket, KeyState, Timestamp, Usage};
 
@@ -210,7 +210,13 @@ mod tests {
         let key = |created_ago: i64, used_ago: Option<i64>| ApiKey {
             created_at: Timestamp::from_unix(now.unix() - created_ago),
             last_used_at: used_ago.map(|a| Timestamp::from_unix(now.unix() - a)),
-            ..crate::console::update::fixtures::api_key(1)
+            id: "key_0001".into(),
+            masked: "ragk_Ab01********wXyZ".into(),
+            name: None,
+            state: crate::wire::KeyState::Active,
+            created_by: "admin".into(),
+            expires_at: None,
+            replaced_by: None,
         };
         assert!(!is_idle(&key(6 * 86_400, None), now));
         assert!(is_idle(&key(7 * 86_400, None), now));

@@ -4,7 +4,7 @@ use ratatui::layout::Rect;
 
 use super::table::Col;
 use super::{Body, ScreenLayout};
-use crate::console::popup::{Button, Choice, Field};
+use crate::console::popups::{Button, Choice, Field};
 
 /// Where a click landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,6 @@
 //! Where everything is on screen, as a pure function of the model and the terminal area. The
 //! view draws from it and mouse clicks are hit-tested against it, so the two never disagree.
 
-pub mod audit;
-mod content;
-pub mod details;
 mod hit;
 pub mod popups;
 pub mod table;
@@ -11,12 +8,13 @@ pub mod table;
 use ratatui::layout::Rect;
 
 use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
+pub use crate::console::text::Tone;
 use crate::console::{lifecycle, text};
-pub use content::Tone;
 pub use hit::{Hit, hit};
 pub use popups::{PopupLayout, Row};
 use table::{Col, Spec, TableLayout};
 
+/// Where everything is: the screen's parts, and each popup of the stack placed over them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScreenLayout {
     pub area: Rect,
@@ -28,6 +26,7 @@ pub struct ScreenLayout {
     pub popups: Vec<PopupLayout>,
 }
 
+/// What the screen shows under its header: one of the two screens, or "too small".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     TooSmall,
@@ -35,6 +34,7 @@ pub enum Body {
     Keys(KeysLayout),
 }
 
+/// Where the parts of the Services screen are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicesLayout {
     pub title: Rect,
@@ -45,6 +45,7 @@ pub struct ServicesLayout {
     pub table: TableLayout,
 }
 
+/// Where the parts of API Key management are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeysLayout {
     pub title: Rect,
@@ -70,10 +71,12 @@ pub fn button_width(label: &str) -> u16 {
     (text::width(label) + 1) as u16
 }
 
+/// A button's label from the catalog, bracketed: `[Issue]`.
 pub fn button_label(m: &Model, key: &str) -> String {
     format!("[{}]", m.tr.t(key))
 }
 
+/// Where everything is in `area`: the screen, then each popup of the stack over it.
 pub fn layout(m: &Model, area: Rect) -> ScreenLayout {
     let header = row(area, area.y);
     let breadcrumb = row(area, area.y + 1);

@@ -1,14 +1,13 @@
-//! Where each popup sits and what is on each of its lines: centered, or for the row menu
-//! anchored to its row's `≡`.
+//! The frame every popup is placed in: the rows a placed popup holds, and the centered dialog
+//! built from its parts. What each popup holds is in its own file (`popups/<name>.rs`), which
+//! places itself through its `Handlers::place`.
 
 use ratatui::layout::Rect;
 
-pub use super::content::button_key;
-use super::content::{Part, Tone, content};
-use super::{Body, ScreenLayout, button_width, table::Col};
+use super::{ScreenLayout, button_width};
 use crate::console::model::Model;
-use crate::console::popup::{Button, Choice, Field, Popup};
-use crate::console::text;
+use crate::console::popups::{Button, Choice, Field, Popup};
+use crate::console::text::{self, Tone};
 
 /// One line of a popup, placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +42,8 @@ pub enum Row {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A popup placed on screen: its box, its lines, and where each button, field and menu item is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PopupLayout {
     /// Including the border.
     pub area: Rect,
@@ -52,24 +52,50 @@ pub struct PopupLayout {
     pub buttons: Vec<(Button, Rect)>,
     pub fields: Vec<(Field, Rect)>,
     pub items: Vec<(usize, Rect)>,
-    /// The help popup: lines shown, and how many there are.
+    /// A popup whose lines scroll: lines shown, and how many there are.
     pub visible_lines: usize,
     pub total_lines: usize,
 }
 
-/// Places a popup over `screen` (whose earlier popups are already placed).
+/// Places popup `p` over `screen` (whose earlier popups are already placed), as its file says.
 pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
-    match p {
-        Popup::Menu(menu) => place_menu(m, menu.row, &menu.key_id, menu.selected, screen),
-        Popup::Help(h) => place_help(m, h, screen.area),
-        Popup::Audit(a) => super::audit::place(m, a, screen.area),
-        Popup::Details(d) => super::details::place(m, d, screen.area),
-        _ => place_centered(m, p, screen.area),
+    (p.handlers().place)(m, p, screen)
+}
+
+/// Parts of a dialog before it is placed.
+pub enum Part {
+    Text(String, Tone),
+    Blank,
+    Field(Field, String),
+    /// The plaintext key of the copy popup.
+    Secret,
+    Buttons(Vec<Button>),
+    /// A choice: its label, its options, which one is chosen.
+    Choice(Choice, String, Vec<String>, usize),
+}
+
+/// The catalog key of a button's label.
+pub fn button_key(b: Button) -> &'static str {
+    match b {
+        Button::Issue => "button.issue",
+        Button::Cancel => "button.cancel",
+        Button::CopyKey => "button.copy_key",
+        Button::Ok => "button.ok",
+        Button::Delete => "button.delete",
+        Button::Create => "button.create",
+        Button::Retry => "button.retry",
+        Button::Disable => "button.disable",
+        Button::Rotate => "button.rotate",
+        Button::Save => "button.save",
+        Button::Lookup => "button.lookup",
+        Button::Open => "button.open",
     }
 }
 
-fn place_centered(m: &Model, p: &Popup, area: Rect) -> PopupLayout {
-    let (title, parts) = content(m, p);
+/// A dialog with `title` and `parts`, centered in `area`: text wrapped to its width, at most
+/// 72 columns wide; on a short screen blank lines go first, then text from the end, never the
+/// buttons.
+pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> PopupLayout {
     let width = area.width.saturating_sub(4).min(72);
     let inner_w = width.saturating_sub(4);
     // Lay out rows first, then center the box on the screen.
@@ -259,184 +285,4 @@ fn choice_rows(
         chosen,
     });
     rows
-}
-
-/// The ≡ menu's items, in CONSOLE.md's order: `Details`, `Rename`, `Disable` (or `Enable`),
-/// `Rotate`, `Delete` (indices `popup::MENU_*`).
-pub fn menu_labels(m: &Model, key_id: &str) -> Vec<String> {
-    let disabled = m
-        .keys
-        .as_ref()
-        .and_then(|k| k.keys().iter().find(|x| x.id == key_id))
-        .is_some_and(|k| k.state == crate::wire::KeyState::Disabled);
-    let toggle = if disabled {
-        "menu.enable"
-    } else {
-        "menu.disable"
-    };
-    [
-        "menu.details",
-        "menu.rename",
-        toggle,
-        "menu.rotate",
-        "menu.delete",
-    ]
-    .iter()
-    .map(|k| m.tr.t(k).to_string())
-    .collect()
-}
-
-/// Why a menu item cannot be chosen now, or `None` when it can: Details is for every role;
-/// everything else needs the manager role (CONSOLE.md: a viewer sees only Details).
-pub fn menu_item_disabled(m: &Model, item: usize) -> Option<String> {
-    if item == crate::console::popup::MENU_DETAILS {
-        return None;
-    }
-    (!m.can_manage()).then(|| m.tr.t("menu.viewer").to_string())
-}
-
-fn place_menu(
-    m: &Model,
-    row: usize,
-    key_id: &str,
-    selected: usize,
-    screen: &ScreenLayout,
-) -> PopupLayout {
-    let labels = menu_labels(m, key_id);
-    // A disabled item, when selected, says why on a line of its own at the menu's foot.
-    let reason = menu_item_disabled(m, selected);
-    let widest = labels
-        .iter()
-        .chain(reason.iter())
-        .map(|l| text::width(l))
-        .max()
-        .unwrap_or(0) as u16;
-    let width = (widest + 6).max(12).min(screen.area.width);
-    let height = 2 + labels.len() as u16 + u16::from(reason.is_some());
-    let area = screen.area;
-    let (anchor_x, anchor_y) = match &screen.body {
-        Body::Keys(k) => {
-            let menu_x = k
-                .table
-                .column(Col::KeyMenu)
-                .map_or(area.right().saturating_sub(2), |c| c.x);
-            match k.table.row_rect(row) {
-                Some(r) => (menu_x, r.y),
-                None => (menu_x, k.table.inner.y),
-            }
-        }
-        _ => (area.right().saturating_sub(2), area.y + 2),
-    };
-    let x = (anchor_x + 2).saturating_sub(width).max(area.x);
-    // Below the row if it fits above the footer, else above it.
-    let y = if anchor_y + 1 + height < area.bottom() {
-        anchor_y + 1
-    } else {
-        anchor_y.saturating_sub(height)
-    };
-    let outer = Rect {
-        x,
-        y,
-        width,
-        height,
-    };
-    let item = |i: u16| Rect {
-        x: x + 1,
-        y: y + 1 + i,
-        width: width - 2,
-        height: 1,
-    };
-    let n = labels.len();
-    let mut rows: Vec<(Rect, Row)> = labels
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| (item(i as u16), Row::Item(i, l)))
-        .collect();
-    if let Some(why) = reason {
-        // Aligned with the labels, after the column of the `>` marker.
-        let r = item(n as u16);
-        let r = Rect {
-            x: r.x + 1,
-            width: r.width.saturating_sub(1),
-            ..r
-        };
-        rows.push((
-            r,
-            Row::Text(text::fit(&why, usize::from(r.width)), Tone::Dim),
-        ));
-    }
-    PopupLayout {
-        area: outer,
-        title: String::new(),
-        rows,
-        buttons: Vec::new(),
-        fields: Vec::new(),
-        items: (0..n).map(|i| (i, item(i as u16))).collect(),
-        visible_lines: n,
-        total_lines: n,
-    }
-}
-
-/// The help lines of a context, generated from the keymap.
-pub fn help_lines(m: &Model, ctx: crate::console::keymap::Context) -> Vec<(String, String)> {
-    m.keymap
-        .help(ctx)
-        .into_iter()
-        .map(|(keys, action)| {
-            (
-                keys,
-                m.tr.t(&format!("action.{}", action.name())).to_string(),
-            )
-        })
-        .collect()
-}
-
-fn place_help(m: &Model, h: &crate::console::popup::HelpPopup, area: Rect) -> PopupLayout {
-    let lines = help_lines(m, h.context);
-    let keys_w = lines
-        .iter()
-        .map(|(k, _)| text::width(k))
-        .max()
-        .unwrap_or(0)
-        .min(24) as u16;
-    let desc_w = lines.iter().map(|(_, d)| text::width(d)).max().unwrap_or(0) as u16;
-    let width = (keys_w + desc_w + 7).min(area.width.saturating_sub(4));
-    let visible = (lines.len() as u16).min(area.height.saturating_sub(4));
-    let height = visible + 2;
-    let outer = Rect {
-        x: area.x + (area.width.saturating_sub(width)) / 2,
-        y: area.y + (area.height.saturating_sub(height)) / 2,
-        width,
-        height,
-    };
-    let first = h
-        .scroll
-        .min(lines.len().saturating_sub(usize::from(visible)));
-    let rows = lines
-        .into_iter()
-        .skip(first)
-        .take(usize::from(visible))
-        .enumerate()
-        .map(|(i, (k, d))| {
-            (
-                Rect {
-                    x: outer.x + 2,
-                    y: outer.y + 1 + i as u16,
-                    width: width.saturating_sub(4),
-                    height: 1,
-                },
-                Row::Help(text::fit(&k, usize::from(keys_w)), d),
-            )
-        })
-        .collect();
-    PopupLayout {
-        area: outer,
-        title: m.tr.t("help.title").to_string(),
-        rows,
-        buttons: Vec::new(),
-        fields: Vec::new(),
-        items: Vec::new(),
-        visible_lines: usize::from(visible),
-        total_lines: help_lines(m, h.context).len(),
-    }
 }

@@ -3,8 +3,6 @@
 
 use crate::client::ApiError;
 use crate::console::model::Model;
-use crate::console::msg::RequestId;
-use crate::console::popup::{Button, ErrorKind, ErrorPopup, Focus, Popup};
 use crate::sanitize::clean;
 use crate::wire::ErrorCode;
 
@@ -62,7 +60,7 @@ pub fn message(m: &Model, e: &ApiError) -> String {
                 ErrorCode::Internal => tr.t("error.internal").to_string(),
                 ErrorCode::InvalidRequest => tr.f("error.invalid", &[("message", &message)]),
                 // 409 on a key that is not active (API.md, Key lifecycle), in the console's
-                // words; a rotation says it more precisely (update::api::rotated).
+                // words; a rotation says it more precisely (popups::rotate::on_rotated).
                 ErrorCode::ApiKeyNotActive => tr.t("error.not_active").to_string(),
                 // The console sends whole bodies at once; a 408 is shown with its code, as is
                 // a 503 `unavailable` (the service's database is down; retryable below).
@@ -112,45 +110,6 @@ pub fn orphan_key_id(message: &str) -> Option<String> {
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         .find(|w| w.starts_with("key_") && w.len() > 4 && *w != "key_id")
         .map(str::to_string)
-}
-
-/// An error popup for a failed call, with `[Retry]` where retrying makes sense.
-pub fn popup(m: &Model, e: &ApiError, retry: Option<crate::console::msg::ApiCall>) -> Popup {
-    let kind = match retry {
-        Some(c) if retryable(e) => ErrorKind::Retry(c),
-        _ => ErrorKind::Plain,
-    };
-    let focus = Focus::Button(match kind {
-        ErrorKind::Retry(_) => Button::Retry,
-        _ => Button::Ok,
-    });
-    Popup::Error(ErrorPopup {
-        title: title(m, e),
-        message: message(m, e),
-        kind,
-        focus,
-        in_flight: None,
-    })
-}
-
-/// An answer for a popup that may be gone: the popup still waiting for request `id` (one kind,
-/// picked by `pick`), its wait now over, and the answer with its error put in words by `say`.
-/// None when that popup was closed meanwhile: the answer is dropped.
-pub(super) fn answer_for<T, V>(
-    m: &mut Model,
-    id: RequestId,
-    result: Result<V, ApiError>,
-    say: fn(&Model, &ApiError) -> String,
-    pick: fn(&mut Popup) -> Option<&mut T>,
-) -> Option<(&mut T, Result<V, String>)> {
-    let result = result.map_err(|e| say(m, &e));
-    let p = m
-        .popups
-        .iter_mut()
-        .rev()
-        .find(|p| p.in_flight() == Some(id))?;
-    p.set_in_flight(None);
-    Some((pick(p)?, result))
 }
 
 #[cfg(test)]

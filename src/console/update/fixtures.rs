@@ -9,7 +9,7 @@ use crate::args::Lang;
 use crate::client::{ApiError, Issued};
 use crate::console::model::{Model, Options, Tz};
 use crate::console::msg::{ApiCall, ApiResult, Effect, Msg, RequestId};
-use crate::console::popup::{Focus, Popup};
+use crate::console::popups::{Focus, Popup};
 use crate::credential::{Kind, generate};
 use crate::wire::{
     ApiKey, ApiKeyList, ErrorCode, IssueApiKey, IssuedKey, Me, Role, Service, Timestamp,

@@ -1,61 +1,67 @@
 //! `update(&mut Model, Msg) -> Vec<Effect>`: the whole behaviour of the console, pure. It never
 //! awaits and does no I/O; what it wants done comes back as effects.
+//!
+//! Split by message: `keys` routes a key (to the top popup, else the screen), `mouse` a
+//! click or the wheel, `paste` a paste, `answers` the service's answers. What no popup owns is
+//! here too: the two screens (`screens`), the usage of keys (`usage`), the error wording
+//! (`errors`). Each popup's own keys, buttons and answers are in `popups/<name>.rs`; this
+//! module holds what they share with the screens (requests, reloads, moving between screens).
 
-mod api;
-mod audit;
-pub(crate) mod details;
-mod errors;
-mod fields;
+mod answers;
+pub mod errors;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod keys;
 mod mouse;
-mod popups;
+mod paste;
 mod screens;
-#[cfg(test)]
-mod tests;
+pub mod usage;
+
 #[cfg(test)]
 pub(crate) mod tests_audit;
 #[cfg(test)]
+mod tests_delete_disable;
+#[cfg(test)]
 mod tests_details;
 #[cfg(test)]
-mod tests_expiry;
+mod tests_errors;
 #[cfg(test)]
-mod tests_issue;
+mod tests_fields;
 #[cfg(test)]
-mod tests_lifecycle;
+mod tests_issue_copy;
 #[cfg(test)]
-mod tests_lifecycle2;
+mod tests_issue_expiry;
 #[cfg(test)]
-mod tests_manage;
+mod tests_menu;
+#[cfg(test)]
+mod tests_mouse;
+#[cfg(test)]
+mod tests_rename_rotate;
+#[cfg(test)]
+mod tests_screens;
 #[cfg(test)]
 pub(crate) mod tests_whois;
-mod whois;
 
-use crossterm::event::KeyEvent;
-
-use crate::console::keymap::{Action, Context};
-use crate::console::layout::{self, table};
+use crate::console::keymap::Action;
 use crate::console::model::{KeysView, Model, NoticeKind, Screen, Want};
 use crate::console::msg::{ApiCall, Effect, Msg};
-use crate::console::popup::Popup;
-use crate::wire::Service;
+use crate::wire::{ApiKey, Service};
 
 pub use errors::orphan_key_id;
 
+/// One message in, the effects it asks for out.
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(k) => {
             m.dirty = true;
-            on_key(m, k)
+            keys::on_key(m, k)
         }
         Msg::Mouse(ev) => mouse::on_mouse(m, ev),
         // Below the minimum size nothing is visible, so a paste goes nowhere (CONSOLE.md).
         Msg::Paste(_) if m.too_small() => Vec::new(),
         Msg::Paste(mut s) => {
             m.dirty = true;
-            if !whois::paste(m, &s) {
-                fields::paste(m, &s);
-            }
+            paste::on_paste(m, &s);
             // A paste may be a key (Who owns this key?): no copy of it outlives this message.
             zeroize::Zeroize::zeroize(&mut s);
             Vec::new()
@@ -64,7 +70,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             m.width = width;
             m.height = height;
             m.dirty = true;
-            keep_selection_visible(m);
+            screens::keep_selection_visible(m);
             Vec::new()
         }
         Msg::Tick => {
@@ -74,17 +80,9 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Msg::Api { id, result } => api::on_result(m, id, result),
+        Msg::Api { id, result } => answers::on_result(m, id, result),
         Msg::Copied(outcome) => {
-            if let Some(Popup::KeyCopy(p)) = m
-                .popups
-                .iter_mut()
-                .rev()
-                .find(|p| matches!(p, Popup::KeyCopy(_)))
-            {
-                p.copied = Some(outcome);
-                m.dirty = true;
-            }
+            answers::on_copied(m, outcome);
             Vec::new()
         }
     }
@@ -97,41 +95,7 @@ pub fn start(m: &mut Model) -> Vec<Effect> {
     out
 }
 
-fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
-    let ctx = m.context();
-    let action = m.keymap.action(ctx, &k);
-    // Quitting and the terminal's own manners act everywhere, even below the minimum size.
-    match action {
-        Some(Action::ForceQuit) => return quit(m),
-        Some(Action::Redraw) => return vec![Effect::Redraw],
-        Some(Action::Suspend) => return vec![Effect::Suspend],
-        _ => {}
-    }
-    // Nothing is visible below the minimum size, so nothing but quitting acts.
-    if m.too_small() {
-        return Vec::new();
-    }
-    // The context says whether a popup is open: the top one then gets every key.
-    match ctx {
-        Context::Help => popups::help_key(m, action),
-        Context::Menu => popups::menu_key(m, action),
-        Context::Field if matches!(m.popups.last(), Some(Popup::Whois(_))) => {
-            whois::field_key(m, action, k)
-        }
-        Context::Field => popups::text_field_key(m, action, k),
-        Context::Choice => popups::choice_key(m, action),
-        Context::Popup => popups::popup_key(m, action),
-        Context::Filter if matches!(m.popups.last(), Some(Popup::Audit(_))) => {
-            audit::filter_key(m, action, k)
-        }
-        Context::Filter => screens::filter_key(m, action, k),
-        Context::Audit => audit::audit_key(m, action),
-        Context::Details => details::details_key(m, action),
-        Context::Services => screens::services_key(m, action),
-        Context::Keys => screens::keys_key(m, action),
-    }
-}
-
+/// `q` on Services, or Ctrl-C anywhere: the loop ends.
 pub(crate) fn quit(m: &mut Model) -> Vec<Effect> {
     m.quit = true;
     // Dropping the popups wipes a key still shown.
@@ -139,6 +103,7 @@ pub(crate) fn quit(m: &mut Model) -> Vec<Effect> {
     vec![Effect::Quit]
 }
 
+/// Records call `c` as pending and asks the loop to make it.
 pub(crate) fn call(m: &mut Model, c: ApiCall) -> Effect {
     let (id, call) = m.start(c);
     Effect::Call { id, call }
@@ -185,6 +150,7 @@ pub(crate) fn refresh(m: &mut Model) -> Vec<Effect> {
     out
 }
 
+/// API Key management of `s`, its keys asked for.
 pub(crate) fn open_service(m: &mut Model, s: Service) -> Vec<Effect> {
     m.keys = Some(KeysView::new(s));
     m.screen = Screen::Keys;
@@ -192,6 +158,7 @@ pub(crate) fn open_service(m: &mut Model, s: Service) -> Vec<Effect> {
     refresh_keys(m, None)
 }
 
+/// Back to the Services screen, reloaded.
 pub(crate) fn back_to_services(m: &mut Model) -> Vec<Effect> {
     m.keys = None;
     m.screen = Screen::Services;
@@ -199,6 +166,17 @@ pub(crate) fn back_to_services(m: &mut Model) -> Vec<Effect> {
     m.pending
         .retain(|_, c| !matches!(c, ApiCall::ListKeys { .. }));
     refresh_services(m)
+}
+
+/// The open service is gone (deleted elsewhere): every popup closes, and Services says so.
+pub(crate) fn service_gone(m: &mut Model) -> Vec<Effect> {
+    m.popups.clear();
+    let out = back_to_services(m);
+    m.notice(
+        NoticeKind::Error,
+        m.tr.t("error.service_not_found").to_string(),
+    );
+    out
 }
 
 /// Where a list movement takes the selection.
@@ -219,88 +197,25 @@ pub(crate) fn moved(action: Action, selected: usize, len: usize, page: usize) ->
     }
 }
 
-/// The top popup's scrolling window: lines a page shows (at least 1), and all its lines.
-pub(crate) fn popup_page(m: &Model) -> (usize, usize) {
-    layout::for_model(m)
-        .popups
-        .last()
-        .map_or((1, 0), |p| (p.visible_lines.max(1), p.total_lines))
-}
-
-/// Where a scrolling key (↑ ↓, g G, PgUp PgDn) moves a popup's window, whose first line goes
-/// from 0 to `len - page`; None for any other key.
-pub(crate) fn scrolled(
-    action: Option<Action>,
-    scroll: usize,
-    page: usize,
-    len: usize,
-) -> Option<usize> {
-    let max = len.saturating_sub(page);
-    match action? {
-        a @ (Action::Up
-        | Action::Down
-        | Action::First
-        | Action::Last
-        | Action::PageUp
-        | Action::PageDown) => Some(moved(a, scroll.min(max), max + 1, page)),
-        _ => None,
-    }
-}
-
-/// Rows the current table shows at once.
-pub(crate) fn table_capacity(m: &Model) -> usize {
-    layout::current_table(&layout::for_model(m)).map_or(1, |t| t.capacity)
-}
-
-/// Clamps selections to their lists and scrolls them into view.
-pub(crate) fn keep_selection_visible(m: &mut Model) {
-    let cap = table_capacity(m);
-    let len = m.services.visible().len();
-    let s = &mut m.services;
-    s.selected = s.selected.min(len.saturating_sub(1));
-    if m.screen == Screen::Services {
-        s.offset = table::scroll_to(s.offset, s.selected, cap, len);
-    }
-    if let Some(k) = m.keys.as_mut() {
-        let len = k.keys().len();
-        k.selected = k.selected.min(len.saturating_sub(1));
-        if m.screen == Screen::Keys {
-            k.offset = table::scroll_to(k.offset, k.selected, cap, len);
-        }
-    }
-}
-
-pub(crate) fn help(m: &mut Model, context: Context) {
-    m.popups.push(Popup::Help(crate::console::popup::HelpPopup {
-        context,
-        scroll: 0,
-    }));
-}
-
-/// Moves the focus of the top popup along its order.
-pub(crate) fn cycle_focus(m: &mut Model, forward: bool) {
-    let Some(p) = m.popups.last_mut() else {
-        return;
-    };
-    let order = p.focus_order();
-    let Some(current) = p.focus() else {
-        return;
-    };
-    if order.is_empty() {
-        return;
-    }
-    let i = order.iter().position(|f| *f == current).unwrap_or(0);
-    let n = order.len();
-    let next = if forward {
-        (i + 1) % n
-    } else {
-        (i + n - 1) % n
-    };
-    p.set_focus(order[next]);
-}
-
+/// A viewer asked for what only a manager may do: the footer says so, naming `what`.
 pub(crate) fn viewer_notice(m: &mut Model, what: &str) {
     let what = m.tr.t(what).to_string();
     let text = m.tr.f("notice.viewer_cannot", &[("what", &what)]);
     m.notice(NoticeKind::Error, text);
+}
+
+/// The selected key and its service, for a popup about it; `what` names the action for the
+/// viewer's refusal (a viewer may only read).
+pub(crate) fn selected_for(m: &mut Model, what: &str) -> Option<(String, ApiKey)> {
+    if !m.can_manage() {
+        viewer_notice(m, what);
+        return None;
+    }
+    let tr = m.tr;
+    let k = m.keys.as_ref()?;
+    let Some(key) = k.selected_key().cloned() else {
+        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
+        return None;
+    };
+    Some((k.service.id.clone(), key))
 }

@@ -2,15 +2,16 @@
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 
-use super::popups::{cancel, choose, press, press_menu_item};
-use super::screens::{open_create_service, open_issue, open_menu};
-use super::{keep_selection_visible, moved, open_service};
+use super::screens::keep_selection_visible;
+use super::{moved, open_service};
 use crate::console::keymap::Action;
 use crate::console::layout::{self, Hit};
 use crate::console::model::{KeysFocus, Model, Screen, ServicesFocus};
 use crate::console::msg::Effect;
-use crate::console::popup::{Focus, Popup};
+use crate::console::popups::form::{choose, press};
+use crate::console::popups::{Focus, create_service, issue, menu};
 
+/// A mouse event: a left click or the wheel; moves and releases change nothing.
 pub(super) fn on_mouse(m: &mut Model, ev: MouseEvent) -> Vec<Effect> {
     if m.too_small() {
         return Vec::new();
@@ -35,25 +36,11 @@ pub(super) fn on_mouse(m: &mut Model, ev: MouseEvent) -> Vec<Effect> {
     }
 }
 
+/// The wheel: the top popup's (its file says what it does), else the list moves.
 fn wheel(m: &mut Model, a: Action) {
-    if matches!(m.popups.last(), Some(Popup::Details(_))) {
-        super::details::details_key(m, Some(a));
-        return;
-    }
-    if let Some(p) = m.popups.last_mut() {
-        if let Popup::Help(h) = p {
-            h.scroll = match a {
-                Action::Up => h.scroll.saturating_sub(1),
-                _ => h.scroll + 1,
-            };
-            // Clamped by the layout when drawn; clamp here too so Up answers at once.
-            let l = layout::for_model(m);
-            if let (Some(pl), Some(Popup::Help(h))) = (l.popups.last(), m.popups.last_mut()) {
-                h.scroll = h
-                    .scroll
-                    .min(pl.total_lines.saturating_sub(pl.visible_lines));
-            }
-        }
+    if let Some(top) = m.popups.last() {
+        let wheel = top.handlers().wheel;
+        wheel(m, a);
         return;
     }
     match m.screen {
@@ -78,13 +65,13 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
     match hit {
         Hit::CreateService => {
             m.services.focus = ServicesFocus::CreateButton;
-            open_create_service(m)
+            create_service::open(m)
         }
         Hit::IssueKey => {
             if let Some(k) = m.keys.as_mut() {
                 k.focus = KeysFocus::IssueButton;
             }
-            open_issue(m)
+            issue::open(m)
         }
         Hit::Filter => {
             m.services.focus = ServicesFocus::Filter;
@@ -103,7 +90,7 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
         }
         Hit::RowMenu(i) => {
             select(m, i);
-            open_menu(m)
+            menu::open(m)
         }
         Hit::PopupButton(b) => {
             if let Some(p) = m.popups.last_mut() {
@@ -121,14 +108,16 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
             choose(m, c, i);
             Vec::new()
         }
-        Hit::MenuItem(i) => press_menu_item(m, i),
+        Hit::MenuItem(i) => menu::press_item(m, i),
         Hit::Popup => Vec::new(),
         // A click beside a menu, the help or Details (read-only) closes it; other popups wait
-        // for an answer.
+        // for an answer (their files say so).
         Hit::OutsidePopup => match m.popups.last() {
-            Some(Popup::Menu(_) | Popup::Help(_)) => cancel(m),
-            Some(Popup::Details(_)) => super::details::details_key(m, Some(Action::Cancel)),
-            _ => Vec::new(),
+            Some(top) => {
+                let click_outside = top.handlers().click_outside;
+                click_outside(m)
+            }
+            None => Vec::new(),
         },
     }
 }

@@ -1,21 +1,20 @@
-//! Keys on the two screens (no popup open): Services, its filter field, API Key management.
+//! The two screens (no popup open): Services, its filter field, API Key management. Their
+//! keys, and their selection kept in view; a key that opens a popup calls that popup's `open`.
 
 use crossterm::event::{Event, KeyEvent};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
-use super::{
-    back_to_services, help, keep_selection_visible, moved, open_service, quit, refresh,
-    table_capacity, viewer_notice,
-};
-use crate::console::expiry::Lifetime;
+use super::{back_to_services, moved, open_service, quit, refresh};
 use crate::console::keymap::{Action, Context};
-use crate::console::model::{KeysFocus, Model, NoticeKind, ServicesFocus};
+use crate::console::layout::{self, table};
+use crate::console::model::{KeysFocus, Model, NoticeKind, Screen, ServicesFocus};
 use crate::console::msg::{ApiCall, Effect};
-use crate::console::popup::{
-    Button, Choice, CreateServicePopup, DeletePopup, Field, Focus, GRACE_DEFAULT, IssuePopup,
-    MenuPopup, Popup, RenamePopup, RotatePopup,
+use crate::console::popups::form::{FILTER_MAX, field_full_notice, insert_capped};
+use crate::console::popups::{
+    audit, create_service, delete, details, help, issue, menu, rename, rotate, whois,
 };
+use crate::sanitize::clean;
 
 fn is_move(a: Action) -> bool {
     matches!(
@@ -41,6 +40,7 @@ fn abandon_loads(m: &mut Model) -> bool {
     abandoned
 }
 
+/// Keys on Services.
 pub(super) fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     let Some(a) = action else {
         return Vec::new();
@@ -62,15 +62,15 @@ pub(super) fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect>
             Vec::new()
         }
         Action::Press => match s.focus {
-            ServicesFocus::CreateButton => open_create_service(m),
+            ServicesFocus::CreateButton => create_service::open(m),
             _ => match s.selected_service().cloned() {
                 Some(svc) => open_service(m, svc),
                 None => Vec::new(),
             },
         },
-        Action::CreateService => open_create_service(m),
-        Action::Audit => super::audit::open(m),
-        Action::Whois => super::whois::open(m),
+        Action::CreateService => create_service::open(m),
+        Action::Audit => audit::open(m),
+        Action::Whois => whois::open(m),
         Action::Filter => {
             s.focus = ServicesFocus::Filter;
             Vec::new()
@@ -87,7 +87,7 @@ pub(super) fn services_key(m: &mut Model, action: Option<Action>) -> Vec<Effect>
         }
         Action::Quit => quit(m),
         Action::Help => {
-            help(m, Context::Services);
+            help::open(m, Context::Services);
             Vec::new()
         }
         _ => Vec::new(),
@@ -106,6 +106,8 @@ fn clear_filter(m: &mut Model) {
     keep_selection_visible(m);
 }
 
+/// Keys while the Services filter has them: Enter or Tab keeps it, Esc clears it, the rest
+/// edit it (the list starts again from its top).
 pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
     match action {
         Some(Action::Submit | Action::NextFocus | Action::PrevFocus) => {
@@ -115,11 +117,9 @@ pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> 
         _ => {
             if let Some(req) = to_input_request(&Event::Key(k)) {
                 if let tui_input::InputRequest::InsertChar(c) = req {
-                    let max = super::fields::FILTER_MAX;
                     let filter = &mut m.services.filter;
-                    if super::fields::insert_capped(filter, c.encode_utf8(&mut [0; 4]), max) {
-                        let text = m.tr.f("notice.field_full", &[("max", &max)]);
-                        m.notice(crate::console::model::NoticeKind::Info, text);
+                    if insert_capped(filter, c.encode_utf8(&mut [0; 4]), FILTER_MAX) {
+                        field_full_notice(m, FILTER_MAX);
                     }
                 } else {
                     m.services.filter.handle(req);
@@ -132,22 +132,7 @@ pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> 
     Vec::new()
 }
 
-pub(crate) fn open_create_service(m: &mut Model) -> Vec<Effect> {
-    if !m.can_manage() {
-        viewer_notice(m, "what.create_service");
-        return Vec::new();
-    }
-    m.popups.push(Popup::CreateService(CreateServicePopup {
-        name: Input::default(),
-        description: Input::default(),
-        name_error: None,
-        description_error: None,
-        focus: Focus::Field(Field::Name),
-        in_flight: None,
-    }));
-    Vec::new()
-}
-
+/// Keys on API Key management.
 pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     let Some(a) = action else {
         return Vec::new();
@@ -171,190 +156,59 @@ pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
             Vec::new()
         }
         Action::Press => match k.focus {
-            KeysFocus::IssueButton => open_issue(m),
-            KeysFocus::Table => open_menu(m),
+            KeysFocus::IssueButton => issue::open(m),
+            KeysFocus::Table => menu::open(m),
         },
-        Action::Issue => open_issue(m),
-        Action::Delete => open_delete(m),
-        Action::Menu => open_menu(m),
-        Action::ToggleEnabled => toggle_enabled(m),
-        Action::Rename => open_rename(m),
-        Action::Rotate => open_rotate(m),
-        Action::Audit => super::audit::open(m),
-        Action::Whois => super::whois::open(m),
-        Action::Details => super::details::open(m),
+        Action::Issue => issue::open(m),
+        Action::Delete => delete::open(m),
+        Action::Menu => menu::open(m),
+        Action::ToggleEnabled => delete::toggle_enabled(m),
+        Action::Rename => rename::open(m),
+        Action::Rotate => rotate::open(m),
+        Action::Audit => audit::open(m),
+        Action::Whois => whois::open(m),
+        Action::Details => details::open(m),
         Action::Refresh => refresh(m),
         // Going back abandons the screen's load in flight, if any.
         Action::Back | Action::Quit => back_to_services(m),
         Action::Help => {
-            help(m, Context::Keys);
+            help::open(m, Context::Keys);
             Vec::new()
         }
         _ => Vec::new(),
     }
 }
 
-/// `[Issue API Key]`: refused with the reason for a viewer, before the list is known, and at
-/// the limit (with the page's note).
-pub(crate) fn open_issue(m: &mut Model) -> Vec<Effect> {
-    if !m.can_manage() {
-        viewer_notice(m, "what.issue");
-        return Vec::new();
+/// A paste while the Services filter has the keys: cleaned, capped, the list from its top.
+pub(super) fn paste_into_filter(m: &mut Model, s: &str) {
+    let cut = insert_capped(&mut m.services.filter, &clean(s), FILTER_MAX);
+    // The list it filters changed: start from its top, as typing does.
+    m.services.selected = 0;
+    m.services.offset = 0;
+    if cut {
+        field_full_notice(m, FILTER_MAX);
     }
-    let tr = m.tr;
-    let Some(k) = m.keys.as_mut() else {
-        return Vec::new();
-    };
-    if k.list.is_none() {
-        m.notice(NoticeKind::Info, tr.t("notice.loading").to_string());
-        return Vec::new();
+}
+
+/// Rows the current table shows at once.
+pub(crate) fn table_capacity(m: &Model) -> usize {
+    layout::current_table(&layout::for_model(m)).map_or(1, |t| t.capacity)
+}
+
+/// Clamps selections to their lists and scrolls them into view.
+pub(crate) fn keep_selection_visible(m: &mut Model) {
+    let cap = table_capacity(m);
+    let len = m.services.visible().len();
+    let s = &mut m.services;
+    s.selected = s.selected.min(len.saturating_sub(1));
+    if m.screen == Screen::Services {
+        s.offset = table::scroll_to(s.offset, s.selected, cap, len);
     }
-    if k.at_limit() {
-        m.notice(NoticeKind::Error, tr.t("keys.limit_note").to_string());
-        return Vec::new();
+    if let Some(k) = m.keys.as_mut() {
+        let len = k.keys().len();
+        k.selected = k.selected.min(len.saturating_sub(1));
+        if m.screen == Screen::Keys {
+            k.offset = table::scroll_to(k.offset, k.selected, cap, len);
+        }
     }
-    k.focus = KeysFocus::IssueButton;
-    let (limit, count) = (k.limit(), k.count());
-    let service_id = k.service.id.clone();
-    m.popups.push(Popup::Issue(IssuePopup {
-        service_id,
-        name: Input::default(),
-        name_error: None,
-        focus: Focus::Field(Field::Name),
-        idempotency_key: crate::client::new_idempotency_key(),
-        in_flight: None,
-        limit,
-        remaining: limit.saturating_sub(count),
-        lifetime: Lifetime::Never,
-        date: Input::default(),
-        expiry_error: None,
-        sent: None,
-    }));
-    Vec::new()
-}
-
-pub(crate) fn open_delete(m: &mut Model) -> Vec<Effect> {
-    let Some((service_id, key)) = selected_for(m, "what.delete") else {
-        return Vec::new();
-    };
-    // The impact line (issue 9) wants the key's recent use.
-    let usage = super::details::fetch_usage(m, &service_id, &key.id, true);
-    m.popups.push(Popup::Delete(DeletePopup {
-        service_id,
-        key,
-        disable: false,
-        focus: Focus::Button(Button::Cancel),
-        in_flight: None,
-    }));
-    usage
-}
-
-pub(crate) fn open_menu(m: &mut Model) -> Vec<Effect> {
-    let tr = m.tr;
-    let Some(k) = m.keys.as_mut() else {
-        return Vec::new();
-    };
-    let Some(key) = k.selected_key() else {
-        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
-        return Vec::new();
-    };
-    let key_id = key.id.clone();
-    k.focus = KeysFocus::Table;
-    let row = k.selected;
-    m.popups.push(Popup::Menu(MenuPopup {
-        row,
-        key_id,
-        selected: crate::console::popup::MENU_DELETE,
-    }));
-    Vec::new()
-}
-
-/// `x` (CONSOLE.md, Keys): a disabled key is enabled at once; any other key is disabled after
-/// the Disable API Key popup (Cancel focused), as a delete is confirmed.
-pub(crate) fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
-    let Some((service_id, key)) = selected_for(m, "what.toggle") else {
-        return Vec::new();
-    };
-    let tr = m.tr;
-    if key.state == crate::wire::KeyState::Disabled {
-        m.notice(NoticeKind::Info, tr.t("disable.enabling").to_string());
-        let body = crate::wire::UpdateApiKey {
-            enabled: Some(true),
-            ..Default::default()
-        };
-        return vec![crate::console::update::call(
-            m,
-            ApiCall::UpdateKey {
-                service_id,
-                key_id: key.id,
-                body,
-            },
-        )];
-    }
-    let usage = super::details::fetch_usage(m, &service_id, &key.id, true);
-    m.popups.push(Popup::Delete(DeletePopup {
-        service_id,
-        key,
-        disable: true,
-        focus: Focus::Button(Button::Cancel),
-        in_flight: None,
-    }));
-    usage
-}
-
-/// The selected key and its service, for a popup about it; `what` names the action for the
-/// viewer's refusal (a viewer may only read).
-fn selected_for(m: &mut Model, what: &str) -> Option<(String, crate::wire::ApiKey)> {
-    if !m.can_manage() {
-        viewer_notice(m, what);
-        return None;
-    }
-    let tr = m.tr;
-    let k = m.keys.as_ref()?;
-    let Some(key) = k.selected_key().cloned() else {
-        m.notice(NoticeKind::Info, tr.t("notice.no_key").to_string());
-        return None;
-    };
-    Some((k.service.id.clone(), key))
-}
-
-/// `e` (CONSOLE.md, Rename): the Name field prefilled with the key's name, cursor at its end.
-pub(crate) fn open_rename(m: &mut Model) -> Vec<Effect> {
-    let Some((service_id, key)) = selected_for(m, "what.rename") else {
-        return Vec::new();
-    };
-    // The name as the row shows it: cleaned of what the console never draws.
-    let name = key
-        .name
-        .as_deref()
-        .map(|n| crate::sanitize::clean(n).into_owned())
-        .unwrap_or_default();
-    m.popups.push(Popup::Rename(RenamePopup {
-        service_id,
-        key,
-        name: Input::new(name),
-        name_error: None,
-        focus: Focus::Field(Field::Name),
-        in_flight: None,
-    }));
-    Vec::new()
-}
-
-/// `R` (CONSOLE.md, Rotate API Key): the grace choice starts on 24 hours, with focus on it.
-/// A key that is not active is still offered: the service's 409 says why, in the page's words.
-pub(crate) fn open_rotate(m: &mut Model) -> Vec<Effect> {
-    let Some((service_id, key)) = selected_for(m, "what.rotate") else {
-        return Vec::new();
-    };
-    // Fetched at once so that the impact line is ready when the grace is set to Now.
-    let usage = super::details::fetch_usage(m, &service_id, &key.id, true);
-    m.popups.push(Popup::Rotate(RotatePopup {
-        service_id,
-        key,
-        grace: GRACE_DEFAULT,
-        focus: Focus::Choice(Choice::Grace),
-        idempotency_key: crate::client::new_idempotency_key(),
-        in_flight: None,
-    }));
-    usage
 }

@@ -6,7 +6,7 @@ use crossterm::event::KeyCode;
 use super::fixtures::*;
 use super::update;
 use crate::console::msg::{ApiCall, ApiResult, Msg};
-use crate::console::popup::Popup;
+use crate::console::popups::Popup;
 use crate::wire::{AuditAction, AuditEvent, AuditPage, Role, Timestamp};
 
 /// `n` events numbered from `from` downwards (newest first), one minute apart.
@@ -40,7 +40,7 @@ pub(crate) fn page(from: u32, n: u32, next: Option<&str>) -> ApiResult {
     }))
 }
 
-fn audit(m: &crate::console::model::Model) -> &crate::console::popup::AuditPopup {
+fn audit(m: &crate::console::model::Model) -> &crate::console::popups::audit::AuditPopup {
     match top(m) {
         Popup::Audit(p) => p,
         other => panic!("not the audit trail: {other:?}"),
@@ -124,16 +124,16 @@ fn the_filter_matches_loaded_rows_and_esc_clears_it_then_closes() {
     for c in "tok_0007".chars() {
         update(&mut m, key(c));
     }
-    let shown = crate::console::layout::audit::visible(&m, audit(&m)).len();
+    let shown = crate::console::popups::audit::visible(&m, audit(&m)).len();
     assert_eq!(shown, 1);
     // A paste into the filter is capped and cleaned like the Services filter's.
     update(&mut m, Msg::Paste("\u{1b}[31m".repeat(1000)));
-    assert!(audit(&m).filter.value().len() <= super::fields::FILTER_MAX);
+    assert!(audit(&m).filter.value().len() <= crate::console::popups::form::FILTER_MAX);
     assert!(!audit(&m).filter.value().contains('\u{1b}'));
     update(&mut m, code(KeyCode::Esc));
     assert!(audit(&m).filter.value().is_empty());
     assert_eq!(
-        crate::console::layout::audit::visible(&m, audit(&m)).len(),
+        crate::console::popups::audit::visible(&m, audit(&m)).len(),
         20
     );
     update(&mut m, code(KeyCode::Esc));

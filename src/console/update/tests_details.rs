@@ -7,7 +7,7 @@ use super::fixtures::*;
 use super::update;
 use crate::console::lifecycle::{attention, needs_attention};
 use crate::console::msg::{ApiCall, ApiResult, Msg};
-use crate::console::popup::Popup;
+use crate::console::popups::Popup;
 use crate::console::usage::UsageState;
 use crate::console::view::tests_details::{Use, answer_usage, usage_of};
 use crate::wire::{AuditAction, AuditEvent, AuditPage, KeyState, Role, Timestamp};

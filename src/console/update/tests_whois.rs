@@ -6,7 +6,7 @@ use crossterm::event::KeyCode;
 use super::fixtures::*;
 use super::update;
 use crate::console::msg::{ApiCall, ApiResult, Msg};
-use crate::console::popup::{Button, Focus, Popup};
+use crate::console::popups::{Button, Focus, Popup};
 use crate::credential::{Kind, generate};
 use crate::wire::{ErrorCode, Role, WhoisAnswer};
 
@@ -18,7 +18,7 @@ pub(crate) fn answer(service: u32, key: u32) -> ApiResult {
     }))
 }
 
-fn whois(m: &crate::console::model::Model) -> &crate::console::popup::WhoisPopup {
+fn whois(m: &crate::console::model::Model) -> &crate::console::popups::whois::WhoisPopup {
     match top(m) {
         Popup::Whois(p) => p,
         other => panic!("not whois: {other:?}"),
@@ -31,7 +31,7 @@ fn w_opens_from_either_screen_with_the_field_focused() {
         assert!(update(&mut m, key('w')).is_empty());
         assert_eq!(
             focus(&m),
-            Some(Focus::Field(crate::console::popup::Field::Key))
+            Some(Focus::Field(crate::console::popups::Field::Key))
         );
         // Letters go to the field, not to the shortcuts.
         update(&mut m, key('q'));
@@ -116,6 +116,9 @@ fn a_paste_is_cut_and_cleaned() {
         &mut m,
         Msg::Paste(format!("\u{1b}[2J{}", "x".repeat(100_000))),
     );
-    assert_eq!(whois(&m).key.len(), crate::console::popup::WHOIS_MAX);
+    assert_eq!(
+        whois(&m).key.len(),
+        crate::console::popups::whois::WHOIS_MAX
+    );
     assert!(!whois(&m).key.expose().contains('\u{1b}'));
 }

@@ -4,17 +4,21 @@ mod keys;
 mod popups;
 mod services;
 #[cfg(test)]
-mod tests;
+mod test_support;
 #[cfg(test)]
-mod tests_any;
+mod tests_any_input;
 #[cfg(test)]
-mod tests_audit;
+mod tests_audit_whois;
 #[cfg(test)]
 pub(crate) mod tests_details;
 #[cfg(test)]
-mod tests_expiry;
+mod tests_dialogs;
 #[cfg(test)]
-mod tests_lifecycle;
+mod tests_issue_expiry;
+#[cfg(test)]
+mod tests_screens;
+#[cfg(test)]
+mod tests_states_and_lifecycle;
 #[cfg(test)]
 mod tests_widths;
 pub mod theme;

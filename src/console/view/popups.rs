@@ -1,6 +1,6 @@
-//! Every popup: a framed box with its rows as the layout placed them. The dialogs (Issue API
-//! Key, API Key copy, Delete API Key, Create service, errors, the confirmation) share one
-//! drawing; the row menu and the help differ only in their rows.
+//! Every popup, drawn alike: a framed box with its rows as its file placed them (`popups/` says
+//! what is on each line, `layout` where). Styles come from the theme only, so the monochrome
+//! theme draws every popup too.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
@@ -8,14 +8,16 @@ use ratatui::widgets::{Sparkline, Widget};
 
 use super::theme::Theme;
 use super::widgets::{ButtonLook, button, field, frame, put};
-use crate::console::layout::popups::{button_key, menu_item_disabled};
+use crate::console::layout::popups::button_key;
 use crate::console::layout::{PopupLayout, Row, Tone};
 use crate::console::model::Model;
-use crate::console::popup::{Button, Focus, Popup};
-use crate::console::popup::{MENU_DELETE, MENU_TOGGLE};
+use crate::console::popups::details::LEVELS;
+use crate::console::popups::menu::{MENU_DELETE, MENU_TOGGLE, item_disabled};
+use crate::console::popups::{Button, Focus, Popup};
 use crate::console::text;
 use crate::sanitize::clean;
 
+/// Draws popup `p` as `l` placed it; returns where the cursor goes (its focused text field).
 pub(super) fn draw(
     m: &Model,
     p: &Popup,
@@ -70,7 +72,7 @@ pub(super) fn draw(
             }
             Row::Item(i, label) => {
                 let selected = matches!(p, Popup::Menu(menu) if menu.selected == *i);
-                let enabled = menu_item_disabled(m, *i).is_none();
+                let enabled = item_disabled(m, *i).is_none();
                 // Only what stops a key looks destructive: Disable and Delete.
                 let destructive = *i == MENU_DELETE
                     || (*i == MENU_TOGGLE && label.as_str() == m.tr.t("menu.disable"));
@@ -78,7 +80,7 @@ pub(super) fn draw(
                     (_, false, _) => theme.disabled(),
                     (s, true, true) => theme.destructive(s),
                     (true, true, false) => theme.focus(),
-                    (false, true, false) => ratatui::style::Style::new(),
+                    (false, true, false) => theme.tone(Tone::Normal),
                 };
                 let marker = if selected { ">" } else { " " };
                 put(buf, Rect { width: 1, ..*r }, marker, theme.bold());
@@ -112,7 +114,7 @@ pub(super) fn draw(
                         let style = if focused { theme.focus() } else { theme.bold() };
                         (format!("[{o}]"), style)
                     } else {
-                        (format!(" {o} "), ratatui::style::Style::new())
+                        (format!(" {o} "), theme.tone(Tone::Normal))
                     };
                     put(buf, *at, &shown, style);
                     if i < last {
@@ -142,7 +144,7 @@ pub(super) fn draw(
                 if bars.width > 0 {
                     Sparkline::default()
                         .data(levels)
-                        .max(crate::console::layout::details::LEVELS)
+                        .max(LEVELS)
                         .style(theme.spark(*refused))
                         .render(bars, buf);
                 }
@@ -169,19 +171,14 @@ pub(super) fn draw(
                         ..*r
                     },
                     desc,
-                    ratatui::style::Style::new(),
+                    theme.tone(Tone::Normal),
                 );
             }
         }
     }
     if l.total_lines > l.visible_lines && l.visible_lines > 0 {
-        // Where the help is scrolled to, on its bottom border.
-        let first = match p {
-            Popup::Help(h) => h.scroll.min(l.total_lines - l.visible_lines),
-            Popup::Audit(a) => a.scroll.min(l.total_lines - l.visible_lines),
-            Popup::Details(d) => d.scroll.min(l.total_lines - l.visible_lines),
-            _ => 0,
-        };
+        // Where a scrolling popup is scrolled to, on its bottom border.
+        let first = p.scroll().min(l.total_lines - l.visible_lines);
         let s = format!(
             " {}-{}/{} ",
             first + 1,

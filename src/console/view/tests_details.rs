@@ -5,7 +5,7 @@
 
 use crossterm::event::KeyCode;
 
-use super::tests::{keys_with, snapshot};
+use super::test_support::{keys_with, snapshot};
 use crate::args::Lang;
 use crate::console::model::Model;
 use crate::console::msg::{ApiCall, ApiResult, Msg};
@@ -245,7 +245,7 @@ fn details_scrolled_to_its_events() {
             },
         );
         update(&mut m, key('G'));
-        let text = super::tests::screen_text(&super::tests::draw(&mut m, 60, 16));
+        let text = super::test_support::screen_text(&super::test_support::draw(&mut m, 60, 16));
         let tag = format!(
             "details_scrolled__{}_60x16",
             format!("{lang:?}").to_lowercase()

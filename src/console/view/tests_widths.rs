@@ -1,7 +1,7 @@
 //! Where the tables' width goes: to what a person reads (service names, descriptions, key
 //! names), not to gutters or to columns of fixed width.
 
-use super::tests::{draw, screen_text};
+use super::test_support::{draw, screen_text};
 use crate::console::layout::table::Col;
 use crate::console::layout::{Body, for_model};
 use crate::console::msg::{ApiResult, Msg};

@@ -1,18 +1,18 @@
-//! The Details popup (issue 9; CONSOLE.md, Popups): the key's fields, its calls per hour over
-//! 24 hours and per day over 30 days as sparklines (successful and refused calls on rows of their
-//! own, each labelled, with its total; the scale's maximum and the time span in text), and its
-//! own audit events. One line per row, scrolled as a whole; shared by drawing and by `update`
-//! (how many lines a page scrolls).
+//! What Details shows, line by line: the key's fields, its calls per hour over 24 hours and
+//! per day over 30 days as sparklines (successful and refused calls on rows of their own, each
+//! labelled, with its total; the scale's maximum and the time span in text), and its own audit
+//! events. One line per row, scrolled as a whole; shared by drawing and by `update` (how many
+//! lines a page scrolls).
 
 use ratatui::layout::Rect;
 
-use super::content::Tone;
-use super::popups::{PopupLayout, Row};
+use super::DetailsPopup;
 use crate::console::format;
+use crate::console::layout::{PopupLayout, Row, ScreenLayout};
 use crate::console::lifecycle;
 use crate::console::model::Model;
-use crate::console::popup::DetailsPopup;
-use crate::console::text;
+use crate::console::popups::Popup;
+use crate::console::text::{self, Tone};
 use crate::console::usage::{self, UsageState};
 use crate::sanitize::clean;
 use crate::wire::{AuditEvent, Bucket, Usage};
@@ -208,7 +208,11 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
 
 /// Places the popup: centered, as wide as the screen allows up to [`MAX_WIDTH`], as tall as
 /// its lines or the screen; the lines from `scroll` on.
-pub fn place(m: &Model, p: &DetailsPopup, area: Rect) -> PopupLayout {
+pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
+    let Popup::Details(p) = p else {
+        return PopupLayout::default();
+    };
+    let area = screen.area;
     let width = area.width.saturating_sub(4).clamp(4, MAX_WIDTH);
     let inner_w = usize::from(width.saturating_sub(4));
     let doc = document(m, p);

@@ -6,7 +6,8 @@ use super::fixtures::*;
 use super::update;
 use crate::console::model::Want;
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, Msg};
-use crate::console::popup::{Button, ErrorKind, Field, Focus, Popup};
+use crate::console::popups::error::ErrorKind;
+use crate::console::popups::{Button, Field, Focus, Popup};
 use crate::wire::{ErrorCode, Role};
 
 /// The one issue among `fx`: its request, Idempotency-Key and name.

@@ -10,7 +10,8 @@ use crate::console::keymap::Context;
 use crate::console::layout;
 use crate::console::model::Model;
 use crate::console::msg::{ApiCall, ApiResult, Msg};
-use crate::console::popup::{Button, Choice, Field, Focus, IssuePopup, Popup};
+use crate::console::popups::issue::IssuePopup;
+use crate::console::popups::{Button, Choice, Field, Focus, Popup};
 use crate::wire::{ErrorCode, Role, Timestamp};
 
 fn issue_popup(m: &Model) -> &IssuePopup {
@@ -375,7 +376,7 @@ fn help_on_the_choice_lists_its_keys() {
     update(&mut m, code(KeyCode::Tab));
     update(&mut m, key('?'));
     assert!(matches!(top(&m), Popup::Help(h) if h.context == Context::Choice));
-    let lines = layout::popups::help_lines(&m, Context::Choice);
+    let lines = crate::console::popups::help::help_lines(&m, Context::Choice);
     for (keys, what) in [
         ("←", "Choose the option on the left"),
         ("→", "Choose the option on the right"),

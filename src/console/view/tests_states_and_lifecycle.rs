@@ -3,7 +3,7 @@
 
 use crossterm::event::KeyCode;
 
-use super::tests::{draw, keys_with, screen_text, snapshot};
+use super::test_support::{draw, keys_with, screen_text, snapshot};
 use crate::args::Lang;
 use crate::console::model::Model;
 use crate::console::msg::Msg;
@@ -218,7 +218,7 @@ fn menu_on_details() {
     snapshot("menu_details", |l| {
         let mut m = keys_with(&[1, 2], Role::Manager, l);
         update(&mut m, key('m'));
-        for _ in 0..crate::console::popup::MENU_ITEMS {
+        for _ in 0..crate::console::popups::menu::MENU_ITEMS {
             update(&mut m, code(KeyCode::Up));
         }
         m

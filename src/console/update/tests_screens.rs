@@ -1,17 +1,17 @@
-//! `update` on its own: every key in every context, and what comes back from the service.
+//! `update` on the two screens and in the loop's basics: starting, moving through lists, the
+//! filter, refreshing, the help, quitting, terminals too small, ticks, dropped answers.
 
-use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
+use super::fixtures::*;
 use super::update;
 use crate::client::Issued;
 use crate::console::keymap::Context;
 use crate::console::model::{KeysFocus, NoticeKind, Screen, ServicesFocus};
 use crate::console::msg::{ApiCall, ApiResult, Effect, Msg};
-use crate::console::popup::{Button, Field, Focus, Popup};
+use crate::console::popups::{Button, Field, Focus, Popup};
 use crate::credential::{Kind, Secret, generate};
 use crate::wire::{IssuedKey, Role};
-
-use super::fixtures::*;
 
 #[test]
 fn start_asks_who_we_are_and_for_the_services() {
@@ -94,6 +94,26 @@ fn ctrl_c_quits_from_anywhere() {
             .iter()
             .any(|e| matches!(e, Effect::Quit))
     );
+}
+
+#[test]
+fn redraw_and_suspend_act_everywhere_even_too_small() {
+    let ctrl = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    let mut m = on_keys(&[], Role::Manager);
+    update(&mut m, key('i'));
+    assert!(matches!(update(&mut m, ctrl('l'))[..], [Effect::Redraw]));
+    assert!(matches!(update(&mut m, ctrl('z'))[..], [Effect::Suspend]));
+    update(
+        &mut m,
+        Msg::Resize {
+            width: 50,
+            height: 12,
+        },
+    );
+    assert!(matches!(update(&mut m, ctrl('l'))[..], [Effect::Redraw]));
+    assert!(matches!(update(&mut m, ctrl('z'))[..], [Effect::Suspend]));
+    // Nothing reached the field.
+    assert!(matches!(top(&m), Popup::Issue(p) if p.name.value().is_empty()));
 }
 
 #[test]
@@ -192,7 +212,7 @@ fn help_lists_the_bindings_of_the_screen_from_the_keymap() {
         panic!("no help")
     };
     assert_eq!(h.context, Context::Keys);
-    let lines = crate::console::layout::popups::help_lines(&m, Context::Keys);
+    let lines = crate::console::popups::help::help_lines(&m, Context::Keys);
     assert!(
         lines
             .iter()

@@ -1,6 +1,6 @@
 //! Snapshots of the Audit trail popup (issue 9), en and ko, 100×30 and 60×16.
 
-use super::tests::snapshot;
+use super::test_support::snapshot;
 use crate::console::i18n::Catalog;
 use crate::console::msg::Msg;
 use crate::console::update::fixtures::{key, on_keys, on_services, only_call};

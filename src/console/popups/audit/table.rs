@@ -1,15 +1,15 @@
-//! The Audit trail popup (issue 9; CONSOLE.md, Popups): a table of the loaded events, newest
-//! first, in columns that drop From, then Role, then Actor on narrow screens, never At or
-//! Action. Shared by drawing and by `update` (how many lines a page scrolls).
+//! The Audit trail's table: the loaded events, newest first, in columns that drop From, then
+//! Role, then Actor on narrow screens, never At or Action; one status line under them. Shared
+//! by drawing and by `update` (how many lines a page scrolls).
 
 use ratatui::layout::Rect;
 
-use super::content::Tone;
-use super::popups::{PopupLayout, Row};
+use super::AuditPopup;
 use crate::console::format;
+use crate::console::layout::{PopupLayout, Row, ScreenLayout};
 use crate::console::model::Model;
-use crate::console::popup::AuditPopup;
-use crate::console::text;
+use crate::console::popups::Popup;
+use crate::console::text::{self, Tone};
 use crate::sanitize::clean;
 use crate::wire::AuditEvent;
 
@@ -146,7 +146,11 @@ fn line(cols: &[(AuditCol, usize)], cell: impl Fn(AuditCol) -> String) -> String
 
 /// Places the popup: nearly the whole screen, a header, the events from `scroll`, then one
 /// status line (loading, the end, an error or the filter).
-pub fn place(m: &Model, p: &AuditPopup, area: Rect) -> PopupLayout {
+pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
+    let Popup::Audit(p) = p else {
+        return PopupLayout::default();
+    };
+    let area = screen.area;
     // The whole width: the table needs every column it can get (60 columns at the least).
     let width = area.width.max(4);
     let height = area.height.saturating_sub(2).max(4);

@@ -4,7 +4,7 @@
 
 use crossterm::event::KeyCode;
 
-use super::tests::{draw, keys_with, screen_text, snapshot};
+use super::test_support::{draw, keys_with, screen_text, snapshot};
 use crate::args::Lang;
 use crate::console::model::Model;
 use crate::console::msg::{ApiResult, Msg};

@@ -1,21 +1,103 @@
 //! The Audit trail popup (issue 9; CONSOLE.md, Popups): `a` opens it, lines scroll, reaching
 //! the end asks for the next page until the service has none, `/` filters the loaded rows,
-//! `r` loads it again, Esc closes it.
+//! `r` loads it again, Esc closes it. Its table is laid out in `audit/table.rs`.
+
+mod table;
 
 use crossterm::event::{Event, KeyEvent};
+use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
-use super::fields::{FILTER_MAX, insert_capped};
-use super::{call, errors, popup_page, scrolled};
+use super::answers::answer_for;
+use super::form::{FILTER_MAX, field_full_notice, insert_capped};
+use super::scrolling::{popup_page, scrolled};
+use super::{Dialog, Handlers, Popup};
 use crate::client::ApiError;
-use crate::console::keymap::Action;
-use crate::console::model::{Model, NoticeKind, Screen};
+use crate::console::keymap::{Action, Context};
+use crate::console::model::{Model, Screen};
 use crate::console::msg::{ApiCall, Effect, RequestId};
-use crate::console::popup::{AuditPopup, Popup};
-use crate::wire::AuditPage;
+use crate::console::update::{call, errors};
+use crate::sanitize::clean;
+use crate::wire::{AuditEvent, AuditPage};
+pub use table::{AuditCol, cells, columns, visible};
+
+/// Events asked for per page of the Audit trail (API.md allows 1 to 500).
+pub const AUDIT_PAGE: u32 = 100;
+
+/// The Audit trail popup (issue 9; CONSOLE.md, Popups): the events loaded so far, newest first,
+/// scrolled by line; reaching the end asks for the next page until the service has none.
+#[derive(Debug)]
+pub struct AuditPopup {
+    /// `None`: every service's events (opened on Services), deleted services included.
+    pub service_id: Option<String>,
+    pub events: Vec<AuditEvent>,
+    /// The `before` of the next (older) page; `None` once the oldest event is loaded.
+    pub next: Option<String>,
+    /// False until the first page arrives.
+    pub loaded: bool,
+    /// The first line shown, into the filtered events.
+    pub scroll: usize,
+    /// `/`: a text match over the loaded rows, as the Services filter.
+    pub filter: Input,
+    /// Whether the filter field has the keys.
+    pub filtering: bool,
+    /// Why the last page could not be loaded, in the console's words.
+    pub error: Option<String>,
+    pub in_flight: Option<RequestId>,
+}
+
+impl AuditPopup {
+    /// The trail of `service_id` (every service's when `None`), nothing loaded yet.
+    pub fn new(service_id: Option<String>) -> Self {
+        AuditPopup {
+            service_id,
+            events: Vec::new(),
+            next: None,
+            loaded: false,
+            scroll: 0,
+            filter: Input::default(),
+            filtering: false,
+            error: None,
+            in_flight: None,
+        }
+    }
+}
+
+const HANDLERS: Handlers = Handlers {
+    key,
+    paste,
+    place: table::place,
+    ..Handlers::NONE
+};
+
+impl Dialog for AuditPopup {
+    fn handlers(&self) -> &'static Handlers {
+        &HANDLERS
+    }
+
+    fn context(&self) -> Context {
+        if self.filtering {
+            Context::Filter
+        } else {
+            Context::Audit
+        }
+    }
+
+    fn in_flight(&self) -> Option<RequestId> {
+        self.in_flight
+    }
+
+    fn set_in_flight(&mut self, id: Option<RequestId>) {
+        self.in_flight = id;
+    }
+
+    fn scroll(&self) -> usize {
+        self.scroll
+    }
+}
 
 /// `a`: this service's trail on API Key management, every service's on Services.
-pub(crate) fn open(m: &mut Model) -> Vec<Effect> {
+pub fn open(m: &mut Model) -> Vec<Effect> {
     let service_id = match m.screen {
         Screen::Keys => m.keys.as_ref().map(|k| k.service.id.clone()),
         Screen::Services => None,
@@ -71,7 +153,15 @@ fn more_if_at_end(m: &mut Model) -> Vec<Effect> {
     }
 }
 
-pub(super) fn audit_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+fn key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
+    match top(m) {
+        Some(p) if p.filtering => filter_key(m, action, k),
+        _ => trail_key(m, action),
+    }
+}
+
+/// Keys on the trail: scrolling, `/`, `r`, Esc.
+fn trail_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     let (page, len) = popup_page(m);
     let Some(p) = top(m) else {
         return Vec::new();
@@ -105,14 +195,14 @@ pub(super) fn audit_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
 }
 
 /// Keys while the filter field has them: Enter keeps the filter, Esc clears it, the rest edit it.
-pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
+fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
     let mut full = false;
     if let Some(p) = top(m) {
         match action {
             Some(Action::Submit | Action::NextFocus | Action::PrevFocus) => p.filtering = false,
             Some(Action::Cancel) => {
                 p.filtering = false;
-                p.filter = tui_input::Input::default();
+                p.filter = Input::default();
             }
             _ => {
                 if let Some(req) = to_input_request(&Event::Key(k)) {
@@ -127,34 +217,27 @@ pub(super) fn filter_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> 
         p.scroll = 0;
     }
     if full {
-        let text = m.tr.f("notice.field_full", &[("max", &FILTER_MAX)]);
-        m.notice(NoticeKind::Info, text);
+        field_full_notice(m, FILTER_MAX);
     }
     more_if_at_end(m)
 }
 
 /// A paste while the filter field has the keys: cleaned and capped as the Services filter.
-pub(super) fn paste(m: &mut Model, s: &str) -> bool {
+fn paste(m: &mut Model, s: &str) {
     let Some(p) = top(m).filter(|p| p.filtering) else {
-        return false;
+        return;
     };
-    let cleaned = crate::sanitize::clean(s);
+    let cleaned = clean(s);
     let full = insert_capped(&mut p.filter, &cleaned, FILTER_MAX);
     p.scroll = 0;
     if full {
-        let text = m.tr.f("notice.field_full", &[("max", &FILTER_MAX)]);
-        m.notice(NoticeKind::Info, text);
+        field_full_notice(m, FILTER_MAX);
     }
-    true
 }
 
 /// A page arrived: appended (older events below), or the error kept for the status line.
-pub(super) fn on_page(
-    m: &mut Model,
-    id: RequestId,
-    result: Result<AuditPage, ApiError>,
-) -> Vec<Effect> {
-    let Some((p, result)) = errors::answer_for(m, id, result, errors::message, |p| match p {
+pub fn on_page(m: &mut Model, id: RequestId, result: Result<AuditPage, ApiError>) -> Vec<Effect> {
+    let Some((p, result)) = answer_for(m, id, result, errors::message, |p| match p {
         Popup::Audit(a) => Some(a),
         _ => None,
     }) else {

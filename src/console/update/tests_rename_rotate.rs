@@ -1,16 +1,15 @@
-//! `update` tests of Rename, Rotate and the full ≡ menu (issue 8, CONSOLE.md Popups).
+//! `update` through Rename and Rotate API Key (issue 8): the PATCH of a name, the rotation with
+//! its grace and Idempotency-Key, the successor in the copy popup.
 
 use crossterm::event::KeyCode;
 
 use super::fixtures::*;
 use super::update;
 use crate::client::Issued;
-use crate::console::layout::popups::menu_item_disabled;
 use crate::console::model::{Model, Want};
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Msg};
-use crate::console::popup::{
-    Button, Choice, Field, Focus, GRACES, MENU_DETAILS, MENU_ITEMS, MENU_RENAME, MENU_ROTATE, Popup,
-};
+use crate::console::popups::rotate::GRACES;
+use crate::console::popups::{Button, Choice, Field, Focus, Popup};
 use crate::credential::{Kind, generate};
 use crate::wire::{ErrorCode, IssuedKey, Role};
 
@@ -118,6 +117,22 @@ fn a_refused_rename_is_shown_in_the_popup() {
     // Save again: the same PATCH goes out.
     let (_, call) = only_call(&update(&mut m, code(KeyCode::Enter)));
     assert!(matches!(call, ApiCall::UpdateKey { .. }));
+}
+
+#[test]
+fn the_menu_opens_rename_and_rotate() {
+    let mut m = named(&[1, 2]);
+    update(&mut m, key('m'));
+    update(&mut m, code(KeyCode::Up));
+    update(&mut m, code(KeyCode::Enter));
+    assert!(matches!(top(&m), Popup::Rotate(_)));
+    update(&mut m, code(KeyCode::Esc));
+    update(&mut m, key('m'));
+    for _ in 0..3 {
+        update(&mut m, code(KeyCode::Up));
+    }
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(name_in_popup(&m), "billing");
 }
 
 #[test]
@@ -274,81 +289,6 @@ fn an_abandoned_rotation_that_succeeded_still_shows_in_the_list() {
     let fx = respond(&mut m, id, rotated(3));
     assert!(m.popups.is_empty(), "no key shown for an abandoned popup");
     assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
-}
-
-#[test]
-fn the_menu_opens_rename_and_rotate() {
-    let mut m = named(&[1, 2]);
-    update(&mut m, key('m'));
-    update(&mut m, code(KeyCode::Up));
-    update(&mut m, code(KeyCode::Enter));
-    assert!(matches!(top(&m), Popup::Rotate(_)));
-    update(&mut m, code(KeyCode::Esc));
-    update(&mut m, key('m'));
-    for _ in 0..3 {
-        update(&mut m, code(KeyCode::Up));
-    }
-    update(&mut m, code(KeyCode::Enter));
-    assert_eq!(name_in_popup(&m), "billing");
-}
-
-#[test]
-fn details_is_for_every_role_and_a_viewer_sees_every_other_item_disabled() {
-    for role in [Role::Manager, Role::Viewer] {
-        let mut m = on_keys(&[1, 2], role);
-        assert_eq!(menu_item_disabled(&m, MENU_DETAILS), None, "{role:?}");
-        update(&mut m, key('m'));
-        for _ in 0..MENU_ITEMS {
-            update(&mut m, code(KeyCode::Up));
-        }
-        let fx = update(&mut m, code(KeyCode::Enter));
-        assert!(
-            matches!(top(&m), Popup::Details(p) if p.key.id == "key_0002"),
-            "{role:?}"
-        );
-        let calls = calls(&fx);
-        assert!(
-            calls.iter().any(
-                |(_, c)| matches!(c, ApiCall::KeyUsage { key_id, .. } if key_id == "key_0002")
-            ),
-            "{calls:?}"
-        );
-        assert!(
-            calls.iter().any(
-                |(_, c)| matches!(c, ApiCall::KeyAudit { key_id, .. } if key_id == "key_0002")
-            ),
-            "{calls:?}"
-        );
-    }
-
-    let mut m = on_keys(&[1, 2], Role::Manager);
-    for i in MENU_RENAME..MENU_ITEMS {
-        assert_eq!(menu_item_disabled(&m, i), None, "item {i}");
-    }
-    let mut v = on_keys(&[1, 2], Role::Viewer);
-    for i in MENU_RENAME..MENU_ITEMS {
-        assert!(menu_item_disabled(&v, i).is_some(), "item {i}");
-    }
-    update(&mut v, key('m'));
-    update(&mut v, code(KeyCode::Up));
-    assert!(update(&mut v, code(KeyCode::Enter)).is_empty());
-    assert!(v.pending.is_empty() && v.popups.is_empty());
-    for c in ['e', 'R'] {
-        assert!(update(&mut v, key(c)).is_empty());
-        assert!(v.popups.is_empty(), "{c}");
-    }
-    assert!(
-        v.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("rotating")),
-        "{:?}",
-        v.notice
-    );
-    update(&mut m, key('v'));
-    assert!(matches!(top(&m), Popup::Details(_)));
-    update(&mut m, code(KeyCode::Esc));
-    assert!(m.popups.is_empty(), "Esc closes Details");
-    let _ = MENU_ROTATE;
 }
 
 #[test]
