@@ -129,6 +129,18 @@ impl Api {
         self.call(Method::GET, path, None).await
     }
 
+    /// `GET` without any credential (`/readyz`, `/healthz`, `/openapi.json`).
+    pub async fn get_public(&self, path: &str) -> Reply {
+        read(
+            self.http
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("request reaches the service"),
+        )
+        .await
+    }
+
     /// Creates a service and returns its id.
     pub async fn create_service(&self, name: &str) -> String {
         let r = self
@@ -219,11 +231,38 @@ impl Api {
     }
 }
 
+/// `GET /v1/verify` with `key` as the bearer; the service must answer.
 pub async fn verify(http: &reqwest::Client, base: &str, key: &str) -> Reply {
-    let req = http
-        .get(format!("{base}/v1/verify"))
-        .header("authorization", format!("Bearer {key}"));
+    let req = verify_request(http, base, key);
     read(req.send().await.expect("request reaches the service")).await
+}
+
+/// `GET /v1/verify` with `key` as the bearer: None when no answer came within `within` (a
+/// replica killed or cut off).
+pub async fn try_verify(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    within: std::time::Duration,
+) -> Option<Reply> {
+    let resp = verify_request(http, base, key)
+        .timeout(within)
+        .send()
+        .await
+        .ok()?;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    // A body cut short (the replica killed mid-answer) still leaves the status.
+    let text = resp.text().await.unwrap_or_default();
+    Some(Reply {
+        status,
+        headers,
+        text,
+    })
+}
+
+fn verify_request(http: &reqwest::Client, base: &str, key: &str) -> reqwest::RequestBuilder {
+    http.get(format!("{base}/v1/verify"))
+        .header("authorization", format!("Bearer {key}"))
 }
 
 pub async fn read(resp: reqwest::Response) -> Reply {

@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod cli;
+pub mod cut_proxy;
 pub mod pg;
 pub mod pki;
 pub mod raw;
+pub mod replicas;
+pub mod tmux;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");
 

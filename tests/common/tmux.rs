@@ -1,6 +1,5 @@
 //! A real terminal for end-to-end tests: a private tmux server (its own socket, no user config)
 //! running one pane, driven with send-keys and read with capture-pane.
-#![allow(dead_code)]
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
