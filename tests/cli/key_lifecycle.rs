@@ -46,21 +46,13 @@ fn find(list: &[serde_json::Value], id: &str) -> serde_json::Value {
 }
 
 /// `GET /v1/verify` with `key`: its status.
-fn verify(s: &Server, key: &str) -> u16 {
+fn verify_status(s: &Server, key: &str) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        common::http()
-            .get(format!("{}/v1/verify", s.url()))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    })
+    let reply = rt.block_on(common::api::verify(&common::http(), &s.url(), key));
+    reply.status.as_u16()
 }
 
 fn is_api_key(s: &str) -> bool {
@@ -239,14 +231,14 @@ fn disable_and_enable_in_table_and_json() {
     let cli = Cli::new();
     let svc = create_service(&cli, &s, "on-off");
     let (id, key) = issue_json(&cli, &s, &svc, &[]);
-    assert_eq!(verify(&s, &key), 200);
+    assert_eq!(verify_status(&s, &key), 200);
 
     // Without a terminal, disable is refused unless --yes; nothing changes.
     let o = keys(&cli, &s, &["disable", &svc, &id]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
     assert_eq!(find(&list_json(&cli, &s, &svc), &id)["state"], "active");
-    assert_eq!(verify(&s, &key), 200);
+    assert_eq!(verify_status(&s, &key), 200);
 
     let o = keys(&cli, &s, &["disable", &svc, &id, "--yes"]);
     expect_code(&o, 0);
@@ -255,7 +247,7 @@ fn disable_and_enable_in_table_and_json() {
         "{}",
         stdout(&o)
     );
-    assert_eq!(verify(&s, &key), 401);
+    assert_eq!(verify_status(&s, &key), 401);
     let o = keys(&cli, &s, &["list", &svc]);
     assert!(stdout(&o).contains("disabled"), "{}", stdout(&o));
 
@@ -267,7 +259,7 @@ fn disable_and_enable_in_table_and_json() {
     let o = keys(&cli, &s, &["--json", "enable", &svc, &id]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["state"], "active");
-    assert_eq!(verify(&s, &key), 200);
+    assert_eq!(verify_status(&s, &key), 200);
 
     let o = keys(&cli, &s, &["--json", "disable", &svc, &id, "--yes"]);
     expect_code(&o, 0);
@@ -279,7 +271,7 @@ fn disable_and_enable_in_table_and_json() {
         "{}",
         stdout(&o)
     );
-    assert_eq!(verify(&s, &key), 200);
+    assert_eq!(verify_status(&s, &key), 200);
 
     // Unknown key: 3, with or without --yes.
     expect_code(&keys(&cli, &s, &["disable", &svc, "key_nope", "--yes"]), 3);
@@ -300,7 +292,7 @@ fn enabling_an_expired_key_needs_a_new_expiry() {
         assert!(std::time::Instant::now() < deadline, "never expired");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert_eq!(verify(&s, &key), 401);
+    assert_eq!(verify_status(&s, &key), 401);
     let o = keys(&cli, &s, &["list", &svc]);
     assert!(stdout(&o).contains("expired"), "{}", stdout(&o));
 
@@ -318,7 +310,7 @@ fn enabling_an_expired_key_needs_a_new_expiry() {
     );
     expect_code(&o, 0);
     assert_eq!(json(&o)["state"], "active");
-    assert_eq!(verify(&s, &key), 200);
+    assert_eq!(verify_status(&s, &key), 200);
 }
 
 #[test]
@@ -342,8 +334,8 @@ fn rotate_prints_only_the_successor_and_keeps_the_old_key_for_the_grace() {
     );
     assert_ne!(new_key, old_key);
     assert!(stderr(&o).contains(&old), "{}", stderr(&o));
-    assert_eq!(verify(&s, &old_key), 200);
-    assert_eq!(verify(&s, &new_key), 200);
+    assert_eq!(verify_status(&s, &old_key), 200);
+    assert_eq!(verify_status(&s, &new_key), 200);
 
     let list = list_json(&cli, &s, &svc);
     assert_eq!(list.len(), 6, "{list:?}");
@@ -397,14 +389,14 @@ fn rotate_now_needs_yes_without_a_terminal_and_stops_the_old_key() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
     assert_eq!(list_json(&cli, &s, &svc).len(), 1);
-    assert_eq!(verify(&s, &old_key), 200);
+    assert_eq!(verify_status(&s, &old_key), 200);
 
     let o = keys(&cli, &s, &["rotate", &svc, &old, "--grace", "0", "--yes"]);
     expect_code(&o, 0);
     let new_key = stdout(&o).trim_end().to_string();
     assert!(is_api_key(&new_key));
-    assert_eq!(verify(&s, &old_key), 401);
-    assert_eq!(verify(&s, &new_key), 200);
+    assert_eq!(verify_status(&s, &old_key), 401);
+    assert_eq!(verify_status(&s, &new_key), 200);
     let list = list_json(&cli, &s, &svc);
     assert!(list.iter().all(|k| k["id"] != old.as_str()), "{list:?}");
 }
@@ -437,7 +429,7 @@ fn rotate_out_writes_a_new_private_file_and_never_overwrites() {
     let written = std::fs::read_to_string(&path).unwrap();
     assert!(is_api_key(written.trim_end()) && written.lines().count() == 1);
     assert_eq!(mode_of(&path), 0o600);
-    assert_eq!(verify(&s, written.trim_end()), 200);
+    assert_eq!(verify_status(&s, written.trim_end()), 200);
 
     // A failed rotation leaves no file behind.
     let gone = dir.path().join("never.txt");

@@ -157,7 +157,7 @@ pub async fn rotate(api: &Api, sid: &str, kid: &str, grace: u32) -> Option<Answe
 }
 
 /// `GET /v1/verify` with `key`: the status, None when no answer came within 10 s.
-pub async fn verify(http: &reqwest::Client, base: &str, key: &str) -> Option<u16> {
+pub async fn verify_status(http: &reqwest::Client, base: &str, key: &str) -> Option<u16> {
     super::api::try_verify(http, base, key, Duration::from_secs(10))
         .await
         .map(|r| r.status.as_u16())
@@ -188,7 +188,7 @@ impl Loop {
             let http = super::http();
             while !st.load(Ordering::Relaxed) {
                 let sent = Instant::now();
-                let status = verify(&http, &base, &key).await.unwrap_or(0);
+                let status = verify_status(&http, &base, &key).await.unwrap_or(0);
                 s.lock().unwrap().push(Seen { sent, status });
             }
         });

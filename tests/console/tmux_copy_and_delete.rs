@@ -1,6 +1,7 @@
 //! The console in a real terminal (tmux), against a real key service: issue a key, copy it with
 //! OSC 52 into the terminal's clipboard, see it masked, delete it, and leave nothing behind.
 
+use crate::common::api::Api;
 use crate::common::tmux::{Tmux, find_key, sh_quote};
 use crate::common::{BIN, Server, http};
 
@@ -26,17 +27,6 @@ async fn create_service(server: &Server, name: &str) -> String {
     assert_eq!(resp.status(), 201);
     let v: serde_json::Value = resp.json().await.unwrap();
     v["id"].as_str().unwrap().to_string()
-}
-
-async fn verify_status(server: &Server, key: &str) -> u16 {
-    http()
-        .get(format!("{}/v1/verify", server.url()))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 fn mask(key: &str) -> String {
@@ -76,7 +66,7 @@ async fn issue_copy_delete_in_a_real_terminal_leaves_no_key_behind() {
         screen.contains("[Copy key]") && screen.contains("[OK]"),
         "{screen}"
     );
-    assert_eq!(verify_status(&server, &key).await, 200);
+    assert_eq!(Api::new(&server).verify(&key).await.status, 200);
 
     // [Copy key] has focus: Enter copies through OSC 52 into the terminal's clipboard.
     term.keys(&["Enter"]);
@@ -109,7 +99,7 @@ async fn issue_copy_delete_in_a_real_terminal_leaves_no_key_behind() {
     term.wait_for(&format!("the row {masked} to go"), |s| {
         s.contains("0 / 5") && s.contains("No API Keys yet") && s.matches(&masked).count() <= 1
     });
-    assert_eq!(verify_status(&server, &key).await, 401);
+    assert_eq!(Api::new(&server).verify(&key).await.status, 401);
 
     // q goes back, q again quits; nothing of the key is in the pane's scrollback.
     term.keys(&["q"]);

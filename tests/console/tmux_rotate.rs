@@ -2,6 +2,7 @@
 //! grace choice on 24 hours, `[Rotate]`, the successor in the API Key copy popup, `[OK]` and
 //! its confirmation, then the old row `Rotating · ends …` and the new one `new`.
 
+use crate::common::api::Api;
 use crate::common::tmux::{Tmux, find_key, sh_quote};
 use crate::common::{BIN, Server, http};
 
@@ -32,17 +33,6 @@ async fn post(server: &Server, path: &str, body: serde_json::Value) -> serde_jso
 
 fn uuid_like() -> String {
     ragkeys::client::new_idempotency_key()
-}
-
-async fn verify_status(server: &Server, key: &str) -> u16 {
-    http()
-        .get(format!("{}/v1/verify", server.url()))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .status()
-        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,8 +77,12 @@ async fn rotate_in_a_real_terminal_shows_the_successor_once_then_both_rows() {
     });
     let new = find_key(&screen).unwrap_or_default();
     assert_ne!(new, old);
-    assert_eq!(verify_status(&server, &new).await, 200);
-    assert_eq!(verify_status(&server, &old).await, 200, "the grace runs");
+    assert_eq!(Api::new(&server).verify(&new).await.status, 200);
+    assert_eq!(
+        Api::new(&server).verify(&old).await.status,
+        200,
+        "the grace runs"
+    );
 
     // [OK] before any copy asks once more; OK there closes it.
     term.keys(&["Tab", "Enter"]);

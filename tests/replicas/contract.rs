@@ -6,16 +6,15 @@
 
 use crate::common;
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
 
 use crate::common::replicas::{
-    Loop, call, delete, disable, flags, issue, rotate, verify, wait_ready,
+    Loop, call, delete, disable, flags, issue, rotate, verify_status, wait_ready,
 };
-use crate::common::{BIN, Replicas, pg};
+use crate::common::{Replicas, pg};
 
 const READY: Duration = Duration::from_secs(30);
 
@@ -71,7 +70,7 @@ async fn a_key_issued_on_one_replica_verifies_on_every_other_on_the_next_request
             if i != on {
                 // The very first request on the other replica: no waiting, no retry.
                 assert_eq!(
-                    verify(&http, &a.base, &key).await,
+                    verify_status(&http, &a.base, &key).await,
                     Some(200),
                     "round {round}: issued on {on}, verified on {i}"
                 );
@@ -157,7 +156,11 @@ async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c
         }
         if let Some(next) = successor {
             for b in &apis[1..] {
-                assert_eq!(verify(&http, &b.base, &next).await, Some(200), "successor");
+                assert_eq!(
+                    verify_status(&http, &b.base, &next).await,
+                    Some(200),
+                    "successor"
+                );
             }
         }
     }
@@ -202,30 +205,12 @@ async fn fifty_simultaneous_rotations_of_one_key_over_the_replicas_make_one_succ
 }
 
 /// Runs `ragkeys serve` on `db` with `pepper` expecting it to refuse: (exit code, stderr).
-fn serve_refused(db: &pg::TestDb, pepper: &std::path::Path) -> (Option<i32>, String) {
+fn replica_refused(db: &pg::TestDb, pepper: &std::path::Path) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(common::pg_store_args(db, pepper))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve did not refuse to start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let store = common::pg_store_args(db, pepper);
+    let args: Vec<&str> = store.iter().map(String::as_str).collect();
+    let (code, stderr, _) = common::serve_refused(&dir.path().join("data"), &args);
+    (code, stderr)
 }
 
 #[tokio::test]
@@ -240,7 +225,7 @@ async fn a_replica_with_another_pepper_or_an_older_build_is_refused() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let (code, stderr) = serve_refused(&r.db, &foreign);
+    let (code, stderr) = replica_refused(&r.db, &foreign);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("does not belong"), "{stderr}");
     // The shared pepper file made readable by others is refused too.
@@ -249,7 +234,7 @@ async fn a_replica_with_another_pepper_or_an_older_build_is_refused() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    let (code, stderr) = serve_refused(&r.db, &r.pepper_file);
+    let (code, stderr) = replica_refused(&r.db, &r.pepper_file);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("readable by group or others"), "{stderr}");
     std::fs::set_permissions(
@@ -262,7 +247,7 @@ async fn a_replica_with_another_pepper_or_an_older_build_is_refused() {
         &r.db.name,
         "INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)",
     );
-    let (code, stderr) = serve_refused(&r.db, &r.pepper_file);
+    let (code, stderr) = replica_refused(&r.db, &r.pepper_file);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("9999") && stderr.contains("newer"),
@@ -286,7 +271,7 @@ async fn no_key_or_token_in_pg_dump_or_in_any_replica_log() {
     for i in 0..9 {
         let (kid, key) = issue(&apis[i % 3], &sid).await.expect("issued");
         for a in &apis {
-            assert_eq!(verify(&http, &a.base, &key).await, Some(200));
+            assert_eq!(verify_status(&http, &a.base, &key).await, Some(200));
         }
         // Whois and a failed verification carry the key too.
         let w = call(
@@ -314,7 +299,9 @@ async fn no_key_or_token_in_pg_dump_or_in_any_replica_log() {
             ),
         }
         assert_eq!(
-            verify(&http, &apis[0].base, &key).await.map(|s| s == 200),
+            verify_status(&http, &apis[0].base, &key)
+                .await
+                .map(|s| s == 200),
             Some(i % 3 == 0)
         );
         secrets.push(key);
@@ -364,7 +351,7 @@ async fn usage_and_last_use_from_every_replica_add_up_in_one_place() {
     let http = common::http();
     for (api, n) in [(&a, 3), (&b, 4)] {
         for _ in 0..n {
-            assert_eq!(verify(&http, &api.base, &key).await, Some(200));
+            assert_eq!(verify_status(&http, &api.base, &key).await, Some(200));
         }
     }
     // Each replica writes its counts at least once a minute and when it stops: stop both, then

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::api::Api;
-use crate::common::replicas::{Loop, delete, flags, issue, readyz_status, verify, wait_ready};
+use crate::common::replicas::{
+    Loop, delete, flags, issue, readyz_status, verify_status, wait_ready,
+};
 use crate::common::{Replicas, Server, pg};
 
 const READY: Duration = Duration::from_secs(60);
@@ -30,7 +32,7 @@ async fn check_ledger(ledger: &Ledger, apis: &[Api], when: &str) {
     for a in apis {
         for key in ledger.live.values() {
             assert_eq!(
-                verify(&http, &a.base, key).await,
+                verify_status(&http, &a.base, key).await,
                 Some(200),
                 "{when}: an acknowledged key does not verify on {}",
                 a.base
@@ -38,7 +40,7 @@ async fn check_ledger(ledger: &Ledger, apis: &[Api], when: &str) {
         }
         for key in &ledger.dead {
             assert_eq!(
-                verify(&http, &a.base, key).await,
+                verify_status(&http, &a.base, key).await,
                 Some(401),
                 "{when}: a deleted key is not refused on {}",
                 a.base
@@ -148,7 +150,7 @@ async fn outage_worker(
         };
         statuses.lock().unwrap().push(("issue", 201));
         ledger.lock().unwrap().live.insert(kid.clone(), key.clone());
-        let v = verify(&http, &next.base, &key)
+        let v = verify_status(&http, &next.base, &key)
             .await
             .expect("verify answers within 10 s");
         statuses.lock().unwrap().push(("verify live", v));
@@ -314,7 +316,7 @@ async fn the_database_stopped_at_once_under_load_gives_503s_then_every_replica_r
 async fn settles_to(http: &reqwest::Client, base: &str, key: &str, want: u16) {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        match verify(http, base, key).await {
+        match verify_status(http, base, key).await {
             Some(s) if s == want => return,
             Some(503) if Instant::now() < end => {
                 tokio::time::sleep(Duration::from_millis(20)).await

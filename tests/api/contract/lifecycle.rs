@@ -2,40 +2,13 @@
 //! line while it runs, signals, TLS, and the embedded mode of the console.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::backend::Server;
 use super::support::Api;
-use crate::common::BIN;
-
-/// Runs `ragkeys serve` expecting it to refuse to start: returns (exit code, stderr).
-pub fn serve_refused(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve did not refuse to start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
+use crate::common::serve_refused;
 
 /// The harness records a line just after it reports it: give it a moment.
 pub fn wait_for_log(server: &crate::common::Server, needle: &str) -> bool {
@@ -182,7 +155,7 @@ async fn tls_serves_https_and_bad_files_are_refused() {
         (tmp.path().join("missing.pem"), key.clone(), "missing.pem"),
         (cert.clone(), cert.clone(), "key"),
     ] {
-        let (code, stderr) = serve_refused(
+        let (code, stderr, _) = serve_refused(
             &data,
             &[
                 "--tls-cert",

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::lifecycle::{serve_refused, wait_for_log};
+use super::lifecycle::wait_for_log;
 use super::support::Api;
 use crate::common::Server;
+use crate::common::serve_refused;
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -51,7 +52,7 @@ async fn a_pepper_others_can_read_is_refused() {
     assert_eq!(server.stop(), Some(0));
     let pepper = dir.join("pepper");
     std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (code, stderr) = serve_refused(&dir, &[]);
+    let (code, stderr, _) = serve_refused(&dir, &[]);
     assert_eq!(code, Some(1));
     assert!(
         stderr.contains("pepper") && stderr.contains("chmod 600"),
@@ -66,11 +67,11 @@ async fn a_pepper_others_can_read_is_refused() {
     let other = dir.parent().unwrap().join("other-pepper");
     std::fs::write(&other, [9u8; 32]).unwrap();
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let (code, stderr) = serve_refused(&dir, &["--pepper-file", other.to_str().unwrap()]);
+    let (code, stderr, _) = serve_refused(&dir, &["--pepper-file", other.to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("readable by group or others"), "{stderr}");
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (code, stderr) = serve_refused(&dir, &["--pepper-file", other.to_str().unwrap()]);
+    let (code, stderr, _) = serve_refused(&dir, &["--pepper-file", other.to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("does not belong"), "{stderr}");
 }
@@ -84,14 +85,14 @@ async fn a_newer_database_or_an_unusable_data_dir_is_refused_clearly() {
         let c = rusqlite::Connection::open(dir.join("ragkeys.db")).unwrap();
         c.pragma_update(None, "user_version", 999).unwrap();
     }
-    let (code, stderr) = serve_refused(&dir, &[]);
+    let (code, stderr, _) = serve_refused(&dir, &[]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("newer"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let (code, stderr) = serve_refused(&file.join("data"), &[]);
+    let (code, stderr, _) = serve_refused(&file.join("data"), &[]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("data dir"), "{stderr}");
 }
