@@ -15,6 +15,7 @@ pub mod pg;
 pub mod pki;
 pub mod raw;
 pub mod replicas;
+pub mod screen;
 pub mod tmux;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");

@@ -76,32 +76,6 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The console's exit code once it has ended: tmux's record, or, while tmux has yet to reap it
-/// (a pane is marked dead when its pty closes, and tmux can take its time to wait for the
-/// child), the kernel's record of the zombie: /proc/PID/stat field 52, in waitpid's form.
-/// `None` when it was killed by a signal rather than exiting.
-fn exit_code(term: &Tmux, pid: i32) -> Option<i32> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(code) = term.exit_status() {
-            return Some(code);
-        }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the command name, which ends at the last ')': state is field 3.
-        let fields: Vec<&str> = stat
-            .rfind(')')
-            .map(|i| stat[i + 1..].split_whitespace().collect())
-            .unwrap_or_default();
-        if fields.first() == Some(&"Z")
-            && let Some(status) = fields.get(49).and_then(|c| c.parse::<i32>().ok())
-        {
-            return (status & 0x7f == 0).then_some((status >> 8) & 0xff);
-        }
-        assert!(Instant::now() < deadline, "no exit status for pid {pid}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn wait_until(what: &str, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f() {
@@ -172,7 +146,7 @@ fn a_clipboard_that_never_answers_cannot_freeze_the_console() {
     term.keys(&["Enter"]);
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     term.wait_dead();
-    assert_eq!(exit_code(&term, pid), Some(128 + libc::SIGTERM));
+    assert_eq!(term.wait_end(pid), Ok(128 + libc::SIGTERM));
     assert!(!token_names(&data).contains(&name));
     assert!(
         find_key(&term.history()).is_none(),

@@ -9,9 +9,8 @@ use std::path::PathBuf;
 
 use crate::common::{self, pg};
 
-/// Which store a test binary runs the contract on.
+/// Which store a contract module runs on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[allow(dead_code)] // each binary names one of the two
 pub enum Backend {
     Sqlite,
     Postgres,

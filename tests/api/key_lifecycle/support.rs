@@ -1,5 +1,4 @@
 //! Helpers of the key lifecycle suites: PATCH, rotate, the clock of the service's answers.
-#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 

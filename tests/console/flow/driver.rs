@@ -1,8 +1,6 @@
 //! Drives the console's real loop (`ragkeys::console::app::run`) with scripted terminal events
 //! and a `TestBackend` whose every flushed frame is published, so a test can wait for what a
 //! user would see. No terminal, no mock: the loop talks to a real `ragkeys serve` over HTTP.
-// Shared by several test crates, each using a part of it.
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::io;
@@ -19,10 +17,11 @@ use ragkeys::console::model::{Model, Options, Tz};
 use ragkeys::credential::Secret;
 use ratatui::Terminal;
 use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
-use ratatui::buffer::{Buffer, Cell};
+use ratatui::buffer::Cell;
 use ratatui::layout::{Position, Size};
 use tokio::sync::{mpsc, watch};
-use unicode_width::UnicodeWidthStr;
+
+use crate::common::screen;
 
 /// One flushed frame: how many draws so far, and the screen as text.
 #[derive(Debug, Clone, Default)]
@@ -72,26 +71,6 @@ impl Frame {
                 .join(" "),
         )
     }
-}
-
-pub fn screen_text(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut skip = 0;
-        let mut line = String::new();
-        for x in 0..buf.area.width {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let sym = buf[(x, y)].symbol();
-            skip = UnicodeWidthStr::width(sym).saturating_sub(1);
-            line.push_str(sym);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// A `TestBackend` that publishes each frame when ratatui flushes it.
@@ -149,27 +128,11 @@ impl Backend for Observed {
     fn flush(&mut self) -> Result<(), Self::Error> {
         self.inner.flush()?;
         self.draws += 1;
-        let buf = self.inner.buffer();
-        let cells = (0..buf.area.height)
-            .map(|y| {
-                let mut skip = 0;
-                (0..buf.area.width)
-                    .map(|x| {
-                        if skip > 0 {
-                            skip -= 1;
-                            return String::new();
-                        }
-                        let sym = buf[(x, y)].symbol();
-                        skip = UnicodeWidthStr::width(sym).saturating_sub(1);
-                        sym.to_string()
-                    })
-                    .collect()
-            })
-            .collect();
+        let cells = screen::cells(self.inner.buffer());
         self.tx.send_replace(Frame {
             draws: self.draws,
             clears: self.clears,
-            text: screen_text(buf),
+            text: screen::text_of(&cells),
             cells,
         });
         Ok(())
