@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crate::common::{self, pg};
 
 /// Which store a contract module runs on.
+#[allow(dead_code)] // compiled once per store, each copy names one of the two
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Backend {
     Sqlite,
