@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::Server;
-use crate::common::api::{Api, Reply};
+use crate::common::api::{Api, Reply, viewer_get_paths};
 use ragkeys::credential::{Kind, generate};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -238,14 +238,7 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
     answers.push(("verify of a deleted key".into(), dead));
 
     for (what, api) in [("bootstrap", &boot), ("manager", &mgr), ("viewer", &view)] {
-        for path in [
-            "/v1/me".to_string(),
-            "/v1/services".to_string(),
-            format!("/v1/services/{sid}"),
-            format!("/v1/services/{sid}/api-keys"),
-            format!("/v1/services/{sid}/audit"),
-            format!("/v1/services/{sid}/api-keys/{}/usage", keys[0].0),
-        ] {
+        for path in viewer_get_paths(&sid, &keys[0].0) {
             let r = api.call(Method::GET, &path, None).await;
             assert_eq!(r.status, 200, "{what} GET {path}: {}", r.text);
             answers.push((format!("{what} GET {path}"), r));

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::common::Server;
-use crate::common::api::{Api, Reply, read};
+use crate::common::api::{Api, Reply, read, viewer_get_paths};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -471,14 +471,7 @@ async fn admin_gets_refuse_query_parameters_they_do_not_read() {
     let sid = api.create_service("query-params").await;
     let (kid, _) = api.issue_ok(&sid).await;
     api.issue_ok(&sid).await;
-    for path in [
-        "/v1/me".to_string(),
-        "/v1/services".to_string(),
-        format!("/v1/services/{sid}"),
-        format!("/v1/services/{sid}/api-keys"),
-        format!("/v1/services/{sid}/audit"),
-        format!("/v1/services/{sid}/api-keys/{kid}/usage"),
-    ] {
+    for path in viewer_get_paths(&sid, &kid) {
         let r = api.get(&format!("{path}?limit=1")).await;
         let msg = r.expect_error(400, "invalid_request");
         assert!(msg.contains("\"limit\""), "{path}: {msg}");

@@ -231,6 +231,19 @@ impl Api {
     }
 }
 
+/// The admin GET paths a viewer may read that name a service (`sid`) and its key `kid`: every
+/// one but `/v1/audit`, whose query parameters change the answer.
+pub fn viewer_get_paths(sid: &str, kid: &str) -> [String; 6] {
+    [
+        "/v1/me".to_string(),
+        "/v1/services".to_string(),
+        format!("/v1/services/{sid}"),
+        format!("/v1/services/{sid}/api-keys"),
+        format!("/v1/services/{sid}/audit"),
+        format!("/v1/services/{sid}/api-keys/{kid}/usage"),
+    ]
+}
+
 /// `GET /v1/verify` with `key` as the bearer; the service must answer.
 pub async fn verify(http: &reqwest::Client, base: &str, key: &str) -> Reply {
     let req = verify_request(http, base, key);
