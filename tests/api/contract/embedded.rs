@@ -1,7 +1,7 @@
 //! Several consoles on one data dir: each embedded service makes a manager token of its own and
 //! revokes it when it shuts down, so a second console never locks the first one out.
 
-use super::support::Api;
+use crate::common::api::Api;
 use crate::common::{token_names, tokens};
 use ragkeys::server::{EmbeddedServer, start_embedded};
 
@@ -9,7 +9,7 @@ use ragkeys::server::{EmbeddedServer, start_embedded};
 async fn services_seen_by(server: &EmbeddedServer) -> Vec<String> {
     let api = Api::at(server.endpoint());
     let token = server.token().expose().to_string();
-    let list = api.get("/v1/services", Some(&token)).await;
+    let list = api.get_as("/v1/services", Some(&token)).await;
     list.expect(200)["services"]
         .as_array()
         .unwrap()
@@ -33,7 +33,7 @@ async fn two_embedded_services_on_one_data_dir_never_revoke_each_other() {
     assert_eq!(services_seen_by(&first).await, ["rag-demo"]);
     assert_eq!(services_seen_by(&second).await, ["rag-demo"]);
     let me = Api::at(first.endpoint())
-        .get("/v1/me", Some(first.token().expose()))
+        .get_as("/v1/me", Some(first.token().expose()))
         .await;
     assert_eq!(me.expect(200)["name"], first.token_name());
 
@@ -54,7 +54,7 @@ async fn two_embedded_services_on_one_data_dir_never_revoke_each_other() {
     assert!(names.iter().any(|n| n == second.token_name()), "{names:?}");
     assert_eq!(services_seen_by(&second).await, ["rag-demo"]);
     Api::at(second.endpoint())
-        .get("/v1/services", Some(&gone_token))
+        .get_as("/v1/services", Some(&gone_token))
         .await
         .expect_error(401, "unauthorized");
 

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::backend::Server;
-use super::support::Api;
+use crate::common::api::Api;
 
 fn is_rfc3339_utc(v: &serde_json::Value) -> bool {
     let s = v.as_str().unwrap_or("");
@@ -16,11 +16,11 @@ async fn health_openapi_and_me() {
     let server = Server::start();
     let api = Api::new(&server);
     assert_eq!(
-        api.get("/healthz", None).await.expect(200),
-        &json!({"status":"ok"})
+        api.get_as("/healthz", None).await.expect(200),
+        json!({"status":"ok"})
     );
 
-    let doc = api.get("/openapi.json", None).await;
+    let doc = api.get_as("/openapi.json", None).await;
     let doc = doc.expect(200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
@@ -56,11 +56,11 @@ async fn health_openapi_and_me() {
         assert!(issue["responses"][code].is_object(), "issue lacks {code}");
     }
 
-    let me = api.get("/v1/me", Some(&server.token)).await;
-    assert_eq!(me.expect(200), &json!({"name":"admin","role":"manager"}));
+    let me = api.get_as("/v1/me", Some(&server.token)).await;
+    assert_eq!(me.expect(200), json!({"name":"admin","role":"manager"}));
     let viewer = server.create_token("alice", "viewer");
-    let me = api.get("/v1/me", Some(&viewer)).await;
-    assert_eq!(me.expect(200), &json!({"name":"alice","role":"viewer"}));
+    let me = api.get_as("/v1/me", Some(&viewer)).await;
+    assert_eq!(me.expect(200), json!({"name":"alice","role":"viewer"}));
 }
 
 #[tokio::test]
@@ -77,10 +77,10 @@ async fn request_ids_are_echoed_or_made() {
         )
         .await;
     assert_eq!(r.header("x-request-id"), Some("trace-42.abc"));
-    let made = api.get("/healthz", None).await;
+    let made = api.get_as("/healthz", None).await;
     let a = made.header("x-request-id").unwrap().to_string();
     let b = api
-        .get("/healthz", None)
+        .get_as("/healthz", None)
         .await
         .header("x-request-id")
         .unwrap()
@@ -118,8 +118,8 @@ async fn services_crud() {
     let api = Api::new(&server);
     let t = Some(server.token.as_str());
     assert_eq!(
-        api.get("/v1/services", t).await.expect(200),
-        &json!({"services": []})
+        api.get_as("/v1/services", t).await.expect(200),
+        json!({"services": []})
     );
 
     let created = api
@@ -146,9 +146,9 @@ async fn services_crud() {
         .await;
     assert_eq!(bare.expect(201)["description"], "");
 
-    let got = api.get(&format!("/v1/services/{id}"), t).await;
-    assert_eq!(got.expect(200), &svc);
-    let list = api.get("/v1/services", t).await;
+    let got = api.get_as(&format!("/v1/services/{id}"), t).await;
+    assert_eq!(got.expect(200), svc);
+    let list = api.get_as("/v1/services", t).await;
     let names: Vec<_> = list.expect(200)["services"]
         .as_array()
         .unwrap()
@@ -166,13 +166,13 @@ async fn services_crud() {
         api.delete(&format!("/v1/services/{id}"), t).await.status,
         204
     );
-    api.get(&format!("/v1/services/{id}"), t)
+    api.get_as(&format!("/v1/services/{id}"), t)
         .await
         .expect_error(404, "service_not_found");
     api.delete(&format!("/v1/services/{id}"), t)
         .await
         .expect_error(404, "service_not_found");
-    api.get("/v1/services/svc_doesnotexist", t)
+    api.get_as("/v1/services/svc_doesnotexist", t)
         .await
         .expect_error(404, "service_not_found");
     // The name is free again once its service is gone.
@@ -212,7 +212,7 @@ async fn service_fields_are_validated_with_messages_naming_the_field() {
         );
     }
     // A credential pasted into a field is refused, and never echoed back.
-    let key = super::support::unknown_api_key();
+    let key = crate::common::api::unknown_api_key();
     for body in [
         json!({"name": "abc", "description": format!("key {key}")}),
         json!({"name": "abc", key.clone(): 1}),
@@ -295,7 +295,7 @@ async fn at_most_999_services() {
         )
         .await;
     r.expect_error(409, "service_limit_exceeded");
-    let list = api.get("/v1/services", Some(&token)).await;
+    let list = api.get_as("/v1/services", Some(&token)).await;
     assert_eq!(list.expect(200)["services"].as_array().unwrap().len(), 999);
 }
 
@@ -311,7 +311,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
         "/v2/services",
         "/v1/verify/extra",
     ] {
-        api.get(path, t).await.expect_error(404, "not_found");
+        api.get_as(path, t).await.expect_error(404, "not_found");
     }
     for (m, path) in [
         (Method::PUT, "/v1/services"),
@@ -327,7 +327,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
             r.status
         );
         assert!(
-            r.json["error"]["code"].is_string(),
+            r.json()["error"]["code"].is_string(),
             "{m} {path}: {}",
             r.text
         );

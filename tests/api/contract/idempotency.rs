@@ -4,9 +4,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::backend::{Place, Server};
-use super::support::{Api, Resp};
+use crate::common::api::{Api, Reply};
 
-async fn issue_with(api: &Api, token: &str, svc: &str, idem: &str, body: &Value) -> Resp {
+async fn issue_with(api: &Api, token: &str, svc: &str, idem: &str, body: &Value) -> Reply {
     api.send(
         Method::POST,
         &format!("/v1/services/{svc}/api-keys"),
@@ -18,7 +18,7 @@ async fn issue_with(api: &Api, token: &str, svc: &str, idem: &str, body: &Value)
 }
 
 async fn key_count(api: &Api, token: &str, svc: &str) -> usize {
-    api.get(&format!("/v1/services/{svc}/api-keys"), Some(token))
+    api.get_as(&format!("/v1/services/{svc}/api-keys"), Some(token))
         .await
         .expect(200)["api_keys"]
         .as_array()
@@ -31,7 +31,7 @@ async fn a_retry_gets_the_same_key_and_no_new_slot() {
     let server = Server::start();
     let api = Api::new(&server);
     let t = &server.token;
-    let svc = api.create_service(t, "idem").await;
+    let svc = api.create_service_as(t, "idem").await;
 
     let first = issue_with(&api, t, &svc, "retry-1", &json!({"name": "ci"})).await;
     assert_eq!(first.status, 201);
@@ -40,7 +40,7 @@ async fn a_retry_gets_the_same_key_and_no_new_slot() {
     assert_eq!(again.status, 201);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.header("cache-control"), Some("no-store"));
-    assert_eq!(again.json, first.json, "the same body, the same key");
+    assert_eq!(again.json(), first.json(), "the same body, the same key");
     assert_eq!(key_count(&api, t, &svc).await, 1);
 
     let other = issue_with(&api, t, &svc, "retry-1", &json!({"name": "other"})).await;
@@ -56,9 +56,9 @@ async fn a_retry_gets_the_same_key_and_no_new_slot() {
     )
     .await;
     assert_eq!(theirs.status, 201);
-    assert_ne!(theirs.json["key"], first.json["key"]);
+    assert_ne!(theirs.json()["key"], first.json()["key"]);
     // ... and to the service.
-    let svc2 = api.create_service(t, "idem-two").await;
+    let svc2 = api.create_service_as(t, "idem-two").await;
     let elsewhere = issue_with(&api, t, &svc2, "retry-1", &json!({"name": "ci"})).await;
     assert_eq!(elsewhere.status, 201);
     assert_eq!(elsewhere.header("idempotent-replayed"), None);
@@ -97,8 +97,8 @@ async fn a_refusal_replays_as_itself() {
     let server = Server::start_with(&["--key-limit", "1"]);
     let api = Api::new(&server);
     let t = &server.token;
-    let svc = api.create_service(t, "full").await;
-    let kept = api.issue(t, &svc).await;
+    let svc = api.create_service_as(t, "full").await;
+    let kept = api.issue_as(t, &svc).await;
     let r = issue_with(&api, t, &svc, "late", &json!({})).await;
     r.expect_error(409, "api_key_limit_exceeded");
     // Even after a slot frees up, the same request replays its first answer.
@@ -122,7 +122,7 @@ async fn simultaneous_retries_yield_one_key() {
     let server = Server::start();
     let api = std::sync::Arc::new(Api::new(&server));
     let t = server.token.clone();
-    let svc = api.create_service(&t, "racy").await;
+    let svc = api.create_service_as(&t, "racy").await;
     let mut tasks = Vec::new();
     for _ in 0..12 {
         let (api, t, svc) = (api.clone(), t.clone(), svc.clone());
@@ -133,9 +133,9 @@ async fn simultaneous_retries_yield_one_key() {
     let mut keys = std::collections::HashSet::new();
     for task in tasks {
         let r = task.await.unwrap();
-        match r.status {
+        match r.status.as_u16() {
             201 => {
-                keys.insert(r.json["key"].as_str().unwrap().to_string());
+                keys.insert(r.json()["key"].as_str().unwrap().to_string());
             }
             409 => {
                 r.expect_error(409, "idempotency_in_progress");
@@ -153,10 +153,10 @@ async fn after_a_restart_the_replay_names_the_key_instead_of_issuing_another() {
     let mut server = place.start(&[]);
     let api = Api::new(&server);
     let t = server.token.clone();
-    let svc = api.create_service(&t, "restart").await;
+    let svc = api.create_service_as(&t, "restart").await;
     let first = issue_with(&api, &t, &svc, "before-restart", &json!({})).await;
     assert_eq!(first.status, 201);
-    let key_id = first.json["id"].as_str().unwrap().to_string();
+    let key_id = first.json()["id"].as_str().unwrap().to_string();
     assert_eq!(server.stop(), Some(0));
 
     let server = place.start(&[]);
@@ -164,12 +164,12 @@ async fn after_a_restart_the_replay_names_the_key_instead_of_issuing_another() {
     let replay = issue_with(&api, &t, &svc, "before-restart", &json!({})).await;
     let msg = replay.expect_error(409, "idempotency_secret_unavailable");
     assert!(msg.contains(&key_id), "{msg}");
-    assert!(!replay.text.contains(first.json["key"].as_str().unwrap()));
+    assert!(!replay.text.contains(first.json()["key"].as_str().unwrap()));
     let changed = issue_with(&api, &t, &svc, "before-restart", &json!({"name": "x"})).await;
     changed.expect_error(422, "idempotency_key_reused");
     assert_eq!(key_count(&api, &t, &svc).await, 1);
     // The key itself survived the restart.
-    api.verify(first.json["key"].as_str().unwrap())
+    api.verify(first.json()["key"].as_str().unwrap())
         .await
         .expect(200);
 }
@@ -186,7 +186,7 @@ async fn issued(api: &Api, token: &str, svc: &str, idem: &str) -> (String, Strin
 
 /// A replay refused because its key died: 409 naming the key, saying so, never the plaintext.
 #[track_caller]
-fn refused_as_deleted(r: &Resp, key_id: &str, plaintext: &str) {
+fn refused_as_deleted(r: &Reply, key_id: &str, plaintext: &str) {
     let msg = r.expect_error(409, "idempotency_secret_unavailable");
     assert!(msg.contains(key_id), "names the key: {msg}");
     assert!(msg.contains("deleted"), "says why: {msg}");
@@ -203,7 +203,7 @@ async fn a_replay_never_hands_out_a_key_deleted_since() {
     let mut server = place.start(&[]);
     let api = Api::new(&server);
     let t = server.token.clone();
-    let svc = api.create_service(&t, "deleted-key").await;
+    let svc = api.create_service_as(&t, "deleted-key").await;
     let (key_id, key) = issued(&api, &t, &svc, "k2").await;
     api.delete(&format!("/v1/services/{svc}/api-keys/{key_id}"), Some(&t))
         .await
@@ -228,7 +228,7 @@ async fn a_replay_after_its_service_is_deleted_is_404() {
     let mut server = place.start(&[]);
     let api = Api::new(&server);
     let t = server.token.clone();
-    let svc = api.create_service(&t, "gone").await;
+    let svc = api.create_service_as(&t, "gone").await;
     let (_, key) = issued(&api, &t, &svc, "k2").await;
     let (_, kept_key) = issued(&api, &t, &svc, "k-restart").await;
     api.delete(&format!("/v1/services/{svc}"), Some(&t))
@@ -251,7 +251,7 @@ async fn a_replay_after_its_service_is_deleted_is_404() {
 async fn a_new_token_with_a_revoked_tokens_name_replays_nothing() {
     let server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "renamed").await;
+    let svc = api.create_service_as(&server.token, "renamed").await;
     // `bob` is the newest token, so a reused id would be its id.
     let bob = server.create_token("bob", "manager");
     let (first_id, first_key) = issued(&api, &bob, &svc, "k3").await;
@@ -267,7 +267,7 @@ async fn a_new_token_with_a_revoked_tokens_name_replays_nothing() {
     // The new token's own retry replays its own key.
     let again = issue_with(&api, &new_bob, &svc, "k3", &json!({})).await;
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(again.json["key"], body["key"]);
+    assert_eq!(again.json()["key"], body["key"]);
 }
 
 #[tokio::test]
@@ -277,7 +277,7 @@ async fn replays_racing_a_delete_never_return_the_key_after_the_delete_answered(
     let server = Server::start();
     let api = Arc::new(Api::new(&server));
     let t = server.token.clone();
-    let svc = api.create_service(&t, "racing").await;
+    let svc = api.create_service_as(&t, "racing").await;
     let (key_id, key) = issued(&api, &t, &svc, "k4").await;
     let deleted = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -291,7 +291,7 @@ async fn replays_racing_a_delete_never_return_the_key_after_the_delete_answered(
                 let started_after = deleted.load(Ordering::SeqCst);
                 let r = issue_with(&api, &t, &svc, "k4", &json!({})).await;
                 after += usize::from(started_after);
-                seen.push((started_after, r.status, r.text));
+                seen.push((started_after, r.status.as_u16(), r.text));
             }
             seen
         }));

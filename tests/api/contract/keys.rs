@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::backend::Server;
-use super::support::{Api, bad_checksum, unknown_api_key};
+use crate::common::api::{Api, bad_checksum, unknown_api_key};
 
 #[tokio::test]
 async fn issue_list_verify_delete() {
     let server = Server::start();
     let api = Api::new(&server);
     let t = Some(server.token.as_str());
-    let svc = api.create_service(&server.token, "keys-svc").await;
+    let svc = api.create_service_as(&server.token, "keys-svc").await;
     let path = format!("/v1/services/{svc}/api-keys");
 
     let first = api.post(&path, t, &json!({"name": "indexer"})).await;
@@ -48,7 +48,7 @@ async fn issue_list_verify_delete() {
     let mut ids = vec![first["id"].as_str().unwrap().to_string()];
     for _ in 0..4 {
         ids.push(
-            api.issue(&server.token, &svc).await["id"]
+            api.issue_as(&server.token, &svc).await["id"]
                 .as_str()
                 .unwrap()
                 .to_string(),
@@ -61,7 +61,7 @@ async fn issue_list_verify_delete() {
         "You can issue up to 5 API Keys. Delete an existing API Key and try again."
     );
 
-    let list = api.get(&path, t).await;
+    let list = api.get_as(&path, t).await;
     let list = list.expect(200);
     assert_eq!(list["key_limit"], 5);
     let listed: Vec<_> = list["api_keys"]
@@ -73,18 +73,20 @@ async fn issue_list_verify_delete() {
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(listed, newest_first, "newest first");
-    let text = serde_json::to_string(list).unwrap();
+    let text = serde_json::to_string(&list).unwrap();
     assert!(!text.contains(key), "a list never holds a key");
     assert!(list["api_keys"][0].get("key").is_none());
     assert_eq!(
-        api.get(&format!("/v1/services/{svc}"), t).await.expect(200)["key_count"],
+        api.get_as(&format!("/v1/services/{svc}"), t)
+            .await
+            .expect(200)["key_count"],
         5
     );
 
     let ok = api.verify(key).await;
     assert_eq!(
         ok.expect(200),
-        &json!({"valid": true, "service_id": svc, "key_id": ids[0]})
+        json!({"valid": true, "service_id": svc, "key_id": ids[0]})
     );
 
     // Deletion is immediate: the very next verify fails; a second delete is 404.
@@ -99,17 +101,17 @@ async fn issue_list_verify_delete() {
         .await
         .expect_error(404, "service_not_found");
     // A key id of another service is not found under this one.
-    let other = api.create_service(&server.token, "other-svc").await;
+    let other = api.create_service_as(&server.token, "other-svc").await;
     api.delete(&format!("/v1/services/{other}/api-keys/{}", ids[1]), t)
         .await
         .expect_error(404, "api_key_not_found");
     // The freed slot can be used again.
-    api.issue(&server.token, &svc).await;
+    api.issue_as(&server.token, &svc).await;
 
     api.post("/v1/services/svc_nope/api-keys", t, &json!({}))
         .await
         .expect_error(404, "service_not_found");
-    api.get("/v1/services/svc_nope/api-keys", t)
+    api.get_as("/v1/services/svc_nope/api-keys", t)
         .await
         .expect_error(404, "service_not_found");
     for bad in [
@@ -136,13 +138,13 @@ async fn issue_list_verify_delete() {
 async fn the_key_limit_is_the_operators() {
     let server = Server::start_with(&["--key-limit", "2"]);
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "two-keys").await;
+    let svc = api.create_service_as(&server.token, "two-keys").await;
     let s = api
-        .get(&format!("/v1/services/{svc}"), Some(&server.token))
+        .get_as(&format!("/v1/services/{svc}"), Some(&server.token))
         .await;
     assert_eq!(s.expect(200)["key_limit"], 2);
-    api.issue(&server.token, &svc).await;
-    api.issue(&server.token, &svc).await;
+    api.issue_as(&server.token, &svc).await;
+    api.issue_as(&server.token, &svc).await;
     let r = api
         .post(
             &format!("/v1/services/{svc}/api-keys"),
@@ -153,7 +155,7 @@ async fn the_key_limit_is_the_operators() {
     let msg = r.expect_error(409, "api_key_limit_exceeded");
     assert!(msg.contains("up to 2"), "{msg}");
     let list = api
-        .get(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
+        .get_as(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
         .await;
     assert_eq!(list.expect(200)["key_limit"], 2);
 }
@@ -162,11 +164,11 @@ async fn the_key_limit_is_the_operators() {
 async fn deleting_a_service_kills_its_keys() {
     let server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "doomed").await;
-    let keep = api.create_service(&server.token, "kept").await;
-    let a = api.issue(&server.token, &svc).await;
-    let b = api.issue(&server.token, &svc).await;
-    let c = api.issue(&server.token, &keep).await;
+    let svc = api.create_service_as(&server.token, "doomed").await;
+    let keep = api.create_service_as(&server.token, "kept").await;
+    let a = api.issue_as(&server.token, &svc).await;
+    let b = api.issue_as(&server.token, &svc).await;
+    let c = api.issue_as(&server.token, &keep).await;
     let del = api
         .delete(&format!("/v1/services/{svc}"), Some(&server.token))
         .await;
@@ -177,7 +179,7 @@ async fn deleting_a_service_kills_its_keys() {
             .expect_error(401, "invalid_api_key");
     }
     api.verify(c["key"].as_str().unwrap()).await.expect(200);
-    api.get(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
+    api.get_as(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
         .await
         .expect_error(404, "service_not_found");
 }
@@ -186,10 +188,10 @@ async fn deleting_a_service_kills_its_keys() {
 async fn every_rejection_of_verify_is_the_same_401() {
     let server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "verify-svc").await;
-    let issued = api.issue(&server.token, &svc).await;
+    let svc = api.create_service_as(&server.token, "verify-svc").await;
+    let issued = api.issue_as(&server.token, &svc).await;
     let key = issued["key"].as_str().unwrap().to_string();
-    let deleted = api.issue(&server.token, &svc).await;
+    let deleted = api.issue_as(&server.token, &svc).await;
     api.delete(
         &format!(
             "/v1/services/{svc}/api-keys/{}",
@@ -199,9 +201,9 @@ async fn every_rejection_of_verify_is_the_same_401() {
     )
     .await;
     let mut bodies = Vec::new();
-    let no_header = api.get("/v1/verify", None).await;
+    let no_header = api.get_as("/v1/verify", None).await;
     no_header.expect_error(401, "invalid_api_key");
-    bodies.push(no_header.json.clone());
+    bodies.push(no_header.json().clone());
     for bad in [
         "garbage".to_string(),
         bad_checksum(&key),
@@ -212,7 +214,7 @@ async fn every_rejection_of_verify_is_the_same_401() {
     ] {
         let r = api.verify(&bad).await;
         r.expect_error(401, "invalid_api_key");
-        bodies.push(r.json.clone());
+        bodies.push(r.json().clone());
     }
     let basic = api
         .send(
@@ -224,7 +226,7 @@ async fn every_rejection_of_verify_is_the_same_401() {
         )
         .await;
     basic.expect_error(401, "invalid_api_key");
-    bodies.push(basic.json.clone());
+    bodies.push(basic.json().clone());
     assert!(
         bodies.windows(2).all(|w| w[0] == w[1]),
         "one answer for all: {bodies:?}"
@@ -236,8 +238,8 @@ async fn every_rejection_of_verify_is_the_same_401() {
 async fn verify_failures_are_rate_limited_per_address() {
     let server = Server::start_with(&["--verify-failures-per-minute", "5"]);
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "limited").await;
-    let key = api.issue(&server.token, &svc).await["key"]
+    let svc = api.create_service_as(&server.token, "limited").await;
+    let key = api.issue_as(&server.token, &svc).await["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -253,7 +255,7 @@ async fn verify_failures_are_rate_limited_per_address() {
     // Until the window passes, every verify from this address is refused, a good key too.
     api.verify(&key).await.expect_error(429, "rate_limited");
     // Admin routes are not affected.
-    api.get("/v1/services", Some(&server.token))
+    api.get_as("/v1/services", Some(&server.token))
         .await
         .expect(200);
 }
@@ -262,13 +264,13 @@ async fn verify_failures_are_rate_limited_per_address() {
 async fn successful_verification_sets_last_used_at_in_the_background() {
     let server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "used").await;
-    let key = api.issue(&server.token, &svc).await;
+    let svc = api.create_service_as(&server.token, "used").await;
+    let key = api.issue_as(&server.token, &svc).await;
     api.verify(key["key"].as_str().unwrap()).await.expect(200);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let list = api
-            .get(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
+            .get_as(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
             .await;
         let used = list.expect(200)["api_keys"][0]["last_used_at"].clone();
         if let Some(s) = used.as_str() {
@@ -286,8 +288,8 @@ async fn every_issue_and_delete_is_audited_newest_first_without_secrets() {
     let api = Api::new(&server);
     let t = Some(server.token.as_str());
     let viewer = server.create_token("watcher", "viewer");
-    let svc = api.create_service(&server.token, "audited").await;
-    let issued = api.issue(&server.token, &svc).await;
+    let svc = api.create_service_as(&server.token, "audited").await;
+    let issued = api.issue_as(&server.token, &svc).await;
     let key_id = issued["id"].as_str().unwrap();
     let plaintext = issued["key"].as_str().unwrap();
     let keys = format!("/v1/services/{svc}/api-keys");
@@ -303,7 +305,7 @@ async fn every_issue_and_delete_is_audited_newest_first_without_secrets() {
         .expect_error(404, "api_key_not_found");
 
     let audit = api
-        .get(&format!("/v1/services/{svc}/audit"), Some(&viewer))
+        .get_as(&format!("/v1/services/{svc}/audit"), Some(&viewer))
         .await;
     let events = audit.expect(200)["events"].as_array().unwrap().clone();
     let summary: Vec<(String, String, String)> = events
@@ -345,7 +347,7 @@ async fn every_issue_and_delete_is_audited_newest_first_without_secrets() {
     api.delete(&format!("/v1/services/{svc}"), t)
         .await
         .expect(204);
-    api.get(&format!("/v1/services/{svc}/audit"), t)
+    api.get_as(&format!("/v1/services/{svc}/audit"), t)
         .await
         .expect_error(404, "service_not_found");
 }
@@ -354,7 +356,7 @@ async fn every_issue_and_delete_is_audited_newest_first_without_secrets() {
 async fn simultaneous_issues_never_pass_the_cap() {
     let server = Server::start();
     let api = std::sync::Arc::new(Api::new(&server));
-    let svc = api.create_service(&server.token, "crowded").await;
+    let svc = api.create_service_as(&server.token, "crowded").await;
     let mut tasks = Vec::new();
     for _ in 0..24 {
         let (api, token, svc) = (api.clone(), server.token.clone(), svc.clone());
@@ -378,7 +380,7 @@ async fn simultaneous_issues_never_pass_the_cap() {
     }
     assert_eq!(ok, 5);
     let s = api
-        .get(&format!("/v1/services/{svc}"), Some(&server.token))
+        .get_as(&format!("/v1/services/{svc}"), Some(&server.token))
         .await;
     assert_eq!(s.expect(200)["key_count"], 5);
 }
@@ -388,7 +390,7 @@ async fn an_empty_issue_body_is_an_empty_object() {
     // `curl -X POST -H 'Content-Type: application/json' URL` sends no body: that is `{}`.
     let server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "empty-body").await;
+    let svc = api.create_service_as(&server.token, "empty-body").await;
     let resp = crate::common::http()
         .post(format!("{}/v1/services/{svc}/api-keys", server.url()))
         .bearer_auth(&server.token)

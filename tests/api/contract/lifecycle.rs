@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::backend::Server;
-use super::support::Api;
+use crate::common::api::Api;
 use crate::common::serve_refused;
 
 /// The harness records a line just after it reports it: give it a moment.
@@ -37,11 +37,8 @@ async fn tokens_are_created_listed_and_revoked_while_the_service_runs() {
     let token = stdout.trim_end().to_string();
     assert!(token.starts_with("ragadm_") && token.len() == 43);
     // Usable at once by the running service.
-    let me = api.get("/v1/me", Some(&token)).await;
-    assert_eq!(
-        me.expect(200),
-        &json!({"name": "ci-bot", "role": "manager"})
-    );
+    let me = api.get_as("/v1/me", Some(&token)).await;
+    assert_eq!(me.expect(200), json!({"name": "ci-bot", "role": "manager"}));
 
     let dup = server.tokens(&["create", "--name", "ci-bot", "--role", "viewer"]);
     assert!(!dup.status.success());
@@ -77,7 +74,7 @@ async fn tokens_are_created_listed_and_revoked_while_the_service_runs() {
     let revoke = server.tokens(&["revoke", "ci-bot"]);
     assert!(revoke.status.success());
     // The very next request with it fails.
-    api.get("/v1/me", Some(&token))
+    api.get_as("/v1/me", Some(&token))
         .await
         .expect_error(401, "unauthorized");
     let missing = server.tokens(&["revoke", "ci-bot"]);
@@ -90,8 +87,8 @@ async fn tokens_are_created_listed_and_revoked_while_the_service_runs() {
 async fn sigterm_finishes_cleanly_with_exit_0() {
     let mut server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "signals").await;
-    let key = api.issue(&server.token, &svc).await;
+    let svc = api.create_service_as(&server.token, "signals").await;
+    let key = api.issue_as(&server.token, &svc).await;
     assert_eq!(server.stop(), Some(0));
     let log = server.log();
     assert!(log.contains("stopped"), "{log}");
@@ -174,7 +171,7 @@ async fn tls_serves_https_and_bad_files_are_refused() {
 async fn sigterm_lets_in_flight_requests_finish() {
     let mut server = Server::start_with(&["--key-limit", "1000"]);
     let api = std::sync::Arc::new(Api::new(&server));
-    let svc = api.create_service(&server.token, "draining").await;
+    let svc = api.create_service_as(&server.token, "draining").await;
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let (api, token, svc) = (api.clone(), server.token.clone(), svc.clone());

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde_json::json;
 
 use super::lifecycle::wait_for_log;
-use super::support::Api;
 use crate::common::Server;
+use crate::common::api::Api;
 use crate::common::serve_refused;
 
 fn mode(p: &Path) -> u32 {
@@ -111,9 +111,9 @@ async fn the_embedded_service_makes_its_own_token_and_a_demo_service_once() {
         name.starts_with(&format!("local-console@{}", std::process::id())),
         "{name}"
     );
-    let me = api.get("/v1/me", Some(&token)).await;
-    assert_eq!(me.expect(200), &json!({"name": name, "role": "manager"}));
-    let list = api.get("/v1/services", Some(&token)).await;
+    let me = api.get_as("/v1/me", Some(&token)).await;
+    assert_eq!(me.expect(200), json!({"name": name, "role": "manager"}));
+    let list = api.get_as("/v1/services", Some(&token)).await;
     let services = list.expect(200)["services"].as_array().unwrap().clone();
     assert_eq!(services.len(), 1);
     assert_eq!(services[0]["name"], "rag-demo");
@@ -132,10 +132,10 @@ async fn the_embedded_service_makes_its_own_token_and_a_demo_service_once() {
     let api = Api::at(again.endpoint());
     let fresh = again.token().expose().to_string();
     assert_ne!(fresh, token);
-    api.get("/v1/me", Some(&token))
+    api.get_as("/v1/me", Some(&token))
         .await
         .expect_error(401, "unauthorized");
-    let list = api.get("/v1/services", Some(&fresh)).await;
+    let list = api.get_as("/v1/services", Some(&fresh)).await;
     assert_eq!(
         list.expect(200)["services"],
         json!([]),

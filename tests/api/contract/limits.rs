@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 
 use super::backend::Server;
-use super::support::Api;
+use crate::common::api::Api;
 
 fn every_route(svc: &str) -> Vec<(Method, String)> {
     vec![
@@ -37,7 +37,7 @@ fn big_body() -> Vec<u8> {
 async fn a_17_kib_body_is_refused_on_every_route() {
     let server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "big-bodies").await;
+    let svc = api.create_service_as(&server.token, "big-bodies").await;
     for (method, path) in every_route(&svc) {
         let r = api
             .http
@@ -55,7 +55,7 @@ async fn a_17_kib_body_is_refused_on_every_route() {
     }
     // Nothing happened: the service is still there with no keys, and 16 KiB exactly is fine.
     let s = api
-        .get(&format!("/v1/services/{svc}"), Some(&server.token))
+        .get_as(&format!("/v1/services/{svc}"), Some(&server.token))
         .await;
     assert_eq!(s.expect(200)["key_count"], 0);
     let at_limit = vec![b' '; 16 * 1024 - 2];
@@ -94,7 +94,7 @@ fn raw_request(server: &Server, head: &str, body: &[u8]) -> (String, String) {
 async fn chunked_bodies_are_measured_too() {
     let server = Server::start();
     let api = Api::new(&server);
-    let svc = api.create_service(&server.token, "chunked").await;
+    let svc = api.create_service_as(&server.token, "chunked").await;
     let mut chunked = Vec::new();
     for _ in 0..17 {
         chunked.extend_from_slice(b"400\r\n");
@@ -118,7 +118,7 @@ async fn chunked_bodies_are_measured_too() {
     assert!(status.contains(" 413 "), "{status}");
     assert!(body.contains("payload_too_large"), "{body}");
     let keys = api
-        .get(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
+        .get_as(&format!("/v1/services/{svc}/api-keys"), Some(&server.token))
         .await;
     assert_eq!(keys.expect(200)["api_keys"].as_array().unwrap().len(), 0);
 }

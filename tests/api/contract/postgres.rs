@@ -21,7 +21,5 @@ mod lifecycle;
 mod limits;
 #[path = "roles.rs"]
 mod roles;
-#[path = "support.rs"]
-mod support;
 #[path = "usage.rs"]
 mod usage;

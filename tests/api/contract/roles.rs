@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::backend::Server;
-use super::support::{Api, bad_checksum, unknown_admin_token};
+use crate::common::api::{Api, bad_checksum, unknown_admin_token};
 
 struct Route {
     method: Method,
@@ -95,8 +95,8 @@ async fn every_admin_route_checks_the_token_and_the_role() {
     let out = server.tokens(&["revoke", "gone"]);
     assert!(out.status.success());
 
-    let svc = api.create_service(&manager, "matrix").await;
-    let key = api.issue(&manager, &svc).await;
+    let svc = api.create_service_as(&manager, "matrix").await;
+    let key = api.issue_as(&manager, &svc).await;
     let key_id = key["id"].as_str().unwrap().to_string();
     let api_key = key["key"].as_str().unwrap().to_string();
 
@@ -151,7 +151,7 @@ async fn every_admin_route_checks_the_token_and_the_role() {
     // The viewer changed nothing: the key still verifies and the service has one key.
     api.verify(&api_key).await.expect(200);
     let list = api
-        .get(&format!("/v1/services/{svc}/api-keys"), Some(&viewer))
+        .get_as(&format!("/v1/services/{svc}/api-keys"), Some(&viewer))
         .await;
     assert_eq!(list.expect(200)["api_keys"].as_array().unwrap().len(), 1);
 
@@ -167,7 +167,7 @@ async fn every_admin_route_checks_the_token_and_the_role() {
             )
             .await;
         assert!(
-            (200..300).contains(&r.status),
+            (200..300).contains(&r.status.as_u16()),
             "manager on {} {}: {}",
             route.method,
             route.path,
@@ -175,6 +175,6 @@ async fn every_admin_route_checks_the_token_and_the_role() {
         );
     }
     // /healthz and /openapi.json need no token at all.
-    api.get("/healthz", None).await.expect(200);
-    api.get("/openapi.json", None).await.expect(200);
+    api.get_as("/healthz", None).await.expect(200);
+    api.get_as("/openapi.json", None).await.expect(200);
 }

@@ -23,7 +23,5 @@ mod lifecycle_sqlite;
 mod limits;
 #[path = "roles.rs"]
 mod roles;
-#[path = "support.rs"]
-mod support;
 #[path = "usage.rs"]
 mod usage;

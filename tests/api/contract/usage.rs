@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::backend::Server;
-use super::support::{Api, unknown_api_key};
+use crate::common::api::{Api, unknown_api_key};
 
 fn hour_now() -> i64 {
     let secs = SystemTime::now()
@@ -40,7 +40,7 @@ fn total(series: &Value, field: &str) -> u64 {
 }
 
 async fn usage(api: &Api, token: &str, sid: &str, kid: &str) -> Value {
-    api.get(
+    api.get_as(
         &format!("/v1/services/{sid}/api-keys/{kid}/usage"),
         Some(token),
     )
@@ -95,8 +95,8 @@ async fn n_verifications_show_as_n_ok_in_the_current_hour_at_once() {
     let server = Server::start();
     let api = Api::new(&server);
     let t = &server.token;
-    let sid = api.create_service(t, "usage-n").await;
-    let key = api.issue(t, &sid).await;
+    let sid = api.create_service_as(t, "usage-n").await;
+    let key = api.issue_as(t, &sid).await;
     let (kid, plain) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
     let fresh = usage(&api, t, &sid, kid).await;
     check_shape(&fresh, kid);
@@ -141,8 +141,8 @@ async fn concurrent_verifications_are_each_counted_once() {
     let server = Server::start();
     let api = Api::new(&server);
     let t = &server.token;
-    let sid = api.create_service(t, "usage-many").await;
-    let key = api.issue(t, &sid).await;
+    let sid = api.create_service_as(t, "usage-many").await;
+    let key = api.issue_as(t, &sid).await;
     let (kid, plain) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -168,9 +168,9 @@ async fn a_disabled_and_an_expired_key_are_counted_refused() {
     let server = Server::start_with(&["--verify-failures-per-minute", "100000"]);
     let api = Api::new(&server);
     let t = &server.token;
-    let sid = api.create_service(t, "usage-refused").await;
+    let sid = api.create_service_as(t, "usage-refused").await;
 
-    let key = api.issue(t, &sid).await;
+    let key = api.issue_as(t, &sid).await;
     let (kid, plain) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
     for _ in 0..2 {
         api.verify(plain).await.expect(200);
@@ -216,7 +216,7 @@ async fn a_disabled_and_an_expired_key_are_counted_refused() {
     while refused < 3 {
         assert!(Instant::now() < deadline, "the key never expired");
         let r = api.verify(plain).await;
-        match r.status {
+        match r.status.as_u16() {
             200 => ok += 1,
             401 => refused += 1,
             other => panic!("verify answered {other}: {}", r.text),
@@ -230,7 +230,7 @@ async fn a_disabled_and_an_expired_key_are_counted_refused() {
         "{u}"
     );
     let listed = api
-        .get(&format!("/v1/services/{sid}/api-keys"), Some(t))
+        .get_as(&format!("/v1/services/{sid}/api-keys"), Some(t))
         .await
         .expect(200)
         .clone();
@@ -248,21 +248,21 @@ async fn usage_answers_404_as_the_other_key_routes_and_any_admin_may_read_it() {
     let server = Server::start();
     let api = Api::new(&server);
     let t = &server.token;
-    let sid = api.create_service(t, "usage-404").await;
-    let key = api.issue(t, &sid).await;
+    let sid = api.create_service_as(t, "usage-404").await;
+    let key = api.issue_as(t, &sid).await;
     let kid = key["id"].as_str().unwrap();
     let viewer = server.create_token("usage-viewer", "viewer");
     check_shape(&usage(&api, &viewer, &sid, kid).await, kid);
-    api.get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"), None)
+    api.get_as(&format!("/v1/services/{sid}/api-keys/{kid}/usage"), None)
         .await
         .expect_error(401, "unauthorized");
-    api.get(
+    api.get_as(
         &format!("/v1/services/{sid}/api-keys/key_nope/usage"),
         Some(t),
     )
     .await
     .expect_error(404, "api_key_not_found");
-    api.get(
+    api.get_as(
         &format!("/v1/services/svc_nope/api-keys/{kid}/usage"),
         Some(t),
     )
@@ -271,10 +271,10 @@ async fn usage_answers_404_as_the_other_key_routes_and_any_admin_may_read_it() {
     api.delete(&format!("/v1/services/{sid}/api-keys/{kid}"), Some(t))
         .await
         .expect(204);
-    api.get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"), Some(t))
+    api.get_as(&format!("/v1/services/{sid}/api-keys/{kid}/usage"), Some(t))
         .await
         .expect_error(404, "api_key_not_found");
-    let doc = api.get("/openapi.json", None).await.expect(200).clone();
+    let doc = api.get_as("/openapi.json", None).await.expect(200).clone();
     let op = &doc["paths"]["/v1/services/{service_id}/api-keys/{key_id}/usage"]["get"];
     for status in ["200", "401", "404"] {
         assert!(op["responses"][status].is_object(), "{status}: {op}");
