@@ -2,7 +2,6 @@
 //! exit codes, `--out`, confirmation.
 
 use std::io::Write;
-use std::os::fd::FromRawFd;
 use std::process::{Output, Stdio};
 
 use crate::common::Server;
@@ -343,19 +342,8 @@ fn out_writes_a_new_private_file_and_never_overwrites() {
 
 /// Runs a delete with stdin on a pseudo-terminal and types `answer`.
 fn delete_on_a_terminal(cli: &Cli, args: &[&str], answer: &str) -> Output {
-    let (mut master, mut slave) = (0, 0);
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
-    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
-    let slave = unsafe { std::fs::File::from_raw_fd(slave) };
+    let (master, slave) = crate::common::pty::open();
+    let mut master = std::fs::File::from(master);
     let child = cli
         .command()
         .args(args)

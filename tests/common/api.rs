@@ -308,6 +308,20 @@ impl Api {
     }
 }
 
+/// The members of an issued key (API.md, `IssuedKey`), sorted: the only answer with a plaintext.
+pub const ISSUED_KEY_MEMBERS: [&str; 10] = [
+    "created_at",
+    "created_by",
+    "expires_at",
+    "id",
+    "key",
+    "last_used_at",
+    "masked",
+    "name",
+    "replaced_by",
+    "state",
+];
+
 /// The admin GET paths a viewer may read that name a service (`sid`) and its key `kid`: every
 /// one but `/v1/audit`, whose query parameters change the answer.
 pub fn viewer_get_paths(sid: &str, kid: &str) -> [String; 6] {

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cut_proxy;
 pub mod pg;
 pub mod pki;
+pub mod pty;
 pub mod raw;
 pub mod replicas;
 pub mod screen;

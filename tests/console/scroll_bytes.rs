@@ -6,7 +6,7 @@
 //! drawn alone, and ids, names and dates have fixed widths.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,21 +59,7 @@ impl Console {
         rows: u16,
         term: &str,
     ) -> Console {
-        let (mut master, mut slave) = (0, 0);
-        // SAFETY: openpty writes two descriptors into the given integers; the rest are null.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty");
-        // SAFETY: both descriptors were just opened and are owned here alone.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let (master, slave) = crate::common::pty::open();
         set_size(slave.as_raw_fd(), cols, rows);
         let mut cmd = Command::new(BIN);
         cmd.args(["--endpoint", &server.url(), "--lang", "en"])

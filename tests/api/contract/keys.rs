@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::backend::Server;
-use crate::common::api::{Api, bad_checksum, unknown_api_key};
+use crate::common::api::{Api, ISSUED_KEY_MEMBERS, bad_checksum, unknown_api_key};
 
 #[tokio::test]
 async fn issue_list_verify_delete() {
@@ -29,21 +29,7 @@ async fn issue_list_verify_delete() {
     assert_eq!(first["last_used_at"], serde_json::Value::Null);
     let mut fields: Vec<_> = first.as_object().unwrap().keys().cloned().collect();
     fields.sort();
-    assert_eq!(
-        fields,
-        [
-            "created_at",
-            "created_by",
-            "expires_at",
-            "id",
-            "key",
-            "last_used_at",
-            "masked",
-            "name",
-            "replaced_by",
-            "state"
-        ]
-    );
+    assert_eq!(fields, ISSUED_KEY_MEMBERS);
 
     let mut ids = vec![first["id"].as_str().unwrap().to_string()];
     for _ in 0..4 {
