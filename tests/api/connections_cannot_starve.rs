@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::Server;
 use crate::common::api::read;
+use crate::common::raw::parse_raw;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,27 +44,7 @@ impl Answer {
     }
 }
 
-fn parse(buf: &[u8]) -> Option<(u16, HashMap<String, String>, String)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let len: usize = headers.get("content-length")?.parse().ok()?;
-    let rest = &buf[end + 4..];
-    (rest.len() >= len).then(|| {
-        (
-            status,
-            headers.clone(),
-            String::from_utf8_lossy(&rest[..len]).into_owned(),
-        )
-    })
-}
-
-/// Reads one response (Content-Length framed) within `limit`; panics if none comes.
+/// Reads one response within `limit`; panics if none comes.
 async fn answer(s: &mut TcpStream, started: Instant, limit: Duration) -> Answer {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
@@ -81,11 +62,11 @@ async fn answer(s: &mut TcpStream, started: Instant, limit: Duration) -> Answer 
             ),
             Ok(Ok(n)) => buf.extend_from_slice(&tmp[..n]),
         }
-        if let Some((status, headers, body)) = parse(&buf) {
+        if let Some(raw) = parse_raw(&buf) {
             return Answer {
-                status,
-                headers,
-                body,
+                status: raw.status,
+                headers: raw.headers,
+                body: raw.body,
                 after: started.elapsed(),
             };
         }
@@ -254,11 +235,11 @@ async fn a_body_that_does_not_arrive_within_30_seconds_is_408() {
             Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&tmp[..n]),
             other => panic!("no answer: {other:?} {:?}", String::from_utf8_lossy(&buf)),
         }
-        if let Some((status, headers, body)) = parse(&buf) {
+        if let Some(raw) = parse_raw(&buf) {
             break Answer {
-                status,
-                headers,
-                body,
+                status: raw.status,
+                headers: raw.headers,
+                body: raw.body,
                 after: t0.elapsed(),
             };
         }
