@@ -8,7 +8,8 @@ use crate::common;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use crate::common::{BIN, Server, http};
+use crate::common::api::Api;
+use crate::common::{BIN, Server};
 use serde_json::Value;
 
 /// Processes started together per round, and rounds: enough that the old code failed in most
@@ -59,14 +60,9 @@ fn one_pepper(dir: &Path) {
 
 /// `GET path` with `token` against `base`: (status, body).
 async fn get(base: &str, path: &str, token: &str) -> (u16, Value) {
-    let r = http()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("the service answers");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let r = Api::at(base.to_string()).get_as(path, Some(token)).await;
+    let body = serde_json::from_str(&r.text).unwrap_or(Value::Null);
+    (r.status.as_u16(), body)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -244,17 +244,16 @@ impl Api {
     }
 
     pub async fn issue_idem(&self, sid: &str, body: Value, idem: &str) -> Reply {
-        let req = self
-            .http
-            .post(self.url(&format!("/v1/services/{sid}/api-keys")))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .header(
-                "idempotency-key",
-                HeaderValue::from_str(idem).expect("header"),
-            )
-            .body(body.to_string());
-        read(req.send().await.expect("request reaches the service")).await
+        let path = format!("/v1/services/{sid}/api-keys");
+        self.call_idem(Method::POST, &path, body, idem).await
+    }
+
+    /// An admin call with this token, `body` as JSON and an `Idempotency-Key`.
+    pub async fn call_idem(&self, method: Method, path: &str, body: Value, idem: &str) -> Reply {
+        HeaderValue::from_str(idem).expect("an Idempotency-Key fit for a header");
+        let headers = [("idempotency-key", idem)];
+        self.send(method, path, Some(&self.token), Some(&body), &headers)
+            .await
     }
 
     /// Issues a key that must succeed; returns (key id, plaintext key).

@@ -2,8 +2,10 @@
 //! key service: the Help popup's title, the attention line's wording, and the order in which
 //! narrow widths give columns up.
 
+use crate::common::api::Api;
 use crate::common::tmux::{Tmux, sh_quote};
-use crate::common::{BIN, Server, http};
+use crate::common::{BIN, Server};
+use reqwest::Method;
 
 fn console(server: &Server, home: &std::path::Path, width: u16, height: u16) -> Tmux {
     let command = format!(
@@ -19,16 +21,18 @@ fn console(server: &Server, home: &std::path::Path, width: u16, height: u16) -> 
 }
 
 async fn post(server: &Server, path: &str, body: serde_json::Value) -> serde_json::Value {
-    let resp = http()
-        .post(format!("{}{path}", server.url()))
-        .bearer_auth(&server.token)
-        .header("Idempotency-Key", format!("spec-{}", std::process::id()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.unwrap()
+    let idem = format!("spec-{}", std::process::id());
+    let r = Api::new(server)
+        .send(
+            Method::POST,
+            path,
+            Some(&server.token),
+            Some(&body),
+            &[("Idempotency-Key", &idem)],
+        )
+        .await;
+    assert!(r.status.is_success(), "{path}: {}", r.status);
+    r.json()
 }
 
 async fn service(server: &Server, name: &str) -> String {

@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{BIN, Server, http};
+use crate::common::api::Api;
+use crate::common::{BIN, Server};
+use reqwest::Method;
 
 /// How many services the case has: the service limit.
 const SERVICES: usize = 999;
@@ -309,21 +311,17 @@ fn check_rows(rows: &[String], order: &[usize], offset: usize, selected: usize, 
 }
 
 async fn seed(server: &Server) {
-    let client = http();
+    let api = Api::new(server);
     // The service's limit counts every service; seed in a few parallel streams.
     let mut tasks = Vec::new();
     for stream in 0..4 {
-        let (client, url, token) = (client.clone(), server.url(), server.token.clone());
+        let api = api.clone();
         tasks.push(tokio::spawn(async move {
             for i in (stream..SERVICES).step_by(4) {
-                let resp = client
-                    .post(format!("{url}/v1/services"))
-                    .bearer_auth(&token)
-                    .json(&serde_json::json!({"name": name(i), "description": format!("service {i}")}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+                let body =
+                    serde_json::json!({"name": name(i), "description": format!("service {i}")});
+                let r = api.call(Method::POST, "/v1/services", Some(body)).await;
+                assert_eq!(r.status, 201, "{}", r.text);
             }
         }));
     }
@@ -337,15 +335,7 @@ async fn seed(server: &Server) {
 async fn seeded() -> (Server, Vec<usize>) {
     let server = Server::start();
     seed(&server).await;
-    let listed: serde_json::Value = http()
-        .get(format!("{}/v1/services", server.url()))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = Api::new(&server).get("/v1/services").await.json();
     let order: Vec<usize> = listed["services"]
         .as_array()
         .unwrap()

@@ -3,7 +3,7 @@
 
 use crate::common::api::Api;
 use crate::common::tmux::{Tmux, find_key, sh_quote};
-use crate::common::{BIN, Server, http};
+use crate::common::{BIN, Server};
 
 fn console_command(server: &Server, home: &std::path::Path, token: &str, extra: &str) -> String {
     format!(
@@ -16,19 +16,6 @@ fn console_command(server: &Server, home: &std::path::Path, token: &str, extra: 
     )
 }
 
-async fn create_service(server: &Server, name: &str) -> String {
-    let resp = http()
-        .post(format!("{}/v1/services", server.url()))
-        .bearer_auth(&server.token)
-        .json(&serde_json::json!({"name": name, "description": "end-to-end"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    v["id"].as_str().unwrap().to_string()
-}
-
 fn mask(key: &str) -> String {
     format!("{}********{}", &key[..9], &key[key.len() - 4..])
 }
@@ -37,7 +24,7 @@ fn mask(key: &str) -> String {
 async fn issue_copy_delete_in_a_real_terminal_leaves_no_key_behind() {
     ragkeys::client::install_crypto_provider();
     let server = Server::start();
-    create_service(&server, "e2e-service").await;
+    Api::new(&server).create_service("e2e-service").await;
     let home = tempfile::tempdir().unwrap();
     let term = Tmux::start(
         &console_command(
@@ -188,7 +175,7 @@ fn assert_terminal_restored(term: &Tmux, expected_exit: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_restores_the_terminal() {
     let server = Server::start();
-    create_service(&server, "term-svc").await;
+    Api::new(&server).create_service("term-svc").await;
     let home = tempfile::tempdir().unwrap();
     let term = console_then_report(&server, home.path());
     term.wait_text("term-svc");
@@ -200,7 +187,7 @@ async fn sigterm_restores_the_terminal() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_from_a_dropped_session_restores_the_terminal() {
     let server = Server::start();
-    create_service(&server, "hup-svc").await;
+    Api::new(&server).create_service("hup-svc").await;
     let home = tempfile::tempdir().unwrap();
     let term = console_then_report(&server, home.path());
     term.wait_text("hup-svc");
@@ -214,7 +201,7 @@ async fn sighup_from_a_dropped_session_restores_the_terminal() {
 #[tokio::test(flavor = "multi_thread")]
 async fn q_quits_with_zero_and_a_clean_terminal() {
     let server = Server::start();
-    create_service(&server, "quit-svc").await;
+    Api::new(&server).create_service("quit-svc").await;
     let home = tempfile::tempdir().unwrap();
     let term = console_then_report(&server, home.path());
     term.wait_text("quit-svc");

@@ -4,7 +4,8 @@
 
 use crate::common::api::Api;
 use crate::common::tmux::{Tmux, find_key, sh_quote};
-use crate::common::{BIN, Server, http};
+use crate::common::{BIN, Server};
+use reqwest::Method;
 
 fn console_command(server: &Server, home: &std::path::Path) -> String {
     format!(
@@ -18,21 +19,19 @@ fn console_command(server: &Server, home: &std::path::Path) -> String {
     )
 }
 
+/// A POST with an idempotency key of its own, asserted 201; its answer.
 async fn post(server: &Server, path: &str, body: serde_json::Value) -> serde_json::Value {
-    let resp = http()
-        .post(format!("{}{path}", server.url()))
-        .bearer_auth(&server.token)
-        .header("idempotency-key", uuid_like())
-        .json(&body)
-        .send()
+    let idem = ragkeys::client::new_idempotency_key();
+    Api::new(server)
+        .send(
+            Method::POST,
+            path,
+            Some(&server.token),
+            Some(&body),
+            &[("idempotency-key", &idem)],
+        )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(resp.status(), 201, "{path}");
-    resp.json().await.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn uuid_like() -> String {
-    ragkeys::client::new_idempotency_key()
+        .expect(201)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use reqwest::Method;
-use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use crate::common::api::{Api, Reply, read};
@@ -53,17 +52,9 @@ pub async fn rotate(api: &Api, sid: &str, kid: &str, grace: i64) -> Reply {
 }
 
 pub async fn rotate_idem(api: &Api, sid: &str, kid: &str, grace: i64, idem: &str) -> Reply {
-    let req = api
-        .http
-        .post(api.url(&format!("/v1/services/{sid}/api-keys/{kid}/rotate")))
-        .bearer_auth(&api.token)
-        .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            HeaderValue::from_str(idem).expect("header"),
-        )
-        .body(json!({ "grace_seconds": grace }).to_string());
-    read(req.send().await.expect("request reaches the service")).await
+    let path = format!("/v1/services/{sid}/api-keys/{kid}/rotate");
+    let body = json!({ "grace_seconds": grace });
+    api.call_idem(Method::POST, &path, body, idem).await
 }
 
 /// The listed key `kid`, if listed.
