@@ -5,6 +5,7 @@ use crate::common;
 use std::process::Output;
 
 use crate::common::Server;
+use crate::common::api::is_api_key;
 use crate::common::cli::{Cli, expect_code, json, mode_of, stderr, stdout};
 
 fn create_service(cli: &Cli, s: &Server, name: &str) -> String {
@@ -53,10 +54,6 @@ fn verify_status(s: &Server, key: &str) -> u16 {
         .unwrap();
     let reply = rt.block_on(common::api::verify(&common::http(), &s.url(), key));
     reply.status.as_u16()
-}
-
-fn is_api_key(s: &str) -> bool {
-    s.len() == 41 && s.starts_with("ragk_") && s[5..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[test]

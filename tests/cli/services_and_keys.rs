@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 
 use crate::common::Server;
+use crate::common::api::is_api_key;
 use crate::common::cli::{Cli, code, dead_url, expect_code, json, mode_of, stderr, stdout};
 
 fn create_service(cli: &Cli, s: &Server, name: &str) -> String {
@@ -28,10 +29,6 @@ fn key_ids(cli: &Cli, s: &Server, svc: &str) -> Vec<String> {
         .iter()
         .map(|k| k["id"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn is_api_key(s: &str) -> bool {
-    s.len() == 41 && s.starts_with("ragk_") && s[5..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[test]

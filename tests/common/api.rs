@@ -379,6 +379,11 @@ pub async fn read(resp: reqwest::Response) -> Reply {
     }
 }
 
+/// Whether `s` has an API key's form: `ragk_` and 36 base62 characters.
+pub fn is_api_key(s: &str) -> bool {
+    s.len() == 41 && s.starts_with("ragk_") && s[5..].bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// An admin token of the right form whose checksum is right but that no one was ever given.
 pub fn unknown_admin_token() -> String {
     ragkeys::credential::generate(ragkeys::credential::Kind::AdminToken)
