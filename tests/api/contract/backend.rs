@@ -1,8 +1,8 @@
-//! The store the contract runs against, chosen by the test binary: `contract::sqlite` runs every
-//! test on SQLite in a data dir, `contract::postgres` the same tests on PostgreSQL (a fresh
-//! database of the throwaway cluster, a pepper file, a data dir for `admin.token`), issue 10.
-//! Tests that are about the data dir itself are wrapped in `sqlite_only!`, which the PostgreSQL
-//! binary defines to drop them.
+//! The store the contract runs against, chosen by the module that includes this file:
+//! `contract::sqlite` runs every test on SQLite in a data dir, `contract::postgres` the same tests
+//! on PostgreSQL (a fresh database of the throwaway cluster, a pepper file, a data dir for
+//! `admin.token`). Tests about the data dir itself are in `lifecycle_sqlite.rs`, which only
+//! `contract::sqlite` includes.
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ pub struct Place {
 }
 
 impl Place {
-    /// An empty place on the binary's backend.
+    /// An empty place on this module's backend.
     pub fn new() -> Place {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
@@ -48,7 +48,7 @@ impl Place {
                 args.extend_from_slice(extra);
                 let mut s = common::Server::start_in(&self.dir, &args);
                 s.store_args = store;
-                // Proof this binary tests PostgreSQL: no SQLite file was made in the data dir.
+                // Proof this module tests PostgreSQL: no SQLite file was made in the data dir.
                 assert!(
                     !self.dir.join("ragkeys.db").exists(),
                     "a service given --database opened SQLite in its data dir"

@@ -1,7 +1,7 @@
 //! The operator's side that is SQLite's alone: the data dir's files and modes, the pepper kept in
 //! it, a newer `ragkeys.db`, and the embedded service of the console (which always runs on the
-//! data dir). Only the SQLite binary (`api_contract.rs`) includes this module; PostgreSQL's own
-//! counterparts (the pepper file, a newer schema) are in tests/replicas_contract.rs.
+//! data dir). Only `contract::sqlite` includes this module; PostgreSQL's own counterparts (the
+//! pepper file, a newer schema) are in tests/replicas/contract.rs.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
