@@ -1,4 +1,9 @@
-//! Shared by the black-box tests: a real `ragkeys serve` on 127.0.0.1:0 over a temp data dir.
+//! Shared by the black-box tests: a real `ragkeys serve` on 127.0.0.1:0 over a temp data dir, and
+//! one of each helper: the API client (`api`), the command line (`cli`), the replica kit
+//! (`replicas`, `cut_proxy`), the throwaway PostgreSQL (`pg`), the PKI (`pki`), raw HTTP (`raw`),
+//! pseudo-terminals (`pty`), a real terminal (`tmux`) and the screen reader (`screen`). Every test
+//! binary includes it with `#[path = "../common/mod.rs"] mod common;`.
+// Each binary uses a part of it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -9,9 +14,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod cli;
+pub mod cut_proxy;
 pub mod pg;
 pub mod pki;
+pub mod pty;
 pub mod raw;
+pub mod replicas;
+pub mod screen;
+pub mod tmux;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");
 

@@ -1,6 +1,6 @@
 //! A throwaway PKI made with rcgen: a private CA and one server certificate it signed, written as
-//! PEM files to a temp dir (HTTPS in tests/cli_tls.rs, TLS to PostgreSQL in
-//! tests/store_postgres_tls.rs).
+//! PEM files to a temp dir (HTTPS in tests/cli/https.rs, TLS to PostgreSQL in the store
+//! suite).
 
 use std::path::PathBuf;
 

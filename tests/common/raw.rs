@@ -70,8 +70,8 @@ pub async fn raw_exchange(addr: SocketAddr, head: &str, chunks: &[Vec<u8>]) -> R
         .unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(&buf)))
 }
 
-/// A complete response in `buf`, if there is one yet.
-fn parse_raw(buf: &[u8]) -> Option<Raw> {
+/// A complete response in `buf` (framed by Content-Length or chunked), if there is one yet.
+pub fn parse_raw(buf: &[u8]) -> Option<Raw> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&buf[..end]).to_string();
     let mut lines = head.split("\r\n");

@@ -1,6 +1,5 @@
 //! A real terminal for end-to-end tests: a private tmux server (its own socket, no user config)
 //! running one pane, driven with send-keys and read with capture-pane.
-#![allow(dead_code)]
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -123,16 +122,22 @@ impl Tmux {
         self.format("#{pane_dead_status}").parse().ok()
     }
 
-    /// The program's exit code once it has ended: tmux's record, or, while tmux has yet to reap
-    /// it (a pane reads dead when its pty closes, and tmux can take its time to wait for the
-    /// child), the kernel's record of the zombie: /proc/PID/stat field 52, in waitpid's form.
-    /// `128 + N` when signal N killed it, as a shell says. Panics with the screen after 20 s.
+    /// The program's exit code once it has ended, `128 + N` when signal N killed it, as a shell
+    /// says (see [`Tmux::wait_end`]).
     pub fn wait_exit_status(&self) -> i32 {
-        let pid = self.format("#{pane_pid}");
+        let pid = self.format("#{pane_pid}").parse().unwrap_or(0);
+        self.wait_end(pid).unwrap_or_else(|signal| 128 + signal)
+    }
+
+    /// How process `pid` (the pane's program) ended: `Ok(exit code)`, or `Err(signal)` when a
+    /// signal killed it. tmux's record, or, while tmux has yet to reap it (a pane reads dead when
+    /// its pty closes, and tmux can take its time to wait for the child), the kernel's record of
+    /// the zombie: /proc/PID/stat field 52, in waitpid's form. Panics with the screen after 20 s.
+    pub fn wait_end(&self, pid: i32) -> Result<i32, i32> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(code) = self.exit_status() {
-                return code;
+                return Ok(code);
             }
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // Fields after the command name, which ends at the last ')': state is field 3.
@@ -144,8 +149,8 @@ impl Tmux {
                 && let Some(status) = fields.get(49).and_then(|c| c.parse::<i32>().ok())
             {
                 return match status & 0x7f {
-                    0 => (status >> 8) & 0xff,
-                    signal => 128 + signal,
+                    0 => Ok((status >> 8) & 0xff),
+                    signal => Err(signal),
                 };
             }
             if Instant::now() > deadline {

@@ -1,0 +1,6 @@
+//! The key lifecycle of shared/API.md (Key lifecycle): its rules one by one, then under
+//! concurrency and crashes.
+
+mod races;
+mod rules;
+mod support;

@@ -1,0 +1,17 @@
+//! The `ragkeys` command line as scripts and people use it: the real binary against a real
+//! `ragkeys serve` (or a fake one that misbehaves), stdin a pipe or a real terminal (tmux).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod audit_and_whois;
+mod hostile_server;
+mod https;
+mod key_lifecycle;
+mod options_per_command;
+mod profiles_and_precedence;
+mod proxies;
+mod services_and_keys;
+mod spec_audit;
+mod token_command;
+mod unwritable_stdout;

@@ -1,0 +1,14 @@
+//! The console: its real event loop driven by scripted keys (`flow`), and the real binary in a
+//! real terminal (tmux) or on a pseudo-terminal read back through a terminal emulator.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod console_md_words;
+mod flow;
+mod hostile_service;
+mod scroll_bytes;
+mod several_consoles;
+mod terminal_manners;
+mod tmux_copy_and_delete;
+mod tmux_rotate;

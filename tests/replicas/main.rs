@@ -1,0 +1,10 @@
+//! Several `ragkeys serve` replicas on one PostgreSQL database (API.md, Several replicas), from
+//! outside: the contract, revocation across replicas, faults of the database and the network.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod contract;
+mod faults;
+mod revocation;
+mod slow_revocation_phases;
