@@ -408,7 +408,7 @@ pub struct ServeArgs {
 }
 
 /// Where `serve` and `tokens` keep their data: SQLite in the data dir (the default), or one
-/// PostgreSQL database shared by several replicas (API.md, Several replicas).
+/// PostgreSQL database shared by several replicas (docs/api.md, Several replicas).
 #[derive(Debug, Clone, Default, Args)]
 pub struct StoreArgs {
     /// PostgreSQL database shared by several replicas, as libpq spells it

@@ -107,7 +107,7 @@ impl ApiError {
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
     pub service_id: Option<String>,
-    /// An action name as API.md spells it (`api_key.issue`); the service checks it.
+    /// An action name as docs/api.md spells it (`api_key.issue`); the service checks it.
     pub action: Option<String>,
     /// Events in this page, 1 to 500 (the service's default: 100).
     pub limit: Option<u32>,
@@ -496,7 +496,7 @@ impl Client {
         self.post_issued(&path, body, idempotency_key).await
     }
 
-    /// `PATCH …/api-keys/{key_id}` (API.md, Key lifecycle): rename, disable, enable or set a
+    /// `PATCH …/api-keys/{key_id}` (docs/api.md, Key lifecycle): rename, disable, enable or set a
     /// new expiry; the key as it is afterwards.
     pub async fn update_key(
         &self,
@@ -599,7 +599,7 @@ impl Client {
             .await
     }
 
-    /// One page of `GET /v1/audit` (API.md, Endpoints): every service, deleted ones included,
+    /// One page of `GET /v1/audit` (docs/api.md, Endpoints): every service, deleted ones included,
     /// newest first; `before` is the `next` of the previous page.
     pub async fn audit_page_raw(&self, query: &AuditQuery) -> Result<Raw<AuditPage>, ApiError> {
         let mut params = Vec::new();
@@ -629,7 +629,7 @@ impl Client {
         self.post_raw("v1/whois", &body).await
     }
 
-    /// A key's usage: 24 hourly and 30 daily buckets and its last use (API.md, Usage).
+    /// A key's usage: 24 hourly and 30 daily buckets and its last use (docs/api.md, Usage).
     pub async fn key_usage(&self, service_id: &str, key_id: &str) -> Result<Usage, ApiError> {
         self.key_usage_raw(service_id, key_id)
             .await

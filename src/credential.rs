@@ -93,7 +93,7 @@ pub enum FormatError {
 }
 
 /// The checksum of a credential's random part: its CRC-32 in 6 base62 characters, most
-/// significant first. On the stack: `parse` runs on every verification (README, Performance).
+/// significant first. On the stack: `parse` runs on every verification (docs/performance.md).
 fn checksum(random: &str) -> [u8; CHECKSUM_LEN] {
     let mut n = u64::from(crc32fast::hash(random.as_bytes()));
     let mut sum = [b'0'; CHECKSUM_LEN];
@@ -172,7 +172,7 @@ pub fn mask(s: &str) -> String {
 pub struct Pepper {
     bytes: Vec<u8>,
     /// HMAC-SHA256 already keyed with `bytes`: keying hashes two blocks, half the work of a
-    /// digest, so `digest` clones this state instead of keying anew (README, Performance).
+    /// digest, so `digest` clones this state instead of keying anew (docs/performance.md).
     #[zeroize(skip)]
     keyed: KeyedMac,
 }

@@ -1,5 +1,5 @@
 //! The HTTP API's request, response and error types: the only language the console, the CLI and
-//! the key service share. Field names and codes here are the contract of `shared/API.md`.
+//! the key service share. Field names and codes here are the contract of `docs/api.md`.
 
 use std::fmt;
 
@@ -96,15 +96,15 @@ pub enum ErrorCode {
     IdempotencyInProgress,
     IdempotencySecretUnavailable,
     IdempotencyKeyReused,
-    /// The operation needs an active key (API.md, Key lifecycle).
+    /// The operation needs an active key (docs/api.md, Key lifecycle).
     ApiKeyNotActive,
     PayloadTooLarge,
-    /// The request body did not fully arrive within 30 s (API.md, Conventions).
+    /// The request body did not fully arrive within 30 s (docs/api.md, Conventions).
     RequestTimeout,
     RateLimited,
     Internal,
     /// The store cannot be reached now (PostgreSQL down or cut off); retry after `Retry-After`
-    /// seconds (API.md, Several replicas). Never a 500.
+    /// seconds (docs/api.md, Several replicas). Never a 500.
     Unavailable,
     /// A code this client does not know yet (a newer service); kept so that it can still be shown.
     /// Never sent, so it is not part of the documented API.
@@ -222,7 +222,7 @@ pub struct CreateService {
     pub description: String,
 }
 
-/// Where a key is in its life (API.md, Key lifecycle): only `active` keys verify, and a
+/// Where a key is in its life (docs/api.md, Key lifecycle): only `active` keys verify, and a
 /// `rotating` one until its grace ends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -313,7 +313,7 @@ where
 }
 
 /// Body of `PATCH /v1/services/{service_id}/api-keys/{key_id}`: any of the three fields, at
-/// least one (API.md, Key lifecycle). `name: null` clears the name, `expires_at: null` makes
+/// least one (docs/api.md, Key lifecycle). `name: null` clears the name, `expires_at: null` makes
 /// the key never expire.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -382,13 +382,13 @@ pub enum AuditAction {
     /// A rotated key's grace ended (actor `system`).
     #[serde(rename = "api_key.retire")]
     ApiKeyRetire,
-    /// A lookup of a presented key by `POST /v1/whois`, found or not (API.md, Key lifecycle).
+    /// A lookup of a presented key by `POST /v1/whois`, found or not (docs/api.md, Key lifecycle).
     #[serde(rename = "api_key.whois")]
     ApiKeyWhois,
 }
 
 impl AuditAction {
-    /// Every action, in the order API.md lists them.
+    /// Every action, in the order docs/api.md lists them.
     pub const ALL: [AuditAction; 10] = [
         AuditAction::ServiceCreate,
         AuditAction::ServiceDelete,
@@ -446,7 +446,7 @@ pub struct AuditList {
     pub events: Vec<AuditEvent>,
 }
 
-/// `GET /v1/audit`: one page of the whole trail, newest first (API.md, Endpoints).
+/// `GET /v1/audit`: one page of the whole trail, newest first (docs/api.md, Endpoints).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
@@ -480,7 +480,7 @@ pub struct Verified {
     pub key_id: String,
 }
 
-/// `GET /v1/services/{service_id}/api-keys/{key_id}/usage` (API.md, Usage): how much a key is
+/// `GET /v1/services/{service_id}/api-keys/{key_id}/usage` (docs/api.md, Usage): how much a key is
 /// used, at coarse granularity. Never the key or its digest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
@@ -520,11 +520,11 @@ pub mod limits {
     pub const DEFAULT_KEY_LIMIT: u32 = 5;
     pub const MAX_BODY_BYTES: usize = 16 * 1024;
     pub const IDEMPOTENCY_KEY_MAX: usize = 255;
-    /// How far ahead `expires_at` may be (API.md, Key lifecycle): 366 days, in seconds.
+    /// How far ahead `expires_at` may be (docs/api.md, Key lifecycle): 366 days, in seconds.
     pub const MAX_EXPIRY_AHEAD_SECS: i64 = 366 * 24 * 60 * 60;
     /// The longest rotation grace: 7 days, in seconds.
     pub const MAX_GRACE_SECS: u32 = 604_800;
-    /// `limit` of `GET /v1/audit`: its default and its largest value (API.md, Endpoints).
+    /// `limit` of `GET /v1/audit`: its default and its largest value (docs/api.md, Endpoints).
     pub const AUDIT_PAGE_DEFAULT: u32 = 100;
     pub const AUDIT_PAGE_MAX: u32 = 500;
 }
@@ -550,7 +550,7 @@ pub fn validate_text(field: &str, value: &str, min: usize, max: usize) -> Result
             "{field} must not contain control or bidi characters"
         ));
     }
-    // A required name of spaces only names nothing (API.md is silent; an admin expects it refused).
+    // A required name of spaces only names nothing (docs/api.md is silent; an admin expects it refused).
     if min > 0 && value.chars().all(char::is_whitespace) {
         return Err(format!("{field} must not be blank"));
     }

@@ -1,5 +1,5 @@
-//! clap's own answers (help, version, usage errors), given with the CLI's manners (README,
-//! "Commands for scripts" and "Output"): an error is one line, `error: …`, exit 2; help and the
+//! clap's own answers (help, version, usage errors), given with the CLI's manners (docs/cli.md,
+//! Output): an error is one line, `error: …`, exit 2; help and the
 //! version go to stdout, and a stdout that cannot be written is `error: cannot write to stdout:
 //! <reason>` and exit 1, while a closed pipe (`| head`) is not an error.
 

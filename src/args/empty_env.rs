@@ -1,4 +1,4 @@
-//! An environment variable set to the empty string counts as unset (README, "Configuration":
+//! An environment variable set to the empty string counts as unset (docs/cli.md, Configuration:
 //! flags > environment > profile > defaults), as `XDG_DATA_HOME` does: `RAGKEYS_TOKEN= ragkeys …`
 //! falls through to the profile instead of sending an empty token, and `RAGKEYS_DATA_DIR=` is not
 //! "a value is required for '--data-dir'" about a flag nobody gave.

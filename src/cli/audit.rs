@@ -1,5 +1,5 @@
 //! `ragkeys audit [--service SVC] [--action A] [--limit N]`: the whole audit trail, newest
-//! first, following the service's pages until N events are shown (API.md, `GET /v1/audit`).
+//! first, following the service's pages until N events are shown (docs/api.md, `GET /v1/audit`).
 
 use super::Ctx;
 use super::error::{self, CliError};
@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, args: AuditArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// An action name as API.md spells it; anything else is a usage error before any request.
+/// An action name as docs/api.md spells it; anything else is a usage error before any request.
 fn check_action(a: &str) -> Result<&'static str, CliError> {
     AuditAction::parse(a)
         .map(AuditAction::as_str)

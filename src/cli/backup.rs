@@ -1,6 +1,5 @@
 //! `ragkeys backup [--data-dir DIR] FILE`: SQLite's online backup of the data dir's store into a
-//! new file, also while `ragkeys serve` runs on it (API.md, Operating the service; README,
-//! Operating). Works on the data dir directly, like `tokens`; the SQL is the store's.
+//! new file, also while `ragkeys serve` runs on it (docs/operating.md). Works on the data dir directly, like `tokens`; the SQL is the store's.
 
 use super::output::to_stderr;
 use crate::args::{BackupArgs, GlobalArgs};

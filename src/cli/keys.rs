@@ -209,7 +209,7 @@ fn deliver(
 }
 
 /// `keys update` and `keys enable`: one PATCH, retried only when it may not have arrived (a
-/// PATCH that repeats a value is no change, API.md Key lifecycle); the key as it is afterwards.
+/// PATCH that repeats a value is no change, docs/api.md Key lifecycle); the key as it is afterwards.
 async fn update(
     ctx: &Ctx,
     service_id: &str,

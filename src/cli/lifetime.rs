@@ -1,5 +1,5 @@
 //! `--expires` and `--grace` as people write them, checked here before anything is sent
-//! (API.md, Key lifecycle: an expiry in the future and at most 366 days ahead, a grace of
+//! (docs/api.md, Key lifecycle: an expiry in the future and at most 366 days ahead, a grace of
 //! 0 to 604800 seconds).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};

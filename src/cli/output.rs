@@ -90,7 +90,7 @@ pub fn services_table(services: &[Service]) -> String {
 }
 
 /// The keys as a table: state and expiry beside the id, mask and name. A rotating key's state
-/// names its successor and its Expires column the end of its grace (API.md, Key lifecycle).
+/// names its successor and its Expires column the end of its grace (docs/api.md, Key lifecycle).
 pub fn keys_table(keys: &[ApiKey]) -> String {
     let rows: Vec<Vec<String>> = keys
         .iter()
@@ -171,7 +171,7 @@ pub fn stdout(text: &str) -> Result<(), CliError> {
     }
 }
 
-/// Writes `error: …` on stderr as one line, whatever the message holds (README, "Output").
+/// Writes `error: …` on stderr as one line, whatever the message holds (docs/cli.md, Output).
 /// Here rather than on [`CliError`], so that `error` knows nothing of where lines are written.
 pub fn print_error(e: &CliError) {
     to_stderr(&format!("error: {e}\n"));

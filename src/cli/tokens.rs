@@ -171,7 +171,7 @@ async fn list(store: &dyn Store, json: bool) -> u8 {
             .collect();
         format!("{}\n", serde_json::Value::Array(items))
     } else if tokens.is_empty() {
-        // README, "Output": an empty list prints nothing on stdout and says so on stderr.
+        // docs/cli.md, Output: an empty list prints nothing on stdout and says so on stderr.
         to_stderr(
             "No admin tokens yet. Create one with: ragkeys tokens create --name NAME --role \
              manager|viewer\n",

@@ -1,4 +1,4 @@
-//! `ragkeys keys usage SVC KEY [--json]`: a key's usage figures (API.md, Usage) as tables with a
+//! `ragkeys keys usage SVC KEY [--json]`: a key's usage figures (docs/api.md, Usage) as tables with a
 //! one-line sparkline per series, or the service's JSON as it sent it.
 
 use chrono::Local;

@@ -63,7 +63,7 @@ pub fn load_file(path: &Path) -> Result<Option<LoadedFile>, SettingsError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => Zeroizing::new(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        // README, "Exit codes": a bad config file is a usage error (2), as an unreadable CA file is.
+        // docs/cli.md, Exit codes: a bad config file is a usage error (2), as an unreadable CA file is.
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
             return Err(SettingsError::Usage(format!(
                 "config file {} is not UTF-8 text, as TOML must be",

@@ -34,7 +34,7 @@ pub enum Exit {
     /// The terminal's input ended or failed (a dropped SSH session).
     EndOfInput,
     /// Writing to the terminal failed as a terminal that went away fails (EIO, EPIPE, ENXIO):
-    /// the console ends as cleanly as `q` (CONSOLE.md, Terminal manners).
+    /// the console ends as cleanly as `q` (docs/console.md, Terminal manners).
     TerminalGone,
     /// SIGTERM, SIGHUP or SIGINT: the signal's number.
     Signal(i32),

@@ -5,7 +5,7 @@
 //!
 //! The system clipboard can wait forever (an X server that accepts and never answers), so it is
 //! only ever touched from a thread of its own, and the console waits for it at most
-//! [`SYSTEM_DEADLINE`] (CONSOLE.md, Terminal manners: "gives up within 2 s"). A thread that stays
+//! [`SYSTEM_DEADLINE`] (docs/console.md, Terminal manners: "gives up within 2 s"). A thread that stays
 //! stuck is left behind: it holds no lock the console needs and does not keep the process alive.
 
 use std::future::Future;

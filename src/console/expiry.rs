@@ -1,6 +1,6 @@
-//! The expiry offered when issuing (CONSOLE.md, Popups: Issue API Key): `Never · 7 days ·
+//! The expiry offered when issuing (docs/console.md, Popups: Issue API Key): `Never · 7 days ·
 //! 30 days · 90 days · 1 year · Date…`, and the `YYYY-MM-DD` of `Date…` checked as the service
-//! checks `expires_at` (API.md, Key lifecycle: in the future, at most 366 days ahead). Pure: the
+//! checks `expires_at` (docs/api.md, Key lifecycle: in the future, at most 366 days ahead). Pure: the
 //! clock and the time zone come in.
 
 use chrono::{DateTime, Duration, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -152,7 +152,7 @@ pub fn last_date(now: Timestamp, tz: Tz) -> NaiveDate {
 
 /// `YYYY-MM-DD` → the `expires_at` to send: the end of that day in `tz` (the console shows
 /// every time in that zone). Refused as the service would refuse it at `now`: a day that has
-/// ended, or one ending more than 366 days ahead (API.md, Key lifecycle).
+/// ended, or one ending more than 366 days ahead (docs/api.md, Key lifecycle).
 pub fn date_expiry(typed: &str, now: Timestamp, tz: Tz) -> Result<Timestamp, DateError> {
     let t = typed.trim();
     let b = t.as_bytes();

@@ -1,4 +1,4 @@
-//! How a key's place in its life reads on screen (CONSOLE.md, API Key management): the State
+//! How a key's place in its life reads on screen (docs/console.md, API Key management): the State
 //! cell (`Active`, `Disabled`, `Expired`, `Rotating · ends 14:03`, `new`, `expires in 3 d`) and
 //! the attention line above the table. Pure: the model's clock and time zone come in.
 
@@ -10,7 +10,7 @@ use crate::console::model::Tz;
 use crate::console::usage::{UsageState, still_called};
 use crate::wire::{ApiKey, KeyState, Timestamp};
 
-/// An expiry closer than this is called out (CONSOLE.md: "an expiry within 7 days").
+/// An expiry closer than this is called out (docs/console.md: "an expiry within 7 days").
 pub const SOON_SECS: i64 = 7 * 86_400;
 
 /// Seconds until an active key expires, when that is within [`SOON_SECS`].
@@ -39,7 +39,7 @@ fn span(tr: &Catalog, secs: i64) -> String {
     }
 }
 
-/// `3 days`, `1 hour`, `12 minutes`: the attention line's span, in words (CONSOLE.md: "1 key
+/// `3 days`, `1 hour`, `12 minutes`: the attention line's span, in words (docs/console.md: "1 key
 /// expires in 3 days"); rounded down, at least 1 minute.
 fn span_words(tr: &Catalog, secs: i64) -> String {
     let (n, one, many) = if secs >= 86_400 {

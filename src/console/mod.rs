@@ -131,7 +131,7 @@ pub async fn hangup() -> Exit {
     }
 }
 
-/// SIGTSTP and SIGCONT, forwarded to the loop (CONSOLE.md, Keys: Ctrl-Z). Handling SIGTSTP
+/// SIGTSTP and SIGCONT, forwarded to the loop (docs/console.md, Keys: Ctrl-Z). Handling SIGTSTP
 /// replaces its default action, so the loop stops the process itself once the terminal is
 /// restored.
 fn job_signals() -> tokio::sync::mpsc::UnboundedReceiver<app::JobSignal> {
@@ -235,7 +235,7 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
     // The model may still hold a key in a popup: drop (wipe) it now.
     drop(model);
     match exit {
-        // A terminal that went away ends the console as `q` does (CONSOLE.md, Terminal manners).
+        // A terminal that went away ends the console as `q` does (docs/console.md, Terminal manners).
         Ok(Exit::Quit | Exit::EndOfInput | Exit::TerminalGone) => 0,
         Ok(Exit::Signal(n)) => (128 + n).clamp(0, 255) as u8,
         Err(e) => {

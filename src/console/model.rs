@@ -143,7 +143,7 @@ impl KeysView {
     }
 
     /// The slots in use: a rotated key (one with `replaced_by`) shares its successor's slot
-    /// during its grace (API.md, Key lifecycle), so it is not counted.
+    /// during its grace (docs/api.md, Key lifecycle), so it is not counted.
     pub fn count(&self) -> u32 {
         self.list
             .as_ref()

@@ -2,7 +2,7 @@
 //!
 //! ratatui writes the cells that differ from the previous frame. When a table's viewport moves by
 //! one row, every row differs from the one that was drawn at its place, so each step of `j` at the
-//! bottom of a long list rewrote the whole table (620 B a key at 100×30, CONSOLE.md: "usable over
+//! bottom of a long list rewrote the whole table (620 B a key at 100×30, docs/console.md: "usable over
 //! a slow SSH session"). Here the terminal itself moves the rows that stay: the table's rows are
 //! set as the scroll region (DECSTBM) and scrolled (SU/SD), and ratatui's previous buffer is
 //! shifted the same way, so its diff only writes the rows that came into view and the selection.

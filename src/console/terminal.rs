@@ -69,7 +69,7 @@ pub fn reenter() -> io::Result<()> {
     enter_modes()
 }
 
-/// Ctrl-Z and SIGTSTP (CONSOLE.md, Keys): restore the terminal, stop the whole process as a
+/// Ctrl-Z and SIGTSTP (docs/console.md, Keys): restore the terminal, stop the whole process as a
 /// shell job (SIGSTOP, since our SIGTSTP handler replaced the default action), and once the
 /// shell continues it, take the terminal back. The caller redraws everything.
 pub fn suspend() -> io::Result<()> {

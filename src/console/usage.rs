@@ -1,4 +1,4 @@
-//! A key's recent use as the console says it (issue 9; CONSOLE.md, API Key management and
+//! A key's recent use as the console says it (issue 9; docs/console.md, API Key management and
 //! Popups): the impact line of the popups that stop a key, the `idle` marker, whether a disabled
 //! key is still being called, and the figures of the Details charts. Pure: the usage answers,
 //! the model's clock and the catalog come in.
@@ -9,9 +9,9 @@ use crate::console::text::Tone;
 use crate::sanitize::clean;
 use crate::wire::{ApiKey, Bucket, KeyState, Timestamp, Usage};
 
-/// A key never used this long after its creation is `idle` (CONSOLE.md: 7 days).
+/// A key never used this long after its creation is `idle` (docs/console.md: 7 days).
 pub const IDLE_NEVER_USED_SECS: i64 = 7 * 86_400;
-/// A key unused this long is `idle` (CONSOLE.md: 30 days), and "not used in the last 30 days".
+/// A key unused this long is `idle` (docs/console.md: 30 days), and "not used in the last 30 days".
 pub const IDLE_UNUSED_SECS: i64 = 30 * 86_400;
 /// Disabled keys whose usage the list fetches for the attention line (the newest first).
 pub const DISABLED_PROBES: usize = 5;
@@ -58,7 +58,7 @@ pub fn count(tr: &Catalog, n: u64) -> String {
     out
 }
 
-/// Whether the Last used cell carries `idle` (CONSOLE.md): never used 7 days after its
+/// Whether the Last used cell carries `idle` (docs/console.md): never used 7 days after its
 /// creation, or unused for 30 days. From the list's own `last_used_at`; no usage call needed.
 pub fn is_idle(key: &ApiKey, now: Timestamp) -> bool {
     match key.last_used_at {
@@ -78,7 +78,7 @@ pub fn last_used_cell(tr: &Catalog, key: &ApiKey, now: Timestamp) -> String {
 }
 
 /// Refused calls of a disabled key in the last 24 hours, when there are any: a client that still
-/// presents a key it should not (CONSOLE.md: "1 disabled key is still being called").
+/// presents a key it should not (docs/console.md: "1 disabled key is still being called").
 pub fn still_called(key: &ApiKey, usage: Option<&UsageState>) -> Option<u64> {
     if key.state != KeyState::Disabled {
         return None;
@@ -87,7 +87,7 @@ pub fn still_called(key: &ApiKey, usage: Option<&UsageState>) -> Option<u64> {
     (refused > 0).then_some(refused)
 }
 
-/// The impact line under a stopping popup's caution (CONSOLE.md, Popups: Impact): `Last used 3
+/// The impact line under a stopping popup's caution (docs/console.md, Popups: Impact): `Last used 3
 /// min ago from 10.0.4.17 · 1,204 calls in the last 24 h` in the caution style, or `Not used in
 /// the last 30 days`, or `Never used`; dim while loading or when it could not be loaded.
 /// "Calls" counts every verification that presented the key, refused ones included: each is a

@@ -76,7 +76,7 @@ impl ApiError {
         }
     }
 
-    /// The database cannot be reached now: 503 `unavailable`, `Retry-After: 1` (API.md,
+    /// The database cannot be reached now: 503 `unavailable`, `Retry-After: 1` (docs/api.md,
     /// Several replicas). Its cause goes to the log, never to the client.
     pub fn unavailable() -> Self {
         ApiError {

@@ -68,7 +68,7 @@ impl Admin {
 }
 
 /// Checks `Authorization: Bearer ragadm_…` against the store: 401 `unauthorized` for a missing,
-/// malformed or unknown token, or the store's failure (API.md, Credentials).
+/// malformed or unknown token, or the store's failure (docs/api.md, Credentials).
 pub async fn authenticate(state: &SharedState, headers: &HeaderMap) -> Result<Admin, ApiError> {
     let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
     // Format and checksum first: garbage never reaches the store.
@@ -100,7 +100,7 @@ impl FromRequestParts<SharedState> for Admin {
 
 /// A GET route that reads no query parameter refuses one (400 naming it), as `/v1/audit` refuses
 /// one it does not know, rather than answer as if a filter or page size had been applied
-/// (API.md, Conventions: unknown request fields are rejected). Only on reads, which write no
+/// (docs/api.md, Conventions: unknown request fields are rejected). Only on reads, which write no
 /// audit event that a refusal here would skip.
 pub struct NoQuery;
 

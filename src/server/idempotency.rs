@@ -65,7 +65,7 @@ pub enum Begin {
     /// Nothing in memory: go on (after checking the durable record) and report through the guard.
     Fresh(RunningGuard),
     /// The kept response; the caller must check that `issued` is still alive before sending
-    /// it (API.md: a replay never hands out a key deleted since).
+    /// it (docs/api.md: a replay never hands out a key deleted since).
     Replay {
         status: u16,
         body: Zeroizing<Vec<u8>>,

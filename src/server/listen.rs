@@ -2,7 +2,7 @@
 //! (backing off when the process runs out of file descriptors), runs each on hyper's HTTP/1
 //! connection with a timer, and closes connections that are idle or slow to send a request head.
 //!
-//! API.md, Conventions: a request head must be complete within 10 s of its first byte; a
+//! docs/api.md, Conventions: a request head must be complete within 10 s of its first byte; a
 //! connection idle between requests (or since it opened) is closed after 75 s; running out of
 //! file descriptors is logged once and recovered from, not spun on. (The 30 s body deadline is
 //! the middleware's: it is answered 408, not closed.)
@@ -28,9 +28,9 @@ use tokio::time::Instant;
 use super::extract::ClientAddr;
 use super::router::App;
 
-/// A request head must be complete this long after its first byte (API.md, Conventions).
+/// A request head must be complete this long after its first byte (docs/api.md, Conventions).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection with no request in flight is closed after this long (API.md, Conventions):
+/// A connection with no request in flight is closed after this long (docs/api.md, Conventions):
 /// above the 60 s idle timeout of common load balancers, so they never reuse a closing one.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long in-flight requests may take to finish after the stop signal before we close anyway.
@@ -59,7 +59,7 @@ struct Clock {
 
 /// A monotonic clock in milliseconds that is cheap to read: Linux's `CLOCK_MONOTONIC_COARSE`
 /// (it moves in ticks of a few ms, and the watchdog's limits are whole seconds), read twice per
-/// request where a precise `Instant` costs several times as much (README, Performance).
+/// request where a precise `Instant` costs several times as much (docs/performance.md).
 #[cfg(target_os = "linux")]
 fn coarse_ms() -> u64 {
     let mut ts = libc::timespec {
@@ -189,7 +189,7 @@ where
     // One copy of the app per connection, called in turn: hyper calls a connection's service
     // one request at a time, and the borrow ends when `call` returns its future. A clone per
     // request (as `axum::serve` does) writes the reference counts of the state every core
-    // shares (README, Performance).
+    // shares (docs/performance.md).
     let app = std::cell::RefCell::new(app);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         service_clock.enter_request();

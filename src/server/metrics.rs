@@ -1,4 +1,4 @@
-//! Prometheus metrics of `ragkeys serve --metrics-listen ADDR` (API.md, Operating the service):
+//! Prometheus metrics of `ragkeys serve --metrics-listen ADDR` (docs/operating.md):
 //! every metric name, the one recorder, and the functions that record into it.
 //!
 //! The recorder is `metrics-exporter-prometheus`'s, kept here rather than installed as the
@@ -8,7 +8,7 @@
 //! recording function is a single atomic load that finds nothing to do.
 //!
 //! Labels carry route templates and fixed words only: never a raw path, key id, masked key or
-//! token (API.md, Operating the service).
+//! token (docs/operating.md).
 
 mod latency;
 mod routes;
@@ -286,7 +286,7 @@ pub fn store_error() {
     }
 }
 
-/// For the replicas (API.md, Several replicas): reports whether this replica holds a valid
+/// For the replicas (docs/api.md, Several replicas): reports whether this replica holds a valid
 /// lease now (`true` → [`REPLICA_LEASE_VALID`] 1, `false` → 0). Call it on every renewal and
 /// the moment the lease is lost; a no-op unless metrics are on.
 pub fn lease_valid(valid: bool) {
@@ -299,7 +299,7 @@ pub fn lease_valid(valid: bool) {
     }
 }
 
-/// For the replicas (API.md, Several replicas): records how long one revocation (a delete,
+/// For the replicas (docs/api.md, Several replicas): records how long one revocation (a delete,
 /// disable, service delete or rotation with grace 0) waited, from its commit to the last live
 /// replica's acknowledgement (or to the lease bound it waited out instead), into
 /// [`REVOCATION_ACK_SECONDS`]. A no-op unless metrics are on.

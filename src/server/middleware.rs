@@ -6,9 +6,9 @@
 //! These stay ours because tower-http's layers cannot give the contract's shape: its body limit
 //! and body timeout answer in plain text (or leave it to the extractor), do not drain an
 //! oversized body so that the client can read the 413, and its timeout is per frame, not for the
-//! whole body (API.md, Conventions).
+//! whole body (docs/api.md, Conventions).
 //! The request id stays with tower-http's `SetRequestId` and `PropagateRequestId`: they cost
-//! about 0.36 µs of a 7 µs verify (README, Performance), and a well-kept layer is worth that.
+//! about 0.36 µs of a 7 µs verify (docs/performance.md), and a well-kept layer is worth that.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,7 +35,7 @@ use crate::wire::limits::MAX_BODY_BYTES;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-/// A request body must have fully arrived this long after its head (API.md, Conventions).
+/// A request body must have fully arrived this long after its head (docs/api.md, Conventions).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// An oversized body is read and dropped up to this size so that the client gets to read the
 /// 413 (closing with unread data makes the kernel reset the connection); beyond, we just close.
@@ -101,7 +101,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal().into_response()
 }
 
-/// `Authorization` or `Idempotency-Key` sent more than once (API.md, Conventions: 400).
+/// `Authorization` or `Idempotency-Key` sent more than once (docs/api.md, Conventions: 400).
 fn repeated_credential(headers: &HeaderMap) -> Option<&'static str> {
     // No name appears twice (one value per name): nothing to look up.
     if headers.len() == headers.keys_len() {
@@ -132,7 +132,7 @@ fn closing(mut resp: Response) -> Response {
 /// (see `with_body`), catches panics, and logs one line when the request is answered (route
 /// template and request id, never the raw path, headers or body). A hand-written tower service
 /// rather than `from_fn`: a request without a body costs no allocation here, where `from_fn`
-/// and `Next` take several (README, Performance).
+/// and `Next` take several (docs/performance.md).
 #[derive(Clone)]
 pub struct GateLayer(pub SharedState);
 

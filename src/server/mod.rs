@@ -119,8 +119,8 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// `--metrics-listen`: turns recording on and binds the metrics listener (API.md, Operating the
-/// service), before the API listener is announced so that its first request is counted.
+/// `--metrics-listen`: turns recording on and binds the metrics listener (docs/operating.md,
+/// Metrics), before the API listener is announced so that its first request is counted.
 async fn bind_metrics(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
     let Some(addr) = addr else { return Ok(None) };
     metrics::install();

@@ -182,7 +182,7 @@ fn retry_after() -> Header {
 
 /// Limits that live in `wire::limits` and that utoipa's parameter attributes cannot take as
 /// constants: the audit page size (1 to 500, default 100) and the Idempotency-Key's length
-/// (API.md, Endpoints and Behaviour).
+/// (docs/api.md, Endpoints and Behaviour).
 struct Limits;
 
 impl Modify for Limits {

@@ -1,4 +1,4 @@
-//! The route templates of API.md, as axum writes them, and the classifier that tells the
+//! The route templates of docs/api.md, as axum writes them, and the classifier that tells the
 //! layers which template a request's path matches. The router and [`template`] both use these
 //! constants, so a route cannot be served without being known to the layers.
 
@@ -43,7 +43,7 @@ pub const ALL: [&str; 14] = [
 /// `None` for a path no route matches (its answer is 404 `not_found`).
 pub fn template(path: &str) -> Option<&'static str> {
     // The routes without parameters by plain comparison, verify first: the hot path
-    // (README, Performance) never splits its path.
+    // (docs/performance.md) never splits its path.
     if let Some(t) = [VERIFY, HEALTHZ, READYZ, OPENAPI, ME, SERVICES, AUDIT, WHOIS]
         .into_iter()
         .find(|t| *t == path)

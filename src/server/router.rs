@@ -3,7 +3,7 @@
 //! The layers wrap the router from outside rather than through `Router::layer`: axum applies a
 //! `.layer` to every route's own boxed service, which is cloned (an allocation per boxed level)
 //! on every request; from outside, the stack is built once per connection and costs the
-//! handler's route nothing (README, Performance). What the layers need to know of the route, its
+//! handler's route nothing (docs/performance.md). What the layers need to know of the route, its
 //! template, they get from [`paths::template`], which shares the route table with the router.
 
 use std::convert::Infallible;

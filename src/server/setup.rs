@@ -267,7 +267,7 @@ pub const TOKENS_DB_WAIT: Duration = Duration::from_secs(10);
 /// Opens the store `args` name: SQLite in `dir` without `--database` (exactly [`open`]), else
 /// the PostgreSQL database (migrated, retrying for `--database-wait` or else `wait` while it is
 /// unreachable) with the
-/// pepper of `--pepper-file`, which is then required (API.md, Several replicas): created 0600
+/// pepper of `--pepper-file`, which is then required (docs/api.md, Several replicas): created 0600
 /// by the first process that needs it, refused when it is not the one the database was set
 /// up with (its check value).
 pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::Result<DataDir> {

@@ -51,7 +51,7 @@ pub struct AppState {
     /// Whether the index may answer, and (with a shared store) how it follows the database.
     pub replica: ReplicaState,
     touches: mpsc::Sender<KeyUse>,
-    /// Usage figures: flushed by the chores, read by the usage route (API.md, Usage).
+    /// Usage figures: flushed by the chores, read by the usage route (docs/api.md, Usage).
     pub usage: UsageBook,
 }
 
@@ -105,7 +105,7 @@ impl AppState {
 
     /// Retires the rotated keys (of one service, or all) whose grace has ended: no timer per
     /// key, so every list, audit read and key mutation calls this first and shows the
-    /// retirement at once (API.md, Key lifecycle). Their digests leave the verify index under
+    /// retirement at once (docs/api.md, Key lifecycle). Their digests leave the verify index under
     /// the write gate (they were refused from their end already) and their kept replays are
     /// wiped. A failure is logged: the read goes on, the next look retires them.
     pub async fn retire_due(&self, service_id: Option<&str>) {

@@ -1,7 +1,7 @@
 //! Which digests are live keys: in memory, loaded at start and changed by issue, delete,
 //! disable and rotation before they answer, so that `/v1/verify` never waits on storage.
 //! Each entry knows the second from which it stops verifying, so that expiry and the end of a
-//! rotation's grace need no timer (API.md, Key lifecycle).
+//! rotation's grace need no timer (docs/api.md, Key lifecycle).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -22,13 +22,13 @@ pub const TOUCH_INTERVAL_SECS: i64 = 60;
 pub struct Entry {
     pub key_id: String,
     /// The 200 body of `/v1/verify` for this key (`Verified` as JSON), encoded once here
-    /// rather than on every verification: the hot path (README, Performance).
+    /// rather than on every verification: the hot path (docs/performance.md).
     pub answer: Bytes,
     /// When `last_used_at` was last sent to the store (unix seconds).
     last_touch: AtomicI64,
     /// The first unix second at which the key no longer verifies (`i64::MIN`: disabled).
     valid_until: AtomicI64,
-    /// Verifications not yet written (API.md, Usage).
+    /// Verifications not yet written (docs/api.md, Usage).
     pub usage: Counters,
 }
 
@@ -56,7 +56,7 @@ impl Entry {
     }
 
     /// Whether the key verifies at `now`, counting the attempt in its usage as `ok` or, for a
-    /// disabled, expired or retired key, `refused` (API.md, Usage).
+    /// disabled, expired or retired key, `refused` (docs/api.md, Usage).
     #[inline]
     pub fn check(&self, now: i64) -> bool {
         let ok = self.valid_at(now);
@@ -224,7 +224,7 @@ impl VerifyIndex {
 
     /// Runs `f` on the live entry of `digest` under the index's read lock, without taking a
     /// reference to it: the verification path (an `Arc` clone and drop are two atomic writes to
-    /// a line every core verifying the key shares; README, Performance). `f` must not touch
+    /// a line every core verifying the key shares; docs/performance.md). `f` must not touch
     /// the index. `None` when no entry has that digest.
     pub fn with<R>(&self, digest: &Digest, f: impl FnOnce(&Entry) -> R) -> Option<R> {
         self.map

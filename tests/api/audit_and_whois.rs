@@ -1,4 +1,4 @@
-//! `GET /v1/audit` and `POST /v1/whois` (shared/API.md, issue 9), from outside: a real
+//! `GET /v1/audit` and `POST /v1/whois` (docs/api.md, issue 9), from outside: a real
 //! `ragkeys serve`, real HTTP. Paging through 250 events while new ones arrive, the filters, a
 //! deleted service's events, whois in every key state, the uniform 404, the shared failure
 //! limit, and the audit event every lookup leaves.

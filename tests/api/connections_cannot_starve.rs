@@ -1,4 +1,4 @@
-//! Issue 7, kind 4: connections cannot starve the service (API.md, Conventions). Real
+//! Issue 7, kind 4: connections cannot starve the service (docs/api.md, Conventions). Real
 //! `ragkeys serve` processes and raw sockets: half request heads, idle connections, slow bodies,
 //! a low file descriptor limit, repeated credentials.
 
@@ -354,8 +354,8 @@ async fn raw_reply(srv: &Server, bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heads_hyper_refuses_itself_are_the_ones_the_readme_lists() {
-    // README, Security model: these are answered by hyper before a request exists, with an
-    // empty body and no X-Request-Id; if that changes, the README must change with it.
+    // docs/security.md: these are answered by hyper before a request exists, with an
+    // empty body and no X-Request-Id; if that changes, docs/api.md (Conventions) must change with it.
     let srv = Server::start();
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
     let many: String = (0..101).map(|i| format!("X-{i}: a\r\n")).collect();

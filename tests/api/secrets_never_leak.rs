@@ -449,7 +449,7 @@ async fn whois_leaves_no_plaintext_in_the_audit_trail_the_logs_or_the_data_dir()
     assert_data_dir_clean(&srv.data_dir, &canaries, "after whois");
 }
 
-/// The usage tables (API.md, Usage) hold key ids and counts, never a key or its digest: after a
+/// The usage tables (docs/api.md, Usage) hold key ids and counts, never a key or its digest: after a
 /// clean stop has written them, their columns and every row are checked, and the whole data
 /// dir is searched for the plaintexts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! API.md read line by line against a running `ragkeys serve`, for what the other suites leave
+//! docs/api.md read line by line against a running `ragkeys serve`, for what the other suites leave
 //! open: the status of a known path with a method it does not take, and `/openapi.json` describing
 //! what the service really answers (every field it sends, every limit it enforces, every status
 //! every route can give).
@@ -10,7 +10,7 @@ use crate::common::api::{Api, Reply, read, viewer_get_paths};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A known path with a method it does not take is 404 `not_found` in the one error shape (API.md's
+/// A known path with a method it does not take is 404 `not_found` in the one error shape (docs/api.md's
 /// table has no 405 row and no other code for it), with an `Allow` header naming what it does
 /// take; an unknown path is 404 `not_found` without one.
 #[tokio::test]
@@ -115,7 +115,7 @@ fn nullable(doc: &Value, schema: &Value) -> bool {
 }
 
 /// Checks one real answer against its documented schema: every member the service sent is a
-/// documented property, is `required` (API.md gives every field as always present, null or not),
+/// documented property, is `required` (docs/api.md gives every field as always present, null or not),
 /// and is nullable when it came as null; nested objects and arrays likewise.
 fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str, faults: &mut Vec<String>) {
     let s = resolve(doc, schema);
@@ -283,7 +283,7 @@ fn prop<'a>(doc: &'a Value, schema: &str, name: &str) -> &'a Value {
     property(doc, s, name).unwrap_or_else(|| panic!("{schema}.{name} undocumented"))
 }
 
-/// The limits API.md sets and the service enforces are in the document as schema constraints,
+/// The limits docs/api.md sets and the service enforces are in the document as schema constraints,
 /// each checked here against the service itself (one past the limit refused, the limit taken).
 #[tokio::test]
 async fn openapi_states_the_limits_the_service_enforces() {
@@ -365,7 +365,7 @@ async fn openapi_states_the_limits_the_service_enforces() {
 }
 
 /// Every status a route can give is documented on it: 400 on every route (a repeated
-/// `Authorization` is refused everywhere, API.md Conventions), 408 on every route that takes a
+/// `Authorization` is refused everywhere, docs/api.md Conventions), 408 on every route that takes a
 /// body, 503 with `Retry-After` on every route that reads the store.
 #[tokio::test]
 async fn openapi_lists_every_status_each_route_can_answer() {

@@ -1,4 +1,4 @@
-//! Usage per key across a restart, and `ragkeys keys usage` (API.md, Usage; README, CLI).
+//! Usage per key across a restart, and `ragkeys keys usage` (docs/api.md, Usage; docs/cli.md).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

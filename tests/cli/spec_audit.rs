@@ -1,4 +1,4 @@
-//! The command line checked from outside against README ("Commands for scripts", "Output",
+//! The command line checked from outside against docs/cli.md (, "Output",
 //! "Exit codes"): usage errors, help and the version follow the same manners as every command.
 
 use crate::common;
@@ -134,7 +134,7 @@ fn help_still_reaches_a_writable_stdout() {
     }
 }
 
-/// README, "Configuration": flags > environment > profile > defaults. A variable set to the empty
+/// docs/cli.md, Configuration: flags > environment > profile > defaults. A variable set to the empty
 /// string is unset (as `XDG_DATA_HOME` is), so it neither hides the profile nor is a usage error.
 #[test]
 fn empty_environment_variables_count_as_unset() {
@@ -205,7 +205,7 @@ fn audit_counts_the_events_it_showed() {
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
 
-/// README, "Output": "Empty lists print nothing on stdout and say so on stderr", `tokens list`
+/// docs/cli.md, Output: "Empty lists print nothing on stdout and say so on stderr", `tokens list`
 /// included; with `--json` the empty list is `[]`.
 #[test]
 fn an_empty_tokens_list_prints_nothing_on_stdout() {
@@ -238,7 +238,7 @@ fn an_empty_tokens_list_prints_nothing_on_stdout() {
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
 
-/// README, "Exit codes": 2 for "a bad config file or profile": one that is not UTF-8, or a
+/// docs/cli.md, Exit codes: 2 for "a bad config file or profile": one that is not UTF-8, or a
 /// directory where the file should be, as well as one that is not TOML.
 #[test]
 fn a_config_file_that_cannot_be_read_is_a_usage_error() {

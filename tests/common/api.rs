@@ -307,7 +307,7 @@ impl Api {
     }
 }
 
-/// The members of an issued key (API.md, `IssuedKey`), sorted: the only answer with a plaintext.
+/// The members of an issued key (docs/api.md, `IssuedKey`), sorted: the only answer with a plaintext.
 pub const ISSUED_KEY_MEMBERS: [&str; 10] = [
     "created_at",
     "created_by",

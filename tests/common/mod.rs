@@ -260,7 +260,7 @@ pub fn pg_store_args(db: &pg::TestDb, pepper_file: &Path) -> Vec<String> {
 }
 
 /// Several `ragkeys serve` replicas sharing one fresh PostgreSQL database and one pepper file
-/// (API.md, *Several replicas*), each on its own port and data dir.
+/// (docs/api.md, *Several replicas*), each on its own port and data dir.
 pub struct Replicas {
     pub servers: Vec<Server>,
     pub db: pg::TestDb,

@@ -239,7 +239,7 @@ impl Loop {
     }
 }
 
-/// The ways a key is stopped on A (API.md, Several replicas: delete, disable, rotate with grace
+/// The ways a key is stopped on A (docs/api.md, Several replicas: delete, disable, rotate with grace
 /// 0); the caller checks the answer.
 pub async fn stop_key(api: &Api, sid: &str, kid: &str, how: usize) -> Reply {
     let path = format!("/v1/services/{sid}/api-keys/{kid}");

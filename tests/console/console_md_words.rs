@@ -1,4 +1,4 @@
-//! The console read against CONSOLE.md's exact words, in a real terminal (tmux) against a real
+//! The console read against docs/console.md's exact words, in a real terminal (tmux) against a real
 //! key service: the Help popup's title, the attention line's wording, and the order in which
 //! narrow widths give columns up.
 
@@ -66,7 +66,7 @@ async fn question_mark_opens_a_popup_titled_help() {
     let term = console(&server, home.path(), 100, 30);
     term.wait_text("help-svc");
     term.keys(&["?"]);
-    // CONSOLE.md, Popups: "**Help** (`?`) — every key binding of the current screen".
+    // docs/console.md, Popups: "**Help** (`?`) — every key binding of the current screen".
     let screen = term.wait_text("┌ Help");
     assert!(screen.contains("Ctrl-C"), "{screen}");
     term.keys(&["Escape"]);
@@ -96,7 +96,7 @@ async fn the_attention_line_says_days_in_words() {
     let term = console(&server, home.path(), 120, 30);
     term.wait_text("soon-svc");
     term.keys(&["Enter"]);
-    // CONSOLE.md: "1 key expires in 3 days · 1 disabled key is still being called"; the State
+    // docs/console.md: "1 key expires in 3 days · 1 disabled key is still being called"; the State
     // cell keeps its short form, `expires in 3 d`.
     let screen = term.wait_text("expires in 3 d");
     assert!(
@@ -122,7 +122,7 @@ async fn at_the_minimum_width_last_used_goes_before_name() {
     term.wait_text("narrow-svc");
     term.keys(&["Enter"]);
     let screen = term.wait_text("Active");
-    // CONSOLE.md, Terminal manners: "narrow widths drop Last used, then Name, never the key, its
+    // docs/console.md, Terminal manners: "narrow widths drop Last used, then Name, never the key, its
     // state or the ≡": while Name is shown, so is nothing ranked below it.
     for want in ["API Key", "ragk_", "Active", "≡", "Name", "narrow-key"] {
         assert!(screen.contains(want), "{want:?} missing:\n{screen}");

@@ -395,7 +395,7 @@ async fn a_long_list_scrolls_in_few_bytes_and_shows_the_right_rows() {
     }
 }
 
-/// The list's navigation as CONSOLE.md has it (the selection moves; the view follows it).
+/// The list's navigation as docs/console.md has it (the selection moves; the view follows it).
 struct Nav {
     selected: usize,
     offset: usize,

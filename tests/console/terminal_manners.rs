@@ -1,7 +1,7 @@
 //! The console's manners toward its terminal, in a real one (tmux), on the embedded service:
 //! nothing blocks the loop (a hung clipboard, a huge paste), job control (Ctrl-Z, SIGTSTP, `fg`),
 //! a terminal that goes away, resizes, and pastes into a terminal too small to show them.
-//! CONSOLE.md, Keys and Terminal manners.
+//! docs/console.md, Keys and Terminal manners.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -241,7 +241,7 @@ fn scribble(term: &Tmux, text: &str) {
 
 /// Kind 9: every resize redraws the whole screen, even a burst that ends at the old size
 /// (where a diffing renderer sees nothing to do while the terminal may have lost or reflowed
-/// what it showed); Ctrl-L too (CONSOLE.md, Keys).
+/// what it showed); Ctrl-L too (docs/console.md, Keys).
 #[test]
 fn every_resize_and_ctrl_l_redraw_the_whole_screen() {
     let home = tempfile::tempdir().unwrap();

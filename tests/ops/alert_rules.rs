@@ -1,4 +1,4 @@
-//! The Prometheus alert rules in `deploy/prometheus/` (README, Operating): every rule well formed,
+//! The Prometheus alert rules in `deploy/prometheus/` (docs/operating.md): every rule well formed,
 //! and every metric its expression reads one that `/metrics` exports. Where `promtool` is
 //! installed (on PATH, or RAGKEYS_PROMTOOL), also `promtool check rules` and the rules' unit
 //! tests (`promtool test rules`).
@@ -167,7 +167,7 @@ fn every_rule_is_complete_and_reads_only_exported_metrics() {
             }
         }
     }
-    // The alerts the issue asks for (README, Operating).
+    // The alerts the issue asks for (docs/operating.md).
     for wanted in [
         "RagkeysDown",
         "RagkeysVerifyRefusalsRising",

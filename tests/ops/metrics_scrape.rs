@@ -1,4 +1,4 @@
-//! `ragkeys serve --metrics-listen` (API.md, Operating the service; README, Operating): a scrape
+//! `ragkeys serve --metrics-listen` (docs/operating.md; docs/operating.md): a scrape
 //! after a scripted set of calls shows each counter moved by exactly what was done, the scrape
 //! holds no key, key id, masked key or token, and `/metrics` is not served on the API listener.
 

@@ -1,4 +1,4 @@
-//! `ragkeys backup --data-dir DIR FILE` (API.md, Operating the service; README, Operating): a
+//! `ragkeys backup --data-dir DIR FILE` (docs/operating.md; docs/operating.md): a
 //! backup taken while 8 clients issue and delete keys restores into a data dir (with the same
 //! pepper) where every key acknowledged before the backup started verifies, every key deleted
 //! before it started is refused, and SQLite's integrity check passes; FILE is created 0600 and

@@ -1,4 +1,4 @@
-//! API.md *Several replicas*, from outside (issue 10, *How it is proven*): three `ragkeys serve`
+//! docs/api.md *Several replicas*, from outside (issue 10, *How it is proven*): three `ragkeys serve`
 //! replicas on one PostgreSQL database (tests/common/pg.rs) and one pepper file, real HTTP. The
 //! cap, a new key on every replica at once, no 200 for a stopped key after any replica answered,
 //! one successor of many rotations, the pepper and schema refusals, and the canary (no secret in
@@ -133,7 +133,7 @@ async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c
         for (i, l) in loops.into_iter().enumerate() {
             let seen = l.finish().await;
             for s in &seen {
-                // 503: the replica's lease lapsed (a starved machine can miss renewals); API.md,
+                // 503: the replica's lease lapsed (a starved machine can miss renewals); docs/api.md,
                 // Several replicas: past the lease it answers nothing from memory, which is
                 // allowed, never a 200 the revocation should have stopped.
                 assert!(

@@ -1,4 +1,4 @@
-//! Several `ragkeys serve` replicas on one PostgreSQL database (API.md, Several replicas), from
+//! Several `ragkeys serve` replicas on one PostgreSQL database (docs/api.md, Several replicas), from
 //! outside: the contract, revocation across replicas, faults of the database and the network.
 
 #[path = "../common/mod.rs"]

@@ -1,4 +1,4 @@
-//! Revocation across replicas on one PostgreSQL database (API.md, Several replicas; issue 10):
+//! Revocation across replicas on one PostgreSQL database (docs/api.md, Several replicas; issue 10):
 //! a key issued on A verifies on B at once; a key stopped on A (delete, disable, rotate-now)
 //! gets no 200 from B on any request started after A's answer; a replica cut off from the
 //! database stops answering from memory within its lease, holds up A's delete no longer than
@@ -248,7 +248,7 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
     );
     // The delete answered 204 (above): a writer that waited for B's acknowledgement rather than
     // for B's lease would have given up with 503 after its bound. How long the wait takes is a
-    // measure, not an assertion (benches/replicas: the cut-off replica, README Performance); a
+    // measure, not an assertion (benches/replicas: the cut-off replica, docs/performance.md); a
     // CI machine starved by the tight loops of this binary's other tests took 4.3 s once, so
     // this only catches a wait far beyond any lease.
     assert!(

@@ -1,4 +1,4 @@
-//! A slow revocation says where its time went (README, Running several replicas): at debug
+//! A slow revocation says where its time went (docs/operating.md, Running several replicas): at debug
 //! level, each write that announces a change logs one line with its phases (acquire, write,
 //! lock, commit, acks). Here A's delete with replica B cut off from the database: the line is
 //! there, finished, names every phase, and its phases add up to the time the delete took.

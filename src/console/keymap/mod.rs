@@ -347,7 +347,7 @@ mod tests {
         ] {
             assert_eq!(m.action(ctx, &ctrl_c), Some(Action::ForceQuit));
         }
-        // Terminal manners work everywhere, text fields included (CONSOLE.md, Keys).
+        // Terminal manners work everywhere, text fields included (docs/console.md, Keys).
         let ctrl_l = KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL);
         let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
         for ctx in [

@@ -296,7 +296,7 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
     if m.is_viewer() {
         lines.push((m.tr.t("app.viewer_reason").to_string(), Tone::Dim));
     }
-    // The attention line sits right above the table (CONSOLE.md, API Key management).
+    // The attention line sits right above the table (docs/console.md, API Key management).
     if let Some(a) = lifecycle::attention(m.tr, k.keys(), m.now, &m.usage) {
         lines.push((a, Tone::Caution));
     }

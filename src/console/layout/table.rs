@@ -66,7 +66,7 @@ impl Spec {
     }
 }
 
-/// The keys table: the masked key, its state and the menu always (CONSOLE.md: never the key,
+/// The keys table: the masked key, its state and the menu always (docs/console.md: never the key,
 /// its state or the ≡); Name (the filler), Created at and Last used when they fit, Last used
 /// given up first, then Created at, then Name. `state` is the widest State cell of the list.
 pub fn key_specs(name_max: u16, state: u16, last_used: u16) -> Vec<Spec> {
@@ -75,7 +75,7 @@ pub fn key_specs(name_max: u16, state: u16, last_used: u16) -> Vec<Spec> {
         Spec::new(Col::KeyName, 8, name_max, Some(1), true, 0),
         Spec::new(Col::KeyState, state, state, None, false, 0),
         Spec::new(Col::KeyCreated, 31, 31, Some(2), false, 0),
-        // CONSOLE.md, Terminal manners: "narrow widths drop Last used, then Name": Last used
+        // docs/console.md, Terminal manners: "narrow widths drop Last used, then Name": Last used
         // does not come back in the room a dropped Created at leaves.
         Spec::new(Col::KeyLastUsed, last_used, last_used, Some(3), false, 0).after_all_before(),
         Spec::new(Col::KeyMenu, 1, 1, None, false, 0),

@@ -1,4 +1,4 @@
-//! The Audit trail popup (issue 9; CONSOLE.md, Popups): `a` opens it, lines scroll, reaching
+//! The Audit trail popup (issue 9; docs/console.md, Popups): `a` opens it, lines scroll, reaching
 //! the end asks for the next page until the service has none, `/` filters the loaded rows,
 //! `r` loads it again, Esc closes it. Its table is laid out in `audit/table.rs`.
 
@@ -21,10 +21,10 @@ use crate::sanitize::clean;
 use crate::wire::{AuditEvent, AuditPage};
 pub use table::{AuditCol, cells, columns, visible};
 
-/// Events asked for per page of the Audit trail (API.md allows 1 to 500).
+/// Events asked for per page of the Audit trail (docs/api.md allows 1 to 500).
 pub const AUDIT_PAGE: u32 = 100;
 
-/// The Audit trail popup (issue 9; CONSOLE.md, Popups): the events loaded so far, newest first,
+/// The Audit trail popup (issue 9; docs/console.md, Popups): the events loaded so far, newest first,
 /// scrolled by line; reaching the end asks for the next page until the service has none.
 #[derive(Debug)]
 pub struct AuditPopup {

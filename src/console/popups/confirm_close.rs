@@ -1,4 +1,4 @@
-//! The confirmation before the key popup closes without a copy (CONSOLE.md, Popups): the key
+//! The confirmation before the key popup closes without a copy (docs/console.md, Popups): the key
 //! will not be shown again. `[OK]` does what the popup beneath asked for; Cancel is focused.
 
 use super::form::DIALOG;

@@ -1,4 +1,4 @@
-//! Create service (CONSOLE.md, Popups): a name and a description, checked as the service checks
+//! Create service (docs/console.md, Popups): a name and a description, checked as the service checks
 //! them while typing; `[Create]` sends them once. A name taken or refused shows under the field.
 
 use tui_input::Input;

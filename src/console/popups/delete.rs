@@ -1,4 +1,4 @@
-//! Delete API Key, and Disable API Key (issue 8), the same confirmation (CONSOLE.md, Popups):
+//! Delete API Key, and Disable API Key (issue 8), the same confirmation (docs/console.md, Popups):
 //! the key, its name and creation, the caution, the impact line (its recent use), Cancel
 //! focused. `x` on a disabled key enables it at once, without a popup; its answer lands here.
 
@@ -87,7 +87,7 @@ pub fn open(m: &mut Model) -> Vec<Effect> {
     usage
 }
 
-/// `x` (CONSOLE.md, Keys): a disabled key is enabled at once; any other key is disabled after
+/// `x` (docs/console.md, Keys): a disabled key is enabled at once; any other key is disabled after
 /// the Disable API Key popup (Cancel focused), as a delete is confirmed.
 pub fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
     let Some((service_id, key)) = selected_for(m, "what.toggle") else {

@@ -1,4 +1,4 @@
-//! The Details popup (issue 9; CONSOLE.md, Popups): `v` or the menu's Details, for every role.
+//! The Details popup (issue 9; docs/console.md, Popups): `v` or the menu's Details, for every role.
 //! Every field of the key, its calls per hour over 24 hours and per day over 30 days as
 //! sparklines (read from `Model::usage`), and its own audit events. Read-only; lines scroll as
 //! a whole; Esc closes it. What it shows is laid out in `details/document.rs`.
@@ -19,7 +19,7 @@ use crate::console::update::{call, errors};
 use crate::wire::{ApiKey, AuditEvent, AuditPage};
 pub use document::LEVELS;
 
-/// Details (issue 9; CONSOLE.md, Popups): every field of the key, its usage charts (read from
+/// Details (issue 9; docs/console.md, Popups): every field of the key, its usage charts (read from
 /// `Model::usage`) and its own audit events. Read-only; lines scroll; Esc closes.
 #[derive(Debug)]
 pub struct DetailsPopup {

@@ -1,4 +1,4 @@
-//! An error in the console's words (CONSOLE.md, Popups): `[OK]`; `[Retry]` where sending the
+//! An error in the console's words (docs/console.md, Popups): `[OK]`; `[Retry]` where sending the
 //! same request again is the right move; `[Delete]` for the key of a replayed issue that can no
 //! longer be shown.
 
@@ -91,7 +91,7 @@ pub fn popup(m: &Model, e: &ApiError, retry: Option<ApiCall>) -> Popup {
     })
 }
 
-/// A replayed issue whose key can no longer be shown (API.md, Retry-safe issuance): the
+/// A replayed issue whose key can no longer be shown (docs/api.md, Retry-safe issuance): the
 /// service's words name the key, and a manager gets `[Delete]` to free its slot (Cancel
 /// focused); anyone else just `[OK]`.
 pub fn orphan(m: &Model, e: &ApiError, service_id: String) -> Popup {

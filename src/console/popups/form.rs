@@ -353,7 +353,7 @@ pub fn date_error(m: &Model, v: &str) -> Option<String> {
         .map(|e| e.message(m.tr, v.trim()))
 }
 
-/// The impact line under the caution of a popup that stops a key (issue 9; CONSOLE.md, Popups).
+/// The impact line under the caution of a popup that stops a key (issue 9; docs/console.md, Popups).
 pub fn impact(m: &Model, key_id: &str) -> Part {
     let (s, tone) = crate::console::usage::impact(m.tr, m.now, m.usage.get(key_id));
     Part::Text(s, tone)

@@ -1,4 +1,4 @@
-//! Issue API Key (CONSOLE.md, Popups): the service, the slots left, an optional Name, the
+//! Issue API Key (docs/console.md, Popups): the service, the slots left, an optional Name, the
 //! expiry (issue 8: Never, a number of days, or a date), `[Issue]`. The popup chooses its
 //! Idempotency-Key when it opens and sends the same body again on a retry while the form is
 //! unchanged. The new key is shown by the API Key copy popup, in this popup's place; an issue
@@ -232,7 +232,7 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
         date: p.date.value().trim().to_string(),
         body: IssueApiKey::default(),
     };
-    // The form unchanged since it was sent: the very same body again (API.md, Retry-safe
+    // The form unchanged since it was sent: the very same body again (docs/api.md, Retry-safe
     // issuance: the same Idempotency-Key with the same body is a replay, not a second key).
     let same = p.sent.as_ref().filter(|s| {
         (s.name.as_str(), s.lifetime, s.date.as_str())

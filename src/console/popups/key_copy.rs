@@ -1,4 +1,4 @@
-//! The API Key copy popup (CONSOLE.md, Popups): the only time a new key is shown, in place of
+//! The API Key copy popup (docs/console.md, Popups): the only time a new key is shown, in place of
 //! the popup that asked for it (an issue or a rotation). `[Copy key]`; `[OK]` closes it, after
 //! a confirmation when nothing was copied; closing wipes the key and shows the new masked row.
 

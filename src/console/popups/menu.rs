@@ -1,4 +1,4 @@
-//! The ≡ menu of one row of the key table (CONSOLE.md, Popups): anchored to its row's `≡`,
+//! The ≡ menu of one row of the key table (docs/console.md, Popups): anchored to its row's `≡`,
 //! its items in the page's order; a disabled item says why at the menu's foot.
 
 use ratatui::layout::Rect;
@@ -19,7 +19,7 @@ pub struct MenuPopup {
     pub selected: usize,
 }
 
-// The ≡ menu's items, in CONSOLE.md's order; focus starts on Delete.
+// The ≡ menu's items, in docs/console.md's order; focus starts on Delete.
 /// Details: for every role.
 pub const MENU_DETAILS: usize = 0;
 /// Rename.
@@ -120,7 +120,7 @@ pub fn press_item(m: &mut Model, item: usize) -> Vec<Effect> {
     }
 }
 
-/// The ≡ menu's items, in CONSOLE.md's order: `Details`, `Rename`, `Disable` (or `Enable`),
+/// The ≡ menu's items, in docs/console.md's order: `Details`, `Rename`, `Disable` (or `Enable`),
 /// `Rotate`, `Delete` (indices `MENU_*`).
 pub fn labels(m: &Model, key_id: &str) -> Vec<String> {
     let disabled = m
@@ -146,7 +146,7 @@ pub fn labels(m: &Model, key_id: &str) -> Vec<String> {
 }
 
 /// Why a menu item cannot be chosen now, or `None` when it can: Details is for every role;
-/// everything else needs the manager role (CONSOLE.md: a viewer sees only Details).
+/// everything else needs the manager role (docs/console.md: a viewer sees only Details).
 pub fn item_disabled(m: &Model, item: usize) -> Option<String> {
     if item == MENU_DETAILS {
         return None;

@@ -78,7 +78,7 @@ pub enum Button {
     Open,
 }
 
-/// A row of options that ←/→ move through (CONSOLE.md, Popups).
+/// A row of options that ←/→ move through (docs/console.md, Popups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     /// The Rotate popup's grace: one of `rotate::GRACES`.
@@ -173,7 +173,7 @@ pub trait Dialog {
         None
     }
 
-    /// The most characters field `f` takes (API.md limits, as `wire::limits`).
+    /// The most characters field `f` takes (docs/api.md limits, as `wire::limits`).
     fn field_max(&self, _f: Field) -> usize {
         crate::wire::limits::KEY_NAME_MAX
     }

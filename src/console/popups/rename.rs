@@ -1,4 +1,4 @@
-//! Rename (issue 8; CONSOLE.md, Rename): the key's Name, prefilled; `[Save]` or Enter sends
+//! Rename (issue 8; docs/console.md, Rename): the key's Name, prefilled; `[Save]` or Enter sends
 //! the PATCH, and an empty name clears it (`name: null`). The service's refusal shows under
 //! the field, the popup kept open.
 
@@ -83,7 +83,7 @@ impl Dialog for RenamePopup {
     }
 }
 
-/// `e` (CONSOLE.md, Rename): the Name field prefilled with the key's name, cursor at its end.
+/// `e` (docs/console.md, Rename): the Name field prefilled with the key's name, cursor at its end.
 pub fn open(m: &mut Model) -> Vec<Effect> {
     let Some((service_id, key)) = selected_for(m, "what.rename") else {
         return Vec::new();

@@ -1,4 +1,4 @@
-//! Rotate API Key (issue 8; CONSOLE.md, Rotate API Key): the grace the old key keeps, when it
+//! Rotate API Key (issue 8; docs/console.md, Rotate API Key): the grace the old key keeps, when it
 //! stops, and for a rotation that stops it now the impact line. The successor is shown once in
 //! the API Key copy popup, with every rule of that popup.
 
@@ -18,7 +18,7 @@ use crate::sanitize::clean;
 use crate::wire::{ApiKey, ErrorCode, RotateApiKey, Timestamp};
 
 /// The grace choices of a rotation, in seconds, as the popup offers them: Now, 1 hour,
-/// 24 hours, 7 days (CONSOLE.md, Rotate API Key; API.md allows 0 to 604800).
+/// 24 hours, 7 days (docs/console.md, Rotate API Key; docs/api.md allows 0 to 604800).
 pub const GRACES: [u32; 4] = [0, 3_600, 86_400, 604_800];
 /// The grace the Rotate popup starts on: 24 hours.
 pub const GRACE_DEFAULT: usize = 2;
@@ -32,7 +32,7 @@ pub struct RotatePopup {
     pub grace: usize,
     pub focus: Focus,
     /// Chosen when the popup opens and reused by every retry of this rotation, so that a retry
-    /// after a lost answer gets the same successor (API.md, Idempotency).
+    /// after a lost answer gets the same successor (docs/api.md, Retry-safe issuance).
     pub idempotency_key: String,
     pub in_flight: Option<RequestId>,
 }
@@ -90,7 +90,7 @@ impl Dialog for RotatePopup {
     }
 }
 
-/// `R` (CONSOLE.md, Rotate API Key): the grace choice starts on 24 hours, with focus on it.
+/// `R` (docs/console.md, Rotate API Key): the grace choice starts on 24 hours, with focus on it.
 /// A key that is not active is still offered: the service's 409 says why, in the page's words.
 pub fn open(m: &mut Model) -> Vec<Effect> {
     let Some((service_id, key)) = selected_for(m, "what.rotate") else {

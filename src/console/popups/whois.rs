@@ -1,4 +1,4 @@
-//! Who owns this key? (issue 9; CONSOLE.md, Popups): `w` from any screen; a field that takes a
+//! Who owns this key? (issue 9; docs/console.md, Popups): `w` from any screen; a field that takes a
 //! typed or pasted key and shows it only as dots; the format and checksum checked here first
 //! (no request for what is not a ragkeys API key); then `POST /v1/whois`; `[Open]` goes to the
 //! owner's API Key management with the key selected. Closing the popup wipes the key.
@@ -84,7 +84,7 @@ impl std::fmt::Debug for TypedKey {
     }
 }
 
-/// Who owns this key? (issue 9; CONSOLE.md, Popups): the key is checked locally first (format
+/// Who owns this key? (issue 9; docs/console.md, Popups): the key is checked locally first (format
 /// and checksum), then looked up by `POST /v1/whois`.
 #[derive(Debug)]
 pub struct WhoisPopup {
@@ -246,7 +246,7 @@ fn lookup(m: &mut Model) -> Vec<Effect> {
     }
     p.found = None;
     if credential::parse(Kind::ApiKey, p.key.expose()).is_err() {
-        // Format or checksum wrong: nothing is sent (API.md, whois: checksum first).
+        // Format or checksum wrong: nothing is sent (docs/api.md, whois: checksum first).
         p.error = Some(not_a_key);
         return Vec::new();
     }

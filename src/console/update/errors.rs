@@ -59,7 +59,7 @@ pub fn message(m: &Model, e: &ApiError) -> String {
                 },
                 ErrorCode::Internal => tr.t("error.internal").to_string(),
                 ErrorCode::InvalidRequest => tr.f("error.invalid", &[("message", &message)]),
-                // 409 on a key that is not active (API.md, Key lifecycle), in the console's
+                // 409 on a key that is not active (docs/api.md, Key lifecycle), in the console's
                 // words; a rotation says it more precisely (popups::rotate::on_rotated).
                 ErrorCode::ApiKeyNotActive => tr.t("error.not_active").to_string(),
                 // The console sends whole bodies at once; a 408 is shown with its code, as is

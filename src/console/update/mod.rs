@@ -57,7 +57,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             keys::on_key(m, k)
         }
         Msg::Mouse(ev) => mouse::on_mouse(m, ev),
-        // Below the minimum size nothing is visible, so a paste goes nowhere (CONSOLE.md).
+        // Below the minimum size nothing is visible, so a paste goes nowhere (docs/console.md).
         Msg::Paste(_) if m.too_small() => Vec::new(),
         Msg::Paste(mut s) => {
             m.dirty = true;

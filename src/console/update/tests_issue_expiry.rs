@@ -1,4 +1,4 @@
-//! `update` through the Issue popup's expiry (issue 8; CONSOLE.md, Popups): the choice and its
+//! `update` through the Issue popup's expiry (issue 8; docs/console.md, Popups): the choice and its
 //! keys, the date field and its checks, what is sent, and retries that send the same body.
 
 use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};

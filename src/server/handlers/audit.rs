@@ -1,5 +1,5 @@
 //! `GET /v1/audit`: the whole audit trail, every service including deleted ones, in pages
-//! (API.md, Endpoints).
+//! (docs/api.md, Endpoints).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

@@ -58,7 +58,7 @@ pub(super) fn idempotency_of(
     )))
 }
 
-/// Checks an `expires_at` of a request at `now` (API.md, Key lifecycle): in the future, at
+/// Checks an `expires_at` of a request at `now` (docs/api.md, Key lifecycle): in the future, at
 /// most 366 days ahead. Returns unix seconds.
 pub(super) fn check_expiry(at: Timestamp, now: UnixTime) -> Result<UnixTime, ApiError> {
     let at = at.unix();
@@ -149,7 +149,7 @@ pub async fn issue(
     .await
 }
 
-/// Runs `run` under the rules of Retry-safe issuance (API.md): a request without an
+/// Runs `run` under the rules of Retry-safe issuance (docs/api.md): a request without an
 /// Idempotency-Key runs as is; with one, a duplicate in flight, a reused key, a replay from
 /// memory or from the durable record are answered here, and only a fresh one runs, holding
 /// the guard it completes on success. `what` names the audit events of the refusals.
@@ -253,7 +253,7 @@ async fn key_alive(state: &AppState, service_id: &str, key_id: &str) -> Result<(
 }
 
 /// A replay of a success still in memory: the same response, unless its key has died since
-/// (API.md, Retry-safe issuance); then its plaintext is wiped and the refusal says why. A
+/// (docs/api.md, Retry-safe issuance); then its plaintext is wiped and the refusal says why. A
 /// replay has its audit event already (the issue's); a refusal writes one.
 async fn replay_if_alive(
     state: &AppState,

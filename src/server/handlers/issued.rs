@@ -15,7 +15,7 @@ use crate::server::state::AppState;
 use crate::server::store::{IdempotencyRecord, StoreError, UnixTime};
 use crate::wire::{ApiKey, ErrorCode, IssuedKey};
 
-/// Marks an answer replayed from an earlier request (API.md, Retry-safe issuance).
+/// Marks an answer replayed from an earlier request (docs/api.md, Retry-safe issuance).
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The IssuedKey answer with `status` (201, or as recorded), marked when replayed.

@@ -1,5 +1,5 @@
 //! `PATCH …/api-keys/{key_id}` and `POST …/api-keys/{key_id}/rotate`: rename, disable, enable,
-//! new expiry, and rotation with a grace period (API.md, Key lifecycle).
+//! new expiry, and rotation with a grace period (docs/api.md, Key lifecycle).
 
 use axum::body::Bytes;
 use axum::extract::State;

@@ -34,7 +34,7 @@ pub async fn healthz() -> Response {
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
 /// The document is rendered once by the router (`openapi::document`) and put on this route's
 /// requests as an extension, so that it, which names every handler, is not reached from the
-/// handlers' side (ARCHITECTURE.md: no import circle).
+/// handlers' side (docs/architecture.md, Habits: no import circle).
 pub async fn openapi(req: Request) -> Response {
     match req.extensions().get::<OpenApiDocument>() {
         Some(OpenApiDocument(doc)) => super::json_bytes(StatusCode::OK, doc.to_vec()),
@@ -62,7 +62,7 @@ pub async fn me(admin: Admin, _: NoQuery) -> Response {
     )
 }
 
-/// Whether this replica can serve: for load balancers (API.md, Endpoints).
+/// Whether this replica can serve: for load balancers (docs/api.md, Endpoints).
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
     responses(
         (status = 200, description = "Ready: the store answers and (several replicas) this replica's lease is valid and its index in sync", body = Health),
@@ -97,7 +97,7 @@ pub async fn verify(
     State(state): State<SharedState>,
     Peer(peer): Peer,
     // The request itself rather than `HeaderMap`, which would clone every header: this is the
-    // hot path (README, Performance).
+    // hot path (docs/performance.md).
     req: Request,
 ) -> Response {
     let headers = req.headers();
@@ -115,7 +115,7 @@ pub async fn verify(
     let answer = match key {
         None => None,
         // One load against the clock read above; past the lease nothing is answered from
-        // memory, neither 200 nor 401 (API.md, Several replicas).
+        // memory, neither 200 nor 401 (docs/api.md, Several replicas).
         Some(_) if !state.replica.trust.trusted_at(now) => {
             return ApiError::unavailable().into_response();
         }
@@ -145,8 +145,8 @@ pub async fn verify(
 }
 
 /// The 200 body for a live key found at `at` (unix seconds), or `None` for a disabled, expired
-/// or retired one, which gets the one uniform refusal (API.md, Key lifecycle). Either way the
-/// attempt counts in the key's usage (API.md, Usage). Runs under the index's read lock.
+/// or retired one, which gets the one uniform refusal (docs/api.md, Key lifecycle). Either way the
+/// attempt counts in the key's usage (docs/api.md, Usage). Runs under the index's read lock.
 fn verified_body(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> Option<Bytes> {
     if !entry.check(at) {
         return None;
@@ -156,7 +156,7 @@ fn verified_body(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> O
     }
     // The `Verified` body encoded when the key entered the index, copied: a few dozen bytes
     // into this thread's allocator, where sharing the one buffer would make every core write
-    // its reference count (README, Performance).
+    // its reference count (docs/performance.md).
     Some(Bytes::copy_from_slice(&entry.answer))
 }
 
@@ -165,7 +165,7 @@ fn verified_body(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> O
 const MISS_ROUNDS: usize = 3;
 
 /// An index miss on a shared store: the key may have been issued on another replica a moment
-/// ago (API.md: it verifies on every replica on the very next request). Reads it from the
+/// ago (docs/api.md: it verifies on every replica on the very next request). Reads it from the
 /// database and keeps it in the index, through the same stamped refresh as every change, so a
 /// read that a delete overtook is never kept. `None`: no such key (a failure, counted by the
 /// caller against the address); `unavailable` when the database cannot say.
@@ -196,7 +196,7 @@ pub async fn no_route() -> ApiError {
     ApiError::not_found()
 }
 
-/// A known path with a method it does not take: 404 `not_found`, a code of API.md's table
+/// A known path with a method it does not take: 404 `not_found`, a code of docs/api.md's table
 /// (Conventions: every error has "a stable machine code" from it, and the table has no 405 row);
 /// axum adds `Allow` naming the methods the path does take.
 pub async fn wrong_method() -> ApiError {

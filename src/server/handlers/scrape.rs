@@ -1,5 +1,5 @@
 //! The metrics listener: `GET /metrics` and nothing else, without a token, on its own address so
-//! that it can stay on a private interface (API.md, Operating the service).
+//! that it can stay on a private interface (docs/operating.md).
 
 use axum::Router;
 use axum::extract::State;

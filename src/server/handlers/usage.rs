@@ -1,4 +1,4 @@
-//! `GET /v1/services/{service_id}/api-keys/{key_id}/usage` (API.md, Usage).
+//! `GET /v1/services/{service_id}/api-keys/{key_id}/usage` (docs/api.md, Usage).
 
 use axum::extract::State;
 use axum::response::Response;

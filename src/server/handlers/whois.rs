@@ -1,5 +1,5 @@
 //! `POST /v1/whois`: whose is this API key? For a key found where it should not be (a log, a
-//! ticket, a repository): names its service and key in any state (API.md, Key lifecycle: Whois).
+//! ticket, a repository): names its service and key in any state (docs/api.md, Whois).
 
 use std::time::Instant;
 

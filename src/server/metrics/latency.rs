@@ -3,7 +3,7 @@
 //!
 //! Why not the exporter's histogram: it keeps every sample in a list until the next drain
 //! (a block allocation per 64 samples, and the drain's work), which measured about 120 ns per
-//! request, most of what metrics cost a verification (README, Performance). A Prometheus
+//! request, most of what metrics cost a verification (docs/performance.md). A Prometheus
 //! histogram is only cumulative counters per bucket, so one relaxed add into the bucket and
 //! one into the sum are all a request needs.
 

@@ -1,7 +1,7 @@
 //! `ragkeys_http_requests_total` and `ragkeys_http_request_duration_seconds` per route, with
 //! their handles resolved the first time a (route, method, status) is seen: after that, a request
 //! costs a short scan of the route templates and a few relaxed atomic adds, with no lock and no
-//! allocation (README, Operating; Performance).
+//! allocation (docs/operating.md; docs/performance.md).
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -20,7 +20,7 @@ const SLOTS: usize = 24;
 const METHODS: [&str; 8] = [
     "GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "other",
 ];
-/// The statuses the API answers (API.md, Conventions); others are recorded the slow way.
+/// The statuses the API answers (docs/api.md, Conventions); others are recorded the slow way.
 const STATUSES: [u16; 15] = [
     200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 500, 503,
 ];

@@ -1,4 +1,4 @@
-//! Several replicas on one database (API.md, Several replicas; ARCHITECTURE.md, Several
+//! Several replicas on one database (docs/api.md, Several replicas; docs/architecture.md, Several
 //! replicas, in one picture). Each replica keeps its verify index in memory and:
 //!
 //! - trusts it only until a local deadline ([`Trust`]) that the protocol ([`protocol`]) moves
@@ -27,7 +27,7 @@ use super::store::{KeyDigest, Store, StoreError, StoreResult};
 use super::verify_index::VerifyIndex;
 use crate::credential::Digest;
 
-/// How long a lease lasts from the database's clock (API.md: a cut-off replica stops
+/// How long a lease lasts from the database's clock (docs/api.md: a cut-off replica stops
 /// answering from memory within it; the goal is ≤ 1 s).
 pub const LEASE: Duration = Duration::from_secs(1);
 /// How often a replica catches up and renews: four renewals per lease, so that one slow or

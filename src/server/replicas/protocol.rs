@@ -1,4 +1,4 @@
-//! The replica protocol over PostgreSQL (pgdesign.md, PGR; API.md, Several replicas). One task
+//! The replica protocol over PostgreSQL (docs/architecture.md, The replica protocol; docs/api.md, Several replicas). One task
 //! per replica, in sessions; each session:
 //!
 //! 1. stops trusting the index, LISTENs on the change feed, and opens its own connection;

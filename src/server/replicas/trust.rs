@@ -1,7 +1,7 @@
 //! Whether this replica may answer `/v1/verify` from its index: a local deadline that only the
-//! replica protocol moves forward (API.md, Several replicas). The verify path reads it with one
+//! replica protocol moves forward (docs/api.md, Several replicas). The verify path reads it with one
 //! atomic load against the clock reading it takes anyway, so that it costs nothing measurable
-//! (README, Performance) and needs no timer to run out: a replica whose renewals stop simply
+//! (docs/performance.md) and needs no timer to run out: a replica whose renewals stop simply
 //! finds its deadline passed.
 
 use std::sync::Mutex;

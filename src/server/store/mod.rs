@@ -59,7 +59,7 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
-    /// The state at `now` (API.md, Key lifecycle): rotated beats disabled beats expired.
+    /// The state at `now` (docs/api.md, Key lifecycle): rotated beats disabled beats expired.
     pub fn state(&self, now: UnixTime) -> KeyState {
         if self.replaced_by.is_some() {
             KeyState::Rotating
@@ -120,7 +120,7 @@ pub struct KeyDigest {
 }
 
 /// A successful verification, as the background writer records it once a minute per key:
-/// `last_used_at` and `last_used_from` (API.md, Key lifecycle; Usage).
+/// `last_used_at` and `last_used_from` (docs/api.md, Key lifecycle; Usage).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyUse {
     pub key_id: String,
@@ -128,7 +128,7 @@ pub struct KeyUse {
     pub from: std::net::IpAddr,
 }
 
-/// Verifications of one key in one hour, counted in memory and not yet written (API.md, Usage).
+/// Verifications of one key in one hour, counted in memory and not yet written (docs/api.md, Usage).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageCount {
     pub key_id: String,
@@ -161,7 +161,7 @@ pub struct KeyUsage {
     pub days: Vec<UsageBucket>,
 }
 
-/// What a PATCH changes; `None` leaves a field as it is (API.md, Key lifecycle).
+/// What a PATCH changes; `None` leaves a field as it is (docs/api.md, Key lifecycle).
 #[derive(Clone, Debug, Default)]
 pub struct KeyChange {
     pub name: Option<Option<String>>,
@@ -211,7 +211,7 @@ pub struct IdempotencyRecord {
     pub created_at: UnixTime,
 }
 
-/// What `GET /v1/audit` asks of the whole trail (API.md, Endpoints): every service, deleted
+/// What `GET /v1/audit` asks of the whole trail (docs/api.md, Endpoints): every service, deleted
 /// ones included, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
@@ -240,8 +240,8 @@ pub struct FoundKey {
     pub key: KeyRecord,
 }
 
-/// How many keys are in each state at one moment, across all services (API.md, Operating the
-/// service: `ragkeys_api_keys{state}`).
+/// How many keys are in each state at one moment, across all services (docs/operating.md,
+/// Metrics: `ragkeys_api_keys{state}`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeyCounts {
     pub active: u64,
@@ -290,7 +290,7 @@ pub enum StoreError {
     IdempotencyTaken,
     /// The database cannot be reached now (connection refused or lost, pool timeout, the
     /// server shutting down, a call past its time bound): answered 503 `unavailable` with
-    /// `Retry-After`, never 500 (API.md, Several replicas). The text is for the log only.
+    /// `Retry-After`, never 500 (docs/api.md, Several replicas). The text is for the log only.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("storage failure: {0}")]
@@ -402,7 +402,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records successful verifications: `last_used_at` and `last_used_from` (never backwards).
     fn touch_keys(&self, used: Vec<KeyUse>) -> Fut<'_, ()>;
 
-    // Usage (API.md, Usage).
+    // Usage (docs/api.md, Usage).
     /// Adds counts to their hourly and daily buckets (skipping keys deleted meanwhile) and
     /// deletes the buckets that started before `keep_hours_from` / `keep_days_from`, in one
     /// transaction.
@@ -447,7 +447,7 @@ pub trait Store: Send + Sync + 'static {
     /// the first writer's value, whoever that was.
     fn init_meta(&self, key: &'static str, value: String) -> Fut<'_, String>;
 
-    // The change feed of several replicas (API.md, Several replicas; pgdesign.md).
+    // The change feed of several replicas (docs/api.md, Several replicas; docs/architecture.md, The replica protocol).
     /// True when other processes may change the keys behind this one's back (PostgreSQL): an
     /// index miss must then ask the store. SQLite's index is complete, so false there.
     fn is_shared(&self) -> bool {

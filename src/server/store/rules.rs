@@ -1,4 +1,4 @@
-//! The rules of a key's lifecycle (API.md, Key lifecycle), written once for both stores: each
+//! The rules of a key's lifecycle (docs/api.md, Key lifecycle), written once for both stores: each
 //! store reads the key inside its transaction, asks these functions what the change means,
 //! and writes what they answer. Nothing here touches a database.
 
@@ -24,7 +24,7 @@ pub struct Update {
     /// does not.
     pub verify_changed: bool,
     /// Whether the key may stop verifying earlier than before: the other replicas must have
-    /// seen the change before it is answered (API.md, Several replicas).
+    /// seen the change before it is answered (docs/api.md, Several replicas).
     pub stops: bool,
 }
 

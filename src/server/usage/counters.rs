@@ -17,8 +17,7 @@ fn slot(t: UnixTime) -> usize {
 
 /// One key's verifications not yet written, and the address of its last recorded use.
 /// On a cache line of its own: every verification of the key adds here, from every core, and
-/// the entry's read-mostly fields beside it should not be invalidated by that (README,
-/// Performance).
+/// the entry's read-mostly fields beside it should not be invalidated by that (docs/performance.md).
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub struct Counters {

@@ -1,4 +1,4 @@
-//! Usage per key (API.md, Usage; Key lifecycle: Usage figures): verifications counted in memory
+//! Usage per key (docs/api.md, Usage; Key lifecycle: Usage figures): verifications counted in memory
 //! on the verify path, written at most once a minute into 24 hourly and 30 daily buckets, and
 //! read back with the counts not yet written added, so that this process's figures are exact.
 //!
@@ -20,9 +20,9 @@ use crate::wire::{Bucket, Timestamp, Usage};
 pub use counters::HOUR;
 /// Seconds in a daily bucket (UTC days).
 pub const DAY: UnixTime = 86_400;
-/// Hourly buckets shown and kept (API.md, Usage).
+/// Hourly buckets shown and kept (docs/api.md, Usage).
 pub const HOURS_KEPT: usize = 24;
-/// Daily buckets shown and kept (API.md, Usage).
+/// Daily buckets shown and kept (docs/api.md, Usage).
 pub const DAYS_KEPT: usize = 30;
 
 /// The start of the hour holding `t` (unix seconds).

@@ -1,4 +1,4 @@
-//! The HTTP contract of `ragkeys serve` (shared/API.md) on the PostgreSQL store: the same modules
+//! The HTTP contract of `ragkeys serve` (docs/api.md) on the PostgreSQL store: the same modules
 //! as `sqlite`, every test on a fresh database of the throwaway cluster
 //! (tests/common/pg.rs) with a pepper file. Left out, as SQLite's alone: lifecycle_sqlite.rs (the
 //! data dir's files, its pepper, a newer ragkeys.db) and embedded.rs (the console's embedded

@@ -1,4 +1,4 @@
-//! The HTTP contract of `ragkeys serve` (shared/API.md), checked from outside: a real server on
+//! The HTTP contract of `ragkeys serve` (docs/api.md), checked from outside: a real server on
 //! 127.0.0.1:0 over a temp data dir, real HTTP, endpoint by endpoint and code by code.
 //! `postgres` runs the same modules on PostgreSQL; the data dir's own tests are here only.
 

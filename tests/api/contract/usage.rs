@@ -1,4 +1,4 @@
-//! `GET …/api-keys/{key_id}/usage` (API.md, Usage): N verifications show as N `ok` at once,
+//! `GET …/api-keys/{key_id}/usage` (docs/api.md, Usage): N verifications show as N `ok` at once,
 //! refused ones of a disabled or expired key, `last_used_from`, the shape, and the 404s. Nothing
 //! here depends on the clock: an hour that turns mid-test is noticed and allowed for.
 

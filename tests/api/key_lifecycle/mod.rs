@@ -1,4 +1,4 @@
-//! The key lifecycle of shared/API.md (Key lifecycle): its rules one by one, then under
+//! The key lifecycle of docs/api.md (Key lifecycle): its rules one by one, then under
 //! concurrency and crashes.
 
 mod races;

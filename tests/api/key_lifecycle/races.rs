@@ -1,4 +1,4 @@
-//! The key lifecycle under concurrency and crashes (shared/API.md, Key lifecycle): one successor
+//! The key lifecycle under concurrency and crashes (docs/api.md, Key lifecycle): one successor
 //! out of 50 simultaneous rotations, a disable that holds from its answer on while verifications
 //! race it, and kill -9 in the middle of rotations.
 

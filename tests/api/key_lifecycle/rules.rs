@@ -1,4 +1,4 @@
-//! The key lifecycle of shared/API.md (Key lifecycle), from outside: a real `ragkeys serve`,
+//! The key lifecycle of docs/api.md (Key lifecycle), from outside: a real `ragkeys serve`,
 //! real HTTP. Expiry, disable/enable, rename, rotation with a grace in a shared slot, the lazy
 //! retirement, Idempotency-Key on rotate, and the role matrix of the new routes.
 

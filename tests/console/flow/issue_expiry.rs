@@ -1,5 +1,5 @@
 //! The Issue popup's expiry in the console's real loop against a real `ragkeys serve` (issue 8;
-//! CONSOLE.md, Popups): `30 days` and a typed date reach the service as the `expires_at` they
+//! docs/console.md, Popups): `30 days` and a typed date reach the service as the `expires_at` they
 //! stand for, and a date that is not one is refused before anything is sent.
 
 use chrono::{Duration, FixedOffset, Utc};

@@ -1,6 +1,6 @@
 //! The console's real loop, driven by scripted terminal events against a real `ragkeys serve`:
 //! what it does to the screen for resizes and Ctrl-L (clear, then draw every cell), and what it
-//! asks of job control for Ctrl-Z, SIGTSTP and SIGCONT (CONSOLE.md, Keys; Terminal manners).
+//! asks of job control for Ctrl-Z, SIGTSTP and SIGCONT (docs/console.md, Keys; Terminal manners).
 
 use ragkeys::console::app::{Exit, JobSignal};
 

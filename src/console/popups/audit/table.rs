@@ -64,7 +64,7 @@ fn want(c: AuditCol) -> usize {
 }
 
 /// One event's cells, every string from the wire stripped of control and bidi characters
-/// (CONSOLE.md, Terminal manners).
+/// (docs/console.md, Terminal manners).
 pub fn cells(m: &Model, e: &AuditEvent) -> [(AuditCol, String); 7] {
     let cell = |c: AuditCol| -> String {
         match c {

@@ -1,7 +1,7 @@
-//! The change feed's writing half (pgdesign.md): every write that changes which keys verify
+//! The change feed's writing half (docs/architecture.md, The replica protocol): every write that changes which keys verify
 //! announces ONE `changes` row inside its own transaction, with a NOTIFY delivered at commit;
 //! after the commit of an awaited change (one that stops a key), the writer waits until every
-//! other replica holding a live lease has acknowledged it, or its lease has run out (API.md,
+//! other replica holding a live lease has acknowledged it, or its lease has run out (docs/api.md,
 //! Several replicas). The replicas' side (LISTEN, apply, ack, lease) is `replicas/`.
 
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ const PHASES: [&str; 5] = ["acquire", "write", "lock", "commit", "acks"];
 
 /// How long each phase of one write took, logged at debug level (`RAGKEYS_LOG`, target
 /// `ragkeys::server::store::postgres::feed`) when it is dropped: finished, failed, or abandoned
-/// by the call's bound. So that a slow revocation (README, Running several replicas) says which
+/// by the call's bound. So that a slow revocation (docs/operating.md, Running several replicas) says which
 /// phase took the time. Costs one clock read per phase; the protocol is unchanged.
 pub struct Phases {
     /// The store call, e.g. `delete_key`.

@@ -1,4 +1,4 @@
-//! The key lifecycle (API.md, Key lifecycle): PATCH, rotation into a shared slot, and the
+//! The key lifecycle (docs/api.md, Key lifecycle): PATCH, rotation into a shared slot, and the
 //! retirement of rotated keys whose grace has ended. Every statement that reads a key to change
 //! it locks its row (`FOR UPDATE`), so that of several replicas changing one key at once each
 //! sees the others' work: 50 rotations of one key give one successor.
@@ -88,7 +88,7 @@ pub async fn update_key(
             insert_audit(&mut tx, &event).await?;
         }
         // Which keys verify changes only with enabled or expires_at; a rename alone is no
-        // change. Awaited when the key may stop verifying earlier than before (API.md, Several
+        // change. Awaited when the key may stop verifying earlier than before (docs/api.md, Several
         // replicas).
         if update.verify_changed {
             let stops = update.stops;

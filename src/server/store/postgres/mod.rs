@@ -1,4 +1,4 @@
-//! The PostgreSQL store: what several `ragkeys serve` replicas share (API.md, Several
+//! The PostgreSQL store: what several `ragkeys serve` replicas share (docs/api.md, Several
 //! replicas). sqlx (see Cargo.toml): one well-kept crate gives the pool, `PgListener` for the
 //! change feed, libpq's URL and `sslmode` spelling, and rustls with the system roots; queries
 //! are runtime strings, so nothing needs a database at compile time.

@@ -1,7 +1,7 @@
 //! The replica protocol's SQL (its logic is `server/replicas/`): the lease row of this process,
 //! the change feed read back, and the keys' current state for the verify index. Every statement
 //! runs on a connection of its own (never the store's pool), so that a pool busy with admin
-//! calls cannot delay a renewal past the lease (API.md, Several replicas; pgdesign.md).
+//! calls cannot delay a renewal past the lease (docs/api.md, Several replicas; docs/architecture.md, The replica protocol).
 
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
@@ -18,7 +18,7 @@ pub async fn connect(pool: &PgPool) -> StoreResult<PgConnection> {
 
 /// A listener on the change feed's channel, on its own connection. It does not reconnect by
 /// itself: a lost connection ends it, and the protocol resyncs with a new one, since
-/// notifications sent meanwhile are lost (ARCHITECTURE.md, Several replicas). Its connection
+/// notifications sent meanwhile are lost (docs/architecture.md, Several replicas). Its connection
 /// comes from a pool of its own, not the store's: a listener dropped on a silent network
 /// sends UNLISTEN before giving its connection back, and that may hang until TCP gives up; it
 /// must not hold one of the store's connections meanwhile.

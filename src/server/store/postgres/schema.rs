@@ -1,7 +1,7 @@
 //! Versioned schema of the PostgreSQL store: `schema_migrations` holds one row per applied
 //! version. Every pending migration is applied in ONE transaction holding a transaction-level
 //! advisory lock, so of several replicas starting together on a fresh database exactly one
-//! applies them and the others wait, then find nothing to do (pgdesign.md, Connecting).
+//! applies them and the others wait, then find nothing to do (docs/architecture.md, Connecting).
 
 use sqlx::postgres::PgPool;
 
@@ -16,7 +16,7 @@ pub const MIGRATION_LOCK: i64 = 0x7261_676b_6579_7301;
 /// only the lease uses the database clock (TIMESTAMPTZ), so that hosts' clocks never matter.
 const MIGRATIONS: &[&str] = &[
     // 1: the schema of SQLite's version 4 (tokens, services, keys with their lifecycle, usage,
-    // audit, idempotency), plus the change feed and the replicas' leases (API.md, Several
+    // audit, idempotency), plus the change feed and the replicas' leases (docs/api.md, Several
     // replicas). `ord` keeps insertion order, which SQLite reads from its rowid.
     "
     CREATE TABLE meta (

@@ -31,7 +31,7 @@ pub async fn insert_audit(conn: &mut PgConnection, e: &AuditEvent) -> StoreResul
 /// retention) holds its scope; true when written. Across replicas two requests with one
 /// Idempotency-Key can both pass their in-memory check: the second one's insert waits on the
 /// first's row and then finds it, so its caller rolls back instead of issuing a second key
-/// (API.md, Several replicas). An expired record is replaced, as SQLite does.
+/// (docs/api.md, Several replicas). An expired record is replaced, as SQLite does.
 pub async fn upsert_idempotency(
     conn: &mut PgConnection,
     r: &IdempotencyRecord,

@@ -1,4 +1,4 @@
-//! Usage per key (API.md, Usage), merged across replicas: every replica adds its own counts
+//! Usage per key (docs/api.md, Usage), merged across replicas: every replica adds its own counts
 //! to the shared buckets, and `last_used_at` never moves backwards, whichever replica writes.
 
 use std::collections::{BTreeMap, HashMap};

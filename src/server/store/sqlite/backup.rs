@@ -1,4 +1,4 @@
-//! `ragkeys backup`: a consistent copy of a live SQLite store (API.md, Operating the service),
+//! `ragkeys backup`: a consistent copy of a live SQLite store (docs/operating.md),
 //! through SQLite's online backup API, while `ragkeys serve` keeps answering.
 //!
 //! The copy is taken in one step under one read transaction: in WAL mode that blocks no writer,

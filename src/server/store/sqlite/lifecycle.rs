@@ -1,4 +1,4 @@
-//! The key lifecycle (API.md, Key lifecycle): PATCH, rotation into a shared slot, and the lazy
+//! The key lifecycle (docs/api.md, Key lifecycle): PATCH, rotation into a shared slot, and the lazy
 //! retirement of rotated keys whose grace has ended.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};

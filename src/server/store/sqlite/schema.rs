@@ -65,7 +65,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX idempotency_by_age ON idempotency (created_at);
     ",
     // 2: admin token ids are never reused (AUTOINCREMENT): an Idempotency-Key is scoped to the
-    // token's id, so a new token must never inherit a revoked one's replays (API.md, Retry-safe
+    // token's id, so a new token must never inherit a revoked one's replays (docs/api.md, Retry-safe
     // issuance). The sequence starts above every id still present.
     "
     ALTER TABLE admin_tokens RENAME TO admin_tokens_v1;
@@ -81,7 +81,7 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, name, role, digest, masked, created_at FROM admin_tokens_v1;
     DROP TABLE admin_tokens_v1;
     ",
-    // 3: the key lifecycle (API.md, Key lifecycle). A rotated key (replaced_by set) holds no
+    // 3: the key lifecycle (docs/api.md, Key lifecycle). A rotated key (replaced_by set) holds no
     // slot of its own: it shares its successor's, so key_count counts the others. Keys issued
     // before learn who issued them from the audit trail where it says.
     "
@@ -95,7 +95,7 @@ const MIGRATIONS: &[&str] = &[
         ORDER BY id DESC LIMIT 1), '');
     CREATE INDEX api_keys_rotating ON api_keys (expires_at) WHERE replaced_by IS NOT NULL;
     ",
-    // 4: usage per key (API.md, Usage): 24 hourly and 30 daily buckets of verifications, and
+    // 4: usage per key (docs/api.md, Usage): 24 hourly and 30 daily buckets of verifications, and
     // the address of the last one. Only the key id ties a row to its key, never the key or its
     // digest; the rows go with their key (ON DELETE CASCADE, every path that deletes a key).
     "

@@ -1,4 +1,4 @@
-//! Usage per key (API.md, Usage): `last_used_at`/`last_used_from` and the hourly and daily
+//! Usage per key (docs/api.md, Usage): `last_used_at`/`last_used_from` and the hourly and daily
 //! buckets. Rows hold the key id only; they go with their key (`ON DELETE CASCADE`).
 
 use rusqlite::{Connection, OptionalExtension, params};
