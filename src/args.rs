@@ -405,6 +405,11 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics (GET /metrics, no token) on this second address; off by default
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// On SIGTERM, keep serving this long with /readyz answering 503, so that a load balancer
+    /// takes this replica out before it stops listening (0: stop at once)
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub drain: u64,
 }
 
 /// Where `serve` and `tokens` keep their data: SQLite in the data dir (the default), or one

@@ -5,7 +5,9 @@
 //! docs/api.md, Conventions: a request head must be complete within 10 s of its first byte; a
 //! connection idle between requests (or since it opened) is closed after 75 s; running out of
 //! file descriptors is logged once and recovered from, not spun on. (The 30 s body deadline is
-//! the middleware's: it is answered 408, not closed.)
+//! the middleware's: it is answered 408, not closed.) docs/operating.md, Rolling restarts and
+//! the drain: while draining every answer carries `Connection: close`; at stop, requests in
+//! flight get up to 20 s.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +19,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::HeaderValue;
+use axum::http::header::CONNECTION;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -25,6 +29,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::drain::Draining;
 use super::extract::ClientAddr;
 use super::router::App;
 
@@ -33,8 +38,9 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection with no request in flight is closed after this long (docs/api.md, Conventions):
 /// above the 60 s idle timeout of common load balancers, so they never reuse a closing one.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
-/// How long in-flight requests may take to finish after the stop signal before we close anyway.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long in-flight requests may take to finish after the listener stops accepting before we
+/// close anyway: with the default drain, inside Kubernetes' default 30 s grace.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// A TLS handshake must be done within this, like a request head.
 const HANDSHAKE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
 /// Accept failures (EMFILE, ENFILE, ENOBUFS…) are retried after this, doubling up to the max.
@@ -47,9 +53,11 @@ const IN_REQUEST: u8 = 2;
 
 /// What a connection is doing and since when; written by the socket reads and the service,
 /// read by the connection's watchdog. Atomics only: it costs nothing per request but two stores
-/// and two reads of the coarse clock.
+/// and two reads of the coarse clock. It also carries the process's drain flag, per connection,
+/// so that a request reads it without touching a reference count every core shares.
 struct Clock {
     opened: Instant,
+    draining: Option<Draining>,
     /// [`coarse_ms`] when the connection opened.
     opened_ms: u64,
     phase: AtomicU8,
@@ -88,9 +96,10 @@ fn precise_ms() -> u64 {
 }
 
 impl Clock {
-    fn new() -> Clock {
+    fn new(draining: Option<Draining>) -> Clock {
         Clock {
             opened: Instant::now(),
+            draining,
             opened_ms: coarse_ms(),
             phase: AtomicU8::new(IDLE),
             since_ms: AtomicU64::new(0),
@@ -109,6 +118,11 @@ impl Clock {
     /// A request is in the service: no deadline of ours runs, so no clock read is needed.
     fn enter_request(&self) {
         self.phase.store(IN_REQUEST, Ordering::Release);
+    }
+
+    /// Whether an answer must ask the client to close: the process is draining.
+    fn closing(&self) -> bool {
+        self.draining.as_ref().is_some_and(Draining::is_on)
     }
 
     /// When the connection must be closed unless its phase changes first; `None` in a request.
@@ -175,12 +189,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 }
 
 /// Serves one connection until it ends, goes idle or slow past its limits, or shutdown ends it.
-async fn serve_connection<T, A>(io: T, peer: SocketAddr, app: A, watcher: Watcher)
-where
+async fn serve_connection<T, A>(
+    io: T,
+    peer: SocketAddr,
+    app: A,
+    watcher: Watcher,
+    draining: Option<Draining>,
+) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     A: App,
 {
-    let clock = Arc::new(Clock::new());
+    let clock = Arc::new(Clock::new(draining));
     let io = TokioIo::new(Watched {
         io,
         clock: clock.clone(),
@@ -199,8 +218,16 @@ where
         let answer = app.borrow_mut().call(req.map(Body::new));
         let clock = service_clock.clone();
         async move {
-            let resp = answer.await;
+            let mut resp = answer.await;
             clock.enter(IDLE);
+            // Draining: the client should take its next request elsewhere (hyper closes the
+            // connection after an answer that says so).
+            if clock.closing()
+                && let Ok(r) = &mut resp
+            {
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
             resp
         }
     });
@@ -271,13 +298,56 @@ fn per_connection_error(e: &std::io::Error) -> bool {
     )
 }
 
-/// Serves until `stop` turns true, then lets in-flight requests finish (within the grace).
+/// When and how a serving loop ends.
+#[derive(Clone)]
+pub struct Stop {
+    /// True: stop accepting, and let requests in flight finish within [`SHUTDOWN_GRACE`].
+    accept: watch::Receiver<bool>,
+    /// True: stop waiting for the requests in flight.
+    now: Option<watch::Receiver<bool>>,
+    /// While on, every answer asks its client to close the connection.
+    draining: Option<Draining>,
+}
+
+impl Stop {
+    /// `ragkeys serve`'s: `accept` and `now` as the drain orders them, and its drain flag.
+    pub fn draining(
+        accept: watch::Receiver<bool>,
+        now: watch::Receiver<bool>,
+        draining: Draining,
+    ) -> Stop {
+        Stop {
+            accept,
+            now: Some(now),
+            draining: Some(draining),
+        }
+    }
+}
+
+/// Only a stop: no drain, and requests in flight get the whole grace.
+impl From<watch::Receiver<bool>> for Stop {
+    fn from(accept: watch::Receiver<bool>) -> Stop {
+        Stop {
+            accept,
+            now: None,
+            draining: None,
+        }
+    }
+}
+
+/// Serves until the stop turns true, then lets in-flight requests finish (within the grace, or
+/// until the stop says now).
 pub async fn run_http<A: App>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     app: A,
-    mut stop: watch::Receiver<bool>,
+    stop: impl Into<Stop>,
 ) -> std::io::Result<()> {
+    let Stop {
+        accept: mut stop,
+        now,
+        draining,
+    } = stop.into();
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
@@ -310,22 +380,32 @@ pub async fn run_http<A: App>(
             backoff = ACCEPT_BACKOFF_MIN;
         }
         let _ = stream.set_nodelay(true);
-        let (app, watcher) = (app.clone(), graceful.watcher());
+        let (app, watcher, draining) = (app.clone(), graceful.watcher(), draining.clone());
         match &tls {
             None => {
-                tokio::spawn(serve_connection(stream, peer, app, watcher));
+                tokio::spawn(serve_connection(stream, peer, app, watcher, draining));
             }
             Some(acceptor) => {
-                tokio::spawn(serve_tls(acceptor.clone(), stream, peer, app, watcher));
+                let acceptor = acceptor.clone();
+                tokio::spawn(serve_tls(acceptor, stream, peer, app, watcher, draining));
             }
         }
     }
     drop(listener);
+    let now = async {
+        match now {
+            Some(mut now) => {
+                let _ = now.wait_for(|n| *n).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("requests still running {} s after the stop signal; closing", SHUTDOWN_GRACE.as_secs());
         }
+        () = now => {}
     }
     Ok(())
 }
@@ -337,9 +417,10 @@ async fn serve_tls<A: App>(
     peer: SocketAddr,
     app: A,
     watcher: Watcher,
+    draining: Option<Draining>,
 ) {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher).await,
+        Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher, draining).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!("TLS handshake timed out"),
     }

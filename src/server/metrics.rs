@@ -54,6 +54,9 @@ pub const VERIFY_INDEX_KEYS: &str = "ragkeys_verify_index_keys";
 pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
 /// Always 1, with the `version` of the binary as a label. Gauge.
 pub const BUILD_INFO: &str = "ragkeys_build_info";
+/// 1 from the stop signal on (the replica is draining: not ready, still serving), else 0
+/// (docs/operating.md, Rolling restarts and the drain). Gauge.
+pub const DRAINING: &str = "ragkeys_draining";
 
 /// Every metric name `/metrics` may show (histograms add `_bucket`, `_sum` and `_count`), for
 /// the check of the alert rules.
@@ -68,6 +71,7 @@ pub const EXPORTED: &[&str] = &[
     VERIFY_INDEX_KEYS,
     PROCESS_START_TIME_SECONDS,
     BUILD_INFO,
+    DRAINING,
 ];
 
 /// The `state` label values of [`API_KEYS`], in the order of [`KeyCounts`]'s fields.
@@ -100,6 +104,7 @@ pub struct Metrics {
     revocation_ack: Histogram,
     api_keys: [Gauge; 4],
     index_keys: Gauge,
+    draining: Gauge,
     routes: routes::Routes,
 }
 
@@ -151,6 +156,8 @@ impl Metrics {
             .map_or(0.0, |d| d.as_secs_f64().floor());
         gauge(PROCESS_START_TIME_SECONDS, &[]).set(start);
         gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
+        let draining = gauge(DRAINING, &[]);
+        draining.set(0.0);
         let metrics = Metrics {
             verify,
             store_errors: counter(STORE_ERRORS_TOTAL, &[]),
@@ -159,6 +166,7 @@ impl Metrics {
                 .register_histogram(&key(REVOCATION_ACK_SECONDS, &[]), &metadata()),
             api_keys,
             index_keys: gauge(VERIFY_INDEX_KEYS, &[]),
+            draining,
             routes: routes::Routes::default(),
             handle,
             recorder,
@@ -243,6 +251,10 @@ fn describe(r: &PrometheusRecorder) {
             BUILD_INFO,
             "Always 1; the version of the ragkeys binary as a label.",
         ),
+        d(
+            DRAINING,
+            "1 once a stop signal was received: not ready, still serving; else 0.",
+        ),
     ] {
         r.describe_gauge(name, None, text);
     }
@@ -296,6 +308,13 @@ pub fn lease_valid(valid: bool) {
                 .register_gauge(&key(REPLICA_LEASE_VALID, &[]), &metadata())
         });
         gauge.set(if valid { 1.0 } else { 0.0 });
+    }
+}
+
+/// Reports that the process is draining ([`DRAINING`] 1) or not; a no-op unless metrics are on.
+pub fn draining(on: bool) {
+    if let Some(m) = get() {
+        m.draining.set(if on { 1.0 } else { 0.0 });
     }
 }
 

@@ -7,8 +7,10 @@
 //! verify index; retiring rotated keys) and `store` (the one trait over SQLite and
 //! PostgreSQL, whose lifecycle rules are `store/rules.rs`). Beside them: `verify_index` and
 //! `usage` (what the verify path touches), `replicas` (the lease and the change feed, which
-//! see only the index and their trust), `metrics`, `idempotency`, `rate_limit`.
+//! see only the index and their trust), `metrics`, `idempotency`, `rate_limit`; and `drain`,
+//! how a stop signal ends the serving without dropping a request.
 
+mod drain;
 mod embedded;
 mod error;
 mod extract;
@@ -105,20 +107,6 @@ pub fn main(global: &GlobalArgs, args: &ServeArgs) -> u8 {
     }
 }
 
-/// Registers SIGTERM and SIGINT handlers now (before we announce that we listen, so that an
-/// early signal is never fatal) and returns a future that completes on either.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-    })
-}
-
 /// `--metrics-listen`: turns recording on and binds the metrics listener (docs/operating.md,
 /// Metrics), before the API listener is announced so that its first request is counted.
 async fn bind_metrics(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
@@ -160,7 +148,8 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let metrics_listener = bind_metrics(args.metrics_listen).await?;
-    let signal = shutdown_signal()?;
+    // Before we announce that we listen, so that an early signal is never fatal.
+    let signals = drain::Signals::register()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // The URL without its password: logs never carry it.
     let database = match &args.store.database {
@@ -175,15 +164,18 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         "listening on {addr} ({scheme})"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        signal.await;
-        tracing::info!("stop signal received: finishing in-flight requests");
-        let _ = stop_tx.send(true);
-    });
+    let (now_tx, now_rx) = watch::channel(false);
+    let stop = listen::Stop::draining(stop_rx.clone(), now_rx, state.draining.clone());
+    let orders = drain::Orders {
+        stop: stop_tx,
+        now: now_tx,
+    };
+    let drain_for = std::time::Duration::from_secs(args.drain);
+    tokio::spawn(drain::run(signals, drain_for, state.draining.clone(), orders));
     let metrics_task = metrics_listener.map(|l| {
-        let (state, stop) = (state.clone(), stop_rx.clone());
+        let (state, stop) = (state.clone(), stop.clone());
         tokio::spawn(async move {
-            let upkeep = metrics::run_upkeep(stop.clone());
+            let upkeep = metrics::run_upkeep(stop_rx);
             let (served, ()) = tokio::join!(
                 run_http(l, None, handlers::scrape::router(state), stop),
                 upkeep
@@ -191,7 +183,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
             served
         })
     });
-    let served = run_http(listener, tls, router::router(state.clone()), stop_rx).await;
+    let served = run_http(listener, tls, router::router(state.clone()), stop).await;
     // Nothing is answered any more: deregister, so that writers stop waiting for us at once.
     if let Some(protocol) = protocol {
         protocol.stop().await;

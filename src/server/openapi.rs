@@ -31,6 +31,7 @@ use crate::wire::{Bucket, Usage, limits};
     paths(
         public::healthz,
         public::readyz,
+        public::readyz_verify,
         public::openapi,
         public::me,
         services::list,
@@ -231,6 +232,7 @@ mod tests {
         for p in [
             "/healthz",
             "/readyz",
+            "/readyz/verify",
             "/openapi.json",
             "/v1/me",
             "/v1/services",
@@ -268,10 +270,10 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 18, "{ids:?}");
+        assert_eq!(ids.len(), 19, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 18, "duplicate operationId");
+        assert_eq!(ids.len(), 19, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

@@ -4,6 +4,7 @@
 
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
+pub const READYZ_VERIFY: &str = "/readyz/verify";
 pub const OPENAPI: &str = "/openapi.json";
 pub const ME: &str = "/v1/me";
 pub const SERVICES: &str = "/v1/services";
@@ -19,9 +20,10 @@ pub const VERIFY: &str = "/v1/verify";
 
 /// Every template above.
 #[cfg(test)]
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     HEALTHZ,
     READYZ,
+    READYZ_VERIFY,
     OPENAPI,
     ME,
     SERVICES,
@@ -44,8 +46,18 @@ pub const ALL: [&str; 14] = [
 pub fn template(path: &str) -> Option<&'static str> {
     // The routes without parameters by plain comparison, verify first: the hot path
     // (docs/performance.md) never splits its path.
-    if let Some(t) = [VERIFY, HEALTHZ, READYZ, OPENAPI, ME, SERVICES, AUDIT, WHOIS]
-        .into_iter()
+    if let Some(t) = [
+        VERIFY,
+        HEALTHZ,
+        READYZ,
+        READYZ_VERIFY,
+        OPENAPI,
+        ME,
+        SERVICES,
+        AUDIT,
+        WHOIS,
+    ]
+    .into_iter()
         .find(|t| *t == path)
     {
         return Some(t);
@@ -130,6 +142,9 @@ mod tests {
             "/v1/me",
             "/openapi.json",
             "/readyz",
+            "/readyz/verify",
+            "/readyz/verify/",
+            "/readyz/",
             "/v1/services/a/b/c/d/e/f/g",
         ];
         for path in cases {

@@ -50,6 +50,7 @@ pub fn router(state: SharedState) -> impl App {
     let routes = Router::new()
         .route(HEALTHZ, get(public::healthz))
         .route(READYZ, get(public::readyz))
+        .route(READYZ_VERIFY, get(public::readyz_verify))
         .route(
             OPENAPI,
             get(public::openapi).layer(Extension(public::OpenApiDocument(doc))),

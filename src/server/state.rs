@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::drain::Draining;
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
 use super::rate_limit::FailureLimiter;
 use super::replicas::{self, Replica, ReplicaState, StoreReader};
@@ -53,6 +54,8 @@ pub struct AppState {
     touches: mpsc::Sender<KeyUse>,
     /// Usage figures: flushed by the chores, read by the usage route (docs/api.md, Usage).
     pub usage: UsageBook,
+    /// Set by a stop signal: the readiness routes answer 503 (docs/api.md, Endpoints).
+    pub draining: Draining,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -192,6 +195,7 @@ pub async fn build(
         },
         touches,
         usage: UsageBook::default(),
+        draining: Draining::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(

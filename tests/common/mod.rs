@@ -70,14 +70,29 @@ impl Server {
     }
 
     pub fn start_in_logging(dir: &Path, extra: &[&str], level: &str) -> Server {
+        Self::spawn(dir, "127.0.0.1:0", extra, level)
+    }
+
+    /// A service over `dir` listening on `listen` (e.g. where a stopped one listened, for a
+    /// proxy that knows its address).
+    pub fn start_in_at(dir: &Path, listen: SocketAddr, extra: &[&str]) -> Server {
+        let level = std::env::var("RAGKEYS_TEST_LOG").unwrap_or("info".into());
+        Self::spawn(dir, &listen.to_string(), extra, &level)
+    }
+
+    fn spawn(dir: &Path, listen: &str, extra: &[&str], level: &str) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(dir)
-            .args(extra)
-            .env("RAGKEYS_LOG", level)
+            .args(extra);
+        // A test that stops the service does not wait out a drain unless it asks for one.
+        if !extra.contains(&"--drain") {
+            cmd.args(["--drain", "0"]);
+        }
+        cmd.env("RAGKEYS_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -136,12 +151,25 @@ impl Server {
     /// `pepper_file` (`--pepper-file`; created by the first replica that needs it), on a temp data
     /// dir of its own. `token` is the bootstrap token if this replica created it, else empty.
     pub fn start_pg(db: &pg::TestDb, pepper_file: &Path, extra: &[&str]) -> Server {
+        Self::start_pg_at(db, pepper_file, None, extra)
+    }
+
+    /// [`Server::start_pg`] listening on `listen` (None: a free port).
+    pub fn start_pg_at(
+        db: &pg::TestDb,
+        pepper_file: &Path,
+        listen: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
         let store = pg_store_args(db, pepper_file);
         let mut args: Vec<&str> = store.iter().map(String::as_str).collect();
         args.extend_from_slice(extra);
-        let mut s = Self::start_in(&dir, &args);
+        let mut s = match listen {
+            Some(addr) => Self::start_in_at(&dir, addr, &args),
+            None => Self::start_in(&dir, &args),
+        };
         s._tmp = Some(tmp);
         s.store_args = store;
         s
@@ -196,6 +224,28 @@ impl Server {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `sig` (SIGTERM, SIGINT, …) to this service and returns at once.
+    pub fn signal(&self, sig: i32) {
+        // Our own child, by its id.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits up to `within` for the process to exit: Some(its exit status), None if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -312,6 +362,13 @@ impl Replicas {
         self.servers
             .push(Server::start_pg(&self.db, &self.pepper_file, extra));
         self.servers.last().unwrap()
+    }
+
+    /// Starts replica `i` again where it listened, on the same database and pepper file, after
+    /// it has exited (e.g. one by one behind a load balancer that knows the addresses).
+    pub fn restart(&mut self, i: usize, extra: &[&str]) {
+        let addr = self.servers[i].addr;
+        self.servers[i] = Server::start_pg_at(&self.db, &self.pepper_file, Some(addr), extra);
     }
 
     /// A client of replica `i` with the bootstrap manager token.

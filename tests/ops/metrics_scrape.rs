@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::json;
 
 /// Where the service said it serves metrics (its log line `metrics on http://ADDR/metrics`).
-fn metrics_url(srv: &Server) -> String {
+pub(crate) fn metrics_url(srv: &Server) -> String {
     let log = srv.log();
     let line = log
         .lines()
@@ -27,7 +27,7 @@ fn metrics_url(srv: &Server) -> String {
 }
 
 /// One scrape: its text, and every sample as `series → value` (series as rendered, labels included).
-async fn scrape(http: &reqwest::Client, url: &str) -> (String, HashMap<String, f64>) {
+pub(crate) async fn scrape(http: &reqwest::Client, url: &str) -> (String, HashMap<String, f64>) {
     let r = read(http.get(url).send().await.expect("scrape")).await;
     assert_eq!(r.status, 200, "scrape: {}", r.text);
     assert!(

@@ -13,9 +13,9 @@ use super::json;
 use crate::credential::{self, Kind};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, NoQuery, Peer, bearer};
-use crate::server::state::SharedState;
+use crate::server::state::{AppState, SharedState};
 use crate::server::verify_index::Entry;
-use crate::wire::{ErrorBody, Health, Me, Verified};
+use crate::wire::{ErrorBody, ErrorCode, Health, Me, Verified};
 
 /// Whether the service is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
@@ -65,22 +65,65 @@ pub async fn me(admin: Admin, _: NoQuery) -> Response {
 /// Whether this replica can serve: for load balancers (docs/api.md, Endpoints).
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
     responses(
-        (status = 200, description = "Ready: the store answers and (several replicas) this replica's lease is valid and its index in sync", body = Health),
-        (status = 503, description = "`unavailable`: the database cannot be reached, or this replica is resyncing; see Retry-After", body = ErrorBody,
+        (status = 200, description = "Ready: the store answers, this replica is not draining and (several replicas) its lease is valid and its index in sync", body = Health),
+        (status = 503, description = "`unavailable`, the message naming the cause: the database cannot be reached, this replica is starting or resyncing, or it is draining (shutting down); see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds before asking again"))),
     ))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
+    match verify_not_ready(&state) {
+        Some(cause) => not_ready(cause),
+        None => ready(),
+    }
+}
+
+/// Whether this replica can answer `/v1/verify` correctly, whether or not its store takes
+/// writes: the health check of verify traffic (docs/api.md, Endpoints).
+#[utoipa::path(get, path = "/readyz/verify", operation_id = "readyz_verify", tag = "service",
+    responses(
+        (status = 200, description = "Verify is answered correctly here: the index is in sync, (several replicas) the lease is valid, and this replica is not draining", body = Health),
+        (status = 503, description = "`unavailable`, the message naming the cause: this replica is starting, resyncing or cut off from its database, or it is draining (shutting down); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds before asking again"))),
+    ))]
+pub async fn readyz_verify(State(state): State<SharedState>) -> Response {
+    match verify_not_ready(&state) {
+        Some(cause) => not_ready(cause),
+        None => ready(),
+    }
+}
+
+/// Why this replica cannot answer `/v1/verify` correctly now, if it cannot.
+fn verify_not_ready(state: &AppState) -> Option<&'static str> {
+    if state.draining.is_on() {
+        return Some("draining: this replica is shutting down; send requests to another replica");
+    }
     // A valid lease means a renewal reached the database less than a lease ago, after the
     // index had caught up with every change: "store reachable, index in sync" in one read.
+    // Before the first sync (starting up) the lease is not valid either.
     if !state.replica.trust.trusted_at(Instant::now()) {
-        return ApiError::unavailable().into_response();
+        return Some(
+            "not in sync: this replica has not confirmed its verify index with the database \
+             (starting, resyncing, or the database cannot be reached); retry in 1 s",
+        );
     }
+    None
+}
+
+fn ready() -> Response {
     json(
         StatusCode::OK,
         &Health {
             status: "ready".into(),
         },
     )
+}
+
+/// 503 `unavailable` with `Retry-After: 1`, the message naming the cause.
+fn not_ready(cause: &'static str) -> Response {
+    ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(ErrorCode::Unavailable, cause)
+    }
+    .into_response()
 }
 
 /// Checks an API key, as the RAG service's own clients do.

@@ -106,6 +106,8 @@ pub fn serve_at(dir: &Path, addr: SocketAddr) -> Serving {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir)
+        // Stopped by SIGTERM to come back at once: no drain to wait out.
+        .args(["--drain", "0"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,0 +1,116 @@
+//! Shutting down without dropping a request (docs/operating.md, Rolling restarts and the drain).
+//!
+//! On SIGTERM the replica first says it is going: `/readyz` and `/readyz/verify` answer 503 and
+//! every answer asks its keep-alive client to close, while it goes on serving for `--drain`
+//! seconds, long enough for a load balancer's health check to take it out of rotation. Then the
+//! listener stops accepting and requests in flight finish (the serving loop's grace). A second
+//! SIGTERM, or a SIGINT at any point, skips what is left of both waits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
+
+/// Whether this process is draining: the readiness routes answer 503 and the serving loop asks
+/// keep-alive clients to close. Never set in the console's embedded service.
+#[derive(Clone, Debug, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    /// From now on: not ready, and every answer carries `Connection: close`.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::Release);
+        super::metrics::draining(true);
+    }
+
+    /// One load of a flag that is written once: free on every request.
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sig {
+    Term,
+    Int,
+}
+
+impl Sig {
+    fn name(self) -> &'static str {
+        match self {
+            Sig::Term => "SIGTERM",
+            Sig::Int => "SIGINT",
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, caught from the moment this is made (before the service says it listens,
+/// so that an early signal is never fatal).
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    pub fn register() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+
+    async fn next(&mut self) -> Sig {
+        tokio::select! {
+            _ = self.term.recv() => Sig::Term,
+            _ = self.int.recv() => Sig::Int,
+        }
+    }
+}
+
+/// What the shutdown tells the serving loops: `stop` to stop accepting and let requests in
+/// flight finish, `now` to stop waiting for them.
+pub struct Orders {
+    pub stop: watch::Sender<bool>,
+    pub now: watch::Sender<bool>,
+}
+
+/// Waits for the first signal and runs the shutdown: with SIGTERM, `drain` of serving while not
+/// ready, then stop accepting; with SIGINT, or a second signal during either wait, at once.
+pub async fn run(mut signals: Signals, drain: Duration, draining: Draining, orders: Orders) {
+    let first = signals.next().await;
+    draining.begin();
+    let hurried = match first {
+        Sig::Int => {
+            tracing::info!("SIGINT: stopping now");
+            true
+        }
+        Sig::Term if drain.is_zero() => false,
+        Sig::Term => {
+            tracing::info!(
+                "SIGTERM: draining for {} s: /readyz answers 503 while requests are still served",
+                drain.as_secs()
+            );
+            tokio::select! {
+                () = tokio::time::sleep(drain) => false,
+                sig = signals.next() => {
+                    tracing::info!("{}: ending the drain now", sig.name());
+                    true
+                }
+            }
+        }
+    };
+    let _ = orders.stop.send(true);
+    if !hurried {
+        tracing::info!("no longer accepting connections: finishing in-flight requests");
+        let sig = signals.next().await;
+        tracing::info!(
+            "{}: not waiting for the requests still in flight",
+            sig.name()
+        );
+    }
+    let _ = orders.now.send(true);
+}
