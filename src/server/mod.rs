@@ -171,7 +171,12 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         now: now_tx,
     };
     let drain_for = std::time::Duration::from_secs(args.drain);
-    tokio::spawn(drain::run(signals, drain_for, state.draining.clone(), orders));
+    tokio::spawn(drain::run(
+        signals,
+        drain_for,
+        state.draining.clone(),
+        orders,
+    ));
     let metrics_task = metrics_listener.map(|l| {
         let (state, stop) = (state.clone(), stop.clone());
         tokio::spawn(async move {

@@ -58,7 +58,7 @@ pub fn template(path: &str) -> Option<&'static str> {
         WHOIS,
     ]
     .into_iter()
-        .find(|t| *t == path)
+    .find(|t| *t == path)
     {
         return Some(t);
     }

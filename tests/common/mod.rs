@@ -329,11 +329,22 @@ impl Replicas {
 
     /// `n` replicas started all at once on database `db` (e.g. one of a private cluster).
     pub fn start_on(db: pg::TestDb, n: usize, extra: &[&str]) -> Replicas {
+        Self::start_listening(db, &vec![None; n], extra)
+    }
+
+    /// One replica per entry of `listen`, started all at once on database `db`, each on its
+    /// address (None: a free port).
+    pub fn start_listening(
+        db: pg::TestDb,
+        listen: &[Option<SocketAddr>],
+        extra: &[&str],
+    ) -> Replicas {
         let tmp = tempfile::tempdir().expect("temp dir");
         let pepper_file = tmp.path().join("pepper");
         let servers: Vec<Server> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..n)
-                .map(|_| s.spawn(|| Server::start_pg(&db, &pepper_file, extra)))
+            let handles: Vec<_> = listen
+                .iter()
+                .map(|at| s.spawn(|| Server::start_pg_at(&db, &pepper_file, *at, extra)))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
