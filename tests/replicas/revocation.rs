@@ -256,7 +256,8 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
         "A's delete took {:?} with B cut off",
         answered - sent
     );
-    // While cut off: 503 with Retry-After for well-formed keys, 401 for garbage, readyz 503.
+    // While cut off: 503 with Retry-After for well-formed keys, 401 for garbage, readyz and
+    // readyz/verify 503.
     let r = p.api_b.verify(&key).await;
     r.expect_error(503, "unavailable");
     assert!(r.header("retry-after").is_some(), "503 without Retry-After");
@@ -265,6 +266,10 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
         .await
         .expect_error(401, "invalid_api_key");
     readyz(&p.api_b).await.expect_error(503, "unavailable");
+    p.api_b
+        .get_public("/readyz/verify")
+        .await
+        .expect_error(503, "unavailable");
     // A key issued on A during the cut.
     let (_, fresh) = p.api_a.issue_ok(&sid).await;
     proxy.heal();

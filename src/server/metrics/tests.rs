@@ -107,6 +107,11 @@ fn every_metric_is_described_and_the_lease_appears_only_once_reported() {
     assert!(text.contains("# TYPE ragkeys_replica_lease_valid gauge"));
     assert_eq!(sample(&text, "ragkeys_replica_lease_valid"), Some(1.0));
     assert_eq!(
+        sample(&text, "ragkeys_draining"),
+        Some(0.0),
+        "not draining until a stop signal"
+    );
+    assert_eq!(
         sample(&text, "ragkeys_revocation_ack_seconds_count"),
         Some(1.0)
     );
@@ -135,6 +140,7 @@ fn the_recording_functions_do_nothing_before_install() {
     );
     store_error();
     lease_valid(true);
+    draining(true);
     revocation_acked(Duration::from_millis(3));
     assert!(get().is_none());
 }
