@@ -192,6 +192,7 @@ async fn openapi_describes_every_member_of_every_answer() {
         ),
         ("get", "/healthz", api.get("/healthz").await),
         ("get", "/readyz", api.get("/readyz").await),
+        ("get", "/readyz/verify", api.get("/readyz/verify").await),
         ("get", "/v1/me", api.get("/v1/me").await),
         ("get", "/v1/services", api.get("/v1/services").await),
         (
@@ -483,7 +484,12 @@ async fn admin_gets_refuse_query_parameters_they_do_not_read() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["events"].as_array().unwrap().len(), 1);
-    for probe in ["/healthz?x=1", "/readyz?x=1", "/openapi.json?x=1"] {
+    for probe in [
+        "/healthz?x=1",
+        "/readyz?x=1",
+        "/readyz/verify?x=1",
+        "/openapi.json?x=1",
+    ] {
         assert_eq!(api.get(probe).await.status, 200, "{probe}");
     }
 }
