@@ -406,8 +406,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
-    /// On SIGTERM, keep serving this long with /readyz answering 503, so that a load balancer
-    /// takes this replica out before it stops listening (0: stop at once)
+    /// On SIGTERM, keep serving this long while /readyz answers 503, then stop (0: at once)
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub drain: u64,
 }
