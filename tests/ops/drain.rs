@@ -2,7 +2,8 @@
 //! SIGTERM `/readyz` and `/readyz/verify` answer 503 at once, naming the cause, while everything
 //! else is still served (new connections included) for `--drain` seconds; keep-alive clients are
 //! asked to close; then the listener stops accepting, requests in flight finish, and the process
-//! exits 0. A second SIGTERM, or a SIGINT, ends the wait at once.
+//! exits 0. A second SIGTERM, or a SIGINT, ends the wait at once. And starting up: not ready
+//! before the lease is held.
 
 use std::time::{Duration, Instant};
 
@@ -192,4 +193,68 @@ async fn keep_alive_clients_are_asked_to_close_and_requests_in_flight_finish() {
     let status = tokio::task::block_in_place(|| srv.wait_exit(Duration::from_secs(20)))
         .unwrap_or_else(|| panic!("still running:\n{}", srv.log()));
     assert_eq!(status.code(), Some(0), "{}", srv.log());
+}
+
+/// Starting up (docs/api.md, Shutting down and starting up): until a replica holds its lease
+/// over a synced index, both readiness routes and verify answer 503, even once it listens. Its
+/// registration is held up here by a lock on the replicas' table; the replica listens anyway
+/// after its first-sync wait, and must not be ready until the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_replica_is_not_ready_until_it_holds_its_lease() {
+    use crate::common::pg::cluster;
+    use crate::common::replicas::wait_ready;
+
+    let first = common::Replicas::start(1, &[]);
+    let api = first.api(0);
+    let sid = api.create_service("starting").await;
+    let (_, key) = api.issue_ok(&sid).await;
+    let name = first.db.name.clone();
+    // Held by a session of its own (at most a minute), ended by the test.
+    let lock = std::thread::spawn(move || {
+        cluster().try_psql(
+            &name,
+            "BEGIN; LOCK TABLE replicas IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT;",
+        )
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    while cluster()
+        .psql(
+            &first.db.name,
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'replicas' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+        )
+        .trim()
+        != "1"
+    {
+        assert!(Instant::now() < end, "the lock was never taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let second =
+        tokio::task::block_in_place(|| Server::start_pg(&first.db, &first.pepper_file, &[]));
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "listening only after the lock went ({:?}): nothing was checked",
+        started.elapsed()
+    );
+    let b = Api::new(&second);
+    for path in ["/readyz", "/readyz/verify"] {
+        let r = b.get_public(path).await;
+        let msg = r.expect_error(503, "unavailable");
+        assert!(msg.contains("not in sync"), "{path}: {msg}");
+    }
+    b.verify(&key).await.expect_error(503, "unavailable");
+    cluster().psql(
+        "postgres",
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = '{}' AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()",
+            first.db.name
+        ),
+    );
+    let ended = tokio::task::block_in_place(|| lock.join());
+    assert!(ended.is_ok(), "the lock's session");
+    wait_ready(&b, Duration::from_secs(30)).await;
+    assert_eq!(b.get_public("/readyz/verify").await.status, 200);
+    assert_eq!(b.verify(&key).await.status, 200);
 }
