@@ -127,3 +127,14 @@ pub fn init_meta(conn: &mut Connection, key: &str, value: &str) -> StoreResult<S
     tx.commit()?;
     Ok(stored)
 }
+
+/// A write as large as a key's issue and more (its 64 KiB take new pages in the log and the
+/// database), committed and synced: what clears a fault ([`crate::server::store::WriteHealth`]).
+pub fn probe_write(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('write_probe', hex(zeroblob(32768))) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    Ok(())
+}

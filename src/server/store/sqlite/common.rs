@@ -3,12 +3,28 @@
 use rusqlite::{Connection, Row, TransactionBehavior};
 
 use crate::credential::Digest;
-use crate::server::store::{StoreError, StoreResult};
+use crate::server::store::{StoreError, StoreResult, WriteFault};
 use crate::wire::Role;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Failed(e.to_string())
+        use rusqlite::ErrorCode as C;
+        let fault = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                C::DiskFull => Some(WriteFault::DiskFull),
+                C::ReadOnly => Some(WriteFault::ReadOnly),
+                C::SystemIoFailure => Some(WriteFault::Io),
+                _ => None,
+            },
+            _ => None,
+        };
+        match fault {
+            Some(fault) => StoreError::CannotWrite {
+                fault,
+                detail: e.to_string(),
+            },
+            None => StoreError::Failed(e.to_string()),
+        }
     }
 }
 
