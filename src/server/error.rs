@@ -95,9 +95,7 @@ impl ApiError {
             retry_after: Some(RETRY_AFTER_SECS),
             ..Self::new(
                 ErrorCode::Unavailable,
-                format!(
-                    "the store cannot take writes: {fault}; retry in {RETRY_AFTER_SECS} s"
-                ),
+                format!("the store cannot take writes: {fault}; retry in {RETRY_AFTER_SECS} s"),
             )
         }
     }

@@ -4,6 +4,10 @@
 //! filled with `dd` until ENOSPC and freed again. Every write answers 503 `unavailable` with
 //! `Retry-After` (never 500), `/readyz` is 503 naming the cause, `/v1/verify` keeps answering
 //! from the index, the log says it once, and the service recovers by itself once space is freed.
+//! A read-only file system and I/O errors the same way, through a shim (`LD_PRELOAD`, compiled
+//! here with `cc`) that fails the service's `pwrite64`, `write` and `fsync` on its data dir with
+//! `EROFS` or `EIO` while a trigger file exists: a remount is refused while files are open, and
+//! there is no device-mapper here (docs/testing.md).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -54,7 +58,11 @@ impl OnTmpfs {
             .env("RAGKEYS_LOG", "info");
         let mut srv = Server::spawn(cmd, &data);
         // The token file is on the tmpfs: read it through the service's own root.
-        let token_file = format!("/proc/{}/root{}/admin.token", srv.child.id(), data.display());
+        let token_file = format!(
+            "/proc/{}/root{}/admin.token",
+            srv.child.id(),
+            data.display()
+        );
         srv.token = std::fs::read_to_string(&token_file)
             .unwrap_or_else(|e| panic!("{token_file}: {e}"))
             .trim()
@@ -92,7 +100,11 @@ impl OnTmpfs {
 
     fn free(&self) {
         let out = self.inside(&["rm", "-f", &self.fill_path()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -278,8 +290,12 @@ async fn a_full_disk_is_503_not_ready_logged_once_and_recovers_by_itself() {
     }
     api.issue_ok(&sid).await;
     api.verify(&key).await.expect(200);
-    api.verify(&del_key).await.expect_error(401, "invalid_api_key");
-    api.verify(&off_key).await.expect_error(401, "invalid_api_key");
+    api.verify(&del_key)
+        .await
+        .expect_error(401, "invalid_api_key");
+    api.verify(&off_key)
+        .await
+        .expect_error(401, "invalid_api_key");
     let logged = warnings_since(srv, mark);
     assert_eq!(logged.len(), 1, "{}", logged.join("\n"));
     assert!(
@@ -290,4 +306,152 @@ async fn a_full_disk_is_503_not_ready_logged_once_and_recovers_by_itself() {
         "the recovery is logged:\n{}",
         srv.log()
     );
+}
+
+/// Fails `pwrite64`, `write` and `fsync` (what the release binary imports for SQLite's files)
+/// on files under `$FAULT_DIR` with `$FAULT_ERRNO` while `$FAULT_TRIGGER` exists.
+const SHIM: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int failing(int fd) {
+    const char *dir = getenv("FAULT_DIR"), *trigger = getenv("FAULT_TRIGGER");
+    const char *name = getenv("FAULT_ERRNO");
+    char link[64], path[4096];
+    ssize_t n;
+    if (!dir || !trigger || !name || access(trigger, F_OK) != 0) return 0;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, path, sizeof path - 1);
+    if (n <= 0) return 0;
+    path[n] = 0;
+    if (strncmp(path, dir, strlen(dir)) != 0) return 0;
+    errno = strcmp(name, "EROFS") == 0 ? EROFS : EIO;
+    return 1;
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off) {
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (!real) real = dlsym(RTLD_NEXT, "pwrite64");
+    return failing(fd) ? -1 : real(fd, buf, len, off);
+}
+
+ssize_t write(int fd, const void *buf, size_t len) {
+    static ssize_t (*real)(int, const void *, size_t);
+    if (!real) real = dlsym(RTLD_NEXT, "write");
+    return failing(fd) ? -1 : real(fd, buf, len);
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    if (!real) real = dlsym(RTLD_NEXT, "fsync");
+    return failing(fd) ? -1 : real(fd);
+}
+"#;
+
+/// The shim built into `dir`, or a failure naming the package that builds it.
+fn build_shim(dir: &std::path::Path) -> PathBuf {
+    let src = dir.join("fault_shim.c");
+    let so = dir.join("fault_shim.so");
+    std::fs::write(&src, SHIM).unwrap();
+    let out = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .arg("-ldl")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("`cc` is needed to build the fault shim ({e}): install the gcc package")
+        });
+    assert!(
+        out.status.success(),
+        "building the fault shim failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    so
+}
+
+/// The service with the shim: writes to its data dir fail with `errno` while the trigger
+/// exists; answers, readiness, verification, the log and the recovery as for a full disk.
+async fn faulted_by_shim(errno: &str, cause: &str) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let so = build_shim(tmp.path());
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let data = data.canonicalize().unwrap();
+    let trigger = tmp.path().join("fail-now");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("RAGKEYS_LOG", "info")
+        .env("LD_PRELOAD", &so)
+        .env("FAULT_DIR", &data)
+        .env("FAULT_TRIGGER", &trigger)
+        .env("FAULT_ERRNO", errno);
+    let srv = Server::spawn(cmd, &data);
+    let api = Api::new(&srv);
+    let sid = api.create_service("on-a-failing-disk").await;
+    let (_, key) = api.issue_ok(&sid).await;
+    let (del_kid, del_key) = api.issue_ok(&sid).await;
+    api.get_public("/readyz").await.expect(200);
+
+    let mark = srv.log().lines().count();
+    std::fs::write(&trigger, "").unwrap();
+    refused_for(&api.issue(&sid, json!({})).await, "issue", cause);
+    let started = Instant::now();
+    let delete = format!("/v1/services/{sid}/api-keys/{del_kid}");
+    refused_for(
+        &api.call(Method::DELETE, &delete, None).await,
+        "delete",
+        cause,
+    );
+    loop {
+        refused_for(&api.get_public("/readyz").await, "/readyz", cause);
+        api.verify(&key).await.expect(200);
+        api.verify(&del_key).await.expect(200);
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logged = warnings_since(&srv, mark);
+    assert_eq!(
+        logged.len(),
+        1,
+        "one log line for the fault:\n{}",
+        logged.join("\n")
+    );
+    assert!(logged[0].contains(cause), "{}", logged[0]);
+
+    std::fs::remove_file(&trigger).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.get_public("/readyz").await.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz not ready 30 s after the fault cleared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    api.call(Method::DELETE, &delete, None).await.expect(204);
+    api.issue_ok(&sid).await;
+    api.verify(&key).await.expect(200);
+    api.verify(&del_key)
+        .await
+        .expect_error(401, "invalid_api_key");
+    assert_eq!(warnings_since(&srv, mark).len(), 1, "{}", srv.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_file_system_is_503_not_ready_logged_once_and_recovers_by_itself() {
+    faulted_by_shim("EROFS", "read-only file system").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_io_error_is_503_not_ready_logged_once_and_recovers_by_itself() {
+    faulted_by_shim("EIO", "I/O error").await;
 }

@@ -181,7 +181,9 @@ fn noted<T>(
         return result;
     };
     // SAFETY: the handle is the live connection's, and this only reads its last errno.
-    let errno = conn.map_or(0, |c| unsafe { rusqlite::ffi::sqlite3_system_errno(c.handle()) });
+    let errno = conn.map_or(0, |c| unsafe {
+        rusqlite::ffi::sqlite3_system_errno(c.handle())
+    });
     let fault = match errno {
         libc::EROFS => WriteFault::ReadOnly,
         libc::ENOSPC | libc::EDQUOT => WriteFault::DiskFull,
