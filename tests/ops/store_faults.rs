@@ -54,7 +54,7 @@ impl OnTmpfs {
             .arg(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
-            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0", "--key-limit", "20"])
             .env("RAGKEYS_LOG", "info");
         let mut srv = Server::spawn(cmd, &data);
         // The token file is on the tmpfs: read it through the service's own root.
@@ -204,6 +204,9 @@ async fn a_full_disk_is_503_not_ready_logged_once_and_recovers_by_itself() {
     };
     refused_for(&refused, "issue", "disk full");
     let started = Instant::now();
+    // Not a refusal that replays: the same Idempotency-Key issues once the fault is over.
+    let idem = api.issue_idem(&sid, json!({}), "full-disk-1").await;
+    refused_for(&idem, "issue with an Idempotency-Key", "disk full");
 
     let keys = format!("/v1/services/{sid}/api-keys");
     let writes = [
@@ -289,6 +292,16 @@ async fn a_full_disk_is_503_not_ready_logged_once_and_recovers_by_itself() {
         );
     }
     api.issue_ok(&sid).await;
+    let again = api.issue_idem(&sid, json!({}), "full-disk-1").await;
+    again.expect(201);
+    assert_eq!(
+        again.header("idempotent-replayed"),
+        None,
+        "a 503 was replayed"
+    );
+    api.verify(again.json()["key"].as_str().unwrap())
+        .await
+        .expect(200);
     api.verify(&key).await.expect(200);
     api.verify(&del_key)
         .await

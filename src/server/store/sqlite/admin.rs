@@ -128,8 +128,9 @@ pub fn init_meta(conn: &mut Connection, key: &str, value: &str) -> StoreResult<S
     Ok(stored)
 }
 
-/// A write as large as a key's issue and more (its 64 KiB take new pages in the log and the
-/// database), committed and synced: what clears a fault ([`crate::server::store::WriteHealth`]).
+/// A write larger than a key's issue (64 KiB, sixteen pages or more of the write-ahead log),
+/// committed and synced: what clears a fault ([`crate::server::store::WriteHealth`]), so that
+/// room for one small write on a full disk does not count as recovered.
 pub fn probe_write(conn: &mut Connection) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('write_probe', hex(zeroblob(32768))) \
