@@ -65,10 +65,14 @@ impl WriteHealth {
     }
 
     /// A call met `fault` (`detail` is the store's own words, for the log). Logged only when the
-    /// store was writable until now.
+    /// store was writable until now; a fault already held keeps its first cause, so that
+    /// causes alternating during one fault (a full disk also fails a sync) log nothing more.
     pub fn failed(&self, fault: WriteFault, detail: &str) {
-        let was = self.fault.swap(fault.code(), Ordering::AcqRel);
-        if was == 0 {
+        let began = self
+            .fault
+            .compare_exchange(0, fault.code(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if began {
             tracing::error!(
                 cause = fault.cause(),
                 detail,
@@ -108,7 +112,7 @@ mod tests {
         let h = WriteHealth::default();
         assert_eq!(h.fault(), None);
         h.failed(WriteFault::DiskFull, "database or disk is full");
-        h.failed(WriteFault::DiskFull, "database or disk is full");
+        h.failed(WriteFault::Io, "disk I/O error");
         assert_eq!(h.fault(), Some(WriteFault::DiskFull));
         h.probed_ok();
         assert_eq!(h.fault(), None);

@@ -63,3 +63,37 @@ pub fn role_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::os::raw::c_int) -> StoreError {
+        StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn full_read_only_and_io_errors_are_write_faults_and_the_rest_failures() {
+        let fault = |e: StoreError| match e {
+            StoreError::CannotWrite { fault, .. } => Some(fault),
+            _ => None,
+        };
+        use rusqlite::ffi;
+        assert_eq!(fault(failure(ffi::SQLITE_FULL)), Some(WriteFault::DiskFull));
+        assert_eq!(
+            fault(failure(ffi::SQLITE_READONLY)),
+            Some(WriteFault::ReadOnly)
+        );
+        assert_eq!(
+            fault(failure(ffi::SQLITE_IOERR_FSYNC)),
+            Some(WriteFault::Io)
+        );
+        assert!(matches!(
+            failure(ffi::SQLITE_CORRUPT),
+            StoreError::Failed(_)
+        ));
+    }
+}

@@ -180,6 +180,12 @@ fn noted<T>(
     let Err(StoreError::CannotWrite { fault, detail }) = result else {
         return result;
     };
+    // SQLite's own "full" and "read-only" are exact; only its I/O error needs the errno, which
+    // it keeps fresh for that one.
+    if fault != WriteFault::Io {
+        health.failed(fault, &detail);
+        return Err(StoreError::CannotWrite { fault, detail });
+    }
     // SAFETY: the handle is the live connection's, and this only reads its last errno.
     let errno = conn.map_or(0, |c| unsafe {
         rusqlite::ffi::sqlite3_system_errno(c.handle())
