@@ -141,7 +141,7 @@ impl Modify for Shared {
                 if !matches!(path.as_str(), "/healthz" | "/openapi.json") {
                     responses.entry("503".into()).or_insert_with(|| {
                         let mut r = error_response(
-                            "`unavailable`: the store cannot be reached, or this replica is not in sync",
+                            "`unavailable`: the store cannot be reached or cannot take writes (disk full, read-only, I/O error), or this replica is not in sync",
                         );
                         r.headers.insert("Retry-After".into(), retry_after());
                         r.into()

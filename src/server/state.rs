@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
 use super::rate_limit::FailureLimiter;
 use super::replicas::{self, Replica, ReplicaState, StoreReader};
-use super::store::{KeyUse, Store, StoreError, UnixTime};
+use super::store::{KeyUse, PROBE_EVERY, Store, StoreError, UnixTime, WriteFault};
 use super::usage::UsageBook;
 use super::verify_index::{Entry, VerifyIndex};
 use crate::credential::{Digest, Pepper};
@@ -123,8 +123,14 @@ impl AppState {
                     self.idempotency.forget_keys(&r.service_id, Some(&r.key_id));
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "could not retire rotated keys"),
+            Err(e) => log_failure(&e, "could not retire rotated keys"),
         }
+    }
+
+    /// Why the store cannot take writes now, if it cannot: `/readyz` is not ready meanwhile
+    /// (docs/api.md, Shutting down and starting up).
+    pub fn store_fault(&self) -> Option<WriteFault> {
+        self.store.write_fault()
     }
 
     /// Records a successful verification from `from` without waiting: the background writer
@@ -206,7 +212,16 @@ async fn flush(state: &AppState, batch: &mut Vec<KeyUse>) {
     }
     if let Err(e) = state.store.touch_keys(std::mem::take(batch)).await {
         super::metrics::store_error();
-        tracing::warn!(error = %e, "could not record key use");
+        // Dropped: only "last used", and the index still shows this process's last use.
+        log_failure(&e, "could not record key use");
+    }
+}
+
+/// Logs a failed write of the chores or of a side record, but not a store that cannot take
+/// writes: that one is logged once when it begins, and a chore meets it every minute.
+fn log_failure(e: &StoreError, what: &str) {
+    if !matches!(e, StoreError::CannotWrite { .. }) {
+        tracing::warn!(error = %e, "{what}");
     }
 }
 
@@ -221,6 +236,9 @@ async fn chores(
 ) {
     let mut tick = tokio::time::interval(CHORE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Recovery needs no client: a replica out of rotation gets no writes to prove it.
+    let mut probe = tokio::time::interval(PROBE_EVERY);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
     // The first tick fires at start; the retirement sweep waits for the next one (see below).
     let mut started = false;
@@ -238,6 +256,12 @@ async fn chores(
                 }
                 flush(&state, &mut batch).await;
             }
+            _ = probe.tick() => {
+                if state.store.write_fault().is_some() {
+                    // A failure keeps the fault, which was logged when it began.
+                    let _ = state.store.probe_write().await;
+                }
+            }
             _ = tick.tick() => {
                 let now = Instant::now();
                 state.limiter.prune(now);
@@ -251,7 +275,7 @@ async fn chores(
                 let horizon = Timestamp::now().unix() - RECORD_RETENTION_SECS;
                 if let Err(e) = state.store.prune_idempotency(horizon).await {
                     super::metrics::store_error();
-                    tracing::warn!(error = %e, "could not prune idempotency records");
+                    log_failure(&e, "could not prune idempotency records");
                 }
                 flush_usage(&state).await;
             }
@@ -267,8 +291,9 @@ async fn chores(
 
 /// Writes the usage counts (at most once a minute: the chore tick, and at stop).
 async fn flush_usage(state: &AppState) {
+    // On failure the counts stay in memory for the next flush (UsageBook::flush).
     if let Err(e) = state.usage.flush(&*state.store, &state.index).await {
         super::metrics::store_error();
-        tracing::warn!(error = %e, "could not record key usage");
+        log_failure(&e, "could not record key usage");
     }
 }

@@ -77,8 +77,14 @@ impl Server {
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
-            .env("RAGKEYS_LOG", level)
-            .stdin(Stdio::null())
+            .env("RAGKEYS_LOG", level);
+        Self::spawn(cmd, dir)
+    }
+
+    /// Runs `cmd`, which ends up as `ragkeys serve` over `dir` (through a wrapper that execs it,
+    /// e.g. `unshare`), and waits for its "listening on" line.
+    pub fn spawn(mut cmd: Command, dir: &Path) -> Server {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn ragkeys serve");

@@ -1,4 +1,5 @@
-//! Operating the service: metrics, the alert rules that read them, and online backups.
+//! Operating the service: metrics, the alert rules that read them, online backups, and a store
+//! that cannot take writes.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -6,3 +7,4 @@ mod common;
 mod alert_rules;
 mod metrics_scrape;
 mod online_backup;
+mod store_faults;

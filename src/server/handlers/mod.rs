@@ -25,7 +25,7 @@ use tracing::Instrument;
 use super::error::ApiError;
 use super::extract::Admin;
 use super::state::AppState;
-use super::store::{IdempotencyRecord, StoreResult};
+use super::store::{IdempotencyRecord, StoreError, StoreResult};
 use crate::credential::Digest;
 use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
@@ -152,7 +152,9 @@ pub async fn record_failure(
     idempotency: Option<IdempotencyRecord>,
 ) {
     if let Err(e) = state.store.record_failure(event, idempotency).await {
-        tracing::error!(error = %e, "could not write an audit event");
+        if !matches!(e, StoreError::CannotWrite { .. }) {
+            tracing::error!(error = %e, "could not write an audit event");
+        }
     }
 }
 

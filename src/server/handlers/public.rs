@@ -65,8 +65,8 @@ pub async fn me(admin: Admin, _: NoQuery) -> Response {
 /// Whether this replica can serve: for load balancers (docs/api.md, Endpoints).
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
     responses(
-        (status = 200, description = "Ready: the store answers and (several replicas) this replica's lease is valid and its index in sync", body = Health),
-        (status = 503, description = "`unavailable`: the database cannot be reached, or this replica is resyncing; see Retry-After", body = ErrorBody,
+        (status = 200, description = "Ready: the store answers and takes writes and (several replicas) this replica's lease is valid and its index in sync", body = Health),
+        (status = 503, description = "`unavailable`: the database cannot be reached, this replica is resyncing, or the store cannot take writes (disk full, read-only, I/O error; the message names the cause); see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds before asking again"))),
     ))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
@@ -74,6 +74,10 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     // index had caught up with every change: "store reachable, index in sync" in one read.
     if !state.replica.trust.trusted_at(Instant::now()) {
         return ApiError::unavailable().into_response();
+    }
+    // A store that cannot take writes: not ready, naming why (verify still answers).
+    if let Some(fault) = state.store_fault() {
+        return ApiError::cannot_write(fault).into_response();
     }
     json(
         StatusCode::OK,
