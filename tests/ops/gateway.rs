@@ -210,6 +210,8 @@ async fn the_api_gets_the_key_services_identity_and_never_the_callers_claim() {
         r.expect_error(401, "invalid_api_key");
         assert_eq!(r.header("x-request-id"), Some("gw-test-0002"));
         assert!(r.header("ragkeys-refusal").is_none(), "{:?}", r.headers);
+        let challenges = r.headers.get_all("www-authenticate").iter().count();
+        assert_eq!(challenges, 1, "{:?}", r.headers);
     }
 
     // The key service's admin routes are not on this listener: the API's paths are the API's.
