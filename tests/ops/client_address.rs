@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::common::Server;
 use crate::common::api::{Api, Reply, read, unknown_api_key};
+use crate::common::nginx::Gateway;
 
 /// A client whose connections come from `source` (a loopback address).
 pub fn client_from(source: &str) -> reqwest::Client {
@@ -230,4 +231,74 @@ fn a_trusted_proxy_must_be_a_network() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--trusted-proxy"), "{bad}: {err}");
     }
+}
+
+/// nginx as the load balancer in front of the key service (its admin API too): a plain reverse
+/// proxy appending the caller to `X-Forwarded-For`.
+const LOAD_BALANCER: &str = r#"
+upstream ragkeys_lb {
+    server @RAGKEYS@;
+    keepalive 8;
+}
+server {
+    listen @LISTEN@;
+    location / {
+        proxy_pass http://ragkeys_lb;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+}
+"#;
+
+/// The field case for the admin API: behind nginx, every audit event said 127.0.0.1. With
+/// `--trusted-proxy` it names each caller, and a caller that forges the header is still itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_the_audit_trail_and_usage_name_each_caller() {
+    let srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    // The recipe's placeholder for the protected API is unused by this configuration.
+    let lb = Gateway::start_recipe(LOAD_BALANCER, srv.addr, srv.addr);
+    let direct = Api::new(&srv);
+    let via = |source: &str| Api {
+        base: lb.url(),
+        http: client_from(source),
+        ..direct.clone()
+    };
+    let (a, b) = (via("127.0.0.2"), via("127.0.0.3"));
+    let sid = a.create_service("balanced").await;
+    assert_eq!(
+        last_event(&direct, &sid, "service.create").await["remote_addr"],
+        "127.0.0.2"
+    );
+    let path = format!("/v1/services/{sid}/api-keys");
+    let forged = [("x-forwarded-for", "10.0.4.99")];
+    let r = b
+        .send(
+            Method::POST,
+            &path,
+            Some(&b.token),
+            Some(&json!({})),
+            &forged,
+        )
+        .await;
+    let issued = r.expect(201);
+    assert_eq!(
+        last_event(&direct, &sid, "api_key.issue").await["remote_addr"],
+        "127.0.0.3"
+    );
+    let (kid, key) = (
+        issued["id"].as_str().unwrap().to_string(),
+        issued["key"].as_str().unwrap().to_string(),
+    );
+    verify_with(&a.http, &a.base, &key, &forged)
+        .await
+        .expect(200);
+    let usage = direct
+        .get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"))
+        .await
+        .expect(200);
+    assert_eq!(usage["last_used_from"], "127.0.0.2", "{usage}");
+    // One caller spending the failure limit through the balancer locks out only itself.
+    spend_failures(&b.http, &b.base, &[]).await;
+    verify_with(&a.http, &a.base, &key, &[]).await.expect(200);
 }
