@@ -28,10 +28,6 @@ impl TrustedProxies {
         let ip = ip.to_canonical();
         self.0.iter().any(|net| net.contains(&ip))
     }
-
-    pub fn nets(&self) -> &[IpNet] {
-        &self.0
-    }
 }
 
 /// `--trusted-proxy`'s value: a CIDR, or a bare address (/32, /128); host bits set are refused,
