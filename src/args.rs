@@ -405,6 +405,11 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics (GET /metrics, no token) on this second address; off by default
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// A proxy or load balancer whose X-Forwarded-For / Forwarded headers name the client
+    /// (repeatable; none by default: those headers are ignored)
+    #[arg(long, value_name = "CIDR", value_parser = crate::server::forwarded::parse_cidr)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
 }
 
 /// Where `serve` and `tokens` keep their data: SQLite in the data dir (the default), or one

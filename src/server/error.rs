@@ -1,10 +1,14 @@
 //! The one error type of every handler, answered in the one shape of the contract.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::store::{RETRY_AFTER_SECS, StoreError, WriteFault};
 use crate::wire::{ErrorBody, ErrorCode, ErrorDetail, limits};
+
+/// Every refusal names its code in this header too, for gateways that read only heads (nginx
+/// `auth_request` cannot read a body): docs/api.md, Identity for the gateway.
+pub const RAGKEYS_REFUSAL: HeaderName = HeaderName::from_static("ragkeys-refusal");
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -200,6 +204,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        h.insert(
+            RAGKEYS_REFUSAL,
+            HeaderValue::from_static(self.code.as_str()),
+        );
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -233,6 +241,7 @@ mod tests {
         assert!(!e.message.contains("refused"));
         let resp = e.into_response();
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(resp.headers()[RAGKEYS_REFUSAL], "unavailable");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::forwarded::TrustedProxies;
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
 use super::rate_limit::FailureLimiter;
 use super::replicas::{self, Replica, ReplicaState, StoreReader};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub key_limit: u32,
     pub index: VerifyIndex,
     pub limiter: FailureLimiter,
+    /// Whose forwarding headers name the client (docs/api.md, The client address).
+    pub proxies: TrustedProxies,
     pub idempotency: IdempotencyCache,
     /// Held across "change the store, then the index" so that the index follows commit order.
     pub write_gate: WriteGate,
@@ -173,6 +176,7 @@ pub async fn build(
     store: Arc<dyn Store>,
     pepper: Pepper,
     limits: Limits,
+    proxies: TrustedProxies,
 ) -> Result<(SharedState, Background), StoreError> {
     let shared = store.is_shared();
     // A shared store's index is loaded by the replica protocol, which also decides when to
@@ -189,6 +193,7 @@ pub async fn build(
         key_limit: limits.key_limit,
         index,
         limiter: FailureLimiter::new(limits.verify_failures_per_minute),
+        proxies,
         idempotency: IdempotencyCache::default(),
         write_gate: WriteGate::new(shared),
         replica: if shared {

@@ -13,7 +13,7 @@ pub mod usage;
 pub mod whois;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
@@ -102,10 +102,10 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(admin: Admin, peer: SocketAddr) -> Self {
+    pub fn new(admin: Admin, peer: IpAddr) -> Self {
         Actor {
             admin,
-            remote_addr: peer.ip().to_string(),
+            remote_addr: peer.to_string(),
         }
     }
 
