@@ -406,6 +406,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// A proxy or load balancer whose X-Forwarded-For / Forwarded headers name the client
+    /// (repeatable; none by default: those headers are ignored)
+    #[arg(long, value_name = "CIDR", value_parser = crate::server::forwarded::parse_cidr)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
     /// On SIGTERM, keep serving this long while /readyz answers 503, then stop (0: at once)
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub drain: u64,

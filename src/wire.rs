@@ -212,7 +212,7 @@ pub struct ServiceList {
 #[serde(deny_unknown_fields)]
 pub struct CreateService {
     /// 3 to 20 characters (Unicode scalar values), unique; no control or bidi characters.
-    // Literals because utoipa takes no constants here; tests/api_spec_audit.rs checks them
+    // Literals because utoipa takes no constants here; tests/api/spec_audit.rs checks them
     // against `limits` and the service.
     #[schema(min_length = 3, max_length = 20)]
     pub name: String,

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::forwarded::TrustedProxies;
 use super::state::{self, Background, Limits};
 use super::store::{Store, StoreError, TokenRecord};
 use super::{router, run_http, setup};
@@ -178,15 +179,21 @@ async fn start_as(data: &setup::DataDir, name: String) -> anyhow::Result<Embedde
         setup::create_token(store.as_ref(), &data.pepper, &name, Role::Manager)
             .await
             .map_err(fail)?;
-    let (state, background) =
-        match state::build(store.clone(), data.pepper.clone(), Limits::default()).await {
-            Ok(built) => built,
-            Err(e) => {
-                // Nobody will ever use it.
-                let _ = store.revoke_listed_token(token_record).await;
-                return Err(fail(e));
-            }
-        };
+    let (state, background) = match state::build(
+        store.clone(),
+        data.pepper.clone(),
+        Limits::default(),
+        TrustedProxies::default(),
+    )
+    .await
+    {
+        Ok(built) => built,
+        Err(e) => {
+            // Nobody will ever use it.
+            let _ = store.revoke_listed_token(token_record).await;
+            return Err(fail(e));
+        }
+    };
     let (stop, stop_rx) = watch::channel(false);
     let server = tokio::spawn(run_http(
         listener,

@@ -1,10 +1,14 @@
 //! The one error type of every handler, answered in the one shape of the contract.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::store::StoreError;
+use super::store::{RETRY_AFTER_SECS, StoreError, WriteFault};
 use crate::wire::{ErrorBody, ErrorCode, ErrorDetail, limits};
+
+/// Every refusal names its code in this header too, for gateways that read only heads (nginx
+/// `auth_request` cannot read a body): docs/api.md, Identity for the gateway.
+pub const RAGKEYS_REFUSAL: HeaderName = HeaderName::from_static("ragkeys-refusal");
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -88,6 +92,18 @@ impl ApiError {
         }
     }
 
+    /// The store cannot take writes now: 503 `unavailable` with `Retry-After`, naming the cause
+    /// (never a path or the store's own words). Also `/readyz`'s answer while it lasts.
+    pub fn cannot_write(fault: WriteFault) -> Self {
+        ApiError {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..Self::new(
+                ErrorCode::Unavailable,
+                format!("the store cannot take writes: {fault}; retry in {RETRY_AFTER_SECS} s"),
+            )
+        }
+    }
+
     /// A failure whose details go to the log (with the request id), never to the client.
     pub fn internal() -> Self {
         Self::new(ErrorCode::Internal, "internal error")
@@ -150,6 +166,11 @@ impl ApiError {
                 tracing::warn!(error = %e, "database unavailable");
                 Self::unavailable()
             }
+            // Logged once by the store when it began, not once per request.
+            StoreError::CannotWrite { fault, .. } => {
+                super::metrics::store_error();
+                Self::cannot_write(fault)
+            }
             StoreError::Closed | StoreError::Failed(_) => {
                 super::metrics::store_error();
                 tracing::error!(error = %e, "storage failure");
@@ -182,6 +203,10 @@ impl IntoResponse for ApiError {
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
+        );
+        h.insert(
+            RAGKEYS_REFUSAL,
+            HeaderValue::from_static(self.code.as_str()),
         );
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -216,6 +241,24 @@ mod tests {
         assert!(!e.message.contains("refused"));
         let resp = e.into_response();
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(resp.headers()[RAGKEYS_REFUSAL], "unavailable");
+    }
+
+    #[test]
+    fn a_store_that_cannot_write_is_503_with_retry_after_naming_the_cause() {
+        let e = ApiError::from_store(
+            StoreError::CannotWrite {
+                fault: WriteFault::DiskFull,
+                detail: "database or disk is full at /secret".into(),
+            },
+            5,
+        );
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code.as_str(), "unavailable");
+        assert!(e.message.contains("cannot take writes: disk full"));
+        assert!(!e.message.contains("secret"));
+        let resp = e.into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! ids and JSON bodies, each refusal already in the contract's error shape.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequestParts, Path};
@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, request::Parts};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::forwarded;
 use super::redact::{contains_credential, redact};
 use super::state::SharedState;
 use crate::credential::{self, Kind};
@@ -21,21 +22,29 @@ use crate::wire::Role;
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// The client's address; unspecified when the server was not given connection info.
+/// The client's address (docs/api.md, The client address): the connection's peer, or behind a
+/// trusted proxy the address its forwarding headers name ([`forwarded::client_address`]); the
+/// one address the failure limit, the audit trail and usage see. Unspecified when the server
+/// was not given connection info.
 #[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
+pub struct Peer(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<SharedState> for Peer {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<ClientAddr>>()
-                .map(|c| c.0.0)
-                .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<ClientAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+        Ok(Peer(forwarded::client_address(
+            peer,
+            &parts.headers,
+            &state.proxies,
+        )))
     }
 }
 

@@ -42,6 +42,9 @@ pub const API_KEYS: &str = "ragkeys_api_keys";
 /// Store failures (`internal` / `unavailable` answers, failed background writes, a failed read
 /// of [`API_KEYS`] at scrape time). Counter.
 pub const STORE_ERRORS_TOTAL: &str = "ragkeys_store_errors_total";
+/// 1 while the store takes writes, 0 while it cannot (disk full, read-only, I/O error), read
+/// at scrape time (docs/api.md, Shutting down and starting up). Gauge.
+pub const STORE_WRITABLE: &str = "ragkeys_store_writable";
 /// 1 while this replica holds a valid lease on the shared database, else 0; absent on a
 /// single-process SQLite service (see [`lease_valid`]). Gauge.
 pub const REPLICA_LEASE_VALID: &str = "ragkeys_replica_lease_valid";
@@ -66,6 +69,7 @@ pub const EXPORTED: &[&str] = &[
     VERIFY_TOTAL,
     API_KEYS,
     STORE_ERRORS_TOTAL,
+    STORE_WRITABLE,
     REPLICA_LEASE_VALID,
     REVOCATION_ACK_SECONDS,
     VERIFY_INDEX_KEYS,
@@ -99,6 +103,7 @@ pub struct Metrics {
     handle: PrometheusHandle,
     verify: [Counter; 4],
     store_errors: Counter,
+    store_writable: Gauge,
     /// Registered on the first report, so that a single-process service shows no lease at all.
     lease_valid: OnceLock<Gauge>,
     revocation_ack: Histogram,
@@ -158,9 +163,12 @@ impl Metrics {
         gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
         let draining = gauge(DRAINING, &[]);
         draining.set(0.0);
+        let store_writable = gauge(STORE_WRITABLE, &[]);
+        store_writable.set(1.0);
         let metrics = Metrics {
             verify,
             store_errors: counter(STORE_ERRORS_TOTAL, &[]),
+            store_writable,
             lease_valid: OnceLock::new(),
             revocation_ack: recorder
                 .register_histogram(&key(REVOCATION_ACK_SECONDS, &[]), &metadata()),
@@ -194,6 +202,11 @@ impl Metrics {
         {
             gauge.set(n as f64);
         }
+    }
+
+    /// Sets [`STORE_WRITABLE`].
+    pub fn set_store_writable(&self, writable: bool) {
+        self.store_writable.set(if writable { 1.0 } else { 0.0 });
     }
 
     /// Sets [`VERIFY_INDEX_KEYS`].
@@ -243,6 +256,10 @@ fn describe(r: &PrometheusRecorder) {
             "1 while this replica holds a valid lease on the shared database, else 0.",
         ),
         d(VERIFY_INDEX_KEYS, "Entries of the in-memory verify index."),
+        d(
+            STORE_WRITABLE,
+            "1 while the store takes writes, 0 while it cannot (disk full, read-only, I/O error).",
+        ),
         d(
             PROCESS_START_TIME_SECONDS,
             "Start time of the process since the unix epoch, in seconds.",

@@ -262,9 +262,10 @@ impl LogLine {
         let route = matched.unwrap_or("(no route)");
         let id = self.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         let method = &self.method;
-        // A verify refused for want of a lease is logged once by the replica protocol, not
-        // once per caller (an outage would flood the log at the verify rate).
-        if status == 503 && matched == Some("/v1/verify") {
+        // A 503's cause is logged once where it is known (the replica protocol losing its
+        // lease, the store meeting a fault), not once per caller: an outage would flood the
+        // log at the request rate.
+        if status == 503 {
             tracing::debug!(request_id = id, %method, route, status, "request");
         } else if status >= 500 {
             let ms = self.start.elapsed().as_secs_f64() * 1000.0;

@@ -7,13 +7,15 @@
 //! verify index; retiring rotated keys) and `store` (the one trait over SQLite and
 //! PostgreSQL, whose lifecycle rules are `store/rules.rs`). Beside them: `verify_index` and
 //! `usage` (what the verify path touches), `replicas` (the lease and the change feed, which
-//! see only the index and their trust), `metrics`, `idempotency`, `rate_limit`; and `drain`,
-//! how a stop signal ends the serving without dropping a request.
+//! see only the index and their trust), `metrics`, `idempotency`, `rate_limit`, `forwarded`
+//! (the client address behind trusted proxies), and `drain` (how a stop signal ends the serving
+//! without dropping a request).
 
 mod drain;
 mod embedded;
 mod error;
 mod extract;
+pub mod forwarded;
 mod handlers;
 mod idempotency;
 mod listen;
@@ -138,7 +140,8 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         key_limit: args.key_limit,
         verify_failures_per_minute: args.verify_failures_per_minute,
     };
-    let (state, background) = state::build(store.clone(), data.pepper.clone(), limits)
+    let proxies = forwarded::TrustedProxies::new(args.trusted_proxy.iter().copied());
+    let (state, background) = state::build(store.clone(), data.pepper.clone(), limits, proxies)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
     // With PostgreSQL: the change feed and the lease; the index is trusted once synced.

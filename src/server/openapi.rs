@@ -54,7 +54,7 @@ use crate::wire::{Bucket, Usage, limits};
         ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified,
         KeyState, UpdateApiKey, RotateApiKey, AuditPage, WhoisRequest, WhoisAnswer, Usage, Bucket
     )),
-    modifiers(&Security, &Shared, &Limits),
+    modifiers(&Security, &Shared, &Limits, &VerifyHead),
     tags(
         (name = "service", description = "Health and this document"),
         (name = "admin", description = "The caller"),
@@ -142,7 +142,7 @@ impl Modify for Shared {
                 if !matches!(path.as_str(), "/healthz" | "/openapi.json") {
                     responses.entry("503".into()).or_insert_with(|| {
                         let mut r = error_response(
-                            "`unavailable`: the store cannot be reached, or this replica is not in sync",
+                            "`unavailable`: the store cannot be reached or cannot take writes (disk full, read-only, I/O error), or this replica is not in sync",
                         );
                         r.headers.insert("Retry-After".into(), retry_after());
                         r.into()
@@ -154,9 +154,12 @@ impl Modify for Shared {
                 responses.entry("500".into()).or_insert_with(|| {
                     error_response("`internal`: without details of the failure").into()
                 });
-                for resp in responses.values_mut() {
+                for (status, resp) in responses.iter_mut() {
                     if let utoipa::openapi::RefOr::T(r) = resp {
                         r.headers.insert("X-Request-Id".into(), request_id());
+                        if status.starts_with(['4', '5']) {
+                            r.headers.insert("Ragkeys-Refusal".into(), refusal());
+                        }
                     }
                 }
                 op.parameters.get_or_insert_with(Vec::new).push(
@@ -172,6 +175,38 @@ impl Modify for Shared {
                 );
             }
         }
+    }
+}
+
+fn refusal() -> Header {
+    let mut h = Header::new(Object::with_type(Type::String));
+    h.description =
+        Some("The error's code, as in the body, for gateways that read only heads".into());
+    h
+}
+
+/// `HEAD /v1/verify`: the GET operation without bodies, under its own operation id, for
+/// gateways that read only heads (nginx `auth_request`, docs/api.md, Identity for the gateway).
+struct VerifyHead;
+
+impl Modify for VerifyHead {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let Some(item) = doc.paths.paths.get_mut(super::paths::VERIFY) else {
+            return;
+        };
+        let Some(mut head) = item.get.clone() else {
+            return;
+        };
+        head.operation_id = Some("verify_head".into());
+        head.summary =
+            Some("Checks an API key: the GET answer's status and headers, no body".into());
+        head.description = None;
+        for resp in head.responses.responses.values_mut() {
+            if let utoipa::openapi::RefOr::T(r) = resp {
+                r.content.clear();
+            }
+        }
+        item.head = Some(head);
     }
 }
 
@@ -257,6 +292,12 @@ mod tests {
             );
         }
         assert!(doc["components"]["schemas"]["IssuedKey"].is_object());
+        let verify = &paths["/v1/verify"];
+        let ok = &verify["get"]["responses"]["200"]["headers"];
+        assert!(ok["Ragkeys-Service-Id"].is_object() && ok["Ragkeys-Key-Id"].is_object());
+        assert!(verify["get"]["responses"]["429"]["headers"]["Ragkeys-Refusal"].is_object());
+        assert_eq!(verify["head"]["operationId"], "verify_head");
+        assert!(verify["head"]["responses"]["200"]["content"].is_null());
         assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
     }
 
@@ -270,10 +311,11 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 19, "{ids:?}");
+        // Every route, and HEAD /v1/verify beside its GET.
+        assert_eq!(ids.len(), 20, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 19, "duplicate operationId");
+        assert_eq!(ids.len(), 20, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

@@ -10,10 +10,11 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::drain::Draining;
+use super::forwarded::TrustedProxies;
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
 use super::rate_limit::FailureLimiter;
 use super::replicas::{self, Replica, ReplicaState, StoreReader};
-use super::store::{KeyUse, Store, StoreError, UnixTime};
+use super::store::{KeyUse, PROBE_EVERY, Store, StoreError, UnixTime, WriteFault};
 use super::usage::UsageBook;
 use super::verify_index::{Entry, VerifyIndex};
 use crate::credential::{Digest, Pepper};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub key_limit: u32,
     pub index: VerifyIndex,
     pub limiter: FailureLimiter,
+    /// Whose forwarding headers name the client (docs/api.md, The client address).
+    pub proxies: TrustedProxies,
     pub idempotency: IdempotencyCache,
     /// Held across "change the store, then the index" so that the index follows commit order.
     pub write_gate: WriteGate,
@@ -126,8 +129,14 @@ impl AppState {
                     self.idempotency.forget_keys(&r.service_id, Some(&r.key_id));
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "could not retire rotated keys"),
+            Err(e) => log_failure(&e, "could not retire rotated keys"),
         }
+    }
+
+    /// Why the store cannot take writes now, if it cannot: `/readyz` is not ready meanwhile
+    /// (docs/api.md, Shutting down and starting up).
+    pub fn store_fault(&self) -> Option<WriteFault> {
+        self.store.write_fault()
     }
 
     /// Records a successful verification from `from` without waiting: the background writer
@@ -170,6 +179,7 @@ pub async fn build(
     store: Arc<dyn Store>,
     pepper: Pepper,
     limits: Limits,
+    proxies: TrustedProxies,
 ) -> Result<(SharedState, Background), StoreError> {
     let shared = store.is_shared();
     // A shared store's index is loaded by the replica protocol, which also decides when to
@@ -186,6 +196,7 @@ pub async fn build(
         key_limit: limits.key_limit,
         index,
         limiter: FailureLimiter::new(limits.verify_failures_per_minute),
+        proxies,
         idempotency: IdempotencyCache::default(),
         write_gate: WriteGate::new(shared),
         replica: if shared {
@@ -210,7 +221,16 @@ async fn flush(state: &AppState, batch: &mut Vec<KeyUse>) {
     }
     if let Err(e) = state.store.touch_keys(std::mem::take(batch)).await {
         super::metrics::store_error();
-        tracing::warn!(error = %e, "could not record key use");
+        // Dropped: only "last used", and the index still shows this process's last use.
+        log_failure(&e, "could not record key use");
+    }
+}
+
+/// Logs a failed write of the chores or of a side record, but not a store that cannot take
+/// writes: that one is logged once when it begins, and a chore meets it every minute.
+fn log_failure(e: &StoreError, what: &str) {
+    if !matches!(e, StoreError::CannotWrite { .. }) {
+        tracing::warn!(error = %e, "{what}");
     }
 }
 
@@ -225,6 +245,9 @@ async fn chores(
 ) {
     let mut tick = tokio::time::interval(CHORE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Recovery needs no client: a replica out of rotation gets no writes to prove it.
+    let mut probe = tokio::time::interval(PROBE_EVERY);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
     // The first tick fires at start; the retirement sweep waits for the next one (see below).
     let mut started = false;
@@ -242,6 +265,12 @@ async fn chores(
                 }
                 flush(&state, &mut batch).await;
             }
+            _ = probe.tick() => {
+                if state.store.write_fault().is_some() {
+                    // A failure keeps the fault, which was logged when it began.
+                    let _ = state.store.probe_write().await;
+                }
+            }
             _ = tick.tick() => {
                 let now = Instant::now();
                 state.limiter.prune(now);
@@ -255,7 +284,7 @@ async fn chores(
                 let horizon = Timestamp::now().unix() - RECORD_RETENTION_SECS;
                 if let Err(e) = state.store.prune_idempotency(horizon).await {
                     super::metrics::store_error();
-                    tracing::warn!(error = %e, "could not prune idempotency records");
+                    log_failure(&e, "could not prune idempotency records");
                 }
                 flush_usage(&state).await;
             }
@@ -271,8 +300,9 @@ async fn chores(
 
 /// Writes the usage counts (at most once a minute: the chore tick, and at stop).
 async fn flush_usage(state: &AppState) {
+    // On failure the counts stay in memory for the next flush (UsageBook::flush).
     if let Err(e) = state.usage.flush(&*state.store, &state.index).await {
         super::metrics::store_error();
-        tracing::warn!(error = %e, "could not record key usage");
+        log_failure(&e, "could not record key usage");
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 
 use super::store::KeyDigest;
 use super::usage::counters::Counters;
@@ -24,6 +25,11 @@ pub struct Entry {
     /// The 200 body of `/v1/verify` for this key (`Verified` as JSON), encoded once here
     /// rather than on every verification: the hot path (docs/performance.md).
     pub answer: Bytes,
+    /// The same answer as the headers `Ragkeys-Service-Id` and `Ragkeys-Key-Id`, for gateways
+    /// that read only heads (docs/api.md, Identity for the gateway); made once here, so that a
+    /// verification clones them (a reference count each) instead of building them.
+    pub service_header: HeaderValue,
+    pub key_header: HeaderValue,
     /// When `last_used_at` was last sent to the store (unix seconds).
     last_touch: AtomicI64,
     /// The first unix second at which the key no longer verifies (`i64::MIN`: disabled).
@@ -42,6 +48,8 @@ impl Entry {
         // Three strings cannot fail to encode; an empty answer would be caught by the tests.
         let answer = serde_json::to_vec(&verified).unwrap_or_default().into();
         Entry {
+            service_header: id_header(&verified.service_id),
+            key_header: id_header(&verified.key_id),
             key_id: verified.key_id,
             answer,
             last_touch: AtomicI64::new(last_touch),
@@ -79,6 +87,13 @@ impl Entry {
                 .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
     }
+}
+
+/// An id as a header value. Ids are the service's own visible ASCII; one that were not would
+/// answer an empty value, which no gateway takes for an identity.
+fn id_header(id: &str) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::copy_from_slice(id.as_bytes()))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Stripes of [`VerifyIndex`]'s change stamps (a power of two).

@@ -1,7 +1,8 @@
 //! Shared by the black-box tests: a real `ragkeys serve` on 127.0.0.1:0 over a temp data dir, and
 //! one of each helper: the API client (`api`), the command line (`cli`), the replica kit
-//! (`replicas`, `cut_proxy`), the throwaway PostgreSQL (`pg`), the PKI (`pki`), raw HTTP (`raw`),
-//! pseudo-terminals (`pty`), a real terminal (`tmux`) and the screen reader (`screen`). Every test
+//! (`replicas`, `cut_proxy`), nginx running the gateway recipe (`nginx`), the throwaway
+//! PostgreSQL (`pg`), the PKI (`pki`), raw HTTP (`raw`), pseudo-terminals (`pty`), a real
+//! terminal (`tmux`) and the screen reader (`screen`). Every test
 //! binary includes it with `#[path = "../common/mod.rs"] mod common;`.
 // Each binary uses a part of it.
 #![allow(dead_code)]
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 pub mod api;
 pub mod cli;
 pub mod cut_proxy;
+pub mod nginx;
 pub mod pg;
 pub mod pki;
 pub mod pty;
@@ -70,17 +72,17 @@ impl Server {
     }
 
     pub fn start_in_logging(dir: &Path, extra: &[&str], level: &str) -> Server {
-        Self::spawn(dir, "127.0.0.1:0", extra, level)
+        Self::serve_at(dir, "127.0.0.1:0", extra, level)
     }
 
     /// A service over `dir` listening on `listen` (e.g. where a stopped one listened, for a
     /// proxy that knows its address).
     pub fn start_in_at(dir: &Path, listen: SocketAddr, extra: &[&str]) -> Server {
         let level = std::env::var("RAGKEYS_TEST_LOG").unwrap_or("info".into());
-        Self::spawn(dir, &listen.to_string(), extra, &level)
+        Self::serve_at(dir, &listen.to_string(), extra, &level)
     }
 
-    fn spawn(dir: &Path, listen: &str, extra: &[&str], level: &str) -> Server {
+    fn serve_at(dir: &Path, listen: &str, extra: &[&str], level: &str) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--listen")
@@ -92,8 +94,14 @@ impl Server {
         if !extra.contains(&"--drain") {
             cmd.args(["--drain", "0"]);
         }
-        cmd.env("RAGKEYS_LOG", level)
-            .stdin(Stdio::null())
+        cmd.env("RAGKEYS_LOG", level);
+        Self::spawn(cmd, dir)
+    }
+
+    /// Runs `cmd`, which ends up as `ragkeys serve` over `dir` (through a wrapper that execs it,
+    /// e.g. `unshare`), and waits for its "listening on" line.
+    pub fn spawn(mut cmd: Command, dir: &Path) -> Server {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn ragkeys serve");

@@ -18,6 +18,16 @@ use super::api::{Api, Reply};
 /// per-address limit (every request comes from 127.0.0.1) must not answer 429 in their place.
 pub const FLAGS: &[&str] = &["--verify-failures-per-minute", "1000000"];
 
+/// Holds the binary's replica tests to one at a time. Each starts several replicas, and most
+/// bound what they see by a lease or a revocation's answer: on two loaded cores, a second such
+/// test (tight verification loops, a cut-off replica) starves the first past those bounds (503s
+/// where the test wants an answer). Hold the guard for the whole test.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    // Every test has its own runtime; tokio's lock is not tied to one.
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE.lock().await
+}
+
 /// `FLAGS` plus `extra`.
 pub fn flags(extra: &[&'static str]) -> Vec<&'static str> {
     FLAGS.iter().chain(extra).copied().collect()

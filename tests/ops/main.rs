@@ -1,11 +1,16 @@
-//! Operating the service: metrics, the alert rules that read them, online backups, and
-//! stopping without dropping a request (the drain, a rolling restart behind HAProxy).
+//! Operating the service: metrics, the alert rules that read them, online backups, a store that
+//! cannot take writes, the deployment behind a load balancer and a gateway (the client
+//! address, the nginx recipe), and stopping without dropping a request (the drain, a rolling
+//! restart behind HAProxy).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod alert_rules;
+mod client_address;
 mod drain;
+mod gateway;
 mod metrics_scrape;
 mod online_backup;
 mod rolling_restart;
+mod store_faults;

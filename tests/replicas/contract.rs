@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::common::replicas::{
-    Loop, call, delete, disable, flags, issue, rotate, verify_status, wait_ready,
+    Loop, call, delete, disable, flags, issue, one_at_a_time, rotate, verify_status, wait_ready,
 };
 use crate::common::{Replicas, pg};
 
@@ -20,6 +20,7 @@ const READY: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap() {
+    let _one = one_at_a_time().await;
     let r = Replicas::start(3, &flags(&[]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
@@ -56,6 +57,7 @@ async fn a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_issued_on_one_replica_verifies_on_every_other_on_the_next_request() {
+    let _one = one_at_a_time().await;
     let r = Replicas::start(3, &flags(&["--key-limit", "100"]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
@@ -89,6 +91,7 @@ enum Stop {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c() {
+    let _one = one_at_a_time().await;
     let r = Replicas::start(3, &flags(&["--key-limit", "1000"]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
@@ -169,6 +172,7 @@ async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_simultaneous_rotations_of_one_key_over_the_replicas_make_one_successor() {
+    let _one = one_at_a_time().await;
     let r = Replicas::start(3, &flags(&[]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
@@ -215,6 +219,7 @@ fn replica_refused(db: &pg::TestDb, pepper: &std::path::Path) -> (Option<i32>, S
 
 #[tokio::test]
 async fn a_replica_with_another_pepper_or_an_older_build_is_refused() {
+    let _one = one_at_a_time().await;
     let r = Replicas::start(1, &flags(&[]));
     let other = tempfile::tempdir().unwrap();
     // Another pepper: the check value in the database tells it apart.
@@ -258,6 +263,7 @@ async fn a_replica_with_another_pepper_or_an_older_build_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_key_or_token_in_pg_dump_or_in_any_replica_log() {
+    let _one = one_at_a_time().await;
     let r = Replicas::start(3, &flags(&["--key-limit", "100"]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
@@ -341,6 +347,7 @@ async fn no_key_or_token_in_pg_dump_or_in_any_replica_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn usage_and_last_use_from_every_replica_add_up_in_one_place() {
+    let _one = one_at_a_time().await;
     let mut r = Replicas::start(2, &flags(&[]));
     let (a, b) = (r.api(0), r.api(1));
     for api in [&a, &b] {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::api::Api;
 use crate::common::replicas::{
-    Loop, delete, flags, issue, readyz_status, verify_status, wait_ready,
+    Loop, delete, flags, issue, one_at_a_time, readyz_status, verify_status, wait_ready,
 };
 use crate::common::{Replicas, Server, pg};
 
@@ -51,6 +51,7 @@ async fn check_ledger(ledger: &Ledger, apis: &[Api], when: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_during_issues_and_deletes_costs_the_others_no_guarantee() {
+    let _one = one_at_a_time().await;
     let extra = flags(&["--key-limit", "1000"]);
     let mut r = Replicas::start(3, &extra);
     for i in 0..3 {
@@ -171,6 +172,7 @@ async fn outage_worker(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_database_stopped_at_once_under_load_gives_503s_then_every_replica_recovers_alone() {
+    let _one = one_at_a_time().await;
     // A cluster of this test's own: stopping the shared one would fail the binary's other tests.
     let cluster = pg::private_cluster();
     let r = Replicas::start_on(
@@ -328,6 +330,7 @@ async fn settles_to(http: &reqwest::Client, base: &str, key: &str, want: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cutting_b_off_while_a_deletes_never_lets_b_answer_200_after_a_answered() {
+    let _one = one_at_a_time().await;
     let r = Replicas::start(3, &flags(&["--key-limit", "1000"]));
     let apis: Vec<Api> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {

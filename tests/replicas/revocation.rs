@@ -69,6 +69,7 @@ async fn pair(proxied: bool) -> Pair {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request() {
+    let _one = one_at_a_time().await;
     let p = pair(false).await;
     let sid = p.api_a.create_service("issued-on-a").await;
     for round in 0..20 {
@@ -100,6 +101,7 @@ async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answered() {
+    let _one = one_at_a_time().await;
     let p = pair(false).await;
     let sid = p.api_a.create_service("stopped-on-a").await;
     let mut took = Vec::new();
@@ -197,6 +199,7 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_by_itself() {
+    let _one = one_at_a_time().await;
     let p = pair(true).await;
     let proxy = p.proxy.as_ref().unwrap();
     let sid = p.api_a.create_service("cut-off").await;
@@ -305,6 +308,7 @@ async fn terminate_backends(db: &sqlx::PgPool, proxy: &Proxy) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b() {
+    let _one = one_at_a_time().await;
     let p = pair(true).await;
     let proxy = p.proxy.as_ref().unwrap();
     let db = sqlx::PgPool::connect(&p.url)
@@ -337,6 +341,10 @@ async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b(
                 .all(|s| !(s.status == 200 && s.sent >= answered)),
             "round {round}: B answered 200 after A's delete (killed {killed} backends)"
         );
+        assert!(
+            seen.iter().all(|s| s.status != 0),
+            "round {round}: B left a verification unanswered"
+        );
         // B comes back by itself, without the key.
         wait_ready(&p.api_b, Duration::from_secs(30)).await;
         p.api_b
@@ -349,6 +357,7 @@ async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_that_stops_deregisters_so_writers_stop_waiting_for_it() {
+    let _one = one_at_a_time().await;
     let mut p = pair(false).await;
     let db = sqlx::PgPool::connect(&p.url)
         .await

@@ -37,6 +37,7 @@ fn phases(log: &str, call: &str) -> Option<(BTreeMap<String, f64>, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_delete_with_a_replica_cut_off_logs_how_long_each_phase_took() {
+    let _one = one_at_a_time().await;
     let db = common::pg::fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let pepper = dir.path().join("pepper");

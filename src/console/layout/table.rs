@@ -75,8 +75,8 @@ pub fn key_specs(name_max: u16, state: u16, last_used: u16) -> Vec<Spec> {
         Spec::new(Col::KeyName, 8, name_max, Some(1), true, 0),
         Spec::new(Col::KeyState, state, state, None, false, 0),
         Spec::new(Col::KeyCreated, 31, 31, Some(2), false, 0),
-        // docs/console.md, Terminal manners: "narrow widths drop Last used, then Name": Last used
-        // does not come back in the room a dropped Created at leaves.
+        // docs/console.md, API Key management: narrow terminals give up Last used first; it does
+        // not come back in the room a dropped Created at leaves.
         Spec::new(Col::KeyLastUsed, last_used, last_used, Some(3), false, 0).after_all_before(),
         Spec::new(Col::KeyMenu, 1, 1, None, false, 0),
     ]

@@ -13,7 +13,7 @@ pub mod usage;
 pub mod whois;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
@@ -25,7 +25,7 @@ use tracing::Instrument;
 use super::error::ApiError;
 use super::extract::Admin;
 use super::state::AppState;
-use super::store::{IdempotencyRecord, StoreResult};
+use super::store::{IdempotencyRecord, StoreError, StoreResult};
 use crate::credential::Digest;
 use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
@@ -102,10 +102,10 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(admin: Admin, peer: SocketAddr) -> Self {
+    pub fn new(admin: Admin, peer: IpAddr) -> Self {
         Actor {
             admin,
-            remote_addr: peer.ip().to_string(),
+            remote_addr: peer.to_string(),
         }
     }
 
@@ -152,7 +152,9 @@ pub async fn record_failure(
     idempotency: Option<IdempotencyRecord>,
 ) {
     if let Err(e) = state.store.record_failure(event, idempotency).await {
-        tracing::error!(error = %e, "could not write an audit event");
+        if !matches!(e, StoreError::CannotWrite { .. }) {
+            tracing::error!(error = %e, "could not write an audit event");
+        }
     }
 }
 

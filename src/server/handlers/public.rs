@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::json;
@@ -16,6 +16,10 @@ use crate::server::extract::{Admin, NoQuery, Peer, bearer};
 use crate::server::state::{AppState, SharedState};
 use crate::server::verify_index::Entry;
 use crate::wire::{ErrorBody, ErrorCode, Health, Me, Verified};
+
+/// A verified key's service and key ids as headers (docs/api.md, Identity for the gateway).
+pub const RAGKEYS_SERVICE_ID: HeaderName = HeaderName::from_static("ragkeys-service-id");
+pub const RAGKEYS_KEY_ID: HeaderName = HeaderName::from_static("ragkeys-key-id");
 
 /// Whether the service is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
@@ -65,15 +69,19 @@ pub async fn me(admin: Admin, _: NoQuery) -> Response {
 /// Whether this replica can serve: for load balancers (docs/api.md, Endpoints).
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
     responses(
-        (status = 200, description = "Ready: the store answers, this replica is not draining and (several replicas) its lease is valid and its index in sync", body = Health),
-        (status = 503, description = "`unavailable`, the message naming the cause: the database cannot be reached, this replica is starting or resyncing, or it is draining (shutting down); see Retry-After", body = ErrorBody,
+        (status = 200, description = "Ready: the store answers and takes writes, this replica is not draining and (several replicas) its lease is valid and its index in sync", body = Health),
+        (status = 503, description = "`unavailable`, the message naming the cause: the database cannot be reached, this replica is starting or resyncing, it is draining (shutting down), or the store cannot take writes (disk full, read-only, I/O error); see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds before asking again"))),
     ))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
-    match verify_not_ready(&state) {
-        Some(cause) => not_ready(cause),
-        None => ready(),
+    if let Some(cause) = verify_not_ready(&state) {
+        return not_ready(cause);
     }
+    // A store that cannot take writes: not ready, naming why (verify still answers).
+    if let Some(fault) = state.store_fault() {
+        return ApiError::cannot_write(fault).into_response();
+    }
+    ready()
 }
 
 /// Whether this replica can answer `/v1/verify` correctly, whether or not its store takes
@@ -126,10 +134,14 @@ fn not_ready(cause: &'static str) -> Response {
     .into_response()
 }
 
-/// Checks an API key, as the RAG service's own clients do.
+/// Checks an API key, as the RAG service's clients and gateways do (HEAD: the same, no body).
 #[utoipa::path(get, path = "/v1/verify", operation_id = "verify", tag = "verify", security(("api_key" = [])),
     responses(
-        (status = 200, description = "The key is live", body = Verified),
+        (status = 200, description = "The key is live; the answer is also in the headers, for gateways that read only heads", body = Verified,
+            headers(
+                ("Ragkeys-Service-Id" = String, description = "The key's service id, as in the body"),
+                ("Ragkeys-Key-Id" = String, description = "The key's id, as in the body"),
+            )),
         (status = 401, description = "`invalid_api_key`: missing, malformed, unknown or deleted (one answer for all)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many failures from this address; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until verifications are accepted again"))),
@@ -145,7 +157,7 @@ pub async fn verify(
 ) -> Response {
     let headers = req.headers();
     let now = Instant::now();
-    if let Err(retry_after) = state.limiter.check(peer.ip(), now) {
+    if let Err(retry_after) = state.limiter.check(peer, now) {
         return ApiError::rate_limited(retry_after).into_response();
     }
     // Unix seconds straight from the clock: `Timestamp` goes through a calendar date.
@@ -164,33 +176,39 @@ pub async fn verify(
         }
         Some(k) => {
             let digest = credential::digest(&state.pepper, k);
-            match state
-                .index
-                .with(&digest, |e| verified_body(&state, e, at, peer.ip()))
-            {
+            match state.index.with(&digest, |e| verdict(&state, e, at, peer)) {
                 Some(found) => found,
                 None if state.replica.is_shared() => match look_up_miss(&state, digest).await {
-                    Ok(e) => e.and_then(|e| verified_body(&state, &e, at, peer.ip())),
+                    Ok(e) => e.and_then(|e| verdict(&state, &e, at, peer)),
                     Err(e) => return e.into_response(),
                 },
                 None => None,
             }
         }
     };
-    let Some(body) = answer else {
-        state.limiter.record_failure(peer.ip(), now);
+    let Some(answer) = answer else {
+        state.limiter.record_failure(peer, now);
         return ApiError::invalid_api_key().into_response();
     };
-    let mut resp = Response::new(Body::from(body));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut resp = Response::new(Body::from(answer.body));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(RAGKEYS_SERVICE_ID, answer.service);
+    h.insert(RAGKEYS_KEY_ID, answer.key);
     resp
 }
 
-/// The 200 body for a live key found at `at` (unix seconds), or `None` for a disabled, expired
+/// The 200 of `/v1/verify`: the body and, as headers, the same answer for gateways.
+struct Verdict {
+    body: Bytes,
+    service: HeaderValue,
+    key: HeaderValue,
+}
+
+/// The 200 answer for a live key found at `at` (unix seconds), or `None` for a disabled, expired
 /// or retired one, which gets the one uniform refusal (docs/api.md, Key lifecycle). Either way the
 /// attempt counts in the key's usage (docs/api.md, Usage). Runs under the index's read lock.
-fn verified_body(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> Option<Bytes> {
+fn verdict(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> Option<Verdict> {
     if !entry.check(at) {
         return None;
     }
@@ -199,8 +217,13 @@ fn verified_body(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> O
     }
     // The `Verified` body encoded when the key entered the index, copied: a few dozen bytes
     // into this thread's allocator, where sharing the one buffer would make every core write
-    // its reference count (docs/performance.md).
-    Some(Bytes::copy_from_slice(&entry.answer))
+    // its reference count (docs/performance.md). The headers are shared all the same: a copy
+    // would be two more allocations, where a clone is an atomic add.
+    Some(Verdict {
+        body: Bytes::copy_from_slice(&entry.answer),
+        service: entry.service_header.clone(),
+        key: entry.key_header.clone(),
+    })
 }
 
 /// How many times an index miss reads the database again when a concurrent change of the same

@@ -28,7 +28,8 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Refreshes the gauges read at scrape time (keys by state from the store, the index size),
+/// Refreshes the gauges read at scrape time (keys by state from the store, the index size,
+/// whether the store takes writes),
 /// then renders everything.
 async fn scrape(State(state): State<SharedState>) -> Response {
     let Some(m) = metrics::get() else {
@@ -46,6 +47,7 @@ async fn scrape(State(state): State<SharedState>) -> Response {
         }
     }
     m.set_index_keys(state.index.len());
+    m.set_store_writable(state.store_fault().is_none());
     // The lease as the verify path sees it now (its deadline may lapse between renewals).
     if state.replica.is_shared() {
         metrics::lease_valid(state.replica.trust.trusted_at(std::time::Instant::now()));

@@ -49,7 +49,7 @@ pub async fn whois(
     detached(async move {
         let now = Instant::now();
         // The limiter verify uses: failed lookups and failed verifications share one budget.
-        if let Err(retry_after) = state.limiter.check(peer.ip(), now) {
+        if let Err(retry_after) = state.limiter.check(peer, now) {
             return ApiError::rate_limited(retry_after).into_response();
         }
         let req: WhoisRequest = match parse_json(&headers, &body) {
@@ -59,7 +59,7 @@ pub async fn whois(
         let key = req.key.expose();
         // Format and checksum first: garbage is answered from memory, no lookup, no write.
         if credential::parse(Kind::ApiKey, key).is_err() {
-            state.limiter.record_failure(peer.ip(), now);
+            state.limiter.record_failure(peer, now);
             return not_found().into_response();
         }
         let actor = Actor::new(admin, peer);
@@ -74,7 +74,7 @@ pub async fn whois(
                 found_answer(&state, &actor, &masked, f, at).await
             }
             Ok(_) => {
-                state.limiter.record_failure(peer.ip(), now);
+                state.limiter.record_failure(peer, now);
                 let what = Attempt {
                     action: AuditAction::ApiKeyWhois,
                     service_id: "",

@@ -2,11 +2,14 @@
 //! several replicas later. Every method is a boxed future so that `Arc<dyn Store>` works without
 //! extra crates; implementations keep blocking I/O off the async runtime themselves.
 
+mod fault;
 pub mod postgres;
 mod rules;
 pub mod sqlite;
 
 use futures_util::future::BoxFuture;
+
+pub use self::fault::{PROBE_EVERY, RETRY_AFTER_SECS, WriteFault, WriteHealth};
 
 use crate::credential::Digest;
 use crate::wire::{AuditAction, AuditEvent, KeyState, Role};
@@ -293,6 +296,12 @@ pub enum StoreError {
     /// `Retry-After`, never 500 (docs/api.md, Several replicas). The text is for the log only.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The store cannot take writes now (disk full, read-only, I/O error): answered 503
+    /// `unavailable` with `Retry-After`, never 500, and `/readyz` is not ready until a probe
+    /// writes again (docs/api.md, Shutting down and starting up). The store has logged it once
+    /// already; `detail` is its own words, for that log.
+    #[error("the store cannot take writes ({fault}): {detail}")]
+    CannotWrite { fault: WriteFault, detail: String },
     #[error("storage failure: {0}")]
     Failed(String),
 }
@@ -462,6 +471,16 @@ pub trait Store: Send + Sync + 'static {
     /// The key with this digest as the verify index wants it (any state), `None` when no such
     /// key exists: what an index miss asks on a shared store.
     fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>>;
+
+    /// The fault that keeps the store from taking writes now, if any ([`WriteHealth`]).
+    fn write_fault(&self) -> Option<WriteFault> {
+        None
+    }
+    /// While [`Store::write_fault`] lasts, called every [`PROBE_EVERY`]: a real write, synced,
+    /// that clears the fault when it succeeds.
+    fn probe_write(&self) -> Fut<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Finishes pending work and closes every connection; later calls fail with `Closed`.
     fn close(&self) -> Fut<'_, ()>;

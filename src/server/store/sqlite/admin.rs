@@ -127,3 +127,15 @@ pub fn init_meta(conn: &mut Connection, key: &str, value: &str) -> StoreResult<S
     tx.commit()?;
     Ok(stored)
 }
+
+/// A write larger than a key's issue (64 KiB, sixteen pages or more of the write-ahead log),
+/// committed and synced: what clears a fault ([`crate::server::store::WriteHealth`]), so that
+/// room for one small write on a full disk does not count as recovered.
+pub fn probe_write(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('write_probe', hex(zeroblob(32768))) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    Ok(())
+}

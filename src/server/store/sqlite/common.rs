@@ -3,12 +3,28 @@
 use rusqlite::{Connection, Row, TransactionBehavior};
 
 use crate::credential::Digest;
-use crate::server::store::{StoreError, StoreResult};
+use crate::server::store::{StoreError, StoreResult, WriteFault};
 use crate::wire::Role;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Failed(e.to_string())
+        use rusqlite::ErrorCode as C;
+        let fault = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                C::DiskFull => Some(WriteFault::DiskFull),
+                C::ReadOnly => Some(WriteFault::ReadOnly),
+                C::SystemIoFailure => Some(WriteFault::Io),
+                _ => None,
+            },
+            _ => None,
+        };
+        match fault {
+            Some(fault) => StoreError::CannotWrite {
+                fault,
+                detail: e.to_string(),
+            },
+            None => StoreError::Failed(e.to_string()),
+        }
     }
 }
 
@@ -46,4 +62,38 @@ pub fn role_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
             format!("unknown role {s:?}").into(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::os::raw::c_int) -> StoreError {
+        StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn full_read_only_and_io_errors_are_write_faults_and_the_rest_failures() {
+        let fault = |e: StoreError| match e {
+            StoreError::CannotWrite { fault, .. } => Some(fault),
+            _ => None,
+        };
+        use rusqlite::ffi;
+        assert_eq!(fault(failure(ffi::SQLITE_FULL)), Some(WriteFault::DiskFull));
+        assert_eq!(
+            fault(failure(ffi::SQLITE_READONLY)),
+            Some(WriteFault::ReadOnly)
+        );
+        assert_eq!(
+            fault(failure(ffi::SQLITE_IOERR_FSYNC)),
+            Some(WriteFault::Io)
+        );
+        assert!(matches!(
+            failure(ffi::SQLITE_CORRUPT),
+            StoreError::Failed(_)
+        ));
+    }
 }

@@ -26,7 +26,8 @@ use self::schema::MigrationError;
 use super::{
     AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
     KeyRotated, KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store,
-    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
+    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault,
+    WriteHealth,
 };
 use crate::credential::Digest;
 use crate::wire::AuditEvent;
@@ -55,6 +56,8 @@ struct Inner {
     writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     closed: AtomicBool,
+    /// Whether writes can be taken now: every call's fault is reported here.
+    health: WriteHealth,
 }
 
 #[derive(Clone)]
@@ -115,6 +118,7 @@ impl SqliteStore {
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
+                health: WriteHealth::default(),
             }),
         })
     }
@@ -128,7 +132,8 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let mut guard = lock(&inner.writer);
             let conn = guard.as_mut().ok_or(StoreError::Closed)?;
-            f(conn)
+            let result = f(conn);
+            noted(&inner.health, Some(conn), result)
         })
         .await
         .map_err(|e| StoreError::Failed(format!("store task failed: {e}")))?
@@ -147,9 +152,12 @@ impl SqliteStore {
             let pooled = lock(&inner.readers).pop();
             let conn = match pooled {
                 Some(c) => c,
-                None => connect(&inner.path)?,
+                None => match connect(&inner.path) {
+                    Ok(c) => c,
+                    Err(e) => return noted(&inner.health, None, Err(e.into())),
+                },
             };
-            let result = f(&conn);
+            let result = noted(&inner.health, Some(&conn), f(&conn));
             let mut readers = lock(&inner.readers);
             if readers.len() < READERS_KEPT && !inner.closed.load(Ordering::Acquire) {
                 readers.push(conn);
@@ -159,6 +167,41 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Failed(format!("store task failed: {e}")))?
     }
+}
+
+/// Reports a fault that keeps the store from taking writes to `health`, and names it better
+/// from the operating system's error where SQLite only says "disk I/O error" (a read-only
+/// mount, a quota).
+fn noted<T>(
+    health: &WriteHealth,
+    conn: Option<&Connection>,
+    result: StoreResult<T>,
+) -> StoreResult<T> {
+    let Err(StoreError::CannotWrite { fault, detail }) = result else {
+        return result;
+    };
+    // SQLite's own "full" and "read-only" are exact; only its I/O error needs the errno, which
+    // it keeps fresh for that one.
+    if fault != WriteFault::Io {
+        health.failed(fault, &detail);
+        return Err(StoreError::CannotWrite { fault, detail });
+    }
+    // SAFETY: the handle is the live connection's, and this only reads its last errno.
+    let errno = conn.map_or(0, |c| unsafe {
+        rusqlite::ffi::sqlite3_system_errno(c.handle())
+    });
+    let fault = match errno {
+        libc::EROFS => WriteFault::ReadOnly,
+        libc::ENOSPC | libc::EDQUOT => WriteFault::DiskFull,
+        _ => fault,
+    };
+    let detail = if errno != 0 {
+        format!("{detail} ({})", std::io::Error::from_raw_os_error(errno))
+    } else {
+        detail
+    };
+    health.failed(fault, &detail);
+    Err(StoreError::CannotWrite { fault, detail })
 }
 
 impl Store for SqliteStore {
@@ -371,6 +414,18 @@ impl Store for SqliteStore {
 
     fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>> {
         Box::pin(self.read(move |c| Ok(catalog::key_digests(c, &[digest])?.into_iter().next())))
+    }
+
+    fn write_fault(&self) -> Option<WriteFault> {
+        self.inner.health.fault()
+    }
+
+    fn probe_write(&self) -> Fut<'_, ()> {
+        Box::pin(async move {
+            self.write(admin::probe_write).await?;
+            self.inner.health.probed_ok();
+            Ok(())
+        })
     }
 
     fn close(&self) -> Fut<'_, ()> {

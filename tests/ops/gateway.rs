@@ -1,0 +1,408 @@
+//! The RAG API's gateway: a real nginx running `deploy/nginx/ragkeys-gateway.conf` in front of
+//! an echo server standing in for the RAG API, asking a real `ragkeys serve` about every call
+//! (docs/api.md, Identity for the gateway and A gateway recipe that is tested;
+//! docs/operating.md, Behind a load balancer and a gateway). Distinct callers are distinct
+//! loopback sources (127.0.0.2, 127.0.0.3).
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::client_address::client_from;
+use crate::common::api::{Api, Reply, read, unknown_api_key};
+use crate::common::cut_proxy::Proxy;
+use crate::common::nginx::{EchoApi, Gateway};
+use crate::common::{Server, http};
+
+/// One call to the gateway from `http`'s source, with `key` as the bearer.
+async fn call(
+    http: &reqwest::Client,
+    gw: &Gateway,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut req = http.request(method.clone(), format!("{}{path}", gw.url()));
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if method == Method::POST {
+        req = req
+            .header("content-type", "application/json")
+            .body(r#"{"question":"why"}"#);
+    }
+    let resp = req.send().await.expect("the gateway answers");
+    read(resp).await
+}
+
+/// What the echo API received, from a call the gateway passed on (asserted 200).
+#[track_caller]
+fn echoed(r: &Reply, gw: &Gateway) -> Value {
+    assert_eq!(
+        r.status,
+        200,
+        "expected the API's answer, got {}: {}\nnginx: {}",
+        r.status,
+        r.text,
+        gw.error_log()
+    );
+    let v = r.json();
+    assert!(v["headers"].is_object(), "not the echo API's answer: {v}");
+    v
+}
+
+/// The values of one header the echo API received.
+fn got<'a>(echo: &'a Value, name: &str) -> Vec<&'a str> {
+    echo["headers"][name]
+        .as_array()
+        .map(|vs| vs.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[track_caller]
+fn retry_after(r: &Reply) -> u64 {
+    let v = r
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After on {}: {:?}", r.status, r.headers));
+    let secs: u64 = v.parse().expect("Retry-After in seconds");
+    assert!((1..=60).contains(&secs), "Retry-After {secs}");
+    secs
+}
+
+/// The field case: behind the gateway every caller used to be nginx's 127.0.0.1, so one caller
+/// spending 61 bad keys had every caller's good key refused (429, which `auth_request` turned
+/// into its own 500) for a minute. With `--trusted-proxy` and the recipe, only that caller is
+/// held back, with the contract's 429, and every other caller goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_caller_spending_bad_keys_at_the_gateway_locks_out_only_itself() {
+    let srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    let rag = EchoApi::start();
+    let gw = Gateway::start(srv.addr, rag.addr);
+    let api = Api::new(&srv);
+    let sid = api.create_service("gateway").await;
+    let (kid_a, key_a) = api.issue_ok(&sid).await;
+    let (kid_b, key_b) = api.issue_ok(&sid).await;
+    let a = client_from("127.0.0.2");
+    let b = client_from("127.0.0.3");
+
+    let r = call(&a, &gw, Method::GET, "/v1/query", Some(&key_a), &[]).await;
+    assert_eq!(got(&echoed(&r, &gw), "ragkeys-key-id"), [kid_a.as_str()]);
+    for i in 0..60 {
+        let r = call(
+            &a,
+            &gw,
+            Method::GET,
+            "/v1/query",
+            Some(&unknown_api_key()),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 401, "bad key {i}: {}", r.text);
+        r.expect_error(401, "invalid_api_key");
+    }
+    let r = call(
+        &a,
+        &gw,
+        Method::GET,
+        "/v1/query",
+        Some(&unknown_api_key()),
+        &[],
+    )
+    .await;
+    r.expect_error(429, "rate_limited");
+    retry_after(&r);
+    // Once over the limit, the caller's good key waits too (docs/api.md: whatever key it presents).
+    let r = call(&a, &gw, Method::POST, "/v1/query", Some(&key_a), &[]).await;
+    r.expect_error(429, "rate_limited");
+    retry_after(&r);
+
+    // Every other caller is untouched.
+    for method in [Method::GET, Method::POST] {
+        let r = call(&b, &gw, method, "/v1/query", Some(&key_b), &[]).await;
+        let echo = echoed(&r, &gw);
+        assert_eq!(got(&echo, "ragkeys-key-id"), [kid_b.as_str()]);
+        assert_eq!(got(&echo, "ragkeys-service-id"), [sid.as_str()]);
+    }
+
+    // Usage records each caller's own address, not the gateway's.
+    for (kid, from) in [(&kid_a, "127.0.0.2"), (&kid_b, "127.0.0.3")] {
+        let usage = api
+            .get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"))
+            .await
+            .expect(200);
+        assert_eq!(usage["last_used_from"], from, "{usage}");
+    }
+}
+
+/// What reaches the API is what the key service decided: its identity headers set by the
+/// gateway (a caller's own never pass), no API key, the request id both ways; refusals in the
+/// API's JSON shape; only the key service's leak route is exposed; nothing is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_gets_the_key_services_identity_and_never_the_callers_claim() {
+    let srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    let rag = EchoApi::start();
+    let gw = Gateway::start(srv.addr, rag.addr);
+    let api = Api::new(&srv);
+    let sid = api.create_service("gateway").await;
+    let (kid, key) = api.issue_ok(&sid).await;
+    let http = http();
+
+    // A caller that claims an identity gets the one its key has, and the key stays here.
+    let forged = [
+        ("ragkeys-key-id", "key_forged"),
+        ("ragkeys-service-id", "svc_forged"),
+        ("ragkeys-scopes", "query,ingest,manage"),
+        ("ragkeys-refusal", "none"),
+        ("x-request-id", "gw-test-0001"),
+    ];
+    for method in [Method::GET, Method::POST, Method::DELETE] {
+        let r = call(
+            &http,
+            &gw,
+            method.clone(),
+            "/v2/documents/7?x=1",
+            Some(&key),
+            &forged,
+        )
+        .await;
+        let echo = echoed(&r, &gw);
+        assert_eq!(echo["method"], method.as_str());
+        assert_eq!(echo["path"], "/v2/documents/7?x=1");
+        assert_eq!(got(&echo, "ragkeys-key-id"), [kid.as_str()]);
+        assert_eq!(got(&echo, "ragkeys-service-id"), [sid.as_str()]);
+        assert!(got(&echo, "ragkeys-scopes").is_empty(), "{echo}");
+        assert!(got(&echo, "ragkeys-refusal").is_empty(), "{echo}");
+        assert!(got(&echo, "authorization").is_empty(), "{echo}");
+        assert_eq!(got(&echo, "x-request-id"), ["gw-test-0001"]);
+        assert_eq!(r.header("x-request-id"), Some("gw-test-0001"));
+        if method == Method::POST {
+            assert_eq!(got(&echo, "content-length"), ["18"], "the body passes on");
+        }
+    }
+    // Without an id of its own, the caller gets nginx's, and the API saw the same one.
+    let r = call(&http, &gw, Method::GET, "/v1/query", Some(&key), &[]).await;
+    let echo = echoed(&r, &gw);
+    let id = r
+        .header("x-request-id")
+        .expect("an X-Request-Id")
+        .to_string();
+    assert_eq!(got(&echo, "x-request-id"), [id.as_str()]);
+    assert_ne!(id, "from-the-api");
+
+    // Refusals: the contract's JSON, the code named, the request id returned.
+    for bad in [
+        None,
+        Some("ragk_short".to_string()),
+        Some(unknown_api_key()),
+    ] {
+        let r = call(
+            &http,
+            &gw,
+            Method::GET,
+            "/v1/query",
+            bad.as_deref(),
+            &[("x-request-id", "gw-test-0002")],
+        )
+        .await;
+        r.expect_error(401, "invalid_api_key");
+        assert_eq!(r.header("x-request-id"), Some("gw-test-0002"));
+        assert!(r.header("ragkeys-refusal").is_none(), "{:?}", r.headers);
+        let challenges = r.headers.get_all("www-authenticate").iter().count();
+        assert_eq!(challenges, 1, "{:?}", r.headers);
+    }
+
+    // The key service's admin routes are not on this listener: the API's paths are the API's.
+    let r = call(
+        &http,
+        &gw,
+        Method::GET,
+        "/v1/services",
+        Some(&api.token),
+        &[],
+    )
+    .await;
+    r.expect_error(401, "invalid_api_key");
+    let r = call(&http, &gw, Method::GET, "/v1/services", Some(&key), &[]).await;
+    assert_eq!(echoed(&r, &gw)["path"], "/v1/services");
+    let r = call(&http, &gw, Method::GET, "/_ragkeys/verify", Some(&key), &[]).await;
+    assert_eq!(
+        r.status, 404,
+        "the internal check is not reachable: {}",
+        r.text
+    );
+    // Only POST /v1/leaks/github of the key service, and it is the key service that answers.
+    let seen = rag.connections();
+    let r = call(&http, &gw, Method::GET, "/v1/leaks/github", None, &[]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = call(&http, &gw, Method::POST, "/v1/leaks/github", None, &[]).await;
+    assert!(
+        r.header("ragkeys-refusal").is_some(),
+        "{:?} {}",
+        r.headers,
+        r.text
+    );
+    assert!(r.json()["error"]["code"].is_string(), "{}", r.text);
+    assert_eq!(rag.connections(), seen);
+
+    // Nothing is cached: a deleted key is refused at the gateway on the very next call.
+    api.delete_key(&sid, &kid).await.expect(204);
+    let r = call(&http, &gw, Method::GET, "/v1/query", Some(&key), &[]).await;
+    r.expect_error(401, "invalid_api_key");
+}
+
+/// nginx `auth_request` asks by HEAD, so each answer of the key service ends with its head and
+/// the connection is kept for the next call: a connection per call is a defect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_keeps_its_connections_to_the_key_service_and_the_api() {
+    let srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    let rag = EchoApi::start();
+    // Between nginx and the key service: a forwarder that counts the connections it carries.
+    let counter = Proxy::start(srv.addr);
+    let gw = Gateway::start(counter.addr, rag.addr);
+    let api = Api::new(&srv);
+    let sid = api.create_service("gateway").await;
+    let (_, key) = api.issue_ok(&sid).await;
+    let http = http();
+    for i in 0..10 {
+        for method in [Method::GET, Method::POST, Method::PUT] {
+            let r = call(&http, &gw, method, "/v1/query", Some(&key), &[]).await;
+            echoed(&r, &gw);
+        }
+        let r = call(
+            &http,
+            &gw,
+            Method::GET,
+            "/v1/query",
+            Some(&unknown_api_key()),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 401, "call {i}: {}", r.text);
+    }
+    let to_keys = counter.upstream_ports().len();
+    assert!(
+        to_keys <= 2,
+        "40 calls opened {to_keys} connections to the key service"
+    );
+    assert!(
+        rag.connections() <= 2,
+        "30 calls opened {} connections to the API",
+        rag.connections()
+    );
+}
+
+/// A key service that cannot answer is 503 `unavailable` with `Retry-After` at the gateway,
+/// never nginx's own 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_key_service_is_503_with_retry_after_at_the_gateway() {
+    let mut srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    let rag = EchoApi::start();
+    let gw = Gateway::start(srv.addr, rag.addr);
+    let api = Api::new(&srv);
+    let sid = api.create_service("gateway").await;
+    let (_, key) = api.issue_ok(&sid).await;
+    let http = http();
+    let r = call(&http, &gw, Method::GET, "/v1/query", Some(&key), &[]).await;
+    echoed(&r, &gw);
+    srv.kill9();
+    for key in [key, unknown_api_key()] {
+        for method in [Method::GET, Method::POST] {
+            let r = call(
+                &http,
+                &gw,
+                method,
+                "/v1/query",
+                Some(&key),
+                &[("x-request-id", "gw-test-0003")],
+            )
+            .await;
+            r.expect_error(503, "unavailable");
+            assert_eq!(retry_after(&r), 1);
+            assert_eq!(r.header("x-request-id"), Some("gw-test-0003"));
+        }
+    }
+}
+
+/// What the gateway relies on, asked directly: a 200 carries the answer as headers, every
+/// refusal names its code, HEAD answers as GET without a body, and a caller's own `Ragkeys-*`
+/// headers change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_answers_in_headers_and_head_answers_as_get() {
+    let srv = Server::start_with(&["--verify-failures-per-minute", "3"]);
+    let api = Api::new(&srv);
+    let sid = api.create_service("heads").await;
+    let (kid, key) = api.issue_ok(&sid).await;
+    const FORGED: [(&str, &str); 3] = [
+        ("ragkeys-key-id", "key_forged"),
+        ("ragkeys-service-id", "svc_forged"),
+        ("ragkeys-refusal", "rate_limited"),
+    ];
+    let ask = |method: Method, key: Option<String>, extra: &'static [(&str, &str)]| {
+        let mut req = api.http.request(method, api.url("/v1/verify"));
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        async move { read(req.send().await.expect("the service answers")).await }
+    };
+    let get = ask(Method::GET, Some(key.clone()), &[]).await;
+    let v = get.expect(200);
+    assert_eq!(v["key_id"], kid.as_str());
+    let head = ask(Method::HEAD, Some(key.clone()), &[]).await;
+    for r in [&get, &head] {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("ragkeys-service-id"), Some(sid.as_str()));
+        assert_eq!(r.header("ragkeys-key-id"), Some(kid.as_str()));
+        assert_eq!(r.header("ragkeys-refusal"), None);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+    }
+    assert_eq!(head.text, "", "HEAD has no body");
+    assert_eq!(
+        head.header("content-length"),
+        get.header("content-length"),
+        "HEAD announces the GET's length"
+    );
+    // A caller's own Ragkeys-* headers are not read, nor echoed.
+    let r = ask(Method::GET, Some(key.clone()), &FORGED).await;
+    r.expect(200);
+    for (name, want) in [("ragkeys-key-id", &kid), ("ragkeys-service-id", &sid)] {
+        let all: Vec<_> = r.headers.get_all(name).iter().collect();
+        assert_eq!(all, [want.as_str()], "{name}");
+    }
+    assert_eq!(r.header("ragkeys-refusal"), None);
+
+    // Refusals: the code in Ragkeys-Refusal, no identity, Retry-After where one applies.
+    for method in [Method::GET, Method::HEAD] {
+        let r = ask(method.clone(), None, &FORGED).await;
+        assert_eq!(r.status, 401, "{method}");
+        assert_eq!(r.header("ragkeys-refusal"), Some("invalid_api_key"));
+        assert_eq!(r.header("ragkeys-key-id"), None);
+        assert_eq!(r.header("retry-after"), None);
+    }
+    let r = ask(Method::GET, Some(unknown_api_key()), &[]).await;
+    r.expect_error(401, "invalid_api_key");
+    assert_eq!(r.header("ragkeys-refusal"), Some("invalid_api_key"));
+    ask(Method::HEAD, Some(unknown_api_key()), &[]).await;
+    let r = ask(Method::HEAD, Some(key.clone()), &[]).await;
+    assert_eq!(r.status, 429, "the failure limit, by HEAD: {:?}", r.headers);
+    assert_eq!(r.header("ragkeys-refusal"), Some("rate_limited"));
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(r.text, "");
+    let r = ask(Method::GET, Some(key.clone()), &[]).await;
+    r.expect_error(429, "rate_limited");
+    assert_eq!(r.header("ragkeys-refusal"), Some("rate_limited"));
+    // A refusal of the gate names its code the same way.
+    let twice = api
+        .http
+        .get(api.url("/v1/verify"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("authorization", format!("Bearer {key}"));
+    let r = read(twice.send().await.unwrap()).await;
+    r.expect_error(400, "invalid_request");
+    assert_eq!(r.header("ragkeys-refusal"), Some("invalid_request"));
+}
