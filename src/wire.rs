@@ -289,6 +289,12 @@ pub struct ApiKeyList {
     pub key_limit: u32,
 }
 
+/// How many of the service's `key_limit` slots `keys` hold: every key but the old one of a
+/// rotation in its grace, which holds none (docs/api.md, Key lifecycle).
+pub fn slots_used(keys: &[ApiKey]) -> u32 {
+    keys.iter().filter(|k| k.replaced_by.is_none()).count() as u32
+}
+
 /// Body of `POST /v1/services/{service_id}/api-keys`: `{}`, `{"name":"…"}`, `{"expires_at":"…"}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

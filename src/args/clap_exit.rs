@@ -5,12 +5,14 @@
 
 use std::io::Write;
 
+use clap::CommandFactory;
 use clap::error::ErrorKind;
 
 /// Prints what clap had to say and ends the process with its documented exit code.
 pub fn exit(e: clap::Error) -> ! {
     if e.use_stderr() {
-        let line = usage_error_line(&e);
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let line = usage_error_line(&e, &args);
         let mut err = std::io::stderr().lock();
         // A stderr that went away leaves nothing to tell; the exit code still says it.
         let _ = err.write_all(format!("{line}\n").as_bytes());
@@ -28,13 +30,20 @@ pub fn exit(e: clap::Error) -> ! {
     }
 }
 
-/// clap's multi-line usage error folded into one `error: …` line that names the `--help` to read.
-/// The user's own arguments are echoed only without control or bidi characters.
-pub fn usage_error_line(e: &clap::Error) -> String {
+/// clap's multi-line usage error folded into one `error: …` line that names the `--help` to read
+/// (that of the command `args`, the arguments after the program's name, were for). The user's own
+/// arguments are echoed only without control or bidi characters.
+pub fn usage_error_line(e: &clap::Error, args: &[String]) -> String {
     let text = e.render().to_string();
-    let command = command_path(&text);
+    // clap gives no usage line with some errors (an invalid value): the arguments then say.
+    let command = command_path(&text).unwrap_or_else(|| command_path_of_args(args));
     let see = format!("see `{command} --help`");
-    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+    // A missing command is one error whether clap shows the help (nothing but the command typed)
+    // or not (a flag or a RAGKEYS_* variable given as well).
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+    ) {
         let subcommands = subcommands(&text);
         let body = if subcommands.is_empty() {
             format!("`{command}` needs arguments")
@@ -58,33 +67,71 @@ pub fn usage_error_line(e: &clap::Error) -> String {
     format!("error: {} ({see})", crate::cli::error::one_line(&line))
 }
 
-/// `ragkeys keys issue` from clap's `Usage: ragkeys keys issue [OPTIONS] <SERVICE_ID>` line.
-fn command_path(text: &str) -> String {
-    let usage = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Usage:"))
-        .unwrap_or("ragkeys");
+/// `ragkeys keys issue` from clap's `Usage: ragkeys keys issue [OPTIONS] <SERVICE_ID>` line, if
+/// the text has one.
+fn command_path(text: &str) -> Option<String> {
+    let usage = text.lines().find_map(|l| l.trim().strip_prefix("Usage:"))?;
     let words: Vec<&str> = usage
         .split_whitespace()
         .take_while(|w| !w.starts_with(['[', '<', '-']))
         .collect();
-    if words.is_empty() {
-        "ragkeys".to_owned()
-    } else {
-        crate::cli::error::one_line(&words.join(" "))
-    }
+    (!words.is_empty()).then(|| crate::cli::error::one_line(&words.join(" ")))
 }
 
-/// The names under the help's `Commands:` heading, `help` left out.
+/// `ragkeys tokens create` from the arguments `tokens create --role admin`: the subcommands they
+/// name, the values of options skipped.
+fn command_path_of_args(args: &[String]) -> String {
+    let mut root = crate::args::Cli::command();
+    root.build();
+    let mut cmd = &root;
+    let mut path = vec!["ragkeys".to_owned()];
+    let takes_value = |cmd: &clap::Command, is: &dyn Fn(&clap::Arg) -> bool| {
+        cmd.get_arguments()
+            .any(|a| is(a) && a.get_action().takes_values())
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            if !long.contains('=') && takes_value(cmd, &|arg| arg.get_long() == Some(long)) {
+                it.next();
+            }
+        } else if let Some(short) = a.strip_prefix('-') {
+            let mut chars = short.chars();
+            if let (Some(c), None) = (chars.next(), chars.next())
+                && takes_value(cmd, &|arg| arg.get_short() == Some(c))
+            {
+                it.next();
+            }
+        } else if let Some(sub) = cmd.find_subcommand(a) {
+            path.push(sub.get_name().to_owned());
+            cmd = sub;
+        }
+    }
+    crate::cli::error::one_line(&path.join(" "))
+}
+
+/// The names under the help's `Commands:` heading, or in clap's `[subcommands: …]` list, `help`
+/// left out.
 fn subcommands(text: &str) -> Vec<String> {
-    text.lines()
-        .skip_while(|l| l.trim() != "Commands:")
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_owned)
-        .collect()
+    let listed = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("[subcommands:"))
+        .and_then(|l| l.strip_suffix(']'));
+    let names: Vec<String> = match listed {
+        Some(list) => list.split(',').map(|n| n.trim().to_owned()).collect(),
+        None => text
+            .lines()
+            .skip_while(|l| l.trim() != "Commands:")
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect(),
+    };
+    names.into_iter().filter(|name| name != "help").collect()
 }
 
 #[cfg(test)]
@@ -98,15 +145,21 @@ mod tests {
             .unwrap_err()
     }
 
+    /// The one line for `ragkeys ARGS`.
+    fn line_of(args: &[&str]) -> String {
+        let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        usage_error_line(&error_of(args), &owned)
+    }
+
     #[test]
     fn usage_errors_are_one_line_naming_the_help_to_read() {
-        let line = usage_error_line(&error_of(&["keys", "issue"]));
+        let line = line_of(&["keys", "issue"]);
         assert_eq!(
             line,
             "error: the following required arguments were not provided: <SERVICE_ID> \
              (see `ragkeys keys issue --help`)"
         );
-        let line = usage_error_line(&error_of(&["services", "lst"]));
+        let line = line_of(&["services", "lst"]);
         assert!(
             line.starts_with("error: unrecognized subcommand 'lst'; tip: "),
             "{line}"
@@ -116,11 +169,28 @@ mod tests {
 
     #[test]
     fn a_missing_command_names_the_commands() {
-        let line = usage_error_line(&error_of(&["services"]));
+        let line = line_of(&["services"]);
         assert_eq!(
             line,
             "error: `ragkeys services` needs a command: list, create, delete \
              (see `ragkeys services --help`)"
+        );
+        // The same line when a flag comes with it (a RAGKEYS_* variable counts as one too).
+        assert_eq!(line_of(&["services", "--json"]), line);
+    }
+
+    #[test]
+    fn an_invalid_value_names_the_help_of_its_command() {
+        let line = line_of(&["tokens", "create", "--name", "a", "--role", "admin"]);
+        assert!(line.starts_with("error: invalid value 'admin'"), "{line}");
+        assert!(
+            line.ends_with("(see `ragkeys tokens create --help`)"),
+            "{line}"
+        );
+        let line = line_of(&["--profile", "keys", "completions", "tcsh"]);
+        assert!(
+            line.ends_with("(see `ragkeys completions --help`)"),
+            "{line}"
         );
     }
 }

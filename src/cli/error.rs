@@ -82,6 +82,12 @@ impl From<ApiError> for CliError {
                 message,
                 retry_after: Some(secs),
                 ..
+            } if message.contains("retry in") => format!("{message} (rate_limited)"),
+            ApiError::Api {
+                code: ErrorCode::RateLimited,
+                message,
+                retry_after: Some(secs),
+                ..
             } => format!("{message} (rate_limited): try again in {secs} s"),
             ApiError::Unreachable { endpoint, reason } if e.is_tls() => format!(
                 "the TLS connection to {endpoint} failed: {}",

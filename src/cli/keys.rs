@@ -111,7 +111,12 @@ async fn list(ctx: &Ctx, service_id: &str) -> Result<(), CliError> {
         return Ok(());
     }
     stdout(&keys_table(&l.api_keys))?;
-    notice(&format!("{} / {} API Keys", l.api_keys.len(), l.key_limit));
+    // The slots in use, as the console's `5 / 5`: a rotating key's old half holds none.
+    notice(&format!(
+        "{} / {} API Keys",
+        crate::wire::slots_used(&l.api_keys),
+        l.key_limit
+    ));
     Ok(())
 }
 
@@ -186,7 +191,7 @@ fn deliver(
                 return Err(lost(format!("cannot write {}: {e}", path.display())));
             }
             notice(&format!(
-                "Wrote {what} {} ({}) to {} (mode 0600){replayed}. Store it securely: it cannot \
+                "{what} {} ({}) written to {} (mode 0600){replayed}. Store it securely: it cannot \
                  be shown again.",
                 clean(&k.id),
                 clean(&k.masked),

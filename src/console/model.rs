@@ -155,10 +155,7 @@ impl KeysView {
     }
 }
 
-/// How many slots `keys` hold: every key but the old ones of rotations in their grace.
-pub fn slots_used(keys: &[ApiKey]) -> u32 {
-    keys.iter().filter(|k| k.replaced_by.is_none()).count() as u32
-}
+pub use crate::wire::slots_used;
 
 /// What the loop knows when it starts the console.
 #[derive(Debug, Clone)]

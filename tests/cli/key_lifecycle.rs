@@ -350,6 +350,8 @@ fn rotate_prints_only_the_successor_and_keeps_the_old_key_for_the_grace() {
         row.contains(&format!("rotating → {succ}")) && row.contains("ends "),
         "{row}"
     );
+    // Six rows, five slots: the old half of a rotation holds none, as the console's `5 / 5` says.
+    assert!(stderr(&o).contains("5 / 5 API Keys"), "{}", stderr(&o));
 
     // A rotating key cannot be rotated again: 7.
     let o = keys(&cli, &s, &["rotate", &svc, &old, "--grace", "1h"]);
@@ -427,6 +429,13 @@ fn rotate_out_writes_a_new_private_file_and_never_overwrites() {
     assert!(is_api_key(written.trim_end()) && written.lines().count() == 1);
     assert_eq!(mode_of(&path), 0o600);
     assert_eq!(verify_status(&s, written.trim_end()), 200);
+    // One plain sentence on stderr: what was written, where.
+    let said = stderr(&o);
+    assert!(
+        said.starts_with(&format!("Rotated API key {old} into key_"))
+            && said.contains(&format!(" written to {p} (mode 0600)")),
+        "{said}"
+    );
 
     // A failed rotation leaves no file behind.
     let gone = dir.path().join("never.txt");
