@@ -11,7 +11,11 @@ use clap::error::ErrorKind;
 /// Prints what clap had to say and ends the process with its documented exit code.
 pub fn exit(e: clap::Error) -> ! {
     if e.use_stderr() {
-        let args: Vec<String> = std::env::args().skip(1).collect();
+        // Lossy: an argument that is not UTF-8 must not stop the error from being told.
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let line = usage_error_line(&e, &args);
         let mut err = std::io::stderr().lock();
         // A stderr that went away leaves nothing to tell; the exit code still says it.
