@@ -411,6 +411,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "CIDR", value_parser = crate::server::forwarded::parse_cidr)]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
+    /// An L4 balancer (HAProxy send-proxy) that begins every connection with a PROXY header,
+    /// v1 or v2, naming the client (repeatable; none by default: a PROXY header is refused)
+    #[arg(long, value_name = "CIDR", value_parser = crate::server::forwarded::parse_cidr)]
+    pub proxy_protocol: Vec<ipnet::IpNet>,
+
     /// On SIGTERM, keep serving this long while /readyz answers 503, then stop (0: at once)
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub drain: u64,

@@ -7,7 +7,8 @@
 //! file descriptors is logged once and recovered from, not spun on. (The 30 s body deadline is
 //! the middleware's: it is answered 408, not closed.) docs/operating.md, Rolling restarts and
 //! the drain: while draining every answer carries `Connection: close`; at stop, requests in
-//! flight get up to 20 s.
+//! flight get up to 20 s. docs/api.md, Deployed behind proxies and gateways: a connection from a
+//! `--proxy-protocol` peer must begin with a PROXY header (before TLS), read within 10 s.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 
 use super::drain::Draining;
 use super::extract::ClientAddr;
+use super::proxy_header::{self, Parsed, ProxyPeers};
 use super::router::App;
 
 /// A request head must be complete this long after its first byte (docs/api.md, Conventions).
@@ -41,6 +43,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long in-flight requests may take to finish after the listener stops accepting before we
 /// close anyway: with the default drain, inside Kubernetes' default 30 s grace.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// A PROXY header must be read within this, like a request head.
+const PROXY_HEADER_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
+/// A v2 header's largest size (its length field is 16 bits); v1's is far smaller.
+const PROXY_HEADER_MAX: usize = 16 + u16::MAX as usize;
 /// A TLS handshake must be done within this, like a request head.
 const HANDSHAKE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
 /// Accept failures (EMFILE, ENFILE, ENOBUFS…) are retried after this, doubling up to the max.
@@ -343,6 +349,18 @@ pub async fn run_http<A: App>(
     app: A,
     stop: impl Into<Stop>,
 ) -> std::io::Result<()> {
+    run_http_behind(listener, tls, ProxyPeers::default(), app, stop).await
+}
+
+/// [`run_http`], where connections from `proxy_peers` begin with a PROXY header whose source
+/// stands for the peer.
+pub async fn run_http_behind<A: App>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    proxy_peers: ProxyPeers,
+    app: A,
+    stop: impl Into<Stop>,
+) -> std::io::Result<()> {
     let Stop {
         accept: mut stop,
         now,
@@ -381,6 +399,21 @@ pub async fn run_http<A: App>(
         }
         let _ = stream.set_nodelay(true);
         let (app, watcher, draining) = (app.clone(), graceful.watcher(), draining.clone());
+        if proxy_peers.expects(peer.ip()) {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let Some((stream, peer)) = read_proxy_header(stream, peer).await else {
+                    return;
+                };
+                match tls {
+                    None => serve_connection(stream, peer, app, watcher, draining).await,
+                    Some(acceptor) => {
+                        serve_tls(acceptor, stream, peer, app, watcher, draining).await;
+                    }
+                }
+            });
+            continue;
+        }
         match &tls {
             None => {
                 tokio::spawn(serve_connection(stream, peer, app, watcher, draining));
@@ -410,15 +443,121 @@ pub async fn run_http<A: App>(
     Ok(())
 }
 
+/// The PROXY header that must begin a connection from `peer`, read within its deadline: the
+/// stream (the bytes read past the header still to come) and the address that now stands for
+/// the peer; `None` where there is no valid header in time, and the connection is dropped.
+async fn read_proxy_header(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<(Prefixed<TcpStream>, SocketAddr)> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut buf = Vec::with_capacity(proxy_header::V1_MAX);
+        let mut chunk = [0u8; 512];
+        loop {
+            match proxy_header::parse(&buf) {
+                Parsed::Done { len, source } => return Some((buf, len, source)),
+                Parsed::Invalid => return None,
+                Parsed::Incomplete if buf.len() >= PROXY_HEADER_MAX => return None,
+                Parsed::Incomplete => {}
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    match tokio::time::timeout(PROXY_HEADER_TIMEOUT, read).await {
+        Ok(Some((mut buf, len, source))) => {
+            buf.drain(..len);
+            let stream = Prefixed {
+                rest: buf,
+                at: 0,
+                io: stream,
+            };
+            Some((stream, source.unwrap_or(peer)))
+        }
+        Ok(None) => {
+            tracing::debug!(%peer, "closing a connection that did not begin with a valid PROXY header");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "closing a connection whose PROXY header did not come in time");
+            None
+        }
+    }
+}
+
+/// A stream whose first bytes were already read: they are given back before the socket's.
+struct Prefixed<T> {
+    rest: Vec<u8>,
+    at: usize,
+    io: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.at < self.rest.len() {
+            let n = (self.rest.len() - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.rest[at..at + n]);
+            self.at += n;
+            if self.at == self.rest.len() {
+                self.rest = Vec::new();
+                self.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
 /// The handshake in the connection's own task, so a slow or silent client holds up nobody.
-async fn serve_tls<A: App>(
+async fn serve_tls<S, A>(
     acceptor: tokio_rustls::TlsAcceptor,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     app: A,
     watcher: Watcher,
     draining: Option<Draining>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: App,
+{
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher, draining).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),

@@ -8,7 +8,8 @@
 //! PostgreSQL, whose lifecycle rules are `store/rules.rs`). Beside them: `verify_index` and
 //! `usage` (what the verify path touches), `replicas` (the lease and the change feed, which
 //! see only the index and their trust), `metrics`, `idempotency`, `rate_limit`, `forwarded`
-//! (the client address behind trusted proxies), and `drain` (how a stop signal ends the serving
+//! (the client address behind trusted proxies), `proxy_header` (the PROXY protocol header of
+//! an L4 balancer), and `drain` (how a stop signal ends the serving
 //! without dropping a request).
 
 mod drain;
@@ -23,6 +24,7 @@ pub mod metrics;
 mod middleware;
 mod openapi;
 mod paths;
+mod proxy_header;
 mod rate_limit;
 mod redact;
 mod replicas;
@@ -191,7 +193,15 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
             served
         })
     });
-    let served = run_http(listener, tls, router::router(state.clone()), stop).await;
+    let proxy_peers = proxy_header::ProxyPeers::new(args.proxy_protocol.iter().copied());
+    let served = listen::run_http_behind(
+        listener,
+        tls,
+        proxy_peers,
+        router::router(state.clone()),
+        stop,
+    )
+    .await;
     // Nothing is answered any more: deregister, so that writers stop waiting for us at once.
     if let Some(protocol) = protocol {
         protocol.stop().await;

@@ -42,7 +42,7 @@ pub async fn verify_with(
 }
 
 /// The newest audit event of the service whose action is `action`.
-async fn last_event(api: &Api, sid: &str, action: &str) -> Value {
+pub async fn last_event(api: &Api, sid: &str, action: &str) -> Value {
     let v = api
         .get(&format!("/v1/services/{sid}/audit"))
         .await
@@ -58,7 +58,7 @@ async fn last_event(api: &Api, sid: &str, action: &str) -> Value {
 
 /// Spends the failure limit (60 a minute by default) with unknown keys: 60 answers 401, the
 /// 61st 429 with `Retry-After`.
-async fn spend_failures(http: &reqwest::Client, base: &str, headers: &[(&str, &str)]) {
+pub async fn spend_failures(http: &reqwest::Client, base: &str, headers: &[(&str, &str)]) {
     for i in 0..60 {
         let r = verify_with(http, base, &unknown_api_key(), headers).await;
         assert_eq!(r.status, 401, "failure {i}: {}", r.text);

@@ -18,7 +18,7 @@ use crate::common::replicas::wait_ready;
 const REPLICA_FLAGS: &[&str] = &["--drain", "3"];
 
 /// The program `name` from PATH or the system's sbin, or a failure naming the Debian package.
-fn program(name: &str, package: &str) -> PathBuf {
+pub fn program(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from))
