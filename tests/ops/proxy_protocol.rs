@@ -257,3 +257,60 @@ async fn v2_local_and_v1_unknown_keep_the_peer_address() {
         assert_eq!(create["remote_addr"], "127.0.0.1", "{create}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_the_header_comes_before_the_handshake() {
+    ragkeys::client::install_crypto_provider();
+    let pki = crate::common::pki::pki("proxy protocol CA", &["127.0.0.1"]);
+    let srv = Server::start_with(&[
+        "--proxy-protocol",
+        "127.0.0.1/32",
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let haproxy = Haproxy::start(tmp.path(), srv.addr);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&pki.ca).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    for front in [haproxy.v1, haproxy.v2] {
+        let api = Api {
+            base: format!("https://{front}"),
+            http: http.clone(),
+            token: srv.token.clone(),
+        };
+        // HAProxy may still be starting: its first answer is waited for.
+        let body = json!({"name": format!("tls {front}"), "description": "x"});
+        let created = loop {
+            match http
+                .post(format!("{}/v1/services", api.base))
+                .bearer_auth(&srv.token)
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(r) => break r,
+                Err(e) => {
+                    assert!(Instant::now() < end, "no answer through {front}: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        assert_eq!(created.status(), 201);
+        let sid = created.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            last_event(&api, &sid, "service.create").await["remote_addr"],
+            "127.0.0.2"
+        );
+    }
+}
