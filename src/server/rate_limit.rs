@@ -182,7 +182,7 @@ mod tests {
         for limit in [1, 5, 6, 7, 60, 1000] {
             for n in 1..=8 {
                 let whole = share(limit, n) * n;
-                assert!(whole >= limit && whole <= limit + n - 1, "{limit} over {n}");
+                assert!(whole >= limit && whole < limit + n, "{limit} over {n}");
             }
         }
         // The limiter applies it: 7 over 3 replicas is 3 failures here, not 7.
