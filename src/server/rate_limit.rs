@@ -1,6 +1,7 @@
 //! Failed verifications per client address, in fixed one-minute windows. Memory is bounded: old
 //! windows are pruned, IPv6 clients count per /64 (one host usually owns a whole /64), and the
-//! table never grows past `MAX_TRACKED` addresses.
+//! table never grows past `MAX_TRACKED` addresses. With several replicas each allows its share
+//! of the limit ([`share`]), so that a client spread over them is held near the limit in total.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -39,6 +40,13 @@ struct Window {
     failures: u32,
 }
 
+/// This replica's share of `limit` when `replicas` hold a live lease: the limit divided by
+/// them, rounded up (docs/api.md, Several replicas), so the whole stays at most
+/// `limit + replicas - 1` and a share never drops to 0.
+pub fn share(limit: u32, replicas: u32) -> u32 {
+    limit.div_ceil(replicas.max(1))
+}
+
 pub struct FailureLimiter {
     /// Failures allowed per window; 0 turns the limiter off.
     limit: u32,
@@ -57,14 +65,15 @@ impl FailureLimiter {
         }
     }
 
-    /// `Err(seconds)` while `ip` has used up its failures in the current window.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+    /// `Err(seconds)` while `ip` has used up its failures in the current window, `replicas` being
+    /// how many replicas hold a live lease (1 for a single process).
+    pub fn check(&self, ip: IpAddr, now: Instant, replicas: u32) -> Result<(), u64> {
         if self.limit == 0 || !self.tracking.load(Ordering::Acquire) {
             return Ok(());
         }
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         match windows.get(&Client::from(ip)) {
-            Some(w) if now < w.start + WINDOW && w.failures >= self.limit => {
+            Some(w) if now < w.start + WINDOW && w.failures >= share(self.limit, replicas) => {
                 let left = (w.start + WINDOW).saturating_duration_since(now);
                 // Round up: a client that waits this long is let through.
                 Err(left.as_secs() + u64::from(left.subsec_nanos() > 0))
@@ -131,18 +140,18 @@ mod tests {
         let l = FailureLimiter::new(3);
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(l.check(ip("10.0.0.1"), t0).is_ok());
+            assert!(l.check(ip("10.0.0.1"), t0, 1).is_ok());
             l.record_failure(ip("10.0.0.1"), t0);
         }
         let retry = l
-            .check(ip("10.0.0.1"), t0 + Duration::from_millis(500))
+            .check(ip("10.0.0.1"), t0 + Duration::from_millis(500), 1)
             .unwrap_err();
         assert_eq!(retry, 60);
         assert!(
-            l.check(ip("10.0.0.2"), t0).is_ok(),
+            l.check(ip("10.0.0.2"), t0, 1).is_ok(),
             "other clients are not affected"
         );
-        assert!(l.check(ip("10.0.0.1"), t0 + WINDOW).is_ok());
+        assert!(l.check(ip("10.0.0.1"), t0 + WINDOW, 1).is_ok());
         l.prune(t0 + WINDOW);
         assert_eq!(l.tracked(), 0);
     }
@@ -152,10 +161,42 @@ mod tests {
         let l = FailureLimiter::new(1);
         let t0 = Instant::now();
         l.record_failure(ip("2001:db8::1"), t0);
-        assert!(l.check(ip("2001:db8::2"), t0).is_err());
+        assert!(l.check(ip("2001:db8::2"), t0, 1).is_err());
         let off = FailureLimiter::new(0);
         off.record_failure(ip("10.0.0.1"), t0);
-        assert!(off.check(ip("10.0.0.1"), t0).is_ok());
+        assert!(off.check(ip("10.0.0.1"), t0, 3).is_ok());
+    }
+
+    #[test]
+    fn each_replica_allows_its_share_rounded_up() {
+        assert_eq!(share(60, 1), 60, "one process keeps the whole limit");
+        assert_eq!(share(60, 0), 60, "no count yet reads as one");
+        assert_eq!(share(60, 3), 20);
+        assert_eq!(share(10, 3), 4, "rounded up");
+        assert_eq!(
+            share(1, 3),
+            1,
+            "never 0: a share of 0 would refuse every client"
+        );
+        assert_eq!(share(0, 3), 0);
+        for limit in [1, 5, 6, 7, 60, 1000] {
+            for n in 1..=8 {
+                let whole = share(limit, n) * n;
+                assert!(whole >= limit && whole < limit + n, "{limit} over {n}");
+            }
+        }
+        // The limiter applies it: 7 over 3 replicas is 3 failures here, not 7.
+        let l = FailureLimiter::new(7);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(l.check(ip("10.0.0.1"), t0, 3).is_ok());
+            l.record_failure(ip("10.0.0.1"), t0);
+        }
+        assert!(l.check(ip("10.0.0.1"), t0, 3).is_err());
+        assert!(
+            l.check(ip("10.0.0.1"), t0, 1).is_ok(),
+            "alone again, the whole limit"
+        );
     }
 
     #[test]

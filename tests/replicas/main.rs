@@ -5,6 +5,7 @@
 mod common;
 
 mod contract;
+mod failure_limit_share;
 mod faults;
 mod revocation;
 mod slow_revocation_phases;

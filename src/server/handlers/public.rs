@@ -157,7 +157,10 @@ pub async fn verify(
 ) -> Response {
     let headers = req.headers();
     let now = Instant::now();
-    if let Err(retry_after) = state.limiter.check(peer, now) {
+    if let Err(retry_after) = state
+        .limiter
+        .check(peer, now, state.replica.live_replicas())
+    {
         return ApiError::rate_limited(retry_after).into_response();
     }
     // Unix seconds straight from the clock: `Timestamp` goes through a calendar date.

@@ -49,7 +49,10 @@ pub async fn whois(
     detached(async move {
         let now = Instant::now();
         // The limiter verify uses: failed lookups and failed verifications share one budget.
-        if let Err(retry_after) = state.limiter.check(peer, now) {
+        if let Err(retry_after) = state
+            .limiter
+            .check(peer, now, state.replica.live_replicas())
+        {
             return ApiError::rate_limited(retry_after).into_response();
         }
         let req: WhoisRequest = match parse_json(&headers, &body) {

@@ -15,6 +15,7 @@ pub mod protocol;
 mod trust;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -55,6 +56,9 @@ pub struct ReplicaState {
     /// The lease, for metrics and logs: sent by the protocol on every change of validity and
     /// every acknowledgement.
     pub lease: watch::Sender<LeaseState>,
+    /// Replicas holding a live lease, this one included, as the last renewal counted them (1
+    /// alone or with SQLite): the per-address failure limit enforces its share of this many.
+    live: AtomicU32,
 }
 
 impl ReplicaState {
@@ -68,6 +72,7 @@ impl ReplicaState {
                 valid: true,
                 acked_seq: 0,
             }),
+            live: AtomicU32::new(1),
         }
     }
 
@@ -78,6 +83,7 @@ impl ReplicaState {
             shared: true,
             resync: Notify::new(),
             lease: watch::Sender::new(LeaseState::default()),
+            live: AtomicU32::new(1),
         }
     }
 
@@ -85,6 +91,18 @@ impl ReplicaState {
     /// database, and index changes are refreshes.
     pub fn is_shared(&self) -> bool {
         self.shared
+    }
+
+    /// Replicas holding a live lease (at least 1: this one). One relaxed load: the verify path
+    /// reads it on every call, and a count one renewal old is as good as a fresh one.
+    pub fn live_replicas(&self) -> u32 {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Records the count a renewal returned (0 is read as 1: this replica has just renewed);
+    /// true when it changed.
+    pub fn set_live_replicas(&self, n: u32) -> bool {
+        self.live.swap(n.max(1), Ordering::Relaxed) != n.max(1)
     }
 
     /// The index may be wrong (a refresh after a committed write failed): stop trusting it now

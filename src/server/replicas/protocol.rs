@@ -293,10 +293,18 @@ impl Session<'_> {
             sql::renew(open(&mut self.conn), id, applied, lease_ms()),
         )
         .await?;
-        if !renewed {
+        let Some(live) = renewed else {
             return Err(End::Lost("this replica's row is gone".into()));
-        }
+        };
         let replica = self.replica.state();
+        let live = u32::try_from(live).unwrap_or(u32::MAX);
+        if replica.set_live_replicas(live) {
+            tracing::info!(
+                live_replicas = live,
+                "replicas holding a live lease changed: this one enforces its share of the \
+                 per-address failure limit"
+            );
+        }
         if !replica.trust.extend_to(sent + LEASE - MARGIN) {
             return Err(End::Lost("an index update failed".into()));
         }

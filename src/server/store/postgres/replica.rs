@@ -57,24 +57,31 @@ pub async fn register(
     Ok(acked)
 }
 
-/// Renews the lease and acknowledges every change up to `acked`. False when this replica's
-/// row is gone (pruned after a long absence, or deleted by hand): it must register again.
+/// Renews the lease and acknowledges every change up to `acked`. `None` when this replica's
+/// row is gone (pruned after a long absence, or deleted by hand): it must register again; else
+/// how many replicas hold a live lease now, this one included (docs/api.md, Several replicas:
+/// the failure limit's share).
 pub async fn renew(
     conn: &mut PgConnection,
     id: &str,
     acked: i64,
     lease_ms: i64,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE replicas SET lease_until = now() + $3 * interval '1 millisecond', acked_seq = $2 \
-         WHERE id = $1",
+) -> StoreResult<Option<i64>> {
+    // One statement: the count reads the table as it was before this update, so this row
+    // counts once whether its old lease had lapsed or not.
+    let live: Option<i64> = sqlx::query_scalar(
+        "WITH renewed AS (UPDATE replicas \
+             SET lease_until = now() + $3 * interval '1 millisecond', acked_seq = $2 \
+             WHERE id = $1 RETURNING id) \
+         SELECT 1 + (SELECT count(*) FROM replicas \
+             WHERE lease_until > now() AND id <> $1) FROM renewed",
     )
     .bind(id)
     .bind(acked)
     .bind(lease_ms)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(live)
 }
 
 /// Removes this replica's row at a clean stop, so that writers stop waiting for it at once.
