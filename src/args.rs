@@ -419,6 +419,13 @@ pub struct ServeArgs {
     /// On SIGTERM, keep serving this long while /readyz answers 503, then stop (0: at once)
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub drain: u64,
+
+    /// With PostgreSQL: while the database is readable but not writable (a failover window),
+    /// keep answering /v1/verify from the index for up to this long after the last lease
+    /// renewal, as long as nothing can have been revoked meanwhile (0: answer 503 at once).
+    /// Writers wait up to 1.1 s more for a replica in this window (docs/operating.md, A read-only database)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub read_only_verify: u64,
 }
 
 /// Where `serve` and `tokens` keep their data: SQLite in the data dir (the default), or one

@@ -136,7 +136,10 @@ impl AppState {
     /// Why the store cannot take writes now, if it cannot: `/readyz` is not ready meanwhile
     /// (docs/api.md, Shutting down and starting up).
     pub fn store_fault(&self) -> Option<WriteFault> {
-        self.store.write_fault()
+        self.store.write_fault().or_else(|| {
+            // Answering verify from a read-only database: no write can be taken meanwhile.
+            self.replica.read_only().then_some(WriteFault::ReadOnly)
+        })
     }
 
     /// Records a successful verification from `from` without waiting: the background writer

@@ -20,6 +20,8 @@ struct Shared {
     /// replica's backends.
     upstream_ports: Mutex<Vec<u16>>,
     stop: AtomicBool,
+    /// Where new connections go ([`Proxy::switch_to`] moves it).
+    upstream: Mutex<SocketAddr>,
 }
 
 /// The proxy; stops when dropped.
@@ -39,6 +41,7 @@ impl Proxy {
             open: Mutex::new(Vec::new()),
             upstream_ports: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            upstream: Mutex::new(upstream),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -53,7 +56,8 @@ impl Proxy {
                     s.open.lock().unwrap().push(client);
                     continue;
                 }
-                let Ok(server) = TcpStream::connect(upstream) else {
+                let to = *s.upstream.lock().unwrap();
+                let Ok(server) = TcpStream::connect(to) else {
                     continue;
                 };
                 let _ = server.set_nodelay(true);
@@ -92,6 +96,13 @@ impl Proxy {
             let _ = s.shutdown(Shutdown::Both);
         }
         self.shared.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// Closes every connection and forwards new ones to `upstream` from now on: a failover
+    /// that moves the database's address (a virtual IP, a DNS name, a reconfigured pooler).
+    pub fn switch_to(&self, upstream: SocketAddr) {
+        *self.shared.upstream.lock().unwrap() = upstream;
+        self.heal();
     }
 
     /// The ports the replica's backends see as `client_port`.

@@ -174,14 +174,7 @@ impl Cluster {
         } else {
             None
         };
-        let root = tempfile::Builder::new()
-            .prefix("ragkeys-pg-")
-            .tempdir()
-            .expect("temp dir for PostgreSQL")
-            .keep();
-        if let Some((u, g)) = uid {
-            chown(&root, u, g);
-        }
+        let root = own_root(uid);
         let data = root.join("data");
         let out = as_user(Command::new(bin.join("initdb")), uid)
             .args(["-D"])
@@ -204,6 +197,17 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        Self::run_own(bin, root, data, uid)
+    }
+
+    /// Starts the server on the data dir `data` under `root` (a temp dir of `uid`'s) on a free
+    /// port, watched so that it dies with the test binary.
+    fn run_own(
+        bin: PathBuf,
+        root: PathBuf,
+        data: PathBuf,
+        uid: Option<(libc::uid_t, libc::gid_t)>,
+    ) -> Cluster {
         let (watchdog, pipe) = spawn_watchdog(&root, &data);
         let port = free_port();
         let c = Cluster {
@@ -221,6 +225,71 @@ impl Cluster {
         };
         c.start();
         c
+    }
+
+    /// A hot standby of this (throwaway) cluster: `pg_basebackup -R` streaming from it, started
+    /// and answering reads (in recovery: no writes, no LISTEN) — the other half of a failover.
+    pub fn standby(&self) -> Cluster {
+        let own = self.own("making a standby");
+        let bin = self.bin.clone().expect("server binaries");
+        let root = own_root(own.uid);
+        let data = root.join("data");
+        let out = as_user(Command::new(bin.join("pg_basebackup")), own.uid)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-R",
+                "--no-sync",
+            ])
+            .args(["-p", &self.port.to_string(), "-D"])
+            .arg(&data)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_basebackup");
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self::run_own(bin, root, data, own.uid)
+    }
+
+    /// Waits until this standby has replayed everything `primary` has written so far.
+    pub fn caught_up_with(&self, primary: &Cluster) {
+        let lsn = primary.psql("postgres", "SELECT pg_current_wal_lsn()");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn");
+        while self.psql("postgres", &sql) != "t" {
+            assert!(
+                Instant::now() < deadline,
+                "the standby did not replay up to {lsn} within 60 s: {}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `pg_ctl promote -w`: the standby leaves recovery and takes writes.
+    pub fn promote(&self) {
+        let own = self.own("promoting a standby");
+        let bin = self.bin.as_ref().expect("server binaries");
+        let out = as_user(Command::new(bin.join("pg_ctl")), own.uid)
+            .args(["promote", "-w", "-D"])
+            .arg(&own.data)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl promote");
+        assert!(
+            out.status.success(),
+            "pg_ctl promote failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The port the server listens on (127.0.0.1).
@@ -499,6 +568,19 @@ fn postgres_user() -> Option<(libc::uid_t, libc::gid_t)> {
     } else {
         Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
     }
+}
+
+/// A temp dir for a cluster, owned by `uid` when the server runs as another user.
+fn own_root(uid: Option<(libc::uid_t, libc::gid_t)>) -> PathBuf {
+    let root = tempfile::Builder::new()
+        .prefix("ragkeys-pg-")
+        .tempdir()
+        .expect("temp dir for PostgreSQL")
+        .keep();
+    if let Some((u, g)) = uid {
+        chown(&root, u, g);
+    }
+    root
 }
 
 fn chown(path: &Path, uid: libc::uid_t, gid: libc::gid_t) {

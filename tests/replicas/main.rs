@@ -7,5 +7,6 @@ mod common;
 mod contract;
 mod failure_limit_share;
 mod faults;
+mod read_only;
 mod revocation;
 mod slow_revocation_phases;

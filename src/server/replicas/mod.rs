@@ -15,7 +15,7 @@ pub mod protocol;
 mod trust;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -59,6 +59,9 @@ pub struct ReplicaState {
     /// Replicas holding a live lease, this one included, as the last renewal counted them (1
     /// alone or with SQLite): the per-address failure limit enforces its share of this many.
     live: AtomicU32,
+    /// Answering verify from the index while the database takes no writes (docs/architecture.md,
+    /// A read-only database): `/readyz` is not ready meanwhile, naming why.
+    read_only: AtomicBool,
 }
 
 impl ReplicaState {
@@ -73,6 +76,7 @@ impl ReplicaState {
                 acked_seq: 0,
             }),
             live: AtomicU32::new(1),
+            read_only: AtomicBool::new(false),
         }
     }
 
@@ -84,6 +88,7 @@ impl ReplicaState {
             resync: Notify::new(),
             lease: watch::Sender::new(LeaseState::default()),
             live: AtomicU32::new(1),
+            read_only: AtomicBool::new(false),
         }
     }
 
@@ -103,6 +108,16 @@ impl ReplicaState {
     /// true when it changed.
     pub fn set_live_replicas(&self, n: u32) -> bool {
         self.live.swap(n.max(1), Ordering::Relaxed) != n.max(1)
+    }
+
+    /// True while the protocol answers verify from a database that takes no writes.
+    pub fn read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// Set by the protocol when it starts and stops answering from a read-only database.
+    pub fn set_read_only(&self, on: bool) {
+        self.read_only.store(on, Ordering::Relaxed);
     }
 
     /// The index may be wrong (a refresh after a committed write failed): stop trusting it now
@@ -188,9 +203,11 @@ const FIRST_SYNC: Duration = Duration::from_secs(10);
 /// [`FIRST_SYNC`]) for its first sync so that a replica that says it listens is usually ready
 /// too; `None` with SQLite. Stop it with [`protocol::Protocol::stop`] after the server has
 /// stopped and before the store closes (it deregisters the replica).
+/// `read_only_grace` is `serve --read-only-verify` (docs/architecture.md, A read-only database).
 pub async fn start_for(
     pg: Option<&PgStore>,
     replica: Arc<dyn Replica>,
+    read_only_grace: Duration,
 ) -> Option<protocol::Protocol> {
     let pg = pg?;
     let mut lease = replica.state().lease.subscribe();
@@ -199,6 +216,7 @@ pub async fn start_for(
         pg.replica_id().to_owned(),
         pg.host().to_owned(),
         replica,
+        read_only_grace,
     );
     let synced = tokio::time::timeout(FIRST_SYNC, lease.wait_for(|l| l.valid)).await;
     if !matches!(synced, Ok(Ok(_))) {

@@ -15,6 +15,9 @@
 //! passed, a refresh that could not be made) ends the session; the next one starts after a
 //! short backoff and resyncs from scratch, by itself, until the database is back. At stop the
 //! replica deletes its row, so that writers stop waiting for it at once.
+//!
+//! Between sessions, a database that can be read but takes no writes (a failover window) may
+//! go on being served from the index for a bounded time: [`read_only`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +28,8 @@ use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
+
+mod read_only;
 
 use super::{KeyReader, LEASE, LeaseState, MARGIN, RENEW_EVERY, Replica, refresh};
 use crate::credential::Digest;
@@ -61,10 +66,19 @@ impl Protocol {
 
 /// Starts the protocol for the replica `id` (`host` is for operators: hostname:pid) on the
 /// store's pool `pool` (its options; the protocol's connections are its own).
-pub fn start(pool: PgPool, id: String, host: String, replica: Arc<dyn Replica>) -> Protocol {
+/// `read_only_grace`: how long past its lease this replica may answer verify from a database
+/// that takes no writes (0: never; docs/architecture.md, A read-only database).
+pub fn start(
+    pool: PgPool,
+    id: String,
+    host: String,
+    replica: Arc<dyn Replica>,
+    read_only_grace: Duration,
+) -> Protocol {
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(
-        run(pool, id, host, replica, stop_rx).instrument(tracing::info_span!("replica")),
+        run(pool, id, host, replica, read_only_grace, stop_rx)
+            .instrument(tracing::info_span!("replica")),
     );
     Protocol { stop, task }
 }
@@ -88,10 +102,12 @@ async fn run(
     id: String,
     host: String,
     replica: Arc<dyn Replica>,
+    read_only_grace: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF.0;
     let mut was_trusted = false;
+    let grace_ms = i64::try_from(read_only_grace.as_millis()).unwrap_or(i64::MAX);
     loop {
         let mut session = Session {
             pool: &pool,
@@ -100,14 +116,24 @@ async fn run(
             replica: &*replica,
             applied: 0,
             conn: None,
+            read_only_grace_ms: grace_ms,
         };
         let started = Instant::now();
-        let end = session.run(&mut stop, &mut was_trusted).await;
+        let mut end = session.run(&mut stop, &mut was_trusted).await;
         let conn = session.conn.take();
+        let mut applied = session.applied;
+        if matches!(end, End::Lost(_)) && !read_only_grace.is_zero() {
+            // Before the index lapses: maybe the database only stopped taking writes.
+            end = match read_only::serve(&pool, &id, &*replica, &mut applied, &mut stop).await {
+                read_only::Outcome::NotServed => end,
+                read_only::Outcome::Ended(why) => End::Lost(why),
+                read_only::Outcome::Stopped => End::Stopped,
+            };
+        }
         replica.state().trust.lapse();
         replica.state().lease.send_replace(LeaseState {
             valid: false,
-            acked_seq: session.applied,
+            acked_seq: applied,
         });
         match end {
             End::Stopped => {
@@ -179,6 +205,8 @@ struct Session<'a> {
     /// Every change with a seq up to this one is applied to the index.
     applied: i64,
     conn: Option<PgConnection>,
+    /// Recorded in this replica's row for writers (`serve --read-only-verify`).
+    read_only_grace_ms: i64,
 }
 
 /// Reads keys on the protocol's own connection.
@@ -212,7 +240,13 @@ impl Session<'_> {
         self.conn = Some(step("connect", sql::connect(self.pool)).await?);
         let acked = step(
             "register",
-            sql::register(open(&mut self.conn), self.id, self.host, lease_ms()),
+            sql::register(
+                open(&mut self.conn),
+                self.id,
+                self.host,
+                lease_ms(),
+                self.read_only_grace_ms,
+            ),
         )
         .await?;
         let keys = step("load the keys", sql::all_key_digests(open(&mut self.conn))).await?;

@@ -150,3 +150,13 @@ pub async fn init_meta(pool: &PgPool, key: &str, value: &str) -> StoreResult<Str
         .fetch_one(&mut *conn)
         .await?)
 }
+
+/// A real write, committed, that fails as any write would while the database is read-only, full
+/// or failing (docs/operating.md, Store faults): this replica's row touched in place.
+pub async fn probe_write(pool: &PgPool, me: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE replicas SET host = host WHERE id = $1")
+        .bind(me)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -5,19 +5,26 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::credential::Digest;
-use crate::server::store::{StoreError, StoreResult};
+use crate::server::store::{StoreError, StoreResult, WriteFault};
 use crate::wire::Role;
 
 /// SQLSTATEs that mean "the database cannot serve us now" rather than "this request is wrong":
 /// class 08 (connection exception), 57P01..57P03 (admin or crash shutdown, cannot connect now),
-/// 53300 (too many connections), 25006 (a read-only standby after a failover), 57014 (a
-/// statement cancelled, e.g. by `statement_timeout`).
+/// 53300 (too many connections), 57014 (a statement cancelled, e.g. by `statement_timeout`).
 fn unavailable_code(code: &str) -> bool {
-    code.starts_with("08")
-        || matches!(
-            code,
-            "57P01" | "57P02" | "57P03" | "53300" | "25006" | "57014"
-        )
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
+}
+
+/// SQLSTATEs of a database that reads but cannot take a write (docs/operating.md, Store faults):
+/// 25006 read_only_sql_transaction (a standby, `default_transaction_read_only`), 53100
+/// disk_full, 58030 io_error.
+fn write_fault(code: &str) -> Option<WriteFault> {
+    match code {
+        "25006" => Some(WriteFault::ReadOnly),
+        "53100" => Some(WriteFault::DiskFull),
+        "58030" => Some(WriteFault::Io),
+        _ => None,
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -33,6 +40,13 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(d) if d.code().is_some_and(|c| unavailable_code(&c)) => {
                 StoreError::Unavailable(e.to_string())
             }
+            sqlx::Error::Database(d) => match d.code().as_deref().and_then(write_fault) {
+                Some(fault) => StoreError::CannotWrite {
+                    fault,
+                    detail: d.message().to_owned(),
+                },
+                None => StoreError::Failed(e.to_string()),
+            },
             _ => StoreError::Failed(e.to_string()),
         }
     }

@@ -159,27 +159,39 @@ pub async fn announce(
 /// 1 ms, doubling to 8 ms. When the database stops answering meanwhile, the lease bound still
 /// holds: it waits until [`LEASE_BOUND`] (plus a margin) has passed since `committed`, then
 /// returns, since no replica can still be answering from an index that misses the change.
+///
+/// A replica whose lease has lapsed but is still within its read-only grace
+/// (`read_only_grace_ms`, `serve --read-only-verify`) may be answering verify from a database it
+/// could read but not write: it re-reads the changes at least once a lease and stops at the
+/// first one it has not applied, so for such a row the writer waits out the same bound
+/// (docs/architecture.md, A read-only database).
 pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -> StoreResult<()> {
+    let bound = committed + LEASE_BOUND + Duration::from_millis(100);
     let mut pause = Duration::from_millis(1);
     loop {
-        let waiting: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "SELECT count(*) FROM replicas \
-             WHERE id <> $1 AND lease_until > now() AND acked_seq < $2",
+        let waiting: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE lease_until > now()), \
+                 count(*) FILTER (WHERE lease_until <= now() \
+                     AND lease_until + read_only_grace_ms * interval '1 millisecond' > now()) \
+             FROM replicas WHERE id <> $1 AND acked_seq < $2",
         )
         .bind(me)
         .bind(seq)
         .fetch_one(pool)
         .await;
         match waiting {
-            Ok(0) => {
+            Ok((0, 0)) => {
+                crate::server::metrics::revocation_acked(committed.elapsed());
+                return Ok(());
+            }
+            Ok((0, _)) if Instant::now() >= bound => {
                 crate::server::metrics::revocation_acked(committed.elapsed());
                 return Ok(());
             }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, seq, "cannot read the replicas' acknowledgements; waiting out their leases");
-                let end = committed + LEASE_BOUND + Duration::from_millis(100);
-                tokio::time::sleep_until(end.into()).await;
+                tokio::time::sleep_until(bound.into()).await;
                 crate::server::metrics::revocation_acked(committed.elapsed());
                 return Ok(());
             }

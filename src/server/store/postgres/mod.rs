@@ -32,7 +32,8 @@ use self::schema::MigrationError;
 use super::{
     AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
     KeyRotated, KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store,
-    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount,
+    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault,
+    WriteHealth,
 };
 use crate::credential::Digest;
 use crate::wire::{AuditEvent, Timestamp};
@@ -159,6 +160,9 @@ struct Inner {
     replica_id: String,
     host: String,
     closed: AtomicBool,
+    /// A write met a database that cannot take it (read-only, disk full, I/O error) and no
+    /// probe has written since (docs/operating.md, Store faults).
+    health: WriteHealth,
 }
 
 /// The PostgreSQL store of one process (one replica). Cheap to clone.
@@ -308,6 +312,7 @@ impl PgStore {
                 replica_id,
                 host,
                 closed: AtomicBool::new(false),
+                health: WriteHealth::default(),
             }),
         })
     }
@@ -338,6 +343,10 @@ impl PgStore {
             return Err(StoreError::Closed);
         }
         match tokio::time::timeout(CALL_BOUND, call).await {
+            Ok(Err(StoreError::CannotWrite { fault, detail })) => {
+                self.inner.health.failed(fault, &detail);
+                Err(StoreError::CannotWrite { fault, detail })
+            }
             Ok(r) => r,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer from the database within {} s",
@@ -616,6 +625,19 @@ impl Store for PgStore {
                 .into_iter()
                 .next())
         }))
+    }
+
+    fn write_fault(&self) -> Option<WriteFault> {
+        self.inner.health.fault()
+    }
+
+    fn probe_write(&self) -> Fut<'_, ()> {
+        Box::pin(async move {
+            self.bounded(admin::probe_write(self.pool(), self.me()))
+                .await?;
+            self.inner.health.probed_ok();
+            Ok(())
+        })
     }
 
     fn close(&self) -> Fut<'_, ()> {

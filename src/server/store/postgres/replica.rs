@@ -36,22 +36,27 @@ pub async fn listen(pool: &PgPool) -> StoreResult<PgListener> {
 /// Registers (or re-registers) this replica with a lease of `lease_ms` from the database's
 /// clock, acknowledging every change there is now: the caller reloads its whole index after
 /// this and does not trust it before. Returns the acknowledged `seq`.
+/// `read_only_grace_ms` is how long past its lease this replica may answer verify while the
+/// database is read-only (`serve --read-only-verify`): writers read it (feed.rs).
 pub async fn register(
     conn: &mut PgConnection,
     id: &str,
     host: &str,
     lease_ms: i64,
+    read_only_grace_ms: i64,
 ) -> StoreResult<i64> {
     let acked: i64 = sqlx::query_scalar(
-        "INSERT INTO replicas (id, host, lease_until, acked_seq) \
-         SELECT $1, $2, now() + $3 * interval '1 millisecond', coalesce(max(seq), 0) FROM changes \
+        "INSERT INTO replicas (id, host, lease_until, acked_seq, read_only_grace_ms) \
+         SELECT $1, $2, now() + $3 * interval '1 millisecond', coalesce(max(seq), 0), $4 \
+         FROM changes \
          ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, \
-             acked_seq = excluded.acked_seq \
+             acked_seq = excluded.acked_seq, read_only_grace_ms = excluded.read_only_grace_ms \
          RETURNING acked_seq",
     )
     .bind(id)
     .bind(host)
     .bind(lease_ms)
+    .bind(read_only_grace_ms)
     .fetch_one(&mut *conn)
     .await?;
     Ok(acked)
@@ -82,6 +87,62 @@ pub async fn renew(
     .fetch_optional(&mut *conn)
     .await?;
     Ok(live)
+}
+
+/// What a replica reads of a database that does not take its renewal, to decide whether it may
+/// go on answering verify from its index (docs/architecture.md, A read-only database). One
+/// snapshot, so that every field describes the same moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadOnlyView {
+    /// Neither in recovery nor `default_transaction_read_only`: a write would be taken.
+    pub writable: bool,
+    /// A hot standby (`pg_is_in_recovery()`).
+    pub in_recovery: bool,
+    /// On a standby, the last write-ahead log position received and replayed (as text: they
+    /// are only compared); `None` on a primary or when nothing was received by streaming.
+    pub received: Option<String>,
+    pub replayed: Option<String>,
+    /// The newest change (0 when there is none).
+    pub newest_seq: i64,
+    /// Milliseconds, on the database's clock, until this replica's row leaves its read-only
+    /// grace (`lease_until + read_only_grace_ms - now()`); `None` when the row is gone.
+    pub grace_left_ms: Option<i64>,
+    /// Another replica holds a lease renewed after this one's lapsed (by more than 500 ms):
+    /// the database takes writes, only not from this replica.
+    pub others_renewing: bool,
+}
+
+/// Reads a [`ReadOnlyView`] for the replica `id`, in one read-only snapshot.
+pub async fn read_only_view(conn: &mut PgConnection, id: &str) -> StoreResult<ReadOnlyView> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query(
+        "SELECT pg_is_in_recovery(), \
+             current_setting('default_transaction_read_only') = 'on', \
+             pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, \
+             (SELECT coalesce(max(seq), 0) FROM changes), \
+             (SELECT (extract(epoch FROM lease_until - now()) * 1000)::bigint \
+                  + read_only_grace_ms FROM replicas WHERE id = $1), \
+             EXISTS (SELECT 1 FROM replicas o, replicas m WHERE m.id = $1 AND o.id <> $1 \
+                  AND o.lease_until > m.lease_until + interval '500 milliseconds')",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let in_recovery: bool = row.try_get(0)?;
+    let default_read_only: bool = row.try_get(1)?;
+    Ok(ReadOnlyView {
+        writable: !in_recovery && !default_read_only,
+        in_recovery,
+        received: row.try_get(2)?,
+        replayed: row.try_get(3)?,
+        newest_seq: row.try_get(4)?,
+        grace_left_ms: row.try_get(5)?,
+        others_renewing: row.try_get(6)?,
+    })
 }
 
 /// Removes this replica's row at a clean stop, so that writers stop waiting for it at once.

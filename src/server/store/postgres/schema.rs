@@ -114,6 +114,13 @@ const MIGRATIONS: &[&str] = &[
         started_at  TIMESTAMPTZ NOT NULL DEFAULT now()
     );
     ",
+    // 2: how long past its lease a replica may go on answering verify while the database is
+    // read-only (`serve --read-only-verify`); writers wait a little longer for such a row
+    // (docs/architecture.md, A read-only database).
+    "
+    ALTER TABLE replicas ADD COLUMN read_only_grace_ms BIGINT NOT NULL DEFAULT 0
+        CHECK (read_only_grace_ms >= 0);
+    ",
 ];
 
 /// The schema version this build writes.
