@@ -110,13 +110,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn outage_codes_are_unavailable_and_others_are_not() {
-        for code in ["08006", "08001", "57P01", "57P03", "53300", "25006"] {
+    fn outage_codes_are_unavailable_write_faults_are_store_faults_and_others_failures() {
+        for code in ["08006", "08001", "57P01", "57P03", "53300"] {
             assert!(unavailable_code(code), "{code}");
         }
-        for code in ["23505", "40P01", "42P01", "28P01"] {
+        for code in ["23505", "40P01", "42P01", "28P01", "25006", "53100", "58030"] {
             assert!(!unavailable_code(code), "{code}");
         }
+        assert_eq!(write_fault("25006"), Some(WriteFault::ReadOnly));
+        assert_eq!(write_fault("53100"), Some(WriteFault::DiskFull));
+        assert_eq!(write_fault("58030"), Some(WriteFault::Io));
+        assert_eq!(write_fault("23505"), None);
         let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(matches!(StoreError::from(io), StoreError::Unavailable(_)));
         assert!(matches!(
