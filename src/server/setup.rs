@@ -288,8 +288,18 @@ pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::
         url,
         ca: args.database_ca.as_deref(),
         wait: args.database_wait.map(Duration::from_secs).unwrap_or(wait),
+        listen: args.database_listen.as_ref(),
     })
     .await?;
+    // docs/api.md, PostgreSQL through a connection pooler (spike: refuse; in recovery only say).
+    match store.check_feed().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("the database is in recovery (a hot standby): waiting until it is promoted"),
+        Err(e) => {
+            let _ = crate::server::store::Store::close(&store).await;
+            anyhow::bail!(e);
+        }
+    }
     let place = format!("the database {}", url.redacted());
     let pepper = match settle_pepper(&store, pepper_path, &place).await {
         Ok(p) => p,

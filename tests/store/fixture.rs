@@ -68,6 +68,7 @@ async fn open_pg(url: &DatabaseUrl) -> PgStore {
         url,
         ca: None,
         wait: Duration::from_secs(10),
+        listen: None,
     })
     .await
     .unwrap_or_else(|e| panic!("open PostgreSQL: {e}"))

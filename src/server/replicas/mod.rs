@@ -196,6 +196,7 @@ pub async fn start_for(
     let mut lease = replica.state().lease.subscribe();
     let running = protocol::start(
         pg.pool().clone(),
+        pg.listen_options().clone(),
         pg.replica_id().to_owned(),
         pg.host().to_owned(),
         replica,

@@ -61,10 +61,16 @@ impl Protocol {
 
 /// Starts the protocol for the replica `id` (`host` is for operators: hostname:pid) on the
 /// store's pool `pool` (its options; the protocol's connections are its own).
-pub fn start(pool: PgPool, id: String, host: String, replica: Arc<dyn Replica>) -> Protocol {
+pub fn start(
+    pool: PgPool,
+    listen: sqlx::postgres::PgConnectOptions,
+    id: String,
+    host: String,
+    replica: Arc<dyn Replica>,
+) -> Protocol {
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(
-        run(pool, id, host, replica, stop_rx).instrument(tracing::info_span!("replica")),
+        run(pool, listen, id, host, replica, stop_rx).instrument(tracing::info_span!("replica")),
     );
     Protocol { stop, task }
 }
@@ -85,6 +91,7 @@ async fn step<T>(what: &str, f: impl Future<Output = StoreResult<T>>) -> Result<
 
 async fn run(
     pool: PgPool,
+    listen: sqlx::postgres::PgConnectOptions,
     id: String,
     host: String,
     replica: Arc<dyn Replica>,
@@ -95,6 +102,7 @@ async fn run(
     loop {
         let mut session = Session {
             pool: &pool,
+            listen: &listen,
             id: &id,
             host: &host,
             replica: &*replica,
@@ -173,6 +181,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 struct Session<'a> {
     pool: &'a PgPool,
+    listen: &'a sqlx::postgres::PgConnectOptions,
     id: &'a str,
     host: &'a str,
     replica: &'a dyn Replica,
@@ -207,7 +216,7 @@ impl Session<'_> {
         // Before anything is read: whatever this session reads is what it may trust.
         replica.trust.begin_sync();
         let (feed_tx, mut feed) = mpsc::unbounded_channel();
-        let listener = step("listen", sql::listen(self.pool)).await?;
+        let listener = step("listen", sql::listen(self.listen)).await?;
         let _listening = ListenerTask::spawn(listener, feed_tx);
         self.conn = Some(step("connect", sql::connect(self.pool)).await?);
         let acked = step(

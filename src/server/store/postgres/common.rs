@@ -1,8 +1,9 @@
 //! What the SQL modules of the PostgreSQL store share: error mapping, read transactions,
 //! column decoding.
 
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::{Query, QueryScalar};
+use sqlx::{FromRow, Postgres, Row, SqlSafeStr, Transaction};
 
 use crate::credential::Digest;
 use crate::server::store::{StoreError, StoreResult};
@@ -45,14 +46,40 @@ pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         .is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some(constraint))
 }
 
+/// How every transaction begins: one simple-query round trip that also bounds its statements
+/// server-side (a setting per transaction: a pooler in transaction mode refuses the
+/// `options=-c statement_timeout=…` start-up parameter, and a session `SET` would leak to
+/// whoever gets the server connection next).
+pub const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = 5000";
+/// [`BEGIN`] for [`read_tx`].
+pub const BEGIN_READ: &str =
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 5000";
+
+/// A read-write transaction on a pooled connection. EVERY statement sent through the pool runs
+/// inside one: PgBouncer (< 1.21) in transaction mode may hand the Parse/Sync and the
+/// Bind/Execute/Sync of a statement outside a transaction to different server connections.
+pub async fn begin(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
+    Ok(pool.begin_with(BEGIN).await?)
+}
+
 /// A read-only transaction that sees one snapshot, so that "the service exists" and what is
 /// read of its keys agree (as SQLite's read transactions do).
 pub async fn read_tx(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    Ok(pool.begin_with(BEGIN_READ).await?)
+}
+
+/// `sqlx::query` as an UNNAMED statement: a named (cached) one would outlive the transaction
+/// and meet other clients' server connections behind a pooler.
+pub fn q<'a>(sql: impl SqlSafeStr) -> Query<'a, Postgres, PgArguments> {
+    sqlx::query(sql).persistent(false)
+}
+
+/// `sqlx::query_scalar` as an unnamed statement (see [`q`]).
+pub fn qs<'a, O>(sql: impl SqlSafeStr) -> QueryScalar<'a, Postgres, O, PgArguments>
+where
+    (O,): for<'r> FromRow<'r, PgRow>,
+{
+    sqlx::query_scalar(sql).persistent(false)
 }
 
 fn bad_column(idx: usize, what: String) -> sqlx::Error {

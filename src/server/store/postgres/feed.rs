@@ -10,6 +10,8 @@ use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
 use super::common::{digest_array, digest_from};
+#[allow(unused_imports)]
+use super::common::{begin, q, qs};
 use crate::credential::Digest;
 use crate::server::store::{StoreError, StoreResult, UnixTime};
 
@@ -131,12 +133,12 @@ pub async fn announce(
     phases: &mut Phases,
 ) -> StoreResult<i64> {
     phases.end(1);
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    q("SELECT pg_advisory_xact_lock($1)")
         .bind(CHANGES_LOCK)
         .execute(&mut *tx)
         .await?;
     phases.end(2);
-    let seq: i64 = sqlx::query_scalar(
+    let seq: i64 = qs(
         "INSERT INTO changes (at, awaited, digests) VALUES ($1, $2, $3) RETURNING seq",
     )
     .bind(at)
@@ -144,7 +146,7 @@ pub async fn announce(
     .bind(digest_array(digests))
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
+    q("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
         .bind(seq.to_string())
         .execute(&mut *tx)
@@ -162,13 +164,17 @@ pub async fn announce(
 pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -> StoreResult<()> {
     let mut pause = Duration::from_millis(1);
     loop {
-        let waiting: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "SELECT count(*) FROM replicas \
-             WHERE id <> $1 AND lease_until > now() AND acked_seq < $2",
-        )
-        .bind(me)
-        .bind(seq)
-        .fetch_one(pool)
+        let waiting: Result<i64, sqlx::Error> = async {
+            let mut tx = pool.begin_with(super::common::BEGIN).await?;
+            let n = qs("SELECT count(*) FROM replicas \
+                 WHERE id <> $1 AND lease_until > now() AND acked_seq < $2")
+            .bind(me)
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(n)
+        }
         .await;
         match waiting {
             Ok(0) => {
@@ -197,9 +203,10 @@ pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -
 
 /// Every change after `after`, oldest first.
 pub async fn changes_since(pool: &PgPool, after: i64) -> StoreResult<Vec<(i64, Vec<Digest>)>> {
-    let rows = sqlx::query("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
+    let mut tx = begin(pool).await?;
+    let rows = q("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
         .bind(after)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -211,18 +218,21 @@ pub async fn changes_since(pool: &PgPool, after: i64) -> StoreResult<Vec<(i64, V
             .collect::<Result<Vec<_>, _>>()?;
         out.push((seq, digests));
     }
+    tx.commit().await?;
     Ok(out)
 }
 
 /// Forgets changes older than `before` (unix seconds) and replicas whose lease ended long ago:
 /// a replica that was away that long reloads its whole index anyway.
 pub async fn prune(pool: &PgPool, before: UnixTime) -> StoreResult<()> {
-    sqlx::query("DELETE FROM changes WHERE at < $1 AND seq < (SELECT max(seq) FROM changes)")
+    let mut tx = begin(pool).await?;
+    q("DELETE FROM changes WHERE at < $1 AND seq < (SELECT max(seq) FROM changes)")
         .bind(before)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'")
-        .execute(pool)
+    q("DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'")
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -156,6 +156,7 @@ pub enum OpenError {
 struct Inner {
     pool: PgPool,
     options: PgConnectOptions,
+    listen_options: PgConnectOptions,
     replica_id: String,
     host: String,
     closed: AtomicBool,
@@ -174,6 +175,15 @@ pub struct PgTarget<'a> {
     pub ca: Option<&'a Path>,
     /// How long to retry while the database is not reachable yet before giving up.
     pub wait: Duration,
+    /// `--database-listen`: where the change feed's LISTEN goes (default: `url`).
+    pub listen: Option<&'a DatabaseUrl>,
+}
+
+/// A pooler's refusal of a start-up parameter (PgBouncer: SQLSTATE 08P01 "unsupported startup
+/// parameter: …"): class 08, yet a setting to fix, not a database to wait for.
+fn is_refused_parameter(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.message().starts_with("unsupported startup parameter"))
 }
 
 /// True for the errors worth retrying at start: the database is not there yet (refused,
@@ -229,8 +239,10 @@ impl PgStore {
         let mut options = PgConnectOptions::from_str(target.url.expose())
             .map_err(|e| config(format!("{e}")))?
             .application_name("ragkeys")
-            // A statement waiting longer than a call may take is cancelled server-side too.
-            .options([("statement_timeout", "5000")]);
+            // No start-up parameter a pooler refuses: PgBouncer answers `extra_float_digits`
+            // (sqlx sends 2 by default; ragkeys reads no floats) and `options` with "unsupported
+            // startup parameter". statement_timeout is set per transaction (common::BEGIN).
+            .extra_float_digits(None);
         if let Some(ca) = target.ca {
             if !ca.is_file() {
                 return Err(config(format!(
@@ -240,6 +252,19 @@ impl PgStore {
             }
             options = options.ssl_root_cert(PathBuf::from(ca));
         }
+        let listen_options = match target.listen {
+            None => options.clone(),
+            Some(l) => {
+                let mut o = PgConnectOptions::from_str(l.expose())
+                    .map_err(|e| config(format!("--database-listen: {e}")))?
+                    .application_name("ragkeys-listen")
+                    .extra_float_digits(None);
+                if let Some(ca) = target.ca {
+                    o = o.ssl_root_cert(PathBuf::from(ca));
+                }
+                o
+            }
+        };
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(0)
@@ -261,7 +286,7 @@ impl PgStore {
             };
             match tokio::time::timeout(CALL_BOUND, attempt_once).await {
                 Ok(Ok(_)) => break,
-                Ok(Err(MigrationError::Sql(e))) if !is_unreachable(&e) => {
+                Ok(Err(MigrationError::Sql(e))) if !is_unreachable(&e) || is_refused_parameter(&e) => {
                     return Err(config(e.to_string()));
                 }
                 Ok(Err(e @ MigrationError::TooNew { .. })) => {
@@ -305,6 +330,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 options,
+                listen_options,
                 replica_id,
                 host,
                 closed: AtomicBool::new(false),
@@ -320,6 +346,84 @@ impl PgStore {
     /// The connection options (URL, TLS), for a dedicated `PgListener` connection.
     pub fn connect_options(&self) -> &PgConnectOptions {
         &self.inner.options
+    }
+
+    /// The options of `--database-listen` (default: those of `--database`), for `PgListener`.
+    pub fn listen_options(&self) -> &PgConnectOptions {
+        &self.inner.listen_options
+    }
+
+    /// The start-up check of docs/api.md (PostgreSQL through a connection pooler): a NOTIFY
+    /// sent through `--database` must reach a listener on `--database-listen` within 2 s.
+    /// Ok(false): the database is in recovery (LISTEN and NOTIFY are refused there).
+    pub async fn check_feed(&self) -> Result<bool, String> {
+        let in_recovery = async {
+            let mut tx = common::begin(self.pool()).await?;
+            let r: bool = common::qs("SELECT pg_is_in_recovery()").fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            StoreResult::Ok(r)
+        };
+        match tokio::time::timeout(CALL_BOUND, in_recovery).await {
+            Ok(Ok(true)) => return Ok(false),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => return Err(format!("cannot ask the database whether it is in recovery: {e}")),
+            Err(_) => return Err("no answer from the database".into()),
+        }
+        let channel = format!("ragkeys_probe_{}", self.replica_id());
+        let nonce = format!("{:016x}", rand::random::<u64>());
+        let probe = async {
+            let own = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(self.listen_options().clone());
+            let mut listener = sqlx::postgres::PgListener::connect_with(&own)
+                .await
+                .map_err(|e| format!("cannot connect the listener: {e}"))?;
+            listener.eager_reconnect(false);
+            listener
+                .listen(&channel)
+                .await
+                .map_err(|e| format!("LISTEN failed: {e}"))?;
+            let send = async {
+                let mut tx = common::begin(self.pool()).await?;
+                common::q("SELECT pg_notify($1, $2)")
+                    .bind(&channel)
+                    .bind(&nonce)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                StoreResult::Ok(())
+            };
+            match send.await {
+                Ok(()) => {}
+                // The pooler gave the NOTIFY's transaction the very server connection the LISTEN
+                // went to, and that connection sent the notification to the pooled client that
+                // held it at commit (sqlx fails on it): the listener is behind a transaction pool.
+                Err(e) if e.to_string().contains("NotificationResponse") => return Ok(false),
+                Err(e) => return Err(format!("NOTIFY failed: {e}")),
+            }
+            let heard = tokio::time::timeout(Duration::from_secs(2), async {
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) if n.payload() == nonce => return true,
+                        Ok(Some(_)) => {}
+                        _ => return false,
+                    }
+                }
+            })
+            .await;
+            Ok::<bool, String>(matches!(heard, Ok(true)))
+        };
+        match probe.await? {
+            true => Ok(true),
+            false => Err(format!(
+                "a NOTIFY sent through --database {} did not reach the listener on \
+                 --database-listen {} within 2 s: --database is probably a pooler in transaction \
+                 mode (PgBouncer); set --database-listen to a URL that reaches PostgreSQL directly \
+                 or through a session-mode pool",
+                self.inner.options.get_host(),
+                self.inner.listen_options.get_host()
+            )),
+        }
     }
 
     /// This process's id among the replicas: random per start (the `replicas` row's key).
@@ -393,8 +497,10 @@ impl Store for PgStore {
 
     fn get_service(&self, id: String) -> Fut<'_, Option<ServiceRecord>> {
         Box::pin(self.bounded(async move {
-            let mut conn = self.pool().acquire().await?;
-            catalog::get_service(&mut conn, &id).await
+            let mut tx = common::begin(self.pool()).await?;
+            let found = catalog::get_service(&mut tx, &id).await?;
+            tx.commit().await?;
+            Ok(found)
         }))
     }
 

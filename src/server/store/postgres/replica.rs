@@ -6,7 +6,7 @@
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
-use super::common::{digest_array, digest_from, digest_of};
+use super::common::{BEGIN, digest_array, digest_from, digest_of, q, qs};
 use super::feed::CHANNEL;
 use crate::credential::Digest;
 use crate::server::store::{KeyDigest, StoreResult, valid_until};
@@ -22,11 +22,11 @@ pub async fn connect(pool: &PgPool) -> StoreResult<PgConnection> {
 /// comes from a pool of its own, not the store's: a listener dropped on a silent network
 /// sends UNLISTEN before giving its connection back, and that may hang until TCP gives up; it
 /// must not hold one of the store's connections meanwhile.
-pub async fn listen(pool: &PgPool) -> StoreResult<PgListener> {
+pub async fn listen(options: &sqlx::postgres::PgConnectOptions) -> StoreResult<PgListener> {
     let own = PgPoolOptions::new()
         .max_connections(1)
         .min_connections(0)
-        .connect_lazy_with((*pool.connect_options()).clone());
+        .connect_lazy_with(options.clone());
     let mut listener = PgListener::connect_with(&own).await?;
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
@@ -42,7 +42,8 @@ pub async fn register(
     host: &str,
     lease_ms: i64,
 ) -> StoreResult<i64> {
-    let acked: i64 = sqlx::query_scalar(
+    let mut tx = conn.begin_with(BEGIN).await?;
+    let acked: i64 = qs(
         "INSERT INTO replicas (id, host, lease_until, acked_seq) \
          SELECT $1, $2, now() + $3 * interval '1 millisecond', coalesce(max(seq), 0) FROM changes \
          ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, \
@@ -52,8 +53,9 @@ pub async fn register(
     .bind(id)
     .bind(host)
     .bind(lease_ms)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(acked)
 }
 
@@ -67,9 +69,10 @@ pub async fn renew(
     acked: i64,
     lease_ms: i64,
 ) -> StoreResult<Option<i64>> {
+    let mut tx = conn.begin_with(BEGIN).await?;
     // One statement: the count reads the table as it was before this update, so this row
     // counts once whether its old lease had lapsed or not.
-    let live: Option<i64> = sqlx::query_scalar(
+    let live: Option<i64> = qs(
         "WITH renewed AS (UPDATE replicas \
              SET lease_until = now() + $3 * interval '1 millisecond', acked_seq = $2 \
              WHERE id = $1 RETURNING id) \
@@ -79,17 +82,20 @@ pub async fn renew(
     .bind(id)
     .bind(acked)
     .bind(lease_ms)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(live)
 }
 
 /// Removes this replica's row at a clean stop, so that writers stop waiting for it at once.
 pub async fn deregister(conn: &mut PgConnection, id: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM replicas WHERE id = $1")
+    let mut tx = conn.begin_with(BEGIN).await?;
+    q("DELETE FROM replicas WHERE id = $1")
         .bind(id)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -100,9 +106,10 @@ pub async fn changes_since(
     conn: &mut PgConnection,
     after: i64,
 ) -> StoreResult<Vec<(i64, Vec<Digest>)>> {
-    let rows = sqlx::query("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
+    let mut tx = conn.begin_with(BEGIN).await?;
+    let rows = q("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
         .bind(after)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -114,6 +121,7 @@ pub async fn changes_since(
             .collect::<Result<Vec<_>, _>>()?;
         out.push((seq, digests));
     }
+    tx.commit().await?;
     Ok(out)
 }
 
@@ -136,19 +144,23 @@ pub async fn key_digests(
     conn: &mut PgConnection,
     digests: &[Digest],
 ) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let mut tx = conn.begin_with(BEGIN).await?;
+    let rows = q(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
     )))
     .bind(digest_array(digests))
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
 }
 
 /// Every key, for a full reload of the index.
 pub async fn all_key_digests(conn: &mut PgConnection) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys")))
-        .fetch_all(&mut *conn)
+    let mut tx = conn.begin_with(BEGIN).await?;
+    let rows = q(AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys")))
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
 }
