@@ -294,7 +294,9 @@ pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::
     // docs/api.md, PostgreSQL through a connection pooler (spike: refuse; in recovery only say).
     match store.check_feed().await {
         Ok(true) => {}
-        Ok(false) => tracing::warn!("the database is in recovery (a hot standby): waiting until it is promoted"),
+        Ok(false) => tracing::warn!(
+            "the database is in recovery (a hot standby): waiting until it is promoted"
+        ),
         Err(e) => {
             let _ = crate::server::store::Store::close(&store).await;
             anyhow::bail!(e);

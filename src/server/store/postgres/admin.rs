@@ -3,9 +3,7 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::common::{is_unique_violation, role_of};
-#[allow(unused_imports)]
-use super::common::{begin, q, qs};
+use super::common::{begin, is_unique_violation, q, qs, role_of};
 use super::schema::MIGRATION_LOCK;
 use crate::credential::Digest;
 use crate::server::store::{NewToken, StoreError, StoreResult, TokenRecord};
@@ -141,10 +139,8 @@ pub async fn get_meta(pool: &PgPool, key: &str) -> StoreResult<Option<String>> {
 
 pub async fn set_meta(pool: &PgPool, key: &str, value: &str) -> StoreResult<()> {
     let mut tx = begin(pool).await?;
-    q(
-        "INSERT INTO meta (key, value) VALUES ($1, $2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
+    q("INSERT INTO meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value")
     .bind(key)
     .bind(value)
     .execute(&mut *tx)

@@ -5,9 +5,7 @@ use std::time::Instant;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::common::{digest_of, is_unique_violation, read_tx, u32_of};
-#[allow(unused_imports)]
-use super::common::{begin, q, qs};
+use super::common::{begin, digest_of, is_unique_violation, q, qs, read_tx, u32_of};
 use super::feed::{Phases, announce, await_acks};
 use super::schema::MIGRATION_LOCK;
 use super::trail::{insert_audit, upsert_idempotency};
@@ -41,20 +39,15 @@ pub async fn list_services(pool: &PgPool) -> StoreResult<Vec<ServiceRecord>> {
 
 pub async fn get_service(conn: &mut PgConnection, id: &str) -> StoreResult<Option<ServiceRecord>> {
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1");
-    let row = q(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row = q(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
     Ok(row.as_ref().map(service_row).transpose()?)
 }
 
 async fn service_exists(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
-    Ok(
-        qs("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
-            .bind(id)
-            .fetch_one(conn)
-            .await?,
-    )
+    Ok(qs("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
+        .bind(id)
+        .fetch_one(conn)
+        .await?)
 }
 
 async fn insert_service(conn: &mut PgConnection, service: &ServiceRecord) -> StoreResult<()> {
@@ -83,12 +76,11 @@ pub async fn create_service(
     let mut tx = begin(pool).await?;
     // A conditional increment of one counter row: its row lock serializes the check across
     // replicas, and a waiter re-reads the row before deciding.
-    let took =
-        q("UPDATE counters SET value = value + 1 WHERE name = 'services' AND value < $1")
-            .bind(i64::from(max_services))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let took = q("UPDATE counters SET value = value + 1 WHERE name = 'services' AND value < $1")
+        .bind(i64::from(max_services))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if took == 0 {
         return Err(StoreError::ServiceLimit);
     }
@@ -149,11 +141,10 @@ pub async fn delete_service(
     phases.acquired();
     // The service's row first: an issue on another replica waits for this delete and then
     // finds no service, rather than adding a key under it meanwhile.
-    let locked: Option<String> =
-        qs("SELECT id FROM services WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let locked: Option<String> = qs("SELECT id FROM services WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if locked.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
@@ -278,14 +269,12 @@ pub async fn issue_key(
     // The cap: a conditional increment takes the service's row lock; a replica waiting on it
     // re-reads key_count once the holder commits, so N issues over all replicas give exactly
     // key_limit keys.
-    let took = q(
-        "UPDATE services SET key_count = key_count + 1 WHERE id = $1 AND key_count < $2",
-    )
-    .bind(&key.service_id)
-    .bind(i64::from(key_limit))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let took = q("UPDATE services SET key_count = key_count + 1 WHERE id = $1 AND key_count < $2")
+        .bind(&key.service_id)
+        .bind(i64::from(key_limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if took == 0 {
         return Err(if service_exists(&mut tx, &key.service_id).await? {
             StoreError::KeyLimit
@@ -348,10 +337,8 @@ pub async fn delete_key(
     let mut phases = Phases::start("delete_key");
     let mut tx = begin(pool).await?;
     phases.acquired();
-    let deleted = q(
-        "DELETE FROM api_keys WHERE id = $1 AND service_id = $2 \
-         RETURNING digest, masked, replaced_by IS NOT NULL",
-    )
+    let deleted = q("DELETE FROM api_keys WHERE id = $1 AND service_id = $2 \
+         RETURNING digest, masked, replaced_by IS NOT NULL")
     .bind(key_id)
     .bind(service_id)
     .fetch_optional(&mut *tx)
@@ -368,12 +355,10 @@ pub async fn delete_key(
     let rotated: bool = row.try_get(2)?;
     // A rotated key shares its successor's slot: deleting it frees none.
     if !rotated {
-        q(
-            "UPDATE services SET key_count = key_count - 1 WHERE id = $1 AND key_count > 0",
-        )
-        .bind(service_id)
-        .execute(&mut *tx)
-        .await?;
+        q("UPDATE services SET key_count = key_count - 1 WHERE id = $1 AND key_count > 0")
+            .bind(service_id)
+            .execute(&mut *tx)
+            .await?;
     }
     let audit = AuditEvent {
         masked: Some(masked),

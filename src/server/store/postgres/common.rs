@@ -3,7 +3,9 @@
 
 use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::{Query, QueryScalar};
-use sqlx::{FromRow, Postgres, Row, SqlSafeStr, Transaction};
+use sqlx::{Connection, FromRow, PgConnection, Postgres, Row, SqlSafeStr, Transaction};
+
+use super::{BEGIN, BEGIN_READ};
 
 use crate::credential::Digest;
 use crate::server::store::{StoreError, StoreResult};
@@ -46,20 +48,17 @@ pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         .is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some(constraint))
 }
 
-/// How every transaction begins: one simple-query round trip that also bounds its statements
-/// server-side (a setting per transaction: a pooler in transaction mode refuses the
-/// `options=-c statement_timeout=…` start-up parameter, and a session `SET` would leak to
-/// whoever gets the server connection next).
-pub const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = 5000";
-/// [`BEGIN`] for [`read_tx`].
-pub const BEGIN_READ: &str =
-    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 5000";
-
-/// A read-write transaction on a pooled connection. EVERY statement sent through the pool runs
-/// inside one: PgBouncer (< 1.21) in transaction mode may hand the Parse/Sync and the
-/// Bind/Execute/Sync of a statement outside a transaction to different server connections.
+/// A read-write transaction on a pooled connection. Every statement with parameters runs
+/// inside one: PgBouncer (before 1.21) in transaction mode may hand the Parse/Describe/Sync
+/// and the Bind/Execute/Sync of a statement outside a transaction to different server
+/// connections (docs/operating.md, PgBouncer).
 pub async fn begin(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
     Ok(pool.begin_with(BEGIN).await?)
+}
+
+/// [`begin`] on a connection of its own (the replica protocol's).
+pub async fn begin_on(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
+    Ok(conn.begin_with(BEGIN).await?)
 }
 
 /// A read-only transaction that sees one snapshot, so that "the service exists" and what is
@@ -68,7 +67,7 @@ pub async fn read_tx(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres
     Ok(pool.begin_with(BEGIN_READ).await?)
 }
 
-/// `sqlx::query` as an UNNAMED statement: a named (cached) one would outlive the transaction
+/// `sqlx::query` as an unnamed statement: a named (cached) one would outlive the transaction
 /// and meet other clients' server connections behind a pooler.
 pub fn q<'a>(sql: impl SqlSafeStr) -> Query<'a, Postgres, PgArguments> {
     sqlx::query(sql).persistent(false)

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
-use super::common::{digest_array, digest_from};
-#[allow(unused_imports)]
-use super::common::{begin, q, qs};
+use super::common::{begin, digest_array, digest_from, q, qs};
 use crate::credential::Digest;
 use crate::server::store::{StoreError, StoreResult, UnixTime};
 
@@ -138,14 +136,13 @@ pub async fn announce(
         .execute(&mut *tx)
         .await?;
     phases.end(2);
-    let seq: i64 = qs(
-        "INSERT INTO changes (at, awaited, digests) VALUES ($1, $2, $3) RETURNING seq",
-    )
-    .bind(at)
-    .bind(awaited)
-    .bind(digest_array(digests))
-    .fetch_one(&mut *tx)
-    .await?;
+    let seq: i64 =
+        qs("INSERT INTO changes (at, awaited, digests) VALUES ($1, $2, $3) RETURNING seq")
+            .bind(at)
+            .bind(awaited)
+            .bind(digest_array(digests))
+            .fetch_one(&mut *tx)
+            .await?;
     q("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
         .bind(seq.to_string())
@@ -164,8 +161,8 @@ pub async fn announce(
 pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -> StoreResult<()> {
     let mut pause = Duration::from_millis(1);
     loop {
-        let waiting: Result<i64, sqlx::Error> = async {
-            let mut tx = pool.begin_with(super::common::BEGIN).await?;
+        let waiting: StoreResult<i64> = async {
+            let mut tx = begin(pool).await?;
             let n = qs("SELECT count(*) FROM replicas \
                  WHERE id <> $1 AND lease_until > now() AND acked_seq < $2")
             .bind(me)

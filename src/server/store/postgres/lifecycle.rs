@@ -9,9 +9,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::catalog::{KEY_COLUMNS, insert_key, key_row};
-use super::common::digest_of;
-#[allow(unused_imports)]
-use super::common::{begin, q, qs};
+use super::common::{begin, digest_of, q, qs};
 use super::feed::{Phases, announce, await_acks};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
@@ -44,11 +42,10 @@ async fn current(
         Some((k, _)) if rules::retired_by(&k, now) => Err(StoreError::KeyNotFound),
         Some(found) => Ok(found),
         None => {
-            let exists: bool =
-                qs("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
-                    .bind(service_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let exists: bool = qs("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
+                .bind(service_id)
+                .fetch_one(&mut *tx)
+                .await?;
             Err(if exists {
                 StoreError::KeyNotFound
             } else {

@@ -42,6 +42,14 @@ pub const ACQUIRE_BOUND: Duration = Duration::from_secs(2);
 /// The longest any store call takes before it is `Unavailable` (a database host that vanished
 /// without closing its sockets would otherwise hold a call until TCP gives up, minutes later).
 pub const CALL_BOUND: Duration = Duration::from_secs(5);
+/// How every transaction begins: one simple-query round trip that also cancels its statements
+/// server-side after [`CALL_BOUND`] (a setting per transaction: a pooler in transaction mode
+/// refuses the `options=-c statement_timeout=…` start-up parameter, and a session `SET` would
+/// stay on the server connection for whoever gets it next).
+const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = 5000";
+/// [`BEGIN`] for a read-only transaction that sees one snapshot.
+const BEGIN_READ: &str =
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 5000";
 /// Connections per replica: enough for 32 concurrent admin calls waiting on row locks.
 const MAX_CONNECTIONS: u32 = 16;
 
@@ -241,7 +249,7 @@ impl PgStore {
             .application_name("ragkeys")
             // No start-up parameter a pooler refuses: PgBouncer answers `extra_float_digits`
             // (sqlx sends 2 by default; ragkeys reads no floats) and `options` with "unsupported
-            // startup parameter". statement_timeout is set per transaction (common::BEGIN).
+            // startup parameter". statement_timeout is set per transaction ([`BEGIN`]).
             .extra_float_digits(None);
         if let Some(ca) = target.ca {
             if !ca.is_file() {
@@ -286,7 +294,9 @@ impl PgStore {
             };
             match tokio::time::timeout(CALL_BOUND, attempt_once).await {
                 Ok(Ok(_)) => break,
-                Ok(Err(MigrationError::Sql(e))) if !is_unreachable(&e) || is_refused_parameter(&e) => {
+                Ok(Err(MigrationError::Sql(e)))
+                    if !is_unreachable(&e) || is_refused_parameter(&e) =>
+                {
                     return Err(config(e.to_string()));
                 }
                 Ok(Err(e @ MigrationError::TooNew { .. })) => {
@@ -359,14 +369,20 @@ impl PgStore {
     pub async fn check_feed(&self) -> Result<bool, String> {
         let in_recovery = async {
             let mut tx = common::begin(self.pool()).await?;
-            let r: bool = common::qs("SELECT pg_is_in_recovery()").fetch_one(&mut *tx).await?;
+            let r: bool = common::qs("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut *tx)
+                .await?;
             tx.commit().await?;
             StoreResult::Ok(r)
         };
         match tokio::time::timeout(CALL_BOUND, in_recovery).await {
             Ok(Ok(true)) => return Ok(false),
             Ok(Ok(false)) => {}
-            Ok(Err(e)) => return Err(format!("cannot ask the database whether it is in recovery: {e}")),
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "cannot ask the database whether it is in recovery: {e}"
+                ));
+            }
             Err(_) => return Err("no answer from the database".into()),
         }
         let channel = format!("ragkeys_probe_{}", self.replica_id());
@@ -736,6 +752,12 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_are_cancelled_when_a_call_gives_up() {
+        let ms = format!("statement_timeout = {}", CALL_BOUND.as_millis());
+        assert!(BEGIN.ends_with(&ms) && BEGIN_READ.ends_with(&ms));
+    }
 
     #[test]
     fn the_password_never_shows() {

@@ -6,7 +6,7 @@
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
-use super::common::{BEGIN, digest_array, digest_from, digest_of, q, qs};
+use super::common::{begin_on, digest_array, digest_from, digest_of, q, qs};
 use super::feed::CHANNEL;
 use crate::credential::Digest;
 use crate::server::store::{KeyDigest, StoreResult, valid_until};
@@ -42,14 +42,12 @@ pub async fn register(
     host: &str,
     lease_ms: i64,
 ) -> StoreResult<i64> {
-    let mut tx = conn.begin_with(BEGIN).await?;
-    let acked: i64 = qs(
-        "INSERT INTO replicas (id, host, lease_until, acked_seq) \
+    let mut tx = begin_on(conn).await?;
+    let acked: i64 = qs("INSERT INTO replicas (id, host, lease_until, acked_seq) \
          SELECT $1, $2, now() + $3 * interval '1 millisecond', coalesce(max(seq), 0) FROM changes \
          ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, \
              acked_seq = excluded.acked_seq \
-         RETURNING acked_seq",
-    )
+         RETURNING acked_seq")
     .bind(id)
     .bind(host)
     .bind(lease_ms)
@@ -69,16 +67,14 @@ pub async fn renew(
     acked: i64,
     lease_ms: i64,
 ) -> StoreResult<Option<i64>> {
-    let mut tx = conn.begin_with(BEGIN).await?;
+    let mut tx = begin_on(conn).await?;
     // One statement: the count reads the table as it was before this update, so this row
     // counts once whether its old lease had lapsed or not.
-    let live: Option<i64> = qs(
-        "WITH renewed AS (UPDATE replicas \
+    let live: Option<i64> = qs("WITH renewed AS (UPDATE replicas \
              SET lease_until = now() + $3 * interval '1 millisecond', acked_seq = $2 \
              WHERE id = $1 RETURNING id) \
          SELECT 1 + (SELECT count(*) FROM replicas \
-             WHERE lease_until > now() AND id <> $1) FROM renewed",
-    )
+             WHERE lease_until > now() AND id <> $1) FROM renewed")
     .bind(id)
     .bind(acked)
     .bind(lease_ms)
@@ -90,7 +86,7 @@ pub async fn renew(
 
 /// Removes this replica's row at a clean stop, so that writers stop waiting for it at once.
 pub async fn deregister(conn: &mut PgConnection, id: &str) -> StoreResult<()> {
-    let mut tx = conn.begin_with(BEGIN).await?;
+    let mut tx = begin_on(conn).await?;
     q("DELETE FROM replicas WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -106,7 +102,7 @@ pub async fn changes_since(
     conn: &mut PgConnection,
     after: i64,
 ) -> StoreResult<Vec<(i64, Vec<Digest>)>> {
-    let mut tx = conn.begin_with(BEGIN).await?;
+    let mut tx = begin_on(conn).await?;
     let rows = q("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
         .bind(after)
         .fetch_all(&mut *tx)
@@ -144,7 +140,7 @@ pub async fn key_digests(
     conn: &mut PgConnection,
     digests: &[Digest],
 ) -> StoreResult<Vec<KeyDigest>> {
-    let mut tx = conn.begin_with(BEGIN).await?;
+    let mut tx = begin_on(conn).await?;
     let rows = q(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
     )))
@@ -157,7 +153,7 @@ pub async fn key_digests(
 
 /// Every key, for a full reload of the index.
 pub async fn all_key_digests(conn: &mut PgConnection) -> StoreResult<Vec<KeyDigest>> {
-    let mut tx = conn.begin_with(BEGIN).await?;
+    let mut tx = begin_on(conn).await?;
     let rows = q(AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys")))
         .fetch_all(&mut *tx)
         .await?;

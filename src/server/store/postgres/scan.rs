@@ -4,9 +4,7 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::common::{digest_array, digest_of};
-#[allow(unused_imports)]
-use super::common::{begin, q, qs};
+use super::common::{begin, digest_array, digest_of, q};
 use crate::credential::Digest;
 use crate::server::store::{KeyCounts, KeyDigest, StoreResult, UnixTime, valid_until};
 
@@ -51,14 +49,12 @@ pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<K
 /// rotated beats disabled beats expired.
 pub async fn count_keys_by_state(pool: &PgPool, now: UnixTime) -> StoreResult<KeyCounts> {
     let mut tx = begin(pool).await?;
-    let row = q(
-        "SELECT count(*) FILTER (WHERE replaced_by IS NOT NULL), \
+    let row = q("SELECT count(*) FILTER (WHERE replaced_by IS NOT NULL), \
                 count(*) FILTER (WHERE replaced_by IS NULL AND NOT enabled), \
                 count(*) FILTER (WHERE replaced_by IS NULL AND enabled AND expires_at <= $1), \
                 count(*) FILTER (WHERE replaced_by IS NULL AND enabled \
                                  AND (expires_at IS NULL OR expires_at > $1)) \
-         FROM api_keys",
-    )
+         FROM api_keys")
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;

@@ -5,7 +5,8 @@
 
 use sqlx::postgres::PgPool;
 
-use super::common::{BEGIN, q, qs};
+use super::BEGIN;
+use super::common::{q, qs};
 use crate::server::store::UnixTime;
 
 /// The advisory lock every ragkeys process takes to migrate ("ragkeys\x01" as an i64): one
@@ -142,12 +143,17 @@ pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    q(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (\
-             version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    // Created only where missing: a hot standby (docs/operating.md, PgBouncer: recovery)
+    // refuses even a CREATE … IF NOT EXISTS, and one of the current version needs no write.
+    let exists: bool = qs("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        q("CREATE TABLE schema_migrations (\
+             version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
+    }
     let found: i32 = qs("SELECT coalesce(max(version), 0) FROM schema_migrations")
         .fetch_one(&mut *tx)
         .await?;

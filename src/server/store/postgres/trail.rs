@@ -3,9 +3,7 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder, Row};
 
-use super::common::{digest_of, role_of};
-#[allow(unused_imports)]
-use super::common::{begin, q, qs};
+use super::common::{begin, digest_of, q, role_of};
 use crate::server::idempotency::RECORD_RETENTION_SECS;
 use crate::server::store::{AuditQuery, IdempotencyRecord, StoreResult, StoredEvent, UnixTime};
 use crate::wire::{AuditAction, AuditEvent, Timestamp};

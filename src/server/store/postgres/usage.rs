@@ -7,9 +7,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::catalog::get_service;
-use super::common::{digest_of, read_tx};
-#[allow(unused_imports)]
-use super::common::{begin, q, qs};
+use super::common::{begin, digest_of, q, read_tx};
 use crate::server::store::{
     KeyUsage, KeyUse, StoreError, StoreResult, UnixTime, UsageBucket, UsageCount,
 };
