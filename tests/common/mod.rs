@@ -19,6 +19,7 @@ pub mod cli;
 pub mod cut_proxy;
 pub mod nginx;
 pub mod pg;
+pub mod pgbouncer;
 pub mod pki;
 pub mod pty;
 pub mod raw;

@@ -490,7 +490,7 @@ fn newest_bin_dir() -> Option<PathBuf> {
 }
 
 /// The `postgres` user's uid and gid.
-fn postgres_user() -> Option<(libc::uid_t, libc::gid_t)> {
+pub fn postgres_user() -> Option<(libc::uid_t, libc::gid_t)> {
     let name = std::ffi::CString::new("postgres").unwrap();
     // getpwnam's record is static; read it at once, before another call can change it.
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
@@ -501,7 +501,7 @@ fn postgres_user() -> Option<(libc::uid_t, libc::gid_t)> {
     }
 }
 
-fn chown(path: &Path, uid: libc::uid_t, gid: libc::gid_t) {
+pub fn chown(path: &Path, uid: libc::uid_t, gid: libc::gid_t) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     let rc = unsafe { libc::chown(c.as_ptr(), uid, gid) };
     assert_eq!(
@@ -514,7 +514,7 @@ fn chown(path: &Path, uid: libc::uid_t, gid: libc::gid_t) {
 }
 
 /// `cmd`, run as `uid` (setgid + setuid before exec) when given.
-fn as_user(mut cmd: Command, uid: Option<(libc::uid_t, libc::gid_t)>) -> Command {
+pub fn as_user(mut cmd: Command, uid: Option<(libc::uid_t, libc::gid_t)>) -> Command {
     if let Some((u, g)) = uid {
         cmd.env("HOME", "/tmp");
         unsafe {
@@ -566,7 +566,7 @@ rm -rf "$2"
 }
 
 /// A port free on 127.0.0.1 right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
