@@ -447,8 +447,9 @@ pub struct StoreArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub database_ca: Option<PathBuf>,
 
-    /// PostgreSQL URL for the change feed's LISTEN: directly to PostgreSQL or through a
-    /// session-mode pool, when --database is a pooler in transaction mode (default: --database)
+    /// PostgreSQL URL the change feed LISTENs on (default: --database). Set it when --database
+    /// is a pooler in transaction mode (PgBouncer): it must reach PostgreSQL directly or through
+    /// a session-mode pool; serve checks at start that a NOTIFY reaches it
     #[arg(
         long,
         global = true,

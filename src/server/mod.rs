@@ -147,7 +147,9 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
     // With PostgreSQL: the change feed and the lease; the index is trusted once synced.
-    let protocol = replicas::start_for(data.postgres.as_ref(), state.clone()).await;
+    let protocol = replicas::start_for(data.postgres.as_ref(), state.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

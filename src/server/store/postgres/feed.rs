@@ -233,3 +233,58 @@ pub async fn prune(pool: &PgPool, before: UnixTime) -> StoreResult<()> {
     tx.commit().await?;
     Ok(())
 }
+
+/// How long the start-up check waits for its own notification.
+pub const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// LISTENs on `channel` over `listen` (a connection of its own), sends a NOTIFY with a random
+/// payload through `pool`, and says whether it arrived within [`PROBE_WAIT`]. Not heard means
+/// the listener sits behind a transaction pool: its LISTEN stayed on a server connection that
+/// PgBouncer gave back, not the one the notification goes to.
+pub async fn probe(
+    pool: &PgPool,
+    listen: &sqlx::postgres::PgConnectOptions,
+    channel: &str,
+) -> Result<bool, String> {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .connect_lazy_with(listen.clone());
+    let mut listener = sqlx::postgres::PgListener::connect_with(&own)
+        .await
+        .map_err(|e| format!("cannot connect the change feed's listener: {e}"))?;
+    listener.eager_reconnect(false);
+    listener
+        .listen(channel)
+        .await
+        .map_err(|e| format!("the change feed's LISTEN failed: {e}"))?;
+    let payload = format!("{:016x}", rand::random::<u64>());
+    let send = async {
+        let mut tx = begin(pool).await?;
+        q("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(&payload)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        StoreResult::Ok(())
+    };
+    match send.await {
+        Ok(()) => {}
+        // The pooler gave the NOTIFY's transaction the server connection the LISTEN went to,
+        // which delivered the notification to this client (sqlx refuses it): a transaction pool.
+        Err(e) if e.to_string().contains("NotificationResponse") => return Ok(false),
+        Err(e) => return Err(format!("the start-up NOTIFY failed: {e}")),
+    }
+    let heard = tokio::time::timeout(PROBE_WAIT, async {
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) if n.payload() == payload => return true,
+                Ok(Some(_)) => {}
+                _ => return false,
+            }
+        }
+    })
+    .await;
+    Ok(heard == Ok(true))
+}

@@ -187,6 +187,15 @@ pub struct PgTarget<'a> {
     pub listen: Option<&'a DatabaseUrl>,
 }
 
+/// What the start-up check of the change feed found ([`PgStore::check_feed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedCheck {
+    /// A notification sent through `--database` reached the listener.
+    Heard,
+    /// The database is a hot standby in recovery: no LISTEN, no NOTIFY until it is promoted.
+    InRecovery,
+}
+
 /// A pooler's refusal of a start-up parameter (PgBouncer: SQLSTATE 08P01 "unsupported startup
 /// parameter: …"): class 08, yet a setting to fix, not a database to wait for.
 fn is_refused_parameter(e: &sqlx::Error) -> bool {
@@ -363,10 +372,11 @@ impl PgStore {
         &self.inner.listen_options
     }
 
-    /// The start-up check of docs/api.md (PostgreSQL through a connection pooler): a NOTIFY
-    /// sent through `--database` must reach a listener on `--database-listen` within 2 s.
-    /// Ok(false): the database is in recovery (LISTEN and NOTIFY are refused there).
-    pub async fn check_feed(&self) -> Result<bool, String> {
+    /// The start-up check (docs/operating.md, PgBouncer): a NOTIFY sent through `--database`
+    /// must reach a listener on `--database-listen` within [`feed::PROBE_WAIT`]; else the error
+    /// says to set `--database-listen`. A database in recovery refuses LISTEN and NOTIFY: that
+    /// is [`FeedCheck::InRecovery`], neither a refusal nor a pass.
+    pub async fn check_feed(&self) -> Result<FeedCheck, String> {
         let in_recovery = async {
             let mut tx = common::begin(self.pool()).await?;
             let r: bool = common::qs("SELECT pg_is_in_recovery()")
@@ -376,70 +386,39 @@ impl PgStore {
             StoreResult::Ok(r)
         };
         match tokio::time::timeout(CALL_BOUND, in_recovery).await {
-            Ok(Ok(true)) => return Ok(false),
+            Ok(Ok(true)) => return Ok(FeedCheck::InRecovery),
             Ok(Ok(false)) => {}
             Ok(Err(e)) => {
                 return Err(format!(
                     "cannot ask the database whether it is in recovery: {e}"
                 ));
             }
-            Err(_) => return Err("no answer from the database".into()),
+            Err(_) => {
+                return Err(format!(
+                    "no answer from the database within {} s",
+                    CALL_BOUND.as_secs()
+                ));
+            }
         }
         let channel = format!("ragkeys_probe_{}", self.replica_id());
-        let nonce = format!("{:016x}", rand::random::<u64>());
-        let probe = async {
-            let own = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_lazy_with(self.listen_options().clone());
-            let mut listener = sqlx::postgres::PgListener::connect_with(&own)
-                .await
-                .map_err(|e| format!("cannot connect the listener: {e}"))?;
-            listener.eager_reconnect(false);
-            listener
-                .listen(&channel)
-                .await
-                .map_err(|e| format!("LISTEN failed: {e}"))?;
-            let send = async {
-                let mut tx = common::begin(self.pool()).await?;
-                common::q("SELECT pg_notify($1, $2)")
-                    .bind(&channel)
-                    .bind(&nonce)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                StoreResult::Ok(())
-            };
-            match send.await {
-                Ok(()) => {}
-                // The pooler gave the NOTIFY's transaction the very server connection the LISTEN
-                // went to, and that connection sent the notification to the pooled client that
-                // held it at commit (sqlx fails on it): the listener is behind a transaction pool.
-                Err(e) if e.to_string().contains("NotificationResponse") => return Ok(false),
-                Err(e) => return Err(format!("NOTIFY failed: {e}")),
-            }
-            let heard = tokio::time::timeout(Duration::from_secs(2), async {
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(n)) if n.payload() == nonce => return true,
-                        Ok(Some(_)) => {}
-                        _ => return false,
-                    }
-                }
-            })
-            .await;
-            Ok::<bool, String>(matches!(heard, Ok(true)))
-        };
-        match probe.await? {
-            true => Ok(true),
-            false => Err(format!(
-                "a NOTIFY sent through --database {} did not reach the listener on \
-                 --database-listen {} within 2 s: --database is probably a pooler in transaction \
-                 mode (PgBouncer); set --database-listen to a URL that reaches PostgreSQL directly \
-                 or through a session-mode pool",
-                self.inner.options.get_host(),
-                self.inner.listen_options.get_host()
-            )),
+        let heard = tokio::time::timeout(
+            CALL_BOUND + feed::PROBE_WAIT,
+            feed::probe(self.pool(), self.listen_options(), &channel),
+        )
+        .await
+        .unwrap_or(Ok(false))?;
+        if heard {
+            return Ok(FeedCheck::Heard);
         }
+        Err(format!(
+            "a NOTIFY sent through --database (host {}) did not reach the change feed's listener \
+             (host {}) within {} s: --database is probably a pooler in transaction mode \
+             (PgBouncer), where LISTEN does not last; set --database-listen to a URL that reaches \
+             PostgreSQL directly or through a session-mode pool (docs/operating.md, PgBouncer)",
+            self.inner.options.get_host(),
+            self.inner.listen_options.get_host(),
+            feed::PROBE_WAIT.as_secs()
+        ))
     }
 
     /// This process's id among the replicas: random per start (the `replicas` row's key).
