@@ -370,7 +370,15 @@ impl Replicas {
         let db = pg::fresh_database();
         let bouncer =
             (route == replicas::Route::PgBouncer).then(pgbouncer::PgBouncer::in_front_of_cluster);
-        Self::start_routed(db, bouncer, &vec![None; n], extra)
+        let r = Self::start_routed(db, bouncer, &vec![None; n], extra);
+        if let Some(b) = &r.bouncer {
+            assert!(
+                b.served(&r.db.name),
+                "no replica went through PgBouncer: {}",
+                b.log()
+            );
+        }
+        r
     }
 
     /// `n` replicas started all at once on database `db` (e.g. one of a private cluster).

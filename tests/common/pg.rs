@@ -144,6 +144,15 @@ impl Cluster {
         }
     }
 
+    /// Database `name` of this cluster, made elsewhere (e.g. on the primary of this standby).
+    pub fn database(&self, name: &str) -> TestDb {
+        TestDb {
+            url: format!("{}{name}", self.base_url),
+            name: name.to_string(),
+            drop_after: false,
+        }
+    }
+
     fn external(url: &str) -> Cluster {
         let base_url = without_database(url);
         let port = base_url
@@ -221,6 +230,82 @@ impl Cluster {
         };
         c.start();
         c
+    }
+
+    /// A hot standby of this throwaway cluster (`pg_basebackup -R`, streaming), started on a
+    /// port of its own: readable, in recovery (it refuses writes, LISTEN and NOTIFY) until
+    /// [`Cluster::promote`]. Stopped and removed when dropped.
+    pub fn standby(&self) -> Cluster {
+        let own = self.own("making a standby");
+        let bin = self.bin.clone().expect("server binaries");
+        let root = tempfile::Builder::new()
+            .prefix("ragkeys-pg-standby-")
+            .tempdir()
+            .expect("temp dir for the standby")
+            .keep();
+        if let Some((u, g)) = own.uid {
+            chown(&root, u, g);
+        }
+        let data = root.join("data");
+        let out = as_user(Command::new(bin.join("pg_basebackup")), own.uid)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "--checkpoint=fast",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
+            .args(["-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_basebackup");
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (watchdog, pipe) = spawn_watchdog(&root, &data);
+        let port = free_port();
+        let c = Cluster {
+            base_url: format!("postgres://postgres@127.0.0.1:{port}/"),
+            bin: Some(bin),
+            port,
+            own: Some(Own {
+                root,
+                data,
+                uid: own.uid,
+                postmaster: Mutex::new(None),
+                watchdog_pipe: Mutex::new(Some(pipe)),
+                watchdog: Mutex::new(watchdog),
+            }),
+        };
+        c.start();
+        c
+    }
+
+    /// `pg_ctl promote`: a standby leaves recovery and takes writes; waits until it has.
+    pub fn promote(&self) {
+        let own = self.own("promoting a standby");
+        let bin = self.bin.as_ref().expect("server binaries");
+        let out = as_user(Command::new(bin.join("pg_ctl")), own.uid)
+            .args(["promote", "-w", "-D"])
+            .arg(&own.data)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl promote");
+        assert!(
+            out.status.success(),
+            "pg_ctl promote failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The port the server listens on (127.0.0.1).

@@ -110,6 +110,12 @@ impl PgBouncer {
         std::fs::read_to_string(self.dir.path().join("pgbouncer.log")).unwrap_or_default()
     }
 
+    /// Whether a client logged in to database `name` through it (its log says so): the test
+    /// did go through PgBouncer.
+    pub fn served(&self, name: &str) -> bool {
+        self.log().contains(&format!("login attempt: db={name} "))
+    }
+
     /// Its temp dir (ini, log, unix socket).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -64,6 +64,13 @@ async fn pair(proxied: bool, route: Route) -> Pair {
     let api_b = Api::new(&b).as_token(&token);
     wait_ready(&api_a, Duration::from_secs(30)).await;
     wait_ready(&api_b, Duration::from_secs(30)).await;
+    if let Some(b) = &bouncer {
+        assert!(
+            b.served(&db.name),
+            "the replicas bypassed PgBouncer: {}",
+            b.log()
+        );
+    }
     Pair {
         url: db.url.clone(),
         _db: db,
