@@ -2,6 +2,7 @@
 //! `--database` a PgBouncer in transaction mode refuses to start without `--database-listen`,
 //! saying to set it, and starts with it; on a hot standby in recovery it neither refuses nor
 //! serves: `/readyz` answers 503 saying why until `pg_ctl promote`, then it is ready by itself.
+//! A start-up parameter the pooler refuses stops the start at once, naming it.
 
 use std::time::{Duration, Instant};
 
@@ -84,4 +85,38 @@ async fn on_a_standby_in_recovery_serve_waits_not_ready_until_it_is_promoted() {
     // Writes go through, and the change feed works on the promoted database.
     let (_, fresh) = api.issue_ok(&sid).await;
     assert_eq!(api.verify(&fresh).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_up_parameter_the_pooler_refuses_stops_the_start_at_once_naming_it() {
+    let _one = one_at_a_time().await;
+    let db = pg::fresh_database();
+    let bouncer = PgBouncer::in_front_of_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let pepper = dir.path().join("pepper").display().to_string();
+    // libpq's `options` in the URL: a start-up parameter PgBouncer refuses.
+    let through = format!(
+        "{}?options=-c%20statement_timeout%3D1000",
+        bouncer.url(&db.url)
+    );
+    let listen = db.url.clone();
+    let args = [
+        "--database",
+        &through,
+        "--database-listen",
+        &listen,
+        "--pepper-file",
+        &pepper,
+    ];
+    let (code, stderr, ran) = common::serve_refused(&dir.path().join("data"), &args);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("unsupported startup parameter: options")
+            && stderr.contains("ignore_startup_parameters"),
+        "{stderr}"
+    );
+    assert!(
+        ran < Duration::from_secs(10),
+        "at once, not retried as unreachable: {ran:?}"
+    );
 }

@@ -303,9 +303,13 @@ impl PgStore {
             };
             match tokio::time::timeout(CALL_BOUND, attempt_once).await {
                 Ok(Ok(_)) => break,
-                Ok(Err(MigrationError::Sql(e)))
-                    if !is_unreachable(&e) || is_refused_parameter(&e) =>
-                {
+                Ok(Err(MigrationError::Sql(e))) if is_refused_parameter(&e) => {
+                    return Err(config(format!(
+                        "{e}: a connection pooler in front of PostgreSQL refuses a start-up \
+                         parameter (list it in PgBouncer's ignore_startup_parameters)"
+                    )));
+                }
+                Ok(Err(MigrationError::Sql(e))) if !is_unreachable(&e) => {
                     return Err(config(e.to_string()));
                 }
                 Ok(Err(e @ MigrationError::TooNew { .. })) => {
