@@ -454,6 +454,19 @@ pub struct StoreArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub database_ca: Option<PathBuf>,
 
+    /// PostgreSQL URL the change feed LISTENs on (default: --database). Set it when --database
+    /// is a pooler in transaction mode (PgBouncer): it must reach PostgreSQL directly or through
+    /// a session-mode pool; serve checks at start that a NOTIFY reaches it
+    #[arg(
+        long,
+        global = true,
+        env = "RAGKEYS_DATABASE_LISTEN_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        value_parser = crate::server::store::postgres::DatabaseUrl::accept
+    )]
+    pub database_listen: Option<crate::server::store::postgres::DatabaseUrl>,
+
     /// Seconds to keep retrying at start while the database cannot be reached
     /// (default: 30 for serve, 10 for tokens); then exit 1
     #[arg(long, global = true, value_name = "SECS")]

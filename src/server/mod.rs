@@ -152,7 +152,8 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         std::time::Duration::from_secs(args.read_only_verify),
     )
-    .await;
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

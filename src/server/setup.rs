@@ -272,12 +272,20 @@ pub const TOKENS_DB_WAIT: Duration = Duration::from_secs(10);
 /// up with (its check value).
 pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::Result<DataDir> {
     let Some(url) = &args.database else {
-        if args.database_ca.is_some() || args.database_wait.is_some() {
-            anyhow::bail!("--database-ca and --database-wait need --database");
+        if args.database_ca.is_some()
+            || args.database_wait.is_some()
+            || args.database_listen.is_some()
+        {
+            anyhow::bail!("--database-ca, --database-wait and --database-listen need --database");
         }
         return open(dir, args.pepper_file.as_deref()).await;
     };
     url.check().map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(listen) = &args.database_listen {
+        listen
+            .check()
+            .map_err(|e| anyhow::anyhow!("--database-listen: {e}"))?;
+    }
     let Some(pepper_path) = &args.pepper_file else {
         anyhow::bail!(
             "--pepper-file is required with --database: every replica must hash keys with the \
@@ -288,6 +296,7 @@ pub async fn open_with(dir: &Path, args: &StoreArgs, wait: Duration) -> anyhow::
         url,
         ca: args.database_ca.as_deref(),
         wait: args.database_wait.map(Duration::from_secs).unwrap_or(wait),
+        listen: args.database_listen.as_ref(),
     })
     .await?;
     let place = format!("the database {}", url.redacted());

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod cut_proxy;
 pub mod nginx;
 pub mod pg;
+pub mod pgbouncer;
 pub mod pki;
 pub mod pty;
 pub mod raw;
@@ -169,9 +170,21 @@ impl Server {
         listen: Option<SocketAddr>,
         extra: &[&str],
     ) -> Server {
+        Self::start_pg_via(db, None, pepper_file, listen, extra)
+    }
+
+    /// [`Server::start_pg_at`], through `bouncer` when given (`--database` the PgBouncer,
+    /// `--database-listen` the database itself).
+    pub fn start_pg_via(
+        db: &pg::TestDb,
+        bouncer: Option<&pgbouncer::PgBouncer>,
+        pepper_file: &Path,
+        listen: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
-        let store = pg_store_args(db, pepper_file);
+        let store = pg_store_args_via(db, bouncer, pepper_file);
         let mut args: Vec<&str> = store.iter().map(String::as_str).collect();
         args.extend_from_slice(extra);
         let mut s = match listen {
@@ -317,10 +330,27 @@ pub fn pg_store_args(db: &pg::TestDb, pepper_file: &Path) -> Vec<String> {
     ]
 }
 
+/// [`pg_store_args`] through `bouncer` when given: `--database` the PgBouncer in front of `db`,
+/// `--database-listen` `db` itself (docs/operating.md, PgBouncer).
+pub fn pg_store_args_via(
+    db: &pg::TestDb,
+    bouncer: Option<&pgbouncer::PgBouncer>,
+    pepper_file: &Path,
+) -> Vec<String> {
+    let mut args = pg_store_args(db, pepper_file);
+    if let Some(b) = bouncer {
+        args[1] = b.url(&db.url);
+        args.extend(["--database-listen".into(), db.url.clone()]);
+    }
+    args
+}
+
 /// Several `ragkeys serve` replicas sharing one fresh PostgreSQL database and one pepper file
 /// (docs/api.md, *Several replicas*), each on its own port and data dir.
 pub struct Replicas {
     pub servers: Vec<Server>,
+    /// The PgBouncer in front of the database when started [`replicas::Route::PgBouncer`].
+    pub bouncer: Option<pgbouncer::PgBouncer>,
     pub db: pg::TestDb,
     pub pepper_file: PathBuf,
     /// The bootstrap manager token, from the data dir of the one replica that created it.
@@ -335,6 +365,22 @@ impl Replicas {
         Self::start_on(pg::fresh_database(), n, extra)
     }
 
+    /// `n` replicas on a fresh database reached by `route`.
+    pub fn start_via(route: replicas::Route, n: usize, extra: &[&str]) -> Replicas {
+        let db = pg::fresh_database();
+        let bouncer =
+            (route == replicas::Route::PgBouncer).then(pgbouncer::PgBouncer::in_front_of_cluster);
+        let r = Self::start_routed(db, bouncer, &vec![None; n], extra);
+        if let Some(b) = &r.bouncer {
+            assert!(
+                b.served(&r.db.name),
+                "no replica went through PgBouncer: {}",
+                b.log()
+            );
+        }
+        r
+    }
+
     /// `n` replicas started all at once on database `db` (e.g. one of a private cluster).
     pub fn start_on(db: pg::TestDb, n: usize, extra: &[&str]) -> Replicas {
         Self::start_listening(db, &vec![None; n], extra)
@@ -347,12 +393,25 @@ impl Replicas {
         listen: &[Option<SocketAddr>],
         extra: &[&str],
     ) -> Replicas {
+        Self::start_routed(db, None, listen, extra)
+    }
+
+    fn start_routed(
+        db: pg::TestDb,
+        bouncer: Option<pgbouncer::PgBouncer>,
+        listen: &[Option<SocketAddr>],
+        extra: &[&str],
+    ) -> Replicas {
         let tmp = tempfile::tempdir().expect("temp dir");
         let pepper_file = tmp.path().join("pepper");
         let servers: Vec<Server> = std::thread::scope(|s| {
             let handles: Vec<_> = listen
                 .iter()
-                .map(|at| s.spawn(|| Server::start_pg_at(&db, &pepper_file, *at, extra)))
+                .map(|at| {
+                    s.spawn(|| {
+                        Server::start_pg_via(&db, bouncer.as_ref(), &pepper_file, *at, extra)
+                    })
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -369,6 +428,7 @@ impl Replicas {
         let token = tokens[0].clone();
         Replicas {
             servers,
+            bouncer,
             db,
             pepper_file,
             token,
@@ -378,8 +438,13 @@ impl Replicas {
 
     /// Starts one more replica on the same database and pepper file (e.g. after a kill -9).
     pub fn add(&mut self, extra: &[&str]) -> &Server {
-        self.servers
-            .push(Server::start_pg(&self.db, &self.pepper_file, extra));
+        self.servers.push(Server::start_pg_via(
+            &self.db,
+            self.bouncer.as_ref(),
+            &self.pepper_file,
+            None,
+            extra,
+        ));
         self.servers.last().unwrap()
     }
 
@@ -387,7 +452,13 @@ impl Replicas {
     /// it has exited (e.g. one by one behind a load balancer that knows the addresses).
     pub fn restart(&mut self, i: usize, extra: &[&str]) {
         let addr = self.servers[i].addr;
-        self.servers[i] = Server::start_pg_at(&self.db, &self.pepper_file, Some(addr), extra);
+        self.servers[i] = Server::start_pg_via(
+            &self.db,
+            self.bouncer.as_ref(),
+            &self.pepper_file,
+            Some(addr),
+            extra,
+        );
     }
 
     /// A client of replica `i` with the bootstrap manager token.

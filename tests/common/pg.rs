@@ -144,6 +144,15 @@ impl Cluster {
         }
     }
 
+    /// Database `name` of this cluster, made elsewhere (e.g. on the primary of this standby).
+    pub fn database(&self, name: &str) -> TestDb {
+        TestDb {
+            url: format!("{}{name}", self.base_url),
+            name: name.to_string(),
+            drop_after: false,
+        }
+    }
+
     fn external(url: &str) -> Cluster {
         let base_url = without_database(url);
         let port = base_url
@@ -244,6 +253,7 @@ impl Cluster {
                 "stream",
                 "-R",
                 "--no-sync",
+                "--checkpoint=fast",
             ])
             .args(["-p", &self.port.to_string(), "-D"])
             .arg(&data)
@@ -559,7 +569,7 @@ fn newest_bin_dir() -> Option<PathBuf> {
 }
 
 /// The `postgres` user's uid and gid.
-fn postgres_user() -> Option<(libc::uid_t, libc::gid_t)> {
+pub fn postgres_user() -> Option<(libc::uid_t, libc::gid_t)> {
     let name = std::ffi::CString::new("postgres").unwrap();
     // getpwnam's record is static; read it at once, before another call can change it.
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
@@ -583,7 +593,7 @@ fn own_root(uid: Option<(libc::uid_t, libc::gid_t)>) -> PathBuf {
     root
 }
 
-fn chown(path: &Path, uid: libc::uid_t, gid: libc::gid_t) {
+pub fn chown(path: &Path, uid: libc::uid_t, gid: libc::gid_t) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     let rc = unsafe { libc::chown(c.as_ptr(), uid, gid) };
     assert_eq!(
@@ -596,7 +606,7 @@ fn chown(path: &Path, uid: libc::uid_t, gid: libc::gid_t) {
 }
 
 /// `cmd`, run as `uid` (setgid + setuid before exec) when given.
-fn as_user(mut cmd: Command, uid: Option<(libc::uid_t, libc::gid_t)>) -> Command {
+pub fn as_user(mut cmd: Command, uid: Option<(libc::uid_t, libc::gid_t)>) -> Command {
     if let Some((u, g)) = uid {
         cmd.env("HOME", "/tmp");
         unsafe {
@@ -648,7 +658,7 @@ rm -rf "$2"
 }
 
 /// A port free on 127.0.0.1 right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -14,6 +14,16 @@ use serde_json::{Value, json};
 use super::Server;
 use super::api::{Api, Reply};
 
+/// How the replicas of a test reach PostgreSQL: the same scenarios run both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `--database` is PostgreSQL itself.
+    Direct,
+    /// `--database` is a PgBouncer in transaction mode in front of it (`tests/common/pgbouncer.rs`),
+    /// `--database-listen` PostgreSQL itself (docs/operating.md, PgBouncer).
+    PgBouncer,
+}
+
 /// Flags of every replica here: verification failures are part of these tests, so the
 /// per-address limit (every request comes from 127.0.0.1) must not answer 429 in their place.
 pub const FLAGS: &[&str] = &["--verify-failures-per-minute", "1000000"];

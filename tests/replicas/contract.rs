@@ -1,6 +1,7 @@
 //! docs/api.md *Several replicas*, from outside (issue 10, *How it is proven*): three `ragkeys serve`
-//! replicas on one PostgreSQL database (tests/common/pg.rs) and one pepper file, real HTTP. The
-//! cap, a new key on every replica at once, no 200 for a stopped key after any replica answered,
+//! replicas on one PostgreSQL database (tests/common/pg.rs) and one pepper file, real HTTP (the
+//! scenarios of many calls also through a real PgBouncer in transaction mode,
+//! tests/common/pgbouncer.rs). The cap, a new key on every replica at once, no 200 for a stopped key after any replica answered,
 //! one successor of many rotations, the pepper and schema refusals, and the canary (no secret in
 //! `pg_dump` or in a log).
 
@@ -12,7 +13,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::common::replicas::{
-    Loop, call, delete, disable, flags, issue, one_at_a_time, rotate, verify_status, wait_ready,
+    Loop, Route, call, delete, disable, flags, issue, one_at_a_time, rotate, verify_status,
+    wait_ready,
 };
 use crate::common::{Replicas, pg};
 
@@ -20,8 +22,19 @@ const READY: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap() {
+    a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap_on(Route::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap_through_pgbouncer()
+{
+    a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap_on(Route::PgBouncer)
+        .await;
+}
+
+async fn a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap_on(route: Route) {
     let _one = one_at_a_time().await;
-    let r = Replicas::start(3, &flags(&[]));
+    let r = Replicas::start_via(route, 3, &flags(&[]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
         wait_ready(a, READY).await;
@@ -57,8 +70,19 @@ async fn a_hundred_simultaneous_issues_over_three_replicas_give_exactly_the_cap(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_issued_on_one_replica_verifies_on_every_other_on_the_next_request() {
+    a_key_issued_on_one_replica_verifies_on_every_other_on_the_next_request_on(Route::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_issued_on_one_replica_verifies_on_every_other_on_the_next_request_through_pgbouncer()
+{
+    a_key_issued_on_one_replica_verifies_on_every_other_on_the_next_request_on(Route::PgBouncer)
+        .await;
+}
+
+async fn a_key_issued_on_one_replica_verifies_on_every_other_on_the_next_request_on(route: Route) {
     let _one = one_at_a_time().await;
-    let r = Replicas::start(3, &flags(&["--key-limit", "100"]));
+    let r = Replicas::start_via(route, 3, &flags(&["--key-limit", "100"]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
         wait_ready(a, READY).await;
@@ -91,8 +115,19 @@ enum Stop {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c() {
+    after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c_on(Route::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c_through_pgbouncer()
+{
+    after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c_on(Route::PgBouncer)
+        .await;
+}
+
+async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c_on(route: Route) {
     let _one = one_at_a_time().await;
-    let r = Replicas::start(3, &flags(&["--key-limit", "1000"]));
+    let r = Replicas::start_via(route, 3, &flags(&["--key-limit", "1000"]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
         wait_ready(a, READY).await;
@@ -172,8 +207,24 @@ async fn after_a_revocation_on_a_no_request_started_later_gets_a_200_from_b_or_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_simultaneous_rotations_of_one_key_over_the_replicas_make_one_successor() {
+    fifty_simultaneous_rotations_of_one_key_over_the_replicas_make_one_successor_on(Route::Direct)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_simultaneous_rotations_of_one_key_over_the_replicas_make_one_successor_through_pgbouncer()
+ {
+    fifty_simultaneous_rotations_of_one_key_over_the_replicas_make_one_successor_on(
+        Route::PgBouncer,
+    )
+    .await;
+}
+
+async fn fifty_simultaneous_rotations_of_one_key_over_the_replicas_make_one_successor_on(
+    route: Route,
+) {
     let _one = one_at_a_time().await;
-    let r = Replicas::start(3, &flags(&[]));
+    let r = Replicas::start_via(route, 3, &flags(&[]));
     let apis: Vec<_> = (0..3).map(|i| r.api(i)).collect();
     for a in &apis {
         wait_ready(a, READY).await;
@@ -347,8 +398,17 @@ async fn no_key_or_token_in_pg_dump_or_in_any_replica_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn usage_and_last_use_from_every_replica_add_up_in_one_place() {
+    usage_and_last_use_from_every_replica_add_up_in_one_place_on(Route::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn usage_and_last_use_from_every_replica_add_up_in_one_place_through_pgbouncer() {
+    usage_and_last_use_from_every_replica_add_up_in_one_place_on(Route::PgBouncer).await;
+}
+
+async fn usage_and_last_use_from_every_replica_add_up_in_one_place_on(route: Route) {
     let _one = one_at_a_time().await;
-    let mut r = Replicas::start(2, &flags(&[]));
+    let mut r = Replicas::start_via(route, 2, &flags(&[]));
     let (a, b) = (r.api(0), r.api(1));
     for api in [&a, &b] {
         wait_ready(api, READY).await;

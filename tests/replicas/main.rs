@@ -1,5 +1,6 @@
 //! Several `ragkeys serve` replicas on one PostgreSQL database (docs/api.md, Several replicas), from
-//! outside: the contract, revocation across replicas, faults of the database and the network.
+//! outside: the contract, revocation across replicas, faults of the database and the network, the
+//! start-up check of the change feed (PgBouncer, a standby in recovery).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -7,6 +8,7 @@ mod common;
 mod contract;
 mod failure_limit_share;
 mod faults;
+mod feed_check;
 mod read_only;
 mod revocation;
 mod slow_revocation_phases;

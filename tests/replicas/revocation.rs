@@ -4,7 +4,8 @@
 //! database stops answering from memory within its lease, holds up A's delete no longer than
 //! that, and resyncs by itself; terminating a replica's connections while A deletes cannot
 //! revive the key on it; a replica that stops deregisters. Real processes, a real database
-//! (tests/common/pg.rs), and a TCP proxy that cuts like a broken network.
+//! (tests/common/pg.rs), a TCP proxy that cuts like a broken network, and the first two also
+//! through a real PgBouncer in transaction mode (tests/common/pgbouncer.rs).
 
 use crate::common;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::common::Server;
 use crate::common::api::Api;
 use crate::common::cut_proxy::Proxy;
+use crate::common::pgbouncer::PgBouncer;
 use crate::common::replicas::*;
 use serde_json::json;
 
@@ -21,6 +23,7 @@ const LEASE: Duration = Duration::from_secs(1);
 struct Pair {
     // Dropped last: the database goes with it.
     _db: common::pg::TestDb,
+    _bouncer: Option<PgBouncer>,
     _dir: tempfile::TempDir,
     url: String,
     a: Server,
@@ -39,25 +42,39 @@ fn warnings(s: &Server) -> String {
         .join("\n")
 }
 
-/// A and B on a fresh database; B through a cuttable proxy when `proxied`.
-async fn pair(proxied: bool) -> Pair {
+/// A and B on a fresh database reached by `route`; B through a cuttable proxy when `proxied`
+/// (then directly).
+async fn pair(proxied: bool, route: Route) -> Pair {
     let db = common::pg::fresh_database();
     let dir = tempfile::tempdir().unwrap();
-    let a = replica(&db.url, dir.path(), "a", &[]);
+    let bouncer = (route == Route::PgBouncer).then(PgBouncer::in_front_of_cluster);
+    let (a_url, listen) = match &bouncer {
+        Some(b) => (b.url(&db.url), vec!["--database-listen", db.url.as_str()]),
+        None => (db.url.clone(), vec![]),
+    };
+    let a = replica(&a_url, dir.path(), "a", &listen);
     let proxy = proxied.then(|| Proxy::start(db_addr(&db.url)));
     let b_url = match &proxy {
         Some(p) => via(&db.url, p.addr),
-        None => db.url.clone(),
+        None => a_url.clone(),
     };
-    let b = replica(&b_url, dir.path(), "b", &[]);
+    let b = replica(&b_url, dir.path(), "b", if proxied { &[] } else { &listen });
     let token = bootstrap_token(&[a.data_dir.clone(), b.data_dir.clone()]);
     let api_a = Api::new(&a).as_token(&token);
     let api_b = Api::new(&b).as_token(&token);
     wait_ready(&api_a, Duration::from_secs(30)).await;
     wait_ready(&api_b, Duration::from_secs(30)).await;
+    if let Some(b) = &bouncer {
+        assert!(
+            b.served(&db.name),
+            "the replicas bypassed PgBouncer: {}",
+            b.log()
+        );
+    }
     Pair {
         url: db.url.clone(),
         _db: db,
+        _bouncer: bouncer,
         _dir: dir,
         a,
         b,
@@ -69,8 +86,17 @@ async fn pair(proxied: bool) -> Pair {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request() {
+    a_key_issued_on_a_verifies_on_b_on_the_very_next_request_on(Route::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request_through_pgbouncer() {
+    a_key_issued_on_a_verifies_on_b_on_the_very_next_request_on(Route::PgBouncer).await;
+}
+
+async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request_on(route: Route) {
     let _one = one_at_a_time().await;
-    let p = pair(false).await;
+    let p = pair(false, route).await;
     let sid = p.api_a.create_service("issued-on-a").await;
     for round in 0..20 {
         let (kid, key) = p.api_a.issue_ok(&sid).await;
@@ -101,8 +127,24 @@ async fn a_key_issued_on_a_verifies_on_b_on_the_very_next_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answered() {
+    a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answered_on(Route::Direct)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answered_through_pgbouncer()
+ {
+    a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answered_on(
+        Route::PgBouncer,
+    )
+    .await;
+}
+
+async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answered_on(
+    route: Route,
+) {
     let _one = one_at_a_time().await;
-    let p = pair(false).await;
+    let p = pair(false, route).await;
     let sid = p.api_a.create_service("stopped-on-a").await;
     let mut took = Vec::new();
     let mut unavailable = 0;
@@ -200,7 +242,7 @@ async fn a_key_stopped_on_a_gets_no_200_from_b_on_a_request_started_after_a_answ
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_by_itself() {
     let _one = one_at_a_time().await;
-    let p = pair(true).await;
+    let p = pair(true, Route::Direct).await;
     let proxy = p.proxy.as_ref().unwrap();
     let sid = p.api_a.create_service("cut-off").await;
     let (kid, key) = p.api_a.issue_ok(&sid).await;
@@ -309,7 +351,7 @@ async fn terminate_backends(db: &sqlx::PgPool, proxy: &Proxy) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b() {
     let _one = one_at_a_time().await;
-    let p = pair(true).await;
+    let p = pair(true, Route::Direct).await;
     let proxy = p.proxy.as_ref().unwrap();
     let db = sqlx::PgPool::connect(&p.url)
         .await
@@ -358,7 +400,7 @@ async fn terminating_b_s_connections_while_a_deletes_cannot_revive_the_key_on_b(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_that_stops_deregisters_so_writers_stop_waiting_for_it() {
     let _one = one_at_a_time().await;
-    let mut p = pair(false).await;
+    let mut p = pair(false, Route::Direct).await;
     let db = sqlx::PgPool::connect(&p.url)
         .await
         .expect("connect to the test database");

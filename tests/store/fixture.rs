@@ -1,5 +1,6 @@
 //! The stores the contract runs on, each fresh and empty: SQLite in a temp file, PostgreSQL in a
-//! fresh database of the throwaway cluster (`tests/common/pg.rs`).
+//! fresh database of the throwaway cluster (`tests/common/pg.rs`), directly or through a
+//! PgBouncer in transaction mode of its own (`tests/common/pgbouncer.rs`).
 
 use std::any::Any;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use ragkeys::server::store::postgres::{DatabaseUrl, PgStore, PgTarget};
 use ragkeys::server::store::sqlite::SqliteStore;
 
 use crate::common::pg;
+use crate::common::pgbouncer::PgBouncer;
 
 /// Where a fixture's data lives, so that another handle can be opened on it.
 enum Place {
@@ -63,11 +65,31 @@ pub async fn postgres() -> Fixture {
     }
 }
 
+/// A store on a fresh database of the throwaway cluster, reached through a PgBouncer in
+/// transaction mode of its own (docs/operating.md, PgBouncer).
+pub async fn pgbouncer() -> Fixture {
+    let (db, bouncer) = tokio::task::spawn_blocking(|| {
+        let db = pg::fresh_database();
+        (db, PgBouncer::in_front_of_cluster())
+    })
+    .await
+    .expect("a fresh database behind PgBouncer");
+    let url: DatabaseUrl = bouncer.url(&db.url).parse().expect("a PostgreSQL URL");
+    let store = open_pg(&url).await;
+    Fixture {
+        store: Arc::new(store),
+        place: Place::Postgres(url),
+        // PgBouncer first: the database is dropped once nothing reaches it any more.
+        _keep: Box::new((bouncer, db)),
+    }
+}
+
 async fn open_pg(url: &DatabaseUrl) -> PgStore {
     PgStore::open(PgTarget {
         url,
         ca: None,
         wait: Duration::from_secs(10),
+        listen: None,
     })
     .await
     .unwrap_or_else(|e| panic!("open PostgreSQL: {e}"))

@@ -1,5 +1,6 @@
 //! The store, one binary: the contract every store keeps, written once and run on SQLite (a temp
-//! file) and on PostgreSQL (a fresh database on the throwaway cluster of `tests/common/pg.rs`);
+//! file) and on PostgreSQL (a fresh database on the throwaway cluster of `tests/common/pg.rs`,
+//! directly and through PgBouncer in transaction mode);
 //! what only one of them has (SQLite's schema check; PostgreSQL's replicas, counts and TLS
 //! through real `ragkeys serve` processes); and the throwaway cluster itself.
 
@@ -58,4 +59,9 @@ mod on_sqlite {
 /// The contract on PostgreSQL.
 mod on_postgres {
     contract_suite!(crate::fixture::postgres);
+}
+
+/// The contract on PostgreSQL through PgBouncer in transaction mode.
+mod on_pgbouncer {
+    contract_suite!(crate::fixture::pgbouncer);
 }

@@ -104,6 +104,9 @@ fn verify_not_ready(state: &AppState) -> Option<&'static str> {
     if state.draining.is_on() {
         return Some("draining: this replica is shutting down; send requests to another replica");
     }
+    if let Some(why) = state.replica.waiting() {
+        return Some(why);
+    }
     // A valid lease means a renewal reached the database less than a lease ago, after the
     // index had caught up with every change: "store reachable, index in sync" in one read.
     // Before the first sync (starting up) the lease is not valid either.

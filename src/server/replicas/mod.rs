@@ -15,7 +15,7 @@ pub mod protocol;
 mod trust;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -23,7 +23,7 @@ use tokio::sync::{Notify, watch};
 
 pub use trust::Trust;
 
-use super::store::postgres::PgStore;
+use super::store::postgres::{FeedCheck, PgStore};
 use super::store::{KeyDigest, Store, StoreError, StoreResult};
 use super::verify_index::VerifyIndex;
 use crate::credential::Digest;
@@ -62,7 +62,13 @@ pub struct ReplicaState {
     /// Answering verify from the index while the database takes no writes (docs/architecture.md,
     /// A read-only database): `/readyz` is not ready meanwhile, naming why.
     read_only: AtomicBool,
+    /// Why the protocol has not started, if it waits (one of the `WAITING_*`).
+    waiting: AtomicU8,
 }
+
+const WAITING_NOT: u8 = 0;
+const WAITING_RECOVERY: u8 = 1;
+const WAITING_FEED: u8 = 2;
 
 impl ReplicaState {
     /// One process over its own store: the index is complete and always trusted.
@@ -77,6 +83,7 @@ impl ReplicaState {
             }),
             live: AtomicU32::new(1),
             read_only: AtomicBool::new(false),
+            waiting: AtomicU8::new(WAITING_NOT),
         }
     }
 
@@ -89,6 +96,7 @@ impl ReplicaState {
             lease: watch::Sender::new(LeaseState::default()),
             live: AtomicU32::new(1),
             read_only: AtomicBool::new(false),
+            waiting: AtomicU8::new(WAITING_NOT),
         }
     }
 
@@ -118,6 +126,22 @@ impl ReplicaState {
     /// Set by the protocol when it starts and stops answering from a read-only database.
     pub fn set_read_only(&self, on: bool) {
         self.read_only.store(on, Ordering::Relaxed);
+    }
+
+    /// Why this replica waits before its protocol can start, for `/readyz` (None: it does not
+    /// wait; see [`start_for`]).
+    pub fn waiting(&self) -> Option<&'static str> {
+        match self.waiting.load(Ordering::Relaxed) {
+            WAITING_RECOVERY => Some(
+                "the database is in recovery (a hot standby): it refuses LISTEN and NOTIFY, so \
+                 this replica waits until it is promoted; retry in 1 s",
+            ),
+            WAITING_FEED => Some(
+                "the change feed does not reach this replica: a NOTIFY through --database did \
+                 not reach the listener; set --database-listen (see the log)",
+            ),
+            _ => None,
+        }
     }
 
     /// The index may be wrong (a refresh after a committed write failed): stop trusting it now
@@ -199,25 +223,67 @@ pub async fn refresh(
 /// 503 until synced): long enough for a loaded database, short enough to start when it is down.
 const FIRST_SYNC: Duration = Duration::from_secs(10);
 
-/// Starts the replica protocol when the store is PostgreSQL (`pg`), and waits (at most
-/// [`FIRST_SYNC`]) for its first sync so that a replica that says it listens is usually ready
-/// too; `None` with SQLite. Stop it with [`protocol::Protocol::stop`] after the server has
-/// stopped and before the store closes (it deregisters the replica).
+/// How often a replica that waits for its database to leave recovery checks again.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// The replica protocol of a replica on PostgreSQL: running, or waiting for the database to
+/// be promoted (then started by the waiter).
+pub enum Feed {
+    Running(protocol::Protocol),
+    Waiting {
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<Option<protocol::Protocol>>,
+    },
+}
+
+impl Feed {
+    /// Stops the protocol (deregistering the replica) or the waiter.
+    pub async fn stop(self) {
+        match self {
+            Feed::Running(p) => p.stop().await,
+            Feed::Waiting { stop, task } => {
+                let _ = stop.send(true);
+                if let Ok(Some(p)) = task.await {
+                    p.stop().await;
+                }
+            }
+        }
+    }
+}
+
+/// Starts the replica protocol when the store is PostgreSQL (`pg`), after the start-up check
+/// of the change feed (docs/operating.md, PgBouncer), and waits (at most [`FIRST_SYNC`]) for
+/// its first sync so that a replica that says it listens is usually ready too; `None` with
+/// SQLite. A feed that cannot work is an error (the message says what to set); a database in
+/// recovery is waited for, not ready meanwhile. Stop it with [`Feed::stop`] after the server
+/// has stopped and before the store closes (it deregisters the replica).
 /// `read_only_grace` is `serve --read-only-verify` (docs/architecture.md, A read-only database).
 pub async fn start_for(
     pg: Option<&PgStore>,
     replica: Arc<dyn Replica>,
     read_only_grace: Duration,
-) -> Option<protocol::Protocol> {
-    let pg = pg?;
+) -> Result<Option<Feed>, String> {
+    let Some(pg) = pg else { return Ok(None) };
+    if pg.check_feed().await? == FeedCheck::InRecovery {
+        tracing::warn!(
+            "the database is in recovery (a hot standby): it refuses LISTEN and NOTIFY; \
+             /readyz answers 503 until it is promoted"
+        );
+        replica
+            .state()
+            .waiting
+            .store(WAITING_RECOVERY, Ordering::Relaxed);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(wait_for_promotion(
+            pg.clone(),
+            replica,
+            read_only_grace,
+            stop_rx,
+        ));
+        return Ok(Some(Feed::Waiting { stop, task }));
+    }
     let mut lease = replica.state().lease.subscribe();
-    let running = protocol::start(
-        pg.pool().clone(),
-        pg.replica_id().to_owned(),
-        pg.host().to_owned(),
-        replica,
-        read_only_grace,
-    );
+    let running = start_protocol(pg, replica, read_only_grace);
     let synced = tokio::time::timeout(FIRST_SYNC, lease.wait_for(|l| l.valid)).await;
     if !matches!(synced, Ok(Ok(_))) {
         tracing::warn!(
@@ -226,6 +292,58 @@ pub async fn start_for(
             FIRST_SYNC.as_secs()
         );
     }
+    Ok(Some(Feed::Running(running)))
+}
+
+fn start_protocol(
+    pg: &PgStore,
+    replica: Arc<dyn Replica>,
+    read_only_grace: Duration,
+) -> protocol::Protocol {
+    protocol::start(
+        pg.pool().clone(),
+        pg.listen_options().clone(),
+        pg.replica_id().to_owned(),
+        pg.host().to_owned(),
+        replica,
+        read_only_grace,
+    )
+}
+
+/// Checks the change feed again every [`RECHECK`] until the database has left recovery and
+/// the feed works, then starts the protocol; None when stopped first. A feed that fails its
+/// check after the promotion keeps the replica not ready, saying so in the log once.
+async fn wait_for_promotion(
+    pg: PgStore,
+    replica: Arc<dyn Replica>,
+    read_only_grace: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Option<protocol::Protocol> {
+    let mut said = None;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return None,
+            () = tokio::time::sleep(RECHECK) => {}
+        }
+        let waiting = match pg.check_feed().await {
+            Ok(FeedCheck::Heard) => break,
+            Ok(FeedCheck::InRecovery) => WAITING_RECOVERY,
+            Err(e) => {
+                if said.as_ref() != Some(&e) {
+                    tracing::error!("{e}");
+                    said = Some(e);
+                }
+                WAITING_FEED
+            }
+        };
+        replica.state().waiting.store(waiting, Ordering::Relaxed);
+    }
+    tracing::info!("the database was promoted: starting the change feed and the lease");
+    let running = start_protocol(&pg, replica.clone(), read_only_grace);
+    replica
+        .state()
+        .waiting
+        .store(WAITING_NOT, Ordering::Relaxed);
     Some(running)
 }
 

@@ -70,6 +70,7 @@ impl Protocol {
 /// that takes no writes (0: never; docs/architecture.md, A read-only database).
 pub fn start(
     pool: PgPool,
+    listen: sqlx::postgres::PgConnectOptions,
     id: String,
     host: String,
     replica: Arc<dyn Replica>,
@@ -77,7 +78,7 @@ pub fn start(
 ) -> Protocol {
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(
-        run(pool, id, host, replica, read_only_grace, stop_rx)
+        run(pool, listen, id, host, replica, read_only_grace, stop_rx)
             .instrument(tracing::info_span!("replica")),
     );
     Protocol { stop, task }
@@ -99,6 +100,7 @@ async fn step<T>(what: &str, f: impl Future<Output = StoreResult<T>>) -> Result<
 
 async fn run(
     pool: PgPool,
+    listen: sqlx::postgres::PgConnectOptions,
     id: String,
     host: String,
     replica: Arc<dyn Replica>,
@@ -111,6 +113,7 @@ async fn run(
     loop {
         let mut session = Session {
             pool: &pool,
+            listen: &listen,
             id: &id,
             host: &host,
             replica: &*replica,
@@ -199,6 +202,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 struct Session<'a> {
     pool: &'a PgPool,
+    listen: &'a sqlx::postgres::PgConnectOptions,
     id: &'a str,
     host: &'a str,
     replica: &'a dyn Replica,
@@ -235,7 +239,7 @@ impl Session<'_> {
         // Before anything is read: whatever this session reads is what it may trust.
         replica.trust.begin_sync();
         let (feed_tx, mut feed) = mpsc::unbounded_channel();
-        let listener = step("listen", sql::listen(self.pool)).await?;
+        let listener = step("listen", sql::listen(self.listen)).await?;
         let _listening = ListenerTask::spawn(listener, feed_tx);
         self.conn = Some(step("connect", sql::connect(self.pool)).await?);
         let acked = step(

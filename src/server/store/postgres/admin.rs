@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::common::{is_unique_violation, role_of};
+use super::common::{begin, is_unique_violation, q, qs, role_of};
 use super::schema::MIGRATION_LOCK;
 use crate::credential::Digest;
 use crate::server::store::{NewToken, StoreError, StoreResult, TokenRecord};
@@ -21,17 +21,19 @@ fn token_row(row: &PgRow) -> Result<TokenRecord, sqlx::Error> {
 }
 
 pub async fn find_token(pool: &PgPool, digest: &Digest) -> StoreResult<Option<TokenRecord>> {
+    let mut tx = begin(pool).await?;
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens WHERE digest = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
+    let row = q(AssertSqlSafe(sql))
         .bind(&digest[..])
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(row.as_ref().map(token_row).transpose()?)
 }
 
 async fn insert_token(conn: &mut sqlx::PgConnection, token: &NewToken) -> StoreResult<TokenRecord> {
     // An identity column: an id is never given to a second token (as SQLite's schema 2).
-    let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
+    let inserted: Result<i64, sqlx::Error> = qs(
         "INSERT INTO admin_tokens (name, role, digest, masked, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -59,19 +61,21 @@ async fn insert_token(conn: &mut sqlx::PgConnection, token: &NewToken) -> StoreR
 }
 
 pub async fn create_token(pool: &PgPool, token: &NewToken) -> StoreResult<TokenRecord> {
-    let mut conn = pool.acquire().await?;
-    insert_token(&mut conn, token).await
+    let mut tx = begin(pool).await?;
+    let record = insert_token(&mut tx, token).await?;
+    tx.commit().await?;
+    Ok(record)
 }
 
 pub async fn bootstrap_token(pool: &PgPool, token: &NewToken) -> StoreResult<Option<TokenRecord>> {
     // Check and insert under the setup lock: of replicas starting together, exactly one adds
     // the first token, and never one beside a token another made meanwhile.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    let mut tx = begin(pool).await?;
+    q("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admin_tokens)")
+    let any: bool = qs("SELECT EXISTS (SELECT 1 FROM admin_tokens)")
         .fetch_one(&mut *tx)
         .await?;
     if any {
@@ -83,80 +87,96 @@ pub async fn bootstrap_token(pool: &PgPool, token: &NewToken) -> StoreResult<Opt
 }
 
 pub async fn list_tokens(pool: &PgPool) -> StoreResult<Vec<TokenRecord>> {
+    let mut tx = begin(pool).await?;
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM admin_tokens ORDER BY created_at, id");
-    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+    let rows = q(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
     Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
 }
 
 pub async fn revoke_token(pool: &PgPool, name: &str) -> StoreResult<()> {
-    let n = sqlx::query("DELETE FROM admin_tokens WHERE name = $1")
+    let mut tx = begin(pool).await?;
+    let n = q("DELETE FROM admin_tokens WHERE name = $1")
         .bind(name)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
     if n == 0 {
         return Err(StoreError::TokenNotFound);
     }
+    tx.commit().await?;
     Ok(())
 }
 
 pub async fn revoke_listed_token(pool: &PgPool, t: &TokenRecord) -> StoreResult<()> {
-    let n = sqlx::query(
+    let mut tx = begin(pool).await?;
+    let n = q(
         "DELETE FROM admin_tokens WHERE id = $1 AND name = $2 AND masked = $3 AND created_at = $4",
     )
     .bind(t.id)
     .bind(&t.name)
     .bind(&t.masked)
     .bind(t.created_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if n == 0 {
         return Err(StoreError::TokenNotFound);
     }
+    tx.commit().await?;
     Ok(())
 }
 
 pub async fn get_meta(pool: &PgPool, key: &str) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+    let mut tx = begin(pool).await?;
+    let value = qs("SELECT value FROM meta WHERE key = $1")
         .bind(key)
-        .fetch_optional(pool)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(value)
 }
 
 pub async fn set_meta(pool: &PgPool, key: &str, value: &str) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO meta (key, value) VALUES ($1, $2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
+    let mut tx = begin(pool).await?;
+    q("INSERT INTO meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value")
     .bind(key)
     .bind(value)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 pub async fn init_meta(pool: &PgPool, key: &str, value: &str) -> StoreResult<String> {
     // A second writer's insert waits on the first's row, then does nothing; the read that
     // follows (a new snapshot) sees the first writer's committed value.
-    let mut conn = pool.acquire().await?;
-    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+    // Two transactions: the read must take a new snapshot after the insert's wait.
+    let mut conn = begin(pool).await?;
+    q("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
         .bind(key)
         .bind(value)
         .execute(&mut *conn)
         .await?;
-    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+    conn.commit().await?;
+    let mut tx = begin(pool).await?;
+    let value = qs("SELECT value FROM meta WHERE key = $1")
         .bind(key)
-        .fetch_one(&mut *conn)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(value)
 }
 
 /// A real write, committed, that fails as any write would while the database is read-only, full
 /// or failing (docs/operating.md, Store faults): this replica's row touched in place.
 pub async fn probe_write(pool: &PgPool, me: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE replicas SET host = host WHERE id = $1")
+    let mut tx = begin(pool).await?;
+    q("UPDATE replicas SET host = host WHERE id = $1")
         .bind(me)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }

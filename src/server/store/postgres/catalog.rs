@@ -5,7 +5,7 @@ use std::time::Instant;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::common::{digest_of, is_unique_violation, read_tx, u32_of};
+use super::common::{begin, digest_of, is_unique_violation, q, qs, read_tx, u32_of};
 use super::feed::{Phases, announce, await_acks};
 use super::schema::MIGRATION_LOCK;
 use super::trail::{insert_audit, upsert_idempotency};
@@ -30,31 +30,28 @@ fn service_row(row: &PgRow) -> Result<ServiceRecord, sqlx::Error> {
 }
 
 pub async fn list_services(pool: &PgPool) -> StoreResult<Vec<ServiceRecord>> {
+    let mut tx = begin(pool).await?;
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY created_at, ord");
-    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+    let rows = q(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
     Ok(rows.iter().map(service_row).collect::<Result<_, _>>()?)
 }
 
 pub async fn get_service(conn: &mut PgConnection, id: &str) -> StoreResult<Option<ServiceRecord>> {
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row = q(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
     Ok(row.as_ref().map(service_row).transpose()?)
 }
 
 async fn service_exists(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
-            .bind(id)
-            .fetch_one(conn)
-            .await?,
-    )
+    Ok(qs("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
+        .bind(id)
+        .fetch_one(conn)
+        .await?)
 }
 
 async fn insert_service(conn: &mut PgConnection, service: &ServiceRecord) -> StoreResult<()> {
-    let inserted = sqlx::query(
+    let inserted = q(
         "INSERT INTO services (id, name, description, key_count, created_at) VALUES ($1, $2, $3, 0, $4)",
     )
     .bind(&service.id)
@@ -76,15 +73,14 @@ pub async fn create_service(
     max_services: u32,
     audit: &AuditEvent,
 ) -> StoreResult<ServiceRecord> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     // A conditional increment of one counter row: its row lock serializes the check across
     // replicas, and a waiter re-reads the row before deciding.
-    let took =
-        sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'services' AND value < $1")
-            .bind(i64::from(max_services))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let took = q("UPDATE counters SET value = value + 1 WHERE name = 'services' AND value < $1")
+        .bind(i64::from(max_services))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if took == 0 {
         return Err(StoreError::ServiceLimit);
     }
@@ -103,29 +99,29 @@ pub async fn seed_service(
     service: &ServiceRecord,
     audit: &AuditEvent,
 ) -> StoreResult<bool> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     // The setup lock: of several processes seeding together exactly one looks and writes.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    q("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    let seeded: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM meta WHERE key = $1)")
+    let seeded: bool = qs("SELECT EXISTS (SELECT 1 FROM meta WHERE key = $1)")
         .bind(once)
         .fetch_one(&mut *tx)
         .await?;
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services)")
+    let any: bool = qs("SELECT EXISTS (SELECT 1 FROM services)")
         .fetch_one(&mut *tx)
         .await?;
     let create = !seeded && !any;
     if create {
-        sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'services'")
+        q("UPDATE counters SET value = value + 1 WHERE name = 'services'")
             .execute(&mut *tx)
             .await?;
         insert_service(&mut tx, service).await?;
         insert_audit(&mut tx, audit).await?;
     }
     if !seeded {
-        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, '1')")
+        q("INSERT INTO meta (key, value) VALUES ($1, '1')")
             .bind(once)
             .execute(&mut *tx)
             .await?;
@@ -141,19 +137,18 @@ pub async fn delete_service(
     audit: &AuditEvent,
 ) -> StoreResult<Vec<Digest>> {
     let mut phases = Phases::start("delete_service");
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     phases.acquired();
     // The service's row first: an issue on another replica waits for this delete and then
     // finds no service, rather than adding a key under it meanwhile.
-    let locked: Option<String> =
-        sqlx::query_scalar("SELECT id FROM services WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let locked: Option<String> = qs("SELECT id FROM services WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if locked.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let rows = sqlx::query("DELETE FROM api_keys WHERE service_id = $1 RETURNING digest")
+    let rows = q("DELETE FROM api_keys WHERE service_id = $1 RETURNING digest")
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
@@ -161,11 +156,11 @@ pub async fn delete_service(
         .iter()
         .map(|r| digest_of(r, 0))
         .collect::<Result<Vec<_>, _>>()?;
-    sqlx::query("DELETE FROM services WHERE id = $1")
+    q("DELETE FROM services WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE counters SET value = value - 1 WHERE name = 'services' AND value > 0")
+    q("UPDATE counters SET value = value - 1 WHERE name = 'services' AND value > 0")
         .execute(&mut *tx)
         .await?;
     insert_audit(&mut tx, audit).await?;
@@ -212,7 +207,7 @@ pub async fn list_keys(pool: &PgPool, service_id: &str) -> StoreResult<Vec<KeyRe
     if get_service(&mut tx, service_id).await?.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = q(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE service_id = $1 ORDER BY created_at DESC, ord DESC"
     )))
     .bind(service_id)
@@ -231,7 +226,7 @@ pub async fn get_key(
     if get_service(&mut tx, service_id).await?.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row = q(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND service_id = $2"
     )))
     .bind(key_id)
@@ -243,15 +238,17 @@ pub async fn get_key(
 }
 
 pub async fn find_key_by_digest(pool: &PgPool, digest: &Digest) -> StoreResult<Option<FoundKey>> {
+    let mut tx = begin(pool).await?;
     let sql = format!(
         "SELECT {KEY_COLUMNS_K}, s.name FROM api_keys k JOIN services s ON s.id = k.service_id \
          WHERE k.digest = $1"
     );
-    let row = sqlx::query(AssertSqlSafe(sql))
+    let row = q(AssertSqlSafe(sql))
         .bind(&digest[..])
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
     let Some(r) = row else { return Ok(None) };
+    tx.commit().await?;
     Ok(Some(FoundKey {
         key: key_row(&r)?,
         service_name: r.try_get(10)?,
@@ -267,19 +264,17 @@ pub async fn issue_key(
     audit: &AuditEvent,
 ) -> StoreResult<KeyRecord> {
     let mut phases = Phases::start("issue_key");
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     phases.acquired();
     // The cap: a conditional increment takes the service's row lock; a replica waiting on it
     // re-reads key_count once the holder commits, so N issues over all replicas give exactly
     // key_limit keys.
-    let took = sqlx::query(
-        "UPDATE services SET key_count = key_count + 1 WHERE id = $1 AND key_count < $2",
-    )
-    .bind(&key.service_id)
-    .bind(i64::from(key_limit))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let took = q("UPDATE services SET key_count = key_count + 1 WHERE id = $1 AND key_count < $2")
+        .bind(&key.service_id)
+        .bind(i64::from(key_limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if took == 0 {
         return Err(if service_exists(&mut tx, &key.service_id).await? {
             StoreError::KeyLimit
@@ -304,7 +299,7 @@ pub async fn issue_key(
 
 /// Inserts a new key row (its slot is the caller's business) and returns it as listed.
 pub async fn insert_key(conn: &mut PgConnection, key: &NewKey) -> StoreResult<KeyRecord> {
-    sqlx::query(
+    q(
         "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at, created_by, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -340,12 +335,10 @@ pub async fn delete_key(
     audit: &AuditEvent,
 ) -> StoreResult<Digest> {
     let mut phases = Phases::start("delete_key");
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     phases.acquired();
-    let deleted = sqlx::query(
-        "DELETE FROM api_keys WHERE id = $1 AND service_id = $2 \
-         RETURNING digest, masked, replaced_by IS NOT NULL",
-    )
+    let deleted = q("DELETE FROM api_keys WHERE id = $1 AND service_id = $2 \
+         RETURNING digest, masked, replaced_by IS NOT NULL")
     .bind(key_id)
     .bind(service_id)
     .fetch_optional(&mut *tx)
@@ -362,12 +355,10 @@ pub async fn delete_key(
     let rotated: bool = row.try_get(2)?;
     // A rotated key shares its successor's slot: deleting it frees none.
     if !rotated {
-        sqlx::query(
-            "UPDATE services SET key_count = key_count - 1 WHERE id = $1 AND key_count > 0",
-        )
-        .bind(service_id)
-        .execute(&mut *tx)
-        .await?;
+        q("UPDATE services SET key_count = key_count - 1 WHERE id = $1 AND key_count > 0")
+            .bind(service_id)
+            .execute(&mut *tx)
+            .await?;
     }
     let audit = AuditEvent {
         masked: Some(masked),

@@ -1,8 +1,11 @@
 //! What the SQL modules of the PostgreSQL store share: error mapping, read transactions,
 //! column decoding.
 
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::{Query, QueryScalar};
+use sqlx::{Connection, FromRow, PgConnection, Postgres, Row, SqlSafeStr, Transaction};
+
+use super::{BEGIN, BEGIN_READ};
 
 use crate::credential::Digest;
 use crate::server::store::{StoreError, StoreResult, WriteFault};
@@ -59,14 +62,42 @@ pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         .is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some(constraint))
 }
 
+/// A read-write transaction on a pooled connection. Every statement with parameters runs
+/// inside one: PgBouncer (before 1.21) in transaction mode may hand the Parse/Describe/Sync
+/// and the Bind/Execute/Sync of a statement outside a transaction to different server
+/// connections (docs/operating.md, PgBouncer).
+pub async fn begin(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
+    Ok(pool.begin_with(BEGIN).await?)
+}
+
+/// [`begin`] on a connection of its own (the replica protocol's).
+pub async fn begin_on(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
+    Ok(conn.begin_with(BEGIN).await?)
+}
+
+/// [`read_tx`] on a connection of its own (the replica protocol's).
+pub async fn read_tx_on(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
+    Ok(conn.begin_with(BEGIN_READ).await?)
+}
+
 /// A read-only transaction that sees one snapshot, so that "the service exists" and what is
 /// read of its keys agree (as SQLite's read transactions do).
 pub async fn read_tx(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    Ok(pool.begin_with(BEGIN_READ).await?)
+}
+
+/// `sqlx::query` as an unnamed statement: a named (cached) one would outlive the transaction
+/// and meet other clients' server connections behind a pooler.
+pub fn q<'a>(sql: impl SqlSafeStr) -> Query<'a, Postgres, PgArguments> {
+    sqlx::query(sql).persistent(false)
+}
+
+/// `sqlx::query_scalar` as an unnamed statement (see [`q`]).
+pub fn qs<'a, O>(sql: impl SqlSafeStr) -> QueryScalar<'a, Postgres, O, PgArguments>
+where
+    (O,): for<'r> FromRow<'r, PgRow>,
+{
+    sqlx::query_scalar(sql).persistent(false)
 }
 
 fn bad_column(idx: usize, what: String) -> sqlx::Error {
@@ -114,7 +145,9 @@ mod tests {
         for code in ["08006", "08001", "57P01", "57P03", "53300"] {
             assert!(unavailable_code(code), "{code}");
         }
-        for code in ["23505", "40P01", "42P01", "28P01", "25006", "53100", "58030"] {
+        for code in [
+            "23505", "40P01", "42P01", "28P01", "25006", "53100", "58030",
+        ] {
             assert!(!unavailable_code(code), "{code}");
         }
         assert_eq!(write_fault("25006"), Some(WriteFault::ReadOnly));

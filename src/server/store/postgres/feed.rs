@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
-use super::common::{digest_array, digest_from};
+use super::common::{begin, digest_array, digest_from, q, qs};
 use crate::credential::Digest;
 use crate::server::store::{StoreError, StoreResult, UnixTime};
 
@@ -131,20 +131,19 @@ pub async fn announce(
     phases: &mut Phases,
 ) -> StoreResult<i64> {
     phases.end(1);
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    q("SELECT pg_advisory_xact_lock($1)")
         .bind(CHANGES_LOCK)
         .execute(&mut *tx)
         .await?;
     phases.end(2);
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO changes (at, awaited, digests) VALUES ($1, $2, $3) RETURNING seq",
-    )
-    .bind(at)
-    .bind(awaited)
-    .bind(digest_array(digests))
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
+    let seq: i64 =
+        qs("INSERT INTO changes (at, awaited, digests) VALUES ($1, $2, $3) RETURNING seq")
+            .bind(at)
+            .bind(awaited)
+            .bind(digest_array(digests))
+            .fetch_one(&mut *tx)
+            .await?;
+    q("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
         .bind(seq.to_string())
         .execute(&mut *tx)
@@ -169,15 +168,22 @@ pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -
     let bound = committed + LEASE_BOUND + Duration::from_millis(100);
     let mut pause = Duration::from_millis(1);
     loop {
-        let waiting: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE lease_until > now()), \
-                 count(*) FILTER (WHERE lease_until <= now() \
-                     AND lease_until + read_only_grace_ms * interval '1 millisecond' > now()) \
-             FROM replicas WHERE id <> $1 AND acked_seq < $2",
-        )
-        .bind(me)
-        .bind(seq)
-        .fetch_one(pool)
+        let waiting: StoreResult<(i64, i64)> = async {
+            let mut tx = begin(pool).await?;
+            let n = sqlx::query_as(
+                "SELECT count(*) FILTER (WHERE lease_until > now()), \
+                     count(*) FILTER (WHERE lease_until <= now() \
+                         AND lease_until + read_only_grace_ms * interval '1 millisecond' > now()) \
+                 FROM replicas WHERE id <> $1 AND acked_seq < $2",
+            )
+            .persistent(false)
+            .bind(me)
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(n)
+        }
         .await;
         match waiting {
             Ok((0, 0)) => {
@@ -209,9 +215,10 @@ pub async fn await_acks(pool: &PgPool, me: &str, seq: i64, committed: Instant) -
 
 /// Every change after `after`, oldest first.
 pub async fn changes_since(pool: &PgPool, after: i64) -> StoreResult<Vec<(i64, Vec<Digest>)>> {
-    let rows = sqlx::query("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
+    let mut tx = begin(pool).await?;
+    let rows = q("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
         .bind(after)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -223,18 +230,76 @@ pub async fn changes_since(pool: &PgPool, after: i64) -> StoreResult<Vec<(i64, V
             .collect::<Result<Vec<_>, _>>()?;
         out.push((seq, digests));
     }
+    tx.commit().await?;
     Ok(out)
 }
 
 /// Forgets changes older than `before` (unix seconds) and replicas whose lease ended long ago:
 /// a replica that was away that long reloads its whole index anyway.
 pub async fn prune(pool: &PgPool, before: UnixTime) -> StoreResult<()> {
-    sqlx::query("DELETE FROM changes WHERE at < $1 AND seq < (SELECT max(seq) FROM changes)")
+    let mut tx = begin(pool).await?;
+    q("DELETE FROM changes WHERE at < $1 AND seq < (SELECT max(seq) FROM changes)")
         .bind(before)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'")
-        .execute(pool)
+    q("DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'")
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// How long the start-up check waits for its own notification.
+pub const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// LISTENs on `channel` over `listen` (a connection of its own), sends a NOTIFY with a random
+/// payload through `pool`, and says whether it arrived within [`PROBE_WAIT`]. Not heard means
+/// the listener sits behind a transaction pool: its LISTEN stayed on a server connection that
+/// PgBouncer gave back, not the one the notification goes to.
+pub async fn probe(
+    pool: &PgPool,
+    listen: &sqlx::postgres::PgConnectOptions,
+    channel: &str,
+) -> Result<bool, String> {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .connect_lazy_with(listen.clone());
+    let mut listener = sqlx::postgres::PgListener::connect_with(&own)
+        .await
+        .map_err(|e| format!("cannot connect the change feed's listener: {e}"))?;
+    listener.eager_reconnect(false);
+    listener
+        .listen(channel)
+        .await
+        .map_err(|e| format!("the change feed's LISTEN failed: {e}"))?;
+    let payload = format!("{:016x}", rand::random::<u64>());
+    let send = async {
+        let mut tx = begin(pool).await?;
+        q("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(&payload)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        StoreResult::Ok(())
+    };
+    match send.await {
+        Ok(()) => {}
+        // The pooler gave the NOTIFY's transaction the server connection the LISTEN went to,
+        // which delivered the notification to this client (sqlx refuses it): a transaction pool.
+        Err(e) if e.to_string().contains("NotificationResponse") => return Ok(false),
+        Err(e) => return Err(format!("the start-up NOTIFY failed: {e}")),
+    }
+    let heard = tokio::time::timeout(PROBE_WAIT, async {
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) if n.payload() == payload => return true,
+                Ok(Some(_)) => {}
+                _ => return false,
+            }
+        }
+    })
+    .await;
+    Ok(heard == Ok(true))
 }

@@ -9,7 +9,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::catalog::{KEY_COLUMNS, insert_key, key_row};
-use super::common::digest_of;
+use super::common::{begin, digest_of, q, qs};
 use super::feed::{Phases, announce, await_acks};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
@@ -27,7 +27,7 @@ async fn current(
     key_id: &str,
     now: UnixTime,
 ) -> StoreResult<(KeyRecord, Digest)> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row = q(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS}, digest FROM api_keys WHERE id = $1 AND service_id = $2 FOR UPDATE"
     )))
     .bind(key_id)
@@ -42,11 +42,10 @@ async fn current(
         Some((k, _)) if rules::retired_by(&k, now) => Err(StoreError::KeyNotFound),
         Some(found) => Ok(found),
         None => {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
-                    .bind(service_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let exists: bool = qs("SELECT EXISTS (SELECT 1 FROM services WHERE id = $1)")
+                .bind(service_id)
+                .fetch_one(&mut *tx)
+                .await?;
             Err(if exists {
                 StoreError::KeyNotFound
             } else {
@@ -67,14 +66,14 @@ pub async fn update_key(
     audit: &AuditEvent,
 ) -> StoreResult<KeyUpdated> {
     let mut phases = Phases::start("update_key");
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     phases.acquired();
     let (old, digest) = current(&mut tx, service_id, key_id, now).await?;
     let update = rules::update(old, key_id, change, now)?;
     let key = &update.key;
     let mut seq = None;
     if !update.actions.is_empty() {
-        sqlx::query(
+        q(
             "UPDATE api_keys SET name = $3, enabled = $4, expires_at = $5 WHERE id = $1 AND service_id = $2",
         )
         .bind(key_id)
@@ -122,19 +121,19 @@ pub async fn rotate_key(
 ) -> StoreResult<KeyRotated> {
     let now = successor.created_at;
     let mut phases = Phases::start("rotate_key");
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     phases.acquired();
     let (old, old_digest) = current(&mut tx, &successor.service_id, old_key_id, now).await?;
     let rotation = rules::rotation(&old, old_key_id, successor, grace_secs)?;
     // The successor takes the old key's slot: key_count does not change.
     let new = insert_key(&mut tx, &rotation.successor).await?;
     if rotation.old_retired {
-        sqlx::query("DELETE FROM api_keys WHERE id = $1")
+        q("DELETE FROM api_keys WHERE id = $1")
             .bind(old_key_id)
             .execute(&mut *tx)
             .await?;
     } else {
-        sqlx::query("UPDATE api_keys SET replaced_by = $2, expires_at = $3 WHERE id = $1")
+        q("UPDATE api_keys SET replaced_by = $2, expires_at = $3 WHERE id = $1")
             .bind(old_key_id)
             .bind(&new.id)
             .bind(rotation.end)
@@ -180,24 +179,26 @@ pub async fn retire_due(
     service_id: Option<&str>,
     now: UnixTime,
 ) -> StoreResult<Vec<Retired>> {
+    let mut look = begin(pool).await?;
     // A cheap look first, so that every read does not open a write transaction.
-    let due: bool = sqlx::query_scalar(
+    let due: bool = qs(
         "SELECT EXISTS (SELECT 1 FROM api_keys WHERE replaced_by IS NOT NULL \
          AND expires_at <= $1 AND ($2::text IS NULL OR service_id = $2))",
     )
     .bind(now)
     .bind(service_id)
-    .fetch_one(pool)
+    .fetch_one(&mut *look)
     .await?;
+    look.commit().await?;
     if !due {
         return Ok(Vec::new());
     }
     let mut phases = Phases::start("retire_due");
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     phases.acquired();
     // Each row is deleted by one transaction only (a concurrent DELETE waits on the row lock
     // and then finds it gone): each key is retired, with its event, exactly once.
-    let rows = sqlx::query(
+    let rows = q(
         "DELETE FROM api_keys WHERE replaced_by IS NOT NULL AND expires_at <= $1 \
          AND ($2::text IS NULL OR service_id = $2) RETURNING service_id, id, digest, masked",
     )

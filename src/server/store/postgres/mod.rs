@@ -43,6 +43,14 @@ pub const ACQUIRE_BOUND: Duration = Duration::from_secs(2);
 /// The longest any store call takes before it is `Unavailable` (a database host that vanished
 /// without closing its sockets would otherwise hold a call until TCP gives up, minutes later).
 pub const CALL_BOUND: Duration = Duration::from_secs(5);
+/// How every transaction begins: one simple-query round trip that also cancels its statements
+/// server-side after [`CALL_BOUND`] (a setting per transaction: a pooler in transaction mode
+/// refuses the `options=-c statement_timeout=…` start-up parameter, and a session `SET` would
+/// stay on the server connection for whoever gets it next).
+const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = 5000";
+/// [`BEGIN`] for a read-only transaction that sees one snapshot.
+const BEGIN_READ: &str =
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 5000";
 /// Connections per replica: enough for 32 concurrent admin calls waiting on row locks.
 const MAX_CONNECTIONS: u32 = 16;
 
@@ -157,6 +165,7 @@ pub enum OpenError {
 struct Inner {
     pool: PgPool,
     options: PgConnectOptions,
+    listen_options: PgConnectOptions,
     replica_id: String,
     host: String,
     closed: AtomicBool,
@@ -178,6 +187,24 @@ pub struct PgTarget<'a> {
     pub ca: Option<&'a Path>,
     /// How long to retry while the database is not reachable yet before giving up.
     pub wait: Duration,
+    /// `--database-listen`: where the change feed's LISTEN goes (default: `url`).
+    pub listen: Option<&'a DatabaseUrl>,
+}
+
+/// What the start-up check of the change feed found ([`PgStore::check_feed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedCheck {
+    /// A notification sent through `--database` reached the listener.
+    Heard,
+    /// The database is a hot standby in recovery: no LISTEN, no NOTIFY until it is promoted.
+    InRecovery,
+}
+
+/// A pooler's refusal of a start-up parameter (PgBouncer: SQLSTATE 08P01 "unsupported startup
+/// parameter: …"): class 08, yet a setting to fix, not a database to wait for.
+fn is_refused_parameter(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.message().starts_with("unsupported startup parameter"))
 }
 
 /// True for the errors worth retrying at start: the database is not there yet (refused,
@@ -233,8 +260,10 @@ impl PgStore {
         let mut options = PgConnectOptions::from_str(target.url.expose())
             .map_err(|e| config(format!("{e}")))?
             .application_name("ragkeys")
-            // A statement waiting longer than a call may take is cancelled server-side too.
-            .options([("statement_timeout", "5000")]);
+            // No start-up parameter a pooler refuses: PgBouncer answers `extra_float_digits`
+            // (sqlx sends 2 by default; ragkeys reads no floats) and `options` with "unsupported
+            // startup parameter". statement_timeout is set per transaction ([`BEGIN`]).
+            .extra_float_digits(None);
         if let Some(ca) = target.ca {
             if !ca.is_file() {
                 return Err(config(format!(
@@ -244,6 +273,19 @@ impl PgStore {
             }
             options = options.ssl_root_cert(PathBuf::from(ca));
         }
+        let listen_options = match target.listen {
+            None => options.clone(),
+            Some(l) => {
+                let mut o = PgConnectOptions::from_str(l.expose())
+                    .map_err(|e| config(format!("--database-listen: {e}")))?
+                    .application_name("ragkeys-listen")
+                    .extra_float_digits(None);
+                if let Some(ca) = target.ca {
+                    o = o.ssl_root_cert(PathBuf::from(ca));
+                }
+                o
+            }
+        };
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(0)
@@ -265,6 +307,12 @@ impl PgStore {
             };
             match tokio::time::timeout(CALL_BOUND, attempt_once).await {
                 Ok(Ok(_)) => break,
+                Ok(Err(MigrationError::Sql(e))) if is_refused_parameter(&e) => {
+                    return Err(config(format!(
+                        "{e}: a connection pooler in front of PostgreSQL refuses a start-up \
+                         parameter (list it in PgBouncer's ignore_startup_parameters)"
+                    )));
+                }
                 Ok(Err(MigrationError::Sql(e))) if !is_unreachable(&e) => {
                     return Err(config(e.to_string()));
                 }
@@ -309,6 +357,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 options,
+                listen_options,
                 replica_id,
                 host,
                 closed: AtomicBool::new(false),
@@ -325,6 +374,60 @@ impl PgStore {
     /// The connection options (URL, TLS), for a dedicated `PgListener` connection.
     pub fn connect_options(&self) -> &PgConnectOptions {
         &self.inner.options
+    }
+
+    /// The options of `--database-listen` (default: those of `--database`), for `PgListener`.
+    pub fn listen_options(&self) -> &PgConnectOptions {
+        &self.inner.listen_options
+    }
+
+    /// The start-up check (docs/operating.md, PgBouncer): a NOTIFY sent through `--database`
+    /// must reach a listener on `--database-listen` within [`feed::PROBE_WAIT`]; else the error
+    /// says to set `--database-listen`. A database in recovery refuses LISTEN and NOTIFY: that
+    /// is [`FeedCheck::InRecovery`], neither a refusal nor a pass.
+    pub async fn check_feed(&self) -> Result<FeedCheck, String> {
+        let in_recovery = async {
+            let mut tx = common::begin(self.pool()).await?;
+            let r: bool = common::qs("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            StoreResult::Ok(r)
+        };
+        match tokio::time::timeout(CALL_BOUND, in_recovery).await {
+            Ok(Ok(true)) => return Ok(FeedCheck::InRecovery),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "cannot ask the database whether it is in recovery: {e}"
+                ));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "no answer from the database within {} s",
+                    CALL_BOUND.as_secs()
+                ));
+            }
+        }
+        let channel = format!("ragkeys_probe_{}", self.replica_id());
+        let heard = tokio::time::timeout(
+            CALL_BOUND + feed::PROBE_WAIT,
+            feed::probe(self.pool(), self.listen_options(), &channel),
+        )
+        .await
+        .unwrap_or(Ok(false))?;
+        if heard {
+            return Ok(FeedCheck::Heard);
+        }
+        Err(format!(
+            "a NOTIFY sent through --database (host {}) did not reach the change feed's listener \
+             (host {}) within {} s: --database is probably a pooler in transaction mode \
+             (PgBouncer), where LISTEN does not last; set --database-listen to a URL that reaches \
+             PostgreSQL directly or through a session-mode pool (docs/operating.md, PgBouncer)",
+            self.inner.options.get_host(),
+            self.inner.listen_options.get_host(),
+            feed::PROBE_WAIT.as_secs()
+        ))
     }
 
     /// This process's id among the replicas: random per start (the `replicas` row's key).
@@ -402,8 +505,10 @@ impl Store for PgStore {
 
     fn get_service(&self, id: String) -> Fut<'_, Option<ServiceRecord>> {
         Box::pin(self.bounded(async move {
-            let mut conn = self.pool().acquire().await?;
-            catalog::get_service(&mut conn, &id).await
+            let mut tx = common::begin(self.pool()).await?;
+            let found = catalog::get_service(&mut tx, &id).await?;
+            tx.commit().await?;
+            Ok(found)
         }))
     }
 
@@ -652,6 +757,12 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_are_cancelled_when_a_call_gives_up() {
+        let ms = format!("statement_timeout = {}", CALL_BOUND.as_millis());
+        assert!(BEGIN.ends_with(&ms) && BEGIN_READ.ends_with(&ms));
+    }
 
     #[test]
     fn the_password_never_shows() {

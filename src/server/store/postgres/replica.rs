@@ -6,7 +6,7 @@
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
-use super::common::{digest_array, digest_from, digest_of};
+use super::common::{begin_on, digest_array, digest_from, digest_of, q, qs, read_tx_on};
 use super::feed::CHANNEL;
 use crate::credential::Digest;
 use crate::server::store::{KeyDigest, StoreResult, valid_until};
@@ -22,11 +22,11 @@ pub async fn connect(pool: &PgPool) -> StoreResult<PgConnection> {
 /// comes from a pool of its own, not the store's: a listener dropped on a silent network
 /// sends UNLISTEN before giving its connection back, and that may hang until TCP gives up; it
 /// must not hold one of the store's connections meanwhile.
-pub async fn listen(pool: &PgPool) -> StoreResult<PgListener> {
+pub async fn listen(options: &sqlx::postgres::PgConnectOptions) -> StoreResult<PgListener> {
     let own = PgPoolOptions::new()
         .max_connections(1)
         .min_connections(0)
-        .connect_lazy_with((*pool.connect_options()).clone());
+        .connect_lazy_with(options.clone());
     let mut listener = PgListener::connect_with(&own).await?;
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
@@ -45,7 +45,8 @@ pub async fn register(
     lease_ms: i64,
     read_only_grace_ms: i64,
 ) -> StoreResult<i64> {
-    let acked: i64 = sqlx::query_scalar(
+    let mut tx = begin_on(conn).await?;
+    let acked: i64 = qs(
         "INSERT INTO replicas (id, host, lease_until, acked_seq, read_only_grace_ms) \
          SELECT $1, $2, now() + $3 * interval '1 millisecond', coalesce(max(seq), 0), $4 \
          FROM changes \
@@ -57,8 +58,9 @@ pub async fn register(
     .bind(host)
     .bind(lease_ms)
     .bind(read_only_grace_ms)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(acked)
 }
 
@@ -72,20 +74,20 @@ pub async fn renew(
     acked: i64,
     lease_ms: i64,
 ) -> StoreResult<Option<i64>> {
+    let mut tx = begin_on(conn).await?;
     // One statement: the count reads the table as it was before this update, so this row
     // counts once whether its old lease had lapsed or not.
-    let live: Option<i64> = sqlx::query_scalar(
-        "WITH renewed AS (UPDATE replicas \
+    let live: Option<i64> = qs("WITH renewed AS (UPDATE replicas \
              SET lease_until = now() + $3 * interval '1 millisecond', acked_seq = $2 \
              WHERE id = $1 RETURNING id) \
          SELECT 1 + (SELECT count(*) FROM replicas \
-             WHERE lease_until > now() AND id <> $1) FROM renewed",
-    )
+             WHERE lease_until > now() AND id <> $1) FROM renewed")
     .bind(id)
     .bind(acked)
     .bind(lease_ms)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(live)
 }
 
@@ -114,20 +116,15 @@ pub struct ReadOnlyView {
 
 /// Reads a [`ReadOnlyView`] for the replica `id`, in one read-only snapshot.
 pub async fn read_only_view(conn: &mut PgConnection, id: &str) -> StoreResult<ReadOnlyView> {
-    let mut tx = conn.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let row = sqlx::query(
-        "SELECT pg_is_in_recovery(), \
+    let mut tx = read_tx_on(conn).await?;
+    let row = q("SELECT pg_is_in_recovery(), \
              current_setting('default_transaction_read_only') = 'on', \
              pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, \
              (SELECT coalesce(max(seq), 0) FROM changes), \
              (SELECT (extract(epoch FROM lease_until - now()) * 1000)::bigint \
                   + read_only_grace_ms FROM replicas WHERE id = $1), \
              EXISTS (SELECT 1 FROM replicas o, replicas m WHERE m.id = $1 AND o.id <> $1 \
-                  AND o.lease_until > m.lease_until + interval '500 milliseconds')",
-    )
+                  AND o.lease_until > m.lease_until + interval '500 milliseconds')")
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
@@ -147,10 +144,12 @@ pub async fn read_only_view(conn: &mut PgConnection, id: &str) -> StoreResult<Re
 
 /// Removes this replica's row at a clean stop, so that writers stop waiting for it at once.
 pub async fn deregister(conn: &mut PgConnection, id: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM replicas WHERE id = $1")
+    let mut tx = begin_on(conn).await?;
+    q("DELETE FROM replicas WHERE id = $1")
         .bind(id)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -161,9 +160,10 @@ pub async fn changes_since(
     conn: &mut PgConnection,
     after: i64,
 ) -> StoreResult<Vec<(i64, Vec<Digest>)>> {
-    let rows = sqlx::query("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
+    let mut tx = begin_on(conn).await?;
+    let rows = q("SELECT seq, digests FROM changes WHERE seq > $1 ORDER BY seq")
         .bind(after)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -175,6 +175,7 @@ pub async fn changes_since(
             .collect::<Result<Vec<_>, _>>()?;
         out.push((seq, digests));
     }
+    tx.commit().await?;
     Ok(out)
 }
 
@@ -197,19 +198,23 @@ pub async fn key_digests(
     conn: &mut PgConnection,
     digests: &[Digest],
 ) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let mut tx = begin_on(conn).await?;
+    let rows = q(AssertSqlSafe(format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
     )))
     .bind(digest_array(digests))
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
 }
 
 /// Every key, for a full reload of the index.
 pub async fn all_key_digests(conn: &mut PgConnection) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys")))
-        .fetch_all(&mut *conn)
+    let mut tx = begin_on(conn).await?;
+    let rows = q(AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys")))
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
 }

@@ -4,7 +4,7 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::common::{digest_array, digest_of};
+use super::common::{begin, digest_array, digest_of, q};
 use crate::credential::Digest;
 use crate::server::store::{KeyCounts, KeyDigest, StoreResult, UnixTime, valid_until};
 
@@ -21,22 +21,26 @@ fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
 }
 
 pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let mut tx = begin(pool).await?;
+    let rows = q(AssertSqlSafe(format!(
         "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"
     )))
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
 }
 
 /// The keys among `digests` that exist, as the verify index wants them.
 pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let mut tx = begin(pool).await?;
+    let rows = q(AssertSqlSafe(format!(
         "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
     )))
     .bind(digest_array(digests))
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
 }
 
@@ -44,20 +48,20 @@ pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<K
 /// state) with the rules of [`KeyRecord::state`](crate::server::store::KeyRecord::state):
 /// rotated beats disabled beats expired.
 pub async fn count_keys_by_state(pool: &PgPool, now: UnixTime) -> StoreResult<KeyCounts> {
-    let row = sqlx::query(
-        "SELECT count(*) FILTER (WHERE replaced_by IS NOT NULL), \
+    let mut tx = begin(pool).await?;
+    let row = q("SELECT count(*) FILTER (WHERE replaced_by IS NOT NULL), \
                 count(*) FILTER (WHERE replaced_by IS NULL AND NOT enabled), \
                 count(*) FILTER (WHERE replaced_by IS NULL AND enabled AND expires_at <= $1), \
                 count(*) FILTER (WHERE replaced_by IS NULL AND enabled \
                                  AND (expires_at IS NULL OR expires_at > $1)) \
-         FROM api_keys",
-    )
+         FROM api_keys")
     .bind(now)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
     let n = |i: usize| -> Result<u64, sqlx::Error> {
         Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
     };
+    tx.commit().await?;
     Ok(KeyCounts {
         rotating: n(0)?,
         disabled: n(1)?,

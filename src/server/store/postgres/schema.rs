@@ -5,6 +5,8 @@
 
 use sqlx::postgres::PgPool;
 
+use super::BEGIN;
+use super::common::{q, qs};
 use crate::server::store::UnixTime;
 
 /// The advisory lock every ragkeys process takes to migrate ("ragkeys\x01" as an i64): one
@@ -141,20 +143,25 @@ pub enum MigrationError {
 /// newer build; returns the version afterwards. `now` is recorded as each version's
 /// `applied_at`.
 pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(BEGIN).await?;
     // Held until commit or rollback: another replica starting now waits here, then reads the
     // versions this one wrote.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    q("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (\
-             version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let found: i32 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    // Created only where missing: a hot standby (docs/operating.md, PgBouncer: recovery)
+    // refuses even a CREATE … IF NOT EXISTS, and one of the current version needs no write.
+    let exists: bool = qs("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        q("CREATE TABLE schema_migrations (\
+             version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
+    }
+    let found: i32 = qs("SELECT coalesce(max(version), 0) FROM schema_migrations")
         .fetch_one(&mut *tx)
         .await?;
     let found = u32::try_from(found).unwrap_or(0);
@@ -163,7 +170,7 @@ pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+        q("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind((i + 1) as i32)
             .bind(now)
             .execute(&mut *tx)

@@ -3,13 +3,13 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder, Row};
 
-use super::common::{digest_of, role_of};
+use super::common::{begin, digest_of, q, role_of};
 use crate::server::idempotency::RECORD_RETENTION_SECS;
 use crate::server::store::{AuditQuery, IdempotencyRecord, StoreResult, StoredEvent, UnixTime};
 use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
 pub async fn insert_audit(conn: &mut PgConnection, e: &AuditEvent) -> StoreResult<()> {
-    sqlx::query(
+    q(
         "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -36,7 +36,7 @@ pub async fn upsert_idempotency(
     conn: &mut PgConnection,
     r: &IdempotencyRecord,
 ) -> StoreResult<bool> {
-    let n = sqlx::query(
+    let n = q(
         "INSERT INTO idempotency (scope, request_hash, key_id, status, outcome, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (scope) DO UPDATE SET request_hash = excluded.request_hash, \
@@ -62,7 +62,7 @@ pub async fn record_failure(
     audit: &AuditEvent,
     idempotency: Option<&IdempotencyRecord>,
 ) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     insert_audit(&mut tx, audit).await?;
     if let Some(rec) = idempotency {
         // A live record written by another replica meanwhile stays: it is the first answer.
@@ -98,18 +98,21 @@ pub async fn list_audit(
     service_id: &str,
     limit: u32,
 ) -> StoreResult<Vec<AuditEvent>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let mut tx = begin(pool).await?;
+    let rows = q(AssertSqlSafe(format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events WHERE service_id = $1 ORDER BY id DESC LIMIT $2"
     )))
     .bind(service_id)
     .bind(i64::from(limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(rows.iter().map(event_row).collect::<Result<_, _>>()?)
 }
 
 /// One page of the whole trail, newest first; the SQL names only the filters asked for.
 pub async fn list_audit_page(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<StoredEvent>> {
+    let mut tx = begin(pool).await?;
     let mut sql = QueryBuilder::new(format!(
         "SELECT {EVENT_COLUMNS}, id FROM audit_events WHERE TRUE"
     ));
@@ -124,7 +127,8 @@ pub async fn list_audit_page(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<S
     }
     sql.push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(q.limit));
-    let rows = sql.build().fetch_all(pool).await?;
+    let rows = sql.build().persistent(false).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -140,14 +144,16 @@ pub async fn find_idempotency(
     pool: &PgPool,
     scope: &[u8; 32],
 ) -> StoreResult<Option<IdempotencyRecord>> {
-    let row = sqlx::query(
+    let mut tx = begin(pool).await?;
+    let row = q(
         "SELECT scope, request_hash, key_id, status, outcome, created_at FROM idempotency WHERE scope = $1",
     )
     .bind(&scope[..])
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let status: i32 = r.try_get(3)?;
+    tx.commit().await?;
     Ok(Some(IdempotencyRecord {
         scope: digest_of(&r, 0)?,
         request_hash: digest_of(&r, 1)?,
@@ -159,9 +165,11 @@ pub async fn find_idempotency(
 }
 
 pub async fn prune_idempotency(pool: &PgPool, created_before: UnixTime) -> StoreResult<()> {
-    sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+    let mut tx = begin(pool).await?;
+    q("DELETE FROM idempotency WHERE created_at < $1")
         .bind(created_before)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -7,12 +7,13 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::catalog::get_service;
-use super::common::{digest_of, read_tx};
+use super::common::{begin, digest_of, q, read_tx};
 use crate::server::store::{
     KeyUsage, KeyUse, StoreError, StoreResult, UnixTime, UsageBucket, UsageCount,
 };
 
 pub async fn touch_keys(pool: &PgPool, used: &[KeyUse]) -> StoreResult<()> {
+    let mut tx = begin(pool).await?;
     // The newest use per key (one UPDATE may not touch a row twice), in key order so that
     // two replicas' batches lock rows in the same order. Of two in the same second the later
     // in the batch wins, as it would over two batches (and on SQLite).
@@ -27,7 +28,7 @@ pub async fn touch_keys(pool: &PgPool, used: &[KeyUse]) -> StoreResult<()> {
     let ats: Vec<i64> = newest.values().map(|u| u.at).collect();
     let froms: Vec<String> = newest.values().map(|u| u.from.to_string()).collect();
     // GREATEST in effect: a late batch (from any replica) never undoes a newer use.
-    sqlx::query(
+    q(
         "UPDATE api_keys k SET last_used_at = u.at, last_used_from = u.src \
          FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, at, src) \
          WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at <= u.at)",
@@ -35,8 +36,9 @@ pub async fn touch_keys(pool: &PgPool, used: &[KeyUse]) -> StoreResult<()> {
     .bind(ids)
     .bind(ats)
     .bind(froms)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -51,7 +53,7 @@ pub async fn record_usage(
     keep_hours_from: UnixTime,
     keep_days_from: UnixTime,
 ) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     for table in ["usage_hours", "usage_days"] {
         // One row per bucket: an INSERT … ON CONFLICT may not touch a row twice.
         let mut sums: HashMap<(&str, UnixTime), (i64, i64)> = HashMap::new();
@@ -73,7 +75,7 @@ pub async fn record_usage(
         let refused: Vec<i64> = sorted.iter().map(|(_, (_, r))| *r).collect();
         // Adds to what other replicas wrote. `EXISTS`: a key deleted since it was counted takes
         // its counts with it.
-        sqlx::query(AssertSqlSafe(format!(
+        q(AssertSqlSafe(format!(
             "INSERT INTO {table} (key_id, start, ok, refused) \
              SELECT u.key_id, u.start, u.ok, u.refused \
              FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(key_id, start, ok, refused) \
@@ -88,11 +90,11 @@ pub async fn record_usage(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("DELETE FROM usage_hours WHERE start < $1")
+    q("DELETE FROM usage_hours WHERE start < $1")
         .bind(keep_hours_from)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM usage_days WHERE start < $1")
+    q("DELETE FROM usage_days WHERE start < $1")
         .bind(keep_days_from)
         .execute(&mut *tx)
         .await?;
@@ -106,7 +108,7 @@ async fn buckets(
     key_id: &str,
     from: UnixTime,
 ) -> StoreResult<Vec<UsageBucket>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    let rows = q(AssertSqlSafe(format!(
         "SELECT start, ok, refused FROM {table} WHERE key_id = $1 AND start >= $2 ORDER BY start"
     )))
     .bind(key_id)
@@ -137,7 +139,7 @@ pub async fn key_usage(
     if get_service(&mut tx, service_id).await?.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let row = sqlx::query(
+    let row = q(
         "SELECT digest, last_used_at, last_used_from FROM api_keys WHERE id = $1 AND service_id = $2",
     )
     .bind(key_id)
