@@ -17,7 +17,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::load::{Op, load};
-use common::procs::{BARE_FLAG, BARE_LISTEN_FLAG, bare_server, start_bare, start_service};
+use common::procs::{
+    Answer, BARE_FLAG, BARE_LISTEN_FLAG, bare_server, check_same_answer, start_bare,
+    start_service,
+};
 use common::stats::{Runs, median};
 use common::wrk::WrkRun;
 use common::{env_num, wrk};
@@ -125,10 +128,6 @@ async fn bench() -> Result<(), String> {
     let dir_m = tmp.path().join("data-metrics");
     let (svc_m, svc_m_addr) =
         start_service(&bin, &dir_m, &log, &["--metrics-listen", "127.0.0.1:0"])?;
-    let (bare_proc, bare_addr) = start_bare(BARE_FLAG)?;
-    let (loop_proc, loop_addr) = start_bare(BARE_LISTEN_FLAG)?;
-    let (svc_pid, bare_pid, loop_pid) = (svc.0.id(), bare_proc.0.id(), loop_proc.0.id());
-    let svc_m_pid = svc_m.0.id();
     let token = std::fs::read_to_string(dir.join("admin.token"))
         .map_err(|e| format!("admin.token: {e}"))?
         .trim()
@@ -142,10 +141,21 @@ async fn bench() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let base = format!("http://{svc_addr}");
-    let bare = format!("http://{bare_addr}");
-    let bare_loop = format!("http://{loop_addr}");
     let admin = format!("Bearer {token}");
     let (key, list_sid, issue_sid) = setup(&http, &base, &admin).await?;
+    // The floors answer what ragkeys answers for this key, byte for byte (checked below).
+    let verified = Answer::fetch(&http, &base, &key).await?;
+    let (bare_proc, bare_addr) = start_bare(BARE_FLAG, &verified)?;
+    let (loop_proc, loop_addr) = start_bare(BARE_LISTEN_FLAG, &verified)?;
+    let (svc_pid, bare_pid, loop_pid) = (svc.0.id(), bare_proc.0.id(), loop_proc.0.id());
+    let svc_m_pid = svc_m.0.id();
+    let bare = format!("http://{bare_addr}");
+    let bare_loop = format!("http://{loop_addr}");
+    for floor in [&bare, &bare_loop] {
+        for path in ["/v1/verify", "/healthz"] {
+            check_same_answer(&http, &base, floor, path, &key).await?;
+        }
+    }
     let key_header = format!("Authorization: Bearer {key}");
     let base_m = format!("http://{svc_m_addr}");
     let token_m = std::fs::read_to_string(dir_m.join("admin.token"))
