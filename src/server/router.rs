@@ -12,12 +12,10 @@ use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
-use tower::ServiceBuilder;
-use tower::util::MapRequestLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower::Layer;
 
 use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
-use super::middleware::{GateLayer, MakeId, scrub_request_id};
+use super::middleware::GateLayer;
 use super::paths;
 use super::state::SharedState;
 
@@ -41,8 +39,7 @@ impl<T> App for T where
 {
 }
 
-/// The API: the routes, then, outermost first, a usable request id (the client's if sane, else
-/// a new one) set on the request and every response, and our gate (which also catches panics).
+/// The API: the routes inside our gate (the request id, bodies, panics, the log line).
 pub fn router(state: SharedState) -> impl App {
     use paths::*;
     // Rendered once here, on the router's side: the document names every handler.
@@ -69,10 +66,5 @@ pub fn router(state: SharedState) -> impl App {
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)
         .with_state(state.clone());
-    ServiceBuilder::new()
-        .layer(MapRequestLayer::new(scrub_request_id))
-        .layer(SetRequestIdLayer::x_request_id(MakeId))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(GateLayer(state))
-        .service(routes)
+    GateLayer(state).layer(routes)
 }
