@@ -88,7 +88,7 @@ fn request_id(headers: &mut HeaderMap) -> HeaderValue {
 }
 
 /// A handler that panics answers 500 `internal` (its message goes nowhere: it may hold data).
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
     ApiError::internal().into_response()
 }
