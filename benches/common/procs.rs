@@ -100,7 +100,10 @@ fn length(body: &[u8]) -> (HeaderName, HeaderValue) {
 fn bare_app(verified: Answer) -> axum::Router {
     let body = forever(verified.body).as_bytes();
     let verify_head = [
-        (SERVICE_ID, HeaderValue::from_static(forever(verified.service))),
+        (
+            SERVICE_ID,
+            HeaderValue::from_static(forever(verified.service)),
+        ),
         (KEY_ID, HeaderValue::from_static(forever(verified.key))),
         length(body),
     ];

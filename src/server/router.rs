@@ -22,8 +22,8 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use tower::{Layer, Service};
 
-use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
 use super::extract::peer;
+use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
 use super::middleware::{GateLayer, panic_response};
 use super::paths;
 use super::state::SharedState;
