@@ -2,6 +2,7 @@
 //! path): the processes under load, the load generators (wrk and reqwest), the statistics, and
 //! the `main` every bench has.
 
+pub mod keys;
 pub mod load;
 pub mod procs;
 pub mod stats;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use common::load::{Op, spread};
-use common::procs::{BARE_FLAG, Proc, start_bare, start_service};
+use common::procs::{Answer, BARE_FLAG, Proc, check_same_answer, start_bare, start_service};
 use common::stats::{Runs, median, pct};
 use common::{env_num, wrk};
 
@@ -189,7 +189,6 @@ async fn bench() -> Result<(), String> {
         .map_err(|e| format!("admin.token: {e}"))?
         .trim()
         .to_string();
-    let (bare, bare_addr) = start_bare(BARE_FLAG)?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .http1_only()
@@ -218,6 +217,11 @@ async fn bench() -> Result<(), String> {
     let (_, pg_key) = nodes[0].issue(&pg_sid).await?;
     let sq_sid = sq.service("bench-verify").await?;
     let (_, sq_key) = sq.issue(&sq_sid).await?;
+    // The floor answers what replica A answers for its key, byte for byte.
+    let verified = Answer::fetch(&http, &nodes[0].base, &pg_key).await?;
+    let (bare, bare_addr) = start_bare(BARE_FLAG, &verified)?;
+    let floor = format!("http://{bare_addr}");
+    check_same_answer(&http, &nodes[0].base, &floor, "/v1/verify", &pg_key).await?;
     eprintln!(
         "binary: {bin}\nRAGKEYS_LOG={log}; wrk -t1 -c{conns}, {secs} s per slice, {rounds} rounds"
     );

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, request::Parts};
+use axum::http::{Extensions, HeaderMap, request::Parts};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -36,16 +36,16 @@ impl FromRequestParts<SharedState> for Peer {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Infallible> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<ClientAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
-        Ok(Peer(forwarded::client_address(
-            peer,
-            &parts.headers,
-            &state.proxies,
-        )))
+        Ok(Peer(peer(&parts.extensions, &parts.headers, state)))
     }
+}
+
+/// The client's address of a request (see [`Peer`]) from its extensions and headers.
+pub fn peer(extensions: &Extensions, headers: &HeaderMap, state: &SharedState) -> IpAddr {
+    let peer = extensions
+        .get::<ConnectInfo<ClientAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    forwarded::client_address(peer, headers, &state.proxies)
 }
 
 /// The credential of `Authorization: Bearer …`, if the header has that form.

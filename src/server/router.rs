@@ -7,17 +7,24 @@
 //! template, they get from [`paths::template`], which shares the route table with the router.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use axum::body::{Body, HttpBody as _};
 use axum::extract::Request;
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderValue, Method};
 use axum::response::Response;
+use axum::routing::future::RouteFuture;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
-use tower::ServiceBuilder;
-use tower::util::MapRequestLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower::{Layer, Service};
 
+use super::extract::peer;
 use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
-use super::middleware::{GateLayer, MakeId, scrub_request_id};
+use super::middleware::{GateLayer, panic_response};
 use super::paths;
 use super::state::SharedState;
 
@@ -41,8 +48,7 @@ impl<T> App for T where
 {
 }
 
-/// The API: the routes, then, outermost first, a usable request id (the client's if sane, else
-/// a new one) set on the request and every response, and our gate (which also catches panics).
+/// The API: the routes inside our gate (the request id, bodies, panics, the log line).
 pub fn router(state: SharedState) -> impl App {
     use paths::*;
     // Rendered once here, on the router's side: the document names every handler.
@@ -69,10 +75,98 @@ pub fn router(state: SharedState) -> impl App {
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)
         .with_state(state.clone());
-    ServiceBuilder::new()
-        .layer(MapRequestLayer::new(scrub_request_id))
-        .layer(SetRequestIdLayer::x_request_id(MakeId))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(GateLayer(state))
-        .service(routes)
+    GateLayer(state.clone()).layer(VerifyFirst { routes, state })
+}
+
+/// The router, but `GET` and `HEAD /v1/verify` are answered before it, from the verify index,
+/// as its route would answer them (the handler's own code, `Content-Length`, no body for
+/// HEAD). Verify is what ragkeys exists for: skipping axum's routing (matching, path
+/// parameters, extractors, the handler's boxed future, a clone of the state) took it from
+/// 28,600 to 25,100 instructions (callgrind, 7 Dec 2026; docs/performance.md).
+#[derive(Clone)]
+pub struct VerifyFirst {
+    routes: Router,
+    state: SharedState,
+}
+
+impl Service<Request> for VerifyFirst {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Routed;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.routes, cx)
+    }
+
+    fn call(&mut self, req: Request) -> Routed {
+        let head = req.method() == Method::HEAD;
+        if req.uri().path() != paths::VERIFY || !(head || req.method() == Method::GET) {
+            return Routed::Router {
+                fut: self.routes.call(req),
+            };
+        }
+        let state = &self.state;
+        // The gate catches a handler's panic while polling it; this one runs here, so here.
+        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let from = peer(req.extensions(), req.headers(), state);
+            public::verify_from_memory(state, from, req.headers())
+        }));
+        match answer {
+            Ok(Ok(resp)) => Routed::Answered {
+                resp: Some(as_routed(resp, head)),
+            },
+            Ok(Err(miss)) => {
+                let state = state.clone();
+                Routed::Looking {
+                    fut: Box::pin(async move {
+                        as_routed(public::verify_miss(state, miss).await, head)
+                    }),
+                }
+            }
+            Err(panic) => Routed::Answered {
+                resp: Some(panic_response(panic)),
+            },
+        }
+    }
+}
+
+/// What axum's router does to every answer of a route: `Content-Length` from the body when
+/// the handler set none, and for HEAD the body dropped (the length kept).
+fn as_routed(mut resp: Response, head: bool) -> Response {
+    if !resp.headers().contains_key(CONTENT_LENGTH)
+        && let Some(len) = resp.body().size_hint().exact()
+    {
+        resp.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    if head {
+        resp.map(|_| Body::empty())
+    } else {
+        resp
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`VerifyFirst`].
+    #[project = RoutedProj]
+    pub enum Routed {
+        Answered { resp: Option<Response> },
+        Looking { fut: Pin<Box<dyn Future<Output = Response> + Send>> },
+        Router { #[pin] fut: RouteFuture<Infallible> },
+    }
+}
+
+impl Future for Routed {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RoutedProj::Answered { resp } => match resp.take() {
+                Some(resp) => Poll::Ready(Ok(resp)),
+                None => Poll::Pending,
+            },
+            RoutedProj::Looking { fut } => fut.as_mut().poll(cx).map(Ok),
+            RoutedProj::Router { fut } => fut.poll(cx),
+        }
+    }
 }

@@ -1,12 +1,13 @@
 //! Health, the OpenAPI document, `/v1/me`, `/v1/verify`, and what answers unknown routes.
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::json;
@@ -154,17 +155,38 @@ fn not_ready(cause: &'static str) -> Response {
 pub async fn verify(
     State(state): State<SharedState>,
     Peer(peer): Peer,
-    // The request itself rather than `HeaderMap`, which would clone every header: this is the
-    // hot path (docs/performance.md).
+    // The request itself rather than `HeaderMap`, which would clone every header.
     req: Request,
 ) -> Response {
-    let headers = req.headers();
+    match verify_from_memory(&state, peer, req.headers()) {
+        Ok(resp) => resp,
+        Err(miss) => verify_miss(state, miss).await,
+    }
+}
+
+/// A well-formed key the index does not hold, on a shared store: the database must be asked
+/// ([`verify_miss`]).
+pub struct Miss {
+    digest: credential::Digest,
+    peer: IpAddr,
+    now: Instant,
+    at: i64,
+}
+
+/// `/v1/verify` as far as memory can answer it, without waiting: the answer, or a [`Miss`]
+/// to look up. The router answers GET and HEAD of `/v1/verify` through this before routing
+/// (docs/performance.md).
+pub fn verify_from_memory(
+    state: &SharedState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Response, Miss> {
     let now = Instant::now();
     if let Err(retry_after) = state
         .limiter
         .check(peer, now, state.replica.live_replicas())
     {
-        return ApiError::rate_limited(retry_after).into_response();
+        return Ok(ApiError::rate_limited(retry_after).into_response());
     }
     // Unix seconds straight from the clock: `Timestamp` goes through a calendar date.
     let at = SystemTime::now()
@@ -178,30 +200,73 @@ pub async fn verify(
         // One load against the clock read above; past the lease nothing is answered from
         // memory, neither 200 nor 401 (docs/api.md, Several replicas).
         Some(_) if !state.replica.trust.trusted_at(now) => {
-            return ApiError::unavailable().into_response();
+            return Ok(ApiError::unavailable().into_response());
         }
         Some(k) => {
             let digest = credential::digest(&state.pepper, k);
-            match state.index.with(&digest, |e| verdict(&state, e, at, peer)) {
+            match state.index.with(&digest, |e| verdict(state, e, at, peer)) {
                 Some(found) => found,
-                None if state.replica.is_shared() => match look_up_miss(&state, digest).await {
-                    Ok(e) => e.and_then(|e| verdict(&state, &e, at, peer)),
-                    Err(e) => return e.into_response(),
-                },
+                None if state.replica.is_shared() => {
+                    return Err(Miss {
+                        digest,
+                        peer,
+                        now,
+                        at,
+                    });
+                }
                 None => None,
             }
         }
     };
+    Ok(answered(state, answer, peer, now))
+}
+
+/// The rest of `/v1/verify` after an index miss on a shared store.
+pub async fn verify_miss(state: SharedState, miss: Miss) -> Response {
+    let Miss {
+        digest,
+        peer,
+        now,
+        at,
+    } = miss;
+    let answer = match look_up_miss(&state, digest).await {
+        Ok(e) => e.and_then(|e| verdict(&state, &e, at, peer)),
+        Err(e) => return e.into_response(),
+    };
+    answered(&state, answer, peer, now)
+}
+
+/// The 200 of a live key, or the one uniform 401 (a failure counted against `peer`).
+fn answered(state: &AppState, answer: Option<Verdict>, peer: IpAddr, now: Instant) -> Response {
     let Some(answer) = answer else {
         state.limiter.record_failure(peer, now);
         return ApiError::invalid_api_key().into_response();
     };
+    let length = content_length(answer.body.len());
     let mut resp = Response::new(Body::from(answer.body));
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(RAGKEYS_SERVICE_ID, answer.service);
     h.insert(RAGKEYS_KEY_ID, answer.key);
+    // Set here, axum's router leaves it: it would format the number into a new allocation.
+    h.insert(CONTENT_LENGTH, length);
     resp
+}
+
+/// `Content-Length: len` without an allocation: verify's answers are a few dozen bytes, whose
+/// lengths are written once into static values (clones of which touch no reference count).
+fn content_length(len: usize) -> HeaderValue {
+    const SHORT: usize = 256;
+    static LENGTHS: OnceLock<Vec<HeaderValue>> = OnceLock::new();
+    let lengths = LENGTHS.get_or_init(|| {
+        (0..SHORT)
+            .map(|n| HeaderValue::from_static(String::leak(n.to_string())))
+            .collect()
+    });
+    lengths
+        .get(len)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(len))
 }
 
 /// The 200 of `/v1/verify`: the body and, as headers, the same answer for gateways.

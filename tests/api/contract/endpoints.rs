@@ -112,6 +112,50 @@ async fn request_ids_are_echoed_or_made() {
     assert_eq!(r.header("x-request-id"), Some("e-1"));
 }
 
+/// `/v1/verify`, answered before the router, answers as a route: HEAD with GET's head and no
+/// body, for a live key and a refused one, the caller's request id echoed, other methods 404
+/// with `Allow`.
+#[tokio::test]
+async fn verify_answers_head_as_get_and_echoes_request_ids() {
+    let server = Server::start();
+    let api = Api::new(&server);
+    let sid = api.create_service("heads").await;
+    let (_, key) = api.issue_ok(&sid).await;
+    for (bearer, status) in [(key.as_str(), 200), ("ragk_not_a_key", 401)] {
+        let ask = |method| {
+            api.send(
+                method,
+                "/v1/verify",
+                Some(bearer),
+                None,
+                &[("x-request-id", "v-1")],
+            )
+        };
+        let get = ask(Method::GET).await;
+        let head = ask(Method::HEAD).await;
+        assert_eq!(
+            (get.status.as_u16(), head.status.as_u16()),
+            (status, status)
+        );
+        assert!(!get.text.is_empty() && head.text.is_empty(), "{bearer}");
+        let names: Vec<_> = get.headers.keys().filter(|n| *n != "date").collect();
+        assert!(names.len() >= 4, "{names:?}");
+        for name in names {
+            assert_eq!(
+                head.headers.get(name),
+                get.headers.get(name),
+                "{name} for {bearer}"
+            );
+        }
+        assert_eq!(get.header("x-request-id"), Some("v-1"));
+    }
+    let post = api
+        .send(Method::POST, "/v1/verify", Some(&key), None, &[])
+        .await;
+    post.expect_error(404, "not_found");
+    assert_eq!(post.header("allow"), Some("GET,HEAD"));
+}
+
 #[tokio::test]
 async fn services_crud() {
     let server = Server::start();
