@@ -1,4 +1,4 @@
-//! What both benches share (`benches/server`, `benches/replicas`; each includes this folder by
+//! What the benches share (`benches/server`, `benches/gateway`, `benches/replicas`; each includes this folder by
 //! path): the processes under load, the load generators (wrk and reqwest), the statistics, and
 //! the `main` every bench has.
 
@@ -16,6 +16,31 @@ pub fn env_num(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The settings every bench reads from the environment (docs/performance.md): `BENCH_SECS`
+/// (seconds per slice, 3), `BENCH_ROUNDS` (5), `BENCH_CONNS` (32), `BENCH_LOG` (the service's log
+/// filter, `info`) and `RAGKEYS_BENCH_BIN` (the ragkeys binary to measure, this build's by default).
+pub struct Settings {
+    pub secs: u64,
+    pub rounds: usize,
+    pub conns: usize,
+    pub log: String,
+    pub bin: String,
+}
+
+impl Settings {
+    /// Reads them; numbers below 1 count as 1.
+    pub fn from_env() -> Settings {
+        Settings {
+            secs: env_num("BENCH_SECS", 3).max(1),
+            rounds: env_num("BENCH_ROUNDS", 5).max(1) as usize,
+            conns: env_num("BENCH_CONNS", 32).max(1) as usize,
+            log: std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".into()),
+            bin: std::env::var("RAGKEYS_BENCH_BIN")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ragkeys").into()),
+        }
+    }
 }
 
 /// A bench's `main` once its own helper flags are handled: without `--bench` (as

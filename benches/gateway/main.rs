@@ -23,7 +23,7 @@ use std::time::Duration;
 use common::keys::{admin_auth, create_service, issue_key};
 use common::procs::{Answer, start_service};
 use common::stats::median;
-use common::{env_num, wrk};
+use common::{Settings, wrk};
 use nginx::{Gateway, free_port};
 
 /// The recipe as shipped, without access logs (they would cost both gateways alike and hide
@@ -117,12 +117,13 @@ struct Case {
 }
 
 async fn bench() -> Result<(), String> {
-    let secs = env_num("BENCH_SECS", 3).max(1);
-    let rounds = env_num("BENCH_ROUNDS", 5).max(1) as usize;
-    let conns = env_num("BENCH_CONNS", 32).max(1) as usize;
-    let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".into());
-    let bin =
-        std::env::var("RAGKEYS_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ragkeys").into());
+    let Settings {
+        secs,
+        rounds,
+        conns,
+        log,
+        bin,
+    } = Settings::from_env();
 
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = tmp.path().join("data");

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use common::load::{Op, spread};
 use common::procs::{Answer, BARE_FLAG, Proc, check_same_answer, start_bare, start_service};
 use common::stats::{Runs, median, pct};
-use common::{env_num, wrk};
+use common::{Settings, env_num, wrk};
 
 /// A replica of `url` with the shared `pepper` file and a data dir of its own.
 fn start_replica(
@@ -149,14 +149,15 @@ fn ms(d: &[Duration], p: f64) -> f64 {
 }
 
 async fn bench() -> Result<(), String> {
-    let secs = env_num("BENCH_SECS", 3).max(1);
-    let rounds = env_num("BENCH_ROUNDS", 5).max(1) as usize;
-    let conns = env_num("BENCH_CONNS", 32).max(1) as usize;
+    let Settings {
+        secs,
+        rounds,
+        conns,
+        log,
+        bin,
+    } = Settings::from_env();
     let revocations = env_num("BENCH_REVOCATIONS", 300).max(1) as usize;
     let cuts = env_num("BENCH_CUTS", 10).max(1) as usize;
-    let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".into());
-    let bin =
-        std::env::var("RAGKEYS_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ragkeys").into());
 
     let cluster = tokio::task::block_in_place(pg::cluster);
     let db = tokio::task::block_in_place(|| cluster.fresh_database());

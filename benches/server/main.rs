@@ -22,7 +22,7 @@ use common::procs::{
 };
 use common::stats::{Runs, median};
 use common::wrk::WrkRun;
-use common::{env_num, wrk};
+use common::{Settings, wrk};
 
 /// The bench's services at `base`: one with the key to verify, one with a list of five keys,
 /// one to issue into; (the key, the list's service id, the issuing service id).
@@ -74,12 +74,13 @@ impl Case {
 }
 
 async fn bench() -> Result<(), String> {
-    let secs = env_num("BENCH_SECS", 3).max(1);
-    let rounds = env_num("BENCH_ROUNDS", 5).max(1) as usize;
-    let conns = env_num("BENCH_CONNS", 32).max(1) as usize;
-    let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".into());
-    let bin =
-        std::env::var("RAGKEYS_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ragkeys").into());
+    let Settings {
+        secs,
+        rounds,
+        conns,
+        log,
+        bin,
+    } = Settings::from_env();
 
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = tmp.path().join("data");
