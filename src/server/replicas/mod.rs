@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, watch};
 
@@ -152,9 +153,19 @@ impl ReplicaState {
     }
 
     /// Completes when [`ReplicaState::distrust`] was called (at once if it was since the last
-    /// wait).
+    /// wait or the last [`ReplicaState::begin_sync`]).
     pub async fn resync_asked(&self) {
         self.resync.notified().await;
+    }
+
+    /// A resync starts (before it reads anything): the index is not trusted until the protocol
+    /// extends it again, and a resync asked before now is forgotten, since this one covers it
+    /// (a distrust from a write that failed during an outage must not end the first session
+    /// after the database is back).
+    pub fn begin_sync(&self) {
+        // Consumes the permit a distrust() stored while no session was waiting, if any.
+        let _ = self.resync.notified().now_or_never();
+        self.trust.begin_sync();
     }
 }
 
@@ -350,6 +361,19 @@ async fn wait_for_promotion(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resync_forgets_a_distrust_from_before_it_began_but_not_one_after() {
+        let state = ReplicaState::shared();
+        state.distrust();
+        state.begin_sync();
+        assert!(
+            state.resync_asked().now_or_never().is_none(),
+            "a distrust from before the resync ended the new session"
+        );
+        state.distrust();
+        assert!(state.resync_asked().now_or_never().is_some());
+    }
 
     fn key(d: u8, valid_until: i64) -> KeyDigest {
         KeyDigest {

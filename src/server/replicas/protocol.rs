@@ -237,7 +237,7 @@ impl Session<'_> {
     ) -> Result<(), End> {
         let replica = self.replica.state();
         // Before anything is read: whatever this session reads is what it may trust.
-        replica.trust.begin_sync();
+        replica.begin_sync();
         let (feed_tx, mut feed) = mpsc::unbounded_channel();
         let listener = step("listen", sql::listen(self.listen)).await?;
         let _listening = ListenerTask::spawn(listener, feed_tx);

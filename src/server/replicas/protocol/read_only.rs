@@ -150,7 +150,7 @@ async fn begin(
         && view.newest_seq == *applied
         && state.trust.extend_to(deadline);
     if !kept {
-        state.trust.begin_sync();
+        state.begin_sync();
         let keys = step("load the keys", sql::all_key_digests(&mut conn)).await?;
         replica.index().replace_all(keys);
         *applied = view.newest_seq;
