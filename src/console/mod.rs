@@ -18,6 +18,7 @@ pub mod clipboard;
 pub mod expiry;
 pub mod format;
 pub mod i18n;
+pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod lifecycle;
@@ -33,7 +34,6 @@ pub mod view;
 
 use std::io;
 
-use crossterm::event::EventStream;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -270,7 +270,7 @@ async fn run_in_terminal(
             job: &mut terminal::Job,
             job_signals: job_signals(),
         },
-        EventStream::new(),
+        input::events(|k| keymap::Keymap::default_map().binds_alt(k)),
         async {
             tokio::select! {
                 exit = signals() => exit,
