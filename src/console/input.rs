@@ -179,7 +179,10 @@ fn step(b: &[u8], alt_bound: fn(&KeyEvent) -> bool) -> Option<(Vec<Event>, usize
             if b.len() < len {
                 return None;
             }
-            match std::str::from_utf8(&b[..len]).ok().and_then(|s| s.chars().next()) {
+            match std::str::from_utf8(&b[..len])
+                .ok()
+                .and_then(|s| s.chars().next())
+            {
                 Some(c) => {
                     let m = if c.is_uppercase() {
                         KeyModifiers::SHIFT
@@ -217,7 +220,11 @@ fn csi(b: &[u8]) -> Option<(Vec<Event>, usize)> {
         if b.len() < 6 {
             return None;
         }
-        let (cb, x, y) = (b[3].wrapping_sub(32), b[4].wrapping_sub(32), b[5].wrapping_sub(32));
+        let (cb, x, y) = (
+            b[3].wrapping_sub(32),
+            b[4].wrapping_sub(32),
+            b[5].wrapping_sub(32),
+        );
         return Some((mouse(cb.into(), x.into(), y.into(), false), 6));
     }
     let mut end = 2;
@@ -365,7 +372,8 @@ fn reader() -> mpsc::UnboundedReceiver<io::Result<Vec<u8>>> {
                     continue;
                 }
                 // SAFETY: reads at most buf.len() bytes into buf, which lives across the call.
-                let got = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+                let got =
+                    unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
                 match got {
                     0 => return,
                     n if n > 0 => {

@@ -9,6 +9,7 @@ mod flow;
 mod hostile_service;
 mod scroll_bytes;
 mod several_consoles;
+mod slow_links;
 mod terminal_manners;
 mod tmux_copy_and_delete;
 mod tmux_rotate;
