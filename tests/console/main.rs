@@ -6,6 +6,7 @@ mod common;
 
 mod console_md_words;
 mod flow;
+mod gnu_screen;
 mod hostile_service;
 mod scroll_bytes;
 mod several_consoles;
