@@ -1,4 +1,4 @@
-//! The terminal's input, read and decoded here (docs/console.md, Slow links and GNU screen).
+//! The terminal's input, read and decoded here (docs/console.md, Slow links).
 //! crossterm's reader takes an Esc at the end of one read as the Esc key and an Esc with a key
 //! in one read as Alt and that key, so an arrow split by the network closed popups and an Esc
 //! typed with the next key was lost. Here a lone Esc waits [`ESC_WAIT`] for what follows, on a

@@ -20,6 +20,18 @@ fn require_screen() {
     assert!(found, "GNU screen is missing: apt-get install screen");
 }
 
+/// Ends the screen session when the test ends, passed or not: screen outlives the tmux pane
+/// that started it.
+struct QuitScreen(String);
+
+impl Drop for QuitScreen {
+    fn drop(&mut self) {
+        let _ = Command::new("screen")
+            .args(["-S", &self.0, "-X", "quit"])
+            .output();
+    }
+}
+
 /// The screen's words in order, borders dropped: text wrapped in a popup reads as one line.
 fn words(screen: &str) -> String {
     screen
@@ -44,6 +56,7 @@ async fn inside_gnu_screen_osc52_reaches_the_outer_terminal_and_a_lone_esc_acts(
     );
     // No user or system screenrc: screen as it comes. Mouse capture stays on (the default).
     let session = format!("ragkeys-test-{}", std::process::id());
+    let _quit = QuitScreen(session.clone());
     let term = Tmux::start(
         &format!(
             "env SCREENRC=/dev/null SYSSCREENRC=/dev/null screen -c /dev/null -S {session} sh -c {}",

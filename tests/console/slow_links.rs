@@ -1,4 +1,4 @@
-//! Keys over a slow link (docs/console.md, Slow links and GNU screen): the bytes of one key
+//! Keys over a slow link (docs/console.md, Slow links): the bytes of one key
 //! written to a real pty in two writes, as a network splits them, and an Esc that arrives
 //! together with the next key.
 
