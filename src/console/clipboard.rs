@@ -43,6 +43,9 @@ pub struct Environment {
     pub display: bool,
     /// Inside tmux (`$TMUX`), which drops OSC 52 unless `set-clipboard` lets it through.
     pub tmux: bool,
+    /// Inside GNU screen (`$STY`), which drops a bare OSC 52 and passes on what is wrapped for
+    /// its passthrough.
+    pub screen: bool,
 }
 
 impl Environment {
@@ -52,6 +55,7 @@ impl Environment {
             ssh: set("SSH_CONNECTION") || set("SSH_TTY") || set("SSH_CLIENT"),
             display: set("DISPLAY") || set("WAYLAND_DISPLAY"),
             tmux: set("TMUX"),
+            screen: set("STY"),
         }
     }
 }
@@ -78,6 +82,25 @@ pub fn osc52_sequence(text: &str) -> Zeroizing<Vec<u8>> {
     out.extend_from_slice(b"\x1b]52;c;");
     out.extend_from_slice(&b64[..n]);
     out.push(0x07);
+    out
+}
+
+/// The longest string GNU screen passes on in one piece, less the 4 bytes of `ESC P` and
+/// `ESC \` (256 until screen 4.2.0, 512 until 4.2.1, 768 since: the smallest serves all).
+const SCREEN_CHUNK: usize = 256 - 4;
+
+/// `seq` wrapped for GNU screen's passthrough: each piece of at most [`SCREEN_CHUNK`] bytes in a
+/// DCS string (`ESC P … ESC \`), whose content screen writes to its own terminal unchanged
+/// (docs/console.md, GNU screen).
+pub fn screen_passthrough(seq: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        seq.len() + seq.len().div_ceil(SCREEN_CHUNK) * 4,
+    ));
+    for piece in seq.chunks(SCREEN_CHUNK) {
+        out.extend_from_slice(b"\x1bP");
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\x1b\\");
+    }
     out
 }
 
@@ -126,11 +149,21 @@ impl Clipboard {
         let inner = self.inner.clone();
         let secret = secret.clone();
         async move {
-            let tmux = inner.env.tmux;
+            let Environment { tmux, screen, .. } = inner.env;
             let osc52 = |fallback: Option<String>| {
+                let seq = osc52_sequence(secret.expose());
+                let bytes = if screen {
+                    screen_passthrough(&seq)
+                } else {
+                    seq
+                };
                 (
-                    CopyOutcome::Osc52 { fallback, tmux },
-                    Some(osc52_sequence(secret.expose())),
+                    CopyOutcome::Osc52 {
+                        fallback,
+                        tmux,
+                        screen,
+                    },
+                    Some(bytes),
                 )
             };
             match route(inner.mode, inner.env) {
@@ -251,11 +284,32 @@ mod tests {
     }
 
     #[test]
+    fn inside_screen_osc52_goes_in_passthrough_pieces() {
+        let short = screen_passthrough(&osc52_sequence("ragk_abc"));
+        assert_eq!(&short[..], b"\x1bP\x1b]52;c;cmFna19hYmM=\x07\x1b\\");
+        // A long payload: pieces of at most 252 bytes, each in its own DCS string.
+        let seq = osc52_sequence(&"k".repeat(600));
+        let wrapped = screen_passthrough(&seq);
+        let pieces: Vec<&[u8]> = wrapped
+            .split(|&b| b == 0x1b)
+            .filter(|p| p.first() == Some(&b'P'))
+            .map(|p| &p[1..])
+            .collect();
+        assert!(pieces.len() > 1 && pieces.iter().all(|p| p.len() <= SCREEN_CHUNK));
+        assert_eq!(
+            wrapped.len(),
+            seq.len() + seq.len().div_ceil(SCREEN_CHUNK) * 4
+        );
+        assert!(wrapped.starts_with(b"\x1bP\x1b]52;c;") && wrapped.ends_with(b"\x07\x1b\\"));
+    }
+
+    #[test]
     fn auto_prefers_osc52_over_ssh_or_without_a_display() {
         let ssh = Environment {
             ssh: true,
             display: true,
             tmux: false,
+            screen: false,
         };
         let headless = Environment::default();
         let desktop = Environment {
@@ -279,6 +333,7 @@ mod tests {
         let plain = CopyOutcome::Osc52 {
             fallback: None,
             tmux: false,
+            screen: false,
         };
         assert_eq!(outcome, plain);
         assert!(bytes.is_some_and(|b| b.starts_with(b"\x1b]52;c;")));
@@ -292,9 +347,26 @@ mod tests {
             osc.copy(&key).await.0,
             CopyOutcome::Osc52 {
                 fallback: None,
-                tmux: true
+                tmux: true,
+                screen: false,
             }
         );
+        // Inside screen the bytes go wrapped for its passthrough, and the outcome says so.
+        let in_screen = Environment {
+            screen: true,
+            ..Environment::default()
+        };
+        let osc = Clipboard::with_environment(ClipboardMode::Osc52, 30, in_screen);
+        let (outcome, bytes) = osc.copy(&key).await;
+        assert_eq!(
+            outcome,
+            CopyOutcome::Osc52 {
+                fallback: None,
+                tmux: false,
+                screen: true,
+            }
+        );
+        assert!(bytes.is_some_and(|b| b.starts_with(b"\x1bP\x1b]52;c;")));
     }
 
     #[tokio::test]
@@ -320,6 +392,7 @@ mod tests {
                 CopyOutcome::Osc52 {
                     fallback: Some(why),
                     tmux: false,
+                    screen: false,
                 },
                 Some(_),
             ) => {

@@ -18,6 +18,7 @@ pub mod clipboard;
 pub mod expiry;
 pub mod format;
 pub mod i18n;
+pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod lifecycle;
@@ -33,7 +34,6 @@ pub mod view;
 
 use std::io;
 
-use crossterm::event::EventStream;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -66,6 +66,11 @@ pub fn main(global: &GlobalArgs, args: &ConsoleArgs) -> u8 {
         }
     };
     runtime.block_on(session(settings))
+}
+
+/// Inside GNU screen: `$STY` names its session.
+pub fn inside_screen() -> bool {
+    std::env::var_os("STY").is_some_and(|v| !v.is_empty())
 }
 
 /// `NO_COLOR` set to anything but the empty string asks for no color (no-color.org).
@@ -252,7 +257,11 @@ async fn run_in_terminal(
     client: &Client,
 ) -> Result<Exit, String> {
     terminal::install_panic_hook();
-    let guard = terminal::TerminalGuard::enter(settings.mouse).map_err(|e| e.to_string())?;
+    // GNU screen, once its window asks for mouse reports, holds a lone Esc until the next key
+    // (it waits for a mouse report to follow): inside screen the mouse is not captured, so
+    // that Esc acts (docs/console.md, GNU screen).
+    let mouse = settings.mouse && !inside_screen();
+    let guard = terminal::TerminalGuard::enter(mouse).map_err(|e| e.to_string())?;
     let mut term = Terminal::new(
         Tracked::new(CrosstermBackend::new(io::stdout()))
             .scrolling(scroll::term_scrolls(std::env::var("TERM").ok().as_deref())),
@@ -270,7 +279,7 @@ async fn run_in_terminal(
             job: &mut terminal::Job,
             job_signals: job_signals(),
         },
-        EventStream::new(),
+        input::events(|k| keymap::Keymap::default_map().binds_alt(k)),
         async {
             tokio::select! {
                 exit = signals() => exit,

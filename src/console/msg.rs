@@ -129,10 +129,12 @@ pub enum CopyOutcome {
     System { clear_after_secs: u64 },
     /// Sent to the terminal as OSC 52, which the terminal does not confirm. `fallback` says
     /// why the system clipboard was not used (it failed, or did not answer within 2 s); `tmux`
-    /// that tmux sits between us and the terminal (it must let OSC 52 through).
+    /// that tmux sits between us and the terminal (it must let OSC 52 through); `screen` that
+    /// GNU screen does (the bytes went wrapped for its passthrough).
     Osc52 {
         fallback: Option<String>,
         tmux: bool,
+        screen: bool,
     },
     /// Copying is switched off (`--clipboard off`).
     Disabled,

@@ -6,9 +6,11 @@ mod common;
 
 mod console_md_words;
 mod flow;
+mod gnu_screen;
 mod hostile_service;
 mod scroll_bytes;
 mod several_consoles;
+mod slow_links;
 mod terminal_manners;
 mod tmux_copy_and_delete;
 mod tmux_rotate;

@@ -26,7 +26,8 @@ struct Screen {
 }
 
 /// The console on a pseudo-terminal, its output parsed as a terminal would.
-struct Console {
+/// Also drives the slow-link cases (`slow_links.rs`): bytes written exactly as a network splits them.
+pub(crate) struct Console {
     child: Child,
     master: std::fs::File,
     screen: Arc<Mutex<Screen>>,
@@ -50,7 +51,7 @@ fn set_size(fd: i32, cols: u16, rows: u16) {
 }
 
 impl Console {
-    fn start(server: &Server, home: &std::path::Path, cols: u16, rows: u16) -> Console {
+    pub(crate) fn start(server: &Server, home: &std::path::Path, cols: u16, rows: u16) -> Console {
         Self::start_term(server, home, cols, rows, "xterm-256color")
     }
 
@@ -117,7 +118,7 @@ impl Console {
         }
     }
 
-    fn send(&mut self, keys: &[u8]) {
+    pub(crate) fn send(&mut self, keys: &[u8]) {
         self.master.write_all(keys).unwrap();
     }
 
@@ -138,13 +139,13 @@ impl Console {
         self.screen.lock().unwrap().bytes
     }
 
-    fn rows(&self) -> Vec<String> {
+    pub(crate) fn rows(&self) -> Vec<String> {
         let s = self.screen.lock().unwrap();
         s.parser.screen().rows(0, self.size.0).collect()
     }
 
     /// Waits (generously: the machine is shared) until the screen satisfies `pred`.
-    fn wait(&mut self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    pub(crate) fn wait(&mut self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
         let end = Instant::now() + Duration::from_secs(30);
         loop {
             let rows = self.rows();

@@ -5,7 +5,12 @@ use crate::common::api::Api;
 use crate::common::tmux::{Tmux, find_key, sh_quote};
 use crate::common::{BIN, Server};
 
-fn console_command(server: &Server, home: &std::path::Path, token: &str, extra: &str) -> String {
+pub(crate) fn console_command(
+    server: &Server,
+    home: &std::path::Path,
+    token: &str,
+    extra: &str,
+) -> String {
     format!(
         "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT HOME={home} XDG_CONFIG_HOME={home}/config \
          XDG_DATA_HOME={home}/data LANG=C.UTF-8 RAGKEYS_TOKEN={token} {bin} --endpoint {url} {extra}",
@@ -16,7 +21,7 @@ fn console_command(server: &Server, home: &std::path::Path, token: &str, extra: 
     )
 }
 
-fn mask(key: &str) -> String {
+pub(crate) fn mask(key: &str) -> String {
     format!("{}********{}", &key[..9], &key[key.len() - 4..])
 }
 

@@ -239,6 +239,28 @@ impl Keymap {
         }
     }
 
+    /// Whether some context binds this key with Alt: only then does an Esc arriving together
+    /// with the key read as Alt and the key (docs/console.md, Slow links).
+    pub fn binds_alt(&self, ev: &KeyEvent) -> bool {
+        [
+            &self.global,
+            &self.list,
+            &self.services,
+            &self.keys,
+            &self.filter,
+            &self.popup,
+            &self.field,
+            &self.menu,
+            &self.help,
+            &self.choice,
+            &self.audit,
+            &self.details,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|b| b.keys.iter().any(|k| k.alt && k.matches(ev)))
+    }
+
     pub fn action(&self, ctx: Context, ev: &KeyEvent) -> Option<Action> {
         self.groups(ctx)
             .into_iter()

@@ -177,12 +177,20 @@ fn copied(m: &Model, outcome: &CopyOutcome) -> Part {
             tr.f("copy.copied_system", &[("secs", clear_after_secs)]),
             Tone::Success,
         ),
-        CopyOutcome::Osc52 { fallback, tmux } => {
+        CopyOutcome::Osc52 {
+            fallback,
+            tmux,
+            screen,
+        } => {
             let mut s = match fallback {
                 None => tr.t("copy.copied_osc52").to_string(),
                 Some(why) => tr.f("copy.copied_osc52_fallback", &[("reason", &clean(why))]),
             };
-            if *tmux {
+            // Inside both, screen is the nearer one: it is what the bytes were wrapped for.
+            if *screen {
+                s.push(' ');
+                s.push_str(tr.t("copy.screen_osc52"));
+            } else if *tmux {
                 s.push(' ');
                 s.push_str(tr.t("copy.tmux_osc52"));
             }

@@ -54,6 +54,7 @@ fn issue_copy_ok_refreshes_and_selects_the_new_key() {
         Msg::Copied(CopyOutcome::Osc52 {
             fallback: None,
             tmux: false,
+            screen: false,
         }),
     );
     update(&mut m, code(KeyCode::Right));

@@ -230,6 +230,7 @@ fn rotate_leads_into_the_copy_popup_and_selects_the_successor() {
         Msg::Copied(CopyOutcome::Osc52 {
             fallback: None,
             tmux: false,
+            screen: false,
         }),
     );
     update(&mut m, code(KeyCode::Tab));

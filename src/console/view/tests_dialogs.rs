@@ -74,6 +74,7 @@ fn key_copy_popup_after_a_copy() {
             Msg::Copied(CopyOutcome::Osc52 {
                 fallback: None,
                 tmux: false,
+                screen: false,
             }),
         );
         m
