@@ -5,6 +5,7 @@
 mod common;
 
 mod audit_and_whois;
+mod deadline;
 mod hostile_server;
 mod https;
 mod key_lifecycle;
