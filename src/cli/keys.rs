@@ -16,7 +16,10 @@ use crate::client::{ApiError, Issued, Raw, new_idempotency_key};
 use crate::sanitize::clean;
 use crate::wire::{ApiKey, ErrorCode, IssueApiKey, RotateApiKey, Timestamp, UpdateApiKey};
 
-pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
+pub async fn run(ctx: &Ctx, mut cmd: KeysCommand) -> Result<(), CliError> {
+    if let Some(service) = super::target::service_arg(&mut cmd) {
+        *service = super::target::service_id(ctx, service).await?;
+    }
     match cmd {
         KeysCommand::List { service_id } => list(ctx, &service_id).await,
         KeysCommand::Whois { argv } if !argv.is_empty() => Err(super::whois::refuse_argv()),

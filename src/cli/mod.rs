@@ -12,6 +12,7 @@ mod lifetime;
 pub mod output;
 pub mod retry;
 mod services;
+mod target;
 pub mod tokens;
 mod usage;
 mod whois;
@@ -42,6 +43,7 @@ pub fn main(global: &GlobalArgs, cmd: Command) -> u8 {
 }
 
 fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
+    target::check(&cmd)?;
     // Refuse a delete that cannot be confirmed before running token_command or touching the net.
     match &cmd {
         Command::Services(s) if matches!(s.command, ServicesCommand::Delete { yes: false, .. }) => {

@@ -13,7 +13,10 @@ pub async fn run(ctx: &Ctx, cmd: ServicesCommand) -> Result<(), CliError> {
     match cmd {
         ServicesCommand::List => list(ctx).await,
         ServicesCommand::Create { name, description } => create(ctx, name, description).await,
-        ServicesCommand::Delete { service_id, yes } => delete(ctx, &service_id, yes).await,
+        ServicesCommand::Delete { service_id, yes } => {
+            let service_id = super::target::service_id(ctx, &service_id).await?;
+            delete(ctx, &service_id, yes).await
+        }
     }
 }
 

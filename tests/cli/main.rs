@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod arguments;
 mod audit_and_whois;
 mod deadline;
 mod hostile_server;
