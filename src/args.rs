@@ -338,7 +338,7 @@ pub struct TokensArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// Print JSON instead of a table (`tokens list`)
+    /// Print JSON: the tokens listed, the token created (with its secret), the name revoked
     #[arg(long, global = true)]
     pub json: bool,
 }

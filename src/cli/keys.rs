@@ -438,6 +438,11 @@ async fn delete(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result<
     })
     .await?;
     notice(&format!("Deleted API key {}.", clean(key_id)));
+    if ctx.json {
+        // docs/cli.md, Output: a delete answers 204, so the CLI says what it deleted.
+        let v = serde_json::json!({ "id": key_id, "service_id": service_id, "deleted": true });
+        return stdout(&json_for_terminal(v.to_string().as_bytes()));
+    }
     Ok(())
 }
 

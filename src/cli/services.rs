@@ -73,6 +73,11 @@ async fn delete(ctx: &Ctx, service_id: &str, yes: bool) -> Result<(), CliError> 
     })
     .await?;
     notice(&format!("Deleted service {}.", clean(service_id)));
+    if ctx.json {
+        // docs/cli.md, Output: a delete answers 204, so the CLI says what it deleted.
+        let v = serde_json::json!({ "id": service_id, "deleted": true });
+        return stdout(&json_for_terminal(v.to_string().as_bytes()));
+    }
     Ok(())
 }
 

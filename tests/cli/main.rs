@@ -9,6 +9,7 @@ mod audit_and_whois;
 mod deadline;
 mod hostile_server;
 mod https;
+mod json_everywhere;
 mod key_lifecycle;
 mod options_per_command;
 mod profiles_and_precedence;
