@@ -8,7 +8,11 @@ use crate::common::cli::{Cli, expect_code, json};
 fn deletes_and_tokens_print_json_when_asked() {
     let s = Server::start();
     let cli = Cli::new();
-    let o = cli.remote(&s.url(), &s.token, &["--json", "services", "create", "json-out"]);
+    let o = cli.remote(
+        &s.url(),
+        &s.token,
+        &["--json", "services", "create", "json-out"],
+    );
     expect_code(&o, 0);
     let sid = json(&o)["id"].as_str().unwrap().to_string();
     let o = cli.remote(&s.url(), &s.token, &["keys", "issue", &sid, "--json"]);
