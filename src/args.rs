@@ -22,7 +22,7 @@ Exit codes:
   3  not found
   4  limit exceeded
   5  unauthorized or forbidden
-  6  cannot reach the service (connection, DNS, TLS)
+  6  cannot reach the service (connection, DNS, TLS), or no answer within --timeout
   7  the key's state does not allow this (api_key_not_active)";
 
 #[derive(Debug, Parser)]
@@ -70,6 +70,8 @@ pub struct GlobalArgs {
     pub json: bool,
     /// Data dir of the embedded service, `serve` and `tokens`.
     pub data_dir: Option<PathBuf>,
+    /// `--timeout` of `services`, `keys` and `audit`: seconds for the whole command.
+    pub timeout: Option<u64>,
 }
 
 /// Declares the connection flags twice: on the top level (the console's, not passed down to
@@ -126,6 +128,17 @@ pub struct RemoteArgs {
     /// Print the API's own JSON objects instead of tables
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Give up after this many seconds in all (exit 6): retries and token_command count, time
+    /// spent answering a [y/N] question does not
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = crate::cli::deadline::DEFAULT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub timeout: u64,
 
     #[command(flatten)]
     pub connection: RemoteConnectionArgs,
@@ -192,6 +205,7 @@ impl Cli {
             insecure: top.insecure,
             json: self.json,
             data_dir: self.data_dir.clone(),
+            timeout: None,
         };
         if !uses_connection {
             // Only the environment can have filled them: nothing this command reads.
@@ -213,6 +227,7 @@ impl Cli {
             g.ca_cert = c.ca_cert.clone().or(g.ca_cert);
             g.insecure |= c.insecure;
             g.json |= r.json;
+            g.timeout = Some(r.timeout);
         }
         match &self.command {
             Some(Command::Tokens(t)) => {
@@ -323,7 +338,7 @@ pub struct TokensArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// Print JSON instead of a table (`tokens list`)
+    /// Print JSON: the tokens listed, the token created (with its secret), the name revoked
     #[arg(long, global = true)]
     pub json: bool,
 }

@@ -207,6 +207,8 @@ pub fn resolve_with(
                              seconds, not {secs}"
                         )));
                     }
+                    // A command's own deadline (docs/cli.md, Deadline) bounds its token_command too.
+                    let secs = global.timeout.map_or(secs, |t| t.min(secs));
                     token_command::run(name, cmd, std::time::Duration::from_secs(secs))?
                 }
                 (None, None, None) => {

@@ -28,9 +28,8 @@ pub fn ask(question: &str) -> Result<bool, CliError> {
         .map_err(|e| CliError::other(format!("cannot write to stderr: {e}")))?;
     drop(err);
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
+    // A person thinking is not the service being slow: the command's deadline waits.
+    super::deadline::excluded(|| std::io::stdin().lock().read_line(&mut line))
         .map_err(|e| CliError::other(format!("cannot read the answer: {e}")))?;
     Ok(is_yes(&line))
 }

@@ -16,7 +16,10 @@ use crate::client::{ApiError, Issued, Raw, new_idempotency_key};
 use crate::sanitize::clean;
 use crate::wire::{ApiKey, ErrorCode, IssueApiKey, RotateApiKey, Timestamp, UpdateApiKey};
 
-pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
+pub async fn run(ctx: &Ctx, mut cmd: KeysCommand) -> Result<(), CliError> {
+    if let Some(service) = super::target::service_arg(&mut cmd) {
+        *service = super::target::service_id(ctx, service).await?;
+    }
     match cmd {
         KeysCommand::List { service_id } => list(ctx, &service_id).await,
         KeysCommand::Whois { argv } if !argv.is_empty() => Err(super::whois::refuse_argv()),
@@ -128,10 +131,7 @@ async fn issue(
     out: Option<PathBuf>,
 ) -> Result<(), CliError> {
     // The file comes first: a key issued into a file that cannot be created would be lost.
-    let file = match &out {
-        Some(p) => Some((p.as_path(), create_private(p)?)),
-        None => None,
-    };
+    let mut file = out.as_deref().map(NewFile::create).transpose()?;
     let body = IssueApiKey { name, expires_at };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {
@@ -139,17 +139,8 @@ async fn issue(
             .issue_key_raw(service_id, &body, &idempotency_key)
     })
     .await;
-    let raw = match result {
-        Ok(raw) => raw,
-        Err(e) => {
-            if let Some((p, _)) = &file {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(issue_error(e, service_id));
-        }
-    };
-    deliver(ctx, service_id, &raw, file, "Issued API key")?;
-    Ok(())
+    let raw = result.map_err(|e| issue_error(e, service_id))?;
+    deliver(ctx, service_id, &raw, file.as_mut(), "Issued API key")
 }
 
 /// Writes an IssuedKey's plaintext (or, with `--json`, the service's object) to the new file or
@@ -159,7 +150,7 @@ fn deliver(
     ctx: &Ctx,
     service_id: &str,
     raw: &Raw<Issued>,
-    mut file: Option<(&Path, File)>,
+    file: Option<&mut NewFile>,
     what: &str,
 ) -> Result<(), CliError> {
     let issued = &raw.value;
@@ -184,12 +175,17 @@ fn deliver(
     } else {
         ""
     };
-    match &mut file {
-        Some((path, f)) => {
-            if let Err(e) = f.write_all(content.as_bytes()).and_then(|()| f.sync_all()) {
-                let _ = std::fs::remove_file(&path);
+    match file {
+        Some(f) => {
+            let path = f.path.clone();
+            if let Err(e) = f
+                .file
+                .write_all(content.as_bytes())
+                .and_then(|()| f.file.sync_all())
+            {
                 return Err(lost(format!("cannot write {}: {e}", path.display())));
             }
+            f.keep = true;
             notice(&format!(
                 "{what} {} ({}) written to {} (mode 0600){replayed}. Store it securely: it cannot \
                  be shown again.",
@@ -309,10 +305,7 @@ async fn rotate(
             return Err(confirm::cancelled_unchanged());
         }
     }
-    let file = match &out {
-        Some(p) => Some((p.as_path(), create_private(p)?)),
-        None => None,
-    };
+    let mut file = out.as_deref().map(NewFile::create).transpose()?;
     let body = RotateApiKey { grace_seconds };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {
@@ -320,17 +313,9 @@ async fn rotate(
             .rotate_key_raw(service_id, key_id, &body, &idempotency_key)
     })
     .await;
-    let raw = match result {
-        Ok(raw) => raw,
-        Err(e) => {
-            if let Some((p, _)) = &file {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(issue_error(e, service_id));
-        }
-    };
+    let raw = result.map_err(|e| issue_error(e, service_id))?;
     let what = format!("Rotated API key {} into", clean(key_id));
-    deliver(ctx, service_id, &raw, file, &what)?;
+    deliver(ctx, service_id, &raw, file.as_mut(), &what)?;
     if grace_seconds == 0 {
         notice(&format!(
             "The old key {} no longer verifies.",
@@ -345,6 +330,32 @@ async fn rotate(
         ));
     }
     Ok(())
+}
+
+/// The new file of `--out`: removed again unless a key was written into it, also when the
+/// command is cut short by its deadline (its future dropped mid-request).
+struct NewFile {
+    path: PathBuf,
+    file: File,
+    keep: bool,
+}
+
+impl NewFile {
+    fn create(path: &Path) -> Result<NewFile, CliError> {
+        Ok(NewFile {
+            path: path.to_path_buf(),
+            file: create_private(path)?,
+            keep: false,
+        })
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// A new file only the owner can read; an existing file is never touched.
@@ -427,6 +438,11 @@ async fn delete(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result<
     })
     .await?;
     notice(&format!("Deleted API key {}.", clean(key_id)));
+    if ctx.json {
+        // docs/cli.md, Output: a delete answers 204, so the CLI says what it deleted.
+        let v = serde_json::json!({ "id": key_id, "service_id": service_id, "deleted": true });
+        return stdout(&json_for_terminal(v.to_string().as_bytes()));
+    }
     Ok(())
 }
 

@@ -5,12 +5,14 @@
 mod audit;
 pub mod backup;
 pub mod confirm;
+pub mod deadline;
 pub mod error;
 mod keys;
 mod lifetime;
 pub mod output;
 pub mod retry;
 mod services;
+mod target;
 pub mod tokens;
 mod usage;
 mod whois;
@@ -20,6 +22,7 @@ use clap::CommandFactory;
 use crate::args::{Cli, Command, ConsoleArgs, GlobalArgs, KeysCommand, ServicesCommand};
 use crate::client::Client;
 use crate::config::{self, Connection};
+use crate::sanitize::clean;
 use error::CliError;
 
 /// What every command works with.
@@ -40,6 +43,7 @@ pub fn main(global: &GlobalArgs, cmd: Command) -> u8 {
 }
 
 fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
+    target::check(&cmd)?;
     // Refuse a delete that cannot be confirmed before running token_command or touching the net.
     match &cmd {
         Command::Services(s) if matches!(s.command, ServicesCommand::Delete { yes: false, .. }) => {
@@ -59,34 +63,86 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
         },
         _ => {}
     }
-    match cmd {
-        Command::Completions { shell } => completions(shell),
-        Command::Services(c) => {
-            let ctx = connect(global)?;
-            block_on(services::run(&ctx, c.command))
+    if let Command::Completions { shell } = cmd {
+        return completions(shell);
+    }
+    // The key is read and checked before anything connects (or runs token_command), and the
+    // time a person takes to type it is not the command's.
+    let whois_key = match &cmd {
+        Command::Keys(c) => match &c.command {
+            KeysCommand::Whois { argv } if !argv.is_empty() => return Err(whois::refuse_argv()),
+            KeysCommand::Whois { .. } => Some(whois::read_checked_key()?),
+            _ => None,
+        },
+        _ => None,
+    };
+    let limit = std::time::Duration::from_secs(global.timeout.unwrap_or(deadline::DEFAULT_SECS));
+    let deadline = deadline::Deadline::start(limit);
+    let hint = after_timeout(&cmd);
+    let ctx = match connect(global) {
+        Ok(ctx) => ctx,
+        Err(_) if deadline.passed() => {
+            return Err(CliError::new(
+                error::UNREACHABLE,
+                format!(
+                    "gave up after {} s (--timeout SECONDS): the profile's token_command did                      not finish in time",
+                    limit.as_secs()
+                ),
+            ));
         }
-        // The key is read and checked before anything connects (or runs token_command).
-        Command::Keys(c) if matches!(c.command, KeysCommand::Whois { .. }) => {
-            if let KeysCommand::Whois { argv } = &c.command
-                && !argv.is_empty()
-            {
-                return Err(whois::refuse_argv());
+        Err(e) => return Err(e),
+    };
+    let work = async {
+        match cmd {
+            Command::Services(c) => services::run(&ctx, c.command).await,
+            Command::Keys(_) if whois_key.is_some() => {
+                whois::run(&ctx, whois_key.expect("checked")).await
             }
-            let key = whois::read_checked_key()?;
-            let ctx = connect(global)?;
-            block_on(whois::run(&ctx, key))
+            Command::Keys(c) => keys::run(&ctx, c.command).await,
+            Command::Audit(a) => audit::run(&ctx, a).await,
+            Command::Completions { .. }
+            | Command::Serve(_)
+            | Command::Tokens(_)
+            | Command::Backup(_) => Err(CliError::other(
+                "this command is not handled by the CLI module",
+            )),
         }
-        Command::Keys(c) => {
-            let ctx = connect(global)?;
-            block_on(keys::run(&ctx, c.command))
+    };
+    block_on(async {
+        match deadline.within(work).await {
+            Some(result) => result,
+            None => Err(CliError::new(
+                error::UNREACHABLE,
+                format!(
+                    "gave up after {} s (--timeout SECONDS): the service at {} did not answer                      in time{hint}",
+                    limit.as_secs(),
+                    clean(ctx.client.endpoint())
+                ),
+            )),
         }
-        Command::Audit(a) => {
-            let ctx = connect(global)?;
-            block_on(audit::run(&ctx, a))
-        }
-        Command::Serve(_) | Command::Tokens(_) | Command::Backup(_) => Err(CliError::other(
-            "this command is not handled by the CLI module",
-        )),
+    })
+}
+
+/// What a command cut short by its deadline may have left behind, and how to look.
+fn after_timeout(cmd: &Command) -> String {
+    let Command::Keys(k) = cmd else {
+        return String::new();
+    };
+    match &k.command {
+        KeysCommand::Issue { service_id, .. } => format!(
+            "; the key may have been created: look for it with `ragkeys keys list {}` and delete              one you do not want with `ragkeys keys delete {} KEY_ID`",
+            clean(service_id),
+            clean(service_id)
+        ),
+        KeysCommand::Rotate {
+            service_id, key_id, ..
+        } => format!(
+            "; the successor of {} may have been created (then {} is rotating): look with              `ragkeys keys list {}`",
+            clean(key_id),
+            clean(key_id),
+            clean(service_id)
+        ),
+        _ => String::new(),
     }
 }
 

@@ -13,7 +13,10 @@ pub async fn run(ctx: &Ctx, cmd: ServicesCommand) -> Result<(), CliError> {
     match cmd {
         ServicesCommand::List => list(ctx).await,
         ServicesCommand::Create { name, description } => create(ctx, name, description).await,
-        ServicesCommand::Delete { service_id, yes } => delete(ctx, &service_id, yes).await,
+        ServicesCommand::Delete { service_id, yes } => {
+            let service_id = super::target::service_id(ctx, &service_id).await?;
+            delete(ctx, &service_id, yes).await
+        }
     }
 }
 
@@ -70,6 +73,11 @@ async fn delete(ctx: &Ctx, service_id: &str, yes: bool) -> Result<(), CliError> 
     })
     .await?;
     notice(&format!("Deleted service {}.", clean(service_id)));
+    if ctx.json {
+        // docs/cli.md, Output: a delete answers 204, so the CLI says what it deleted.
+        let v = serde_json::json!({ "id": service_id, "deleted": true });
+        return stdout(&json_for_terminal(v.to_string().as_bytes()));
+    }
     Ok(())
 }
 

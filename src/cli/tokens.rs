@@ -65,9 +65,9 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand, store: &StoreArgs) -> u8 
         }
     };
     let code = match cmd {
-        TokensCommand::Create { name, role } => create(&data, name, *role).await,
+        TokensCommand::Create { name, role } => create(&data, name, *role, global.json).await,
         TokensCommand::List => list(data.store.as_ref(), global.json).await,
-        TokensCommand::Revoke { name } => revoke(data.store.as_ref(), name).await,
+        TokensCommand::Revoke { name } => revoke(data.store.as_ref(), name, global.json).await,
     };
     if let Err(e) = data.store.close().await {
         error(&format!("closing the database failed: {e}"));
@@ -76,14 +76,49 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand, store: &StoreArgs) -> u8 
     code
 }
 
-async fn create(data: &setup::DataDir, name: &str, role: RoleArg) -> u8 {
+/// `tokens create --json`: the token as listed, and the token itself.
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    name: &'a str,
+    role: Role,
+    created_at: Timestamp,
+    masked: &'a str,
+    token: &'a str,
+}
+
+/// A token as `tokens list --json` shows it.
+fn token_json(t: &TokenRecord) -> serde_json::Value {
+    serde_json::json!({
+        "name": t.name,
+        "role": t.role,
+        "created_at": Timestamp::from_unix(t.created_at),
+        "masked": t.masked,
+    })
+}
+
+async fn create(data: &setup::DataDir, name: &str, role: RoleArg, json: bool) -> u8 {
     let role = match role {
         RoleArg::Viewer => Role::Viewer,
         RoleArg::Manager => Role::Manager,
     };
     match setup::create_token(data.store.as_ref(), &data.pepper, name, role).await {
         Ok((token, record)) => {
-            let line = zeroize::Zeroizing::new(format!("{}\n", token.expose()));
+            let line = zeroize::Zeroizing::new(if json {
+                // docs/cli.md, Output: the listed object plus the token, serialized straight into
+                // the buffer that is wiped (no copy of the token left in a JSON value).
+                let created = Created {
+                    name: &record.name,
+                    role: record.role,
+                    created_at: Timestamp::from_unix(record.created_at),
+                    masked: &record.masked,
+                    token: token.expose(),
+                };
+                let mut text = serde_json::to_string(&created).unwrap_or_default();
+                text.push('\n');
+                text
+            } else {
+                format!("{}\n", token.expose())
+            });
             if let Err(e) = write_stdout(&line) {
                 // Nobody received the token: do not leave a live one behind (this one by its
                 // record, never a token another process made under the same name since).
@@ -158,17 +193,7 @@ async fn list(store: &dyn Store, json: bool) -> u8 {
         }
     };
     let text = if json {
-        let items: Vec<_> = tokens
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "name": t.name,
-                    "role": t.role,
-                    "created_at": Timestamp::from_unix(t.created_at),
-                    "masked": t.masked,
-                })
-            })
-            .collect();
+        let items: Vec<_> = tokens.iter().map(token_json).collect();
         format!("{}\n", serde_json::Value::Array(items))
     } else if tokens.is_empty() {
         // docs/cli.md, Output: an empty list prints nothing on stdout and says so on stderr.
@@ -191,10 +216,19 @@ async fn list(store: &dyn Store, json: bool) -> u8 {
     }
 }
 
-async fn revoke(store: &dyn Store, name: &str) -> u8 {
+async fn revoke(store: &dyn Store, name: &str, json: bool) -> u8 {
     match store.revoke_token(name.to_owned()).await {
         Ok(()) => {
             to_stderr(&format!("revoked the admin token {name:?}\n"));
+            if json {
+                let v = serde_json::json!({ "name": name, "revoked": true });
+                if let Err(e) = write_stdout(&format!("{v}\n"))
+                    && e.kind() != std::io::ErrorKind::BrokenPipe
+                {
+                    error(&format!("cannot write to stdout: {e}"));
+                    return EXIT_OTHER;
+                }
+            }
             0
         }
         Err(StoreError::TokenNotFound) => {

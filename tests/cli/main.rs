@@ -4,9 +4,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod arguments;
 mod audit_and_whois;
+mod deadline;
 mod hostile_server;
 mod https;
+mod json_everywhere;
 mod key_lifecycle;
 mod options_per_command;
 mod profiles_and_precedence;

@@ -185,7 +185,7 @@ fn keys_issue_list_delete_in_tables_and_json() {
     let o = cli.remote(&s.url(), &s.token, &["keys", "delete", &svc, id, "--yes"]);
     expect_code(&o, 3);
 
-    // With --json a delete prints nothing: the service answers 204 without a body.
+    // With --json a delete says what it deleted: the service answers 204 without a body.
     let other = key_ids(&cli, &s, &svc).remove(0);
     let o = cli.remote(
         &s.url(),
@@ -193,7 +193,11 @@ fn keys_issue_list_delete_in_tables_and_json() {
         &["--json", "keys", "delete", &svc, &other, "--yes"],
     );
     expect_code(&o, 0);
-    assert!(stdout(&o).is_empty());
+    let v = json(&o);
+    assert_eq!(
+        (v["id"].as_str(), v["deleted"].as_bool()),
+        (Some(other.as_str()), Some(true))
+    );
     assert!(key_ids(&cli, &s, &svc).is_empty());
 
     let o = cli.remote(&s.url(), &s.token, &["services", "delete", &svc, "--yes"]);
