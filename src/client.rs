@@ -3,7 +3,7 @@
 //! [`ApiError`] that says whether the service answered or could not be reached.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 pub mod proxy;
 mod tls;
 
+use crate::clock::ClockReading;
 use crate::credential::Secret;
 use crate::wire::Usage;
 use crate::wire::{
@@ -146,6 +147,8 @@ pub struct Client {
     auth: HeaderValue,
     /// The proxy requests go through, described without credentials (for messages).
     via: Option<Arc<str>>,
+    /// The `Date` of the latest answer, shared by the clones (docs/api.md, Time).
+    clock: Arc<Mutex<Option<ClockReading>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -245,7 +248,14 @@ impl Client {
             endpoint,
             auth,
             via: chosen.map(|p| p.describe().into()),
+            clock: Arc::default(),
         })
+    }
+
+    /// The service's clock as the latest answer (of any call, error or not) gave it; `None`
+    /// before the first answer, or when no answer carried a `Date`.
+    pub fn clock(&self) -> Option<ClockReading> {
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The proxy this client's requests go through (`scheme://host:port (from VAR)`), if any.
@@ -331,6 +341,14 @@ impl Client {
         let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        // Through a proxy that answers itself, its clock: near enough, and all there is.
+        if let Some(reading) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ClockReading::now_local)
+        {
+            *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Some(reading);
+        }
         let bytes = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
         let bytes = match bytes.try_into_mut() {
             Ok(m) => Vec::from(m),

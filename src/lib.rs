@@ -6,6 +6,7 @@
 pub mod args;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod credential;

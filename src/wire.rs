@@ -295,7 +295,8 @@ pub fn slots_used(keys: &[ApiKey]) -> u32 {
     keys.iter().filter(|k| k.replaced_by.is_none()).count() as u32
 }
 
-/// Body of `POST /v1/services/{service_id}/api-keys`: `{}`, `{"name":"…"}`, `{"expires_at":"…"}`.
+/// Body of `POST /v1/services/{service_id}/api-keys`: `{}`, `{"name":"…"}`, `{"expires_at":"…"}`
+/// or `{"lifetime_seconds":N}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueApiKey {
@@ -303,10 +304,16 @@ pub struct IssueApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 50)]
     pub name: Option<String>,
-    /// RFC 3339, in the future, at most 366 days ahead; absent or `null`: never expires.
+    /// RFC 3339, in the future, at most 366 days ahead; absent or `null` (and no
+    /// `lifetime_seconds`): never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
+    /// The alternative to `expires_at`: the key expires this many seconds after the service's
+    /// now (docs/api.md, Time), 60 to 31622400 (366 days). Never both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 31622400)]
+    pub lifetime_seconds: Option<u32>,
 }
 
 /// Tells a field that is absent (`None`) from one set to `null` (`Some(None)`).
@@ -318,9 +325,9 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Body of `PATCH /v1/services/{service_id}/api-keys/{key_id}`: any of the three fields, at
-/// least one (docs/api.md, Key lifecycle). `name: null` clears the name, `expires_at: null` makes
-/// the key never expire.
+/// Body of `PATCH /v1/services/{service_id}/api-keys/{key_id}`: any of the fields, at least one
+/// (docs/api.md, Key lifecycle). `name: null` clears the name, `expires_at: null` makes the key
+/// never expire; `lifetime_seconds` is the alternative to `expires_at` (docs/api.md, Time).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApiKey {
@@ -341,21 +348,38 @@ pub struct UpdateApiKey {
     )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Option<Timestamp>>,
+    /// A new expiry this many seconds after the service's now, 60 to 31622400 (366 days);
+    /// never together with `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 31622400)]
+    pub lifetime_seconds: Option<u32>,
 }
 
 impl UpdateApiKey {
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.enabled.is_none() && self.expires_at.is_none()
+        self.name.is_none()
+            && self.enabled.is_none()
+            && self.expires_at.is_none()
+            && self.lifetime_seconds.is_none()
     }
 }
 
 /// Body of `POST /v1/services/{service_id}/api-keys/{key_id}/rotate`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateApiKey {
     /// How long the old key keeps verifying, in seconds: 0 to 604800 (7 days).
     #[schema(minimum = 0, maximum = 604800)]
     pub grace_seconds: u32,
+    /// The successor's expiry (RFC 3339, in the future, at most 366 days ahead). With neither
+    /// this nor `lifetime_seconds`, the successor gets the old key's lifetime counted from now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    /// The successor expires this many seconds after the service's now, 60 to 31622400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 31622400)]
+    pub lifetime_seconds: Option<u32>,
 }
 
 /// The answer to an issue: the listed fields plus the plaintext key, in this response only.
@@ -528,6 +552,9 @@ pub mod limits {
     pub const IDEMPOTENCY_KEY_MAX: usize = 255;
     /// How far ahead `expires_at` may be (docs/api.md, Key lifecycle): 366 days, in seconds.
     pub const MAX_EXPIRY_AHEAD_SECS: i64 = 366 * 24 * 60 * 60;
+    /// `lifetime_seconds` (docs/api.md, Time): a minute to 366 days.
+    pub const LIFETIME_MIN_SECS: u32 = 60;
+    pub const LIFETIME_MAX_SECS: u32 = 31_622_400;
     /// The longest rotation grace: 7 days, in seconds.
     pub const MAX_GRACE_SECS: u32 = 604_800;
     /// `limit` of `GET /v1/audit`: its default and its largest value (docs/api.md, Endpoints).

@@ -10,6 +10,7 @@ use super::error::{self, CliError};
 use super::output::{json_for_terminal, keys_table, local_time, notice, stdout};
 use super::retry::retry;
 use super::services::is_not_found;
+use super::lifetime::Expires;
 use super::{Ctx, confirm, lifetime};
 use crate::args::KeysCommand;
 use crate::client::{ApiError, Issued, Raw, new_idempotency_key};
@@ -32,11 +33,11 @@ pub async fn run(ctx: &Ctx, mut cmd: KeysCommand) -> Result<(), CliError> {
             out,
             expires,
         } => {
-            let expires_at = match expires {
+            let expires = match expires {
                 Some(e) => lifetime::parse_expires(&e, Timestamp::now().0)?,
-                None => None,
+                None => Expires::Never,
             };
-            issue(ctx, &service_id, name, expires_at, out).await
+            issue(ctx, &service_id, name, expires, out).await
         }
         KeysCommand::Update {
             service_id,
@@ -45,12 +46,14 @@ pub async fn run(ctx: &Ctx, mut cmd: KeysCommand) -> Result<(), CliError> {
             no_name,
             expires,
         } => {
+            let expires = expires
+                .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
+                .transpose()?;
             let body = UpdateApiKey {
                 name: if no_name { Some(None) } else { name.map(Some) },
                 enabled: None,
-                expires_at: expires
-                    .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
-                    .transpose()?,
+                expires_at: expires.and_then(Expires::patch_at),
+                lifetime_seconds: expires.and_then(Expires::lifetime),
             };
             if body.is_empty() {
                 return Err(CliError::usage(
@@ -69,12 +72,14 @@ pub async fn run(ctx: &Ctx, mut cmd: KeysCommand) -> Result<(), CliError> {
             key_id,
             expires,
         } => {
+            let expires = expires
+                .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
+                .transpose()?;
             let body = UpdateApiKey {
                 name: None,
                 enabled: Some(true),
-                expires_at: expires
-                    .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
-                    .transpose()?,
+                expires_at: expires.and_then(Expires::patch_at),
+                lifetime_seconds: expires.and_then(Expires::lifetime),
             };
             update(ctx, &service_id, &key_id, &body, "Enabled").await
         }
@@ -127,12 +132,16 @@ async fn issue(
     ctx: &Ctx,
     service_id: &str,
     name: Option<String>,
-    expires_at: Option<Timestamp>,
+    expires: Expires,
     out: Option<PathBuf>,
 ) -> Result<(), CliError> {
     // The file comes first: a key issued into a file that cannot be created would be lost.
     let mut file = out.as_deref().map(NewFile::create).transpose()?;
-    let body = IssueApiKey { name, expires_at };
+    let body = IssueApiKey {
+        name,
+        expires_at: expires.at(),
+        lifetime_seconds: expires.lifetime(),
+    };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {
         ctx.client
@@ -277,9 +286,8 @@ async fn disable(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result
         }
     }
     let body = UpdateApiKey {
-        name: None,
         enabled: Some(false),
-        expires_at: None,
+        ..UpdateApiKey::default()
     };
     update(ctx, service_id, key_id, &body, "Disabled").await
 }
@@ -306,7 +314,10 @@ async fn rotate(
         }
     }
     let mut file = out.as_deref().map(NewFile::create).transpose()?;
-    let body = RotateApiKey { grace_seconds };
+    let body = RotateApiKey {
+        grace_seconds,
+        ..RotateApiKey::default()
+    };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {
         ctx.client
@@ -322,7 +333,12 @@ async fn rotate(
             clean(key_id)
         ));
     } else {
-        let ends = Timestamp::from_unix(Timestamp::now().0.timestamp() + i64::from(grace_seconds));
+        // Counted on the service's clock, as the service counts the grace (docs/api.md, Time).
+        let now = ctx
+            .client
+            .clock()
+            .map_or_else(Timestamp::now, |c| c.service);
+        let ends = Timestamp::from_unix(now.unix() + i64::from(grace_seconds));
         notice(&format!(
             "The old key {} keeps working until about {}.",
             clean(key_id),

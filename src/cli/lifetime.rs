@@ -2,7 +2,7 @@
 //! (docs/api.md, Key lifecycle: an expiry in the future and at most 366 days ahead, a grace of
 //! 0 to 604800 seconds).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::error::CliError;
 use crate::wire::Timestamp;
@@ -12,12 +12,50 @@ use crate::wire::limits::{MAX_EXPIRY_AHEAD_SECS, MAX_GRACE_SECS};
 const EXPIRES_FORMS: &str = "7d, 30d, 90d, 1y, any Nd up to 366d, a date YYYY-MM-DD (valid \
                              through that day in UTC), an RFC 3339 time, or never";
 
-/// `--expires WHEN` → the `expires_at` to send: `None` for `never`, else the instant from which
-/// the key verifies no more. `Nd` counts N×24 hours from `now`; `1y` is 365 days; a date
-/// `YYYY-MM-DD` means the end of that day in UTC (the key expires at the next day's
-/// 00:00:00Z), so that the same command gives the same instant on every admin's machine.
-/// Errors (exit 2) name the accepted forms or the limit broken: in the past, > 366 days.
-pub fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<Option<Timestamp>, CliError> {
+/// What `--expires` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expires {
+    Never,
+    /// An instant (`expires_at`).
+    At(Timestamp),
+    /// A lifetime counted on the service's clock (`lifetime_seconds`, docs/api.md, Time).
+    Lifetime(u32),
+}
+
+impl Expires {
+    /// `expires_at` of an issue or a rotation: set for a date only.
+    pub fn at(self) -> Option<Timestamp> {
+        match self {
+            Expires::At(t) => Some(t),
+            Expires::Never | Expires::Lifetime(_) => None,
+        }
+    }
+
+    /// `lifetime_seconds`: set for `Nd` and `1y` only.
+    pub fn lifetime(self) -> Option<u32> {
+        match self {
+            Expires::Lifetime(n) => Some(n),
+            Expires::Never | Expires::At(_) => None,
+        }
+    }
+
+    /// `expires_at` of a PATCH, where `null` (never) is a value of its own.
+    pub fn patch_at(self) -> Option<Option<Timestamp>> {
+        match self {
+            Expires::Never => Some(None),
+            Expires::At(t) => Some(Some(t)),
+            Expires::Lifetime(_) => None,
+        }
+    }
+}
+
+/// `--expires WHEN` → what to send: `never`; `Nd` (N×24 hours) and `1y` (365 days) as a
+/// lifetime the service counts from its own now, so that this machine's clock does not
+/// matter; a date `YYYY-MM-DD` as the end of that day in UTC (the key expires at the next
+/// day's 00:00:00Z), so that the same command gives the same instant on every admin's machine;
+/// an RFC 3339 time as it is. Errors (exit 2) name the accepted forms or the limit broken: in
+/// the past (by `now`), > 366 days.
+pub fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<Expires, CliError> {
     let t = s.trim();
     let bad = || {
         CliError::usage(format!(
@@ -25,9 +63,9 @@ pub fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<Option<Timestamp>, C
         ))
     };
     let at = if t.eq_ignore_ascii_case("never") {
-        return Ok(None);
+        return Ok(Expires::Never);
     } else if t.eq_ignore_ascii_case("1y") {
-        now + Duration::days(365)
+        return Ok(Expires::Lifetime(365 * 86_400));
     } else if let Some(n) = t.strip_suffix(['d', 'D']) {
         let days: i64 = n.parse().map_err(|_| bad())?;
         if days < 1 {
@@ -38,7 +76,7 @@ pub fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<Option<Timestamp>, C
         if days > MAX_EXPIRY_AHEAD_SECS / 86_400 {
             return Err(too_far(t));
         }
-        now + Duration::days(days)
+        return Ok(Expires::Lifetime(days as u32 * 86_400));
     } else if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         let next = d.succ_opt().ok_or_else(bad)?;
         next.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc()
@@ -55,7 +93,7 @@ pub fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<Option<Timestamp>, C
     if (at - now).num_seconds() > MAX_EXPIRY_AHEAD_SECS {
         return Err(too_far(t));
     }
-    Ok(Some(Timestamp(at)))
+    Ok(Expires::At(Timestamp(at)))
 }
 
 fn too_far(t: &str) -> CliError {
@@ -108,8 +146,8 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    fn at(s: &str) -> Option<Timestamp> {
-        Some(Timestamp(
+    fn at(s: &str) -> Expires {
+        Expires::At(Timestamp(
             DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc),
         ))
     }
@@ -117,14 +155,27 @@ mod tests {
     #[test]
     fn expiry_forms() {
         let n = now();
-        assert_eq!(parse_expires("never", n).unwrap(), None);
-        assert_eq!(parse_expires("7d", n).unwrap(), at("2026-12-06T21:00:00Z"));
-        assert_eq!(parse_expires("30d", n).unwrap(), at("2026-12-29T21:00:00Z"));
-        assert_eq!(parse_expires("1y", n).unwrap(), at("2027-11-29T21:00:00Z"));
+        assert_eq!(parse_expires("never", n).unwrap(), Expires::Never);
+        // Counted on the service's clock (docs/api.md, Time): lifetimes, not instants.
+        assert_eq!(
+            parse_expires("7d", n).unwrap(),
+            Expires::Lifetime(7 * 86_400)
+        );
+        assert_eq!(
+            parse_expires("3d", n).unwrap().lifetime(),
+            Some(259_200)
+        );
+        assert_eq!(parse_expires("3d", n).unwrap().at(), None);
+        assert_eq!(
+            parse_expires("1y", n).unwrap(),
+            Expires::Lifetime(365 * 86_400)
+        );
         assert_eq!(
             parse_expires("366d", n).unwrap(),
-            at("2027-11-30T21:00:00Z")
+            Expires::Lifetime(31_622_400)
         );
+        assert_eq!(parse_expires("never", n).unwrap().patch_at(), Some(None));
+        assert_eq!(parse_expires("7d", n).unwrap().patch_at(), None);
         assert_eq!(
             parse_expires("2026-12-31", n).unwrap(),
             at("2027-01-01T00:00:00Z")

@@ -108,7 +108,7 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
             )),
         }
     };
-    block_on(async {
+    let done = block_on(async {
         match deadline.within(work).await {
             Some(result) => result,
             None => Err(CliError::new(
@@ -120,7 +120,23 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
                 ),
             )),
         }
-    })
+    });
+    warn_of_skew(&ctx.client);
+    done
+}
+
+/// Once per command, when this machine's clock and the service's (its answers' `Date`) differ
+/// by more than a minute: times this machine computes would be off (docs/cli.md, Time).
+fn warn_of_skew(client: &Client) {
+    if let Some(note) = client
+        .clock()
+        .and_then(|c| crate::clock::skew_note(c.skew()))
+    {
+        output::warning(&format!(
+            "{note}: this machine's clock differs from the service's; lifetimes such as \
+             --expires 7d are counted on the service's clock"
+        ));
+    }
 }
 
 /// What a command cut short by its deadline may have left behind, and how to look.

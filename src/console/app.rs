@@ -228,7 +228,7 @@ where
     // old size), Ctrl-L, or a suspend, the screen may not hold what ratatui last drew.
     let mut full_redraw = false;
     loop {
-        model.now = Timestamp::now();
+        model.set_local_now(Timestamp::now());
         // Everything that arrived is handled before the next draw.
         loop {
             while let Some(effect) = effects.pop_front() {
@@ -238,6 +238,10 @@ where
                         let (client, tx) = (client.clone(), tx.clone());
                         tokio::spawn(async move {
                             let result = execute(&client, call).await;
+                            // The clock first, so that the answer is read on it.
+                            if let Some(reading) = client.clock() {
+                                let _ = tx.send(Msg::ServiceClock(reading));
+                            }
                             let _ = tx.send(Msg::Api { id, result });
                         });
                     }

@@ -65,6 +65,12 @@ impl Lifetime {
         }
     }
 
+    /// The `lifetime_seconds` a fixed lifetime sends: counted on the service's clock from the
+    /// moment it issues, whatever this machine's clock says (docs/api.md, Time).
+    pub fn seconds(self) -> Option<u32> {
+        self.days().map(|d| d as u32 * 86_400)
+    }
+
     /// The neighbour on the left (`-1`) or right (`+1`), stopping at the ends.
     pub fn step(self, forward: bool) -> Lifetime {
         let i = self.index();
@@ -196,17 +202,22 @@ pub fn expires_at(
     }
 }
 
-/// `in 30 d`, `in 5 h`, `in 12 min`: how far `at` is from `now`, to the nearest unit below a
-/// day and to the nearest day above (a key issued for 30 days reads `in 30 d`, not `29 d`).
+/// `in 30 d`, `in 47 h`, `in 12 min`, `in 1 min` (under 2 minutes): how far `at` is from `now`,
+/// rounded as docs/api.md, Time says (a key issued for 30 days reads `in 30 d`, not `29 d`).
 pub fn time_left(tr: &Catalog, at: Timestamp, now: Timestamp) -> String {
     let secs = (at.unix() - now.unix()).max(0);
-    if secs >= 86_400 {
-        tr.f("expiry.in_days", &[("n", &((secs + 43_200) / 86_400))])
-    } else if secs >= 3_600 {
-        tr.f("expiry.in_hours", &[("n", &(secs / 3_600))])
-    } else {
-        tr.f("expiry.in_minutes", &[("n", &(secs / 60).max(1))])
-    }
+    let (key, n) = match crate::clock::span(secs) {
+        Some(s) => (
+            match s.unit {
+                crate::clock::Unit::Days => "expiry.in_days",
+                crate::clock::Unit::Hours => "expiry.in_hours",
+                crate::clock::Unit::Minutes => "expiry.in_minutes",
+            },
+            s.n,
+        ),
+        None => ("expiry.in_minutes", 1),
+    };
+    tr.f(key, &[("n", &n)])
 }
 
 /// `UTC+09:00`: the zone a typed date is read in, for the help line.

@@ -1,7 +1,9 @@
-//! Times as the console shows them: local time with its offset, and "3 h ago".
+//! Times as the console shows them: local time with its offset, and "3 h ago" counted from the
+//! service's clock and rounded as docs/api.md, Time says (docs/console.md, The service's clock).
 
 use chrono::{DateTime, FixedOffset, Local, Offset, TimeZone};
 
+use crate::clock::{self, Unit};
 use crate::console::i18n::Catalog;
 use crate::wire::Timestamp;
 
@@ -53,21 +55,54 @@ pub fn clock(t: Timestamp, now: Timestamp, tz: Tz) -> String {
     }
 }
 
-/// `never`, `just now`, `5 min ago`, `3 h ago`, `12 d ago`.
+/// `never`, `just now` (under 2 minutes), `5 min ago`, `3 h ago`, `12 d ago`.
 pub fn last_used(tr: &Catalog, now: Timestamp, t: Option<Timestamp>) -> String {
     let Some(t) = t else {
         return tr.t("time.never").to_string();
     };
+    // A use a little ahead of `now` (the clocks' own jitter) is just now too.
     let secs = (now.unix() - t.unix()).max(0);
-    if secs < 60 {
-        tr.t("time.just_now").to_string()
-    } else if secs < 3600 {
-        tr.f("time.minutes_ago", &[("n", &(secs / 60))])
-    } else if secs < 86_400 {
-        tr.f("time.hours_ago", &[("n", &(secs / 3600))])
-    } else {
-        tr.f("time.days_ago", &[("n", &(secs / 86_400))])
+    match clock::span(secs) {
+        None => tr.t("time.just_now").to_string(),
+        Some(s) => {
+            let key = match s.unit {
+                Unit::Minutes => "time.minutes_ago",
+                Unit::Hours => "time.hours_ago",
+                Unit::Days => "time.days_ago",
+            };
+            tr.f(key, &[("n", &s.n)])
+        }
     }
+}
+
+/// `3 d`, `47 h`, `5 min` (`1 min` under 2 minutes): a span for the State column and the
+/// header, in the catalog's units.
+pub fn span(tr: &Catalog, secs: i64) -> String {
+    let (key, n) = match clock::span(secs) {
+        Some(s) => (
+            match s.unit {
+                Unit::Minutes => "state.minutes",
+                Unit::Hours => "state.hours",
+                Unit::Days => "state.days",
+            },
+            s.n,
+        ),
+        None => ("state.minutes", 1),
+    };
+    tr.f(key, &[("n", &n)])
+}
+
+/// The header's note when this machine's clock and the service's differ by more than a
+/// minute: `clock 2 d ahead of the service` (or `behind`).
+pub fn skew_note(tr: &Catalog, skew: i64) -> Option<String> {
+    clock::differs(skew).then(|| {
+        let key = if skew > 0 {
+            "app.clock_ahead"
+        } else {
+            "app.clock_behind"
+        };
+        tr.f(key, &[("span", &span(tr, skew))])
+    })
 }
 
 #[cfg(test)]
@@ -100,6 +135,27 @@ mod tests {
             last_used(en, now, Some(Timestamp::from_unix(100_000 - 300))),
             "5 min ago"
         );
+        // docs/api.md, Time: under 2 minutes is just now; 2 min 20 s is 2 min; nearest unit.
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 - 119))),
+            "just now"
+        );
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 - 140))),
+            "2 min ago"
+        );
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 - (86_400 + 23 * 3600)))),
+            "47 h ago"
+        );
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 - (2 * 86_400 + 23 * 3600)))),
+            "3 d ago"
+        );
+        assert_eq!(
+            last_used(en, now, Some(Timestamp::from_unix(100_000 + 30))),
+            "just now"
+        );
         assert_eq!(
             last_used(en, now, Some(Timestamp::from_unix(100_000 - 3 * 3600 - 5))),
             "3 h ago"
@@ -112,6 +168,35 @@ mod tests {
         assert_eq!(
             last_used(ko, now, Some(Timestamp::from_unix(100_000 - 3 * 3600))),
             "3시간 전"
+        );
+    }
+}
+
+#[cfg(test)]
+mod skew_tests {
+    use super::*;
+    use crate::args::Lang;
+
+    #[test]
+    fn the_header_names_a_skew_of_more_than_a_minute() {
+        let en = Catalog::get(Lang::En);
+        assert_eq!(
+            skew_note(en, 2 * 86_400).as_deref(),
+            Some("clock 2 d ahead of the service")
+        );
+        assert_eq!(
+            skew_note(en, -(2 * 86_400 - 30)).as_deref(),
+            Some("clock 2 d behind the service")
+        );
+        assert_eq!(
+            skew_note(en, -(86_400 + 23 * 3600)).as_deref(),
+            Some("clock 47 h behind the service")
+        );
+        assert_eq!(skew_note(en, 60), None);
+        assert_eq!(skew_note(en, -45), None);
+        assert_eq!(
+            skew_note(Catalog::get(Lang::Ko), 3 * 86_400).as_deref(),
+            Some("시계가 서비스보다 3일 빠름")
         );
     }
 }

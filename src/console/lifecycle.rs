@@ -28,26 +28,23 @@ pub fn is_successor(key: &ApiKey, keys: &[ApiKey]) -> bool {
         .any(|k| k.state == KeyState::Rotating && k.replaced_by.as_deref() == Some(&key.id))
 }
 
-/// `3 d`, `5 h`, `12 min` (rounded down, at least 1 min).
+/// `3 d`, `47 h`, `12 min`: rounded as docs/api.md, Time says (a key issued for 3 days reads
+/// `expires in 3 d` a second later, not `2 d`).
 fn span(tr: &Catalog, secs: i64) -> String {
-    if secs >= 86_400 {
-        tr.f("state.days", &[("n", &(secs / 86_400))])
-    } else if secs >= 3600 {
-        tr.f("state.hours", &[("n", &(secs / 3600))])
-    } else {
-        tr.f("state.minutes", &[("n", &(secs / 60).max(1))])
-    }
+    format::span(tr, secs)
 }
 
-/// `3 days`, `1 hour`, `12 minutes`: the attention line's span, in words (docs/console.md: "1 key
-/// expires in 3 days"); rounded down, at least 1 minute.
+/// `3 days`, `47 hours`, `12 minutes`: the attention line's span, in words (docs/console.md: "1
+/// key expires in 3 days"), rounded as the State column's; `1 minute` under 2 minutes.
 fn span_words(tr: &Catalog, secs: i64) -> String {
-    let (n, one, many) = if secs >= 86_400 {
-        (secs / 86_400, "attention.day", "attention.days")
-    } else if secs >= 3600 {
-        (secs / 3600, "attention.hour", "attention.hours")
-    } else {
-        ((secs / 60).max(1), "attention.minute", "attention.minutes")
+    use crate::clock::Unit;
+    let (n, one, many) = match crate::clock::span(secs) {
+        Some(s) => match s.unit {
+            Unit::Days => (s.n, "attention.day", "attention.days"),
+            Unit::Hours => (s.n, "attention.hour", "attention.hours"),
+            Unit::Minutes => (s.n, "attention.minute", "attention.minutes"),
+        },
+        None => (1, "attention.minute", "attention.minutes"),
     };
     if n == 1 {
         tr.t(one).to_string()

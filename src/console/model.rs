@@ -173,8 +173,13 @@ pub struct Model {
     pub keymap: &'static Keymap,
     pub monochrome: bool,
     pub tz: Tz,
-    /// Set by the loop at every wake-up; relative times ("3 h ago") are measured from it.
+    /// Now on the service's clock: this machine's clock at the loop's last wake-up, less
+    /// `skew`. Every relative time ("3 h ago", "expires in 3 d", a grace's end, an expiry to
+    /// send) counts from it (docs/console.md, The service's clock).
     pub now: Timestamp,
+    /// Seconds this machine's clock is ahead of the service's (negative: behind), as the
+    /// latest answer's `Date` showed it; 0 until then.
+    pub skew: i64,
     pub connection: String,
     pub me: Option<Me>,
     pub screen: Screen,
@@ -207,6 +212,7 @@ impl Model {
             monochrome: opts.monochrome,
             tz: opts.tz,
             now: Timestamp::now(),
+            skew: 0,
             connection: opts.connection,
             me: None,
             screen: Screen::Services,
@@ -224,6 +230,11 @@ impl Model {
             dirty: true,
             quit: false,
         }
+    }
+
+    /// The loop's reading of this machine's clock: `now` becomes the service's now.
+    pub fn set_local_now(&mut self, local: Timestamp) {
+        self.now = Timestamp::from_unix(local.unix() - self.skew);
     }
 
     /// A tick (for the spinner) is needed only while a request is in flight.

@@ -4,6 +4,7 @@
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::{ApiError, Issued};
+use crate::clock::ClockReading;
 use crate::credential::Secret;
 use crate::wire::{
     ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, RotateApiKey, Service,
@@ -26,6 +27,9 @@ pub enum Msg {
     },
     /// Turns the spinner; the loop sends it only while `Model::needs_tick()` is true.
     Tick,
+    /// The service's clock as an answer's `Date` gave it, sent just before that answer's
+    /// `Api` (docs/console.md, The service's clock).
+    ServiceClock(ClockReading),
     /// The answer to `Effect::Call` with the same id.
     Api {
         id: RequestId,

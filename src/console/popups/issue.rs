@@ -238,13 +238,18 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
         (s.name.as_str(), s.lifetime, s.date.as_str())
             == (form.name.as_str(), form.lifetime, form.date.as_str())
     });
+    // A fixed lifetime goes as `lifetime_seconds`, a date as `expires_at` (docs/api.md, Time).
     let expiry = match same {
-        Some(s) => Ok(s.body.expires_at),
+        Some(s) => Ok((s.body.expires_at, s.body.lifetime_seconds)),
         None if form.lifetime == Lifetime::Date && form.date.is_empty() => {
             Err(m.tr.t("expiry.error_empty").to_string())
         }
-        None => expiry::expires_at(form.lifetime, &form.date, m.now, m.tz)
-            .map_err(|e| e.message(m.tr, &form.date)),
+        None => match form.lifetime.seconds() {
+            Some(n) => Ok((None, Some(n))),
+            None => expiry::expires_at(form.lifetime, &form.date, m.now, m.tz)
+                .map(|at| (at, None))
+                .map_err(|e| e.message(m.tr, &form.date)),
+        },
     };
     let (service_id, idempotency_key) = (p.service_id.clone(), p.idempotency_key.clone());
     let Some(Popup::Issue(p)) = m.popups.last_mut() else {
@@ -255,8 +260,8 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
         p.focus = Focus::Field(Field::Name);
         return Vec::new();
     }
-    let expires_at = match expiry {
-        Ok(at) => at,
+    let (expires_at, lifetime_seconds) = match expiry {
+        Ok(e) => e,
         Err(e) => {
             // `[Issue]` is refused until the date is one the service takes.
             p.expiry_error = Some(e);
@@ -267,6 +272,7 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
     let body = IssueApiKey {
         name: (!name.is_empty()).then_some(name),
         expires_at,
+        lifetime_seconds,
     };
     p.sent = Some(SentIssue {
         body: body.clone(),
@@ -317,8 +323,8 @@ pub fn on_issued(
         Some(ErrorCode::InvalidRequest) => {
             let msg = errors::message(m, &e);
             // The service names the field it refuses: its words go under that field.
-            let about_expiry =
-                matches!(&e, ApiError::Api { message, .. } if message.contains("expires_at"));
+            let about_expiry = matches!(&e, ApiError::Api { message, .. }
+                if message.contains("expires_at") || message.contains("lifetime_seconds"));
             if let Some(Popup::Issue(p)) = at.and_then(|i| m.popups.get_mut(i)) {
                 if about_expiry {
                     p.expiry_error = Some(msg);

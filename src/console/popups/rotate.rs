@@ -135,6 +135,7 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
         key_id: p.key.id.clone(),
         body: RotateApiKey {
             grace_seconds: grace,
+            ..RotateApiKey::default()
         },
         idempotency_key: p.idempotency_key.clone(),
     };

@@ -80,11 +80,26 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Msg::ServiceClock(reading) => {
+            on_service_clock(m, reading);
+            Vec::new()
+        }
         Msg::Api { id, result } => answers::on_result(m, id, result),
         Msg::Copied(outcome) => {
             answers::on_copied(m, outcome);
             Vec::new()
         }
+    }
+}
+
+/// An answer's `Date`: the skew it shows, and `now` moved onto the service's clock with it.
+fn on_service_clock(m: &mut Model, reading: crate::clock::ClockReading) {
+    let skew = reading.skew();
+    if skew != m.skew {
+        let local = m.now.unix() + m.skew;
+        m.skew = skew;
+        m.now = crate::wire::Timestamp::from_unix(local - skew);
+        m.dirty = true;
     }
 }
 

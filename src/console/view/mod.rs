@@ -138,11 +138,28 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     };
     let who_w = text::width(&who) as u16;
     let who_x = r.right().saturating_sub(who_w).max(x);
+    // A skew worth saying goes before the connection, which gives way to it when narrow.
+    let mut conn_end = who_x;
+    if let Some(note) = crate::console::format::skew_note(tr, m.skew) {
+        let note = format!("{note} ");
+        let note_w = (text::width(&note) as u16).min(who_x.saturating_sub(x));
+        conn_end = who_x.saturating_sub(note_w).max(x);
+        put(
+            buf,
+            Rect {
+                x: conn_end,
+                width: note_w,
+                ..r
+            },
+            &note,
+            theme.header().patch(theme.bold()),
+        );
+    }
     put(
         buf,
         Rect {
             x,
-            width: who_x.saturating_sub(x + 1),
+            width: conn_end.saturating_sub(x + 1),
             ..r
         },
         &clean(&m.connection),

@@ -73,6 +73,28 @@ pub(super) fn check_expiry(at: Timestamp, now: UnixTime) -> Result<UnixTime, Api
     Ok(at)
 }
 
+/// The expiry a request asks for (docs/api.md, Time): `expires_at`, checked as above, or
+/// `lifetime_seconds` (60 to 31622400) counted from the service's `now`; never both.
+pub(super) fn check_lifetime(
+    at: Option<Timestamp>,
+    lifetime_seconds: Option<u32>,
+    now: UnixTime,
+) -> Result<Option<UnixTime>, ApiError> {
+    match (at, lifetime_seconds) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "give expires_at or lifetime_seconds, not both",
+        )),
+        (Some(at), None) => check_expiry(at, now).map(Some),
+        (None, Some(n)) if (limits::LIFETIME_MIN_SECS..=limits::LIFETIME_MAX_SECS).contains(&n) => {
+            Ok(Some(now + i64::from(n)))
+        }
+        (None, Some(_)) => Err(ApiError::invalid(
+            "lifetime_seconds must be 60 to 31622400 (1 minute to 366 days)",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 fn check_issue(
     admin: &Admin,
     service_id: &str,
@@ -86,10 +108,7 @@ fn check_issue(
     if let Some(name) = &req.name {
         validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
     }
-    let expires_at = match req.expires_at {
-        Some(at) => Some(check_expiry(at, Timestamp::now().unix())?),
-        None => None,
-    };
+    let expires_at = check_lifetime(req.expires_at, req.lifetime_seconds, Timestamp::now().unix())?;
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
     Ok(IssueRequest {
         name: req.name,
@@ -111,14 +130,15 @@ fn check_issue(
                 a dead key. The scope is the token itself, not its name. Records are kept 24 hours."),
     ),
     request_body(content = IssueApiKey, content_type = "application/json",
-        description = "`{}`, `{\"name\":\"…\"}` (1 to 50 characters) and/or `{\"expires_at\":\"…\"}` (RFC 3339, in the future, at most 366 days ahead; absent or null: never); an empty body counts as `{}`"),
+        description = "`{}`, `{\"name\":\"…\"}` (1 to 50 characters) and/or `{\"expires_at\":\"…\"}` (RFC 3339, in the future, at most 366 days ahead; absent or null: never) \
+            or `{\"lifetime_seconds\":N}` (60 to 31622400: the key expires N seconds after the service's now; never together with `expires_at`); an empty body counts as `{}`"),
     responses(
         (status = 201, description = "The new key, with its plaintext", body = IssuedKey,
             headers(
                 ("Cache-Control" = String, description = "`no-store`"),
                 ("Idempotent-Replayed" = String, description = "`true` on a replay"),
             )),
-        (status = 400, description = "`invalid_request`: malformed JSON, unknown field, bad name or Idempotency-Key", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: malformed JSON, unknown field, bad name, expiry or Idempotency-Key, both `expires_at` and `lifetime_seconds`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`forbidden`: a viewer token", body = ErrorBody),
         (status = 404, description = "`service_not_found`", body = ErrorBody),

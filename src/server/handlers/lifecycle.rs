@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::issue::{check_expiry, idempotency_of, run_idempotent};
+use super::issue::{check_lifetime, idempotency_of, run_idempotent};
 use super::issued::{Running, answer_issued, record_of, refuse_run};
 use super::keys::to_wire;
 use super::{Actor, Attempt, detached, json, new_id};
@@ -26,17 +26,23 @@ fn check_update(admin: &Admin, headers: &HeaderMap, body: &[u8]) -> Result<KeyCh
     let req: UpdateApiKey = parse_json(headers, body)?;
     if req.is_empty() {
         return Err(ApiError::invalid(
-            "the body must set at least one of name, enabled, expires_at",
+            "the body must set at least one of name, enabled, expires_at, lifetime_seconds",
         ));
     }
     if let Some(Some(name)) = &req.name {
         validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
     }
     let now = Timestamp::now().unix();
-    let expires_at = match req.expires_at {
-        Some(Some(at)) => Some(Some(check_expiry(at, now)?)),
-        Some(None) => Some(None),
-        None => None,
+    let expires_at = match (req.expires_at, req.lifetime_seconds) {
+        // `null` (never) is an expiry too: with a lifetime, that is both.
+        (Some(None), Some(_)) => {
+            return Err(ApiError::invalid(
+                "give expires_at or lifetime_seconds, not both",
+            ));
+        }
+        (Some(None), None) => Some(None),
+        (Some(at), n) => Some(check_lifetime(at, n, now)?),
+        (None, n) => check_lifetime(None, n, now)?.map(Some),
     };
     Ok(KeyChange {
         name: req.name,
@@ -54,9 +60,10 @@ fn check_update(admin: &Admin, headers: &HeaderMap, body: &[u8]) -> Result<KeyCh
     ),
     request_body(content = UpdateApiKey, content_type = "application/json",
         description = "Any of `name` (1 to 50 characters, or null to clear), `enabled`, `expires_at` \
-            (RFC 3339, in the future, at most 366 days ahead, or null: never); at least one. \
+            (RFC 3339, in the future, at most 366 days ahead, or null: never) or instead `lifetime_seconds` \
+            (60 to 31622400, counted from the service's now); at least one. \
             `{\"enabled\":false}` takes effect as a delete does: once the 200 has left, the key no longer verifies. \
-            Enabling an expired key needs a new future `expires_at` in the same body."),
+            Enabling an expired key needs a new future `expires_at` (or a `lifetime_seconds`) in the same body."),
     responses(
         (status = 200, description = "The key afterwards", body = ApiKey),
         (status = 400, description = "`invalid_request`: empty body, unknown field, bad name or expiry", body = ErrorBody),
@@ -126,13 +133,21 @@ pub async fn update(
     .await
 }
 
+/// A rotation as asked: its grace, the successor's expiry when the body gives one (else the
+/// store gives it the old key's lifetime from now), and its idempotency claim.
+struct RotateRequest {
+    grace: u32,
+    expires_at: Option<i64>,
+    idem: Option<idempotency::Claim>,
+}
+
 fn check_rotate(
     admin: &Admin,
     service_id: &str,
     key_id: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(u32, Option<idempotency::Claim>), ApiError> {
+) -> Result<RotateRequest, ApiError> {
     admin.require_manager()?;
     idempotency_of(admin, service_id, headers, "", b"")?;
     let req: RotateApiKey = parse_json(headers, body)?;
@@ -141,11 +156,16 @@ fn check_rotate(
             "grace_seconds must be 0 to 604800 (7 days)",
         ));
     }
+    let expires_at = check_lifetime(req.expires_at, req.lifetime_seconds, Timestamp::now().unix())?;
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
     // The hash names the route and the key: the same header on another request is "reused".
     let operation = format!("rotate {key_id}\n");
     let idem = idempotency_of(admin, service_id, headers, &operation, &canonical)?;
-    Ok((req.grace_seconds, idem))
+    Ok(RotateRequest {
+        grace: req.grace_seconds,
+        expires_at,
+        idem,
+    })
 }
 
 /// Rotates an active key (manager): a successor in the same slot, shown once; the old key
@@ -159,8 +179,9 @@ fn check_rotate(
                 the same successor, marked `Idempotent-Replayed: true`; never one deleted, disabled or retired since."),
     ),
     request_body(content = RotateApiKey, content_type = "application/json",
-        description = "`{\"grace_seconds\":N}`, 0 to 604800. The successor gets the same name and, if the old key \
-            had an expiry, the same lifetime counted from now; the old key becomes `rotating` with `expires_at` = \
+        description = "`{\"grace_seconds\":N}`, 0 to 604800, and optionally the successor's `expires_at` or \
+            `lifetime_seconds` (60 to 31622400, from the service's now; not both). The successor gets the same name and, \
+            unless the body sets its expiry, the old key's lifetime (if it had an expiry) counted from now; the old key becomes `rotating` with `expires_at` = \
             now + N and `replaced_by` = the successor. The two share one slot, so rotation works at the limit. \
             N = 0 ends the old key at once, with the guarantee of a delete."),
     responses(
@@ -191,14 +212,14 @@ pub async fn rotate(
             service_id: &service_id,
             key_id: Some(&key_id),
         };
-        let (grace, idem) = match check_rotate(&actor.admin, &service_id, &key_id, &headers, &body)
-        {
+        let req = match check_rotate(&actor.admin, &service_id, &key_id, &headers, &body) {
             Ok(r) => r,
             Err(e) => return actor.refuse(&state, what, e, None).await,
         };
         state.retire_due(Some(&service_id)).await;
-        run_idempotent(&state, &actor, what, idem, |idem| {
-            rotate_now(&state, &actor, what, grace, idem)
+        let (grace, expires_at) = (req.grace, req.expires_at);
+        run_idempotent(&state, &actor, what, req.idem, |idem| {
+            rotate_now(&state, &actor, what, grace, expires_at, idem)
         })
         .await
     })
@@ -210,6 +231,7 @@ async fn rotate_now(
     actor: &Actor,
     what: Attempt<'_>,
     grace: u32,
+    expires_at: Option<i64>,
     running: Running,
 ) -> Response {
     let service_id = what.service_id;
@@ -223,11 +245,11 @@ async fn rotate_now(
         service_id: service_id.to_owned(),
         digest,
         masked: credential::mask(secret.expose()),
-        // The store gives it the old key's name and lifetime.
+        // The store gives it the old key's name, and its lifetime unless the body set one.
         name: None,
         created_at: now,
         created_by: actor.admin.name.clone(),
-        expires_at: None,
+        expires_at,
     };
     let outcome = {
         let _gate = state.write_gate.lock().await;

@@ -103,8 +103,8 @@ pub struct Rotation {
 }
 
 /// Rotates `old` (the key `old_key_id`) into `successor` (created at `now`): only an active key
-/// can be rotated; the successor keeps its name and, if it had one, the same lifetime counted
-/// from now.
+/// can be rotated; the successor keeps its name and, unless it comes with an expiry of its own
+/// (docs/api.md, Time), the old key's lifetime (if it had one) counted from now.
 pub fn rotation(
     old: &KeyRecord,
     old_key_id: &str,
@@ -122,7 +122,9 @@ pub fn rotation(
     Ok(Rotation {
         successor: NewKey {
             name: old.name.clone(),
-            expires_at: old.expires_at.map(|e| now + (e - old.created_at).max(1)),
+            expires_at: successor
+                .expires_at
+                .or_else(|| old.expires_at.map(|e| now + (e - old.created_at).max(1))),
             ..successor.clone()
         },
         end: now + i64::from(grace_secs),
