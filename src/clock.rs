@@ -82,9 +82,18 @@ pub fn span(secs: i64) -> Option<Span> {
 /// `2 d`, `47 h`, `5 min`, `1 min` (under 2 minutes): the span in the CLI's English.
 pub fn english(secs: i64) -> String {
     match span(secs) {
-        Some(Span { n, unit: Unit::Days }) => format!("{n} d"),
-        Some(Span { n, unit: Unit::Hours }) => format!("{n} h"),
-        Some(Span { n, unit: Unit::Minutes }) => format!("{n} min"),
+        Some(Span {
+            n,
+            unit: Unit::Days,
+        }) => format!("{n} d"),
+        Some(Span {
+            n,
+            unit: Unit::Hours,
+        }) => format!("{n} h"),
+        Some(Span {
+            n,
+            unit: Unit::Minutes,
+        }) => format!("{n} min"),
         None => "1 min".to_string(),
     }
 }
@@ -139,11 +148,20 @@ mod tests {
         assert_eq!(english(3 * D - 1), "3 d");
         assert_eq!(english(D + 23 * H), "47 h");
         assert_eq!(english(30), "1 min");
-        assert_eq!(skew_note(2 * D).as_deref(), Some("clock 2 d ahead of the service"));
-        assert_eq!(skew_note(-2 * D).as_deref(), Some("clock 2 d behind the service"));
+        assert_eq!(
+            skew_note(2 * D).as_deref(),
+            Some("clock 2 d ahead of the service")
+        );
+        assert_eq!(
+            skew_note(-2 * D).as_deref(),
+            Some("clock 2 d behind the service")
+        );
         assert_eq!(skew_note(60), None);
         assert_eq!(skew_note(-60), None);
-        assert_eq!(skew_note(61).as_deref(), Some("clock 1 min ahead of the service"));
+        assert_eq!(
+            skew_note(61).as_deref(),
+            Some("clock 1 min ahead of the service")
+        );
     }
 
     #[test]
@@ -151,7 +169,13 @@ mod tests {
         let r = ClockReading::from_date("Mon, 07 Dec 2026 14:53:43 GMT", 0).unwrap();
         assert_eq!(r.service.to_string(), "2026-12-07T14:53:43Z");
         let t = r.service.unix() * 1000;
-        let skew = |local| ClockReading { local_millis: local, ..r }.skew();
+        let skew = |local| {
+            ClockReading {
+                local_millis: local,
+                ..r
+            }
+            .skew()
+        };
         // In step: the answer left within the second the Date names.
         assert_eq!(skew(t + 500), 0);
         assert_eq!(skew(t + 900), 0);

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::error::{self, CliError};
+use super::lifetime::Expires;
 use super::output::{json_for_terminal, keys_table, local_time, notice, stdout};
 use super::retry::retry;
 use super::services::is_not_found;
-use super::lifetime::Expires;
 use super::{Ctx, confirm, lifetime};
 use crate::args::KeysCommand;
 use crate::client::{ApiError, Issued, Raw, new_idempotency_key};

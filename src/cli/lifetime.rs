@@ -161,10 +161,7 @@ mod tests {
             parse_expires("7d", n).unwrap(),
             Expires::Lifetime(7 * 86_400)
         );
-        assert_eq!(
-            parse_expires("3d", n).unwrap().lifetime(),
-            Some(259_200)
-        );
+        assert_eq!(parse_expires("3d", n).unwrap().lifetime(), Some(259_200));
         assert_eq!(parse_expires("3d", n).unwrap().at(), None);
         assert_eq!(
             parse_expires("1y", n).unwrap(),

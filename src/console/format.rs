@@ -145,11 +145,19 @@ mod tests {
             "2 min ago"
         );
         assert_eq!(
-            last_used(en, now, Some(Timestamp::from_unix(100_000 - (86_400 + 23 * 3600)))),
+            last_used(
+                en,
+                now,
+                Some(Timestamp::from_unix(100_000 - (86_400 + 23 * 3600)))
+            ),
             "47 h ago"
         );
         assert_eq!(
-            last_used(en, now, Some(Timestamp::from_unix(100_000 - (2 * 86_400 + 23 * 3600)))),
+            last_used(
+                en,
+                now,
+                Some(Timestamp::from_unix(100_000 - (2 * 86_400 + 23 * 3600)))
+            ),
             "3 d ago"
         );
         assert_eq!(
@@ -185,7 +193,7 @@ mod skew_tests {
             Some("clock 2 d ahead of the service")
         );
         assert_eq!(
-            skew_note(en, -(2 * 86_400 - 30)).as_deref(),
+            skew_note(en, -(2 * 86_400 + 30)).as_deref(),
             Some("clock 2 d behind the service")
         );
         assert_eq!(

@@ -119,7 +119,7 @@ fn tab_goes_name_expiry_issue_cancel_and_through_the_date_field_only_on_date() {
 }
 
 #[test]
-fn a_fixed_lifetime_is_sent_as_that_many_days_from_now() {
+fn a_fixed_lifetime_is_sent_as_that_many_days_on_the_services_clock() {
     for (rights, days) in [
         (0, None),
         (1, Some(7)),
@@ -137,9 +137,12 @@ fn a_fixed_lifetime_is_sent_as_that_many_days_from_now() {
         // Enter on the choice issues, as in a text field.
         let (_, body, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
         assert_eq!(body.name.as_deref(), Some("ci"));
+        // docs/api.md, Time: a lifetime the service counts from its own now, not an instant
+        // computed on this machine's clock.
+        assert_eq!(body.expires_at, None, "{rights} steps right");
         assert_eq!(
-            body.expires_at,
-            days.map(|d: i64| Timestamp::from_unix(T0 + d * 86_400)),
+            body.lifetime_seconds,
+            days.map(|d: u32| d * 86_400),
             "{rights} steps right"
         );
         // While it runs, the choice is frozen.
@@ -238,8 +241,8 @@ fn an_empty_date_is_flagged_on_submit_and_fixing_it_clears_the_error() {
     assert_eq!(issue_popup(&m).expiry_error, None);
     let (_, body, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
     assert_eq!(
-        body.expires_at,
-        Some(Timestamp::from_unix(T0 + 365 * 86_400))
+        (body.expires_at, body.lifetime_seconds),
+        (None, Some(365 * 86_400))
     );
 }
 
@@ -272,10 +275,7 @@ fn a_retry_after_a_network_failure_sends_the_same_body_with_the_same_key() {
     update(&mut m, code(KeyCode::Right));
     update(&mut m, code(KeyCode::Right));
     let (id, body, idem) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
-    assert_eq!(
-        body.expires_at,
-        Some(Timestamp::from_unix(T0 + 30 * 86_400))
-    );
+    assert_eq!(body.lifetime_seconds, Some(30 * 86_400));
     // Time passes while the service is away.
     m.now = Timestamp::from_unix(T0 + 95);
     respond(&mut m, id, ApiResult::Issued(Err(unreachable())));
@@ -295,10 +295,7 @@ fn a_retry_after_a_network_failure_sends_the_same_body_with_the_same_key() {
     update(&mut m, code(KeyCode::Esc));
     update(&mut m, code(KeyCode::Right));
     let (_, body4, _) = issue_sent(&update(&mut m, code(KeyCode::Enter)));
-    assert_eq!(
-        body4.expires_at,
-        Some(Timestamp::from_unix(T0 + 200 + 90 * 86_400))
-    );
+    assert_eq!(body4.lifetime_seconds, Some(90 * 86_400));
 }
 
 #[test]

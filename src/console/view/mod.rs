@@ -18,6 +18,8 @@ mod tests_issue_expiry;
 #[cfg(test)]
 mod tests_screens;
 #[cfg(test)]
+mod tests_service_clock;
+#[cfg(test)]
 mod tests_states_and_lifecycle;
 #[cfg(test)]
 mod tests_widths;
@@ -132,17 +134,24 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         theme.badge(),
     );
     x += text::width(&badge) as u16 + 1;
-    let who = match &m.me {
+    let note = crate::console::format::skew_note(tr, m.skew).map(|n| format!("{n} "));
+    let note_w = note.as_deref().map_or(0, text::width) as u16;
+    let mut who = match &m.me {
         Some(me) => format!("{} · {} ", clean(&me.name), me.role.as_str()),
         None => format!("{} ", tr.t("app.who_unknown")),
     };
+    // Where a clock note leaves no room for the role, the name alone says who.
+    if let Some(me) = &m.me
+        && note_w + text::width(&who) as u16 > r.right().saturating_sub(x)
+    {
+        who = format!("{} ", clean(&me.name));
+    }
     let who_w = text::width(&who) as u16;
     let who_x = r.right().saturating_sub(who_w).max(x);
     // A skew worth saying goes before the connection, which gives way to it when narrow.
     let mut conn_end = who_x;
-    if let Some(note) = crate::console::format::skew_note(tr, m.skew) {
-        let note = format!("{note} ");
-        let note_w = (text::width(&note) as u16).min(who_x.saturating_sub(x));
+    if let Some(note) = note {
+        let note_w = note_w.min(who_x.saturating_sub(x));
         conn_end = who_x.saturating_sub(note_w).max(x);
         put(
             buf,

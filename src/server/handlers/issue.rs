@@ -108,7 +108,11 @@ fn check_issue(
     if let Some(name) = &req.name {
         validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
     }
-    let expires_at = check_lifetime(req.expires_at, req.lifetime_seconds, Timestamp::now().unix())?;
+    let expires_at = check_lifetime(
+        req.expires_at,
+        req.lifetime_seconds,
+        Timestamp::now().unix(),
+    )?;
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
     Ok(IssueRequest {
         name: req.name,

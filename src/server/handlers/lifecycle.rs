@@ -156,7 +156,11 @@ fn check_rotate(
             "grace_seconds must be 0 to 604800 (7 days)",
         ));
     }
-    let expires_at = check_lifetime(req.expires_at, req.lifetime_seconds, Timestamp::now().unix())?;
+    let expires_at = check_lifetime(
+        req.expires_at,
+        req.lifetime_seconds,
+        Timestamp::now().unix(),
+    )?;
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
     // The hash names the route and the key: the same header on another request is "reused".
     let operation = format!("rotate {key_id}\n");
