@@ -12,5 +12,6 @@ mod key_lifecycle;
 mod kill9_keeps_what_was_acknowledged;
 mod limit_and_delete_under_concurrency;
 mod secrets_never_leak;
+mod service_clock;
 mod spec_audit;
 mod usage_across_restart;
