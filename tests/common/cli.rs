@@ -54,6 +54,24 @@ impl Cli {
         c.args(args).output().unwrap()
     }
 
+    /// [`Cli::run`] with this machine's clock moved by `offset` (`+2d`) for the command alone.
+    pub fn run_skewed(&self, offset: &str, args: &[&str]) -> Output {
+        let faked = super::faketime(offset);
+        let mut c = self.command();
+        let program = c.get_program().to_owned();
+        let mut wrapped = Command::new(&faked[0]);
+        wrapped.args(&faked[1..]).arg(program).args(args);
+        // The same clean environment as every command here.
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        c = wrapped;
+        c.stdin(Stdio::null()).output().unwrap()
+    }
+
     /// `ragkeys --endpoint URL --token TOKEN ARGS…`
     pub fn remote(&self, url: &str, token: &str, args: &[&str]) -> Output {
         let mut all = vec!["--endpoint", url, "--token", token];

@@ -504,3 +504,18 @@ pub fn serve_refused(data_dir: &Path, args: &[&str]) -> (Option<i32>, String, Du
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The shell words that run a command with this machine's clock moved by `offset` (`+2d`,
+/// `-2d`): libfaketime's `faketime`, monotonic clocks left real (tokio's timers use them).
+/// Fails, naming the package, where it is not installed.
+pub fn faketime(offset: &str) -> Vec<String> {
+    let found = Command::new("faketime")
+        .args(["-f", "+0d", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(found, "faketime is missing: apt-get install faketime");
+    ["env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f", offset]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}

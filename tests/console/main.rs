@@ -9,6 +9,7 @@ mod flow;
 mod gnu_screen;
 mod hostile_service;
 mod scroll_bytes;
+mod service_clock;
 mod several_consoles;
 mod slow_links;
 mod terminal_manners;

@@ -1,0 +1,160 @@
+//! The console on a machine whose clock is two days off the service's (libfaketime), against a
+//! `ragkeys serve` on the real clock (docs/console.md, The service's clock): lifetimes sent as
+//! `lifetime_seconds` are counted on the service's clock, relative times count from the
+//! service's now as learned from `Date`, and the header says how far the clocks differ.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::common::api::Api;
+use crate::common::tmux::{Tmux, sh_quote};
+use crate::common::{Server, faketime};
+use crate::tmux_copy_and_delete::console_command;
+
+const DAY: i64 = 86_400;
+
+fn unix(v: &Value) -> i64 {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map_or(0, |t| t.timestamp())
+}
+
+/// The console against `server`, its clock moved by `offset`, times shown in UTC.
+fn skewed_console(server: &Server, home: &std::path::Path, offset: &str) -> Tmux {
+    let console = console_command(server, home, &server.token, "--clipboard off --lang en");
+    let faked: Vec<String> = faketime(offset).iter().map(|w| sh_quote(w)).collect();
+    Tmux::start(
+        &format!("TZ=UTC {} sh -c {}", faked.join(" "), sh_quote(&console)),
+        100,
+        30,
+    )
+}
+
+/// A service with one key that was used a moment ago (its `last_used_at` written).
+async fn service_with_a_fresh_key(api: &Api, name: &str) -> String {
+    let sid = api.create_service(name).await;
+    let key = api.issue(&sid, json!({"name": "fresh"})).await.expect(201);
+    let plain = key["key"].as_str().unwrap_or_default().to_string();
+    assert_eq!(api.verify(&plain).await.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while api.list(&sid).await["api_keys"][0]["last_used_at"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "last_used_at never written");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sid
+}
+
+/// Issues a key from the open keys screen with the expiry `rights` steps right of Never, and
+/// returns it as the service lists it.
+async fn issue_with(term: &Tmux, api: &Api, sid: &str, rights: usize) -> Value {
+    let before = api.list(sid).await["api_keys"].as_array().map_or(0, Vec::len);
+    term.keys(&["i"]);
+    term.wait_text("[Issue]");
+    term.keys(&["Tab"]);
+    for _ in 0..rights {
+        term.keys(&["Right"]);
+    }
+    term.keys(&["Enter"]);
+    let screen = term.wait_for("the answer to the issue", |s| {
+        s.contains("API Key copy") || s.contains("366 days") || s.contains("Error")
+    });
+    if screen.contains("API Key copy") {
+        // [OK] before any copy asks once more; OK there closes it.
+        term.keys(&["Tab", "Enter"]);
+        term.wait_text("Close without copying?");
+        term.keys(&["Left", "Enter"]);
+        term.wait_gone_text("API Key copy");
+    } else {
+        term.keys(&["Escape"]);
+        term.wait_gone_text("[Issue]");
+    }
+    let list = api.list(sid).await;
+    let keys = list["api_keys"].as_array().cloned().unwrap_or_default();
+    if keys.len() == before {
+        return json!({ "refused": screen });
+    }
+    keys[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_days_ahead_lifetimes_and_last_used_count_on_the_services_clock() {
+    ragkeys::client::install_crypto_provider();
+    let server = Server::start();
+    let api = Api::new(&server);
+    let sid = service_with_a_fresh_key(&api, "ahead-svc").await;
+    let home = tempfile::tempdir().unwrap();
+    let term = skewed_console(&server, home.path(), "+2d");
+    term.wait_text("ahead-svc");
+    let mut wrong = Vec::new();
+    let header = term.screen().lines().next().unwrap_or_default().to_string();
+    if !header.contains("clock 2 d ahead of the service") {
+        wrong.push(format!("the header does not say the skew: {header:?}"));
+    }
+    term.keys(&["Enter"]);
+    let screen = term.wait_text("fresh");
+    let row = screen.lines().find(|l| l.contains("fresh")).unwrap_or_default();
+    if row.contains("d ago") || !(row.contains("just now") || row.contains("min ago")) {
+        wrong.push(format!("Last used of a fresh key: {row:?}"));
+    }
+    // 7 days: 7 days on the service's clock, whatever this machine's says.
+    let k = issue_with(&term, &api, &sid, 1).await;
+    let life = unix(&k["expires_at"]) - unix(&k["created_at"]);
+    if (life - 7 * DAY).abs() > 5 {
+        wrong.push(format!("7 days issued a key living {} s: {k}", life));
+    }
+    // 1 year: accepted, 365 days.
+    let k = issue_with(&term, &api, &sid, 4).await;
+    let life = unix(&k["expires_at"]) - unix(&k["created_at"]);
+    if (life - 365 * DAY).abs() > 5 {
+        wrong.push(format!("1 year: {k}"));
+    }
+    term.keys(&["q", "q"]);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_days_behind_the_rotate_popups_grace_ends_in_the_future() {
+    ragkeys::client::install_crypto_provider();
+    let server = Server::start();
+    let api = Api::new(&server);
+    let sid = service_with_a_fresh_key(&api, "behind-svc").await;
+    let home = tempfile::tempdir().unwrap();
+    let term = skewed_console(&server, home.path(), "-2d");
+    term.wait_text("behind-svc");
+    let mut wrong = Vec::new();
+    let header = term.screen().lines().next().unwrap_or_default().to_string();
+    if !header.contains("clock 2 d behind the service") {
+        wrong.push(format!("the header does not say the skew: {header:?}"));
+    }
+    term.keys(&["Enter"]);
+    let screen = term.wait_text("fresh");
+    let row = screen.lines().find(|l| l.contains("fresh")).unwrap_or_default();
+    if !(row.contains("just now") || row.contains("min ago")) {
+        wrong.push(format!("Last used of a fresh key: {row:?}"));
+    }
+    // R: the old key stops 24 hours (the default grace) after the service's now.
+    term.keys(&["R"]);
+    let screen = term.wait_text("The old key stops at");
+    let at = screen
+        .split("The old key stops at ")
+        .nth(1)
+        .and_then(|rest| rest.get(..19))
+        .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())
+        .map(|t| t.and_utc().timestamp());
+    let now = Utc::now().timestamp();
+    match at {
+        Some(at) if (at - (now + DAY)).abs() <= 120 => {}
+        _ => wrong.push(format!(
+            "the grace end is not 24 h after the service's now ({now}): {at:?} in\n{screen}"
+        )),
+    }
+    term.keys(&["Escape"]);
+    // 30 days sent from a clock 2 days behind: still 30 days on the service's clock.
+    let k = issue_with(&term, &api, &sid, 2).await;
+    let life = unix(&k["expires_at"]) - unix(&k["created_at"]);
+    if (life - 30 * DAY).abs() > 5 {
+        wrong.push(format!("30 days issued a key living {} s: {k}", life));
+    }
+    term.keys(&["q", "q"]);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
