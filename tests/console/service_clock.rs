@@ -158,3 +158,34 @@ async fn two_days_behind_the_rotate_popups_grace_ends_in_the_future() {
     term.keys(&["q", "q"]);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_issued_for_3_days_reads_expires_in_3_d() {
+    ragkeys::client::install_crypto_provider();
+    let server = Server::start();
+    let api = Api::new(&server);
+    let sid = api.create_service("three-days").await;
+    let cli = crate::common::cli::Cli::new();
+    let o = cli.remote(
+        &server.url(),
+        &server.token,
+        &["keys", "issue", &sid, "--expires", "3d"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // Seconds later, as a person reads it: under 3 whole days are left.
+    let created = unix(&api.list(&sid).await["api_keys"][0]["created_at"]);
+    while Utc::now().timestamp() < created + 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let console = console_command(&server, home.path(), &server.token, "--lang en");
+    let term = Tmux::start(&console, 100, 30);
+    term.wait_text("three-days");
+    term.keys(&["Enter"]);
+    // Rounded to the nearest day (docs/api.md, Time), not down: 2 d 23 h 59 m is 3 d.
+    let screen = term.wait_text("ragk_");
+    let row = screen.lines().find(|l| l.contains("********")).unwrap_or_default();
+    assert!(row.contains("expires in 3 d"), "{screen}");
+    assert!(screen.contains("1 key expires in 3 days"), "{screen}");
+    term.keys(&["q", "q"]);
+}
