@@ -94,7 +94,9 @@ async fn issue_counts_lifetime_seconds_on_the_services_clock() {
         assert!(msg.contains("lifetime_seconds"), "{body}: {msg}");
     }
     // expires_at alone still works as before.
-    api.issue(&sid, json!({ "expires_at": soon })).await.expect(201);
+    api.issue(&sid, json!({ "expires_at": soon }))
+        .await
+        .expect(201);
 }
 
 #[tokio::test]
@@ -105,7 +107,11 @@ async fn patch_and_enable_take_lifetime_seconds() {
     let (kid, _) = api.issue_ok(&sid).await;
     let path = format!("/v1/services/{sid}/api-keys/{kid}");
     let r = api
-        .call(Method::PATCH, &path, Some(json!({"lifetime_seconds": 3 * DAY})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"lifetime_seconds": 3 * DAY})),
+        )
         .await;
     let key = r.expect(200);
     expires_after(&r, &key, 3 * DAY);
@@ -145,7 +151,10 @@ async fn rotate_gives_the_successor_a_lifetime_or_the_old_one() {
         async move { api.call(Method::POST, &path, Some(body)).await }
     };
     // With neither: the old key's lifetime (7 d), counted from now.
-    let old = api.issue(&sid, json!({"lifetime_seconds": 7 * DAY})).await.expect(201);
+    let old = api
+        .issue(&sid, json!({"lifetime_seconds": 7 * DAY}))
+        .await
+        .expect(201);
     let r = rotate(old["id"].as_str().unwrap(), json!({"grace_seconds": 0})).await;
     let next = r.expect(201);
     expires_after(&r, &next, 7 * DAY);
@@ -159,7 +168,9 @@ async fn rotate_gives_the_successor_a_lifetime_or_the_old_one() {
     expires_after(&r, &third, 30 * DAY);
     // With expires_at: that instant.
     let at = Utc::now().timestamp() + 2 * DAY;
-    let at_s = chrono::DateTime::from_timestamp(at, 0).unwrap().to_rfc3339();
+    let at_s = chrono::DateTime::from_timestamp(at, 0)
+        .unwrap()
+        .to_rfc3339();
     let r = rotate(
         third["id"].as_str().unwrap(),
         json!({"grace_seconds": 0, "expires_at": at_s}),
@@ -186,7 +197,10 @@ async fn rotate_gives_the_successor_a_lifetime_or_the_old_one() {
 #[tokio::test]
 async fn the_openapi_document_lists_lifetime_seconds() {
     let server = Server::start();
-    let doc = Api::new(&server).get_public("/openapi.json").await.expect(200);
+    let doc = Api::new(&server)
+        .get_public("/openapi.json")
+        .await
+        .expect(200);
     for schema in ["IssueApiKey", "UpdateApiKey", "RotateApiKey"] {
         let field = &doc["components"]["schemas"][schema]["properties"]["lifetime_seconds"];
         assert_eq!(field["minimum"], 60, "{schema}: {field}");

@@ -42,7 +42,12 @@ fn two_days_ahead_expiries_are_lifetimes_on_the_services_clock() {
     let sid = service(&cli, &s, "cli-ahead");
     let mut wrong = Vec::new();
     for (expires, days) in [("7d", 7), ("1y", 365), ("3d", 3)] {
-        let o = skewed(&cli, &s, "+2d", &["--json", "keys", "issue", &sid, "--expires", expires]);
+        let o = skewed(
+            &cli,
+            &s,
+            "+2d",
+            &["--json", "keys", "issue", &sid, "--expires", expires],
+        );
         let err = stderr(&o);
         if code(&o) != 0 {
             wrong.push(format!("--expires {expires}: exit {}: {err}", code(&o)));
@@ -61,17 +66,37 @@ fn two_days_ahead_expiries_are_lifetimes_on_the_services_clock() {
         let o = cli.remote(&s.url(), &s.token, &["--json", "keys", "issue", &sid]);
         json(&o)["id"].as_str().unwrap_or_default().to_string()
     };
-    let o = skewed(&cli, &s, "+2d", &["--json", "keys", "update", &sid, &kid, "--expires", "30d"]);
+    let o = skewed(
+        &cli,
+        &s,
+        "+2d",
+        &["--json", "keys", "update", &sid, &kid, "--expires", "30d"],
+    );
     let left = unix(&json(&o)["expires_at"]) - Utc::now().timestamp();
     if (left - 30 * DAY).abs() > 5 {
-        wrong.push(format!("keys update --expires 30d: {left} s left: {}", stderr(&o)));
+        wrong.push(format!(
+            "keys update --expires 30d: {left} s left: {}",
+            stderr(&o)
+        ));
     }
-    let o = cli.remote(&s.url(), &s.token, &["keys", "disable", &sid, &kid, "--yes"]);
+    let o = cli.remote(
+        &s.url(),
+        &s.token,
+        &["keys", "disable", &sid, &kid, "--yes"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = skewed(&cli, &s, "+2d", &["--json", "keys", "enable", &sid, &kid, "--expires", "90d"]);
+    let o = skewed(
+        &cli,
+        &s,
+        "+2d",
+        &["--json", "keys", "enable", &sid, &kid, "--expires", "90d"],
+    );
     let left = unix(&json(&o)["expires_at"]) - Utc::now().timestamp();
     if (left - 90 * DAY).abs() > 5 {
-        wrong.push(format!("keys enable --expires 90d: {left} s left: {}", stderr(&o)));
+        wrong.push(format!(
+            "keys enable --expires 90d: {left} s left: {}",
+            stderr(&o)
+        ));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
@@ -83,7 +108,12 @@ fn two_days_behind_a_rotations_grace_ends_after_the_services_now() {
     let sid = service(&cli, &s, "cli-behind");
     let o = cli.remote(&s.url(), &s.token, &["--json", "keys", "issue", &sid]);
     let kid = json(&o)["id"].as_str().unwrap_or_default().to_string();
-    let o = skewed(&cli, &s, "-2d", &["keys", "rotate", &sid, &kid, "--grace", "24h"]);
+    let o = skewed(
+        &cli,
+        &s,
+        "-2d",
+        &["keys", "rotate", &sid, &kid, "--grace", "24h"],
+    );
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{err}");
     let mut wrong = Vec::new();
@@ -100,7 +130,9 @@ fn two_days_behind_a_rotations_grace_ends_after_the_services_now() {
     let want = Utc::now().timestamp() + DAY;
     match until {
         Some(t) if (t - want).abs() <= 60 => {}
-        _ => wrong.push(format!("the grace ends at {until:?}, not about {want}: {err}")),
+        _ => wrong.push(format!(
+            "the grace ends at {until:?}, not about {want}: {err}"
+        )),
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
@@ -110,7 +142,11 @@ fn clocks_in_step_say_nothing() {
     let s = Server::start();
     let cli = Cli::new();
     let sid = service(&cli, &s, "cli-in-step");
-    let o = cli.remote(&s.url(), &s.token, &["keys", "issue", &sid, "--expires", "7d"]);
+    let o = cli.remote(
+        &s.url(),
+        &s.token,
+        &["keys", "issue", &sid, "--expires", "7d"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!stderr(&o).contains("clock"), "{}", stderr(&o));
 }

@@ -514,8 +514,14 @@ pub fn faketime(offset: &str) -> Vec<String> {
         .status()
         .is_ok_and(|s| s.success());
     assert!(found, "faketime is missing: apt-get install faketime");
-    ["env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f", offset]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "env",
+        "FAKETIME_DONT_FAKE_MONOTONIC=1",
+        "faketime",
+        "-f",
+        offset,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }

@@ -38,7 +38,10 @@ async fn service_with_a_fresh_key(api: &Api, name: &str) -> String {
     assert_eq!(api.verify(&plain).await.status, 200);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while api.list(&sid).await["api_keys"][0]["last_used_at"].is_null() {
-        assert!(std::time::Instant::now() < deadline, "last_used_at never written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last_used_at never written"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     sid
@@ -47,7 +50,9 @@ async fn service_with_a_fresh_key(api: &Api, name: &str) -> String {
 /// Issues a key from the open keys screen with the expiry `rights` steps right of Never, and
 /// returns it as the service lists it.
 async fn issue_with(term: &Tmux, api: &Api, sid: &str, rights: usize) -> Value {
-    let before = api.list(sid).await["api_keys"].as_array().map_or(0, Vec::len);
+    let before = api.list(sid).await["api_keys"]
+        .as_array()
+        .map_or(0, Vec::len);
     term.keys(&["i"]);
     term.wait_text("[Issue]");
     term.keys(&["Tab"]);
@@ -92,7 +97,10 @@ async fn two_days_ahead_lifetimes_and_last_used_count_on_the_services_clock() {
     }
     term.keys(&["Enter"]);
     let screen = term.wait_text("fresh");
-    let row = screen.lines().find(|l| l.contains("fresh")).unwrap_or_default();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("fresh"))
+        .unwrap_or_default();
     if row.contains("d ago") || !(row.contains("just now") || row.contains("min ago")) {
         wrong.push(format!("Last used of a fresh key: {row:?}"));
     }
@@ -128,7 +136,10 @@ async fn two_days_behind_the_rotate_popups_grace_ends_in_the_future() {
     }
     term.keys(&["Enter"]);
     let screen = term.wait_text("fresh");
-    let row = screen.lines().find(|l| l.contains("fresh")).unwrap_or_default();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("fresh"))
+        .unwrap_or_default();
     if !(row.contains("just now") || row.contains("min ago")) {
         wrong.push(format!("Last used of a fresh key: {row:?}"));
     }
@@ -171,7 +182,12 @@ async fn a_key_issued_for_3_days_reads_expires_in_3_d() {
         &server.token,
         &["keys", "issue", &sid, "--expires", "3d"],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Seconds later, as a person reads it: under 3 whole days are left.
     let created = unix(&api.list(&sid).await["api_keys"][0]["created_at"]);
     while Utc::now().timestamp() < created + 2 {
@@ -184,7 +200,10 @@ async fn a_key_issued_for_3_days_reads_expires_in_3_d() {
     term.keys(&["Enter"]);
     // Rounded to the nearest day (docs/api.md, Time), not down: 2 d 23 h 59 m is 3 d.
     let screen = term.wait_text("ragk_");
-    let row = screen.lines().find(|l| l.contains("********")).unwrap_or_default();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("********"))
+        .unwrap_or_default();
     assert!(row.contains("expires in 3 d"), "{screen}");
     assert!(screen.contains("1 key expires in 3 days"), "{screen}");
     term.keys(&["q", "q"]);
