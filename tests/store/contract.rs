@@ -1174,3 +1174,35 @@ pub async fn settings_are_set_again_or_initialised_once(f: Fixture) {
         Some("first")
     );
 }
+
+/// docs/api.md, Time: a rotation whose body gives the successor an expiry (`lifetime_seconds`
+/// or `expires_at`) keeps it rather than the old key's lifetime.
+pub async fn a_rotation_with_the_successors_own_expiry_keeps_it(f: Fixture) {
+    let old = NewKey {
+        expires_at: Some(1_800_000_001 + 1000),
+        ..new_key("key_1", "svc_a", 1)
+    };
+    service_with(&f, &[old]).await;
+    let t = 1_800_000_101;
+    let r = f
+        .store
+        .rotate_key(
+            NewKey {
+                created_at: t,
+                expires_at: Some(t + 7 * 86_400),
+                ..new_key("key_new", "svc_a", 9)
+            },
+            "key_1".into(),
+            3600,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.successor.expires_at, Some(t + 7 * 86_400));
+    assert_eq!(
+        r.old.expires_at,
+        Some(t + 3600),
+        "the grace is the old key's"
+    );
+}

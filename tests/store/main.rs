@@ -33,6 +33,7 @@ macro_rules! contract_suite {
             a_patch_changes_only_what_differs_and_audits_each_kind_once,
             a_patch_refuses_what_the_lifecycle_forbids,
             a_rotation_keeps_the_name_and_the_lifetime_and_zero_grace_retires_at_once,
+            a_rotation_with_the_successors_own_expiry_keeps_it,
             keys_are_counted_by_state_with_rotated_over_disabled_over_expired,
             a_use_is_recorded_never_backwards_and_the_newest_address_wins,
             usage_counts_add_up_per_bucket_and_old_buckets_are_pruned,
