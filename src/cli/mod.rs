@@ -85,7 +85,7 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
             return Err(CliError::new(
                 error::UNREACHABLE,
                 format!(
-                    "gave up after {} s (--timeout SECONDS): the profile's token_command did                      not finish in time",
+                    "gave up after {} s (--timeout SECONDS): the profile's token_command did not finish in time",
                     limit.as_secs()
                 ),
             ));
@@ -114,7 +114,7 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
             None => Err(CliError::new(
                 error::UNREACHABLE,
                 format!(
-                    "gave up after {} s (--timeout SECONDS): the service at {} did not answer                      in time{hint}",
+                    "gave up after {} s (--timeout SECONDS): the service at {} did not answer in time{hint}",
                     limit.as_secs(),
                     clean(ctx.client.endpoint())
                 ),
