@@ -11,6 +11,7 @@ mod keys;
 mod lifetime;
 pub mod output;
 pub mod retry;
+pub mod secrets;
 mod services;
 mod target;
 pub mod tokens;

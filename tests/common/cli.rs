@@ -54,11 +54,12 @@ impl Cli {
         c.args(args).output().unwrap()
     }
 
-    /// `ragkeys --endpoint URL --token TOKEN ARGS…`
+    /// `RAGKEYS_TOKEN=TOKEN ragkeys --endpoint URL ARGS…`: the token where other users of the
+    /// host cannot see it, as docs/cli.md asks (`--token` would warn).
     pub fn remote(&self, url: &str, token: &str, args: &[&str]) -> Output {
-        let mut all = vec!["--endpoint", url, "--token", token];
+        let mut all = vec!["--endpoint", url];
         all.extend_from_slice(args);
-        self.run(&all)
+        self.run_env(&all, &[("RAGKEYS_TOKEN", token)])
     }
 }
 
