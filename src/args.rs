@@ -256,8 +256,7 @@ fn typed(matches: &ArgMatches, id: &str) -> bool {
     let mut level = Some(matches);
     while let Some(m) = level {
         // try_get_raw first: an id a level does not define is no error there.
-        if m.try_get_raw(id).is_ok()
-            && matches!(m.value_source(id), Some(ValueSource::CommandLine))
+        if m.try_get_raw(id).is_ok() && matches!(m.value_source(id), Some(ValueSource::CommandLine))
         {
             return true;
         }
@@ -554,7 +553,7 @@ pub enum ServicesCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum KeysCommand {
     /// List the keys of a service, newest first
     List { service_id: String },
@@ -675,13 +674,30 @@ mod tests {
     fn a_token_or_database_typed_anywhere_on_the_line_is_told_from_the_environment() {
         let typed_token = |args: &[&str]| resolved(args).unwrap().token_typed;
         assert!(typed_token(&["ragkeys", "--token", "t"]));
-        assert!(typed_token(&["ragkeys", "--token", "t", "keys", "list", "s"]));
-        assert!(typed_token(&["ragkeys", "keys", "list", "s", "--token", "t"]));
-        assert!(typed_token(&["ragkeys", "services", "--token", "t", "list"]));
+        assert!(typed_token(&[
+            "ragkeys", "--token", "t", "keys", "list", "s"
+        ]));
+        assert!(typed_token(&[
+            "ragkeys", "keys", "list", "s", "--token", "t"
+        ]));
+        assert!(typed_token(&[
+            "ragkeys", "services", "--token", "t", "list"
+        ]));
         assert!(!typed_token(&["ragkeys", "keys", "list", "s"]));
         let typed_db = |args: &[&str]| resolved(args).unwrap().database_typed;
-        assert!(typed_db(&["ragkeys", "serve", "--database", "postgres://u:p@h/d"]));
-        assert!(typed_db(&["ragkeys", "tokens", "list", "--database", "postgres://h/d"]));
+        assert!(typed_db(&[
+            "ragkeys",
+            "serve",
+            "--database",
+            "postgres://u:p@h/d"
+        ]));
+        assert!(typed_db(&[
+            "ragkeys",
+            "tokens",
+            "list",
+            "--database",
+            "postgres://h/d"
+        ]));
         assert!(!typed_db(&["ragkeys", "serve"]));
     }
 

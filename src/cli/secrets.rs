@@ -116,7 +116,11 @@ pub fn read_hidden(prompt: &str, max: usize) -> Result<Zeroizing<String>, CliErr
                 _ => {}
             },
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(CliError::other(format!("cannot read from the terminal: {e}"))),
+            Err(e) => {
+                break Err(CliError::other(format!(
+                    "cannot read from the terminal: {e}"
+                )));
+            }
         }
     };
     drop(guard);

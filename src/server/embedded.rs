@@ -143,9 +143,15 @@ async fn start_as(data: &setup::DataDir, name: String) -> anyhow::Result<Embedde
         let _starting = STARTING.lock().await;
         prune_stale_tokens(store.as_ref()).await.map_err(fail)?;
         let pid = std::process::id();
-        let made = setup::create_token(store.as_ref(), &data.pepper, &name, Role::Manager, Some(pid))
-            .await
-            .map_err(fail)?;
+        let made = setup::create_token(
+            store.as_ref(),
+            &data.pepper,
+            &name,
+            Role::Manager,
+            Some(pid),
+        )
+        .await
+        .map_err(fail)?;
         ours(|ids| ids.insert(made.1.id));
         made
     };

@@ -193,12 +193,7 @@ fn loopback_endpoints_never_reach_the_proxy() {
         let out = run_as(
             &cli,
             &server.token,
-            &[
-                "services",
-                "list",
-                "--endpoint",
-                &endpoint,
-            ],
+            &["services", "list", "--endpoint", &endpoint],
             &env,
         );
         expect_code(&out, 0);
@@ -237,13 +232,7 @@ fn remote_endpoints_go_through_the_proxy_named_by_curl_s_variables() {
     let proxy = FakeProxy::start(Mode::Forward(server.addr));
     let cli = Cli::new();
     let endpoint = format!("http://ragkeys.test:{}", server.addr.port());
-    let args = [
-        "services",
-        "list",
-        "--json",
-        "--endpoint",
-        &endpoint,
-    ];
+    let args = ["services", "list", "--json", "--endpoint", &endpoint];
     for var in ["http_proxy", "all_proxy", "ALL_PROXY"] {
         let before = proxy.log.lock().unwrap().len();
         let out = run_as(&cli, &server.token, &args, &[(var, proxy.url())]);
@@ -306,12 +295,7 @@ fn no_proxy_forms_bypass_the_proxy() {
         let out = run_as(
             &cli,
             &server.token,
-            &[
-                "services",
-                "list",
-                "--endpoint",
-                &by_ip,
-            ],
+            &["services", "list", "--endpoint", &by_ip],
             &[("http_proxy", proxy.url()), ("no_proxy", no.to_string())],
         );
         expect_code(&out, 0);
@@ -327,12 +311,7 @@ fn no_proxy_forms_bypass_the_proxy() {
         let out = run_as(
             &cli,
             &server.token,
-            &[
-                "services",
-                "list",
-                "--endpoint",
-                &by_name,
-            ],
+            &["services", "list", "--endpoint", &by_name],
             &[("http_proxy", proxy.url()), ("no_proxy", no.clone())],
         );
         expect_code(&out, 0);

@@ -76,7 +76,11 @@ fn a_token_typed_on_the_command_line_works_and_warns_once_saying_what_instead() 
 #[test]
 fn the_help_says_why_a_typed_token_is_seen_and_what_to_use_instead() {
     let cli = Cli::new();
-    for args in [&["--help"][..], &["keys", "--help"], &["services", "list", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["keys", "--help"],
+        &["services", "list", "--help"],
+    ] {
         let o = cli.run(args);
         expect_code(&o, 0);
         let help = stdout(&o).split_whitespace().collect::<Vec<_>>().join(" ");
@@ -108,14 +112,31 @@ fn token_dash_reads_the_token_from_stdin_and_is_refused_where_stdin_holds_the_ke
     let token_line = format!("{}\n", s.token);
     let o = piped(
         &cli,
-        &["--endpoint", &url, "--token", "-", "services", "create", "from-stdin", "--json"],
+        &[
+            "--endpoint",
+            &url,
+            "--token",
+            "-",
+            "services",
+            "create",
+            "from-stdin",
+            "--json",
+        ],
         &token_line,
     );
     expect_code(&o, 0);
     assert_eq!(json(&o)["name"], "from-stdin");
-    assert_eq!(stderr(&o), "", "no warning: the token was never an argument");
+    assert_eq!(
+        stderr(&o),
+        "",
+        "no warning: the token was never an argument"
+    );
     // Anywhere on the line, and as RAGKEYS_TOKEN=- too.
-    let o = piped(&cli, &["services", "list", "--endpoint", &url, "--token", "-"], &token_line);
+    let o = piped(
+        &cli,
+        &["services", "list", "--endpoint", &url, "--token", "-"],
+        &token_line,
+    );
     expect_code(&o, 0);
     assert!(stdout(&o).contains("from-stdin"), "{}", stdout(&o));
     let mut c = cli.command();
@@ -135,7 +156,11 @@ fn token_dash_reads_the_token_from_stdin_and_is_refused_where_stdin_holds_the_ke
     expect_code(&o, 0);
 
     // Nothing on stdin: a usage error before anything is sent.
-    let o = piped(&cli, &["--endpoint", &url, "--token", "-", "services", "list"], "");
+    let o = piped(
+        &cli,
+        &["--endpoint", &url, "--token", "-", "services", "list"],
+        "",
+    );
     expect_code(&o, 2);
     assert!(stderr(&o).contains("no token on stdin"), "{}", stderr(&o));
 
@@ -170,14 +195,34 @@ fn a_database_password_typed_on_the_command_line_warns_and_the_environment_does_
             .count()
     };
     for args in [
-        &["serve", "--database", url, "--pepper-file", pepper, "--database-wait", "0"][..],
-        &["tokens", "list", "--database", url, "--pepper-file", pepper, "--database-wait", "0"],
+        &[
+            "serve",
+            "--database",
+            url,
+            "--pepper-file",
+            pepper,
+            "--database-wait",
+            "0",
+        ][..],
+        &[
+            "tokens",
+            "list",
+            "--database",
+            url,
+            "--pepper-file",
+            pepper,
+            "--database-wait",
+            "0",
+        ],
     ] {
         let o = cli.run(args);
         assert_ne!(code(&o), 0, "{}", stderr(&o));
         assert_eq!(warned(&o), 1, "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
-        assert!(e.contains("RAGKEYS_DATABASE_URL") && e.contains(".pgpass"), "{e}");
+        assert!(
+            e.contains("RAGKEYS_DATABASE_URL") && e.contains(".pgpass"),
+            "{e}"
+        );
         assert!(!e.contains("hunter2"), "{e}");
     }
     // The same URL from the environment, or one without a password: no warning.

@@ -365,14 +365,7 @@ fn delete_on_a_terminal_asks_first() {
     let svc = create_service(&cli, &s, "tty-demo");
     expect_code(&issue(&cli, &s, &svc, &["--name", "prod-app"]), 0);
     let id = key_ids(&cli, &s, &svc).remove(0);
-    let base = [
-        "--endpoint",
-        &s.url(),
-        "keys",
-        "delete",
-        &svc,
-        &id,
-    ];
+    let base = ["--endpoint", &s.url(), "keys", "delete", &svc, &id];
 
     let o = delete_on_a_terminal(&cli, &s.token, &base, "n\n");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
@@ -388,13 +381,7 @@ fn delete_on_a_terminal_asks_first() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(key_ids(&cli, &s, &svc).is_empty());
 
-    let sbase = [
-        "--endpoint",
-        &s.url(),
-        "services",
-        "delete",
-        &svc,
-    ];
+    let sbase = ["--endpoint", &s.url(), "services", "delete", &svc];
     let o = delete_on_a_terminal(&cli, &s.token, &sbase, "yes\n");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("tty-demo"), "{}", stderr(&o));

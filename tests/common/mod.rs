@@ -344,7 +344,12 @@ pub fn console_tokens(dir: &Path) -> Vec<(String, u32)> {
 /// host's name up to its first dot (docs/console.md, Who did it).
 pub fn person_at_this_host(login: &str) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
-    let short = host.trim().split('.').next().unwrap_or_default().to_string();
+    let short = host
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     format!("{login}@{short}")
 }
 

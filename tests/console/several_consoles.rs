@@ -65,7 +65,11 @@ fn consoles_on_one_data_dir_keep_their_own_tokens_and_prune_dead_ones() {
     let first = unreaped_console(home.path(), &data);
     first.wait_text("rag-demo");
     let alice = person_at_this_host("alice");
-    assert_eq!(token_name(&first), alice, "LOGNAME, not USER, names the person");
+    assert_eq!(
+        token_name(&first),
+        alice,
+        "LOGNAME, not USER, names the person"
+    );
     let [first_pid] = console_pids(&data)[..] else {
         panic!("one console, one token: {:?}", console_tokens(&data));
     };

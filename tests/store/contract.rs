@@ -328,7 +328,10 @@ pub async fn console_tokens_share_a_name_that_people_neither_take_nor_revoke(f: 
     };
     let first = store.create_token(console(4242, 1)).await.unwrap();
     let second = store.create_token(console(4243, 2)).await.unwrap();
-    assert_eq!((first.console_pid, second.console_pid), (Some(4242), Some(4243)));
+    assert_eq!(
+        (first.console_pid, second.console_pid),
+        (Some(4242), Some(4243))
+    );
     assert_ne!(first.id, second.id);
     let found = store.find_token([2; 32]).await.unwrap().unwrap();
     assert_eq!(found, second);
@@ -345,7 +348,10 @@ pub async fn console_tokens_share_a_name_that_people_neither_take_nor_revoke(f: 
         store.revoke_token("alice@bastion-1".into()).await,
         Err(StoreError::TokenNotFound)
     ));
-    assert_eq!(store.list_tokens().await.unwrap(), [first.clone(), second.clone()]);
+    assert_eq!(
+        store.list_tokens().await.unwrap(),
+        [first.clone(), second.clone()]
+    );
     // Once the consoles are gone the name is free for a person, and a console started later
     // still makes its own beside that person's token, which revoking by name then removes.
     store.revoke_listed_token(first).await.unwrap();

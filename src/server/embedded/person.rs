@@ -90,17 +90,19 @@ mod tests {
     fn logname_then_user_then_the_password_database() {
         let db = || Some("carol".to_owned());
         assert_eq!(
-            token_name(Some("alice"), Some("bob"), db, Some("bastion-1.example.com")),
+            token_name(
+                Some("alice"),
+                Some("bob"),
+                db,
+                Some("bastion-1.example.com")
+            ),
             "alice@bastion-1"
         );
         assert_eq!(
             token_name(None, Some("bob"), db, Some("bastion-1")),
             "bob@bastion-1"
         );
-        assert_eq!(
-            token_name(Some(""), Some(" "), db, Some("b1")),
-            "carol@b1"
-        );
+        assert_eq!(token_name(Some(""), Some(" "), db, Some("b1")), "carol@b1");
         assert!(token_name(None, None, none, None).ends_with("@localhost"));
         assert!(token_name(None, None, none, Some("")).starts_with("uid"));
     }

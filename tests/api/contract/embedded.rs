@@ -30,7 +30,11 @@ async fn two_embedded_services_on_one_data_dir_never_revoke_each_other() {
     let host = person_at_this_host("");
     for s in [&first, &second] {
         assert!(s.token_name().ends_with(&host), "{}", s.token_name());
-        assert!(!s.token_name().contains("local-console"), "{}", s.token_name());
+        assert!(
+            !s.token_name().contains("local-console"),
+            "{}",
+            s.token_name()
+        );
     }
     assert_eq!(first.token_name(), second.token_name());
     let me_pid = std::process::id();
@@ -73,7 +77,12 @@ async fn embedded_starts_never_touch_tokens_people_made() {
     // Even names older consoles used, and the name this one will take: a person's token is
     // never pruned, whatever its name.
     let embedded_name = person_at_this_host(&login_of_this_process());
-    let people = ["local-console@1", "local-console@alice", "admin", &embedded_name];
+    let people = [
+        "local-console@1",
+        "local-console@alice",
+        "admin",
+        &embedded_name,
+    ];
     for name in people {
         let out = tokens(&dir, &["create", "--name", name, "--role", "viewer"]);
         assert!(
@@ -87,7 +96,11 @@ async fn embedded_starts_never_touch_tokens_people_made() {
     assert_eq!(token_names(&dir)[..4], people);
     // `tokens revoke NAME` takes the person's token of that name, never the console's.
     let out = tokens(&dir, &["revoke", &embedded_name]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(services_seen_by(&embedded).await, ["rag-demo"]);
     let out = tokens(&dir, &["revoke", &embedded_name]);
     assert_eq!(out.status.code(), Some(3));
@@ -98,7 +111,10 @@ async fn embedded_starts_never_touch_tokens_people_made() {
     );
     assert_eq!(services_seen_by(&embedded).await, ["rag-demo"]);
     // …and `tokens create` never takes a running console's name.
-    let out = tokens(&dir, &["create", "--name", &embedded_name, "--role", "manager"]);
+    let out = tokens(
+        &dir,
+        &["create", "--name", &embedded_name, "--role", "manager"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("console"),
@@ -118,7 +134,10 @@ fn login_of_this_process() -> String {
         .filter_map(|v| std::env::var(v).ok())
         .find(|v| !v.trim().is_empty())
         .unwrap_or_else(|| {
-            let out = std::process::Command::new("id").arg("-un").output().unwrap();
+            let out = std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap();
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         })
 }

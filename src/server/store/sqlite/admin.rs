@@ -105,7 +105,8 @@ pub fn list_tokens(conn: &Connection) -> StoreResult<Vec<TokenRecord>> {
 }
 
 pub fn revoke_token(conn: &mut Connection, name: &str) -> StoreResult<()> {
-    let n = conn.execute("DELETE FROM admin_tokens WHERE name = ?1 AND console_pid IS NULL",
+    let n = conn.execute(
+        "DELETE FROM admin_tokens WHERE name = ?1 AND console_pid IS NULL",
         [name],
     )?;
     if n == 0 {

@@ -314,7 +314,17 @@ mod tests {
         let pids: Vec<Option<i64>> = rows.iter().map(|r| r.1).collect();
         assert_eq!(
             pids,
-            [None, Some(4242), Some(4242), None, None, None, None, None, None],
+            [
+                None,
+                Some(4242),
+                Some(4242),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None
+            ],
             "{rows:?}"
         );
         assert!(add(&c, "later", 201) > newest, "the sequence went on");
