@@ -85,7 +85,7 @@ fn token_json(t: &TokenRecord) -> serde_json::Value {
         "created_at": Timestamp::from_unix(t.created_at),
         "masked": t.masked,
     });
-    // A console's own token says whose process it belongs to (docs/cli.md, tokens).
+    // A console's own token says whose process it is (docs/console.md, Who did it).
     if let Some(pid) = t.console_pid {
         v["console_pid"] = pid.into();
     }
