@@ -63,16 +63,19 @@ fn services_in_tables_and_json() {
     );
 
     // --json prints the Service object itself; flags may follow the subcommand.
-    let o = cli.run(&[
-        "services",
-        "create",
-        "검색서비스",
-        "--description",
-        "한국어 설명",
-        "--json",
-        "--endpoint",
-        &s.url(),
-    ]);
+    let o = cli.run_env(
+        &[
+            "services",
+            "create",
+            "검색서비스",
+            "--description",
+            "한국어 설명",
+            "--json",
+            "--endpoint",
+            &s.url(),
+        ],
+        &[("RAGKEYS_TOKEN", &s.token)],
+    );
     expect_code(&o, 0);
     let svc = json(&o);
     assert_eq!(svc["name"], "검색서비스");
