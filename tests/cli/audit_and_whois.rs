@@ -266,7 +266,7 @@ fn keys_whois_on_a_terminal_hides_what_is_typed() {
     let key = stdout(&o).trim().to_string();
     let command = format!(
         "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT -u RAGKEYS_TOKEN TZ=UTC \
-         XDG_CONFIG_HOME={home} {bin} --endpoint {url} --token {token} keys whois",
+         XDG_CONFIG_HOME={home} RAGKEYS_TOKEN={token} {bin} --endpoint {url} keys whois",
         home = tmux::sh_quote(&cli.config_home.path().display().to_string()),
         bin = tmux::sh_quote(common::BIN),
         url = tmux::sh_quote(&s.url()),
