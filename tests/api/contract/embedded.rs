@@ -52,6 +52,20 @@ async fn two_embedded_services_on_one_data_dir_never_revoke_each_other() {
         .get_as("/v1/me", Some(first.token().expose()))
         .await;
     assert_eq!(me.expect(200)["name"], first.token_name());
+    // A key issued from a console names the person as its creator, and so does the trail.
+    let api = Api::at(first.endpoint());
+    let sid = api
+        .create_service_as(first.token().expose(), "by-a-person")
+        .await;
+    let issued = api.issue_as(first.token().expose(), &sid).await;
+    assert_eq!(issued["created_by"], first.token_name(), "{issued}");
+    let trail = api
+        .get_as("/v1/audit?limit=10", Some(first.token().expose()))
+        .await
+        .expect(200);
+    for e in trail["events"].as_array().unwrap() {
+        assert_eq!(e["actor"], first.token_name(), "{e}");
+    }
 
     let gone_token = first.token().expose().to_string();
     first.shutdown().await;
@@ -60,7 +74,7 @@ async fn two_embedded_services_on_one_data_dir_never_revoke_each_other() {
         [(second.token_name().to_string(), me_pid)],
         "a shut-down console's token stays, or it took the other's along"
     );
-    assert_eq!(services_seen_by(&second).await, ["rag-demo"]);
+    assert_eq!(services_seen_by(&second).await, ["rag-demo", "by-a-person"]);
     Api::at(second.endpoint())
         .get_as("/v1/services", Some(&gone_token))
         .await
