@@ -58,8 +58,12 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// URL of the key service; `None`: the console's embedded service.
     pub endpoint: Option<String>,
-    /// Admin token (ragadm_…).
+    /// Admin token (ragadm_…); `-`: read it from stdin.
     pub token: Option<String>,
+    /// `--token` was typed on the command line, where `ps` shows it to every user.
+    pub token_typed: bool,
+    /// `--database` was typed on the command line (not RAGKEYS_DATABASE_URL).
+    pub database_typed: bool,
     /// Profile of the config file.
     pub profile: Option<String>,
     /// PEM file of a CA to trust besides the system roots.
@@ -86,7 +90,9 @@ macro_rules! connection_args {
             #[arg(long, global = $global, env = "RAGKEYS_ENDPOINT", value_name = "URL")]
             pub endpoint: Option<String>,
 
-            /// Admin token (ragadm_…); prefer RAGKEYS_TOKEN or token_command in a profile
+            /// Admin token (ragadm_…), or - to read it from stdin. Typed here, it is seen by
+            /// every user of this host (ps, /proc): prefer RAGKEYS_TOKEN, token_command in a
+            /// profile of the config file, or --token - (warns otherwise)
             #[arg(
                 long,
                 global = $global,
@@ -206,6 +212,8 @@ impl Cli {
             json: self.json,
             data_dir: self.data_dir.clone(),
             timeout: None,
+            token_typed: uses_connection && typed(matches, "token"),
+            database_typed: typed(matches, "database"),
         };
         if !uses_connection {
             // Only the environment can have filled them: nothing this command reads.
@@ -240,6 +248,21 @@ impl Cli {
         }
         Ok(g)
     }
+}
+
+/// Whether `id` was typed on the command line, ahead of the subcommand or after it (a global
+/// flag is recorded at the level where it was typed and copied below).
+fn typed(matches: &ArgMatches, id: &str) -> bool {
+    let mut level = Some(matches);
+    while let Some(m) = level {
+        // try_get_raw first: an id a level does not define is no error there.
+        if m.try_get_raw(id).is_ok() && matches!(m.value_source(id), Some(ValueSource::CommandLine))
+        {
+            return true;
+        }
+        level = m.subcommand().map(|(_, sub)| sub);
+    }
+    false
 }
 
 /// Options of the console (no subcommand).
@@ -448,7 +471,9 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct StoreArgs {
     /// PostgreSQL database shared by several replicas, as libpq spells it
-    /// (postgres://user:password@host:5432/db?sslmode=verify-full); default: SQLite in the data dir
+    /// (postgres://user@host:5432/db?sslmode=verify-full); default: SQLite in the data dir.
+    /// A password typed in it is seen by every user of this host (ps, /proc): give the URL in
+    /// RAGKEYS_DATABASE_URL, or the password in a .pgpass file (warns otherwise)
     #[arg(
         long,
         global = true,
@@ -528,7 +553,7 @@ pub enum ServicesCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum KeysCommand {
     /// List the keys of a service, newest first
     List { service_id: String },
@@ -643,6 +668,37 @@ mod tests {
         assert_eq!(t.data_dir.as_deref(), Some(std::path::Path::new("/d")));
         let s = resolved(&["ragkeys", "--data-dir", "/d", "serve"]).unwrap();
         assert_eq!(s.data_dir.as_deref(), Some(std::path::Path::new("/d")));
+    }
+
+    #[test]
+    fn a_token_or_database_typed_anywhere_on_the_line_is_told_from_the_environment() {
+        let typed_token = |args: &[&str]| resolved(args).unwrap().token_typed;
+        assert!(typed_token(&["ragkeys", "--token", "t"]));
+        assert!(typed_token(&[
+            "ragkeys", "--token", "t", "keys", "list", "s"
+        ]));
+        assert!(typed_token(&[
+            "ragkeys", "keys", "list", "s", "--token", "t"
+        ]));
+        assert!(typed_token(&[
+            "ragkeys", "services", "--token", "t", "list"
+        ]));
+        assert!(!typed_token(&["ragkeys", "keys", "list", "s"]));
+        let typed_db = |args: &[&str]| resolved(args).unwrap().database_typed;
+        assert!(typed_db(&[
+            "ragkeys",
+            "serve",
+            "--database",
+            "postgres://u:p@h/d"
+        ]));
+        assert!(typed_db(&[
+            "ragkeys",
+            "tokens",
+            "list",
+            "--database",
+            "postgres://h/d"
+        ]));
+        assert!(!typed_db(&["ragkeys", "serve"]));
     }
 
     #[test]

@@ -213,8 +213,8 @@ pub fn resolve_with(
                 }
                 (None, None, None) => {
                     return Err(SettingsError::Usage(
-                        "no admin token for the endpoint: pass --token, set RAGKEYS_TOKEN, or \
-                         set token or token_command in the profile"
+                        "no admin token for the endpoint: set RAGKEYS_TOKEN, set token or \
+                         token_command in the profile, or pass --token - to read it from stdin"
                             .into(),
                     ));
                 }

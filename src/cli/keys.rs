@@ -18,9 +18,30 @@ use crate::sanitize::clean;
 use crate::wire::{ApiKey, ErrorCode, IssueApiKey, RotateApiKey, Timestamp, UpdateApiKey};
 
 pub async fn run(ctx: &Ctx, mut cmd: KeysCommand) -> Result<(), CliError> {
-    if let Some(service) = super::target::service_arg(&mut cmd) {
-        *service = super::target::service_id(ctx, service).await?;
+    let Some(service) = super::target::service_arg(&mut cmd) else {
+        return run_on(ctx, cmd).await;
+    };
+    let given = service.clone();
+    *service = super::target::service_id(ctx, &given).await?;
+    if !super::target::looks_like_an_id(&given) {
+        return run_on(ctx, cmd).await;
     }
+    // Taken as an id first (no extra request); a service may have it as its name instead.
+    match run_on(ctx, cmd.clone()).await {
+        Err(e) if e.code == error::NOT_FOUND => {
+            let Some(id) = super::target::named_like_an_id(ctx, &given).await else {
+                return Err(e);
+            };
+            if let Some(service) = super::target::service_arg(&mut cmd) {
+                *service = id;
+            }
+            run_on(ctx, cmd).await
+        }
+        done => done,
+    }
+}
+
+async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::List { service_id } => list(ctx, &service_id).await,
         KeysCommand::Whois { argv } if !argv.is_empty() => Err(super::whois::refuse_argv()),

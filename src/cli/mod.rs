@@ -11,6 +11,7 @@ mod keys;
 mod lifetime;
 pub mod output;
 pub mod retry;
+pub mod secrets;
 mod services;
 mod target;
 pub mod tokens;
@@ -170,8 +171,8 @@ pub fn connect(global: &GlobalArgs) -> Result<Ctx, CliError> {
     }
     match &settings.connection {
         Connection::Embedded { .. } => Err(CliError::usage(format!(
-            "no endpoint configured: pass --endpoint URL and --token TOKEN, set RAGKEYS_ENDPOINT \
-             and RAGKEYS_TOKEN, or add a profile to {} (for the local data dir, run `ragkeys \
+            "no endpoint configured: set RAGKEYS_ENDPOINT and RAGKEYS_TOKEN, pass --endpoint URL \
+             (with --token - to read the token from stdin), or add a profile to {} (for the local data dir, run `ragkeys \
              serve` and use its address)",
             config::config_path().display()
         ))),

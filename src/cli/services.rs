@@ -14,8 +14,20 @@ pub async fn run(ctx: &Ctx, cmd: ServicesCommand) -> Result<(), CliError> {
         ServicesCommand::List => list(ctx).await,
         ServicesCommand::Create { name, description } => create(ctx, name, description).await,
         ServicesCommand::Delete { service_id, yes } => {
-            let service_id = super::target::service_id(ctx, &service_id).await?;
-            delete(ctx, &service_id, yes).await
+            let id = super::target::service_id(ctx, &service_id).await?;
+            match delete(ctx, &id, yes).await {
+                // Taken as an id first; a service may have it as its name instead.
+                Err(e)
+                    if e.code == super::error::NOT_FOUND
+                        && super::target::looks_like_an_id(&service_id) =>
+                {
+                    match super::target::named_like_an_id(ctx, &service_id).await {
+                        Some(id) => delete(ctx, &id, yes).await,
+                        None => Err(e),
+                    }
+                }
+                done => done,
+            }
         }
     }
 }

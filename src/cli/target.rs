@@ -94,11 +94,17 @@ pub fn service_arg(cmd: &mut KeysCommand) -> Option<&mut String> {
     }
 }
 
-/// The id of the service `given` names: itself when it is an id (`svc_…`, taken as is, so a
-/// script that passes ids makes no extra request), else the id of the service with exactly
-/// that name (names are unique).
+/// Whether a SERVICE argument is first tried as an id (`svc_…`) without a lookup.
+pub fn looks_like_an_id(given: &str) -> bool {
+    given.starts_with("svc_")
+}
+
+/// The id of the service `given` names: itself when it looks like an id (`svc_…`, taken as is,
+/// so a script that passes ids makes no extra request; when no service has that id, the caller
+/// asks [`named_like_an_id`]), else the id of the service with exactly that name (names are
+/// unique).
 pub async fn service_id(ctx: &Ctx, given: &str) -> Result<String, CliError> {
-    if given.starts_with("svc_") {
+    if looks_like_an_id(given) {
         return Ok(given.to_owned());
     }
     let list = retry(false, |_| ctx.client.list_services()).await?;
@@ -119,9 +125,48 @@ pub async fn service_id(ctx: &Ctx, given: &str) -> Result<String, CliError> {
     }
 }
 
+/// After `given` (`svc_…`) was not found as an id: the id of the service whose exact name it
+/// is, if no service has it as its id (docs/cli.md, Arguments: the id of a service if one has
+/// it, else its exact name). `None` (also when the list cannot be had): the not-found stands.
+pub async fn named_like_an_id(ctx: &Ctx, given: &str) -> Option<String> {
+    let list = retry(false, |_| ctx.client.list_services()).await.ok()?;
+    pick_named(&list.services, given)
+}
+
+fn pick_named(services: &[crate::wire::Service], given: &str) -> Option<String> {
+    if services.iter().any(|s| s.id == given) {
+        return None;
+    }
+    services
+        .iter()
+        .find(|s| s.name == given)
+        .map(|s| s.id.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn service(id: &str, name: &str) -> crate::wire::Service {
+        crate::wire::Service {
+            id: id.into(),
+            name: name.into(),
+            description: String::new(),
+            key_count: 0,
+            key_limit: 5,
+            created_at: crate::wire::Timestamp::from_unix(0),
+        }
+    }
+
+    #[test]
+    fn a_name_like_an_id_is_taken_only_when_no_service_has_it_as_its_id() {
+        let both = [service("svc_1", "svc_2"), service("svc_2", "svc_1")];
+        assert_eq!(pick_named(&both, "svc_1"), None, "the id wins");
+        let named = [service("svc_9", "svc_billing"), service("svc_1", "x")];
+        assert_eq!(pick_named(&named, "svc_billing").as_deref(), Some("svc_9"));
+        assert_eq!(pick_named(&named, "svc_nope"), None);
+        assert!(looks_like_an_id("svc_x") && !looks_like_an_id("billing"));
+    }
 
     #[test]
     fn long_or_strange_arguments_are_usage_errors() {

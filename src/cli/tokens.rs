@@ -47,15 +47,6 @@ async fn run(global: &GlobalArgs, cmd: &TokensCommand, store: &StoreArgs) -> u8 
         error(&msg.to_string());
         return EXIT_USAGE;
     }
-    // The console prunes such tokens when their process is gone: a user's must never look alike.
-    if let TokensCommand::Create { name, .. } = cmd
-        && crate::server::embedded_token_pid(name).is_some()
-    {
-        error(&format!(
-            "names like {name:?} are reserved for the console's own tokens"
-        ));
-        return EXIT_USAGE;
-    }
     let dir = crate::config::data_dir(global);
     let data = match setup::open_with(&dir, store, setup::TOKENS_DB_WAIT).await {
         Ok(d) => d,
@@ -88,12 +79,17 @@ struct Created<'a> {
 
 /// A token as `tokens list --json` shows it.
 fn token_json(t: &TokenRecord) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "name": t.name,
         "role": t.role,
         "created_at": Timestamp::from_unix(t.created_at),
         "masked": t.masked,
-    })
+    });
+    // A console's own token says whose process it is (docs/console.md, Who did it).
+    if let Some(pid) = t.console_pid {
+        v["console_pid"] = pid.into();
+    }
+    v
 }
 
 async fn create(data: &setup::DataDir, name: &str, role: RoleArg, json: bool) -> u8 {
@@ -101,7 +97,7 @@ async fn create(data: &setup::DataDir, name: &str, role: RoleArg, json: bool) ->
         RoleArg::Viewer => Role::Viewer,
         RoleArg::Manager => Role::Manager,
     };
-    match setup::create_token(data.store.as_ref(), &data.pepper, name, role).await {
+    match setup::create_token(data.store.as_ref(), &data.pepper, name, role, None).await {
         Ok((token, record)) => {
             let line = zeroize::Zeroizing::new(if json {
                 // docs/cli.md, Output: the listed object plus the token, serialized straight into
@@ -135,6 +131,13 @@ async fn create(data: &setup::DataDir, name: &str, role: RoleArg, json: bool) ->
             }
             0
         }
+        Err(StoreError::NameTaken) if held_by_a_console(data.store.as_ref(), name).await => {
+            error(&format!(
+                "{name:?} is the name of a running console's own token: choose another name \
+                 (a console's token goes when its console ends)"
+            ));
+            EXIT_OTHER
+        }
         Err(StoreError::NameTaken) => {
             error(&format!(
                 "an admin token named {name:?} already exists \
@@ -149,20 +152,42 @@ async fn create(data: &setup::DataDir, name: &str, role: RoleArg, json: bool) ->
     }
 }
 
+/// Whether a console's own token has this name (docs/console.md, Who did it): only to explain a
+/// refusal, so a failing lookup counts as no.
+async fn held_by_a_console(store: &dyn Store, name: &str) -> bool {
+    store.list_tokens().await.is_ok_and(|tokens| {
+        tokens
+            .iter()
+            .any(|t| t.name == name && t.console_pid.is_some())
+    })
+}
+
 fn table(tokens: &[TokenRecord]) -> String {
-    let rows: Vec<[String; 4]> = tokens
+    // A console's own token shares its name with the person's other consoles: its process id
+    // tells them apart, in a column shown only when there is one.
+    let consoles = tokens.iter().any(|t| t.console_pid.is_some());
+    let rows: Vec<Vec<String>> = tokens
         .iter()
         .map(|t| {
-            [
+            let mut row = vec![
                 crate::sanitize::clean(&t.name).into_owned(),
                 t.role.to_string(),
                 Timestamp::from_unix(t.created_at).to_string(),
                 t.masked.clone(),
-            ]
+            ];
+            if consoles {
+                row.push(t.console_pid.map_or_else(String::new, |p| p.to_string()));
+            }
+            row
         })
         .collect();
-    let header = ["NAME", "ROLE", "CREATED", "MASKED"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
+    let mut header: Vec<String> = ["NAME", "ROLE", "CREATED", "MASKED"]
+        .map(String::from)
+        .to_vec();
+    if consoles {
+        header.push("CONSOLE PID".into());
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(unicode_width::UnicodeWidthStr::width(cell.as_str()));
@@ -171,7 +196,7 @@ fn table(tokens: &[TokenRecord]) -> String {
     let mut out = String::new();
     for r in std::iter::once(&header).chain(rows.iter()) {
         let mut line = String::new();
-        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in r.iter().zip(widths.iter().copied()).enumerate() {
             line.push_str(cell);
             if i + 1 < r.len() {
                 let pad = w - unicode_width::UnicodeWidthStr::width(cell.as_str()) + 2;
@@ -231,6 +256,13 @@ async fn revoke(store: &dyn Store, name: &str, json: bool) -> u8 {
             }
             0
         }
+        Err(StoreError::TokenNotFound) if held_by_a_console(store, name).await => {
+            error(&format!(
+                "no admin token named {name:?} that a person made: the tokens of that name are \
+                 consoles' own, revoked when each console ends"
+            ));
+            EXIT_NOT_FOUND
+        }
         Err(StoreError::TokenNotFound) => {
             error(&format!("no admin token named {name:?}"));
             EXIT_NOT_FOUND
@@ -254,6 +286,7 @@ mod tests {
             role: Role::Viewer,
             masked: "ragadm_Ab********wXyZ".into(),
             created_at: 1_795_671_470,
+            console_pid: None,
         };
         let out = table(&[t]);
         let lines: Vec<_> = out.lines().collect();

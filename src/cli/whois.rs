@@ -2,7 +2,7 @@
 //! echo on a terminal, or piped (`pbpaste | ragkeys keys whois`); never from the command line,
 //! where `ps` and the shell history would keep it.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 
 use zeroize::Zeroizing;
 
@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, key: Secret) -> Result<(), CliError> {
 fn read_key() -> Result<Secret, CliError> {
     let stdin = std::io::stdin();
     let text = if stdin.is_terminal() {
-        read_hidden("API key (input hidden): ")?
+        super::secrets::read_hidden("API key (input hidden): ", MAX_INPUT as usize)?
     } else {
         let mut buf = Zeroizing::new(Vec::new());
         stdin
@@ -87,54 +87,6 @@ fn read_key() -> Result<Secret, CliError> {
         ));
     }
     Ok(Secret::new(key.to_owned()))
-}
-
-/// Restores the terminal however the read ends.
-struct RawMode;
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = crossterm::terminal::disable_raw_mode();
-    }
-}
-
-/// One line typed or pasted on the terminal with echo off: crossterm's raw mode on stdin (the
-/// terminal the user types on), read byte by byte. Enter ends it; Backspace, Ctrl-U, Ctrl-C.
-fn read_hidden(prompt: &str) -> Result<Zeroizing<String>, CliError> {
-    // Echo off before the prompt shows: what is typed as soon as it appears is never echoed.
-    crossterm::terminal::enable_raw_mode()
-        .map_err(|e| CliError::other(format!("cannot turn off the terminal's echo: {e}")))?;
-    let guard = RawMode;
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{prompt}").and_then(|()| err.flush());
-    let mut line = Zeroizing::new(Vec::new());
-    let mut stdin = std::io::stdin().lock();
-    let mut byte = [0u8; 1];
-    let outcome = loop {
-        match stdin.read(&mut byte) {
-            Ok(0) => break Ok(()),
-            Ok(_) => match byte[0] {
-                b'\r' | b'\n' => break Ok(()),
-                // Ctrl-C: raw mode turns off the signal, so it is honoured here.
-                3 => break Err(CliError::other("cancelled: nothing was looked up")),
-                // Ctrl-D on an empty line: end of input.
-                4 if line.is_empty() => break Ok(()),
-                // Backspace (DEL or ^H), and Ctrl-U for the whole line.
-                0x7f | 8 => {
-                    line.pop();
-                }
-                0x15 => line.clear(),
-                b if line.len() < MAX_INPUT as usize => line.push(b),
-                _ => {}
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(CliError::other(format!("cannot read the key: {e}"))),
-        }
-    };
-    drop(guard);
-    let _ = writeln!(err);
-    outcome?;
-    Ok(Zeroizing::new(String::from_utf8_lossy(&line).into_owned()))
 }
 
 /// Service, key id, masked, name, state, created, last used: one labelled line each.

@@ -1,10 +1,11 @@
 //! The service running inside the console's process, on loopback, with a manager token of its
 //! own: one per console, so that several consoles on one data dir never revoke each other.
 
+mod person;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
@@ -19,40 +20,15 @@ use super::{router, run_http, setup};
 use crate::credential::Secret;
 use crate::wire::Role;
 
-/// Embedded tokens are named `local-console@PID`, or `local-console@PID.N` for the N-th
-/// embedded start in one process; `ragkeys tokens create` refuses such names.
-const TOKEN_PREFIX: &str = "local-console@";
+/// Ids of the console tokens this process made and has not revoked yet.
+static OURS: Mutex<BTreeSet<i64>> = Mutex::new(BTreeSet::new());
 
-/// Embedded starts so far in this process: numbers the tokens after the first.
-static STARTS: AtomicU32 = AtomicU32::new(0);
+/// Held from pruning until the new token is in [`OURS`]: a second embedded start in this
+/// process never takes the first one's fresh token, which has this process's id, for stale.
+static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Names of the embedded tokens this process made and has not revoked yet.
-static OURS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-fn ours<R>(f: impl FnOnce(&mut BTreeSet<String>) -> R) -> R {
+fn ours<R>(f: impl FnOnce(&mut BTreeSet<i64>) -> R) -> R {
     f(&mut OURS.lock().unwrap_or_else(PoisonError::into_inner))
-}
-
-fn token_name(pid: u32, start: u32) -> String {
-    match start {
-        0 => format!("{TOKEN_PREFIX}{pid}"),
-        n => format!("{TOKEN_PREFIX}{pid}.{n}"),
-    }
-}
-
-/// The process an embedded token belongs to; `None` for every other token name.
-pub fn embedded_token_pid(name: &str) -> Option<libc::pid_t> {
-    let rest = name.strip_prefix(TOKEN_PREFIX)?;
-    let (pid, start) = match rest.split_once('.') {
-        Some((pid, start)) => (pid, Some(start)),
-        None => (rest, None),
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(pid) || !start.is_none_or(digits) {
-        return None;
-    }
-    // pid 0 and negative pids address process groups in kill(2): never ours to probe.
-    pid.parse::<libc::pid_t>().ok().filter(|p| *p > 0)
 }
 
 /// True only when no live process has this pid: none at all, or a zombie (it has exited and
@@ -80,19 +56,21 @@ fn is_zombie(pid: libc::pid_t) -> bool {
         .is_some_and(|state| state == "Z" || state == "X")
 }
 
-/// Revokes embedded tokens left by consoles that ended without shutting down (crash, kill -9).
-/// A stale token whose pid now belongs to an unrelated process stays until that one ends.
+/// Revokes the console tokens left by consoles that ended without shutting down (crash,
+/// kill -9), found by the process id stored beside each. A stale token whose pid now belongs to
+/// an unrelated process stays until that one ends.
 async fn prune_stale_tokens(store: &dyn Store) -> Result<(), StoreError> {
     let me = std::process::id();
     for token in store.list_tokens().await? {
-        let Some(pid) = embedded_token_pid(&token.name) else {
+        let Some(pid) = token.console_pid else {
             continue;
         };
-        let stale = if u32::try_from(pid) == Ok(me) {
-            // Named for this pid but not made by this process: left by an earlier one.
-            !ours(|names| names.contains(&token.name))
+        let stale = if pid == me {
+            // This process's id, but not a token it made: left by an earlier process.
+            !ours(|ids| ids.contains(&token.id))
         } else {
-            process_is_gone(pid)
+            // Pids beyond pid_t never name a live process here.
+            libc::pid_t::try_from(pid).map_or(true, process_is_gone)
         };
         if stale {
             match store.revoke_listed_token(token).await {
@@ -128,7 +106,7 @@ impl EmbeddedServer {
         &self.token
     }
 
-    /// The token's name, e.g. `local-console@4242`.
+    /// The token's name: the person at the keyboard, e.g. `alice@bastion-1`.
     pub fn token_name(&self) -> &str {
         &self.token_record.name
     }
@@ -139,11 +117,11 @@ impl EmbeddedServer {
         let _ = self.server.await;
         self.background.stop().await;
         self.state.idempotency.clear();
-        let name = self.token_record.name.clone();
+        let id = self.token_record.id;
         if let Err(e) = self.store.revoke_listed_token(self.token_record).await {
             tracing::warn!(error = %e, "revoking the console's token failed");
         }
-        ours(|names| names.remove(&name));
+        ours(|ids| ids.remove(&id));
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "closing the database failed");
         }
@@ -151,47 +129,58 @@ impl EmbeddedServer {
 }
 
 /// Starts the service on 127.0.0.1:0 in the current runtime over `data_dir`, with default
-/// limits and no logging of its own, and a fresh manager token for the console.
+/// limits and no logging of its own, and a fresh manager token for the console, named after the
+/// person at the keyboard with this process's id beside it.
 pub async fn start_embedded(data_dir: &Path) -> anyhow::Result<EmbeddedServer> {
     let data = setup::open(data_dir, None).await?;
-    let name = token_name(std::process::id(), STARTS.fetch_add(1, Ordering::Relaxed));
-    // Claimed before the token exists, so that a concurrent start here never prunes it.
-    ours(|names| names.insert(name.clone()));
-    let started = start_as(&data, name.clone()).await;
-    if started.is_err() {
-        ours(|names| names.remove(&name));
-    }
-    started
+    start_as(&data, person::at_the_keyboard()).await
 }
 
 async fn start_as(data: &setup::DataDir, name: String) -> anyhow::Result<EmbeddedServer> {
     let store: Arc<dyn Store> = data.store.clone();
     let fail = |e: StoreError| anyhow::anyhow!("{e}");
-    prune_stale_tokens(store.as_ref()).await.map_err(fail)?;
-    setup::seed_demo(store.as_ref(), &name)
+    let (token, token_record) = {
+        let _starting = STARTING.lock().await;
+        prune_stale_tokens(store.as_ref()).await.map_err(fail)?;
+        let pid = std::process::id();
+        let made = setup::create_token(
+            store.as_ref(),
+            &data.pepper,
+            &name,
+            Role::Manager,
+            Some(pid),
+        )
         .await
         .map_err(fail)?;
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("cannot listen on 127.0.0.1")?;
-    let addr = listener.local_addr()?;
-    let (token, token_record) =
-        setup::create_token(store.as_ref(), &data.pepper, &name, Role::Manager)
+        ours(|ids| ids.insert(made.1.id));
+        made
+    };
+    let serving = async {
+        setup::seed_demo(store.as_ref(), &name)
             .await
             .map_err(fail)?;
-    let (state, background) = match state::build(
-        store.clone(),
-        data.pepper.clone(),
-        Limits::default(),
-        TrustedProxies::default(),
-    )
-    .await
-    {
-        Ok(built) => built,
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("cannot listen on 127.0.0.1")?;
+        let addr = listener.local_addr()?;
+        let built = state::build(
+            store.clone(),
+            data.pepper.clone(),
+            Limits::default(),
+            TrustedProxies::default(),
+        )
+        .await
+        .map_err(fail)?;
+        anyhow::Ok((listener, addr, built))
+    };
+    let (listener, addr, (state, background)) = match serving.await {
+        Ok(ready) => ready,
         Err(e) => {
             // Nobody will ever use it.
+            let id = token_record.id;
             let _ = store.revoke_listed_token(token_record).await;
-            return Err(fail(e));
+            ours(|ids| ids.remove(&id));
+            return Err(e);
         }
     };
     let (stop, stop_rx) = watch::channel(false);
@@ -222,30 +211,6 @@ mod tests {
     #[test]
     fn the_embedded_server_can_move_between_tasks() {
         shareable::<EmbeddedServer>();
-    }
-
-    #[test]
-    fn only_embedded_token_names_yield_a_pid() {
-        assert_eq!(embedded_token_pid("local-console@4242"), Some(4242));
-        assert_eq!(embedded_token_pid("local-console@4242.3"), Some(4242));
-        assert_eq!(embedded_token_pid(&token_name(17, 0)), Some(17));
-        assert_eq!(embedded_token_pid(&token_name(17, 2)), Some(17));
-        for other in [
-            "local-console",
-            "local-console@",
-            "local-console@0",
-            "local-console@-1",
-            "local-console@+5",
-            "local-console@12.",
-            "local-console@12.x",
-            "local-console@12.3.4",
-            "local-console@99999999999",
-            "local-console@alice",
-            "admin",
-            "xlocal-console@12",
-        ] {
-            assert_eq!(embedded_token_pid(other), None, "{other}");
-        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ use crate::args::{GlobalArgs, LogFormat, ServeArgs};
 use state::Limits;
 use store::Store;
 
-pub use embedded::{EmbeddedServer, embedded_token_pid, start_embedded};
+pub use embedded::{EmbeddedServer, start_embedded};
 /// The serving loop, for `benches/server` to serve a bare handler through it.
 #[doc(hidden)]
 pub use listen::run_http;

@@ -361,6 +361,7 @@ pub async fn create_token(
     pepper: &Pepper,
     name: &str,
     role: Role,
+    console_pid: Option<u32>,
 ) -> Result<(Secret, TokenRecord), StoreError> {
     let token = credential::generate(Kind::AdminToken);
     let record = store
@@ -370,6 +371,7 @@ pub async fn create_token(
             digest: credential::digest(pepper, token.expose()),
             masked: credential::mask(token.expose()),
             created_at: Timestamp::now().unix(),
+            console_pid,
         })
         .await?;
     Ok((token, record))
@@ -388,6 +390,7 @@ pub async fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<PathBuf>> 
             digest: credential::digest(&data.pepper, token.expose()),
             masked: credential::mask(token.expose()),
             created_at: Timestamp::now().unix(),
+            console_pid: None,
         })
         .await
         .map_err(store_failure)?;

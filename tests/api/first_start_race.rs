@@ -198,10 +198,7 @@ fn serve_tokens_and_consoles_starting_together_set_the_data_dir_up_once() {
             }
         });
         // The embedded tokens went with their services.
-        let left: Vec<_> = common::token_names(&dir)
-            .into_iter()
-            .filter(|n| n.starts_with("local-console@"))
-            .collect();
+        let left = common::console_tokens(&dir);
         assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -100,3 +100,54 @@ fn a_service_is_named_by_its_id_or_its_exact_name() {
     let o = cli.remote(&s.url(), &s.token, &["--json", "services", "list"]);
     assert!(!stdout(&o).contains(&sid), "{}", stdout(&o));
 }
+
+/// A SERVICE argument is the id of a service if one has it, else its exact name: a name that
+/// looks like an id (`svc_…`) names its service, with every command that takes one.
+#[test]
+fn a_service_named_like_an_id_is_found_by_its_name() {
+    let s = Server::start();
+    let cli = Cli::new();
+    let url = s.url();
+    let run = |args: &[&str]| cli.remote(&url, &s.token, args);
+    let created = run(&["services", "create", "svc_billing", "--json"]);
+    expect_code(&created, 0);
+    let billing = json(&created)["id"].as_str().unwrap().to_string();
+    assert_ne!(billing, "svc_billing");
+
+    let issued = run(&[
+        "keys",
+        "issue",
+        "svc_billing",
+        "--name",
+        "by-name",
+        "--json",
+    ]);
+    expect_code(&issued, 0);
+    let listed = run(&["keys", "list", "svc_billing", "--json"]);
+    expect_code(&listed, 0);
+    assert_eq!(json(&listed)["api_keys"][0]["name"], "by-name");
+    let key = json(&listed)["api_keys"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    expect_code(&run(&["keys", "disable", "svc_billing", &key, "--yes"]), 0);
+    expect_code(&run(&["keys", "usage", "svc_billing", &key]), 0);
+
+    // Its id works as before.
+    let listed = run(&["keys", "list", &billing, "--json"]);
+    expect_code(&listed, 0);
+    assert_eq!(json(&listed)["api_keys"][0]["name"], "by-name");
+    // A key that is not there stays not found, whatever the names.
+    let o = run(&["keys", "delete", &billing, "key_nope", "--yes"]);
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("api_key_not_found"), "{}", stderr(&o));
+    // Nothing with that id or name: not found.
+    let o = run(&["keys", "list", "svc_nobody"]);
+    expect_code(&o, 3);
+
+    // services delete by such a name.
+    expect_code(&run(&["services", "delete", "svc_billing", "--yes"]), 0);
+    let left = run(&["services", "list", "--json"]);
+    expect_code(&left, 0);
+    assert!(!stdout(&left).contains(&billing), "{}", stdout(&left));
+}

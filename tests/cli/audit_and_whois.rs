@@ -11,12 +11,7 @@ use crate::common::api::Api;
 use crate::common::cli::{Cli, code, dead_url, expect_code, json, stderr, stdout};
 
 fn remote(s: &Server, args: &[&str]) -> Vec<String> {
-    let mut all = vec![
-        "--endpoint".to_string(),
-        s.url(),
-        "--token".into(),
-        s.token.clone(),
-    ];
+    let mut all = vec!["--endpoint".to_string(), s.url()];
     all.extend(args.iter().map(|a| a.to_string()));
     all
 }
@@ -25,7 +20,8 @@ fn remote(s: &Server, args: &[&str]) -> Vec<String> {
 fn whois_piped(cli: &Cli, url: &str, token: &str, args: &[&str], input: &str) -> Output {
     let mut child = cli
         .command()
-        .args(["--endpoint", url, "--token", token, "keys", "whois"])
+        .args(["--endpoint", url, "keys", "whois"])
+        .env("RAGKEYS_TOKEN", token)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -69,11 +65,12 @@ async fn audit_prints_a_table_or_the_services_json_filters_and_follows_pages_to_
     }
     let run = |args: &[&str]| {
         tokio::task::block_in_place(|| {
-            cli.run(
+            cli.run_env(
                 &remote(&s, args)
                     .iter()
                     .map(String::as_str)
                     .collect::<Vec<_>>(),
+                &[("RAGKEYS_TOKEN", &s.token)],
             )
         })
     };
@@ -235,15 +232,10 @@ async fn keys_whois_reads_a_piped_key_and_says_whose_it_is() {
     }
     // The key is refused as an argument: stdin is the only way in.
     let o = tokio::task::block_in_place(|| {
-        cli.run(&[
-            "--endpoint",
-            &url,
-            "--token",
-            &s.token,
-            "keys",
-            "whois",
-            &key,
-        ])
+        cli.run_env(
+            &["--endpoint", &url, "keys", "whois", &key],
+            &[("RAGKEYS_TOKEN", &s.token)],
+        )
     });
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
@@ -274,7 +266,7 @@ fn keys_whois_on_a_terminal_hides_what_is_typed() {
     let key = stdout(&o).trim().to_string();
     let command = format!(
         "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT -u RAGKEYS_TOKEN TZ=UTC \
-         XDG_CONFIG_HOME={home} {bin} --endpoint {url} --token {token} keys whois",
+         XDG_CONFIG_HOME={home} RAGKEYS_TOKEN={token} {bin} --endpoint {url} keys whois",
         home = tmux::sh_quote(&cli.config_home.path().display().to_string()),
         bin = tmux::sh_quote(common::BIN),
         url = tmux::sh_quote(&s.url()),

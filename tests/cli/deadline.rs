@@ -139,7 +139,7 @@ fn time_spent_answering_a_question_does_not_count() {
     };
     let command = format!(
         "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT -u RAGKEYS_TOKEN TZ=UTC \
-         XDG_CONFIG_HOME={home} {bin} --endpoint {url} --token {token} services delete {sid} \
+         XDG_CONFIG_HOME={home} RAGKEYS_TOKEN={token} {bin} --endpoint {url} services delete {sid} \
          --timeout 1",
         home = tmux::sh_quote(&cli.config_home.path().display().to_string()),
         bin = tmux::sh_quote(crate::common::BIN),

@@ -57,10 +57,10 @@ impl Fake {
 
     fn run(&self, args: &[&str]) -> Output {
         Command::new(BIN)
-            .args(["--endpoint", &self.url(), "--token", TOKEN])
+            .args(["--endpoint", &self.url()])
             .args(args)
             .env_remove("RAGKEYS_ENDPOINT")
-            .env_remove("RAGKEYS_TOKEN")
+            .env("RAGKEYS_TOKEN", TOKEN)
             .env_remove("RAGKEYS_PROFILE")
             .env("XDG_CONFIG_HOME", "/nonexistent-ragkeys-test")
             .env("TZ", "UTC")

@@ -14,6 +14,7 @@ mod key_lifecycle;
 mod options_per_command;
 mod profiles_and_precedence;
 mod proxies;
+mod secrets_on_a_shared_host;
 mod service_clock;
 mod services_and_keys;
 mod spec_audit;

@@ -124,5 +124,10 @@ fn existing_spellings_still_work_where_they_are_used() {
         let o = cli.run(args);
         assert_eq!(code(&o), 6, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("127.0.0.1:9"), "{}", stderr(&o));
+        // Typed on the command line, the token is seen by other users: one warning, wherever.
+        let warnings = stderr(&o)
+            .matches("warning: --token on the command line")
+            .count();
+        assert_eq!(warnings, 1, "{args:?}: {}", stderr(&o));
     }
 }

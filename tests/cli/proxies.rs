@@ -153,8 +153,14 @@ fn all_proxy_vars(proxy: &str) -> Vec<(&'static str, String)> {
     .collect()
 }
 
+/// The token comes from RAGKEYS_TOKEN: the server's when `token` is given, else a dummy.
 fn run(cli: &Cli, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    run_as(cli, "t", args, env)
+}
+
+fn run_as(cli: &Cli, token: &str, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
     let mut c = cli.command();
+    c.env("RAGKEYS_TOKEN", token);
     for k in [
         "HTTP_PROXY",
         "http_proxy",
@@ -184,16 +190,10 @@ fn loopback_endpoints_never_reach_the_proxy() {
         format!("http://127.0.0.1:{port}"),
         format!("http://localhost:{port}"),
     ] {
-        let out = run(
+        let out = run_as(
             &cli,
-            &[
-                "services",
-                "list",
-                "--endpoint",
-                &endpoint,
-                "--token",
-                &server.token,
-            ],
+            &server.token,
+            &["services", "list", "--endpoint", &endpoint],
             &env,
         );
         expect_code(&out, 0);
@@ -232,18 +232,10 @@ fn remote_endpoints_go_through_the_proxy_named_by_curl_s_variables() {
     let proxy = FakeProxy::start(Mode::Forward(server.addr));
     let cli = Cli::new();
     let endpoint = format!("http://ragkeys.test:{}", server.addr.port());
-    let args = [
-        "services",
-        "list",
-        "--json",
-        "--endpoint",
-        &endpoint,
-        "--token",
-        &server.token,
-    ];
+    let args = ["services", "list", "--json", "--endpoint", &endpoint];
     for var in ["http_proxy", "all_proxy", "ALL_PROXY"] {
         let before = proxy.log.lock().unwrap().len();
-        let out = run(&cli, &args, &[(var, proxy.url())]);
+        let out = run_as(&cli, &server.token, &args, &[(var, proxy.url())]);
         expect_code(&out, 0);
         let log = proxy.log.lock().unwrap()[before..].join("\n");
         assert!(
@@ -284,7 +276,7 @@ fn no_proxy_forms_bypass_the_proxy() {
         for var in ["NO_PROXY", "no_proxy"] {
             let out = run(
                 &cli,
-                &["services", "list", "--endpoint", &by_name, "--token", "t"],
+                &["services", "list", "--endpoint", &by_name],
                 &[("http_proxy", proxy.url()), (var, no.clone())],
             );
             // Direct: the name does not resolve, so the service is unreachable.
@@ -300,16 +292,10 @@ fn no_proxy_forms_bypass_the_proxy() {
     // An address outside loopback that still reaches this machine: 0.0.0.0.
     let by_ip = format!("http://0.0.0.0:{port}");
     for no in ["0.0.0.0", "0.0.0.0/8"] {
-        let out = run(
+        let out = run_as(
             &cli,
-            &[
-                "services",
-                "list",
-                "--endpoint",
-                &by_ip,
-                "--token",
-                &server.token,
-            ],
+            &server.token,
+            &["services", "list", "--endpoint", &by_ip],
             &[("http_proxy", proxy.url()), ("no_proxy", no.to_string())],
         );
         expect_code(&out, 0);
@@ -322,16 +308,10 @@ fn no_proxy_forms_bypass_the_proxy() {
         "10.0.0.0/8".to_string(),
     ] {
         let before = proxy.log.lock().unwrap().len();
-        let out = run(
+        let out = run_as(
             &cli,
-            &[
-                "services",
-                "list",
-                "--endpoint",
-                &by_name,
-                "--token",
-                &server.token,
-            ],
+            &server.token,
+            &["services", "list", "--endpoint", &by_name],
             &[("http_proxy", proxy.url()), ("no_proxy", no.clone())],
         );
         expect_code(&out, 0);
@@ -355,7 +335,7 @@ fn an_unsupported_proxy_scheme_is_refused_naming_the_variable() {
         let endpoint = format!("{scheme}://ragkeys.test:1");
         let out = run(
             &cli,
-            &["services", "list", "--endpoint", &endpoint, "--token", "t"],
+            &["services", "list", "--endpoint", &endpoint],
             &[(var, value.to_string())],
         );
         expect_code(&out, 2);
@@ -386,7 +366,7 @@ fn failures_of_the_proxy_say_they_came_from_the_proxy() {
     for (endpoint, var, proxy, what) in cases {
         let out = run(
             &cli,
-            &["services", "list", "--endpoint", endpoint, "--token", "t"],
+            &["services", "list", "--endpoint", endpoint],
             &[(var, proxy.clone())],
         );
         expect_code(&out, 6);

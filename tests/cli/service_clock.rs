@@ -21,12 +21,12 @@ fn lifetime(k: &Value) -> i64 {
     unix(&k["expires_at"]) - unix(&k["created_at"])
 }
 
-/// `ragkeys --endpoint … --token … ARGS` with the clock moved by `offset`.
+/// `RAGKEYS_TOKEN=… ragkeys --endpoint … ARGS` with the clock moved by `offset`.
 fn skewed(cli: &Cli, s: &Server, offset: &str, args: &[&str]) -> std::process::Output {
     let url = s.url();
-    let mut all = vec!["--endpoint", url.as_str(), "--token", s.token.as_str()];
+    let mut all = vec!["--endpoint", url.as_str()];
     all.extend_from_slice(args);
-    cli.run_skewed(offset, &all)
+    cli.run_skewed(offset, &all, &[("RAGKEYS_TOKEN", s.token.as_str())])
 }
 
 fn service(cli: &Cli, s: &Server, name: &str) -> String {

@@ -63,18 +63,19 @@ fn services_in_tables_and_json() {
     );
 
     // --json prints the Service object itself; flags may follow the subcommand.
-    let o = cli.run(&[
-        "services",
-        "create",
-        "검색서비스",
-        "--description",
-        "한국어 설명",
-        "--json",
-        "--endpoint",
-        &s.url(),
-        "--token",
-        &s.token,
-    ]);
+    let o = cli.run_env(
+        &[
+            "services",
+            "create",
+            "검색서비스",
+            "--description",
+            "한국어 설명",
+            "--json",
+            "--endpoint",
+            &s.url(),
+        ],
+        &[("RAGKEYS_TOKEN", &s.token)],
+    );
     expect_code(&o, 0);
     let svc = json(&o);
     assert_eq!(svc["name"], "검색서비스");
@@ -342,12 +343,13 @@ fn out_writes_a_new_private_file_and_never_overwrites() {
 }
 
 /// Runs a delete with stdin on a pseudo-terminal and types `answer`.
-fn delete_on_a_terminal(cli: &Cli, args: &[&str], answer: &str) -> Output {
+fn delete_on_a_terminal(cli: &Cli, token: &str, args: &[&str], answer: &str) -> Output {
     let (master, slave) = crate::common::pty::open();
     let mut master = std::fs::File::from(master);
     let child = cli
         .command()
         .args(args)
+        .env("RAGKEYS_TOKEN", token)
         .stdin(Stdio::from(slave))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -366,18 +368,9 @@ fn delete_on_a_terminal_asks_first() {
     let svc = create_service(&cli, &s, "tty-demo");
     expect_code(&issue(&cli, &s, &svc, &["--name", "prod-app"]), 0);
     let id = key_ids(&cli, &s, &svc).remove(0);
-    let base = [
-        "--endpoint",
-        &s.url(),
-        "--token",
-        &s.token,
-        "keys",
-        "delete",
-        &svc,
-        &id,
-    ];
+    let base = ["--endpoint", &s.url(), "keys", "delete", &svc, &id];
 
-    let o = delete_on_a_terminal(&cli, &base, "n\n");
+    let o = delete_on_a_terminal(&cli, &s.token, &base, "n\n");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
@@ -387,20 +380,12 @@ fn delete_on_a_terminal_asks_first() {
     assert!(e.contains("cancelled"), "{e}");
     assert_eq!(key_ids(&cli, &s, &svc), vec![id.clone()]);
 
-    let o = delete_on_a_terminal(&cli, &base, "y\n");
+    let o = delete_on_a_terminal(&cli, &s.token, &base, "y\n");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(key_ids(&cli, &s, &svc).is_empty());
 
-    let sbase = [
-        "--endpoint",
-        &s.url(),
-        "--token",
-        &s.token,
-        "services",
-        "delete",
-        &svc,
-    ];
-    let o = delete_on_a_terminal(&cli, &sbase, "yes\n");
+    let sbase = ["--endpoint", &s.url(), "services", "delete", &svc];
+    let o = delete_on_a_terminal(&cli, &s.token, &sbase, "yes\n");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("tty-demo"), "{}", stderr(&o));
     expect_code(&cli.remote(&s.url(), &s.token, &["keys", "list", &svc]), 3);

@@ -51,7 +51,8 @@ fn every_command_reports_a_failed_stdout() {
     ];
     for args in remote {
         let mut c = cli.command();
-        c.args(["--endpoint", &s.url(), "--token", &s.token])
+        c.args(["--endpoint", &s.url()])
+            .env("RAGKEYS_TOKEN", &s.token)
             .args(args);
         one_error_with_reason(&to_full(c), &args.join(" "));
     }

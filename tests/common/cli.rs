@@ -54,8 +54,8 @@ impl Cli {
         c.args(args).output().unwrap()
     }
 
-    /// [`Cli::run`] with this machine's clock moved by `offset` (`+2d`) for the command alone.
-    pub fn run_skewed(&self, offset: &str, args: &[&str]) -> Output {
+    /// [`Cli::run_env`] with this machine's clock moved by `offset` (`+2d`) for the command alone.
+    pub fn run_skewed(&self, offset: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         let faked = super::faketime(offset);
         let mut c = self.command();
         let program = c.get_program().to_owned();
@@ -68,15 +68,17 @@ impl Cli {
                 None => wrapped.env_remove(k),
             };
         }
+        wrapped.envs(env.iter().copied());
         c = wrapped;
         c.stdin(Stdio::null()).output().unwrap()
     }
 
-    /// `ragkeys --endpoint URL --token TOKEN ARGS…`
+    /// `RAGKEYS_TOKEN=TOKEN ragkeys --endpoint URL ARGS…`: the token where other users of the
+    /// host cannot see it, as docs/cli.md asks (`--token` would warn).
     pub fn remote(&self, url: &str, token: &str, args: &[&str]) -> Output {
-        let mut all = vec!["--endpoint", url, "--token", token];
+        let mut all = vec!["--endpoint", url];
         all.extend_from_slice(args);
-        self.run(&all)
+        self.run_env(&all, &[("RAGKEYS_TOKEN", token)])
     }
 }
 

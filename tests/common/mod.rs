@@ -320,6 +320,39 @@ pub fn token_names(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The consoles' own tokens of the data dir, oldest first: each one's name and the process id
+/// `ragkeys tokens list --json` shows beside it.
+pub fn console_tokens(dir: &Path) -> Vec<(String, u32)> {
+    let out = tokens(dir, &["list", "--json"]);
+    assert!(
+        out.status.success(),
+        "tokens list failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let pid = t["console_pid"].as_u64()?;
+            Some((t["name"].as_str()?.to_string(), pid as u32))
+        })
+        .collect()
+}
+
+/// What the embedded console's token is named after with `LOGNAME=login`: `login@` and this
+/// host's name up to its first dot (docs/console.md, Who did it).
+pub fn person_at_this_host(login: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
+    let short = host
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    format!("{login}@{short}")
+}
+
 /// `--database URL --pepper-file F`: the flags that put `ragkeys` on PostgreSQL database `db`.
 pub fn pg_store_args(db: &pg::TestDb, pepper_file: &Path) -> Vec<String> {
     vec![

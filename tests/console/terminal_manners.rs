@@ -24,19 +24,18 @@ fn console_line(home: &Path, data: &Path, env: &str, args: &str) -> String {
     )
 }
 
-/// The header's `local-console@PID` and the PID in it.
-fn console_token(term: &Tmux) -> (String, i32) {
+/// The header's token name (the person at the keyboard) and the process id beside the data
+/// dir's one console token.
+fn console_token(term: &Tmux, data: &std::path::Path) -> (String, i32) {
     let screen = term.wait_text(" · manager");
     let header = screen.lines().next().unwrap_or_default();
     let end = header.find(" · manager").unwrap();
     let start = header[..end].rfind(' ').map_or(0, |i| i + 1);
     let name = header[start..end].to_string();
-    let pid = name
-        .strip_prefix("local-console@")
-        .and_then(|rest| rest.split('.').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("not an embedded console's token: {header}"));
-    (name, pid)
+    match &crate::common::console_tokens(data)[..] {
+        [(listed, pid)] if *listed == name => (name, *pid as i32),
+        other => panic!("not one embedded console's token named {name:?}: {other:?}"),
+    }
 }
 
 /// The screen's words in order, borders dropped: text wrapped in a popup reads as one line.
@@ -113,7 +112,7 @@ fn a_clipboard_that_never_answers_cannot_freeze_the_console() {
     let line = console_line(home.path(), &data, &format!("DISPLAY={display}"), "");
     let term = Tmux::start(&line, 100, 30);
     term.wait_text("rag-demo");
-    let (name, pid) = console_token(&term);
+    let (name, pid) = console_token(&term, &data);
     term.keys(&["Enter"]);
     term.wait_text("[Issue API Key]");
     term.keys(&["i"]);
@@ -300,7 +299,7 @@ fn ctrl_z_and_sigtstp_suspend_and_fg_brings_the_console_back() {
     term.command(&["send-keys", "-t", "t", "-l", &line]);
     term.keys(&["Enter"]);
     term.wait_text("rag-demo");
-    let (_, pid) = console_token(&term);
+    let (_, pid) = console_token(&term, &data);
     let modes = || {
         (
             term.format("#{alternate_on}"),
@@ -342,7 +341,7 @@ fn ctrl_z_and_sigtstp_suspend_and_fg_brings_the_console_back() {
 
 /// Kind 7: closing the terminal (tmux kill-session, like an SSH drop) while the console is the
 /// session leader (it gets SIGHUP, then every write fails with EIO): it ends as `q` does, its
-/// `local-console@PID` token revoked (a panic on the dead stderr used to skip that).
+/// own token revoked (a panic on the dead stderr used to skip that).
 #[test]
 fn a_hangup_ends_the_console_and_revokes_its_token() {
     let home = tempfile::tempdir().unwrap();
@@ -353,7 +352,7 @@ fn a_hangup_ends_the_console_and_revokes_its_token() {
     );
     let term = Tmux::start(&line, 100, 30);
     term.wait_text("rag-demo");
-    let (name, pid) = console_token(&term);
+    let (name, pid) = console_token(&term, &data);
     let _reap = KillOnDrop(pid);
     assert!(token_names(&data).contains(&name));
     term.command(&["kill-session", "-t", "t"]);
@@ -378,7 +377,7 @@ fn a_terminal_gone_without_sighup_ends_the_console_and_revokes_its_token() {
     );
     let term = Tmux::start(&line, 100, 30);
     term.wait_text("rag-demo");
-    let (name, pid) = console_token(&term);
+    let (name, pid) = console_token(&term, &data);
     let _reap = KillOnDrop(pid);
     assert!(token_names(&data).contains(&name));
     term.command(&["kill-session", "-t", "t"]);

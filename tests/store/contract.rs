@@ -268,6 +268,7 @@ pub async fn tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_li
         digest: [1; 32],
         masked: "ragadm_Ab********wXyZ".into(),
         created_at: 1,
+        console_pid: None,
     };
     let first = store.create_token(t.clone()).await.unwrap();
     let same_name = NewToken {
@@ -312,6 +313,56 @@ pub async fn tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_li
     assert!(store.list_tokens().await.unwrap().is_empty());
 }
 
+/// Consoles' own tokens are named after a person and may share that name; their process id is
+/// stored beside them; a token a person makes never takes such a name, and revoking by name
+/// never reaches one (docs/console.md, Who did it).
+pub async fn console_tokens_share_a_name_that_people_neither_take_nor_revoke(f: Fixture) {
+    let store = &f.store;
+    let console = |pid: u32, digest: u8| NewToken {
+        name: "alice@bastion-1".into(),
+        role: Role::Manager,
+        digest: [digest; 32],
+        masked: format!("ragadm_{digest:02}********wXyZ"),
+        created_at: 1,
+        console_pid: Some(pid),
+    };
+    let first = store.create_token(console(4242, 1)).await.unwrap();
+    let second = store.create_token(console(4243, 2)).await.unwrap();
+    assert_eq!(
+        (first.console_pid, second.console_pid),
+        (Some(4242), Some(4243))
+    );
+    assert_ne!(first.id, second.id);
+    let found = store.find_token([2; 32]).await.unwrap().unwrap();
+    assert_eq!(found, second);
+    // A person's token with that name is refused while a console holds it.
+    let person = NewToken {
+        console_pid: None,
+        ..console(1, 3)
+    };
+    assert!(matches!(
+        store.create_token(person.clone()).await,
+        Err(StoreError::NameTaken)
+    ));
+    assert!(matches!(
+        store.revoke_token("alice@bastion-1".into()).await,
+        Err(StoreError::TokenNotFound)
+    ));
+    assert_eq!(
+        store.list_tokens().await.unwrap(),
+        [first.clone(), second.clone()]
+    );
+    // Once the consoles are gone the name is free for a person, and a console started later
+    // still makes its own beside that person's token, which revoking by name then removes.
+    store.revoke_listed_token(first).await.unwrap();
+    store.revoke_listed_token(second).await.unwrap();
+    let made = store.create_token(person).await.unwrap();
+    assert_eq!(made.console_pid, None);
+    let third = store.create_token(console(4244, 4)).await.unwrap();
+    store.revoke_token("alice@bastion-1".into()).await.unwrap();
+    assert_eq!(store.list_tokens().await.unwrap(), [third]);
+}
+
 pub async fn a_reopened_store_keeps_its_data_and_a_closed_one_refuses_work(f: Fixture) {
     let store = &f.store;
     store.set_meta("k", "v".into()).await.unwrap();
@@ -339,6 +390,7 @@ pub async fn first_time_setup_happens_once_across_connections(f: Fixture) {
                     digest: [n; 32],
                     masked: "ragadm_Ab********wXyZ".into(),
                     created_at: 1,
+                    console_pid: None,
                 })
                 .await
                 .unwrap();
@@ -389,6 +441,7 @@ pub async fn first_time_setup_happens_once_across_connections(f: Fixture) {
             digest: [99; 32],
             masked: "ragadm_Ab********wXyZ".into(),
             created_at: 2,
+            console_pid: None,
         })
         .await
         .unwrap();

@@ -26,6 +26,7 @@ macro_rules! contract_suite {
             the_idempotency_record_commits_with_its_key,
             services_are_unique_capped_and_take_their_keys_along,
             tokens_are_found_by_digest_unique_by_name_and_revoked_by_name_or_listing,
+            console_tokens_share_a_name_that_people_neither_take_nor_revoke,
             a_reopened_store_keeps_its_data_and_a_closed_one_refuses_work,
             first_time_setup_happens_once_across_connections,
             get_key_tells_a_live_key_from_a_deleted_one_and_a_gone_service,

@@ -25,6 +25,9 @@ pub struct TokenRecord {
     pub role: Role,
     pub masked: String,
     pub created_at: UnixTime,
+    /// The process of the console whose embedded service made it; `None` for every token a
+    /// person made (docs/console.md, Who did it).
+    pub console_pid: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -34,6 +37,8 @@ pub struct NewToken {
     pub digest: Digest,
     pub masked: String,
     pub created_at: UnixTime,
+    /// Set for a console's own token: such tokens may share a name with each other.
+    pub console_pid: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -312,13 +317,15 @@ type Fut<'a, T> = BoxFuture<'a, StoreResult<T>>;
 pub trait Store: Send + Sync + 'static {
     // Admin tokens.
     fn find_token(&self, digest: Digest) -> Fut<'_, Option<TokenRecord>>;
-    /// Adds a token; a name already in use is `NameTaken`.
+    /// Adds a token. A person's token (no `console_pid`) whose name any token already has is
+    /// `NameTaken`; a console's token may share its name with other tokens.
     fn create_token(&self, token: NewToken) -> Fut<'_, TokenRecord>;
     fn list_tokens(&self) -> Fut<'_, Vec<TokenRecord>>;
     /// The data dir's first token: adds it only if no admin token exists at all, in one
     /// transaction, so that of several processes starting together exactly one creates it.
     /// `None` when a token existed.
     fn bootstrap_token(&self, token: NewToken) -> Fut<'_, Option<TokenRecord>>;
+    /// Revokes the token a person made under this name; never a console's own token.
     fn revoke_token(&self, name: String) -> Fut<'_, ()>;
     /// Revokes this token only if it is still the one listed (same id, name, mask and creation
     /// time): never a newer token that took its name or its reused id.

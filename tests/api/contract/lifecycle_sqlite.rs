@@ -107,9 +107,14 @@ async fn the_embedded_service_makes_its_own_token_and_a_demo_service_once() {
     let token = embedded.token().expose().to_string();
     let api = Api::at(endpoint.clone());
     let name = embedded.token_name().to_string();
+    // Named after the person at the keyboard, with the process id beside it, not in it.
     assert!(
-        name.starts_with(&format!("local-console@{}", std::process::id())),
+        name.ends_with(&crate::common::person_at_this_host("")),
         "{name}"
+    );
+    assert_eq!(
+        crate::common::console_tokens(&dir),
+        [(name.clone(), std::process::id())]
     );
     let me = api.get_as("/v1/me", Some(&token)).await;
     assert_eq!(me.expect(200), json!({"name": name, "role": "manager"}));

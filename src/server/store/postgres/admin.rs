@@ -8,7 +8,7 @@ use super::schema::MIGRATION_LOCK;
 use crate::credential::Digest;
 use crate::server::store::{NewToken, StoreError, StoreResult, TokenRecord};
 
-const TOKEN_COLUMNS: &str = "id, name, role, masked, created_at";
+const TOKEN_COLUMNS: &str = "id, name, role, masked, created_at, console_pid";
 
 fn token_row(row: &PgRow) -> Result<TokenRecord, sqlx::Error> {
     Ok(TokenRecord {
@@ -17,6 +17,9 @@ fn token_row(row: &PgRow) -> Result<TokenRecord, sqlx::Error> {
         role: role_of(row, 2)?,
         masked: row.try_get(3)?,
         created_at: row.try_get(4)?,
+        console_pid: row
+            .try_get::<Option<i64>, _>(5)?
+            .and_then(|pid| u32::try_from(pid).ok()),
     })
 }
 
@@ -32,16 +35,30 @@ pub async fn find_token(pool: &PgPool, digest: &Digest) -> StoreResult<Option<To
 }
 
 async fn insert_token(conn: &mut sqlx::PgConnection, token: &NewToken) -> StoreResult<TokenRecord> {
+    // A person's token never takes the name a console's own token has (docs/console.md, Who
+    // did it); the unique index covers only the names people gave.
+    if token.console_pid.is_none() {
+        let held: bool = qs(
+            "SELECT EXISTS (SELECT 1 FROM admin_tokens WHERE name = $1 AND console_pid IS NOT NULL)",
+        )
+        .bind(&token.name)
+        .fetch_one(&mut *conn)
+        .await?;
+        if held {
+            return Err(StoreError::NameTaken);
+        }
+    }
     // An identity column: an id is never given to a second token (as SQLite's schema 2).
     let inserted: Result<i64, sqlx::Error> = qs(
-        "INSERT INTO admin_tokens (name, role, digest, masked, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO admin_tokens (name, role, digest, masked, created_at, console_pid) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(&token.name)
     .bind(token.role.as_str())
     .bind(&token.digest[..])
     .bind(&token.masked)
     .bind(token.created_at)
+    .bind(token.console_pid.map(i64::from))
     .fetch_one(conn)
     .await;
     let id = match inserted {
@@ -57,6 +74,7 @@ async fn insert_token(conn: &mut sqlx::PgConnection, token: &NewToken) -> StoreR
         role: token.role,
         masked: token.masked.clone(),
         created_at: token.created_at,
+        console_pid: token.console_pid,
     })
 }
 
@@ -96,7 +114,7 @@ pub async fn list_tokens(pool: &PgPool) -> StoreResult<Vec<TokenRecord>> {
 
 pub async fn revoke_token(pool: &PgPool, name: &str) -> StoreResult<()> {
     let mut tx = begin(pool).await?;
-    let n = q("DELETE FROM admin_tokens WHERE name = $1")
+    let n = q("DELETE FROM admin_tokens WHERE name = $1 AND console_pid IS NULL")
         .bind(name)
         .execute(&mut *tx)
         .await?

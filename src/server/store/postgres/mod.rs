@@ -77,6 +77,11 @@ impl DatabaseUrl {
         self.0.parse::<DatabaseUrl>().map(|_| ())
     }
 
+    /// Whether the URL carries a password (in the authority or a `password=` parameter).
+    pub fn has_password(&self) -> bool {
+        redact_url(&self.0) != self.0
+    }
+
     /// The URL with its password (in the authority or a `password=` parameter) replaced by
     /// `***`: what logs and errors show.
     pub fn redacted(&self) -> String {

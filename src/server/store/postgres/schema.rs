@@ -123,6 +123,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE replicas ADD COLUMN read_only_grace_ms BIGINT NOT NULL DEFAULT 0
         CHECK (read_only_grace_ms >= 0);
     ",
+    // 3: a console's own tokens may share the name of the person at the keyboard; the
+    // console's process id is kept beside the token (docs/console.md, Who did it). Names stay
+    // unique among the tokens people make (the index keeps the old constraint's name, which
+    // the store reads to tell a taken name). The console's embedded service runs on SQLite
+    // only, so no token here was a console's before.
+    "
+    ALTER TABLE admin_tokens ADD COLUMN console_pid BIGINT CHECK (console_pid > 0);
+    ALTER TABLE admin_tokens DROP CONSTRAINT admin_tokens_name_key;
+    CREATE UNIQUE INDEX admin_tokens_name_key ON admin_tokens (name) WHERE console_pid IS NULL;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,7 @@ use crate::server::store::{NewToken, StoreError, StoreResult, TokenRecord};
 
 // ---- admin tokens -------------------------------------------------------------------------
 
-const TOKEN_COLUMNS: &str = "id, name, role, masked, created_at";
+const TOKEN_COLUMNS: &str = "id, name, role, masked, created_at, console_pid";
 
 fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     Ok(TokenRecord {
@@ -17,6 +17,7 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         role: role_of(row, 2)?,
         masked: row.get(3)?,
         created_at: row.get(4)?,
+        console_pid: row.get(5)?,
     })
 }
 
@@ -53,9 +54,29 @@ pub fn bootstrap_token(
 }
 
 fn insert_token(tx: &rusqlite::Transaction<'_>, token: &NewToken) -> StoreResult<TokenRecord> {
+    // A person's token never takes the name a console's own token has (docs/console.md, Who
+    // did it); the unique index covers only the names people gave.
+    if token.console_pid.is_none() {
+        let held: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM admin_tokens WHERE name = ?1 AND console_pid IS NOT NULL)",
+            [&token.name],
+            |r| r.get(0),
+        )?;
+        if held {
+            return Err(StoreError::NameTaken);
+        }
+    }
     let inserted = tx.execute(
-        "INSERT INTO admin_tokens (name, role, digest, masked, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![token.name, token.role.as_str(), &token.digest[..], token.masked, token.created_at],
+        "INSERT INTO admin_tokens (name, role, digest, masked, created_at, console_pid) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            token.name,
+            token.role.as_str(),
+            &token.digest[..],
+            token.masked,
+            token.created_at,
+            token.console_pid
+        ],
     );
     match inserted {
         Ok(_) => {}
@@ -72,6 +93,7 @@ fn insert_token(tx: &rusqlite::Transaction<'_>, token: &NewToken) -> StoreResult
         role: token.role,
         masked: token.masked.clone(),
         created_at: token.created_at,
+        console_pid: token.console_pid,
     })
 }
 
@@ -83,7 +105,10 @@ pub fn list_tokens(conn: &Connection) -> StoreResult<Vec<TokenRecord>> {
 }
 
 pub fn revoke_token(conn: &mut Connection, name: &str) -> StoreResult<()> {
-    let n = conn.execute("DELETE FROM admin_tokens WHERE name = ?1", [name])?;
+    let n = conn.execute(
+        "DELETE FROM admin_tokens WHERE name = ?1 AND console_pid IS NULL",
+        [name],
+    )?;
     if n == 0 {
         return Err(StoreError::TokenNotFound);
     }

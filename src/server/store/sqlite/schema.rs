@@ -117,6 +117,46 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX usage_days_by_start ON usage_days (start);
     ",
+    // 5: a console's own tokens are named after the person at the keyboard and may share that
+    // name; the console's process id is kept beside the token (docs/console.md, Who did it).
+    // Names stay unique among the tokens people make. The table is rebuilt to drop the inline
+    // UNIQUE, keeping its AUTOINCREMENT sequence (an id is never given twice, schema 2); the
+    // tokens of older consoles, named `local-console@PID` or `local-console@PID.N`, learn their
+    // process id from the name, so that they are pruned once that process is gone.
+    "
+    ALTER TABLE admin_tokens RENAME TO admin_tokens_v4;
+    CREATE TABLE admin_tokens (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
+        digest      BLOB NOT NULL UNIQUE,
+        masked      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        console_pid INTEGER CHECK (console_pid > 0)
+    ) STRICT;
+    INSERT INTO admin_tokens (id, name, role, digest, masked, created_at, console_pid)
+        SELECT id, name, role, digest, masked, created_at,
+            CASE WHEN pid GLOB '[1-9]*' AND pid NOT GLOB '*[^0-9]*' AND length(pid) <= 10
+                      AND (start IS NULL OR (start <> '' AND start NOT GLOB '*[^0-9]*'))
+                      AND CAST(pid AS INTEGER) <= 2147483647
+                 THEN CAST(pid AS INTEGER) END
+        FROM (
+            SELECT *,
+                CASE WHEN instr(rest, '.') > 0 THEN substr(rest, 1, instr(rest, '.') - 1)
+                     ELSE rest END AS pid,
+                CASE WHEN instr(rest, '.') > 0 THEN substr(rest, instr(rest, '.') + 1) END
+                    AS start
+            FROM (
+                SELECT *, CASE WHEN substr(name, 1, 14) = 'local-console@'
+                               THEN substr(name, 15) END AS rest
+                FROM admin_tokens_v4
+            )
+        );
+    DELETE FROM sqlite_sequence WHERE name = 'admin_tokens';
+    UPDATE sqlite_sequence SET name = 'admin_tokens' WHERE name = 'admin_tokens_v4';
+    DROP TABLE admin_tokens_v4;
+    CREATE UNIQUE INDEX admin_tokens_name ON admin_tokens (name) WHERE console_pid IS NULL;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -228,6 +268,79 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row, ("alice".into(), 1, None, None));
+    }
+
+    #[test]
+    fn a_version_4_database_learns_which_tokens_were_consoles_and_keeps_its_sequence() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 4).unwrap();
+        let add = |c: &Connection, name: &str, digest: u8| {
+            c.execute(
+                "INSERT INTO admin_tokens (name, role, digest, masked, created_at) \
+                 VALUES (?1, 'manager', ?2, 'm', 1)",
+                rusqlite::params![name, vec![digest; 32]],
+            )
+            .unwrap();
+            c.last_insert_rowid()
+        };
+        let names = [
+            "admin",
+            "local-console@4242",
+            "local-console@4242.3",
+            "local-console@0",
+            "local-console@12.x",
+            "local-console@12.3.4",
+            "local-console@99999999999",
+            "local-console@alice",
+            "xlocal-console@12",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            add(&c, name, i as u8);
+        }
+        let newest = add(&c, "gone", 200);
+        c.execute("DELETE FROM admin_tokens WHERE id = ?1", [newest])
+            .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        let rows: Vec<(String, Option<i64>)> = c
+            .prepare("SELECT name, console_pid FROM admin_tokens ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let pids: Vec<Option<i64>> = rows.iter().map(|r| r.1).collect();
+        assert_eq!(
+            pids,
+            [
+                None,
+                Some(4242),
+                Some(4242),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None
+            ],
+            "{rows:?}"
+        );
+        assert!(add(&c, "later", 201) > newest, "the sequence went on");
+        // Consoles may share a name; people's names stay unique.
+        c.execute(
+            "INSERT INTO admin_tokens (name, role, digest, masked, created_at, console_pid) \
+             VALUES ('alice@b', 'manager', x'01', 'm', 1, 7), ('alice@b', 'manager', x'02', 'm', 1, 8)",
+            [],
+        )
+        .unwrap();
+        let again = c.execute(
+            "INSERT INTO admin_tokens (name, role, digest, masked, created_at) \
+             VALUES ('admin', 'viewer', x'03', 'm', 1)",
+            [],
+        );
+        assert!(again.unwrap_err().to_string().contains("admin_tokens.name"));
     }
 
     #[test]
