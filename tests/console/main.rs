@@ -11,6 +11,7 @@ mod hostile_service;
 mod scroll_bytes;
 mod several_consoles;
 mod slow_links;
+mod terminal_capabilities;
 mod terminal_manners;
 mod tmux_copy_and_delete;
 mod tmux_rotate;

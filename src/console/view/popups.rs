@@ -7,7 +7,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::widgets::{Sparkline, Widget};
 
 use super::theme::Theme;
-use super::widgets::{ButtonLook, button, field, frame, put};
+use super::widgets::{ButtonLook, button, field, frame, put, unavailable};
 use crate::console::layout::popups::button_key;
 use crate::console::layout::{PopupLayout, Row, Tone};
 use crate::console::model::Model;
@@ -91,7 +91,14 @@ pub(super) fn draw(
                         width: r.width.saturating_sub(1),
                         ..*r
                     },
-                    &text::fit(label, usize::from(r.width.saturating_sub(1))),
+                    &text::fit(
+                        &if enabled {
+                            label.clone()
+                        } else {
+                            unavailable(label)
+                        },
+                        usize::from(r.width.saturating_sub(1)),
+                    ),
                     style,
                 );
             }

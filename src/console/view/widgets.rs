@@ -30,7 +30,8 @@ pub struct ButtonLook {
     pub destructive: bool,
 }
 
-/// `>[Label]` when focused, ` [Label]` otherwise; `rect` starts at the marker cell.
+/// `>[Label]` when focused, ` [Label]` otherwise, and `(Label)` when it cannot be pressed;
+/// `rect` starts at the marker cell.
 pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme: &Theme) {
     if rect.width == 0 {
         return;
@@ -46,6 +47,11 @@ pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme
     } else {
         theme.bold()
     };
+    let label = if look.enabled {
+        std::borrow::Cow::Borrowed(label)
+    } else {
+        std::borrow::Cow::Owned(unavailable(label))
+    };
     put(
         buf,
         Rect {
@@ -53,9 +59,20 @@ pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme
             width: rect.width.saturating_sub(1),
             ..rect
         },
-        label,
+        &label,
         style,
     );
+}
+
+/// What cannot be chosen now reads in parentheses: `(Issue API Key)` for `[Issue API Key]`,
+/// `(Rename)` for a menu's `Rename`, so that it differs without colour or any attribute
+/// (docs/console.md, Terminal capabilities). The width stays that of the bracketed label.
+pub fn unavailable(label: &str) -> String {
+    let inner = label
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .unwrap_or(label);
+    format!("({inner})")
 }
 
 /// A one-line text field; returns where the cursor goes when it has the focus.
