@@ -282,7 +282,11 @@ async fn run_in_terminal(
             job: &mut terminal::Job,
             job_signals: job_signals(),
         },
-        input::events(|k| keymap::Keymap::default_map().binds_alt(k)),
+        // Screen 4 passes no bracketed paste on: a paste arrives as typed keys there.
+        input::events(
+            |k| keymap::Keymap::default_map().binds_alt(k),
+            inside_screen(),
+        ),
         async {
             tokio::select! {
                 exit = signals() => exit,
