@@ -137,7 +137,7 @@ async fn colours_and_the_mouse_follow_the_terminfo_entry_of_term() {
 }
 
 /// Without colour (TERM=vt100), the states that colour marks read in plain text: what cannot be
-/// chosen is in parentheses, the selection and the focus carry `>`.
+/// chosen now carries `-` before it, the selection and the focus `>`.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     ragkeys::client::install_crypto_provider();
@@ -151,7 +151,7 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     // A manager below the limit: everything can be chosen.
     let mut c = Console::start_env(&server, home.path(), 100, 30, &vt100);
     c.wait("the service", |r| shows(r, "caps-svc"));
-    let rows = c.wait("Create service", |r| shows(r, "[Create service]"));
+    let rows = c.wait("Create service", |r| shows(r, " [Create service]"));
     assert!(
         rows.iter().any(|r| r.starts_with("│>")),
         "the selected service is marked:\n{}",
@@ -159,7 +159,7 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     );
     c.send(b"\r");
     c.wait("the keys screen", |r| {
-        shows(r, "[Issue API Key] 1 / 5") && shows(r, "ragk_")
+        shows(r, " [Issue API Key] 1 / 5") && shows(r, "ragk_")
     });
     c.send(b"m");
     let rows = c.wait("the menu", |r| shows(r, ">Delete"));
@@ -185,13 +185,16 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     c.wait("the viewer's services", |r| {
         shows(r, "caps-svc") && shows(r, "vera")
     });
-    c.wait("Create service disabled", |r| shows(r, "(Create service)"));
+    c.wait("Create service disabled", |r| shows(r, "-[Create service]"));
     c.send(b"\r");
     c.wait("Issue API Key disabled", |r| {
-        shows(r, "(Issue API Key) 1 / 5") && !shows(r, "[Issue API Key]") && shows(r, "ragk_")
+        shows(r, "-[Issue API Key] 1 / 5") && shows(r, "ragk_")
     });
     c.send(b"m");
-    let rows = c.wait("the viewer's menu", |r| shows(r, ">(Delete)"));
+    // Delete, selected, says why at the menu's foot.
+    let rows = c.wait("the viewer's menu", |r| {
+        shows(r, ">Delete") && shows(r, "Needs the manager role")
+    });
     assert!(
         rows.iter().any(|r| r.contains("│ Details ")),
         "Details stays enabled:\n{}",
@@ -199,7 +202,7 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     );
     for item in ["Rename", "Disable", "Rotate"] {
         assert!(
-            rows.iter().any(|r| r.contains(&format!("│ ({item})"))),
+            rows.iter().any(|r| r.contains(&format!("│-{item} "))),
             "{item} disabled:\n{}",
             rows.join("\n")
         );
@@ -215,6 +218,6 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     c.wait("the service", |r| shows(r, "caps-svc"));
     c.send(b"\r");
     c.wait("Issue API Key disabled at the limit", |r| {
-        shows(r, "(Issue API Key) 5 / 5")
+        shows(r, "-[Issue API Key] 5 / 5")
     });
 }

@@ -7,7 +7,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::widgets::{Sparkline, Widget};
 
 use super::theme::Theme;
-use super::widgets::{ButtonLook, button, field, frame, put, unavailable};
+use super::widgets::{ButtonLook, button, field, frame, marker, put};
 use crate::console::layout::popups::button_key;
 use crate::console::layout::{PopupLayout, Row, Tone};
 use crate::console::model::Model;
@@ -82,8 +82,12 @@ pub(super) fn draw(
                     (true, true, false) => theme.focus(),
                     (false, true, false) => theme.tone(Tone::Normal),
                 };
-                let marker = if selected { ">" } else { " " };
-                put(buf, Rect { width: 1, ..*r }, marker, theme.bold());
+                put(
+                    buf,
+                    Rect { width: 1, ..*r },
+                    marker(selected, enabled),
+                    theme.bold(),
+                );
                 put(
                     buf,
                     Rect {
@@ -91,14 +95,7 @@ pub(super) fn draw(
                         width: r.width.saturating_sub(1),
                         ..*r
                     },
-                    &text::fit(
-                        &if enabled {
-                            label.clone()
-                        } else {
-                            unavailable(label)
-                        },
-                        usize::from(r.width.saturating_sub(1)),
-                    ),
+                    &text::fit(label, usize::from(r.width.saturating_sub(1))),
                     style,
                 );
             }

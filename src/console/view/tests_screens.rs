@@ -167,8 +167,7 @@ fn japanese_is_drawn_from_its_catalog() {
     let mut m = keys_with(&[1, 2, 3, 4, 5], Role::Manager, Lang::Ja);
     let text = screen_text(&draw(&mut m, 100, 30));
     assert!(text.contains("API Key管理"));
-    // At the limit the button cannot be pressed: in parentheses.
-    assert!(text.contains("(API Key発行) 5 / 5"));
+    assert!(text.contains("[API Key発行] 5 / 5"));
     assert!(text.contains("発行可能なAPI Keyの最大数を超えると"));
     assert!(text.contains("作成日時"));
 }

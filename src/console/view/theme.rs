@@ -103,8 +103,8 @@ impl Theme {
         }
     }
 
-    /// A button or menu item that cannot be chosen now; the view also writes it in parentheses
-    /// instead of brackets, so that it reads without any style (docs/console.md).
+    /// A button or menu item that cannot be chosen now; the view also marks it with `-`, so that
+    /// it reads without any style (docs/console.md, Terminal capabilities).
     pub fn disabled(&self) -> Style {
         self.pick3(
             Style::new().fg(Color::DarkGray),

@@ -30,14 +30,18 @@ pub struct ButtonLook {
     pub destructive: bool,
 }
 
-/// `>[Label]` when focused, ` [Label]` otherwise, and `(Label)` when it cannot be pressed;
+/// `>[Label]` when focused, ` [Label]` otherwise, `-[Label]` when it cannot be pressed now;
 /// `rect` starts at the marker cell.
 pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme: &Theme) {
     if rect.width == 0 {
         return;
     }
-    let marker = if look.focused { ">" } else { " " };
-    put(buf, Rect { width: 1, ..rect }, marker, theme.bold());
+    put(
+        buf,
+        Rect { width: 1, ..rect },
+        marker(look.focused, look.enabled),
+        theme.bold(),
+    );
     let style = if !look.enabled {
         theme.disabled()
     } else if look.destructive {
@@ -47,11 +51,6 @@ pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme
     } else {
         theme.bold()
     };
-    let label = if look.enabled {
-        std::borrow::Cow::Borrowed(label)
-    } else {
-        std::borrow::Cow::Owned(unavailable(label))
-    };
     put(
         buf,
         Rect {
@@ -59,20 +58,20 @@ pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme
             width: rect.width.saturating_sub(1),
             ..rect
         },
-        &label,
+        label,
         style,
     );
 }
 
-/// What cannot be chosen now reads in parentheses: `(Issue API Key)` for `[Issue API Key]`,
-/// `(Rename)` for a menu's `Rename`, so that it differs without colour or any attribute
-/// (docs/console.md, Terminal capabilities). The width stays that of the bracketed label.
-pub fn unavailable(label: &str) -> String {
-    let inner = label
-        .strip_prefix('[')
-        .and_then(|l| l.strip_suffix(']'))
-        .unwrap_or(label);
-    format!("({inner})")
+/// The cell before a button or menu item: `>` where the focus is, else `-` for what cannot be
+/// chosen now, so that it reads without colour or any attribute (docs/console.md, Terminal
+/// capabilities).
+pub fn marker(focused: bool, enabled: bool) -> &'static str {
+    match (focused, enabled) {
+        (true, _) => ">",
+        (false, false) => "-",
+        (false, true) => " ",
+    }
 }
 
 /// A one-line text field; returns where the cursor goes when it has the focus.
