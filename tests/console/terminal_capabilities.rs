@@ -8,6 +8,22 @@ use crate::common::Server;
 use crate::common::api::Api;
 use crate::scroll_bytes::Console;
 
+/// Fails, naming the package, where the terminfo entries the cases use are missing.
+fn require_terminfo() {
+    let found = ["xterm-256color", "xterm", "xterm-mono", "vt100", "dumb"]
+        .iter()
+        .all(|t| {
+            let first = &t[..1];
+            ["/etc/terminfo", "/lib/terminfo", "/usr/share/terminfo"]
+                .iter()
+                .any(|d| std::path::Path::new(&format!("{d}/{first}/{t}")).exists())
+        });
+    assert!(
+        found,
+        "terminfo entries missing: apt-get install ncurses-base"
+    );
+}
+
 /// The colour codes of every SGR sequence (`ESC [ … m`) in `raw`: `38;5`/`48;5` (256 colours),
 /// `38;2`/`48;2` (24-bit), the classic ones by number (30–37, 39, 40–47, 49, 90–97, 100–107).
 fn colour_codes(raw: &[u8]) -> Vec<String> {
@@ -72,6 +88,7 @@ fn bytes_with(server: &Server, env: &[(&str, &str)]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn colours_and_the_mouse_follow_the_terminfo_entry_of_term() {
+    require_terminfo();
     ragkeys::client::install_crypto_provider();
     let server = Server::start();
     let api = Api::new(&server);
@@ -140,6 +157,7 @@ async fn colours_and_the_mouse_follow_the_terminfo_entry_of_term() {
 /// chosen now carries `-` before it, the selection and the focus `>`.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
+    require_terminfo();
     ragkeys::client::install_crypto_provider();
     let server = Server::start();
     let api = Api::new(&server);
