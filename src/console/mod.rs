@@ -73,11 +73,6 @@ pub fn inside_screen() -> bool {
     std::env::var_os("STY").is_some_and(|v| !v.is_empty())
 }
 
-/// `NO_COLOR` set to anything but the empty string asks for no color (no-color.org).
-pub fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
 /// The header's "where": `local` for the embedded service, else the endpoint's host.
 pub fn connection_label(endpoint: &str) -> String {
     parse_endpoint(endpoint)

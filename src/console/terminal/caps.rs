@@ -49,9 +49,14 @@ impl Capabilities {
             term.as_deref(),
             entry,
             std::env::var("COLORTERM").ok().as_deref(),
-            crate::console::no_color(),
+            no_color(),
         )
     }
+}
+
+/// `NO_COLOR` set to anything but the empty string asks for no colour (no-color.org).
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// The entry of terminal type `term`, if the database has one.
