@@ -19,6 +19,11 @@ use tokio::time::Instant;
 /// How long a lone Esc waits for the rest of a sequence: vim's default `ttimeoutlen`.
 pub const ESC_WAIT: Duration = Duration::from_millis(100);
 
+/// Inside GNU screen, a read of this many printable characters or more is a paste
+/// (docs/console.md, GNU screen): screen 4 does not pass bracketed paste on, and nobody types
+/// 8 characters between two reads.
+pub const TYPED_PASTE_MIN: usize = 8;
+
 const PASTE_START: &[u8] = b"\x1b[200~";
 const PASTE_END: &[u8] = b"\x1b[201~";
 
@@ -29,6 +34,8 @@ pub struct Parser {
     pasting: bool,
     /// Whether the keymap binds this key (with Alt) to something.
     alt_bound: fn(&KeyEvent) -> bool,
+    /// Whether a long read of printable characters is a paste ([`TYPED_PASTE_MIN`]).
+    typed_pastes: bool,
 }
 
 impl Parser {
@@ -37,7 +44,15 @@ impl Parser {
             buf: Vec::new(),
             pasting: false,
             alt_bound,
+            typed_pastes: false,
         }
+    }
+
+    /// Takes a read of [`TYPED_PASTE_MIN`] printable characters or more as a paste: inside GNU
+    /// screen, where a paste arrives as typed keys.
+    pub fn typed_pastes(mut self, on: bool) -> Self {
+        self.typed_pastes = on;
+        self
     }
 
     /// Whether bytes wait for what follows (a lone Esc, half a sequence): the caller times out
@@ -46,8 +61,19 @@ impl Parser {
         !self.pasting && !self.buf.is_empty()
     }
 
-    /// The events of one read, in order.
+    /// The events of one read, in order; with [`Parser::typed_pastes`], a read of printable
+    /// characters long enough is one paste instead.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+        let events = self.decode(bytes);
+        if self.typed_pastes
+            && let Some(text) = typed_paste(&events)
+        {
+            return vec![Event::Paste(text)];
+        }
+        events
+    }
+
+    fn decode(&mut self, bytes: &[u8]) -> Vec<Event> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         let mut at = 0;
@@ -111,6 +137,30 @@ impl Parser {
         }
         out
     }
+}
+
+/// The text of `events` if they are a typed paste: [`TYPED_PASTE_MIN`] printable characters or
+/// more, with nothing else but Enter and Tab (the lines and columns of what was pasted).
+fn typed_paste(events: &[Event]) -> Option<String> {
+    let mut text = String::new();
+    let mut printable = 0;
+    for e in events {
+        let Event::Key(k) = e else {
+            return None;
+        };
+        match k.code {
+            KeyCode::Char(c)
+                if (k.modifiers - KeyModifiers::SHIFT).is_empty() && !c.is_control() =>
+            {
+                printable += 1;
+                text.push(c);
+            }
+            KeyCode::Enter if k.modifiers.is_empty() => text.push('\n'),
+            KeyCode::Tab if k.modifiers.is_empty() => text.push('\t'),
+            _ => return None,
+        }
+    }
+    (printable >= TYPED_PASTE_MIN).then_some(text)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -413,15 +463,17 @@ struct State {
     ended: bool,
 }
 
-/// The terminal's events: keys, mouse, pastes, and resizes (SIGWINCH).
+/// The terminal's events: keys, mouse, pastes, and resizes (SIGWINCH). `typed_pastes`: see
+/// [`Parser::typed_pastes`].
 pub fn events(
     alt_bound: fn(&KeyEvent) -> bool,
+    typed_pastes: bool,
 ) -> impl Stream<Item = io::Result<Event>> + Unpin + Send {
     use tokio::signal::unix::{SignalKind, signal};
     let state = State {
         reads: reader(),
         winch: signal(SignalKind::window_change()).ok(),
-        parser: Parser::new(alt_bound),
+        parser: Parser::new(alt_bound).typed_pastes(typed_pastes),
         queue: VecDeque::new(),
         deadline: None,
         ended: false,

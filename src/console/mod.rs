@@ -4,7 +4,8 @@
 //!
 //! `main` resolves the settings, starts the embedded key service when no endpoint is
 //! configured, enters the terminal (`terminal::TerminalGuard`) and runs `app::run` with a
-//! crossterm backend and event stream until `q`, Ctrl-C, a signal or the end of input.
+//! backend that writes the colours the terminal has (`terminal::paint`) and the own input
+//! decoder (`input`) until `q`, Ctrl-C, a signal or the end of input.
 
 /// `eprintln!` that never panics: see [`say`].
 macro_rules! say {
@@ -35,7 +36,6 @@ pub mod view;
 use std::io;
 
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 
 use crate::args::{ConsoleArgs, GlobalArgs};
 use crate::client::{Client, ClientOptions, parse_endpoint};
@@ -71,11 +71,6 @@ pub fn main(global: &GlobalArgs, args: &ConsoleArgs) -> u8 {
 /// Inside GNU screen: `$STY` names its session.
 pub fn inside_screen() -> bool {
     std::env::var_os("STY").is_some_and(|v| !v.is_empty())
-}
-
-/// `NO_COLOR` set to anything but the empty string asks for no color (no-color.org).
-pub fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// The header's "where": `local` for the embedded service, else the endpoint's host.
@@ -218,9 +213,10 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
     for w in &warnings {
         say!("ragkeys: warning: {w}");
     }
+    let caps = terminal::caps::Capabilities::detect();
     let mut model = Model::new(Options {
         lang: i18n::choose(settings.lang),
-        monochrome: no_color(),
+        colors: caps.colors,
         tz: Tz::Local,
         connection: label,
     });
@@ -236,7 +232,7 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
             model.tr.t("notice.plain_http").to_string(),
         );
     }
-    let exit = run_in_terminal(settings, &mut model, &client).await;
+    let exit = run_in_terminal(settings, caps, &mut model, &client).await;
     // The model may still hold a key in a popup: drop (wipe) it now.
     drop(model);
     match exit {
@@ -253,17 +249,19 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
 /// Enters the terminal, runs the loop, and restores the terminal on every way out.
 async fn run_in_terminal(
     settings: &Settings,
+    caps: terminal::caps::Capabilities,
     model: &mut Model,
     client: &Client,
 ) -> Result<Exit, String> {
     terminal::install_panic_hook();
     // GNU screen, once its window asks for mouse reports, holds a lone Esc until the next key
     // (it waits for a mouse report to follow): inside screen the mouse is not captured, so
-    // that Esc acts (docs/console.md, GNU screen).
-    let mouse = settings.mouse && !inside_screen();
+    // that Esc acts (docs/console.md, GNU screen). Elsewhere only a terminal whose entry has
+    // `kmous` is asked for mouse reports (docs/console.md, Terminal capabilities).
+    let mouse = settings.mouse && caps.mouse && !inside_screen();
     let guard = terminal::TerminalGuard::enter(mouse).map_err(|e| e.to_string())?;
     let mut term = Terminal::new(
-        Tracked::new(CrosstermBackend::new(io::stdout()))
+        Tracked::new(terminal::paint::Painted::new(io::stdout(), caps.colors))
             .scrolling(scroll::term_scrolls(std::env::var("TERM").ok().as_deref())),
     )
     .map_err(|e| e.to_string())?;
@@ -279,7 +277,11 @@ async fn run_in_terminal(
             job: &mut terminal::Job,
             job_signals: job_signals(),
         },
-        input::events(|k| keymap::Keymap::default_map().binds_alt(k)),
+        // Screen 4 passes no bracketed paste on: a paste arrives as typed keys there.
+        input::events(
+            |k| keymap::Keymap::default_map().binds_alt(k),
+            inside_screen(),
+        ),
         async {
             tokio::select! {
                 exit = signals() => exit,

@@ -10,6 +10,7 @@ use crate::console::i18n::Catalog;
 use crate::console::keymap::{Context, Keymap};
 use crate::console::msg::{ApiCall, RequestId};
 use crate::console::popups::Popup;
+use crate::console::terminal::caps::ColorDepth;
 use crate::wire::{ApiKey, ApiKeyList, Me, Role, Service, Timestamp};
 
 /// The smallest terminal the console draws into; below it, a "terminal too small" screen.
@@ -161,7 +162,8 @@ pub use crate::wire::slots_used;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub lang: Lang,
-    pub monochrome: bool,
+    /// The colours the terminal has (docs/console.md, Terminal capabilities).
+    pub colors: ColorDepth,
     pub tz: Tz,
     /// `local` for the embedded service, else the endpoint's host.
     pub connection: String,
@@ -171,7 +173,7 @@ pub struct Options {
 pub struct Model {
     pub tr: &'static Catalog,
     pub keymap: &'static Keymap,
-    pub monochrome: bool,
+    pub colors: ColorDepth,
     pub tz: Tz,
     /// Now on the service's clock: this machine's clock at the loop's last wake-up, less
     /// `skew`. Every relative time ("3 h ago", "expires in 3 d", a grace's end, an expiry to
@@ -209,7 +211,7 @@ impl Model {
         Model {
             tr: Catalog::get(opts.lang),
             keymap: Keymap::default_map(),
-            monochrome: opts.monochrome,
+            colors: opts.colors,
             tz: opts.tz,
             now: Timestamp::now(),
             skew: 0,

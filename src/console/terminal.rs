@@ -1,7 +1,8 @@
 //! The terminal as the console leaves it: whatever the exit path (quit, error, panic in any task,
 //! SIGTERM, SIGHUP, end of input), raw mode, the alternate screen, mouse capture and bracketed
 //! paste are undone. The alternate screen is cleared before it is left, so a key shown in a popup
-//! never reaches the scrollback.
+//! never reaches the scrollback. What is switched on follows the terminal's capabilities
+//! (`caps`), and frames are written in the colours it has (`paint`).
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,9 @@ use crossterm::terminal::{
     enable_raw_mode, is_raw_mode_enabled,
 };
 use crossterm::{execute, queue};
+
+pub mod caps;
+pub mod paint;
 
 /// Set while the terminal is in the console's state; `restore` acts once.
 static ACTIVE: AtomicBool = AtomicBool::new(false);

@@ -12,6 +12,7 @@ mod scroll_bytes;
 mod service_clock;
 mod several_consoles;
 mod slow_links;
+mod terminal_capabilities;
 mod terminal_manners;
 mod tmux_copy_and_delete;
 mod tmux_rotate;

@@ -62,6 +62,17 @@ impl Console {
         rows: u16,
         term: &str,
     ) -> Console {
+        Self::start_env(server, home, cols, rows, &[("TERM", term)])
+    }
+
+    /// The console with `env` on top of a clean environment (no `TERM` unless `env` sets one).
+    pub(crate) fn start_env(
+        server: &Server,
+        home: &std::path::Path,
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+    ) -> Console {
         let (master, slave) = crate::common::pty::open();
         set_size(slave.as_raw_fd(), cols, rows);
         let mut cmd = Command::new(BIN);
@@ -71,9 +82,9 @@ impl Console {
             .env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_DATA_HOME", home.join("data"))
-            .env("TERM", term)
             .env("LANG", "C.UTF-8")
             .env("RAGKEYS_TOKEN", &server.token)
+            .envs(env.iter().copied())
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
@@ -135,6 +146,11 @@ impl Console {
         })
     }
 
+    /// Everything the console has written so far.
+    pub(crate) fn raw(&self) -> Vec<u8> {
+        self.screen.lock().unwrap().raw.clone()
+    }
+
     fn bytes(&self) -> usize {
         self.screen.lock().unwrap().bytes
     }
@@ -166,7 +182,7 @@ impl Console {
     }
 
     /// Waits until nothing has been written for a while: the frame in progress is complete.
-    fn settle(&self) {
+    pub(crate) fn settle(&self) {
         let end = Instant::now() + Duration::from_secs(30);
         loop {
             let quiet = self.screen.lock().unwrap().last_byte.elapsed();

@@ -21,7 +21,8 @@ async fn an_arrow_split_by_the_network_and_esc_with_a_key_act_as_typed() {
     let mut c = Console::start(&server, home.path(), 100, 30);
     c.wait("the service", |r| shows(r, "slow-svc"));
     c.send(b"\r");
-    c.wait("the keys screen", |r| shows(r, "[Issue API Key]"));
+    // Loaded: `i` before the list has come only says "still loading".
+    c.wait("the keys screen", |r| shows(r, "[Issue API Key] 0 / 5"));
     c.send(b"i");
     c.wait("the Issue popup", |r| shows(r, "[Issue]"));
     c.send(b"alpha");

@@ -145,3 +145,43 @@ fn a_bracketed_paste_is_text_however_it_is_split() {
         other => panic!("expected a paste and x, got {other:?}"),
     }
 }
+
+fn pasted(events: &[Event]) -> Option<&str> {
+    match events {
+        [Event::Paste(s)] => Some(s),
+        _ => None,
+    }
+}
+
+#[test]
+fn inside_screen_a_long_read_of_printable_characters_is_a_paste() {
+    let mut p = Parser::new(no_alt).typed_pastes(true);
+    assert_eq!(pasted(&p.feed(b"dxdxdxdx")), Some("dxdxdxdx"));
+    // Its lines and columns come along; what counts is the printable characters.
+    assert_eq!(
+        pasted(&p.feed("한국어 이름\tab\r".as_bytes())),
+        Some("한국어 이름\tab\n")
+    );
+    // Shorter bursts are typed keys.
+    assert_eq!(
+        codes(&p.feed(b"/svc")),
+        vec![
+            KeyCode::Char('/'),
+            KeyCode::Char('s'),
+            KeyCode::Char('v'),
+            KeyCode::Char('c')
+        ]
+    );
+    assert_eq!(codes(&p.feed(b"1234567\r")).len(), 8);
+    // A control key or a sequence in the read: keys, as typed.
+    assert!(pasted(&p.feed(b"abcdefgh\x1b[A")).is_none());
+    assert!(pasted(&p.feed(b"abcdefgh\x03")).is_none());
+    // A bracketed paste stays what it is.
+    assert_eq!(pasted(&p.feed(b"\x1b[200~ab\x1b[201~")), Some("ab"));
+}
+
+#[test]
+fn outside_screen_a_long_read_is_keys() {
+    let mut p = Parser::new(no_alt);
+    assert_eq!(p.feed(b"dxdxdxdx").len(), 8);
+}

@@ -20,7 +20,7 @@ pub(crate) const T0: i64 = 1_795_671_792;
 pub(crate) fn model() -> Model {
     let mut m = Model::new(Options {
         lang: Lang::En,
-        monochrome: false,
+        colors: crate::console::terminal::caps::ColorDepth::Indexed256,
         tz: Tz::Fixed(FixedOffset::east_opt(9 * 3600).unwrap()),
         connection: "local".into(),
     });

@@ -177,3 +177,40 @@ fn a_paste_into_a_too_small_terminal_goes_nowhere() {
     );
     assert!(matches!(top(&m), Popup::Issue(p) if p.name.value().is_empty()));
 }
+
+#[test]
+fn a_paste_where_no_text_field_has_the_focus_acts_as_no_key_and_says_so() {
+    // API Key management, a key selected: a pasted `d` or `x` opens neither Delete nor Disable.
+    let mut m = on_keys(&[1, 2], Role::Manager);
+    assert!(update(&mut m, Msg::Paste("dxdxdxdx".into())).is_empty());
+    assert!(m.popups.is_empty(), "{:?}", m.popups);
+    assert_eq!(
+        notice(&m),
+        Some("Taken as a paste and ignored: no text field has the focus.")
+    );
+    // A popup whose focus is on a button takes no paste either.
+    update(&mut m, key('d'));
+    update(&mut m, Msg::Paste("qqqqqqqq".into()));
+    assert!(
+        matches!(top(&m), Popup::Delete(_)),
+        "still the Delete popup"
+    );
+    assert_eq!(
+        notice(&m),
+        Some("Taken as a paste and ignored: no text field has the focus.")
+    );
+}
+
+#[test]
+fn keys_that_open_a_field_send_the_rest_of_their_read_into_it() {
+    // `/` then typed letters, as one short read decodes: the filter gets the letters.
+    let mut m = on_services(3, Role::Manager);
+    for c in "/svc".chars() {
+        update(&mut m, key(c));
+    }
+    assert_eq!(m.services.filter.value(), "svc");
+    // A paste while the filter has the focus goes into it.
+    update(&mut m, Msg::Paste("-0001xyz".into()));
+    assert_eq!(m.services.filter.value(), "svc-0001xyz");
+    assert_eq!(notice(&m), None);
+}

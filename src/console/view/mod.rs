@@ -48,7 +48,7 @@ pub fn view(m: &Model, f: &mut Frame) {
 
 /// Draws everything; returns where the terminal cursor goes (in a focused text field).
 pub fn draw(m: &Model, l: &ScreenLayout, buf: &mut Buffer) -> Option<Position> {
-    let theme = Theme { mono: m.monochrome };
+    let theme = Theme::new(m.colors);
     if matches!(l.body, Body::TooSmall) {
         too_small(m, l.area, buf);
         return None;

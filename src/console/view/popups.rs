@@ -7,7 +7,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::widgets::{Sparkline, Widget};
 
 use super::theme::Theme;
-use super::widgets::{ButtonLook, button, field, frame, put};
+use super::widgets::{ButtonLook, button, field, frame, marker, put};
 use crate::console::layout::popups::button_key;
 use crate::console::layout::{PopupLayout, Row, Tone};
 use crate::console::model::Model;
@@ -82,8 +82,12 @@ pub(super) fn draw(
                     (true, true, false) => theme.focus(),
                     (false, true, false) => theme.tone(Tone::Normal),
                 };
-                let marker = if selected { ">" } else { " " };
-                put(buf, Rect { width: 1, ..*r }, marker, theme.bold());
+                put(
+                    buf,
+                    Rect { width: 1, ..*r },
+                    marker(selected, enabled),
+                    theme.bold(),
+                );
                 put(
                     buf,
                     Rect {

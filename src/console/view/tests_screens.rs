@@ -120,7 +120,7 @@ fn wide_characters_keep_the_columns_aligned() {
 #[test]
 fn monochrome_still_shows_focus_and_selection() {
     let mut m = keys_with(&[1, 2], Role::Manager, Lang::En);
-    m.monochrome = true;
+    m.colors = crate::console::terminal::caps::ColorDepth::None;
     update(&mut m, key('d'));
     let buf = draw(&mut m, 100, 30);
     let text = screen_text(&buf);

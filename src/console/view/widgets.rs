@@ -30,13 +30,18 @@ pub struct ButtonLook {
     pub destructive: bool,
 }
 
-/// `>[Label]` when focused, ` [Label]` otherwise; `rect` starts at the marker cell.
+/// `>[Label]` when focused, ` [Label]` otherwise, `-[Label]` when it cannot be pressed now;
+/// `rect` starts at the marker cell.
 pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme: &Theme) {
     if rect.width == 0 {
         return;
     }
-    let marker = if look.focused { ">" } else { " " };
-    put(buf, Rect { width: 1, ..rect }, marker, theme.bold());
+    put(
+        buf,
+        Rect { width: 1, ..rect },
+        marker(look.focused, look.enabled),
+        theme.bold(),
+    );
     let style = if !look.enabled {
         theme.disabled()
     } else if look.destructive {
@@ -56,6 +61,17 @@ pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme
         label,
         style,
     );
+}
+
+/// The cell before a button or menu item: `>` where the focus is, else `-` for what cannot be
+/// chosen now, so that it reads without colour or any attribute (docs/console.md, Terminal
+/// capabilities).
+pub fn marker(focused: bool, enabled: bool) -> &'static str {
+    match (focused, enabled) {
+        (true, _) => ">",
+        (false, false) => "-",
+        (false, true) => " ",
+    }
 }
 
 /// A one-line text field; returns where the cursor goes when it has the focus.

@@ -314,7 +314,7 @@ where
     .unwrap_or_else(|e| panic!("client: {e}"));
     let mut model = Model::new(Options {
         lang: setup.lang,
-        monochrome: false,
+        colors: ragkeys::console::terminal::caps::ColorDepth::Indexed256,
         tz: Tz::Fixed(FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!())),
         connection: ragkeys::console::connection_label(&setup.endpoint),
     });
