@@ -249,7 +249,10 @@ fn status(m: &Model, p: &AuditPopup, shown: usize, first: usize, page: usize) ->
             ("n", &shown),
         ],
     );
-    if p.next.is_none() {
+    // The oldest event is named only while its row is on screen: the last loaded row, once the
+    // trail is loaded that far (from the newest end, every page; from the oldest, the first).
+    let oldest_loaded = p.from_oldest || p.next.is_none();
+    if oldest_loaded && last == shown {
         (format!("{range} · {}", m.tr.t("audit.oldest")), Tone::Dim)
     } else {
         (range, Tone::Dim)
