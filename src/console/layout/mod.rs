@@ -102,10 +102,10 @@ pub fn layout(m: &Model, area: Rect) -> ScreenLayout {
     }
     let hints = footer_hints(m);
     let notice = footer_notice(m, &hints, area.width);
-    // A wrapped notice takes rows above the keys; a third of the screen at most, so the body
-    // keeps its place.
+    // A wrapped notice takes rows above the keys; half the screen at most, so the body keeps
+    // a place.
     let above = if notice.len() > 1 {
-        (notice.len() as u16).min(area.height / 3)
+        (notice.len() as u16).min(area.height / 2)
     } else {
         0
     };
@@ -194,8 +194,8 @@ pub fn footer_hints(m: &Model) -> String {
     format!(" {}", hints.join("  "))
 }
 
-/// The spinner and the latest notice: one line when it fits beside the keys (which keep their
-/// place, the notice taking at least 2/3 of the row), else wrapped to the whole width.
+/// The spinner and the latest notice: one line when it fits beside the keys, else wrapped to
+/// the whole width above them; neither is cut for the other.
 fn footer_notice(m: &Model, hints: &str, width: u16) -> Vec<String> {
     let mut s = String::new();
     if m.needs_tick() {
@@ -209,9 +209,7 @@ fn footer_notice(m: &Model, hints: &str, width: u16) -> Vec<String> {
         return Vec::new();
     }
     let width = usize::from(width.saturating_sub(1));
-    let room = width
-        .saturating_sub(text::width(hints) + 2)
-        .max(width * 2 / 3);
+    let room = width.saturating_sub(text::width(hints) + 2);
     if text::width(&s) <= room {
         return vec![s];
     }
