@@ -165,6 +165,19 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
         svc.key_count = count;
         svc.key_limit = limit;
     }
+    // Every popup that shows a key of this list shows it as listed now (state, name, successor).
+    for p in &mut m.popups {
+        let shown = match p {
+            Popup::Details(x) => &mut x.key,
+            Popup::Rotate(x) => &mut x.key,
+            Popup::Delete(x) => &mut x.key,
+            Popup::Rename(x) => &mut x.key,
+            _ => continue,
+        };
+        if let Some(now) = list.api_keys.iter().find(|x| x.id == shown.id) {
+            *shown = now.clone();
+        }
+    }
     let Some(k) = m.keys.as_mut().filter(|k| k.service.id == service_id) else {
         return;
     };
