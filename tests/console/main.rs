@@ -13,4 +13,5 @@ mod several_consoles;
 mod slow_links;
 mod terminal_manners;
 mod tmux_copy_and_delete;
+mod tmux_late_and_long;
 mod tmux_rotate;
