@@ -135,3 +135,40 @@ fn every_notice_wraps_whole_in_every_language() {
         }
     }
 }
+
+/// The Audit trail's status and Details' errors are sentences too: wrapped whole at 60×16.
+#[test]
+fn a_long_status_in_the_audit_trail_and_details_is_wrapped_not_cut() {
+    for lang in [Lang::En, Lang::Ko, Lang::Ja] {
+        let mut m = super::test_support::keys_with(&[1, 2], Role::Manager, lang);
+        let (id, _) = only_call(&update(&mut m, key('a')));
+        respond(
+            &mut m,
+            id,
+            ApiResult::AuditPage(Err(crate::client::ApiError::Unreachable {
+                endpoint: "https://keys.example.internal:8443".into(),
+                reason: "connection refused by the bastion's firewall after 3 attempts".into(),
+            })),
+        );
+        let said = match &m.popups[0] {
+            crate::console::popups::Popup::Audit(p) => p.error.clone().unwrap_or_default(),
+            _ => panic!("no audit"),
+        };
+        let buf = draw(&mut m, 60, 16);
+        let flat = |s: &str| s.split_whitespace().collect::<String>();
+        let l = for_model(&m);
+        let inside: String = l.popups[0]
+            .rows
+            .iter()
+            .filter_map(|(_, r)| match r {
+                crate::console::layout::Row::Text(s, _) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            flat(&inside).contains(&flat(&said)),
+            "{lang:?}: {said}\n{}",
+            screen_text(&buf)
+        );
+    }
+}
