@@ -114,6 +114,8 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     /// The `next` of the previous page.
     pub before: Option<String>,
+    /// Oldest first (`order=oldest`); newest first, the service's default, when false.
+    pub oldest_first: bool,
 }
 
 /// A successful issue, and whether the service answered from its idempotency record.
@@ -618,7 +620,7 @@ impl Client {
     }
 
     /// One page of `GET /v1/audit` (docs/api.md, Endpoints): every service, deleted ones included,
-    /// newest first; `before` is the `next` of the previous page.
+    /// newest first (or oldest first); `before` is the `next` of the previous page.
     pub async fn audit_page_raw(&self, query: &AuditQuery) -> Result<Raw<AuditPage>, ApiError> {
         let mut params = Vec::new();
         if let Some(s) = &query.service_id {
@@ -632,6 +634,9 @@ impl Client {
         }
         if let Some(b) = &query.before {
             params.push(format!("before={}", seg(b)));
+        }
+        if query.oldest_first {
+            params.push("order=oldest".to_owned());
         }
         let path = if params.is_empty() {
             "v1/audit".to_owned()

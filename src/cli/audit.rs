@@ -96,6 +96,7 @@ async fn fetch(
             action: action.map(str::to_owned),
             limit: Some(left.min(limits::AUDIT_PAGE_MAX)),
             before: before.clone(),
+            oldest_first: false,
         };
         let page = retry(false, |_| ctx.client.audit_page_raw(&query))
             .await?

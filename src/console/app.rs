@@ -143,12 +143,17 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
                 .rotate_key(&service_id, &key_id, &body, &idempotency_key)
                 .await,
         ),
-        ApiCall::AuditPage { service_id, before } => {
+        ApiCall::AuditPage {
+            service_id,
+            before,
+            oldest_first,
+        } => {
             let query = crate::client::AuditQuery {
                 service_id,
                 action: None,
                 limit: Some(crate::console::popups::audit::AUDIT_PAGE),
                 before,
+                oldest_first,
             };
             ApiResult::AuditPage(client.audit_page_raw(&query).await.map(|r| r.value))
         }
@@ -163,6 +168,7 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
                 action: None,
                 limit: Some(crate::wire::limits::AUDIT_PAGE_MAX),
                 before: None,
+                oldest_first: false,
             };
             let result = client.audit_page_raw(&query).await.map(|r| r.value);
             ApiResult::KeyAudit { key_id, result }

@@ -191,8 +191,12 @@ pub struct Model {
     /// Requests in flight, with what they ask (for retries). A result whose id is not here is
     /// dropped.
     pub pending: BTreeMap<RequestId, ApiCall>,
-    /// Issues abandoned with Esc: their result is dropped, but a success refreshes the list.
-    pub abandoned_issues: BTreeSet<RequestId>,
+    /// Issues and rotations abandoned with Esc, with their service: a key they still make is
+    /// shown when it arrives (docs/console.md, A request abandoned with Esc).
+    pub abandoned_issues: BTreeMap<RequestId, String>,
+    /// Keys made by abandoned requests, waiting for the popups above the screen to close before
+    /// their copy popup opens; each holds its only plaintext, wiped when dropped.
+    pub late_keys: Vec<(String, crate::client::Issued)>,
     /// What is known of keys' usage, by key id (issue 9): for the impact line, Details, and the
     /// attention line. Key ids are unique across services.
     pub usage: BTreeMap<String, crate::console::usage::UsageState>,
@@ -222,7 +226,8 @@ impl Model {
             keys: None,
             popups: Vec::new(),
             pending: BTreeMap::new(),
-            abandoned_issues: BTreeSet::new(),
+            abandoned_issues: BTreeMap::new(),
+            late_keys: Vec::new(),
             usage: BTreeMap::new(),
             next_id: 1,
             notice: None,

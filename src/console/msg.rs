@@ -72,10 +72,12 @@ pub enum ApiCall {
         body: UpdateApiKey,
     },
     /// One page of `GET /v1/audit` (issue 9): one service's events, or every service's when
-    /// `service_id` is `None`; `before` is the previous page's `next`.
+    /// `service_id` is `None`; `before` is the previous page's `next`, in the same order.
     AuditPage {
         service_id: Option<String>,
         before: Option<String>,
+        /// `order=oldest`: the trail from its oldest end (`End`/`G`).
+        oldest_first: bool,
     },
     /// `POST /v1/whois` (issue 9); the key only in the body. `Debug` never shows it.
     Whois(Secret),

@@ -49,8 +49,22 @@ fn clings_to_previous(c: char) -> bool {
     )
 }
 
-/// One unit the wrapper will not split: a run of narrow characters, or one wide character
-/// (with the punctuation that follows it), plus whether a space preceded it.
+/// Hangul: wide, but Korean is written with spaces between words, so it wraps at spaces like
+/// Latin (docs/console.md, Text width).
+fn is_hangul(c: char) -> bool {
+    matches!(c, '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}' | '\u{A960}'..='\u{A97F}'
+        | '\u{AC00}'..='\u{D7AF}' | '\u{D7B0}'..='\u{D7FF}')
+}
+
+/// A character a line may break after without a space: Japanese and Chinese, written without
+/// spaces between words.
+fn breaks_anywhere(c: char) -> bool {
+    char_width(c) >= 2 && !is_hangul(c)
+}
+
+/// One unit the wrapper will not split: a run of characters between spaces (Latin, Hangul), or
+/// one Japanese or Chinese character (with the punctuation that follows it), plus whether a
+/// space preceded it.
 fn tokens(paragraph: &str) -> Vec<(bool, String)> {
     let mut out: Vec<(bool, String)> = Vec::new();
     let mut current = String::new();
@@ -64,12 +78,12 @@ fn tokens(paragraph: &str) -> Vec<(bool, String)> {
             pending_space = true;
             continue;
         }
-        let wide = char_width(c) >= 2;
+        let wide = breaks_anywhere(c);
         if !current.is_empty() && clings_to_previous(c) && !pending_space {
             current.push(c);
             continue;
         }
-        let current_is_wide = current.chars().next().is_some_and(|f| char_width(f) >= 2);
+        let current_is_wide = current.chars().next().is_some_and(breaks_anywhere);
         if !current.is_empty() && (wide || current_is_wide || pending_space) {
             out.push((space_before, std::mem::take(&mut current)));
             space_before = false;
@@ -86,8 +100,9 @@ fn tokens(paragraph: &str) -> Vec<(bool, String)> {
     out
 }
 
-/// Wraps `text` into lines of at most `max` columns; `\n` starts a new line. Words are kept
-/// whole where they fit; wide characters may break anywhere, as in Korean and Japanese text.
+/// Wraps `text` into lines of at most `max` columns; `\n` starts a new line. Words (Latin and
+/// Korean alike) are kept whole where they fit; Japanese and Chinese may break between any two
+/// characters.
 pub fn wrap(text: &str, max: usize) -> Vec<String> {
     let max = max.max(1);
     let mut lines = Vec::new();
@@ -166,6 +181,22 @@ mod tests {
             "既存のAPIKeyを削除してから再度お試しください。"
         );
         assert_eq!(wrap("a\nb", 10), vec!["a", "b"]);
+        // Korean wraps at spaces, never inside a word; a word wider than a line is still cut.
+        let ko = wrap(
+            "폐기되었거나 유효하지 않은 토큰입니다. API Key를 삭제합니다.",
+            14,
+        );
+        assert_eq!(
+            ko,
+            vec![
+                "폐기되었거나",
+                "유효하지 않은",
+                "토큰입니다.",
+                "API Key를",
+                "삭제합니다."
+            ]
+        );
+        assert_eq!(wrap("가나다라마바사", 6), vec!["가나다", "라마바", "사"]);
         assert_eq!(wrap("ragk_0123456789", 5).len(), 3);
     }
 }

@@ -110,6 +110,44 @@ async fn audit_pages_through_250_events_newest_first_and_stays_stable_while_new_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_order_oldest_pages_from_the_oldest_event_with_the_same_opaque_cursor() {
+    let srv = Server::start();
+    let api = Api::new(&srv);
+    for i in 0..30 {
+        api.create_service(&format!("old-{i:02}")).await;
+    }
+    let newest = events(&audit(&api, "?limit=500").await);
+    let mut oldest_first = newest.clone();
+    oldest_first.reverse();
+    // `newest` is the default and may be named.
+    assert_eq!(
+        events(&audit(&api, "?order=newest&limit=500").await),
+        newest
+    );
+    // One request reaches the oldest event, whatever the trail's length.
+    let p1 = audit(&api, "?order=oldest&limit=10").await;
+    assert_eq!(events(&p1), oldest_first[..10].to_vec());
+    // `next` goes back as `before` and pages on toward the newest, none repeated or missing.
+    let mut paged = events(&p1);
+    let mut next = p1["next"].as_str().map(str::to_owned);
+    while let Some(n) = next {
+        let p = audit(&api, &format!("?order=oldest&limit=10&before={n}")).await;
+        paged.extend(events(&p));
+        next = p["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(paged, oldest_first);
+    // The filters hold in this order too.
+    let creates = events(&audit(&api, "?order=oldest&action=service.create&limit=500").await);
+    assert!(creates.iter().all(|e| e["action"] == "service.create"));
+    assert_eq!(
+        creates.first(),
+        oldest_first
+            .iter()
+            .find(|e| e["action"] == "service.create")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_filters_by_service_and_action_and_keeps_a_deleted_services_events() {
     let srv = Server::start();
     let api = Api::new(&srv);
@@ -170,6 +208,9 @@ async fn audit_filters_by_service_and_action_and_keeps_a_deleted_services_events
         ("?colour=red", "colour"),
         ("?limit=5&limit=6", "limit"),
         ("?service_id=", "service_id"),
+        ("?order=", "order"),
+        ("?order=ascending", "order"),
+        ("?order=oldest&order=newest", "order"),
     ] {
         let r = api.get(&format!("/v1/audit{query}")).await;
         let msg = r.expect_error(400, "invalid_request");

@@ -239,3 +239,17 @@ pub fn find_key(screen: &str) -> Option<String> {
     }
     None
 }
+
+/// The console's command line in a private home against `url`, English unless `extra` says
+/// otherwise (`--lang ko`); OSC 52 for copies, so that nothing reaches a real clipboard.
+pub fn console_at(url: &str, token: &str, home: &std::path::Path, extra: &str) -> String {
+    format!(
+        "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT HOME={home} XDG_CONFIG_HOME={home}/config \
+         XDG_DATA_HOME={home}/data LANG=C.UTF-8 RAGKEYS_TOKEN={token} {bin} --endpoint {url} \
+         --clipboard osc52 {extra}",
+        home = sh_quote(&home.display().to_string()),
+        token = sh_quote(token),
+        bin = sh_quote(crate::common::BIN),
+        url = sh_quote(url),
+    )
+}

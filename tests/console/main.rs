@@ -15,4 +15,5 @@ mod slow_links;
 mod terminal_capabilities;
 mod terminal_manners;
 mod tmux_copy_and_delete;
+mod tmux_late_and_long;
 mod tmux_rotate;

@@ -1115,6 +1115,37 @@ pub async fn the_whole_trail_pages_newest_first_and_keeps_deleted_services(f: Fi
         seen.extend(p);
     }
     assert_eq!(seen, all);
+    // Oldest first, paged with the same cursor toward the newest.
+    let mut oldest = Vec::new();
+    let mut after = None;
+    loop {
+        let p = page(AuditQuery {
+            before: after,
+            limit: 2,
+            oldest_first: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        if p.is_empty() {
+            break;
+        }
+        assert!(p.windows(2).all(|w| w[0].id < w[1].id), "ids rise");
+        after = Some(p.last().unwrap().id);
+        oldest.extend(p);
+    }
+    let mut reversed = all.clone();
+    reversed.reverse();
+    assert_eq!(oldest, reversed);
+    let first_issue = page(AuditQuery {
+        action: Some(AuditAction::ApiKeyIssue),
+        limit: 1,
+        oldest_first: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(first_issue[0].event.service_id, "svc_a");
     // The deleted service's events stay, by service and by action.
     let of_b = page(AuditQuery {
         service_id: Some("svc_b".into()),

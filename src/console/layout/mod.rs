@@ -7,6 +7,7 @@ pub mod table;
 
 use ratatui::layout::Rect;
 
+use crate::console::keymap::Action;
 use crate::console::model::{KeysView, Model, Screen, ServicesFocus, ServicesView};
 pub use crate::console::text::Tone;
 use crate::console::{lifecycle, text};
@@ -20,7 +21,14 @@ pub struct ScreenLayout {
     pub area: Rect,
     pub header: Rect,
     pub breadcrumb: Rect,
+    /// The last row (the keys that work, and a notice that fits beside them), plus a row above
+    /// it for each line of a notice too long for that (docs/console.md, Notices).
     pub footer: Rect,
+    /// The footer's keys, as drawn on its last row.
+    pub hints: String,
+    /// The notice (after the spinner) by lines: one line beside the keys, or wrapped lines
+    /// above them.
+    pub notice: Vec<String>,
     pub body: Body,
     /// One per popup of the stack, bottom first.
     pub popups: Vec<PopupLayout>,
@@ -80,22 +88,37 @@ pub fn button_label(m: &Model, key: &str) -> String {
 pub fn layout(m: &Model, area: Rect) -> ScreenLayout {
     let header = row(area, area.y);
     let breadcrumb = row(area, area.y + 1);
-    let footer = row(area, area.bottom().saturating_sub(1));
     if m.too_small() || area.width < crate::console::model::MIN_WIDTH {
         return ScreenLayout {
             area,
             header,
             breadcrumb,
-            footer,
+            footer: row(area, area.bottom().saturating_sub(1)),
+            hints: String::new(),
+            notice: Vec::new(),
             body: Body::TooSmall,
             popups: Vec::new(),
         };
     }
+    let hints = footer_hints(m);
+    let notice = footer_notice(m, &hints, area.width);
+    // A wrapped notice takes rows above the keys; half the screen at most, so the body keeps
+    // a place.
+    let above = if notice.len() > 1 {
+        (notice.len() as u16).min(area.height / 2)
+    } else {
+        0
+    };
+    let footer = Rect {
+        y: area.bottom().saturating_sub(1 + above),
+        height: 1 + above,
+        ..row(area, 0)
+    };
     let body_area = Rect {
         x: area.x,
         y: area.y + 2,
         width: area.width,
-        height: area.height.saturating_sub(3),
+        height: area.height.saturating_sub(3 + above),
     };
     let body = match (m.screen, &m.keys) {
         (Screen::Keys, Some(k)) => Body::Keys(keys_layout(m, k, body_area)),
@@ -106,14 +129,91 @@ pub fn layout(m: &Model, area: Rect) -> ScreenLayout {
         header,
         breadcrumb,
         footer,
+        hints,
+        notice,
         body,
         popups: Vec::new(),
     };
     for p in &m.popups {
-        let pl = popups::place(m, p, &out);
+        // Popups keep off the footer's last row; a taller footer lends them an area that ends
+        // at its first row instead, so that no popup covers a notice either.
+        let pl = if above > 0 {
+            let mut above_footer = out.clone();
+            above_footer.area.height = area.height.saturating_sub(above);
+            popups::place(m, p, &above_footer)
+        } else {
+            popups::place(m, p, &out)
+        };
         out.popups.push(pl);
     }
     out
+}
+
+/// Whether a footer hint does something here and now (a disabled action is not offered).
+fn hint_applies(m: &Model, action: Action) -> bool {
+    if let Some(top) = m.popups.last() {
+        // While a popup's request runs, only Esc does anything.
+        return top.in_flight().is_none() || action == Action::Cancel;
+    }
+    match action {
+        Action::CreateService => m.can_manage(),
+        Action::Press => {
+            m.screen != Screen::Services
+                || m.services.focus != ServicesFocus::Table
+                || !m.services.visible().is_empty()
+        }
+        Action::Issue => m.can_manage() && m.keys.as_ref().is_some_and(|k| !k.at_limit()),
+        Action::Delete => {
+            m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
+        }
+        Action::ToggleEnabled => {
+            m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
+        }
+        Action::Menu => m.keys.as_ref().is_some_and(|k| k.selected_key().is_some()),
+        _ => true,
+    }
+}
+
+/// The keys that work here, as the footer's last row shows them.
+pub fn footer_hints(m: &Model) -> String {
+    let tr = m.tr;
+    let hints: Vec<String> = m
+        .keymap
+        .footer(m.context())
+        .into_iter()
+        .filter(|(_, action)| hint_applies(m, *action))
+        .map(|(key, action)| {
+            // In a popup, Enter presses a button rather than opening a row.
+            let name = match (action, m.popups.is_empty()) {
+                (Action::Press, false) => "press_button",
+                _ => action.name(),
+            };
+            format!("{key} {}", tr.t(&format!("hint.{name}")))
+        })
+        .collect();
+    format!(" {}", hints.join("  "))
+}
+
+/// The spinner and the latest notice: one line when it fits beside the keys, else wrapped to
+/// the whole width above them; neither is cut for the other.
+fn footer_notice(m: &Model, hints: &str, width: u16) -> Vec<String> {
+    let mut s = String::new();
+    if m.needs_tick() {
+        s.push_str(m.spinner_frame());
+        s.push(' ');
+    }
+    if let Some(n) = &m.notice {
+        s.push_str(&n.text);
+    }
+    if s.is_empty() {
+        return Vec::new();
+    }
+    let width = usize::from(width.saturating_sub(1));
+    let room = width.saturating_sub(text::width(hints) + 2);
+    if text::width(&s) <= room {
+        return vec![s];
+    }
+    text::wrap(&s, width.saturating_sub(1))
 }
 
 /// Short terminals lose the blank lines between the parts.

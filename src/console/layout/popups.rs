@@ -92,9 +92,9 @@ pub fn button_key(b: Button) -> &'static str {
     }
 }
 
-/// A dialog with `title` and `parts`, centered in `area`: text wrapped to its width, at most
-/// 72 columns wide; on a short screen blank lines go first, then text from the end, never the
-/// buttons.
+/// A dialog with `title` and `parts`, centered in `area` above its last row (the footer's): text
+/// wrapped to its width, at most 72 columns wide; on a short screen blank lines go first, then
+/// the text above the form, then text from the end, never the buttons.
 pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> PopupLayout {
     let width = area.width.saturating_sub(4).min(72);
     let inner_w = width.saturating_sub(4);
@@ -120,10 +120,20 @@ pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> P
             }
         }
     }
-    let max_rows = usize::from(area.height.saturating_sub(2));
+    // The last row of `area` is the footer's: no popup covers it (docs/console.md, Popups).
+    let max_rows = usize::from(area.height.saturating_sub(3));
     if rows.len() > max_rows {
-        // Blank lines go first, then text from the end; the buttons always stay.
+        // Blank lines go first, then the text above the first field or choice (what the form
+        // is for, said again by its title), then text from the end; the buttons always stay.
         rows.retain(|r| !matches!(r, Row::Text(s, _) if s.is_empty()));
+        let form = rows
+            .iter()
+            .position(|r| matches!(r, Row::Field(..) | Row::Choice { .. } | Row::Secret));
+        let mut intro = form.unwrap_or(0);
+        while rows.len() > max_rows && intro > 0 {
+            rows.remove(0);
+            intro -= 1;
+        }
         while rows.len() > max_rows && rows.len() > 1 {
             let at = rows.len() - 2;
             rows.remove(at);
@@ -132,7 +142,9 @@ pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> P
     let height = rows.len() as u16 + 2;
     let outer = Rect {
         x: area.x + (area.width.saturating_sub(width)) / 2,
-        y: area.y + (area.height.saturating_sub(height)) / 2,
+        y: (area.y + (area.height.saturating_sub(height)) / 2)
+            .min(area.bottom().saturating_sub(height + 1))
+            .max(area.y),
         width,
         height,
     };

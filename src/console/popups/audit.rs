@@ -1,6 +1,7 @@
 //! The Audit trail popup (issue 9; docs/console.md, Popups): `a` opens it, lines scroll, reaching
-//! the end asks for the next page until the service has none, `/` filters the loaded rows,
-//! `r` loads it again, Esc closes it. Its table is laid out in `audit/table.rs`.
+//! the end asks for the next page until the service has none, `End`/`G` jumps to the oldest
+//! events in one request (`order=oldest`), `/` filters the loaded rows, `r` loads it again, Esc
+//! closes it. Its table is laid out in `audit/table.rs`.
 
 mod table;
 
@@ -31,8 +32,12 @@ pub struct AuditPopup {
     /// `None`: every service's events (opened on Services), deleted services included.
     pub service_id: Option<String>,
     pub events: Vec<AuditEvent>,
-    /// The `before` of the next (older) page; `None` once the oldest event is loaded.
+    /// The `before` of the next page: older events, or with `from_oldest` newer ones; `None`
+    /// once that end of the trail is loaded.
     pub next: Option<String>,
+    /// The events were loaded from the oldest end (`End`/`G`): `events` still runs newest first,
+    /// and the next page, newer, goes above them.
+    pub from_oldest: bool,
     /// False until the first page arrives.
     pub loaded: bool,
     /// The first line shown, into the filtered events.
@@ -53,6 +58,7 @@ impl AuditPopup {
             service_id,
             events: Vec::new(),
             next: None,
+            from_oldest: false,
             loaded: false,
             scroll: 0,
             filter: Input::default(),
@@ -113,7 +119,8 @@ fn top(m: &mut Model) -> Option<&mut AuditPopup> {
     }
 }
 
-/// Asks for the first page (`restart`) or the next one, unless one is already on its way.
+/// Asks for the first page (`restart`) or the next one, unless one is already on its way; from
+/// the end the popup was loaded from.
 fn fetch(m: &mut Model, restart: bool) -> Vec<Effect> {
     let Some(p) = top(m) else {
         return Vec::new();
@@ -127,10 +134,18 @@ fn fetch(m: &mut Model, restart: bool) -> Vec<Effect> {
     }
     let before = if restart { None } else { p.next.clone() };
     let service_id = p.service_id.clone();
+    let oldest_first = p.from_oldest;
     if let Some(id) = old {
         m.pending.remove(&id);
     }
-    let effect = call(m, ApiCall::AuditPage { service_id, before });
+    let effect = call(
+        m,
+        ApiCall::AuditPage {
+            service_id,
+            before,
+            oldest_first,
+        },
+    );
     if let (Some(p), Effect::Call { id, .. }) = (top(m), &effect) {
         p.in_flight = Some(*id);
         p.error = None;
@@ -138,14 +153,19 @@ fn fetch(m: &mut Model, restart: bool) -> Vec<Effect> {
     vec![effect]
 }
 
-/// Asks for the next page when the last loaded row is on screen and the filter shows
-/// everything (a filter matches loaded rows only; it never pages on its own).
+/// Asks for the next page when the last loaded row is on screen (the first, for a trail loaded
+/// from the oldest end) and the filter shows everything (a filter matches loaded rows only; it
+/// never pages on its own).
 fn more_if_at_end(m: &mut Model) -> Vec<Effect> {
     let (page, len) = popup_page(m);
     let Some(p) = top(m) else {
         return Vec::new();
     };
-    let at_end = p.scroll + page >= len;
+    let at_end = if p.from_oldest {
+        p.scroll == 0
+    } else {
+        p.scroll.saturating_add(page) >= len
+    };
     if at_end && p.loaded && p.next.is_some() && p.filter.value().is_empty() {
         fetch(m, false)
     } else {
@@ -166,6 +186,21 @@ fn trail_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
     let Some(p) = top(m) else {
         return Vec::new();
     };
+    // The far end of a trail not loaded that far is one request away, not a page per key.
+    let unfiltered = p.filter.value().is_empty();
+    let far = match action {
+        Some(Action::Last) => !p.from_oldest,
+        Some(Action::First) => p.from_oldest,
+        _ => false,
+    };
+    if far && unfiltered && p.loaded && p.next.is_some() {
+        p.from_oldest = !p.from_oldest;
+        p.events.clear();
+        p.next = None;
+        p.loaded = false;
+        p.scroll = 0;
+        return fetch(m, true);
+    }
     if let Some(to) = scrolled(action, p.scroll, page, len) {
         p.scroll = to;
         return more_if_at_end(m);
@@ -177,6 +212,7 @@ fn trail_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         }
         Some(Action::Refresh) => {
             p.events.clear();
+            p.from_oldest = false;
             p.next = None;
             p.loaded = false;
             p.scroll = 0;
@@ -244,6 +280,28 @@ pub fn on_page(m: &mut Model, id: RequestId, result: Result<AuditPage, ApiError>
         return Vec::new();
     };
     match result {
+        Ok(page) if p.from_oldest => {
+            // Oldest first from the service; shown newest first, above what is loaded, with
+            // the rows on screen kept in place (the oldest at the bottom on the first page).
+            let mut newer = page.events;
+            newer.reverse();
+            let added = newer.len();
+            let first = !p.loaded;
+            newer.append(&mut p.events);
+            p.events = newer;
+            p.next = page.next;
+            p.loaded = true;
+            p.error = None;
+            let (rows, len) = popup_page(m);
+            if let Some(p) = top(m) {
+                p.scroll = if first {
+                    len.saturating_sub(rows)
+                } else {
+                    p.scroll + added
+                };
+            }
+            more_if_at_end(m)
+        }
         Ok(page) => {
             p.events.extend(page.events);
             p.next = page.next;

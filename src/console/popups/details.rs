@@ -1,7 +1,8 @@
 //! The Details popup (issue 9; docs/console.md, Popups): `v` or the menu's Details, for every role.
 //! Every field of the key, its calls per hour over 24 hours and per day over 30 days as
 //! sparklines (read from `Model::usage`), and its own audit events. Read-only; lines scroll as
-//! a whole; Esc closes it. What it shows is laid out in `details/document.rs`.
+//! a whole; `r` loads the key, its usage and its events again; Esc closes it. What it shows is
+//! laid out in `details/document.rs`.
 
 mod document;
 
@@ -15,7 +16,7 @@ use crate::console::keymap::{Action, Context};
 use crate::console::model::{Model, NoticeKind};
 use crate::console::msg::{ApiCall, Effect, RequestId};
 use crate::console::update::usage::fetch_usage;
-use crate::console::update::{call, errors};
+use crate::console::update::{call, errors, refresh_keys};
 use crate::wire::{ApiKey, AuditEvent, AuditPage};
 pub use document::LEVELS;
 
@@ -100,6 +101,49 @@ pub fn open(m: &mut Model) -> Vec<Effect> {
     out
 }
 
+/// `r`: the key (through the list, which updates every popup showing it), its usage and its
+/// events again from the service.
+fn refresh(m: &mut Model) -> Vec<Effect> {
+    let Some(Popup::Details(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    let (service_id, key_id, old) = (p.service_id.clone(), p.key.id.clone(), p.in_flight);
+    if let Some(id) = old {
+        m.pending.remove(&id);
+    }
+    let mut out = refresh_keys(m, None);
+    out.extend(fetch_usage(m, &service_id, &key_id, false));
+    let events = call(m, ApiCall::KeyAudit { service_id, key_id });
+    if let (Some(Popup::Details(p)), Effect::Call { id, .. }) = (m.popups.last_mut(), &events) {
+        p.in_flight = Some(*id);
+    }
+    out.push(events);
+    out
+}
+
+/// Whether the newest event that changes a key's state says something the key as shown does
+/// not (rotated elsewhere, disabled or enabled by another admin): the key is then stale.
+fn contradicts(key: &ApiKey, events: &[AuditEvent]) -> bool {
+    use crate::wire::{AuditAction as A, KeyState};
+    let newest = events.iter().find(|e| {
+        matches!(
+            e.action,
+            A::ApiKeyRotate
+                | A::ApiKeyDisable
+                | A::ApiKeyEnable
+                | A::ApiKeyDelete
+                | A::ApiKeyRetire
+        ) && e.outcome == "ok"
+    });
+    match newest.map(|e| e.action) {
+        Some(A::ApiKeyRotate) => key.replaced_by.is_none(),
+        Some(A::ApiKeyDisable) => key.state != KeyState::Disabled,
+        Some(A::ApiKeyEnable) => key.state == KeyState::Disabled,
+        Some(A::ApiKeyDelete | A::ApiKeyRetire) => true,
+        _ => false,
+    }
+}
+
 /// The service's newest events: Details keeps its key's.
 pub fn on_key_audit(
     m: &mut Model,
@@ -115,13 +159,19 @@ pub fn on_key_audit(
     };
     match result {
         Ok(page) => {
-            let mine = page
+            let mine: Vec<AuditEvent> = page
                 .events
                 .into_iter()
                 .filter(|e| e.key_id.as_deref() == Some(key_id))
                 .collect();
+            let stale = contradicts(&p.key, &mine);
             p.events = Some(mine);
             p.events_error = None;
+            // The events say the key changed since it was listed: the list again, and with it
+            // every line that shows the key.
+            if stale {
+                return refresh_keys(m, None);
+            }
         }
         Err(msg) => p.events_error = Some(msg),
     }
@@ -137,6 +187,9 @@ fn key(m: &mut Model, action: Option<Action>, _k: KeyEvent) -> Vec<Effect> {
     if let Some(to) = scrolled(action, p.scroll, page, len) {
         p.scroll = to;
         return Vec::new();
+    }
+    if action == Some(Action::Refresh) {
+        return refresh(m);
     }
     if action == Some(Action::Cancel)
         && let Some(Popup::Details(p)) = m.popups.pop()

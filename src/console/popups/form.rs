@@ -121,14 +121,22 @@ pub fn cancel(m: &mut Model) -> Vec<Effect> {
         return Vec::new();
     };
     if let Some(id) = p.in_flight() {
-        m.pending.remove(&id);
-        // An abandoned issue or rotation may still have made a key: the list will show it.
+        let call = m.pending.remove(&id);
+        // An abandoned issue or rotation may still make a key: it is shown when it arrives.
         if p.dialog().may_leave_a_key() {
-            m.abandoned_issues.insert(id);
-            m.notice(
-                NoticeKind::Info,
-                m.tr.t("notice.issue_abandoned").to_string(),
-            );
+            let service_id = match call {
+                Some(
+                    ApiCall::IssueKey { service_id, .. } | ApiCall::RotateKey { service_id, .. },
+                ) => service_id,
+                _ => String::new(),
+            };
+            m.abandoned_issues.insert(id, service_id);
+            let what = if matches!(p, super::Popup::Rotate(_)) {
+                "notice.rotation_abandoned"
+            } else {
+                "notice.issue_abandoned"
+            };
+            m.notice(NoticeKind::Info, m.tr.t(what).to_string());
         } else {
             m.notice(NoticeKind::Info, m.tr.t("notice.cancelled").to_string());
         }

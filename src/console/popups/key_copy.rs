@@ -14,7 +14,7 @@ use crate::console::format;
 use crate::console::keymap::Action;
 use crate::console::layout::popups::{Part, centered};
 use crate::console::layout::{PopupLayout, ScreenLayout};
-use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
+use crate::console::model::{KeysFocus, Model, NoticeKind, Screen, Want};
 use crate::console::msg::{CopyOutcome, Effect, RequestId};
 use crate::console::text::Tone;
 use crate::console::update::refresh_keys;
@@ -74,6 +74,80 @@ pub fn show(m: &mut Model, id: RequestId, service_id: String, issued: Issued) {
     });
     let at = owner(m, id);
     replace_at(m, at, popup);
+}
+
+/// The key of an issue or rotation abandoned with Esc (docs/console.md, A request abandoned
+/// with Esc): still on its service, it waits for the popups to close and then opens as any new
+/// key does; elsewhere, a notice names it, masked, so that it can be deleted.
+pub fn arrived_late(m: &mut Model, service_id: String, issued: Issued) -> Vec<Effect> {
+    m.late_keys.push((service_id, issued));
+    let here = m.late_keys.last().is_some_and(|(s, _)| on_service(m, s));
+    show_late(m);
+    if !here {
+        return Vec::new();
+    }
+    if !m.popups.is_empty()
+        && let Some((_, waiting)) = m.late_keys.last()
+    {
+        let masked = clean(&waiting.key.api_key.masked).into_owned();
+        m.notice(
+            NoticeKind::Info,
+            m.tr.f("notice.key_waiting", &[("masked", &masked)]),
+        );
+    }
+    refresh_keys(m, None)
+}
+
+/// Whether API Key management of `service_id` is the screen showing.
+fn on_service(m: &Model, service_id: &str) -> bool {
+    m.screen == Screen::Keys && m.keys.as_ref().is_some_and(|k| k.service.id == service_id)
+}
+
+/// Late keys: one of the service showing opens once no popup is open; one of a service the admin
+/// has left is named in a notice and wiped.
+pub fn show_late(m: &mut Model) {
+    if m.late_keys.is_empty() {
+        return;
+    }
+    let (here, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut m.late_keys)
+        .into_iter()
+        .partition(|(s, _)| on_service(m, s));
+    m.late_keys = here;
+    for (service_id, issued) in gone {
+        let masked = clean(&issued.key.api_key.masked).into_owned();
+        let service = m
+            .services
+            .list
+            .iter()
+            .flatten()
+            .find(|s| s.id == service_id)
+            .map_or(service_id.clone(), |s| clean(&s.name).into_owned());
+        // Dropped here: the plaintext is wiped, the masked key is what the admin can act on.
+        drop(issued);
+        m.notice(
+            NoticeKind::Info,
+            m.tr.f(
+                "notice.key_left",
+                &[("masked", &masked), ("service", &service)],
+            ),
+        );
+        m.dirty = true;
+    }
+    if m.popups.is_empty() && !m.late_keys.is_empty() {
+        let (service_id, issued) = m.late_keys.remove(0);
+        let Issued {
+            key: IssuedKey { api_key, key },
+            ..
+        } = issued;
+        m.popups.push(Popup::KeyCopy(KeyCopyPopup {
+            service_id,
+            key,
+            api_key,
+            focus: Focus::Button(Button::CopyKey),
+            copied: None,
+        }));
+        m.dirty = true;
+    }
 }
 
 /// Esc is `[OK]`: the key is never dropped without the same question.

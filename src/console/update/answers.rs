@@ -4,7 +4,7 @@
 //! popup has closed meanwhile).
 
 use super::screens::keep_selection_visible;
-use super::{errors, refresh_keys, service_gone, usage};
+use super::{errors, service_gone, usage};
 use crate::client::ApiError;
 use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, RequestId};
@@ -17,13 +17,12 @@ use crate::wire::{ApiKeyList, ErrorCode, Service};
 /// Request `id` answered with `result`.
 pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<Effect> {
     let Some(call) = m.pending.remove(&id) else {
-        // An abandoned issue may still have issued a key: show it (masked) in the list.
-        if m.abandoned_issues.remove(&id)
-            && matches!(result, ApiResult::Issued(Ok(_)) | ApiResult::Rotated(Ok(_)))
-            && m.keys.is_some()
+        // An abandoned issue or rotation that made a key anyway: the admin asked for it.
+        if let Some(service_id) = m.abandoned_issues.remove(&id)
+            && let ApiResult::Issued(Ok(issued)) | ApiResult::Rotated(Ok(issued)) = result
         {
             m.dirty = true;
-            return refresh_keys(m, None);
+            return key_copy::arrived_late(m, service_id, issued);
         }
         return Vec::new();
     };
@@ -76,6 +75,12 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         ApiResult::Rotated(r) => rotate::on_rotated(m, id, call, r),
         ApiResult::ServiceCreated(r) => create_service::on_created(m, id, call, r),
     }
+}
+
+/// After every message: a key made by an abandoned request opens once no popup is open, or is
+/// named in a notice once the admin has left its service.
+pub(super) fn after(m: &mut Model) {
+    key_copy::show_late(m);
 }
 
 /// What became of a copy of a key: the copy popup says so.
@@ -159,6 +164,19 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
     {
         svc.key_count = count;
         svc.key_limit = limit;
+    }
+    // Every popup that shows a key of this list shows it as listed now (state, name, successor).
+    for p in &mut m.popups {
+        let shown = match p {
+            Popup::Details(x) => &mut x.key,
+            Popup::Rotate(x) => &mut x.key,
+            Popup::Delete(x) => &mut x.key,
+            Popup::Rename(x) => &mut x.key,
+            _ => continue,
+        };
+        if let Some(now) = list.api_keys.iter().find(|x| x.id == shown.id) {
+            *shown = now.clone();
+        }
     }
     let Some(k) = m.keys.as_mut().filter(|k| k.service.id == service_id) else {
         return;

@@ -18,6 +18,8 @@ mod screens;
 pub mod usage;
 
 #[cfg(test)]
+mod tests_abandoned;
+#[cfg(test)]
 pub(crate) mod tests_audit;
 #[cfg(test)]
 mod tests_delete_disable;
@@ -51,6 +53,12 @@ pub use errors::orphan_key_id;
 
 /// One message in, the effects it asks for out.
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
+    let out = on_msg(m, msg);
+    answers::after(m);
+    out
+}
+
+fn on_msg(m: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(k) => {
             m.dirty = true;
@@ -113,8 +121,9 @@ pub fn start(m: &mut Model) -> Vec<Effect> {
 /// `q` on Services, or Ctrl-C anywhere: the loop ends.
 pub(crate) fn quit(m: &mut Model) -> Vec<Effect> {
     m.quit = true;
-    // Dropping the popups wipes a key still shown.
+    // Dropping the popups wipes a key still shown, and the late keys one not shown yet.
     m.popups.clear();
+    m.late_keys.clear();
     vec![Effect::Quit]
 }
 

@@ -52,7 +52,7 @@ fn a_on_keys_asks_for_this_service_and_on_services_for_everything() {
     let mut m = on_keys(&[1, 2], Role::Manager);
     let (_, call) = only_call(&update(&mut m, key('a')));
     assert!(
-        matches!(&call, ApiCall::AuditPage { service_id: Some(s), before: None } if s == "svc_0001"),
+        matches!(&call, ApiCall::AuditPage { service_id: Some(s), before: None, oldest_first: false } if s == "svc_0001"),
         "{call:?}"
     );
     let mut m = on_services(3, Role::Viewer);
@@ -62,7 +62,8 @@ fn a_on_keys_asks_for_this_service_and_on_services_for_everything() {
             call,
             ApiCall::AuditPage {
                 service_id: None,
-                before: None
+                before: None,
+                oldest_first: false
             }
         ),
         "{call:?}"
@@ -162,4 +163,100 @@ fn a_failed_page_says_why_and_r_tries_again() {
     respond(&mut m, id, ApiResult::AuditPage(Err(unreachable())));
     assert!(audit(&m).error.is_some());
     assert_eq!(calls(&update(&mut m, key('r'))).len(), 1);
+}
+
+/// Oldest first, as `order=oldest` answers: `n` events numbered from `from` upwards.
+fn oldest_page(from: u32, n: u32, next: Option<&str>) -> ApiResult {
+    let mut evs = events(from + n - 1, n);
+    evs.reverse();
+    ApiResult::AuditPage(Ok(AuditPage {
+        events: evs,
+        next: next.map(str::to_string),
+    }))
+}
+
+fn status(m: &crate::console::model::Model) -> String {
+    let l = crate::console::layout::for_model(m);
+    let pl = l.popups.last().unwrap();
+    match &pl.rows.last().unwrap().1 {
+        crate::console::layout::Row::Text(s, _) => s.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn g_reaches_the_oldest_event_in_one_request_and_the_status_waits_for_it() {
+    let mut m = on_services(1, Role::Manager);
+    let (id, _) = only_call(&update(&mut m, key('a')));
+    respond(&mut m, id, page(20_000, 100, Some("e19900")));
+    // Loaded to the end of a page is not the oldest event: the status does not say so.
+    assert!(!status(&m).contains("the oldest event"), "{}", status(&m));
+    let (id, call) = only_call(&update(&mut m, key('G')));
+    assert!(
+        matches!(
+            &call,
+            ApiCall::AuditPage {
+                before: None,
+                oldest_first: true,
+                ..
+            }
+        ),
+        "{call:?}"
+    );
+    assert!(!status(&m).contains("the oldest event"));
+    // One answer, and the oldest event is the last row on screen.
+    assert!(respond(&mut m, id, oldest_page(1, 100, Some("e100"))).is_empty());
+    let p = audit(&m);
+    assert_eq!(p.events.first().map(|e| e.actor.as_str()), Some("tok_0100"));
+    assert_eq!(p.events.last().map(|e| e.actor.as_str()), Some("tok_0001"));
+    let l = crate::console::layout::for_model(&m);
+    let shown: Vec<String> = l.popups[0]
+        .rows
+        .iter()
+        .filter_map(|(_, r)| match r {
+            crate::console::layout::Row::Text(s, _) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        shown
+            .iter()
+            .rev()
+            .nth(1)
+            .is_some_and(|s| s.contains("tok_0001")),
+        "{shown:#?}"
+    );
+    assert!(status(&m).contains("the oldest event"), "{}", status(&m));
+    // G again asks for nothing; scrolling up to the top asks for the newer events, with the
+    // same cursor and order, and keeps the rows on screen in place.
+    assert!(update(&mut m, key('G')).is_empty());
+    let mut asked = None;
+    for _ in 0..200 {
+        let eff = update(&mut m, key('k'));
+        if let Some((id, call)) = calls(&eff).into_iter().next() {
+            asked = Some((id, call));
+            break;
+        }
+    }
+    let (id, call) = asked.expect("scrolling up asks for newer events");
+    assert!(
+        matches!(&call, ApiCall::AuditPage { before: Some(b), oldest_first: true, .. } if b == "e100"),
+        "{call:?}"
+    );
+    assert!(!status(&m).contains("the oldest event"));
+    let top_before = audit(&m).scroll;
+    respond(&mut m, id, oldest_page(101, 100, Some("e200")));
+    assert_eq!(audit(&m).events.len(), 200);
+    assert_eq!(audit(&m).scroll, top_before + 100);
+    assert_eq!(audit(&m).events[0].actor, "tok_0200");
+    // Home goes back to the newest in one request too.
+    let (_, call) = only_call(&update(&mut m, key('g')));
+    assert!(matches!(
+        call,
+        ApiCall::AuditPage {
+            before: None,
+            oldest_first: false,
+            ..
+        }
+    ));
 }

@@ -214,3 +214,102 @@ fn details_scrolls_within_its_lines_at_60x16() {
     update(&mut m, key('g'));
     assert!(matches!(top(&m), Popup::Details(p) if p.scroll == 0));
 }
+
+/// Details of key 2 (the selected one) open, its usage and events answered; the key rotated
+/// elsewhere meanwhile is still Active in the list the console holds.
+fn details_of_a_key_rotated_elsewhere() -> crate::console::model::Model {
+    let mut m = on_keys(&[1, 2], Role::Manager);
+    let fx = update(&mut m, key('v'));
+    assert!(matches!(top(&m), Popup::Details(_)));
+    let audit_id = find_call(&fx, |c| matches!(c, ApiCall::KeyAudit { .. }));
+    let rotate = AuditEvent {
+        at: Timestamp::from_unix(T0 - 60),
+        actor: "bob@bastion-2".into(),
+        role: Role::Manager,
+        action: AuditAction::ApiKeyRotate,
+        service_id: "svc_0001".into(),
+        key_id: Some("key_0002".into()),
+        masked: Some("ragk_Ab02********wXyZ".into()),
+        remote_addr: "10.0.4.17".into(),
+        outcome: "ok".into(),
+    };
+    // The events show the rotation the key as listed does not: the list is asked for again.
+    let fx = respond(
+        &mut m,
+        audit_id,
+        ApiResult::KeyAudit {
+            key_id: "key_0002".into(),
+            result: Ok(AuditPage {
+                events: vec![rotate],
+                next: None,
+            }),
+        },
+    );
+    let (list_id, call) = only_call(&fx);
+    assert!(matches!(call, ApiCall::ListKeys { .. }), "{call:?}");
+    let ApiResult::Keys {
+        result: Ok(mut list),
+        ..
+    } = keys_result("svc_0001", &[1, 2, 3])
+    else {
+        panic!("keys")
+    };
+    for k in &mut list.api_keys {
+        if k.id == "key_0002" {
+            k.state = KeyState::Rotating;
+            k.replaced_by = Some("key_0003".into());
+        }
+    }
+    respond(
+        &mut m,
+        list_id,
+        ApiResult::Keys {
+            service_id: "svc_0001".into(),
+            result: Ok(list),
+        },
+    );
+    m
+}
+
+#[test]
+fn details_of_a_key_rotated_elsewhere_shows_it_rotated_not_active() {
+    let m = details_of_a_key_rotated_elsewhere();
+    let Popup::Details(p) = top(&m) else {
+        panic!("details closed")
+    };
+    assert_eq!(p.key.state, KeyState::Rotating);
+    assert_eq!(p.key.replaced_by.as_deref(), Some("key_0003"));
+}
+
+#[test]
+fn r_in_details_asks_for_the_key_its_usage_and_its_events_again() {
+    let mut m = on_keys(&[1, 2], Role::Manager);
+    let fx = update(&mut m, key('v'));
+    for (id, _) in calls(&fx) {
+        m.pending.remove(&id);
+    }
+    let fx = update(&mut m, key('r'));
+    assert!(matches!(top(&m), Popup::Details(_)), "r keeps Details open");
+    let asked: Vec<_> = calls(&fx).into_iter().map(|(_, c)| c).collect();
+    assert!(
+        asked.iter().any(|c| matches!(c, ApiCall::ListKeys { .. })),
+        "{asked:?}"
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|c| matches!(c, ApiCall::KeyUsage { key_id, .. } if key_id == "key_0002"))
+    );
+    let events = find_call(
+        &fx,
+        |c| matches!(c, ApiCall::KeyAudit { key_id, .. } if key_id == "key_0002"),
+    );
+    let Popup::Details(p) = top(&m) else {
+        panic!("details closed")
+    };
+    assert_eq!(
+        p.in_flight,
+        Some(events),
+        "Details waits for its events again"
+    );
+}

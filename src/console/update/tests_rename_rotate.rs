@@ -282,13 +282,17 @@ fn rotating_a_key_that_is_not_active_says_so_in_the_console_words() {
 }
 
 #[test]
-fn an_abandoned_rotation_that_succeeded_still_shows_in_the_list() {
+fn an_abandoned_rotation_that_succeeded_shows_its_successor_and_the_list() {
     let mut m = on_keys(&[1, 2], Role::Manager);
     let (id, _) = press_rotate(&mut m);
     update(&mut m, code(KeyCode::Esc));
     assert!(m.popups.is_empty());
+    assert!(notice(&m).is_some_and(|n| n.starts_with("Rotation abandoned")));
     let fx = respond(&mut m, id, rotated(3));
-    assert!(m.popups.is_empty(), "no key shown for an abandoned popup");
+    assert!(
+        matches!(top(&m), Popup::KeyCopy(p) if p.api_key.id == "key_0003"),
+        "the successor of an abandoned rotation is shown once"
+    );
     assert!(matches!(only_call(&fx).1, ApiCall::ListKeys { .. }));
 }
 

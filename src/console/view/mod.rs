@@ -30,9 +30,8 @@ use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 
-use crate::console::keymap::Action;
 use crate::console::layout::{self, Body, ScreenLayout};
-use crate::console::model::{MIN_HEIGHT, MIN_WIDTH, Model, NoticeKind, Screen, ServicesFocus};
+use crate::console::model::{MIN_HEIGHT, MIN_WIDTH, Model, NoticeKind, Screen};
 use crate::console::text;
 use crate::sanitize::clean;
 use theme::Theme;
@@ -60,7 +59,7 @@ pub fn draw(m: &Model, l: &ScreenLayout, buf: &mut Buffer) -> Option<Position> {
         Body::Keys(k) => keys::draw(m, k, buf, &theme),
         Body::TooSmall => None,
     };
-    footer(m, l.footer, buf, &theme);
+    footer(m, l, buf, &theme);
     for (p, pl) in m.popups.iter().zip(&l.popups) {
         // Only the top popup's field shows the cursor.
         cursor = popups::draw(m, p, pl, buf, &theme);
@@ -195,54 +194,10 @@ fn breadcrumb(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
     put(buf, r, &s, theme.dim());
 }
 
-/// The keys that work here, then (right-aligned) a spinner and the latest notice.
-/// Whether a footer hint does something here and now (a disabled action is not offered).
-fn hint_applies(m: &Model, action: Action) -> bool {
-    if let Some(top) = m.popups.last() {
-        // While a popup's request runs, only Esc does anything.
-        return top.in_flight().is_none() || action == Action::Cancel;
-    }
-    match action {
-        Action::CreateService => m.can_manage(),
-        Action::Press => {
-            m.screen != Screen::Services
-                || m.services.focus != ServicesFocus::Table
-                || !m.services.visible().is_empty()
-        }
-        Action::Issue => m.can_manage() && m.keys.as_ref().is_some_and(|k| !k.at_limit()),
-        Action::Delete => {
-            m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
-        }
-        Action::ToggleEnabled => {
-            m.can_manage() && m.keys.as_ref().is_some_and(|k| k.selected_key().is_some())
-        }
-        Action::Menu => m.keys.as_ref().is_some_and(|k| k.selected_key().is_some()),
-        _ => true,
-    }
-}
-
-fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
-    let tr = m.tr;
-    let hints: Vec<String> = m
-        .keymap
-        .footer(m.context())
-        .into_iter()
-        .filter(|(_, action)| hint_applies(m, *action))
-        .map(|(key, action)| {
-            // In a popup, Enter presses a button rather than opening a row.
-            let name = match (action, m.popups.is_empty()) {
-                (Action::Press, false) => "press_button",
-                _ => action.name(),
-            };
-            format!("{key} {}", tr.t(&format!("hint.{name}")))
-        })
-        .collect();
-    let hints = format!(" {}", hints.join("  "));
-    let mut right = String::new();
-    if m.needs_tick() {
-        right.push_str(m.spinner_frame());
-        right.push(' ');
-    }
+/// The keys that work, then (right-aligned) the spinner and the latest notice; a notice too
+/// long for that row is wrapped on the rows above it (docs/console.md, Notices).
+fn footer(m: &Model, l: &ScreenLayout, buf: &mut Buffer, theme: &Theme) {
+    let r = l.footer;
     let style = match m.notice.as_ref().map(|n| n.kind) {
         Some(NoticeKind::Error | NoticeKind::LoadError | NoticeKind::Warning) => {
             theme.tone(layout::Tone::Error)
@@ -250,26 +205,36 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         Some(NoticeKind::Success) => theme.tone(layout::Tone::Success),
         _ => ratatui::style::Style::new(),
     };
-    if let Some(n) = &m.notice {
-        right.push_str(&n.text);
-    }
-    // The keys that work keep their place; a long notice takes what is left, at least 2/3.
-    let width = usize::from(r.width.saturating_sub(1));
-    let room = width
-        .saturating_sub(text::width(&hints) + 2)
-        .max(width * 2 / 3);
-    let right = text::truncate(&right, room);
-    let rw = text::width(&right) as u16;
-    let rx = r.right().saturating_sub(rw + 1);
-    let hints_w = rx.saturating_sub(r.x + 1);
+    let last = Rect {
+        y: r.bottom().saturating_sub(1),
+        height: 1,
+        ..r
+    };
+    let beside = if r.height > 1 {
+        for (i, line) in l.notice.iter().take(usize::from(r.height - 1)).enumerate() {
+            let row = Rect {
+                x: r.x + 1,
+                y: r.y + i as u16,
+                width: r.width.saturating_sub(2),
+                height: 1,
+            };
+            put(buf, row, line, style);
+        }
+        String::new()
+    } else {
+        l.notice.first().cloned().unwrap_or_default()
+    };
+    let rw = text::width(&beside) as u16;
+    let rx = last.right().saturating_sub(rw + 1);
+    let hints_w = rx.saturating_sub(last.x + 1);
     if hints_w > 0 {
         put(
             buf,
             Rect {
                 width: hints_w,
-                ..r
+                ..last
             },
-            &hints,
+            &l.hints,
             theme.dim(),
         );
     }
@@ -278,9 +243,9 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         Rect {
             x: rx,
             width: rw,
-            ..r
+            ..last
         },
-        &right,
+        &beside,
         style,
     );
 }

@@ -2,6 +2,7 @@
 //! names), not to gutters or to columns of fixed width.
 
 use super::test_support::{draw, screen_text};
+use crate::args::Lang;
 use crate::console::layout::table::Col;
 use crate::console::layout::{Body, for_model};
 use crate::console::msg::{ApiResult, Msg};
@@ -97,4 +98,77 @@ fn the_keys_table_gives_its_spare_width_to_the_name() {
     assert_eq!(width(Col::KeyState), Some(6));
     // 96 columns inside the marker, less the fixed columns and five 2-column gutters.
     assert_eq!(width(Col::KeyName), Some(96 - 21 - 6 - 31 - 12 - 1 - 10));
+}
+
+/// Every notice and every error the footer may show, in every language, at the smallest size
+/// and at 100 columns: whole, wrapped above the keys, never cut (docs/console.md, Notices).
+#[test]
+fn every_notice_wraps_whole_in_every_language() {
+    use crate::console::model::NoticeKind;
+    for lang in [Lang::En, Lang::Ko, Lang::Ja] {
+        let tr = crate::console::i18n::Catalog::get(lang);
+        let mut keys: Vec<&str> = tr
+            .keys()
+            .filter(|k| k.starts_with("notice.") || k.starts_with("error."))
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            for (w, h) in [(60u16, 16u16), (100, 30)] {
+                let mut m = super::test_support::keys_with(&[1, 2], Role::Manager, lang);
+                let text = tr.t(k).to_string();
+                m.notice(NoticeKind::Error, text.clone());
+                let buf = draw(&mut m, w, h);
+                let l = crate::console::layout::for_model(&m);
+                let mut shown = String::new();
+                for y in l.footer.y..l.footer.bottom() {
+                    for x in 0..w {
+                        shown.push_str(buf[(x, y)].symbol());
+                    }
+                }
+                let flat = |s: &str| s.split_whitespace().collect::<String>();
+                assert!(
+                    flat(&shown).contains(&flat(&text)),
+                    "{lang:?} {k} at {w}x{h} is cut:\n{}",
+                    super::test_support::screen_text(&buf)
+                );
+            }
+        }
+    }
+}
+
+/// The Audit trail's status and Details' errors are sentences too: wrapped whole at 60×16.
+#[test]
+fn a_long_status_in_the_audit_trail_and_details_is_wrapped_not_cut() {
+    for lang in [Lang::En, Lang::Ko, Lang::Ja] {
+        let mut m = super::test_support::keys_with(&[1, 2], Role::Manager, lang);
+        let (id, _) = only_call(&update(&mut m, key('a')));
+        respond(
+            &mut m,
+            id,
+            ApiResult::AuditPage(Err(crate::client::ApiError::Unreachable {
+                endpoint: "https://keys.example.internal:8443".into(),
+                reason: "connection refused by the bastion's firewall after 3 attempts".into(),
+            })),
+        );
+        let said = match &m.popups[0] {
+            crate::console::popups::Popup::Audit(p) => p.error.clone().unwrap_or_default(),
+            _ => panic!("no audit"),
+        };
+        let buf = draw(&mut m, 60, 16);
+        let flat = |s: &str| s.split_whitespace().collect::<String>();
+        let l = for_model(&m);
+        let inside: String = l.popups[0]
+            .rows
+            .iter()
+            .filter_map(|(_, r)| match r {
+                crate::console::layout::Row::Text(s, _) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            flat(&inside).contains(&flat(&said)),
+            "{lang:?}: {said}\n{}",
+            screen_text(&buf)
+        );
+    }
 }

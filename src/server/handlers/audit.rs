@@ -12,8 +12,8 @@ use crate::server::state::SharedState;
 use crate::server::store::AuditQuery;
 use crate::wire::{AuditAction, AuditPage, ErrorBody, limits};
 
-/// Reads the query string: `service_id`, `action`, `limit` (1–500, default 100) and `before`
-/// (a `next` cursor). Anything else, a repeated or an empty parameter is `invalid_request`
+/// Reads the query string: `service_id`, `action`, `limit` (1–500, default 100), `before`
+/// (a `next` cursor) and `order` (`newest`, the default, or `oldest`). Anything else, a repeated or an empty parameter is `invalid_request`
 /// with a message naming it.
 pub fn parse_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
     let mut q = AuditQuery {
@@ -30,7 +30,7 @@ pub fn parse_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
             )));
         }
         match name.as_str() {
-            "service_id" | "action" | "limit" | "before" if value.is_empty() => {
+            "service_id" | "action" | "limit" | "before" | "order" if value.is_empty() => {
                 return Err(ApiError::invalid(format!(
                     "query parameter {name} must not be empty"
                 )));
@@ -57,9 +57,16 @@ pub fn parse_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
                     })?
             }
             "before" => q.before = Some(parse_cursor(&value)?),
+            "order" => {
+                q.oldest_first = match value.as_ref() {
+                    "newest" => false,
+                    "oldest" => true,
+                    _ => return Err(ApiError::invalid("order must be newest or oldest")),
+                }
+            }
             _ => {
                 return Err(ApiError::invalid(format!(
-                    "unknown query parameter {}: use service_id, action, limit or before",
+                    "unknown query parameter {}: use service_id, action, limit, before or order",
                     shown(&name)
                 )));
             }
@@ -84,7 +91,8 @@ fn action_names() -> Vec<&'static str> {
 }
 
 /// The cursor is the id of the last event of the previous page: ids only grow, so a page never
-/// repeats or skips an event while new ones arrive. Opaque to clients, who pass it back as is.
+/// repeats or skips an event while new ones arrive. Opaque to clients, who pass it back as is;
+/// the page's `order` says on which side of it the next page lies.
 fn cursor(id: i64) -> String {
     format!("e{id}")
 }
@@ -99,17 +107,18 @@ fn parse_cursor(s: &str) -> Result<i64, ApiError> {
         })
 }
 
-/// The audit trail of every service, deleted ones included, newest first, in pages.
+/// The audit trail of every service, deleted ones included, newest (or oldest) first, in pages.
 #[utoipa::path(get, path = "/v1/audit", operation_id = "list_all_audit_events", tag = "audit", security(("admin_token" = [])),
     params(
         ("service_id" = Option<String>, Query, description = "Only this service's events (also a deleted service's)"),
         ("action" = Option<AuditAction>, Query, description = "Only events of this action; an unknown name is 400"),
         ("limit" = Option<u32>, Query, description = "Events per page, 1 to 500 (default 100)"),
-        ("before" = Option<String>, Query, description = "The `next` of the previous page: the events older than its last"),
+        ("before" = Option<String>, Query, description = "The `next` of the previous page: the events past its last, in the same order"),
+        ("order" = Option<String>, Query, description = "`newest` (the default) or `oldest`: oldest first"),
     ),
     responses(
-        (status = 200, description = "One page, newest first; `next` is null on the last page. Never a secret", body = AuditPage),
-        (status = 400, description = "`invalid_request`: unknown or repeated parameter, unknown action, limit out of range, bad cursor", body = ErrorBody),
+        (status = 200, description = "One page, newest first (oldest first with `order=oldest`); `next` is null on the last page. Never a secret", body = AuditPage),
+        (status = 400, description = "`invalid_request`: unknown or repeated parameter, unknown action, limit out of range, bad cursor, unknown order", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn list(
@@ -154,6 +163,9 @@ mod tests {
     fn the_query_is_checked_with_messages_that_name_the_problem() {
         let q = parse_query(None).unwrap();
         assert_eq!((q.limit, q.before, q.action), (100, None, None));
+        assert!(!q.oldest_first);
+        assert!(parse_query(Some("order=oldest")).unwrap().oldest_first);
+        assert!(!parse_query(Some("order=newest")).unwrap().oldest_first);
         let q = parse_query(Some(
             "service_id=svc_1&action=api_key.whois&limit=500&before=e42",
         ))
@@ -174,6 +186,9 @@ mod tests {
             ("limit=5&limit=6", "more than once"),
             ("colour=red", "unknown query parameter"),
             ("service_id=", "must not be empty"),
+            ("order=", "must not be empty"),
+            ("order=OLDEST", "order must be newest or oldest"),
+            ("order=asc", "order must be newest or oldest"),
         ] {
             let e = parse_query(Some(bad)).unwrap_err();
             assert!(e.message.contains(says), "{bad}: {}", e.message);

@@ -227,10 +227,13 @@ pub struct AuditQuery {
     pub service_id: Option<String>,
     /// Only events of this action.
     pub action: Option<AuditAction>,
-    /// Only events older than this one: the [`StoredEvent::id`] of the previous page's last.
+    /// Only events past this one in the page's order (older when newest first, newer when
+    /// oldest first): the [`StoredEvent::id`] of the previous page's last.
     pub before: Option<i64>,
     /// At most this many events.
     pub limit: u32,
+    /// Oldest first (`order=oldest`) instead of newest first.
+    pub oldest_first: bool,
 }
 
 /// An audit event with its place in the trail: ids only grow, so paging by id is stable while

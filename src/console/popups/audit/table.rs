@@ -145,7 +145,7 @@ fn line(cols: &[(AuditCol, usize)], cell: impl Fn(AuditCol) -> String) -> String
 }
 
 /// Places the popup: nearly the whole screen, a header, the events from `scroll`, then one
-/// status line (loading, the end, an error or the filter).
+/// status (loading, the end, an error or the filter), wrapped.
 pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     let Popup::Audit(p) = p else {
         return PopupLayout::default();
@@ -162,9 +162,16 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     };
     let inner_w = usize::from(width.saturating_sub(4));
     let cols = columns(inner_w);
-    let rows_for_events = usize::from(height.saturating_sub(4)).max(1);
     let events = visible(m, p);
-    let first = p.scroll.min(events.len().saturating_sub(rows_for_events));
+    // The status is wrapped, never cut: a long one (an error) takes rows from the events.
+    let mut rows_for_events = usize::from(height.saturating_sub(4)).max(1);
+    let mut first = p.scroll.min(events.len().saturating_sub(rows_for_events));
+    let (said, _) = status(m, p, events.len(), first, rows_for_events);
+    let extra = text::wrap(&said, inner_w).len().saturating_sub(1);
+    if extra > 0 {
+        rows_for_events = rows_for_events.saturating_sub(extra).max(1);
+        first = p.scroll.min(events.len().saturating_sub(rows_for_events));
+    }
     let mut lines: Vec<(String, Tone)> = Vec::new();
     lines.push((
         line(&cols, |c| m.tr.t(header_key(c)).to_string()),
@@ -186,8 +193,12 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     while lines.len() < rows_for_events + 1 {
         lines.push((String::new(), Tone::Normal));
     }
-    let status = status(m, p, events.len(), first, rows_for_events);
-    lines.push(status);
+    let (said, tone) = status(m, p, events.len(), first, rows_for_events);
+    if text::width(&said) <= inner_w {
+        lines.push((said, tone));
+    } else {
+        lines.extend(text::wrap(&said, inner_w).into_iter().map(|l| (l, tone)));
+    }
     let rows = lines
         .into_iter()
         .enumerate()
@@ -249,7 +260,10 @@ fn status(m: &Model, p: &AuditPopup, shown: usize, first: usize, page: usize) ->
             ("n", &shown),
         ],
     );
-    if p.next.is_none() {
+    // The oldest event is named only while its row is on screen: the last loaded row, once the
+    // trail is loaded that far (from the newest end, every page; from the oldest, the first).
+    let oldest_loaded = p.from_oldest || p.next.is_none();
+    if oldest_loaded && last == shown {
         (format!("{range} · {}", m.tr.t("audit.oldest")), Tone::Dim)
     } else {
         (range, Tone::Dim)

@@ -215,7 +215,19 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     let area = screen.area;
     let width = area.width.saturating_sub(4).clamp(4, MAX_WIDTH);
     let inner_w = usize::from(width.saturating_sub(4));
-    let doc = document(m, p);
+    // What went wrong and what the key's state says are sentences: wrapped, never cut.
+    let doc: Vec<Line> = document(m, p)
+        .into_iter()
+        .flat_map(|l| match l {
+            Line::Text(s, tone @ (Tone::Error | Tone::Dim)) if text::width(&s) > inner_w => {
+                text::wrap(&s, inner_w)
+                    .into_iter()
+                    .map(|w| Line::Text(w, tone))
+                    .collect()
+            }
+            other => vec![other],
+        })
+        .collect();
     let total = doc.len();
     let room = usize::from(area.height.saturating_sub(4)).max(1);
     let visible = total.min(room);

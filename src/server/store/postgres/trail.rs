@@ -110,7 +110,8 @@ pub async fn list_audit(
     Ok(rows.iter().map(event_row).collect::<Result<_, _>>()?)
 }
 
-/// One page of the whole trail, newest first; the SQL names only the filters asked for.
+/// One page of the whole trail, newest first (or oldest first); the SQL names only the filters
+/// asked for.
 pub async fn list_audit_page(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<StoredEvent>> {
     let mut tx = begin(pool).await?;
     let mut sql = QueryBuilder::new(format!(
@@ -123,10 +124,19 @@ pub async fn list_audit_page(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<S
         sql.push(" AND action = ").push_bind(a.as_str());
     }
     if let Some(before) = q.before {
-        sql.push(" AND id < ").push_bind(before);
+        let past = if q.oldest_first {
+            " AND id > "
+        } else {
+            " AND id < "
+        };
+        sql.push(past).push_bind(before);
     }
-    sql.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(q.limit));
+    let dir = if q.oldest_first {
+        " ORDER BY id ASC LIMIT "
+    } else {
+        " ORDER BY id DESC LIMIT "
+    };
+    sql.push(dir).push_bind(i64::from(q.limit));
     let rows = sql.build().persistent(false).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     Ok(rows

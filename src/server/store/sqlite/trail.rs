@@ -94,8 +94,9 @@ pub fn list_audit(conn: &Connection, service_id: &str, limit: u32) -> StoreResul
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// One page of the whole trail, newest first. The SQL names only the filters asked for, so
-/// that SQLite walks the primary key (or `audit_by_service` for one service) from `before` down.
+/// One page of the whole trail, newest first (or oldest first). The SQL names only the filters
+/// asked for, so that SQLite walks the primary key (or `audit_by_service` for one service) from
+/// `before` on, down or up.
 pub fn list_audit_page(conn: &Connection, q: &AuditQuery) -> StoreResult<Vec<StoredEvent>> {
     let mut sql = format!("SELECT {EVENT_COLUMNS}, id FROM audit_events WHERE 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -109,10 +110,12 @@ pub fn list_audit_page(conn: &Connection, q: &AuditQuery) -> StoreResult<Vec<Sto
     }
     if let Some(before) = q.before {
         args.push(before.into());
-        sql.push_str(&format!(" AND id < ?{}", args.len()));
+        let past = if q.oldest_first { '>' } else { '<' };
+        sql.push_str(&format!(" AND id {past} ?{}", args.len()));
     }
     args.push(i64::from(q.limit).into());
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+    let dir = if q.oldest_first { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY id {dir} LIMIT ?{}", args.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok(StoredEvent {
