@@ -261,6 +261,10 @@ pub struct ConsoleArgs {
     /// Do not capture the mouse
     #[arg(long)]
     pub no_mouse: bool,
+
+    /// Draw with 7-bit ASCII only, in English, whatever the locale
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

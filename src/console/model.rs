@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tui_input::Input;
 
 use crate::args::Lang;
+use crate::charset::Charset;
 pub use crate::console::format::Tz;
 use crate::console::i18n::Catalog;
 use crate::console::keymap::{Context, Keymap};
@@ -18,6 +19,8 @@ pub const MIN_HEIGHT: u16 = 16;
 
 /// The frames of the spinner shown while a request is in flight.
 pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+/// The spinner where only 7-bit ASCII may be drawn.
+pub const ASCII_SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -172,6 +175,8 @@ pub struct Model {
     pub tr: &'static Catalog,
     pub keymap: &'static Keymap,
     pub monochrome: bool,
+    /// UTF-8, or 7-bit ASCII in English (docs/console.md, Locale).
+    pub charset: Charset,
     pub tz: Tz,
     /// Set by the loop at every wake-up; relative times ("3 h ago") are measured from it.
     pub now: Timestamp,
@@ -205,6 +210,7 @@ impl Model {
             tr: Catalog::get(opts.lang),
             keymap: Keymap::default_map(),
             monochrome: opts.monochrome,
+            charset: Charset::Utf8,
             tz: opts.tz,
             now: Timestamp::now(),
             connection: opts.connection,
@@ -232,7 +238,16 @@ impl Model {
     }
 
     pub fn spinner_frame(&self) -> &'static str {
-        SPINNER[self.spinner % SPINNER.len()]
+        match self.charset {
+            Charset::Utf8 => SPINNER[self.spinner % SPINNER.len()],
+            Charset::Ascii => ASCII_SPINNER[self.spinner % ASCII_SPINNER.len()],
+        }
+    }
+
+    /// Draws with 7-bit ASCII only, and so in English: no other catalog reads in ASCII.
+    pub fn use_ascii(&mut self) {
+        self.charset = Charset::Ascii;
+        self.tr = Catalog::ascii();
     }
 
     pub fn too_small(&self) -> bool {

@@ -14,23 +14,29 @@ pub fn width(s: &str) -> usize {
 /// The one way every column, cell and line is cut: at most `max` columns of `s` as drawn (each
 /// ambiguous emoji cluster as `�`), whole clusters only, and a cut string ends in `…`.
 pub fn truncate(s: &str, max: usize) -> String {
+    truncate_with(s, max, "…")
+}
+
+/// [`truncate`] with another cut mark (`...` where only ASCII may be drawn).
+pub fn truncate_with(s: &str, max: usize, mark: &str) -> String {
     if width(s) <= max {
         return charset::shown(s).into_owned();
     }
-    if max == 0 {
-        return String::new();
+    let mark_w = width(mark);
+    if max < mark_w {
+        return ".".repeat(max);
     }
     let mut out = String::new();
     let mut used = 0;
     for g in s.graphemes(true) {
         let w = charset::cluster_width(g);
-        if used + w > max - 1 {
+        if used + w > max - mark_w {
             break;
         }
         out.push_str(charset::shown_cluster(g));
         used += w;
     }
-    out.push('…');
+    out.push_str(mark);
     out
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod console_md_words;
 mod flow;
 mod gnu_screen;
+mod hard_text;
 mod hostile_service;
 mod scroll_bytes;
 mod several_consoles;

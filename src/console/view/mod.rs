@@ -1,5 +1,6 @@
 //! `view(&Model, &mut Frame)`: pure drawing from the model and its layout.
 
+mod glyphs;
 mod keys;
 mod popups;
 mod services;
@@ -7,6 +8,8 @@ mod services;
 mod test_support;
 #[cfg(test)]
 mod tests_any_input;
+#[cfg(test)]
+mod tests_ascii;
 #[cfg(test)]
 mod tests_audit_whois;
 #[cfg(test)]
@@ -46,9 +49,12 @@ pub fn view(m: &Model, f: &mut Frame) {
 
 /// Draws everything; returns where the terminal cursor goes (in a focused text field).
 pub fn draw(m: &Model, l: &ScreenLayout, buf: &mut Buffer) -> Option<Position> {
-    let theme = Theme { mono: m.monochrome };
+    let theme = Theme {
+        mono: m.monochrome,
+        glyphs: glyphs::Glyphs(m.charset),
+    };
     if matches!(l.body, Body::TooSmall) {
-        too_small(m, l.area, buf);
+        too_small(m, l.area, buf, &theme);
         return None;
     }
     header(m, l.header, buf, &theme);
@@ -66,7 +72,7 @@ pub fn draw(m: &Model, l: &ScreenLayout, buf: &mut Buffer) -> Option<Position> {
     cursor
 }
 
-fn too_small(m: &Model, area: Rect, buf: &mut Buffer) {
+fn too_small(m: &Model, area: Rect, buf: &mut Buffer, theme: &Theme) {
     let tr = m.tr;
     let msg = tr.f(
         "app.too_small",
@@ -100,6 +106,7 @@ fn too_small(m: &Model, area: Rect, buf: &mut Buffer) {
             },
             l,
             ratatui::style::Style::new(),
+            theme,
         );
     }
 }
@@ -119,6 +126,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &product,
         theme.header().patch(theme.bold()),
+        theme,
     );
     x += text::width(&product) as u16;
     put(
@@ -130,6 +138,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &badge,
         theme.badge(),
+        theme,
     );
     x += text::width(&badge) as u16 + 1;
     let who = match &m.me {
@@ -147,6 +156,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &clean(&m.connection),
         theme.header(),
+        theme,
     );
     put(
         buf,
@@ -157,6 +167,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &who,
         theme.header(),
+        theme,
     );
 }
 
@@ -166,7 +177,7 @@ fn breadcrumb(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         s.push_str(" > ");
         s.push_str(m.tr.t("keys.title"));
     }
-    put(buf, r, &s, theme.dim());
+    put(buf, r, &s, theme.dim(), theme);
 }
 
 /// The keys that work here, then (right-aligned) a spinner and the latest notice.
@@ -245,6 +256,7 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
             },
             &hints,
             theme.dim(),
+            theme,
         );
     }
     put(
@@ -256,5 +268,6 @@ fn footer(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &right,
         style,
+        theme,
     );
 }

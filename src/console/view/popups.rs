@@ -30,9 +30,9 @@ pub(super) fn draw(
     let mut cursor = None;
     for (r, row) in &l.rows {
         match row {
-            Row::Text(s, tone) => put(buf, *r, s, theme.tone(*tone)),
+            Row::Text(s, tone) => put(buf, *r, s, theme.tone(*tone), theme),
             Row::Field(f, label) => {
-                put(buf, *r, &format!("{label}: "), theme.bold());
+                put(buf, *r, &format!("{label}: "), theme.bold(), theme);
                 let rect = l.fields.iter().find(|(x, _)| x == f).map(|(_, r)| *r);
                 if let (Some(rect), Some(input)) = (rect, p.input(*f)) {
                     let focused = focus == Some(Focus::Field(*f));
@@ -83,7 +83,7 @@ pub(super) fn draw(
                     (false, true, false) => theme.tone(Tone::Normal),
                 };
                 let marker = if selected { ">" } else { " " };
-                put(buf, Rect { width: 1, ..*r }, marker, theme.bold());
+                put(buf, Rect { width: 1, ..*r }, marker, theme.bold(), theme);
                 put(
                     buf,
                     Rect {
@@ -93,6 +93,7 @@ pub(super) fn draw(
                     },
                     &text::fit(label, usize::from(r.width.saturating_sub(1))),
                     style,
+                    theme,
                 );
             }
             Row::Choice {
@@ -103,7 +104,7 @@ pub(super) fn draw(
                 chosen,
             } => {
                 if !label.is_empty() {
-                    put(buf, *r, &format!("{label}: "), theme.bold());
+                    put(buf, *r, &format!("{label}: "), theme.bold(), theme);
                 }
                 let focused = focus == Some(Focus::Choice(*choice));
                 let last = options.len().saturating_sub(1);
@@ -116,14 +117,14 @@ pub(super) fn draw(
                     } else {
                         (format!(" {o} "), theme.tone(Tone::Normal))
                     };
-                    put(buf, *at, &shown, style);
+                    put(buf, *at, &shown, style, theme);
                     if i < last {
                         let dot = Rect {
                             x: at.right(),
                             width: 3,
                             ..*at
                         };
-                        put(buf, dot, " · ", theme.dim());
+                        put(buf, dot, " · ", theme.dim(), theme);
                     }
                 }
             }
@@ -139,12 +140,13 @@ pub(super) fn draw(
                 } else {
                     Tone::Normal
                 };
-                put(buf, *r, label, theme.tone(tone));
+                put(buf, *r, label, theme.tone(tone), theme);
                 let bars = bars.intersection(buf.area);
                 if bars.width > 0 {
                     Sparkline::default()
                         .data(levels)
                         .max(LEVELS)
+                        .bar_set(theme.glyphs.bars())
                         .style(theme.spark(*refused))
                         .render(bars, buf);
                 }
@@ -158,11 +160,12 @@ pub(super) fn draw(
                     },
                     total,
                     theme.tone(tone),
+                    theme,
                 );
             }
             Row::Help(keys, desc) => {
                 let kw = text::width(keys) as u16;
-                put(buf, *r, keys, theme.bold());
+                put(buf, *r, keys, theme.bold(), theme);
                 put(
                     buf,
                     Rect {
@@ -172,6 +175,7 @@ pub(super) fn draw(
                     },
                     desc,
                     theme.tone(Tone::Normal),
+                    theme,
                 );
             }
         }
@@ -192,6 +196,7 @@ pub(super) fn draw(
             Rect::new(x, l.area.bottom().saturating_sub(1), w, 1),
             &s,
             theme.dim(),
+            theme,
         );
     }
     cursor

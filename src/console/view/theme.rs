@@ -8,6 +8,8 @@ use crate::console::layout::Tone;
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
     pub mono: bool,
+    /// What marks and text are drawn with (UTF-8 or ASCII); apart from the styles.
+    pub glyphs: super::glyphs::Glyphs,
 }
 
 impl Theme {
