@@ -77,7 +77,10 @@ fn tokens(paragraph: &str) -> Vec<(bool, String)> {
             current.push_str(c);
             continue;
         }
-        let current_is_wide = current.graphemes(true).next().is_some_and(|f| width(f) >= 2);
+        let current_is_wide = current
+            .graphemes(true)
+            .next()
+            .is_some_and(|f| width(f) >= 2);
         if !current.is_empty() && (wide || current_is_wide || pending_space) {
             out.push((space_before, std::mem::take(&mut current)));
             space_before = false;
@@ -191,7 +194,10 @@ mod tests {
         assert_eq!(truncate(name, 6), "ok \u{FFFD} …");
         assert_eq!(width(&fit(name, 20)), 20);
         // Wrapping never splits a cluster.
-        for line in wrap("🏳\u{FE0F}\u{200D}🌈🏳\u{FE0F}\u{200D}🌈🏳\u{FE0F}\u{200D}🌈", 2) {
+        for line in wrap(
+            "🏳\u{FE0F}\u{200D}🌈🏳\u{FE0F}\u{200D}🌈🏳\u{FE0F}\u{200D}🌈",
+            2,
+        ) {
             assert!(line.starts_with('🏳') && width(&line) <= 2, "{line:?}");
         }
     }

@@ -37,7 +37,9 @@ async fn emoji_rows_keep_their_border_and_an_arabic_name_is_cut_with_an_ellipsis
     );
     term.wait_text("hard-text");
     term.keys(&["Enter"]);
-    let screen = term.wait_for("the three keys", |s| s.contains("pride") && s.contains("checked"));
+    let screen = term.wait_for("the three keys", |s| {
+        s.contains("pride") && s.contains("checked")
+    });
     let rows: Vec<&str> = screen
         .lines()
         .filter(|l| l.contains("checked") || l.contains("pride") || l.contains("شركة"))

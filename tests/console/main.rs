@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ascii_locale;
 mod console_md_words;
 mod flow;
 mod gnu_screen;

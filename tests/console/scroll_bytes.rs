@@ -62,10 +62,24 @@ impl Console {
         rows: u16,
         term: &str,
     ) -> Console {
+        Self::start_with(server, home, (cols, rows), term, &[], &["--lang", "en"])
+    }
+
+    /// The console with `env` set over the defaults (`LANG=C.UTF-8`, …) and `args` after
+    /// `--endpoint`.
+    pub(crate) fn start_with(
+        server: &Server,
+        home: &std::path::Path,
+        (cols, rows): (u16, u16),
+        term: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Console {
         let (master, slave) = crate::common::pty::open();
         set_size(slave.as_raw_fd(), cols, rows);
         let mut cmd = Command::new(BIN);
-        cmd.args(["--endpoint", &server.url(), "--lang", "en"])
+        cmd.args(["--endpoint", &server.url()])
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", home)
@@ -74,6 +88,7 @@ impl Console {
             .env("TERM", term)
             .env("LANG", "C.UTF-8")
             .env("RAGKEYS_TOKEN", &server.token)
+            .envs(env.iter().copied())
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
@@ -133,6 +148,11 @@ impl Console {
             );
             params.contains(';') && rest.starts_with('r')
         })
+    }
+
+    /// Every byte the console has written so far.
+    pub(crate) fn raw(&self) -> Vec<u8> {
+        self.screen.lock().unwrap().raw.clone()
     }
 
     fn bytes(&self) -> usize {

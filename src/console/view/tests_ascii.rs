@@ -21,7 +21,8 @@ fn hard_names(ascii: bool) -> Model {
         m.use_ascii();
     }
     if let Some(l) = m.keys.as_mut().and_then(|k| k.list.as_mut()) {
-        l.api_keys[1].name = Some("ok \u{2714}\u{FE0F} team \u{1F3F3}\u{FE0F}\u{200D}\u{1F308}".into());
+        l.api_keys[1].name =
+            Some("ok \u{2714}\u{FE0F} team \u{1F3F3}\u{FE0F}\u{200D}\u{1F308}".into());
         l.api_keys[2].name = Some("شركة البيانات لاعبينة".into());
     }
     m
@@ -73,7 +74,10 @@ fn ascii_boxes_glyphs_and_names() {
     let text = screen_text(&draw(&mut m, 100, 30));
     // English, whatever the catalog was; boxes of `+-|`; the row menu's `=`.
     assert!(text.contains("[Issue API Key] 3 / 5"), "{text}");
-    assert!(text.contains("+------") && text.contains("|> ragk_"), "{text}");
+    assert!(
+        text.contains("+------") && text.contains("|> ragk_"),
+        "{text}"
+    );
     assert!(text.lines().any(|l| l.ends_with("=|")), "{text}");
     // One `?` per cluster of the service's text: `배포용 키` reads `??? ?`.
     assert!(text.contains(" ??? ? "), "{text}");

@@ -143,7 +143,13 @@ pub fn table_shell(
     let body = t.body();
     let lines = text::wrap(&message, usize::from(body.width));
     for (y, line) in (body.y..body.bottom()).zip(&lines) {
-        put(buf, Rect::new(body.x, y, body.width, 1), line, theme.dim(), theme);
+        put(
+            buf,
+            Rect::new(body.x, y, body.width, 1),
+            line,
+            theme.dim(),
+            theme,
+        );
     }
 }
 
