@@ -72,6 +72,8 @@ pub struct GlobalArgs {
     pub data_dir: Option<PathBuf>,
     /// `--timeout` of `services`, `keys` and `audit`: seconds for the whole command.
     pub timeout: Option<u64>,
+    /// `--ascii` of `services`, `keys` and `audit`: print 7-bit ASCII whatever the locale.
+    pub ascii: bool,
 }
 
 /// Declares the connection flags twice: on the top level (the console's, not passed down to
@@ -140,6 +142,10 @@ pub struct RemoteArgs {
     )]
     pub timeout: u64,
 
+    /// Print 7-bit ASCII only (tables, charts, messages), whatever the locale; --json is untouched
+    #[arg(long, global = true)]
+    pub ascii: bool,
+
     #[command(flatten)]
     pub connection: RemoteConnectionArgs,
 }
@@ -206,6 +212,7 @@ impl Cli {
             json: self.json,
             data_dir: self.data_dir.clone(),
             timeout: None,
+            ascii: false,
         };
         if !uses_connection {
             // Only the environment can have filled them: nothing this command reads.
@@ -228,6 +235,7 @@ impl Cli {
             g.insecure |= c.insecure;
             g.json |= r.json;
             g.timeout = Some(r.timeout);
+            g.ascii = r.ascii;
         }
         match &self.command {
             Some(Command::Tokens(t)) => {
