@@ -50,7 +50,7 @@ async fn in_gnu_screen_with_lang_c_the_screen_is_clean_ascii() {
     term.wait_text("c-locale-svc");
     // Said once, in the footer of the first screen.
     let first = term.wait_text("No UTF-8 locale: ASCII and English only.");
-    assert!(first.chars().all(|c| c.is_ascii()), "{first}");
+    assert!(first.is_ascii(), "{first}");
     term.keys(&["Enter"]);
     let screen = term.wait_for("API Key management with its five keys", |s| {
         s.contains("[Issue API Key]") && s.matches("ragk_").count() == 5
@@ -82,7 +82,7 @@ async fn in_gnu_screen_with_lang_c_the_screen_is_clean_ascii() {
         !screen.contains("49m") && !screen.contains("[0m"),
         "{screen}"
     );
-    assert!(screen.chars().all(|c| c.is_ascii()), "{screen}");
+    assert!(screen.is_ascii(), "{screen}");
     term.keys(&["q", "q"]);
 }
 
