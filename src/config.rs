@@ -13,6 +13,7 @@
 //! token_command_timeout = 30   # seconds; then its process group is killed
 //! ca_cert = "~/certs/internal-ca.pem"
 //! lang = "ko"
+//! ascii = false                # true: 7-bit ASCII whatever the locale
 //! ```
 
 mod file;
