@@ -76,6 +76,8 @@ pub struct GlobalArgs {
     pub data_dir: Option<PathBuf>,
     /// `--timeout` of `services`, `keys` and `audit`: seconds for the whole command.
     pub timeout: Option<u64>,
+    /// `--ascii` of `services`, `keys` and `audit`: print 7-bit ASCII whatever the locale.
+    pub ascii: bool,
 }
 
 /// Declares the connection flags twice: on the top level (the console's, not passed down to
@@ -146,6 +148,10 @@ pub struct RemoteArgs {
     )]
     pub timeout: u64,
 
+    /// Print 7-bit ASCII only (tables, charts, messages), whatever the locale; --json is untouched
+    #[arg(long, global = true)]
+    pub ascii: bool,
+
     #[command(flatten)]
     pub connection: RemoteConnectionArgs,
 }
@@ -214,6 +220,7 @@ impl Cli {
             timeout: None,
             token_typed: uses_connection && typed(matches, "token"),
             database_typed: typed(matches, "database"),
+            ascii: false,
         };
         if !uses_connection {
             // Only the environment can have filled them: nothing this command reads.
@@ -236,6 +243,7 @@ impl Cli {
             g.insecure |= c.insecure;
             g.json |= r.json;
             g.timeout = Some(r.timeout);
+            g.ascii = r.ascii;
         }
         match &self.command {
             Some(Command::Tokens(t)) => {
@@ -284,6 +292,10 @@ pub struct ConsoleArgs {
     /// Do not capture the mouse
     #[arg(long)]
     pub no_mouse: bool,
+
+    /// Draw with 7-bit ASCII only, in English, whatever the locale
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

@@ -13,6 +13,7 @@
 //! token_command_timeout = 30   # seconds; then its process group is killed
 //! ca_cert = "~/certs/internal-ca.pem"
 //! lang = "ko"
+//! ascii = false                # true: 7-bit ASCII whatever the locale
 //! ```
 
 mod file;
@@ -45,6 +46,8 @@ pub struct Settings {
     pub clipboard: ClipboardMode,
     pub clipboard_clear_secs: u64,
     pub mouse: bool,
+    /// `--ascii` or `ascii = true`: 7-bit ASCII whatever the locale.
+    pub ascii: bool,
 }
 
 impl Settings {
@@ -243,6 +246,7 @@ pub fn resolve_with(
             .or(profile.clipboard_clear_secs)
             .unwrap_or(30),
         mouse: !console.no_mouse && profile.mouse.unwrap_or(true),
+        ascii: console.ascii || profile.ascii.unwrap_or(false),
     })
 }
 

@@ -4,6 +4,7 @@
 //! know HTTP only through [`client`]).
 
 pub mod args;
+pub mod charset;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use super::error::{self, CliError};
-use super::output::{json_for_terminal, local_time, notice, stdout, table};
+use super::output::{json_for_terminal, local_time, notice, stdout, stdout_json, table};
 use super::retry::retry;
 use crate::args::AuditArgs;
 use crate::client::AuditQuery;
@@ -24,7 +24,7 @@ pub async fn run(ctx: &Ctx, args: AuditArgs) -> Result<(), CliError> {
     if ctx.json {
         let body = serde_json::to_vec(&page)
             .map_err(|e| CliError::other(format!("cannot encode the events: {e}")))?;
-        return stdout(&json_for_terminal(&body));
+        return stdout_json(&json_for_terminal(&body));
     }
     if page.events.is_empty() {
         notice("No audit events match.");

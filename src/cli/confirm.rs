@@ -23,7 +23,8 @@ pub fn check_can_ask_to(yes: bool, action: &str) -> Result<(), CliError> {
 /// `question [y/N] ` on stderr; true only for y or yes.
 pub fn ask(question: &str) -> Result<bool, CliError> {
     let mut err = std::io::stderr().lock();
-    write!(err, "{} [y/N] ", super::error::one_line(question))
+    let question = super::output::for_terminal(question);
+    write!(err, "{} [y/N] ", super::error::one_line(&question))
         .and_then(|()| err.flush())
         .map_err(|e| CliError::other(format!("cannot write to stderr: {e}")))?;
     drop(err);

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::error::{self, CliError};
 use super::lifetime::Expires;
-use super::output::{json_for_terminal, keys_table, local_time, notice, stdout};
+use super::output::{json_for_terminal, keys_table, local_time, notice, stdout, stdout_json};
 use super::retry::retry;
 use super::services::is_not_found;
 use super::{Ctx, confirm, lifetime};
@@ -128,7 +128,7 @@ async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
 async fn list(ctx: &Ctx, service_id: &str) -> Result<(), CliError> {
     let raw = retry(false, |_| ctx.client.list_keys_raw(service_id)).await?;
     if ctx.json {
-        return stdout(&json_for_terminal(&raw.body));
+        return stdout_json(&json_for_terminal(&raw.body));
     }
     let l = &raw.value;
     if l.api_keys.is_empty() {
@@ -260,7 +260,7 @@ async fn update(
 /// One key: its row of the keys table, or with `--json` the service's ApiKey object.
 fn show_key(ctx: &Ctx, raw: &Raw<ApiKey>) -> Result<(), CliError> {
     if ctx.json {
-        stdout(&json_for_terminal(&raw.body))
+        stdout_json(&json_for_terminal(&raw.body))
     } else {
         stdout(&keys_table(std::slice::from_ref(&raw.value)))
     }
@@ -478,7 +478,7 @@ async fn delete(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result<
     if ctx.json {
         // docs/cli.md, Output: a delete answers 204, so the CLI says what it deleted.
         let v = serde_json::json!({ "id": key_id, "service_id": service_id, "deleted": true });
-        return stdout(&json_for_terminal(v.to_string().as_bytes()));
+        return stdout_json(&json_for_terminal(v.to_string().as_bytes()));
     }
     Ok(())
 }

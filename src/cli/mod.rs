@@ -21,6 +21,7 @@ mod whois;
 use clap::CommandFactory;
 
 use crate::args::{Cli, Command, ConsoleArgs, GlobalArgs, KeysCommand, ServicesCommand};
+use crate::charset::Charset;
 use crate::client::Client;
 use crate::config::{self, Connection};
 use crate::sanitize::clean;
@@ -44,6 +45,8 @@ pub fn main(global: &GlobalArgs, cmd: Command) -> u8 {
 }
 
 fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
+    // Before anything is printed, usage errors included (docs/cli.md, Output).
+    output::use_charset(Charset::choose(global.ascii));
     target::check(&cmd)?;
     // Refuse a delete that cannot be confirmed before running token_command or touching the net.
     match &cmd {
@@ -166,6 +169,9 @@ fn after_timeout(cmd: &Command) -> String {
 /// The settings, their warnings (on every run), and the one client.
 pub fn connect(global: &GlobalArgs) -> Result<Ctx, CliError> {
     let settings = config::load(global, &ConsoleArgs::default())?;
+    if settings.ascii {
+        output::use_charset(Charset::Ascii);
+    }
     for w in settings.warnings() {
         output::warning(&w);
     }

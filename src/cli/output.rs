@@ -1,12 +1,32 @@
 //! What the commands print: aligned tables for people, the service's own JSON for scripts.
 
+use std::borrow::Cow;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Local;
-use unicode_width::UnicodeWidthStr;
 
 use super::error::CliError;
+use crate::charset::{self, Charset, width};
 use crate::sanitize::clean;
+
+/// Whether what the CLI prints for people is 7-bit ASCII (docs/cli.md, Output): chosen once
+/// per process, before anything is printed.
+static ASCII: AtomicBool = AtomicBool::new(false);
+
+/// The locale's rule, or ASCII forced by `--ascii` / `ascii = true`.
+pub fn use_charset(c: Charset) {
+    ASCII.store(c.is_ascii(), Ordering::Relaxed);
+}
+
+/// Text for people as the terminal can show it; `--json` output never passes here.
+pub fn for_terminal(text: &str) -> Cow<'_, str> {
+    if ASCII.load(Ordering::Relaxed) {
+        charset::ascii(text)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
 use crate::wire::{ApiKey, KeyState, Service, Timestamp};
 
 /// Columns separated by two spaces, each as wide as its widest cell (in terminal cells, so that
@@ -16,16 +36,19 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         .iter()
         .map(|r| r.iter().map(|c| cell(c)).collect())
         .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    let header: Vec<String> = headers
+        .iter()
+        .map(|h| for_terminal(h).into_owned())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for row in &clean_rows {
         for (i, c) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(c.width());
+                *w = (*w).max(width(c));
             }
         }
     }
     let mut out = String::new();
-    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
     for row in std::iter::once(&header).chain(clean_rows.iter()) {
         let mut line = String::new();
         for (i, c) in row.iter().enumerate() {
@@ -34,11 +57,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
             line.push_str(c);
             if i + 1 < row.len() {
-                let pad = widths
-                    .get(i)
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_sub(c.width());
+                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(width(c));
                 line.extend(std::iter::repeat_n(' ', pad));
             }
         }
@@ -48,13 +67,16 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A string from the wire as one line of plain text.
+/// A string from the wire as one line of plain text, as it is printed (so that widths are
+/// counted on what the terminal shows): emoji sequences as `�`, and in ASCII, `?`.
 fn cell(s: &str) -> String {
     let spaced: String = s
         .chars()
         .map(|c| if c.is_whitespace() { ' ' } else { c })
         .collect();
-    clean(&spaced).into_owned()
+    let cleaned = clean(&spaced);
+    let shown = charset::shown(&cleaned);
+    for_terminal(&shown).into_owned()
 }
 
 /// Local time with its offset: `2026-11-26 14:03:12 +09:00`.
@@ -161,8 +183,14 @@ pub fn json_for_terminal(raw: &[u8]) -> String {
     out
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+/// Writes text for people to stdout, in ASCII where the terminal needs it.
 pub fn stdout(text: &str) -> Result<(), CliError> {
+    stdout_json(&for_terminal(text))
+}
+
+/// Writes to stdout as it is (the service's JSON); a closed pipe (`| head`) is not an error
+/// worth a message.
+pub fn stdout_json(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -188,6 +216,7 @@ pub fn warning(text: &str) {
 
 /// Unlike `eprintln!`, a stderr that went away (a closed pipe) is no reason to panic.
 pub fn to_stderr(text: &str) {
+    let text = for_terminal(text);
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
@@ -208,10 +237,10 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         let col = |l: &str, n: usize| {
             let idx = l.match_indices("  ").map(|(i, _)| i).collect::<Vec<_>>();
-            l[..idx[n]].trim_end().width()
+            width(l[..idx[n]].trim_end())
         };
         assert_eq!(lines[0], "A       B           C");
-        assert_eq!(lines[1].width(), "서비스  x           end".width());
+        assert_eq!(width(lines[1]), width("서비스  x           end"));
         assert_eq!(lines[2], "ab      サービス名  e");
         assert_eq!(col(lines[1], 0), 6);
     }

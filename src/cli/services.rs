@@ -1,7 +1,7 @@
 //! `ragkeys services list | create | delete`.
 
 use super::error::CliError;
-use super::output::{json_for_terminal, notice, services_table, stdout};
+use super::output::{json_for_terminal, notice, services_table, stdout, stdout_json};
 use super::retry::retry;
 use super::{Ctx, confirm};
 use crate::args::ServicesCommand;
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx, cmd: ServicesCommand) -> Result<(), CliError> {
 async fn list(ctx: &Ctx) -> Result<(), CliError> {
     let raw = retry(false, |_| ctx.client.list_services_raw()).await?;
     if ctx.json {
-        return stdout(&json_for_terminal(&raw.body));
+        return stdout_json(&json_for_terminal(&raw.body));
     }
     if raw.value.services.is_empty() {
         notice("No services yet. Create one with: ragkeys services create NAME");
@@ -51,7 +51,7 @@ async fn create(ctx: &Ctx, name: String, description: String) -> Result<(), CliE
         .create_service_raw(&CreateService { name, description })
         .await?;
     if ctx.json {
-        return stdout(&json_for_terminal(&raw.body));
+        return stdout_json(&json_for_terminal(&raw.body));
     }
     let s = &raw.value;
     notice(&format!(
@@ -88,7 +88,7 @@ async fn delete(ctx: &Ctx, service_id: &str, yes: bool) -> Result<(), CliError> 
     if ctx.json {
         // docs/cli.md, Output: a delete answers 204, so the CLI says what it deleted.
         let v = serde_json::json!({ "id": service_id, "deleted": true });
-        return stdout(&json_for_terminal(v.to_string().as_bytes()));
+        return stdout_json(&json_for_terminal(v.to_string().as_bytes()));
     }
     Ok(())
 }

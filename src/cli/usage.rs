@@ -5,7 +5,7 @@ use chrono::Local;
 
 use super::Ctx;
 use super::error::CliError;
-use super::output::{json_for_terminal, local_time, notice, stdout, table};
+use super::output::{json_for_terminal, local_time, notice, stdout, stdout_json, table};
 use super::retry::retry;
 use crate::wire::{Bucket, Usage};
 
@@ -15,7 +15,7 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 pub async fn run(ctx: &Ctx, service_id: &str, key_id: &str) -> Result<(), CliError> {
     let raw = retry(false, |_| ctx.client.key_usage_raw(service_id, key_id)).await?;
     if ctx.json {
-        return stdout(&json_for_terminal(&raw.body));
+        return stdout_json(&json_for_terminal(&raw.body));
     }
     stdout(&render(&raw.value))?;
     if raw

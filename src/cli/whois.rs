@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::Ctx;
 use super::error::{self, CliError};
-use super::output::{json_for_terminal, local_time, stdout};
+use super::output::{json_for_terminal, local_time, stdout, stdout_json};
 use crate::client::ApiError;
 use crate::credential::{self, Kind, Secret};
 use crate::sanitize::clean;
@@ -60,7 +60,7 @@ pub async fn run(ctx: &Ctx, key: Secret) -> Result<(), CliError> {
         Err(e) => return Err(e.into()),
     };
     if ctx.json {
-        return stdout(&json_for_terminal(&raw.body));
+        return stdout_json(&json_for_terminal(&raw.body));
     }
     stdout(&describe(&raw.value))
 }

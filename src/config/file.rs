@@ -25,6 +25,8 @@ pub struct Profile {
     pub clipboard: Option<ClipboardMode>,
     pub clipboard_clear_secs: Option<u64>,
     pub mouse: Option<bool>,
+    /// Draw and print in 7-bit ASCII whatever the locale says (docs/console.md, Locale).
+    pub ascii: Option<bool>,
 }
 
 /// The whole config file.

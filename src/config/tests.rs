@@ -236,3 +236,21 @@ fn a_token_in_a_file_others_can_read_is_refused() {
             .is_none()
     );
 }
+
+#[test]
+fn ascii_comes_from_the_flag_or_the_profile() {
+    let plain = resolve_with(&GlobalArgs::default(), &ConsoleArgs::default(), None).unwrap();
+    assert!(!plain.ascii);
+    let flag = ConsoleArgs {
+        ascii: true,
+        ..Default::default()
+    };
+    assert!(
+        resolve_with(&GlobalArgs::default(), &flag, None)
+            .unwrap()
+            .ascii
+    );
+    let f = file("default_profile = \"a\"\n[profile.a]\nascii = true\n");
+    let s = resolve_with(&GlobalArgs::default(), &ConsoleArgs::default(), Some(&f)).unwrap();
+    assert!(s.ascii);
+}

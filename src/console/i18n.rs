@@ -60,6 +60,22 @@ impl Catalog {
         }
     }
 
+    /// English in 7-bit ASCII: each glyph as its stand-in (`...` for `…`).
+    pub fn ascii() -> &'static Catalog {
+        static ASCII: OnceLock<Catalog> = OnceLock::new();
+        ASCII.get_or_init(|| {
+            let en = Catalog::get(Lang::En);
+            Catalog {
+                lang: Lang::En,
+                strings: en
+                    .strings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), crate::charset::ascii(v).into_owned()))
+                    .collect(),
+            }
+        })
+    }
+
     /// The string for `key`; English when this catalog lacks it, the key itself when all do.
     pub fn t<'a>(&'a self, key: &'a str) -> &'a str {
         if let Some(s) = self.strings.get(key) {

@@ -38,6 +38,7 @@ use std::io;
 use ratatui::Terminal;
 
 use crate::args::{ConsoleArgs, GlobalArgs};
+use crate::charset::Charset;
 use crate::client::{Client, ClientOptions, parse_endpoint};
 use crate::config::{self, Connection, Settings};
 use app::{Exit, Io};
@@ -163,7 +164,9 @@ fn job_signals() -> tokio::sync::mpsc::UnboundedReceiver<app::JobSignal> {
 pub fn say(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut err = io::stderr().lock();
-    let _ = err.write_fmt(args);
+    // The locale's character set: a C locale's terminal gets `...`, not UTF-8 bytes.
+    let line = std::fmt::format(args);
+    let _ = err.write_all(Charset::choose(false).text(&line).as_bytes());
     let _ = err.write_all(b"\n");
 }
 
@@ -220,6 +223,16 @@ async fn run_remote(settings: &Settings, opts: &ClientOptions, label: String) ->
         tz: Tz::Local,
         connection: label,
     });
+    // Said once, in the footer: a later notice replaces it (docs/console.md, Locale).
+    if Charset::choose(settings.ascii).is_ascii() {
+        model.use_ascii();
+        let why = if settings.ascii {
+            "notice.ascii_forced"
+        } else {
+            "notice.ascii"
+        };
+        model.notice(NoticeKind::Info, model.tr.t(why).to_string());
+    }
     // The same warning stays in sight in the footer until something else is said.
     if opts.insecure {
         model.notice(

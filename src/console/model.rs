@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tui_input::Input;
 
 use crate::args::Lang;
+use crate::charset::Charset;
 pub use crate::console::format::Tz;
 use crate::console::i18n::Catalog;
 use crate::console::keymap::{Context, Keymap};
@@ -19,6 +20,8 @@ pub const MIN_HEIGHT: u16 = 16;
 
 /// The frames of the spinner shown while a request is in flight.
 pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+/// The spinner where only 7-bit ASCII may be drawn.
+pub const ASCII_SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -174,6 +177,8 @@ pub struct Model {
     pub tr: &'static Catalog,
     pub keymap: &'static Keymap,
     pub colors: ColorDepth,
+    /// UTF-8, or 7-bit ASCII in English (docs/console.md, Locale).
+    pub charset: Charset,
     pub tz: Tz,
     /// Now on the service's clock: this machine's clock at the loop's last wake-up, less
     /// `skew`. Every relative time ("3 h ago", "expires in 3 d", a grace's end, an expiry to
@@ -216,6 +221,7 @@ impl Model {
             tr: Catalog::get(opts.lang),
             keymap: Keymap::default_map(),
             colors: opts.colors,
+            charset: Charset::Utf8,
             tz: opts.tz,
             now: Timestamp::now(),
             skew: 0,
@@ -250,7 +256,16 @@ impl Model {
     }
 
     pub fn spinner_frame(&self) -> &'static str {
-        SPINNER[self.spinner % SPINNER.len()]
+        match self.charset {
+            Charset::Utf8 => SPINNER[self.spinner % SPINNER.len()],
+            Charset::Ascii => ASCII_SPINNER[self.spinner % ASCII_SPINNER.len()],
+        }
+    }
+
+    /// Draws with 7-bit ASCII only, and so in English: no other catalog reads in ASCII.
+    pub fn use_ascii(&mut self) {
+        self.charset = Charset::Ascii;
+        self.tr = Catalog::ascii();
     }
 
     pub fn too_small(&self) -> bool {

@@ -1,35 +1,42 @@
-//! Measuring, cutting and wrapping text by terminal columns, so that wide characters (Korean,
-//! Japanese) keep columns aligned.
+//! Measuring, cutting and wrapping text by terminal columns, grapheme cluster by grapheme
+//! cluster, so that wide characters (Korean, Japanese), combining marks (Arabic, Hebrew) and
+//! emoji sequences keep columns aligned (docs/console.md, Text width).
 
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_segmentation::UnicodeSegmentation;
 
+use crate::charset;
+
+/// Columns of `s` as drawn: clusters whose width terminals disagree on count as their `�`.
 pub fn width(s: &str) -> usize {
-    UnicodeWidthStr::width(s)
+    charset::width(s)
 }
 
-fn char_width(c: char) -> usize {
-    UnicodeWidthChar::width(c).unwrap_or(0)
-}
-
-/// At most `max` columns of `s`; a cut string ends in `…`.
+/// The one way every column, cell and line is cut: at most `max` columns of `s` as drawn (each
+/// ambiguous emoji cluster as `�`), whole clusters only, and a cut string ends in `…`.
 pub fn truncate(s: &str, max: usize) -> String {
+    truncate_with(s, max, "…")
+}
+
+/// [`truncate`] with another cut mark (`...` where only ASCII may be drawn).
+pub fn truncate_with(s: &str, max: usize, mark: &str) -> String {
     if width(s) <= max {
-        return s.to_string();
+        return charset::shown(s).into_owned();
     }
-    if max == 0 {
-        return String::new();
+    let mark_w = width(mark);
+    if max < mark_w {
+        return ".".repeat(max);
     }
     let mut out = String::new();
     let mut used = 0;
-    for c in s.chars() {
-        let w = char_width(c);
-        if used + w > max - 1 {
+    for g in s.graphemes(true) {
+        let w = charset::cluster_width(g);
+        if used + w > max - mark_w {
             break;
         }
-        out.push(c);
+        out.push_str(charset::shown_cluster(g));
         used += w;
     }
-    out.push('…');
+    out.push_str(mark);
     out
 }
 
@@ -58,8 +65,8 @@ fn is_hangul(c: char) -> bool {
 
 /// A character a line may break after without a space: Japanese and Chinese, written without
 /// spaces between words.
-fn breaks_anywhere(c: char) -> bool {
-    char_width(c) >= 2 && !is_hangul(c)
+fn breaks_anywhere(cluster: &str) -> bool {
+    width(cluster) >= 2 && !cluster.chars().next().is_some_and(is_hangul)
 }
 
 /// One unit the wrapper will not split: a run of characters between spaces (Latin, Hangul), or
@@ -70,8 +77,8 @@ fn tokens(paragraph: &str) -> Vec<(bool, String)> {
     let mut current = String::new();
     let mut space_before = false;
     let mut pending_space = false;
-    for c in paragraph.chars() {
-        if c == ' ' {
+    for c in paragraph.graphemes(true) {
+        if c == " " {
             if !current.is_empty() {
                 out.push((space_before, std::mem::take(&mut current)));
             }
@@ -79,11 +86,12 @@ fn tokens(paragraph: &str) -> Vec<(bool, String)> {
             continue;
         }
         let wide = breaks_anywhere(c);
-        if !current.is_empty() && clings_to_previous(c) && !pending_space {
-            current.push(c);
+        let clings = c.chars().next().is_some_and(clings_to_previous);
+        if !current.is_empty() && clings && !pending_space {
+            current.push_str(c);
             continue;
         }
-        let current_is_wide = current.chars().next().is_some_and(breaks_anywhere);
+        let current_is_wide = current.graphemes(true).next().is_some_and(breaks_anywhere);
         if !current.is_empty() && (wide || current_is_wide || pending_space) {
             out.push((space_before, std::mem::take(&mut current)));
             space_before = false;
@@ -92,7 +100,7 @@ fn tokens(paragraph: &str) -> Vec<(bool, String)> {
             space_before = pending_space;
             pending_space = false;
         }
-        current.push(c);
+        current.push_str(c);
     }
     if !current.is_empty() {
         out.push((space_before, current));
@@ -124,14 +132,14 @@ pub fn wrap(text: &str, max: usize) -> Vec<String> {
                 lines.push(std::mem::take(&mut line));
                 used = 0;
             }
-            // A token wider than a whole line is cut by characters.
-            for c in token.chars() {
-                let w = char_width(c);
+            // A token wider than a whole line is cut between clusters.
+            for c in token.graphemes(true) {
+                let w = width(c);
                 if used + w > max && used > 0 {
                     lines.push(std::mem::take(&mut line));
                     used = 0;
                 }
-                line.push(c);
+                line.push_str(c);
                 used += w;
             }
         }
@@ -165,6 +173,45 @@ mod tests {
         assert_eq!(width(&fit("서비스이름입니다", 7)), 7);
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    #[test]
+    fn every_script_is_cut_with_an_ellipsis_between_clusters() {
+        // Latin, with a combining accent that stays on its letter.
+        assert_eq!(truncate("Cafe\u{301} de Paris", 5), "Cafe\u{301}…");
+        // Hangul: a wide syllable that does not fit leaves a gap, never half a syllable.
+        assert_eq!(truncate("배포용키입니다", 6), "배포…");
+        assert_eq!(width(&fit("배포용키입니다", 6)), 6);
+        // Arabic: 21 letters (one lam-alef pair among them) in 20 columns are cut with `…`.
+        let arabic = "شركة البيانات لاعبين";
+        assert_eq!(arabic.chars().count(), 20);
+        let arabic21 = format!("{arabic}ة");
+        assert_eq!(width(&arabic21), 21);
+        let cut = truncate(&arabic21, 20);
+        assert!(cut.ends_with('…'), "{cut}");
+        assert_eq!(width(&cut), 20);
+        // Hebrew with niqqud: the marks stay with their letters.
+        let hebrew = "שָׁלוֹם עֲלֵיכֶם";
+        assert_eq!(width(hebrew), 10);
+        let cut = truncate(hebrew, 6);
+        assert_eq!(width(&cut), 6);
+        assert!(cut.starts_with("שָׁלוֹם") && cut.ends_with('…'), "{cut}");
+    }
+
+    #[test]
+    fn emoji_sequences_are_drawn_as_one_replacement_each() {
+        let name = "ok ✔\u{FE0F} 🏳\u{FE0F}\u{200D}🌈 🇰🇷 done";
+        assert_eq!(width(name), 13);
+        assert_eq!(truncate(name, 40), "ok \u{FFFD} \u{FFFD} \u{FFFD} done");
+        assert_eq!(truncate(name, 6), "ok \u{FFFD} …");
+        assert_eq!(width(&fit(name, 20)), 20);
+        // Wrapping never splits a cluster.
+        for line in wrap(
+            "🏳\u{FE0F}\u{200D}🌈🏳\u{FE0F}\u{200D}🌈🏳\u{FE0F}\u{200D}🌈",
+            2,
+        ) {
+            assert!(line.starts_with('🏳') && width(&line) <= 2, "{line:?}");
+        }
     }
 
     #[test]

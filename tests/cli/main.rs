@@ -5,6 +5,7 @@
 mod common;
 
 mod arguments;
+mod ascii_output;
 mod audit_and_whois;
 mod deadline;
 mod hostile_server;

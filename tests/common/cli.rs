@@ -36,8 +36,12 @@ impl Cli {
                 c.env_remove(k);
             }
         }
+        // A UTF-8 locale whatever the runner's: a C locale prints ASCII (docs/cli.md, Output).
         c.env("XDG_CONFIG_HOME", self.config_home.path())
             .env("TZ", "UTC")
+            .env("LANG", "C.UTF-8")
+            .env_remove("LC_ALL")
+            .env_remove("LC_CTYPE")
             .stdin(Stdio::null());
         c
     }

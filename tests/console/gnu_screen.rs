@@ -12,7 +12,7 @@ use crate::common::tmux::{Tmux, find_key, sh_quote};
 use crate::tmux_copy_and_delete::{console_command, mask};
 
 /// Fails, naming the package, where GNU screen is not installed.
-fn require_screen() {
+pub(crate) fn require_screen() {
     let found = Command::new("screen")
         .arg("-v")
         .output()
@@ -22,7 +22,7 @@ fn require_screen() {
 
 /// Ends the screen session when the test ends, passed or not: screen outlives the tmux pane
 /// that started it.
-struct QuitScreen(String);
+pub(crate) struct QuitScreen(pub(crate) String);
 
 impl Drop for QuitScreen {
     fn drop(&mut self) {

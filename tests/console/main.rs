@@ -4,9 +4,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ascii_locale;
 mod console_md_words;
 mod flow;
 mod gnu_screen;
+mod hard_text;
 mod hostile_service;
 mod scroll_bytes;
 mod service_clock;

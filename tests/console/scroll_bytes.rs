@@ -62,21 +62,23 @@ impl Console {
         rows: u16,
         term: &str,
     ) -> Console {
-        Self::start_env(server, home, cols, rows, &[("TERM", term)])
+        Self::start_with(server, home, (cols, rows), &[("TERM", term)], &["--lang", "en"])
     }
 
-    /// The console with `env` on top of a clean environment (no `TERM` unless `env` sets one).
-    pub(crate) fn start_env(
+    /// The console with `env` on top of a clean environment (`LANG=C.UTF-8`; no `TERM` unless
+    /// `env` sets one) and `args` after `--endpoint`.
+    pub(crate) fn start_with(
         server: &Server,
         home: &std::path::Path,
-        cols: u16,
-        rows: u16,
+        (cols, rows): (u16, u16),
         env: &[(&str, &str)],
+        args: &[&str],
     ) -> Console {
         let (master, slave) = crate::common::pty::open();
         set_size(slave.as_raw_fd(), cols, rows);
         let mut cmd = Command::new(BIN);
-        cmd.args(["--endpoint", &server.url(), "--lang", "en"])
+        cmd.args(["--endpoint", &server.url()])
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", home)
@@ -146,7 +148,7 @@ impl Console {
         })
     }
 
-    /// Everything the console has written so far.
+    /// Every byte the console has written so far.
     pub(crate) fn raw(&self) -> Vec<u8> {
         self.screen.lock().unwrap().raw.clone()
     }

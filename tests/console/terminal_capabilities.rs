@@ -73,7 +73,7 @@ fn shows(rows: &[String], text: &str) -> bool {
 /// The console's bytes on a pty with `env`, through Services and API Key management.
 fn bytes_with(server: &Server, env: &[(&str, &str)]) -> Vec<u8> {
     let home = tempfile::tempdir().unwrap();
-    let mut c = Console::start_env(server, home.path(), 100, 30, env);
+    let mut c = Console::start_with(server, home.path(), (100, 30), env, &["--lang", "en"]);
     c.wait("the service", |r| shows(r, "caps-svc"));
     c.send(b"\r");
     c.wait("the keys screen and its key", |r| {
@@ -167,7 +167,7 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     let vt100 = [("TERM", "vt100")];
 
     // A manager below the limit: everything can be chosen.
-    let mut c = Console::start_env(&server, home.path(), 100, 30, &vt100);
+    let mut c = Console::start_with(&server, home.path(), (100, 30), &vt100, &["--lang", "en"]);
     c.wait("the service", |r| shows(r, "caps-svc"));
     let rows = c.wait("Create service", |r| shows(r, " [Create service]"));
     assert!(
@@ -193,12 +193,12 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
     // A viewer: Create service, Issue API Key and all of the menu but Details cannot be chosen.
     let viewer = server.create_token("vera", "viewer");
     let home = tempfile::tempdir().unwrap();
-    let mut c = Console::start_env(
+    let mut c = Console::start_with(
         &server,
         home.path(),
-        100,
-        30,
+        (100, 30),
         &[("TERM", "vt100"), ("RAGKEYS_TOKEN", &viewer)],
+        &["--lang", "en"],
     );
     c.wait("the viewer's services", |r| {
         shows(r, "caps-svc") && shows(r, "vera")
@@ -232,7 +232,7 @@ async fn without_colour_disabled_buttons_and_menu_items_read_differently() {
         api.issue_ok(&sid).await;
     }
     let home = tempfile::tempdir().unwrap();
-    let mut c = Console::start_env(&server, home.path(), 100, 30, &vt100);
+    let mut c = Console::start_with(&server, home.path(), (100, 30), &vt100, &["--lang", "en"]);
     c.wait("the service", |r| shows(r, "caps-svc"));
     c.send(b"\r");
     c.wait("Issue API Key disabled at the limit", |r| {

@@ -11,9 +11,22 @@ pub(crate) fn console_command(
     token: &str,
     extra: &str,
 ) -> String {
+    console_command_in(server, home, token, "C.UTF-8", extra)
+}
+
+/// [`console_command`] in the locale `lang` (`LANG`; `LC_ALL` and `LC_CTYPE` unset).
+pub(crate) fn console_command_in(
+    server: &Server,
+    home: &std::path::Path,
+    token: &str,
+    lang: &str,
+    extra: &str,
+) -> String {
     format!(
-        "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT HOME={home} XDG_CONFIG_HOME={home}/config \
-         XDG_DATA_HOME={home}/data LANG=C.UTF-8 RAGKEYS_TOKEN={token} {bin} --endpoint {url} {extra}",
+        "env -u RAGKEYS_PROFILE -u RAGKEYS_ENDPOINT -u LC_ALL -u LC_CTYPE HOME={home} \
+         XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data LANG={lang} \
+         RAGKEYS_TOKEN={token} {bin} --endpoint {url} {extra}",
+        lang = sh_quote(lang),
         home = sh_quote(&home.display().to_string()),
         token = sh_quote(token),
         bin = sh_quote(BIN),

@@ -17,7 +17,7 @@ pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -
     let tr = m.tr;
     let k = m.keys.as_ref()?;
     // 1. Menu name, with the service's name and id.
-    put(buf, l.title, tr.t("keys.title"), theme.bold());
+    put(buf, l.title, tr.t("keys.title"), theme.bold(), theme);
     let service = tr.f(
         "keys.service",
         &[
@@ -25,7 +25,7 @@ pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -
             ("id", &clean(&k.service.id)),
         ],
     );
-    put(buf, l.service, &service, theme.dim());
+    put(buf, l.service, &service, theme.dim(), theme);
     // 2. Basic features.
     button(
         buf,
@@ -45,9 +45,9 @@ pub(super) fn draw(m: &Model, l: &KeysLayout, buf: &mut Buffer, theme: &Theme) -
         ),
         None => tr.f("keys.count", &[("count", &"…"), ("limit", &k.limit())]),
     };
-    put(buf, l.count, &count, theme.bold());
+    put(buf, l.count, &count, theme.bold(), theme);
     for (r, s, tone) in &l.notes {
-        put(buf, *r, s, theme.tone(*tone));
+        put(buf, *r, s, theme.tone(*tone), theme);
     }
     // 3. Issued list, 4. its detail menus.
     table(m, k, &l.table, buf, theme);
@@ -102,7 +102,7 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
             } else {
                 Style::new()
             };
-            put(buf, Rect::new(c.x, r.y, c.width, 1), &value, look);
+            put(buf, Rect::new(c.x, r.y, c.width, 1), &value, look, theme);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `view(&Model, &mut Frame)`: pure drawing from the model and its layout.
 
+mod glyphs;
 mod keys;
 mod popups;
 mod services;
@@ -7,6 +8,8 @@ mod services;
 mod test_support;
 #[cfg(test)]
 mod tests_any_input;
+#[cfg(test)]
+mod tests_ascii;
 #[cfg(test)]
 mod tests_audit_whois;
 #[cfg(test)]
@@ -47,9 +50,9 @@ pub fn view(m: &Model, f: &mut Frame) {
 
 /// Draws everything; returns where the terminal cursor goes (in a focused text field).
 pub fn draw(m: &Model, l: &ScreenLayout, buf: &mut Buffer) -> Option<Position> {
-    let theme = Theme::new(m.colors);
+    let theme = Theme::new(m.colors, glyphs::Glyphs(m.charset));
     if matches!(l.body, Body::TooSmall) {
-        too_small(m, l.area, buf);
+        too_small(m, l.area, buf, &theme);
         return None;
     }
     header(m, l.header, buf, &theme);
@@ -67,7 +70,7 @@ pub fn draw(m: &Model, l: &ScreenLayout, buf: &mut Buffer) -> Option<Position> {
     cursor
 }
 
-fn too_small(m: &Model, area: Rect, buf: &mut Buffer) {
+fn too_small(m: &Model, area: Rect, buf: &mut Buffer, theme: &Theme) {
     let tr = m.tr;
     let msg = tr.f(
         "app.too_small",
@@ -101,6 +104,7 @@ fn too_small(m: &Model, area: Rect, buf: &mut Buffer) {
             },
             l,
             ratatui::style::Style::new(),
+            theme,
         );
     }
 }
@@ -120,6 +124,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &product,
         theme.header().patch(theme.bold()),
+        theme,
     );
     x += text::width(&product) as u16;
     put(
@@ -131,6 +136,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &badge,
         theme.badge(),
+        theme,
     );
     x += text::width(&badge) as u16 + 1;
     let note = crate::console::format::skew_note(tr, m.skew).map(|n| format!("{n} "));
@@ -172,6 +178,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &clean(&m.connection),
         theme.header(),
+        theme,
     );
     put(
         buf,
@@ -182,6 +189,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         },
         &who,
         theme.header(),
+        theme,
     );
 }
 
@@ -191,7 +199,7 @@ fn breadcrumb(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
         s.push_str(" > ");
         s.push_str(m.tr.t("keys.title"));
     }
-    put(buf, r, &s, theme.dim());
+    put(buf, r, &s, theme.dim(), theme);
 }
 
 /// The keys that work, then (right-aligned) the spinner and the latest notice; a notice too
@@ -236,6 +244,7 @@ fn footer(m: &Model, l: &ScreenLayout, buf: &mut Buffer, theme: &Theme) {
             },
             &l.hints,
             theme.dim(),
+            theme,
         );
     }
     put(
@@ -247,5 +256,6 @@ fn footer(m: &Model, l: &ScreenLayout, buf: &mut Buffer, theme: &Theme) {
         },
         &beside,
         style,
+        theme,
     );
 }

@@ -30,9 +30,9 @@ pub(super) fn draw(
     let mut cursor = None;
     for (r, row) in &l.rows {
         match row {
-            Row::Text(s, tone) => put(buf, *r, s, theme.tone(*tone)),
+            Row::Text(s, tone) => put(buf, *r, s, theme.tone(*tone), theme),
             Row::Field(f, label) => {
-                put(buf, *r, &format!("{label}: "), theme.bold());
+                put(buf, *r, &format!("{label}: "), theme.bold(), theme);
                 let rect = l.fields.iter().find(|(x, _)| x == f).map(|(_, r)| *r);
                 if let (Some(rect), Some(input)) = (rect, p.input(*f)) {
                     let focused = focus == Some(Focus::Field(*f));
@@ -87,6 +87,7 @@ pub(super) fn draw(
                     Rect { width: 1, ..*r },
                     marker(selected, enabled),
                     theme.bold(),
+                    theme,
                 );
                 put(
                     buf,
@@ -97,6 +98,7 @@ pub(super) fn draw(
                     },
                     &text::fit(label, usize::from(r.width.saturating_sub(1))),
                     style,
+                    theme,
                 );
             }
             Row::Choice {
@@ -107,7 +109,7 @@ pub(super) fn draw(
                 chosen,
             } => {
                 if !label.is_empty() {
-                    put(buf, *r, &format!("{label}: "), theme.bold());
+                    put(buf, *r, &format!("{label}: "), theme.bold(), theme);
                 }
                 let focused = focus == Some(Focus::Choice(*choice));
                 let last = options.len().saturating_sub(1);
@@ -120,14 +122,14 @@ pub(super) fn draw(
                     } else {
                         (format!(" {o} "), theme.tone(Tone::Normal))
                     };
-                    put(buf, *at, &shown, style);
+                    put(buf, *at, &shown, style, theme);
                     if i < last {
                         let dot = Rect {
                             x: at.right(),
                             width: 3,
                             ..*at
                         };
-                        put(buf, dot, " · ", theme.dim());
+                        put(buf, dot, " · ", theme.dim(), theme);
                     }
                 }
             }
@@ -143,12 +145,13 @@ pub(super) fn draw(
                 } else {
                     Tone::Normal
                 };
-                put(buf, *r, label, theme.tone(tone));
+                put(buf, *r, label, theme.tone(tone), theme);
                 let bars = bars.intersection(buf.area);
                 if bars.width > 0 {
                     Sparkline::default()
                         .data(levels)
                         .max(LEVELS)
+                        .bar_set(theme.glyphs.bars())
                         .style(theme.spark(*refused))
                         .render(bars, buf);
                 }
@@ -162,11 +165,12 @@ pub(super) fn draw(
                     },
                     total,
                     theme.tone(tone),
+                    theme,
                 );
             }
             Row::Help(keys, desc) => {
                 let kw = text::width(keys) as u16;
-                put(buf, *r, keys, theme.bold());
+                put(buf, *r, keys, theme.bold(), theme);
                 put(
                     buf,
                     Rect {
@@ -176,6 +180,7 @@ pub(super) fn draw(
                     },
                     desc,
                     theme.tone(Tone::Normal),
+                    theme,
                 );
             }
         }
@@ -196,6 +201,7 @@ pub(super) fn draw(
             Rect::new(x, l.area.bottom().saturating_sub(1), w, 1),
             &s,
             theme.dim(),
+            theme,
         );
     }
     cursor

@@ -21,7 +21,7 @@ pub(super) fn draw(
 ) -> Option<Position> {
     let tr = m.tr;
     let v = &m.services;
-    put(buf, l.title, tr.t("services.title"), theme.bold());
+    put(buf, l.title, tr.t("services.title"), theme.bold(), theme);
     button(
         buf,
         l.create_button,
@@ -34,13 +34,13 @@ pub(super) fn draw(
         theme,
     );
     for (r, s, tone) in &l.notes {
-        put(buf, *r, s, theme.tone(*tone));
+        put(buf, *r, s, theme.tone(*tone), theme);
     }
     let mut cursor = None;
     if let Some(r) = l.filter {
         let label = format!("/ {}: ", tr.t("services.filter"));
         let lw = text::width(&label) as u16;
-        put(buf, r, &label, theme.dim());
+        put(buf, r, &label, theme.dim(), theme);
         let input = Rect {
             x: r.x + lw,
             width: r.width.saturating_sub(lw),
@@ -125,7 +125,7 @@ fn table(m: &Model, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
             } else {
                 Style::new()
             };
-            put(buf, cell, &value, look);
+            put(buf, cell, &value, look, theme);
         }
     }
 }

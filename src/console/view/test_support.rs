@@ -77,6 +77,23 @@ pub(super) fn snapshot(name: &str, build: impl Fn(Lang) -> Model) {
     }
 }
 
+/// The snapshot of a screen in the ASCII theme (a C locale), at 100×30 and 60×16.
+pub(super) fn snapshot_ascii(name: &str, build: impl Fn() -> Model) {
+    for (w, h) in [(100u16, 30u16), (60, 16)] {
+        let mut m = build();
+        m.use_ascii();
+        let text = screen_text(&draw(&mut m, w, h));
+        let tag = format!("{name}__ascii_{w}x{h}");
+        insta::with_settings!({
+            filters => vec![(r"ragk_[0-9A-Za-z]{36}", "[API KEY]")],
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(tag, text);
+        });
+    }
+}
+
 pub(super) fn keys_with(ids: &[u32], role: Role, lang: Lang) -> Model {
     let mut m = with_lang(on_keys(ids, role), lang);
     if let Some(k) = m.keys.as_mut()

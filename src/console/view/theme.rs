@@ -19,16 +19,18 @@ enum Palette {
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
     palette: Palette,
+    /// What marks and text are drawn with (UTF-8 or ASCII); apart from the styles.
+    pub glyphs: super::glyphs::Glyphs,
 }
 
 impl Theme {
-    pub fn new(colors: ColorDepth) -> Theme {
+    pub fn new(colors: ColorDepth, glyphs: super::glyphs::Glyphs) -> Theme {
         let palette = match colors {
             ColorDepth::None => Palette::Mono,
             ColorDepth::Basic8 => Palette::Basic,
             _ => Palette::Full,
         };
-        Theme { palette }
+        Theme { palette, glyphs }
     }
 
     fn pick(&self, color: Style, mono: Style) -> Style {
@@ -219,12 +221,12 @@ mod tests {
             Color::Cyan,
             Color::Gray,
         ];
-        for s in all(&Theme::new(ColorDepth::Basic8)) {
+        for s in all(&Theme::new(ColorDepth::Basic8, Default::default())) {
             for c in [s.fg, s.bg].into_iter().flatten() {
                 assert!(basic.contains(&c), "{c:?} in {s:?}");
             }
         }
-        for s in all(&Theme::new(ColorDepth::None)) {
+        for s in all(&Theme::new(ColorDepth::None, Default::default())) {
             assert_eq!((s.fg, s.bg), (None, None), "{s:?}");
         }
     }

@@ -4,7 +4,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
-use ratatui::widgets::{Block, BorderType, Clear, Widget};
+use ratatui::widgets::{Block, Clear, Widget};
 use tui_input::Input;
 
 use super::theme::Theme;
@@ -12,13 +12,17 @@ use crate::console::layout::table::{Col, TableLayout};
 use crate::console::model::Model;
 use crate::console::text;
 
-/// `s` in `rect`'s first line, cut with `…` if it does not fit.
-pub fn put(buf: &mut Buffer, rect: Rect, s: &str, style: Style) {
+/// `s` in `rect`'s first line, as the theme's glyphs can show it, cut with `…` (`...` in ASCII)
+/// if it does not fit.
+pub fn put(buf: &mut Buffer, rect: Rect, s: &str, style: Style, theme: &Theme) {
     let rect = rect.intersection(buf.area);
     if rect.width == 0 || rect.height == 0 {
         return;
     }
-    let shown = text::truncate(s, usize::from(rect.width));
+    // Stand-ins first, so that an ASCII cut is measured on what is drawn and ends in `...`.
+    let s = theme.glyphs.text(s);
+    let cut = text::truncate_with(&s, usize::from(rect.width), theme.glyphs.ellipsis());
+    let shown = theme.glyphs.text(&cut).into_owned();
     buf.set_stringn(rect.x, rect.y, shown, usize::from(rect.width), style);
 }
 
@@ -41,6 +45,7 @@ pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme
         Rect { width: 1, ..rect },
         marker(look.focused, look.enabled),
         theme.bold(),
+        theme,
     );
     let style = if !look.enabled {
         theme.disabled()
@@ -60,6 +65,7 @@ pub fn button(buf: &mut Buffer, rect: Rect, label: &str, look: ButtonLook, theme
         },
         label,
         style,
+        theme,
     );
 }
 
@@ -104,6 +110,7 @@ pub fn field(
             }
         })
         .collect();
+    let shown = theme.glyphs.text(&shown).into_owned();
     buf.set_stringn(rect.x, rect.y, shown, width, theme.field(focused));
     focused.then(|| Position {
         x: rect.x + (input.visual_cursor().saturating_sub(scroll)) as u16,
@@ -116,7 +123,7 @@ pub fn frame(buf: &mut Buffer, area: Rect, title: &str, theme: &Theme) {
     let area = area.intersection(buf.area);
     Clear.render(area, buf);
     let mut block = Block::bordered()
-        .border_type(BorderType::Plain)
+        .border_set(theme.glyphs.border())
         .border_style(theme.border());
     if !title.is_empty() {
         block = block.title(format!(" {title} ")).title_style(theme.bold());
@@ -143,6 +150,7 @@ pub fn table_shell(
                 Rect::new(c.x, t.header_y, c.width, 1),
                 m.tr.t(key),
                 theme.bold(),
+                theme,
             );
         }
     }
@@ -152,7 +160,13 @@ pub fn table_shell(
     let body = t.body();
     let lines = text::wrap(&message, usize::from(body.width));
     for (y, line) in (body.y..body.bottom()).zip(&lines) {
-        put(buf, Rect::new(body.x, y, body.width, 1), line, theme.dim());
+        put(
+            buf,
+            Rect::new(body.x, y, body.width, 1),
+            line,
+            theme.dim(),
+            theme,
+        );
     }
 }
 
@@ -163,6 +177,6 @@ pub fn table_row(buf: &mut Buffer, r: Rect, selected: bool, focused: bool, theme
     }
     // The marker and the row's first cell carry the selection, not the whole row: moving it then
     // rewrites a few dozen cells instead of two full rows (it matters over a slow SSH link).
-    put(buf, Rect::new(r.x, r.y, 1, 1), ">", theme.bold());
+    put(buf, Rect::new(r.x, r.y, 1, 1), ">", theme.bold(), theme);
     theme.selected(focused)
 }
