@@ -62,7 +62,13 @@ impl Console {
         rows: u16,
         term: &str,
     ) -> Console {
-        Self::start_with(server, home, (cols, rows), &[("TERM", term)], &["--lang", "en"])
+        Self::start_with(
+            server,
+            home,
+            (cols, rows),
+            &[("TERM", term)],
+            &["--lang", "en"],
+        )
     }
 
     /// The console with `env` on top of a clean environment (`LANG=C.UTF-8`; no `TERM` unless

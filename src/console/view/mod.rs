@@ -167,6 +167,7 @@ fn header(m: &Model, r: Rect, buf: &mut Buffer, theme: &Theme) {
             },
             &note,
             theme.header().patch(theme.bold()),
+            theme,
         );
     }
     put(
@@ -226,7 +227,7 @@ fn footer(m: &Model, l: &ScreenLayout, buf: &mut Buffer, theme: &Theme) {
                 width: r.width.saturating_sub(2),
                 height: 1,
             };
-            put(buf, row, line, style);
+            put(buf, row, line, style, theme);
         }
         String::new()
     } else {
