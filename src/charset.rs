@@ -60,8 +60,8 @@ fn stand_in(c: char) -> Option<&'static str> {
         '•' | '●' => "*",
         '│' | '┃' | '▏' => "|",
         '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' => "+",
-        '↑' => "^",
-        '↓' => "v",
+        '↑' => "Up",
+        '↓' => "Down",
         '←' => "<-",
         '→' => "->",
         '×' => "x",
@@ -187,6 +187,13 @@ mod tests {
             locale(&[("LC_CTYPE", "C"), ("LANG", "en_US.UTF-8")]),
             Charset::Ascii
         );
+    }
+
+    #[test]
+    fn the_arrow_keys_read_as_words_never_as_another_key() {
+        // `v` opens Details: a footer's `↓ scroll` must not read `v scroll`.
+        assert_eq!(ascii("↓ scroll  ↑ / k"), "Down scroll  Up / k");
+        assert_eq!(ascii("old → new"), "old -> new");
     }
 
     #[test]

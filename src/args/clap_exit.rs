@@ -8,22 +8,35 @@ use std::io::Write;
 use clap::CommandFactory;
 use clap::error::ErrorKind;
 
-/// Prints what clap had to say and ends the process with its documented exit code.
+/// Prints what clap had to say and ends the process with its documented exit code. Without a
+/// UTF-8 locale (or with `--ascii`) it is printed in 7-bit ASCII (docs/cli.md, Output).
 pub fn exit(e: clap::Error) -> ! {
+    let ascii =
+        crate::charset::Charset::choose(std::env::args_os().any(|a| a == "--ascii")).is_ascii();
     if e.use_stderr() {
         // Lossy: an argument that is not UTF-8 must not stop the error from being told.
         let args: Vec<String> = std::env::args_os()
             .skip(1)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let line = usage_error_line(&e, &args);
+        let mut line = usage_error_line(&e, &args);
+        if ascii {
+            line = crate::charset::ascii(&line).into_owned();
+        }
         let mut err = std::io::stderr().lock();
         // A stderr that went away leaves nothing to tell; the exit code still says it.
         let _ = err.write_all(format!("{line}\n").as_bytes());
         let _ = err.flush();
         std::process::exit(crate::cli::error::USAGE.into());
     }
-    let written = e.print().and_then(|()| std::io::stdout().flush());
+    let written = if ascii {
+        let text = e.render().to_string();
+        let mut out = std::io::stdout().lock();
+        out.write_all(crate::charset::ascii(&text).as_bytes())
+            .and_then(|()| out.flush())
+    } else {
+        e.print().and_then(|()| std::io::stdout().flush())
+    };
     match written {
         Err(w) if w.kind() != std::io::ErrorKind::BrokenPipe => {
             let mut err = std::io::stderr().lock();

@@ -77,3 +77,21 @@ fn a_c_locale_or_ascii_prints_seven_bit_ascii_and_json_stays_whole() {
     let o = run(&["keys", "list", &sid], &[]);
     assert!(stdout(&o).contains("배포용 키 \u{FFFD}"), "{}", stdout(&o));
 }
+
+#[test]
+fn help_and_usage_errors_follow_the_locale_too() {
+    let cli = Cli::new();
+    for args in [
+        &["--help"][..],
+        &["keys", "--help"],
+        &["keys", "issue", "--help"],
+    ] {
+        let o = cli.run_env(args, &[("LANG", "C")]);
+        expect_code(&o, 0);
+        assert_ascii(&format!("{args:?}"), &stdout(&o));
+        assert!(stdout(&o).contains("ragadm_..."), "{}", stdout(&o));
+    }
+    let o = cli.run_env(&["keys", "issue", "--expires"], &[("LANG", "C")]);
+    expect_code(&o, 2);
+    assert_ascii("a usage error", &crate::common::cli::stderr(&o));
+}

@@ -293,30 +293,28 @@ fn table(rows: &[String]) -> Vec<(usize, usize, bool)> {
         .collect()
 }
 
-/// The list is whole and in order from position `offset` of `order` (service numbers in the
-/// list's order), the one at `selected` is marked and nothing else is, and the lines above the
-/// table are as in `frame`.
-fn check_rows(rows: &[String], order: &[usize], offset: usize, selected: usize, frame: &[String]) {
+/// What is wrong with the screen, if anything: the list must be whole and in order from position
+/// `offset` of `order` (service numbers in the list's order), the one at `selected` marked and
+/// nothing else, and the lines above the table as in `frame`.
+fn rows_problem(
+    rows: &[String],
+    order: &[usize],
+    offset: usize,
+    selected: usize,
+    frame: &[String],
+) -> Option<String> {
     let t = table(rows);
-    assert!(!t.is_empty(), "no rows:\n{}", rows.join("\n"));
-    let first_line = t[0].0;
+    let first_line = t.first()?.0;
     for (k, (y, i, sel)) in t.iter().enumerate() {
-        assert_eq!(
-            (*y, *i),
-            (first_line + k, order[offset + k]),
-            "rows out of order:\n{}",
-            rows.join("\n")
-        );
-        assert_eq!(
-            *sel,
-            offset + k == selected,
-            "selection on line {y}:\n{}",
-            rows.join("\n")
-        );
-        assert!(
-            rows[*y].starts_with('│') && rows[*y].trim_end().ends_with('│'),
-            "border on {y}"
-        );
+        if (*y, *i) != (first_line + k, order[offset + k]) {
+            return Some(format!("rows out of order at line {y}"));
+        }
+        if *sel != (offset + k == selected) {
+            return Some(format!("selection on line {y}"));
+        }
+        if !(rows[*y].starts_with('│') && rows[*y].trim_end().ends_with('│')) {
+            return Some(format!("border on line {y}"));
+        }
     }
     // Everything above the table and the table's bottom border are as first drawn.
     let trimmed = |r: &[String]| {
@@ -324,15 +322,24 @@ fn check_rows(rows: &[String], order: &[usize], offset: usize, selected: usize, 
             .map(|l| l.trim_end().to_string())
             .collect::<Vec<_>>()
     };
-    assert_eq!(trimmed(&rows[..first_line]), trimmed(&frame[..first_line]));
-    let bottom = first_line + t.len();
-    if offset + t.len() < order.len() {
-        assert!(
-            rows[bottom].starts_with('└'),
-            "bottom border:\n{}",
-            rows.join("\n")
-        );
+    if trimmed(&rows[..first_line]) != trimmed(&frame[..first_line]) {
+        return Some("the lines above the table changed".into());
     }
+    let bottom = first_line + t.len();
+    if offset + t.len() < order.len() && !rows[bottom].starts_with('└') {
+        return Some("no bottom border".into());
+    }
+    None
+}
+
+/// Waits until the screen shows the list from `offset` with `selected` marked (see
+/// [`rows_problem`]). Waiting for the whole screen rather than checking the first capture that
+/// shows the selection: the capture may fall between two reads of one frame.
+fn wait_rows(c: &mut Console, order: &[usize], offset: usize, selected: usize, frame: &[String]) {
+    c.wait(
+        &format!("{} selected, the list from {offset}", name(order[selected])),
+        |r| !table(r).is_empty() && rows_problem(r, order, offset, selected, frame).is_none(),
+    );
 }
 
 async fn seed(server: &Server) {
@@ -378,13 +385,10 @@ fn fifty_j(c: &mut Console, order: &[usize]) -> usize {
     let frame = c.rows();
     let capacity = table(&frame).len();
     let before = c.bytes();
-    for step in 1..=50 {
+    for step in 1..=50usize {
         c.send(b"j");
-        let rows = c.wait(&format!("{} selected", name(order[step])), |r| {
-            table(r).iter().any(|t| t.1 == order[step] && t.2)
-        });
         let offset = step.saturating_sub(capacity - 1);
-        check_rows(&rows, order, offset, step, &frame);
+        wait_rows(c, order, offset, step, &frame);
     }
     c.settle();
     c.bytes() - before
@@ -453,12 +457,7 @@ fn walk(c: &mut Console, list: &[usize], nav: &mut Nav, keys: &[&[u8]], frame: &
     for key in keys {
         nav.press(key);
         c.send(key);
-        let (sel, off) = (nav.selected, nav.offset);
-        let rows = c.wait(&format!("{} selected at {off}", name(list[sel])), |r| {
-            let t = table(r);
-            t.iter().any(|t| t.1 == list[sel] && t.2) && t.first().is_some_and(|t| t.1 == list[off])
-        });
-        check_rows(&rows, list, off, sel, frame);
+        wait_rows(c, list, nav.offset, nav.selected, frame);
     }
     c.settle();
     let incremental = c.cells();

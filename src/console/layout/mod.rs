@@ -101,13 +101,13 @@ pub fn layout(m: &Model, area: Rect) -> ScreenLayout {
         };
     }
     let hints = footer_hints(m);
-    let notice = footer_notice(m, &hints, area.width);
-    // A wrapped notice takes rows above the keys; half the screen at most, so the body keeps
-    // a place.
-    let above = if notice.len() > 1 {
-        (notice.len() as u16).min(area.height / 2)
-    } else {
+    let (notice, beside) = footer_notice(m, &hints, area.width);
+    // A notice that does not fit beside the keys takes rows above them, even as one line (the
+    // keys are never cut for it); half the screen at most, so the body keeps a place.
+    let above = if beside {
         0
+    } else {
+        (notice.len() as u16).min(area.height / 2)
     };
     let footer = Rect {
         y: area.bottom().saturating_sub(1 + above),
@@ -194,9 +194,9 @@ pub fn footer_hints(m: &Model) -> String {
     format!(" {}", hints.join("  "))
 }
 
-/// The spinner and the latest notice: one line when it fits beside the keys, else wrapped to
-/// the whole width above them; neither is cut for the other.
-fn footer_notice(m: &Model, hints: &str, width: u16) -> Vec<String> {
+/// The spinner and the latest notice: one line when it fits beside the keys (`true`), else
+/// wrapped to the whole width above them (`false`); neither is cut for the other.
+fn footer_notice(m: &Model, hints: &str, width: u16) -> (Vec<String>, bool) {
     let mut s = String::new();
     if m.needs_tick() {
         s.push_str(m.spinner_frame());
@@ -206,14 +206,14 @@ fn footer_notice(m: &Model, hints: &str, width: u16) -> Vec<String> {
         s.push_str(&n.text);
     }
     if s.is_empty() {
-        return Vec::new();
+        return (Vec::new(), true);
     }
     let width = usize::from(width.saturating_sub(1));
     let room = width.saturating_sub(text::width(hints) + 2);
     if text::width(&s) <= room {
-        return vec![s];
+        return (vec![s], true);
     }
-    text::wrap(&s, width.saturating_sub(1))
+    (text::wrap(&s, width.saturating_sub(1)), false)
 }
 
 /// Short terminals lose the blank lines between the parts.

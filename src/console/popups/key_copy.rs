@@ -139,6 +139,12 @@ pub fn show_late(m: &mut Model) {
             key: IssuedKey { api_key, key },
             ..
         } = issued;
+        // The notice that said it was waiting is over once it shows.
+        let masked = clean(&api_key.masked).into_owned();
+        let waiting = m.tr.f("notice.key_waiting", &[("masked", &masked)]);
+        if m.notice.as_ref().is_some_and(|n| n.text == waiting) {
+            m.notice = None;
+        }
         m.popups.push(Popup::KeyCopy(KeyCopyPopup {
             service_id,
             key,

@@ -43,6 +43,9 @@ fn a_late_key_waits_for_the_open_popup_then_opens() {
     assert!(matches!(top(&m), Popup::KeyCopy(p) if p.api_key.id == "key_0002"));
     assert!(m.late_keys.is_empty());
     assert_eq!(m.popups.len(), 1);
+    // The popup it waited for is over, and so is the notice that said so.
+    let n = notice(&m).unwrap_or_default();
+    assert!(!n.contains("when this popup closes"), "{n}");
 }
 
 #[test]

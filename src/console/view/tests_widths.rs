@@ -101,7 +101,8 @@ fn the_keys_table_gives_its_spare_width_to_the_name() {
 }
 
 /// Every notice and every error the footer may show, in every language, at the smallest size
-/// and at 100 columns: whole, wrapped above the keys, never cut (docs/console.md, Notices).
+/// and at 100 columns: whole, wrapped above the keys, never cut, and the keys never cut for it
+/// (docs/console.md, Notices).
 #[test]
 fn every_notice_wraps_whole_in_every_language() {
     use crate::console::model::NoticeKind;
@@ -129,6 +130,15 @@ fn every_notice_wraps_whole_in_every_language() {
                 assert!(
                     flat(&shown).contains(&flat(&text)),
                     "{lang:?} {k} at {w}x{h} is cut:\n{}",
+                    super::test_support::screen_text(&buf)
+                );
+                let last: String = (0..w)
+                    .map(|x| buf[(x, l.footer.bottom() - 1)].symbol())
+                    .collect();
+                let hints = crate::console::layout::footer_hints(&m);
+                assert!(
+                    flat(&last).contains(&flat(&hints)),
+                    "{lang:?} {k} at {w}x{h} cuts the keys:\n{}",
                     super::test_support::screen_text(&buf)
                 );
             }
