@@ -3,8 +3,7 @@
 
 use crate::common;
 use crate::common::tmux;
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use crate::common::Server;
 use crate::common::api::Api;
@@ -18,23 +17,9 @@ fn remote(s: &Server, args: &[&str]) -> Vec<String> {
 
 /// `ragkeys … keys whois ARGS` with `input` on stdin (a pipe).
 fn whois_piped(cli: &Cli, url: &str, token: &str, args: &[&str], input: &str) -> Output {
-    let mut child = cli
-        .command()
-        .args(["--endpoint", url, "keys", "whois"])
-        .env("RAGKEYS_TOKEN", token)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut all = vec!["--endpoint", url, "keys", "whois"];
+    all.extend_from_slice(args);
+    cli.run_piped(&all, &[("RAGKEYS_TOKEN", token)], input)
 }
 
 /// The data rows of a table on stdout (the header line left out).

@@ -20,21 +20,7 @@ fn token_warnings(o: &Output) -> usize {
 
 /// `ragkeys ARGS` with `input` on stdin (a pipe).
 fn piped(cli: &Cli, args: &[&str], input: &str) -> Output {
-    let mut child = cli
-        .command()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    cli.run_piped(args, &[], input)
 }
 
 #[test]

@@ -77,6 +77,27 @@ impl Cli {
         c.stdin(Stdio::null()).output().unwrap()
     }
 
+    /// `ragkeys ARGS` with `env` and `input` on stdin (a pipe, closed once written).
+    pub fn run_piped(&self, args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// `RAGKEYS_TOKEN=TOKEN ragkeys --endpoint URL ARGS…`: the token where other users of the
     /// host cannot see it, as docs/cli.md asks (`--token` would warn).
     pub fn remote(&self, url: &str, token: &str, args: &[&str]) -> Output {

@@ -81,18 +81,13 @@ async fn issue_with(term: &Tmux, api: &Api, sid: &str, rights: usize) -> Value {
     keys[0].clone()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_days_ahead_lifetimes_and_last_used_count_on_the_services_clock() {
-    ragkeys::client::install_crypto_provider();
-    let server = Server::start();
-    let api = Api::new(&server);
-    let sid = service_with_a_fresh_key(&api, "ahead-svc").await;
-    let home = tempfile::tempdir().unwrap();
-    let term = skewed_console(&server, home.path(), "+2d");
-    term.wait_text("ahead-svc");
+/// On the Services screen, the header must say `note`; then on `service`'s keys, the fresh key's
+/// Last used must read a few minutes at most. What is wrong, if anything.
+fn header_and_fresh_row(term: &Tmux, service: &str, note: &str) -> Vec<String> {
+    term.wait_text(service);
     let mut wrong = Vec::new();
     let header = term.screen().lines().next().unwrap_or_default().to_string();
-    if !header.contains("clock 2 d ahead of the service") {
+    if !header.contains(note) {
         wrong.push(format!("the header does not say the skew: {header:?}"));
     }
     term.keys(&["Enter"]);
@@ -104,6 +99,18 @@ async fn two_days_ahead_lifetimes_and_last_used_count_on_the_services_clock() {
     if row.contains("d ago") || !(row.contains("just now") || row.contains("min ago")) {
         wrong.push(format!("Last used of a fresh key: {row:?}"));
     }
+    wrong
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_days_ahead_lifetimes_and_last_used_count_on_the_services_clock() {
+    ragkeys::client::install_crypto_provider();
+    let server = Server::start();
+    let api = Api::new(&server);
+    let sid = service_with_a_fresh_key(&api, "ahead-svc").await;
+    let home = tempfile::tempdir().unwrap();
+    let term = skewed_console(&server, home.path(), "+2d");
+    let mut wrong = header_and_fresh_row(&term, "ahead-svc", "clock 2 d ahead of the service");
     // 7 days: 7 days on the service's clock, whatever this machine's says.
     let k = issue_with(&term, &api, &sid, 1).await;
     let life = unix(&k["expires_at"]) - unix(&k["created_at"]);
@@ -128,21 +135,7 @@ async fn two_days_behind_the_rotate_popups_grace_ends_in_the_future() {
     let sid = service_with_a_fresh_key(&api, "behind-svc").await;
     let home = tempfile::tempdir().unwrap();
     let term = skewed_console(&server, home.path(), "-2d");
-    term.wait_text("behind-svc");
-    let mut wrong = Vec::new();
-    let header = term.screen().lines().next().unwrap_or_default().to_string();
-    if !header.contains("clock 2 d behind the service") {
-        wrong.push(format!("the header does not say the skew: {header:?}"));
-    }
-    term.keys(&["Enter"]);
-    let screen = term.wait_text("fresh");
-    let row = screen
-        .lines()
-        .find(|l| l.contains("fresh"))
-        .unwrap_or_default();
-    if !(row.contains("just now") || row.contains("min ago")) {
-        wrong.push(format!("Last used of a fresh key: {row:?}"));
-    }
+    let mut wrong = header_and_fresh_row(&term, "behind-svc", "clock 2 d behind the service");
     // R: the old key stops 24 hours (the default grace) after the service's now.
     term.keys(&["R"]);
     let screen = term.wait_text("The old key stops at");
