@@ -143,6 +143,15 @@ pub fn cluster_width(cluster: &str) -> usize {
     usize::from(shown_cluster(cluster).cell_width())
 }
 
+/// Columns of `s` as the drawing library places it when drawn as it is (no cluster replaced):
+/// the room a line drawn verbatim needs.
+pub fn verbatim_width(s: &str) -> usize {
+    s.graphemes(true)
+        .filter(|g| !g.contains(char::is_control))
+        .map(|g| usize::from(g.cell_width()))
+        .sum()
+}
+
 /// Columns of `s`, cluster by cluster. Unlike a width of the whole string, no ligature (Arabic
 /// lam-alef) merges two clusters into one column: terminals draw each in its own.
 pub fn width(s: &str) -> usize {

@@ -13,6 +13,9 @@ use crate::console::text::{self, Tone};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row {
     Text(String, Tone),
+    /// A line drawn as it is, emoji sequences included: where a key's full name shows
+    /// (docs/console.md, Text width). Only where it fits whole.
+    Verbatim(String),
     /// A text field: its label, then the input in the rect `fields` holds for it.
     Field(Field, String),
     /// The plaintext key of the copy popup; the view reads it from the model.

@@ -7,7 +7,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::widgets::{Sparkline, Widget};
 
 use super::theme::Theme;
-use super::widgets::{ButtonLook, button, field, frame, marker, put};
+use super::widgets::{ButtonLook, button, field, frame, marker, put, put_verbatim};
 use crate::console::layout::popups::button_key;
 use crate::console::layout::{PopupLayout, Row, Tone};
 use crate::console::model::Model;
@@ -31,6 +31,7 @@ pub(super) fn draw(
     for (r, row) in &l.rows {
         match row {
             Row::Text(s, tone) => put(buf, *r, s, theme.tone(*tone), theme),
+            Row::Verbatim(s) => put_verbatim(buf, *r, s, theme.tone(Tone::Normal), theme),
             Row::Field(f, label) => {
                 put(buf, *r, &format!("{label}: "), theme.bold(), theme);
                 let rect = l.fields.iter().find(|(x, _)| x == f).map(|(_, r)| *r);

@@ -127,3 +127,32 @@ fn emoji_sequences_never_shift_a_row_in_utf8() {
     // The 21-column Arabic name in a 20-column Name cell: cut, with `…`.
     assert!(text.contains("شركة البيانات لاعبي…"), "{text}");
 }
+
+/// Details shows a name whole, emoji sequences and all, where the table shows `�`; in ASCII
+/// it is `?` there too.
+#[test]
+fn details_shows_the_full_name_the_table_replaces() {
+    let name = "ok \u{2714}\u{FE0F} team \u{1F3F3}\u{FE0F}\u{200D}\u{1F308}";
+    for ascii in [false, true] {
+        let mut m = hard_names(ascii);
+        if let Some(l) = m.keys.as_mut().and_then(|k| k.list.as_mut()) {
+            for k in &mut l.api_keys {
+                k.name = Some(name.into());
+            }
+        }
+        update(&mut m, key('v'));
+        let text = screen_text(&draw(&mut m, 100, 30));
+        let line = text
+            .lines()
+            .find(|l| l.contains("Name: "))
+            .unwrap_or_default();
+        let want = if ascii {
+            "Name: ok ? team ?"
+        } else {
+            "Name: ok \u{2714}\u{FE0F} team \u{1F3F3}\u{FE0F}\u{200D}\u{1F308}"
+        };
+        // A wide cluster's second cell reads as a space in the capture: compare without them.
+        let flat = |s: &str| s.replace(' ', "");
+        assert!(flat(line).contains(&flat(want)), "{line}\n{text}");
+    }
+}

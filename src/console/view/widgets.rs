@@ -26,6 +26,16 @@ pub fn put(buf: &mut Buffer, rect: Rect, s: &str, style: Style, theme: &Theme) {
     buf.set_stringn(rect.x, rect.y, shown, usize::from(rect.width), style);
 }
 
+/// [`put`] without replacing emoji sequences by `�`, for the one line that shows a name whole
+/// (docs/console.md, Text width); in ASCII the same as [`put`]. The caller checks it fits.
+pub fn put_verbatim(buf: &mut Buffer, rect: Rect, s: &str, style: Style, theme: &Theme) {
+    let rect = rect.intersection(buf.area);
+    if theme.glyphs.0.is_ascii() || rect.width == 0 || rect.height == 0 {
+        return put(buf, rect, s, style, theme);
+    }
+    buf.set_stringn(rect.x, rect.y, s, usize::from(rect.width), style);
+}
+
 /// How a button looks.
 #[derive(Debug, Clone, Copy)]
 pub struct ButtonLook {

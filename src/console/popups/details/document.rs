@@ -27,6 +27,8 @@ const MAX_WIDTH: u16 = 76;
 /// One line of the document before it is placed.
 enum Line {
     Text(String, Tone),
+    /// Drawn as it is where it fits (the key's name), else cut as any text.
+    Verbatim(String),
     /// A series of bars: its label, its levels (0 to [`LEVELS`]), its total.
     Spark {
         label: String,
@@ -138,7 +140,7 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
             format!("{}: {}", tr.t("delete.key"), clean(&k.masked)),
             Tone::Bold,
         ),
-        field(m, "delete.name", name),
+        Line::Verbatim(format!("{}: {name}", tr.t("delete.name"))),
         field(
             m,
             "state.col",
@@ -258,6 +260,10 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
             };
             let row = match line {
                 Line::Text(s, tone) => Row::Text(text::truncate(&s, inner_w), tone),
+                Line::Verbatim(s) if crate::charset::verbatim_width(&s) <= inner_w => {
+                    Row::Verbatim(s)
+                }
+                Line::Verbatim(s) => Row::Text(text::truncate(&s, inner_w), Tone::Normal),
                 Line::Spark {
                     label,
                     levels,
