@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 
 use crate::common::Server;
 use crate::common::cli::{Cli, code, expect_code, json, stderr, stdout};
-use crate::common::tmux::{Tmux, find_key, sh_quote};
+use crate::common::tmux::{Tmux, sh_quote};
 
 /// The `warning: …` lines about a token typed on the command line.
 fn token_warnings(o: &Output) -> usize {
@@ -328,11 +328,7 @@ fn the_console_never_puts_a_token_or_a_key_into_the_arguments_of_a_process_it_st
     term.wait_text("rag-demo");
     term.keys(&["Enter"]);
     term.wait_text("[Issue API Key]");
-    term.keys(&["i"]);
-    term.wait_text("[Issue]");
-    term.keys(&["Enter"]);
-    let screen = term.wait_for("the new key", |s| find_key(s).is_some());
-    let key = find_key(&screen).unwrap();
+    let (_, key) = term.issue_key();
     // [Copy key] has focus: the system clipboard (no display here), then OSC 52.
     term.keys(&["Enter"]);
     term.wait_for("the copy's notice", |s| {

@@ -304,8 +304,8 @@ pub fn tokens(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("run ragkeys tokens")
 }
 
-/// The names `ragkeys tokens list --json` shows for the data dir, oldest first.
-pub fn token_names(dir: &Path) -> Vec<String> {
+/// What `ragkeys tokens list --json` shows for the data dir, oldest first.
+fn token_list(dir: &Path) -> Vec<serde_json::Value> {
     let out = tokens(dir, &["list", "--json"]);
     assert!(
         out.status.success(),
@@ -313,9 +313,13 @@ pub fn token_names(dir: &Path) -> Vec<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON list");
-    list.as_array()
-        .into_iter()
-        .flatten()
+    list.as_array().cloned().unwrap_or_default()
+}
+
+/// The names `ragkeys tokens list --json` shows for the data dir, oldest first.
+pub fn token_names(dir: &Path) -> Vec<String> {
+    token_list(dir)
+        .iter()
         .map(|t| t["name"].as_str().unwrap_or_default().to_string())
         .collect()
 }
@@ -323,16 +327,8 @@ pub fn token_names(dir: &Path) -> Vec<String> {
 /// The consoles' own tokens of the data dir, oldest first: each one's name and the process id
 /// `ragkeys tokens list --json` shows beside it.
 pub fn console_tokens(dir: &Path) -> Vec<(String, u32)> {
-    let out = tokens(dir, &["list", "--json"]);
-    assert!(
-        out.status.success(),
-        "tokens list failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON list");
-    list.as_array()
-        .into_iter()
-        .flatten()
+    token_list(dir)
+        .iter()
         .filter_map(|t| {
             let pid = t["console_pid"].as_u64()?;
             Some((t["name"].as_str()?.to_string(), pid as u32))

@@ -167,6 +167,17 @@ impl Tmux {
         self.format("#{pane_dead}") == "1"
     }
 
+    /// On API Key management: `i`, Enter in the Issue popup (no name), and the copy popup's
+    /// screen with the new key it shows.
+    pub fn issue_key(&self) -> (String, String) {
+        self.keys(&["i"]);
+        self.wait_text("[Issue]");
+        self.keys(&["Enter"]);
+        let screen = self.wait_for("the new key", |s| find_key(s).is_some());
+        let key = find_key(&screen).expect("a key on the screen");
+        (screen, key)
+    }
+
     /// Waits until `pred` holds for the screen; panics with the screen when it never does.
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::Server;
 use crate::common::api::Api;
-use crate::common::tmux::{Tmux, find_key, sh_quote};
+use crate::common::tmux::{Tmux, sh_quote};
 use crate::tmux_copy_and_delete::{console_command, mask};
 
 /// Fails, naming the package, where GNU screen is not installed.
@@ -84,11 +84,7 @@ async fn inside_gnu_screen_osc52_reaches_the_outer_terminal_and_a_lone_esc_acts(
     term.wait_text("screen-svc");
     term.keys(&["Enter"]);
     term.wait_text("[Issue API Key]");
-    term.keys(&["i"]);
-    term.wait_text("[Issue]");
-    term.keys(&["Enter"]);
-    let screen = term.wait_for("the new key", |s| find_key(s).is_some());
-    let key = find_key(&screen).unwrap();
+    let (_, key) = term.issue_key();
 
     // [Copy key]: the key reaches the terminal outside screen (tmux's buffer).
     term.keys(&["Enter"]);

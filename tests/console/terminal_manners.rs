@@ -115,11 +115,7 @@ fn a_clipboard_that_never_answers_cannot_freeze_the_console() {
     let (name, pid) = console_token(&term, &data);
     term.keys(&["Enter"]);
     term.wait_text("[Issue API Key]");
-    term.keys(&["i"]);
-    term.wait_text("[Issue]");
-    term.keys(&["Enter"]);
-    let screen = term.wait_for("the new key", |s| find_key(s).is_some());
-    let key = find_key(&screen).unwrap();
+    let (_, key) = term.issue_key();
 
     // [Copy key] has focus.
     let asked = Instant::now();

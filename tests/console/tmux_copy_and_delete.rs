@@ -62,11 +62,7 @@ async fn issue_copy_delete_in_a_real_terminal_leaves_no_key_behind() {
     term.wait_text("0 / 5");
 
     // Issue: the popup's Name field has focus, Enter submits; the key is shown once.
-    term.keys(&["i"]);
-    term.wait_text("[Issue]");
-    term.keys(&["Enter"]);
-    let screen = term.wait_for("the new key", |s| find_key(s).is_some());
-    let key = find_key(&screen).unwrap();
+    let (screen, key) = term.issue_key();
     assert!(
         screen.contains("[Copy key]") && screen.contains("[OK]"),
         "{screen}"
