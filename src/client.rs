@@ -17,12 +17,12 @@ mod tls;
 
 use crate::clock::ClockReading;
 use crate::credential::Secret;
-use crate::wire::Usage;
 use crate::wire::{
     ApiKey, ApiKeyList, AuditList, AuditPage, CreateService, ErrorBody, ErrorCode, IssueApiKey,
     IssuedKey, Me, RotateApiKey, Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer,
     WhoisRequest,
 };
+use crate::wire::{Narrowing, NarrowingCandidate, Usage};
 
 /// How to reach the service.
 #[derive(Clone, Debug)]
@@ -671,6 +671,39 @@ impl Client {
             seg(key_id)
         ))
         .await
+    }
+
+    /// What a key could be narrowed to from its use of the last 30 days, or, with a
+    /// `candidate`, what that candidate would have refused (docs/api.md, Narrowing, exactly).
+    pub async fn narrowing(
+        &self,
+        service_id: &str,
+        key_id: &str,
+        candidate: Option<&NarrowingCandidate>,
+    ) -> Result<Narrowing, ApiError> {
+        self.narrowing_raw(service_id, key_id, candidate)
+            .await
+            .map(|r| r.value)
+    }
+
+    /// [`Client::narrowing`] with the body as the service sent it (for `--json`).
+    pub async fn narrowing_raw(
+        &self,
+        service_id: &str,
+        key_id: &str,
+        candidate: Option<&NarrowingCandidate>,
+    ) -> Result<Raw<Narrowing>, ApiError> {
+        let mut path = format!(
+            "v1/services/{}/api-keys/{}/narrowing",
+            seg(service_id),
+            seg(key_id)
+        );
+        let query = candidate.map(NarrowingCandidate::query).unwrap_or_default();
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query);
+        }
+        self.get_raw(&path).await
     }
 
     /// Checks an API key as the service's own clients do.

@@ -1,6 +1,7 @@
 //! The HTTP API's request, response and error types: the only language the console, the CLI and
 //! the key service share. Field names and codes here are the contract of `docs/api.md`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::credential::Secret;
+use crate::policy::{Policy, RateLimit, Scope};
 
 /// A point in time on the wire: RFC 3339, UTC, whole seconds, with a `Z`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,6 +26,13 @@ impl Timestamp {
 
     pub fn unix(&self) -> i64 {
         self.0.timestamp()
+    }
+}
+
+/// The Unix epoch: only what a default-built value holds before it is filled in.
+impl Default for Timestamp {
+    fn default() -> Self {
+        Timestamp::from_unix(0)
     }
 }
 
@@ -98,6 +107,11 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// The operation needs an active key (docs/api.md, Key lifecycle).
     ApiKeyNotActive,
+    /// `/v1/verify?scope=…` with a valid key that lacks that scope (docs/api.md, Keys that carry
+    /// their own policy).
+    InsufficientScope,
+    /// `/v1/verify` with a valid key from a client address outside its `allowed_cidrs`.
+    AddressNotAllowed,
     PayloadTooLarge,
     /// The request body did not fully arrive within 30 s (docs/api.md, Conventions).
     RequestTimeout,
@@ -129,6 +143,8 @@ impl ErrorCode {
             ErrorCode::IdempotencySecretUnavailable => "idempotency_secret_unavailable",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::ApiKeyNotActive => "api_key_not_active",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::AddressNotAllowed => "address_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::RateLimited => "rate_limited",
@@ -143,7 +159,9 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => 400,
             ErrorCode::Unauthorized | ErrorCode::InvalidApiKey => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Forbidden | ErrorCode::InsufficientScope | ErrorCode::AddressNotAllowed => {
+                403
+            }
             ErrorCode::ServiceNotFound | ErrorCode::ApiKeyNotFound | ErrorCode::NotFound => 404,
             ErrorCode::ApiKeyLimitExceeded
             | ErrorCode::ServiceLimitExceeded
@@ -281,6 +299,10 @@ pub struct ApiKey {
     #[serde(default)]
     #[schema(required = true)]
     pub replaced_by: Option<String>,
+    /// `scopes`, `rate_limit` and `allowed_cidrs` (docs/api.md, Keys that carry their own
+    /// policy); a service older than policies sends none, which reads as [`Policy::full`].
+    #[serde(flatten)]
+    pub policy: Policy,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -314,6 +336,15 @@ pub struct IssueApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 60, maximum = 31622400)]
     pub lifetime_seconds: Option<u32>,
+    /// A non-empty subset of `query`, `ingest`, `manage`; absent: all three.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<Scope>>,
+    /// Absent or `null`: no rate limit of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// 1 to 16 IPv4/IPv6 CIDRs or bare addresses; absent or `null`: from anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_cidrs: Option<Vec<String>>,
 }
 
 /// Tells a field that is absent (`None`) from one set to `null` (`Some(None)`).
@@ -353,6 +384,25 @@ pub struct UpdateApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 60, maximum = 31622400)]
     pub lifetime_seconds: Option<u32>,
+    /// A non-empty subset of `query`, `ingest`, `manage` (`null` is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<Scope>>,
+    /// A new rate limit, or `null` to remove it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<RateLimit>)]
+    pub rate_limit: Option<Option<RateLimit>>,
+    /// A new allowlist (1 to 16 CIDRs), or `null` for anywhere.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_cidrs: Option<Option<Vec<String>>>,
 }
 
 impl UpdateApiKey {
@@ -361,6 +411,9 @@ impl UpdateApiKey {
             && self.enabled.is_none()
             && self.expires_at.is_none()
             && self.lifetime_seconds.is_none()
+            && self.scopes.is_none()
+            && self.rate_limit.is_none()
+            && self.allowed_cidrs.is_none()
     }
 }
 
@@ -469,6 +522,19 @@ pub struct AuditEvent {
     pub remote_addr: String,
     /// `ok`, or the error code the request was answered with.
     pub outcome: String,
+    /// `api_key.update` only: each changed field with its old and new value
+    /// (`{"scopes":{"from":["query","ingest","manage"],"to":["query"]}}`); absent on other events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<BTreeMap<String, FieldChange>>,
+}
+
+/// One field of an `api_key.update`: its value before and after, as the API shows that field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FieldChange {
+    #[schema(value_type = Object)]
+    pub from: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub to: serde_json::Value,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -508,11 +574,15 @@ pub struct Verified {
     pub valid: bool,
     pub service_id: String,
     pub key_id: String,
+    /// The key's scopes (docs/api.md, Keys that carry their own policy).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub scopes: Vec<Scope>,
 }
 
 /// `GET /v1/services/{service_id}/api-keys/{key_id}/usage` (docs/api.md, Usage): how much a key is
 /// used, at coarse granularity. Never the key or its digest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
     pub key_id: String,
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
@@ -525,10 +595,37 @@ pub struct Usage {
     pub hours: Vec<Bucket>,
     /// 30 daily buckets, oldest first; the last is the current day (UTC).
     pub days: Vec<Bucket>,
+    /// Successful calls of the last 30 days by the scope they asked for (`none`: without one).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub scopes_used: BTreeMap<String, u64>,
+    /// Up to 16 client networks (/24 or /64) of successful calls in 30 days, most calls first.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub networks: Vec<NetworkSeen>,
+    /// True when more networks were seen than `networks` holds.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub networks_truncated: bool,
+    /// Since when `denied`, `limited`, `scopes_used` and `networks` are recorded for this key;
+    /// `null` only from a service older than policies.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub recorded_since: Option<Timestamp>,
+}
+
+/// A client network a key was used from (docs/api.md, Usage by reason, scope and network).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NetworkSeen {
+    /// `10.0.4.0/24` or `2001:db8:1:2::/64`.
+    pub network: String,
+    pub calls: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen: Timestamp,
 }
 
 /// Verifications of one key in one hour or one UTC day.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Bucket {
     /// When the hour or day starts.
     #[schema(value_type = String, format = DateTime)]
@@ -537,6 +634,75 @@ pub struct Bucket {
     pub ok: u64,
     /// Verifications that presented this key while it was disabled, expired or retired.
     pub refused: u64,
+    /// Verifications of the valid key outside its scopes or allowed networks (403).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub denied: u64,
+    /// Verifications of the valid key over its rate limit (429).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub limited: u64,
+}
+
+/// Why a narrowing proposal is partial or missing (docs/api.md, Narrowing, exactly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NarrowingReason {
+    /// No successful call since recording began: nothing to propose (`proposed` is null).
+    NoCallsSinceRecording,
+    /// Some calls asked for no scope: the scopes stay as they are.
+    CalledWithoutScope,
+    /// More networks were seen than are kept: the allowlist stays as it is.
+    NetworksTruncated,
+    /// Recording began less than 30 days ago: the figures cover less than 30 days.
+    HistoryShorterThan30d,
+    /// A reason this client does not know (a newer service). Never sent.
+    #[serde(other, skip_serializing)]
+    Unknown,
+}
+
+/// `GET …/api-keys/{key_id}/narrowing`: the key's policy, the narrowest one its use of the last
+/// 30 days allows (or the candidate asked about), and what that would have refused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Narrowing {
+    pub current: Policy,
+    /// `null` when there is nothing to propose (reason `no_calls_since_recording`).
+    #[schema(required = true)]
+    pub proposed: Option<Policy>,
+    pub reasons: Vec<NarrowingReason>,
+    /// An upper bound of the calls of the last 30 days the proposal (or candidate) would have
+    /// refused; `null` when that cannot be known (see `reasons`).
+    #[schema(required = true)]
+    pub would_refuse_30d: Option<u64>,
+}
+
+/// A candidate policy to judge with `GET …/narrowing?scopes=…&allowed_cidrs=…`: an absent field
+/// keeps the key's current value; `allowed_cidrs: Some(None)` asks about no allowlist (`any`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NarrowingCandidate {
+    pub scopes: Option<Vec<Scope>>,
+    pub allowed_cidrs: Option<Option<Vec<String>>>,
+}
+
+impl NarrowingCandidate {
+    /// The query string (without `?`), empty for no candidate.
+    pub fn query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if let Some(s) = &self.scopes {
+            let names: Vec<&str> = s.iter().map(|s| s.as_str()).collect();
+            q.append_pair("scopes", &names.join(","));
+        }
+        match &self.allowed_cidrs {
+            Some(Some(c)) => {
+                q.append_pair("allowed_cidrs", &c.join(","));
+            }
+            Some(None) => {
+                q.append_pair("allowed_cidrs", "any");
+            }
+            None => {}
+        }
+        q.finish()
+    }
 }
 
 /// Limits of names, shared so that the console validates as the service does.
@@ -633,12 +799,19 @@ mod tests {
                 expires_at: None,
                 last_used_at: None,
                 replaced_by: None,
+                policy: Policy::full(),
             },
             key: Secret::new("ragk_secret".into()),
         };
         let v = serde_json::to_value(&k).unwrap();
         assert_eq!(v["key"], "ragk_secret");
         assert_eq!(v["id"], "key_1");
+        assert_eq!(
+            v["scopes"],
+            serde_json::json!(["query", "ingest", "manage"])
+        );
+        assert_eq!(v["rate_limit"], serde_json::Value::Null);
+        assert_eq!(v["allowed_cidrs"], serde_json::Value::Null);
         assert!(!format!("{k:?}").contains("ragk_secret"));
     }
 

@@ -75,6 +75,7 @@ async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                 enabled: None,
                 expires_at: expires.and_then(Expires::patch_at),
                 lifetime_seconds: expires.and_then(Expires::lifetime),
+                ..Default::default()
             };
             if body.is_empty() {
                 return Err(CliError::usage(
@@ -101,6 +102,7 @@ async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
                 enabled: Some(true),
                 expires_at: expires.and_then(Expires::patch_at),
                 lifetime_seconds: expires.and_then(Expires::lifetime),
+                ..Default::default()
             };
             update(ctx, &service_id, &key_id, &body, "Enabled").await
         }
@@ -162,6 +164,7 @@ async fn issue(
         name,
         expires_at: expires.at(),
         lifetime_seconds: expires.lifetime(),
+        ..Default::default()
     };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {

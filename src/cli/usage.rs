@@ -150,6 +150,8 @@ mod tests {
             start: Timestamp::from_unix(start),
             ok,
             refused,
+            denied: 0,
+            limited: 0,
         };
         let hour0 = 1_800_000_000 / 3600 * 3600;
         let hours: Vec<Bucket> = (0..24)
@@ -171,6 +173,7 @@ mod tests {
             last_used_from: None,
             hours,
             days,
+            ..Default::default()
         });
         let line = |p: &str| text.lines().find(|l| l.starts_with(p)).unwrap().to_string();
         assert!(

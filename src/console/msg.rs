@@ -16,6 +16,9 @@ pub type RequestId = u64;
 
 /// Everything that can happen to the console.
 #[derive(Debug)]
+// Messages are moved once, through a channel, and matched at once: boxing the answers (the
+// large variant, since keys carry their policy) would add an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Msg {
     /// A key press (the loop passes presses and repeats only, never releases).
     Key(KeyEvent),

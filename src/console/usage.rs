@@ -143,6 +143,8 @@ mod tests {
             start: Timestamp::from_unix(start),
             ok,
             refused,
+            denied: 0,
+            limited: 0,
         }
     }
 
@@ -162,6 +164,7 @@ mod tests {
             last_used_from: last.map(|_| "10.0.4.17".into()),
             hours,
             days,
+            ..Default::default()
         }
     }
 
@@ -217,6 +220,7 @@ mod tests {
             created_by: "admin".into(),
             expires_at: None,
             replaced_by: None,
+            policy: Default::default(),
         };
         assert!(!is_idle(&key(6 * 86_400, None), now));
         assert!(is_idle(&key(7 * 86_400, None), now));

@@ -437,6 +437,7 @@ pub async fn seed_demo(store: &dyn Store, actor: &str) -> Result<(), StoreError>
         masked: None,
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
+        changes: None,
     };
     let demo = ServiceRecord {
         id,

@@ -11,13 +11,60 @@ use std::sync::{Arc, RwLock};
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 
+use ipnet::IpNet;
+
 use super::store::KeyDigest;
-use super::usage::counters::Counters;
+use super::usage::counters::{Counters, Outcome};
 use crate::credential::Digest;
+use crate::policy::{Policy, RateLimit, ScopeSet};
 use crate::wire::Verified;
 
 /// `last_used_at` is written at most this often per key.
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// A key's policy as the verify path checks it (docs/api.md, Keys that carry their own policy):
+/// parsed once when the entry is made, never per verification.
+#[derive(Debug)]
+pub struct Grant {
+    pub scopes: ScopeSet,
+    /// `Ragkeys-Scopes`: the scopes comma-separated, made once.
+    pub scopes_header: HeaderValue,
+    /// `None`: from anywhere.
+    #[expect(dead_code, reason = "checked once verify enforces policies")]
+    pub allowed: Option<Box<[IpNet]>>,
+    #[expect(dead_code, reason = "checked once verify enforces policies")]
+    pub rate_limit: Option<RateLimit>,
+    /// The policy as the API shows it, to tell whether a re-read changed it.
+    pub policy: Policy,
+}
+
+impl Grant {
+    fn new(policy: &Policy) -> Grant {
+        let scopes = ScopeSet::of(&policy.scopes);
+        let allowed = policy.allowed_cidrs.as_ref().map(|cidrs| {
+            // Stored canonical by the service; one that did not parse would allow nothing more.
+            cidrs
+                .iter()
+                .filter_map(|c| c.parse::<IpNet>().ok())
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        });
+        Grant {
+            scopes,
+            scopes_header: id_header(
+                &scopes
+                    .to_vec()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            allowed,
+            rate_limit: policy.rate_limit,
+            policy: policy.clone(),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Entry {
@@ -30,32 +77,59 @@ pub struct Entry {
     /// verification clones them (a reference count each) instead of building them.
     pub service_header: HeaderValue,
     pub key_header: HeaderValue,
+    /// The key's policy. Immutable: a policy change replaces the entry, carrying its usage
+    /// counts over ([`Entry::with_policy`]), so the verify path reads it without a lock.
+    pub grant: Grant,
     /// When `last_used_at` was last sent to the store (unix seconds).
     last_touch: AtomicI64,
     /// The first unix second at which the key no longer verifies (`i64::MIN`: disabled).
     valid_until: AtomicI64,
-    /// Verifications not yet written (docs/api.md, Usage).
-    pub usage: Counters,
+    /// Verifications not yet written (docs/api.md, Usage); shared with the entry that replaces
+    /// this one when the key's policy changes.
+    pub usage: Arc<Counters>,
 }
 
 impl Entry {
-    fn new(service_id: String, key_id: String, last_touch: i64, valid_until: i64) -> Entry {
+    fn new(
+        service_id: String,
+        key_id: String,
+        last_touch: i64,
+        valid_until: i64,
+        policy: &Policy,
+    ) -> Entry {
+        let grant = Grant::new(policy);
         let verified = Verified {
             valid: true,
             service_id,
             key_id,
+            scopes: grant.scopes.to_vec(),
         };
-        // Three strings cannot fail to encode; an empty answer would be caught by the tests.
+        // Strings cannot fail to encode; an empty answer would be caught by the tests.
         let answer = serde_json::to_vec(&verified).unwrap_or_default().into();
         Entry {
             service_header: id_header(&verified.service_id),
             key_header: id_header(&verified.key_id),
             key_id: verified.key_id,
             answer,
+            grant,
             last_touch: AtomicI64::new(last_touch),
             valid_until: AtomicI64::new(valid_until),
-            usage: Counters::default(),
+            usage: Arc::default(),
         }
+    }
+
+    /// The entry that replaces this one when the key's policy changes: the same key, its
+    /// unwritten usage and last touch kept.
+    fn with_policy(&self, service_id: String, valid_until: i64, policy: &Policy) -> Entry {
+        let mut e = Entry::new(
+            service_id,
+            self.key_id.clone(),
+            self.last_touch.load(Ordering::Acquire),
+            valid_until,
+            policy,
+        );
+        e.usage = Arc::clone(&self.usage);
+        e
     }
 
     /// Whether the key verifies at `now` (unix seconds).
@@ -63,12 +137,13 @@ impl Entry {
         now < self.valid_until.load(Ordering::Acquire)
     }
 
-    /// Whether the key verifies at `now`, counting the attempt in its usage as `ok` or, for a
-    /// disabled, expired or retired key, `refused` (docs/api.md, Usage).
+    /// Whether the key verifies at `now`, counting the attempt from `from` in its usage as `ok`
+    /// or, for a disabled, expired or retired key, `refused` (docs/api.md, Usage).
     #[inline]
-    pub fn check(&self, now: i64) -> bool {
+    pub fn check(&self, now: i64, from: std::net::IpAddr) -> bool {
         let ok = self.valid_at(now);
-        self.usage.count(now, ok);
+        let outcome = if ok { Outcome::Ok } else { Outcome::Refused };
+        self.usage.record(now, outcome, None, from);
         ok
     }
 
@@ -155,8 +230,20 @@ fn new_entry(k: KeyDigest) -> (Digest, Arc<Entry>) {
         k.key_id,
         k.last_used_at.unwrap_or(i64::MIN / 2),
         k.valid_until,
+        &k.policy,
     );
     (k.digest, Arc::new(entry))
+}
+
+/// `e` brought up to date with `k` (the same key): its expiry moved in place, or, when its
+/// policy changed, a new entry carrying its usage over.
+fn updated(e: &Arc<Entry>, k: &KeyDigest) -> Arc<Entry> {
+    if e.grant.policy == k.policy {
+        e.valid_until.store(k.valid_until, Ordering::Release);
+        Arc::clone(e)
+    } else {
+        Arc::new(e.with_policy(k.service_id.clone(), k.valid_until, &k.policy))
+    }
 }
 
 impl VerifyIndex {
@@ -197,7 +284,8 @@ impl VerifyIndex {
                 }
                 Some(k) => match map.get(digest) {
                     Some(e) if e.key_id == k.key_id => {
-                        e.valid_until.store(k.valid_until, Ordering::Release);
+                        let e = updated(e, k);
+                        map.insert(*digest, e);
                     }
                     _ => {
                         let (d, e) = new_entry(k.clone());
@@ -222,8 +310,7 @@ impl VerifyIndex {
         for k in keys {
             match map.remove(&k.digest) {
                 Some(e) if e.key_id == k.key_id => {
-                    e.valid_until.store(k.valid_until, Ordering::Release);
-                    next.insert(k.digest, e);
+                    next.insert(k.digest, updated(&e, &k));
                 }
                 _ => {
                     let (d, e) = new_entry(k);
@@ -257,13 +344,32 @@ impl VerifyIndex {
             .cloned()
     }
 
-    /// Adds a key that verifies until `valid_until` (unix seconds, exclusive).
-    pub fn insert(&self, digest: Digest, service_id: String, key_id: String, valid_until: i64) {
-        let entry = Entry::new(service_id, key_id, i64::MIN / 2, valid_until);
+    /// Adds a key that verifies until `valid_until` (unix seconds, exclusive) under `policy`.
+    pub fn insert(
+        &self,
+        digest: Digest,
+        service_id: String,
+        key_id: String,
+        valid_until: i64,
+        policy: &Policy,
+    ) {
+        let entry = Entry::new(service_id, key_id, i64::MIN / 2, valid_until, policy);
         self.map
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(digest, Arc::new(entry));
+    }
+
+    /// Gives a key a new policy (a PATCH of its access), keeping its usage counts. Called before
+    /// the change is answered, under the write gate, as [`VerifyIndex::set_valid_until`].
+    #[expect(dead_code, reason = "called once PATCH takes policies")]
+    pub fn set_policy(&self, digest: &Digest, service_id: String, policy: &Policy) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get(digest) {
+            let valid_until = e.valid_until.load(Ordering::Acquire);
+            let next = Arc::new(e.with_policy(service_id, valid_until, policy));
+            map.insert(*digest, next);
+        }
     }
 
     /// Moves the second from which a key stops verifying (disable, enable, new expiry,
@@ -305,13 +411,19 @@ mod tests {
     #[test]
     fn insert_lookup_remove() {
         let idx = VerifyIndex::default();
-        idx.insert([1; 32], "svc_a".into(), "key_a".into(), i64::MAX);
+        idx.insert(
+            [1; 32],
+            "svc_a".into(),
+            "key_a".into(),
+            i64::MAX,
+            &Policy::full(),
+        );
         let e = idx.lookup(&[1; 32]).unwrap();
         assert_eq!(e.key_id, "key_a");
         let answer: serde_json::Value = serde_json::from_slice(&e.answer).unwrap();
         assert_eq!(
             answer,
-            serde_json::json!({"valid": true, "service_id": "svc_a", "key_id": "key_a"})
+            serde_json::json!({"valid": true, "service_id": "svc_a", "key_id": "key_a", "scopes": ["query", "ingest", "manage"]})
         );
         assert!(idx.lookup(&[1; 32]).unwrap().valid_at(1000));
         idx.set_valid_until(&[1; 32], 1000);
@@ -325,7 +437,7 @@ mod tests {
     #[test]
     fn a_use_is_recorded_once_a_minute() {
         let idx = VerifyIndex::default();
-        idx.insert([1; 32], "s".into(), "k".into(), i64::MAX);
+        idx.insert([1; 32], "s".into(), "k".into(), i64::MAX, &Policy::full());
         let e = idx.lookup(&[1; 32]).unwrap();
         assert!(e.claim_touch(1000));
         assert!(!e.claim_touch(1030));

@@ -624,7 +624,7 @@ async fn every_verify_rejection_is_the_same_401() {
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(
         ok.json(),
-        json!({"valid": true, "service_id": sid, "key_id": kid})
+        json!({"valid": true, "service_id": sid, "key_id": kid, "scopes": ["query", "ingest", "manage"]})
     );
 }
 

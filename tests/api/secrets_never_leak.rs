@@ -259,6 +259,7 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
         assert_eq!(
             members(item),
             [
+                "allowed_cidrs",
                 "created_at",
                 "created_by",
                 "expires_at",
@@ -266,7 +267,9 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
                 "last_used_at",
                 "masked",
                 "name",
+                "rate_limit",
                 "replaced_by",
+                "scopes",
                 "state"
             ],
             "list item members: {item}"

@@ -108,6 +108,7 @@ fn nullable(doc: &Value, schema: &Value) -> bool {
     let s = resolve(doc, schema);
     match &s["type"] {
         Value::Array(types) => types.iter().any(|t| t == "null"),
+        Value::String(t) if t == "null" => true,
         _ => s["oneOf"]
             .as_array()
             .is_some_and(|v| v.iter().any(|o| nullable(doc, o))),

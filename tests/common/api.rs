@@ -308,7 +308,8 @@ impl Api {
 }
 
 /// The members of an issued key (docs/api.md, `IssuedKey`), sorted: the only answer with a plaintext.
-pub const ISSUED_KEY_MEMBERS: [&str; 10] = [
+pub const ISSUED_KEY_MEMBERS: [&str; 13] = [
+    "allowed_cidrs",
     "created_at",
     "created_by",
     "expires_at",
@@ -317,7 +318,9 @@ pub const ISSUED_KEY_MEMBERS: [&str; 10] = [
     "last_used_at",
     "masked",
     "name",
+    "rate_limit",
     "replaced_by",
+    "scopes",
     "state",
 ];
 

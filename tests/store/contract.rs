@@ -20,6 +20,7 @@ fn audit(action: AuditAction, service_id: &str) -> AuditEvent {
         masked: None,
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
+        changes: None,
     }
 }
 
@@ -43,6 +44,7 @@ fn new_key(id: &str, service_id: &str, n: u8) -> NewKey {
         created_at: 1_800_000_000 + i64::from(n),
         created_by: "admin".into(),
         expires_at: None,
+        policy: Default::default(),
     }
 }
 

@@ -273,6 +273,7 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
         name: (!name.is_empty()).then_some(name),
         expires_at,
         lifetime_seconds,
+        ..Default::default()
     };
     p.sent = Some(SentIssue {
         body: body.clone(),

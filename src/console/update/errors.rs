@@ -64,7 +64,12 @@ pub fn message(m: &Model, e: &ApiError) -> String {
                 ErrorCode::ApiKeyNotActive => tr.t("error.not_active").to_string(),
                 // The console sends whole bodies at once; a 408 is shown with its code, as is
                 // a 503 `unavailable` (the service's database is down; retryable below).
-                ErrorCode::RequestTimeout | ErrorCode::Unavailable | ErrorCode::Unknown => tr.f(
+                // Codes of /v1/verify only: an admin call never gets them.
+                ErrorCode::RequestTimeout
+                | ErrorCode::Unavailable
+                | ErrorCode::InsufficientScope
+                | ErrorCode::AddressNotAllowed
+                | ErrorCode::Unknown => tr.f(
                     "error.unknown",
                     &[("message", &message), ("code", &code.as_str())],
                 ),

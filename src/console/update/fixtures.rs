@@ -67,6 +67,7 @@ pub(crate) fn api_key(i: u32) -> ApiKey {
         expires_at: None,
         last_used_at: (i % 3 == 0).then(|| Timestamp::from_unix(T0 - 3 * 3600)),
         replaced_by: None,
+        policy: Default::default(),
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) fn events(from: u32, n: u32) -> Vec<AuditEvent> {
                 masked: Some(format!("ragk_Ab{:02}********wXyZ", k % 100)),
                 remote_addr: "10.0.4.17".into(),
                 outcome: "ok".into(),
+                changes: None,
             }
         })
         .collect()

@@ -146,6 +146,7 @@ fn details_keeps_only_its_keys_events_and_esc_abandons_the_request() {
         masked: None,
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
+        changes: None,
     };
     respond(
         &mut m,
@@ -232,6 +233,7 @@ fn details_of_a_key_rotated_elsewhere() -> crate::console::model::Model {
         masked: Some("ragk_Ab02********wXyZ".into()),
         remote_addr: "10.0.4.17".into(),
         outcome: "ok".into(),
+        changes: None,
     };
     // The events show the rotation the key as listed does not: the list is asked for again.
     let fx = respond(

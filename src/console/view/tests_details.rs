@@ -43,6 +43,8 @@ pub(crate) fn usage_of(key_id: &str, how: Use) -> Usage {
                 start: Timestamp::from_unix(hour0 - (23 - i as i64) * 3600),
                 ok,
                 refused,
+                denied: 0,
+                limited: 0,
             }
         })
         .collect();
@@ -60,6 +62,8 @@ pub(crate) fn usage_of(key_id: &str, how: Use) -> Usage {
                 start: Timestamp::from_unix(day0 - (29 - i as i64) * 86_400),
                 ok,
                 refused,
+                denied: 0,
+                limited: 0,
             }
         })
         .collect();
@@ -75,6 +79,7 @@ pub(crate) fn usage_of(key_id: &str, how: Use) -> Usage {
         last_used_from: from,
         hours,
         days,
+        ..Default::default()
     }
 }
 
@@ -118,6 +123,7 @@ fn answer_events(m: &mut Model, key_id: &str) {
         masked: Some("ragk_Ab02********wXyZ".into()),
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
+        changes: None,
     };
     for id in ids {
         let events = vec![

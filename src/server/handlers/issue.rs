@@ -371,6 +371,7 @@ async fn issue_now(
         created_at: now,
         created_by: actor.admin.name.clone(),
         expires_at,
+        policy: crate::policy::Policy::full(),
     };
     let issued_key = Attempt {
         key_id: Some(&key_id),
@@ -396,6 +397,7 @@ async fn issue_now(
                         service_id.to_owned(),
                         key_id.clone(),
                         k.valid_until(),
+                        &k.policy,
                     )
                 })
                 .await;

@@ -24,6 +24,7 @@ pub fn to_wire(k: KeyRecord, now: UnixTime) -> ApiKey {
         expires_at: k.expires_at.map(Timestamp::from_unix),
         last_used_at: k.last_used_at.map(Timestamp::from_unix),
         replaced_by: k.replaced_by,
+        policy: k.policy,
     }
 }
 

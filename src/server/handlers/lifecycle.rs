@@ -254,6 +254,8 @@ async fn rotate_now(
         created_at: now,
         created_by: actor.admin.name.clone(),
         expires_at,
+        // The store gives it the old key's policy, as its name.
+        policy: crate::policy::Policy::full(),
     };
     let outcome = {
         let _gate = state.write_gate.lock().await;
@@ -277,6 +279,7 @@ async fn rotate_now(
                         service_id.to_owned(),
                         key_id.clone(),
                         r.successor.valid_until(),
+                        &r.successor.policy,
                     );
                     if r.old_retired {
                         index.remove(&[r.old_digest]);

@@ -120,6 +120,7 @@ impl Actor {
             masked: masked.map(str::to_owned),
             remote_addr: self.remote_addr.clone(),
             outcome: outcome.to_owned(),
+            changes: None,
         }
     }
 

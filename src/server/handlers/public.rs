@@ -21,6 +21,8 @@ use crate::wire::{ErrorBody, ErrorCode, Health, Me, Verified};
 /// A verified key's service and key ids as headers (docs/api.md, Identity for the gateway).
 pub const RAGKEYS_SERVICE_ID: HeaderName = HeaderName::from_static("ragkeys-service-id");
 pub const RAGKEYS_KEY_ID: HeaderName = HeaderName::from_static("ragkeys-key-id");
+/// A verified key's scopes, comma-separated (docs/api.md, Keys that carry their own policy).
+pub const RAGKEYS_SCOPES: HeaderName = HeaderName::from_static("ragkeys-scopes");
 
 /// Whether the service is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
@@ -145,6 +147,7 @@ fn not_ready(cause: &'static str) -> Response {
             headers(
                 ("Ragkeys-Service-Id" = String, description = "The key's service id, as in the body"),
                 ("Ragkeys-Key-Id" = String, description = "The key's id, as in the body"),
+                ("Ragkeys-Scopes" = String, description = "The key's scopes, comma-separated, as in the body"),
             )),
         (status = 401, description = "`invalid_api_key`: missing, malformed, unknown or deleted (one answer for all)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many failures from this address; see Retry-After", body = ErrorBody,
@@ -248,6 +251,7 @@ fn answered(state: &AppState, answer: Option<Verdict>, peer: IpAddr, now: Instan
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(RAGKEYS_SERVICE_ID, answer.service);
     h.insert(RAGKEYS_KEY_ID, answer.key);
+    h.insert(RAGKEYS_SCOPES, answer.scopes);
     // Set here, axum's router leaves it: it would format the number into a new allocation.
     h.insert(CONTENT_LENGTH, length);
     resp
@@ -274,13 +278,14 @@ struct Verdict {
     body: Bytes,
     service: HeaderValue,
     key: HeaderValue,
+    scopes: HeaderValue,
 }
 
 /// The 200 answer for a live key found at `at` (unix seconds), or `None` for a disabled, expired
 /// or retired one, which gets the one uniform refusal (docs/api.md, Key lifecycle). Either way the
 /// attempt counts in the key's usage (docs/api.md, Usage). Runs under the index's read lock.
 fn verdict(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> Option<Verdict> {
-    if !entry.check(at) {
+    if !entry.check(at, from) {
         return None;
     }
     if entry.claim_touch(at) {
@@ -294,6 +299,7 @@ fn verdict(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> Option<
         body: Bytes::copy_from_slice(&entry.answer),
         service: entry.service_header.clone(),
         key: entry.key_header.clone(),
+        scopes: entry.grant.scopes_header.clone(),
     })
 }
 

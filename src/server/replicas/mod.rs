@@ -382,6 +382,7 @@ mod tests {
             key_id: format!("key_{d}"),
             last_used_at: None,
             valid_until,
+            policy: Default::default(),
         }
     }
 

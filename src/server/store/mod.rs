@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 pub use self::fault::{PROBE_EVERY, RETRY_AFTER_SECS, WriteFault, WriteHealth};
 
 use crate::credential::Digest;
+use crate::policy::Policy;
 use crate::wire::{AuditAction, AuditEvent, KeyState, Role};
 
 /// Unix seconds: what the store keeps for every point in time.
@@ -64,6 +65,8 @@ pub struct KeyRecord {
     pub last_used_at: Option<UnixTime>,
     /// The successor, once rotated.
     pub replaced_by: Option<String>,
+    /// What the key may do (docs/api.md, Keys that carry their own policy).
+    pub policy: Policy,
 }
 
 impl KeyRecord {
@@ -114,6 +117,7 @@ pub struct NewKey {
     /// The name of the admin token issuing it.
     pub created_by: String,
     pub expires_at: Option<UnixTime>,
+    pub policy: Policy,
 }
 
 /// What the verify index is loaded from.
@@ -125,6 +129,8 @@ pub struct KeyDigest {
     pub last_used_at: Option<UnixTime>,
     /// See [`KeyRecord::valid_until`].
     pub valid_until: UnixTime,
+    /// What the verify path checks besides validity.
+    pub policy: Policy,
 }
 
 /// A successful verification, as the background writer records it once a minute per key:

@@ -165,5 +165,6 @@ pub fn retire_event(service_id: &str, key_id: &str, masked: &str, now: UnixTime)
         masked: Some(masked.into()),
         remote_addr: String::new(),
         outcome: "ok".into(),
+        changes: None,
     }
 }

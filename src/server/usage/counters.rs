@@ -15,6 +15,22 @@ fn slot(t: UnixTime) -> usize {
     (t.div_euclid(HOUR) & 1) as usize
 }
 
+/// What became of one verification of a known key, as usage counts it (docs/api.md, Usage by
+/// reason, scope and network).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 200.
+    Ok,
+    /// 401: the key is disabled, expired or retired.
+    Refused,
+    /// 403: the valid key outside its scopes or allowed networks.
+    #[expect(dead_code, reason = "counted once verify enforces policies")]
+    Denied,
+    /// 429: the valid key over its rate limit.
+    #[expect(dead_code, reason = "counted once verify enforces policies")]
+    Limited,
+}
+
 /// One key's verifications not yet written, and the address of its last recorded use.
 /// On a cache line of its own: every verification of the key adds here, from every core, and
 /// the entry's read-mostly fields beside it should not be invalidated by that (docs/performance.md).
@@ -33,6 +49,25 @@ impl Counters {
     pub fn count(&self, at: UnixTime, ok: bool) {
         let series = if ok { &self.ok } else { &self.refused };
         series[slot(at)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one verification of this key at `at` (unix seconds) by its outcome, with the
+    /// scope it asked for and the client address it came from (for `scopes_used` and
+    /// `networks`). On the verify path: no lock, no allocation.
+    #[inline]
+    pub fn record(
+        &self,
+        at: UnixTime,
+        outcome: Outcome,
+        _scope: Option<crate::policy::Scope>,
+        _from: IpAddr,
+    ) {
+        match outcome {
+            Outcome::Ok => self.count(at, true),
+            Outcome::Refused => self.count(at, false),
+            // Counted once usage keeps reasons, scopes and networks.
+            Outcome::Denied | Outcome::Limited => {}
+        }
     }
 
     /// The counts of the hour starting at `hour`, left in place.

@@ -151,6 +151,10 @@ impl UsageBook {
             last_used_from,
             hours: hours.buckets,
             days: days.buckets,
+            scopes_used: Default::default(),
+            networks: Vec::new(),
+            networks_truncated: false,
+            recorded_since: None,
         })
     }
 }
@@ -169,6 +173,8 @@ impl Series {
                 start: Timestamp::from_unix(first + i * width),
                 ok: 0,
                 refused: 0,
+                denied: 0,
+                limited: 0,
             })
             .collect();
         Series {

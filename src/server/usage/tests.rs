@@ -22,6 +22,7 @@ fn audit(action: AuditAction) -> AuditEvent {
         masked: None,
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
+        changes: None,
     }
 }
 
@@ -80,6 +81,7 @@ impl Fixture {
                     created_at: DAY0,
                     created_by: "t".into(),
                     expires_at: None,
+                    policy: Default::default(),
                 },
                 5,
                 None,
@@ -87,8 +89,13 @@ impl Fixture {
             )
             .await
             .unwrap();
-        self.index
-            .insert([n; 32], "svc_a".into(), id.into(), UnixTime::MAX);
+        self.index.insert(
+            [n; 32],
+            "svc_a".into(),
+            id.into(),
+            UnixTime::MAX,
+            &crate::policy::Policy::full(),
+        );
     }
 
     fn set(&self, t: UnixTime) {

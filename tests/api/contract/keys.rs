@@ -72,7 +72,7 @@ async fn issue_list_verify_delete() {
     let ok = api.verify(key).await;
     assert_eq!(
         ok.expect(200),
-        json!({"valid": true, "service_id": svc, "key_id": ids[0]})
+        json!({"valid": true, "service_id": svc, "key_id": ids[0], "scopes": ["query", "ingest", "manage"]})
     );
 
     // Deletion is immediate: the very next verify fails; a second delete is 404.

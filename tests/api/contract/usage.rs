@@ -54,7 +54,17 @@ async fn usage(api: &Api, token: &str, sid: &str, kid: &str) -> Value {
 fn check_shape(u: &Value, kid: &str) {
     assert_eq!(
         members(u),
-        ["days", "hours", "key_id", "last_used_at", "last_used_from"],
+        [
+            "days",
+            "hours",
+            "key_id",
+            "last_used_at",
+            "last_used_from",
+            "networks",
+            "networks_truncated",
+            "recorded_since",
+            "scopes_used"
+        ],
         "{u}"
     );
     assert_eq!(u["key_id"], kid);
@@ -69,7 +79,11 @@ fn check_shape(u: &Value, kid: &str) {
             );
         }
         for x in b {
-            assert_eq!(members(x), ["ok", "refused", "start"], "{x}");
+            assert_eq!(
+                members(x),
+                ["denied", "limited", "ok", "refused", "start"],
+                "{x}"
+            );
             assert!(x["start"].as_str().unwrap().ends_with('Z'), "{x}");
         }
         // The last bucket holds the moment of the answer (a little before now).

@@ -189,6 +189,8 @@ const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at,
 
 pub fn key_row(row: &PgRow) -> Result<KeyRecord, sqlx::Error> {
     Ok(KeyRecord {
+        // Until the store keeps policies, every key has all of it.
+        policy: crate::policy::Policy::full(),
         id: row.try_get(0)?,
         service_id: row.try_get(1)?,
         masked: row.try_get(2)?,
@@ -314,6 +316,8 @@ pub async fn insert_key(conn: &mut PgConnection, key: &NewKey) -> StoreResult<Ke
     .execute(conn)
     .await?;
     Ok(KeyRecord {
+        // Until the store keeps policies, every key has all of it.
+        policy: crate::policy::Policy::full(),
         id: key.id.clone(),
         service_id: key.service_id.clone(),
         masked: key.masked.clone(),

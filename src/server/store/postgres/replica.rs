@@ -185,6 +185,8 @@ fn key_digest(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
     let enabled: bool = r.try_get(4)?;
     let expires_at: Option<i64> = r.try_get(5)?;
     Ok(KeyDigest {
+        // Until the store keeps policies, every key has all of it.
+        policy: crate::policy::Policy::full(),
         digest: digest_of(r, 0)?,
         service_id: r.try_get(1)?,
         key_id: r.try_get(2)?,

@@ -12,6 +12,8 @@ const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled,
 
 fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
     Ok(KeyDigest {
+        // Until the store keeps policies, every key has all of it.
+        policy: crate::policy::Policy::full(),
         digest: digest_of(r, 0)?,
         service_id: r.try_get(1)?,
         key_id: r.try_get(2)?,

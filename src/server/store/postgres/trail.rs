@@ -90,6 +90,7 @@ fn event_row(r: &PgRow) -> Result<AuditEvent, sqlx::Error> {
         masked: r.try_get(6)?,
         remote_addr: r.try_get(7)?,
         outcome: r.try_get(8)?,
+        changes: None,
     })
 }
 

@@ -140,6 +140,8 @@ const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at,
 
 pub fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
+        // Until the store keeps policies, every key has all of it.
+        policy: crate::policy::Policy::full(),
         id: row.get(0)?,
         service_id: row.get(1)?,
         masked: row.get(2)?,
@@ -260,6 +262,8 @@ pub fn insert_key(conn: &Connection, key: &NewKey) -> StoreResult<KeyRecord> {
         key.expires_at
     ])?;
     Ok(KeyRecord {
+        // Until the store keeps policies, every key has all of it.
+        policy: crate::policy::Policy::full(),
         id: key.id.clone(),
         service_id: key.service_id.clone(),
         masked: key.masked.clone(),
@@ -324,6 +328,8 @@ pub fn delete_key(
 
 fn key_digest_row(r: &Row<'_>) -> rusqlite::Result<KeyDigest> {
     Ok(KeyDigest {
+        // Until the store keeps policies, every key has all of it.
+        policy: crate::policy::Policy::full(),
         digest: digest_of(r, 0)?,
         service_id: r.get(1)?,
         key_id: r.get(2)?,

@@ -83,6 +83,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
         masked: r.get(6)?,
         remote_addr: r.get(7)?,
         outcome: r.get(8)?,
+        changes: None,
     })
 }
 
