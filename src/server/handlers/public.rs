@@ -149,16 +149,25 @@ fn not_ready(cause: &'static str) -> Response {
 
 /// Checks an API key, as the RAG service's clients and gateways do (HEAD: the same, no body).
 #[utoipa::path(get, path = "/v1/verify", operation_id = "verify", tag = "verify", security(("api_key" = [])),
+    params(("scope" = Option<Scope>, Query, description = "The scope the call needs: 200 only if the key has it, else 403 `insufficient_scope`. Without it the answer does not depend on scopes")),
     responses(
         (status = 200, description = "The key is live; the answer is also in the headers, for gateways that read only heads", body = Verified,
             headers(
                 ("Ragkeys-Service-Id" = String, description = "The key's service id, as in the body"),
                 ("Ragkeys-Key-Id" = String, description = "The key's id, as in the body"),
                 ("Ragkeys-Scopes" = String, description = "The key's scopes, comma-separated, as in the body"),
+                ("RateLimit-Policy" = String, description = "A key with a rate limit: `\"key\";q=N;w=S`, this replica's share N of the limit over S seconds"),
+                ("RateLimit" = String, description = "A key with a rate limit: `\"key\";r=R;t=T`, R whole tokens left, T seconds until the next one (absent while the bucket is full)"),
             )),
-        (status = 401, description = "`invalid_api_key`: missing, malformed, unknown or deleted (one answer for all)", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: too many failures from this address; see Retry-After", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds until verifications are accepted again"))),
+        (status = 400, description = "`invalid_request`: an unknown, empty or repeated `scope`, or another query parameter; before any lookup, counted toward nothing", body = ErrorBody),
+        (status = 401, description = "`invalid_api_key`: missing, malformed, unknown, deleted, disabled, expired or retired (one answer for all)", body = ErrorBody),
+        (status = 403, description = "`address_not_allowed`: a valid key from a client address outside its `allowed_cidrs`; `insufficient_scope`: a valid key without the `scope` asked for. Spends no token of its rate limit", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many failures from this address (Retry-After only), or the key over its own rate limit (with RateLimit-Policy and RateLimit, whose t equals Retry-After)", body = ErrorBody,
+            headers(
+                ("Retry-After" = u64, description = "Seconds until verifications are accepted again"),
+                ("RateLimit-Policy" = String, description = "The key's own limit only"),
+                ("RateLimit" = String, description = "The key's own limit only"),
+            )),
         (status = 503, description = "`unavailable`: this replica cannot confirm any key now (its database link or lease is lost); see Retry-After. Never for a malformed key", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds before trying again"))),
     ))]
