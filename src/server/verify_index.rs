@@ -372,10 +372,10 @@ impl VerifyIndex {
 
     /// Gives a key a new policy (a PATCH of its access), keeping its usage counts. Called before
     /// the change is answered, under the write gate, as [`VerifyIndex::set_valid_until`].
-    #[expect(dead_code, reason = "called once PATCH takes policies")]
     pub fn set_policy(&self, digest: &Digest, service_id: String, policy: &Policy) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = map.get(digest) {
+        // An unchanged policy keeps its entry.
+        if let Some(e) = map.get(digest).filter(|e| e.grant.policy != *policy) {
             let valid_until = e.valid_until.load(Ordering::Acquire);
             let next = Arc::new(e.with_policy(service_id, valid_until, policy));
             map.insert(*digest, next);
