@@ -18,6 +18,7 @@ pub const BARE_LISTEN_FLAG: &str = "--bare-server-listen";
 
 const SERVICE_ID: HeaderName = HeaderName::from_static("ragkeys-service-id");
 const KEY_ID: HeaderName = HeaderName::from_static("ragkeys-key-id");
+const SCOPES: HeaderName = HeaderName::from_static("ragkeys-scopes");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Shaped as ragkeys' own ids (20 letters of lower-case base32), so that the heads weigh the same.
 const A_REQUEST_ID: HeaderValue = HeaderValue::from_static("0123456789abcdefghjk");
@@ -31,6 +32,7 @@ pub struct Answer {
     pub body: String,
     pub service: String,
     pub key: String,
+    pub scopes: String,
 }
 
 impl Answer {
@@ -50,12 +52,18 @@ impl Answer {
                 .ok_or_else(|| format!("verify answered without {name}"))
         };
         let (service, key) = (header(&SERVICE_ID)?, header(&KEY_ID)?);
+        let scopes = header(&SCOPES)?;
         let body = r.text().await.map_err(|e| format!("verify: {e}"))?;
-        Ok(Answer { body, service, key })
+        Ok(Answer {
+            body,
+            service,
+            key,
+            scopes,
+        })
     }
 
-    fn args(&self) -> [&str; 3] {
-        [&self.body, &self.service, &self.key]
+    fn args(&self) -> [&str; 4] {
+        [&self.body, &self.service, &self.key, &self.scopes]
     }
 
     /// The answer given after `flag` on the command line (see [`start_bare`]).
@@ -63,10 +71,11 @@ impl Answer {
         let args: Vec<String> = std::env::args().collect();
         let i = args.iter().position(|a| a == flag)?;
         match &args[i + 1..] {
-            [body, service, key, ..] => Some(Answer {
+            [body, service, key, scopes, ..] => Some(Answer {
                 body: body.clone(),
                 service: service.clone(),
                 key: key.clone(),
+                scopes: scopes.clone(),
             }),
             _ => None,
         }
@@ -105,6 +114,7 @@ fn bare_app(verified: Answer) -> axum::Router {
             HeaderValue::from_static(forever(verified.service)),
         ),
         (KEY_ID, HeaderValue::from_static(forever(verified.key))),
+        (SCOPES, HeaderValue::from_static(forever(verified.scopes))),
         length(body),
     ];
     let health_head = [length(HEALTH)];
@@ -131,7 +141,7 @@ pub fn bare_server(through_listen: bool) -> ExitCode {
         BARE_FLAG
     };
     let Some(verified) = Answer::from_args(flag) else {
-        eprintln!("{flag} BODY SERVICE_ID KEY_ID: the answer to serve is missing");
+        eprintln!("{flag} BODY SERVICE_ID KEY_ID SCOPES: the answer to serve is missing");
         return ExitCode::FAILURE;
     };
     let Some(rt) = super::runtime(None) else {
