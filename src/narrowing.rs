@@ -249,6 +249,34 @@ mod tests {
     const ALL: &[Scope] = &[Scope::Query, Scope::Ingest, Scope::Manage];
 
     #[test]
+    fn reasons_are_the_codes_of_the_api() {
+        let all = [
+            NarrowingReason::NoCallsSinceRecording,
+            NarrowingReason::CalledWithoutScope,
+            NarrowingReason::NetworksTruncated,
+            NarrowingReason::HistoryShorterThan30d,
+        ];
+        assert_eq!(
+            serde_json::to_value(all).unwrap(),
+            serde_json::json!([
+                "no_calls_since_recording",
+                "called_without_scope",
+                "networks_truncated",
+                "history_shorter_than_30d"
+            ])
+        );
+        let back: Vec<NarrowingReason> =
+            serde_json::from_str(r#"["history_shorter_than_30d","something_new"]"#).unwrap();
+        assert_eq!(
+            back,
+            [
+                NarrowingReason::HistoryShorterThan30d,
+                NarrowingReason::Unknown
+            ]
+        );
+    }
+
+    #[test]
     fn a_key_used_only_to_query_from_one_network_is_proposed_exactly_that() {
         let current = policy(ALL, None);
         let u = usage(&[("query", 1204)], &[("10.0.4.0/24", 1204)], 40);
@@ -327,7 +355,10 @@ mod tests {
             allowed_cidrs: Some(None),
             ..Default::default()
         };
-        assert_eq!(judge(&current, &u, NOW, Some(&any)).would_refuse_30d, Some(0));
+        assert_eq!(
+            judge(&current, &u, NOW, Some(&any)).would_refuse_30d,
+            Some(0)
+        );
         let wider = NarrowingCandidate {
             allowed_cidrs: Some(Some(vec!["10.0.0.0/7".into()])),
             scopes: Some(vec![Scope::Query]),

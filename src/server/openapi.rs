@@ -9,9 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{
-    audit, issue, keys, lifecycle, narrowing, public, services, usage, whois,
-};
+use super::handlers::{audit, issue, keys, lifecycle, narrowing, public, services, usage, whois};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, AuditPage, CreateService, ErrorBody,
     ErrorCode, ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey,

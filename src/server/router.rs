@@ -23,9 +23,7 @@ use axum::{Extension, Router};
 use tower::{Layer, Service};
 
 use super::extract::peer;
-use super::handlers::{
-    audit, issue, keys, lifecycle, narrowing, public, services, usage, whois,
-};
+use super::handlers::{audit, issue, keys, lifecycle, narrowing, public, services, usage, whois};
 use super::middleware::{GateLayer, panic_response};
 use super::paths;
 use super::state::SharedState;

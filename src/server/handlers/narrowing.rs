@@ -133,9 +133,11 @@ mod tests {
     fn a_candidate_is_checked_as_patch_checks_it() {
         assert_eq!(parse_candidate(None).unwrap(), None);
         assert_eq!(parse_candidate(Some("")).unwrap(), None);
-        let c = parse_candidate(Some("scopes=ingest,query&allowed_cidrs=10.0.4.17,10.0.0.0/8"))
-            .unwrap()
-            .unwrap();
+        let c = parse_candidate(Some(
+            "scopes=ingest,query&allowed_cidrs=10.0.4.17,10.0.0.0/8",
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(c.scopes, Some(vec![Scope::Query, Scope::Ingest]));
         assert_eq!(
             c.allowed_cidrs,
