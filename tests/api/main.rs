@@ -16,3 +16,4 @@ mod secrets_never_leak;
 mod service_clock;
 mod spec_audit;
 mod usage_across_restart;
+mod verify_policy;

@@ -28,16 +28,8 @@ pub enum Outcome {
     /// 401: the key is disabled, expired or retired.
     Refused = 1,
     /// 403: the valid key outside its scopes or allowed networks.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "counted once verify enforces policies")
-    )]
     Denied = 2,
     /// 429: the valid key over its rate limit.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "counted once verify enforces policies")
-    )]
     Limited = 3,
 }
 
