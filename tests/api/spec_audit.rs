@@ -124,7 +124,13 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str, faults: &mut Vec<S
         // A map (`scopes_used`): any member, each as `additionalProperties` says.
         Value::Object(members) if s["additionalProperties"].is_object() => {
             for (k, mv) in members {
-                conforms(doc, &s["additionalProperties"], mv, &format!("{at}.{k}"), faults);
+                conforms(
+                    doc,
+                    &s["additionalProperties"],
+                    mv,
+                    &format!("{at}.{k}"),
+                    faults,
+                );
             }
         }
         Value::Object(members) => {

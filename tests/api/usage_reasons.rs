@@ -70,7 +70,12 @@ async fn denied_and_limited_calls_are_counted_exactly_at_once() {
         .expect_error(403, "address_not_allowed");
     // Three successful calls spend the bucket; the next two are limited.
     for _ in 0..3 {
-        assert_eq!(verify_from(&api, key, "10.0.4.17", "?scope=query").await.status, 200);
+        assert_eq!(
+            verify_from(&api, key, "10.0.4.17", "?scope=query")
+                .await
+                .status,
+            200
+        );
     }
     for _ in 0..2 {
         verify_from(&api, key, "10.0.4.18", "?scope=query")
@@ -87,7 +92,10 @@ async fn denied_and_limited_calls_are_counted_exactly_at_once() {
     assert_eq!(u["scopes_used"], json!({"query": 3}), "{u}");
     let nets = u["networks"].as_array().unwrap();
     assert_eq!(nets.len(), 1, "{u}");
-    assert_eq!((&nets[0]["network"], &nets[0]["calls"]), (&json!("10.0.4.0/24"), &json!(3)));
+    assert_eq!(
+        (&nets[0]["network"], &nets[0]["calls"]),
+        (&json!("10.0.4.0/24"), &json!(3))
+    );
 
     // A stopped key's calls are refused, not denied, whatever scope they ask for.
     api.call(
@@ -134,7 +142,12 @@ async fn a_key_used_only_to_query_is_narrowed_to_query_from_its_network() {
     let sid = api.create_service("narrow-flow").await;
     let (kid, key) = api.issue_ok(&sid).await;
     for _ in 0..4 {
-        assert_eq!(verify_from(&api, &key, "10.0.4.17", "?scope=query").await.status, 200);
+        assert_eq!(
+            verify_from(&api, &key, "10.0.4.17", "?scope=query")
+                .await
+                .status,
+            200
+        );
     }
     let path = format!("/v1/services/{sid}/api-keys/{kid}/narrowing");
     let n = api.get(&path).await.expect(200);
@@ -164,9 +177,17 @@ async fn a_key_used_only_to_query_is_narrowed_to_query_from_its_network() {
     verify_from(&api, &key, "10.0.4.17", "?scope=ingest")
         .await
         .expect_error(403, "insufficient_scope");
-    assert_eq!(verify_from(&api, &key, "10.0.4.99", "?scope=query").await.status, 200);
+    assert_eq!(
+        verify_from(&api, &key, "10.0.4.99", "?scope=query")
+            .await
+            .status,
+        200
+    );
     // Nothing left to narrow: the proposal is the policy.
     let n = api.get(&path).await.expect(200);
     assert_eq!(n["proposed"], n["current"], "{n}");
-    assert_eq!(usage(&api, &sid, &kid).await["scopes_used"], json!({"query": 5}));
+    assert_eq!(
+        usage(&api, &sid, &kid).await["scopes_used"],
+        json!({"query": 5})
+    );
 }
