@@ -120,6 +120,14 @@ fn nullable(doc: &Value, schema: &Value) -> bool {
 /// and is nullable when it came as null; nested objects and arrays likewise.
 fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str, faults: &mut Vec<String>) {
     let s = resolve(doc, schema);
+    // `T or null` (a `oneOf` with null): a value that came is checked as its `T`.
+    let s = match s["oneOf"].as_array() {
+        Some(one_of) if !v.is_null() => one_of
+            .iter()
+            .find(|o| o["type"] != "null")
+            .map_or(s, |o| resolve(doc, o)),
+        _ => s,
+    };
     match v {
         // A map (`scopes_used`): any member, each as `additionalProperties` says.
         Value::Object(members) if s["additionalProperties"].is_object() => {
