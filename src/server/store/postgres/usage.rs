@@ -193,12 +193,15 @@ async fn buckets(
         .map_err(Into::into)
 }
 
+/// Successful calls by scope (name, calls) and by network.
+type ScopesAndNetworks = (Vec<(String, u64)>, Vec<NetworkCount>);
+
 /// Successful calls by scope and by network in the days from `from`, summed.
 async fn scopes_and_networks(
     tx: &mut sqlx::PgConnection,
     key_id: &str,
     from: UnixTime,
-) -> StoreResult<(Vec<(String, u64)>, Vec<NetworkCount>)> {
+) -> StoreResult<ScopesAndNetworks> {
     let rows = q("SELECT scope, sum(calls)::bigint FROM usage_scopes \
                   WHERE key_id = $1 AND start >= $2 \
                   GROUP BY scope HAVING sum(calls) > 0 ORDER BY scope")

@@ -132,12 +132,15 @@ fn n(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
     r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0))
 }
 
+/// Successful calls by scope (name, calls) and by network.
+type ScopesAndNetworks = (Vec<(String, u64)>, Vec<NetworkCount>);
+
 /// Successful calls by scope and by network in the days from `from`, summed.
 fn scopes_and_networks(
     conn: &Connection,
     key_id: &str,
     from: UnixTime,
-) -> StoreResult<(Vec<(String, u64)>, Vec<NetworkCount>)> {
+) -> StoreResult<ScopesAndNetworks> {
     let scopes = conn
         .prepare_cached(
             "SELECT scope, sum(calls) FROM usage_scopes WHERE key_id = ?1 AND start >= ?2 \
