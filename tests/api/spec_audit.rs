@@ -120,7 +120,27 @@ fn nullable(doc: &Value, schema: &Value) -> bool {
 /// and is nullable when it came as null; nested objects and arrays likewise.
 fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str, faults: &mut Vec<String>) {
     let s = resolve(doc, schema);
+    // `T or null` (a `oneOf` with null): a value that came is checked as its `T`.
+    let s = match s["oneOf"].as_array() {
+        Some(one_of) if !v.is_null() => one_of
+            .iter()
+            .find(|o| o["type"] != "null")
+            .map_or(s, |o| resolve(doc, o)),
+        _ => s,
+    };
     match v {
+        // A map (`scopes_used`): any member, each as `additionalProperties` says.
+        Value::Object(members) if s["additionalProperties"].is_object() => {
+            for (k, mv) in members {
+                conforms(
+                    doc,
+                    &s["additionalProperties"],
+                    mv,
+                    &format!("{at}.{k}"),
+                    faults,
+                );
+            }
+        }
         Value::Object(members) => {
             let (props, required) = object_parts(doc, s);
             for (k, mv) in members {
@@ -221,6 +241,20 @@ async fn openapi_describes_every_member_of_every_answer() {
             "/v1/services/{service_id}/api-keys/{key_id}/usage",
             api.get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"))
                 .await,
+        ),
+        (
+            "get",
+            "/v1/services/{service_id}/api-keys/{key_id}/narrowing",
+            api.get(&format!("/v1/services/{sid}/api-keys/{kid}/narrowing"))
+                .await,
+        ),
+        (
+            "get",
+            "/v1/services/{service_id}/api-keys/{key_id}/narrowing",
+            api.get(&format!(
+                "/v1/services/{sid}/api-keys/{kid}/narrowing?allowed_cidrs=10.0.0.0/8"
+            ))
+            .await,
         ),
         (
             "post",
