@@ -134,10 +134,7 @@ pub fn used_table(
         )
     });
     Some(UsedTable {
-        scopes: scopes
-            .into_iter()
-            .map(|(s, n)| (s, count(tr, n)))
-            .collect(),
+        scopes: scopes.into_iter().map(|(s, n)| (s, count(tr, n))).collect(),
         networks,
         truncated: u.networks_truncated,
         since,
@@ -332,12 +329,12 @@ mod tests {
         assert_eq!(
             t.lines(tr),
             vec![
-                "Scope          Calls",
-                "query          1,204",
-                "ingest             0",
-                "none               3",
-                "Network        Calls  Last seen",
-                "10.0.4.0/24    1,204  3 min ago",
+                "Scope        Calls",
+                "query        1,204",
+                "ingest           0",
+                "none             3",
+                "Network      Calls  Last seen",
+                "10.0.4.0/24  1,204  3 min ago",
                 "and more",
             ]
         );

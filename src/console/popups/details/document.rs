@@ -100,11 +100,7 @@ fn series(b: &Bucket) -> [u64; 4] {
 fn chart(m: &Model, buckets: &[Bucket], daily: bool, label_w: usize, out: &mut Vec<Line>) {
     let tr = m.tr;
     // One scale for every row, so that their bars compare.
-    let max = buckets
-        .iter()
-        .flat_map(series)
-        .max()
-        .unwrap_or(0);
+    let max = buckets.iter().flat_map(series).max().unwrap_or(0);
     let (heading, from, to) = if daily {
         ("details.days", "details.days_from", "details.days_to")
     } else {
@@ -193,11 +189,7 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
         field(m, "keys.col_last_used", last_used(m, p, u)),
         // docs/console.md, Access: what the key may do, from where, how fast.
         field(m, "details.scopes", access::scopes_value(&k.policy)),
-        field(
-            m,
-            "details.rate_limit",
-            access::rate_value(tr, &k.policy),
-        ),
+        field(m, "details.rate_limit", access::rate_value(tr, &k.policy)),
         Line::Wrapped(format!(
             "{}: {}",
             tr.t("details.allowed_from"),
@@ -220,11 +212,7 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
             if let Some(t) = access::used_table(tr, &k.policy, u, m.now, m.tz) {
                 out.push(Line::Text(String::new(), Tone::Normal));
                 out.push(Line::Text(tr.t("details.used").to_string(), Tone::Bold));
-                out.extend(
-                    t.lines(tr)
-                        .into_iter()
-                        .map(|l| Line::Text(l, Tone::Normal)),
-                );
+                out.extend(t.lines(tr).into_iter().map(|l| Line::Text(l, Tone::Normal)));
                 if let Some(since) = t.since {
                     out.push(Line::Text(since, Tone::Dim));
                 }
