@@ -11,6 +11,7 @@ mod first_start_race;
 mod key_lifecycle;
 mod kill9_keeps_what_was_acknowledged;
 mod limit_and_delete_under_concurrency;
+mod narrowing;
 mod secrets_never_leak;
 mod service_clock;
 mod spec_audit;

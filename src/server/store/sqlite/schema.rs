@@ -172,6 +172,35 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE api_keys ADD COLUMN allowed_cidrs TEXT CHECK (allowed_cidrs <> '');
     ALTER TABLE audit_events ADD COLUMN changes TEXT;
     ",
+    // 7: usage by reason, scope and network (docs/api.md, Usage by reason, scope and network): the
+    // buckets count denied and limited calls; successful calls by scope and by client network
+    // per key per day (30 days kept, as the daily buckets). `usage_recorded_since` is when
+    // these began to be recorded: keys older than it have no such history before it.
+    "
+    ALTER TABLE usage_hours ADD COLUMN denied INTEGER NOT NULL DEFAULT 0 CHECK (denied >= 0);
+    ALTER TABLE usage_hours ADD COLUMN limited INTEGER NOT NULL DEFAULT 0 CHECK (limited >= 0);
+    ALTER TABLE usage_days ADD COLUMN denied INTEGER NOT NULL DEFAULT 0 CHECK (denied >= 0);
+    ALTER TABLE usage_days ADD COLUMN limited INTEGER NOT NULL DEFAULT 0 CHECK (limited >= 0);
+    CREATE TABLE usage_scopes (
+        key_id TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start  INTEGER NOT NULL,
+        scope  TEXT NOT NULL CHECK (scope IN ('query', 'ingest', 'manage', 'none')),
+        calls  INTEGER NOT NULL CHECK (calls >= 0),
+        PRIMARY KEY (key_id, start, scope)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX usage_scopes_by_start ON usage_scopes (start);
+    CREATE TABLE usage_networks (
+        key_id    TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start     INTEGER NOT NULL,
+        network   TEXT NOT NULL,
+        calls     INTEGER NOT NULL CHECK (calls >= 0),
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (key_id, start, network)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX usage_networks_by_start ON usage_networks (start);
+    INSERT INTO meta (key, value) VALUES ('usage_recorded_since', CAST(unixepoch() AS TEXT))
+        ON CONFLICT (key) DO NOTHING;
+    ",
 ];
 
 /// The schema version this build writes.
