@@ -1,7 +1,7 @@
-//! A key's access as the console shows it (docs/console.md, Access): the Access cell, the
-//! policy lines and the "used in 30 days" table of Details, and which keys could be narrowed
-//! (the attention line). Pure: the keys, their usage and narrowing answers and the catalog
-//! come in.
+//! A key's access as the console shows it (docs/console.md, API Key management: Access): the
+//! Access cell, the policy lines and the "used in 30 days" table of Details, and which keys
+//! could be narrowed (the attention line). Pure: the keys, their usage and narrowing answers and
+//! the catalog come in.
 
 use std::collections::BTreeMap;
 

@@ -409,7 +409,8 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
         lines.push((m.tr.t("app.viewer_reason").to_string(), Tone::Dim));
     }
     // The attention line sits right above the table (docs/console.md, API Key management).
-    // docs/console.md, Access: "could be narrowed" comes after what the key's life needs.
+    // docs/console.md, API Key management: "could be narrowed" comes after what the keys'
+    // lives need.
     let narrowable = crate::console::access::narrowable(k.keys(), &m.narrowing);
     let attention: Vec<String> = lifecycle::attention(m.tr, k.keys(), m.now, &m.usage)
         .into_iter()

@@ -76,7 +76,7 @@ pub fn key_specs(name_max: u16, state: u16, access: u16, last_used: u16) -> Vec<
         Spec::new(Col::KeyMasked, 21, 21, None, false, 0),
         Spec::new(Col::KeyName, 8, name_max, Some(1), true, 0),
         Spec::new(Col::KeyState, state, state, None, false, 0),
-        // docs/console.md, Access: the first column to go at narrow widths.
+        // docs/console.md, API Key management: Access is the first column to go.
         Spec::new(Col::KeyAccess, access, access, Some(4), false, 0).after_all_before(),
         Spec::new(Col::KeyCreated, 31, 31, Some(2), false, 0),
         // docs/console.md, API Key management: narrow terminals give up Last used first; it does

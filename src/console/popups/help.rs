@@ -104,7 +104,8 @@ pub fn help_lines(m: &Model, ctx: Context) -> Vec<(String, String)> {
 }
 
 /// What the help of a context explains besides its keys: on API Key management, the letters of
-/// the Access column (docs/console.md, Access). Drawn after the bindings, as a sentence.
+/// the Access column (docs/console.md, API Key management: Access). Drawn after the bindings,
+/// as a sentence.
 pub fn legend(m: &Model, ctx: Context) -> Vec<String> {
     match ctx {
         Context::Keys => vec![m.tr.t("help.access_legend").to_string()],

@@ -1,6 +1,6 @@
-//! The narrowing proposals of the listed keys (docs/console.md, Access): asked for after every
-//! list (and so on `r`), off the loop as every request, and kept in `Model::narrowing` for the
-//! attention line's "could be narrowed".
+//! The narrowing proposals of the listed keys (docs/console.md, API Key management: Could be
+//! narrowed): asked for after every list (and so on `r`), off the loop as every request, and kept
+//! in `Model::narrowing` for the attention line's "could be narrowed".
 
 use super::call;
 use crate::client::ApiError;

@@ -1,7 +1,8 @@
-//! A key's access in the console (docs/console.md, Access): the Access column with its `R` and
-//! `A`, first to go at narrow widths; the attention line's "could be narrowed" from the
-//! narrowing proposals asked after each list; Details with the policy, the denied and limited
-//! rows and the scopes and networks used; Help's legend; en and ko, 100×30 and 60×16.
+//! A key's access in the console (docs/console.md, API Key management: Access): the Access
+//! column with its `R` and `A`, first to go at narrow widths; the attention line's "could be
+//! narrowed" from the narrowing proposals asked after each list; Details with the policy, the
+//! denied and limited rows and the scopes and networks used; Help's legend; en and ko, 100×30
+//! and 60×16.
 
 use std::collections::BTreeMap;
 

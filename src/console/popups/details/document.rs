@@ -1,8 +1,9 @@
 //! What Details shows, line by line: the key's fields and policy, its calls per hour over 24
 //! hours and per day over 30 days as sparklines (successful, refused, denied and limited calls on
 //! rows of their own, each labelled, with its total; the scale's maximum and the time span in
-//! text), the scopes and networks it was used with in 30 days, and its own audit events. One line per row, scrolled as a whole; shared by drawing and by `update` (how many
-//! lines a page scrolls).
+//! text), the scopes and networks it was used with in 30 days, and its own audit events. One
+//! line per row, scrolled as a whole; shared by drawing and by `update` (how many lines a page
+//! scrolls).
 
 use ratatui::layout::Rect;
 
@@ -187,7 +188,7 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
             ),
         ),
         field(m, "keys.col_last_used", last_used(m, p, u)),
-        // docs/console.md, Access: what the key may do, from where, how fast.
+        // docs/console.md, Details: what the key may do, from where, how fast.
         field(m, "details.scopes", access::scopes_value(&k.policy)),
         field(m, "details.rate_limit", access::rate_value(tr, &k.policy)),
         Line::Wrapped(format!(
