@@ -16,3 +16,5 @@ mod secrets_never_leak;
 mod service_clock;
 mod spec_audit;
 mod usage_across_restart;
+mod usage_reasons;
+mod verify_policy;

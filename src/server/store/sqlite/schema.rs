@@ -388,6 +388,55 @@ mod tests {
     }
 
     #[test]
+    fn a_version_6_database_keeps_its_usage_with_no_reasons_and_learns_when_recording_began() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 6).unwrap();
+        c.execute_batch(
+            "INSERT INTO services (id, name, description, key_count, created_at) VALUES ('s', 'svc', '', 1, 1);
+             INSERT INTO api_keys (id, service_id, digest, masked, created_at) VALUES ('k', 's', x'00', 'm', 1);
+             INSERT INTO usage_hours (key_id, start, ok, refused) VALUES ('k', 3600, 5, 1);
+             INSERT INTO usage_days (key_id, start, ok, refused) VALUES ('k', 0, 5, 1);",
+        )
+        .unwrap();
+        let before = crate::wire::Timestamp::now().unix();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        for table in ["usage_hours", "usage_days"] {
+            let row: (i64, i64, i64, i64) = c
+                .query_row(
+                    &format!("SELECT ok, refused, denied, limited FROM {table}"),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
+            assert_eq!(row, (5, 1, 0, 0), "{table}");
+        }
+        let since: String = c
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'usage_recorded_since'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let since: i64 = since.parse().unwrap();
+        assert!(since >= before - 1 && since <= crate::wire::Timestamp::now().unix() + 1);
+        // The key predates it: its history of reasons, scopes and networks begins there.
+        assert_eq!(
+            crate::server::store::recorded_since(1, Some(&since.to_string())),
+            since
+        );
+        assert!(
+            c.execute(
+                "INSERT INTO usage_scopes (key_id, start, scope, calls) VALUES ('k', 0, 'read', 1)",
+                []
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn a_version_5_database_keeps_its_keys_which_get_every_scope() {
         let mut c = Connection::open_in_memory().unwrap();
         for sql in &MIGRATIONS[..5] {
