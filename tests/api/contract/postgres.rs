@@ -19,6 +19,8 @@ mod keys;
 mod lifecycle;
 #[path = "limits.rs"]
 mod limits;
+#[path = "policy_admin.rs"]
+mod policy_admin;
 #[path = "roles.rs"]
 mod roles;
 #[path = "usage.rs"]

@@ -21,6 +21,8 @@ mod lifecycle;
 mod lifecycle_sqlite;
 #[path = "limits.rs"]
 mod limits;
+#[path = "policy_admin.rs"]
+mod policy_admin;
 #[path = "roles.rs"]
 mod roles;
 #[path = "usage.rs"]
