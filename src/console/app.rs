@@ -173,6 +173,16 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             let result = client.audit_page_raw(&query).await.map(|r| r.value);
             ApiResult::KeyAudit { key_id, result }
         }
+        ApiCall::KeyNarrowing {
+            service_id,
+            key_id,
+            candidate,
+        } => {
+            let result = client
+                .narrowing(&service_id, &key_id, candidate.as_ref())
+                .await;
+            ApiResult::Narrowing { key_id, result }
+        }
     }
 }
 

@@ -14,6 +14,7 @@ macro_rules! say {
     };
 }
 
+pub mod access;
 pub mod app;
 pub mod clipboard;
 pub mod expiry;

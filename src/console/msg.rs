@@ -7,8 +7,8 @@ use crate::client::{ApiError, Issued};
 use crate::clock::ClockReading;
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, RotateApiKey, Service,
-    ServiceList, UpdateApiKey, Usage, WhoisAnswer,
+    ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, Narrowing, NarrowingCandidate,
+    RotateApiKey, Service, ServiceList, UpdateApiKey, Usage, WhoisAnswer,
 };
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
@@ -96,6 +96,14 @@ pub enum ApiCall {
         service_id: String,
         key_id: String,
     },
+    /// `GET …/api-keys/{key_id}/narrowing` (issue 20): the service's proposal for the key
+    /// (`candidate` None: for the attention line, kept in `Model::narrowing`), or its judgement
+    /// of a candidate policy.
+    KeyNarrowing {
+        service_id: String,
+        key_id: String,
+        candidate: Option<NarrowingCandidate>,
+    },
 }
 
 /// The result of an `ApiCall`, one variant per call.
@@ -128,6 +136,12 @@ pub enum ApiResult {
     KeyAudit {
         key_id: String,
         result: Result<AuditPage, ApiError>,
+    },
+    /// The answer to `ApiCall::KeyNarrowing`; the call it answers says whether a candidate was
+    /// judged.
+    Narrowing {
+        key_id: String,
+        result: Result<Narrowing, ApiError>,
     },
 }
 

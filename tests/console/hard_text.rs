@@ -64,7 +64,7 @@ async fn emoji_rows_keep_their_border_and_an_arabic_name_is_cut_with_an_ellipsis
     );
     let arabic = rows.iter().find(|r| r.contains("شركة")).unwrap();
     assert!(
-        arabic.contains("شركة البيانات") && arabic.contains('…') && !arabic.contains(ARABIC_21),
+        arabic.contains("شركة البيان") && arabic.contains('…') && !arabic.contains(ARABIC_21),
         "the 21-character name is not cut with `…`: {arabic:?}\n{screen}"
     );
     term.keys(&["q", "q"]);

@@ -344,7 +344,19 @@ fn keys_specs(m: &Model, k: &KeysView) -> Vec<Spec> {
         .max()
         .unwrap_or(0)
         .max(head("state.col"));
-    table::key_specs(name_w as u16, state_w as u16, last_used as u16)
+    let access_w = k
+        .keys()
+        .iter()
+        .map(|key| text::width(&crate::console::access::cell(key)))
+        .max()
+        .unwrap_or(0)
+        .max(head("keys.col_access"));
+    table::key_specs(
+        name_w as u16,
+        state_w as u16,
+        access_w as u16,
+        last_used as u16,
+    )
 }
 
 fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
@@ -397,8 +409,15 @@ fn keys_layout(m: &Model, k: &KeysView, area: Rect) -> KeysLayout {
         lines.push((m.tr.t("app.viewer_reason").to_string(), Tone::Dim));
     }
     // The attention line sits right above the table (docs/console.md, API Key management).
-    if let Some(a) = lifecycle::attention(m.tr, k.keys(), m.now, &m.usage) {
-        lines.push((a, Tone::Caution));
+    // docs/console.md, API Key management: "could be narrowed" comes after what the keys'
+    // lives need.
+    let narrowable = crate::console::access::narrowable(k.keys(), &m.narrowing);
+    let attention: Vec<String> = lifecycle::attention(m.tr, k.keys(), m.now, &m.usage)
+        .into_iter()
+        .chain(crate::console::access::narrowable_part(m.tr, narrowable))
+        .collect();
+    if !attention.is_empty() {
+        lines.push((attention.join(" · "), Tone::Caution));
     }
     let notes = notes(&lines, area.x + 1, &mut y, inner_w);
     y += u16::from(!compact);

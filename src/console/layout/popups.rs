@@ -35,7 +35,8 @@ pub enum Row {
         chosen: usize,
     },
     /// A one-line sparkline of Details (issue 9): its label, its levels (0 to
-    /// `details::LEVELS`) drawn in `bars`, then its total; refused calls in the caution style.
+    /// `details::LEVELS`) drawn in `bars`, then its total; `refused`: calls that did not succeed
+    /// (refused, denied, limited), in the caution style.
     Spark {
         label: String,
         levels: Vec<u64>,

@@ -14,6 +14,7 @@ pub enum Col {
     KeyMasked,
     KeyName,
     KeyState,
+    KeyAccess,
     KeyCreated,
     KeyLastUsed,
     KeyMenu,
@@ -67,13 +68,16 @@ impl Spec {
 }
 
 /// The keys table: the masked key, its state and the menu always (docs/console.md: never the key,
-/// its state or the ≡); Name (the filler), Created at and Last used when they fit, Last used
-/// given up first, then Created at, then Name. `state` is the widest State cell of the list.
-pub fn key_specs(name_max: u16, state: u16, last_used: u16) -> Vec<Spec> {
+/// its state or the ≡); Name (the filler), Access, Created at and Last used when they fit,
+/// Access given up first, then Last used, then Created at, then Name. `state` and `access` are
+/// the widest State and Access cells of the list.
+pub fn key_specs(name_max: u16, state: u16, access: u16, last_used: u16) -> Vec<Spec> {
     vec![
         Spec::new(Col::KeyMasked, 21, 21, None, false, 0),
         Spec::new(Col::KeyName, 8, name_max, Some(1), true, 0),
         Spec::new(Col::KeyState, state, state, None, false, 0),
+        // docs/console.md, API Key management: Access is the first column to go.
+        Spec::new(Col::KeyAccess, access, access, Some(4), false, 0).after_all_before(),
         Spec::new(Col::KeyCreated, 31, 31, Some(2), false, 0),
         // docs/console.md, API Key management: narrow terminals give up Last used first; it does
         // not come back in the room a dropped Created at leaves.
@@ -249,15 +253,27 @@ mod tests {
     use super::*;
 
     fn cols(width: u16) -> Vec<Col> {
-        fit(&key_specs(50, 21, 12), 0, width)
+        fit(&key_specs(50, 21, 16, 12), 0, width)
             .iter()
             .map(|c| c.col)
             .collect()
     }
 
     #[test]
-    fn narrow_tables_drop_last_used_then_name_never_the_key_its_state_or_menu() {
+    fn narrow_tables_drop_access_then_last_used_then_name_never_the_key_its_state_or_menu() {
         use Col::*;
+        assert_eq!(
+            cols(130),
+            vec![
+                KeyMasked,
+                KeyName,
+                KeyState,
+                KeyAccess,
+                KeyCreated,
+                KeyLastUsed,
+                KeyMenu
+            ]
+        );
         assert_eq!(
             cols(110),
             vec![
@@ -282,7 +298,7 @@ mod tests {
         use Col::*;
         // A short State ("Active") leaves room for Last used once Created at is gone: Last used
         // is given up first all the same.
-        let cols: Vec<Col> = fit(&key_specs(50, 6, 9), 0, 56)
+        let cols: Vec<Col> = fit(&key_specs(50, 6, 6, 9), 0, 56)
             .iter()
             .map(|c| c.col)
             .collect();
@@ -291,7 +307,7 @@ mod tests {
 
     #[test]
     fn the_filler_takes_the_rest_and_the_menu_ends_at_the_edge() {
-        let c = fit(&key_specs(50, 21, 12), 0, 100);
+        let c = fit(&key_specs(50, 21, 16, 12), 0, 100);
         let last = c[c.len() - 1];
         assert_eq!(last.x + last.width, 100);
     }

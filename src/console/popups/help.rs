@@ -8,7 +8,7 @@ use crate::console::keymap::{Action, Context};
 use crate::console::layout::{PopupLayout, Row, ScreenLayout, for_model};
 use crate::console::model::Model;
 use crate::console::msg::Effect;
-use crate::console::text;
+use crate::console::text::{self, Tone};
 
 /// The help of one context.
 #[derive(Debug)]
@@ -103,6 +103,30 @@ pub fn help_lines(m: &Model, ctx: Context) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What the help of a context explains besides its keys: on API Key management, the letters of
+/// the Access column (docs/console.md, API Key management: Access). Drawn after the bindings,
+/// as a sentence.
+pub fn legend(m: &Model, ctx: Context) -> Vec<String> {
+    match ctx {
+        Context::Keys => vec![m.tr.t("help.access_legend").to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// The help's lines: each binding, then a blank line and the legend when there is one.
+fn rows(m: &Model, ctx: Context) -> Vec<Row> {
+    let mut out: Vec<Row> = help_lines(m, ctx)
+        .into_iter()
+        .map(|(k, d)| Row::Help(k, d))
+        .collect();
+    let legend = legend(m, ctx);
+    if !legend.is_empty() {
+        out.push(Row::Text(String::new(), Tone::Normal));
+        out.extend(legend.into_iter().map(|l| Row::Text(l, Tone::Dim)));
+    }
+    out
+}
+
 fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     let Popup::Help(h) = p else {
         return PopupLayout::default();
@@ -117,7 +141,21 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         .min(24) as u16;
     let desc_w = lines.iter().map(|(_, d)| text::width(d)).max().unwrap_or(0) as u16;
     let width = (keys_w + desc_w + 7).min(area.width.saturating_sub(4));
-    let visible = (lines.len() as u16).min(area.height.saturating_sub(4));
+    let inner_w = usize::from(width.saturating_sub(4));
+    // The legend is a sentence: wrapped to the help's width, never cut.
+    let all: Vec<Row> = rows(m, h.context)
+        .into_iter()
+        .flat_map(|r| match r {
+            Row::Text(s, tone) if text::width(&s) > inner_w => text::wrap(&s, inner_w)
+                .into_iter()
+                .map(|w| Row::Text(w, tone))
+                .collect(),
+            Row::Help(k, d) => vec![Row::Help(text::fit(&k, usize::from(keys_w)), d)],
+            other => vec![other],
+        })
+        .collect();
+    let total = all.len();
+    let visible = (total as u16).min(area.height.saturating_sub(4));
     let height = visible + 2;
     let outer = Rect {
         x: area.x + (area.width.saturating_sub(width)) / 2,
@@ -125,15 +163,13 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         width,
         height,
     };
-    let first = h
-        .scroll
-        .min(lines.len().saturating_sub(usize::from(visible)));
-    let rows = lines
+    let first = h.scroll.min(total.saturating_sub(usize::from(visible)));
+    let rows = all
         .into_iter()
         .skip(first)
         .take(usize::from(visible))
         .enumerate()
-        .map(|(i, (k, d))| {
+        .map(|(i, row)| {
             (
                 Rect {
                     x: outer.x + 2,
@@ -141,7 +177,7 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
                     width: width.saturating_sub(4),
                     height: 1,
                 },
-                Row::Help(text::fit(&k, usize::from(keys_w)), d),
+                row,
             )
         })
         .collect();
@@ -153,6 +189,6 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         fields: Vec::new(),
         items: Vec::new(),
         visible_lines: usize::from(visible),
-        total_lines: help_lines(m, h.context).len(),
+        total_lines: total,
     }
 }

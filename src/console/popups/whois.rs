@@ -362,6 +362,7 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
             ("whois.masked", clean(&k.masked).into_owned()),
             ("whois.name", name),
             ("whois.state", state),
+            ("whois.access", crate::console::access::cell(k)),
             ("whois.created", format::with_offset(k.created_at, m.tz)),
             (
                 "whois.last_used",

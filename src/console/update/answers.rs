@@ -4,7 +4,7 @@
 //! popup has closed meanwhile).
 
 use super::screens::keep_selection_visible;
-use super::{errors, service_gone, usage};
+use super::{errors, narrowing, service_gone, usage};
 use crate::client::ApiError;
 use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, RequestId};
@@ -32,6 +32,16 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         ApiResult::Whois(result) => whois::on_answer(m, id, result),
         ApiResult::Usage { key_id, result } => usage::on_usage(m, key_id, result),
         ApiResult::KeyAudit { key_id, result } => details::on_key_audit(m, id, &key_id, result),
+        // A candidate's judgement belongs to the popup that asked; a proposal to the list.
+        ApiResult::Narrowing { key_id, result } => match call {
+            ApiCall::KeyNarrowing {
+                candidate: None, ..
+            } => {
+                narrowing::on_narrowing(m, key_id, result);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        },
         ApiResult::Me(Ok(me)) => {
             m.me = Some(me);
             keep_selection_visible(m);
@@ -56,7 +66,9 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
                     m.services.attention.remove(&service_id);
                 }
                 keys_loaded(m, &service_id, list);
-                usage::probe_disabled(m, &service_id)
+                let mut out = usage::probe_disabled(m, &service_id);
+                out.extend(narrowing::probe_narrowing(m, &service_id));
+                out
             }
             Err(e) if e.code() == Some(ErrorCode::ServiceNotFound) => service_gone(m),
             Err(e) => {

@@ -158,14 +158,48 @@ pub(crate) fn on_keys(ids: &[u32], role: Role) -> Model {
     let fx = update(&mut m, code(KeyCode::Enter));
     let (id, call) = only_call(&fx);
     assert!(matches!(call, ApiCall::ListKeys { ref service_id } if service_id == "svc_0001"));
-    update(
+    let fx = update(
         &mut m,
         Msg::Api {
             id,
             result: keys_result("svc_0001", ids),
         },
     );
+    answer_narrowing(&mut m, &fx, |_| None);
     m
+}
+
+/// Answers the narrowing requests among `fx`: `proposed(key_id)` is the service's proposal, or
+/// None for "nothing to narrow" (the proposal is the key's policy).
+pub(crate) fn answer_narrowing(
+    m: &mut Model,
+    fx: &[Effect],
+    proposed: impl Fn(&str) -> Option<crate::policy::Policy>,
+) {
+    for (id, call) in calls(fx) {
+        if let ApiCall::KeyNarrowing { key_id, .. } = call {
+            let current = m
+                .keys
+                .as_ref()
+                .and_then(|k| k.keys().iter().find(|k| k.id == key_id))
+                .map(|k| k.policy.clone())
+                .unwrap_or_default();
+            let proposal = proposed(&key_id).unwrap_or_else(|| current.clone());
+            respond(
+                m,
+                id,
+                ApiResult::Narrowing {
+                    key_id,
+                    result: Ok(crate::wire::Narrowing {
+                        current,
+                        proposed: Some(proposal),
+                        reasons: Vec::new(),
+                        would_refuse_30d: Some(0),
+                    }),
+                },
+            );
+        }
+    }
 }
 
 pub(crate) fn issued(i: u32) -> ApiResult {

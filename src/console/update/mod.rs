@@ -13,6 +13,7 @@ pub mod errors;
 pub(crate) mod fixtures;
 mod keys;
 mod mouse;
+pub mod narrowing;
 mod paste;
 mod screens;
 pub mod usage;

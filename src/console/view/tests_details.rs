@@ -8,7 +8,7 @@ use crossterm::event::KeyCode;
 use super::test_support::{keys_with, snapshot};
 use crate::args::Lang;
 use crate::console::model::Model;
-use crate::console::msg::{ApiCall, ApiResult, Msg};
+use crate::console::msg::{ApiCall, ApiResult, Effect, Msg};
 use crate::console::update::fixtures::*;
 use crate::console::update::update;
 use crate::wire::{AuditAction, AuditEvent, AuditPage, Bucket, KeyState, Role, Timestamp, Usage};
@@ -293,8 +293,15 @@ fn idle_keys_and_a_disabled_key_still_called() {
                 },
             },
         );
-        assert!(only_usage(&fx, &ids));
+        let usage_and_narrowing = fx;
+        let usage: Vec<Effect> = calls(&usage_and_narrowing)
+            .into_iter()
+            .filter(|(_, c)| !matches!(c, ApiCall::KeyNarrowing { .. }))
+            .map(|(id, call)| Effect::Call { id, call })
+            .collect();
+        assert!(only_usage(&usage, &ids));
         answer_usage(&mut m, &ids, Use::Refused);
+        answer_narrowing(&mut m, &usage_and_narrowing, |_| None);
         m
     });
 }

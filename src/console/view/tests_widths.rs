@@ -96,8 +96,11 @@ fn the_keys_table_gives_its_spare_width_to_the_name() {
     assert_eq!(width(Col::KeyLastUsed), Some(12));
     assert_eq!(width(Col::KeyMenu), Some(1));
     assert_eq!(width(Col::KeyState), Some(6));
-    // 96 columns inside the marker, less the fixed columns and five 2-column gutters.
-    assert_eq!(width(Col::KeyName), Some(96 - 21 - 6 - 31 - 12 - 1 - 10));
+    // `full` under its `Access` heading.
+    assert_eq!(width(Col::KeyAccess), Some(6));
+    // 96 columns inside the marker, less the fixed columns and six gutters, narrowed to one
+    // column so that Access fits beside the rest.
+    assert_eq!(width(Col::KeyName), Some(96 - 21 - 6 - 6 - 31 - 12 - 1 - 6));
 }
 
 /// Every notice and every error the footer may show, in every language, at the smallest size

@@ -8,5 +8,6 @@ mod audit_and_whois;
 mod issue_expiry;
 mod key_lifecycle;
 mod manage_keys;
+mod narrowing;
 mod redraw_and_job_control;
 mod usage_details;

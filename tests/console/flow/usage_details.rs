@@ -111,6 +111,8 @@ async fn details_shows_the_calls_a_key_received_and_a_disabled_key_still_called(
             );
             assert!(text.contains("from 127.0.0.1"), "{text}");
             assert!(!text.contains("still being called:"), "{text}");
+            // The events are Details' last lines, below its policy, charts and table.
+            c.ch('G');
             c.wait_for("api_key.issue").await;
             c.key(KeyCode::Esc);
             c.wait_gone("┌ Details").await;

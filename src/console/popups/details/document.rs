@@ -1,12 +1,14 @@
-//! What Details shows, line by line: the key's fields, its calls per hour over 24 hours and
-//! per day over 30 days as sparklines (successful and refused calls on rows of their own, each
-//! labelled, with its total; the scale's maximum and the time span in text), and its own audit
-//! events. One line per row, scrolled as a whole; shared by drawing and by `update` (how many
-//! lines a page scrolls).
+//! What Details shows, line by line: the key's fields and policy, its calls per hour over 24
+//! hours and per day over 30 days as sparklines (successful, refused, denied and limited calls on
+//! rows of their own, each labelled, with its total; the scale's maximum and the time span in
+//! text), the scopes and networks it was used with in 30 days, and its own audit events. One
+//! line per row, scrolled as a whole; shared by drawing and by `update` (how many lines a page
+//! scrolls).
 
 use ratatui::layout::Rect;
 
 use super::DetailsPopup;
+use crate::console::access;
 use crate::console::format;
 use crate::console::layout::{PopupLayout, Row, ScreenLayout};
 use crate::console::lifecycle;
@@ -29,6 +31,8 @@ enum Line {
     Text(String, Tone),
     /// Drawn as it is where it fits (the key's name), else cut as any text.
     Verbatim(String),
+    /// Wrapped at spaces rather than cut (a list of networks).
+    Wrapped(String),
     /// A series of bars: its label, its levels (0 to [`LEVELS`]), its total.
     Spark {
         label: String,
@@ -71,13 +75,33 @@ fn last_used(m: &Model, p: &DetailsPopup, u: Option<&Usage>) -> String {
     s
 }
 
-/// One chart: its heading (span, maximum), the ok and refused rows, the axis.
+/// The labels of a chart's rows: successful calls, then the three kinds set apart.
+const SERIES: [&str; 4] = [
+    "details.ok",
+    "details.refused",
+    "details.denied",
+    "details.limited",
+];
+
+/// The widest label of a chart's rows.
+fn label_width(m: &Model) -> usize {
+    SERIES
+        .iter()
+        .map(|l| text::width(m.tr.t(l)))
+        .max()
+        .unwrap_or(0)
+}
+
+/// One bucket's figure for each row of [`SERIES`].
+fn series(b: &Bucket) -> [u64; 4] {
+    [b.ok, b.refused, b.denied, b.limited]
+}
+
+/// One chart: its heading (span, maximum), the ok, refused, denied and limited rows, the axis.
 fn chart(m: &Model, buckets: &[Bucket], daily: bool, label_w: usize, out: &mut Vec<Line>) {
     let tr = m.tr;
-    let ok: Vec<u64> = buckets.iter().map(|b| b.ok).collect();
-    let refused: Vec<u64> = buckets.iter().map(|b| b.refused).collect();
-    // One scale for both rows, so that their bars compare.
-    let max = ok.iter().chain(&refused).copied().max().unwrap_or(0);
+    // One scale for every row, so that their bars compare.
+    let max = buckets.iter().flat_map(series).max().unwrap_or(0);
     let (heading, from, to) = if daily {
         ("details.days", "details.days_from", "details.days_to")
     } else {
@@ -87,19 +111,17 @@ fn chart(m: &Model, buckets: &[Bucket], daily: bool, label_w: usize, out: &mut V
         tr.f(heading, &[("max", &usage::count(tr, max))]),
         Tone::Bold,
     ));
-    let (ok_total, refused_total) = usage::totals(buckets);
-    out.push(Line::Spark {
-        label: tr.t("details.ok").to_string(),
-        levels: levels(&ok, max),
-        total: usage::count(tr, ok_total),
-        refused: false,
-    });
-    out.push(Line::Spark {
-        label: tr.t("details.refused").to_string(),
-        levels: levels(&refused, max),
-        total: usage::count(tr, refused_total),
-        refused: true,
-    });
+    for (i, label) in SERIES.iter().enumerate() {
+        let values: Vec<u64> = buckets.iter().map(|b| series(b)[i]).collect();
+        let total = values.iter().fold(0u64, |a, v| a.saturating_add(*v));
+        out.push(Line::Spark {
+            label: tr.t(label).to_string(),
+            levels: levels(&values, max),
+            total: usage::count(tr, total),
+            // Every call that did not succeed is set apart from the successful ones.
+            refused: i > 0,
+        });
+    }
     // The span under the bars: its start at the first bar, its end at the last.
     let (from, to) = (tr.t(from), tr.t(to));
     let pad = buckets
@@ -166,6 +188,14 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
             ),
         ),
         field(m, "keys.col_last_used", last_used(m, p, u)),
+        // docs/console.md, Details: what the key may do, from where, how fast.
+        field(m, "details.scopes", access::scopes_value(&k.policy)),
+        field(m, "details.rate_limit", access::rate_value(tr, &k.policy)),
+        Line::Wrapped(format!(
+            "{}: {}",
+            tr.t("details.allowed_from"),
+            access::allowed_value(tr, &k.policy)
+        )),
     ];
     // A disabled key that is still presented: said first, in words, before any chart.
     if let Some(n) = usage::still_called(k, state) {
@@ -177,13 +207,17 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
     out.push(Line::Text(String::new(), Tone::Normal));
     match state {
         Some(UsageState::Loaded(u)) => {
-            let label_w = ["details.ok", "details.refused"]
-                .iter()
-                .map(|l| text::width(tr.t(l)))
-                .max()
-                .unwrap_or(0);
+            let label_w = label_width(m);
             chart(m, &u.hours, false, label_w, &mut out);
             chart(m, &u.days, true, label_w, &mut out);
+            if let Some(t) = access::used_table(tr, &k.policy, u, m.now, m.tz) {
+                out.push(Line::Text(String::new(), Tone::Normal));
+                out.push(Line::Text(tr.t("details.used").to_string(), Tone::Bold));
+                out.extend(t.lines(tr).into_iter().map(|l| Line::Text(l, Tone::Normal)));
+                if let Some(since) = t.since {
+                    out.push(Line::Text(since, Tone::Dim));
+                }
+            }
         }
         Some(UsageState::Failed(why)) => {
             out.push(Line::Text(tr.t("usage.unknown").to_string(), Tone::Dim));
@@ -227,6 +261,10 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
                     .map(|w| Line::Text(w, tone))
                     .collect()
             }
+            Line::Wrapped(s) => text::wrap(&s, inner_w)
+                .into_iter()
+                .map(|w| Line::Text(w, Tone::Normal))
+                .collect(),
             other => vec![other],
         })
         .collect();
@@ -241,11 +279,7 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         height,
     };
     let first = p.scroll.min(total - visible);
-    let label_w = ["details.ok", "details.refused"]
-        .iter()
-        .map(|l| text::width(m.tr.t(l)))
-        .max()
-        .unwrap_or(0) as u16;
+    let label_w = label_width(m) as u16;
     let rows = doc
         .into_iter()
         .skip(first)
@@ -263,7 +297,9 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
                 Line::Verbatim(s) if crate::charset::verbatim_width(&s) <= inner_w => {
                     Row::Verbatim(s)
                 }
-                Line::Verbatim(s) => Row::Text(text::truncate(&s, inner_w), Tone::Normal),
+                Line::Verbatim(s) | Line::Wrapped(s) => {
+                    Row::Text(text::truncate(&s, inner_w), Tone::Normal)
+                }
                 Line::Spark {
                     label,
                     levels,
