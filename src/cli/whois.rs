@@ -6,9 +6,9 @@ use std::io::{IsTerminal, Read};
 
 use zeroize::Zeroizing;
 
-use super::Ctx;
 use super::error::{self, CliError};
 use super::output::{json_for_terminal, local_time, stdout, stdout_json};
+use super::{Ctx, access};
 use crate::client::ApiError;
 use crate::credential::{self, Kind, Secret};
 use crate::sanitize::clean;
@@ -89,7 +89,8 @@ fn read_key() -> Result<Secret, CliError> {
     Ok(Secret::new(key.to_owned()))
 }
 
-/// Service, key id, masked, name, state, created, last used: one labelled line each.
+/// Service, key id, masked, name, state, created, last used, then the key's policy: one
+/// labelled line each.
 fn describe(w: &WhoisAnswer) -> String {
     let k = &w.api_key;
     let state = match (&k.state, &k.replaced_by) {
@@ -122,11 +123,17 @@ fn describe(w: &WhoisAnswer) -> String {
                 .map(local_time)
                 .unwrap_or_else(|| "never".into()),
         ),
+        ("Scopes", access::scopes_text(&k.policy.scopes)),
+        ("Rate limit", access::rate_text(k.policy.rate_limit)),
+        (
+            "Allowed from",
+            clean(&access::allowed_text(k.policy.allowed_cidrs.as_deref())).into_owned(),
+        ),
     ];
     let mut out = String::new();
     for (label, value) in rows {
         out.push_str(&format!(
-            "{label:<10} {}\n",
+            "{label:<12}  {}\n",
             value.replace(['\n', '\r'], " ")
         ));
     }
