@@ -154,7 +154,7 @@ async fn the_api_gets_the_key_services_identity_and_never_the_callers_claim() {
     let forged = [
         ("ragkeys-key-id", "key_forged"),
         ("ragkeys-service-id", "svc_forged"),
-        ("ragkeys-scopes", "query,ingest,manage"),
+        ("ragkeys-scopes", "manage"),
         ("ragkeys-refusal", "none"),
         ("x-request-id", "gw-test-0001"),
     ];
@@ -173,7 +173,11 @@ async fn the_api_gets_the_key_services_identity_and_never_the_callers_claim() {
         assert_eq!(echo["path"], "/v2/documents/7?x=1");
         assert_eq!(got(&echo, "ragkeys-key-id"), [kid.as_str()]);
         assert_eq!(got(&echo, "ragkeys-service-id"), [sid.as_str()]);
-        assert!(got(&echo, "ragkeys-scopes").is_empty(), "{echo}");
+        assert_eq!(
+            got(&echo, "ragkeys-scopes"),
+            ["query,ingest,manage"],
+            "{echo}"
+        );
         assert!(got(&echo, "ragkeys-refusal").is_empty(), "{echo}");
         assert!(got(&echo, "authorization").is_empty(), "{echo}");
         assert_eq!(got(&echo, "x-request-id"), ["gw-test-0001"]);
