@@ -33,8 +33,10 @@ pub const HTTP_REQUESTS_TOTAL: &str = "ragkeys_http_requests_total";
 /// Time from the request reaching the service (its head read) to its answer, by `route`, in
 /// seconds. Histogram.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "ragkeys_http_request_duration_seconds";
-/// `GET /v1/verify` answers by `outcome`: `ok` (200), `rate_limited` (429), `unavailable`
-/// (503, or any other 5xx: the caller got no verdict), `refused` (every other 4xx). Counter.
+/// `GET /v1/verify` answers by `outcome`: `ok` (200), `denied` (403: a valid key outside its
+/// networks or scopes), `limited` (429 of a key's own rate limit), `rate_limited` (429 of the
+/// per-address failure limit), `unavailable` (503, or any other 5xx: the caller got no
+/// verdict), `refused` (every other 4xx). Counter.
 pub const VERIFY_TOTAL: &str = "ragkeys_verify_total";
 /// Keys by `state` (`active`, `disabled`, `expired`, `rotating`) across all services, read from
 /// the store when scraped. Gauge.
@@ -93,15 +95,24 @@ enum Outcome {
     Refused = 1,
     RateLimited = 2,
     Unavailable = 3,
+    Denied = 4,
+    Limited = 5,
 }
 
-const OUTCOMES: [&str; 4] = ["ok", "refused", "rate_limited", "unavailable"];
+const OUTCOMES: [&str; 6] = [
+    "ok",
+    "refused",
+    "rate_limited",
+    "unavailable",
+    "denied",
+    "limited",
+];
 
 /// The recorder and every handle resolved once.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    verify: [Counter; 4],
+    verify: [Counter; 6],
     store_errors: Counter,
     store_writable: Gauge,
     /// Registered on the first report, so that a single-process service shows no lease at all.
@@ -237,7 +248,7 @@ fn describe(r: &PrometheusRecorder) {
         ),
         d(
             VERIFY_TOTAL,
-            "GET /v1/verify answers by outcome: ok, refused, rate_limited, unavailable.",
+            "GET /v1/verify answers by outcome: ok, refused, denied, limited, rate_limited, unavailable.",
         ),
         d(
             STORE_ERRORS_TOTAL,
@@ -287,17 +298,39 @@ fn describe(r: &PrometheusRecorder) {
 /// `/v1/verify`, its outcome. No lock once a (route, method, status) has been seen, and an
 /// allocation only once per 64 samples (the exporter's histogram list grows in blocks); with
 /// metrics off, not even a clock read.
+/// `key_limited`: a 429 of a key's own rate limit (it carries `RateLimit-Policy`), not of the
+/// per-address failure limit.
 #[inline]
-pub fn http_request(route: Option<&str>, method: &Method, status: u16, start: Instant) {
+pub fn http_request(
+    route: Option<&str>,
+    method: &Method,
+    status: u16,
+    key_limited: bool,
+    start: Instant,
+) {
     if let Some(m) = get() {
+        let status = Status {
+            code: status,
+            key_limited,
+        };
         m.routes.record(m, route, method, status, start.elapsed());
     }
 }
 
+/// An answer's status as the metrics tell verify outcomes apart.
+#[derive(Clone, Copy)]
+pub struct Status {
+    pub code: u16,
+    /// A 429 of a key's own rate limit.
+    pub key_limited: bool,
+}
+
 impl Metrics {
-    fn verify_outcome(&self, status: u16) {
-        let outcome = match status {
+    fn verify_outcome(&self, status: Status) {
+        let outcome = match status.code {
             200..=299 => Outcome::Ok,
+            403 => Outcome::Denied,
+            429 if status.key_limited => Outcome::Limited,
             429 => Outcome::RateLimited,
             500..=599 => Outcome::Unavailable,
             _ => Outcome::Refused,

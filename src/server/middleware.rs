@@ -247,7 +247,12 @@ impl LogLine {
     fn finish(self, mut resp: Response) -> Response {
         let status = resp.status().as_u16();
         let matched = self.route;
-        super::metrics::http_request(matched, &self.method, status, self.start);
+        // Only a 429 is told apart by its head: the key's own limit carries its policy.
+        let key_limited = status == 429
+            && resp
+                .headers()
+                .contains_key(super::handlers::public::RATELIMIT_POLICY);
+        super::metrics::http_request(matched, &self.method, status, key_limited, self.start);
         let route = matched.unwrap_or("(no route)");
         let id = self.id.to_str().unwrap_or("");
         let method = &self.method;

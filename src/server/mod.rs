@@ -33,6 +33,7 @@ pub mod setup;
 mod state;
 pub mod store;
 mod tls;
+mod token_bucket;
 mod usage;
 mod verify_index;
 

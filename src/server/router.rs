@@ -109,7 +109,7 @@ impl Service<Request> for VerifyFirst {
         // The gate catches a handler's panic while polling it; this one runs here, so here.
         let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let from = peer(req.extensions(), req.headers(), state);
-            public::verify_from_memory(state, from, req.headers())
+            public::verify_from_memory(state, from, req.headers(), req.uri().query())
         }));
         match answer {
             Ok(Ok(resp)) => Routed::Answered {

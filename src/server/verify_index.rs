@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::http::HeaderValue;
@@ -14,7 +15,8 @@ use axum::http::HeaderValue;
 use ipnet::IpNet;
 
 use super::store::KeyDigest;
-use super::usage::counters::{Counters, Outcome};
+use super::token_bucket::TokenBucket;
+use super::usage::counters::Counters;
 use crate::credential::Digest;
 use crate::policy::{Policy, RateLimit, ScopeSet};
 use crate::wire::Verified;
@@ -30,10 +32,10 @@ pub struct Grant {
     /// `Ragkeys-Scopes`: the scopes comma-separated, made once.
     pub scopes_header: HeaderValue,
     /// `None`: from anywhere.
-    #[expect(dead_code, reason = "checked once verify enforces policies")]
     pub allowed: Option<Box<[IpNet]>>,
-    #[expect(dead_code, reason = "checked once verify enforces policies")]
     pub rate_limit: Option<RateLimit>,
+    /// `RateLimit-Policy` of a single replica (the whole limit), made once.
+    pub rate_policy_header: Option<HeaderValue>,
     /// The policy as the API shows it, to tell whether a re-read changed it.
     pub policy: Policy,
 }
@@ -61,9 +63,17 @@ impl Grant {
             ),
             allowed,
             rate_limit: policy.rate_limit,
+            rate_policy_header: policy
+                .rate_limit
+                .map(|r| rate_policy_header(r.requests, r.per_seconds)),
             policy: policy.clone(),
         }
     }
+}
+
+/// `RateLimit-Policy: "key";q=N;w=S` (draft-ietf-httpapi-ratelimit-headers-11).
+pub fn rate_policy_header(quota: u32, window: u32) -> HeaderValue {
+    id_header(&format!("\"key\";q={quota};w={window}"))
 }
 
 #[derive(Debug)]
@@ -87,6 +97,9 @@ pub struct Entry {
     /// Verifications not yet written (docs/api.md, Usage); shared with the entry that replaces
     /// this one when the key's policy changes.
     pub usage: Arc<Counters>,
+    /// The key's rate limit on this replica (`None`: no limit); kept by the entry that replaces
+    /// this one when the limit itself did not change.
+    pub bucket: Option<Arc<TokenBucket>>,
 }
 
 impl Entry {
@@ -115,6 +128,9 @@ impl Entry {
             last_touch: AtomicI64::new(last_touch),
             valid_until: AtomicI64::new(valid_until),
             usage: Arc::default(),
+            bucket: policy
+                .rate_limit
+                .map(|_| Arc::new(TokenBucket::new(Instant::now()))),
         }
     }
 
@@ -129,22 +145,16 @@ impl Entry {
             policy,
         );
         e.usage = Arc::clone(&self.usage);
+        // A new limit starts full; an unchanged one keeps what its callers have spent.
+        if self.grant.rate_limit == e.grant.rate_limit {
+            e.bucket.clone_from(&self.bucket);
+        }
         e
     }
 
     /// Whether the key verifies at `now` (unix seconds).
     pub fn valid_at(&self, now: i64) -> bool {
         now < self.valid_until.load(Ordering::Acquire)
-    }
-
-    /// Whether the key verifies at `now`, counting the attempt from `from` in its usage as `ok`
-    /// or, for a disabled, expired or retired key, `refused` (docs/api.md, Usage).
-    #[inline]
-    pub fn check(&self, now: i64, from: std::net::IpAddr) -> bool {
-        let ok = self.valid_at(now);
-        let outcome = if ok { Outcome::Ok } else { Outcome::Refused };
-        self.usage.record(now, outcome, None, from);
-        ok
     }
 
     /// When and from where this process last recorded a use of the key (`None`: not yet).
@@ -362,10 +372,10 @@ impl VerifyIndex {
 
     /// Gives a key a new policy (a PATCH of its access), keeping its usage counts. Called before
     /// the change is answered, under the write gate, as [`VerifyIndex::set_valid_until`].
-    #[expect(dead_code, reason = "called once PATCH takes policies")]
     pub fn set_policy(&self, digest: &Digest, service_id: String, policy: &Policy) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = map.get(digest) {
+        // An unchanged policy keeps its entry.
+        if let Some(e) = map.get(digest).filter(|e| e.grant.policy != *policy) {
             let valid_until = e.valid_until.load(Ordering::Acquire);
             let next = Arc::new(e.with_policy(service_id, valid_until, policy));
             map.insert(*digest, next);
@@ -442,5 +452,64 @@ mod tests {
         assert!(e.claim_touch(1000));
         assert!(!e.claim_touch(1030));
         assert!(e.claim_touch(1060));
+    }
+
+    fn limited(requests: u32, scopes: Vec<crate::policy::Scope>) -> Policy {
+        Policy {
+            scopes,
+            rate_limit: Some(RateLimit {
+                requests,
+                per_seconds: 3600,
+            }),
+            allowed_cidrs: Some(vec!["10.0.0.0/8".into()]),
+        }
+    }
+
+    fn read(policy: Policy) -> KeyDigest {
+        KeyDigest {
+            digest: [1; 32],
+            service_id: "s".into(),
+            key_id: "k".into(),
+            last_used_at: None,
+            valid_until: i64::MAX,
+            policy,
+        }
+    }
+
+    #[test]
+    fn a_policy_change_keeps_the_bucket_unless_the_limit_changed() {
+        use crate::policy::Scope;
+        let idx = VerifyIndex::default();
+        let p = limited(1, vec![Scope::Query, Scope::Ingest]);
+        idx.insert([1; 32], "s".into(), "k".into(), i64::MAX, &p);
+        let e = idx.lookup(&[1; 32]).unwrap();
+        assert!(
+            e.grant.allowed.as_deref().unwrap()[0]
+                .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap())
+        );
+        assert_eq!(
+            e.grant.rate_policy_header.as_ref().unwrap(),
+            "\"key\";q=1;w=3600"
+        );
+        let now = Instant::now();
+        assert!(e.bucket.as_ref().unwrap().take(now, 1, 3600).allowed);
+        // A scope removed: a new entry, the spent token still spent.
+        let stamp = idx.stamp(&[1; 32]);
+        idx.apply_if_unchanged(
+            &[([1; 32], stamp)],
+            vec![read(limited(1, vec![Scope::Query]))],
+        );
+        let e2 = idx.lookup(&[1; 32]).unwrap();
+        assert!(!Arc::ptr_eq(&e, &e2));
+        assert_eq!(e2.grant.scopes, ScopeSet::of(&[Scope::Query]));
+        assert!(!e2.bucket.as_ref().unwrap().take(now, 1, 3600).allowed);
+        // A new limit: a new, full bucket.
+        idx.replace_all(vec![read(limited(2, vec![Scope::Query]))]);
+        let e3 = idx.lookup(&[1; 32]).unwrap();
+        assert!(e3.bucket.as_ref().unwrap().take(now, 2, 3600).allowed);
+        // No limit: no bucket, no header.
+        idx.replace_all(vec![read(Policy::full())]);
+        let e4 = idx.lookup(&[1; 32]).unwrap();
+        assert!(e4.bucket.is_none() && e4.grant.rate_policy_header.is_none());
     }
 }

@@ -5,6 +5,7 @@ use ragkeys::server::store::{
     AuditQuery, IdempotencyRecord, KeyChange, KeyCounts, KeyUse, NewKey, NewToken, ServiceRecord,
     StoreError, UsageBucket, UsageCount,
 };
+use ragkeys::policy::{Policy, RateLimit, Scope};
 use ragkeys::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
 
 use crate::fixture::Fixture;
@@ -601,6 +602,7 @@ fn change(
         name: name.map(|n| n.map(str::to_owned)),
         enabled,
         expires_at,
+        ..KeyChange::default()
     }
 }
 
@@ -1291,4 +1293,167 @@ pub async fn a_rotation_with_the_successors_own_expiry_keeps_it(f: Fixture) {
         Some(t + 3600),
         "the grace is the old key's"
     );
+}
+
+/// A key's policy as issued by the test below: `query` only, 5/s, two networks.
+fn narrow_policy() -> Policy {
+    Policy {
+        scopes: vec![Scope::Query],
+        rate_limit: Some(RateLimit {
+            requests: 5,
+            per_seconds: 1,
+        }),
+        allowed_cidrs: Some(vec!["10.0.0.0/8".into(), "2001:db8::/32".into()]),
+    }
+}
+
+pub async fn a_policy_is_kept_changed_with_its_changes_audited_and_inherited(f: Fixture) {
+    let issued = NewKey {
+        policy: narrow_policy(),
+        ..new_key("key_1", "svc_a", 1)
+    };
+    service_with(&f, &[issued, new_key("key_2", "svc_a", 2)]).await;
+    // Every read carries the policy: the list, one key, by digest, and the verify index's reads.
+    let keys = f.store.list_keys("svc_a".into()).await.unwrap();
+    let by_id = |id: &str| keys.iter().find(|k| k.id == id).unwrap().policy.clone();
+    assert_eq!(by_id("key_1"), narrow_policy());
+    assert_eq!(by_id("key_2"), Policy::full(), "issued without: everything");
+    let one = f.store.get_key("svc_a".into(), "key_1".into()).await;
+    assert_eq!(one.unwrap().unwrap().policy, narrow_policy());
+    let found = f.store.find_key_by_digest([1; 32]).await.unwrap().unwrap();
+    assert_eq!(found.key.policy, narrow_policy());
+    let digests = f.store.key_digests(vec![[1; 32]]).await.unwrap();
+    assert_eq!(digests[0].policy, narrow_policy());
+    let all = f.store.all_key_digests().await.unwrap();
+    assert!(all.iter().any(|d| d.digest == [1; 32] && d.policy == narrow_policy()));
+    assert_eq!(
+        f.store.live_digest([1; 32]).await.unwrap().unwrap().policy,
+        narrow_policy()
+    );
+
+    let now = 1_800_000_100;
+    let patch = |id: &str, c: KeyChange| {
+        f.store.update_key(
+            "svc_a".into(),
+            id.to_owned(),
+            c,
+            now,
+            AuditEvent {
+                key_id: Some(id.to_owned()),
+                ..audit(AuditAction::ApiKeyUpdate, "svc_a")
+            },
+        )
+    };
+    // Narrow key_2 to `query` and name it: one event listing both fields in API form.
+    let u = patch(
+        "key_2",
+        KeyChange {
+            name: Some(Some("chat".into())),
+            scopes: Some(vec![Scope::Query]),
+            ..KeyChange::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(u.actions, [AuditAction::ApiKeyUpdate]);
+    assert_eq!(u.key.policy.scopes, [Scope::Query]);
+    let event = f.store.list_audit("svc_a".into(), 1).await.unwrap().remove(0);
+    let changes = serde_json::to_value(event.changes.expect("changes")).unwrap();
+    assert_eq!(
+        changes,
+        serde_json::json!({
+            "name": {"from": null, "to": "chat"},
+            "scopes": {"from": ["query", "ingest", "manage"], "to": ["query"]},
+        })
+    );
+    // The same values again: no change, no event.
+    let same = patch(
+        "key_2",
+        KeyChange {
+            scopes: Some(vec![Scope::Query]),
+            rate_limit: Some(None),
+            allowed_cidrs: Some(None),
+            ..KeyChange::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(same.actions.is_empty(), "{:?}", same.actions);
+    // Clearing the limit and the allowlist of key_1: both listed, `null` on the new side.
+    let cleared = patch(
+        "key_1",
+        KeyChange {
+            rate_limit: Some(None),
+            allowed_cidrs: Some(None),
+            ..KeyChange::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        cleared.key.policy,
+        Policy {
+            scopes: vec![Scope::Query],
+            ..Policy::full()
+        }
+    );
+    let event = f.store.list_audit("svc_a".into(), 1).await.unwrap().remove(0);
+    assert_eq!(
+        serde_json::to_value(event.changes.unwrap()).unwrap(),
+        serde_json::json!({
+            "rate_limit": {"from": {"requests": 5, "per_seconds": 1}, "to": null},
+            "allowed_cidrs": {"from": ["10.0.0.0/8", "2001:db8::/32"], "to": null},
+        })
+    );
+    // Events of other kinds have no `changes`, in both listings.
+    let disabled = patch(
+        "key_1",
+        KeyChange {
+            enabled: Some(false),
+            ..KeyChange::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(disabled.actions, [AuditAction::ApiKeyDisable]);
+    let page = f
+        .store
+        .list_audit_page(AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(page[0].event.changes.is_none());
+    assert_eq!(
+        page.iter()
+            .filter(|e| e.event.changes.is_some())
+            .map(|e| e.event.action)
+            .collect::<Vec<_>>(),
+        [AuditAction::ApiKeyUpdate, AuditAction::ApiKeyUpdate]
+    );
+    // Stored and read back as changed.
+    let keys = f.store.list_keys("svc_a".into()).await.unwrap();
+    assert_eq!(
+        keys.iter().find(|k| k.id == "key_2").unwrap().policy.scopes,
+        [Scope::Query]
+    );
+    // A rotation's successor inherits the policy, whatever the successor came with.
+    let rotated = f
+        .store
+        .rotate_key(
+            NewKey {
+                created_at: now,
+                ..new_key("key_3", "svc_a", 3)
+            },
+            "key_2".into(),
+            60,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.successor.policy.scopes, [Scope::Query]);
+    let stored = f.store.get_key("svc_a".into(), "key_3".into()).await;
+    assert_eq!(stored.unwrap().unwrap().policy.scopes, [Scope::Query]);
 }

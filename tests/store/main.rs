@@ -41,6 +41,7 @@ macro_rules! contract_suite {
             the_whole_trail_pages_newest_first_and_keeps_deleted_services,
             a_key_is_found_by_its_digest_in_any_state_until_it_is_deleted,
             settings_are_set_again_or_initialised_once,
+            a_policy_is_kept_changed_with_its_changes_audited_and_inherited,
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {

@@ -12,6 +12,7 @@ use super::issued::{Running, answer_issued, issued, record_of, refuse_run, repla
 use super::keys::to_wire;
 use super::{Actor, Attempt, detached, new_id, record_failure};
 use crate::credential::{self, Kind};
+use crate::policy::{Policy, RateLimit, Scope, validate_cidrs, validate_scopes};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, Peer, ServicePath, parse_json, validate_field};
 use crate::server::idempotency::{self, Begin, Issued, RECORD_RETENTION_SECS, RunningGuard};
@@ -26,6 +27,7 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 struct IssueRequest {
     name: Option<String>,
     expires_at: Option<UnixTime>,
+    policy: Policy,
     /// (scope, request hash) when an Idempotency-Key came with it.
     idempotency: Option<(idempotency::Scope, [u8; 32])>,
 }
@@ -95,6 +97,23 @@ pub(super) fn check_lifetime(
     }
 }
 
+/// Checks the scopes of a request (docs/api.md, Keys that carry their own policy): non-empty,
+/// known, each once; returns them in the API's order.
+pub(super) fn check_scopes(scopes: &[Scope]) -> Result<Vec<Scope>, ApiError> {
+    validate_scopes(scopes).map_err(ApiError::invalid)
+}
+
+/// Checks a rate limit: 1 to 1,000,000 requests per 1, 60 or 3600 seconds.
+pub(super) fn check_rate(rate: RateLimit) -> Result<RateLimit, ApiError> {
+    rate.validate().map_err(ApiError::invalid)?;
+    Ok(rate)
+}
+
+/// Checks an allowlist (1 to 16 addresses or CIDRs, no host bits) and returns it canonical.
+pub(super) fn check_cidrs(cidrs: &[String]) -> Result<Vec<String>, ApiError> {
+    validate_cidrs(cidrs).map_err(ApiError::invalid)
+}
+
 fn check_issue(
     admin: &Admin,
     service_id: &str,
@@ -104,7 +123,7 @@ fn check_issue(
     admin.require_manager()?;
     // The header is checked before the body, as it always was.
     idempotency_of(admin, service_id, headers, "", b"")?;
-    let req: IssueApiKey = parse_json(headers, body)?;
+    let mut req: IssueApiKey = parse_json(headers, body)?;
     if let Some(name) = &req.name {
         validate_field("name", name, limits::KEY_NAME_MIN, limits::KEY_NAME_MAX)?;
     }
@@ -113,10 +132,21 @@ fn check_issue(
         req.lifetime_seconds,
         Timestamp::now().unix(),
     )?;
+    // Canonical before hashing: a retry that spells the same policy otherwise is the same
+    // request; one with another policy is `idempotency_key_reused`.
+    req.scopes = req.scopes.as_deref().map(check_scopes).transpose()?;
+    req.rate_limit = req.rate_limit.map(check_rate).transpose()?;
+    req.allowed_cidrs = req.allowed_cidrs.as_deref().map(check_cidrs).transpose()?;
+    let policy = Policy {
+        scopes: req.scopes.clone().unwrap_or_else(|| Scope::ALL.to_vec()),
+        rate_limit: req.rate_limit,
+        allowed_cidrs: req.allowed_cidrs.clone(),
+    };
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
     Ok(IssueRequest {
         name: req.name,
         expires_at,
+        policy,
         idempotency: idempotency_of(admin, service_id, headers, "", &canonical)?,
     })
 }
@@ -135,19 +165,23 @@ fn check_issue(
     ),
     request_body(content = IssueApiKey, content_type = "application/json",
         description = "`{}`, `{\"name\":\"…\"}` (1 to 50 characters) and/or `{\"expires_at\":\"…\"}` (RFC 3339, in the future, at most 366 days ahead; absent or null: never) \
-            or `{\"lifetime_seconds\":N}` (60 to 31622400: the key expires N seconds after the service's now; never together with `expires_at`); an empty body counts as `{}`"),
+            or `{\"lifetime_seconds\":N}` (60 to 31622400: the key expires N seconds after the service's now; never together with `expires_at`); an empty body counts as `{}`. \
+            Its policy: `scopes` (a non-empty subset of `query`, `ingest`, `manage`; absent: all three), `rate_limit` \
+            (`{\"requests\":N,\"per_seconds\":S}`, 1 ≤ N ≤ 1000000, S one of 1, 60, 3600; absent or null: none) and `allowed_cidrs` \
+            (1 to 16 IPv4/IPv6 CIDRs or bare addresses, no host bits; absent or null: anywhere), returned canonical."),
     responses(
         (status = 201, description = "The new key, with its plaintext", body = IssuedKey,
             headers(
                 ("Cache-Control" = String, description = "`no-store`"),
                 ("Idempotent-Replayed" = String, description = "`true` on a replay"),
             )),
-        (status = 400, description = "`invalid_request`: malformed JSON, unknown field, bad name, expiry or Idempotency-Key, both `expires_at` and `lifetime_seconds`", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: malformed JSON, unknown field, bad name, expiry or Idempotency-Key, both `expires_at` and `lifetime_seconds`, \
+            empty or unknown scopes, a rate limit out of range, a bad CIDR, one with host bits set, or more than 16; the message names the field", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`forbidden`: a viewer token", body = ErrorBody),
         (status = 404, description = "`service_not_found`", body = ErrorBody),
         (status = 409, description = "`api_key_limit_exceeded`, `idempotency_in_progress` or `idempotency_secret_unavailable`", body = ErrorBody),
-        (status = 422, description = "`idempotency_key_reused`: the same Idempotency-Key with another body", body = ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the same Idempotency-Key with another body (another policy included)", body = ErrorBody),
     ))]
 pub async fn issue(
     State(state): State<SharedState>,
@@ -166,7 +200,12 @@ pub async fn issue(
         let what = issuing(&service_id);
         state.retire_due(Some(&service_id)).await;
         run_idempotent(&state, &actor, what, req.idempotency, |idem| {
-            issue_now(&state, &actor, &service_id, req.name, req.expires_at, idem)
+            let asked = Asked {
+                name: req.name,
+                expires_at: req.expires_at,
+                policy: req.policy,
+            };
+            issue_now(&state, &actor, &service_id, asked, idem)
         })
         .await
     })
@@ -349,14 +388,25 @@ fn issuing(service_id: &str) -> Attempt<'_> {
     }
 }
 
+/// The new key's own fields, as the request asked for them.
+struct Asked {
+    name: Option<String>,
+    expires_at: Option<UnixTime>,
+    policy: Policy,
+}
+
 async fn issue_now(
     state: &AppState,
     actor: &Actor,
     service_id: &str,
-    name: Option<String>,
-    expires_at: Option<UnixTime>,
+    asked: Asked,
     running: Running,
 ) -> Response {
+    let Asked {
+        name,
+        expires_at,
+        policy,
+    } = asked;
     let secret = credential::generate(Kind::ApiKey);
     let digest = credential::digest(&state.pepper, secret.expose());
     let masked = credential::mask(secret.expose());
@@ -371,7 +421,7 @@ async fn issue_now(
         created_at: now,
         created_by: actor.admin.name.clone(),
         expires_at,
-        policy: crate::policy::Policy::full(),
+        policy,
     };
     let issued_key = Attempt {
         key_id: Some(&key_id),

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::issue::{check_lifetime, idempotency_of, run_idempotent};
+use super::issue::{
+    check_cidrs, check_lifetime, check_rate, check_scopes, idempotency_of, run_idempotent,
+};
 use super::issued::{Running, answer_issued, record_of, refuse_run};
 use super::keys::to_wire;
 use super::{Actor, Attempt, detached, json, new_id};
@@ -21,12 +23,25 @@ use crate::wire::{
     limits,
 };
 
+/// Whether the body sets `scopes` to `null`: it cannot be cleared (a key does something), and
+/// the typed body reads `null` as absent.
+fn scopes_null(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("scopes").is_some_and(serde_json::Value::is_null))
+}
+
 fn check_update(admin: &Admin, headers: &HeaderMap, body: &[u8]) -> Result<KeyChange, ApiError> {
     admin.require_manager()?;
     let req: UpdateApiKey = parse_json(headers, body)?;
+    if scopes_null(body) {
+        return Err(ApiError::invalid(
+            "scopes cannot be null: name at least one of query, ingest, manage",
+        ));
+    }
     if req.is_empty() {
         return Err(ApiError::invalid(
-            "the body must set at least one of name, enabled, expires_at, lifetime_seconds",
+            "the body must set at least one of name, enabled, expires_at, lifetime_seconds, \
+             scopes, rate_limit, allowed_cidrs",
         ));
     }
     if let Some(Some(name)) = &req.name {
@@ -48,11 +63,20 @@ fn check_update(admin: &Admin, headers: &HeaderMap, body: &[u8]) -> Result<KeyCh
         name: req.name,
         enabled: req.enabled,
         expires_at,
+        scopes: req.scopes.as_deref().map(check_scopes).transpose()?,
+        rate_limit: req
+            .rate_limit
+            .map(|r| r.map(check_rate).transpose())
+            .transpose()?,
+        allowed_cidrs: req
+            .allowed_cidrs
+            .map(|c| c.as_deref().map(check_cidrs).transpose())
+            .transpose()?,
     })
 }
 
-/// Renames, disables, enables or sets a new expiry (manager). A field already at its value
-/// is no change (200, no audit event).
+/// Renames, disables, enables, sets a new expiry or a new policy (manager). A field already at
+/// its value is no change (200, no audit event).
 #[utoipa::path(patch, path = "/v1/services/{service_id}/api-keys/{key_id}", operation_id = "update_api_key", tag = "api-keys", security(("admin_token" = [])),
     params(
         ("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
@@ -61,12 +85,16 @@ fn check_update(admin: &Admin, headers: &HeaderMap, body: &[u8]) -> Result<KeyCh
     request_body(content = UpdateApiKey, content_type = "application/json",
         description = "Any of `name` (1 to 50 characters, or null to clear), `enabled`, `expires_at` \
             (RFC 3339, in the future, at most 366 days ahead, or null: never) or instead `lifetime_seconds` \
-            (60 to 31622400, counted from the service's now); at least one. \
-            `{\"enabled\":false}` takes effect as a delete does: once the 200 has left, the key no longer verifies. \
+            (60 to 31622400, counted from the service's now), `scopes` (a non-empty subset of `query`, `ingest`, `manage`; never null), \
+            `rate_limit` (`{\"requests\":N,\"per_seconds\":S}` or null to remove it) and `allowed_cidrs` (1 to 16 CIDRs, or null: anywhere); at least one. \
+            `{\"enabled\":false}` takes effect as a delete does: once the 200 has left, the key no longer verifies; so does a change \
+            that narrows the policy (a scope removed, an allowlist added or shrunk, a limit lowered). \
+            `api_key.update` lists the changed fields in `changes`. \
             Enabling an expired key needs a new future `expires_at` (or a `lifetime_seconds`) in the same body."),
     responses(
         (status = 200, description = "The key afterwards", body = ApiKey),
-        (status = 400, description = "`invalid_request`: empty body, unknown field, bad name or expiry", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: empty body, unknown field, bad name or expiry, `scopes` empty, unknown or null, \
+            a rate limit out of range, a bad CIDR, one with host bits set, or more than 16; the message names the field", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`forbidden`: a viewer token", body = ErrorBody),
         (status = 404, description = "`service_not_found` or `api_key_not_found`", body = ErrorBody),
@@ -105,12 +133,14 @@ pub async fn update(
                     actor.event(what, None, "ok"),
                 )
                 .await;
-            // Before the answer leaves: a disable holds from the next request on.
+            // Before the answer leaves: a disable or a narrowed policy holds from the next
+            // request on.
             if let Ok(u) = &r {
                 let valid_until = u.key.valid_until();
                 state
                     .follow(&[u.digest], |index| {
-                        index.set_valid_until(&u.digest, valid_until)
+                        index.set_valid_until(&u.digest, valid_until);
+                        index.set_policy(&u.digest, service_id.clone(), &u.key.policy);
                     })
                     .await;
             }

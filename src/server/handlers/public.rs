@@ -12,10 +12,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::json;
 use crate::credential::{self, Kind};
+use crate::policy::{self, Scope};
 use crate::server::error::ApiError;
 use crate::server::extract::{Admin, NoQuery, Peer, bearer};
+use crate::server::rate_limit::share;
 use crate::server::state::{AppState, SharedState};
-use crate::server::verify_index::Entry;
+use crate::server::token_bucket::Taken;
+use crate::server::usage::counters::Outcome;
+use crate::server::verify_index::{Entry, rate_policy_header};
 use crate::wire::{ErrorBody, ErrorCode, Health, Me, Verified};
 
 /// A verified key's service and key ids as headers (docs/api.md, Identity for the gateway).
@@ -23,6 +27,9 @@ pub const RAGKEYS_SERVICE_ID: HeaderName = HeaderName::from_static("ragkeys-serv
 pub const RAGKEYS_KEY_ID: HeaderName = HeaderName::from_static("ragkeys-key-id");
 /// A verified key's scopes, comma-separated (docs/api.md, Keys that carry their own policy).
 pub const RAGKEYS_SCOPES: HeaderName = HeaderName::from_static("ragkeys-scopes");
+/// A key's rate limit and what is left of it (draft-ietf-httpapi-ratelimit-headers-11).
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Whether the service is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
@@ -142,16 +149,25 @@ fn not_ready(cause: &'static str) -> Response {
 
 /// Checks an API key, as the RAG service's clients and gateways do (HEAD: the same, no body).
 #[utoipa::path(get, path = "/v1/verify", operation_id = "verify", tag = "verify", security(("api_key" = [])),
+    params(("scope" = Option<Scope>, Query, description = "The scope the call needs: 200 only if the key has it, else 403 `insufficient_scope`. Without it the answer does not depend on scopes")),
     responses(
         (status = 200, description = "The key is live; the answer is also in the headers, for gateways that read only heads", body = Verified,
             headers(
                 ("Ragkeys-Service-Id" = String, description = "The key's service id, as in the body"),
                 ("Ragkeys-Key-Id" = String, description = "The key's id, as in the body"),
                 ("Ragkeys-Scopes" = String, description = "The key's scopes, comma-separated, as in the body"),
+                ("RateLimit-Policy" = String, description = "A key with a rate limit: `\"key\";q=N;w=S`, this replica's share N of the limit over S seconds"),
+                ("RateLimit" = String, description = "A key with a rate limit: `\"key\";r=R;t=T`, R whole tokens left, T seconds until the next one (absent while the bucket is full)"),
             )),
-        (status = 401, description = "`invalid_api_key`: missing, malformed, unknown or deleted (one answer for all)", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: too many failures from this address; see Retry-After", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds until verifications are accepted again"))),
+        (status = 400, description = "`invalid_request`: an unknown, empty or repeated `scope`, or another query parameter; before any lookup, counted toward nothing", body = ErrorBody),
+        (status = 401, description = "`invalid_api_key`: missing, malformed, unknown, deleted, disabled, expired or retired (one answer for all)", body = ErrorBody),
+        (status = 403, description = "`address_not_allowed`: a valid key from a client address outside its `allowed_cidrs`; `insufficient_scope`: a valid key without the `scope` asked for. Spends no token of its rate limit", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many failures from this address (Retry-After only), or the key over its own rate limit (with RateLimit-Policy and RateLimit, whose t equals Retry-After)", body = ErrorBody,
+            headers(
+                ("Retry-After" = u64, description = "Seconds until verifications are accepted again"),
+                ("RateLimit-Policy" = String, description = "The key's own limit only"),
+                ("RateLimit" = String, description = "The key's own limit only"),
+            )),
         (status = 503, description = "`unavailable`: this replica cannot confirm any key now (its database link or lease is lost); see Retry-After. Never for a malformed key", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds before trying again"))),
     ))]
@@ -161,7 +177,7 @@ pub async fn verify(
     // The request itself rather than `HeaderMap`, which would clone every header.
     req: Request,
 ) -> Response {
-    match verify_from_memory(&state, peer, req.headers()) {
+    match verify_from_memory(&state, peer, req.headers(), req.uri().query()) {
         Ok(resp) => resp,
         Err(miss) => verify_miss(state, miss).await,
     }
@@ -174,15 +190,18 @@ pub struct Miss {
     peer: IpAddr,
     now: Instant,
     at: i64,
+    scope: Option<Scope>,
 }
 
 /// `/v1/verify` as far as memory can answer it, without waiting: the answer, or a [`Miss`]
 /// to look up. The router answers GET and HEAD of `/v1/verify` through this before routing
-/// (docs/performance.md).
+/// (docs/performance.md). The checks run in the order of docs/api.md, Verify: the address's
+/// failure limit, the `scope` asked for, the key, its networks, its scopes, its rate limit.
 pub fn verify_from_memory(
     state: &SharedState,
     peer: IpAddr,
     headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Result<Response, Miss> {
     let now = Instant::now();
     if let Err(retry_after) = state
@@ -191,6 +210,11 @@ pub fn verify_from_memory(
     {
         return Ok(ApiError::rate_limited(retry_after).into_response());
     }
+    // A malformed question is the caller's mistake whatever the key: no lookup, no count.
+    let scope = match requested_scope(query) {
+        Ok(scope) => scope,
+        Err(e) => return Ok(e.into_response()),
+    };
     // Unix seconds straight from the clock: `Timestamp` goes through a calendar date.
     let at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -207,14 +231,21 @@ pub fn verify_from_memory(
         }
         Some(k) => {
             let digest = credential::digest(&state.pepper, k);
-            match state.index.with(&digest, |e| verdict(state, e, at, peer)) {
-                Some(found) => found,
+            let ask = Ask {
+                at,
+                now,
+                from: peer,
+                scope,
+            };
+            match state.index.with(&digest, |e| verdict(state, e, &ask)) {
+                Some(found) => Some(found),
                 None if state.replica.is_shared() => {
                     return Err(Miss {
                         digest,
                         peer,
                         now,
                         at,
+                        scope,
                     });
                 }
                 None => None,
@@ -231,19 +262,71 @@ pub async fn verify_miss(state: SharedState, miss: Miss) -> Response {
         peer,
         now,
         at,
+        scope,
     } = miss;
+    let ask = Ask {
+        at,
+        now,
+        from: peer,
+        scope,
+    };
     let answer = match look_up_miss(&state, digest).await {
-        Ok(e) => e.and_then(|e| verdict(&state, &e, at, peer)),
+        Ok(e) => e.map(|e| verdict(&state, &e, &ask)),
         Err(e) => return e.into_response(),
     };
     answered(&state, answer, peer, now)
 }
 
-/// The 200 of a live key, or the one uniform 401 (a failure counted against `peer`).
+/// The `scope` of `/v1/verify?scope=NAME`, read without allocating: none, or one known scope.
+/// An unknown, empty or repeated `scope`, or any other parameter, is 400 `invalid_request`
+/// (docs/api.md, Verify). Empty pieces (`?`, a trailing `&`) are no parameter. The value is
+/// compared as sent: scope names need no percent-encoding.
+fn requested_scope(query: Option<&str>) -> Result<Option<Scope>, ApiError> {
+    let mut scope = None;
+    for piece in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        if name != "scope" {
+            return Err(ApiError::invalid(
+                "/v1/verify takes one query parameter, scope=query, ingest or manage",
+            ));
+        }
+        let Some(s) = Scope::parse(value) else {
+            return Err(ApiError::invalid(
+                "scope must be one of query, ingest or manage",
+            ));
+        };
+        if scope.replace(s).is_some() {
+            return Err(ApiError::invalid("scope may be given only once"));
+        }
+    }
+    Ok(scope)
+}
+
+/// The answer of a verify (`None`: no such key, a failure counted against `peer`).
 fn answered(state: &AppState, answer: Option<Verdict>, peer: IpAddr, now: Instant) -> Response {
-    let Some(answer) = answer else {
-        state.limiter.record_failure(peer, now);
-        return ApiError::invalid_api_key().into_response();
+    let answer = match answer {
+        Some(Verdict::Pass(pass)) => pass,
+        // A key that exists but was stopped: the same 401, but the address's budget is for
+        // guessing, not for a client still sending a key it was told to stop using.
+        Some(Verdict::Stopped) => return ApiError::invalid_api_key().into_response(),
+        Some(Verdict::Denied(e)) => return e.into_response(),
+        Some(Verdict::Limited { rate, taken }) => {
+            let retry = taken.reset.unwrap_or(1);
+            let mut resp = ApiError {
+                retry_after: Some(retry),
+                ..ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!("the API key is over its rate limit; retry in {retry} s"),
+                )
+            }
+            .into_response();
+            rate_headers(resp.headers_mut(), rate, taken);
+            return resp;
+        }
+        None => {
+            state.limiter.record_failure(peer, now);
+            return ApiError::invalid_api_key().into_response();
+        }
     };
     let length = content_length(answer.body.len());
     let mut resp = Response::new(Body::from(answer.body));
@@ -254,7 +337,24 @@ fn answered(state: &AppState, answer: Option<Verdict>, peer: IpAddr, now: Instan
     h.insert(RAGKEYS_SCOPES, answer.scopes);
     // Set here, axum's router leaves it: it would format the number into a new allocation.
     h.insert(CONTENT_LENGTH, length);
+    if let Some((rate, taken)) = answer.rate {
+        rate_headers(h, rate, taken);
+    }
     resp
+}
+
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-11): this
+/// replica's share, the whole tokens left and, unless the bucket is full, the seconds until
+/// the next one.
+fn rate_headers(h: &mut HeaderMap, policy: HeaderValue, taken: Taken) {
+    h.insert(RATELIMIT_POLICY, policy);
+    let value = match taken.reset {
+        Some(t) => format!("\"key\";r={};t={t}", taken.remaining),
+        None => format!("\"key\";r={}", taken.remaining),
+    };
+    if let Ok(v) = HeaderValue::try_from(value) {
+        h.insert(RATELIMIT, v);
+    }
 }
 
 /// `Content-Length: len` without an allocation: verify's answers are a few dozen bytes, whose
@@ -273,21 +373,95 @@ fn content_length(len: usize) -> HeaderValue {
         .unwrap_or_else(|| HeaderValue::from(len))
 }
 
+/// One verification as the key's checks see it.
+struct Ask {
+    /// Unix seconds (expiry, usage buckets).
+    at: i64,
+    /// The monotonic clock (the rate limit).
+    now: Instant,
+    /// The trusted client address.
+    from: IpAddr,
+    scope: Option<Scope>,
+}
+
+/// What a known key's checks decided.
+enum Verdict {
+    Pass(Pass),
+    /// Disabled, expired or retired: the one uniform 401.
+    Stopped,
+    /// Outside its networks or scopes: 403.
+    Denied(ApiError),
+    /// Over its rate limit: 429 with the rate-limit headers.
+    Limited {
+        rate: HeaderValue,
+        taken: Taken,
+    },
+}
+
 /// The 200 of `/v1/verify`: the body and, as headers, the same answer for gateways.
-struct Verdict {
+struct Pass {
     body: Bytes,
     service: HeaderValue,
     key: HeaderValue,
     scopes: HeaderValue,
+    /// `RateLimit-Policy` and what the bucket says, for a key with a rate limit.
+    rate: Option<(HeaderValue, Taken)>,
 }
 
-/// The 200 answer for a live key found at `at` (unix seconds), or `None` for a disabled, expired
-/// or retired one, which gets the one uniform refusal (docs/api.md, Key lifecycle). Either way the
-/// attempt counts in the key's usage (docs/api.md, Usage). Runs under the index's read lock.
-fn verdict(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> Option<Verdict> {
-    if !entry.check(at, from) {
-        return None;
+/// Checks a known key in the order of docs/api.md (Verify): valid now, then its networks, its
+/// scope, its rate limit (a 403 spends no token). Each attempt counts in the key's usage by
+/// its outcome (docs/api.md, Usage by reason). Runs under the index's read lock.
+fn verdict(state: &SharedState, entry: &Entry, ask: &Ask) -> Verdict {
+    let &Ask {
+        at,
+        now,
+        from,
+        scope,
+    } = ask;
+    if !entry.valid_at(at) {
+        entry.usage.record(at, Outcome::Refused, scope, from);
+        return Verdict::Stopped;
     }
+    let grant = &entry.grant;
+    if let Some(allowed) = &grant.allowed
+        && !policy::allows(allowed, from)
+    {
+        entry.usage.record(at, Outcome::Denied, scope, from);
+        return Verdict::Denied(ApiError::new(
+            ErrorCode::AddressNotAllowed,
+            "the API key may not be used from this address",
+        ));
+    }
+    if let Some(s) = scope
+        && !grant.scopes.contains(s)
+    {
+        entry.usage.record(at, Outcome::Denied, scope, from);
+        return Verdict::Denied(ApiError::new(
+            ErrorCode::InsufficientScope,
+            format!("the API key does not have the scope {s}"),
+        ));
+    }
+    let rate = match (&entry.bucket, grant.rate_limit) {
+        (Some(bucket), Some(limit)) => {
+            // This replica's share of the limit (docs/api.md, Rate limit).
+            let quota = share(limit.requests, state.replica.live_replicas());
+            let taken = bucket.take(now, quota, limit.per_seconds);
+            let policy_header = match &grant.rate_policy_header {
+                Some(h) if quota == limit.requests => h.clone(),
+                _ => rate_policy_header(quota, limit.per_seconds),
+            };
+            if !taken.allowed {
+                entry.usage.record(at, Outcome::Limited, scope, from);
+                return Verdict::Limited {
+                    rate: policy_header,
+                    taken,
+                };
+            }
+            Some((policy_header, taken))
+        }
+        _ => None,
+    };
+    entry.usage.record(at, Outcome::Ok, scope, from);
     if entry.claim_touch(at) {
         state.record_use(entry, at, from);
     }
@@ -295,11 +469,12 @@ fn verdict(state: &SharedState, entry: &Entry, at: i64, from: IpAddr) -> Option<
     // into this thread's allocator, where sharing the one buffer would make every core write
     // its reference count (docs/performance.md). The headers are shared all the same: a copy
     // would be two more allocations, where a clone is an atomic add.
-    Some(Verdict {
+    Verdict::Pass(Pass {
         body: Bytes::copy_from_slice(&entry.answer),
         service: entry.service_header.clone(),
         key: entry.key_header.clone(),
-        scopes: entry.grant.scopes_header.clone(),
+        scopes: grant.scopes_header.clone(),
+        rate,
     })
 }
 
@@ -347,4 +522,38 @@ pub async fn wrong_method() -> ApiError {
         crate::wire::ErrorCode::NotFound,
         "this route does not take that method (see the Allow header)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_is_one_known_name_or_nothing() {
+        assert_eq!(requested_scope(None).unwrap(), None);
+        assert_eq!(requested_scope(Some("")).unwrap(), None);
+        assert_eq!(requested_scope(Some("&")).unwrap(), None);
+        assert_eq!(
+            requested_scope(Some("scope=query")).unwrap(),
+            Some(Scope::Query)
+        );
+        assert_eq!(
+            requested_scope(Some("scope=manage&")).unwrap(),
+            Some(Scope::Manage)
+        );
+        for bad in [
+            "scope=",
+            "scope",
+            "scope=admin",
+            "scope=Query",
+            "scope=query&scope=query",
+            "scope=query&scope=ingest",
+            "scope=query&key=x",
+            "scopes=query",
+            "scope=qu%65ry",
+        ] {
+            let e = requested_scope(Some(bad)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad}");
+        }
+    }
 }

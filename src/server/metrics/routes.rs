@@ -10,7 +10,7 @@ use axum::http::Method;
 use metrics::{Counter, Label};
 
 use super::latency::{self, Latency};
-use super::{HTTP_REQUESTS_TOTAL, Metrics};
+use super::{HTTP_REQUESTS_TOTAL, Metrics, Status};
 
 /// The `route` label of a request that matched no route (a 404).
 pub const UNMATCHED: &str = "unmatched";
@@ -73,7 +73,8 @@ impl Slot {
         }
     }
 
-    fn record(&self, m: &Metrics, method: &Method, status: u16, took: Duration) {
+    fn record(&self, m: &Metrics, method: &Method, answer: Status, took: Duration) {
+        let status = answer.code;
         self.duration.record(took);
         let mi = method_index(method);
         match status_index(status) {
@@ -93,7 +94,7 @@ impl Slot {
                 .increment(1),
         }
         if self.verify {
-            m.verify_outcome(status);
+            m.verify_outcome(answer);
         }
     }
 }
@@ -141,11 +142,12 @@ impl Routes {
         m: &Metrics,
         route: Option<&str>,
         method: &Method,
-        status: u16,
+        answer: Status,
         took: Duration,
     ) {
+        let status = answer.code;
         match self.slot(route) {
-            Some(slot) => slot.record(m, method, status, took),
+            Some(slot) => slot.record(m, method, answer, took),
             // More templates than slots: correct, only slower (a registry lookup).
             None => {
                 let route = route.unwrap_or(UNMATCHED);
@@ -156,7 +158,7 @@ impl Routes {
                 )
                 .increment(1);
                 if route == "/v1/verify" {
-                    m.verify_outcome(status);
+                    m.verify_outcome(answer);
                 }
             }
         }

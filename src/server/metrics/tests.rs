@@ -13,8 +13,12 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 fn request(m: &Metrics, route: Option<&str>, method: &Method, status: u16) {
+    let answer = Status {
+        code: status,
+        key_limited: false,
+    };
     m.routes
-        .record(m, route, method, status, Duration::from_micros(50));
+        .record(m, route, method, answer, Duration::from_micros(50));
 }
 
 #[test]
@@ -26,6 +30,18 @@ fn requests_are_counted_by_template_method_and_status() {
     request(&m, Some("/v1/verify"), &Method::GET, 401);
     request(&m, Some("/v1/verify"), &Method::GET, 429);
     request(&m, Some("/v1/verify"), &Method::GET, 503);
+    request(&m, Some("/v1/verify"), &Method::GET, 403);
+    let key_limited = Status {
+        code: 429,
+        key_limited: true,
+    };
+    m.routes.record(
+        &m,
+        Some("/v1/verify"),
+        &Method::HEAD,
+        key_limited,
+        Duration::from_micros(50),
+    );
     request(&m, None, &Method::from_bytes(b"BREW").unwrap(), 404);
     request(&m, Some("/v1/services/{service_id}"), &Method::DELETE, 418);
     let text = m.render();
@@ -48,13 +64,15 @@ fn requests_are_counted_by_template_method_and_status() {
     assert_eq!(get(r#"ragkeys_verify_total{outcome="refused"}"#), 1.0);
     assert_eq!(get(r#"ragkeys_verify_total{outcome="rate_limited"}"#), 1.0);
     assert_eq!(get(r#"ragkeys_verify_total{outcome="unavailable"}"#), 1.0);
+    assert_eq!(get(r#"ragkeys_verify_total{outcome="denied"}"#), 1.0);
+    assert_eq!(get(r#"ragkeys_verify_total{outcome="limited"}"#), 1.0);
     assert_eq!(
         get(r#"ragkeys_http_request_duration_seconds_count{route="/v1/verify"}"#),
-        6.0
+        8.0
     );
     assert_eq!(
         get(r#"ragkeys_http_request_duration_seconds_bucket{route="/v1/verify",le="0.0001"}"#),
-        6.0
+        8.0
     );
 }
 
@@ -136,6 +154,7 @@ fn the_recording_functions_do_nothing_before_install() {
         Some("/v1/verify"),
         &Method::GET,
         200,
+        false,
         std::time::Instant::now(),
     );
     store_error();

@@ -6,13 +6,14 @@ mod fault;
 pub mod postgres;
 mod rules;
 pub mod sqlite;
+mod stored_policy;
 
 use futures_util::future::BoxFuture;
 
 pub use self::fault::{PROBE_EVERY, RETRY_AFTER_SECS, WriteFault, WriteHealth};
 
 use crate::credential::Digest;
-use crate::policy::Policy;
+use crate::policy::{Policy, RateLimit, Scope};
 use crate::wire::{AuditAction, AuditEvent, KeyState, Role};
 
 /// Unix seconds: what the store keeps for every point in time.
@@ -175,12 +176,19 @@ pub struct KeyUsage {
     pub days: Vec<UsageBucket>,
 }
 
-/// What a PATCH changes; `None` leaves a field as it is (docs/api.md, Key lifecycle).
+/// What a PATCH changes; `None` leaves a field as it is (docs/api.md, Key lifecycle; Keys that
+/// carry their own policy). Policy fields come checked and canonical.
 #[derive(Clone, Debug, Default)]
 pub struct KeyChange {
     pub name: Option<Option<String>>,
     pub enabled: Option<bool>,
     pub expires_at: Option<Option<UnixTime>>,
+    /// Non-empty, in the API's order.
+    pub scopes: Option<Vec<Scope>>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimit>>,
+    /// `Some(None)`: from anywhere.
+    pub allowed_cidrs: Option<Option<Vec<String>>>,
 }
 
 /// The outcome of a PATCH: the key afterwards, its digest (for the verify index) and which
@@ -382,7 +390,9 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a PATCH at `now` in one transaction, writing one audit event per kind of change
     /// from `audit` (its action is replaced). A field already at its value is no change.
     /// Enabling an expired key without a new future expiry is `KeyNotActive`, as is a new
-    /// expiry on a rotating key (its grace is fixed).
+    /// expiry on a rotating key (its grace is fixed). The `api_key.update` event lists every
+    /// changed field in `changes`. A change that narrows the key's policy is awaited by every
+    /// replica, as a disable is.
     fn update_key(
         &self,
         service_id: String,
@@ -392,7 +402,7 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> Fut<'_, KeyUpdated>;
     /// Rotates an active key at `now` in one transaction: inserts `successor` in the old key's
-    /// slot (same name, same lifetime from now if the old one had an expiry), marks the old one
+    /// slot (same name and policy, same lifetime from now if the old one had an expiry), marks the old one
     /// rotating until `now + grace_secs` (retiring it at once when 0), writes the idempotency
     /// record and the audit events. A key that is not active is `KeyNotActive`.
     fn rotate_key(

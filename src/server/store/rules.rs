@@ -2,8 +2,13 @@
 //! store reads the key inside its transaction, asks these functions what the change means,
 //! and writes what they answer. Nothing here touches a database.
 
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
 use super::{KeyChange, KeyRecord, NewKey, StoreError, StoreResult, UnixTime, valid_until};
-use crate::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
+use crate::policy::Policy;
+use crate::wire::{AuditAction, AuditEvent, FieldChange, KeyState, Role, Timestamp};
 
 /// The actor of events nobody asked for (a grace that ended).
 pub const SYSTEM_ACTOR: &str = "system";
@@ -20,12 +25,15 @@ pub struct Update {
     pub key: KeyRecord,
     /// One audit action per kind of change; none when every field already had its value.
     pub actions: Vec<AuditAction>,
-    /// Whether the key verifies differently (enabled or expires_at changed); a rename alone
-    /// does not.
+    /// Whether the key verifies differently (enabled, expires_at or its policy changed); a
+    /// rename alone does not.
     pub verify_changed: bool,
-    /// Whether the key may stop verifying earlier than before: the other replicas must have
-    /// seen the change before it is answered (docs/api.md, Several replicas).
+    /// Whether the key may stop verifying earlier than before, or do less (a narrowed policy):
+    /// the other replicas must have seen the change before it is answered (docs/api.md, Several
+    /// replicas; Keys that carry their own policy).
     pub stops: bool,
+    /// The fields of the `api_key.update` event, each with its old and new value in API form.
+    pub changes: BTreeMap<String, FieldChange>,
 }
 
 /// Applies `change` to `old` (the key `key_id`) at `now`. A field already at its value is no
@@ -51,6 +59,17 @@ pub fn update(
             "API key {key_id} has expired; enable it together with a new future expires_at"
         )));
     }
+    let policy = Policy {
+        scopes: change
+            .scopes
+            .clone()
+            .unwrap_or_else(|| old.policy.scopes.clone()),
+        rate_limit: change.rate_limit.unwrap_or(old.policy.rate_limit),
+        allowed_cidrs: change
+            .allowed_cidrs
+            .clone()
+            .unwrap_or_else(|| old.policy.allowed_cidrs.clone()),
+    };
     let mut actions = Vec::new();
     if enabled != old.enabled {
         actions.push(if enabled {
@@ -59,22 +78,58 @@ pub fn update(
             AuditAction::ApiKeyDisable
         });
     }
-    if name != old.name || expires_at != old.expires_at {
+    let new = KeyRecord {
+        name,
+        enabled,
+        expires_at,
+        policy,
+        ..old.clone()
+    };
+    let changes = changes(&old, &new);
+    if !changes.is_empty() {
         actions.push(AuditAction::ApiKeyUpdate);
     }
-    let verify_changed = enabled != old.enabled || expires_at != old.expires_at;
-    let stops = valid_until(enabled, expires_at) < valid_until(old.enabled, old.expires_at);
+    let policy_changed = new.policy != old.policy;
+    let verify_changed = enabled != old.enabled || expires_at != old.expires_at || policy_changed;
+    let stops = valid_until(enabled, expires_at) < valid_until(old.enabled, old.expires_at)
+        || old.policy.narrowed_by(&new.policy);
     Ok(Update {
-        key: KeyRecord {
-            name,
-            enabled,
-            expires_at,
-            ..old
-        },
+        key: new,
         actions,
         verify_changed,
         stops,
+        changes,
     })
+}
+
+/// Each field of an `api_key.update` that differs between `old` and `new`, with both values as
+/// the API shows that field (docs/api.md, Endpoints: AuditEvent).
+pub fn changes(old: &KeyRecord, new: &KeyRecord) -> BTreeMap<String, FieldChange> {
+    let time = |t: Option<UnixTime>| json!(t.map(|t| Timestamp::from_unix(t).to_string()));
+    let fields: [(&str, Value, Value); 5] = [
+        ("name", json!(old.name), json!(new.name)),
+        ("expires_at", time(old.expires_at), time(new.expires_at)),
+        (
+            "scopes",
+            json!(old.policy.scopes),
+            json!(new.policy.scopes),
+        ),
+        (
+            "rate_limit",
+            json!(old.policy.rate_limit),
+            json!(new.policy.rate_limit),
+        ),
+        (
+            "allowed_cidrs",
+            json!(old.policy.allowed_cidrs),
+            json!(new.policy.allowed_cidrs),
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, from, to)| from != to)
+        .map(|(field, from, to)| (field.to_owned(), FieldChange { from, to }))
+        .collect()
 }
 
 impl Update {
@@ -85,6 +140,7 @@ impl Update {
             .map(|action| AuditEvent {
                 action: *action,
                 masked: Some(self.key.masked.clone()),
+                changes: (*action == AuditAction::ApiKeyUpdate).then(|| self.changes.clone()),
                 ..audit.clone()
             })
             .collect()
@@ -103,7 +159,7 @@ pub struct Rotation {
 }
 
 /// Rotates `old` (the key `old_key_id`) into `successor` (created at `now`): only an active key
-/// can be rotated; the successor keeps its name and, unless it comes with an expiry of its own
+/// can be rotated; the successor keeps its name, its policy and, unless it comes with an expiry of its own
 /// (docs/api.md, Time), the old key's lifetime (if it had one) counted from now.
 pub fn rotation(
     old: &KeyRecord,
@@ -122,6 +178,8 @@ pub fn rotation(
     Ok(Rotation {
         successor: NewKey {
             name: old.name.clone(),
+            // The successor may do what the old key could (docs/api.md, Changes).
+            policy: old.policy.clone(),
             expires_at: successor
                 .expires_at
                 .or_else(|| old.expires_at.map(|e| now + (e - old.created_at).max(1))),
@@ -167,4 +225,16 @@ pub fn retire_event(service_id: &str, key_id: &str, masked: &str, now: UnixTime)
         outcome: "ok".into(),
         changes: None,
     }
+}
+
+/// `changes` of an audit event as stored: JSON text, `None` for events without.
+pub fn changes_text(e: &AuditEvent) -> Option<String> {
+    e.changes
+        .as_ref()
+        .and_then(|c| serde_json::to_string(c).ok())
+}
+
+/// Reads [`changes_text`] back; text that does not parse reads as no changes.
+pub fn changes_of(text: Option<String>) -> Option<BTreeMap<String, FieldChange>> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
 }

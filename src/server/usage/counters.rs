@@ -24,10 +24,8 @@ pub enum Outcome {
     /// 401: the key is disabled, expired or retired.
     Refused,
     /// 403: the valid key outside its scopes or allowed networks.
-    #[expect(dead_code, reason = "counted once verify enforces policies")]
     Denied,
     /// 429: the valid key over its rate limit.
-    #[expect(dead_code, reason = "counted once verify enforces policies")]
     Limited,
 }
 

@@ -10,6 +10,7 @@ use super::feed::{Phases, announce, await_acks};
 use super::schema::MIGRATION_LOCK;
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
+use crate::server::store::stored_policy::StoredPolicy;
 use crate::server::store::{
     FoundKey, IdempotencyRecord, KeyRecord, NewKey, ServiceRecord, StoreError, StoreResult,
 };
@@ -180,17 +181,33 @@ pub async fn delete_service(
 
 // ---- API keys -----------------------------------------------------------------------------
 
-/// The columns [`key_row`] reads, in its order.
+/// The columns [`key_row`] reads, in its order; the next column is [`KEY_COLUMNS_LEN`].
 pub const KEY_COLUMNS: &str = "id, service_id, masked, name, created_at, last_used_at, \
-     created_by, enabled, expires_at, replaced_by";
+     created_by, enabled, expires_at, replaced_by, \
+     scopes, rate_requests, rate_per_seconds, allowed_cidrs";
+
+/// How many columns [`KEY_COLUMNS`] names.
+pub const KEY_COLUMNS_LEN: usize = 14;
 
 const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
-     k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by";
+     k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by, \
+     k.scopes, k.rate_requests, k.rate_per_seconds, k.allowed_cidrs";
+
+/// The policy in the four columns from `at` on (`scopes, rate_requests, rate_per_seconds,
+/// allowed_cidrs`).
+pub fn policy_at(row: &PgRow, at: usize) -> Result<crate::policy::Policy, sqlx::Error> {
+    Ok(StoredPolicy {
+        scopes: row.try_get(at)?,
+        rate_requests: row.try_get(at + 1)?,
+        rate_per_seconds: row.try_get(at + 2)?,
+        allowed_cidrs: row.try_get(at + 3)?,
+    }
+    .policy())
+}
 
 pub fn key_row(row: &PgRow) -> Result<KeyRecord, sqlx::Error> {
     Ok(KeyRecord {
-        // Until the store keeps policies, every key has all of it.
-        policy: crate::policy::Policy::full(),
+        policy: policy_at(row, 10)?,
         id: row.try_get(0)?,
         service_id: row.try_get(1)?,
         masked: row.try_get(2)?,
@@ -253,7 +270,7 @@ pub async fn find_key_by_digest(pool: &PgPool, digest: &Digest) -> StoreResult<O
     tx.commit().await?;
     Ok(Some(FoundKey {
         key: key_row(&r)?,
-        service_name: r.try_get(10)?,
+        service_name: r.try_get(KEY_COLUMNS_LEN)?,
     }))
 }
 
@@ -301,9 +318,11 @@ pub async fn issue_key(
 
 /// Inserts a new key row (its slot is the caller's business) and returns it as listed.
 pub async fn insert_key(conn: &mut PgConnection, key: &NewKey) -> StoreResult<KeyRecord> {
+    let p = StoredPolicy::of(&key.policy);
     q(
-        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at, created_by, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at, created_by, expires_at, \
+         scopes, rate_requests, rate_per_seconds, allowed_cidrs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&key.id)
     .bind(&key.service_id)
@@ -313,11 +332,14 @@ pub async fn insert_key(conn: &mut PgConnection, key: &NewKey) -> StoreResult<Ke
     .bind(key.created_at)
     .bind(&key.created_by)
     .bind(key.expires_at)
+    .bind(p.scopes)
+    .bind(p.rate_requests)
+    .bind(p.rate_per_seconds)
+    .bind(p.allowed_cidrs)
     .execute(conn)
     .await?;
     Ok(KeyRecord {
-        // Until the store keeps policies, every key has all of it.
-        policy: crate::policy::Policy::full(),
+        policy: key.policy.clone(),
         id: key.id.clone(),
         service_id: key.service_id.clone(),
         masked: key.masked.clone(),

@@ -8,11 +8,12 @@ use std::time::Instant;
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::catalog::{KEY_COLUMNS, insert_key, key_row};
+use super::catalog::{KEY_COLUMNS, KEY_COLUMNS_LEN, insert_key, key_row};
 use super::common::{begin, digest_of, q, qs};
 use super::feed::{Phases, announce, await_acks};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
+use crate::server::store::stored_policy::StoredPolicy;
 use crate::server::store::{
     IdempotencyRecord, KeyChange, KeyRecord, KeyRotated, KeyUpdated, NewKey, Retired, StoreError,
     StoreResult, UnixTime, rules,
@@ -35,7 +36,7 @@ async fn current(
     .fetch_optional(&mut *tx)
     .await?;
     let found = match row {
-        Some(r) => Some((key_row(&r)?, digest_of(&r, 10)?)),
+        Some(r) => Some((key_row(&r)?, digest_of(&r, KEY_COLUMNS_LEN)?)),
         None => None,
     };
     match found {
@@ -73,22 +74,27 @@ pub async fn update_key(
     let key = &update.key;
     let mut seq = None;
     if !update.actions.is_empty() {
-        q(
-            "UPDATE api_keys SET name = $3, enabled = $4, expires_at = $5 WHERE id = $1 AND service_id = $2",
-        )
+        let p = StoredPolicy::of(&key.policy);
+        q("UPDATE api_keys SET name = $3, enabled = $4, expires_at = $5, scopes = $6, \
+             rate_requests = $7, rate_per_seconds = $8, allowed_cidrs = $9 \
+             WHERE id = $1 AND service_id = $2")
         .bind(key_id)
         .bind(service_id)
         .bind(&key.name)
         .bind(key.enabled)
         .bind(key.expires_at)
+        .bind(p.scopes)
+        .bind(p.rate_requests)
+        .bind(p.rate_per_seconds)
+        .bind(p.allowed_cidrs)
         .execute(&mut *tx)
         .await?;
         for event in update.events(audit) {
             insert_audit(&mut tx, &event).await?;
         }
-        // Which keys verify changes only with enabled or expires_at; a rename alone is no
-        // change. Awaited when the key may stop verifying earlier than before (docs/api.md, Several
-        // replicas).
+        // Which keys verify changes only with enabled, expires_at or the policy; a rename alone
+        // is no change. Awaited when the key may stop verifying earlier than before or may do
+        // less (docs/api.md, Several replicas; Keys that carry their own policy).
         if update.verify_changed {
             let stops = update.stops;
             seq = Some((

@@ -8,6 +8,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
 use super::common::{begin_on, digest_array, digest_from, digest_of, q, qs, read_tx_on};
 use super::feed::CHANNEL;
+use super::catalog::policy_at;
 use crate::credential::Digest;
 use crate::server::store::{KeyDigest, StoreResult, valid_until};
 
@@ -179,14 +180,14 @@ pub async fn changes_since(
     Ok(out)
 }
 
-const KEY_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
+const KEY_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at, \
+     scopes, rate_requests, rate_per_seconds, allowed_cidrs";
 
 fn key_digest(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
     let enabled: bool = r.try_get(4)?;
     let expires_at: Option<i64> = r.try_get(5)?;
     Ok(KeyDigest {
-        // Until the store keeps policies, every key has all of it.
-        policy: crate::policy::Policy::full(),
+        policy: policy_at(r, 6)?,
         digest: digest_of(r, 0)?,
         service_id: r.try_get(1)?,
         key_id: r.try_get(2)?,

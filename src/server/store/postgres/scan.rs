@@ -5,15 +5,16 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::common::{begin, digest_array, digest_of, q};
+use super::catalog::policy_at;
 use crate::credential::Digest;
 use crate::server::store::{KeyCounts, KeyDigest, StoreResult, UnixTime, valid_until};
 
-const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
+const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at, \
+     scopes, rate_requests, rate_per_seconds, allowed_cidrs";
 
 fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
     Ok(KeyDigest {
-        // Until the store keeps policies, every key has all of it.
-        policy: crate::policy::Policy::full(),
+        policy: policy_at(r, 6)?,
         digest: digest_of(r, 0)?,
         service_id: r.try_get(1)?,
         key_id: r.try_get(2)?,

@@ -133,6 +133,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE admin_tokens DROP CONSTRAINT admin_tokens_name_key;
     CREATE UNIQUE INDEX admin_tokens_name_key ON admin_tokens (name) WHERE console_pid IS NULL;
     ",
+    // 4: what a key may do (docs/api.md, Keys that carry their own policy), as SQLite's
+    // version 6: scopes as `query,ingest,manage` (keys from before get all three), the rate
+    // limit (both columns or neither), the allowlist as canonical CIDRs joined by commas (null:
+    // anywhere), and the changed fields of an `api_key.update` event as JSON.
+    "
+    ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'query,ingest,manage'
+        CHECK (scopes <> '');
+    ALTER TABLE api_keys ADD COLUMN rate_requests BIGINT
+        CHECK (rate_requests BETWEEN 1 AND 1000000);
+    ALTER TABLE api_keys ADD COLUMN rate_per_seconds BIGINT
+        CHECK (rate_per_seconds IN (1, 60, 3600));
+    ALTER TABLE api_keys ADD CONSTRAINT api_keys_rate_whole
+        CHECK ((rate_requests IS NULL) = (rate_per_seconds IS NULL));
+    ALTER TABLE api_keys ADD COLUMN allowed_cidrs TEXT CHECK (allowed_cidrs <> '');
+    ALTER TABLE audit_events ADD COLUMN changes TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

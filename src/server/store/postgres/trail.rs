@@ -5,13 +5,14 @@ use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder, Row};
 
 use super::common::{begin, digest_of, q, role_of};
 use crate::server::idempotency::RECORD_RETENTION_SECS;
+use crate::server::store::rules::{changes_of, changes_text};
 use crate::server::store::{AuditQuery, IdempotencyRecord, StoreResult, StoredEvent, UnixTime};
 use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
 pub async fn insert_audit(conn: &mut PgConnection, e: &AuditEvent) -> StoreResult<()> {
     q(
-        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(e.at.unix())
     .bind(&e.actor)
@@ -22,6 +23,7 @@ pub async fn insert_audit(conn: &mut PgConnection, e: &AuditEvent) -> StoreResul
     .bind(&e.masked)
     .bind(&e.remote_addr)
     .bind(&e.outcome)
+    .bind(changes_text(e))
     .execute(conn)
     .await?;
     Ok(())
@@ -73,7 +75,7 @@ pub async fn record_failure(
 }
 
 const EVENT_COLUMNS: &str =
-    "at, actor, role, action, service_id, key_id, masked, remote_addr, outcome";
+    "at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes";
 
 fn event_row(r: &PgRow) -> Result<AuditEvent, sqlx::Error> {
     let action: String = r.try_get(3)?;
@@ -90,7 +92,7 @@ fn event_row(r: &PgRow) -> Result<AuditEvent, sqlx::Error> {
         masked: r.try_get(6)?,
         remote_addr: r.try_get(7)?,
         outcome: r.try_get(8)?,
-        changes: None,
+        changes: changes_of(r.try_get(9)?),
     })
 }
 
@@ -145,7 +147,7 @@ pub async fn list_audit_page(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<S
         .map(|r| {
             Ok(StoredEvent {
                 event: event_row(r)?,
-                id: r.try_get(9)?,
+                id: r.try_get(10)?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()?)

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::common::{digest_of, is_unique_violation, write_tx};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
+use crate::server::store::stored_policy::StoredPolicy;
 use crate::server::store::{
     FoundKey, IdempotencyRecord, KeyCounts, KeyDigest, KeyRecord, NewKey, ServiceRecord,
     StoreError, StoreResult, UnixTime, valid_until,
@@ -130,18 +131,33 @@ pub fn delete_service(
 
 // ---- API keys -----------------------------------------------------------------------------
 
-/// The columns [`key_row`] reads, in its order.
+/// The columns [`key_row`] reads, in its order; the next column is [`KEY_COLUMNS_LEN`].
 pub const KEY_COLUMNS: &str = "id, service_id, masked, name, created_at, last_used_at, \
-     created_by, enabled, expires_at, replaced_by";
+     created_by, enabled, expires_at, replaced_by, \
+     scopes, rate_requests, rate_per_seconds, allowed_cidrs";
+
+/// How many columns [`KEY_COLUMNS`] names.
+pub const KEY_COLUMNS_LEN: usize = 14;
 
 /// [`KEY_COLUMNS`] of the table aliased `k`, for joins.
 const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
-     k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by";
+     k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by, \
+     k.scopes, k.rate_requests, k.rate_per_seconds, k.allowed_cidrs";
+
+/// The policy in the four columns from `at` on.
+fn policy_at(row: &Row<'_>, at: usize) -> rusqlite::Result<crate::policy::Policy> {
+    Ok(StoredPolicy {
+        scopes: row.get(at)?,
+        rate_requests: row.get(at + 1)?,
+        rate_per_seconds: row.get(at + 2)?,
+        allowed_cidrs: row.get(at + 3)?,
+    }
+    .policy())
+}
 
 pub fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
-        // Until the store keeps policies, every key has all of it.
-        policy: crate::policy::Policy::full(),
+        policy: policy_at(row, 10)?,
         id: row.get(0)?,
         service_id: row.get(1)?,
         masked: row.get(2)?,
@@ -205,7 +221,7 @@ pub fn find_key_by_digest(conn: &Connection, digest: &Digest) -> StoreResult<Opt
         .query_row([&digest[..]], |r| {
             Ok(FoundKey {
                 key: key_row(r)?,
-                service_name: r.get(10)?,
+                service_name: r.get(KEY_COLUMNS_LEN)?,
             })
         })
         .optional()?)
@@ -247,9 +263,11 @@ pub fn issue_key(
 
 /// Inserts a new key row (its slot is the caller's business) and returns it as listed.
 pub fn insert_key(conn: &Connection, key: &NewKey) -> StoreResult<KeyRecord> {
+    let p = StoredPolicy::of(&key.policy);
     conn.prepare_cached(
-        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at, created_by, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO api_keys (id, service_id, digest, masked, name, created_at, created_by, expires_at, \
+         scopes, rate_requests, rate_per_seconds, allowed_cidrs) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         key.id,
@@ -259,11 +277,14 @@ pub fn insert_key(conn: &Connection, key: &NewKey) -> StoreResult<KeyRecord> {
         key.name,
         key.created_at,
         key.created_by,
-        key.expires_at
+        key.expires_at,
+        p.scopes,
+        p.rate_requests,
+        p.rate_per_seconds,
+        p.allowed_cidrs
     ])?;
     Ok(KeyRecord {
-        // Until the store keeps policies, every key has all of it.
-        policy: crate::policy::Policy::full(),
+        policy: key.policy.clone(),
         id: key.id.clone(),
         service_id: key.service_id.clone(),
         masked: key.masked.clone(),
@@ -328,8 +349,7 @@ pub fn delete_key(
 
 fn key_digest_row(r: &Row<'_>) -> rusqlite::Result<KeyDigest> {
     Ok(KeyDigest {
-        // Until the store keeps policies, every key has all of it.
-        policy: crate::policy::Policy::full(),
+        policy: policy_at(r, 6)?,
         digest: digest_of(r, 0)?,
         service_id: r.get(1)?,
         key_id: r.get(2)?,
@@ -338,7 +358,8 @@ fn key_digest_row(r: &Row<'_>) -> rusqlite::Result<KeyDigest> {
     })
 }
 
-const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at";
+const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at, \
+     scopes, rate_requests, rate_per_seconds, allowed_cidrs";
 
 pub fn all_key_digests(conn: &Connection) -> StoreResult<Vec<KeyDigest>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"))?;

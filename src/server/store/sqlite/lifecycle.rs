@@ -3,7 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::catalog::{KEY_COLUMNS, insert_key, key_row};
+use super::catalog::{KEY_COLUMNS, KEY_COLUMNS_LEN, insert_key, key_row};
+use crate::server::store::stored_policy::StoredPolicy;
 use super::common::{digest_of, write_tx};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
@@ -26,7 +27,7 @@ fn current(
             "SELECT {KEY_COLUMNS}, digest FROM api_keys WHERE id = ?1 AND service_id = ?2"
         ))?
         .query_row([key_id, service_id], |r| {
-            Ok((key_row(r)?, digest_of(r, 10)?))
+            Ok((key_row(r)?, digest_of(r, KEY_COLUMNS_LEN)?))
         })
         .optional()?;
     match found {
@@ -60,9 +61,22 @@ pub fn update_key(
     let update = rules::update(old, key_id, change, now)?;
     let key = &update.key;
     if !update.actions.is_empty() {
+        let p = StoredPolicy::of(&key.policy);
         tx.execute(
-            "UPDATE api_keys SET name = ?3, enabled = ?4, expires_at = ?5 WHERE id = ?1 AND service_id = ?2",
-            params![key_id, service_id, key.name, key.enabled, key.expires_at],
+            "UPDATE api_keys SET name = ?3, enabled = ?4, expires_at = ?5, scopes = ?6, \
+             rate_requests = ?7, rate_per_seconds = ?8, allowed_cidrs = ?9 \
+             WHERE id = ?1 AND service_id = ?2",
+            params![
+                key_id,
+                service_id,
+                key.name,
+                key.enabled,
+                key.expires_at,
+                p.scopes,
+                p.rate_requests,
+                p.rate_per_seconds,
+                p.allowed_cidrs
+            ],
         )?;
         for event in update.events(audit) {
             insert_audit(&tx, &event)?;

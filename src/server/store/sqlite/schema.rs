@@ -157,6 +157,21 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE admin_tokens_v4;
     CREATE UNIQUE INDEX admin_tokens_name ON admin_tokens (name) WHERE console_pid IS NULL;
     ",
+    // 6: what a key may do (docs/api.md, Keys that carry their own policy): its scopes as
+    // `query,ingest,manage` (keys from before get all three), its rate limit (both columns or
+    // neither; none: no limit) and its allowlist as canonical CIDRs joined by commas (none:
+    // anywhere). An `api_key.update` event keeps its changed fields as JSON in `changes`.
+    "
+    ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'query,ingest,manage'
+        CHECK (scopes <> '');
+    ALTER TABLE api_keys ADD COLUMN rate_requests INTEGER
+        CHECK (rate_requests BETWEEN 1 AND 1000000);
+    ALTER TABLE api_keys ADD COLUMN rate_per_seconds INTEGER
+        CHECK (rate_per_seconds IN (1, 60, 3600)
+               AND (rate_requests IS NULL) = (rate_per_seconds IS NULL));
+    ALTER TABLE api_keys ADD COLUMN allowed_cidrs TEXT CHECK (allowed_cidrs <> '');
+    ALTER TABLE audit_events ADD COLUMN changes TEXT;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -341,6 +356,47 @@ mod tests {
             [],
         );
         assert!(again.unwrap_err().to_string().contains("admin_tokens.name"));
+    }
+
+    #[test]
+    fn a_version_5_database_keeps_its_keys_which_get_every_scope() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 5).unwrap();
+        c.execute_batch(
+            "INSERT INTO services (id, name, description, key_count, created_at) VALUES ('s', 'svc', '', 1, 1);
+             INSERT INTO api_keys (id, service_id, digest, masked, name, created_at) VALUES ('k', 's', x'00', 'm', 'ci', 1);
+             INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome)
+                 VALUES (1, 'alice', 'manager', 'api_key.issue', 's', 'k', 'm', '::1', 'ok');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        let row: (String, String, Option<i64>, Option<i64>, Option<String>) = c
+            .query_row(
+                "SELECT name, scopes, rate_requests, rate_per_seconds, allowed_cidrs \
+                 FROM api_keys WHERE id = 'k'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            ("ci".into(), "query,ingest,manage".into(), None, None, None)
+        );
+        let changes: Option<String> = c
+            .query_row("SELECT changes FROM audit_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(changes, None);
+        // Half a rate limit, or an empty scope list, is refused by the schema itself.
+        for bad in [
+            "UPDATE api_keys SET rate_requests = 5",
+            "UPDATE api_keys SET scopes = ''",
+            "UPDATE api_keys SET rate_requests = 5, rate_per_seconds = 7",
+        ] {
+            assert!(c.execute(bad, []).is_err(), "{bad}");
+        }
     }
 
     #[test]

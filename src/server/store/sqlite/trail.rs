@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::common::{hash_of, role_of, write_tx};
+use crate::server::store::rules::{changes_of, changes_text};
 use crate::server::store::{AuditQuery, IdempotencyRecord, StoreResult, StoredEvent, UnixTime};
 use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
@@ -10,8 +11,8 @@ use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
 pub fn insert_audit(conn: &Connection, e: &AuditEvent) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         e.at.unix(),
@@ -22,7 +23,8 @@ pub fn insert_audit(conn: &Connection, e: &AuditEvent) -> StoreResult<()> {
         e.key_id,
         e.masked,
         e.remote_addr,
-        e.outcome
+        e.outcome,
+        changes_text(e)
     ])?;
     Ok(())
 }
@@ -63,7 +65,7 @@ pub fn record_failure(
 
 /// The columns [`event_row`] reads, in its order.
 const EVENT_COLUMNS: &str =
-    "at, actor, role, action, service_id, key_id, masked, remote_addr, outcome";
+    "at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes";
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
     let action: String = r.get(3)?;
@@ -83,7 +85,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
         masked: r.get(6)?,
         remote_addr: r.get(7)?,
         outcome: r.get(8)?,
-        changes: None,
+        changes: changes_of(r.get(9)?),
     })
 }
 
@@ -121,7 +123,7 @@ pub fn list_audit_page(conn: &Connection, q: &AuditQuery) -> StoreResult<Vec<Sto
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok(StoredEvent {
             event: event_row(r)?,
-            id: r.get(9)?,
+            id: r.get(10)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
