@@ -11,6 +11,7 @@ mod deadline;
 mod hostile_server;
 mod https;
 mod json_everywhere;
+mod key_policy;
 mod key_lifecycle;
 mod options_per_command;
 mod profiles_and_precedence;
