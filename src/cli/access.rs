@@ -108,16 +108,13 @@ pub fn allowed_text(cidrs: Option<&[String]>) -> String {
     cidrs.map_or_else(|| "anywhere".into(), |c| c.join(", "))
 }
 
-/// A key's policy, one labelled line each, as the per-key views print it.
-pub fn policy_lines(p: &Policy) -> String {
+/// A key's policy as labelled values, for a view of one key (`keys whois`).
+pub fn policy_rows(p: &Policy) -> [(&'static str, String); 3] {
     [
         ("Scopes", scopes_text(&p.scopes)),
         ("Rate limit", rate_text(p.rate_limit)),
         ("Allowed from", allowed_text(p.allowed_cidrs.as_deref())),
     ]
-    .iter()
-    .map(|(label, value)| format!("{label:<12}  {value}\n"))
-    .collect()
 }
 
 /// What the issue notice adds for a key that may do less than everything: ` Access: query;
@@ -262,13 +259,18 @@ mod tests {
             }),
             allowed_cidrs: Some(vec!["10.0.0.0/8".into(), "192.0.2.7/32".into()]),
         };
+        let lines = |p: &Policy| {
+            policy_rows(p)
+                .map(|(label, value)| format!("{label}: {value}"))
+                .join("\n")
+        };
         assert_eq!(
-            policy_lines(&p),
-            "Scopes        query\nRate limit    5/s\nAllowed from  10.0.0.0/8, 192.0.2.7/32\n"
+            lines(&p),
+            "Scopes: query\nRate limit: 5/s\nAllowed from: 10.0.0.0/8, 192.0.2.7/32"
         );
         assert_eq!(
-            policy_lines(&Policy::full()),
-            "Scopes        query, ingest, manage\nRate limit    none\nAllowed from  anywhere\n"
+            lines(&Policy::full()),
+            "Scopes: query, ingest, manage\nRate limit: none\nAllowed from: anywhere"
         );
         assert_eq!(
             issued_note(&p),

@@ -9,9 +9,7 @@ use zeroize::Zeroizing;
 
 use super::error::{self, CliError};
 use super::lifetime::Expires;
-use super::output::{
-    json_for_terminal, key_view, keys_table, local_time, notice, stdout, stdout_json,
-};
+use super::output::{json_for_terminal, keys_table, local_time, notice, stdout, stdout_json};
 use super::retry::retry;
 use super::services::is_not_found;
 use super::{Ctx, access, confirm, lifetime};
@@ -279,13 +277,13 @@ async fn update(
     Ok(())
 }
 
-/// One key: its row of the keys table and its policy, or with `--json` the service's ApiKey
-/// object.
+/// One key: its row of the keys table (its Access column the policy in short), or with
+/// `--json` the service's ApiKey object.
 fn show_key(ctx: &Ctx, raw: &Raw<ApiKey>) -> Result<(), CliError> {
     if ctx.json {
         stdout_json(&json_for_terminal(&raw.body))
     } else {
-        stdout(&key_view(&raw.value))
+        stdout(&keys_table(std::slice::from_ref(&raw.value)))
     }
 }
 

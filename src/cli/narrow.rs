@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use super::error::CliError;
 use super::output::{
-    grouped, json_for_terminal, key_view, local_time, notice, stdout, stdout_json,
+    grouped, json_for_terminal, keys_table, local_time, notice, stdout, stdout_json,
 };
 use super::retry::retry;
 use super::{Ctx, confirm};
@@ -58,7 +58,10 @@ pub async fn run(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result
     .await?;
     // With --json, stdout holds the narrowing answer alone: its `proposed` is what was applied.
     if !ctx.json {
-        stdout(&format!("\n{}", key_view(&updated.value)))?;
+        stdout(&format!(
+            "\n{}",
+            keys_table(std::slice::from_ref(&updated.value))
+        ))?;
     }
     notice(&format!("Narrowed API key {}.", clean(key_id)));
     Ok(())

@@ -157,18 +157,6 @@ pub fn keys_table(keys: &[ApiKey]) -> String {
     )
 }
 
-/// One key as the commands that change a key print it: its row of the keys table, then its
-/// policy in full (scopes, rate limit, allowed networks).
-pub fn key_view(k: &ApiKey) -> String {
-    let mut out = keys_table(std::slice::from_ref(k));
-    out.push('\n');
-    for line in super::access::policy_lines(&k.policy).lines() {
-        out.push_str(&cell(line));
-        out.push('\n');
-    }
-    out
-}
-
 /// `1,204`: digits grouped by three, as API.md writes counts.
 pub fn grouped(n: u64) -> String {
     let digits = n.to_string();

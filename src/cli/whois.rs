@@ -123,15 +123,11 @@ fn describe(w: &WhoisAnswer) -> String {
                 .map(local_time)
                 .unwrap_or_else(|| "never".into()),
         ),
-        ("Scopes", access::scopes_text(&k.policy.scopes)),
-        ("Rate limit", access::rate_text(k.policy.rate_limit)),
-        (
-            "Allowed from",
-            clean(&access::allowed_text(k.policy.allowed_cidrs.as_deref())).into_owned(),
-        ),
     ];
+    let policy =
+        access::policy_rows(&k.policy).map(|(label, value)| (label, clean(&value).into_owned()));
     let mut out = String::new();
-    for (label, value) in rows {
+    for (label, value) in rows.into_iter().chain(policy) {
         out.push_str(&format!(
             "{label:<12}  {}\n",
             value.replace(['\n', '\r'], " ")

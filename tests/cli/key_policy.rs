@@ -245,19 +245,13 @@ fn update_changes_and_clears_access_in_table_and_json() {
         .unwrap()
         .to_string();
 
-    // Table form: the key's row with its Access, then its policy in full.
+    // Table form: the key's row, its Access column the new policy in short.
     let o = keys(&cli, &s, &["update", &svc, &id, "--scope", "ingest"]);
     expect_code(&o, 0);
     let out = stdout(&o);
+    assert_eq!(out.lines().count(), 2, "{out}");
     let (header, row) = row_of(&out, &id);
     assert_eq!(access_cell(&header, &row), "ingest", "{out}");
-    for want in [
-        "Scopes        ingest",
-        "Rate limit    none",
-        "Allowed from  anywhere",
-    ] {
-        assert!(out.contains(want), "{want:?} missing from:\n{out}");
-    }
     assert_eq!(listed(&cli, &s, &svc, &id)["scopes"], json!(["ingest"]));
 
     // --json: the service's ApiKey; the other fields stay as they were.
@@ -530,7 +524,6 @@ fn narrow_with_yes_applies_the_proposal() {
     assert!(out.contains("- ingest (0 calls in 30 days)"), "{out}");
     let (header, row) = row_of(out.split("\n\n").last().unwrap_or(&out), &id);
     assert_eq!(access_cell(&header, &row), "query A", "{out}");
-    assert!(out.contains("Allowed from  127.0.0.0/24"), "{out}");
     assert!(stderr(&o).contains("Narrowed API key"), "{}", stderr(&o));
     assert_eq!(
         policy_of(&listed(&cli, &s, &svc, &id)),
