@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod credential;
+pub mod narrowing;
 pub mod policy;
 pub mod sanitize;
 pub mod server;

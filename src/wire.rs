@@ -655,6 +655,7 @@ pub enum NarrowingReason {
     /// More networks were seen than are kept: the allowlist stays as it is.
     NetworksTruncated,
     /// Recording began less than 30 days ago: the figures cover less than 30 days.
+    #[serde(rename = "history_shorter_than_30d")]
     HistoryShorterThan30d,
     /// A reason this client does not know (a newer service). Never sent.
     #[serde(other, skip_serializing)]

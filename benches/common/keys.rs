@@ -48,6 +48,19 @@ pub async fn issue_key(
     post(http, url, auth, "{\"name\":\"bench\"}".into(), "key").await
 }
 
+/// Issues a key of service `sid` at `base` with `policy` (issue's body: scopes, rate_limit,
+/// allowed_cidrs); the key itself.
+pub async fn issue_key_with(
+    http: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    sid: &str,
+    policy: Value,
+) -> Result<String, String> {
+    let url = format!("{base}/v1/services/{sid}/api-keys");
+    post(http, url, auth, policy.to_string(), "key").await
+}
+
 /// The admin token a fresh `ragkeys serve` wrote into its data dir, as `Bearer …`.
 pub fn admin_auth(data_dir: &std::path::Path) -> Result<String, String> {
     let token = std::fs::read_to_string(data_dir.join("admin.token"))

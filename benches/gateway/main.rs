@@ -20,7 +20,7 @@ mod nginx;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::keys::{admin_auth, create_service, issue_key};
+use common::keys::{admin_auth, create_service, issue_key_with};
 use common::procs::{Answer, start_service};
 use common::stats::median;
 use common::{Settings, wrk};
@@ -138,7 +138,9 @@ async fn bench() -> Result<(), String> {
     let base = format!("http://{svc_addr}");
     let admin = admin_auth(&dir)?;
     let sid = create_service(&http, &base, &admin, "bench-gateway").await?;
-    let key = issue_key(&http, &base, &admin, &sid).await?;
+    // A key that may only query: the recipe asks `/v1/query`'s scope of the key service.
+    let query_only = serde_json::json!({"name": "bench", "scopes": ["query"]});
+    let key = issue_key_with(&http, &base, &admin, &sid, query_only).await?;
     let verified = Answer::fetch(&http, &base, &key).await?;
     let (api_port, fixed_port) = (free_port(), free_port());
     let conf = recipe_with_static_gateway(api_port, fixed_port, &key, &verified);
@@ -157,7 +159,10 @@ async fn bench() -> Result<(), String> {
         nginx::nginx_binary().display()
     );
     let cases = [
-        ("nginx recipe, auth_request to ragkeys", &through),
+        (
+            "nginx recipe, auth_request to ragkeys asking the path's scope",
+            &through,
+        ),
         ("nginx with a static map of the key", &fixed),
     ];
     for (_, url) in &cases {

@@ -15,7 +15,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::keys::{admin_auth, create_service, issue_key};
+use common::keys::{admin_auth, create_service, issue_key, issue_key_with};
 use common::load::{Op, load};
 use common::procs::{
     Answer, BARE_FLAG, BARE_LISTEN_FLAG, bare_server, check_same_answer, start_bare, start_service,
@@ -24,22 +24,35 @@ use common::stats::{Runs, median};
 use common::wrk::WrkRun;
 use common::{Settings, wrk};
 
-/// The bench's services at `base`: one with the key to verify, one with a list of five keys,
-/// one to issue into; (the key, the list's service id, the issuing service id).
+/// The policy of the key verified "with a policy" (docs/api.md, Speed): a scope to check, a
+/// rate limit never reached at these rates, an allowlist holding the client.
+fn bench_policy() -> serde_json::Value {
+    serde_json::json!({
+        "name": "bench-policy",
+        "scopes": ["query", "ingest"],
+        "rate_limit": {"requests": 1_000_000, "per_seconds": 1},
+        "allowed_cidrs": ["10.0.0.0/8", "127.0.0.0/8"],
+    })
+}
+
+/// The bench's services at `base`: one with the key to verify (and a key with a policy), one
+/// with a list of five keys, one to issue into; (the key, the list's service id, the issuing
+/// service id, the key with a policy).
 async fn setup(
     http: &reqwest::Client,
     base: &str,
     auth: &str,
-) -> Result<(String, String, String), String> {
+) -> Result<(String, String, String, String), String> {
     let verify_sid = create_service(http, base, auth, "bench-verify").await?;
     let list_sid = create_service(http, base, auth, "bench-list").await?;
     let issue_sid = create_service(http, base, auth, "bench-issue").await?;
     let key = issue_key(http, base, auth, &verify_sid).await?;
+    let policy_key = issue_key_with(http, base, auth, &verify_sid, bench_policy()).await?;
     // A list the size the console shows: a full service of five keys.
     for _ in 0..5 {
         issue_key(http, base, auth, &list_sid).await?;
     }
-    Ok((key, list_sid, issue_sid))
+    Ok((key, list_sid, issue_sid, policy_key))
 }
 
 /// The medians of one GET case over the rounds.
@@ -99,7 +112,7 @@ async fn bench() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let base = format!("http://{svc_addr}");
-    let (key, list_sid, issue_sid) = setup(&http, &base, &admin).await?;
+    let (key, list_sid, issue_sid, policy_key) = setup(&http, &base, &admin).await?;
     // The floors answer what ragkeys answers for this key, byte for byte (checked below).
     let verified = Answer::fetch(&http, &base, &key).await?;
     let (bare_proc, bare_addr) = start_bare(BARE_FLAG, &verified)?;
@@ -114,6 +127,7 @@ async fn bench() -> Result<(), String> {
         }
     }
     let key_header = format!("Authorization: Bearer {key}");
+    let policy_header = format!("Authorization: Bearer {policy_key}");
     let base_m = format!("http://{svc_m_addr}");
     let (key_m, ..) = setup(&http, &base_m, &admin_auth(&dir_m)?).await?;
     let key_m_header = format!("Authorization: Bearer {key_m}");
@@ -164,6 +178,12 @@ async fn bench() -> Result<(), String> {
             Some(key_m_header.as_str()),
             svc_m_pid,
         ),
+        (
+            "GET /v1/verify?scope=query, key with scopes, a rate limit and an allowlist, ragkeys serve",
+            format!("{base}/v1/verify?scope=query"),
+            Some(policy_header.as_str()),
+            svc_pid,
+        ),
     ];
     // Warm both servers.
     for (_, url, header, pid) in &cases {
@@ -175,13 +195,14 @@ async fn bench() -> Result<(), String> {
     let (mut loop_ratio, mut layers_ratio) = (Vec::new(), Vec::new());
     let (mut metrics_ratio, mut metrics_vs_off, mut metrics_cpu) =
         (Vec::new(), Vec::new(), Vec::new());
+    let (mut policy_ratio, mut policy_cpu) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Alternate which server goes first, so that the noise of a shared machine falls on
         // both alike.
-        let order: [usize; 6] = if round % 2 == 0 {
-            [0, 5, 1, 4, 2, 3]
+        let order: [usize; 7] = if round % 2 == 0 {
+            [0, 5, 1, 6, 4, 2, 3]
         } else {
-            [4, 1, 5, 0, 3, 2]
+            [4, 6, 1, 5, 0, 3, 2]
         };
         let mut runs: Vec<Option<WrkRun>> = (0..cases.len()).map(|_| None).collect();
         for i in order {
@@ -199,6 +220,9 @@ async fn bench() -> Result<(), String> {
         let ((h, hc), (hb, hbc)) = (get(2), get(3));
         let (vl, vlc) = get(4);
         let (vm, vmc) = get(5);
+        let (vp, vpc) = get(6);
+        policy_ratio.push(vp / vb);
+        policy_cpu.push(vbc / vpc);
         metrics_ratio.push(vm / vb);
         metrics_vs_off.push(vm / v);
         metrics_cpu.push(vbc / vmc);
@@ -209,7 +233,7 @@ async fn bench() -> Result<(), String> {
         verify_cpu.push(vbc / vc);
         health_cpu.push(hbc / hc);
         eprintln!(
-            "round {round}: verify {v:.0} (metrics on {vm:.0}) vs bare {vb:.0} req/s ({:.2}); healthz {h:.0} vs bare {hb:.0} req/s ({:.2}); \
+            "round {round}: verify {v:.0} (metrics on {vm:.0}, with a policy {vp:.0}) vs bare {vb:.0} req/s ({:.2}); healthz {h:.0} vs bare {hb:.0} req/s ({:.2}); \
              bare through our loop {vl:.0} req/s; CPU/req verify {:.1} vs {:.1} µs (our loop {:.1}), healthz {:.1} vs {:.1} µs",
             v / vb,
             h / hb,
@@ -262,6 +286,16 @@ async fn bench() -> Result<(), String> {
         "throughput ragkeys / bare axum (median of {rounds} rounds): verify {:.2} (goal >= 0.90), healthz {:.2}",
         median(verify_ratio),
         median(health_ratio)
+    );
+    println!(
+        "verify with a policy (scope, rate limit, allowlist) / bare axum (median of {rounds} rounds): {:.2} (goal >= 0.85; spread {:.2}-{:.2}); server CPU per request bare / with a policy {:.2}",
+        median(policy_ratio.clone()),
+        policy_ratio.iter().copied().fold(f64::INFINITY, f64::min),
+        policy_ratio
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max),
+        median(policy_cpu)
     );
     println!(
         "split of verify's gap (median ratios): bare handler through our serving loop / through axum::serve {:.2}; \

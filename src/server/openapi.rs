@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
+use super::handlers::{audit, issue, keys, lifecycle, narrowing, public, services, usage, whois};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, AuditPage, CreateService, ErrorBody,
     ErrorCode, ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey,
@@ -48,6 +48,7 @@ use crate::wire::{Bucket, Usage, limits};
         whois::whois,
         public::verify,
         usage::usage,
+        narrowing::narrowing,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, Health, Me, Role, Service, ServiceList, CreateService,
@@ -279,6 +280,7 @@ mod tests {
             "/v1/whois",
             "/v1/verify",
             "/v1/services/{service_id}/api-keys/{key_id}/usage",
+            "/v1/services/{service_id}/api-keys/{key_id}/narrowing",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }
@@ -299,6 +301,32 @@ mod tests {
         assert_eq!(verify["head"]["operationId"], "verify_head");
         assert!(verify["head"]["responses"]["200"]["content"].is_null());
         assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+        let narrowing = &paths["/v1/services/{service_id}/api-keys/{key_id}/narrowing"]["get"];
+        for status in ["200", "400", "401", "404"] {
+            assert!(
+                narrowing["responses"].get(status).is_some(),
+                "narrowing lacks {status}"
+            );
+        }
+        let names: Vec<&str> = narrowing["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(
+            names[..4],
+            ["service_id", "key_id", "scopes", "allowed_cidrs"]
+        );
+        let schemas = &doc["components"]["schemas"];
+        for s in ["Narrowing", "NarrowingReason", "NetworkSeen", "Policy"] {
+            assert!(schemas[s].is_object(), "{s} missing");
+        }
+        let reasons = &schemas["NarrowingReason"]["enum"];
+        assert!(
+            !reasons.as_array().unwrap().iter().any(|c| c == "unknown"),
+            "{reasons}"
+        );
     }
 
     #[test]
@@ -312,10 +340,10 @@ mod tests {
             .filter_map(|op| op["operationId"].as_str())
             .collect();
         // Every route, and HEAD /v1/verify beside its GET.
-        assert_eq!(ids.len(), 20, "{ids:?}");
+        assert_eq!(ids.len(), 21, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 20, "duplicate operationId");
+        assert_eq!(ids.len(), 21, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

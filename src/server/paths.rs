@@ -13,6 +13,7 @@ pub const KEYS: &str = "/v1/services/{service_id}/api-keys";
 pub const KEY: &str = "/v1/services/{service_id}/api-keys/{key_id}";
 pub const ROTATE: &str = "/v1/services/{service_id}/api-keys/{key_id}/rotate";
 pub const USAGE: &str = "/v1/services/{service_id}/api-keys/{key_id}/usage";
+pub const NARROWING: &str = "/v1/services/{service_id}/api-keys/{key_id}/narrowing";
 pub const SERVICE_AUDIT: &str = "/v1/services/{service_id}/audit";
 pub const AUDIT: &str = "/v1/audit";
 pub const WHOIS: &str = "/v1/whois";
@@ -20,7 +21,7 @@ pub const VERIFY: &str = "/v1/verify";
 
 /// Every template above.
 #[cfg(test)]
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     HEALTHZ,
     READYZ,
     READYZ_VERIFY,
@@ -32,6 +33,7 @@ pub const ALL: [&str; 15] = [
     KEY,
     ROTATE,
     USAGE,
+    NARROWING,
     SERVICE_AUDIT,
     AUDIT,
     WHOIS,
@@ -76,6 +78,7 @@ pub fn template(path: &str) -> Option<&'static str> {
         ["v1", "services", _, "api-keys", k] if !k.is_empty() => KEY,
         ["v1", "services", _, "api-keys", _, "rotate"] => ROTATE,
         ["v1", "services", _, "api-keys", _, "usage"] => USAGE,
+        ["v1", "services", _, "api-keys", _, "narrowing"] => NARROWING,
         _ => return None,
     })
 }
@@ -135,6 +138,8 @@ mod tests {
             "/v1/services/svc_1/api-keys/key_1/rotate",
             "/v1/services/svc_1/api-keys/key_1/usage",
             "/v1/services/svc_1/api-keys/key_1/usage/x",
+            "/v1/services/svc_1/api-keys/key_1/narrowing",
+            "/v1/services//api-keys//narrowing",
             "/v1/services/svc_1/audit",
             "/v1/services/svc_1/audits",
             "/v1/audit",

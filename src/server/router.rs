@@ -23,7 +23,7 @@ use axum::{Extension, Router};
 use tower::{Layer, Service};
 
 use super::extract::peer;
-use super::handlers::{audit, issue, keys, lifecycle, public, services, usage, whois};
+use super::handlers::{audit, issue, keys, lifecycle, narrowing, public, services, usage, whois};
 use super::middleware::{GateLayer, panic_response};
 use super::paths;
 use super::state::SharedState;
@@ -71,6 +71,7 @@ pub fn router(state: SharedState) -> impl App {
         .route(AUDIT, get(audit::list))
         .route(WHOIS, post(whois::whois))
         .route(USAGE, get(usage::usage))
+        .route(NARROWING, get(narrowing::narrowing))
         .route(VERIFY, get(public::verify))
         .fallback(public::no_route)
         .method_not_allowed_fallback(public::wrong_method)

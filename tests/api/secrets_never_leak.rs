@@ -505,9 +505,15 @@ async fn usage_tables_hold_key_ids_and_counts_only() {
             .collect::<Result<_, _>>()
             .unwrap();
         cols.sort();
-        assert_eq!(cols, ["key_id", "ok", "refused", "start"], "{table}");
+        assert_eq!(
+            cols,
+            ["denied", "key_id", "limited", "ok", "refused", "start"],
+            "{table}"
+        );
         let rows: Vec<(String, i64, i64, i64)> = db
-            .prepare(&format!("SELECT key_id, start, ok, refused FROM {table}"))
+            .prepare(&format!(
+                "SELECT key_id, start, ok, refused + denied + limited FROM {table}"
+            ))
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .unwrap()
@@ -523,4 +529,21 @@ async fn usage_tables_hold_key_ids_and_counts_only() {
         rows_seen += rows.len();
     }
     assert!(rows_seen >= 6, "the usage tables were not written");
+    // Calls by scope and by network hold the key id, a scope name or a client network: never
+    // the key or its digest.
+    for (table, what) in [("usage_scopes", "scope"), ("usage_networks", "network")] {
+        let rows: Vec<(String, String)> = db
+            .prepare(&format!("SELECT key_id, {what} FROM {table}"))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!rows.is_empty(), "{table} was not written");
+        for (kid, value) in &rows {
+            assert!(known.contains(&kid.as_str()), "{table} holds {kid:?}");
+            assert_no_canary(table, kid, &canaries);
+            assert_no_canary(table, value, &canaries);
+        }
+    }
 }

@@ -121,6 +121,18 @@ fn nullable(doc: &Value, schema: &Value) -> bool {
 fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str, faults: &mut Vec<String>) {
     let s = resolve(doc, schema);
     match v {
+        // A map (`scopes_used`): any member, each as `additionalProperties` says.
+        Value::Object(members) if s["additionalProperties"].is_object() => {
+            for (k, mv) in members {
+                conforms(
+                    doc,
+                    &s["additionalProperties"],
+                    mv,
+                    &format!("{at}.{k}"),
+                    faults,
+                );
+            }
+        }
         Value::Object(members) => {
             let (props, required) = object_parts(doc, s);
             for (k, mv) in members {
@@ -221,6 +233,20 @@ async fn openapi_describes_every_member_of_every_answer() {
             "/v1/services/{service_id}/api-keys/{key_id}/usage",
             api.get(&format!("/v1/services/{sid}/api-keys/{kid}/usage"))
                 .await,
+        ),
+        (
+            "get",
+            "/v1/services/{service_id}/api-keys/{key_id}/narrowing",
+            api.get(&format!("/v1/services/{sid}/api-keys/{kid}/narrowing"))
+                .await,
+        ),
+        (
+            "get",
+            "/v1/services/{service_id}/api-keys/{key_id}/narrowing",
+            api.get(&format!(
+                "/v1/services/{sid}/api-keys/{kid}/narrowing?allowed_cidrs=10.0.0.0/8"
+            ))
+            .await,
         ),
         (
             "post",

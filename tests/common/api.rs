@@ -326,7 +326,7 @@ pub const ISSUED_KEY_MEMBERS: [&str; 13] = [
 
 /// The admin GET paths a viewer may read that name a service (`sid`) and its key `kid`: every
 /// one but `/v1/audit`, whose query parameters change the answer.
-pub fn viewer_get_paths(sid: &str, kid: &str) -> [String; 6] {
+pub fn viewer_get_paths(sid: &str, kid: &str) -> [String; 7] {
     [
         "/v1/me".to_string(),
         "/v1/services".to_string(),
@@ -334,6 +334,7 @@ pub fn viewer_get_paths(sid: &str, kid: &str) -> [String; 6] {
         format!("/v1/services/{sid}/api-keys"),
         format!("/v1/services/{sid}/audit"),
         format!("/v1/services/{sid}/api-keys/{kid}/usage"),
+        format!("/v1/services/{sid}/api-keys/{kid}/narrowing"),
     ]
 }
 

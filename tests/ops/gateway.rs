@@ -410,3 +410,110 @@ async fn verify_answers_in_headers_and_head_answers_as_get() {
     r.expect_error(400, "invalid_request");
     assert_eq!(r.header("ragkeys-refusal"), Some("invalid_request"));
 }
+
+/// The recipe's `map $uri`: each path asks the key service for its scope (`/query`, `/search` →
+/// `query`; `/documents`, `/ingest` → `ingest`; anything else `manage`), and the caller gets the
+/// key service's 403 and 429 as they were decided, in the API's JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_path_asks_for_its_scope_and_403_and_429_pass_on() {
+    let srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    let rag = EchoApi::start();
+    let gw = Gateway::start(srv.addr, rag.addr);
+    let api = Api::new(&srv);
+    let sid = api.create_service("gateway").await;
+    let issue = |policy: serde_json::Value| {
+        let api = api.clone();
+        let sid = sid.clone();
+        async move {
+            let v = api.issue(&sid, policy).await.expect(201);
+            v["key"].as_str().unwrap().to_string()
+        }
+    };
+    let query_key = issue(serde_json::json!({"scopes": ["query"]})).await;
+    let ingest_key = issue(serde_json::json!({"scopes": ["ingest"]})).await;
+    let http = http();
+
+    for path in ["/query/", "/v1/query", "/search?q=x", "/v2/search/7"] {
+        let r = call(&http, &gw, Method::POST, path, Some(&query_key), &[]).await;
+        assert_eq!(got(&echoed(&r, &gw), "ragkeys-scopes"), ["query"], "{path}");
+    }
+    for path in [
+        "/documents/",
+        "/v1/ingest",
+        "/v1/admin",
+        "/settings",
+        "/queryx",
+    ] {
+        let r = call(
+            &http,
+            &gw,
+            Method::GET,
+            path,
+            Some(&query_key),
+            &[("x-request-id", "gw-scope-1")],
+        )
+        .await;
+        r.expect_error(403, "insufficient_scope");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("x-request-id"), Some("gw-scope-1"));
+        assert!(r.header("ragkeys-refusal").is_none(), "{:?}", r.headers);
+    }
+    let r = call(
+        &http,
+        &gw,
+        Method::PUT,
+        "/documents/7",
+        Some(&ingest_key),
+        &[],
+    )
+    .await;
+    assert_eq!(got(&echoed(&r, &gw), "ragkeys-scopes"), ["ingest"]);
+    let r = call(&http, &gw, Method::GET, "/query/", Some(&ingest_key), &[]).await;
+    r.expect_error(403, "insufficient_scope");
+
+    // An allowlist the caller is outside of: 403 with its own code.
+    let fenced = issue(serde_json::json!({"allowed_cidrs": ["192.0.2.0/24"]})).await;
+    let r = call(&http, &gw, Method::GET, "/query/", Some(&fenced), &[]).await;
+    let msg = r.expect_error(403, "address_not_allowed");
+    assert!(msg.contains("address"), "{msg}");
+
+    // A key over its own rate limit: 429 with Retry-After and the RateLimit fields.
+    let limited =
+        issue(serde_json::json!({"rate_limit": {"requests": 2, "per_seconds": 3600}})).await;
+    for left in ["1", "0"] {
+        let r = call(&http, &gw, Method::GET, "/query/", Some(&limited), &[]).await;
+        echoed(&r, &gw);
+        assert_eq!(r.header("ratelimit-policy"), Some("\"key\";q=2;w=3600"));
+        let rate = r.header("ratelimit").expect("RateLimit on a passed call");
+        assert!(rate.starts_with(&format!("\"key\";r={left};t=")), "{rate}");
+    }
+    let seen = rag.connections();
+    for method in [Method::GET, Method::POST] {
+        let r = call(&http, &gw, method, "/query/", Some(&limited), &[]).await;
+        let msg = r.expect_error(429, "rate_limited");
+        assert!(msg.contains("rate limit"), "{msg}");
+        let secs = retry_after_hourly(&r);
+        assert_eq!(
+            r.header("ratelimit"),
+            Some(format!("\"key\";r=0;t={secs}").as_str())
+        );
+        assert_eq!(r.header("ratelimit-policy"), Some("\"key\";q=2;w=3600"));
+    }
+    assert_eq!(
+        rag.connections(),
+        seen,
+        "a refused call never reaches the API"
+    );
+}
+
+/// `Retry-After` of a key's hourly limit: whole seconds, at most the hour.
+#[track_caller]
+fn retry_after_hourly(r: &Reply) -> u64 {
+    let secs: u64 = r
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After on {}: {:?}", r.status, r.headers))
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=3600).contains(&secs), "Retry-After {secs}");
+    secs
+}

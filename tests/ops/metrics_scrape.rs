@@ -74,6 +74,14 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     let (kid, key) = api.issue_ok(&sid).await;
     let (off_kid, off_key) = api.issue_ok(&sid).await;
     let (gone_kid, gone_key) = api.issue_ok(&sid).await;
+    // A key that may only query, once an hour.
+    let r = api
+        .issue(
+            &sid,
+            json!({"scopes": ["query"], "rate_limit": {"requests": 1, "per_seconds": 3600}}),
+        )
+        .await;
+    let narrow_key = r.expect(201)["key"].as_str().unwrap().to_string();
 
     let (_, before) = scrape(&http, &url).await;
 
@@ -95,8 +103,25 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     assert_eq!(api.delete_key(&sid, &gone_kid).await.status, 204);
     assert_eq!(
         api.list(&sid).await["api_keys"].as_array().unwrap().len(),
-        2
+        3
     );
+    // The narrow key: outside its scope (denied), its one call, then over its limit (limited).
+    const DENIED: usize = 2;
+    let narrow = |query: &'static str| {
+        let req = http
+            .get(api.url(&format!("/v1/verify{query}")))
+            .header("authorization", format!("Bearer {narrow_key}"));
+        async move { read(req.send().await.unwrap()).await }
+    };
+    for _ in 0..DENIED {
+        narrow("?scope=ingest")
+            .await
+            .expect_error(403, "insufficient_scope");
+    }
+    narrow("?scope=query").await.expect(200);
+    narrow("?scope=query")
+        .await
+        .expect_error(429, "rate_limited");
     api.get("/v1/services/svc_nosuchservice")
         .await
         .expect_error(404, "service_not_found");
@@ -106,13 +131,16 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     // Not on the API listener: a 404 like any unknown route (and counted as one).
     let r = read(http.get(api.url("/metrics")).send().await.unwrap()).await;
     r.expect_error(404, "not_found");
-    // Refusals: a disabled key, a deleted key, garbage; then the limiter answers 429.
-    let refused_keys = [
-        off_key.as_str(),
-        gone_key.as_str(),
-        "ragk_nonsense",
-        &off_key,
-    ];
+    // Refusals: a disabled key (counted as refused, but not against the address), a deleted
+    // key, garbage; then the limiter answers 429.
+    const STOPPED: usize = 2;
+    for _ in 0..STOPPED {
+        api.verify(&off_key)
+            .await
+            .expect_error(401, "invalid_api_key");
+    }
+    let unknown = common::api::unknown_api_key();
+    let refused_keys = [gone_key.as_str(), "ragk_nonsense", &unknown, "ragk_"];
     assert_eq!(refused_keys.len(), REFUSALS_ALLOWED as usize);
     for k in refused_keys {
         api.verify(k).await.expect_error(401, "invalid_api_key");
@@ -123,17 +151,26 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
 
     let (text, after) = scrape(&http, &url).await;
     let d = |series: &str| moved(&before, &after, series);
-    let refused = REFUSALS_ALLOWED as f64;
-    assert_eq!(d(r#"ragkeys_verify_total{outcome="ok"}"#), OK as f64);
+    let refused = (REFUSALS_ALLOWED as usize + STOPPED) as f64;
+    assert_eq!(d(r#"ragkeys_verify_total{outcome="ok"}"#), (OK + 1) as f64);
     assert_eq!(d(r#"ragkeys_verify_total{outcome="refused"}"#), refused);
+    assert_eq!(
+        d(r#"ragkeys_verify_total{outcome="denied"}"#),
+        DENIED as f64
+    );
+    assert_eq!(d(r#"ragkeys_verify_total{outcome="limited"}"#), 1.0);
     assert_eq!(
         d(r#"ragkeys_verify_total{outcome="rate_limited"}"#),
         RATE_LIMITED as f64
     );
     assert_eq!(d(r#"ragkeys_verify_total{outcome="unavailable"}"#), 0.0);
-    assert_eq!(d(&requests("/v1/verify", "GET", 200)), OK as f64);
+    assert_eq!(d(&requests("/v1/verify", "GET", 200)), (OK + 1) as f64);
     assert_eq!(d(&requests("/v1/verify", "GET", 401)), refused);
-    assert_eq!(d(&requests("/v1/verify", "GET", 429)), RATE_LIMITED as f64);
+    assert_eq!(d(&requests("/v1/verify", "GET", 403)), DENIED as f64);
+    assert_eq!(
+        d(&requests("/v1/verify", "GET", 429)),
+        (RATE_LIMITED + 1) as f64
+    );
     let key_route = "/v1/services/{service_id}/api-keys/{key_id}";
     assert_eq!(d(&requests(key_route, "PATCH", 200)), 1.0);
     assert_eq!(d(&requests(key_route, "DELETE", 204)), 1.0);
@@ -148,18 +185,18 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     assert_eq!(d(&requests("/v1/services/{service_id}", "GET", 404)), 1.0);
     assert_eq!(d(&requests("unmatched", "GET", 404)), 2.0);
     assert_eq!(d("ragkeys_store_errors_total"), 0.0);
-    let verifies = (OK + REFUSALS_ALLOWED as usize + RATE_LIMITED) as f64;
+    let verifies = (OK + REFUSALS_ALLOWED as usize + STOPPED + RATE_LIMITED + DENIED + 2) as f64;
     assert_eq!(
         d(r#"ragkeys_http_request_duration_seconds_count{route="/v1/verify"}"#),
         verifies
     );
-    // The setup's three issues were counted before the first scrape, not after.
+    // The setup's four issues were counted before the first scrape, not after.
     assert_eq!(
         after[&requests("/v1/services/{service_id}/api-keys", "POST", 201)],
-        3.0
+        4.0
     );
-    // Keys by state, read at scrape time: the verified key, the disabled one; the deleted one is gone.
-    assert_eq!(after[r#"ragkeys_api_keys{state="active"}"#], 1.0);
+    // Keys by state, read at scrape time: the two verified keys, the disabled one; the deleted one is gone.
+    assert_eq!(after[r#"ragkeys_api_keys{state="active"}"#], 2.0);
     assert_eq!(after[r#"ragkeys_api_keys{state="disabled"}"#], 1.0);
     assert_eq!(after[r#"ragkeys_api_keys{state="expired"}"#], 0.0);
     assert_eq!(after[r#"ragkeys_api_keys{state="rotating"}"#], 0.0);
@@ -171,6 +208,7 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     let masked = |k: &str| format!("{}********{}", &k[..9], &k[k.len() - 4..]);
     for secret in [
         key.as_str(),
+        &narrow_key,
         &off_key,
         &gone_key,
         &masked(&key),

@@ -15,7 +15,7 @@ const LIMIT: u32 = 6;
 const N: usize = 3;
 
 /// Waits until replica `i` has logged that `n` replicas hold a live lease.
-async fn wait_live(r: &Replicas, i: usize, n: u32, within: Duration) {
+pub(crate) async fn wait_live(r: &Replicas, i: usize, n: u32, within: Duration) {
     let end = Instant::now() + within;
     let (text, json) = (
         format!("live_replicas={n}"),

@@ -3,8 +3,8 @@
 
 use ragkeys::policy::{Policy, RateLimit, Scope};
 use ragkeys::server::store::{
-    AuditQuery, IdempotencyRecord, KeyChange, KeyCounts, KeyUse, NewKey, NewToken, ServiceRecord,
-    StoreError, UsageBucket, UsageCount,
+    AuditQuery, IdempotencyRecord, KeyChange, KeyCounts, KeyUse, NetworkCount, NewKey, NewToken,
+    ServiceRecord, StoreError, UsageBucket, UsageCount,
 };
 use ragkeys::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
 
@@ -980,6 +980,7 @@ pub async fn usage_counts_add_up_per_bucket_and_old_buckets_are_pruned(f: Fixtur
         day: hour.div_euclid(d) * d,
         ok,
         refused,
+        ..Default::default()
     };
     f.store
         .record_usage(
@@ -1008,7 +1009,12 @@ pub async fn usage_counts_add_up_per_bucket_and_old_buckets_are_pruned(f: Fixtur
         )
         .await
         .unwrap();
-    let bucket = |start, ok, refused| UsageBucket { start, ok, refused };
+    let bucket = |start, ok, refused| UsageBucket {
+        start,
+        ok,
+        refused,
+        ..Default::default()
+    };
     let u = f
         .store
         .key_usage("svc_a".into(), "key_1".into(), day, 0)
@@ -1041,6 +1047,151 @@ pub async fn usage_counts_add_up_per_bucket_and_old_buckets_are_pruned(f: Fixtur
         .unwrap();
     assert!(other.hours.is_empty());
     assert_eq!(other.days, [bucket(day, 7, 0)]);
+}
+
+pub async fn usage_keeps_reasons_scopes_and_networks_per_day_and_prunes_them(f: Fixture) {
+    let before = Timestamp::now().unix();
+    let mut old = new_key("key_old", "svc_a", 2);
+    // Issued before the store recorded reasons, scopes and networks.
+    old.created_at = 1_600_000_000;
+    service_with(&f, &[new_key("key_1", "svc_a", 1), old]).await;
+    let (h, d) = (3600, 86_400);
+    let day = 20_000 * d;
+    let net = |network: &str, calls, last_seen| NetworkCount {
+        network: network.into(),
+        calls,
+        last_seen,
+    };
+    let count = |hour: i64, scopes: &[(&str, u64)], networks: Vec<NetworkCount>| UsageCount {
+        key_id: "key_1".into(),
+        hour,
+        day: hour.div_euclid(d) * d,
+        ok: 1,
+        refused: 0,
+        denied: 2,
+        limited: 3,
+        scopes: scopes.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        networks,
+    };
+    f.store
+        .record_usage(
+            vec![
+                count(
+                    day - d + 5 * h,
+                    &[("query", 4), ("none", 1)],
+                    vec![net("10.0.4.0/24", 5, day - d + 5 * h + 9)],
+                ),
+                count(
+                    day + 10 * h,
+                    &[("query", 2), ("ingest", 1)],
+                    vec![
+                        net("10.0.4.0/24", 2, day + 10 * h + 7),
+                        net("2001:db8:1:2::/64", 1, day + 10 * h + 1),
+                    ],
+                ),
+                // A key deleted since it was counted: its scopes and networks go with it.
+                UsageCount {
+                    key_id: "key_gone".into(),
+                    ..count(day, &[("manage", 9)], vec![net("192.0.2.0/24", 9, day)])
+                },
+            ],
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+    // Another replica's counts for the same day add up; last_seen never goes backwards.
+    f.store
+        .record_usage(
+            vec![count(
+                day + 11 * h,
+                &[("query", 1)],
+                vec![net("10.0.4.0/24", 1, day + 10 * h)],
+            )],
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+    let u = f
+        .store
+        .key_usage("svc_a".into(), "key_1".into(), 0, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let reasons: Vec<(u64, u64, u64, u64)> = u
+        .days
+        .iter()
+        .map(|b| (b.ok, b.refused, b.denied, b.limited))
+        .collect();
+    assert_eq!(reasons, [(1, 0, 2, 3), (2, 0, 4, 6)]);
+    assert_eq!(u.hours.iter().map(|b| b.denied).sum::<u64>(), 6);
+    assert_eq!(u.hours.iter().map(|b| b.limited).sum::<u64>(), 9);
+    let mut scopes = u.scopes.clone();
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        [
+            ("ingest".to_string(), 1),
+            ("none".to_string(), 1),
+            ("query".to_string(), 7)
+        ]
+    );
+    let mut networks = u.networks.clone();
+    networks.sort_by(|a, b| a.network.cmp(&b.network));
+    assert_eq!(
+        networks,
+        [
+            net("10.0.4.0/24", 8, day + 10 * h + 7),
+            net("2001:db8:1:2::/64", 1, day + 10 * h + 1),
+        ]
+    );
+    // A key's own creation is where its recording begins; an older key's is the schema's.
+    assert_eq!(u.recorded_since, 1_800_000_001);
+    let old = f
+        .store
+        .key_usage("svc_a".into(), "key_old".into(), 0, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(old.scopes.is_empty() && old.networks.is_empty());
+    let after = Timestamp::now().unix();
+    assert!(
+        old.recorded_since > 1_600_000_000 && old.recorded_since <= after,
+        "{} not in ({before}-ish, {after}]",
+        old.recorded_since
+    );
+    // Only the days from `days_from` count, and pruning drops the older days.
+    let u = f
+        .store
+        .key_usage("svc_a".into(), "key_1".into(), 0, day)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut scopes = u.scopes.clone();
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        [("ingest".to_string(), 1), ("query".to_string(), 3)]
+    );
+    f.store.record_usage(vec![], 0, day).await.unwrap();
+    let u = f
+        .store
+        .key_usage("svc_a".into(), "key_1".into(), 0, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.scopes.len(), 2);
+    assert_eq!(u.networks.len(), 2);
+    assert_eq!(u.networks.iter().map(|n| n.calls).sum::<u64>(), 4);
+    f.store.record_usage(vec![], 0, day + d).await.unwrap();
+    let u = f
+        .store
+        .key_usage("svc_a".into(), "key_1".into(), 0, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.scopes.is_empty() && u.networks.is_empty() && u.days.is_empty());
 }
 
 pub async fn the_whole_trail_pages_newest_first_and_keeps_deleted_services(f: Fixture) {

@@ -38,6 +38,7 @@ macro_rules! contract_suite {
             keys_are_counted_by_state_with_rotated_over_disabled_over_expired,
             a_use_is_recorded_never_backwards_and_the_newest_address_wins,
             usage_counts_add_up_per_bucket_and_old_buckets_are_pruned,
+            usage_keeps_reasons_scopes_and_networks_per_day_and_prunes_them,
             the_whole_trail_pages_newest_first_and_keeps_deleted_services,
             a_key_is_found_by_its_digest_in_any_state_until_it_is_deleted,
             settings_are_set_again_or_initialised_once,

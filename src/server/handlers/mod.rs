@@ -6,6 +6,7 @@ pub mod issue;
 mod issued;
 pub mod keys;
 pub mod lifecycle;
+pub mod narrowing;
 pub mod public;
 pub mod scrape;
 pub mod services;

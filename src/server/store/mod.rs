@@ -143,8 +143,9 @@ pub struct KeyUse {
     pub from: std::net::IpAddr,
 }
 
-/// Verifications of one key in one hour, counted in memory and not yet written (docs/api.md, Usage).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Verifications of one key in one hour, counted in memory and not yet written (docs/api.md, Usage;
+/// Usage by reason, scope and network).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UsageCount {
     pub key_id: String,
     /// Start of the hour (unix seconds, a multiple of 3600).
@@ -153,6 +154,26 @@ pub struct UsageCount {
     pub day: UnixTime,
     pub ok: u64,
     pub refused: u64,
+    /// The valid key outside its scopes or allowed networks (403).
+    pub denied: u64,
+    /// The valid key over its rate limit (429).
+    pub limited: u64,
+    /// Successful calls by the scope they asked for (`query`, `ingest`, `manage`, `none`);
+    /// only scopes with calls.
+    pub scopes: Vec<(String, u64)>,
+    /// Successful calls by client network (/24 or /64).
+    pub networks: Vec<NetworkCount>,
+}
+
+/// Successful calls of one key from one client network (docs/api.md, Usage by reason, scope
+/// and network).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkCount {
+    /// Canonical, `10.0.4.0/24` or `2001:db8:1:2::/64`.
+    pub network: String,
+    pub calls: u64,
+    /// The last of those calls (unix seconds).
+    pub last_seen: UnixTime,
 }
 
 /// One stored bucket of a key's usage: verifications from `start` for an hour or a day.
@@ -161,6 +182,8 @@ pub struct UsageBucket {
     pub start: UnixTime,
     pub ok: u64,
     pub refused: u64,
+    pub denied: u64,
+    pub limited: u64,
 }
 
 /// What the store holds of one key's usage; `digest` finds its unwritten counts in the verify
@@ -174,6 +197,22 @@ pub struct KeyUsage {
     pub hours: Vec<UsageBucket>,
     /// Stored daily buckets, oldest first (only those with a row).
     pub days: Vec<UsageBucket>,
+    /// Successful calls by scope in the days from `days_from`, summed; only scopes with calls.
+    pub scopes: Vec<(String, u64)>,
+    /// Successful calls by network in the days from `days_from`, summed, with the last seen;
+    /// every network with calls, in no particular order.
+    pub networks: Vec<NetworkCount>,
+    /// Since when denied and limited calls, scopes and networks are recorded for this key: its
+    /// creation, or when the store began recording them if the key is older.
+    pub recorded_since: UnixTime,
+}
+
+/// Since when a key's usage by reason, scope and network is recorded: its creation, or, for a key
+/// older than the schema that records them, the time that schema was applied (`applied`, as
+/// stored: unix seconds in text).
+pub fn recorded_since(created_at: UnixTime, applied: Option<&str>) -> UnixTime {
+    let applied = applied.and_then(|s| s.trim().parse::<UnixTime>().ok());
+    applied.map_or(created_at, |a| a.max(created_at))
 }
 
 /// What a PATCH changes; `None` leaves a field as it is (docs/api.md, Key lifecycle; Keys that
@@ -438,8 +477,9 @@ pub trait Store: Send + Sync + 'static {
     fn touch_keys(&self, used: Vec<KeyUse>) -> Fut<'_, ()>;
 
     // Usage (docs/api.md, Usage).
-    /// Adds counts to their hourly and daily buckets (skipping keys deleted meanwhile) and
-    /// deletes the buckets that started before `keep_hours_from` / `keep_days_from`, in one
+    /// Adds counts to their hourly and daily buckets and the scopes and networks to their day
+    /// (skipping keys deleted meanwhile), and deletes the buckets, scopes and networks of
+    /// hours and days that started before `keep_hours_from` / `keep_days_from`, in one
     /// transaction.
     fn record_usage(
         &self,
@@ -447,7 +487,8 @@ pub trait Store: Send + Sync + 'static {
         keep_hours_from: UnixTime,
         keep_days_from: UnixTime,
     ) -> Fut<'_, ()>;
-    /// A key's stored usage, buckets from `hours_from` / `days_from` on: `None` once deleted,
+    /// A key's stored usage, buckets from `hours_from` / `days_from` on, scopes and networks
+    /// summed over the days from `days_from`: `None` once deleted,
     /// `ServiceNotFound` once the service is gone (read together, as for `get_key`).
     fn key_usage(
         &self,

@@ -2,19 +2,25 @@
 //! on the verify path, written at most once a minute into 24 hourly and 30 daily buckets, and
 //! read back with the counts not yet written added, so that this process's figures are exact.
 //!
-//! The verify path only adds 1 to an atomic counter of the key's index entry: no lock, no
-//! allocation. Each entry has two slots per series, chosen by the parity of the hour, so the
-//! flush (every minute) can empty the previous hour's slot while the current one fills; a slot
-//! is reused two hours later, long after the flush has emptied it.
+//! The verify path only adds to atomic counters of the key's index entry (by outcome; for a
+//! successful call also by scope and by client network): no lock, no allocation in the common
+//! case (docs/api.md, Usage by reason, scope and network). Each entry has two slots per series,
+//! chosen by the parity of the hour, so the flush (every minute) can empty the previous hour's
+//! slot while the current one fills; a slot is reused two hours later, long after the flush has
+//! emptied it. Scopes and networks are kept per UTC day for 30 days, like the daily buckets.
 
 pub mod counters;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::store::{Store, StoreError, StoreResult, UnixTime, UsageBucket, UsageCount};
+use self::counters::{HourCounts, SCOPE_NAMES};
+use super::store::{
+    NetworkCount, Store, StoreError, StoreResult, UnixTime, UsageBucket, UsageCount,
+};
 use super::verify_index::{Entry, VerifyIndex};
 
-use crate::wire::{Bucket, Timestamp, Usage};
+use crate::wire::{Bucket, NetworkSeen, Timestamp, Usage};
 
 /// Seconds in an hourly bucket.
 pub use counters::HOUR;
@@ -22,8 +28,10 @@ pub use counters::HOUR;
 pub const DAY: UnixTime = 86_400;
 /// Hourly buckets shown and kept (docs/api.md, Usage).
 pub const HOURS_KEPT: usize = 24;
-/// Daily buckets shown and kept (docs/api.md, Usage).
+/// Daily buckets shown and kept (docs/api.md, Usage); scopes and networks are kept as long.
 pub const DAYS_KEPT: usize = 30;
+/// The most client networks a key's usage lists (docs/api.md, Usage by reason, scope and network).
+pub const NETWORKS_SHOWN: usize = 16;
 
 /// The start of the hour holding `t` (unix seconds).
 pub fn hour_of(t: UnixTime) -> UnixTime {
@@ -77,31 +85,25 @@ impl UsageBook {
         let _gate = self.gate.lock().await;
         let now = self.now();
         let hour = hour_of(now);
-        let mut taken: Vec<(Arc<Entry>, UsageCount)> = Vec::new();
+        let mut taken: Vec<(Arc<Entry>, HourCounts, UsageCount)> = Vec::new();
         index.for_each(|e| {
             for h in [hour - HOUR, hour] {
-                let (ok, refused) = e.usage.take(h);
-                if ok > 0 || refused > 0 {
-                    let count = UsageCount {
-                        key_id: e.key_id.clone(),
-                        hour: h,
-                        day: day_of(h),
-                        ok,
-                        refused,
-                    };
-                    taken.push((e.clone(), count));
+                let counts = e.usage.take(h);
+                if !counts.is_empty() {
+                    let count = usage_count(&e.key_id, h, &counts);
+                    taken.push((e.clone(), counts, count));
                 }
             }
         });
-        let counts = taken.iter().map(|(_, c)| c.clone()).collect();
+        let counts = taken.iter().map(|(_, _, c)| c.clone()).collect();
         let keep_hours_from = hour - (HOURS_KEPT as i64 - 1) * HOUR;
         let keep_days_from = day_of(now) - (DAYS_KEPT as i64 - 1) * DAY;
         let written = store
             .record_usage(counts, keep_hours_from, keep_days_from)
             .await;
         if written.is_err() {
-            for (e, c) in &taken {
-                e.usage.give_back(c.hour, c.ok, c.refused);
+            for (e, counts, c) in &taken {
+                e.usage.give_back(c.hour, counts);
             }
         }
         written
@@ -131,11 +133,29 @@ impl UsageBook {
         days.add_all(&stored.days);
         let mut last_used_at = stored.last_used_at;
         let mut last_used_from = stored.last_used_from;
+        let mut scopes: BTreeMap<String, u64> = stored.scopes.into_iter().collect();
+        let mut networks: BTreeMap<String, (u64, UnixTime)> = stored
+            .networks
+            .into_iter()
+            .map(|n| (n.network, (n.calls, n.last_seen)))
+            .collect();
         if let Some(e) = index.lookup(&stored.digest) {
             for h in [hour - HOUR, hour] {
-                let (ok, refused) = e.usage.peek(h);
-                hours.add(h, ok, refused);
-                days.add(day_of(h), ok, refused);
+                let c = e.usage.peek(h);
+                hours.add(h, &c);
+                days.add(day_of(h), &c);
+                for (name, n) in SCOPE_NAMES.iter().zip(c.scopes) {
+                    if n > 0 {
+                        *scopes.entry((*name).to_string()).or_default() += n;
+                    }
+                }
+                for n in c.networks {
+                    let e = networks
+                        .entry(n.network.to_string())
+                        .or_insert((0, n.last_seen));
+                    e.0 += n.calls;
+                    e.1 = e.1.max(n.last_seen);
+                }
             }
             // A use recorded here but perhaps not yet written: the newer of the two wins.
             if let Some((at, from)) = e.last_use() {
@@ -145,17 +165,69 @@ impl UsageBook {
                 }
             }
         }
+        let (networks, networks_truncated) = most_calls_first(networks);
         Ok(Usage {
             key_id,
             last_used_at: last_used_at.map(Timestamp::from_unix),
             last_used_from,
             hours: hours.buckets,
             days: days.buckets,
-            scopes_used: Default::default(),
-            networks: Vec::new(),
-            networks_truncated: false,
-            recorded_since: None,
+            scopes_used: scopes,
+            networks,
+            networks_truncated,
+            recorded_since: Some(Timestamp::from_unix(stored.recorded_since)),
         })
+    }
+}
+
+/// The networks usage shows: at most [`NETWORKS_SHOWN`], most calls first (then the most
+/// recently seen, then by name, so that the order is stable), and whether any were left out.
+fn most_calls_first(networks: BTreeMap<String, (u64, UnixTime)>) -> (Vec<NetworkSeen>, bool) {
+    let mut all: Vec<NetworkSeen> = networks
+        .into_iter()
+        .filter(|(_, (calls, _))| *calls > 0)
+        .map(|(network, (calls, last_seen))| NetworkSeen {
+            network,
+            calls,
+            last_seen: Timestamp::from_unix(last_seen),
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        b.calls
+            .cmp(&a.calls)
+            .then(b.last_seen.cmp(&a.last_seen))
+            .then(a.network.cmp(&b.network))
+    });
+    let truncated = all.len() > NETWORKS_SHOWN;
+    all.truncate(NETWORKS_SHOWN);
+    (all, truncated)
+}
+
+/// What the flush writes of one key's counts of the hour starting at `hour`.
+fn usage_count(key_id: &str, hour: UnixTime, c: &HourCounts) -> UsageCount {
+    UsageCount {
+        key_id: key_id.to_string(),
+        hour,
+        day: day_of(hour),
+        ok: c.ok,
+        refused: c.refused,
+        denied: c.denied,
+        limited: c.limited,
+        scopes: SCOPE_NAMES
+            .iter()
+            .zip(c.scopes)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| ((*name).to_string(), n))
+            .collect(),
+        networks: c
+            .networks
+            .iter()
+            .map(|n| NetworkCount {
+                network: n.network.to_string(),
+                calls: n.calls,
+                last_seen: n.last_seen,
+            })
+            .collect(),
     }
 }
 
@@ -185,7 +257,7 @@ impl Series {
     }
 
     /// Adds to the bucket starting at `start`; outside the series, nothing.
-    fn add(&mut self, start: UnixTime, ok: u64, refused: u64) {
+    fn add(&mut self, start: UnixTime, c: &HourCounts) {
         if start < self.first {
             return;
         }
@@ -194,14 +266,23 @@ impl Series {
             .ok()
             .and_then(|i| self.buckets.get_mut(i))
         {
-            b.ok = b.ok.saturating_add(ok);
-            b.refused = b.refused.saturating_add(refused);
+            b.ok = b.ok.saturating_add(c.ok);
+            b.refused = b.refused.saturating_add(c.refused);
+            b.denied = b.denied.saturating_add(c.denied);
+            b.limited = b.limited.saturating_add(c.limited);
         }
     }
 
     fn add_all(&mut self, stored: &[UsageBucket]) {
         for b in stored {
-            self.add(b.start, b.ok, b.refused);
+            let c = HourCounts {
+                ok: b.ok,
+                refused: b.refused,
+                denied: b.denied,
+                limited: b.limited,
+                ..HourCounts::default()
+            };
+            self.add(b.start, &c);
         }
     }
 }

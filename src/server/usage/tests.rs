@@ -300,7 +300,8 @@ async fn counts_that_cannot_be_written_stay_for_the_next_flush() {
     f.store.close().await.unwrap();
     assert!(f.book.flush(&f.store, &f.index).await.is_err());
     let e = f.index.lookup(&[1; 32]).unwrap();
-    assert_eq!(e.usage.peek(DAY0), (3, 0));
+    let kept = e.usage.peek(DAY0);
+    assert_eq!((kept.ok, kept.refused), (3, 0));
 }
 
 #[tokio::test]
@@ -323,4 +324,94 @@ async fn the_last_use_in_memory_wins_over_an_older_stored_one() {
         .unwrap();
     let u = f.usage("key_a").await;
     assert_eq!(u.last_used_from.as_deref(), Some("10.0.4.17"));
+}
+
+/// `n` successful calls of key `k` at the clock's time with `scope`, from `from`.
+fn call(f: &Fixture, k: u8, n: u64, scope: Option<crate::policy::Scope>, from: &str) {
+    let e = f.index.lookup(&[k; 32]).unwrap();
+    for _ in 0..n {
+        e.usage.record(
+            f.book.now(),
+            counters::Outcome::Ok,
+            scope,
+            from.parse().unwrap(),
+        );
+    }
+}
+
+#[tokio::test]
+async fn scopes_and_networks_are_exact_before_and_after_the_flush() {
+    use crate::policy::Scope;
+    let f = Fixture::new().await;
+    f.set(DAY0 + 60);
+    call(&f, 1, 3, Some(Scope::Query), "10.0.4.17");
+    call(&f, 1, 1, None, "10.0.4.18");
+    call(&f, 1, 2, Some(Scope::Ingest), "2001:db8:1:2::9");
+    let e = f.index.lookup(&[1; 32]).unwrap();
+    e.usage.record(
+        DAY0 + 60,
+        counters::Outcome::Denied,
+        Some(Scope::Manage),
+        "10.9.9.9".parse().unwrap(),
+    );
+    e.usage.record(
+        DAY0 + 60,
+        counters::Outcome::Limited,
+        Some(Scope::Query),
+        "10.0.4.17".parse().unwrap(),
+    );
+    let check = |u: &Usage| {
+        let scopes: Vec<(&str, u64)> = u
+            .scopes_used
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(scopes, [("ingest", 2), ("none", 1), ("query", 3)]);
+        let nets: Vec<(&str, u64)> = u
+            .networks
+            .iter()
+            .map(|n| (n.network.as_str(), n.calls))
+            .collect();
+        assert_eq!(nets, [("10.0.4.0/24", 4), ("2001:db8:1:2::/64", 2)]);
+        assert!(!u.networks_truncated);
+        assert_eq!(u.networks[0].last_seen.unix(), DAY0 + 60);
+        let today = u.days.last().unwrap();
+        assert_eq!(
+            (today.ok, today.refused, today.denied, today.limited),
+            (6, 0, 1, 1)
+        );
+        assert_eq!(u.hours.last().unwrap().denied, 1);
+        assert_eq!(u.recorded_since.map(|t| t.unix()), Some(DAY0));
+    };
+    check(&f.usage("key_a").await);
+    f.flush().await;
+    check(&f.usage("key_a").await);
+    // A day later the same counts are still among the 30 days; past 30 days they are gone.
+    f.set(DAY0 + DAY + 60);
+    f.flush().await;
+    assert_eq!(f.usage("key_a").await.scopes_used.len(), 3);
+    f.set(DAY0 + DAYS_KEPT as i64 * DAY + 60);
+    f.flush().await;
+    let u = f.usage("key_a").await;
+    assert!(u.scopes_used.is_empty() && u.networks.is_empty());
+    assert_eq!(f.rows("usage_networks"), 0);
+}
+
+#[tokio::test]
+async fn at_most_sixteen_networks_are_listed_most_calls_first() {
+    let f = Fixture::new().await;
+    f.set(DAY0 + 60);
+    for i in 0..17u64 {
+        call(&f, 1, i + 1, None, &format!("192.0.{i}.1"));
+    }
+    let check = |u: &Usage| {
+        assert_eq!(u.networks.len(), NETWORKS_SHOWN);
+        assert!(u.networks_truncated);
+        assert_eq!(u.networks[0].network, "192.0.16.0/24");
+        assert_eq!(u.networks[0].calls, 17);
+        assert_eq!(u.networks[15].network, "192.0.1.0/24");
+    };
+    check(&f.usage("key_a").await);
+    f.flush().await;
+    check(&f.usage("key_a").await);
 }

@@ -149,6 +149,35 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE api_keys ADD COLUMN allowed_cidrs TEXT CHECK (allowed_cidrs <> '');
     ALTER TABLE audit_events ADD COLUMN changes TEXT;
     ",
+    // 5: usage by reason, scope and network, as SQLite's: denied and limited in the buckets,
+    // successful calls by scope and by client network per key per day, and since when these
+    // are recorded (docs/api.md, Usage by reason, scope and network).
+    "
+    ALTER TABLE usage_hours ADD COLUMN denied BIGINT NOT NULL DEFAULT 0 CHECK (denied >= 0);
+    ALTER TABLE usage_hours ADD COLUMN limited BIGINT NOT NULL DEFAULT 0 CHECK (limited >= 0);
+    ALTER TABLE usage_days ADD COLUMN denied BIGINT NOT NULL DEFAULT 0 CHECK (denied >= 0);
+    ALTER TABLE usage_days ADD COLUMN limited BIGINT NOT NULL DEFAULT 0 CHECK (limited >= 0);
+    CREATE TABLE usage_scopes (
+        key_id TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start  BIGINT NOT NULL,
+        scope  TEXT NOT NULL CHECK (scope IN ('query', 'ingest', 'manage', 'none')),
+        calls  BIGINT NOT NULL CHECK (calls >= 0),
+        PRIMARY KEY (key_id, start, scope)
+    );
+    CREATE INDEX usage_scopes_by_start ON usage_scopes (start);
+    CREATE TABLE usage_networks (
+        key_id    TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start     BIGINT NOT NULL,
+        network   TEXT NOT NULL,
+        calls     BIGINT NOT NULL CHECK (calls >= 0),
+        last_seen BIGINT NOT NULL,
+        PRIMARY KEY (key_id, start, network)
+    );
+    CREATE INDEX usage_networks_by_start ON usage_networks (start);
+    INSERT INTO meta (key, value)
+        VALUES ('usage_recorded_since', floor(extract(epoch FROM now()))::bigint::text)
+        ON CONFLICT (key) DO NOTHING;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -172,6 +172,35 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE api_keys ADD COLUMN allowed_cidrs TEXT CHECK (allowed_cidrs <> '');
     ALTER TABLE audit_events ADD COLUMN changes TEXT;
     ",
+    // 7: usage by reason, scope and network (docs/api.md, Usage by reason, scope and network): the
+    // buckets count denied and limited calls; successful calls by scope and by client network
+    // per key per day (30 days kept, as the daily buckets). `usage_recorded_since` is when
+    // these began to be recorded: keys older than it have no such history before it.
+    "
+    ALTER TABLE usage_hours ADD COLUMN denied INTEGER NOT NULL DEFAULT 0 CHECK (denied >= 0);
+    ALTER TABLE usage_hours ADD COLUMN limited INTEGER NOT NULL DEFAULT 0 CHECK (limited >= 0);
+    ALTER TABLE usage_days ADD COLUMN denied INTEGER NOT NULL DEFAULT 0 CHECK (denied >= 0);
+    ALTER TABLE usage_days ADD COLUMN limited INTEGER NOT NULL DEFAULT 0 CHECK (limited >= 0);
+    CREATE TABLE usage_scopes (
+        key_id TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start  INTEGER NOT NULL,
+        scope  TEXT NOT NULL CHECK (scope IN ('query', 'ingest', 'manage', 'none')),
+        calls  INTEGER NOT NULL CHECK (calls >= 0),
+        PRIMARY KEY (key_id, start, scope)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX usage_scopes_by_start ON usage_scopes (start);
+    CREATE TABLE usage_networks (
+        key_id    TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        start     INTEGER NOT NULL,
+        network   TEXT NOT NULL,
+        calls     INTEGER NOT NULL CHECK (calls >= 0),
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (key_id, start, network)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX usage_networks_by_start ON usage_networks (start);
+    INSERT INTO meta (key, value) VALUES ('usage_recorded_since', CAST(unixepoch() AS TEXT))
+        ON CONFLICT (key) DO NOTHING;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -356,6 +385,55 @@ mod tests {
             [],
         );
         assert!(again.unwrap_err().to_string().contains("admin_tokens.name"));
+    }
+
+    #[test]
+    fn a_version_6_database_keeps_its_usage_with_no_reasons_and_learns_when_recording_began() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 6).unwrap();
+        c.execute_batch(
+            "INSERT INTO services (id, name, description, key_count, created_at) VALUES ('s', 'svc', '', 1, 1);
+             INSERT INTO api_keys (id, service_id, digest, masked, created_at) VALUES ('k', 's', x'00', 'm', 1);
+             INSERT INTO usage_hours (key_id, start, ok, refused) VALUES ('k', 3600, 5, 1);
+             INSERT INTO usage_days (key_id, start, ok, refused) VALUES ('k', 0, 5, 1);",
+        )
+        .unwrap();
+        let before = crate::wire::Timestamp::now().unix();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        for table in ["usage_hours", "usage_days"] {
+            let row: (i64, i64, i64, i64) = c
+                .query_row(
+                    &format!("SELECT ok, refused, denied, limited FROM {table}"),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
+            assert_eq!(row, (5, 1, 0, 0), "{table}");
+        }
+        let since: String = c
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'usage_recorded_since'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let since: i64 = since.parse().unwrap();
+        assert!(since >= before - 1 && since <= crate::wire::Timestamp::now().unix() + 1);
+        // The key predates it: its history of reasons, scopes and networks begins there.
+        assert_eq!(
+            crate::server::store::recorded_since(1, Some(&since.to_string())),
+            since
+        );
+        assert!(
+            c.execute(
+                "INSERT INTO usage_scopes (key_id, start, scope, calls) VALUES ('k', 0, 'read', 1)",
+                []
+            )
+            .is_err()
+        );
     }
 
     #[test]
