@@ -66,8 +66,11 @@ fn total(b: &Bucket) -> u64 {
     b.ok + b.refused + b.denied + b.limited
 }
 
+/// One count of a bucket.
+type Pick = fn(&Bucket) -> u64;
+
 /// The four reasons a bucket counts, in the order the API lists them.
-const REASONS: [(&str, fn(&Bucket) -> u64); 4] = [
+const REASONS: [(&str, Pick); 4] = [
     ("ok", |b| b.ok),
     ("refused", |b| b.refused),
     ("denied", |b| b.denied),
