@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::policy::{RateLimit, Scope};
+
 mod clap_exit;
 mod empty_env;
 
@@ -565,6 +567,42 @@ pub enum ServicesCommand {
     },
 }
 
+/// What a key may do, as `keys issue` and `keys update` take it (docs/cli.md, Access). Each
+/// value is checked here, before anything is sent, with the service's own rules.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyArgs {
+    /// A scope the key gets: query, ingest or manage; repeat it or separate by commas
+    /// (default: all three)
+    #[arg(
+        long,
+        value_name = "SCOPE",
+        value_delimiter = ',',
+        value_parser = scope_arg(),
+        help_heading = "Access"
+    )]
+    pub scope: Vec<Scope>,
+    /// The key's own rate limit: N/s, N/min or N/h (N from 1 to 1000000)
+    #[arg(long, value_name = "N/UNIT", value_parser = RateLimit::parse, help_heading = "Access")]
+    pub rate: Option<RateLimit>,
+    /// A network the key may be used from: a CIDR (10.0.0.0/8) or an address; repeat it or
+    /// separate by commas, up to 16 (default: anywhere)
+    #[arg(
+        long,
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = crate::policy::parse_cidr,
+        help_heading = "Access"
+    )]
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+/// `--scope`'s values: the known scopes, offered by the shell completions too.
+fn scope_arg() -> impl clap::builder::TypedValueParser<Value = Scope> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Scope::ALL.map(Scope::as_str))
+        .map(|s| Scope::parse(&s).unwrap_or(Scope::Unknown))
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum KeysCommand {
     /// List the keys of a service, newest first
@@ -588,8 +626,10 @@ pub enum KeysCommand {
         /// that day, UTC), an RFC 3339 time, or never (the default)
         #[arg(long, value_name = "WHEN")]
         expires: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
-    /// Rename a key or give it a new expiry
+    /// Rename a key, give it a new expiry, or change what it may do
     Update {
         service_id: String,
         key_id: String,
@@ -602,6 +642,26 @@ pub enum KeysCommand {
         /// The new expiry, as for `keys issue` (never: no expiry)
         #[arg(long, value_name = "WHEN")]
         expires: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Give the key every scope again (query, ingest, manage)
+        #[arg(long, conflicts_with = "scope", help_heading = "Access")]
+        all_scopes: bool,
+        /// Remove the key's rate limit
+        #[arg(long, conflicts_with = "rate", help_heading = "Access")]
+        no_rate: bool,
+        /// Remove the key's allowlist: it may be used from anywhere
+        #[arg(long, conflicts_with = "allow", help_heading = "Access")]
+        allow_any: bool,
+    },
+    /// Propose the narrowest access the key's use of the last 30 days allows, as a diff; on a
+    /// terminal ask before applying it, with --yes apply it at once, else only print it
+    Narrow {
+        service_id: String,
+        key_id: String,
+        /// Apply the proposal without asking
+        #[arg(long)]
+        yes: bool,
     },
     /// Disable a key: it stops verifying at once, keeps its slot, and can be enabled again
     Disable {
@@ -643,8 +703,9 @@ pub enum KeysCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// How much a key is used: verifications (ok and refused) per hour over 24 hours and per
-    /// day over 30 days, with sparklines and totals, and where it was last used from
+    /// How much a key is used: verifications (ok, refused, denied, limited) per hour over 24
+    /// hours and per day over 30 days, with sparklines and totals, where it was last used from,
+    /// and the scopes and networks it was used with
     Usage { service_id: String, key_id: String },
 }
 

@@ -1,4 +1,5 @@
-//! `ragkeys keys list | issue | update | disable | enable | rotate | delete`.
+//! `ragkeys keys list | issue | update | disable | enable | rotate | delete`; `narrow` and
+//! `usage` have modules of their own.
 
 use std::fs::File;
 use std::io::Write;
@@ -11,7 +12,7 @@ use super::lifetime::Expires;
 use super::output::{json_for_terminal, keys_table, local_time, notice, stdout, stdout_json};
 use super::retry::retry;
 use super::services::is_not_found;
-use super::{Ctx, confirm, lifetime};
+use super::{Ctx, access, confirm, lifetime};
 use crate::args::KeysCommand;
 use crate::client::{ApiError, Issued, Raw, new_idempotency_key};
 use crate::sanitize::clean;
@@ -53,12 +54,22 @@ async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
             name,
             out,
             expires,
+            policy,
         } => {
             let expires = match expires {
                 Some(e) => lifetime::parse_expires(&e, Timestamp::now().0)?,
                 None => Expires::Never,
             };
-            issue(ctx, &service_id, name, expires, out).await
+            let access = access::issue_fields(&policy)?;
+            let body = IssueApiKey {
+                name,
+                expires_at: expires.at(),
+                lifetime_seconds: expires.lifetime(),
+                scopes: access.scopes,
+                rate_limit: access.rate_limit,
+                allowed_cidrs: access.allowed_cidrs,
+            };
+            issue(ctx, &service_id, &body, out).await
         }
         KeysCommand::Update {
             service_id,
@@ -66,24 +77,37 @@ async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
             name,
             no_name,
             expires,
+            policy,
+            all_scopes,
+            no_rate,
+            allow_any,
         } => {
             let expires = expires
                 .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
                 .transpose()?;
+            let access = access::update_fields(&policy, all_scopes, no_rate, allow_any)?;
             let body = UpdateApiKey {
                 name: if no_name { Some(None) } else { name.map(Some) },
                 enabled: None,
                 expires_at: expires.and_then(Expires::patch_at),
                 lifetime_seconds: expires.and_then(Expires::lifetime),
-                ..Default::default()
+                scopes: access.scopes,
+                rate_limit: access.rate_limit,
+                allowed_cidrs: access.allowed_cidrs,
             };
             if body.is_empty() {
                 return Err(CliError::usage(
-                    "nothing to update: pass --name N, --no-name or --expires WHEN",
+                    "nothing to update: pass --name N, --no-name, --expires WHEN, --scope SCOPE, \
+                     --all-scopes, --rate N/UNIT, --no-rate, --allow CIDR or --allow-any",
                 ));
             }
             update(ctx, &service_id, &key_id, &body, "Updated").await
         }
+        KeysCommand::Narrow {
+            service_id,
+            key_id,
+            yes,
+        } => super::narrow::run(ctx, &service_id, &key_id, yes).await,
         KeysCommand::Disable {
             service_id,
             key_id,
@@ -154,22 +178,14 @@ async fn list(ctx: &Ctx, service_id: &str) -> Result<(), CliError> {
 async fn issue(
     ctx: &Ctx,
     service_id: &str,
-    name: Option<String>,
-    expires: Expires,
+    body: &IssueApiKey,
     out: Option<PathBuf>,
 ) -> Result<(), CliError> {
     // The file comes first: a key issued into a file that cannot be created would be lost.
     let mut file = out.as_deref().map(NewFile::create).transpose()?;
-    let body = IssueApiKey {
-        name,
-        expires_at: expires.at(),
-        lifetime_seconds: expires.lifetime(),
-        ..Default::default()
-    };
     let idempotency_key = new_idempotency_key();
     let result = retry(true, |_| {
-        ctx.client
-            .issue_key_raw(service_id, &body, &idempotency_key)
+        ctx.client.issue_key_raw(service_id, body, &idempotency_key)
     })
     .await;
     let raw = result.map_err(|e| issue_error(e, service_id))?;
@@ -208,6 +224,7 @@ fn deliver(
     } else {
         ""
     };
+    let access = access::issued_note(&k.policy);
     match file {
         Some(f) => {
             let path = f.path.clone();
@@ -220,8 +237,8 @@ fn deliver(
             }
             f.keep = true;
             notice(&format!(
-                "{what} {} ({}) written to {} (mode 0600){replayed}. Store it securely: it cannot \
-                 be shown again.",
+                "{what} {} ({}) written to {} (mode 0600){replayed}.{access} Store it securely: \
+                 it cannot be shown again.",
                 clean(&k.id),
                 clean(&k.masked),
                 path.display()
@@ -233,7 +250,7 @@ fn deliver(
                 return Err(lost(format!("cannot write the key to stdout: {e}")));
             }
             notice(&format!(
-                "{what} {} ({}){replayed}. It is shown only now: store it securely.",
+                "{what} {} ({}){replayed}.{access} It is shown only now: store it securely.",
                 clean(&k.id),
                 clean(&k.masked)
             ));
@@ -260,7 +277,8 @@ async fn update(
     Ok(())
 }
 
-/// One key: its row of the keys table, or with `--json` the service's ApiKey object.
+/// One key: its row of the keys table (its Access column the policy in short), or with
+/// `--json` the service's ApiKey object.
 fn show_key(ctx: &Ctx, raw: &Raw<ApiKey>) -> Result<(), CliError> {
     if ctx.json {
         stdout_json(&json_for_terminal(&raw.body))

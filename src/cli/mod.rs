@@ -2,6 +2,7 @@
 //! one typed [`Client`]: tables for people, the service's own JSON with `--json`, one `error: …`
 //! line on stderr and a documented exit code when something fails.
 
+mod access;
 mod audit;
 pub mod backup;
 pub mod confirm;
@@ -9,6 +10,7 @@ pub mod deadline;
 pub mod error;
 mod keys;
 mod lifetime;
+mod narrow;
 pub mod output;
 pub mod retry;
 pub mod secrets;
@@ -48,6 +50,9 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
     // Before anything is printed, usage errors included (docs/cli.md, Output).
     output::use_charset(Charset::choose(global.ascii));
     target::check(&cmd)?;
+    if let Command::Keys(k) = &cmd {
+        access::check(&k.command)?;
+    }
     // Refuse a delete that cannot be confirmed before running token_command or touching the net.
     match &cmd {
         Command::Services(s) if matches!(s.command, ServicesCommand::Delete { yes: false, .. }) => {

@@ -111,8 +111,9 @@ pub fn services_table(services: &[Service]) -> String {
     )
 }
 
-/// The keys as a table: state and expiry beside the id, mask and name. A rotating key's state
-/// names its successor and its Expires column the end of its grace (docs/api.md, Key lifecycle).
+/// The keys as a table: state, access and expiry beside the id, mask and name. A rotating key's
+/// state names its successor and its Expires column the end of its grace (docs/api.md, Key
+/// lifecycle); Access is the policy's short form (`full`, `query R A`: docs/cli.md, Access).
 pub fn keys_table(keys: &[ApiKey]) -> String {
     let rows: Vec<Vec<String>> = keys
         .iter()
@@ -131,6 +132,7 @@ pub fn keys_table(keys: &[ApiKey]) -> String {
                 k.masked.clone(),
                 k.name.clone().unwrap_or_else(|| "-".into()),
                 state,
+                k.policy.access_label(),
                 expires,
                 local_time(&k.created_at),
                 k.last_used_at
@@ -146,12 +148,26 @@ pub fn keys_table(keys: &[ApiKey]) -> String {
             "API Key",
             "Name",
             "State",
+            "Access",
             "Expires",
             "Created at",
             "Last used",
         ],
         &rows,
     )
+}
+
+/// `1,204`: digits grouped by three, as API.md writes counts.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The service's JSON as it sent it, except that characters a terminal could act on (C1, DEL,
@@ -243,6 +259,19 @@ mod tests {
         assert_eq!(width(lines[1]), width("서비스  x           end"));
         assert_eq!(lines[2], "ab      サービス名  e");
         assert_eq!(col(lines[1], 0), 6);
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1_204, "1,204"),
+            (120_400, "120,400"),
+            (1_000_000, "1,000,000"),
+        ] {
+            assert_eq!(grouped(n), s);
+        }
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub fn check(cmd: &Command) -> Result<(), CliError> {
             | KeysCommand::Delete {
                 service_id, key_id, ..
             }
+            | KeysCommand::Narrow {
+                service_id, key_id, ..
+            }
             | KeysCommand::Usage { service_id, key_id } => (Some(service_id), Some(key_id)),
             KeysCommand::Whois { .. } => (None, None),
         },
@@ -89,6 +92,7 @@ pub fn service_arg(cmd: &mut KeysCommand) -> Option<&mut String> {
         | KeysCommand::Enable { service_id, .. }
         | KeysCommand::Rotate { service_id, .. }
         | KeysCommand::Delete { service_id, .. }
+        | KeysCommand::Narrow { service_id, .. }
         | KeysCommand::Usage { service_id, .. } => Some(service_id),
         KeysCommand::Whois { .. } => None,
     }

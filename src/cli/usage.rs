@@ -1,12 +1,14 @@
-//! `ragkeys keys usage SVC KEY [--json]`: a key's usage figures (docs/api.md, Usage) as tables with a
-//! one-line sparkline per series, or the service's JSON as it sent it.
+//! `ragkeys keys usage SVC KEY [--json]`: a key's usage figures (docs/api.md, Usage; Usage by
+//! reason, scope and network) as tables with a one-line sparkline per series, the scopes and
+//! networks it was used with, or the service's JSON as it sent it.
 
 use chrono::Local;
 
 use super::Ctx;
 use super::error::CliError;
-use super::output::{json_for_terminal, local_time, notice, stdout, stdout_json, table};
+use super::output::{grouped, json_for_terminal, local_time, notice, stdout, stdout_json, table};
 use super::retry::retry;
+use crate::policy::Scope;
 use crate::wire::{Bucket, Usage};
 
 /// Eight heights, lowest first; an empty bucket is always the lowest.
@@ -23,7 +25,7 @@ pub async fn run(ctx: &Ctx, service_id: &str, key_id: &str) -> Result<(), CliErr
         .hours
         .iter()
         .chain(&raw.value.days)
-        .all(|b| b.ok == 0 && b.refused == 0)
+        .all(|b| total(b) == 0)
     {
         notice("Not used in the last 30 days.");
     }
@@ -59,8 +61,25 @@ fn day_label(b: &Bucket) -> String {
     b.start.0.format("%Y-%m-%d").to_string()
 }
 
-/// The figures for people: the last use, then one row per series (span, total, largest bucket,
-/// sparkline oldest → newest), then every bucket that saw a call.
+/// Every call a bucket counts, whatever its answer.
+fn total(b: &Bucket) -> u64 {
+    b.ok + b.refused + b.denied + b.limited
+}
+
+/// One count of a bucket.
+type Pick = fn(&Bucket) -> u64;
+
+/// The four reasons a bucket counts, in the order the API lists them.
+const REASONS: [(&str, Pick); 4] = [
+    ("ok", |b| b.ok),
+    ("refused", |b| b.refused),
+    ("denied", |b| b.denied),
+    ("limited", |b| b.limited),
+];
+
+/// The figures for people: the last use, then one row per series and reason (span, total,
+/// largest bucket, sparkline oldest → newest), then every bucket that saw a call, then the
+/// scopes and networks of the last 30 days.
 pub fn render(u: &Usage) -> String {
     let mut out = table(
         &["Key ID", "Last used", "From"],
@@ -93,10 +112,7 @@ pub fn render(u: &Usage) -> String {
             "UTC",
         ),
     ] {
-        for (what, pick) in [
-            ("ok", (|b: &Bucket| b.ok) as fn(&Bucket) -> u64),
-            ("refused", |b: &Bucket| b.refused),
-        ] {
+        for (what, pick) in REASONS {
             let values: Vec<u64> = buckets.iter().map(pick).collect();
             rows.push(vec![
                 format!("{series}, {what}"),
@@ -120,12 +136,81 @@ pub fn render(u: &Usage) -> String {
                 .iter()
                 .map(|b| (format!("day {} UTC", day_label(b)), b)),
         )
-        .filter(|(_, b)| b.ok > 0 || b.refused > 0)
-        .map(|(label, b)| vec![label, b.ok.to_string(), b.refused.to_string()])
+        .filter(|(_, b)| total(b) > 0)
+        .map(|(label, b)| {
+            let mut row = vec![label];
+            row.extend(REASONS.iter().map(|(_, pick)| pick(b).to_string()));
+            row
+        })
         .collect();
     if !busy.is_empty() {
         out.push('\n');
-        out.push_str(&table(&["Bucket", "OK", "Refused"], &busy));
+        out.push_str(&table(
+            &["Bucket", "OK", "Refused", "Denied", "Limited"],
+            &busy,
+        ));
+    }
+    out.push('\n');
+    out.push_str(&seen(u));
+    out
+}
+
+/// Scopes used and networks seen over 30 days, and since when they are recorded: what
+/// `keys narrow` proposes from.
+fn seen(u: &Usage) -> String {
+    let mut out = match &u.recorded_since {
+        Some(t) => format!(
+            "Scopes and networks of successful calls in the last 30 days (recorded since {}):\n",
+            local_time(t)
+        ),
+        None => "Scopes and networks of successful calls in the last 30 days:\n".to_string(),
+    };
+    if u.scopes_used.is_empty() {
+        out.push_str("No scopes used.\n");
+    } else {
+        // The API's order, `none` (calls without a scope) last; a newer service's scopes after.
+        let rank = |name: &str| match Scope::parse(name) {
+            Some(s) => Scope::ALL.iter().position(|x| *x == s).unwrap_or(0),
+            None if name == "none" => Scope::ALL.len() + 1,
+            None => Scope::ALL.len(),
+        };
+        let mut scopes: Vec<(&String, &u64)> = u.scopes_used.iter().collect();
+        scopes.sort_by_key(|(name, _)| rank(name));
+        let rows: Vec<Vec<String>> = scopes
+            .into_iter()
+            .map(|(name, calls)| {
+                let label = if name == "none" {
+                    "none (no scope asked)".to_string()
+                } else {
+                    name.clone()
+                };
+                vec![label, grouped(*calls)]
+            })
+            .collect();
+        out.push_str(&table(&["Scope", "Calls"], &rows));
+    }
+    out.push('\n');
+    if u.networks.is_empty() {
+        out.push_str("No networks seen.\n");
+    } else {
+        let rows: Vec<Vec<String>> = u
+            .networks
+            .iter()
+            .map(|n| {
+                vec![
+                    n.network.clone(),
+                    grouped(n.calls),
+                    local_time(&n.last_seen),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["Network", "Calls", "Last seen"], &rows));
+    }
+    if u.networks_truncated {
+        out.push_str(&format!(
+            "More networks were seen: only the {} with the most calls are listed.\n",
+            u.networks.len()
+        ));
     }
     out
 }

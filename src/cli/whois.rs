@@ -6,9 +6,9 @@ use std::io::{IsTerminal, Read};
 
 use zeroize::Zeroizing;
 
-use super::Ctx;
 use super::error::{self, CliError};
 use super::output::{json_for_terminal, local_time, stdout, stdout_json};
+use super::{Ctx, access};
 use crate::client::ApiError;
 use crate::credential::{self, Kind, Secret};
 use crate::sanitize::clean;
@@ -89,7 +89,8 @@ fn read_key() -> Result<Secret, CliError> {
     Ok(Secret::new(key.to_owned()))
 }
 
-/// Service, key id, masked, name, state, created, last used: one labelled line each.
+/// Service, key id, masked, name, state, created, last used, then the key's policy: one
+/// labelled line each.
 fn describe(w: &WhoisAnswer) -> String {
     let k = &w.api_key;
     let state = match (&k.state, &k.replaced_by) {
@@ -123,10 +124,12 @@ fn describe(w: &WhoisAnswer) -> String {
                 .unwrap_or_else(|| "never".into()),
         ),
     ];
+    let policy =
+        access::policy_rows(&k.policy).map(|(label, value)| (label, clean(&value).into_owned()));
     let mut out = String::new();
-    for (label, value) in rows {
+    for (label, value) in rows.into_iter().chain(policy) {
         out.push_str(&format!(
-            "{label:<10} {}\n",
+            "{label:<12}  {}\n",
             value.replace(['\n', '\r'], " ")
         ));
     }

@@ -12,6 +12,7 @@ mod hostile_server;
 mod https;
 mod json_everywhere;
 mod key_lifecycle;
+mod key_policy;
 mod options_per_command;
 mod profiles_and_precedence;
 mod proxies;
