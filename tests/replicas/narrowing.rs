@@ -38,7 +38,12 @@ async fn a_removed_scope_gets_no_200_from_any_replica_after_the_patch_answered()
     let path = format!("/v1/services/{sid}/api-keys/{kid}");
     // Every replica knows the key with all its scopes before the rounds start.
     for a in &apis {
-        assert_eq!(verify_scope(a, &key, "ingest").await, Some(200), "{}", a.base);
+        assert_eq!(
+            verify_scope(a, &key, "ingest").await,
+            Some(200),
+            "{}",
+            a.base
+        );
     }
     let mut unavailable = 0;
     for round in 0..300 {
@@ -79,7 +84,12 @@ async fn a_removed_scope_gets_no_200_from_any_replica_after_the_patch_answered()
     }
     // The key itself stayed valid for what it kept, on every replica.
     for a in &apis {
-        assert_eq!(verify_scope(a, &key, "query").await, Some(200), "{}", a.base);
+        assert_eq!(
+            verify_scope(a, &key, "query").await,
+            Some(200),
+            "{}",
+            a.base
+        );
     }
     eprintln!("narrowing over three replicas: {unavailable} verifications answered 503");
 }

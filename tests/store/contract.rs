@@ -1,11 +1,11 @@
 //! The contract of a store (`ragkeys::server::store::Store`), written once: each case takes a
 //! fresh [`Fixture`] and is run on SQLite and on PostgreSQL (`main.rs` lists the cases once).
 
+use ragkeys::policy::{Policy, RateLimit, Scope};
 use ragkeys::server::store::{
     AuditQuery, IdempotencyRecord, KeyChange, KeyCounts, KeyUse, NewKey, NewToken, ServiceRecord,
     StoreError, UsageBucket, UsageCount,
 };
-use ragkeys::policy::{Policy, RateLimit, Scope};
 use ragkeys::wire::{AuditAction, AuditEvent, KeyState, Role, Timestamp};
 
 use crate::fixture::Fixture;
@@ -1325,7 +1325,10 @@ pub async fn a_policy_is_kept_changed_with_its_changes_audited_and_inherited(f: 
     let digests = f.store.key_digests(vec![[1; 32]]).await.unwrap();
     assert_eq!(digests[0].policy, narrow_policy());
     let all = f.store.all_key_digests().await.unwrap();
-    assert!(all.iter().any(|d| d.digest == [1; 32] && d.policy == narrow_policy()));
+    assert!(
+        all.iter()
+            .any(|d| d.digest == [1; 32] && d.policy == narrow_policy())
+    );
     assert_eq!(
         f.store.live_digest([1; 32]).await.unwrap().unwrap().policy,
         narrow_policy()
@@ -1357,7 +1360,12 @@ pub async fn a_policy_is_kept_changed_with_its_changes_audited_and_inherited(f: 
     .unwrap();
     assert_eq!(u.actions, [AuditAction::ApiKeyUpdate]);
     assert_eq!(u.key.policy.scopes, [Scope::Query]);
-    let event = f.store.list_audit("svc_a".into(), 1).await.unwrap().remove(0);
+    let event = f
+        .store
+        .list_audit("svc_a".into(), 1)
+        .await
+        .unwrap()
+        .remove(0);
     let changes = serde_json::to_value(event.changes.expect("changes")).unwrap();
     assert_eq!(
         changes,
@@ -1397,7 +1405,12 @@ pub async fn a_policy_is_kept_changed_with_its_changes_audited_and_inherited(f: 
             ..Policy::full()
         }
     );
-    let event = f.store.list_audit("svc_a".into(), 1).await.unwrap().remove(0);
+    let event = f
+        .store
+        .list_audit("svc_a".into(), 1)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(
         serde_json::to_value(event.changes.unwrap()).unwrap(),
         serde_json::json!({

@@ -109,11 +109,7 @@ pub fn changes(old: &KeyRecord, new: &KeyRecord) -> BTreeMap<String, FieldChange
     let fields: [(&str, Value, Value); 5] = [
         ("name", json!(old.name), json!(new.name)),
         ("expires_at", time(old.expires_at), time(new.expires_at)),
-        (
-            "scopes",
-            json!(old.policy.scopes),
-            json!(new.policy.scopes),
-        ),
+        ("scopes", json!(old.policy.scopes), json!(new.policy.scopes)),
         (
             "rate_limit",
             json!(old.policy.rate_limit),

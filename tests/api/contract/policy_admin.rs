@@ -103,7 +103,10 @@ fn refused_policies() -> Vec<(Value, &'static str)> {
         (json!({"scopes": ["query", "query"]}), "scopes"),
         (json!({"scopes": "query"}), "scopes"),
         (json!({"allowed_cidrs": ["10.0.4.17/24"]}), "10.0.4.0/24"),
-        (json!({"allowed_cidrs": ["not-an-address"]}), "allowed_cidrs"),
+        (
+            json!({"allowed_cidrs": ["not-an-address"]}),
+            "allowed_cidrs",
+        ),
         (json!({"allowed_cidrs": ["10.0.0.0/33"]}), "allowed_cidrs"),
         (json!({"allowed_cidrs": []}), "allowed_cidrs"),
         (json!({"allowed_cidrs": many}), "allowed_cidrs"),
@@ -233,7 +236,10 @@ async fn a_successor_inherits_the_policy_and_an_idempotent_retry_must_ask_the_sa
     let api = Api::new(&server);
     let sid = api.create_service("policy-rotate").await;
     let body = json!({"scopes": ["query"], "allowed_cidrs": ["10.0.4.0/24"]});
-    let first = api.issue_idem(&sid, body.clone(), "once-1").await.expect(201);
+    let first = api
+        .issue_idem(&sid, body.clone(), "once-1")
+        .await
+        .expect(201);
     // The same request spelled otherwise is the same request; another policy is another.
     let same = api
         .issue_idem(

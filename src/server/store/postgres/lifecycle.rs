@@ -75,9 +75,11 @@ pub async fn update_key(
     let mut seq = None;
     if !update.actions.is_empty() {
         let p = StoredPolicy::of(&key.policy);
-        q("UPDATE api_keys SET name = $3, enabled = $4, expires_at = $5, scopes = $6, \
+        q(
+            "UPDATE api_keys SET name = $3, enabled = $4, expires_at = $5, scopes = $6, \
              rate_requests = $7, rate_per_seconds = $8, allowed_cidrs = $9 \
-             WHERE id = $1 AND service_id = $2")
+             WHERE id = $1 AND service_id = $2",
+        )
         .bind(key_id)
         .bind(service_id)
         .bind(&key.name)

@@ -6,9 +6,9 @@
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
+use super::catalog::policy_at;
 use super::common::{begin_on, digest_array, digest_from, digest_of, q, qs, read_tx_on};
 use super::feed::CHANNEL;
-use super::catalog::policy_at;
 use crate::credential::Digest;
 use crate::server::store::{KeyDigest, StoreResult, valid_until};
 

@@ -4,8 +4,8 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::common::{begin, digest_array, digest_of, q};
 use super::catalog::policy_at;
+use super::common::{begin, digest_array, digest_of, q};
 use crate::credential::Digest;
 use crate::server::store::{KeyCounts, KeyDigest, StoreResult, UnixTime, valid_until};
 

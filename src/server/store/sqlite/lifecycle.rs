@@ -4,10 +4,10 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::catalog::{KEY_COLUMNS, KEY_COLUMNS_LEN, insert_key, key_row};
-use crate::server::store::stored_policy::StoredPolicy;
 use super::common::{digest_of, write_tx};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
+use crate::server::store::stored_policy::StoredPolicy;
 use crate::server::store::{
     IdempotencyRecord, KeyChange, KeyRecord, KeyRotated, KeyUpdated, NewKey, Retired, StoreError,
     StoreResult, UnixTime, rules,
