@@ -338,12 +338,14 @@ pub struct IssueApiKey {
     pub lifetime_seconds: Option<u32>,
     /// A non-empty subset of `query`, `ingest`, `manage`; absent: all three.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub scopes: Option<Vec<Scope>>,
     /// Absent or `null`: no rate limit of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
     /// 1 to 16 IPv4/IPv6 CIDRs or bare addresses; absent or `null`: from anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 16)]
     pub allowed_cidrs: Option<Vec<String>>,
 }
 
@@ -386,6 +388,7 @@ pub struct UpdateApiKey {
     pub lifetime_seconds: Option<u32>,
     /// A non-empty subset of `query`, `ingest`, `manage` (`null` is refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub scopes: Option<Vec<Scope>>,
     /// A new rate limit, or `null` to remove it.
     #[serde(
@@ -401,7 +404,7 @@ pub struct UpdateApiKey {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 16)]
     pub allowed_cidrs: Option<Option<Vec<String>>>,
 }
 
@@ -531,9 +534,11 @@ pub struct AuditEvent {
 /// One field of an `api_key.update`: its value before and after, as the API shows that field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FieldChange {
-    #[schema(value_type = Object)]
+    /// The field's value before, as the API shows the field (`null` included).
+    #[schema(value_type = Value)]
     pub from: serde_json::Value,
-    #[schema(value_type = Object)]
+    /// The field's value after.
+    #[schema(value_type = Value)]
     pub to: serde_json::Value,
 }
 

@@ -230,6 +230,17 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
         answers.push(("a secret pasted into a key name".into(), r));
     }
 
+    // A policy change: its audit event lists the changes, never a secret.
+    let narrowed = mgr
+        .call(
+            Method::PATCH,
+            &format!("/v1/services/{sid}/api-keys/{}", keys[0].0),
+            Some(json!({"scopes": ["query"], "allowed_cidrs": ["127.0.0.1", "::1"]})),
+        )
+        .await;
+    assert_eq!(narrowed.status, 200, "{}", narrowed.text);
+    answers.push(("a PATCH of the policy".into(), narrowed));
+
     // Delete one; the deleted key is refused and appears nowhere afterwards either.
     let (dead_id, dead_key) = keys[2].clone();
     assert_eq!(mgr.delete_key(&sid, &dead_id).await.status, 204);
@@ -283,21 +294,22 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
     }
     let audit = boot.get(&format!("/v1/services/{sid}/audit")).await.json();
     for e in audit["events"].as_array().expect("events") {
-        assert_eq!(
-            members(e),
-            [
-                "action",
-                "actor",
-                "at",
-                "key_id",
-                "masked",
-                "outcome",
-                "remote_addr",
-                "role",
-                "service_id"
-            ],
-            "audit event members: {e}"
-        );
+        let mut want = vec![
+            "action",
+            "actor",
+            "at",
+            "key_id",
+            "masked",
+            "outcome",
+            "remote_addr",
+            "role",
+            "service_id",
+        ];
+        // `api_key.update` alone carries its changes.
+        if e["action"] == "api_key.update" {
+            want.insert(3, "changes");
+        }
+        assert_eq!(members(e), want, "audit event members: {e}");
     }
     canaries
 }

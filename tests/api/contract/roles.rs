@@ -70,6 +70,16 @@ fn routes(svc: &str, key_id: &str, api_key: &str) -> Vec<Route> {
             true,
         ),
         r(
+            Method::PATCH,
+            format!("/v1/services/{svc}/api-keys/{key_id}"),
+            Some(json!({
+                "scopes": ["query"],
+                "rate_limit": {"requests": 10, "per_seconds": 1},
+                "allowed_cidrs": ["127.0.0.0/8", "::1"],
+            })),
+            true,
+        ),
+        r(
             Method::POST,
             format!("/v1/services/{svc}/api-keys/{key_id}/rotate"),
             Some(json!({"grace_seconds": 3600})),
@@ -148,12 +158,18 @@ async fn every_admin_route_checks_the_token_and_the_role() {
             );
         }
     }
-    // The viewer changed nothing: the key still verifies and the service has one key.
+    // The viewer changed nothing: the key still verifies and the service has one key, with
+    // every scope.
     api.verify(&api_key).await.expect(200);
     let list = api
         .get_as(&format!("/v1/services/{svc}/api-keys"), Some(&viewer))
         .await;
-    assert_eq!(list.expect(200)["api_keys"].as_array().unwrap().len(), 1);
+    let list = list.expect(200);
+    assert_eq!(list["api_keys"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list["api_keys"][0]["scopes"],
+        json!(["query", "ingest", "manage"])
+    );
 
     // The manager may do everything, in order.
     for route in routes(&svc, &key_id, &api_key) {
