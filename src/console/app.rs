@@ -173,6 +173,15 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             let result = client.audit_page_raw(&query).await.map(|r| r.value);
             ApiResult::KeyAudit { key_id, result }
         }
+        ApiCall::Narrowing {
+            service_id,
+            key_id,
+            candidate,
+        } => ApiResult::Narrowing(
+            client
+                .narrowing(&service_id, &key_id, candidate.as_ref())
+                .await,
+        ),
     }
 }
 

@@ -7,8 +7,8 @@ use crate::client::{ApiError, Issued};
 use crate::clock::ClockReading;
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, RotateApiKey, Service,
-    ServiceList, UpdateApiKey, Usage, WhoisAnswer,
+    ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, Narrowing, NarrowingCandidate,
+    RotateApiKey, Service, ServiceList, UpdateApiKey, Usage, WhoisAnswer,
 };
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
@@ -96,6 +96,13 @@ pub enum ApiCall {
         service_id: String,
         key_id: String,
     },
+    /// `GET …/api-keys/{key_id}/narrowing`: the proposal from the key's use (no candidate), or
+    /// what a candidate policy would have refused (Edit access's impact line).
+    Narrowing {
+        service_id: String,
+        key_id: String,
+        candidate: Option<NarrowingCandidate>,
+    },
 }
 
 /// The result of an `ApiCall`, one variant per call.
@@ -129,6 +136,8 @@ pub enum ApiResult {
         key_id: String,
         result: Result<AuditPage, ApiError>,
     },
+    /// The answer to `ApiCall::Narrowing`; Edit access takes it.
+    Narrowing(Result<Narrowing, ApiError>),
 }
 
 /// How a copy went, for the key popup to say.

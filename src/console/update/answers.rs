@@ -9,7 +9,8 @@ use crate::client::ApiError;
 use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, RequestId};
 use crate::console::popups::{
-    Popup, audit, create_service, delete, details, error, issue, key_copy, rename, rotate, whois,
+    Popup, access, audit, create_service, delete, details, error, issue, key_copy, rename, rotate,
+    whois,
 };
 use crate::sanitize::clean;
 use crate::wire::{ApiKeyList, ErrorCode, Service};
@@ -32,6 +33,7 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         ApiResult::Whois(result) => whois::on_answer(m, id, result),
         ApiResult::Usage { key_id, result } => usage::on_usage(m, key_id, result),
         ApiResult::KeyAudit { key_id, result } => details::on_key_audit(m, id, &key_id, result),
+        ApiResult::Narrowing(result) => access::on_narrowing(m, id, call, result),
         ApiResult::Me(Ok(me)) => {
             m.me = Some(me);
             keep_selection_visible(m);
@@ -71,6 +73,8 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         ApiResult::KeyDeleted { result, .. } => delete::on_deleted(m, id, call, result),
         // A PATCH of a name is Rename's; any other (disable, enable) is the toggle's.
         ApiResult::KeyUpdated(r) if is_rename(&call) => rename::on_renamed(m, id, call, r),
+        // A PATCH of scopes, rate limit or allowlist is Edit access's.
+        ApiResult::KeyUpdated(r) if access::is_access(&call) => access::on_saved(m, id, call, r),
         ApiResult::KeyUpdated(r) => delete::on_toggled(m, id, call, r),
         ApiResult::Rotated(r) => rotate::on_rotated(m, id, call, r),
         ApiResult::ServiceCreated(r) => create_service::on_created(m, id, call, r),
@@ -78,9 +82,19 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
 }
 
 /// After every message: a key made by an abandoned request opens once no popup is open, or is
-/// named in a notice once the admin has left its service.
-pub(super) fn after(m: &mut Model) {
+/// named in a notice once the admin has left its service; the top popup asks for what its
+/// state now calls for; a form that scrolls keeps its window around the focus.
+pub(super) fn after(m: &mut Model) -> Vec<Effect> {
     key_copy::show_late(m);
+    let out = match m.popups.last() {
+        Some(top) => {
+            let after = top.handlers().after;
+            after(m)
+        }
+        None => Vec::new(),
+    };
+    crate::console::popups::form::follow_focus(m);
+    out
 }
 
 /// What became of a copy of a key: the copy popup says so.
@@ -172,6 +186,7 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
             Popup::Rotate(x) => &mut x.key,
             Popup::Delete(x) => &mut x.key,
             Popup::Rename(x) => &mut x.key,
+            Popup::Access(x) => &mut x.key,
             _ => continue,
         };
         if let Some(now) = list.api_keys.iter().find(|x| x.id == shown.id) {

@@ -53,8 +53,8 @@ pub use errors::orphan_key_id;
 
 /// One message in, the effects it asks for out.
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
-    let out = on_msg(m, msg);
-    answers::after(m);
+    let mut out = on_msg(m, msg);
+    out.extend(answers::after(m));
     out
 }
 
