@@ -173,15 +173,16 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             let result = client.audit_page_raw(&query).await.map(|r| r.value);
             ApiResult::KeyAudit { key_id, result }
         }
-        ApiCall::Narrowing {
+        ApiCall::KeyNarrowing {
             service_id,
             key_id,
             candidate,
-        } => ApiResult::Narrowing(
-            client
+        } => {
+            let result = client
                 .narrowing(&service_id, &key_id, candidate.as_ref())
-                .await,
-        ),
+                .await;
+            ApiResult::Narrowing { key_id, result }
+        }
     }
 }
 

@@ -96,9 +96,10 @@ pub enum ApiCall {
         service_id: String,
         key_id: String,
     },
-    /// `GET …/api-keys/{key_id}/narrowing`: the proposal from the key's use (no candidate), or
-    /// what a candidate policy would have refused (Edit access's impact line).
-    Narrowing {
+    /// `GET …/api-keys/{key_id}/narrowing` (issue 20): the service's proposal for the key
+    /// (`candidate` None: for the attention line, kept in `Model::narrowing`), or its judgement
+    /// of a candidate policy.
+    KeyNarrowing {
         service_id: String,
         key_id: String,
         candidate: Option<NarrowingCandidate>,
@@ -136,8 +137,12 @@ pub enum ApiResult {
         key_id: String,
         result: Result<AuditPage, ApiError>,
     },
-    /// The answer to `ApiCall::Narrowing`; Edit access takes it.
-    Narrowing(Result<Narrowing, ApiError>),
+    /// The answer to `ApiCall::KeyNarrowing`; the call it answers says whether a candidate was
+    /// judged.
+    Narrowing {
+        key_id: String,
+        result: Result<Narrowing, ApiError>,
+    },
 }
 
 /// How a copy went, for the key popup to say.

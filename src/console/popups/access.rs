@@ -223,7 +223,7 @@ fn after(m: &mut Model) -> Vec<Effect> {
     if p.impact.answer.as_ref().is_some_and(|(a, _)| *a == c) {
         return Vec::new();
     }
-    let ask = ApiCall::Narrowing {
+    let ask = ApiCall::KeyNarrowing {
         service_id: p.service_id.clone(),
         key_id: p.key.id.clone(),
         candidate: Some(c.clone()),
@@ -245,7 +245,7 @@ fn press(m: &mut Model, b: Button) -> Vec<Effect> {
     };
     if b == Button::Narrow {
         p.error = None;
-        let c = ApiCall::Narrowing {
+        let c = ApiCall::KeyNarrowing {
             service_id: p.service_id.clone(),
             key_id: p.key.id.clone(),
             candidate: None,
@@ -290,6 +290,13 @@ pub fn is_access(call: &ApiCall) -> bool {
         if body.scopes.is_some() || body.rate_limit.is_some() || body.allowed_cidrs.is_some())
 }
 
+/// Whether an Edit access popup waits for request `id` (its Narrow or its impact line).
+pub fn awaits(m: &Model, id: RequestId) -> bool {
+    m.popups.iter().any(|p| {
+        matches!(p, Popup::Access(p) if p.in_flight == Some(id) || p.impact.in_flight == Some(id))
+    })
+}
+
 /// A narrowing answered: the proposal of `[Narrow to what it used]` fills the form (the focus
 /// on `[Save]`, so that the diff is read before anything is saved), or an impact request's
 /// answer is kept for its candidate. An answer whose popup has closed is dropped.
@@ -306,7 +313,7 @@ pub fn on_narrowing(
     }
     let r = r.map_err(|e| errors::message(m, &e));
     let asked = match call {
-        ApiCall::Narrowing { candidate, .. } => candidate,
+        ApiCall::KeyNarrowing { candidate, .. } => candidate,
         _ => None,
     };
     for p in m.popups.iter_mut().rev() {

@@ -33,7 +33,11 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         ApiResult::Whois(result) => whois::on_answer(m, id, result),
         ApiResult::Usage { key_id, result } => usage::on_usage(m, key_id, result),
         ApiResult::KeyAudit { key_id, result } => details::on_key_audit(m, id, &key_id, result),
-        ApiResult::Narrowing(result) => access::on_narrowing(m, id, call, result),
+        // Edit access's own requests (its Narrow, its impact line) go to it.
+        ApiResult::Narrowing { result, .. } if access::awaits(m, id) => {
+            access::on_narrowing(m, id, call, result)
+        }
+        ApiResult::Narrowing { .. } => Vec::new(),
         ApiResult::Me(Ok(me)) => {
             m.me = Some(me);
             keep_selection_visible(m);
