@@ -330,8 +330,12 @@ fn window(
         }
         Some((start, end.min(start + room)))
     });
+    // The form's first field or choice brings its intro back into view.
+    let top = rows.iter().position(|(_, tag)| tag.is_some());
     if let Some((start, end)) = focused {
-        if start < first {
+        if (start < first || Some(start) == top) && end <= room {
+            first = 0;
+        } else if start < first {
             first = start;
         } else if end > first + room {
             first = end - room;

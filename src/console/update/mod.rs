@@ -20,6 +20,8 @@ pub mod usage;
 #[cfg(test)]
 mod tests_abandoned;
 #[cfg(test)]
+mod tests_access;
+#[cfg(test)]
 pub(crate) mod tests_audit;
 #[cfg(test)]
 mod tests_delete_disable;
