@@ -7,6 +7,8 @@ mod services;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
+mod tests_access;
+#[cfg(test)]
 mod tests_any_input;
 #[cfg(test)]
 mod tests_ascii;
