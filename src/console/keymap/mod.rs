@@ -56,6 +56,10 @@ pub enum Action {
     Whois,
     /// `v`: the selected key's Details (issue 9).
     Details,
+    /// `p`: Edit access of the selected key (scopes, rate limit, allowed networks).
+    Access,
+    /// On a check box: check or uncheck it.
+    Toggle,
 }
 
 impl Action {
@@ -93,6 +97,8 @@ impl Action {
             Action::Audit => "audit",
             Action::Whois => "whois",
             Action::Details => "details",
+            Action::Access => "access",
+            Action::Toggle => "toggle",
         }
     }
 }
@@ -113,6 +119,8 @@ pub enum Context {
     Audit,
     /// The Details popup (issue 9): scrolling, Esc.
     Details,
+    /// A popup whose focus is on a check box (Access: Custom…): Space toggles it.
+    Check,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +150,8 @@ struct RawFooter {
     audit: Vec<Action>,
     #[serde(default)]
     details: Vec<Action>,
+    #[serde(default)]
+    check: Vec<Action>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +171,8 @@ struct RawKeymap {
     audit: Vec<RawBinding>,
     #[serde(default)]
     details: Vec<RawBinding>,
+    #[serde(default)]
+    check: Vec<RawBinding>,
     footer: RawFooter,
 }
 
@@ -178,6 +190,7 @@ pub struct Keymap {
     choice: Vec<Binding>,
     audit: Vec<Binding>,
     details: Vec<Binding>,
+    check: Vec<Binding>,
     footer: RawFooter,
 }
 
@@ -213,6 +226,7 @@ impl Keymap {
             choice: convert(raw.choice)?,
             audit: convert(raw.audit)?,
             details: convert(raw.details)?,
+            check: convert(raw.check)?,
             footer: raw.footer,
         })
     }
@@ -236,6 +250,7 @@ impl Keymap {
             Context::Choice => vec![&self.global, &self.choice],
             Context::Audit => vec![&self.global, &self.audit],
             Context::Details => vec![&self.global, &self.details],
+            Context::Check => vec![&self.global, &self.check],
         }
     }
 
@@ -255,6 +270,7 @@ impl Keymap {
             &self.choice,
             &self.audit,
             &self.details,
+            &self.check,
         ]
         .into_iter()
         .flatten()
@@ -292,6 +308,7 @@ impl Keymap {
             Context::Choice => &self.footer.choice,
             Context::Audit => &self.footer.audit,
             Context::Details => &self.footer.details,
+            Context::Check => &self.footer.check,
         };
         let groups = self.groups(ctx);
         wanted

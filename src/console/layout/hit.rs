@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use super::table::Col;
 use super::{Body, ScreenLayout};
 use crate::console::popups::{Button, Choice, Field};
+use crate::policy::Scope;
 
 /// Where a click landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub enum Hit {
     PopupField(Field),
     /// An option of a popup's choice, by its index among all the choice's options.
     PopupChoice(Choice, usize),
+    /// A check box of a popup (Access: Custom…), by its scope.
+    PopupCheck(Scope),
     MenuItem(usize),
     /// Inside the top popup, on nothing in particular.
     Popup,
@@ -59,6 +62,11 @@ pub fn hit(l: &ScreenLayout, x: u16, y: u16) -> Option<Hit> {
                 && let Some(i) = options.iter().position(|(_, r)| contains(*r, x, y))
             {
                 return Some(Hit::PopupChoice(*choice, first + i));
+            }
+            if let super::Row::Checks(boxes) = row
+                && let Some((s, ..)) = boxes.iter().find(|(.., r)| contains(*r, x, y))
+            {
+                return Some(Hit::PopupCheck(*s));
             }
         }
         for (i, r) in &p.items {

@@ -6,8 +6,9 @@ use ratatui::layout::Rect;
 
 use super::{ScreenLayout, button_width};
 use crate::console::model::Model;
-use crate::console::popups::{Button, Choice, Field, Popup};
+use crate::console::popups::{Button, Choice, Dialog, Field, Focus, Popup};
 use crate::console::text::{self, Tone};
+use crate::policy::Scope;
 
 /// One line of a popup, placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,15 @@ pub enum Row {
         options: Vec<(String, Rect)>,
         first: usize,
         chosen: usize,
+    },
+    /// The check boxes of a choice (Access: Custom…), each with whether it is checked and where
+    /// it is drawn, its focus marker cell first (a click there toggles it).
+    Checks(Vec<(Scope, String, bool, Rect)>),
+    /// A form taller than its popup: the mark on its top (`up`) or bottom border that more
+    /// lines are above or below, and the first line shown (docs/console.md, Forms that scroll).
+    More {
+        up: bool,
+        first: usize,
     },
     /// A one-line sparkline of Details (issue 9): its label, its levels (0 to
     /// `details::LEVELS`) drawn in `bars`, then its total; `refused`: calls that did not succeed
@@ -76,6 +86,8 @@ pub enum Part {
     Buttons(Vec<Button>),
     /// A choice: its label, its options, which one is chosen.
     Choice(Choice, String, Vec<String>, usize),
+    /// Check boxes: each scope with its label and whether it is checked.
+    Checks(Vec<(Scope, String, bool)>),
 }
 
 /// The catalog key of a button's label.
@@ -93,56 +105,72 @@ pub fn button_key(b: Button) -> &'static str {
         Button::Save => "button.save",
         Button::Lookup => "button.lookup",
         Button::Open => "button.open",
+        Button::Narrow => "button.narrow",
     }
 }
 
 /// A dialog with `title` and `parts`, centered in `area` above its last row (the footer's): text
-/// wrapped to its width, at most 72 columns wide; on a short screen blank lines go first, then
-/// the text above the form, then text from the end, never the buttons.
-pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> PopupLayout {
+/// wrapped to its width, at most 72 columns wide. On a short screen its blank lines go first;
+/// if it is still too tall, its lines scroll with the focus of `d` (docs/console.md, Forms that
+/// scroll): the focused field, choice, check boxes or buttons always whole on screen, marks on
+/// the borders saying that more is above or below, nothing dropped.
+pub fn centered(
+    m: &Model,
+    d: &dyn Dialog,
+    (title, parts): (String, Vec<Part>),
+    area: Rect,
+) -> PopupLayout {
     let width = area.width.saturating_sub(4).min(72);
     let inner_w = width.saturating_sub(4);
-    // Lay out rows first, then center the box on the screen.
-    let mut rows: Vec<Row> = Vec::new();
+    // Lay out rows first, then center the box on the screen. Each row remembers which
+    // focusable part it belongs to, so that the window can follow the focus.
+    let mut rows: Vec<(Row, Option<usize>)> = Vec::new();
+    let mut holds: Vec<Vec<Focus>> = Vec::new();
     let mut buttons_wanted: Vec<Button> = Vec::new();
     for part in parts {
         match part {
             Part::Text(s, tone) => {
                 for l in text::wrap(&s, usize::from(inner_w)) {
-                    rows.push(Row::Text(l, tone));
+                    rows.push((Row::Text(l, tone), None));
                 }
             }
-            Part::Blank => rows.push(Row::Text(String::new(), Tone::Normal)),
-            Part::Field(f, label) => rows.push(Row::Field(f, label)),
-            Part::Secret => rows.push(Row::Secret),
+            Part::Blank => rows.push((Row::Text(String::new(), Tone::Normal), None)),
+            Part::Field(f, label) => {
+                holds.push(vec![Focus::Field(f)]);
+                rows.push((Row::Field(f, label), Some(holds.len() - 1)));
+            }
+            Part::Secret => rows.push((Row::Secret, None)),
             Part::Buttons(b) => {
+                holds.push(b.iter().map(|b| Focus::Button(*b)).collect());
                 buttons_wanted = b;
-                rows.push(Row::Buttons);
+                rows.push((Row::Buttons, Some(holds.len() - 1)));
             }
             Part::Choice(choice, label, options, chosen) => {
-                rows.extend(choice_rows(choice, label, options, chosen, inner_w));
+                holds.push(vec![Focus::Choice(choice)]);
+                let tag = Some(holds.len() - 1);
+                let lines = choice_rows(choice, label, options, chosen, inner_w);
+                rows.extend(lines.into_iter().map(|r| (r, tag)));
+            }
+            Part::Checks(boxes) => {
+                holds.push(boxes.iter().map(|(s, _, _)| Focus::Check(*s)).collect());
+                rows.push((check_row(boxes), Some(holds.len() - 1)));
             }
         }
     }
     // The last row of `area` is the footer's: no popup covers it (docs/console.md, Popups).
-    let max_rows = usize::from(area.height.saturating_sub(3));
+    let max_rows = usize::from(area.height.saturating_sub(3)).max(1);
     if rows.len() > max_rows {
-        // Blank lines go first, then the text above the first field or choice (what the form
-        // is for, said again by its title), then text from the end; the buttons always stay.
-        rows.retain(|r| !matches!(r, Row::Text(s, _) if s.is_empty()));
-        let form = rows
-            .iter()
-            .position(|r| matches!(r, Row::Field(..) | Row::Choice { .. } | Row::Secret));
-        let mut intro = form.unwrap_or(0);
-        while rows.len() > max_rows && intro > 0 {
-            rows.remove(0);
-            intro -= 1;
-        }
-        while rows.len() > max_rows && rows.len() > 1 {
-            let at = rows.len() - 2;
-            rows.remove(at);
-        }
+        // Blank lines cost nothing to lose; text never goes, it scrolls.
+        rows.retain(|(r, _)| !matches!(r, Row::Text(s, _) if s.is_empty()));
     }
+    let (first, shown) = window(&rows, &holds, d, max_rows);
+    let total = rows.len();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .skip(first)
+        .take(shown)
+        .map(|(r, _)| r)
+        .collect();
     let height = rows.len() as u16 + 2;
     let outer = Rect {
         x: area.x + (area.width.saturating_sub(width)) / 2,
@@ -170,41 +198,30 @@ pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> P
             width: inner_w,
             height: 1,
         };
-        match &r {
+        match r {
             Row::Field(f, label) => {
-                let lw = (text::width(label) + 2) as u16;
+                let lw = (text::width(&label) + 2) as u16;
                 out.fields.push((
-                    *f,
+                    f,
                     Rect {
                         x: rect.x + lw,
                         width: rect.width.saturating_sub(lw),
                         ..rect
                     },
                 ));
+                out.rows.push((rect, Row::Field(f, label)));
             }
-            Row::Choice { .. } => {
-                let Row::Choice {
-                    choice,
-                    label,
-                    options,
-                    first,
-                    chosen,
-                } = r
-                else {
-                    continue;
-                };
+            Row::Choice {
+                choice,
+                label,
+                options,
+                first,
+                chosen,
+            } => {
                 // The offsets from `choice_rows`, moved onto this line.
                 let options = options
                     .into_iter()
-                    .map(|(o, at)| {
-                        let ox = rect.x + at.x;
-                        let at = Rect {
-                            x: ox,
-                            width: at.width.min(rect.right().saturating_sub(ox)),
-                            ..rect
-                        };
-                        (o, at)
-                    })
+                    .map(|(o, at)| (o, onto(rect, at)))
                     .collect();
                 out.rows.push((
                     rect,
@@ -216,7 +233,13 @@ pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> P
                         chosen,
                     },
                 ));
-                continue;
+            }
+            Row::Checks(boxes) => {
+                let boxes = boxes
+                    .into_iter()
+                    .map(|(s, l, on, at)| (s, l, on, onto(rect, at)))
+                    .collect();
+                out.rows.push((rect, Row::Checks(boxes)));
             }
             Row::Buttons => {
                 // Right-aligned like the page's popups, two columns apart.
@@ -238,12 +261,105 @@ pub fn centered(m: &Model, (title, parts): (String, Vec<Part>), area: Rect) -> P
                     ));
                     bx += w + 1;
                 }
+                out.rows.push((rect, Row::Buttons));
             }
-            _ => {}
+            r => out.rows.push((rect, r)),
         }
-        out.rows.push((rect, r));
+    }
+    // The marks sit on the borders, right-aligned, so that they cost no line of the form.
+    let mark = |up: bool| {
+        let s = m.tr.t(if up {
+            "form.more_above"
+        } else {
+            "form.more_below"
+        });
+        let w = (text::width(s) + 2) as u16;
+        let y = if up {
+            outer.y
+        } else {
+            outer.bottom().saturating_sub(1)
+        };
+        let x = outer.right().saturating_sub(w + 1).max(outer.x + 1);
+        (
+            Rect::new(x, y, w.min(outer.width), 1),
+            Row::More { up, first },
+        )
+    };
+    if first > 0 {
+        out.rows.push(mark(true));
+    }
+    if first + shown < total {
+        out.rows.push(mark(false));
     }
     out
+}
+
+/// A rect `at` whose x is an offset from the start of `line`, moved onto that line (and cut at
+/// its end).
+fn onto(line: Rect, at: Rect) -> Rect {
+    let ox = line.x + at.x;
+    Rect {
+        x: ox,
+        width: at.width.min(line.right().saturating_sub(ox)),
+        ..line
+    }
+}
+
+/// Which rows of a form show when at most `room` fit: `(first, count)`. From the first line
+/// shown before (`d.scroll()`), moved no further than needed to show the focused part whole,
+/// with the error line under it when there is room for both.
+fn window(
+    rows: &[(Row, Option<usize>)],
+    holds: &[Vec<Focus>],
+    d: &dyn Dialog,
+    room: usize,
+) -> (usize, usize) {
+    let total = rows.len();
+    if total <= room {
+        return (0, total);
+    }
+    let mut first = d.scroll().min(total - room);
+    let focused = d.focus().and_then(|f| {
+        let at = |(_, tag): &(Row, Option<usize>)| {
+            tag.is_some_and(|t| holds.get(t).is_some_and(|h| h.contains(&f)))
+        };
+        let start = rows.iter().position(at)?;
+        let mut end = rows.iter().rposition(at)? + 1;
+        // What is wrong with the focused field belongs with it.
+        while end < total && matches!(&rows[end].0, Row::Text(_, Tone::Error)) {
+            end += 1;
+        }
+        Some((start, end.min(start + room)))
+    });
+    // The form's first field or choice brings its intro back into view.
+    let top = rows.iter().position(|(_, tag)| tag.is_some());
+    if let Some((start, end)) = focused {
+        if (start < first || Some(start) == top) && end <= room {
+            first = 0;
+        } else if start < first {
+            first = start;
+        } else if end > first + room {
+            first = end - room;
+        }
+    }
+    (first, room)
+}
+
+/// Check boxes on one line, two columns in: each `[x] label` after its focus marker cell,
+/// three columns apart. Rects hold offsets from the line's start.
+fn check_row(boxes: Vec<(Scope, String, bool)>) -> Row {
+    let mut x = 2;
+    let placed = boxes
+        .into_iter()
+        .map(|(s, label, on)| {
+            // The marker cell, `[x] ` and the label.
+            let w = 1 + 4 + text::width(&label) as u16;
+            let at = Rect::new(x, 0, w, 1);
+            x += w + 2;
+            (s, label, on, at)
+        })
+        .collect();
+    Row::Checks(placed)
 }
 
 /// A choice laid out as `Label:  [Never] ·  7 days  · …`: each option one column wider on each

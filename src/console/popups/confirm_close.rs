@@ -59,12 +59,17 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
     }
 }
 
-fn place(m: &Model, _p: &Popup, screen: &ScreenLayout) -> PopupLayout {
+fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     let tr = m.tr;
     let parts = vec![
         Part::Text(tr.t("confirm.body").to_string(), Tone::Caution),
         Part::Blank,
         Part::Buttons(vec![Button::Ok, Button::Cancel]),
     ];
-    centered(m, (tr.t("confirm.title").to_string(), parts), screen.area)
+    centered(
+        m,
+        p.dialog(),
+        (tr.t("confirm.title").to_string(), parts),
+        screen.area,
+    )
 }

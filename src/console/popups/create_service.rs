@@ -232,5 +232,10 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     }
     parts.push(Part::Blank);
     parts.push(Part::Buttons(vec![Button::Create, Button::Cancel]));
-    centered(m, (tr.t("service.title").to_string(), parts), screen.area)
+    centered(
+        m,
+        p,
+        (tr.t("service.title").to_string(), parts),
+        screen.area,
+    )
 }

@@ -271,5 +271,5 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     }
     parts.push(Part::Blank);
     parts.push(Part::Buttons(vec![main, Button::Cancel]));
-    centered(m, (tr.t(title).to_string(), parts), screen.area)
+    centered(m, p, (tr.t(title).to_string(), parts), screen.area)
 }

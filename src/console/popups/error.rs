@@ -169,5 +169,5 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     }
     parts.push(Part::Blank);
     parts.push(Part::Buttons(buttons));
-    centered(m, (e.title.clone(), parts), screen.area)
+    centered(m, e, (e.title.clone(), parts), screen.area)
 }

@@ -10,9 +10,11 @@ use super::{Button, Choice, Field, Focus, Handlers, help};
 use crate::console::expiry::date_expiry;
 use crate::console::keymap::{Action, Context};
 use crate::console::layout::popups::Part;
+use crate::console::layout::{Row, for_model};
 use crate::console::model::{Model, NoticeKind};
 use crate::console::msg::{ApiCall, Effect};
 use crate::console::update::call;
+use crate::policy::Scope;
 use crate::sanitize::clean;
 use crate::wire::{is_forbidden_char, limits, validate_text};
 
@@ -28,6 +30,7 @@ pub fn dialog_key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Eff
     match m.context() {
         Context::Field => text_field_key(m, action, k),
         Context::Choice => choice_key(m, action),
+        Context::Check => check_key(m, action),
         _ => button_key(m, action),
     }
 }
@@ -96,6 +99,58 @@ fn choice_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
             button_key(m, Some(a))
         }
         _ => Vec::new(),
+    }
+}
+
+/// Keys of a popup whose focus is on a check box: Space toggles it, Enter submits the popup's
+/// main action, Tab, ←/→ and Esc as on a button.
+fn check_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
+    match action {
+        Some(Action::Toggle) => {
+            if let Some(Focus::Check(s)) = m.popups.last().and_then(|p| p.focus()) {
+                toggle(m, s);
+            }
+            Vec::new()
+        }
+        Some(Action::Submit) => submit(m),
+        Some(Action::Help) => {
+            help::open(m, Context::Check);
+            Vec::new()
+        }
+        Some(a @ (Action::NextFocus | Action::PrevFocus | Action::Cancel)) => {
+            button_key(m, Some(a))
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Toggles the top popup's check box of scope `s`, by Space or a click.
+pub fn toggle(m: &mut Model, s: Scope) {
+    if let Some(p) = m.popups.last() {
+        let toggle = p.handlers().toggle;
+        toggle(m, s);
+    }
+}
+
+/// After every message: a form taller than its popup keeps the window the layout placed
+/// around its focus, so that it moves again only when the focus leaves it (docs/console.md,
+/// Forms that scroll).
+pub fn follow_focus(m: &mut Model) {
+    if m.too_small() || m.popups.last().and_then(|p| p.focus()).is_none() {
+        return;
+    }
+    let l = for_model(m);
+    let first = l.popups.last().map_or(0, |p| {
+        p.rows
+            .iter()
+            .find_map(|(_, r)| match r {
+                Row::More { first, .. } => Some(*first),
+                _ => None,
+            })
+            .unwrap_or(0)
+    });
+    if let Some(p) = m.popups.last_mut() {
+        p.dialog_mut().set_scroll(first);
     }
 }
 

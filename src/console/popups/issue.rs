@@ -1,5 +1,6 @@
 //! Issue API Key (docs/console.md, Popups): the service, the slots left, an optional Name, the
-//! expiry (issue 8: Never, a number of days, or a date), `[Issue]`. The popup chooses its
+//! expiry (issue 8: Never, a number of days, or a date), the access (scopes, rate limit,
+//! allowed networks: `policy_form`), `[Issue]`. The popup chooses its
 //! Idempotency-Key when it opens and sends the same body again on a retry while the form is
 //! unchanged. The new key is shown by the API Key copy popup, in this popup's place; an issue
 //! abandoned with Esc whose answer still comes shows in the list, masked.
@@ -8,6 +9,7 @@ use tui_input::Input;
 
 use super::answers::{clear_owner, owner, replace_at};
 use super::form::{DIALOG, call_for_popup, date_error, key_name_error};
+use super::policy_form::{Access, FormValues, PolicyForm};
 use super::{Button, Choice, Dialog, Field, Focus, Handlers, Popup, error, key_copy};
 use crate::client::{ApiError, Issued};
 use crate::console::expiry::{self, DATE_MAX, LIFETIMES, Lifetime};
@@ -17,6 +19,7 @@ use crate::console::model::{KeysFocus, Model, NoticeKind};
 use crate::console::msg::{ApiCall, Effect, RequestId};
 use crate::console::text::Tone;
 use crate::console::update::{errors, refresh_keys, service_gone, viewer_notice};
+use crate::policy::{Scope, ScopeSet};
 use crate::sanitize::clean;
 use crate::wire::{ErrorCode, IssueApiKey, limits};
 
@@ -38,6 +41,10 @@ pub struct IssuePopup {
     pub date: Input,
     /// Why the expiry cannot be sent (a bad date, or the service's answer about it).
     pub expiry_error: Option<String>,
+    /// Access, Rate limit and Allowed from.
+    pub access: PolicyForm,
+    /// The first line shown when the form is taller than the screen.
+    pub scroll: usize,
     /// The last body sent with this popup's Idempotency-Key, with the form it came from: sent
     /// again as it was while the form is unchanged, so that a retry after a network failure is
     /// the same request (a relative expiry is not counted again from a later "now").
@@ -50,6 +57,7 @@ pub struct SentIssue {
     pub name: String,
     pub lifetime: Lifetime,
     pub date: String,
+    pub access: FormValues,
     pub body: IssueApiKey,
 }
 
@@ -57,9 +65,59 @@ const HANDLERS: Handlers = Handlers {
     press,
     choose,
     revalidate,
+    toggle,
     place,
     ..DIALOG
 };
+
+// The focus orders: Name, the expiry (its Date field when chosen), Access (Custom's check
+// boxes when chosen), Rate limit, Allowed from, [Issue], [Cancel] (docs/console.md, Focus
+// inside popups).
+use Focus::{Button as Btn, Check as Chk, Choice as Cho, Field as Fld};
+const ORDER: [Focus; 7] = [
+    Fld(Field::Name),
+    Cho(Choice::Expiry),
+    Cho(Choice::Access),
+    Fld(Field::RateLimit),
+    Fld(Field::AllowedFrom),
+    Btn(Button::Issue),
+    Btn(Button::Cancel),
+];
+const ORDER_DATE: [Focus; 8] = [
+    Fld(Field::Name),
+    Cho(Choice::Expiry),
+    Fld(Field::Date),
+    Cho(Choice::Access),
+    Fld(Field::RateLimit),
+    Fld(Field::AllowedFrom),
+    Btn(Button::Issue),
+    Btn(Button::Cancel),
+];
+const ORDER_CUSTOM: [Focus; 10] = [
+    Fld(Field::Name),
+    Cho(Choice::Expiry),
+    Cho(Choice::Access),
+    Chk(Scope::Query),
+    Chk(Scope::Ingest),
+    Chk(Scope::Manage),
+    Fld(Field::RateLimit),
+    Fld(Field::AllowedFrom),
+    Btn(Button::Issue),
+    Btn(Button::Cancel),
+];
+const ORDER_DATE_CUSTOM: [Focus; 11] = [
+    Fld(Field::Name),
+    Cho(Choice::Expiry),
+    Fld(Field::Date),
+    Cho(Choice::Access),
+    Chk(Scope::Query),
+    Chk(Scope::Ingest),
+    Chk(Scope::Manage),
+    Fld(Field::RateLimit),
+    Fld(Field::AllowedFrom),
+    Btn(Button::Issue),
+    Btn(Button::Cancel),
+];
 
 impl Dialog for IssuePopup {
     fn handlers(&self) -> &'static Handlers {
@@ -67,22 +125,12 @@ impl Dialog for IssuePopup {
     }
 
     fn focus_order(&self) -> &'static [Focus] {
-        use Focus::{Button as Btn, Field as Fld};
-        if self.lifetime == Lifetime::Date {
-            &[
-                Fld(Field::Name),
-                Focus::Choice(Choice::Expiry),
-                Fld(Field::Date),
-                Btn(Button::Issue),
-                Btn(Button::Cancel),
-            ]
-        } else {
-            &[
-                Fld(Field::Name),
-                Focus::Choice(Choice::Expiry),
-                Btn(Button::Issue),
-                Btn(Button::Cancel),
-            ]
+        let custom = self.access.access == Access::Custom;
+        match (self.lifetime == Lifetime::Date, custom) {
+            (false, false) => &ORDER,
+            (true, false) => &ORDER_DATE,
+            (false, true) => &ORDER_CUSTOM,
+            (true, true) => &ORDER_DATE_CUSTOM,
         }
     }
 
@@ -106,7 +154,7 @@ impl Dialog for IssuePopup {
         match f {
             Field::Name => Some(&self.name),
             Field::Date => Some(&self.date),
-            _ => None,
+            _ => self.access.input(f),
         }
     }
 
@@ -114,7 +162,7 @@ impl Dialog for IssuePopup {
         match f {
             Field::Name => Some(&mut self.name),
             Field::Date => Some(&mut self.date),
-            _ => None,
+            _ => self.access.input_mut(f),
         }
     }
 
@@ -123,14 +171,26 @@ impl Dialog for IssuePopup {
     }
 
     fn chosen(&self, c: Choice) -> Option<usize> {
-        (c == Choice::Expiry).then_some(self.lifetime.index())
+        match c {
+            Choice::Expiry => Some(self.lifetime.index()),
+            Choice::Access => Some(self.access.access.index()),
+            _ => None,
+        }
     }
 
     fn field_max(&self, f: Field) -> usize {
         match f {
             Field::Date => DATE_MAX,
-            _ => limits::KEY_NAME_MAX,
+            _ => PolicyForm::field_max(f).unwrap_or(limits::KEY_NAME_MAX),
         }
+    }
+
+    fn scroll(&self) -> usize {
+        self.scroll
+    }
+
+    fn set_scroll(&mut self, first: usize) {
+        self.scroll = first;
     }
 
     fn sent(&self, call: &ApiCall) -> bool {
@@ -176,6 +236,8 @@ pub fn open(m: &mut Model) -> Vec<Effect> {
         lifetime: Lifetime::Never,
         date: Input::default(),
         expiry_error: None,
+        access: PolicyForm::default(),
+        scroll: 0,
         sent: None,
     }));
     Vec::new()
@@ -187,7 +249,15 @@ fn choose(m: &mut Model, c: Choice, i: usize) {
     let Some(Popup::Issue(p)) = m.popups.last_mut() else {
         return;
     };
-    if c != Choice::Expiry || p.in_flight.is_some() {
+    if p.in_flight.is_some() {
+        return;
+    }
+    if c == Choice::Access {
+        p.focus = Focus::Choice(c);
+        p.access.choose(i);
+        return;
+    }
+    if c != Choice::Expiry {
         return;
     }
     p.focus = Focus::Choice(c);
@@ -201,8 +271,25 @@ fn choose(m: &mut Model, c: Choice, i: usize) {
     }
 }
 
-/// Inline validation as the user types: the name, or the date as the service will check it.
+/// A check box of Custom toggled; frozen while the issue runs, as the fields are.
+fn toggle(m: &mut Model, s: Scope) {
+    let tr = m.tr;
+    if let Some(Popup::Issue(p)) = m.popups.last_mut()
+        && p.in_flight.is_none()
+    {
+        p.access.toggle(tr, s);
+    }
+}
+
+/// Inline validation as the user types: the name, the date as the service will check it, the
+/// rate and the allowlist as the service will read them.
 fn revalidate(m: &mut Model, f: Field) {
+    let tr = m.tr;
+    if let (Field::RateLimit | Field::AllowedFrom, Some(Popup::Issue(p))) = (f, m.popups.last_mut())
+    {
+        p.access.revalidate(tr, f);
+        return;
+    }
     let Some(Popup::Issue(p)) = m.popups.last() else {
         return;
     };
@@ -230,13 +317,19 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
         name: name.clone(),
         lifetime: p.lifetime,
         date: p.date.value().trim().to_string(),
+        access: p.access.values(),
         body: IssueApiKey::default(),
     };
     // The form unchanged since it was sent: the very same body again (docs/api.md, Retry-safe
     // issuance: the same Idempotency-Key with the same body is a replay, not a second key).
     let same = p.sent.as_ref().filter(|s| {
-        (s.name.as_str(), s.lifetime, s.date.as_str())
-            == (form.name.as_str(), form.lifetime, form.date.as_str())
+        (s.name.as_str(), s.lifetime, s.date.as_str(), &s.access)
+            == (
+                form.name.as_str(),
+                form.lifetime,
+                form.date.as_str(),
+                &form.access,
+            )
     });
     // A fixed lifetime goes as `lifetime_seconds`, a date as `expires_at` (docs/api.md, Time).
     let expiry = match same {
@@ -252,6 +345,7 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
         },
     };
     let (service_id, idempotency_key) = (p.service_id.clone(), p.idempotency_key.clone());
+    let tr = m.tr;
     let Some(Popup::Issue(p)) = m.popups.last_mut() else {
         return Vec::new();
     };
@@ -269,11 +363,22 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
             return Vec::new();
         }
     };
+    let policy = match p.access.policy(tr) {
+        Ok(policy) => policy,
+        Err(field) => {
+            p.focus = field;
+            return Vec::new();
+        }
+    };
+    // Full access is the service's default: the request says nothing of scopes then.
+    let full = ScopeSet::of(&policy.scopes) == ScopeSet::FULL;
     let body = IssueApiKey {
         name: (!name.is_empty()).then_some(name),
         expires_at,
         lifetime_seconds,
-        ..Default::default()
+        scopes: (!full).then_some(policy.scopes),
+        rate_limit: policy.rate_limit,
+        allowed_cidrs: policy.allowed_cidrs,
     };
     p.sent = Some(SentIssue {
         body: body.clone(),
@@ -324,13 +429,19 @@ pub fn on_issued(
         Some(ErrorCode::InvalidRequest) => {
             let msg = errors::message(m, &e);
             // The service names the field it refuses: its words go under that field.
-            let about_expiry = matches!(&e, ApiError::Api { message, .. }
-                if message.contains("expires_at") || message.contains("lifetime_seconds"));
+            let about = |field: &str| matches!(&e, ApiError::Api { message, .. } if message.contains(field));
+            let about_expiry = about("expires_at") || about("lifetime_seconds");
             if let Some(Popup::Issue(p)) = at.and_then(|i| m.popups.get_mut(i)) {
                 if about_expiry {
                     p.expiry_error = Some(msg);
                     // Sent again only as a new body: the form must change first.
                     p.sent = None;
+                } else if about("scopes") {
+                    p.access.scopes_error = Some(msg);
+                } else if about("rate_limit") {
+                    p.access.rate_error = Some(msg);
+                } else if about("allowed_cidrs") {
+                    p.access.cidrs_error = Some(msg);
                 } else {
                     p.name_error = Some(msg);
                 }
@@ -379,13 +490,14 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         parts.push(Part::Text(e.clone(), Tone::Error));
     }
     parts.extend(expiry_parts(m, p));
+    parts.extend(p.access.parts(tr));
     if p.in_flight.is_some() {
         let s = format!("{} {}", m.spinner_frame(), tr.t("issue.issuing"));
         parts.push(Part::Text(s, Tone::Dim));
     }
     parts.push(Part::Blank);
     parts.push(Part::Buttons(vec![Button::Issue, Button::Cancel]));
-    centered(m, (tr.t("issue.title").to_string(), parts), screen.area)
+    centered(m, p, (tr.t("issue.title").to_string(), parts), screen.area)
 }
 
 /// The expiry: the choice, and for `Date…` the date field with what it means and what is

@@ -240,7 +240,7 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     }
     parts.push(Part::Blank);
     parts.push(Part::Buttons(vec![Button::CopyKey, Button::Ok]));
-    centered(m, (tr.t("copy.title").to_string(), parts), screen.area)
+    centered(m, p, (tr.t("copy.title").to_string(), parts), screen.area)
 }
 
 /// What became of the copy, in the popup's words.

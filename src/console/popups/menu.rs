@@ -3,7 +3,7 @@
 
 use ratatui::layout::Rect;
 
-use super::{Dialog, Handlers, Popup, delete, details, help, rename, rotate};
+use super::{Dialog, Handlers, Popup, access, delete, details, help, rename, rotate};
 use crate::console::keymap::{Action, Context};
 use crate::console::layout::table::Col;
 use crate::console::layout::{Body, PopupLayout, Row, ScreenLayout};
@@ -24,14 +24,16 @@ pub struct MenuPopup {
 pub const MENU_DETAILS: usize = 0;
 /// Rename.
 pub const MENU_RENAME: usize = 1;
+/// Access…: Edit access (docs/console.md, Access), right after Rename.
+pub const MENU_ACCESS: usize = 2;
 /// Disable, or Enable for a disabled key.
-pub const MENU_TOGGLE: usize = 2;
+pub const MENU_TOGGLE: usize = 3;
 /// Rotate.
-pub const MENU_ROTATE: usize = 3;
+pub const MENU_ROTATE: usize = 4;
 /// Delete: where the focus starts.
-pub const MENU_DELETE: usize = 4;
+pub const MENU_DELETE: usize = 5;
 /// How many items the menu has.
-pub const MENU_ITEMS: usize = 5;
+pub const MENU_ITEMS: usize = 6;
 
 const HANDLERS: Handlers = Handlers {
     key,
@@ -114,14 +116,15 @@ pub fn press_item(m: &mut Model, item: usize) -> Vec<Effect> {
     match item {
         MENU_DETAILS => details::open(m),
         MENU_RENAME => rename::open(m),
+        MENU_ACCESS => access::open(m),
         MENU_TOGGLE => delete::toggle_enabled(m),
         MENU_ROTATE => rotate::open(m),
         _ => delete::open(m),
     }
 }
 
-/// The ≡ menu's items, in docs/console.md's order: `Details`, `Rename`, `Disable` (or `Enable`),
-/// `Rotate`, `Delete` (indices `MENU_*`).
+/// The ≡ menu's items, in docs/console.md's order: `Details`, `Rename`, `Access…`, `Disable` (or
+/// `Enable`), `Rotate`, `Delete` (indices `MENU_*`).
 pub fn labels(m: &Model, key_id: &str) -> Vec<String> {
     let disabled = m
         .keys
@@ -136,6 +139,7 @@ pub fn labels(m: &Model, key_id: &str) -> Vec<String> {
     [
         "menu.details",
         "menu.rename",
+        "menu.access",
         toggle,
         "menu.rotate",
         "menu.delete",

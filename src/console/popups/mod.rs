@@ -24,6 +24,7 @@
 //! popup that sends a new kind of request, the request in `msg` and its answer's route in
 //! `update::answers`.
 
+pub mod access;
 pub mod answers;
 pub mod audit;
 pub mod confirm_close;
@@ -37,6 +38,7 @@ pub mod help;
 pub mod issue;
 pub mod key_copy;
 pub mod menu;
+pub mod policy_form;
 pub mod rename;
 pub mod rotate;
 pub mod scrolling;
@@ -46,6 +48,7 @@ use tui_input::Input;
 
 use crate::console::keymap::Context;
 use crate::console::msg::{ApiCall, RequestId};
+use crate::policy::Scope;
 pub use handlers::Handlers;
 
 /// A text field of a popup.
@@ -57,6 +60,10 @@ pub enum Field {
     Date,
     /// The Who owns this key? popup's key (issue 9): shown only as dots, never an `Input`.
     Key,
+    /// `Rate limit (optional)`: `100/s`, `6000/min`, `10000/h`.
+    RateLimit,
+    /// `Allowed from (optional)`: CIDRs separated by commas or spaces.
+    AllowedFrom,
 }
 
 /// A button of a popup; its label is `layout::popups::button_key`.
@@ -76,6 +83,8 @@ pub enum Button {
     Lookup,
     /// Who owns this key?: go to the owner's API Key management, the key selected.
     Open,
+    /// Edit access: propose the scopes and networks the key was used with.
+    Narrow,
 }
 
 /// A row of options that ←/→ move through (docs/console.md, Popups).
@@ -85,6 +94,8 @@ pub enum Choice {
     Grace,
     /// The Issue popup's expiry: one of `expiry::LIFETIMES` (issue 8).
     Expiry,
+    /// Access: `Full · Query only · Ingest only · Custom…` (`policy_form::ACCESS_CHOICES`).
+    Access,
 }
 
 /// What has the focus inside a popup.
@@ -93,10 +104,15 @@ pub enum Focus {
     Field(Field),
     Button(Button),
     Choice(Choice),
+    /// A check box of Access: Custom…, by its scope.
+    Check(Scope),
 }
 
 /// Every popup, by kind; its state is in its own file.
 #[derive(Debug)]
+// A stack of a few popups, pushed once and then edited in place: boxing the forms would add an
+// allocation and a level of indirection to every access for no saving worth having.
+#[allow(clippy::large_enum_variant)]
 pub enum Popup {
     Issue(issue::IssuePopup),
     KeyCopy(key_copy::KeyCopyPopup),
@@ -115,6 +131,8 @@ pub enum Popup {
     Whois(whois::WhoisPopup),
     /// The key's Details (issue 9, `v` or the menu): read-only.
     Details(details::DetailsPopup),
+    /// Edit access (`p` or the menu): scopes, rate limit, allowed networks, and narrowing.
+    Access(access::AccessPopup),
 }
 
 /// What every popup answers alike, from its own state. The defaults fit a popup without
@@ -128,6 +146,7 @@ pub trait Dialog {
         match self.focus() {
             Some(Focus::Field(_)) => Context::Field,
             Some(Focus::Choice(_)) => Context::Choice,
+            Some(Focus::Check(_)) => Context::Check,
             _ => Context::Popup,
         }
     }
@@ -193,6 +212,10 @@ pub trait Dialog {
     fn scroll(&self) -> usize {
         0
     }
+
+    /// Keeps the first line shown of a form that scrolls with its focus, so that the window
+    /// moves only when the focus leaves it.
+    fn set_scroll(&mut self, _first: usize) {}
 }
 
 impl Popup {
@@ -212,6 +235,7 @@ impl Popup {
             Popup::Audit(p) => p,
             Popup::Whois(p) => p,
             Popup::Details(p) => p,
+            Popup::Access(p) => p,
         }
     }
 
@@ -231,6 +255,7 @@ impl Popup {
             Popup::Audit(p) => p,
             Popup::Whois(p) => p,
             Popup::Details(p) => p,
+            Popup::Access(p) => p,
         }
     }
 

@@ -201,5 +201,5 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     }
     parts.push(Part::Blank);
     parts.push(Part::Buttons(vec![Button::Save, Button::Cancel]));
-    centered(m, (tr.t("rename.title").to_string(), parts), screen.area)
+    centered(m, p, (tr.t("rename.title").to_string(), parts), screen.area)
 }

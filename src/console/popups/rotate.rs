@@ -230,5 +230,5 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     }
     parts.push(Part::Blank);
     parts.push(Part::Buttons(vec![Button::Rotate, Button::Cancel]));
-    centered(m, (tr.t("rotate.title").to_string(), parts), screen.area)
+    centered(m, p, (tr.t("rotate.title").to_string(), parts), screen.area)
 }

@@ -383,5 +383,5 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         vec![Button::Lookup, Button::Cancel]
     };
     parts.push(Part::Buttons(buttons));
-    centered(m, (tr.t("whois.title").to_string(), parts), screen.area)
+    centered(m, p, (tr.t("whois.title").to_string(), parts), screen.area)
 }

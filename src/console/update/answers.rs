@@ -9,7 +9,8 @@ use crate::client::ApiError;
 use crate::console::model::{KeysFocus, Model, NoticeKind, Want};
 use crate::console::msg::{ApiCall, ApiResult, CopyOutcome, Effect, RequestId};
 use crate::console::popups::{
-    Popup, audit, create_service, delete, details, error, issue, key_copy, rename, rotate, whois,
+    Popup, access, audit, create_service, delete, details, error, issue, key_copy, rename, rotate,
+    whois,
 };
 use crate::sanitize::clean;
 use crate::wire::{ApiKeyList, ErrorCode, Service};
@@ -32,16 +33,28 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         ApiResult::Whois(result) => whois::on_answer(m, id, result),
         ApiResult::Usage { key_id, result } => usage::on_usage(m, key_id, result),
         ApiResult::KeyAudit { key_id, result } => details::on_key_audit(m, id, &key_id, result),
-        // A candidate's judgement belongs to the popup that asked; a proposal to the list.
-        ApiResult::Narrowing { key_id, result } => match call {
-            ApiCall::KeyNarrowing {
-                candidate: None, ..
-            } => {
-                narrowing::on_narrowing(m, key_id, result);
+        // Edit access's own requests (its Narrow, its impact line) go to it; a proposal also
+        // feeds the list's count of keys that could be narrowed.
+        ApiResult::Narrowing { key_id, result } => {
+            let proposal = matches!(
+                call,
+                ApiCall::KeyNarrowing {
+                    candidate: None,
+                    ..
+                }
+            );
+            if access::awaits(m, id) {
+                if let (true, Ok(n)) = (proposal, &result) {
+                    narrowing::on_narrowing(m, key_id, Ok(n.clone()));
+                }
+                access::on_narrowing(m, id, call, result)
+            } else {
+                if proposal {
+                    narrowing::on_narrowing(m, key_id, result);
+                }
                 Vec::new()
             }
-            _ => Vec::new(),
-        },
+        }
         ApiResult::Me(Ok(me)) => {
             m.me = Some(me);
             keep_selection_visible(m);
@@ -83,6 +96,8 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         ApiResult::KeyDeleted { result, .. } => delete::on_deleted(m, id, call, result),
         // A PATCH of a name is Rename's; any other (disable, enable) is the toggle's.
         ApiResult::KeyUpdated(r) if is_rename(&call) => rename::on_renamed(m, id, call, r),
+        // A PATCH of scopes, rate limit or allowlist is Edit access's.
+        ApiResult::KeyUpdated(r) if access::is_access(&call) => access::on_saved(m, id, call, r),
         ApiResult::KeyUpdated(r) => delete::on_toggled(m, id, call, r),
         ApiResult::Rotated(r) => rotate::on_rotated(m, id, call, r),
         ApiResult::ServiceCreated(r) => create_service::on_created(m, id, call, r),
@@ -90,9 +105,19 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
 }
 
 /// After every message: a key made by an abandoned request opens once no popup is open, or is
-/// named in a notice once the admin has left its service.
-pub(super) fn after(m: &mut Model) {
+/// named in a notice once the admin has left its service; the top popup asks for what its
+/// state now calls for; a form that scrolls keeps its window around the focus.
+pub(super) fn after(m: &mut Model) -> Vec<Effect> {
     key_copy::show_late(m);
+    let out = match m.popups.last() {
+        Some(top) => {
+            let after = top.handlers().after;
+            after(m)
+        }
+        None => Vec::new(),
+    };
+    crate::console::popups::form::follow_focus(m);
+    out
 }
 
 /// What became of a copy of a key: the copy popup says so.
@@ -184,6 +209,7 @@ fn keys_loaded(m: &mut Model, service_id: &str, mut list: ApiKeyList) {
             Popup::Rotate(x) => &mut x.key,
             Popup::Delete(x) => &mut x.key,
             Popup::Rename(x) => &mut x.key,
+            Popup::Access(x) => &mut x.key,
             _ => continue,
         };
         if let Some(now) = list.api_keys.iter().find(|x| x.id == shown.id) {

@@ -21,6 +21,8 @@ pub mod usage;
 #[cfg(test)]
 mod tests_abandoned;
 #[cfg(test)]
+mod tests_access;
+#[cfg(test)]
 pub(crate) mod tests_audit;
 #[cfg(test)]
 mod tests_delete_disable;
@@ -54,8 +56,8 @@ pub use errors::orphan_key_id;
 
 /// One message in, the effects it asks for out.
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
-    let out = on_msg(m, msg);
-    answers::after(m);
+    let mut out = on_msg(m, msg);
+    out.extend(answers::after(m));
     out
 }
 

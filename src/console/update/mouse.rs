@@ -8,7 +8,7 @@ use crate::console::keymap::Action;
 use crate::console::layout::{self, Hit};
 use crate::console::model::{KeysFocus, Model, Screen, ServicesFocus};
 use crate::console::msg::Effect;
-use crate::console::popups::form::{choose, press};
+use crate::console::popups::form::{choose, press, toggle};
 use crate::console::popups::{Focus, create_service, issue, menu};
 
 /// A mouse event: a left click or the wheel; moves and releases change nothing.
@@ -106,6 +106,13 @@ fn click(m: &mut Model, x: u16, y: u16) -> Vec<Effect> {
         }
         Hit::PopupChoice(c, i) => {
             choose(m, c, i);
+            Vec::new()
+        }
+        Hit::PopupCheck(s) => {
+            if let Some(p) = m.popups.last_mut() {
+                p.set_focus(Focus::Check(s));
+            }
+            toggle(m, s);
             Vec::new()
         }
         Hit::MenuItem(i) => menu::press_item(m, i),

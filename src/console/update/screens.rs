@@ -12,7 +12,7 @@ use crate::console::model::{KeysFocus, Model, NoticeKind, Screen, ServicesFocus}
 use crate::console::msg::{ApiCall, Effect};
 use crate::console::popups::form::{FILTER_MAX, field_full_notice, insert_capped};
 use crate::console::popups::{
-    audit, create_service, delete, details, help, issue, menu, rename, rotate, whois,
+    access, audit, create_service, delete, details, help, issue, menu, rename, rotate, whois,
 };
 use crate::sanitize::clean;
 
@@ -164,6 +164,7 @@ pub(super) fn keys_key(m: &mut Model, action: Option<Action>) -> Vec<Effect> {
         Action::Menu => menu::open(m),
         Action::ToggleEnabled => delete::toggle_enabled(m),
         Action::Rename => rename::open(m),
+        Action::Access => access::open(m),
         Action::Rotate => rotate::open(m),
         Action::Audit => audit::open(m),
         Action::Whois => whois::open(m),

@@ -83,11 +83,11 @@ fn the_choice_starts_on_never_after_name_and_arrows_move_it_within_its_ends() {
 }
 
 #[test]
-fn tab_goes_name_expiry_issue_cancel_and_through_the_date_field_only_on_date() {
+fn tab_goes_name_expiry_access_rate_allowed_issue_cancel_and_through_the_date_field_only_on_date() {
     let mut m = on_keys(&[1], Role::Manager);
     update(&mut m, key('i'));
     let mut order = vec![focus(&m)];
-    for _ in 0..4 {
+    for _ in 0..7 {
         update(&mut m, code(KeyCode::Tab));
         order.push(focus(&m));
     }
@@ -96,25 +96,36 @@ fn tab_goes_name_expiry_issue_cancel_and_through_the_date_field_only_on_date() {
         Some(Focus::Choice(Choice::Expiry)),
         Some(Focus::Field(Field::Date)),
     );
+    let (access, rate, allowed) = (
+        Some(Focus::Choice(Choice::Access)),
+        Some(Focus::Field(Field::RateLimit)),
+        Some(Focus::Field(Field::AllowedFrom)),
+    );
     let (issue, cancel) = (
         Some(Focus::Button(Button::Issue)),
         Some(Focus::Button(Button::Cancel)),
     );
-    assert_eq!(order, [name, expiry, issue, cancel, name]);
+    assert_eq!(
+        order,
+        [name, expiry, access, rate, allowed, issue, cancel, name]
+    );
     update(&mut m, code(KeyCode::Tab));
     for _ in 0..5 {
         update(&mut m, code(KeyCode::Right));
     }
     let mut order = vec![focus(&m)];
-    for _ in 0..4 {
+    for _ in 0..7 {
         update(&mut m, code(KeyCode::Tab));
         order.push(focus(&m));
     }
-    assert_eq!(order, [expiry, date, issue, cancel, name]);
+    assert_eq!(
+        order,
+        [expiry, date, access, rate, allowed, issue, cancel, name]
+    );
     // Shift-Tab walks back the same way.
-    update(&mut m, code(KeyCode::BackTab));
-    update(&mut m, code(KeyCode::BackTab));
-    update(&mut m, code(KeyCode::BackTab));
+    for _ in 0..6 {
+        update(&mut m, code(KeyCode::BackTab));
+    }
     assert_eq!(focus(&m), date);
 }
 
@@ -185,7 +196,10 @@ fn bad_dates_are_refused_inline_and_issue_waits_for_a_good_one() {
             update(&mut m, code(KeyCode::Enter)).is_empty(),
             "{typed_text:?}"
         );
-        update(&mut m, code(KeyCode::Tab));
+        // Past Access, Rate limit and Allowed from to [Issue].
+        for _ in 0..4 {
+            update(&mut m, code(KeyCode::Tab));
+        }
         assert_eq!(focus(&m), Some(Focus::Button(Button::Issue)));
         assert!(
             update(&mut m, code(KeyCode::Enter)).is_empty(),

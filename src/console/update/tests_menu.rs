@@ -18,7 +18,17 @@ fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
         matches!(top(&m), Popup::Menu(p) if p.selected == crate::console::popups::menu::MENU_DELETE)
     );
     let labels = crate::console::popups::menu::labels(&m, "key_0002");
-    assert_eq!(labels, ["Details", "Rename", "Disable", "Rotate", "Delete"]);
+    assert_eq!(
+        labels,
+        [
+            "Details",
+            "Rename",
+            "Access…",
+            "Disable",
+            "Rotate",
+            "Delete"
+        ]
+    );
     update(&mut m, code(KeyCode::Up));
     update(&mut m, code(KeyCode::Up));
     assert!(only_usage(
@@ -31,7 +41,10 @@ fn the_menu_starts_on_delete_and_offers_disable_then_enable() {
         l.api_keys[0].state = KeyState::Disabled;
     }
     let labels = crate::console::popups::menu::labels(&m, "key_0002");
-    assert_eq!(labels, ["Details", "Rename", "Enable", "Rotate", "Delete"]);
+    assert_eq!(
+        labels,
+        ["Details", "Rename", "Access…", "Enable", "Rotate", "Delete"]
+    );
     update(&mut m, key('m'));
     update(&mut m, code(KeyCode::Up));
     update(&mut m, code(KeyCode::Up));

@@ -128,7 +128,8 @@ fn the_menu_opens_rename_and_rotate() {
     assert!(matches!(top(&m), Popup::Rotate(_)));
     update(&mut m, code(KeyCode::Esc));
     update(&mut m, key('m'));
-    for _ in 0..3 {
+    // Delete, Rotate, Disable, Access…, Rename: four up.
+    for _ in 0..4 {
         update(&mut m, code(KeyCode::Up));
     }
     update(&mut m, code(KeyCode::Enter));

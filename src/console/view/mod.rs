@@ -9,6 +9,8 @@ mod test_support;
 #[cfg(test)]
 mod tests_access;
 #[cfg(test)]
+mod tests_access_forms;
+#[cfg(test)]
 mod tests_any_input;
 #[cfg(test)]
 mod tests_ascii;

@@ -134,6 +134,39 @@ pub(super) fn draw(
                     }
                 }
             }
+            Row::Checks(boxes) => {
+                for (scope, label, on, at) in boxes {
+                    let focused = focus == Some(Focus::Check(*scope));
+                    put(
+                        buf,
+                        Rect { width: 1, ..*at },
+                        marker(focused, true),
+                        theme.bold(),
+                        theme,
+                    );
+                    // `[x]` reads without colour; the focused box is reversed as well.
+                    let shown = format!("[{}] {label}", if *on { "x" } else { " " });
+                    let style = match (focused, *on) {
+                        (true, _) => theme.focus(),
+                        (false, true) => theme.bold(),
+                        (false, false) => theme.tone(Tone::Normal),
+                    };
+                    let rest = Rect {
+                        x: at.x + 1,
+                        width: at.width.saturating_sub(1),
+                        ..*at
+                    };
+                    put(buf, rest, &shown, style, theme);
+                }
+            }
+            Row::More { up, .. } => {
+                let s = m.tr.t(if *up {
+                    "form.more_above"
+                } else {
+                    "form.more_below"
+                });
+                put(buf, *r, &format!(" {s} "), theme.bold(), theme);
+            }
             Row::Spark {
                 label,
                 levels,

@@ -1,6 +1,7 @@
 //! Snapshots of the Issue popup's expiry (issue 8) in each state — `Never`, `Date…` with a
 //! valid and with an invalid date — and of the copy popup saying when the key expires; and a
-//! check that at 60×16 every part of the popup shows in every language.
+//! check that at 60×16 every part of the popup shows in every language, scrolled into view as
+//! the focus goes round.
 
 use crossterm::event::KeyCode;
 
@@ -78,16 +79,22 @@ fn every_part_of_the_issue_popup_shows_at_60x16_in_every_language() {
         let tr = crate::console::i18n::Catalog::get(lang);
         for (rights, date) in [(0, ""), (2, ""), (5, "2026-12-31"), (5, "2027-02-29")] {
             let mut m = issue_with(lang, rights, date);
-            let buf = draw(&mut m, 60, 16);
-            let text = screen_text(&buf);
-            // The popup's inside only, line after line, without the spaces that wrapping moved.
-            let l = crate::console::layout::for_model(&m);
-            let area = l.popups.last().map(|p| p.area).unwrap_or_default();
+            // The popup's inside only, line after line, without the spaces that wrapping moved,
+            // as the focus goes once round the form: what does not fit scrolls into view.
             let mut flat = String::new();
-            for y in area.y + 1..area.bottom().saturating_sub(1) {
-                for x in area.x + 1..area.right().saturating_sub(1) {
-                    flat.push_str(buf[(x, y)].symbol());
+            let mut text = String::new();
+            let rounds = m.popups.last().map_or(0, |p| p.focus_order().len());
+            for _ in 0..rounds {
+                let buf = draw(&mut m, 60, 16);
+                text.push_str(&screen_text(&buf));
+                let l = crate::console::layout::for_model(&m);
+                let area = l.popups.last().map(|p| p.area).unwrap_or_default();
+                for y in area.y + 1..area.bottom().saturating_sub(1) {
+                    for x in area.x + 1..area.right().saturating_sub(1) {
+                        flat.push_str(buf[(x, y)].symbol());
+                    }
                 }
+                update(&mut m, code(KeyCode::Tab));
             }
             let flat: String = flat.split_whitespace().collect();
             let mut wanted: Vec<String> = vec![
@@ -110,6 +117,17 @@ fn every_part_of_the_issue_popup_shows_at_60x16_in_every_language() {
             if date == "2027-02-29" {
                 wanted.push(tr.f("expiry.error_no_such_date", &[("date", &date)]));
             }
+            wanted.extend(
+                [
+                    "access.label",
+                    "access.full",
+                    "access.query",
+                    "access.ingest",
+                ]
+                .into_iter()
+                .chain(["access.custom", "access.rate", "access.allowed"])
+                .map(|k| tr.t(k).to_string()),
+            );
             for w in wanted {
                 let w: String = w.split_whitespace().collect();
                 assert!(
