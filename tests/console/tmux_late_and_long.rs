@@ -219,7 +219,16 @@ async fn korean_at_60x16_keeps_the_footer_and_wraps_at_spaces() {
         footer.contains("Esc") && !footer.contains('│') && !footer.contains('└'),
         "the footer is covered:\n{s}"
     );
-    assert!(s.contains("[발급]") && s.contains("[취소]"), "{s}");
+    // The buttons below scroll into view with the focus, the footer still whole.
+    term.keys(&["Tab", "Tab", "Tab", "Tab"]);
+    let s = term.wait_text(">[발급]");
+    assert!(s.contains("[취소]"), "{s}");
+    let lines: Vec<&str> = s.lines().collect();
+    let footer = lines.get(15).copied().unwrap_or_default();
+    assert!(
+        footer.contains("Esc") && !footer.contains('│') && !footer.contains('└'),
+        "the footer is covered:\n{s}"
+    );
     term.keys(&["Escape"]);
     term.wait_gone_text("달력에 없는 날짜");
     // The Delete popup: no line ends inside a Korean word.
