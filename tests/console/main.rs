@@ -18,4 +18,5 @@ mod terminal_capabilities;
 mod terminal_manners;
 mod tmux_copy_and_delete;
 mod tmux_late_and_long;
+mod tmux_narrow;
 mod tmux_rotate;

@@ -5,6 +5,7 @@ mod driver;
 mod support;
 
 mod audit_and_whois;
+mod edit_access;
 mod issue_expiry;
 mod key_lifecycle;
 mod manage_keys;
