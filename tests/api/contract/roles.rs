@@ -58,6 +58,12 @@ fn routes(svc: &str, key_id: &str, api_key: &str) -> Vec<Route> {
             false,
         ),
         r(
+            Method::GET,
+            format!("/v1/services/{svc}/api-keys/{key_id}/narrowing"),
+            None,
+            false,
+        ),
+        r(
             Method::POST,
             "/v1/whois".into(),
             Some(json!({ "key": api_key })),
