@@ -45,9 +45,12 @@ impl TokenBucket {
     /// replica's share; `tokens` ≥ 1). A refusal takes nothing.
     pub fn take(&self, now: Instant, tokens: u32, seconds: u32) -> Taken {
         let tokens = u64::from(tokens.max(1));
-        let window = u64::from(seconds.max(1)) * NANOS;
+        let whole = u64::from(seconds.max(1)) * NANOS;
         // The time one token takes to come back; never 0, so that a bucket always drains.
-        let per_token = (window / tokens).max(1);
+        let per_token = (whole / tokens).max(1);
+        // The bucket holds exactly `tokens`: with `per_token` rounded down, the whole window
+        // would hold a few more (300,030 for 300,000/s) and report them in `r`.
+        let window = per_token * tokens;
         let now = u64::try_from(now.saturating_duration_since(self.base).as_nanos())
             .unwrap_or(u64::MAX / 2);
         let mut current = self.full_at.load(Ordering::Relaxed);
@@ -186,6 +189,21 @@ mod tests {
             assert!(b.take(t0, 3, 1).allowed);
         }
         assert!(!b.take(t0, 3, 1).allowed);
+    }
+
+    #[test]
+    fn a_large_limit_that_does_not_divide_the_second_holds_exactly_n() {
+        // 300,000/s: a token every 3,333.33 ns, rounded down to 3,333 ns, must not let the
+        // bucket hold (or report) the 300,030 tokens that a second of 3,333 ns makes.
+        let t0 = Instant::now();
+        let b = TokenBucket::new(t0);
+        let first = b.take(t0, 300_000, 1);
+        assert_eq!(first.remaining, 299_999, "r never exceeds q");
+        let passed = 1
+            + (0..300_100)
+                .filter(|_| b.take(t0, 300_000, 1).allowed)
+                .count();
+        assert_eq!(passed, 300_000);
     }
 
     #[test]

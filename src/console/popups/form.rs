@@ -336,7 +336,6 @@ pub fn field_full_notice(m: &mut Model, max: usize) {
 /// A paste goes into the focused field (without control characters), up to the field's
 /// maximum length; what does not fit is dropped, with a notice.
 pub fn paste(m: &mut Model, s: &str) {
-    let cleaned = clean(s);
     let Some(p) = m.popups.last_mut() else {
         return;
     };
@@ -346,6 +345,16 @@ pub fn paste(m: &mut Model, s: &str) {
     let Some(Focus::Field(f)) = p.focus() else {
         return;
     };
+    // A list of networks pasted one a line (or from a table's cells) keeps its separators,
+    // instead of gluing `10.0.4.0/24` and `10.0.5.0/24` into one bad entry.
+    let spaced;
+    let s = if f == Field::AllowedFrom {
+        spaced = s.replace(['\n', '\r', '\t'], " ");
+        spaced.as_str()
+    } else {
+        s
+    };
+    let cleaned = clean(s);
     let max = p.dialog().field_max(f);
     let Some(input) = p.input_mut(f) else {
         return;

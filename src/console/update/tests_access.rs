@@ -171,6 +171,23 @@ fn rate_and_allowlist_are_checked_inline_and_name_the_bad_entry() {
 }
 
 #[test]
+fn networks_pasted_one_a_line_stay_separate_entries() {
+    let mut m = on_access_choice();
+    tab(&mut m, 2);
+    assert_eq!(focus(&m), Some(Focus::Field(Field::AllowedFrom)));
+    update(
+        &mut m,
+        Msg::Paste("10.0.4.0/24\n10.0.5.0/24\r\n192.0.2.7\t2001:db8::/32".to_string()),
+    );
+    let p = issue_popup(&m);
+    assert_eq!(p.access.cidrs_error, None, "{:?}", p.access.cidrs.value());
+    assert_eq!(
+        p.access.cidrs.value(),
+        "10.0.4.0/24 10.0.5.0/24  192.0.2.7 2001:db8::/32"
+    );
+}
+
+#[test]
 fn the_issue_carries_scopes_rate_and_allowlist_and_full_sends_no_scopes() {
     // Full, nothing else: the body as before policies.
     let mut m = on_access_choice();
