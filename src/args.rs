@@ -571,8 +571,8 @@ pub enum ServicesCommand {
 /// value is checked here, before anything is sent, with the service's own rules.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
-    /// A scope the key gets: query, ingest or manage; repeat it or separate by commas
-    /// (default: all three)
+    /// A scope the key gets: query, ingest or manage; repeat it or separate by commas (issue:
+    /// all three when absent; update: replaces the key's scopes)
     #[arg(
         long,
         value_name = "SCOPE",
@@ -585,7 +585,7 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "N/UNIT", value_parser = RateLimit::parse, help_heading = "Access")]
     pub rate: Option<RateLimit>,
     /// A network the key may be used from: a CIDR (10.0.0.0/8) or an address; repeat it or
-    /// separate by commas, up to 16 (default: anywhere)
+    /// separate by commas, up to 16 (issue: anywhere when absent; update: replaces the allowlist)
     #[arg(
         long,
         value_name = "CIDR",
