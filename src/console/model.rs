@@ -205,8 +205,9 @@ pub struct Model {
     /// What is known of keys' usage, by key id (issue 9): for the impact line, Details, and the
     /// attention line. Key ids are unique across services.
     pub usage: BTreeMap<String, crate::console::usage::UsageState>,
-    /// The service's narrowing proposal of each listed key, by key id (issue 20): for the
-    /// attention line's "could be narrowed". A key whose answer failed has no entry.
+    /// The service's narrowing proposal of each listed key, by key id, for the attention line's
+    /// "could be narrowed" (docs/console.md, API Key management). A key whose answer failed has
+    /// no entry.
     pub narrowing: BTreeMap<String, crate::wire::Narrowing>,
     pub next_id: RequestId,
     pub notice: Option<Notice>,

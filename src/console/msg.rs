@@ -96,9 +96,9 @@ pub enum ApiCall {
         service_id: String,
         key_id: String,
     },
-    /// `GET …/api-keys/{key_id}/narrowing` (issue 20): the service's proposal for the key
-    /// (`candidate` None: for the attention line, kept in `Model::narrowing`), or its judgement
-    /// of a candidate policy.
+    /// `GET …/api-keys/{key_id}/narrowing` (docs/api.md, Narrowing a key to what it used): the
+    /// service's proposal for the key (`candidate` None: for the attention line, kept in
+    /// `Model::narrowing`), or its judgement of a candidate policy.
     KeyNarrowing {
         service_id: String,
         key_id: String,
