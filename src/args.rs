@@ -329,7 +329,8 @@ pub enum Command {
     /// List, create and delete services
     #[command(after_help = EXIT_CODES_HELP)]
     Services(ServicesArgs),
-    /// List, issue, update, disable, enable, rotate and delete API keys of a service
+    /// List, issue, update, disable, enable, rotate and delete API keys of a service; report a
+    /// leaked one
     #[command(after_help = EXIT_CODES_HELP)]
     Keys(KeysArgs),
     /// The audit trail of every service (deleted ones included), newest first
@@ -458,6 +459,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// GitHub's secret scanning public keys (the JSON of GET /meta/public_keys/secret_scanning):
+    /// turns on POST /v1/leaks/github, whose reports must be signed by one of them; re-read on
+    /// SIGHUP (docs/api.md, Leaked keys)
+    #[arg(long, value_name = "FILE")]
+    pub leak_report_keys: Option<PathBuf>,
+
     /// A proxy or load balancer whose X-Forwarded-For / Forwarded headers name the client
     /// (repeatable; none by default: those headers are ignored)
     #[arg(long, value_name = "CIDR", value_parser = crate::server::forwarded::parse_cidr)]
@@ -478,6 +485,32 @@ pub struct ServeArgs {
     /// Writers wait up to 1.1 s more for a replica in this window (docs/operating.md, A read-only database)
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub read_only_verify: u64,
+
+    /// Send notifications (api_key.leaked, expiring, disabled_still_called, retired) to this
+    /// URL as Standard Webhooks (repeatable; http:// or https://; docs/operating.md, Notifications)
+    #[arg(long, value_name = "URL", requires = "webhook_secret_file", value_parser = crate::server::webhooks::config::parse_url)]
+    pub webhook: Vec<reqwest::Url>,
+
+    /// The webhook signing secrets: one `whsec_` + base64 secret per line, each signing every
+    /// delivery (two lines rotate a secret without a gap); re-read on SIGHUP. Required with --webhook
+    #[arg(long, value_name = "FILE", requires = "webhook")]
+    pub webhook_secret_file: Option<PathBuf>,
+
+    /// Root certificates (PEM) trusted for https:// webhook URLs besides the system's
+    #[arg(long, value_name = "FILE", requires = "webhook")]
+    pub webhook_ca_cert: Option<PathBuf>,
+
+    /// Multiplies the webhook retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 8 h, 8 h); must be > 0
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_retry_scale)]
+    pub webhook_retry_scale: f64,
+}
+
+/// `--webhook-retry-scale`: a finite number above 0.
+fn parse_retry_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err("expected a number above 0, e.g. 1 or 0.001".into()),
+    }
 }
 
 /// Where `serve` and `tokens` keep their data: SQLite in the data dir (the default), or one
@@ -614,6 +647,16 @@ pub enum KeysCommand {
         #[arg(hide = true, num_args = 0.., allow_hyphen_values = true)]
         argv: Vec<String>,
     },
+    /// Report a leaked key (found in a ticket, a log, a chat): reads one API key from stdin as
+    /// whois does; the service disables it at once. Asks nothing: a report only ever stops a key
+    Leak {
+        /// Where the key was found (a ticket, a commit, a chat message); kept in its leak record
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// A key given here anyway: refused without being echoed (clap would print it back).
+        #[arg(hide = true, num_args = 0.., allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
     /// Issue a key; the plaintext goes to stdout (or --out) and nothing else does
     Issue {
         service_id: String,
@@ -671,23 +714,28 @@ pub enum KeysCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Enable a disabled key (an expired one only with a new --expires)
+    /// Enable a disabled key (an expired one only with a new --expires; a leaked one only with
+    /// --yes)
     Enable {
         service_id: String,
         key_id: String,
         /// A new expiry, as for `keys issue`
         #[arg(long, value_name = "WHEN")]
         expires: Option<String>,
+        /// Enable it even though it was reported leaked (refused without it)
+        #[arg(long)]
+        yes: bool,
     },
-    /// Issue a successor of an active key; the old key keeps verifying for the grace period.
-    /// The successor's plaintext goes to stdout (or --out) and nothing else does
+    /// Issue a successor of an active key; the old key keeps verifying for the grace period. A
+    /// leaked key (disabled or expired) is replaced at once, without a grace. The successor's
+    /// plaintext goes to stdout (or --out) and nothing else does
     Rotate {
         service_id: String,
         key_id: String,
         /// How long the old key keeps verifying: 0 (stops it at once, like a delete), 1h, 24h,
-        /// 7d, or seconds (at most 604800)
-        #[arg(long, value_name = "GRACE", default_value = "24h")]
-        grace: String,
+        /// 7d, or seconds (at most 604800) [default: 24h]
+        #[arg(long, value_name = "GRACE")]
+        grace: Option<String>,
         /// Write the successor into this new file (created 0600; never overwritten)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

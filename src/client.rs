@@ -22,7 +22,7 @@ use crate::wire::{
     IssuedKey, Me, RotateApiKey, Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer,
     WhoisRequest,
 };
-use crate::wire::{Narrowing, NarrowingCandidate, Usage};
+use crate::wire::{LeakAnswer, LeakRequest, Narrowing, NarrowingCandidate, Usage};
 
 /// How to reach the service.
 #[derive(Clone, Debug)]
@@ -186,6 +186,37 @@ pub fn parse_endpoint(endpoint: &str) -> Result<Url, ApiError> {
     Ok(url)
 }
 
+/// Trusts the certificates of a PEM file besides the system's roots (an internal CA); the
+/// message names the file when it cannot be used.
+pub fn add_roots(
+    builder: reqwest::ClientBuilder,
+    path: &std::path::Path,
+) -> Result<reqwest::ClientBuilder, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read CA certificate {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("CA certificate {} is not PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "CA certificate {} holds no certificate",
+            path.display()
+        ));
+    }
+    Ok(builder.tls_certs_merge(certs))
+}
+
+/// Sends each request through the proxy our rules choose for its URL (loopback direct,
+/// `NO_PROXY` honoured), never by reqwest's own reading of the environment.
+pub fn route_proxies(
+    builder: reqwest::ClientBuilder,
+    env: Arc<proxy::ProxyEnv>,
+) -> reqwest::ClientBuilder {
+    // Per URL, so that a redirect elsewhere follows the same rules.
+    builder.no_proxy().proxy(reqwest::Proxy::custom(move |url| {
+        env.for_url(url).ok().flatten().map(|p| p.url)
+    }))
+}
+
 impl Client {
     pub fn new(opts: &ClientOptions) -> Result<Client, ApiError> {
         install_crypto_provider();
@@ -196,22 +227,7 @@ impl Client {
             .user_agent(concat!("ragkeys/", env!("CARGO_PKG_VERSION")))
             .default_headers(HeaderMap::new());
         if let Some(path) = &opts.ca_cert {
-            let pem = std::fs::read(path).map_err(|e| {
-                ApiError::Config(format!(
-                    "cannot read CA certificate {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ApiError::Config(format!("CA certificate {} is not PEM: {e}", path.display()))
-            })?;
-            if certs.is_empty() {
-                return Err(ApiError::Config(format!(
-                    "CA certificate {} holds no certificate",
-                    path.display()
-                )));
-            }
-            builder = builder.tls_certs_merge(certs);
+            builder = add_roots(builder, path).map_err(ApiError::Config)?;
         }
         if opts.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
@@ -224,11 +240,7 @@ impl Client {
             None => None,
         };
         if chosen.is_some() {
-            let env = opts.proxy_env.clone().unwrap_or_default();
-            // Per URL, so that a redirect elsewhere follows the same rules.
-            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
-                env.for_url(url).ok().flatten().map(|p| p.url)
-            }));
+            builder = route_proxies(builder, opts.proxy_env.clone().unwrap_or_default());
         }
         // An https:// proxy needs the system's roots even for an http:// service.
         let https_proxy = chosen.as_ref().is_some_and(|p| p.url.scheme() == "https");
@@ -462,6 +474,19 @@ impl Client {
         self.get("v1/services").await
     }
 
+    /// The services with each one's `attention` count (`include=attention`, docs/api.md,
+    /// Service). A service older than the count refuses the query (400 `invalid_request`): then
+    /// the plain list, without it.
+    pub async fn list_services_with_attention(&self) -> Result<ServiceList, ApiError> {
+        match self.get("v1/services?include=attention").await {
+            Err(ApiError::Api {
+                code: ErrorCode::InvalidRequest,
+                ..
+            }) => self.list_services().await,
+            other => other,
+        }
+    }
+
     pub async fn list_services_raw(&self) -> Result<Raw<ServiceList>, ApiError> {
         self.get_raw("v1/services").await
     }
@@ -650,6 +675,30 @@ impl Client {
     pub async fn whois_raw(&self, key: &Secret) -> Result<Raw<WhoisAnswer>, ApiError> {
         let body = WhoisRequest { key: key.clone() };
         self.post_raw("v1/whois", &body).await
+    }
+
+    /// Reports a key an admin found where it should not be (`POST /v1/leaks`, manager): the
+    /// service disables it at once and records where it was found (docs/api.md, Leaked keys).
+    /// An unknown, malformed or deleted key is `api_key_not_found`.
+    pub async fn report_leak(
+        &self,
+        key: &Secret,
+        url: Option<&str>,
+    ) -> Result<LeakAnswer, ApiError> {
+        self.report_leak_raw(key, url).await.map(|r| r.value)
+    }
+
+    /// [`Client::report_leak`] with the body as the service sent it (for `--json`).
+    pub async fn report_leak_raw(
+        &self,
+        key: &Secret,
+        url: Option<&str>,
+    ) -> Result<Raw<LeakAnswer>, ApiError> {
+        let body = LeakRequest {
+            key: key.clone(),
+            url: url.map(str::to_owned),
+        };
+        self.post_raw("v1/leaks", &body).await
     }
 
     /// A key's usage: 24 hourly and 30 daily buckets and its last use (docs/api.md, Usage).

@@ -63,6 +63,9 @@ impl<'de> Deserialize<'de> for Timestamp {
 pub enum Role {
     Viewer,
     Manager,
+    /// Only in the audit trail: the service itself or a scanner acting through it (a leak report
+    /// from GitHub, docs/api.md, Leaked keys). No admin token has it.
+    System,
 }
 
 impl Role {
@@ -70,6 +73,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::Manager => "manager",
+            Role::System => "system",
         }
     }
 
@@ -77,6 +81,7 @@ impl Role {
         match s {
             "viewer" => Some(Role::Viewer),
             "manager" => Some(Role::Manager),
+            "system" => Some(Role::System),
             _ => None,
         }
     }
@@ -112,6 +117,9 @@ pub enum ErrorCode {
     InsufficientScope,
     /// `/v1/verify` with a valid key from a client address outside its `allowed_cidrs`.
     AddressNotAllowed,
+    /// `POST /v1/leaks/github` whose signature is missing, bad, or made with a key not in the
+    /// keys file (docs/api.md, Leaked keys).
+    InvalidSignature,
     PayloadTooLarge,
     /// The request body did not fully arrive within 30 s (docs/api.md, Conventions).
     RequestTimeout,
@@ -145,6 +153,7 @@ impl ErrorCode {
             ErrorCode::ApiKeyNotActive => "api_key_not_active",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::AddressNotAllowed => "address_not_allowed",
+            ErrorCode::InvalidSignature => "invalid_signature",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::RateLimited => "rate_limited",
@@ -158,7 +167,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::InvalidRequest => 400,
-            ErrorCode::Unauthorized | ErrorCode::InvalidApiKey => 401,
+            ErrorCode::Unauthorized | ErrorCode::InvalidApiKey | ErrorCode::InvalidSignature => 401,
             ErrorCode::Forbidden | ErrorCode::InsufficientScope | ErrorCode::AddressNotAllowed => {
                 403
             }
@@ -218,6 +227,13 @@ pub struct Service {
     pub key_limit: u32,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// How many of its keys need attention now ([`ApiKey::needs_attention`]): what the console
+    /// marks with `!` beside Keys (docs/api.md, Service). Only in answers to `GET /v1/services`
+    /// and `GET /v1/services/{id}` asked with `include=attention`, so the Service object stays
+    /// the six fields every other client knows; absent means unknown, never 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u32, required = false, minimum = 0)]
+    pub attention: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -303,6 +319,50 @@ pub struct ApiKey {
     /// policy); a service older than policies sends none, which reads as [`Policy::full`].
     #[serde(flatten)]
     pub policy: Policy,
+    /// Always present; `null` unless the key was ever reported leaked. Never cleared: enabling
+    /// the key again keeps it as the record of what happened (docs/api.md, Leaked keys).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub leak: Option<Leak>,
+}
+
+/// An expiry closer than this needs attention (docs/api.md, Service: "within 7 days").
+pub const ATTENTION_EXPIRY_SECS: i64 = 7 * 86_400;
+
+impl ApiKey {
+    /// Whether the key needs someone's attention at `now` (docs/api.md, Service: `attention`):
+    /// disabled, reported leaked and no longer verifying, or active with an expiry within
+    /// [`ATTENTION_EXPIRY_SECS`]. A plainly expired or a rotating key does not: nothing is left
+    /// to do about it. The store's count (`store::rules::attention_sql`) is checked against this
+    /// by the store contract suite.
+    pub fn needs_attention(&self, now: Timestamp) -> bool {
+        let expires_soon = self.state == KeyState::Active
+            && self
+                .expires_at
+                .is_some_and(|e| (0..=ATTENTION_EXPIRY_SECS).contains(&(e.unix() - now.unix())));
+        self.state == KeyState::Disabled || self.leaked_and_stopped() || expires_soon
+    }
+
+    /// True for a reported key that does not verify now (disabled or expired): what the console
+    /// and the CLI show as `Leaked`, and what rotates without a grace (docs/api.md, Leaked keys).
+    pub fn leaked_and_stopped(&self) -> bool {
+        self.leak.is_some() && matches!(self.state, KeyState::Disabled | KeyState::Expired)
+    }
+}
+
+/// When, by whom and where a key was reported leaked (docs/api.md, Leaked keys).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Leak {
+    #[schema(value_type = String, format = DateTime)]
+    pub reported_at: Timestamp,
+    /// `github` for GitHub's secret scanning, else the name of the admin token that reported it.
+    pub by: String,
+    /// Where it was found; `null` when the report gave none (GitHub may send an empty one).
+    #[schema(required = true)]
+    pub url: Option<String>,
+    /// GitHub's `source` (`content`, `commit`, `issue_comment`, …); `null` for an admin's report.
+    #[schema(required = true)]
+    pub source: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -471,11 +531,15 @@ pub enum AuditAction {
     /// A lookup of a presented key by `POST /v1/whois`, found or not (docs/api.md, Key lifecycle).
     #[serde(rename = "api_key.whois")]
     ApiKeyWhois,
+    /// A key reported leaked, by GitHub's secret scanning (actor `github`, role `system`) or by an
+    /// admin; carries `url` and `source` (docs/api.md, Leaked keys).
+    #[serde(rename = "api_key.leak")]
+    ApiKeyLeak,
 }
 
 impl AuditAction {
     /// Every action, in the order docs/api.md lists them.
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 11] = [
         AuditAction::ServiceCreate,
         AuditAction::ServiceDelete,
         AuditAction::ApiKeyIssue,
@@ -486,6 +550,7 @@ impl AuditAction {
         AuditAction::ApiKeyRotate,
         AuditAction::ApiKeyRetire,
         AuditAction::ApiKeyWhois,
+        AuditAction::ApiKeyLeak,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -500,6 +565,7 @@ impl AuditAction {
             AuditAction::ApiKeyRotate => "api_key.rotate",
             AuditAction::ApiKeyRetire => "api_key.retire",
             AuditAction::ApiKeyWhois => "api_key.whois",
+            AuditAction::ApiKeyLeak => "api_key.leak",
         }
     }
 
@@ -529,6 +595,22 @@ pub struct AuditEvent {
     /// (`{"scopes":{"from":["query","ingest","manage"],"to":["query"]}}`); absent on other events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<BTreeMap<String, FieldChange>>,
+    /// `api_key.leak` only: where the key was found (may be `null` there); absent on other events.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub url: Option<Option<String>>,
+    /// `api_key.leak` only: GitHub's `source`, `null` for an admin's report; absent on other events.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<Option<String>>,
 }
 
 /// One field of an `api_key.update`: its value before and after, as the API shows that field.
@@ -571,6 +653,136 @@ pub struct WhoisAnswer {
     pub service_id: String,
     pub service_name: String,
     pub api_key: ApiKey,
+}
+
+/// Body of `POST /v1/leaks`: a key an admin found where it should not be (docs/api.md, Leaked
+/// keys). `Debug` never shows the key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeakRequest {
+    /// The plaintext `ragk_…` key that leaked.
+    #[schema(value_type = String)]
+    pub key: Secret,
+    /// Where it was found (a ticket, a log, a chat); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The answer of `POST /v1/leaks`: the key afterwards, with its `leak` set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LeakAnswer {
+    pub service_id: String,
+    pub api_key: ApiKey,
+}
+
+/// One entry of a report from GitHub's secret scanning partner program, read leniently: members
+/// GitHub adds later are ignored, and a missing one reads as empty (docs/api.md, Leaked keys).
+/// `Debug` never shows the token.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GithubLeak {
+    /// The string GitHub found: ours or anything else that matched the registered pattern.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub token: Secret,
+    /// The token type registered with GitHub.
+    #[serde(default, rename = "type")]
+    pub token_type: String,
+    /// Where it was found; may be empty.
+    #[serde(default)]
+    pub url: String,
+    /// `content`, `commit`, `pull_request_description`, `issue_comment`, …
+    #[serde(default)]
+    pub source: String,
+}
+
+/// How GitHub should label a reported token (the partner program's feedback).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakLabel {
+    /// One of our keys: one that exists, or one deleted or retired within 400 days.
+    TruePositive,
+    /// Garbage, another vendor's token, or a forged key.
+    FalsePositive,
+}
+
+/// One entry of the answer to `POST /v1/leaks/github`, in the order of the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LeakFeedback {
+    /// Lowercase hex SHA-256 of the token as sent.
+    pub token_hash: String,
+    /// The entry's `type`, as sent.
+    pub token_type: String,
+    pub label: LeakLabel,
+}
+
+/// What a webhook tells (docs/api.md, Notifications): event types name what happened, while audit
+/// actions stay verbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum WebhookEventType {
+    #[serde(rename = "api_key.leaked")]
+    ApiKeyLeaked,
+    /// 7 days and 1 day before `expires_at`.
+    #[serde(rename = "api_key.expiring")]
+    ApiKeyExpiring,
+    /// A disabled, expired or retired key presented to verify: at most once per key per UTC day.
+    #[serde(rename = "api_key.disabled_still_called")]
+    ApiKeyDisabledStillCalled,
+    /// A rotated or leaked key left the list.
+    #[serde(rename = "api_key.retired")]
+    ApiKeyRetired,
+}
+
+impl WebhookEventType {
+    pub const ALL: [WebhookEventType; 4] = [
+        WebhookEventType::ApiKeyLeaked,
+        WebhookEventType::ApiKeyExpiring,
+        WebhookEventType::ApiKeyDisabledStillCalled,
+        WebhookEventType::ApiKeyRetired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEventType::ApiKeyLeaked => "api_key.leaked",
+            WebhookEventType::ApiKeyExpiring => "api_key.expiring",
+            WebhookEventType::ApiKeyDisabledStillCalled => "api_key.disabled_still_called",
+            WebhookEventType::ApiKeyRetired => "api_key.retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// The body of every webhook: `{"type","timestamp","data"}` (docs/api.md, Notifications).
+/// Never a secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEvent {
+    #[serde(rename = "type")]
+    pub event_type: WebhookEventType,
+    /// When it happened.
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: Timestamp,
+    pub data: WebhookData,
+}
+
+/// Which key an event is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookData {
+    pub service_id: String,
+    pub service_name: String,
+    pub key_id: String,
+    pub masked: String,
+    /// `null` when the key has no name.
+    #[schema(required = true)]
+    pub name: Option<String>,
+    /// Present when the key has an expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    /// Present when the key was ever reported leaked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak: Option<Leak>,
 }
 
 /// `GET /v1/verify` with a valid key.
@@ -806,6 +1018,7 @@ mod tests {
                 last_used_at: None,
                 replaced_by: None,
                 policy: Policy::full(),
+                leak: None,
             },
             key: Secret::new("ragk_secret".into()),
         };

@@ -9,7 +9,9 @@ use zeroize::Zeroizing;
 
 use super::error::{self, CliError};
 use super::lifetime::Expires;
-use super::output::{json_for_terminal, keys_table, local_time, notice, stdout, stdout_json};
+use super::output::{
+    json_for_terminal, keys_table, leak_text, local_time, notice, stdout, stdout_json, warning,
+};
 use super::retry::retry;
 use super::services::is_not_found;
 use super::{Ctx, access, confirm, lifetime};
@@ -45,9 +47,18 @@ pub async fn run(ctx: &Ctx, mut cmd: KeysCommand) -> Result<(), CliError> {
 async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::List { service_id } => list(ctx, &service_id).await,
-        KeysCommand::Whois { argv } if !argv.is_empty() => Err(super::whois::refuse_argv()),
+        KeysCommand::Whois { argv } if !argv.is_empty() => {
+            Err(super::whois::refuse_argv("keys whois"))
+        }
         KeysCommand::Whois { .. } => {
-            super::whois::run(ctx, super::whois::read_checked_key()?).await
+            super::whois::run(ctx, super::whois::read_checked_key("keys whois")?).await
+        }
+        KeysCommand::Leak { argv, .. } if !argv.is_empty() => {
+            Err(super::whois::refuse_argv("keys leak"))
+        }
+        KeysCommand::Leak { url, .. } => {
+            let key = super::whois::read_checked_key("keys leak")?;
+            super::leak::run(ctx, key, url.as_deref()).await
         }
         KeysCommand::Issue {
             service_id,
@@ -117,10 +128,18 @@ async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
             service_id,
             key_id,
             expires,
+            yes,
         } => {
             let expires = expires
                 .map(|e| lifetime::parse_expires(&e, Timestamp::now().0))
                 .transpose()?;
+            if !yes {
+                // Read first: a leaked key is enabled only when asked for by name (--yes).
+                let k = find_key(ctx, &service_id, &key_id).await?;
+                if k.leaked_and_stopped() {
+                    return Err(enable_refused(&service_id, &k));
+                }
+            }
             let body = UpdateApiKey {
                 name: None,
                 enabled: Some(true),
@@ -137,8 +156,13 @@ async fn run_on(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CliError> {
             out,
             yes,
         } => {
-            let grace_seconds = lifetime::parse_grace(&grace)?;
-            rotate(ctx, &service_id, &key_id, grace_seconds, out, yes).await
+            let grace_seconds =
+                lifetime::parse_grace(grace.as_deref().unwrap_or(lifetime::DEFAULT_GRACE))?;
+            let grace = Grace {
+                seconds: grace_seconds,
+                given: grace.is_some(),
+            };
+            rotate(ctx, &service_id, &key_id, grace, out, yes).await
         }
         KeysCommand::Delete {
             service_id,
@@ -315,6 +339,25 @@ fn describe(k: &ApiKey) -> String {
     format!("{}{name}", clean(&k.masked))
 }
 
+/// `keys enable` of a leaked key without `--yes` (docs/cli.md, Leaked keys): names the leak and
+/// what to do instead; nothing was sent.
+fn enable_refused(service_id: &str, k: &ApiKey) -> CliError {
+    let leak = k
+        .leak
+        .as_ref()
+        .map(|l| format!(" {}", leak_text(l)))
+        .unwrap_or_default();
+    CliError::usage(format!(
+        "API key {} {} was reported leaked{leak}: enabled, it verifies again for whoever found \
+         it. Replace it instead with `ragkeys keys rotate {} {}` (its successor takes its slot \
+         at once), or pass --yes to enable it anyway. Nothing was changed.",
+        clean(&k.id),
+        describe(k),
+        clean(service_id),
+        clean(&k.id)
+    ))
+}
+
 /// `keys disable`: asked like a delete, since the key stops verifying at once.
 async fn disable(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result<(), CliError> {
     if !yes {
@@ -335,17 +378,28 @@ async fn disable(ctx: &Ctx, service_id: &str, key_id: &str, yes: bool) -> Result
 }
 
 /// `keys rotate`: the successor's plaintext as `keys issue` gives a key, retried with one
-/// Idempotency-Key so that a retry never makes a second successor.
+/// Idempotency-Key so that a retry never makes a second successor. A leaked key that is stopped is replaced at once,
+/// whatever the grace (docs/cli.md, Leaked keys): the key is read first to say so.
 async fn rotate(
     ctx: &Ctx,
     service_id: &str,
     key_id: &str,
-    grace_seconds: u32,
+    grace: Grace,
     out: Option<PathBuf>,
     yes: bool,
 ) -> Result<(), CliError> {
-    if grace_seconds == 0 && !yes {
-        let k = find_key(ctx, service_id, key_id).await?;
+    let grace_seconds = grace.seconds;
+    let k = find_key(ctx, service_id, key_id).await?;
+    let leaked = k.leaked_and_stopped();
+    if leaked && grace.given {
+        warning(&format!(
+            "API key {} was reported leaked: it is replaced at once, without a grace (--grace \
+             is ignored)",
+            clean(key_id)
+        ));
+    }
+    // A leaked key no longer verifies: nothing stops that still works, so nothing is asked.
+    if grace_seconds == 0 && !yes && !leaked {
         let question = format!(
             "Rotate API key {} with no grace period? It stops working at once; callers must \
              switch to the new key now.",
@@ -369,7 +423,12 @@ async fn rotate(
     let raw = result.map_err(|e| issue_error(e, service_id))?;
     let what = format!("Rotated API key {} into", clean(key_id));
     deliver(ctx, service_id, &raw, file.as_mut(), &what)?;
-    if grace_seconds == 0 {
+    if leaked {
+        notice(&format!(
+            "The leaked key {} has left the list; its successor took its slot.",
+            clean(key_id)
+        ));
+    } else if grace_seconds == 0 {
         notice(&format!(
             "The old key {} no longer verifies.",
             clean(key_id)
@@ -388,6 +447,14 @@ async fn rotate(
         ));
     }
     Ok(())
+}
+
+/// `--grace` of `keys rotate`, and whether it was typed (the default is not worth a word when a
+/// leaked key ignores it).
+#[derive(Clone, Copy)]
+struct Grace {
+    seconds: u32,
+    given: bool,
 }
 
 /// The new file of `--out`: removed again unless a key was written into it, also when the

@@ -104,6 +104,9 @@ fn too_far(t: &str) -> CliError {
 
 /// `--grace WHEN` → seconds: `0`, plain seconds, or a number with `s`, `m`, `h` or `d`
 /// (`1h`, `24h`, `7d`); at most 604800 (7 days). Errors are usage errors (exit 2).
+/// `keys rotate` without `--grace`: a day, as in the console.
+pub const DEFAULT_GRACE: &str = "24h";
+
 pub fn parse_grace(s: &str) -> Result<u32, CliError> {
     let t = s.trim();
     let bad = || {

@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod deadline;
 pub mod error;
 mod keys;
+mod leak;
 mod lifetime;
 mod narrow;
 pub mod output;
@@ -65,6 +66,7 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
             KeysCommand::Disable { yes, .. } => confirm::check_can_ask_to(*yes, "disable")?,
             // Grace 0 stops the old key at once, with the guarantee of a delete: asked as one.
             KeysCommand::Rotate { yes, grace, .. } => {
+                let grace = grace.as_deref().unwrap_or(lifetime::DEFAULT_GRACE);
                 let stops_now = lifetime::parse_grace(grace)? == 0;
                 confirm::check_can_ask_to(*yes || !stops_now, "rotate with --grace 0")?
             }
@@ -77,10 +79,16 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
     }
     // The key is read and checked before anything connects (or runs token_command), and the
     // time a person takes to type it is not the command's.
-    let whois_key = match &cmd {
+    let stdin_key = match &cmd {
         Command::Keys(c) => match &c.command {
-            KeysCommand::Whois { argv } if !argv.is_empty() => return Err(whois::refuse_argv()),
-            KeysCommand::Whois { .. } => Some(whois::read_checked_key()?),
+            KeysCommand::Whois { argv } if !argv.is_empty() => {
+                return Err(whois::refuse_argv("keys whois"));
+            }
+            KeysCommand::Leak { argv, .. } if !argv.is_empty() => {
+                return Err(whois::refuse_argv("keys leak"));
+            }
+            KeysCommand::Whois { .. } => Some(whois::read_checked_key("keys whois")?),
+            KeysCommand::Leak { .. } => Some(whois::read_checked_key("keys leak")?),
             _ => None,
         },
         _ => None,
@@ -104,8 +112,12 @@ fn run(global: &GlobalArgs, cmd: Command) -> Result<(), CliError> {
     let work = async {
         match cmd {
             Command::Services(c) => services::run(&ctx, c.command).await,
-            Command::Keys(_) if whois_key.is_some() => {
-                whois::run(&ctx, whois_key.expect("checked")).await
+            Command::Keys(c) if stdin_key.is_some() => {
+                let key = stdin_key.expect("checked");
+                match c.command {
+                    KeysCommand::Leak { url, .. } => leak::run(&ctx, key, url.as_deref()).await,
+                    _ => whois::run(&ctx, key).await,
+                }
             }
             Command::Keys(c) => keys::run(&ctx, c.command).await,
             Command::Audit(a) => audit::run(&ctx, a).await,

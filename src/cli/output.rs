@@ -27,7 +27,7 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(text)
     }
 }
-use crate::wire::{ApiKey, KeyState, Service, Timestamp};
+use crate::wire::{ApiKey, KeyState, Leak, Service, Timestamp};
 
 /// Columns separated by two spaces, each as wide as its widest cell (in terminal cells, so that
 /// Korean and Japanese keep the columns straight). Cells are sanitized here.
@@ -118,10 +118,7 @@ pub fn keys_table(keys: &[ApiKey]) -> String {
     let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
-            let state = match (&k.state, &k.replaced_by) {
-                (KeyState::Rotating, Some(by)) => format!("rotating → {by}"),
-                (s, _) => s.as_str().to_string(),
-            };
+            let state = state_label(k);
             let expires = match (&k.state, &k.expires_at) {
                 (KeyState::Rotating, Some(t)) => format!("ends {}", local_time(t)),
                 (_, Some(t)) => local_time(t),
@@ -155,6 +152,46 @@ pub fn keys_table(keys: &[ApiKey]) -> String {
         ],
         &rows,
     )
+}
+
+/// A key's state as the CLI prints it (docs/cli.md, Leaked keys): `Leaked` while a reported key
+/// is disabled or expired, `active · leaked` once it is enabled again, `rotating · leaked` when
+/// such a key is then rotated; a rotating key names its successor. Not yet cleaned.
+pub fn state_label(k: &ApiKey) -> String {
+    if k.leaked_and_stopped() {
+        return "Leaked".into();
+    }
+    let leaked = if k.leak.is_some() { " · leaked" } else { "" };
+    match (&k.state, &k.replaced_by) {
+        (KeyState::Rotating, Some(by)) => format!("rotating{leaked} → {by}"),
+        (s, _) => format!("{}{leaked}", s.as_str()),
+    }
+}
+
+/// When, by whom and where a key was reported leaked, on one line: `2026-12-07 22:01:00 +09:00
+/// by github at https://… (commit)`. The URL and the names are cleaned of control characters.
+pub fn leak_text(l: &Leak) -> String {
+    let mut out = format!("{} by {}", local_time(&l.reported_at), plain(&l.by));
+    match l.url.as_deref().map(str::trim) {
+        Some(url) if !url.is_empty() => {
+            out.push_str(" at ");
+            out.push_str(&plain(url));
+        }
+        _ => out.push_str(", no URL given"),
+    }
+    if let Some(source) = l.source.as_deref().filter(|s| !s.trim().is_empty()) {
+        out.push_str(&format!(" ({})", plain(source)));
+    }
+    out
+}
+
+/// One line of text from the wire: breaks and tabs as spaces, other control characters gone.
+fn plain(s: &str) -> String {
+    let spaced: String = s
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    clean(&spaced).into_owned()
 }
 
 /// `1,204`: digits grouped by three, as API.md writes counts.
@@ -259,6 +296,68 @@ mod tests {
         assert_eq!(width(lines[1]), width("서비스  x           end"));
         assert_eq!(lines[2], "ab      サービス名  e");
         assert_eq!(col(lines[1], 0), 6);
+    }
+
+    fn key(state: KeyState, replaced_by: Option<&str>, leaked: bool) -> ApiKey {
+        ApiKey {
+            id: "key_1".into(),
+            masked: "ragk_AbCd****wXyZ".into(),
+            name: None,
+            state,
+            created_at: Timestamp::now(),
+            created_by: "admin".into(),
+            expires_at: None,
+            last_used_at: None,
+            replaced_by: replaced_by.map(str::to_owned),
+            policy: Default::default(),
+            leak: leaked.then(|| Leak {
+                reported_at: Timestamp::now(),
+                by: "github".into(),
+                url: Some("https://github.com/o/r/blob/main/.env".into()),
+                source: Some("commit".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_leaked_key_reads_leaked_while_stopped_and_is_marked_once_live_again() {
+        let label = |s, by, leaked| state_label(&key(s, by, leaked));
+        assert_eq!(label(KeyState::Disabled, None, true), "Leaked");
+        assert_eq!(label(KeyState::Expired, None, true), "Leaked");
+        assert_eq!(label(KeyState::Active, None, true), "active · leaked");
+        assert_eq!(label(KeyState::Rotating, None, true), "rotating · leaked");
+        assert_eq!(
+            label(KeyState::Rotating, Some("key_2"), true),
+            "rotating · leaked → key_2"
+        );
+        assert_eq!(label(KeyState::Disabled, None, false), "disabled");
+        assert_eq!(
+            label(KeyState::Rotating, Some("key_2"), false),
+            "rotating → key_2"
+        );
+        assert_eq!(charset::ascii("active · leaked"), "active - leaked");
+        let table = keys_table(&[key(KeyState::Disabled, None, true)]);
+        assert!(
+            table.lines().nth(1).unwrap().contains("  Leaked  "),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_leak_record_names_when_who_and_a_clean_url() {
+        let mut k = key(KeyState::Disabled, None, true);
+        let l = k.leak.as_mut().unwrap();
+        l.url = Some("https://x.test/a\u{1b}[2J\nb\u{202E}c".into());
+        let text = leak_text(l);
+        assert!(text.contains(&local_time(&l.reported_at)), "{text}");
+        assert!(
+            text.ends_with(" by github at https://x.test/a[2J bc (commit)"),
+            "{text}"
+        );
+        l.url = Some(String::new());
+        l.source = None;
+        l.by = "alice".into();
+        assert!(leak_text(l).ends_with(" by alice, no URL given"));
     }
 
     #[test]

@@ -23,19 +23,24 @@ pub const DATABASE_WARNING: &str = "a password in --database is seen by every us
 
 /// Before any command runs: warns once about a secret typed on the command line, and replaces
 /// `--token -` by the token read from stdin. `--token -` with a command that reads its own
-/// secret from stdin (`keys whois`) is a usage error.
+/// secret from stdin (`keys whois`, `keys leak`) is a usage error.
 pub fn settle(cmd: Option<&Command>, global: &mut GlobalArgs) -> Result<(), CliError> {
     if global.database_typed && database_url(cmd).is_some_and(|u| u.has_password()) {
         warning(DATABASE_WARNING);
     }
     if global.token.as_deref() == Some("-") {
-        if let Some(Command::Keys(k)) = cmd
-            && matches!(k.command, KeysCommand::Whois { .. })
-        {
-            return Err(CliError::usage(
-                "--token - reads the token from stdin, where keys whois reads the key: give the \
-                 token in RAGKEYS_TOKEN or a profile's token_command",
-            ));
+        if let Some(Command::Keys(k)) = cmd {
+            let reads_a_key = match k.command {
+                KeysCommand::Whois { .. } => Some("keys whois"),
+                KeysCommand::Leak { .. } => Some("keys leak"),
+                _ => None,
+            };
+            if let Some(command) = reads_a_key {
+                return Err(CliError::usage(format!(
+                    "--token - reads the token from stdin, where {command} reads the key: give \
+                     the token in RAGKEYS_TOKEN or a profile's token_command"
+                )));
+            }
         }
         global.token = Some(read_token()?.to_string());
     } else if global.token_typed {

@@ -40,7 +40,7 @@ pub fn check(cmd: &Command) -> Result<(), CliError> {
                 service_id, key_id, ..
             }
             | KeysCommand::Usage { service_id, key_id } => (Some(service_id), Some(key_id)),
-            KeysCommand::Whois { .. } => (None, None),
+            KeysCommand::Whois { .. } | KeysCommand::Leak { .. } => (None, None),
         },
         Command::Audit(a) => (a.service.as_ref(), None),
         _ => (None, None),
@@ -94,7 +94,7 @@ pub fn service_arg(cmd: &mut KeysCommand) -> Option<&mut String> {
         | KeysCommand::Delete { service_id, .. }
         | KeysCommand::Narrow { service_id, .. }
         | KeysCommand::Usage { service_id, .. } => Some(service_id),
-        KeysCommand::Whois { .. } => None,
+        KeysCommand::Whois { .. } | KeysCommand::Leak { .. } => None,
     }
 }
 
@@ -159,6 +159,7 @@ mod tests {
             key_count: 0,
             key_limit: 5,
             created_at: crate::wire::Timestamp::from_unix(0),
+            attention: Some(0),
         }
     }
 

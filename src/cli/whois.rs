@@ -1,39 +1,42 @@
 //! `ragkeys keys whois`: whose is this API key? The key comes from stdin only: typed without
 //! echo on a terminal, or piped (`pbpaste | ragkeys keys whois`); never from the command line,
-//! where `ps` and the shell history would keep it.
+//! where `ps` and the shell history would keep it. `keys leak` reads its key the same way.
 
 use std::io::{IsTerminal, Read};
 
 use zeroize::Zeroizing;
 
 use super::error::{self, CliError};
-use super::output::{json_for_terminal, local_time, stdout, stdout_json};
+use super::output::{json_for_terminal, leak_text, local_time, state_label, stdout, stdout_json};
 use super::{Ctx, access};
 use crate::client::ApiError;
 use crate::credential::{self, Kind, Secret};
 use crate::sanitize::clean;
-use crate::wire::{ErrorCode, KeyState, WhoisAnswer};
+use crate::wire::{ApiKey, ErrorCode};
 
 /// More than any key; a longer stdin is not one key.
 const MAX_INPUT: u64 = 4096;
 
-/// A key (or anything) given as an argument: refused, never echoed, exit 2.
-pub fn refuse_argv() -> CliError {
-    CliError::usage(
-        "keys whois reads the key from stdin only, never from the command line (ps and the \
+/// A key (or anything) given as an argument to `command` (`keys whois`, `keys leak`): refused,
+/// never echoed, exit 2.
+pub fn refuse_argv(command: &str) -> CliError {
+    CliError::usage(format!(
+        "{command} reads the key from stdin only, never from the command line (ps and the \
          shell history keep arguments): run it and paste the key at the prompt, or pipe it in; \
-         the key you typed may now be in your shell history",
-    )
+         the key you typed may now be in your shell history"
+    ))
 }
 
-/// The key from stdin, checked here first as the service would: a malformed key is exit 2
-/// and never sent.
-pub fn read_checked_key() -> Result<Secret, CliError> {
-    let key = read_key()?;
+/// The key from stdin for `command`, checked here first as the service would: a malformed key
+/// is never sent and is exit 3, as the service's one answer for every key it does not know
+/// (docs/api.md, Whois; docs/cli.md, Exit codes). Empty input is exit 2.
+pub fn read_checked_key(command: &str) -> Result<Secret, CliError> {
+    let key = read_key(command)?;
     credential::parse(Kind::ApiKey, key.expose()).map_err(|_| {
-        CliError::usage(
-            "that is not an API key (ragk_ and 36 characters with a valid checksum); nothing \
-             was sent",
+        CliError::new(
+            error::NOT_FOUND,
+            "no API key matches: that is not a ragkeys API key (ragk_ and 36 characters with a \
+             valid checksum); nothing was sent",
         )
     })?;
     Ok(key)
@@ -44,29 +47,37 @@ pub async fn run(ctx: &Ctx, key: Secret) -> Result<(), CliError> {
     // Not retried: a lookup that failed counts toward this address's failure limit.
     let raw = match ctx.client.whois_raw(&key).await {
         Ok(raw) => raw,
-        Err(ApiError::Api {
-            code: ErrorCode::ApiKeyNotFound,
-            ..
-        }) => {
-            return Err(CliError::new(
-                error::NOT_FOUND,
-                format!(
-                    "no API key matches {} (api_key_not_found): it was never issued here, or \
-                     it has been deleted",
-                    credential::mask(key.expose())
-                ),
-            ));
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(lookup_error(e, &key)),
     };
     if ctx.json {
         return stdout_json(&json_for_terminal(&raw.body));
     }
-    stdout(&describe(&raw.value))
+    let w = &raw.value;
+    let service = format!("{} ({})", w.service_name, w.service_id);
+    stdout(&describe(&service, &w.api_key))
+}
+
+/// A failed lookup by the key itself: unknown, malformed or deleted is exit 3, naming only the
+/// masked key.
+pub fn lookup_error(e: ApiError, key: &Secret) -> CliError {
+    match e {
+        ApiError::Api {
+            code: ErrorCode::ApiKeyNotFound,
+            ..
+        } => CliError::new(
+            error::NOT_FOUND,
+            format!(
+                "no API key matches {} (api_key_not_found): it was never issued here, or it \
+                 has been deleted",
+                credential::mask(key.expose())
+            ),
+        ),
+        e => e.into(),
+    }
 }
 
 /// The key from stdin: a hidden prompt on a terminal, else all of stdin, trimmed.
-fn read_key() -> Result<Secret, CliError> {
+fn read_key(command: &str) -> Result<Secret, CliError> {
     let stdin = std::io::stdin();
     let text = if stdin.is_terminal() {
         super::secrets::read_hidden("API key (input hidden): ", MAX_INPUT as usize)?
@@ -81,27 +92,19 @@ fn read_key() -> Result<Secret, CliError> {
     };
     let key = text.trim();
     if key.is_empty() {
-        return Err(CliError::usage(
-            "no key on stdin: pipe it in (e.g. `pbpaste | ragkeys keys whois`) or run on a \
-             terminal and type or paste it",
-        ));
+        return Err(CliError::usage(format!(
+            "no key on stdin: pipe it in (e.g. `pbpaste | ragkeys {command}`) or run on a \
+             terminal and type or paste it"
+        )));
     }
     Ok(Secret::new(key.to_owned()))
 }
 
-/// Service, key id, masked, name, state, created, last used, then the key's policy: one
-/// labelled line each.
-fn describe(w: &WhoisAnswer) -> String {
-    let k = &w.api_key;
-    let state = match (&k.state, &k.replaced_by) {
-        (KeyState::Rotating, Some(by)) => format!("rotating → {}", clean(by)),
-        (s, _) => s.as_str().to_owned(),
-    };
+/// Service, key id, masked, name, state, created, last used, the leak if it was ever reported
+/// (docs/cli.md, Leaked keys), then the key's policy: one labelled line each.
+pub fn describe(service: &str, k: &ApiKey) -> String {
     let rows = [
-        (
-            "Service",
-            format!("{} ({})", clean(&w.service_name), clean(&w.service_id)),
-        ),
+        ("Service", clean(service).into_owned()),
         ("Key ID", clean(&k.id).into_owned()),
         ("API Key", clean(&k.masked).into_owned()),
         (
@@ -111,7 +114,7 @@ fn describe(w: &WhoisAnswer) -> String {
                 .map(|n| clean(n).into_owned())
                 .unwrap_or_else(|| "-".into()),
         ),
-        ("State", state),
+        ("State", clean(&state_label(k)).into_owned()),
         (
             "Created",
             format!("{} by {}", local_time(&k.created_at), clean(&k.created_by)),
@@ -124,10 +127,11 @@ fn describe(w: &WhoisAnswer) -> String {
                 .unwrap_or_else(|| "never".into()),
         ),
     ];
+    let leak = k.leak.as_ref().map(|l| ("Leak", leak_text(l)));
     let policy =
         access::policy_rows(&k.policy).map(|(label, value)| (label, clean(&value).into_owned()));
     let mut out = String::new();
-    for (label, value) in rows.into_iter().chain(policy) {
+    for (label, value) in rows.into_iter().chain(leak).chain(policy) {
         out.push_str(&format!(
             "{label:<12}  {}\n",
             value.replace(['\n', '\r'], " ")

@@ -279,6 +279,7 @@ mod tests {
             expires_at: None,
             replaced_by: replaced.then(|| "key_9".to_string()),
             policy: Policy::full(),
+            leak: None,
         };
         let keys = vec![
             key("key_1", KeyState::Active, false),

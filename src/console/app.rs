@@ -107,7 +107,7 @@ pub fn to_msg(ev: Event) -> Option<Msg> {
 pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
     match call {
         ApiCall::Me => ApiResult::Me(client.me().await),
-        ApiCall::ListServices => ApiResult::Services(client.list_services().await),
+        ApiCall::ListServices => ApiResult::Services(client.list_services_with_attention().await),
         ApiCall::CreateService(body) => {
             ApiResult::ServiceCreated(client.create_service(&body).await)
         }
@@ -158,6 +158,9 @@ pub async fn execute(client: &Client, call: ApiCall) -> ApiResult {
             ApiResult::AuditPage(client.audit_page_raw(&query).await.map(|r| r.value))
         }
         ApiCall::Whois(key) => ApiResult::Whois(client.whois_raw(&key).await.map(|r| r.value)),
+        ApiCall::ReportLeak { key, url } => {
+            ApiResult::Leaked(client.report_leak(&key, url.as_deref()).await)
+        }
         ApiCall::KeyUsage { service_id, key_id } => {
             let result = client.key_usage(&service_id, &key_id).await;
             ApiResult::Usage { key_id, result }

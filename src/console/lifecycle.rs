@@ -10,8 +10,9 @@ use crate::console::model::Tz;
 use crate::console::usage::{UsageState, still_called};
 use crate::wire::{ApiKey, KeyState, Timestamp};
 
-/// An expiry closer than this is called out (docs/console.md: "an expiry within 7 days").
-pub const SOON_SECS: i64 = 7 * 86_400;
+/// An expiry closer than this is called out (docs/console.md: "an expiry within 7 days"): the
+/// same span that counts in a service's `attention`.
+pub const SOON_SECS: i64 = crate::wire::ATTENTION_EXPIRY_SECS;
 
 /// Seconds until an active key expires, when that is within [`SOON_SECS`].
 pub fn expires_soon(key: &ApiKey, now: Timestamp) -> Option<i64> {
@@ -53,9 +54,54 @@ fn span_words(tr: &Catalog, secs: i64) -> String {
     }
 }
 
-/// The State cell of one row. `keys` is the whole list, to mark a rotation's successor.
+/// The State cell of one row. `keys` is the whole list, to mark a rotation's successor. A key
+/// reported leaked reads `Leaked` while it is stopped, `active · leaked` once enabled again,
+/// `rotating · leaked` during a grace (docs/console.md, Leaked keys).
 pub fn state_label(tr: &Catalog, key: &ApiKey, keys: &[ApiKey], now: Timestamp, tz: Tz) -> String {
-    let base = match key.state {
+    let base = match (key.state, key.leak.is_some()) {
+        _ if key.leaked_and_stopped() => tr.t("state.leaked").to_string(),
+        (KeyState::Active, true) => tr.t("state.active_leaked").to_string(),
+        (KeyState::Rotating, true) => match key.expires_at {
+            Some(end) => tr.f(
+                "state.rotating_leaked_ends",
+                &[("at", &format::clock(end, now, tz))],
+            ),
+            None => tr.t("state.rotating_leaked").to_string(),
+        },
+        _ => plain_state(tr, key, now, tz),
+    };
+    if is_successor(key, keys) {
+        tr.f("state.with_new", &[("state", &base)])
+    } else {
+        base
+    }
+}
+
+/// The State cell as drawn: [`state_label`], with `!` before `Leaked` where there is no colour
+/// to carry the warning (docs/console.md, Terminal capabilities).
+pub fn state_cell(
+    tr: &Catalog,
+    key: &ApiKey,
+    keys: &[ApiKey],
+    (now, tz): (Timestamp, Tz),
+    mono: bool,
+) -> String {
+    let label = state_label(tr, key, keys, now, tz);
+    if mono && key.leaked_and_stopped() {
+        format!("! {label}")
+    } else {
+        label
+    }
+}
+
+/// Whether a key's state is drawn in the warning style: any key ever reported leaked.
+pub fn warns(key: &ApiKey) -> bool {
+    key.leak.is_some()
+}
+
+/// The state of a key never reported leaked.
+fn plain_state(tr: &Catalog, key: &ApiKey, now: Timestamp, tz: Tz) -> String {
+    match key.state {
         KeyState::Active => match expires_soon(key, now) {
             Some(left) => tr.f("state.expires_in", &[("span", &span(tr, left))]),
             None => tr.t("state.active").to_string(),
@@ -70,11 +116,6 @@ pub fn state_label(tr: &Catalog, key: &ApiKey, keys: &[ApiKey], now: Timestamp, 
             None => tr.t("state.rotating").to_string(),
         },
         KeyState::Unknown => "?".to_string(),
-    };
-    if is_successor(key, keys) {
-        tr.f("state.with_new", &[("state", &base)])
-    } else {
-        base
     }
 }
 
@@ -88,6 +129,12 @@ pub fn attention(
     usage: &BTreeMap<String, UsageState>,
 ) -> Option<String> {
     let mut parts = Vec::new();
+    // A leaked key comes first: it is the one thing here that someone else may be using.
+    match keys.iter().filter(|k| k.leaked_and_stopped()).count() {
+        0 => {}
+        1 => parts.push(tr.t("attention.one_leaked").to_string()),
+        n => parts.push(tr.f("attention.many_leaked", &[("n", &n)])),
+    }
     let soon: Vec<i64> = keys.iter().filter_map(|k| expires_soon(k, now)).collect();
     match soon.as_slice() {
         [] => {}
@@ -96,7 +143,7 @@ pub fn attention(
     }
     let (called, quiet): (Vec<&ApiKey>, Vec<&ApiKey>) = keys
         .iter()
-        .filter(|k| k.state == KeyState::Disabled)
+        .filter(|k| k.state == KeyState::Disabled && !k.leaked_and_stopped())
         .partition(|k| still_called(k, usage.get(&k.id)).is_some());
     match quiet.len() {
         0 => {}
@@ -111,9 +158,10 @@ pub fn attention(
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
-/// Whether a service with these keys carries the `!` on Services. Every disabled key counts,
-/// so a disabled key still being called does too without its usage being fetched per service.
+/// Whether a service with these keys carries the `!` on Services: the rule the service counts
+/// in its `attention` ([`ApiKey::needs_attention`]), so a listed service and its opened list
+/// agree. Every disabled key counts, so a disabled key still being called does too without its
+/// usage being fetched per service; so does a leaked key that no longer verifies.
 pub fn needs_attention(keys: &[ApiKey], now: Timestamp) -> bool {
-    keys.iter()
-        .any(|k| k.state == KeyState::Disabled || expires_soon(k, now).is_some())
+    keys.iter().any(|k| k.needs_attention(now))
 }

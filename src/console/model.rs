@@ -1,6 +1,6 @@
 //! All the console's state. `update` changes it, `view` and `layout` only read it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use tui_input::Input;
 
@@ -68,12 +68,24 @@ pub struct ServicesView {
     pub filter: Input,
     /// A service to select when the next list arrives (one just created).
     pub want: Option<String>,
-    /// Services whose keys, when last listed, needed attention (the `!` beside Keys). The
-    /// services list carries no key states, so only services opened this session are known.
-    pub attention: BTreeSet<String>,
+    /// What this session learnt of services' attention since the services list arrived: from
+    /// a key list opened here, or a leak reported here. A listing that carries `attention`
+    /// replaces it; one from a service older than that field keeps it (docs/console.md,
+    /// Services).
+    pub attention: BTreeMap<String, bool>,
 }
 
 impl ServicesView {
+    /// Whether `s` carries the `!` beside its Keys count: what this session learnt since the
+    /// list arrived, else the service's own count; an older service that sends no count and
+    /// was never opened here reads as no `!`.
+    pub fn needs_attention(&self, s: &Service) -> bool {
+        match self.attention.get(&s.id) {
+            Some(known) => *known,
+            None => s.attention.is_some_and(|n| n > 0),
+        }
+    }
+
     /// The services the filter lets through, in the service's order.
     pub fn visible(&self) -> Vec<&Service> {
         let needle = self.filter.value().trim().to_lowercase();
@@ -265,6 +277,12 @@ impl Model {
             Charset::Utf8 => SPINNER[self.spinner % SPINNER.len()],
             Charset::Ascii => ASCII_SPINNER[self.spinner % ASCII_SPINNER.len()],
         }
+    }
+
+    /// Whether the terminal shows no colour (docs/console.md, Terminal capabilities): marks
+    /// that colour carries elsewhere are then drawn as signs.
+    pub fn monochrome(&self) -> bool {
+        self.colors == ColorDepth::None
     }
 
     /// Draws with 7-bit ASCII only, and so in English: no other catalog reads in ASCII.

@@ -7,8 +7,8 @@ use crate::client::{ApiError, Issued};
 use crate::clock::ClockReading;
 use crate::credential::Secret;
 use crate::wire::{
-    ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, Me, Narrowing, NarrowingCandidate,
-    RotateApiKey, Service, ServiceList, UpdateApiKey, Usage, WhoisAnswer,
+    ApiKey, ApiKeyList, AuditPage, CreateService, IssueApiKey, LeakAnswer, Me, Narrowing,
+    NarrowingCandidate, RotateApiKey, Service, ServiceList, UpdateApiKey, Usage, WhoisAnswer,
 };
 
 /// Tags one request; a result whose id is no longer pending (Esc pressed) is dropped by `update`.
@@ -84,6 +84,12 @@ pub enum ApiCall {
     },
     /// `POST /v1/whois` (issue 9); the key only in the body. `Debug` never shows it.
     Whois(Secret),
+    /// `POST /v1/leaks` (docs/api.md, Leaked keys): the key, and where it was found if the
+    /// admin said. `Debug` never shows the key.
+    ReportLeak {
+        key: Secret,
+        url: Option<String>,
+    },
     /// `GET …/api-keys/{key_id}/usage` (issue 9): for the impact line, Details, and the
     /// attention line's disabled keys.
     KeyUsage {
@@ -128,6 +134,8 @@ pub enum ApiResult {
     /// A page of the audit trail, for the Audit trail popup.
     AuditPage(Result<AuditPage, ApiError>),
     Whois(Result<WhoisAnswer, ApiError>),
+    /// The key a report of a leak disabled.
+    Leaked(Result<LeakAnswer, ApiError>),
     Usage {
         key_id: String,
         result: Result<Usage, ApiError>,

@@ -221,6 +221,7 @@ mod tests {
             expires_at: None,
             replaced_by: None,
             policy: Default::default(),
+            leak: None,
         };
         assert!(!is_idle(&key(6 * 86_400, None), now));
         assert!(is_idle(&key(7 * 86_400, None), now));

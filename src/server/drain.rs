@@ -1,35 +1,52 @@
 //! Shutting down without dropping a request (docs/operating.md, Rolling restarts and the drain).
 //!
-//! On SIGTERM the replica first says it is going: `/readyz` and `/readyz/verify` answer 503 and
-//! every answer asks its keep-alive client to close, while it goes on serving for `--drain`
-//! seconds, long enough for a load balancer's health check to take it out of rotation. Then the
-//! listener stops accepting and requests in flight finish (the serving loop's grace). A second
-//! SIGTERM, or a SIGINT at any point, skips what is left of both waits.
+//! On SIGTERM the replica first says it is going: `/readyz` and `/readyz/verify` answer 503,
+//! while it goes on serving as usual for `--drain` seconds, long enough for a load balancer's
+//! health check to take it out of rotation (its pooled connections are not churned while it
+//! may still route here). Then the listener stops accepting, requests in flight finish (the
+//! serving loop's grace), and from then on every answer asks its keep-alive client to close. A
+//! second SIGTERM, or a SIGINT at any point, skips what is left of both waits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
-/// Whether this process is draining: the readiness routes answer 503 and the serving loop asks
-/// keep-alive clients to close. Never set in the console's embedded service.
+const SERVING: u8 = 0;
+const DRAINING: u8 = 1;
+const CLOSING: u8 = 2;
+
+/// Whether this process is draining (the readiness routes answer 503) and, once it has stopped
+/// accepting, closing (the serving loop asks keep-alive clients to close). Never set in the
+/// console's embedded service.
 #[derive(Clone, Debug, Default)]
-pub struct Draining(Arc<AtomicBool>);
+pub struct Draining(Arc<AtomicU8>);
 
 impl Draining {
-    /// From now on: not ready, and every answer carries `Connection: close`.
+    /// From now on: not ready; answers otherwise as usual.
     pub fn begin(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.fetch_max(DRAINING, Ordering::AcqRel);
         super::metrics::draining(true);
     }
 
-    /// One load of a flag that is written once: free on every request.
+    /// From now on (the listener stops accepting): every answer carries `Connection: close`.
+    pub fn close_connections(&self) {
+        self.0.store(CLOSING, Ordering::Release);
+    }
+
+    /// One load of a flag that is written twice at most: free on every request.
     #[inline]
     pub fn is_on(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.load(Ordering::Acquire) != SERVING
+    }
+
+    /// Whether an answer must ask its client to close the connection.
+    #[inline]
+    pub fn closing(&self) -> bool {
+        self.0.load(Ordering::Acquire) == CLOSING
     }
 }
 
@@ -91,7 +108,7 @@ pub async fn run(mut signals: Signals, drain: Duration, draining: Draining, orde
         Sig::Term if drain.is_zero() => false,
         Sig::Term => {
             tracing::info!(
-                "SIGTERM: draining for {} s: /readyz answers 503 while requests are still served",
+                "SIGTERM: draining for {} s: /readyz answers 503 while requests are still served as usual",
                 drain.as_secs()
             );
             tokio::select! {
@@ -103,6 +120,8 @@ pub async fn run(mut signals: Signals, drain: Duration, draining: Draining, orde
             }
         }
     };
+    // Told before the listener stops, so that no answer after the stop is without it.
+    draining.close_connections();
     let _ = orders.stop.send(true);
     if !hurried {
         tracing::info!("no longer accepting connections: finishing in-flight requests");

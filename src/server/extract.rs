@@ -71,7 +71,8 @@ impl Admin {
     pub fn require_manager(&self) -> Result<(), ApiError> {
         match self.role {
             Role::Manager => Ok(()),
-            Role::Viewer => Err(ApiError::forbidden()),
+            // No token has the system role; were one stored, it would manage nothing.
+            Role::Viewer | Role::System => Err(ApiError::forbidden()),
         }
     }
 }
@@ -127,6 +128,35 @@ impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
                     "unknown query parameter {name:?}: this route takes none \
                      (GET /v1/audit?service_id=…&action=…&limit=…&before=… filters and pages the audit trail)"
                 )))
+            }
+        }
+    }
+}
+
+/// The query of `GET /v1/services` and `GET /v1/services/{id}`: nothing, or `include=attention`
+/// for each service's `attention` count (docs/api.md, Service). Anything else is 400 naming it,
+/// as [`NoQuery`] refuses.
+pub struct IncludeAttention(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for IncludeAttention {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.uri.query() {
+            None | Some("") => Ok(IncludeAttention(false)),
+            Some("include=attention") => Ok(IncludeAttention(true)),
+            Some(q) => {
+                let first = q.split('&').next().unwrap_or("");
+                let name = first.split('=').next().unwrap_or("");
+                let name: String = redact(name).chars().take(40).collect();
+                Err(ApiError::invalid(if name == "include" {
+                    "include takes one value, attention: this route takes only include=attention"
+                        .to_string()
+                } else {
+                    format!(
+                        "unknown query parameter {name:?}: this route takes only include=attention"
+                    )
+                }))
             }
         }
     }

@@ -6,9 +6,10 @@
 //! connection idle between requests (or since it opened) is closed after 75 s; running out of
 //! file descriptors is logged once and recovered from, not spun on. (The 30 s body deadline is
 //! the middleware's: it is answered 408, not closed.) docs/operating.md, Rolling restarts and
-//! the drain: while draining every answer carries `Connection: close`; at stop, requests in
-//! flight get up to 20 s. docs/api.md, Deployed behind proxies and gateways: a connection from a
-//! `--proxy-protocol` peer must begin with a PROXY header (before TLS), read within 10 s.
+//! the drain: once the listener stops accepting, every answer carries `Connection: close` and
+//! requests in flight get up to 20 s. docs/api.md, Deployed behind proxies and gateways: a connection from a
+//! `--proxy-protocol` peer must begin with a PROXY header (before TLS), read within 10 s, and one
+//! from any other peer must not.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use tokio::time::Instant;
 
 use super::drain::Draining;
 use super::extract::ClientAddr;
+use super::proxy_guard::Unlisted;
 use super::proxy_header::{self, Parsed, ProxyPeers};
 use super::router::App;
 
@@ -126,9 +128,9 @@ impl Clock {
         self.phase.store(IN_REQUEST, Ordering::Release);
     }
 
-    /// Whether an answer must ask the client to close: the process is draining.
+    /// Whether an answer must ask the client to close: the process has stopped accepting.
     fn closing(&self) -> bool {
-        self.draining.as_ref().is_some_and(Draining::is_on)
+        self.draining.as_ref().is_some_and(Draining::closing)
     }
 
     /// When the connection must be closed unless its phase changes first; `None` in a request.
@@ -226,7 +228,7 @@ async fn serve_connection<T, A>(
         async move {
             let mut resp = answer.await;
             clock.enter(IDLE);
-            // Draining: the client should take its next request elsewhere (hyper closes the
+            // Stopping: the client should take its next request elsewhere (hyper closes the
             // connection after an answer that says so).
             if clock.closing()
                 && let Ok(r) = &mut resp
@@ -311,7 +313,7 @@ pub struct Stop {
     accept: watch::Receiver<bool>,
     /// True: stop waiting for the requests in flight.
     now: Option<watch::Receiver<bool>>,
-    /// While on, every answer asks its client to close the connection.
+    /// Once it says so, every answer asks its client to close the connection.
     draining: Option<Draining>,
 }
 
@@ -414,6 +416,8 @@ pub async fn run_http_behind<A: App>(
             });
             continue;
         }
+        // Any other peer must not send a header: one is closed unanswered, below TLS.
+        let stream = Unlisted::new(stream, peer);
         match &tls {
             None => {
                 tokio::spawn(serve_connection(stream, peer, app, watcher, draining));

@@ -26,6 +26,7 @@ use metrics_exporter_prometheus::{
 pub use upkeep::run_upkeep;
 
 use super::store::KeyCounts;
+use crate::wire::WebhookEventType;
 
 /// Requests answered by the API listener, by `route` (the route template, or `unmatched`),
 /// `method` and `status`. Counter.
@@ -62,6 +63,16 @@ pub const BUILD_INFO: &str = "ragkeys_build_info";
 /// 1 from the stop signal on (the replica is draining: not ready, still serving), else 0
 /// (docs/operating.md, Rolling restarts and the drain). Gauge.
 pub const DRAINING: &str = "ragkeys_draining";
+/// Webhook delivery attempts by `event` (its type) and `outcome`: `delivered` (a 2xx),
+/// `failed` (to be retried), `dropped` (the last retry failed) (docs/operating.md,
+/// Notifications). Counter.
+pub const WEBHOOK_DELIVERIES_TOTAL: &str = "ragkeys_webhook_deliveries_total";
+/// Webhook deliveries not yet delivered or dropped, read from the store by the dispatcher. Gauge.
+pub const WEBHOOK_PENDING: &str = "ragkeys_webhook_pending";
+/// Keys whose leak was recorded (disabled, retired or marked by a report; a report that
+/// changed nothing is not counted), by `by`: `github` (GitHub's secret scanning) or `admin`
+/// (`POST /v1/leaks`) (docs/operating.md, Metrics). Counter.
+pub const LEAKS_TOTAL: &str = "ragkeys_leaks_total";
 
 /// Every metric name `/metrics` may show (histograms add `_bucket`, `_sum` and `_count`), for
 /// the check of the alert rules.
@@ -78,7 +89,13 @@ pub const EXPORTED: &[&str] = &[
     PROCESS_START_TIME_SECONDS,
     BUILD_INFO,
     DRAINING,
+    LEAKS_TOTAL,
+    WEBHOOK_DELIVERIES_TOTAL,
+    WEBHOOK_PENDING,
 ];
+
+/// The `outcome` label values of [`WEBHOOK_DELIVERIES_TOTAL`].
+pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "failed", "dropped"];
 
 /// The `state` label values of [`API_KEYS`], in the order of [`KeyCounts`]'s fields.
 pub const KEY_STATES: [&str; 4] = ["active", "disabled", "expired", "rotating"];
@@ -121,6 +138,11 @@ pub struct Metrics {
     api_keys: [Gauge; 4],
     index_keys: Gauge,
     draining: Gauge,
+    /// [`LEAKS_TOTAL`] by `github`, `admin`.
+    leaks: [Counter; 2],
+    /// By event type (in [`WebhookEventType::ALL`]'s order), then by [`WEBHOOK_OUTCOMES`].
+    webhook_deliveries: [[Counter; 3]; 4],
+    webhook_pending: Gauge,
     routes: routes::Routes,
 }
 
@@ -176,6 +198,14 @@ impl Metrics {
         draining.set(0.0);
         let store_writable = gauge(STORE_WRITABLE, &[]);
         store_writable.set(1.0);
+        let webhook_deliveries = WebhookEventType::ALL.map(|t| {
+            WEBHOOK_OUTCOMES.map(|o| {
+                counter(
+                    WEBHOOK_DELIVERIES_TOTAL,
+                    &[("event", t.as_str()), ("outcome", o)],
+                )
+            })
+        });
         let metrics = Metrics {
             verify,
             store_errors: counter(STORE_ERRORS_TOTAL, &[]),
@@ -186,6 +216,13 @@ impl Metrics {
             api_keys,
             index_keys: gauge(VERIFY_INDEX_KEYS, &[]),
             draining,
+            leaks: ["github", "admin"].map(|by| {
+                let c = counter(LEAKS_TOTAL, &[("by", by)]);
+                c.increment(0);
+                c
+            }),
+            webhook_deliveries,
+            webhook_pending: gauge(WEBHOOK_PENDING, &[]),
             routes: routes::Routes::default(),
             handle,
             recorder,
@@ -220,6 +257,11 @@ impl Metrics {
         self.store_writable.set(if writable { 1.0 } else { 0.0 });
     }
 
+    /// Sets [`WEBHOOK_PENDING`].
+    pub fn set_webhook_pending(&self, n: u64) {
+        self.webhook_pending.set(n as f64);
+    }
+
     /// Sets [`VERIFY_INDEX_KEYS`].
     pub fn set_index_keys(&self, n: usize) {
         self.index_keys.set(n as f64);
@@ -251,6 +293,14 @@ fn describe(r: &PrometheusRecorder) {
             "GET /v1/verify answers by outcome: ok, refused, denied, limited, rate_limited, unavailable.",
         ),
         d(
+            LEAKS_TOTAL,
+            "Keys whose leak was recorded, by who reported it: github or admin.",
+        ),
+        d(
+            WEBHOOK_DELIVERIES_TOTAL,
+            "Webhook delivery attempts by event type and outcome: delivered, failed (to be retried), dropped.",
+        ),
+        d(
             STORE_ERRORS_TOTAL,
             "Store failures: requests answered internal or unavailable, failed background writes.",
         ),
@@ -267,6 +317,10 @@ fn describe(r: &PrometheusRecorder) {
             "1 while this replica holds a valid lease on the shared database, else 0.",
         ),
         d(VERIFY_INDEX_KEYS, "Entries of the in-memory verify index."),
+        d(
+            WEBHOOK_PENDING,
+            "Webhook deliveries not yet delivered or dropped (the outbox's backlog).",
+        ),
         d(
             STORE_WRITABLE,
             "1 while the store takes writes, 0 while it cannot (disk full, read-only, I/O error).",
@@ -326,14 +380,18 @@ pub struct Status {
 }
 
 impl Metrics {
+    /// Only answers about a key count (docs/api.md, Verify with a key's policy): a 400 for a malformed `scope`
+    /// counts toward nothing, and neither does any other answer that is not a verification
+    /// (405 for another method, 408, 413, 431…).
     fn verify_outcome(&self, status: Status) {
         let outcome = match status.code {
             200..=299 => Outcome::Ok,
+            401 => Outcome::Refused,
             403 => Outcome::Denied,
             429 if status.key_limited => Outcome::Limited,
             429 => Outcome::RateLimited,
             500..=599 => Outcome::Unavailable,
-            _ => Outcome::Refused,
+            _ => return,
         };
         self.verify[outcome as usize].increment(1);
     }
@@ -358,6 +416,26 @@ pub fn lease_valid(valid: bool) {
                 .register_gauge(&key(REPLICA_LEASE_VALID, &[]), &metadata())
         });
         gauge.set(if valid { 1.0 } else { 0.0 });
+    }
+}
+
+/// Counts `n` keys whose leak was recorded, reported by GitHub (`github`) or an admin token
+/// (see [`LEAKS_TOTAL`]); a no-op unless metrics are on.
+pub fn leaks_recorded(by_github: bool, n: u64) {
+    if let Some(m) = get() {
+        m.leaks[usize::from(!by_github)].increment(n);
+    }
+}
+
+/// Counts one webhook delivery attempt of `event` with `outcome` (one of
+/// [`WEBHOOK_OUTCOMES`]); a no-op unless metrics are on.
+pub fn webhook_delivery(event: WebhookEventType, outcome: &str) {
+    if let Some(m) = get() {
+        let t = WebhookEventType::ALL.iter().position(|t| *t == event);
+        let o = WEBHOOK_OUTCOMES.iter().position(|o| *o == outcome);
+        if let (Some(t), Some(o)) = (t, o) {
+            m.webhook_deliveries[t][o].increment(1);
+        }
     }
 }
 

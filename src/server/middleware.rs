@@ -109,9 +109,25 @@ fn repeated_credential(headers: &HeaderMap) -> Option<&'static str> {
     .map(|(_, shown)| shown)
 }
 
-/// Routes that take an admin token: every `/v1/` route but verify.
+/// Routes that take an admin token: every `/v1/` route but verify and GitHub's leak reports
+/// (signed instead: docs/api.md, Leaked keys).
 fn admin_route(route: &str) -> bool {
-    route.starts_with("/v1/") && route != "/v1/verify"
+    route.starts_with("/v1/")
+        && route != super::paths::VERIFY
+        && route != super::paths::LEAKS_GITHUB
+}
+
+/// GitHub sends up to 1 MiB of leak reports in one request (docs/api.md, Leaked keys).
+pub const LEAK_REPORT_BODY_BYTES: usize = 1024 * 1024;
+
+/// The largest body a route takes: 16 KiB, but 1 MiB for GitHub's leak reports when that route
+/// is on (off, it is an unknown route and keeps the common limit).
+fn body_limit(state: &SharedState, route: &str) -> usize {
+    if route == super::paths::LEAKS_GITHUB && state.leak_keys.enabled() {
+        LEAK_REPORT_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
 }
 
 /// The answer to a request whose body we stop reading: the connection closes after it.
@@ -187,8 +203,9 @@ where
         let state = self.state.clone();
         GateFuture::Boxed {
             fut: Box::pin(async move {
-                let admin = admin_route(line.route.unwrap_or(""));
-                let resp = with_body(&state, admin, req, inner).await;
+                let route = line.route.unwrap_or("");
+                let (admin, limit) = (admin_route(route), body_limit(&state, route));
+                let resp = with_body(&state, admin, limit, req, inner).await;
                 line.finish(resp)
             }),
         }
@@ -272,11 +289,18 @@ impl LogLine {
     }
 }
 
-/// A request with a body: a declared length over 16 KiB is 413 at once; on admin routes the
-/// token is checked before a byte of the body is read (a bad one is 401 at once); the body must
-/// then arrive within 30 s (else 408 `request_timeout`) and within 16 KiB (else 413, also for
-/// chunked bodies), on every route before any parsing. The checked body is handed on in one buffer.
-async fn with_body<S>(state: &SharedState, admin: bool, req: Request, mut inner: S) -> Response
+/// A request with a body: a declared length over the route's `limit` (16 KiB but for GitHub's
+/// leak reports) is 413 at once; on admin routes the token is checked before a byte of the
+/// body is read (a bad one is 401 at once); the body must then arrive within 30 s (else 408
+/// `request_timeout`) and within the limit (else 413, also for chunked bodies), on every route
+/// before any parsing. The checked body is handed on in one buffer.
+async fn with_body<S>(
+    state: &SharedState,
+    admin: bool,
+    limit: usize,
+    req: Request,
+    mut inner: S,
+) -> Response
 where
     S: tower::Service<Request, Response = Response, Error = Infallible>,
 {
@@ -288,10 +312,10 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(len) = declared
-        && len > MAX_BODY_BYTES as u64
+        && len > limit as u64
     {
         let drained = len <= DRAIN_MAX as u64 && drain(body.into_data_stream(), 0).await;
-        return too_large(drained);
+        return too_large(limit, drained);
     }
     if admin {
         match authenticate(state, &parts.headers).await {
@@ -314,9 +338,9 @@ where
                 );
             }
         };
-        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+        if buf.len() + chunk.len() > limit {
             let drained = drain(stream, buf.len() + chunk.len()).await;
-            return too_large(drained);
+            return too_large(limit, drained);
         }
         buf.extend_from_slice(&chunk);
     }
@@ -348,8 +372,8 @@ fn request_timeout() -> Response {
     .into_response()
 }
 
-fn too_large(drained: bool) -> Response {
-    let resp = ApiError::payload_too_large().into_response();
+fn too_large(limit: usize, drained: bool) -> Response {
+    let resp = ApiError::payload_too_large(limit).into_response();
     if drained { resp } else { closing(resp) }
 }
 
@@ -409,6 +433,8 @@ mod tests {
         assert!(admin_route("/v1/services/{service_id}/api-keys"));
         assert!(admin_route("/v1/me"));
         assert!(!admin_route("/v1/verify"));
+        assert!(!admin_route("/v1/leaks/github"));
+        assert!(admin_route("/v1/leaks"));
         assert!(!admin_route("/healthz"));
         assert!(!admin_route("(no route)"));
     }

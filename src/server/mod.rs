@@ -19,14 +19,17 @@ mod extract;
 pub mod forwarded;
 mod handlers;
 mod idempotency;
+mod leak_keys;
 mod listen;
 pub mod metrics;
 mod middleware;
 mod openapi;
 mod paths;
+mod proxy_guard;
 mod proxy_header;
 mod rate_limit;
 mod redact;
+mod reload;
 mod replicas;
 mod router;
 pub mod setup;
@@ -36,6 +39,7 @@ mod tls;
 mod token_bucket;
 mod usage;
 mod verify_index;
+pub(crate) mod webhooks;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -147,6 +151,10 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let (state, background) = state::build(store.clone(), data.pepper.clone(), limits, proxies)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
+    // Before anything listens: an unreadable keys file stops the start.
+    if let Some(path) = &args.leak_report_keys {
+        state.leak_keys.load(path)?;
+    }
     // With PostgreSQL: the change feed and the lease; the index is trusted once synced.
     let protocol = replicas::start_for(
         data.postgres.as_ref(),
@@ -162,6 +170,15 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let metrics_listener = bind_metrics(args.metrics_listen).await?;
     // Before we announce that we listen, so that an early signal is never fatal.
     let signals = drain::Signals::register()?;
+    let reloads = reload::on_sighup()?;
+    if let Some(path) = &args.leak_report_keys {
+        state
+            .leak_keys
+            .clone()
+            .follow(path.clone(), reloads.clone());
+    }
+    // Beside the server, never on a request's path (docs/operating.md, Notifications).
+    let webhooks = webhooks::start(args, store.clone(), &state.usage.refused, reloads.clone())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // The URL without its password: logs never carry it.
     let database = match &args.store.database {
@@ -218,6 +235,7 @@ async fn serve(data_dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     {
         tracing::warn!(error = %e, "the metrics listener failed");
     }
+    webhooks.stop().await;
     background.stop().await;
     state.idempotency.clear();
     store

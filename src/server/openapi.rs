@@ -9,13 +9,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{audit, issue, keys, lifecycle, narrowing, public, services, usage, whois};
+use super::handlers::{
+    audit, issue, keys, leaks, lifecycle, narrowing, public, services, usage, whois,
+};
 use crate::wire::{
     ApiKey, ApiKeyList, AuditAction, AuditEvent, AuditList, AuditPage, CreateService, ErrorBody,
     ErrorCode, ErrorDetail, Health, IssueApiKey, IssuedKey, KeyState, Me, Role, RotateApiKey,
     Service, ServiceList, UpdateApiKey, Verified, WhoisAnswer, WhoisRequest,
 };
 use crate::wire::{Bucket, Usage, limits};
+use crate::wire::{GithubLeak, Leak, LeakAnswer, LeakFeedback, LeakLabel, LeakRequest};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +27,8 @@ use crate::wire::{Bucket, Usage, limits};
         description = "Services and their API keys for a RAG service. Admin calls take \
             `Authorization: Bearer ragadm_…` (viewer: every GET; manager: everything); \
             `/v1/verify` takes `Authorization: Bearer ragk_…`. Errors always have the shape \
-            `{\"error\":{\"code\",\"message\"}}`. Request bodies over 16 KiB are refused with 413. \
+            `{\"error\":{\"code\",\"message\"}}`. Request bodies over 16 KiB (1 MiB for \
+            `POST /v1/leaks/github`) are refused with 413. \
             An unknown path is 404 `not_found`, and so is a known path with a method it does not \
             take, with an `Allow` header naming the methods it does."
     ),
@@ -49,11 +53,14 @@ use crate::wire::{Bucket, Usage, limits};
         public::verify,
         usage::usage,
         narrowing::narrowing,
+        leaks::admin_report,
+        leaks::github,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, Health, Me, Role, Service, ServiceList, CreateService,
         ApiKey, ApiKeyList, IssueApiKey, IssuedKey, AuditAction, AuditEvent, AuditList, Verified,
-        KeyState, UpdateApiKey, RotateApiKey, AuditPage, WhoisRequest, WhoisAnswer, Usage, Bucket
+        KeyState, UpdateApiKey, RotateApiKey, AuditPage, WhoisRequest, WhoisAnswer, Usage, Bucket,
+        Leak, LeakRequest, LeakAnswer, GithubLeak, LeakFeedback, LeakLabel
     )),
     modifiers(&Security, &Shared, &Limits, &VerifyHead),
     tags(
@@ -63,6 +70,7 @@ use crate::wire::{Bucket, Usage, limits};
         (name = "api-keys", description = "API keys of a service and their audit trail"),
         (name = "audit", description = "The audit trail of every service, deleted ones included"),
         (name = "verify", description = "What the RAG service's clients call"),
+        (name = "leaks", description = "Leaked keys: reports from GitHub's secret scanning and from admins"),
     )
 )]
 struct ApiDoc;
@@ -340,10 +348,10 @@ mod tests {
             .filter_map(|op| op["operationId"].as_str())
             .collect();
         // Every route, and HEAD /v1/verify beside its GET.
-        assert_eq!(ids.len(), 21, "{ids:?}");
+        assert_eq!(ids.len(), 23, "{ids:?}");
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 21, "duplicate operationId");
+        assert_eq!(ids.len(), 23, "duplicate operationId");
         for (path, method) in [
             ("/v1/services/{service_id}/api-keys/{key_id}", "patch"),
             ("/v1/services/{service_id}/api-keys/{key_id}/rotate", "post"),

@@ -18,10 +18,12 @@ pub const SERVICE_AUDIT: &str = "/v1/services/{service_id}/audit";
 pub const AUDIT: &str = "/v1/audit";
 pub const WHOIS: &str = "/v1/whois";
 pub const VERIFY: &str = "/v1/verify";
+pub const LEAKS: &str = "/v1/leaks";
+pub const LEAKS_GITHUB: &str = "/v1/leaks/github";
 
 /// Every template above.
 #[cfg(test)]
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 18] = [
     HEALTHZ,
     READYZ,
     READYZ_VERIFY,
@@ -38,6 +40,8 @@ pub const ALL: [&str; 16] = [
     AUDIT,
     WHOIS,
     VERIFY,
+    LEAKS,
+    LEAKS_GITHUB,
 ];
 
 /// The template of the route that `path` (a request's URI path, not decoded) matches, the way
@@ -58,6 +62,8 @@ pub fn template(path: &str) -> Option<&'static str> {
         SERVICES,
         AUDIT,
         WHOIS,
+        LEAKS,
+        LEAKS_GITHUB,
     ]
     .into_iter()
     .find(|t| *t == path)
@@ -144,6 +150,10 @@ mod tests {
             "/v1/services/svc_1/audits",
             "/v1/audit",
             "/v1/whois",
+            "/v1/leaks",
+            "/v1/leaks/github",
+            "/v1/leaks/github/",
+            "/v1/leaks/",
             "/v1/me",
             "/openapi.json",
             "/readyz",

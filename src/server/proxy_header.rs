@@ -43,6 +43,23 @@ pub enum Parsed {
     },
 }
 
+/// How many first bytes tell whether a connection begins with a header: v2's signature.
+pub const SIGNATURE_MAX: usize = V2_SIGNATURE.len();
+
+/// Whether a connection's first bytes are the start of a PROXY header (v1's `PROXY ` or v2's
+/// signature): `Some(true)` once they are, `Some(false)` once they cannot be, `None` while too
+/// few have come to tell.
+pub fn begins_header(head: &[u8]) -> Option<bool> {
+    let could = |sig: &[u8]| sig.starts_with(&head[..head.len().min(sig.len())]);
+    if head.starts_with(V1_PREFIX) || head.starts_with(V2_SIGNATURE) {
+        Some(true)
+    } else if could(V1_PREFIX) || could(V2_SIGNATURE) {
+        None
+    } else {
+        Some(false)
+    }
+}
+
 /// Parses the start of a connection's bytes as a v1 or v2 header.
 pub fn parse(buf: &[u8]) -> Parsed {
     if buf.is_empty() {
@@ -161,6 +178,27 @@ fn parse_v2(buf: &[u8]) -> Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_is_told_from_a_request_by_its_first_bytes() {
+        assert_eq!(begins_header(b"PROXY TCP4 1.2.3.4"), Some(true));
+        assert_eq!(begins_header(b"PROXY "), Some(true));
+        assert_eq!(begins_header(V2_SIGNATURE), Some(true));
+        for partial in [&b""[..], b"P", b"PRO", b"PROXY", b"\r\n\r\n\0\r\nQUI"] {
+            assert_eq!(begins_header(partial), None, "{partial:?}");
+        }
+        for request in [
+            &b"GET / HTTP/1.1"[..],
+            b"POST",
+            b"PUT",
+            b"PATCH",
+            b"PRI * HTTP/2.0",
+            b"\r\nGET",
+            b"\x16\x03\x01",
+        ] {
+            assert_eq!(begins_header(request), Some(false), "{request:?}");
+        }
+    }
 
     fn done(len: usize, source: Option<&str>) -> Parsed {
         Parsed::Done {

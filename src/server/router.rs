@@ -23,7 +23,9 @@ use axum::{Extension, Router};
 use tower::{Layer, Service};
 
 use super::extract::peer;
-use super::handlers::{audit, issue, keys, lifecycle, narrowing, public, services, usage, whois};
+use super::handlers::{
+    audit, issue, keys, leaks, lifecycle, narrowing, public, services, usage, whois,
+};
 use super::middleware::{GateLayer, panic_response};
 use super::paths;
 use super::state::SharedState;
@@ -70,6 +72,8 @@ pub fn router(state: SharedState) -> impl App {
         .route(SERVICE_AUDIT, get(keys::audit))
         .route(AUDIT, get(audit::list))
         .route(WHOIS, post(whois::whois))
+        .route(LEAKS, post(leaks::admin_report))
+        .route(LEAKS_GITHUB, post(leaks::github))
         .route(USAGE, get(usage::usage))
         .route(NARROWING, get(narrowing::narrowing))
         .route(VERIFY, get(public::verify))

@@ -438,6 +438,8 @@ pub async fn seed_demo(store: &dyn Store, actor: &str) -> Result<(), StoreError>
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
         changes: None,
+        url: None,
+        source: None,
     };
     let demo = ServiceRecord {
         id,

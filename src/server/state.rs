@@ -2,6 +2,7 @@
 //! store (following a write in the verify index, retiring rotated keys); and the background
 //! chores (recording key use, pruning, retiring) that keep it tidy.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,10 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::drain::Draining;
+use super::error::ApiError;
 use super::forwarded::TrustedProxies;
 use super::idempotency::{IdempotencyCache, RECORD_RETENTION_SECS};
+use super::leak_keys::LeakKeys;
 use super::rate_limit::FailureLimiter;
 use super::replicas::{self, Replica, ReplicaState, StoreReader};
 use super::store::{KeyUse, PROBE_EVERY, Store, StoreError, UnixTime, WriteFault};
@@ -59,6 +62,9 @@ pub struct AppState {
     pub usage: UsageBook,
     /// Set by a stop signal: the readiness routes answer 503 (docs/api.md, Endpoints).
     pub draining: Draining,
+    /// The keys that sign GitHub's leak reports; none unless `--leak-report-keys` was given
+    /// (docs/api.md, Leaked keys).
+    pub leak_keys: Arc<LeakKeys>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -89,6 +95,15 @@ impl WriteGate {
 }
 
 impl AppState {
+    /// The per-address failure limit that verify, whois and admins' leak reports share (one
+    /// budget for every failed lookup, this replica's share of it with several replicas:
+    /// docs/api.md, Verify). `Err` is 429 `rate_limited` with its `Retry-After` (seconds).
+    pub fn check_failure_limit(&self, peer: IpAddr, now: Instant) -> Result<(), ApiError> {
+        self.limiter
+            .check(peer, now, self.replica.live_replicas())
+            .map_err(ApiError::rate_limited)
+    }
+
     /// After a write of the keys `digests` committed, before it is answered: with one process,
     /// `local` applies what the handler committed to the index (under the write gate); with a
     /// shared store, their state is re-read from the database instead (another replica may
@@ -210,6 +225,7 @@ pub async fn build(
         touches,
         usage: UsageBook::default(),
         draining: Draining::default(),
+        leak_keys: Arc::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(

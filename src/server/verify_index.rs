@@ -98,7 +98,7 @@ pub struct Entry {
     /// this one when the key's policy changes.
     pub usage: Arc<Counters>,
     /// The key's rate limit on this replica (`None`: no limit); kept by the entry that replaces
-    /// this one when the limit itself did not change.
+    /// this one while the key has a limit, whatever it becomes.
     pub bucket: Option<Arc<TokenBucket>>,
 }
 
@@ -145,8 +145,9 @@ impl Entry {
             policy,
         );
         e.usage = Arc::clone(&self.usage);
-        // A new limit starts full; an unchanged one keeps what its callers have spent.
-        if self.grant.rate_limit == e.grant.rate_limit {
+        // A changed limit keeps what its callers have spent (the bucket converts it at its next
+        // take); only a key that had no limit starts full.
+        if self.bucket.is_some() && e.bucket.is_some() {
             e.bucket.clone_from(&self.bucket);
         }
         e
@@ -477,7 +478,7 @@ mod tests {
     }
 
     #[test]
-    fn a_policy_change_keeps_the_bucket_unless_the_limit_changed() {
+    fn a_policy_change_keeps_the_bucket_while_the_key_has_a_limit() {
         use crate::policy::Scope;
         let idx = VerifyIndex::default();
         let p = limited(1, vec![Scope::Query, Scope::Ingest]);
@@ -503,10 +504,15 @@ mod tests {
         assert!(!Arc::ptr_eq(&e, &e2));
         assert_eq!(e2.grant.scopes, ScopeSet::of(&[Scope::Query]));
         assert!(!e2.bucket.as_ref().unwrap().take(now, 1, 3600).allowed);
-        // A new limit: a new, full bucket.
+        // A new limit keeps the bucket: one of two spent, so one more and no fresh pair.
         idx.replace_all(vec![read(limited(2, vec![Scope::Query]))]);
         let e3 = idx.lookup(&[1; 32]).unwrap();
+        assert!(Arc::ptr_eq(
+            e3.bucket.as_ref().unwrap(),
+            e2.bucket.as_ref().unwrap()
+        ));
         assert!(e3.bucket.as_ref().unwrap().take(now, 2, 3600).allowed);
+        assert!(!e3.bucket.as_ref().unwrap().take(now, 2, 3600).allowed);
         // No limit: no bucket, no header.
         idx.replace_all(vec![read(Policy::full())]);
         let e4 = idx.lookup(&[1; 32]).unwrap();

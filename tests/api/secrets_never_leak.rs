@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::Server;
-use crate::common::api::{Api, ISSUED_KEY_MEMBERS, Reply, viewer_get_paths};
+use crate::common::api::{Api, ISSUED_KEY_MEMBERS, Reply, read, viewer_get_paths};
 use ragkeys::credential::{Kind, generate};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -276,6 +276,7 @@ async fn exercise(srv: &Server) -> Vec<Canary> {
                 "expires_at",
                 "id",
                 "last_used_at",
+                "leak",
                 "masked",
                 "name",
                 "rate_limit",
@@ -558,4 +559,115 @@ async fn usage_tables_hold_key_ids_and_counts_only() {
             assert_no_canary(table, value, &canaries);
         }
     }
+}
+
+/// The address `--metrics-listen 127.0.0.1:0` got, from the log.
+fn metrics_url(srv: &Server) -> String {
+    let log = srv.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("metrics on http://"))
+        .expect("a 'metrics on' line");
+    let rest = &line[line.find("http://").unwrap()..];
+    rest.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/'))
+        .collect()
+}
+
+/// Leak reports (docs/api.md, Leaked keys): the reported keys, forged ones and other vendors'
+/// tokens appear nowhere afterwards: not in the trace log, the data dir, the audit trail, the
+/// metrics or any answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_reports_leave_no_plaintext_anywhere() {
+    use crate::common::github::{self, SigningKey, body, entry};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let signer = SigningKey::new("canary");
+    let file = github::write_keys(tmp.path(), &[(&signer, true)]);
+    let dir = tmp.path().join("data");
+    let extra = [
+        "--leak-report-keys",
+        file.to_str().unwrap(),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let mut srv = Server::start_in_logging(&dir, &extra, "trace");
+    let api = Api::new(&srv);
+    let sid = api.create_service("canary-leaks").await;
+    let (_, by_github) = api.issue_ok(&sid).await;
+    let (_, by_admin) = api.issue_ok(&sid).await;
+    let (gone_id, gone) = api.issue_ok(&sid).await;
+    assert_eq!(api.delete_key(&sid, &gone_id).await.status, 204);
+    let forged = crate::common::api::bad_checksum(&by_admin);
+    let stranger = generate(Kind::ApiKey);
+    let vendor = "sk_live_0123456789abcdefghijklmnopqrstuv";
+    let canaries = vec![
+        Canary::new("the key GitHub reported", &by_github),
+        Canary::new("the key an admin reported", &by_admin),
+        Canary::new("a deleted key reported", &gone),
+        Canary::new("a forged key", &forged),
+        Canary::new("an unknown key", stranger.expose()),
+        Canary::new("another vendor's token", vendor),
+        Canary::new("the bootstrap token", &srv.token),
+    ];
+    let mut answers: Vec<(String, Reply)> = Vec::new();
+    let report = body(&[
+        entry(&by_github, "https://github.com/o/r/blob/main/.env"),
+        entry(&gone, ""),
+        entry(&forged, ""),
+        entry(stranger.expose(), ""),
+        entry(vendor, ""),
+    ]);
+    let http = crate::common::http();
+    let r = github::report(&http, &srv.url(), &signer, report.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    answers.push(("GitHub's report".into(), r));
+    let r = github::report(&http, &srv.url(), &signer, report).await;
+    answers.push(("GitHub's report again".into(), r));
+    let r = api
+        .post(
+            "/v1/leaks",
+            Some(&srv.token),
+            &json!({"key": by_admin, "url": "https://t/1"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    answers.push(("an admin's report".into(), r));
+    for k in [forged.as_str(), stranger.expose(), gone.as_str()] {
+        let r = api
+            .post("/v1/leaks", Some(&srv.token), &json!({"key": k}))
+            .await;
+        r.expect_error(404, "api_key_not_found");
+        answers.push(("an admin's report of no key".into(), r));
+    }
+    answers.push((
+        "the audit trail".into(),
+        api.get("/v1/audit?limit=500").await,
+    ));
+    answers.push((
+        "the key list".into(),
+        api.get(&format!("/v1/services/{sid}/api-keys")).await,
+    ));
+    let metrics = read(http.get(metrics_url(&srv)).send().await.unwrap()).await;
+    assert!(
+        metrics
+            .text
+            .contains("ragkeys_leaks_total{by=\"github\"} 1"),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("ragkeys_leaks_total{by=\"admin\"} 1"));
+    answers.push(("the metrics".into(), metrics));
+    for (what, r) in &answers {
+        assert_no_canary(what, &r.text, &canaries);
+        assert_no_canary(
+            &format!("headers of {what}"),
+            &format!("{:?}", r.headers),
+            &canaries,
+        );
+    }
+    assert!(assert_data_dir_clean(&dir, &canaries, "while running") > 0);
+    assert_log_clean(&srv, &canaries);
+    srv.stop();
+    assert_data_dir_clean(&dir, &canaries, "after stopping");
+    assert_log_clean(&srv, &canaries);
 }

@@ -29,6 +29,8 @@ async fn a_known_path_with_another_method_is_not_found_with_allow() {
             "DELETE,PATCH",
         ),
         (Method::GET, "/v1/whois", "POST"),
+        (Method::GET, "/v1/leaks", "POST"),
+        (Method::PUT, "/v1/leaks", "POST"),
     ] {
         let r = api.call(m.clone(), path, None).await;
         r.expect_error(404, "not_found");
@@ -343,6 +345,17 @@ async fn openapi_describes_every_member_of_every_answer() {
         )
         .await,
     ));
+    // Last: it stops the key the answers above used.
+    for body in [
+        json!({"key": key, "url": "https://tickets.example/1"}),
+        json!({"key": crate::common::api::unknown_api_key()}),
+    ] {
+        answers.push((
+            "post",
+            "/v1/leaks",
+            api.call(Method::POST, "/v1/leaks", Some(body)).await,
+        ));
+    }
     let mut faults = Vec::new();
     for (method, path, r) in &answers {
         let status = r.status.as_u16();

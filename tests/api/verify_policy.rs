@@ -227,6 +227,86 @@ async fn a_key_over_its_rate_limit_is_429_with_retry_after_and_the_ratelimit_hea
     }
 }
 
+async fn set_rate(api: &Api, sid: &str, kid: &str, rate: Value) {
+    api.call(
+        Method::PATCH,
+        &format!("/v1/services/{sid}/api-keys/{kid}"),
+        Some(json!({ "rate_limit": rate })),
+    )
+    .await
+    .expect(200);
+}
+
+/// docs/api.md, Verify with a key's policy: a changed limit never gives back what was spent.
+/// Lowered, it holds on the very next verify; raised, only the new room is there; a faster window
+/// brings the spent tokens back at its rate, not at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_rate_limit_never_gives_spent_tokens_back() {
+    let srv = Server::start();
+    let api = Api::new(&srv);
+    let sid = api.create_service("rate changes").await;
+    let (kid, key) = issue(
+        &api,
+        &sid,
+        json!({"rate_limit": {"requests": 2, "per_seconds": 3600}}),
+    )
+    .await;
+    verify(&api, "", &key).await.expect(200);
+    verify(&api, "", &key).await.expect(200);
+    refused(&verify(&api, "", &key).await, 429, "rate_limited");
+
+    // Lowered to 1/h: still spent, on the very next verify.
+    set_rate(
+        &api,
+        &sid,
+        &kid,
+        json!({"requests": 1, "per_seconds": 3600}),
+    )
+    .await;
+    let r = verify(&api, "", &key).await;
+    refused(&r, 429, "rate_limited");
+    assert_eq!(r.header("ratelimit-policy"), Some("\"key\";q=1;w=3600"));
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 3000, "a token of 1/h came back early: {retry} s");
+
+    // Raised to 3/h: the one token 1/h could hold stays spent (what a smaller bucket could not
+    // hold was forgotten): two more, not a fresh bucket of three.
+    set_rate(
+        &api,
+        &sid,
+        &kid,
+        json!({"requests": 3, "per_seconds": 3600}),
+    )
+    .await;
+    for left in [1, 0] {
+        let r = verify(&api, "", &key).await;
+        r.expect(200);
+        assert_eq!(rate_left(&r).0, left, "{:?}", r.headers);
+    }
+    refused(&verify(&api, "", &key).await, 429, "rate_limited");
+
+    // 3 a minute: the three spent come back one per 20 s, not all at once.
+    set_rate(&api, &sid, &kid, json!({"requests": 3, "per_seconds": 60})).await;
+    let r = verify(&api, "", &key).await;
+    refused(&r, 429, "rate_limited");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "Retry-After {retry}");
+
+    // No limit, then a limit again: nothing was counted in between, so it starts full.
+    set_rate(&api, &sid, &kid, Value::Null).await;
+    verify(&api, "", &key).await.expect(200);
+    set_rate(
+        &api,
+        &sid,
+        &kid,
+        json!({"requests": 2, "per_seconds": 3600}),
+    )
+    .await;
+    let r = verify(&api, "", &key).await;
+    r.expect(200);
+    assert_eq!(rate_left(&r).0, 1, "{:?}", r.headers);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowlist_is_checked_against_the_trusted_client_address() {
     let srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);

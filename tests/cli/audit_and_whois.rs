@@ -206,14 +206,16 @@ async fn keys_whois_reads_a_piped_key_and_says_whose_it_is() {
     expect_code(&o, 3);
     assert!(!stderr(&o).contains(&unknown), "{}", stderr(&o));
 
-    // Malformed: exit 2, checked before any request (a dead endpoint would be exit 6).
+    // Malformed: exit 3 as unknown (the service answers both alike), checked before any
+    // request (a dead endpoint would be exit 6); nothing at all is a usage error.
     let mut bad = key.clone();
     bad.pop();
     bad.push(if key.ends_with('A') { 'B' } else { 'A' });
     let dead = dead_url();
-    for input in [bad.as_str(), "not a key", ""] {
+    for (input, want) in [(bad.as_str(), 3), ("not a key", 3), ("", 2)] {
         let o = tokio::task::block_in_place(|| whois_piped(&cli, &dead, &s.token, &[], input));
-        expect_code(&o, 2);
+        expect_code(&o, want);
+        assert!(!stderr(&o).contains(&bad), "{}", stderr(&o));
     }
     // The key is refused as an argument: stdin is the only way in.
     let o = tokio::task::block_in_place(|| {

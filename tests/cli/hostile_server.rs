@@ -280,11 +280,26 @@ fn issuance_is_retried_with_the_same_idempotency_key() {
 #[test]
 fn rotation_is_retried_with_the_same_idempotency_key() {
     let issued = r#"{"id":"key_2","masked":"ragk_AbCd********wXyZ","name":null,"state":"active","created_at":"2026-11-26T05:37:50Z","created_by":"admin","expires_at":null,"last_used_at":null,"replaced_by":null,"key":"ragk_AbCdEfGhIjKlMnOpQrStUvWxYz0123wXyZ"}"#;
-    let fake = Fake::start(move |n, _| (n >= 2).then(|| json("201 Created", issued)));
+    // The key is read first (a leaked one rotates without a grace); the first two rotation
+    // attempts are hung up on.
+    let listed = r#"{"api_keys":[{"id":"key_1","masked":"ragk_ZyXw********dCbA","name":null,"state":"active","created_at":"2026-11-26T05:37:50Z","created_by":"admin","expires_at":null,"last_used_at":null,"replaced_by":null,"leak":null}],"key_limit":5}"#;
+    let attempts = std::sync::atomic::AtomicUsize::new(0);
+    let fake = Fake::start(move |_, head| {
+        if head.starts_with("GET /v1/services/svc_1/api-keys ") {
+            return Some(json("200 OK", listed));
+        }
+        let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (n >= 2).then(|| json("201 Created", issued))
+    });
     let o = fake.run(&["keys", "rotate", "svc_1", "key_1", "--grace", "1h"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "ragk_AbCdEfGhIjKlMnOpQrStUvWxYz0123wXyZ\n");
-    let reqs = fake.requests();
+    let mut reqs = fake.requests();
+    assert!(
+        reqs.remove(0)
+            .starts_with("GET /v1/services/svc_1/api-keys "),
+        "the key is read once, first"
+    );
     assert_eq!(reqs.len(), 3);
     let keys: Vec<Option<String>> = reqs.iter().map(|r| idempotency_key(r)).collect();
     assert!(keys[0].is_some(), "rotation must carry an Idempotency-Key");

@@ -13,6 +13,7 @@ mod https;
 mod json_everywhere;
 mod key_lifecycle;
 mod key_policy;
+mod leaks;
 mod options_per_command;
 mod profiles_and_precedence;
 mod proxies;

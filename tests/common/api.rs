@@ -308,7 +308,7 @@ impl Api {
 }
 
 /// The members of an issued key (docs/api.md, `IssuedKey`), sorted: the only answer with a plaintext.
-pub const ISSUED_KEY_MEMBERS: [&str; 13] = [
+pub const ISSUED_KEY_MEMBERS: [&str; 14] = [
     "allowed_cidrs",
     "created_at",
     "created_by",
@@ -316,6 +316,7 @@ pub const ISSUED_KEY_MEMBERS: [&str; 13] = [
     "id",
     "key",
     "last_used_at",
+    "leak",
     "masked",
     "name",
     "rate_limit",

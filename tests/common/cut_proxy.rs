@@ -22,6 +22,17 @@ struct Shared {
     stop: AtomicBool,
     /// Where new connections go ([`Proxy::switch_to`] moves it).
     upstream: Mutex<SocketAddr>,
+    /// A cut armed by [`Proxy::cut_between`], once.
+    trigger: Mutex<Option<Trigger>>,
+    /// Set when an armed cut happened.
+    triggered: AtomicBool,
+}
+
+/// Cut at the first replica message containing `at` on a connection that earlier sent one
+/// containing `after`.
+struct Trigger {
+    after: Vec<u8>,
+    at: Vec<u8>,
 }
 
 /// The proxy; stops when dropped.
@@ -42,6 +53,8 @@ impl Proxy {
             upstream_ports: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             upstream: Mutex::new(upstream),
+            trigger: Mutex::new(None),
+            triggered: AtomicBool::new(false),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -75,8 +88,9 @@ impl Proxy {
                     era,
                     client.try_clone().unwrap(),
                     server.try_clone().unwrap(),
+                    true,
                 );
-                pump(s.clone(), era, server, client);
+                pump(s.clone(), era, server, client, false);
             }
         });
         Proxy { addr, shared }
@@ -86,6 +100,23 @@ impl Proxy {
     pub fn cut(&self) {
         self.shared.cut.store(true, Ordering::SeqCst);
         self.shared.era.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Arms a cut in the middle of a transaction: on a connection that has sent a message
+    /// containing `after` (say an `UPDATE`, whose answer the replica then waited for), the
+    /// first later message containing `at` (its `COMMIT`) is swallowed and everything is cut
+    /// from there, as by [`Proxy::cut`]. Its backend stays idle in the transaction, holding the
+    /// locks the statement took. [`Proxy::has_cut`] says when it happened.
+    pub fn cut_between(&self, after: &[u8], at: &[u8]) {
+        *self.shared.trigger.lock().unwrap() = Some(Trigger {
+            after: after.to_vec(),
+            at: at.to_vec(),
+        });
+    }
+
+    /// True once the cut armed by [`Proxy::cut_between`] happened.
+    pub fn has_cut(&self) -> bool {
+        self.shared.triggered.load(Ordering::SeqCst)
     }
 
     /// Closes every connection (those from before the cut included) and forwards again.
@@ -122,9 +153,16 @@ impl Drop for Proxy {
     }
 }
 
-fn pump(s: Arc<Shared>, era: u64, mut from: TcpStream, mut to: TcpStream) {
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Forwards `from` to `to` while the era lasts; `from_replica` is the direction an armed cut
+/// watches.
+fn pump(s: Arc<Shared>, era: u64, mut from: TcpStream, mut to: TcpStream, from_replica: bool) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16384];
+        let mut sent_after = false;
         loop {
             let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -133,6 +171,19 @@ fn pump(s: Arc<Shared>, era: u64, mut from: TcpStream, mut to: TcpStream) {
             if s.era.load(Ordering::SeqCst) != era {
                 // Cut (or healed after a cut): swallow; heal closes this socket.
                 continue;
+            }
+            if from_replica {
+                let mut trigger = s.trigger.lock().unwrap();
+                if let Some(t) = trigger.as_ref() {
+                    if sent_after && contains(&buf[..n], &t.at) {
+                        *trigger = None;
+                        s.cut.store(true, Ordering::SeqCst);
+                        s.era.fetch_add(1, Ordering::SeqCst);
+                        s.triggered.store(true, Ordering::SeqCst);
+                        continue;
+                    }
+                    sent_after |= contains(&buf[..n], &t.after);
+                }
             }
             if to.write_all(&buf[..n]).is_err() {
                 break;

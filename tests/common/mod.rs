@@ -1,7 +1,8 @@
 //! Shared by the black-box tests: a real `ragkeys serve` on 127.0.0.1:0 over a temp data dir, and
 //! one of each helper: the API client (`api`), the command line (`cli`), the replica kit
 //! (`replicas`, `cut_proxy`), nginx running the gateway recipe (`nginx`), the throwaway
-//! PostgreSQL (`pg`), the PKI (`pki`), raw HTTP (`raw`), pseudo-terminals (`pty`), a real
+//! PostgreSQL (`pg`), the PKI (`pki`), raw HTTP (`raw`), pseudo-terminals (`pty`), the Python
+//! tools (`python`), a real
 //! terminal (`tmux`) and the screen reader (`screen`). Every test
 //! binary includes it with `#[path = "../common/mod.rs"] mod common;`.
 // Each binary uses a part of it.
@@ -17,15 +18,18 @@ use std::time::{Duration, Instant};
 pub mod api;
 pub mod cli;
 pub mod cut_proxy;
+pub mod github;
 pub mod nginx;
 pub mod pg;
 pub mod pgbouncer;
 pub mod pki;
 pub mod pty;
+pub mod python;
 pub mod raw;
 pub mod replicas;
 pub mod screen;
 pub mod tmux;
+pub mod webhooks;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ragkeys");
 

@@ -135,6 +135,25 @@ async fn too_small_a_terminal_says_so_and_quits_cleanly() {
     term.wait_dead();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn q_quits_from_the_too_small_screen_and_other_keys_do_nothing() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let term = Tmux::start(
+        &console_command(&server, home.path(), &server.token, "--lang en"),
+        50,
+        12,
+    );
+    let screen = term.wait_for("the too-small screen", |s| {
+        s.to_lowercase().contains("too small")
+    });
+    assert!(screen.contains("press q"), "the hint names q:\n{screen}");
+    // `c` (Create service) and `?` (Help) act on nothing that cannot be seen.
+    term.keys(&["c", "?"]);
+    term.keys(&["q"]);
+    term.wait_dead();
+}
+
 /// Runs the console under a shell that reports, after it ends, its exit status and the tty mode.
 fn console_then_report(server: &Server, home: &std::path::Path) -> Tmux {
     let console = console_command(server, home, &server.token, "--lang en");

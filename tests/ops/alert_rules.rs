@@ -61,6 +61,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         "ignoring",
         "max",
         "min",
+        "min_over_time",
         "avg",
         "count",
         "absent",
@@ -174,6 +175,10 @@ fn every_rule_is_complete_and_reads_only_exported_metrics() {
         "RagkeysReplicaWithoutLease",
         "RagkeysStoreErrors",
         "RagkeysVerifyLatencyHigh",
+        "RagkeysKeyLeaked",
+        "RagkeysWebhookBacklogGrowing",
+        "RagkeysWebhookBacklogHigh",
+        "RagkeysWebhookDeliveriesDropped",
     ] {
         assert!(alerts.contains(wanted), "no {wanted}");
     }
@@ -187,6 +192,13 @@ fn the_name_check_sees_through_promql() {
     assert_eq!(
         names.into_iter().collect::<Vec<_>>(),
         ["ragkeys_http_request_duration_seconds_bucket", "up"]
+    );
+    let names = metric_names(
+        "max by (job) (min_over_time(ragkeys_webhook_pending[30m])) > 0 or sum by (job, by) (increase(ragkeys_leaks_total[15m])) > 0",
+    );
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["ragkeys_leaks_total", "ragkeys_webhook_pending"]
     );
     assert!(!exported("ragkeys_verify_totl"));
     assert!(exported("ragkeys_revocation_ack_seconds_bucket"));

@@ -1,8 +1,8 @@
 //! The drain (docs/operating.md, Rolling restarts and the drain; docs/api.md, Endpoints): on
 //! SIGTERM `/readyz` and `/readyz/verify` answer 503 at once, naming the cause, while everything
-//! else is still served (new connections included) for `--drain` seconds; keep-alive clients are
-//! asked to close; then the listener stops accepting, requests in flight finish, and the process
-//! exits 0. A second SIGTERM, or a SIGINT, ends the wait at once. And starting up: not ready
+//! else is still served as usual (new connections included, keep-alive kept) for `--drain`
+//! seconds; then the listener stops accepting, requests in flight finish asking their clients to
+//! close (`Connection: close`), and the process exits 0. A second SIGTERM, or a SIGINT, ends the wait at once. And starting up: not ready
 //! before the lease is held.
 
 use std::time::{Duration, Instant};
@@ -144,7 +144,7 @@ async fn a_second_sigterm_or_a_sigint_ends_the_wait_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keep_alive_clients_are_asked_to_close_and_requests_in_flight_finish() {
+async fn keep_alive_is_kept_while_draining_and_requests_in_flight_finish_asked_to_close() {
     let mut srv = Server::start_with(&["--drain", "3"]);
     let api = Api::new(&srv);
     let sid = api.create_service("keep-alive").await;
@@ -167,25 +167,39 @@ async fn keep_alive_clients_are_asked_to_close_and_requests_in_flight_finish() {
     );
     slow.write_all(head.as_bytes()).await.expect("write head");
 
+    let signalled = Instant::now();
     srv.signal(libc::SIGTERM);
     wait_status(&api, "/readyz", 503, Duration::from_secs(2)).await;
-    // The kept connection's next answer asks it to close, and the service closes it.
-    let r = exchange(&mut kept, &verify_req).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(asks_to_close(&r), "{:?}", r.headers);
-    let mut rest = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), kept.read(&mut rest))
-        .await
-        .expect("closed by the service")
-        .unwrap_or(0);
-    assert_eq!(n, 0, "more after Connection: close");
+    // While it drains it answers as usual: the kept connection stays kept, request after request.
+    for _ in 0..3 {
+        let r = exchange(&mut kept, &verify_req).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            !asks_to_close(&r),
+            "Connection: close {:?} after SIGTERM, before the drain ended: {:?}",
+            signalled.elapsed(),
+            r.headers
+        );
+    }
+    assert!(
+        signalled.elapsed() < DRAIN,
+        "the drain ended before the kept connection was checked: nothing was"
+    );
 
-    // Once the listener stops accepting, the request in flight is still answered.
+    // Once the listener stops accepting, the request in flight is still answered, and asks
+    // its client to close.
     let end = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(host).await.is_ok() {
         assert!(Instant::now() < end, "still accepting 20 s after SIGTERM");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The kept connection, idle, is closed.
+    let mut rest = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), kept.read(&mut rest))
+        .await
+        .expect("the idle connection closed by the service")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the idle kept connection got bytes");
     slow.write_all(body.as_bytes()).await.expect("write body");
     let r = read_answer(&mut slow).await;
     assert_eq!(r.status, 201, "{}", r.body);

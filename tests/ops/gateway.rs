@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::client_address::client_from;
 use crate::common::api::{Api, Reply, read, unknown_api_key};
 use crate::common::cut_proxy::Proxy;
+use crate::common::github;
 use crate::common::nginx::{EchoApi, Gateway};
+use crate::common::raw::{Raw, assert_raw_error, raw_exchange};
 use crate::common::{Server, http};
 
 /// One call to the gateway from `http`'s source, with `key` as the bearer.
@@ -516,4 +518,186 @@ fn retry_after_hourly(r: &Reply) -> u64 {
         .expect("Retry-After in seconds");
     assert!((1..=3600).contains(&secs), "Retry-After {secs}");
     secs
+}
+
+/// Of the key service the recipe exposes `POST /v1/leaks/github` alone, with the key service's
+/// own limit of 1 MiB: a larger body, another method and the admin route `POST /v1/leaks` never
+/// reach it, and a key service that cannot be reached is the API's 503, not nginx's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leak_route_is_the_one_way_to_the_key_service_and_takes_at_most_1_mib() {
+    let mut srv = Server::start_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    let rag = EchoApi::start();
+    let gw = Gateway::start(srv.addr, rag.addr);
+    let api = Api::new(&srv);
+    let sid = api.create_service("gateway").await;
+    let (kid, key) = api.issue_ok(&sid).await;
+    let http = http();
+    let post = |path: &str, bearer: Option<&str>, body: Vec<u8>| {
+        let mut req = http
+            .post(format!("{}{path}", gw.url()))
+            .header("content-type", "application/json")
+            .header("x-request-id", "gw-leak-1")
+            .body(body);
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        async move { read(req.send().await.expect("the gateway answers")).await }
+    };
+
+    // Without --leak-report-keys the route is the key service's 404: the key service answered.
+    let r = post("/v1/leaks/github", None, b"[]".to_vec()).await;
+    r.expect_error(404, "not_found");
+    assert_eq!(
+        r.header("ragkeys-refusal"),
+        Some("not_found"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.header("x-request-id"), Some("gw-leak-1"));
+
+    // Over 1 MiB: nginx answers itself, in the API's JSON.
+    let r = post("/v1/leaks/github", None, vec![b' '; (1 << 20) + 1]).await;
+    r.expect_error(413, "payload_too_large");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(
+        r.header("ragkeys-refusal").is_none(),
+        "reached the key service: {:?}",
+        r.headers
+    );
+    assert_eq!(r.header("x-request-id"), Some("gw-leak-1"));
+
+    // Any other method is refused at the door.
+    for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
+        let r = call(&http, &gw, method.clone(), "/v1/leaks/github", None, &[]).await;
+        assert_eq!(r.status, 403, "{method}: {}", r.text);
+        assert!(
+            r.header("ragkeys-refusal").is_none(),
+            "{method}: {:?}",
+            r.headers
+        );
+    }
+
+    // POST /v1/leaks is an admin route: at the gateway it is a path of the RAG API like any
+    // other. An admin token is no API key, and a request the API passes on goes to the API.
+    let report = serde_json::to_vec(&serde_json::json!({"key": key})).unwrap();
+    let seen = rag.connections();
+    let r = post("/v1/leaks", Some(&srv.token), report.clone()).await;
+    r.expect_error(401, "invalid_api_key");
+    assert!(r.header("ragkeys-refusal").is_none(), "{:?}", r.headers);
+    assert_eq!(rag.connections(), seen);
+    let r = post("/v1/leaks", Some(&key), report).await;
+    let echo = echoed(&r, &gw);
+    assert_eq!(echo["path"], "/v1/leaks");
+    assert_eq!(got(&echo, "ragkeys-key-id"), [kid.as_str()]);
+    let list = api
+        .get(&format!("/v1/services/{sid}/api-keys"))
+        .await
+        .expect(200);
+    let k = &list["api_keys"][0];
+    assert_eq!(k["id"], kid.as_str(), "{list}");
+    assert_eq!(k["state"], "active", "{k}");
+    assert!(k["leak"].is_null(), "{k}");
+
+    // A key service that cannot be reached: 503 `unavailable` with Retry-After, for GitHub to
+    // send the batch again.
+    srv.kill9();
+    let r = post("/v1/leaks/github", None, b"[]".to_vec()).await;
+    r.expect_error(503, "unavailable");
+    assert_eq!(retry_after(&r), 1);
+    assert_eq!(r.header("x-request-id"), Some("gw-leak-1"));
+}
+
+/// A raw POST through the gateway, its path sent exactly as written (no client normalises it).
+async fn raw_post(gw: &Gateway, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Raw {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n",
+        gw.addr,
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    raw_exchange(gw.addr, &head, &[body.to_vec()]).await
+}
+
+/// GitHub's report through the gateway reaches the key service's route however its path is
+/// spelled, and up to 1 MiB of it; signed as GitHub signs, it disables the reported key, which
+/// the gateway refuses on the very next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_signed_as_github_signs_disables_the_key_through_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = github::SigningKey::new("gw-test-key-1");
+    let keys = github::write_keys(dir.path(), &[(&signer, true)]);
+    let srv = Server::start_with(&[
+        "--trusted-proxy",
+        "127.0.0.1/32",
+        "--leak-report-keys",
+        keys.to_str().unwrap(),
+    ]);
+    let rag = EchoApi::start();
+    let gw = Gateway::start(srv.addr, rag.addr);
+    let api = Api::new(&srv);
+    let sid = api.create_service("gateway").await;
+    let (kid, key) = api.issue_ok(&sid).await;
+    let http = http();
+    let r = call(&http, &gw, Method::GET, "/v1/query", Some(&key), &[]).await;
+    echoed(&r, &gw);
+
+    // Unsigned: the key service's own 401, whatever way the path was written.
+    for path in [
+        "/v1/leaks/github",
+        "/v1/leaks/%67ithub",
+        "/v1/services/x/../../leaks/github",
+        "/v1//leaks/github",
+        "/v1/leaks/github?from=github",
+    ] {
+        let r = raw_post(&gw, path, &[], b"[]").await;
+        assert_raw_error(&r, 401, "invalid_signature");
+        assert_eq!(
+            r.headers.get("ragkeys-refusal").map(String::as_str),
+            Some("invalid_signature"),
+            "{path}"
+        );
+    }
+    // 1 MiB passes the gateway: the key service reads it and finds no signature.
+    let r = raw_post(&gw, github::ROUTE, &[], &vec![b' '; 1 << 20]).await;
+    assert_raw_error(&r, 401, "invalid_signature");
+
+    // Signed as GitHub signs it.
+    let url = "https://github.com/octo/app/blob/main/.env";
+    let report = github::body(&[github::entry(&key, url)]);
+    let signature = signer.sign(&report);
+    let r = raw_post(
+        &gw,
+        github::ROUTE,
+        &[
+            ("Github-Public-Key-Identifier", &signer.id),
+            ("Github-Public-Key-Signature", &signature),
+        ],
+        &report,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let feedback = r.json();
+    assert_eq!(feedback[0]["label"], "true_positive", "{feedback}");
+    assert_eq!(
+        feedback[0]["token_hash"],
+        github::token_hash(&key).as_str(),
+        "{feedback}"
+    );
+
+    // The very next call with the key is refused at the gateway.
+    let r = call(&http, &gw, Method::GET, "/v1/query", Some(&key), &[]).await;
+    r.expect_error(401, "invalid_api_key");
+    let list = api
+        .get(&format!("/v1/services/{sid}/api-keys"))
+        .await
+        .expect(200);
+    let k = &list["api_keys"][0];
+    assert_eq!(k["id"], kid.as_str(), "{list}");
+    assert_eq!(k["state"], "disabled", "{k}");
+    assert_eq!(k["leak"]["by"], "github", "{k}");
+    assert_eq!(k["leak"]["url"], url, "{k}");
 }

@@ -14,4 +14,6 @@ mod metrics_scrape;
 mod online_backup;
 mod proxy_protocol;
 mod rolling_restart;
+mod scanners;
 mod store_faults;
+mod webhooks;

@@ -122,6 +122,11 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     narrow("?scope=query")
         .await
         .expect_error(429, "rate_limited");
+    // A malformed scope is 400 before any lookup and counts toward nothing: no outcome.
+    const MALFORMED: [&str; 3] = ["?scope=bogus", "?scope=", "?scope=query&scope=query"];
+    for query in MALFORMED {
+        narrow(query).await.expect_error(400, "invalid_request");
+    }
     api.get("/v1/services/svc_nosuchservice")
         .await
         .expect_error(404, "service_not_found");
@@ -166,6 +171,10 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     assert_eq!(d(r#"ragkeys_verify_total{outcome="unavailable"}"#), 0.0);
     assert_eq!(d(&requests("/v1/verify", "GET", 200)), (OK + 1) as f64);
     assert_eq!(d(&requests("/v1/verify", "GET", 401)), refused);
+    assert_eq!(
+        d(&requests("/v1/verify", "GET", 400)),
+        MALFORMED.len() as f64
+    );
     assert_eq!(d(&requests("/v1/verify", "GET", 403)), DENIED as f64);
     assert_eq!(
         d(&requests("/v1/verify", "GET", 429)),
@@ -185,7 +194,9 @@ async fn counters_move_by_exactly_the_calls_made_and_hold_no_secret() {
     assert_eq!(d(&requests("/v1/services/{service_id}", "GET", 404)), 1.0);
     assert_eq!(d(&requests("unmatched", "GET", 404)), 2.0);
     assert_eq!(d("ragkeys_store_errors_total"), 0.0);
-    let verifies = (OK + REFUSALS_ALLOWED as usize + STOPPED + RATE_LIMITED + DENIED + 2) as f64;
+    let verifies =
+        (OK + REFUSALS_ALLOWED as usize + STOPPED + RATE_LIMITED + DENIED + 2 + MALFORMED.len())
+            as f64;
     assert_eq!(
         d(r#"ragkeys_http_request_duration_seconds_count{route="/v1/verify"}"#),
         verifies

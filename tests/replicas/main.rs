@@ -9,6 +9,7 @@ mod contract;
 mod failure_limit_share;
 mod faults;
 mod feed_check;
+mod leaks;
 mod narrowing;
 mod rate_limit_share;
 mod read_only;

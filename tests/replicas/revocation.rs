@@ -335,6 +335,50 @@ async fn a_replica_cut_off_from_the_database_stops_within_its_lease_and_resyncs_
     );
 }
 
+/// A replica that vanishes between a statement and its COMMIT leaves a backend idle in its
+/// transaction, holding the rows it wrote: here B's record of a key's last use, on the very row
+/// A then deletes. The database ends such a transaction after 2 s
+/// (`idle_in_transaction_session_timeout`, set by every transaction's BEGIN), so the delete
+/// waits that long at most and answers 204, rather than 503 after its own 5 s bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_cut_off_inside_a_transaction_holds_no_row_lock_for_long() {
+    let _one = one_at_a_time().await;
+    let p = pair(true, Route::Direct).await;
+    let proxy = p.proxy.as_ref().unwrap();
+    let sid = p.api_a.create_service("cut-mid-transaction").await;
+    let (kid, key) = p.api_a.issue_ok(&sid).await;
+    // B records the key's last use (UPDATE api_keys … then COMMIT); the COMMIT never arrives.
+    proxy.cut_between(b"UPDATE api_keys k SET last_used_at", b"COMMIT");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.has_cut() {
+        assert!(
+            Instant::now() < deadline,
+            "B never recorded a use within 60 s: {}",
+            p.b.log()
+        );
+        let _ = p.api_b.verify(&key).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = Instant::now();
+    let r = p.api_a.delete_key(&sid, &kid).await;
+    let took = sent.elapsed();
+    assert_eq!(
+        r.status,
+        204,
+        "A's delete of the key whose row B's vanished transaction holds (after {took:?}): {}\nA: {}",
+        r.text,
+        warnings(&p.a)
+    );
+    eprintln!("delete with the key's row held by a vanished transaction: {took:?}");
+    proxy.heal();
+    wait_ready(&p.api_b, Duration::from_secs(30)).await;
+    p.api_b
+        .verify(&key)
+        .await
+        .expect_error(401, "invalid_api_key");
+    assert!(p.api_a.list_ids(&sid).await.is_empty());
+}
+
 /// The backends of the replica behind `proxy`, found by the ports the proxy connected from.
 async fn terminate_backends(db: &sqlx::PgPool, proxy: &Proxy) -> i64 {
     let ports: Vec<i32> = proxy.upstream_ports().into_iter().map(i32::from).collect();

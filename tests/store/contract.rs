@@ -22,6 +22,8 @@ fn audit(action: AuditAction, service_id: &str) -> AuditEvent {
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
         changes: None,
+        url: None,
+        source: None,
     }
 }
 
@@ -1621,3 +1623,8 @@ pub async fn a_policy_is_kept_changed_with_its_changes_audited_and_inherited(f: 
     let stored = f.store.get_key("svc_a".into(), "key_3".into()).await;
     assert_eq!(stored.unwrap().unwrap().policy.scopes, [Scope::Query]);
 }
+
+mod attention;
+mod leaks;
+pub use attention::*;
+pub use leaks::*;

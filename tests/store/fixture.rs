@@ -84,7 +84,7 @@ pub async fn pgbouncer() -> Fixture {
     }
 }
 
-async fn open_pg(url: &DatabaseUrl) -> PgStore {
+pub async fn open_pg(url: &DatabaseUrl) -> PgStore {
     PgStore::open(PgTarget {
         url,
         ca: None,

@@ -11,6 +11,7 @@ mod contract;
 mod fixture;
 mod pg_counts;
 mod pg_harness;
+mod pg_outbox;
 mod pg_serve;
 mod pg_tls;
 mod sqlite_only;
@@ -43,6 +44,11 @@ macro_rules! contract_suite {
             a_key_is_found_by_its_digest_in_any_state_until_it_is_deleted,
             settings_are_set_again_or_initialised_once,
             a_policy_is_kept_changed_with_its_changes_audited_and_inherited,
+            a_leak_report_disables_marks_retires_or_leaves_each_key,
+            every_removal_leaves_a_tombstone_for_400_days,
+            a_leaked_stopped_key_rotates_without_grace,
+            notices_fan_out_and_are_claimed_retried_and_finished,
+            a_service_counts_the_keys_that_need_attention_as_the_api_rule_does,
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {

@@ -252,7 +252,7 @@ fn services_specs(m: &Model, v: &ServicesView) -> Vec<Spec> {
     let name_w = longest(&|s| text::width(&s.name)).max(head("services.col_name"));
     let button = button_width(&button_label(m, "button.api_key_management")) - 1;
     let desc_w = longest(&|s| text::width(&s.description)).max(head("services.col_description"));
-    let bang = |s: &crate::wire::Service| if v.attention.contains(&s.id) { 2 } else { 0 };
+    let bang = |s: &crate::wire::Service| if v.needs_attention(s) { 2 } else { 0 };
     let keys_w = longest(&|s| format!("{}/{}", s.key_count, s.key_limit).len() + bang(s))
         .max(head("services.col_keys"));
     let name_min = name_w.min(head("services.col_name").max(10));
@@ -340,7 +340,10 @@ fn keys_specs(m: &Model, k: &KeysView) -> Vec<Spec> {
     let state_w = k
         .keys()
         .iter()
-        .map(|key| text::width(&lifecycle::state_label(m.tr, key, k.keys(), m.now, m.tz)))
+        .map(|key| {
+            let cell = lifecycle::state_cell(m.tr, key, k.keys(), (m.now, m.tz), m.monochrome());
+            text::width(&cell)
+        })
         .max()
         .unwrap_or(0)
         .max(head("state.col"));

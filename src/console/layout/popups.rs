@@ -106,6 +106,8 @@ pub fn button_key(b: Button) -> &'static str {
         Button::Lookup => "button.lookup",
         Button::Open => "button.open",
         Button::Narrow => "button.narrow",
+        Button::Enable => "button.enable",
+        Button::Leak => "button.leak",
     }
 }
 

@@ -25,6 +25,9 @@ pub struct DeletePopup {
     /// The Disable API Key popup (issue 8): the same confirmation, `[Disable]` instead of
     /// `[Delete]`, and the caution that callers get 401 until the key is enabled again.
     pub disable: bool,
+    /// The confirmation of enabling a leaked key (docs/console.md, Leaked keys): it names the
+    /// leak; `[Enable]`, Cancel focused.
+    pub enable: bool,
     pub focus: Focus,
     pub in_flight: Option<RequestId>,
 }
@@ -42,7 +45,9 @@ impl Dialog for DeletePopup {
 
     fn focus_order(&self) -> &'static [Focus] {
         use Focus::Button as B;
-        if self.disable {
+        if self.enable {
+            &[B(Button::Enable), B(Button::Cancel)]
+        } else if self.disable {
             &[B(Button::Disable), B(Button::Cancel)]
         } else {
             &[B(Button::Delete), B(Button::Cancel)]
@@ -81,6 +86,7 @@ pub fn open(m: &mut Model) -> Vec<Effect> {
         service_id,
         key,
         disable: false,
+        enable: false,
         focus: Focus::Button(Button::Cancel),
         in_flight: None,
     }));
@@ -94,6 +100,17 @@ pub fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
         return Vec::new();
     };
     let tr = m.tr;
+    if key.state == KeyState::Disabled && key.leak.is_some() {
+        m.popups.push(Popup::Delete(DeletePopup {
+            service_id,
+            key,
+            disable: false,
+            enable: true,
+            focus: Focus::Button(Button::Cancel),
+            in_flight: None,
+        }));
+        return Vec::new();
+    }
     if key.state == KeyState::Disabled {
         m.notice(NoticeKind::Info, tr.t("disable.enabling").to_string());
         let body = UpdateApiKey {
@@ -114,6 +131,7 @@ pub fn toggle_enabled(m: &mut Model) -> Vec<Effect> {
         service_id,
         key,
         disable: true,
+        enable: false,
         focus: Focus::Button(Button::Cancel),
         in_flight: None,
     }));
@@ -125,7 +143,16 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
     let Some(Popup::Delete(p)) = m.popups.last() else {
         return Vec::new();
     };
-    let c = if p.disable {
+    let c = if p.enable {
+        ApiCall::UpdateKey {
+            service_id: p.service_id.clone(),
+            key_id: p.key.id.clone(),
+            body: UpdateApiKey {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        }
+    } else if p.disable {
         ApiCall::UpdateKey {
             service_id: p.service_id.clone(),
             key_id: p.key.id.clone(),
@@ -225,6 +252,9 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     let Popup::Delete(p) = p else {
         return PopupLayout::default();
     };
+    if p.enable {
+        return place_enable(m, p, screen);
+    }
     let tr = m.tr;
     let k = &p.key;
     let name = k
@@ -272,4 +302,53 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     parts.push(Part::Blank);
     parts.push(Part::Buttons(vec![main, Button::Cancel]));
     centered(m, p, (tr.t(title).to_string(), parts), screen.area)
+}
+
+/// The leak in one sentence: by whom, when, and where when known (cleaned of control
+/// characters), ending in the question (docs/console.md, Leaked keys).
+pub fn leak_question(m: &Model, k: &ApiKey) -> String {
+    let Some(leak) = &k.leak else {
+        return String::new();
+    };
+    let by = clean(&leak.by);
+    let at = format::with_offset(leak.reported_at, m.tz);
+    match leak.url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => m.tr.f(
+            "disable.leaked_at",
+            &[("by", &by), ("at", &at), ("url", &clean(url))],
+        ),
+        None => m.tr.f("disable.leaked", &[("by", &by), ("at", &at)]),
+    }
+}
+
+/// Enabling a leaked key: the key, the leak named, what enabling it means, Cancel focused.
+fn place_enable(m: &Model, p: &DeletePopup, screen: &ScreenLayout) -> PopupLayout {
+    let tr = m.tr;
+    let k = &p.key;
+    let name = k
+        .name
+        .as_deref()
+        .map(|n| format!("  ({})", clean(n)))
+        .unwrap_or_default();
+    let mut parts = vec![
+        Part::Text(
+            format!("{}: {}{name}", tr.t("delete.key"), clean(&k.masked)),
+            Tone::Bold,
+        ),
+        Part::Blank,
+        Part::Text(leak_question(m, k), Tone::Caution),
+        Part::Text(tr.t("disable.enable_caution").to_string(), Tone::Normal),
+    ];
+    if p.in_flight.is_some() {
+        let s = format!("{} {}", m.spinner_frame(), tr.t("disable.enabling"));
+        parts.push(Part::Text(s, Tone::Dim));
+    }
+    parts.push(Part::Blank);
+    parts.push(Part::Buttons(vec![Button::Enable, Button::Cancel]));
+    centered(
+        m,
+        p,
+        (tr.t("disable.enable_title").to_string(), parts),
+        screen.area,
+    )
 }

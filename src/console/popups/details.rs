@@ -10,7 +10,7 @@ use crossterm::event::KeyEvent;
 
 use super::answers::answer_for;
 use super::scrolling::{popup_page, scrolled};
-use super::{Dialog, Handlers, Popup};
+use super::{Button, Dialog, Focus, Handlers, Popup};
 use crate::client::ApiError;
 use crate::console::keymap::{Action, Context};
 use crate::console::model::{Model, NoticeKind};
@@ -38,6 +38,7 @@ pub struct DetailsPopup {
 
 const HANDLERS: Handlers = Handlers {
     key,
+    press,
     wheel,
     click_outside,
     place: document::place,
@@ -64,6 +65,36 @@ impl Dialog for DetailsPopup {
     fn scroll(&self) -> usize {
         self.scroll
     }
+
+    fn focus(&self) -> Option<Focus> {
+        self.key
+            .leaked_and_stopped()
+            .then_some(Focus::Button(Button::Rotate))
+    }
+}
+
+/// Whether Details ends with `[Rotate]`: a leaked key that is stopped, for a manager
+/// (docs/console.md, Leaked keys).
+pub fn offers_rotate(m: &Model, p: &DetailsPopup) -> bool {
+    m.can_manage() && p.key.leaked_and_stopped()
+}
+
+/// `[Rotate]` (Enter, or a click): Details gives way to the Rotate popup for its key, which
+/// replaces a leaked stopped key at once.
+fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
+    let Some(Popup::Details(p)) = m.popups.last() else {
+        return Vec::new();
+    };
+    if !offers_rotate(m, p) {
+        return Vec::new();
+    }
+    let Some(Popup::Details(p)) = m.popups.pop() else {
+        return Vec::new();
+    };
+    if let Some(id) = p.in_flight {
+        m.pending.remove(&id);
+    }
+    super::rotate::open_for(m, p.service_id, p.key)
 }
 
 /// `v`, or the menu's Details (every role may read): the popup, and its usage and events.
@@ -190,6 +221,9 @@ fn key(m: &mut Model, action: Option<Action>, _k: KeyEvent) -> Vec<Effect> {
     }
     if action == Some(Action::Refresh) {
         return refresh(m);
+    }
+    if action == Some(Action::Press) {
+        return press(m, Button::Rotate);
     }
     if action == Some(Action::Cancel)
         && let Some(Popup::Details(p)) = m.popups.pop()

@@ -104,11 +104,15 @@ pub fn help_lines(m: &Model, ctx: Context) -> Vec<(String, String)> {
 }
 
 /// What the help of a context explains besides its keys: on API Key management, the letters of
-/// the Access column (docs/console.md, API Key management: Access). Drawn after the bindings,
-/// as a sentence.
+/// the Access column (docs/console.md, API Key management: Access) and the Leaked state; on
+/// Services, the `!` (docs/console.md, Leaked keys). Drawn after the bindings, as sentences.
 pub fn legend(m: &Model, ctx: Context) -> Vec<String> {
     match ctx {
-        Context::Keys => vec![m.tr.t("help.access_legend").to_string()],
+        Context::Keys => vec![
+            m.tr.t("help.access_legend").to_string(),
+            m.tr.t("help.leaked_legend").to_string(),
+        ],
+        Context::Services => vec![m.tr.t("help.services_legend").to_string()],
         _ => Vec::new(),
     }
 }

@@ -64,6 +64,8 @@ pub enum Field {
     RateLimit,
     /// `Allowed from (optional)`: CIDRs separated by commas or spaces.
     AllowedFrom,
+    /// Who owns this key?: where a leaked key was found (optional).
+    Url,
 }
 
 /// A button of a popup; its label is `layout::popups::button_key`.
@@ -85,6 +87,10 @@ pub enum Button {
     Open,
     /// Edit access: propose the scopes and networks the key was used with.
     Narrow,
+    /// Enable a leaked key, after its confirmation.
+    Enable,
+    /// Who owns this key?: report the key leaked (it is disabled at once).
+    Leak,
 }
 
 /// A row of options that ←/→ move through (docs/console.md, Popups).

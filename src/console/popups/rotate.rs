@@ -50,6 +50,9 @@ impl Dialog for RotatePopup {
     }
 
     fn focus_order(&self) -> &'static [Focus] {
+        if self.key.leaked_and_stopped() {
+            return &[Focus::Button(Button::Rotate), Focus::Button(Button::Cancel)];
+        }
         &[
             Focus::Choice(Choice::Grace),
             Focus::Button(Button::Rotate),
@@ -78,7 +81,7 @@ impl Dialog for RotatePopup {
     }
 
     fn chosen(&self, c: Choice) -> Option<usize> {
-        (c == Choice::Grace).then_some(self.grace)
+        (c == Choice::Grace && !self.key.leaked_and_stopped()).then_some(self.grace)
     }
 
     fn sent(&self, call: &ApiCall) -> bool {
@@ -96,13 +99,28 @@ pub fn open(m: &mut Model) -> Vec<Effect> {
     let Some((service_id, key)) = selected_for(m, "what.rotate") else {
         return Vec::new();
     };
+    open_for(m, service_id, key)
+}
+
+/// The Rotate popup for `key` of `service_id`. A leaked key that is stopped is replaced at once
+/// (docs/console.md, Leaked keys): no grace choice, the focus on `[Rotate]`, nothing to review.
+pub fn open_for(m: &mut Model, service_id: String, key: ApiKey) -> Vec<Effect> {
+    let leaked = key.leaked_and_stopped();
     // Fetched at once so that the impact line is ready when the grace is set to Now.
-    let usage = fetch_usage(m, &service_id, &key.id, true);
+    let usage = if leaked {
+        Vec::new()
+    } else {
+        fetch_usage(m, &service_id, &key.id, true)
+    };
     m.popups.push(Popup::Rotate(RotatePopup {
         service_id,
         key,
-        grace: GRACE_DEFAULT,
-        focus: Focus::Choice(Choice::Grace),
+        grace: if leaked { 0 } else { GRACE_DEFAULT },
+        focus: if leaked {
+            Focus::Button(Button::Rotate)
+        } else {
+            Focus::Choice(Choice::Grace)
+        },
         idempotency_key: crate::client::new_idempotency_key(),
         in_flight: None,
     }));
@@ -114,6 +132,7 @@ pub fn open(m: &mut Model) -> Vec<Effect> {
 fn choose(m: &mut Model, c: Choice, i: usize) {
     if let (Some(Popup::Rotate(p)), Choice::Grace) = (m.popups.last_mut(), c)
         && p.in_flight.is_none()
+        && !p.key.leaked_and_stopped()
     {
         p.focus = Focus::Choice(c);
         p.grace = i.min(GRACES.len() - 1);
@@ -126,10 +145,15 @@ fn press(m: &mut Model, _b: Button) -> Vec<Effect> {
     let Some(Popup::Rotate(p)) = m.popups.last() else {
         return Vec::new();
     };
-    let grace = GRACES
-        .get(p.grace)
-        .copied()
-        .unwrap_or(GRACES[GRACE_DEFAULT]);
+    // A leaked stopped key has no grace to give (docs/api.md, Rotating a leaked key).
+    let grace = if p.key.leaked_and_stopped() {
+        0
+    } else {
+        GRACES
+            .get(p.grace)
+            .copied()
+            .unwrap_or(GRACES[GRACE_DEFAULT])
+    };
     let c = ApiCall::RotateKey {
         service_id: p.service_id.clone(),
         key_id: p.key.id.clone(),
@@ -190,6 +214,9 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         .as_deref()
         .map(|n| format!("  ({})", clean(n)))
         .unwrap_or_default();
+    if k.leaked_and_stopped() {
+        return place_leaked(m, p, name, screen);
+    }
     let grace = GRACES.get(p.grace).copied().unwrap_or(0);
     // When the old key stops, if rotated now: exact to the second a reader needs.
     let ends = Timestamp::from_unix(m.now.unix() + i64::from(grace));
@@ -224,6 +251,26 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     if grace == 0 {
         parts.push(impact(m, &k.id));
     }
+    if p.in_flight.is_some() {
+        let s = format!("{} {}", m.spinner_frame(), tr.t("rotate.rotating"));
+        parts.push(Part::Text(s, Tone::Dim));
+    }
+    parts.push(Part::Blank);
+    parts.push(Part::Buttons(vec![Button::Rotate, Button::Cancel]));
+    centered(m, p, (tr.t("rotate.title").to_string(), parts), screen.area)
+}
+
+/// The popup for a leaked stopped key: what happens, and the buttons; no grace, no impact line
+/// (the key already refuses every call).
+fn place_leaked(m: &Model, p: &RotatePopup, name: String, screen: &ScreenLayout) -> PopupLayout {
+    let tr = m.tr;
+    let mut parts = vec![
+        Part::Text(
+            format!("{}: {}{}", tr.t("delete.key"), clean(&p.key.masked), name),
+            Tone::Bold,
+        ),
+        Part::Text(tr.t("rotate.leaked_body").to_string(), Tone::Caution),
+    ];
     if p.in_flight.is_some() {
         let s = format!("{} {}", m.spinner_frame(), tr.t("rotate.rotating"));
         parts.push(Part::Text(s, Tone::Dim));

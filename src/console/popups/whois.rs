@@ -19,7 +19,8 @@ use crate::console::text::Tone;
 use crate::console::update::{call, errors, open_service, refresh_keys, refresh_services};
 use crate::credential::{self, Kind, Secret};
 use crate::sanitize::clean;
-use crate::wire::{ErrorCode, WhoisAnswer};
+use crate::wire::{ErrorCode, LeakAnswer, WhoisAnswer};
+use tui_input::Input;
 
 /// The most characters the Who owns this key? field takes (an API key is 41); a longer paste
 /// is cut, and the field never grows past its first allocation.
@@ -94,7 +95,16 @@ pub struct WhoisPopup {
     pub found: Option<WhoisAnswer>,
     pub focus: Focus,
     pub in_flight: Option<RequestId>,
+    /// Where the key was found, once `[Disable it: it leaked]` asks (docs/console.md, Leaked
+    /// keys); None before.
+    pub url: Option<Input>,
+    /// Whether the admin may report a leak (a manager), as known when the popup opened.
+    pub may_report: bool,
 }
+
+/// The most characters the Where was it found? field takes: any real URL, far below the
+/// service's body limit.
+pub const URL_MAX: usize = 2048;
 
 const HANDLERS: Handlers = Handlers {
     key,
@@ -111,6 +121,18 @@ impl Dialog for WhoisPopup {
 
     fn focus_order(&self) -> &'static [Focus] {
         use Focus::{Button as Btn, Field as Fld};
+        if self.url.is_some() {
+            return &[Fld(Field::Url), Btn(Button::Disable), Btn(Button::Cancel)];
+        }
+        if self.offers_leak() {
+            return &[
+                Fld(Field::Key),
+                Btn(Button::Lookup),
+                Btn(Button::Open),
+                Btn(Button::Leak),
+                Btn(Button::Cancel),
+            ];
+        }
         if self.found.is_some() {
             &[
                 Fld(Field::Key),
@@ -140,18 +162,58 @@ impl Dialog for WhoisPopup {
     }
 
     fn main_button(&self) -> Option<Button> {
-        Some(Button::Lookup)
+        if self.url.is_some() {
+            Some(Button::Disable)
+        } else {
+            Some(Button::Lookup)
+        }
     }
+
+    fn input(&self, f: Field) -> Option<&Input> {
+        self.url.as_ref().filter(|_| f == Field::Url)
+    }
+
+    fn input_mut(&mut self, f: Field) -> Option<&mut Input> {
+        self.url.as_mut().filter(|_| f == Field::Url)
+    }
+
+    fn field_max(&self, _f: Field) -> usize {
+        URL_MAX
+    }
+
+    fn sent(&self, call: &ApiCall) -> bool {
+        matches!(call, ApiCall::Whois(_) | ApiCall::ReportLeak { .. })
+    }
+}
+
+impl WhoisPopup {
+    /// Whether the found key may be reported leaked: a key that exists and is not already
+    /// leaked and stopped, for a manager.
+    fn offers_leak(&self) -> bool {
+        self.may_report
+            && self
+                .found
+                .as_ref()
+                .is_some_and(|w| !w.api_key.leaked_and_stopped())
+    }
+}
+
+/// Whether the popup ends with `[Disable it: it leaked]`: a live key, for a manager.
+pub fn offers_leak(m: &Model, p: &WhoisPopup) -> bool {
+    m.can_manage() && p.offers_leak()
 }
 
 /// `w`: the popup, focus in its field.
 pub fn open(m: &mut Model) -> Vec<Effect> {
+    let may_report = m.can_manage();
     m.popups.push(Popup::Whois(WhoisPopup {
         key: TypedKey::default(),
         error: None,
         found: None,
         focus: Focus::Field(Field::Key),
         in_flight: None,
+        url: None,
+        may_report,
     }));
     Vec::new()
 }
@@ -165,7 +227,8 @@ fn top(m: &mut Model) -> Option<&mut WhoisPopup> {
 
 /// Keys in the field go to [`field_key`]; elsewhere as in every dialog.
 fn key(m: &mut Model, action: Option<Action>, k: KeyEvent) -> Vec<Effect> {
-    if m.context() == Context::Field {
+    let on_key = matches!(top(m), Some(p) if p.focus == Focus::Field(Field::Key));
+    if m.context() == Context::Field && on_key {
         field_key(m, action, k)
     } else {
         form::dialog_key(m, action, k)
@@ -216,6 +279,11 @@ fn paste(m: &mut Model, s: &str) {
     let Some(p) = top(m) else {
         return;
     };
+    if p.focus == Focus::Field(Field::Url) {
+        // Where it was found: cleaned of control characters like every pasted text.
+        form::paste(m, s);
+        return;
+    }
     if p.in_flight.is_some() || p.focus != Focus::Field(Field::Key) {
         return;
     }
@@ -231,7 +299,93 @@ fn paste(m: &mut Model, s: &str) {
 fn press(m: &mut Model, b: Button) -> Vec<Effect> {
     match b {
         Button::Open => open_owner(m),
+        Button::Leak => ask_url(m),
+        Button::Disable => report(m),
         _ => lookup(m),
+    }
+}
+
+/// `[Disable it: it leaked]`: the popup asks where the key was found (optional), the focus in
+/// that field; `[Disable]` then reports it.
+fn ask_url(m: &mut Model) -> Vec<Effect> {
+    let allowed = m.can_manage();
+    if let Some(p) = top(m)
+        && allowed
+        && p.offers_leak()
+    {
+        p.url = Some(Input::default());
+        p.error = None;
+        p.focus = Focus::Field(Field::Url);
+    }
+    Vec::new()
+}
+
+/// `[Disable]` (or Enter in the field): `POST /v1/leaks` with the key and the URL, if given.
+fn report(m: &mut Model) -> Vec<Effect> {
+    let allowed = m.can_manage();
+    let Some(p) = top(m) else {
+        return Vec::new();
+    };
+    if p.in_flight.is_some() || !allowed || !p.offers_leak() {
+        return Vec::new();
+    }
+    let url = p
+        .url
+        .as_ref()
+        .map(|i| i.value().trim().to_string())
+        .filter(|u| !u.is_empty());
+    let key = Secret::new(p.key.expose().to_string());
+    let effect = call(m, ApiCall::ReportLeak { key, url });
+    if let (Some(p), Effect::Call { id, .. }) = (top(m), &effect) {
+        p.in_flight = Some(*id);
+    }
+    vec![effect]
+}
+
+/// A report answered: the popup closes (the key is wiped), the footer says the key is
+/// disabled, and the list shows it (docs/console.md, Leaked keys). A refusal stays in the
+/// popup in its words; a lost connection offers the retry, which changes nothing twice.
+pub fn on_leaked(
+    m: &mut Model,
+    id: RequestId,
+    call: ApiCall,
+    result: Result<LeakAnswer, ApiError>,
+) -> Vec<Effect> {
+    if let Err(e) = &result
+        && errors::retryable(e)
+        && super::answers::owner(m, id).is_some()
+    {
+        return super::answers::offer_retry(m, id, e, call);
+    }
+    let at = super::answers::owner(m, id);
+    let Some((p, result)) = answer_for(m, id, result, say, |p| match p {
+        Popup::Whois(w) => Some(w),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    match result {
+        Ok(answer) => {
+            let key = answer.api_key;
+            if let Some(i) = at {
+                m.popups.truncate(i);
+            }
+            m.services.attention.insert(answer.service_id.clone(), true);
+            let text = m.tr.f("whois.leaked", &[("masked", &clean(&key.masked))]);
+            m.notice(NoticeKind::Success, text);
+            let here = m
+                .keys
+                .as_ref()
+                .is_some_and(|k| k.service.id == answer.service_id);
+            let want = here.then_some(Want::Id(key.id));
+            let mut out = refresh_keys(m, want);
+            out.extend(refresh_services(m));
+            out
+        }
+        Err(msg) => {
+            p.error = Some(msg);
+            Vec::new()
+        }
     }
 }
 
@@ -340,7 +494,7 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         ),
         Part::Blank,
     ];
-    if p.in_flight.is_some() {
+    if p.in_flight.is_some() && p.url.is_none() {
         let s = format!("{} {}", m.spinner_frame(), tr.t("whois.looking"));
         parts.push(Part::Text(s, Tone::Dim));
     } else if let Some(e) = &p.error {
@@ -352,8 +506,13 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
             .as_deref()
             .map(|n| clean(n).into_owned())
             .unwrap_or_else(|| tr.t("delete.no_name").to_string());
-        let state =
-            crate::console::lifecycle::state_label(tr, k, std::slice::from_ref(k), m.now, m.tz);
+        let state = crate::console::lifecycle::state_cell(
+            tr,
+            k,
+            std::slice::from_ref(k),
+            (m.now, m.tz),
+            m.monochrome(),
+        );
         let rows = [
             (
                 "whois.service",
@@ -377,7 +536,24 @@ fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         }
     }
     parts.push(Part::Blank);
-    let buttons = if p.found.is_some() {
+    if p.url.is_some() {
+        // docs/console.md, Leaked keys: what a report does, then where it was found.
+        parts.push(Part::Text(
+            tr.t("whois.leak_body").to_string(),
+            Tone::Caution,
+        ));
+        parts.push(Part::Field(Field::Url, tr.t("whois.url").to_string()));
+        if p.in_flight.is_some() {
+            let s = format!("{} {}", m.spinner_frame(), tr.t("whois.reporting"));
+            parts.push(Part::Text(s, Tone::Dim));
+        }
+        parts.push(Part::Blank);
+    }
+    let buttons = if p.url.is_some() {
+        vec![Button::Disable, Button::Cancel]
+    } else if offers_leak(m, p) {
+        vec![Button::Lookup, Button::Open, Button::Leak, Button::Cancel]
+    } else if p.found.is_some() {
         vec![Button::Lookup, Button::Open, Button::Cancel]
     } else {
         vec![Button::Lookup, Button::Cancel]

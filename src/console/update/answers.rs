@@ -31,6 +31,7 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
     match result {
         ApiResult::AuditPage(result) => audit::on_page(m, id, result),
         ApiResult::Whois(result) => whois::on_answer(m, id, result),
+        ApiResult::Leaked(result) => whois::on_leaked(m, id, call, result),
         ApiResult::Usage { key_id, result } => usage::on_usage(m, key_id, result),
         ApiResult::KeyAudit { key_id, result } => details::on_key_audit(m, id, &key_id, result),
         // Edit access's own requests (its Narrow, its impact line) go to it; a proposal also
@@ -73,11 +74,8 @@ pub(super) fn on_result(m: &mut Model, id: RequestId, result: ApiResult) -> Vec<
         }
         ApiResult::Keys { service_id, result } => match result {
             Ok(list) => {
-                if crate::console::lifecycle::needs_attention(&list.api_keys, m.now) {
-                    m.services.attention.insert(service_id.clone());
-                } else {
-                    m.services.attention.remove(&service_id);
-                }
+                let marked = crate::console::lifecycle::needs_attention(&list.api_keys, m.now);
+                m.services.attention.insert(service_id.clone(), marked);
                 keys_loaded(m, &service_id, list);
                 let mut out = usage::probe_disabled(m, &service_id);
                 out.extend(narrowing::probe_narrowing(m, &service_id));
@@ -175,6 +173,9 @@ fn services_loaded(m: &mut Model, list: Vec<Service>) {
         .want
         .take()
         .or_else(|| s.selected_service().map(|x| x.id.clone()));
+    // The service's own count is the newer word on every service that sends one.
+    s.attention
+        .retain(|id, _| !list.iter().any(|x| x.id == *id && x.attention.is_some()));
     s.list = Some(list);
     s.error = None;
     if let Some(id) = keep

@@ -37,9 +37,9 @@ pub fn message(m: &Model, e: &ApiError) -> String {
             let message = clean(message);
             match code {
                 ErrorCode::ApiKeyLimitExceeded => tr.t("keys.limit_note").to_string(),
-                ErrorCode::Unauthorized | ErrorCode::InvalidApiKey => {
-                    tr.t("error.unauthorized").to_string()
-                }
+                ErrorCode::Unauthorized
+                | ErrorCode::InvalidApiKey
+                | ErrorCode::InvalidSignature => tr.t("error.unauthorized").to_string(),
                 ErrorCode::Forbidden => tr.t("error.forbidden").to_string(),
                 ErrorCode::ServiceLimitExceeded => tr.t("error.service_limit").to_string(),
                 ErrorCode::ServiceNameTaken => tr.t("error.name_taken").to_string(),

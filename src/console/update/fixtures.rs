@@ -53,6 +53,7 @@ pub(crate) fn svc(i: u32, keys: u32) -> Service {
         key_count: keys,
         key_limit: 5,
         created_at: Timestamp::from_unix(T0 - i64::from(i) * 3600),
+        attention: Some(0),
     }
 }
 
@@ -68,6 +69,7 @@ pub(crate) fn api_key(i: u32) -> ApiKey {
         last_used_at: (i % 3 == 0).then(|| Timestamp::from_unix(T0 - 3 * 3600)),
         replaced_by: None,
         policy: Default::default(),
+        leak: None,
     }
 }
 

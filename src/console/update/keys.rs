@@ -19,8 +19,13 @@ pub(super) fn on_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
         Some(Action::Suspend) => return vec![Effect::Suspend],
         _ => {}
     }
-    // Nothing is visible below the minimum size, so nothing but quitting acts.
+    // Nothing is visible below the minimum size, so nothing but quitting acts: Ctrl-C above,
+    // and `q` where it would quit or go back (no popup open, so no field takes the letter).
     if m.too_small() {
+        let on_a_screen = m.popups.is_empty() && matches!(ctx, Context::Services | Context::Keys);
+        if on_a_screen && action == Some(Action::Quit) {
+            return quit(m);
+        }
         return Vec::new();
     }
     // A popup is open: the top one gets every key.

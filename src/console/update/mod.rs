@@ -37,6 +37,8 @@ mod tests_issue_copy;
 #[cfg(test)]
 mod tests_issue_expiry;
 #[cfg(test)]
+pub(crate) mod tests_leaks;
+#[cfg(test)]
 mod tests_menu;
 #[cfg(test)]
 mod tests_mouse;

@@ -29,6 +29,8 @@ pub(crate) fn events(from: u32, n: u32) -> Vec<AuditEvent> {
                 remote_addr: "10.0.4.17".into(),
                 outcome: "ok".into(),
                 changes: None,
+                url: None,
+                source: None,
             }
         })
         .collect()

@@ -147,6 +147,8 @@ fn details_keeps_only_its_keys_events_and_esc_abandons_the_request() {
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
         changes: None,
+        url: None,
+        source: None,
     };
     respond(
         &mut m,
@@ -234,6 +236,8 @@ fn details_of_a_key_rotated_elsewhere() -> crate::console::model::Model {
         remote_addr: "10.0.4.17".into(),
         outcome: "ok".into(),
         changes: None,
+        url: None,
+        source: None,
     };
     // The events show the rotation the key as listed does not: the list is asked for again.
     let fx = respond(

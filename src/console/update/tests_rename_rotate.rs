@@ -271,8 +271,9 @@ fn rotating_a_key_that_is_not_active_says_so_in_the_console_words() {
     let fx = respond(&mut m, id, ApiResult::Rotated(Err(err)));
     match top(&m) {
         Popup::Error(e) => assert!(
-            e.message
-                .starts_with("Only an active API Key can be rotated"),
+            e.message.starts_with(
+                "Only an active API Key, or a leaked one that is stopped, can be rotated"
+            ),
             "{}",
             e.message
         ),

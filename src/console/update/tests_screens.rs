@@ -295,7 +295,7 @@ fn keys_table_moves_and_menu_opens_on_the_selected_row() {
 }
 
 #[test]
-fn too_small_terminals_ignore_keys_but_ctrl_c() {
+fn too_small_terminals_ignore_keys_but_quitting() {
     let mut m = on_services(3, Role::Manager);
     update(
         &mut m,
@@ -306,14 +306,47 @@ fn too_small_terminals_ignore_keys_but_ctrl_c() {
     );
     assert!(m.too_small());
     update(&mut m, key('j'));
-    update(&mut m, key('q'));
+    update(&mut m, key('c'));
     assert_eq!(m.services.selected, 0);
+    assert!(m.popups.is_empty() && !m.quit);
+    // A paste holding `q` is not a key: it goes nowhere.
+    update(&mut m, Msg::Paste("q".into()));
     assert!(!m.quit);
+    assert!(
+        update(&mut m, key('q'))
+            .iter()
+            .any(|e| matches!(e, Effect::Quit))
+    );
+    let mut m = on_services(3, Role::Manager);
+    update(
+        &mut m,
+        Msg::Resize {
+            width: 50,
+            height: 10,
+        },
+    );
     assert!(
         update(&mut m, ctrl_c())
             .iter()
             .any(|e| matches!(e, Effect::Quit))
     );
+}
+
+#[test]
+fn too_small_terminals_leave_a_popup_s_field_alone() {
+    let mut m = on_services(3, Role::Manager);
+    update(&mut m, key('c'));
+    assert!(!m.popups.is_empty());
+    update(
+        &mut m,
+        Msg::Resize {
+            width: 50,
+            height: 10,
+        },
+    );
+    // `q` would be a letter of the service's name here: nothing happens.
+    assert!(update(&mut m, key('q')).is_empty());
+    assert!(!m.quit && !m.popups.is_empty());
 }
 
 #[test]

@@ -92,7 +92,9 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
                     || tr.t("delete.no_name").to_string(),
                     |n| clean(n).into_owned(),
                 ),
-                Col::KeyState => lifecycle::state_label(tr, key, k.keys(), m.now, m.tz),
+                Col::KeyState => {
+                    lifecycle::state_cell(tr, key, k.keys(), (m.now, m.tz), m.monochrome())
+                }
                 Col::KeyAccess => crate::console::access::cell(key),
                 Col::KeyCreated => format::with_offset(key.created_at, m.tz),
                 Col::KeyLastUsed => crate::console::usage::last_used_cell(tr, key, m.now),
@@ -101,6 +103,9 @@ fn table(m: &Model, k: &KeysView, t: &TableLayout, buf: &mut Buffer, theme: &The
             };
             let look = if c.col == Col::KeyMasked {
                 style
+            } else if c.col == Col::KeyState && lifecycle::warns(key) {
+                // docs/console.md, Leaked keys: a leaked key's state in the warning style.
+                theme.tone(crate::console::layout::Tone::Caution)
             } else {
                 Style::new()
             };

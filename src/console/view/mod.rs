@@ -23,6 +23,8 @@ mod tests_dialogs;
 #[cfg(test)]
 mod tests_issue_expiry;
 #[cfg(test)]
+mod tests_leaks;
+#[cfg(test)]
 mod tests_screens;
 #[cfg(test)]
 mod tests_service_clock;

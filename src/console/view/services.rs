@@ -98,7 +98,7 @@ fn table(m: &Model, t: &TableLayout, buf: &mut Buffer, theme: &Theme) {
                 Col::SvcId => clean(&s.id).into_owned(),
                 Col::SvcName => clean(&s.name).into_owned(),
                 Col::SvcDescription => clean(&s.description).into_owned(),
-                Col::SvcKeys if m.services.attention.contains(&s.id) => {
+                Col::SvcKeys if m.services.needs_attention(s) => {
                     format!("{}/{} !", s.key_count, s.key_limit)
                 }
                 Col::SvcKeys => format!("{}/{}", s.key_count, s.key_limit),

@@ -124,6 +124,8 @@ fn answer_events(m: &mut Model, key_id: &str) {
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
         changes: None,
+        url: None,
+        source: None,
     };
     for id in ids {
         let events = vec![

@@ -6,8 +6,8 @@ use axum::response::Response;
 use super::{Actor, Attempt, delete_audited, detached, reply};
 use crate::server::extract::{Admin, KeyPath, NoQuery, Peer, ServicePath};
 use crate::server::state::SharedState;
-use crate::server::store::{KeyRecord, StoreError, UnixTime};
-use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Timestamp};
+use crate::server::store::{KeyRecord, LeakRecord, StoreError, UnixTime};
+use crate::wire::{ApiKey, ApiKeyList, AuditAction, AuditList, ErrorBody, Leak, Timestamp};
 
 /// Audit events returned per call, newest first.
 const AUDIT_PAGE: u32 = 10_000;
@@ -25,6 +25,17 @@ pub fn to_wire(k: KeyRecord, now: UnixTime) -> ApiKey {
         last_used_at: k.last_used_at.map(Timestamp::from_unix),
         replaced_by: k.replaced_by,
         policy: k.policy,
+        leak: k.leak.map(leak_to_wire),
+    }
+}
+
+/// A key's leak record as the API shows it (docs/api.md, Leaked keys).
+pub fn leak_to_wire(l: LeakRecord) -> Leak {
+    Leak {
+        reported_at: Timestamp::from_unix(l.reported_at),
+        by: l.by,
+        url: l.url,
+        source: l.source,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod issue;
 mod issued;
 pub mod keys;
+pub mod leaks;
 pub mod lifecycle;
 pub mod narrowing;
 pub mod public;
@@ -122,6 +123,8 @@ impl Actor {
             remote_addr: self.remote_addr.clone(),
             outcome: outcome.to_owned(),
             changes: None,
+            url: None,
+            source: None,
         }
     }
 

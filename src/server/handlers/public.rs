@@ -204,11 +204,8 @@ pub fn verify_from_memory(
     query: Option<&str>,
 ) -> Result<Response, Miss> {
     let now = Instant::now();
-    if let Err(retry_after) = state
-        .limiter
-        .check(peer, now, state.replica.live_replicas())
-    {
-        return Ok(ApiError::rate_limited(retry_after).into_response());
+    if let Err(e) = state.check_failure_limit(peer, now) {
+        return Ok(e.into_response());
     }
     // A malformed question is the caller's mistake whatever the key: no lookup, no count.
     let scope = match requested_scope(query) {

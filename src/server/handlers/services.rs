@@ -7,12 +7,16 @@ use axum::response::Response;
 
 use super::{Actor, Attempt, delete_audited, detached, json, new_id, reply};
 use crate::server::error::ApiError;
-use crate::server::extract::{Admin, NoQuery, Peer, ServicePath, parse_json, validate_field};
+use crate::server::extract::{
+    Admin, IncludeAttention, Peer, ServicePath, parse_json, validate_field,
+};
 use crate::server::state::SharedState;
-use crate::server::store::{ServiceRecord, StoreError};
+use crate::server::store::{ServiceRecord, ServiceSummary, StoreError};
 use crate::wire::{AuditAction, CreateService, ErrorBody, Service, ServiceList, Timestamp, limits};
 
-pub fn to_wire(s: ServiceRecord, key_limit: u32) -> Service {
+/// A service as the API shows it; `attention` (how many of its keys need attention) only when
+/// asked with `include=attention`.
+pub fn to_wire(s: ServiceRecord, attention: Option<u32>, key_limit: u32) -> Service {
     Service {
         id: s.id,
         name: s.name,
@@ -20,23 +24,36 @@ pub fn to_wire(s: ServiceRecord, key_limit: u32) -> Service {
         key_count: s.key_count,
         key_limit,
         created_at: Timestamp::from_unix(s.created_at),
+        attention,
     }
+}
+
+fn summary_to_wire(s: ServiceSummary, include: bool, key_limit: u32) -> Service {
+    to_wire(s.service, include.then_some(s.attention), key_limit)
 }
 
 /// Every service, oldest first.
 #[utoipa::path(get, path = "/v1/services", operation_id = "list_services", tag = "services", security(("admin_token" = [])),
+    params(("include" = Option<String>, Query, description = "`attention`: each service also carries `attention`, how many of its keys need attention now")),
     responses(
         (status = 200, description = "All services", body = ServiceList),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<SharedState>, _admin: Admin, _: NoQuery) -> Response {
-    let all = state.store.list_services().await;
+pub async fn list(
+    State(state): State<SharedState>,
+    _admin: Admin,
+    IncludeAttention(include): IncludeAttention,
+) -> Response {
+    let all = state
+        .store
+        .list_service_summaries(Timestamp::now().unix())
+        .await;
     reply(
         &state,
         all.map(|all| ServiceList {
             services: all
                 .into_iter()
-                .map(|s| to_wire(s, state.key_limit))
+                .map(|s| summary_to_wire(s, include, state.key_limit))
                 .collect(),
         }),
     )
@@ -44,7 +61,8 @@ pub async fn list(State(state): State<SharedState>, _admin: Admin, _: NoQuery) -
 
 /// One service.
 #[utoipa::path(get, path = "/v1/services/{service_id}", operation_id = "get_service", tag = "services", security(("admin_token" = [])),
-    params(("service_id" = String, Path, description = "Id of the service (`svc_…`)")),
+    params(("service_id" = String, Path, description = "Id of the service (`svc_…`)"),
+        ("include" = Option<String>, Query, description = "`attention`: the service also carries `attention`")),
     responses(
         (status = 200, description = "The service", body = Service),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
@@ -53,12 +71,18 @@ pub async fn list(State(state): State<SharedState>, _admin: Admin, _: NoQuery) -
 pub async fn get(
     State(state): State<SharedState>,
     _admin: Admin,
-    _: NoQuery,
+    IncludeAttention(include): IncludeAttention,
     ServicePath(id): ServicePath,
 ) -> Response {
-    let found = state.store.get_service(id).await;
+    let found = state
+        .store
+        .get_service_summary(id, Timestamp::now().unix())
+        .await;
     let service = found.and_then(|s| s.ok_or(StoreError::ServiceNotFound));
-    reply(&state, service.map(|s| to_wire(s, state.key_limit)))
+    reply(
+        &state,
+        service.map(|s| summary_to_wire(s, include, state.key_limit)),
+    )
 }
 
 fn check_create(
@@ -130,7 +154,7 @@ pub async fn create(
             .create_service(record, limits::MAX_SERVICES as u32, audit)
             .await;
         match created {
-            Ok(s) => json(StatusCode::CREATED, &to_wire(s, state.key_limit)),
+            Ok(s) => json(StatusCode::CREATED, &to_wire(s, None, state.key_limit)),
             Err(e) => {
                 let e = ApiError::from_store(e, state.key_limit);
                 actor.refuse(&state, refused, e, None).await

@@ -48,12 +48,9 @@ pub async fn whois(
     // Detached: a client that hangs up after the lookup still leaves its audit event.
     detached(async move {
         let now = Instant::now();
-        // The limiter verify uses: failed lookups and failed verifications share one budget.
-        if let Err(retry_after) = state
-            .limiter
-            .check(peer, now, state.replica.live_replicas())
-        {
-            return ApiError::rate_limited(retry_after).into_response();
+        // Failed lookups and failed verifications share one budget.
+        if let Err(e) = state.check_failure_limit(peer, now) {
+            return e.into_response();
         }
         let req: WhoisRequest = match parse_json(&headers, &body) {
             Ok(r) => r,

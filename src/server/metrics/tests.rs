@@ -31,6 +31,9 @@ fn requests_are_counted_by_template_method_and_status() {
     request(&m, Some("/v1/verify"), &Method::GET, 429);
     request(&m, Some("/v1/verify"), &Method::GET, 503);
     request(&m, Some("/v1/verify"), &Method::GET, 403);
+    // A malformed scope and another method are no verifications: no outcome.
+    request(&m, Some("/v1/verify"), &Method::GET, 400);
+    request(&m, Some("/v1/verify"), &Method::POST, 405);
     let key_limited = Status {
         code: 429,
         key_limited: true,
@@ -68,11 +71,11 @@ fn requests_are_counted_by_template_method_and_status() {
     assert_eq!(get(r#"ragkeys_verify_total{outcome="limited"}"#), 1.0);
     assert_eq!(
         get(r#"ragkeys_http_request_duration_seconds_count{route="/v1/verify"}"#),
-        8.0
+        10.0
     );
     assert_eq!(
         get(r#"ragkeys_http_request_duration_seconds_bucket{route="/v1/verify",le="0.0001"}"#),
-        8.0
+        10.0
     );
 }
 

@@ -11,10 +11,12 @@ mod stored_policy;
 use futures_util::future::BoxFuture;
 
 pub use self::fault::{PROBE_EVERY, RETRY_AFTER_SECS, WriteFault, WriteHealth};
+/// The body of every notice, the store's own and the service's (docs/api.md, Notifications).
+pub use self::rules::notice;
 
 use crate::credential::Digest;
 use crate::policy::{Policy, RateLimit, Scope};
-use crate::wire::{AuditAction, AuditEvent, KeyState, Role};
+use crate::wire::{AuditAction, AuditEvent, KeyState, Role, WebhookEventType};
 
 /// Unix seconds: what the store keeps for every point in time.
 pub type UnixTime = i64;
@@ -52,6 +54,14 @@ pub struct ServiceRecord {
     pub created_at: UnixTime,
 }
 
+/// A service with how many of its keys need attention at one moment (docs/api.md, Service:
+/// `attention`), read in one query with the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSummary {
+    pub service: ServiceRecord,
+    pub attention: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRecord {
     pub id: String,
@@ -68,6 +78,110 @@ pub struct KeyRecord {
     pub replaced_by: Option<String>,
     /// What the key may do (docs/api.md, Keys that carry their own policy).
     pub policy: Policy,
+    /// Set once the key is reported leaked, never cleared (docs/api.md, Leaked keys).
+    pub leak: Option<LeakRecord>,
+}
+
+/// A leak report as stored (docs/api.md, Leaked keys): the latest report replaces an earlier one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeakRecord {
+    pub reported_at: UnixTime,
+    /// `github`, or the name of the admin token that reported it.
+    pub by: String,
+    /// Where it was found; `None` when the report gave none or an empty one.
+    pub url: Option<String>,
+    /// GitHub's `source`; `None` for an admin's report.
+    pub source: Option<String>,
+}
+
+/// What is kept of a deleted or retired key for 400 days, so that a leak report of it is still
+/// known (`true_positive`) with nothing to do: its digest, service and id, never a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    pub service_id: String,
+    pub key_id: String,
+    /// When the key was deleted or retired (unix seconds).
+    pub gone_at: UnixTime,
+}
+
+/// How long a tombstone is kept: 400 days, in seconds (docs/api.md, Leaked keys).
+pub const TOMBSTONE_KEEP_SECS: UnixTime = 400 * 86_400;
+
+/// How long a sent notice's dedup key stays taken: longer than any rule it enforces (an
+/// `api_key.expiring` is due at most 7 days before the expiry it names; `still_called` for one
+/// UTC day), so a notice is never sent twice (docs/api.md, Notifications).
+pub const NOTICE_DEDUP_KEEP_SECS: UnixTime = 8 * 86_400;
+
+/// One reported key of a leak report: its digest and what the report says.
+#[derive(Clone, Debug)]
+pub struct LeakReport {
+    pub digest: Digest,
+    pub leak: LeakRecord,
+}
+
+/// What a leak report did to one key (docs/api.md, Leaked keys), in the order of the reports.
+#[derive(Clone, Debug)]
+pub enum LeakOutcome {
+    /// No key has this digest: its tombstone if it was deleted or retired within 400 days.
+    Gone(Option<Tombstone>),
+    /// Already reported and not active: nothing written. The key as it is.
+    Unchanged(FoundKey),
+    /// Was active (or leaked before and enabled again): disabled now, `leak` set, with its
+    /// `api_key.leak` event and one `api_key.leaked` notice. The key afterwards.
+    Disabled(FoundKey),
+    /// Was rotating: retired at once (`api_key.leak`, then `api_key.retire`, a tombstone, one
+    /// `api_key.leaked` notice); its successor untouched. The key as it was, `leak` set and its
+    /// grace ended at the report (`expires_at`).
+    Retired(FoundKey),
+    /// Was disabled or expired and not yet reported: `leak` set, state kept, with its event and
+    /// one notice. The key afterwards.
+    Marked(FoundKey),
+}
+
+impl LeakOutcome {
+    /// The key concerned, when it still existed at the report.
+    pub fn key(&self) -> Option<&FoundKey> {
+        match self {
+            LeakOutcome::Gone(_) => None,
+            LeakOutcome::Unchanged(k)
+            | LeakOutcome::Disabled(k)
+            | LeakOutcome::Retired(k)
+            | LeakOutcome::Marked(k) => Some(k),
+        }
+    }
+}
+
+/// A webhook event waiting in the store's outbox (docs/api.md, Notifications). The store writes
+/// `api_key.leaked` and `api_key.retired` in the transaction of what they tell; the service adds
+/// `api_key.expiring` and `api_key.disabled_still_called` with [`Store::add_notice`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The event's id (`msg_…`): `webhook-id` on every attempt.
+    pub id: String,
+    pub event_type: WebhookEventType,
+    /// The JSON body, exactly as sent: a [`crate::wire::WebhookEvent`], never a secret.
+    pub body: String,
+    pub created_at: UnixTime,
+}
+
+/// One notice to one URL, claimed for delivery by this replica until `claimed_until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub notice: Notice,
+    pub url: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What became of one delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// A 2xx: done, removed from the outbox.
+    Delivered,
+    /// Try again at this time (unix seconds).
+    RetryAt(UnixTime),
+    /// The schedule ran out: removed from the outbox.
+    Dropped,
 }
 
 impl KeyRecord {
@@ -390,6 +504,11 @@ pub trait Store: Send + Sync + 'static {
     // Services.
     fn list_services(&self) -> Fut<'_, Vec<ServiceRecord>>;
     fn get_service(&self, id: String) -> Fut<'_, Option<ServiceRecord>>;
+    /// Every service as [`Store::list_services`], each with the keys needing attention at `now`
+    /// counted in the same query (one aggregate, not a query per service).
+    fn list_service_summaries(&self, now: UnixTime) -> Fut<'_, Vec<ServiceSummary>>;
+    /// One service with the keys needing attention at `now`.
+    fn get_service_summary(&self, id: String, now: UnixTime) -> Fut<'_, Option<ServiceSummary>>;
     /// Creates a service and its audit event atomically, keeping at most `max_services`.
     fn create_service(
         &self,
@@ -515,6 +634,49 @@ pub trait Store: Send + Sync + 'static {
     fn find_key_by_digest(&self, digest: Digest) -> Fut<'_, Option<FoundKey>>;
     fn find_idempotency(&self, scope: [u8; 32]) -> Fut<'_, Option<IdempotencyRecord>>;
     fn prune_idempotency(&self, created_before: UnixTime) -> Fut<'_, ()>;
+
+    // Leaked keys (docs/api.md, Leaked keys).
+    /// Applies a batch of leak reports in one transaction, each as [`LeakOutcome`] says, and
+    /// returns one outcome per report, in order. `audit` is the `api_key.leak` event to write
+    /// per key changed (its key id, mask, service, `url` and `source` filled per key). A rotating
+    /// key is retired at once; a retired or deleted key leaves a tombstone. A key reported twice
+    /// in one batch is changed once. Every changed digest must then be followed by the verify
+    /// index with the guarantee of a disable.
+    fn report_leaks(
+        &self,
+        reports: Vec<LeakReport>,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> Fut<'_, Vec<LeakOutcome>>;
+
+    // Notifications (docs/api.md, Notifications).
+    /// Adds a notice unless one with this `dedup` key was added already (across replicas: `dedup`
+    /// is unique in the store), e.g. `expiring:7d:key_…` or `still_called:2026-12-07:key_…`.
+    /// The key stays taken after the notice is sent, until it is older than
+    /// [`NOTICE_DEDUP_KEEP_SECS`] at the new notice's `created_at` (pruned here). True when added.
+    fn add_notice(&self, dedup: String, notice: Notice) -> Fut<'_, bool>;
+    /// Claims up to `limit` deliveries due at `now` until `now + claim_secs`, so that no other
+    /// replica sends them meanwhile. Notices not yet fanned out get one delivery per URL of
+    /// `urls` first (due at once); when `urls` is empty a notice is removed, or, with a dedup
+    /// key, kept as sent.
+    fn claim_deliveries(
+        &self,
+        urls: Vec<String>,
+        now: UnixTime,
+        claim_secs: u32,
+        limit: u32,
+    ) -> Fut<'_, Vec<Delivery>>;
+    /// Records the result of one attempt of `notice_id` to `url`; a retry counts one attempt
+    /// more and releases the claim.
+    fn finish_delivery(
+        &self,
+        notice_id: String,
+        url: String,
+        result: DeliveryResult,
+    ) -> Fut<'_, ()>;
+    /// Deliveries not yet delivered or dropped, plus notices not yet fanned out
+    /// (`ragkeys_webhook_pending`).
+    fn pending_deliveries(&self) -> Fut<'_, u64>;
 
     // Settings of the data dir.
     fn get_meta(&self, key: &'static str) -> Fut<'_, Option<String>>;

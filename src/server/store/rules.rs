@@ -4,14 +4,34 @@
 
 use std::collections::BTreeMap;
 
+use rand::Rng;
 use serde_json::{Value, json};
 
-use super::{KeyChange, KeyRecord, NewKey, StoreError, StoreResult, UnixTime, valid_until};
+use super::{
+    KeyChange, KeyRecord, LeakRecord, NewKey, Notice, StoreError, StoreResult, UnixTime,
+    valid_until,
+};
 use crate::policy::Policy;
-use crate::wire::{AuditAction, AuditEvent, FieldChange, KeyState, Role, Timestamp};
+use crate::wire::{
+    AuditAction, AuditEvent, FieldChange, KeyState, Leak, Role, Timestamp, WebhookData,
+    WebhookEvent, WebhookEventType,
+};
 
 /// The actor of events nobody asked for (a grace that ended).
 pub const SYSTEM_ACTOR: &str = "system";
+
+/// The keys that need attention at `now`, as an SQL condition on `api_keys` for both stores
+/// (`NOW` stands for the bound time): the terms of `ApiKey::needs_attention`, read off
+/// [`KeyRecord::state`]. A rotated key never counts; a disabled one always; a leaked one once it
+/// no longer verifies; an active one whose expiry is within `ATTENTION_EXPIRY_SECS`.
+pub fn attention_sql(now: &str) -> String {
+    let soon = crate::wire::ATTENTION_EXPIRY_SECS;
+    format!(
+        "replaced_by IS NULL AND (NOT enabled \
+         OR (expires_at > {now} AND expires_at <= {now} + {soon}) \
+         OR (leak_reported_at IS NOT NULL AND expires_at <= {now}))"
+    )
+}
 
 /// A rotated key whose grace ended by `now` counts as gone: it is retired, never revived.
 pub fn retired_by(key: &KeyRecord, now: UnixTime) -> bool {
@@ -155,7 +175,8 @@ pub struct Rotation {
 }
 
 /// Rotates `old` (the key `old_key_id`) into `successor` (created at `now`): only an active key
-/// can be rotated; the successor keeps its name, its policy and, unless it comes with an expiry of its own
+/// can be rotated, or a leaked one that is disabled or expired, which is then retired at once
+/// whatever the grace (docs/api.md, Leaked keys); the successor keeps its name, its policy and, unless it comes with an expiry of its own
 /// (docs/api.md, Time), the old key's lifetime (if it had one) counted from now.
 pub fn rotation(
     old: &KeyRecord,
@@ -165,9 +186,11 @@ pub fn rotation(
 ) -> StoreResult<Rotation> {
     let now = successor.created_at;
     let state = old.state(now);
-    if state != KeyState::Active {
+    let leaked_stopped =
+        old.leak.is_some() && matches!(state, KeyState::Disabled | KeyState::Expired);
+    if state != KeyState::Active && !leaked_stopped {
         return Err(StoreError::KeyNotActive(format!(
-            "API key {old_key_id} is {}; only an active key can be rotated",
+            "API key {old_key_id} is {}; only an active key, or a leaked one, can be rotated",
             state.as_str()
         )));
     }
@@ -182,7 +205,8 @@ pub fn rotation(
             ..successor.clone()
         },
         end: now + i64::from(grace_secs),
-        old_retired: grace_secs == 0,
+        // A leaked key gets no grace: it must not verify a moment longer.
+        old_retired: grace_secs == 0 || leaked_stopped,
     })
 }
 
@@ -220,6 +244,8 @@ pub fn retire_event(service_id: &str, key_id: &str, masked: &str, now: UnixTime)
         remote_addr: String::new(),
         outcome: "ok".into(),
         changes: None,
+        url: None,
+        source: None,
     }
 }
 
@@ -233,4 +259,221 @@ pub fn changes_text(e: &AuditEvent) -> Option<String> {
 /// Reads [`changes_text`] back; text that does not parse reads as no changes.
 pub fn changes_of(text: Option<String>) -> Option<BTreeMap<String, FieldChange>> {
     text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// What a leak report does to the key it names (docs/api.md, Leaked keys), decided before
+/// anything is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeakStep {
+    /// Active (also one leaked before and enabled again): disable it and set the leak.
+    Disable,
+    /// Rotating, also past its grace but not yet retired: retire it at once.
+    Retire,
+    /// Disabled or expired and never reported: set the leak, keep its state.
+    Mark,
+    /// Reported before and not active: nothing to write.
+    Nothing,
+}
+
+/// The [`LeakStep`] for `key` at `now`.
+pub fn leak_step(key: &KeyRecord, now: UnixTime) -> LeakStep {
+    match key.state(now) {
+        _ if key.replaced_by.is_some() => LeakStep::Retire,
+        KeyState::Active => LeakStep::Disable,
+        _ if key.leak.is_none() => LeakStep::Mark,
+        _ => LeakStep::Nothing,
+    }
+}
+
+/// The `api_key.leak` event of one key from the batch's template.
+pub fn leak_event(key: &KeyRecord, leak: &LeakRecord, audit: &AuditEvent) -> AuditEvent {
+    AuditEvent {
+        action: AuditAction::ApiKeyLeak,
+        service_id: key.service_id.clone(),
+        key_id: Some(key.id.clone()),
+        masked: Some(key.masked.clone()),
+        url: Some(leak.url.clone()),
+        source: Some(leak.source.clone()),
+        ..audit.clone()
+    }
+}
+
+/// A stored leak as the API shows it.
+pub fn leak_wire(l: &LeakRecord) -> Leak {
+    Leak {
+        reported_at: Timestamp::from_unix(l.reported_at),
+        by: l.by.clone(),
+        url: l.url.clone(),
+        source: l.source.clone(),
+    }
+}
+
+/// A fresh notice id: `msg_` and 24 base62 characters.
+pub fn notice_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let mut id = String::from("msg_");
+    for _ in 0..24 {
+        id.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    id
+}
+
+/// The notice telling `event_type` about `key` of the service `service_name` at `now`
+/// (docs/api.md, Notifications): the body names the key by its mask, never its secret.
+pub fn notice(
+    event_type: WebhookEventType,
+    key: &KeyRecord,
+    service_name: &str,
+    now: UnixTime,
+) -> Notice {
+    let event = WebhookEvent {
+        event_type,
+        timestamp: Timestamp::from_unix(now),
+        data: WebhookData {
+            service_id: key.service_id.clone(),
+            service_name: service_name.to_owned(),
+            key_id: key.id.clone(),
+            masked: key.masked.clone(),
+            name: key.name.clone(),
+            expires_at: key.expires_at.map(Timestamp::from_unix),
+            leak: key.leak.as_ref().map(leak_wire),
+        },
+    };
+    Notice {
+        id: notice_id(),
+        event_type,
+        // A plain struct of strings always serializes.
+        body: serde_json::to_string(&event).unwrap_or_default(),
+        created_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            service_id: "svc_1".into(),
+            masked: "ragk_AbCd********wXyZ".into(),
+            name: None,
+            created_at: 100,
+            created_by: "admin".into(),
+            enabled: true,
+            expires_at: None,
+            last_used_at: None,
+            replaced_by: None,
+            policy: Policy::default(),
+            leak: None,
+        }
+    }
+
+    fn leak() -> LeakRecord {
+        LeakRecord {
+            reported_at: 150,
+            by: "github".into(),
+            url: None,
+            source: Some("commit".into()),
+        }
+    }
+
+    #[test]
+    fn a_leak_disables_an_active_key_retires_a_rotating_one_and_marks_a_stopped_one_once() {
+        let now = 200;
+        assert_eq!(leak_step(&key(), now), LeakStep::Disable);
+        let leaked_enabled = KeyRecord {
+            leak: Some(leak()),
+            ..key()
+        };
+        assert_eq!(leak_step(&leaked_enabled, now), LeakStep::Disable);
+        let rotating = KeyRecord {
+            replaced_by: Some("key_2".into()),
+            expires_at: Some(now - 1),
+            ..key()
+        };
+        assert_eq!(
+            leak_step(&rotating, now),
+            LeakStep::Retire,
+            "grace over, not yet retired"
+        );
+        let disabled = KeyRecord {
+            enabled: false,
+            ..key()
+        };
+        assert_eq!(leak_step(&disabled, now), LeakStep::Mark);
+        let expired = KeyRecord {
+            expires_at: Some(now),
+            ..key()
+        };
+        assert_eq!(leak_step(&expired, now), LeakStep::Mark);
+        let reported = KeyRecord {
+            leak: Some(leak()),
+            ..disabled
+        };
+        assert_eq!(leak_step(&reported, now), LeakStep::Nothing);
+    }
+
+    #[test]
+    fn a_notice_body_is_the_webhook_event_with_the_mask_and_the_leak() {
+        let k = KeyRecord {
+            leak: Some(leak()),
+            expires_at: Some(300),
+            ..key()
+        };
+        let n = notice(WebhookEventType::ApiKeyLeaked, &k, "alpha", 200);
+        assert!(n.id.starts_with("msg_") && n.id.len() == 28, "{}", n.id);
+        assert_ne!(n.id, notice_id());
+        let body: serde_json::Value = serde_json::from_str(&n.body).unwrap();
+        assert_eq!(body["type"], "api_key.leaked");
+        assert_eq!(body["data"]["service_name"], "alpha");
+        assert_eq!(body["data"]["masked"], "ragk_AbCd********wXyZ");
+        assert_eq!(body["data"]["name"], serde_json::Value::Null);
+        assert_eq!(body["data"]["leak"]["by"], "github");
+        assert_eq!(body["data"]["leak"]["url"], serde_json::Value::Null);
+        assert!(body["data"]["expires_at"].is_string());
+        let plain = notice(WebhookEventType::ApiKeyRetired, &key(), "alpha", 200);
+        let body: serde_json::Value = serde_json::from_str(&plain.body).unwrap();
+        assert!(body["data"].get("leak").is_none() && body["data"].get("expires_at").is_none());
+    }
+
+    #[test]
+    fn a_leaked_stopped_key_rotates_at_once_and_another_stopped_key_not_at_all() {
+        let successor = NewKey {
+            id: "key_2".into(),
+            service_id: "svc_1".into(),
+            digest: [2; 32],
+            masked: "m".into(),
+            name: None,
+            created_at: 200,
+            created_by: "admin".into(),
+            expires_at: None,
+            policy: Policy::default(),
+        };
+        let leaked = KeyRecord {
+            enabled: false,
+            leak: Some(leak()),
+            ..key()
+        };
+        assert!(
+            rotation(&leaked, "key_1", &successor, 3600)
+                .unwrap()
+                .old_retired
+        );
+        assert!(
+            !rotation(&key(), "key_1", &successor, 3600)
+                .unwrap()
+                .old_retired
+        );
+        let disabled = KeyRecord {
+            enabled: false,
+            ..key()
+        };
+        let err = rotation(&disabled, "key_1", &successor, 0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("only an active key, or a leaked one")
+        );
+    }
 }

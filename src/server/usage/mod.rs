@@ -57,6 +57,50 @@ pub fn system_clock() -> Clock {
 pub struct UsageBook {
     clock: Clock,
     gate: tokio::sync::Mutex<()>,
+    /// The keys each flush found refused, for `api_key.disabled_still_called`.
+    pub refused: RefusedLog,
+}
+
+/// A key that verify refused (disabled, expired or retired) on one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RefusedKey {
+    pub service_id: String,
+    pub key_id: String,
+    /// The start of the UTC day of the refused calls.
+    pub day: UnixTime,
+}
+
+/// The keys the flushes found refused since the last [`RefusedLog::take`]: off (nothing kept)
+/// until enabled, as in the console's embedded service, which sends no webhook
+/// (docs/api.md, Notifications).
+#[derive(Clone, Debug, Default)]
+pub struct RefusedLog(Arc<std::sync::Mutex<Option<std::collections::HashSet<RefusedKey>>>>);
+
+impl RefusedLog {
+    pub fn enable(&self) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.get_or_insert_with(Default::default);
+    }
+
+    fn is_enabled(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    fn add(&self, key: RefusedKey) {
+        if let Some(log) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            log.insert(key);
+        }
+    }
+
+    /// What was logged since the last take, emptied.
+    pub fn take(&self) -> Vec<RefusedKey> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(|log| log.drain().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Default for UsageBook {
@@ -70,6 +114,7 @@ impl UsageBook {
         UsageBook {
             clock,
             gate: tokio::sync::Mutex::new(()),
+            refused: RefusedLog::default(),
         }
     }
 
@@ -104,6 +149,19 @@ impl UsageBook {
         if written.is_err() {
             for (e, counts, c) in &taken {
                 e.usage.give_back(c.hour, counts);
+            }
+        } else if self.refused.is_enabled() {
+            for (e, counts, c) in &taken {
+                // The entry's verify answer is the one place it names its service.
+                if counts.refused > 0
+                    && let Ok(v) = serde_json::from_slice::<crate::wire::Verified>(&e.answer)
+                {
+                    self.refused.add(RefusedKey {
+                        service_id: v.service_id,
+                        key_id: e.key_id.clone(),
+                        day: c.day,
+                    });
+                }
             }
         }
         written

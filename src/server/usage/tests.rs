@@ -23,6 +23,8 @@ fn audit(action: AuditAction) -> AuditEvent {
         remote_addr: "127.0.0.1".into(),
         outcome: "ok".into(),
         changes: None,
+        url: None,
+        source: None,
     }
 }
 
@@ -414,4 +416,32 @@ async fn at_most_sixteen_networks_are_listed_most_calls_first() {
     check(&f.usage("key_a").await);
     f.flush().await;
     check(&f.usage("key_a").await);
+}
+
+#[tokio::test]
+async fn flushes_log_the_keys_refused_per_day_only_once_enabled() {
+    let f = Fixture::new().await;
+    f.add_key("key_b", 2).await;
+    f.set(DAY0 + 3600);
+    f.verify(1, 2, false);
+    f.verify(2, 1, true);
+    f.flush().await;
+    // Off (as in the console's embedded service): nothing kept.
+    assert!(f.book.refused.take().is_empty());
+    f.book.refused.enable();
+    f.verify(1, 1, false);
+    f.flush().await;
+    f.set(DAY0 + DAY + 60);
+    f.verify(1, 1, false);
+    f.verify(2, 5, true);
+    f.flush().await;
+    let mut seen = f.book.refused.take();
+    seen.sort_by_key(|r| r.day);
+    let want = |day| RefusedKey {
+        service_id: "svc_a".into(),
+        key_id: "key_a".into(),
+        day,
+    };
+    assert_eq!(seen, vec![want(DAY0), want(DAY0 + DAY)]);
+    assert!(f.book.refused.take().is_empty(), "taken once");
 }

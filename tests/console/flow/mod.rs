@@ -8,6 +8,7 @@ mod audit_and_whois;
 mod edit_access;
 mod issue_expiry;
 mod key_lifecycle;
+mod leaks;
 mod manage_keys;
 mod narrowing;
 mod redraw_and_job_control;

@@ -13,11 +13,11 @@ use crate::console::format;
 use crate::console::layout::{PopupLayout, Row, ScreenLayout};
 use crate::console::lifecycle;
 use crate::console::model::Model;
-use crate::console::popups::Popup;
+use crate::console::popups::{Button, Popup};
 use crate::console::text::{self, Tone};
 use crate::console::usage::{self, UsageState};
 use crate::sanitize::clean;
-use crate::wire::{AuditEvent, Bucket, Usage};
+use crate::wire::{AuditEvent, Bucket, Leak, Usage};
 
 /// The levels a one-line sparkline draws (`▁` to `█`); a bucket with any call gets at least the
 /// lowest, so that a single refused call is never drawn as nothing.
@@ -146,6 +146,33 @@ fn event_line(m: &Model, e: &AuditEvent) -> String {
     )
 }
 
+/// When, by whom and where a key was found: the time as every other time here, the URL cleaned
+/// of control characters and cut with `…` at the width like any line.
+fn leak_lines(m: &Model, leak: &Leak) -> Vec<Line> {
+    let tr = m.tr;
+    let mut out = vec![Line::Text(
+        tr.f(
+            "details.leaked",
+            &[
+                ("by", &clean(&leak.by)),
+                ("at", &format::with_offset(leak.reported_at, m.tz)),
+            ],
+        ),
+        Tone::Caution,
+    )];
+    if let Some(url) = leak.url.as_deref().filter(|u| !u.is_empty()) {
+        out.push(field(m, "details.leaked_url", clean(url).into_owned()));
+    }
+    if let Some(source) = leak.source.as_deref().filter(|s| !s.is_empty()) {
+        out.push(field(
+            m,
+            "details.leaked_source",
+            clean(source).into_owned(),
+        ));
+    }
+    out
+}
+
 fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
     let tr = m.tr;
     let k = &p.key;
@@ -163,10 +190,17 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
             Tone::Bold,
         ),
         Line::Verbatim(format!("{}: {name}", tr.t("delete.name"))),
-        field(
-            m,
-            "state.col",
-            lifecycle::state_label(tr, k, keys, m.now, m.tz),
+        Line::Text(
+            format!(
+                "{}: {}",
+                tr.t("state.col"),
+                lifecycle::state_cell(tr, k, keys, (m.now, m.tz), m.monochrome())
+            ),
+            if lifecycle::warns(k) {
+                Tone::Caution
+            } else {
+                Tone::Normal
+            },
         ),
         field(
             m,
@@ -197,6 +231,10 @@ fn document(m: &Model, p: &DetailsPopup) -> Vec<Line> {
             access::allowed_value(tr, &k.policy)
         )),
     ];
+    // docs/console.md, Leaked keys: when, by whom and where, right under the state.
+    if let Some(leak) = &k.leak {
+        out.splice(3..3, leak_lines(m, leak));
+    }
     // A disabled key that is still presented: said first, in words, before any chart.
     if let Some(n) = usage::still_called(k, state) {
         out.push(Line::Text(
@@ -269,9 +307,12 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
         })
         .collect();
     let total = doc.len();
-    let room = usize::from(area.height.saturating_sub(4)).max(1);
+    // docs/console.md, Leaked keys: `[Rotate]` stays under the lines, whatever is scrolled.
+    let rotate = super::offers_rotate(m, p);
+    let button_rows = if rotate { 2 } else { 0 };
+    let room = usize::from(area.height.saturating_sub(4 + button_rows)).max(1);
     let visible = total.min(room);
-    let height = visible as u16 + 2;
+    let height = visible as u16 + 2 + button_rows;
     let outer = Rect {
         x: area.x + (area.width.saturating_sub(width)) / 2,
         y: area.y + (area.height.saturating_sub(height)) / 2,
@@ -280,7 +321,7 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
     };
     let first = p.scroll.min(total - visible);
     let label_w = label_width(m) as u16;
-    let rows = doc
+    let mut rows: Vec<(Rect, Row)> = doc
         .into_iter()
         .skip(first)
         .take(visible)
@@ -323,11 +364,30 @@ pub fn place(m: &Model, p: &Popup, screen: &ScreenLayout) -> PopupLayout {
             (r, row)
         })
         .collect();
+    let mut buttons = Vec::new();
+    if rotate {
+        let y = outer.y + 1 + visible as u16 + 1;
+        let label = format!("[{}]", m.tr.t("button.rotate"));
+        let w = crate::console::layout::button_width(&label);
+        let inner = Rect {
+            x: outer.x + 2,
+            y,
+            width: width.saturating_sub(4),
+            height: 1,
+        };
+        let at = Rect {
+            x: inner.right().saturating_sub(w),
+            width: w.min(inner.width),
+            ..inner
+        };
+        buttons.push((Button::Rotate, at));
+        rows.push((inner, Row::Buttons));
+    }
     PopupLayout {
         area: outer,
         title: m.tr.t("details.title").to_string(),
         rows,
-        buttons: Vec::new(),
+        buttons,
         fields: Vec::new(),
         items: Vec::new(),
         visible_lines: visible,

@@ -7,12 +7,15 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::common::{begin, digest_of, is_unique_violation, q, qs, read_tx, u32_of};
 use super::feed::{Phases, announce, await_acks};
+use super::leaks::insert_tombstone;
 use super::schema::MIGRATION_LOCK;
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
+use crate::server::store::rules;
 use crate::server::store::stored_policy::StoredPolicy;
 use crate::server::store::{
-    FoundKey, IdempotencyRecord, KeyRecord, NewKey, ServiceRecord, StoreError, StoreResult,
+    FoundKey, IdempotencyRecord, KeyRecord, LeakRecord, NewKey, ServiceRecord, ServiceSummary,
+    StoreError, StoreResult, UnixTime,
 };
 use crate::wire::AuditEvent;
 
@@ -42,6 +45,54 @@ pub async fn get_service(conn: &mut PgConnection, id: &str) -> StoreResult<Optio
     let sql = format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1");
     let row = q(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
     Ok(row.as_ref().map(service_row).transpose()?)
+}
+
+/// The services with their keys needing attention counted in the same statement: one
+/// aggregate over `api_keys` joined to the services (docs/api.md, Service: `attention`).
+fn summary_sql(filter: &str) -> String {
+    let attention = rules::attention_sql("$1");
+    format!(
+        "SELECT s.id, s.name, s.description, s.key_count, s.created_at, \
+         coalesce(a.n, 0)::INTEGER \
+         FROM services s LEFT JOIN \
+         (SELECT service_id, count(*) AS n FROM api_keys WHERE {attention} GROUP BY service_id) a \
+         ON a.service_id = s.id {filter}"
+    )
+}
+
+fn summary_row(row: &PgRow) -> Result<ServiceSummary, sqlx::Error> {
+    Ok(ServiceSummary {
+        service: service_row(row)?,
+        attention: u32_of(row, 5)?,
+    })
+}
+
+pub async fn list_service_summaries(
+    pool: &PgPool,
+    now: UnixTime,
+) -> StoreResult<Vec<ServiceSummary>> {
+    // One snapshot: the services and the keys counted for them agree.
+    let mut tx = read_tx(pool).await?;
+    let sql = summary_sql("ORDER BY s.created_at, s.ord");
+    let rows = q(AssertSqlSafe(sql)).bind(now).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(summary_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn get_service_summary(
+    pool: &PgPool,
+    id: &str,
+    now: UnixTime,
+) -> StoreResult<Option<ServiceSummary>> {
+    let mut tx = read_tx(pool).await?;
+    let sql = summary_sql("WHERE s.id = $2");
+    let row = q(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(row.as_ref().map(summary_row).transpose()?)
 }
 
 async fn service_exists(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
@@ -149,14 +200,18 @@ pub async fn delete_service(
     if locked.is_none() {
         return Err(StoreError::ServiceNotFound);
     }
-    let rows = q("DELETE FROM api_keys WHERE service_id = $1 RETURNING digest")
+    let rows = q("DELETE FROM api_keys WHERE service_id = $1 RETURNING digest, id")
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-    let digests = rows
-        .iter()
-        .map(|r| digest_of(r, 0))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut digests = Vec::with_capacity(rows.len());
+    // Each key leaves a tombstone, so that a later leak report of it is still known.
+    for r in &rows {
+        let digest = digest_of(r, 0)?;
+        let key_id: String = r.try_get(1)?;
+        insert_tombstone(&mut tx, &digest, id, &key_id, audit.at.unix()).await?;
+        digests.push(digest);
+    }
     q("DELETE FROM services WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -184,14 +239,16 @@ pub async fn delete_service(
 /// The columns [`key_row`] reads, in its order; the next column is [`KEY_COLUMNS_LEN`].
 pub const KEY_COLUMNS: &str = "id, service_id, masked, name, created_at, last_used_at, \
      created_by, enabled, expires_at, replaced_by, \
-     scopes, rate_requests, rate_per_seconds, allowed_cidrs";
+     scopes, rate_requests, rate_per_seconds, allowed_cidrs, \
+     leak_reported_at, leak_by, leak_url, leak_source";
 
 /// How many columns [`KEY_COLUMNS`] names.
-pub const KEY_COLUMNS_LEN: usize = 14;
+pub const KEY_COLUMNS_LEN: usize = 18;
 
-const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
+pub const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
      k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by, \
-     k.scopes, k.rate_requests, k.rate_per_seconds, k.allowed_cidrs";
+     k.scopes, k.rate_requests, k.rate_per_seconds, k.allowed_cidrs, \
+     k.leak_reported_at, k.leak_by, k.leak_url, k.leak_source";
 
 /// The policy in the four columns from `at` on (`scopes, rate_requests, rate_per_seconds,
 /// allowed_cidrs`).
@@ -205,9 +262,25 @@ pub fn policy_at(row: &PgRow, at: usize) -> Result<crate::policy::Policy, sqlx::
     .policy())
 }
 
+/// The leak in the four columns from `at` on: none while `reported_at` is null.
+fn leak_at(row: &PgRow, at: usize) -> Result<Option<LeakRecord>, sqlx::Error> {
+    let Some(reported_at) = row.try_get::<Option<UnixTime>, _>(at)? else {
+        return Ok(None);
+    };
+    Ok(Some(LeakRecord {
+        reported_at,
+        by: row
+            .try_get::<Option<String>, _>(at + 1)?
+            .unwrap_or_default(),
+        url: row.try_get(at + 2)?,
+        source: row.try_get(at + 3)?,
+    }))
+}
+
 pub fn key_row(row: &PgRow) -> Result<KeyRecord, sqlx::Error> {
     Ok(KeyRecord {
         policy: policy_at(row, 10)?,
+        leak: leak_at(row, 14)?,
         id: row.try_get(0)?,
         service_id: row.try_get(1)?,
         masked: row.try_get(2)?,
@@ -340,6 +413,7 @@ pub async fn insert_key(conn: &mut PgConnection, key: &NewKey) -> StoreResult<Ke
     .await?;
     Ok(KeyRecord {
         policy: key.policy.clone(),
+        leak: None,
         id: key.id.clone(),
         service_id: key.service_id.clone(),
         masked: key.masked.clone(),
@@ -379,6 +453,7 @@ pub async fn delete_key(
     let digest = digest_of(&row, 0)?;
     let masked: String = row.try_get(1)?;
     let rotated: bool = row.try_get(2)?;
+    insert_tombstone(&mut tx, &digest, service_id, key_id, audit.at.unix()).await?;
     // A rotated key shares its successor's slot: deleting it frees none.
     if !rotated {
         q("UPDATE services SET key_count = key_count - 1 WHERE id = $1 AND key_count > 0")

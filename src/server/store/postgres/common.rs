@@ -13,9 +13,15 @@ use crate::wire::Role;
 
 /// SQLSTATEs that mean "the database cannot serve us now" rather than "this request is wrong":
 /// class 08 (connection exception), 57P01..57P03 (admin or crash shutdown, cannot connect now),
-/// 53300 (too many connections), 57014 (a statement cancelled, e.g. by `statement_timeout`).
+/// 53300 (too many connections), 57014 (a statement cancelled, e.g. by `statement_timeout`),
+/// 25P03 (a transaction ended by `idle_in_transaction_session_timeout`, e.g. after a stall of
+/// this process).
 fn unavailable_code(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "57014" | "25P03"
+        )
 }
 
 /// SQLSTATEs of a database that reads but cannot take a write (docs/operating.md, Store faults):

@@ -6,11 +6,12 @@
 use std::time::Instant;
 
 use sqlx::postgres::PgPool;
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::catalog::{KEY_COLUMNS, KEY_COLUMNS_LEN, insert_key, key_row};
 use super::common::{begin, digest_of, q, qs};
 use super::feed::{Phases, announce, await_acks};
+use super::leaks::{insert_tombstone, notice_retired, prune_tombstones};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::stored_policy::StoredPolicy;
@@ -160,6 +161,8 @@ pub async fn rotate_key(
             &rules::retire_event(&old.service_id, &old.id, &old.masked, now),
         )
         .await?;
+        insert_tombstone(&mut tx, &old_digest, &old.service_id, &old.id, now).await?;
+        notice_retired(&mut tx, &old, now).await?;
     }
     let seq = announce(
         &mut tx,
@@ -191,10 +194,12 @@ pub async fn retire_due(
     // A cheap look first, so that every read does not open a write transaction.
     let due: bool = qs(
         "SELECT EXISTS (SELECT 1 FROM api_keys WHERE replaced_by IS NOT NULL \
-         AND expires_at <= $1 AND ($2::text IS NULL OR service_id = $2))",
+         AND expires_at <= $1 AND ($2::text IS NULL OR service_id = $2)) \
+         OR EXISTS (SELECT 1 FROM tombstones WHERE gone_at < $3)",
     )
     .bind(now)
     .bind(service_id)
+    .bind(now - crate::server::store::TOMBSTONE_KEEP_SECS)
     .fetch_one(&mut *look)
     .await?;
     look.commit().await?;
@@ -206,29 +211,32 @@ pub async fn retire_due(
     phases.acquired();
     // Each row is deleted by one transaction only (a concurrent DELETE waits on the row lock
     // and then finds it gone): each key is retired, with its event, exactly once.
-    let rows = q(
+    let rows = q(AssertSqlSafe(format!(
         "DELETE FROM api_keys WHERE replaced_by IS NOT NULL AND expires_at <= $1 \
-         AND ($2::text IS NULL OR service_id = $2) RETURNING service_id, id, digest, masked",
-    )
+         AND ($2::text IS NULL OR service_id = $2) RETURNING {KEY_COLUMNS}, digest"
+    )))
     .bind(now)
     .bind(service_id)
     .fetch_all(&mut *tx)
     .await?;
     let mut gone = Vec::with_capacity(rows.len());
     for r in &rows {
+        let key = key_row(r)?;
         let retired = Retired {
-            service_id: r.try_get(0)?,
-            key_id: r.try_get(1)?,
-            digest: digest_of(r, 2)?,
+            service_id: key.service_id.clone(),
+            key_id: key.id.clone(),
+            digest: digest_of(r, KEY_COLUMNS_LEN)?,
         };
-        let masked: String = r.try_get(3)?;
         insert_audit(
             &mut tx,
-            &rules::retire_event(&retired.service_id, &retired.key_id, &masked, now),
+            &rules::retire_event(&retired.service_id, &retired.key_id, &key.masked, now),
         )
         .await?;
+        insert_tombstone(&mut tx, &retired.digest, &key.service_id, &key.id, now).await?;
+        notice_retired(&mut tx, &key, now).await?;
         gone.push(retired);
     }
+    prune_tombstones(&mut tx, now).await?;
     let seq = if gone.is_empty() {
         None
     } else {

@@ -20,6 +20,7 @@ mod admin;
 mod catalog;
 mod common;
 pub mod feed;
+mod leaks;
 mod lifecycle;
 // The replica protocol's SQL (PGR; its logic is server/replicas/).
 pub mod replica;
@@ -30,10 +31,10 @@ mod usage;
 
 use self::schema::MigrationError;
 use super::{
-    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
-    KeyRotated, KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store,
-    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault,
-    WriteHealth,
+    AuditQuery, Delivery, DeliveryResult, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts,
+    KeyDigest, KeyRecord, KeyRotated, KeyUpdated, KeyUsage, KeyUse, LeakOutcome, LeakReport,
+    NewKey, NewToken, Notice, Retired, ServiceRecord, ServiceSummary, Store, StoreError,
+    StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault, WriteHealth,
 };
 use crate::credential::Digest;
 use crate::wire::{AuditEvent, Timestamp};
@@ -43,14 +44,24 @@ pub const ACQUIRE_BOUND: Duration = Duration::from_secs(2);
 /// The longest any store call takes before it is `Unavailable` (a database host that vanished
 /// without closing its sockets would otherwise hold a call until TCP gives up, minutes later).
 pub const CALL_BOUND: Duration = Duration::from_secs(5);
+/// The longest a transaction of ours may sit idle between its statements before the database
+/// ends it (`idle_in_transaction_session_timeout`). A replica that vanishes between a
+/// statement and its COMMIT (a cut network, a killed host) leaves a backend idle in its
+/// transaction, holding the row locks it took; without this bound every writer of those rows
+/// would wait out its own [`CALL_BOUND`] and answer 503 (docs/operating.md, PgBouncer). Our
+/// transactions never pause between statements for anything but a round trip.
+pub const IDLE_IN_TRANSACTION_BOUND: Duration = Duration::from_secs(2);
 /// How every transaction begins: one simple-query round trip that also cancels its statements
-/// server-side after [`CALL_BOUND`] (a setting per transaction: a pooler in transaction mode
-/// refuses the `options=-c statement_timeout=…` start-up parameter, and a session `SET` would
-/// stay on the server connection for whoever gets it next).
-const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = 5000";
+/// server-side after [`CALL_BOUND`] and ends it when idle for [`IDLE_IN_TRANSACTION_BOUND`] (a
+/// setting per transaction: a pooler in transaction mode refuses the
+/// `options=-c statement_timeout=…` start-up parameter, and a session `SET` would stay on the
+/// server connection for whoever gets it next).
+const BEGIN: &str = "BEGIN; SET LOCAL idle_in_transaction_session_timeout = 2000; \
+                     SET LOCAL statement_timeout = 5000";
 /// [`BEGIN`] for a read-only transaction that sees one snapshot.
-const BEGIN_READ: &str =
-    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 5000";
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                          SET LOCAL idle_in_transaction_session_timeout = 2000; \
+                          SET LOCAL statement_timeout = 5000";
 /// Connections per replica: enough for 32 concurrent admin calls waiting on row locks.
 const MAX_CONNECTIONS: u32 = 16;
 
@@ -508,6 +519,16 @@ impl Store for PgStore {
         Box::pin(self.bounded(catalog::list_services(self.pool())))
     }
 
+    fn list_service_summaries(&self, now: UnixTime) -> Fut<'_, Vec<ServiceSummary>> {
+        Box::pin(self.bounded(catalog::list_service_summaries(self.pool(), now)))
+    }
+
+    fn get_service_summary(&self, id: String, now: UnixTime) -> Fut<'_, Option<ServiceSummary>> {
+        Box::pin(
+            self.bounded(async move { catalog::get_service_summary(self.pool(), &id, now).await }),
+        )
+    }
+
     fn get_service(&self, id: String) -> Fut<'_, Option<ServiceRecord>> {
         Box::pin(self.bounded(async move {
             let mut tx = common::begin(self.pool()).await?;
@@ -679,6 +700,48 @@ impl Store for PgStore {
         Box::pin(self.bounded(async move { trail::list_audit_page(self.pool(), &query).await }))
     }
 
+    fn report_leaks(
+        &self,
+        reports: Vec<LeakReport>,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> Fut<'_, Vec<LeakOutcome>> {
+        Box::pin(self.bounded(async move {
+            leaks::report_leaks(self.pool(), self.me(), &reports, &audit, now).await
+        }))
+    }
+
+    fn add_notice(&self, dedup: String, notice: Notice) -> Fut<'_, bool> {
+        Box::pin(self.bounded(async move { leaks::add_notice(self.pool(), &dedup, &notice).await }))
+    }
+
+    fn claim_deliveries(
+        &self,
+        urls: Vec<String>,
+        now: UnixTime,
+        claim_secs: u32,
+        limit: u32,
+    ) -> Fut<'_, Vec<Delivery>> {
+        Box::pin(self.bounded(async move {
+            leaks::claim_deliveries(self.pool(), &urls, now, claim_secs, limit).await
+        }))
+    }
+
+    fn finish_delivery(
+        &self,
+        notice_id: String,
+        url: String,
+        result: DeliveryResult,
+    ) -> Fut<'_, ()> {
+        Box::pin(self.bounded(async move {
+            leaks::finish_delivery(self.pool(), &notice_id, &url, result).await
+        }))
+    }
+
+    fn pending_deliveries(&self) -> Fut<'_, u64> {
+        Box::pin(self.bounded(leaks::pending_deliveries(self.pool())))
+    }
+
     fn record_audit(&self, audit: AuditEvent) -> Fut<'_, ()> {
         Box::pin(
             self.bounded(async move { trail::record_failure(self.pool(), &audit, None).await }),
@@ -767,6 +830,11 @@ mod tests {
     fn statements_are_cancelled_when_a_call_gives_up() {
         let ms = format!("statement_timeout = {}", CALL_BOUND.as_millis());
         assert!(BEGIN.ends_with(&ms) && BEGIN_READ.ends_with(&ms));
+        let idle = format!(
+            "SET LOCAL idle_in_transaction_session_timeout = {}; ",
+            IDLE_IN_TRANSACTION_BOUND.as_millis()
+        );
+        assert!(BEGIN.contains(&idle) && BEGIN_READ.contains(&idle));
     }
 
     #[test]

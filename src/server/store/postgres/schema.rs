@@ -178,6 +178,45 @@ const MIGRATIONS: &[&str] = &[
         VALUES ('usage_recorded_since', floor(extract(epoch FROM now()))::bigint::text)
         ON CONFLICT (key) DO NOTHING;
     ",
+    // 6: leaked keys and notifications, as SQLite's 8 (docs/api.md, Leaked keys; Notifications):
+    // a key's latest leak report, where an `api_key.leak` event found it, the tombstones of
+    // removed keys (their peppered digest, never a secret), and the notice outbox whose
+    // deliveries the replicas claim with `FOR UPDATE SKIP LOCKED`.
+    "
+    ALTER TABLE api_keys ADD COLUMN leak_reported_at BIGINT;
+    ALTER TABLE api_keys ADD COLUMN leak_by TEXT
+        CHECK ((leak_by IS NULL) = (leak_reported_at IS NULL));
+    ALTER TABLE api_keys ADD COLUMN leak_url TEXT;
+    ALTER TABLE api_keys ADD COLUMN leak_source TEXT;
+    ALTER TABLE audit_events ADD COLUMN url TEXT;
+    ALTER TABLE audit_events ADD COLUMN source TEXT;
+    CREATE TABLE tombstones (
+        digest     BYTEA PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        key_id     TEXT NOT NULL,
+        gone_at    BIGINT NOT NULL
+    );
+    CREATE INDEX tombstones_by_age ON tombstones (gone_at);
+    CREATE TABLE notices (
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id         TEXT NOT NULL UNIQUE,
+        dedup      TEXT UNIQUE,
+        event_type TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        fanned_out BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE INDEX notices_to_fan_out ON notices (seq) WHERE NOT fanned_out;
+    CREATE TABLE deliveries (
+        notice_id     TEXT NOT NULL REFERENCES notices (id) ON DELETE CASCADE,
+        url           TEXT NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        next_at       BIGINT NOT NULL,
+        claimed_until BIGINT,
+        PRIMARY KEY (notice_id, url)
+    );
+    CREATE INDEX deliveries_due ON deliveries (next_at);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -198,6 +237,13 @@ pub enum MigrationError {
 /// newer build; returns the version afterwards. `now` is recorded as each version's
 /// `applied_at`.
 pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError> {
+    migrate_to(pool, now, CURRENT).await
+}
+
+/// [`migrate`] up to version `upto` only: how an upgrade test makes the database an older
+/// build left.
+#[doc(hidden)]
+pub async fn migrate_to(pool: &PgPool, now: UnixTime, upto: u32) -> Result<u32, MigrationError> {
     let mut tx = pool.begin_with(BEGIN).await?;
     // Held until commit or rollback: another replica starting now waits here, then reads the
     // versions this one wrote.
@@ -223,7 +269,12 @@ pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError
     if found > CURRENT {
         return Err(MigrationError::TooNew { found });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(upto as usize)
+        .skip(found as usize)
+    {
         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
         q("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind((i + 1) as i32)
@@ -232,5 +283,5 @@ pub async fn migrate(pool: &PgPool, now: UnixTime) -> Result<u32, MigrationError
             .await?;
     }
     tx.commit().await?;
-    Ok(CURRENT)
+    Ok(upto.max(found))
 }

@@ -11,8 +11,8 @@ use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
 pub async fn insert_audit(conn: &mut PgConnection, e: &AuditEvent) -> StoreResult<()> {
     q(
-        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes, url, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(e.at.unix())
     .bind(&e.actor)
@@ -24,6 +24,8 @@ pub async fn insert_audit(conn: &mut PgConnection, e: &AuditEvent) -> StoreResul
     .bind(&e.remote_addr)
     .bind(&e.outcome)
     .bind(changes_text(e))
+    .bind(e.url.clone().flatten())
+    .bind(e.source.clone().flatten())
     .execute(conn)
     .await?;
     Ok(())
@@ -74,16 +76,19 @@ pub async fn record_failure(
     Ok(())
 }
 
-const EVENT_COLUMNS: &str =
-    "at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes";
+const EVENT_COLUMNS: &str = "at, actor, role, action, service_id, key_id, masked, remote_addr, \
+     outcome, changes, url, source";
 
 fn event_row(r: &PgRow) -> Result<AuditEvent, sqlx::Error> {
     let action: String = r.try_get(3)?;
+    let parsed = AuditAction::parse(&action);
+    // Only a leak report says where and how it was found: other events carry neither field.
+    let leak = parsed == Some(AuditAction::ApiKeyLeak);
     Ok(AuditEvent {
         at: Timestamp::from_unix(r.try_get(0)?),
         actor: r.try_get(1)?,
         role: role_of(r, 2)?,
-        action: AuditAction::parse(&action).ok_or_else(|| sqlx::Error::ColumnDecode {
+        action: parsed.ok_or_else(|| sqlx::Error::ColumnDecode {
             index: "3".into(),
             source: format!("unknown audit action {action:?}").into(),
         })?,
@@ -93,6 +98,8 @@ fn event_row(r: &PgRow) -> Result<AuditEvent, sqlx::Error> {
         remote_addr: r.try_get(7)?,
         outcome: r.try_get(8)?,
         changes: changes_of(r.try_get(9)?),
+        url: if leak { Some(r.try_get(10)?) } else { None },
+        source: if leak { Some(r.try_get(11)?) } else { None },
     })
 }
 
@@ -147,7 +154,7 @@ pub async fn list_audit_page(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<S
         .map(|r| {
             Ok(StoredEvent {
                 event: event_row(r)?,
-                id: r.try_get(10)?,
+                id: r.try_get(12)?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()?)

@@ -3,12 +3,14 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::common::{digest_of, is_unique_violation, write_tx};
+use super::leaks::insert_tombstone;
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
+use crate::server::store::rules;
 use crate::server::store::stored_policy::StoredPolicy;
 use crate::server::store::{
-    FoundKey, IdempotencyRecord, KeyCounts, KeyDigest, KeyRecord, NewKey, ServiceRecord,
-    StoreError, StoreResult, UnixTime, valid_until,
+    FoundKey, IdempotencyRecord, KeyCounts, KeyDigest, KeyRecord, LeakRecord, NewKey,
+    ServiceRecord, ServiceSummary, StoreError, StoreResult, UnixTime, valid_until,
 };
 use crate::wire::AuditEvent;
 
@@ -38,6 +40,47 @@ pub fn get_service(conn: &Connection, id: &str) -> StoreResult<Option<ServiceRec
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([id], service_row)
+        .optional()?)
+}
+
+/// The services with their keys needing attention counted in the same statement: one
+/// aggregate over `api_keys` joined to the services (docs/api.md, Service: `attention`).
+fn summary_sql(filter: &str) -> String {
+    let attention = rules::attention_sql("?1");
+    format!(
+        "SELECT s.id, s.name, s.description, s.key_count, s.created_at, coalesce(a.n, 0) \
+         FROM services s LEFT JOIN \
+         (SELECT service_id, count(*) AS n FROM api_keys WHERE {attention} GROUP BY service_id) a \
+         ON a.service_id = s.id {filter}"
+    )
+}
+
+fn summary_row(row: &Row<'_>) -> rusqlite::Result<ServiceSummary> {
+    Ok(ServiceSummary {
+        service: service_row(row)?,
+        attention: row.get(5)?,
+    })
+}
+
+pub fn list_service_summaries(
+    conn: &Connection,
+    now: UnixTime,
+) -> StoreResult<Vec<ServiceSummary>> {
+    let sql = summary_sql("ORDER BY s.created_at, s.rowid");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([now], summary_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get_service_summary(
+    conn: &Connection,
+    id: &str,
+    now: UnixTime,
+) -> StoreResult<Option<ServiceSummary>> {
+    let sql = summary_sql("WHERE s.id = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![now, id], summary_row)
         .optional()?)
 }
 
@@ -111,11 +154,17 @@ pub fn delete_service(
     audit: &AuditEvent,
 ) -> StoreResult<Vec<Digest>> {
     let tx = write_tx(conn)?;
-    let digests = {
-        let mut stmt = tx.prepare_cached("SELECT digest FROM api_keys WHERE service_id = ?1")?;
-        let rows = stmt.query_map([id], |r| digest_of(r, 0))?;
+    let keys = {
+        let mut stmt =
+            tx.prepare_cached("SELECT digest, id FROM api_keys WHERE service_id = ?1")?;
+        let rows = stmt.query_map([id], |r| Ok((digest_of(r, 0)?, r.get::<_, String>(1)?)))?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
+    // Each key leaves a tombstone, so that a later leak report of it is still known.
+    for (digest, key_id) in &keys {
+        insert_tombstone(&tx, digest, id, key_id, audit.at.unix())?;
+    }
+    let digests: Vec<Digest> = keys.into_iter().map(|(d, _)| d).collect();
     tx.execute("DELETE FROM api_keys WHERE service_id = ?1", [id])?;
     if tx.execute("DELETE FROM services WHERE id = ?1", [id])? == 0 {
         return Err(StoreError::ServiceNotFound);
@@ -134,15 +183,17 @@ pub fn delete_service(
 /// The columns [`key_row`] reads, in its order; the next column is [`KEY_COLUMNS_LEN`].
 pub const KEY_COLUMNS: &str = "id, service_id, masked, name, created_at, last_used_at, \
      created_by, enabled, expires_at, replaced_by, \
-     scopes, rate_requests, rate_per_seconds, allowed_cidrs";
+     scopes, rate_requests, rate_per_seconds, allowed_cidrs, \
+     leak_reported_at, leak_by, leak_url, leak_source";
 
 /// How many columns [`KEY_COLUMNS`] names.
-pub const KEY_COLUMNS_LEN: usize = 14;
+pub const KEY_COLUMNS_LEN: usize = 18;
 
 /// [`KEY_COLUMNS`] of the table aliased `k`, for joins.
-const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
+pub const KEY_COLUMNS_K: &str = "k.id, k.service_id, k.masked, k.name, k.created_at, \
      k.last_used_at, k.created_by, k.enabled, k.expires_at, k.replaced_by, \
-     k.scopes, k.rate_requests, k.rate_per_seconds, k.allowed_cidrs";
+     k.scopes, k.rate_requests, k.rate_per_seconds, k.allowed_cidrs, \
+     k.leak_reported_at, k.leak_by, k.leak_url, k.leak_source";
 
 /// The policy in the four columns from `at` on.
 fn policy_at(row: &Row<'_>, at: usize) -> rusqlite::Result<crate::policy::Policy> {
@@ -155,9 +206,23 @@ fn policy_at(row: &Row<'_>, at: usize) -> rusqlite::Result<crate::policy::Policy
     .policy())
 }
 
+/// The leak in the four columns from `at` on: none while `reported_at` is null.
+fn leak_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<LeakRecord>> {
+    let Some(reported_at) = row.get::<_, Option<UnixTime>>(at)? else {
+        return Ok(None);
+    };
+    Ok(Some(LeakRecord {
+        reported_at,
+        by: row.get::<_, Option<String>>(at + 1)?.unwrap_or_default(),
+        url: row.get(at + 2)?,
+        source: row.get(at + 3)?,
+    }))
+}
+
 pub fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
         policy: policy_at(row, 10)?,
+        leak: leak_at(row, 14)?,
         id: row.get(0)?,
         service_id: row.get(1)?,
         masked: row.get(2)?,
@@ -285,6 +350,7 @@ pub fn insert_key(conn: &Connection, key: &NewKey) -> StoreResult<KeyRecord> {
     ])?;
     Ok(KeyRecord {
         policy: key.policy.clone(),
+        leak: None,
         id: key.id.clone(),
         service_id: key.service_id.clone(),
         masked: key.masked.clone(),
@@ -331,6 +397,7 @@ pub fn delete_key(
             StoreError::ServiceNotFound
         });
     };
+    insert_tombstone(&tx, &digest, service_id, key_id, audit.at.unix())?;
     // A rotated key shares its successor's slot: deleting it frees none.
     if !rotated {
         tx.execute(

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::catalog::{KEY_COLUMNS, KEY_COLUMNS_LEN, insert_key, key_row};
 use super::common::{digest_of, write_tx};
+use super::leaks::{insert_tombstone, notice_retired, prune_tombstones};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::stored_policy::StoredPolicy;
@@ -121,6 +122,8 @@ pub fn rotate_key(
             &tx,
             &rules::retire_event(&old.service_id, &old.id, &old.masked, now),
         )?;
+        insert_tombstone(&tx, &old_digest, &old.service_id, &old.id, now)?;
+        notice_retired(&tx, &old, now)?;
     }
     tx.commit()?;
     Ok(KeyRotated {
@@ -140,37 +143,49 @@ pub fn retire_due(
     let due: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM api_keys WHERE replaced_by IS NOT NULL \
-             AND expires_at <= ?1 AND (?2 IS NULL OR service_id = ?2))",
+             AND expires_at <= ?1 AND (?2 IS NULL OR service_id = ?2)) \
+             OR EXISTS (SELECT 1 FROM tombstones WHERE gone_at < ?3)",
         )?
-        .query_row(params![now, service_id], |r| r.get(0))?;
+        .query_row(
+            params![
+                now,
+                service_id,
+                now - crate::server::store::TOMBSTONE_KEEP_SECS
+            ],
+            |r| r.get(0),
+        )?;
     if !due {
         return Ok(Vec::new());
     }
     let tx = write_tx(conn)?;
     // Under the write lock each row is deleted, and so retired, exactly once.
     let gone = {
-        let mut stmt = tx.prepare_cached(
+        let mut stmt = tx.prepare_cached(&format!(
             "DELETE FROM api_keys WHERE replaced_by IS NOT NULL AND expires_at <= ?1 \
-             AND (?2 IS NULL OR service_id = ?2) RETURNING service_id, id, digest, masked",
-        )?;
+             AND (?2 IS NULL OR service_id = ?2) RETURNING {KEY_COLUMNS}, digest"
+        ))?;
         let rows = stmt.query_map(params![now, service_id], |r| {
+            let key = key_row(r)?;
             Ok((
                 Retired {
-                    service_id: r.get(0)?,
-                    key_id: r.get(1)?,
-                    digest: digest_of(r, 2)?,
+                    service_id: key.service_id.clone(),
+                    key_id: key.id.clone(),
+                    digest: digest_of(r, KEY_COLUMNS_LEN)?,
                 },
-                r.get::<_, String>(3)?,
+                key,
             ))
         })?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
-    for (r, masked) in &gone {
+    for (r, key) in &gone {
         insert_audit(
             &tx,
-            &rules::retire_event(&r.service_id, &r.key_id, masked, now),
+            &rules::retire_event(&r.service_id, &r.key_id, &key.masked, now),
         )?;
+        insert_tombstone(&tx, &r.digest, &r.service_id, &r.key_id, now)?;
+        notice_retired(&tx, key, now)?;
     }
+    prune_tombstones(&tx, now)?;
     tx.commit()?;
     Ok(gone.into_iter().map(|(r, _)| r).collect())
 }

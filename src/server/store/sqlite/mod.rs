@@ -16,6 +16,7 @@ mod admin;
 mod backup;
 mod catalog;
 mod common;
+mod leaks;
 mod lifecycle;
 mod schema;
 mod trail;
@@ -24,10 +25,10 @@ mod usage;
 pub use self::backup::{BackupDone, BackupError, backup_to};
 use self::schema::MigrationError;
 use super::{
-    AuditQuery, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts, KeyDigest, KeyRecord,
-    KeyRotated, KeyUpdated, KeyUsage, KeyUse, NewKey, NewToken, Retired, ServiceRecord, Store,
-    StoreError, StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault,
-    WriteHealth,
+    AuditQuery, Delivery, DeliveryResult, FoundKey, Fut, IdempotencyRecord, KeyChange, KeyCounts,
+    KeyDigest, KeyRecord, KeyRotated, KeyUpdated, KeyUsage, KeyUse, LeakOutcome, LeakReport,
+    NewKey, NewToken, Notice, Retired, ServiceRecord, ServiceSummary, Store, StoreError,
+    StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault, WriteHealth,
 };
 use crate::credential::Digest;
 use crate::wire::AuditEvent;
@@ -237,6 +238,14 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |c| catalog::get_service(c, &id)))
     }
 
+    fn list_service_summaries(&self, now: UnixTime) -> Fut<'_, Vec<ServiceSummary>> {
+        Box::pin(self.read(move |c| catalog::list_service_summaries(c, now)))
+    }
+
+    fn get_service_summary(&self, id: String, now: UnixTime) -> Fut<'_, Option<ServiceSummary>> {
+        Box::pin(self.read(move |c| catalog::get_service_summary(c, &id, now)))
+    }
+
     fn create_service(
         &self,
         service: ServiceRecord,
@@ -373,6 +382,42 @@ impl Store for SqliteStore {
 
     fn list_audit_page(&self, query: AuditQuery) -> Fut<'_, Vec<StoredEvent>> {
         Box::pin(self.read(move |c| trail::list_audit_page(c, &query)))
+    }
+
+    fn report_leaks(
+        &self,
+        reports: Vec<LeakReport>,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> Fut<'_, Vec<LeakOutcome>> {
+        Box::pin(self.write(move |c| leaks::report_leaks(c, &reports, &audit, now)))
+    }
+
+    fn add_notice(&self, dedup: String, notice: Notice) -> Fut<'_, bool> {
+        Box::pin(self.write(move |c| leaks::add_notice(c, &dedup, &notice)))
+    }
+
+    fn claim_deliveries(
+        &self,
+        urls: Vec<String>,
+        now: UnixTime,
+        claim_secs: u32,
+        limit: u32,
+    ) -> Fut<'_, Vec<Delivery>> {
+        Box::pin(self.write(move |c| leaks::claim_deliveries(c, &urls, now, claim_secs, limit)))
+    }
+
+    fn finish_delivery(
+        &self,
+        notice_id: String,
+        url: String,
+        result: DeliveryResult,
+    ) -> Fut<'_, ()> {
+        Box::pin(self.write(move |c| leaks::finish_delivery(c, &notice_id, &url, result)))
+    }
+
+    fn pending_deliveries(&self) -> Fut<'_, u64> {
+        Box::pin(self.read(leaks::pending_deliveries))
     }
 
     fn record_audit(&self, audit: AuditEvent) -> Fut<'_, ()> {

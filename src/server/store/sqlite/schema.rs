@@ -201,6 +201,47 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO meta (key, value) VALUES ('usage_recorded_since', CAST(unixepoch() AS TEXT))
         ON CONFLICT (key) DO NOTHING;
     ",
+    // 8: leaked keys and notifications (docs/api.md, Leaked keys; Notifications). A key keeps its
+    // latest leak report (all four columns null when never reported); an `api_key.leak` event
+    // keeps where it was found. A deleted or retired key leaves a tombstone (its peppered
+    // digest, never a secret) for 400 days. Notices wait in an outbox until fanned out to one
+    // delivery per webhook URL; a delivery goes once delivered or dropped, its notice with the
+    // last one.
+    "
+    ALTER TABLE api_keys ADD COLUMN leak_reported_at INTEGER;
+    ALTER TABLE api_keys ADD COLUMN leak_by TEXT
+        CHECK ((leak_by IS NULL) = (leak_reported_at IS NULL));
+    ALTER TABLE api_keys ADD COLUMN leak_url TEXT;
+    ALTER TABLE api_keys ADD COLUMN leak_source TEXT;
+    ALTER TABLE audit_events ADD COLUMN url TEXT;
+    ALTER TABLE audit_events ADD COLUMN source TEXT;
+    CREATE TABLE tombstones (
+        digest     BLOB PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        key_id     TEXT NOT NULL,
+        gone_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX tombstones_by_age ON tombstones (gone_at);
+    CREATE TABLE notices (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        id         TEXT NOT NULL UNIQUE,
+        dedup      TEXT UNIQUE,
+        event_type TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        fanned_out INTEGER NOT NULL DEFAULT 0 CHECK (fanned_out IN (0, 1))
+    ) STRICT;
+    CREATE INDEX notices_to_fan_out ON notices (seq) WHERE fanned_out = 0;
+    CREATE TABLE deliveries (
+        notice_id     TEXT NOT NULL REFERENCES notices (id) ON DELETE CASCADE,
+        url           TEXT NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        next_at       INTEGER NOT NULL,
+        claimed_until INTEGER,
+        PRIMARY KEY (notice_id, url)
+    ) STRICT;
+    CREATE INDEX deliveries_due ON deliveries (next_at);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -474,6 +515,48 @@ mod tests {
             "UPDATE api_keys SET rate_requests = 5, rate_per_seconds = 7",
         ] {
             assert!(c.execute(bad, []).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_version_7_database_keeps_its_keys_and_events_with_no_leak() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..7] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 7).unwrap();
+        c.execute_batch(
+            "INSERT INTO services (id, name, description, key_count, created_at) VALUES ('s', 'svc', '', 1, 1);
+             INSERT INTO api_keys (id, service_id, digest, masked, name, created_at) VALUES ('k', 's', x'00', 'm', 'ci', 1);
+             INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome)
+                 VALUES (1, 'alice', 'manager', 'api_key.issue', 's', 'k', 'm', '::1', 'ok');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        let row: (String, Option<i64>, Option<String>, Option<String>) = c
+            .query_row(
+                "SELECT name, leak_reported_at, leak_by, leak_url FROM api_keys WHERE id = 'k'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("ci".into(), None, None, None));
+        let (url, source): (Option<String>, Option<String>) = c
+            .query_row("SELECT url, source FROM audit_events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((url, source), (None, None));
+        // Half a leak is refused by the schema itself.
+        assert!(
+            c.execute("UPDATE api_keys SET leak_reported_at = 5", [])
+                .is_err()
+        );
+        for table in ["tombstones", "notices", "deliveries"] {
+            let n: i64 = c
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
         }
     }
 

@@ -11,8 +11,8 @@ use crate::wire::{AuditAction, AuditEvent, Timestamp};
 
 pub fn insert_audit(conn: &Connection, e: &AuditEvent) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO audit_events (at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes, url, source) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         e.at.unix(),
@@ -24,7 +24,9 @@ pub fn insert_audit(conn: &Connection, e: &AuditEvent) -> StoreResult<()> {
         e.masked,
         e.remote_addr,
         e.outcome,
-        changes_text(e)
+        changes_text(e),
+        e.url.clone().flatten(),
+        e.source.clone().flatten()
     ])?;
     Ok(())
 }
@@ -64,16 +66,19 @@ pub fn record_failure(
 }
 
 /// The columns [`event_row`] reads, in its order.
-const EVENT_COLUMNS: &str =
-    "at, actor, role, action, service_id, key_id, masked, remote_addr, outcome, changes";
+const EVENT_COLUMNS: &str = "at, actor, role, action, service_id, key_id, masked, remote_addr, \
+     outcome, changes, url, source";
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
     let action: String = r.get(3)?;
+    let parsed = AuditAction::parse(&action);
+    // Only a leak report says where and how it was found: other events carry neither field.
+    let leak = parsed == Some(AuditAction::ApiKeyLeak);
     Ok(AuditEvent {
         at: Timestamp::from_unix(r.get(0)?),
         actor: r.get(1)?,
         role: role_of(r, 2)?,
-        action: AuditAction::parse(&action).ok_or_else(|| {
+        action: parsed.ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
                 3,
                 rusqlite::types::Type::Text,
@@ -86,6 +91,8 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
         remote_addr: r.get(7)?,
         outcome: r.get(8)?,
         changes: changes_of(r.get(9)?),
+        url: if leak { Some(r.get(10)?) } else { None },
+        source: if leak { Some(r.get(11)?) } else { None },
     })
 }
 
@@ -123,7 +130,7 @@ pub fn list_audit_page(conn: &Connection, q: &AuditQuery) -> StoreResult<Vec<Sto
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok(StoredEvent {
             event: event_row(r)?,
-            id: r.get(10)?,
+            id: r.get(12)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
