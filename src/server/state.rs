@@ -126,9 +126,9 @@ impl AppState {
 
     /// Retires the rotated keys (of one service, or all) whose grace has ended: no timer per
     /// key, so every list, audit read and key mutation calls this first and shows the
-    /// retirement at once (docs/api.md, Key lifecycle). Their digests leave the verify index under
-    /// the write gate (they were refused from their end already) and their kept replays are
-    /// wiped. A failure is logged: the read goes on, the next look retires them.
+    /// retirement at once (docs/api.md, Key lifecycle). Their digests stay in the verify index
+    /// as keys disabled for good, set under the write gate (they were refused from their end
+    /// already), and their kept replays are wiped. A failure is logged: the read goes on, the next look retires them.
     pub async fn retire_due(&self, service_id: Option<&str>) {
         let _gate = self.write_gate.lock().await;
         let now = Timestamp::now().unix();
@@ -139,7 +139,7 @@ impl AppState {
         {
             Ok(gone) => {
                 let digests: Vec<_> = gone.iter().map(|r| r.digest).collect();
-                self.follow(&digests, |index| index.remove(&digests)).await;
+                self.follow(&digests, |index| index.retire(&digests)).await;
                 for r in &gone {
                     self.idempotency.forget_keys(&r.service_id, Some(&r.key_id));
                 }

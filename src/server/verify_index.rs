@@ -391,6 +391,15 @@ impl VerifyIndex {
         }
     }
 
+    /// Keeps retired keys as keys disabled for good: verify still knows them, refusing them as
+    /// stopped rather than unknown, as the store's tombstones tell after a restart
+    /// (docs/api.md, Verify).
+    pub fn retire(&self, digests: &[Digest]) {
+        for d in digests {
+            self.set_valid_until(d, i64::MIN);
+        }
+    }
+
     pub fn remove(&self, digests: &[Digest]) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         for d in digests {

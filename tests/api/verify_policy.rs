@@ -396,3 +396,84 @@ async fn a_stopped_key_is_the_uniform_401_and_never_locks_out_its_caller() {
     }
     refused(&verify(&api, "", &good).await, 429, "rate_limited");
 }
+
+/// Rotates `kid` with a grace of `grace` seconds; the successor's key.
+async fn rotate(api: &Api, sid: &str, kid: &str, grace: u32) -> String {
+    let r = api
+        .call(
+            Method::POST,
+            &format!("/v1/services/{sid}/api-keys/{kid}/rotate"),
+            Some(json!({"grace_seconds": grace})),
+        )
+        .await;
+    r.expect(201);
+    r.json()["key"].as_str().unwrap().to_string()
+}
+
+/// A retired key (rotated without grace, or whose grace ended) is a stopped key too: the
+/// uniform 401, counted as refused, never toward the address's failure limit, also once the
+/// key has left the list and after a restart (the store's tombstone keeps it known).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_key_never_locks_out_its_caller_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--verify-failures-per-minute", "5"];
+    let mut srv = Server::start_in(dir.path(), &extra);
+    let api = Api::new(&srv);
+    let sid = api.create_service("retired").await;
+    let (at_once, at_once_key) = api.issue_ok(&sid).await;
+    let (later, later_key) = api.issue_ok(&sid).await;
+    rotate(&api, &sid, &at_once, 0).await;
+    let successor = rotate(&api, &sid, &later, 1).await;
+    // The second one retires when its grace of 1 s has ended: the list shows it no more.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = api
+            .call(Method::GET, &format!("/v1/services/{sid}/api-keys"), None)
+            .await;
+        list.expect(200);
+        let ids: Vec<String> = list.json()["api_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!ids.contains(&at_once), "retired at once: {ids:?}");
+        if !ids.contains(&later) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the grace never ended: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let uniform = verify(&api, "", &unknown_api_key()).await;
+    let hammer = |api: Api| {
+        let (a, b) = (at_once_key.clone(), later_key.clone());
+        async move {
+            for i in 0..20 {
+                for key in [&a, &b] {
+                    let r = verify(&api, "", key).await;
+                    refused(&r, 401, "invalid_api_key");
+                    assert_eq!(r.text, verify(&api, "", key).await.text, "call {i}");
+                }
+            }
+            api
+        }
+    };
+    let api = hammer(api).await;
+    assert_eq!(
+        verify(&api, "", &at_once_key).await.text,
+        uniform.text,
+        "the same 401 as an unknown key"
+    );
+    verify(&api, "", &successor).await.expect(200);
+    // After a restart the retired keys are known from their tombstones, not unknown.
+    srv.stop();
+    let srv = Server::start_in(dir.path(), &extra);
+    let api = hammer(Api::new(&srv)).await;
+    verify(&api, "", &successor).await.expect(200);
+    // Unknown keys still count: five reach the limit.
+    let unknown = unknown_api_key();
+    for _ in 0..5 {
+        refused(&verify(&api, "", &unknown).await, 401, "invalid_api_key");
+    }
+    refused(&verify(&api, "", &successor).await, 429, "rate_limited");
+}

@@ -560,6 +560,63 @@ async fn a_disabled_key_still_called_is_told_once_a_day() {
     );
 }
 
+/// A retired key has left the list, but a client still sending it is told about all the same:
+/// its tombstone names it as the `api_key.retired` event did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_key_still_called_is_told_with_what_its_retirement_said() {
+    let secret = new_secret();
+    let r = Receiver::start(&secret);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("webhook.secrets");
+    write_secrets(&file, &[&secret]);
+    let (file_arg, url) = (file.display().to_string(), r.url());
+    let extra = [
+        "--webhook",
+        url.as_str(),
+        "--webhook-secret-file",
+        file_arg.as_str(),
+    ];
+    let srv = Server::start_in(&dir.path().join("data"), &extra);
+    let api = Api::new(&srv);
+    let sid = api.create_service("billing").await;
+    let issued = api
+        .call(
+            Method::POST,
+            &format!("/v1/services/{sid}/api-keys"),
+            Some(json!({"name": "billing worker"})),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let (kid, key) = (
+        issued.json()["id"].as_str().unwrap().to_string(),
+        issued.json()["key"].as_str().unwrap().to_string(),
+    );
+    let successor = retire(&api, &sid, &kid).await;
+    let got = r
+        .wait_for(WITHIN, |g| !of_type(g, "api_key.retired").is_empty())
+        .await;
+    let retired = of_type(&got, "api_key.retired")[0]["event"]["data"].clone();
+    for _ in 0..3 {
+        assert_eq!(api.verify(&key).await.status, 401);
+    }
+    assert_eq!(api.verify(&successor).await.status, 200);
+    // Counted on the verify path, written once a minute, told by the next pass.
+    let got = r
+        .wait_for(Duration::from_secs(200), |g| {
+            !of_type(g, "api_key.disabled_still_called").is_empty()
+        })
+        .await;
+    let told = &of_type(&got, "api_key.disabled_still_called")[0]["event"];
+    assert_eq!(told["data"], retired, "named as its retirement named it");
+    assert_eq!(told["data"]["key_id"], kid.as_str());
+    assert_eq!(told["data"]["name"], "billing worker");
+    assert_eq!(told["data"]["service_name"], "billing");
+    assert_no_secret("the log", &srv.log(), &[&key, &successor, &secret]);
+    for e in r.received() {
+        assert_no_secret("a webhook", &e.to_string(), &[&key, &successor, &secret]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_send_each_event_once() {
     let _one = common::replicas::one_at_a_time().await;

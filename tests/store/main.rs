@@ -46,6 +46,7 @@ macro_rules! contract_suite {
             a_policy_is_kept_changed_with_its_changes_audited_and_inherited,
             a_leak_report_disables_marks_retires_or_leaves_each_key,
             every_removal_leaves_a_tombstone_for_400_days,
+            a_retired_key_stays_known_as_stopped_until_its_service_goes,
             a_leaked_stopped_key_rotates_without_grace,
             notices_fan_out_and_are_claimed_retried_and_finished,
             a_service_counts_the_keys_that_need_attention_as_the_api_rule_does,

@@ -126,5 +126,5 @@ async fn a_schema_5_database_keeps_its_keys_and_trail_without_leaks() {
     })
     .await
     .unwrap();
-    assert_eq!(version, "6");
+    assert_eq!(version, "7");
 }

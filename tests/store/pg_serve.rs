@@ -25,7 +25,7 @@ fn six_replicas_starting_together_migrate_once_and_make_one_bootstrap_token() {
          FROM (SELECT version, count(*) AS n FROM schema_migrations GROUP BY version) v",
     );
     assert_eq!(
-        versions, "1:1,2:1,3:1,4:1,5:1,6:1",
+        versions, "1:1,2:1,3:1,4:1,5:1,6:1,7:1",
         "each version applied once"
     );
     assert_eq!(c.psql(&r.db.name, "SELECT count(*) FROM admin_tokens"), "1");
@@ -64,7 +64,7 @@ fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
     let (code, err, _) = serve_refused(&tmp.path().join("d2"), &args);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("schema version 99") && err.contains("(6)") && err.contains("newer"),
+        err.contains("schema version 99") && err.contains("(7)") && err.contains("newer"),
         "{err}"
     );
     // Nothing was changed: the newer version is still the newest.

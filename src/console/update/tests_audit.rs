@@ -15,7 +15,7 @@ pub(crate) fn events(from: u32, n: u32) -> Vec<AuditEvent> {
         .map(|i| {
             let k = from - i;
             AuditEvent {
-                at: Timestamp::from_unix(T0 - i64::from(10_000 - k) * 60),
+                at: Timestamp::from_unix(T0 - (10_000 - i64::from(k)) * 60),
                 actor: format!("tok_{k:04}"),
                 role: Role::Manager,
                 action: if k % 2 == 0 {

@@ -134,7 +134,7 @@ async fn report(
                         for (digest, until) in &stopped {
                             index.set_valid_until(digest, *until);
                         }
-                        index.remove(&gone);
+                        index.retire(&gone);
                     })
                     .await;
             }

@@ -312,7 +312,7 @@ async fn rotate_now(
                         &r.successor.policy,
                     );
                     if r.old_retired {
-                        index.remove(&[r.old_digest]);
+                        index.retire(&[r.old_digest]);
                     } else {
                         index.set_valid_until(&r.old_digest, now + i64::from(grace));
                     }

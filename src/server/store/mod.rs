@@ -12,11 +12,11 @@ use futures_util::future::BoxFuture;
 
 pub use self::fault::{PROBE_EVERY, RETRY_AFTER_SECS, WriteFault, WriteHealth};
 /// The body of every notice, the store's own and the service's (docs/api.md, Notifications).
-pub use self::rules::notice;
+pub use self::rules::{key_data, notice, notice_of};
 
 use crate::credential::Digest;
 use crate::policy::{Policy, RateLimit, Scope};
-use crate::wire::{AuditAction, AuditEvent, KeyState, Role, WebhookEventType};
+use crate::wire::{AuditAction, AuditEvent, KeyState, Role, WebhookData, WebhookEventType};
 
 /// Unix seconds: what the store keeps for every point in time.
 pub type UnixTime = i64;
@@ -481,6 +481,14 @@ pub enum StoreError {
     Failed(String),
 }
 
+/// A JSON value the store keeps (a retired key's notice data) that cannot be written or read
+/// back: a storage failure, as a corrupt row would be.
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Failed(format!("a stored JSON value: {e}"))
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 type Fut<'a, T> = BoxFuture<'a, StoreResult<T>>;
 
@@ -544,6 +552,8 @@ pub trait Store: Send + Sync + 'static {
     /// One key of a service as it is now: `None` once deleted, `ServiceNotFound` once the
     /// service is gone (read together, so the two agree).
     fn get_key(&self, service_id: String, key_id: String) -> Fut<'_, Option<KeyRecord>>;
+    /// Every key for the verify index at start: the keys in any state, and the retired ones
+    /// (from their tombstones) as disabled keys.
     fn all_key_digests(&self) -> Fut<'_, Vec<KeyDigest>>;
     /// Applies a PATCH at `now` in one transaction, writing one audit event per kind of change
     /// from `audit` (its action is replaced). A field already at its value is no change.
@@ -695,11 +705,16 @@ pub trait Store: Send + Sync + 'static {
     /// the keys it concerns). Always empty on SQLite, which has one process and no feed.
     fn changes_since(&self, after: i64) -> Fut<'_, Vec<(i64, Vec<Digest>)>>;
     /// The current state of these keys, for the verify index: one entry per key that still
-    /// exists (in any state); a digest without an entry is a deleted key.
+    /// exists (in any state) or was retired (disabled for good); a digest without an entry is a
+    /// deleted key.
     fn key_digests(&self, digests: Vec<Digest>) -> Fut<'_, Vec<KeyDigest>>;
-    /// The key with this digest as the verify index wants it (any state), `None` when no such
-    /// key exists: what an index miss asks on a shared store.
+    /// The key with this digest as the verify index wants it (any state; a retired key as a
+    /// disabled one), `None` when no such key exists: what an index miss asks on a shared store.
     fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>>;
+    /// What notices say of the retired key `key_id` of `service_id` (its `api_key.retired`
+    /// event's `data`), kept in its tombstone; `None` when no such key was retired, or it was
+    /// deleted since (with its service) or forgotten (docs/api.md, Notifications).
+    fn retired_key(&self, service_id: String, key_id: String) -> Fut<'_, Option<WebhookData>>;
 
     /// The fault that keeps the store from taking writes now, if any ([`WriteHealth`]).
     fn write_fault(&self) -> Option<WriteFault> {

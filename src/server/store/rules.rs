@@ -327,18 +327,28 @@ pub fn notice(
     service_name: &str,
     now: UnixTime,
 ) -> Notice {
+    notice_of(event_type, key_data(key, service_name), now)
+}
+
+/// What every notice says of `key` of the service `service_name`: its `data`.
+pub fn key_data(key: &KeyRecord, service_name: &str) -> WebhookData {
+    WebhookData {
+        service_id: key.service_id.clone(),
+        service_name: service_name.to_owned(),
+        key_id: key.id.clone(),
+        masked: key.masked.clone(),
+        name: key.name.clone(),
+        expires_at: key.expires_at.map(Timestamp::from_unix),
+        leak: key.leak.as_ref().map(leak_wire),
+    }
+}
+
+/// The notice telling `event_type` at `now` about the key `data` describes.
+pub fn notice_of(event_type: WebhookEventType, data: WebhookData, now: UnixTime) -> Notice {
     let event = WebhookEvent {
         event_type,
         timestamp: Timestamp::from_unix(now),
-        data: WebhookData {
-            service_id: key.service_id.clone(),
-            service_name: service_name.to_owned(),
-            key_id: key.id.clone(),
-            masked: key.masked.clone(),
-            name: key.name.clone(),
-            expires_at: key.expires_at.map(Timestamp::from_unix),
-            leak: key.leak.as_ref().map(leak_wire),
-        },
+        data,
     };
     Notice {
         id: notice_id(),

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::server::store::{KeyRecord, Notice, Store, UnixTime, notice};
-use crate::server::usage::{DAY, RefusedLog, day_of};
-use crate::wire::{KeyState, Timestamp, WebhookEventType};
+use crate::server::store::{KeyRecord, Notice, Store, UnixTime, key_data, notice, notice_of};
+use crate::server::usage::{DAY, RefusedKey, RefusedLog, day_of};
+use crate::wire::{KeyState, Timestamp, WebhookData, WebhookEventType};
 
 /// How long before `expires_at` an `api_key.expiring` is sent, with its name in the dedup key.
 pub const EXPIRING_MARKS: [(UnixTime, &str); 2] = [(7 * DAY, "7d"), (DAY, "1d")];
@@ -96,26 +96,38 @@ async fn still_called_pass(
             );
             continue;
         }
-        let key = store
-            .get_key(seen.service_id.clone(), seen.key_id.clone())
-            .await;
-        let service = store.get_service(seen.service_id.clone()).await;
-        let (Ok(Some(key)), Ok(Some(service))) = (key, service) else {
-            // Deleted meanwhile: nobody to tell about.
+        let Some(data) = stopped_key(store, &seen, now).await else {
             continue;
         };
-        if key.state(now) == KeyState::Active && key.replaced_by.is_none() {
-            // Enabled again since: it verifies now.
-            continue;
-        }
-        let dedup = still_called_dedup(seen.day, &key.id);
-        let n = notice(
-            WebhookEventType::ApiKeyDisabledStillCalled,
-            &key,
-            &service.name,
-            now,
-        );
+        let dedup = still_called_dedup(seen.day, &seen.key_id);
+        let n = notice_of(WebhookEventType::ApiKeyDisabledStillCalled, data, now);
         add(store, dedup, n).await;
+    }
+}
+
+/// What the notice says of a key usage saw refused: a key that is still stopped (disabled,
+/// expired, or retired and known by its tombstone). `None` when it verifies again (enabled
+/// since), was deleted, or cannot be read now (the next pass does not retry it: a key refused
+/// again tomorrow is told then).
+async fn stopped_key(store: &dyn Store, seen: &RefusedKey, now: UnixTime) -> Option<WebhookData> {
+    let key = store
+        .get_key(seen.service_id.clone(), seen.key_id.clone())
+        .await;
+    match key {
+        Ok(Some(key)) => {
+            if key.state(now) == KeyState::Active && key.replaced_by.is_none() {
+                // Enabled again since: it verifies now.
+                return None;
+            }
+            let service = store.get_service(seen.service_id.clone()).await.ok()??;
+            Some(key_data(&key, &service.name))
+        }
+        // Gone from the list: retired (its tombstone says what it was), or deleted.
+        Ok(None) => store
+            .retired_key(seen.service_id.clone(), seen.key_id.clone())
+            .await
+            .ok()?,
+        Err(_) => None,
     }
 }
 

@@ -411,6 +411,117 @@ pub async fn every_removal_leaves_a_tombstone_for_400_days(f: Fixture) {
     assert_eq!(gone(&out), vec![None, None, None, None]);
 }
 
+/// A retired key leaves the list but not the verify index: its tombstone brings it back as a
+/// key disabled for good (at start, for a change, for an index miss), and says what a
+/// `api_key.disabled_still_called` names; deleting its service forgets it.
+pub async fn a_retired_key_stays_known_as_stopped_until_its_service_goes(f: Fixture) {
+    service_with(
+        &f,
+        &(1..=3)
+            .map(|n| masked_key(&format!("key_{n}"), n))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let s = &f.store;
+    s.delete_key(
+        "svc_a".into(),
+        "key_1".into(),
+        audit(AuditAction::ApiKeyDelete, "svc_a"),
+    )
+    .await
+    .unwrap();
+    for (old, successor, n, grace) in [("key_2", "key_2b", 20, 0), ("key_3", "key_3b", 30, 60)] {
+        s.rotate_key(
+            NewKey {
+                created_at: NOW,
+                ..masked_key(successor, n)
+            },
+            old.into(),
+            grace,
+            None,
+            audit(AuditAction::ApiKeyRotate, "svc_a"),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.retire_due(None, NOW + 60).await.unwrap().len(), 1);
+
+    let stopped = |keys: Vec<ragkeys::server::store::KeyDigest>| -> Vec<(u8, String, bool)> {
+        let mut v: Vec<_> = keys
+            .into_iter()
+            .filter(|k| [1, 2, 3].contains(&k.digest[0]))
+            .map(|k| (k.digest[0], k.key_id, k.valid_until == i64::MIN))
+            .collect();
+        v.sort();
+        v
+    };
+    let expected = vec![
+        (2, "key_2".to_string(), true),
+        (3, "key_3".to_string(), true),
+    ];
+    assert_eq!(stopped(s.all_key_digests().await.unwrap()), expected);
+    assert_eq!(
+        stopped(
+            s.key_digests(vec![[1; 32], [2; 32], [3; 32]])
+                .await
+                .unwrap()
+        ),
+        expected
+    );
+    assert!(s.live_digest([1; 32]).await.unwrap().is_none(), "deleted");
+    let retired = s.live_digest([2; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (retired.service_id.as_str(), retired.valid_until),
+        ("svc_a", i64::MIN)
+    );
+
+    let data = s
+        .retired_key("svc_a".into(), "key_3".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            data.key_id.as_str(),
+            data.masked.as_str(),
+            data.name.as_deref()
+        ),
+        ("key_3", "rk_mask3", Some("name3"))
+    );
+    assert_eq!(data.service_id, "svc_a");
+    assert!(
+        s.retired_key("svc_a".into(), "key_1".into())
+            .await
+            .unwrap()
+            .is_none(),
+        "a deleted key was not retired"
+    );
+    assert!(
+        s.retired_key("svc_b".into(), "key_3".into())
+            .await
+            .unwrap()
+            .is_none(),
+        "another service's"
+    );
+
+    // The service goes: its retired keys are forgotten with it, by every replica (the digests
+    // it answers are the ones the verify index drops).
+    let mut gone = s
+        .delete_service("svc_a".into(), audit(AuditAction::ServiceDelete, "svc_a"))
+        .await
+        .unwrap();
+    gone.sort();
+    assert_eq!(gone, vec![[2; 32], [3; 32], [20; 32], [30; 32]]);
+    assert_eq!(stopped(s.all_key_digests().await.unwrap()), vec![]);
+    assert!(s.live_digest([2; 32]).await.unwrap().is_none());
+    assert!(
+        s.retired_key("svc_a".into(), "key_3".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 pub async fn a_leaked_stopped_key_rotates_without_grace(f: Fixture) {
     service_with(&f, &[masked_key("key_1", 1), masked_key("key_2", 2)]).await;
     let s = &f.store;

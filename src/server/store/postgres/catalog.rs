@@ -209,8 +209,17 @@ pub async fn delete_service(
     for r in &rows {
         let digest = digest_of(r, 0)?;
         let key_id: String = r.try_get(1)?;
-        insert_tombstone(&mut tx, &digest, id, &key_id, audit.at.unix()).await?;
+        insert_tombstone(&mut tx, &digest, id, &key_id, audit.at.unix(), None).await?;
         digests.push(digest);
+    }
+    // Its retired keys are deleted with it: every replica's verify forgets them as the others.
+    let retired = q("UPDATE tombstones SET retired = NULL \
+         WHERE service_id = $1 AND retired IS NOT NULL RETURNING digest")
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in &retired {
+        digests.push(digest_of(r, 0)?);
     }
     q("DELETE FROM services WHERE id = $1")
         .bind(id)
@@ -453,7 +462,7 @@ pub async fn delete_key(
     let digest = digest_of(&row, 0)?;
     let masked: String = row.try_get(1)?;
     let rotated: bool = row.try_get(2)?;
-    insert_tombstone(&mut tx, &digest, service_id, key_id, audit.at.unix()).await?;
+    insert_tombstone(&mut tx, &digest, service_id, key_id, audit.at.unix(), None).await?;
     // A rotated key shares its successor's slot: deleting it frees none.
     if !rotated {
         q("UPDATE services SET key_count = key_count - 1 WHERE id = $1 AND key_count > 0")

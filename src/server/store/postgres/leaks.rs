@@ -17,28 +17,83 @@ use crate::server::store::{
     Delivery, DeliveryResult, FoundKey, KeyRecord, LeakOutcome, LeakReport, NOTICE_DEDUP_KEEP_SECS,
     Notice, StoreError, StoreResult, TOMBSTONE_KEEP_SECS, Tombstone, UnixTime,
 };
-use crate::wire::{AuditEvent, WebhookEventType};
+use crate::wire::{AuditEvent, WebhookData, WebhookEventType};
 
-/// Remembers a deleted or retired key by its digest (the latest removal wins).
+/// Remembers a deleted or retired key by its digest (the latest removal wins), as SQLite's
+/// `insert_tombstone`: a retired key's tombstone keeps `retired`, what notices say of it.
 pub async fn insert_tombstone(
     conn: &mut PgConnection,
     digest: &Digest,
     service_id: &str,
     key_id: &str,
     gone_at: UnixTime,
+    retired: Option<&WebhookData>,
 ) -> StoreResult<()> {
+    let retired = retired.map(serde_json::to_string).transpose()?;
     q(
-        "INSERT INTO tombstones (digest, service_id, key_id, gone_at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO tombstones (digest, service_id, key_id, gone_at, retired) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (digest) DO UPDATE SET service_id = excluded.service_id, \
-         key_id = excluded.key_id, gone_at = excluded.gone_at",
+         key_id = excluded.key_id, gone_at = excluded.gone_at, retired = excluded.retired",
     )
     .bind(&digest[..])
     .bind(service_id)
     .bind(key_id)
     .bind(gone_at)
+    .bind(retired)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Leaves what `key`, retired at `now`, needs once it has left `api_keys`, as SQLite's
+/// `tombstone_retired`: its tombstone, which keeps verify refusing it as a stopped key on every
+/// replica and lets `api_key.disabled_still_called` name it, and, when `notify`, its
+/// `api_key.retired` notice (docs/api.md, Notifications).
+pub async fn tombstone_retired(
+    conn: &mut PgConnection,
+    digest: &Digest,
+    key: &KeyRecord,
+    now: UnixTime,
+    notify: bool,
+) -> StoreResult<()> {
+    let name: Option<String> = qs("SELECT name FROM services WHERE id = $1")
+        .bind(&key.service_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let data = rules::key_data(key, &name.unwrap_or_default());
+    insert_tombstone(
+        &mut *conn,
+        digest,
+        &key.service_id,
+        &key.id,
+        now,
+        Some(&data),
+    )
+    .await?;
+    if notify {
+        let notice = rules::notice_of(WebhookEventType::ApiKeyRetired, data, now);
+        insert_notice(conn, None, &notice).await?;
+    }
+    Ok(())
+}
+
+/// What notices say of the retired key `key_id` of `service_id`, from its tombstone; `None`
+/// when it was deleted instead, never existed, or its tombstone is gone.
+pub async fn retired_key(
+    pool: &PgPool,
+    service_id: &str,
+    key_id: &str,
+) -> StoreResult<Option<WebhookData>> {
+    let mut tx = begin(pool).await?;
+    let json: Option<String> = qs("SELECT retired FROM tombstones \
+         WHERE key_id = $1 AND service_id = $2 AND retired IS NOT NULL")
+    .bind(key_id)
+    .bind(service_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
 }
 
 /// Forgets tombstones older than [`TOMBSTONE_KEEP_SECS`] at `now`.
@@ -90,26 +145,6 @@ pub async fn insert_notice(
     .await?
     .rows_affected();
     Ok(added == 1)
-}
-
-/// The `api_key.retired` notice of a key that just left the list.
-pub async fn notice_retired(
-    conn: &mut PgConnection,
-    key: &KeyRecord,
-    now: UnixTime,
-) -> StoreResult<()> {
-    let name: Option<String> = qs("SELECT name FROM services WHERE id = $1")
-        .bind(&key.service_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let notice = rules::notice(
-        WebhookEventType::ApiKeyRetired,
-        key,
-        &name.unwrap_or_default(),
-        now,
-    );
-    insert_notice(conn, None, &notice).await?;
-    Ok(())
 }
 
 /// The key with this digest and its service's name, locked for this transaction.
@@ -193,7 +228,7 @@ pub async fn report_leaks(
                 &rules::retire_event(&key.service_id, &key.id, &key.masked, now),
             )
             .await?;
-            insert_tombstone(&mut tx, &report.digest, &key.service_id, &key.id, now).await?;
+            tombstone_retired(&mut tx, &report.digest, &key, now, false).await?;
         } else {
             set_leak(&mut tx, &key).await?;
         }

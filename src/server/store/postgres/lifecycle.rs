@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 use super::catalog::{KEY_COLUMNS, KEY_COLUMNS_LEN, insert_key, key_row};
 use super::common::{begin, digest_of, q, qs};
 use super::feed::{Phases, announce, await_acks};
-use super::leaks::{insert_tombstone, notice_retired, prune_tombstones};
+use super::leaks::{prune_tombstones, tombstone_retired};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::stored_policy::StoredPolicy;
@@ -161,8 +161,7 @@ pub async fn rotate_key(
             &rules::retire_event(&old.service_id, &old.id, &old.masked, now),
         )
         .await?;
-        insert_tombstone(&mut tx, &old_digest, &old.service_id, &old.id, now).await?;
-        notice_retired(&mut tx, &old, now).await?;
+        tombstone_retired(&mut tx, &old_digest, &old, now, true).await?;
     }
     let seq = announce(
         &mut tx,
@@ -232,8 +231,7 @@ pub async fn retire_due(
             &rules::retire_event(&retired.service_id, &retired.key_id, &key.masked, now),
         )
         .await?;
-        insert_tombstone(&mut tx, &retired.digest, &key.service_id, &key.id, now).await?;
-        notice_retired(&mut tx, &key, now).await?;
+        tombstone_retired(&mut tx, &retired.digest, &key, now, true).await?;
         gone.push(retired);
     }
     prune_tombstones(&mut tx, now).await?;

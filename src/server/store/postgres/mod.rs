@@ -37,7 +37,7 @@ use super::{
     StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault, WriteHealth,
 };
 use crate::credential::Digest;
-use crate::wire::{AuditEvent, Timestamp};
+use crate::wire::{AuditEvent, Timestamp, WebhookData};
 
 /// How long a call may wait for a pooled connection before it is `Unavailable`.
 pub const ACQUIRE_BOUND: Duration = Duration::from_secs(2);
@@ -789,6 +789,14 @@ impl Store for PgStore {
 
     fn key_digests(&self, digests: Vec<Digest>) -> Fut<'_, Vec<KeyDigest>> {
         Box::pin(self.bounded(async move { scan::key_digests(self.pool(), &digests).await }))
+    }
+
+    fn retired_key(&self, service_id: String, key_id: String) -> Fut<'_, Option<WebhookData>> {
+        Box::pin(
+            self.bounded(
+                async move { leaks::retired_key(self.pool(), &service_id, &key_id).await },
+            ),
+        )
     }
 
     fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>> {

@@ -9,6 +9,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use super::catalog::policy_at;
 use super::common::{begin_on, digest_array, digest_from, digest_of, q, qs, read_tx_on};
 use super::feed::CHANNEL;
+use super::scan::RETIRED_DIGESTS;
 use crate::credential::Digest;
 use crate::server::store::{KeyDigest, StoreResult, valid_until};
 
@@ -196,14 +197,16 @@ fn key_digest(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
     })
 }
 
-/// The current state of these keys (any state); a digest without a row is a deleted key.
+/// The current state of these keys (any state; a retired key as a stopped one); a digest
+/// without a row is a deleted key.
 pub async fn key_digests(
     conn: &mut PgConnection,
     digests: &[Digest],
 ) -> StoreResult<Vec<KeyDigest>> {
     let mut tx = begin_on(conn).await?;
     let rows = q(AssertSqlSafe(format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = ANY($1) \
+         UNION ALL {RETIRED_DIGESTS} AND digest = ANY($1)"
     )))
     .bind(digest_array(digests))
     .fetch_all(&mut *tx)
@@ -212,12 +215,14 @@ pub async fn key_digests(
     Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
 }
 
-/// Every key, for a full reload of the index.
+/// Every key (retired ones as stopped keys), for a full reload of the index.
 pub async fn all_key_digests(conn: &mut PgConnection) -> StoreResult<Vec<KeyDigest>> {
     let mut tx = begin_on(conn).await?;
-    let rows = q(AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys")))
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = q(AssertSqlSafe(format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys UNION ALL {RETIRED_DIGESTS}"
+    )))
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(rows.iter().map(key_digest).collect::<Result<_, _>>()?)
 }

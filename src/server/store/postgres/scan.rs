@@ -23,10 +23,17 @@ fn key_digest_row(r: &PgRow) -> Result<KeyDigest, sqlx::Error> {
     })
 }
 
+/// A retired key's tombstone as [`KEY_DIGEST_COLUMNS`]: a key disabled for good, so that verify
+/// refuses it as stopped, not as unknown, on every replica (docs/api.md, Verify: a client still
+/// sending a key that was stopped never locks out its own address). Its policy is never checked.
+pub const RETIRED_DIGESTS: &str = "SELECT digest, service_id, key_id, NULL, false, NULL, \
+     'query', NULL, NULL, NULL FROM tombstones WHERE retired IS NOT NULL";
+
+/// Every key the verify index holds: the keys, and the retired keys as stopped ones.
 pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
     let mut tx = begin(pool).await?;
     let rows = q(AssertSqlSafe(format!(
-        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys UNION ALL {RETIRED_DIGESTS}"
     )))
     .fetch_all(&mut *tx)
     .await?;
@@ -34,11 +41,13 @@ pub async fn all_key_digests(pool: &PgPool) -> StoreResult<Vec<KeyDigest>> {
     Ok(rows.iter().map(key_digest_row).collect::<Result<_, _>>()?)
 }
 
-/// The keys among `digests` that exist, as the verify index wants them.
+/// The keys among `digests` that exist (retired ones as stopped keys), as the verify index
+/// wants them.
 pub async fn key_digests(pool: &PgPool, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
     let mut tx = begin(pool).await?;
     let rows = q(AssertSqlSafe(format!(
-        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1)"
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ANY($1) \
+         UNION ALL {RETIRED_DIGESTS} AND digest = ANY($1)"
     )))
     .bind(digest_array(digests))
     .fetch_all(&mut *tx)

@@ -217,6 +217,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_due ON deliveries (next_at);
     ",
+    // 7: a retired key's tombstone keeps what a notice says of it, as SQLite's 9 (docs/api.md,
+    // Leaked keys; Notifications).
+    "
+    ALTER TABLE tombstones ADD COLUMN retired TEXT;
+    CREATE INDEX tombstones_by_key ON tombstones (key_id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -162,9 +162,20 @@ pub fn delete_service(
     };
     // Each key leaves a tombstone, so that a later leak report of it is still known.
     for (digest, key_id) in &keys {
-        insert_tombstone(&tx, digest, id, key_id, audit.at.unix())?;
+        insert_tombstone(&tx, digest, id, key_id, audit.at.unix(), None)?;
     }
-    let digests: Vec<Digest> = keys.into_iter().map(|(d, _)| d).collect();
+    let mut digests: Vec<Digest> = keys.into_iter().map(|(d, _)| d).collect();
+    // Its retired keys are deleted with it: verify forgets them as it forgets the others.
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE tombstones SET retired = NULL \
+             WHERE service_id = ?1 AND retired IS NOT NULL RETURNING digest",
+        )?;
+        let rows = stmt.query_map([id], |r| digest_of(r, 0))?;
+        for d in rows {
+            digests.push(d?);
+        }
+    }
     tx.execute("DELETE FROM api_keys WHERE service_id = ?1", [id])?;
     if tx.execute("DELETE FROM services WHERE id = ?1", [id])? == 0 {
         return Err(StoreError::ServiceNotFound);
@@ -397,7 +408,7 @@ pub fn delete_key(
             StoreError::ServiceNotFound
         });
     };
-    insert_tombstone(&tx, &digest, service_id, key_id, audit.at.unix())?;
+    insert_tombstone(&tx, &digest, service_id, key_id, audit.at.unix(), None)?;
     // A rotated key shares its successor's slot: deleting it frees none.
     if !rotated {
         tx.execute(
@@ -428,8 +439,17 @@ fn key_digest_row(r: &Row<'_>) -> rusqlite::Result<KeyDigest> {
 const KEY_DIGEST_COLUMNS: &str = "digest, service_id, id, last_used_at, enabled, expires_at, \
      scopes, rate_requests, rate_per_seconds, allowed_cidrs";
 
+/// A retired key's tombstone as [`KEY_DIGEST_COLUMNS`]: a key disabled for good, so that verify
+/// refuses it as stopped, not as unknown (docs/api.md, Verify: a client still sending a key that
+/// was stopped never locks out its own address). Its policy is irrelevant: never checked.
+const RETIRED_DIGESTS: &str = "SELECT digest, service_id, key_id, NULL, 0, NULL, 'query', \
+     NULL, NULL, NULL FROM tombstones WHERE retired IS NOT NULL";
+
+/// Every key the verify index holds: the keys, and the retired keys as stopped ones.
 pub fn all_key_digests(conn: &Connection) -> StoreResult<Vec<KeyDigest>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {KEY_DIGEST_COLUMNS} FROM api_keys"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys UNION ALL {RETIRED_DIGESTS}"
+    ))?;
     let rows = stmt.query_map([], key_digest_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -459,10 +479,12 @@ pub fn count_keys_by_state(conn: &Connection, now: UnixTime) -> StoreResult<KeyC
     Ok(counts)
 }
 
-/// The keys among `digests` that exist, as the verify index wants them.
+/// The keys among `digests` that exist (retired ones as stopped keys), as the verify index
+/// wants them.
 pub fn key_digests(conn: &Connection, digests: &[Digest]) -> StoreResult<Vec<KeyDigest>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ?1"
+        "SELECT {KEY_DIGEST_COLUMNS} FROM api_keys WHERE digest = ?1 \
+         UNION ALL {RETIRED_DIGESTS} AND digest = ?1"
     ))?;
     let mut found = Vec::new();
     for d in digests {

@@ -12,23 +12,66 @@ use crate::server::store::{
     Delivery, DeliveryResult, FoundKey, KeyRecord, LeakOutcome, LeakReport, NOTICE_DEDUP_KEEP_SECS,
     Notice, StoreError, StoreResult, TOMBSTONE_KEEP_SECS, Tombstone, UnixTime,
 };
-use crate::wire::{AuditEvent, WebhookEventType};
+use crate::wire::{AuditEvent, WebhookData, WebhookEventType};
 
-/// Remembers a deleted or retired key by its digest (the latest removal wins).
+/// Remembers a deleted or retired key by its digest (the latest removal wins). A retired key's
+/// tombstone keeps `retired`, what notices say of it ([`tombstone_retired`]); a deleted key's
+/// keeps none.
 pub fn insert_tombstone(
     conn: &Connection,
     digest: &Digest,
     service_id: &str,
     key_id: &str,
     gone_at: UnixTime,
+    retired: Option<&WebhookData>,
 ) -> StoreResult<()> {
+    let retired = retired.map(serde_json::to_string).transpose()?;
     conn.prepare_cached(
-        "INSERT INTO tombstones (digest, service_id, key_id, gone_at) VALUES (?1, ?2, ?3, ?4) \
+        "INSERT INTO tombstones (digest, service_id, key_id, gone_at, retired) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (digest) DO UPDATE SET service_id = excluded.service_id, \
-         key_id = excluded.key_id, gone_at = excluded.gone_at",
+         key_id = excluded.key_id, gone_at = excluded.gone_at, retired = excluded.retired",
     )?
-    .execute(params![&digest[..], service_id, key_id, gone_at])?;
+    .execute(params![&digest[..], service_id, key_id, gone_at, retired])?;
     Ok(())
+}
+
+/// Leaves what `key`, retired at `now`, needs once it has left `api_keys`: its tombstone,
+/// holding what notices say of it, so that verify still refuses it as a stopped key (never
+/// counted toward the address's failure limit) and `api_key.disabled_still_called` can name it
+/// (docs/api.md, Notifications); and, when `notify`, its `api_key.retired` notice (a leak
+/// report's retirement sends only its `api_key.leaked`).
+pub fn tombstone_retired(
+    conn: &Connection,
+    digest: &Digest,
+    key: &KeyRecord,
+    now: UnixTime,
+    notify: bool,
+) -> StoreResult<()> {
+    let data = rules::key_data(key, &service_name(conn, &key.service_id)?);
+    insert_tombstone(conn, digest, &key.service_id, &key.id, now, Some(&data))?;
+    if notify {
+        let notice = rules::notice_of(WebhookEventType::ApiKeyRetired, data, now);
+        insert_notice(conn, None, &notice)?;
+    }
+    Ok(())
+}
+
+/// What notices say of the retired key `key_id` of `service_id`, from its tombstone; `None`
+/// when it was deleted instead, never existed, or its tombstone is gone.
+pub fn retired_key(
+    conn: &Connection,
+    service_id: &str,
+    key_id: &str,
+) -> StoreResult<Option<WebhookData>> {
+    let json: Option<String> = conn
+        .prepare_cached(
+            "SELECT retired FROM tombstones \
+             WHERE key_id = ?1 AND service_id = ?2 AND retired IS NOT NULL",
+        )?
+        .query_row([key_id, service_id], |r| r.get(0))
+        .optional()?;
+    Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
 }
 
 /// Forgets tombstones older than [`TOMBSTONE_KEEP_SECS`] at `now`.
@@ -81,17 +124,6 @@ pub fn insert_notice(conn: &Connection, dedup: Option<&str>, n: &Notice) -> Stor
             n.created_at
         ])?;
     Ok(added == 1)
-}
-
-/// The `api_key.retired` notice of a key that just left the list.
-pub fn notice_retired(conn: &Connection, key: &KeyRecord, now: UnixTime) -> StoreResult<()> {
-    let name = service_name(conn, &key.service_id)?;
-    insert_notice(
-        conn,
-        None,
-        &rules::notice(WebhookEventType::ApiKeyRetired, key, &name, now),
-    )?;
-    Ok(())
 }
 
 fn find_key(tx: &Transaction<'_>, digest: &Digest) -> StoreResult<Option<FoundKey>> {
@@ -164,7 +196,7 @@ pub fn report_leaks(
                 &tx,
                 &rules::retire_event(&key.service_id, &key.id, &key.masked, now),
             )?;
-            insert_tombstone(&tx, &report.digest, &key.service_id, &key.id, now)?;
+            tombstone_retired(&tx, &report.digest, &key, now, false)?;
         } else {
             set_leak(&tx, &key)?;
         }

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::catalog::{KEY_COLUMNS, KEY_COLUMNS_LEN, insert_key, key_row};
 use super::common::{digest_of, write_tx};
-use super::leaks::{insert_tombstone, notice_retired, prune_tombstones};
+use super::leaks::{prune_tombstones, tombstone_retired};
 use super::trail::{insert_audit, upsert_idempotency};
 use crate::credential::Digest;
 use crate::server::store::stored_policy::StoredPolicy;
@@ -122,8 +122,7 @@ pub fn rotate_key(
             &tx,
             &rules::retire_event(&old.service_id, &old.id, &old.masked, now),
         )?;
-        insert_tombstone(&tx, &old_digest, &old.service_id, &old.id, now)?;
-        notice_retired(&tx, &old, now)?;
+        tombstone_retired(&tx, &old_digest, &old, now, true)?;
     }
     tx.commit()?;
     Ok(KeyRotated {
@@ -182,8 +181,7 @@ pub fn retire_due(
             &tx,
             &rules::retire_event(&r.service_id, &r.key_id, &key.masked, now),
         )?;
-        insert_tombstone(&tx, &r.digest, &r.service_id, &r.key_id, now)?;
-        notice_retired(&tx, key, now)?;
+        tombstone_retired(&tx, &r.digest, key, now, true)?;
     }
     prune_tombstones(&tx, now)?;
     tx.commit()?;

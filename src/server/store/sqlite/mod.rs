@@ -31,7 +31,7 @@ use super::{
     StoreResult, StoredEvent, TokenRecord, UnixTime, UsageCount, WriteFault, WriteHealth,
 };
 use crate::credential::Digest;
-use crate::wire::AuditEvent;
+use crate::wire::{AuditEvent, WebhookData};
 
 /// Idle reader connections kept open; more are opened under load and closed afterwards.
 const READERS_KEPT: usize = 8;
@@ -459,6 +459,10 @@ impl Store for SqliteStore {
 
     fn live_digest(&self, digest: Digest) -> Fut<'_, Option<KeyDigest>> {
         Box::pin(self.read(move |c| Ok(catalog::key_digests(c, &[digest])?.into_iter().next())))
+    }
+
+    fn retired_key(&self, service_id: String, key_id: String) -> Fut<'_, Option<WebhookData>> {
+        Box::pin(self.read(move |c| leaks::retired_key(c, &service_id, &key_id)))
     }
 
     fn write_fault(&self) -> Option<WriteFault> {

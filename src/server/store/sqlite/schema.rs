@@ -242,6 +242,14 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX deliveries_due ON deliveries (next_at);
     ",
+    // 9: a retired key's tombstone keeps what a notice says of it (the `data` of its
+    // `api_key.retired` event, as JSON; null for a deleted key), so that verify still knows it as
+    // stopped after it left `api_keys` and `api_key.disabled_still_called` can name it
+    // (docs/api.md, Leaked keys; Notifications).
+    "
+    ALTER TABLE tombstones ADD COLUMN retired TEXT;
+    CREATE INDEX tombstones_by_key ON tombstones (key_id);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -558,6 +566,29 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 0, "{table}");
         }
+    }
+
+    #[test]
+    fn a_version_8_database_keeps_its_tombstones_as_deleted_keys() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..8] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 8).unwrap();
+        c.execute_batch(
+            "INSERT INTO tombstones (digest, service_id, key_id, gone_at) VALUES (x'01', 's', 'k', 7);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        // What it was is not known: such a key stays an unknown one to verify, as before.
+        let row: (String, i64, Option<String>) = c
+            .query_row(
+                "SELECT key_id, gone_at, retired FROM tombstones WHERE digest = x'01'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("k".into(), 7, None));
     }
 
     #[test]
