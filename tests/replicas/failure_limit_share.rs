@@ -93,3 +93,78 @@ async fn one_address_spread_over_three_replicas_gets_the_limit_in_total_not_thre
         );
     }
 }
+
+/// docs/api.md, Verify: a retired key is a stopped key on every replica, not an unknown one. A
+/// key rotated without grace on A, and one whose grace ended, presented again and again to B
+/// (also after B restarts and loads its index afresh) are the uniform 401 and never count
+/// toward the address's failure limit; a bad key from the same address still does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retired_key_never_counts_toward_the_failure_limit_on_any_replica() {
+    let _one = one_at_a_time().await;
+    let extra = ["--verify-failures-per-minute", "4"];
+    let mut r = Replicas::start(2, &extra);
+    let (a, b) = (r.api(0), r.api(1));
+    wait_ready(&a, READY).await;
+    wait_ready(&b, READY).await;
+    let sid = a.create_service("retired").await;
+    let (at_once, at_once_key) = issue(&a, &sid).await.expect("a key");
+    let (later, later_key) = issue(&a, &sid).await.expect("a key");
+    let rotate = |kid: String, grace: u32| {
+        let (a, sid) = (a.clone(), sid.clone());
+        async move {
+            let r = a
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/v1/services/{sid}/api-keys/{kid}/rotate"),
+                    Some(serde_json::json!({"grace_seconds": grace})),
+                )
+                .await;
+            r.expect(201);
+        }
+    };
+    assert_eq!(verify_status(&b.http, &b.base, &later_key).await, Some(200));
+    rotate(at_once, 0).await;
+    rotate(later.clone(), 1).await;
+    // The second retires on A's next look once its grace of 1 s has ended.
+    let end = Instant::now() + READY;
+    loop {
+        let list = a
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/services/{sid}/api-keys"),
+                None,
+            )
+            .await;
+        if !list.text.contains(&later) {
+            break;
+        }
+        assert!(Instant::now() < end, "never retired: {}", list.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hammer = |api: crate::common::api::Api| {
+        let keys = [at_once_key.clone(), later_key.clone()];
+        async move {
+            for i in 0..15 {
+                for key in &keys {
+                    let status = verify_status(&api.http, &api.base, key).await;
+                    assert_eq!(status, Some(401), "call {i}");
+                }
+            }
+        }
+    };
+    hammer(b.clone()).await;
+    r.servers[1].stop();
+    r.restart(1, &extra);
+    let b = r.api(1);
+    wait_ready(&b, READY).await;
+    hammer(b.clone()).await;
+    // A bad key from the same address still counts: 429 within the limit and a few more.
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(verify_status(&b.http, &b.base, "rk_not_a_key").await);
+    }
+    assert!(
+        statuses.contains(&Some(429)),
+        "the failure limit is on: {statuses:?}"
+    );
+}
