@@ -7,7 +7,7 @@
 //! move; no plaintext key or webhook secret in any payload or log.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -29,6 +29,15 @@ fn write_secrets(path: &Path, secrets: &[&str]) {
         text.push_str("\n\n");
     }
     std::fs::write(path, text).unwrap();
+}
+
+/// Writes `secrets` to `dir/webhook.secrets`: its path, and that path as `--webhook-secret-file`
+/// takes it.
+fn secrets_file(dir: &Path, secrets: &[&str]) -> (PathBuf, String) {
+    let file = dir.join("webhook.secrets");
+    write_secrets(&file, secrets);
+    let arg = file.display().to_string();
+    (file, arg)
 }
 
 /// Rotates `kid` with no grace: the old key is retired at once (one `api_key.retired`).
@@ -148,9 +157,7 @@ async fn a_retired_key_is_delivered_to_every_url_signed_with_every_secret() {
     // Each receiver knows one of the two secrets: both must verify the same delivery.
     let (a, b) = (Receiver::start(&old), Receiver::start(&new));
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&old, &new]);
-    let file_arg = file.display().to_string();
+    let (_, file_arg) = secrets_file(dir.path(), &[&old, &new]);
     let (a_url, b_url) = (a.url(), b.url());
     let srv = Server::start_with(&[
         "--metrics-listen",
@@ -221,9 +228,7 @@ async fn a_receiver_that_is_down_gets_every_event_once_even_across_a_restart() {
     let url = format!("http://127.0.0.1:{port}/hook");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&secret]);
-    let file_arg = file.display().to_string();
+    let (_, file_arg) = secrets_file(dir.path(), &[&secret]);
     let flags = [
         "--metrics-listen",
         "127.0.0.1:0",
@@ -290,9 +295,8 @@ async fn sighup_rereads_the_secrets_and_keeps_them_when_the_file_is_malformed() 
     // The receiver knows only the new secret.
     let r = Receiver::start(&new);
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&old]);
-    let (file_arg, url) = (file.display().to_string(), r.url());
+    let (file, file_arg) = secrets_file(dir.path(), &[&old]);
+    let url = r.url();
     let srv = Server::start_with(&[
         "--metrics-listen",
         "127.0.0.1:0",
@@ -366,9 +370,7 @@ async fn an_expiring_notice_is_sent_once_across_passes_and_restarts() {
     let secret = new_secret();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&secret]);
-    let file_arg = file.display().to_string();
+    let (_, file_arg) = secrets_file(dir.path(), &[&secret]);
     // A key for 8 days, seen 26 hours later: inside its 7-day mark.
     let kid = {
         let mut srv = Server::start_in(&data, &[]);
@@ -420,9 +422,7 @@ async fn expiring_notices_come_seven_days_and_one_day_before_under_faketime() {
     let secret = new_secret();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&secret]);
-    let file_arg = file.display().to_string();
+    let (_, file_arg) = secrets_file(dir.path(), &[&secret]);
     // Today: a key for 8 days (less an hour) and one for 3 days.
     let now = chrono::Utc::now();
     let at = |d: chrono::Duration| (now + d).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -489,9 +489,8 @@ async fn a_disabled_key_still_called_is_told_once_a_day() {
     let r = Receiver::start(&secret);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&secret]);
-    let (file_arg, url) = (file.display().to_string(), r.url());
+    let (_, file_arg) = secrets_file(dir.path(), &[&secret]);
+    let url = r.url();
     let extra = [
         "--webhook",
         url.as_str(),
@@ -567,9 +566,8 @@ async fn a_retired_key_still_called_is_told_with_what_its_retirement_said() {
     let secret = new_secret();
     let r = Receiver::start(&secret);
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&secret]);
-    let (file_arg, url) = (file.display().to_string(), r.url());
+    let (_, file_arg) = secrets_file(dir.path(), &[&secret]);
+    let url = r.url();
     let extra = [
         "--webhook",
         url.as_str(),
@@ -624,9 +622,8 @@ async fn two_replicas_send_each_event_once() {
     let r = Receiver::start(&secret);
     let db = common::pg::fresh_database();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("webhook.secrets");
-    write_secrets(&file, &[&secret]);
-    let (file_arg, url) = (file.display().to_string(), r.url());
+    let (_, file_arg) = secrets_file(dir.path(), &[&secret]);
+    let url = r.url();
     let extra = [
         "--webhook",
         url.as_str(),
